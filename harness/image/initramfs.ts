@@ -1,0 +1,152 @@
+import { chmod, copyFile, mkdir, readFile, rm, symlink, writeFile, mkdtemp, stat, rename } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { FaultlineError } from '../util/errors.js';
+import { cacheDir, exists, listFiles, sha256 } from '../util/fsutil.js';
+import { log } from '../util/log.js';
+import { requireTool, run } from '../util/proc.js';
+import { PROJECT_ROOT } from '../util/project.js';
+import { guestKeys, type GuestKeys } from './keys.js';
+import { resolveModules } from './modules.js';
+
+/**
+ * The guest's root filesystem: an uncompressed newc initramfs (uncompressed because
+ * decompression is slow under TCG) holding static busybox, the host's OpenSSH sshd
+ * with the shared libraries ldd reports, the network driver modules when the
+ * kernel has them as modules, and images/init.sh as /init. Cached by content hash.
+ */
+export interface Initramfs {
+  path: string;
+  hash: string;
+  keys: GuestKeys;
+  modules: string[];
+}
+
+export interface InitramfsOptions {
+  /** lib/modules/<release> of the kernel, when its virtio drivers are modules. */
+  modulesDir?: string;
+}
+
+/** Drivers the guest needs for its devices; those built in are skipped. */
+const GUEST_MODULES = ['virtio_net'];
+const IMAGES_DIR = join(PROJECT_ROOT, 'images');
+
+/** Shared libraries (and the ELF interpreter) a dynamic binary needs, per ldd. */
+export function parseLdd(output: string): string[] {
+  const libs: string[] = [];
+  for (const line of output.split('\n')) {
+    const arrow = /=>\s+(\/\S+)/.exec(line);
+    if (arrow?.[1]) libs.push(arrow[1]);
+    else {
+      const direct = /^\s*(\/\S+)\s+\(0x/.exec(line);
+      if (direct?.[1]) libs.push(direct[1]);
+    }
+  }
+  return [...new Set(libs)];
+}
+
+async function copyInto(root: string, hostPath: string, guestPath = hostPath, mode?: number): Promise<void> {
+  const dest = join(root, guestPath);
+  await mkdir(dirname(dest), { recursive: true });
+  await copyFile(hostPath, dest); // follows symlinks: the guest gets real files
+  if (mode !== undefined) await chmod(dest, mode);
+}
+
+async function addDynamicBinary(root: string, binary: string): Promise<void> {
+  await copyInto(root, binary);
+  const r = await run('ldd', [binary], { timeoutMs: 30_000, allowFailure: true });
+  if (r.exitCode !== 0 && !/not a dynamic executable/.test(r.all)) throw new FaultlineError(`ldd ${binary} failed: ${r.all.trim()}`);
+  for (const lib of parseLdd(r.stdout)) await copyInto(root, lib);
+}
+
+async function stage(root: string, keys: GuestKeys, opts: InitramfsOptions): Promise<string[]> {
+  const busybox = await requireTool('busybox', 'busybox-static');
+  const bb = await run(busybox, ['--help'], { timeoutMs: 10_000, allowFailure: true });
+  if (!/BusyBox/.test(bb.all)) throw new FaultlineError(`${busybox} is not BusyBox: install busybox-static`);
+  const sshd = await requireTool('sshd', 'openssh-server');
+  await requireTool('ldd', 'libc-bin');
+
+  await copyInto(root, busybox, '/bin/busybox', 0o755);
+  await symlink('busybox', join(root, 'bin', 'sh'));
+  await addDynamicBinary(root, sshd);
+  // OpenSSH >= 9.8 splits the per-connection process into sshd-session.
+  for (const helper of ['/usr/lib/openssh/sshd-session', '/usr/lib/openssh/sshd-auth']) {
+    if (await exists(helper)) await addDynamicBinary(root, helper);
+  }
+  if (!sshd.startsWith('/usr/sbin/')) await copyInto(root, sshd, '/usr/sbin/sshd', 0o755);
+
+  await copyInto(root, join(IMAGES_DIR, 'init.sh'), '/init', 0o755);
+  await copyInto(root, join(IMAGES_DIR, 'sshd_config'), '/etc/ssh/sshd_config', 0o644);
+  await writeFile(join(root, 'etc', 'ssh', 'ssh_host_ed25519_key'), keys.hostPrivate, { mode: 0o600 });
+  await writeFile(join(root, 'etc', 'ssh', 'ssh_host_ed25519_key.pub'), keys.hostPublic + '\n');
+  await mkdir(join(root, 'root', '.ssh'), { recursive: true });
+  await writeFile(join(root, 'root', '.ssh', 'authorized_keys'), keys.clientPublic + '\n', { mode: 0o600 });
+  await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534:sshd privsep:/run/sshd:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  await writeFile(join(root, 'etc', 'group'), 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
+  await writeFile(join(root, 'etc', 'shadow'), 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', { mode: 0o600 });
+  await writeFile(join(root, 'etc', 'hostname'), 'faultline\n');
+  await writeFile(join(root, 'etc', 'profile'), 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin\n');
+
+  const loaded: string[] = [];
+  if (opts.modulesDir) {
+    await requireTool('xz', 'xz-utils');
+    const mods = await resolveModules(opts.modulesDir, GUEST_MODULES);
+    const modDir = join(root, 'lib', 'modules', 'faultline');
+    await mkdir(modDir, { recursive: true });
+    for (const m of mods) {
+      const dest = join(modDir, `${m.name}.ko`);
+      // Decompress on the host: busybox insmod cannot read .ko.xz.
+      if (m.path.endsWith('.xz')) {
+        await copyFile(m.path, `${dest}.xz`);
+        await run('xz', ['-d', '-f', `${dest}.xz`], { timeoutMs: 60_000 });
+      } else if (m.path.endsWith('.zst')) await run('zstd', ['-dqf', m.path, '-o', dest], { timeoutMs: 60_000 });
+      else await copyFile(m.path, dest);
+      loaded.push(m.name);
+    }
+    await mkdir(join(root, 'etc', 'faultline'), { recursive: true });
+    await writeFile(join(root, 'etc', 'faultline', 'modules'), loaded.join('\n') + '\n');
+  }
+  return loaded;
+}
+
+/** Content hash over every staged path, mode and byte: a change in any input gives a new image. */
+async function hashTree(root: string): Promise<string> {
+  const parts: string[] = ['initramfs-v1'];
+  for (const rel of await listFiles(root)) {
+    const p = join(root, rel);
+    const st = await stat(p).catch(() => undefined);
+    parts.push(rel, String(st?.mode ?? 0), st?.isFile() ? sha256(await readFile(p)) : 'link');
+  }
+  return sha256(parts.join('\n'));
+}
+
+export async function buildInitramfs(opts: InitramfsOptions = {}): Promise<Initramfs> {
+  await requireTool('cpio', 'cpio');
+  const keys = await guestKeys();
+  const root = await mkdtemp(join(tmpdir(), 'faultline-initramfs-'));
+  try {
+    const modules = await stage(root, keys, opts);
+    const hash = (await hashTree(root)).slice(0, 24);
+    const out = join(await cacheDir('initramfs'), `initramfs-${hash}.cpio`);
+    if (await exists(out)) {
+      log.debug(`initramfs cache hit ${out}`);
+      return { path: out, hash, keys, modules };
+    }
+    const files = await listFiles(root);
+    const dirs = new Set<string>();
+    for (const f of files) for (let d = dirname(f); d !== '.'; d = dirname(d)) dirs.add(d);
+    // Extra mount points init needs even though nothing is staged inside them.
+    for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'root', 'var', 'var/empty', 'usr', 'usr/bin', 'sbin']) {
+      await mkdir(join(root, d), { recursive: true });
+      dirs.add(d);
+    }
+    const list = [...dirs].sort().concat(files).join('\n') + '\n';
+    const tmp = `${out}.tmp-${process.pid}`;
+    await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', tmp], { timeoutMs: 120_000, cwd: root, input: list });
+    await rename(tmp, out);
+    log.info(`built initramfs ${out}${modules.length ? ` (modules: ${modules.join(', ')})` : ''}`);
+    return { path: out, hash, keys, modules };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}

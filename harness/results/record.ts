@@ -1,0 +1,146 @@
+import { Ajv, type JSONSchemaType } from 'ajv';
+import { readFile } from 'node:fs/promises';
+import { FaultlineError } from '../util/errors.js';
+import { BACKINGS, GUEST_RAMS, STATUSES, type RunRecord, type Status, type SubtestResult } from './types.js';
+
+const metricSchema = {
+  type: 'object',
+  required: ['name', 'value', 'unit'],
+  properties: { name: { type: 'string' }, value: { type: 'number' }, unit: { type: 'string' } },
+} as const;
+
+const statusSchema = { type: 'string', enum: STATUSES as unknown as string[] } as const;
+const backingSchema = { type: 'string', enum: BACKINGS as unknown as string[] } as const;
+
+// Hand-written JSON Schema for results.json: the one boundary every reader (merge, compare,
+// history, export) passes through.
+const runRecordSchema = {
+  type: 'object',
+  required: ['schema', 'runId', 'startedAt', 'finishedAt', 'durationMs', 'kernel', 'selftests', 'qemu', 'guest',
+    'suites', 'backings', 'programs', 'subtests', 'splats', 'summary', 'verdict', 'timing'],
+  properties: {
+    schema: { const: 'faultline.run/1' },
+    runId: { type: 'string', minLength: 1 },
+    startedAt: { type: 'string' },
+    finishedAt: { type: 'string' },
+    durationMs: { type: 'number' },
+    kernel: {
+      type: 'object',
+      required: ['source', 'path'],
+      properties: {
+        source: { enum: ['debian-package', 'path', 'build'] },
+        path: { type: 'string' },
+        release: { type: 'string' },
+        package: { type: 'string' },
+        packageVersion: { type: 'string' },
+        configHash: { type: 'string' },
+      },
+    },
+    selftests: { type: 'object', required: ['source'], properties: { source: { type: 'string' }, tree: { type: 'string' } } },
+    qemu: {
+      type: 'object',
+      required: ['command', 'accel', 'memMiB', 'smp', 'guestRam'],
+      properties: {
+        command: { type: 'array', items: { type: 'string' } },
+        accel: { enum: ['kvm', 'tcg'] },
+        accelNote: { type: 'string' },
+        memMiB: { type: 'number' },
+        smp: { type: 'number' },
+        guestRam: { enum: GUEST_RAMS as unknown as string[] },
+      },
+    },
+    guest: { type: 'object' },
+    suites: { type: 'array', items: { type: 'string' } },
+    backings: { type: 'array', items: backingSchema },
+    programs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['program', 'command', 'exitCode', 'timedOut', 'durationMs', 'status', 'outputFile'],
+        properties: {
+          program: { type: 'string' },
+          command: { type: 'string' },
+          backing: backingSchema,
+          exitCode: { type: ['number', 'null'] },
+          timedOut: { type: 'boolean' },
+          durationMs: { type: 'number' },
+          status: statusSchema,
+          reason: { type: 'string' },
+          outputFile: { type: 'string' },
+        },
+      },
+    },
+    subtests: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'suite', 'program', 'name', 'status'],
+        properties: {
+          id: { type: 'string', minLength: 1 },
+          suite: { type: 'string' },
+          program: { type: 'string' },
+          name: { type: 'string' },
+          backing: backingSchema,
+          status: statusSchema,
+          reason: { type: 'string' },
+          durationMs: { type: 'number' },
+          metrics: { type: 'array', items: metricSchema },
+        },
+      },
+    },
+    splats: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['kind', 'title', 'excerpt', 'line'],
+        properties: { kind: { type: 'string' }, title: { type: 'string' }, excerpt: { type: 'string' }, test: { type: 'string' }, line: { type: 'number' } },
+      },
+    },
+    infraError: { type: 'string' },
+    summary: { type: 'object', required: ['pass', 'fail', 'skip', 'error', 'total'] },
+    verdict: { enum: ['pass', 'fail', 'error'] },
+    timing: { type: 'object', required: ['totalMs', 'testsMs', 'bootMs', 'pushMs', 'prepareMs'] },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validate = ajv.compile(runRecordSchema as unknown as JSONSchemaType<RunRecord>);
+
+/** Validate an untrusted value (parsed results.json) as a RunRecord; throws a one-line error. */
+export function validateRunRecord(value: unknown, origin: string): RunRecord {
+  if (validate(value)) return value;
+  const e = validate.errors?.[0];
+  const where = e ? `${e.instancePath || '/'} ${e.message ?? ''}` : 'unknown error';
+  throw new FaultlineError(`${origin} is not a faultline results.json: ${where.trim()}`);
+}
+
+export async function readRunRecord(path: string): Promise<RunRecord> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new FaultlineError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new FaultlineError(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  return validateRunRecord(parsed, path);
+}
+
+export function summarize(subtests: readonly SubtestResult[]): Record<Status, number> & { total: number } {
+  const s = { pass: 0, fail: 0, skip: 0, error: 0, total: subtests.length };
+  for (const t of subtests) s[t.status]++;
+  return s;
+}
+
+/** A run fails on any failed subtest or kernel splat; it is an error when the harness could not finish. */
+export function verdictOf(r: Pick<RunRecord, 'subtests' | 'splats' | 'infraError' | 'programs'>): RunRecord['verdict'] {
+  if (r.infraError !== undefined) return 'error';
+  if (r.splats.length > 0) return 'fail';
+  if (r.subtests.some((t) => t.status === 'fail' || t.status === 'error')) return 'fail';
+  if (r.programs.some((p) => p.status === 'fail' || p.status === 'error')) return 'fail';
+  return 'pass';
+}

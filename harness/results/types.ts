@@ -1,0 +1,127 @@
+/**
+ * The result records faultline writes and reads. results.json is the source of truth;
+ * TAP, junit.xml, HTML and KCIDB are views of it. Anything read back from disk goes
+ * through validateRunRecord() (record.ts), never a bare cast.
+ */
+
+export type Status = 'pass' | 'fail' | 'skip' | 'error';
+export const STATUSES: readonly Status[] = ['pass', 'fail', 'skip', 'error'];
+
+/** Memory that a test's pages live on inside the guest. */
+export type Backing = 'anon' | 'shmem' | 'shmem-private' | 'shmem-thp' | 'hugetlb' | 'hugetlb-private' | 'hugetlb-1g';
+export const BACKINGS: readonly Backing[] = ['anon', 'shmem', 'shmem-private', 'shmem-thp', 'hugetlb', 'hugetlb-private', 'hugetlb-1g'];
+
+/** How guest RAM itself is backed on the host (QEMU memory backend). */
+export type GuestRam = 'anon' | 'shmem' | 'hugetlb';
+export const GUEST_RAMS: readonly GuestRam[] = ['anon', 'shmem', 'hugetlb'];
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface Metric {
+  name: string;
+  value: number;
+  unit: string;
+}
+
+/** A kernel complaint found on the serial console. */
+export interface Splat {
+  kind: SplatKind;
+  /** First line of the report, e.g. "BUG: KASAN: use-after-free in foo+0x12/0x40". */
+  title: string;
+  /** The report's lines (bounded), for the log excerpt in reports. */
+  excerpt: string;
+  /** The test program that was running when the kernel printed it (from the kmsg markers). */
+  test?: string;
+  /** Line number in console.log where it starts (1-based). */
+  line: number;
+}
+
+export type SplatKind =
+  | 'oops'
+  | 'bug'
+  | 'warning'
+  | 'kasan'
+  | 'kfence'
+  | 'ubsan'
+  | 'soft-lockup'
+  | 'hard-lockup'
+  | 'hung-task'
+  | 'rcu-stall'
+  | 'panic';
+
+export interface SubtestResult {
+  /** Stable path: program/test[/backing], e.g. "uffd-unit-tests/minor/hugetlb". */
+  id: string;
+  /** The suite this came from, e.g. "uffd". */
+  suite: string;
+  /** The program that produced it, e.g. "uffd-unit-tests". */
+  program: string;
+  /** The test within the program, e.g. "minor". */
+  name: string;
+  backing?: Backing;
+  status: Status;
+  reason?: string;
+  durationMs?: number;
+  metrics?: Metric[];
+}
+
+/** One execution of a test program in the guest. */
+export interface ProgramRun {
+  program: string;
+  /** The command line as run in the guest. */
+  command: string;
+  backing?: Backing;
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** Overall status of this program invocation (crash / timeout / parse failure are 'error' or 'fail'). */
+  status: Status;
+  reason?: string;
+  /** File holding the raw output, relative to the run directory. */
+  outputFile: string;
+}
+
+export interface KernelInfo {
+  /** Where the kernel came from. */
+  source: 'debian-package' | 'path' | 'build';
+  path: string;
+  /** uname -r as reported by the guest (or the package's version before boot). */
+  release?: string;
+  package?: string;
+  packageVersion?: string;
+  configHash?: string;
+}
+
+export interface RunRecord {
+  schema: 'faultline.run/1';
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  kernel: KernelInfo;
+  selftests: { source: string; tree?: string };
+  qemu: {
+    command: string[];
+    accel: Accel;
+    accelNote?: string;
+    memMiB: number;
+    smp: number;
+    guestRam: GuestRam;
+  };
+  guest: {
+    uname?: string;
+    clocksource?: string;
+    bootMs?: number;
+  };
+  suites: string[];
+  backings: Backing[];
+  programs: ProgramRun[];
+  subtests: SubtestResult[];
+  splats: Splat[];
+  /** Set when the run could not complete (guest died, SSH lost, ...). */
+  infraError?: string;
+  summary: Record<Status, number> & { total: number };
+  verdict: 'pass' | 'fail' | 'error';
+  /** Time spent inside guest test processes vs total, for the harness-overhead figure. */
+  timing: { totalMs: number; testsMs: number; bootMs: number; pushMs: number; prepareMs: number };
+}

@@ -1,0 +1,101 @@
+import { join } from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
+import type { RunRecord, SubtestResult } from './types.js';
+
+/** Views of a RunRecord: TAP 14, JUnit XML, and the terminal summary. results.json is the source. */
+
+function yamlBlock(fields: Record<string, string | number | undefined>, indent: string): string[] {
+  const lines = [`${indent}---`];
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    lines.push(`${indent}${k}: ${JSON.stringify(v)}`);
+  }
+  lines.push(`${indent}...`);
+  return lines;
+}
+
+export function toTap(r: RunRecord): string {
+  const out = ['TAP version 14', `# faultline run ${r.runId} kernel ${r.kernel.release ?? r.kernel.path} accel ${r.qemu.accel}`];
+  const tests = r.subtests;
+  out.push(`1..${tests.length + r.splats.length + (r.infraError ? 1 : 0)}`);
+  let n = 0;
+  for (const t of tests) {
+    n++;
+    const ok = t.status === 'pass' || t.status === 'skip';
+    const directive = t.status === 'skip' ? ` # SKIP ${t.reason ?? ''}`.trimEnd() : '';
+    out.push(`${ok ? 'ok' : 'not ok'} ${n} - ${t.id}${directive}`);
+    if (!ok || t.metrics?.length) {
+      const fields: Record<string, string | number | undefined> = { status: t.status, reason: t.reason };
+      for (const m of t.metrics ?? []) fields[m.name] = `${m.value} ${m.unit}`;
+      out.push(...yamlBlock(fields, '  '));
+    }
+  }
+  for (const s of r.splats) {
+    n++;
+    out.push(`not ok ${n} - kernel/${s.kind}${s.test ? ` (during ${s.test})` : ''}`);
+    out.push(...yamlBlock({ title: s.title, console_line: s.line }, '  '));
+  }
+  if (r.infraError) {
+    n++;
+    out.push(`not ok ${n} - infrastructure`, ...yamlBlock({ error: r.infraError }, '  '));
+  }
+  return out.join('\n') + '\n';
+}
+
+export function xmlEscape(s: string): string {
+  // XML 1.0 forbids most control characters even escaped: drop them.
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function testcase(t: SubtestResult): string {
+  const classname = xmlEscape(`${t.program}${t.backing ? `.${t.backing}` : ''}`);
+  const time = ((t.durationMs ?? 0) / 1000).toFixed(3);
+  const head = `    <testcase classname="${classname}" name="${xmlEscape(t.id)}" time="${time}"`;
+  const reason = xmlEscape(t.reason ?? '');
+  switch (t.status) {
+    case 'pass': return `${head}/>`;
+    case 'skip': return `${head}><skipped message="${reason}"/></testcase>`;
+    case 'fail': return `${head}><failure message="${reason}"/></testcase>`;
+    case 'error': return `${head}><error message="${reason}"/></testcase>`;
+  }
+}
+
+export function toJunit(r: RunRecord): string {
+  const s = r.summary;
+  const extra = r.splats.map((sp) =>
+    `    <testcase classname="kernel" name="kernel/${xmlEscape(sp.kind)}"><failure message="${xmlEscape(sp.title)}">${xmlEscape(sp.excerpt)}</failure></testcase>`);
+  if (r.infraError) extra.push(`    <testcase classname="faultline" name="infrastructure"><error message="${xmlEscape(r.infraError)}"/></testcase>`);
+  const failures = s.fail + r.splats.length;
+  const errors = s.error + (r.infraError ? 1 : 0);
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="faultline" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" time="${(r.durationMs / 1000).toFixed(3)}">`,
+    `  <testsuite name="${xmlEscape(`faultline.${r.suites.join('+')}`)}" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" timestamp="${r.startedAt}" hostname="${xmlEscape(r.guest.uname ?? 'guest')}">`,
+    ...r.subtests.map(testcase),
+    ...extra,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}
+
+export function summaryTable(r: RunRecord): string {
+  const rows = r.subtests.map((t) => [t.id, t.status.toUpperCase(), t.reason ?? '']);
+  const w0 = Math.max(4, ...rows.map((x) => (x[0] ?? '').length));
+  const lines = rows.map(([id, st, why]) => `${(id ?? '').padEnd(w0)}  ${(st ?? '').padEnd(5)}  ${(why ?? '').slice(0, 100)}`);
+  const s = r.summary;
+  const head = `faultline run ${r.runId}: kernel ${r.kernel.release ?? r.kernel.path}, ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB`;
+  const splats = r.splats.map((sp) => `KERNEL ${sp.kind.toUpperCase()}${sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`);
+  const progs = r.programs.filter((p) => p.status === 'error' || p.status === 'fail').map((p) => `program ${p.program}${p.backing ? ` (${p.backing})` : ''}: ${p.status.toUpperCase()} ${p.reason ?? ''}`);
+  const tail = `${s.total} subtests: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error; ${r.splats.length} kernel splat(s); verdict ${r.verdict.toUpperCase()} in ${(r.durationMs / 1000).toFixed(1)} s`;
+  return [head, '', ...lines, '', ...progs, ...splats, ...(r.infraError ? [`INFRASTRUCTURE ERROR: ${r.infraError}`] : []), tail, ''].join('\n');
+}
+
+/** Write results.json, results.tap and junit.xml (each atomically). */
+export async function writeRunOutputs(dir: string, r: RunRecord): Promise<void> {
+  await writeFileAtomic(join(dir, 'results.tap'), toTap(r));
+  await writeFileAtomic(join(dir, 'junit.xml'), toJunit(r));
+  // results.json last: its presence marks a complete run directory.
+  await writeJsonAtomic(join(dir, 'results.json'), r);
+}

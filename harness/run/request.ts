@@ -1,0 +1,40 @@
+import type { Backing, GuestRam } from '../results/types.js';
+
+/** Which kernel to boot. */
+export type KernelSpec =
+  /** Debian's packaged kernel of a series (default "6.12"), downloaded with apt-get download. */
+  | { kind: 'debian'; series: string }
+  /** A bzImage on disk; `modulesDir` (lib/modules/<release>) when its virtio drivers are modules. */
+  | { kind: 'path'; bzImage: string; modulesDir?: string; release?: string; configHash?: string };
+
+export type AccelRequest = 'auto' | 'kvm' | 'tcg';
+
+/** Everything `faultline run` needs; the CLI, nightly, series and bisect all build one of these. */
+export interface RunRequest {
+  kernel: KernelSpec;
+  /** Kernel tree to build the selftests from. Default: the Debian linux-source matching the kernel. */
+  selftestsTree?: string;
+  /** Pre-built selftest binaries dir (e.g. from `faultline build`); skips building them. */
+  selftestsDir?: string;
+  suites: string[];
+  backings: Backing[];
+  memMiB: number;
+  smp: number;
+  accel: AccelRequest;
+  guestRam: GuestRam;
+  /** Per-test timeout (seconds). */
+  timeoutSec: number;
+  /** Deadline for boot to SSH-ready (seconds). */
+  bootTimeoutSec: number;
+  /** Parent directory of run directories (default ./results). */
+  resultsRoot: string;
+  runId?: string;
+  quick: boolean;
+  filter?: string;
+  keepVm: boolean;
+  hugepages2m: number;
+  hugepages1g: number;
+  aptOptions?: string[];
+  /** Extra kernel command line. */
+  cmdline?: string;
+}

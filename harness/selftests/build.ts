@@ -1,0 +1,222 @@
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { FaultlineError, UsageError } from '../util/errors.js';
+import { cacheDir, exists, listFiles, sha256, writeJsonAtomic } from '../util/fsutil.js';
+import { availableParallelism } from 'node:os';
+import { log } from '../util/log.js';
+import { requireTool, run, tail } from '../util/proc.js';
+import { PROJECT_ROOT } from '../util/project.js';
+
+/**
+ * Builds the test programs that run in the guest, statically, against the uapi
+ * headers of the kernel tree under test (installed with `make headers_install O=...`
+ * into our cache, never into the tree):
+ *  - upstream selftests from tools/testing/selftests/mm (vm/ before 6.3),
+ *  - faultline's own programs from tests/<name>/<name>.c (+ tests/lib/*.c).
+ * A program the tree is too old for is reported unavailable with a reason.
+ */
+
+export interface SelftestProgram {
+  name: string;
+  /** 'built', or 'unavailable' (tree too old: a skip), or 'failed' (did not compile: an error). */
+  status: 'built' | 'unavailable' | 'failed';
+  path?: string;
+  reason?: string;
+}
+
+export interface SelftestBuild {
+  dir: string;
+  key: string;
+  tree: string;
+  programs: SelftestProgram[];
+}
+
+export interface SelftestBuildOptions {
+  tree: string;
+  /** Override the output dir (default: the cache, keyed by sources + compiler). */
+  outDir?: string;
+  logFile?: string;
+}
+
+/** Where faultline's own C programs live. */
+export const OWN_TESTS_DIR = join(PROJECT_ROOT, 'tests');
+
+interface UpstreamRecipe {
+  name: string;
+  /** Alternatives: the first whose main source exists is used. */
+  variants: { main: string; extra: string[] }[];
+  tooOld: string;
+}
+
+const UPSTREAM: UpstreamRecipe[] = [
+  {
+    name: 'uffd-unit-tests',
+    variants: [{ main: 'uffd-unit-tests.c', extra: ['uffd-common.c', 'vm_util.c'] }],
+    tooOld: 'the tree has no uffd-unit-tests (added in 6.4)',
+  },
+  {
+    name: 'uffd-stress',
+    variants: [
+      { main: 'uffd-stress.c', extra: ['uffd-common.c', 'vm_util.c'] },
+      // Before 6.4 the stress test was the monolithic userfaultfd.c with the same CLI.
+      { main: 'userfaultfd.c', extra: ['vm_util.c'] },
+    ],
+    tooOld: 'the tree has neither uffd-stress.c nor userfaultfd.c',
+  },
+  {
+    name: 'pagemap_ioctl',
+    variants: [{ main: 'pagemap_ioctl.c', extra: ['vm_util.c'] }],
+    tooOld: 'the tree has no pagemap_ioctl (PAGEMAP_SCAN, added in 6.7)',
+  },
+];
+
+const CFLAGS = ['-static', '-O2', '-Wall', '-U_FORTIFY_SOURCE', '-no-pie', '-pthread'];
+const COMPILE_TIMEOUT_MS = 5 * 60_000;
+
+async function selftestsMmDir(tree: string): Promise<string> {
+  for (const d of ['mm', 'vm']) {
+    const p = join(tree, 'tools', 'testing', 'selftests', d);
+    if (await exists(p)) return p;
+  }
+  throw new UsageError(`${tree} has no tools/testing/selftests/mm: pass a Linux kernel tree (--kernel-src)`);
+}
+
+async function ownPrograms(): Promise<{ name: string; main: string }[]> {
+  if (!(await exists(OWN_TESTS_DIR))) return [];
+  const out: { name: string; main: string }[] = [];
+  for (const e of await readdir(OWN_TESTS_DIR, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name === 'lib') continue;
+    const main = join(OWN_TESTS_DIR, e.name, `${e.name}.c`);
+    if (await exists(main)) out.push({ name: e.name, main });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function ownLibSources(): Promise<string[]> {
+  const lib = join(OWN_TESTS_DIR, 'lib');
+  if (!(await exists(lib))) return [];
+  return (await readdir(lib)).filter((f) => f.endsWith('.c')).sort().map((f) => join(lib, f));
+}
+
+async function hashFiles(paths: string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const p of paths) parts.push(p, (await exists(p)) ? sha256(await readFile(p)) : 'absent');
+  return sha256(parts.join('\n'));
+}
+
+/**
+ * The tree's uapi headers, installed once per distinct header set (headers_install
+ * takes a minute or more here, so it is cached apart from the test binaries).
+ */
+async function installUapiHeaders(tree: string, logFile: string): Promise<string> {
+  const inputs: string[] = [join(tree, 'Makefile')];
+  for (const d of ['include/uapi', 'arch/x86/include/uapi', 'scripts/headers_install.sh']) {
+    const p = join(tree, d);
+    if (!(await exists(p))) continue;
+    if (d.endsWith('.sh')) inputs.push(p);
+    else inputs.push(...(await listFiles(p)).map((f) => join(p, f)));
+  }
+  const key = (await hashFiles(inputs)).slice(0, 24);
+  const dir = await cacheDir('uapi-headers', key);
+  const hdr = join(dir, 'usr');
+  if (await exists(join(dir, '.complete'))) return hdr;
+  log.info('installing the tree\'s uapi headers (make headers_install O=...; once per header set)');
+  await run('make', ['-C', tree, `O=${join(dir, 'obj')}`, `-j${Math.max(2, availableParallelism())}`,
+    'headers_install', `INSTALL_HDR_PATH=${hdr}`], { timeoutMs: 15 * 60_000, logFile });
+  await rm(join(dir, 'obj'), { recursive: true, force: true });
+  await writeFile(join(dir, '.complete'), tree + '\n');
+  return hdr;
+}
+
+/** Cache key: every source that goes into the binaries, the uapi inputs, and the compiler. */
+async function buildKey(tree: string, mmDir: string): Promise<string> {
+  const mmFiles = (await readdir(mmDir)).filter((f) => /\.[ch]$/.test(f)).sort().map((f) => join(mmDir, f));
+  const uapi = join(tree, 'include', 'uapi', 'linux');
+  const uapiFiles = ['userfaultfd.h', 'fs.h', 'mman.h', 'memfd.h', 'mempolicy.h'].map((f) => join(uapi, f));
+  const ownDir = OWN_TESTS_DIR;
+  const own = (await ownPrograms()).map((p) => p.main).concat(await ownLibSources());
+  const ownHeaders = (await exists(join(ownDir, 'lib'))) ? (await readdir(join(ownDir, 'lib'))).filter((f) => f.endsWith('.h')).map((f) => join(ownDir, 'lib', f)) : [];
+  const gcc = (await run('gcc', ['--version'], { timeoutMs: 10_000 })).stdout.split('\n')[0] ?? '';
+  const files = [...mmFiles, join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(tree, 'mm', 'gup_test.h'), join(tree, 'Makefile'), ...uapiFiles, ...own, ...ownHeaders];
+  return sha256(['selftests-v1', gcc, CFLAGS.join(' '), await hashFiles(files)].join('\n')).slice(0, 24);
+}
+
+function firstError(output: string): string {
+  const line = output.split('\n').find((l) => /\berror\b/.test(l) || /undefined reference/.test(l));
+  return (line ?? tail(output, 1)).trim();
+}
+
+export async function buildSelftests(opts: SelftestBuildOptions): Promise<SelftestBuild> {
+  await requireTool('gcc', 'gcc');
+  await requireTool('make', 'make');
+  const tree = opts.tree;
+  if (!(await exists(join(tree, 'Makefile'))) || !(await exists(join(tree, 'include', 'uapi')))) {
+    throw new UsageError(`${tree} is not a Linux kernel tree (no Makefile/include/uapi): pass --kernel-src DIR`);
+  }
+  const mmDir = await selftestsMmDir(tree);
+  const key = await buildKey(tree, mmDir);
+  const dir = opts.outDir ?? (await cacheDir('selftests', key));
+  const manifest = join(dir, 'manifest.json');
+  if (opts.outDir === undefined && (await exists(manifest))) {
+    const programs = JSON.parse(await readFile(manifest, 'utf8')) as SelftestProgram[];
+    log.debug(`selftests cache hit ${dir}`);
+    return { dir, key, tree, programs };
+  }
+  await mkdir(dir, { recursive: true });
+  const logFile = opts.logFile ?? join(dir, 'build.log');
+  const hdr = await installUapiHeaders(tree, logFile);
+  // Stage the selftest sources with their relative layout: the mm tests include
+  // "../kselftest.h" and "../../../../mm/gup_test.h", and pagemap_ioctl must be
+  // compiled from a relative source path (it names its own source file in tests).
+  const stage = join(dir, 'src');
+  await rm(stage, { recursive: true, force: true });
+  const stageMm = join(stage, 'tools', 'testing', 'selftests', relative(join(tree, 'tools', 'testing', 'selftests'), mmDir));
+  await cp(mmDir, stageMm, { recursive: true, filter: (src) => !/\.(o|a)$/.test(src) });
+  await cp(join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(stage, 'tools', 'testing', 'selftests', 'kselftest.h'));
+  if (await exists(join(tree, 'mm', 'gup_test.h'))) {
+    await mkdir(join(stage, 'mm'), { recursive: true });
+    await cp(join(tree, 'mm', 'gup_test.h'), join(stage, 'mm', 'gup_test.h'));
+  }
+  // Older trees keep local_config.h generated by check_config.sh; an empty one is what it writes without liburing.
+  if (!(await exists(join(stageMm, 'local_config.h')))) await writeFile(join(stageMm, 'local_config.h'), '');
+
+  const bin = join(dir, 'bin');
+  await mkdir(bin, { recursive: true });
+  const programs: SelftestProgram[] = [];
+  const isystem = ['-isystem', join(hdr, 'include')];
+  for (const recipe of UPSTREAM) {
+    const variant = await (async () => {
+      for (const v of recipe.variants) if (await exists(join(stageMm, v.main))) return v;
+      return undefined;
+    })();
+    if (!variant) {
+      programs.push({ name: recipe.name, status: 'unavailable', reason: recipe.tooOld });
+      continue;
+    }
+    const extra: string[] = [];
+    for (const f of variant.extra) if (await exists(join(stageMm, f))) extra.push(f);
+    const out = join(bin, recipe.name);
+    const r = await run('gcc', [...CFLAGS, ...isystem, variant.main, ...extra, '-lrt', '-lm', '-o', out], {
+      timeoutMs: COMPILE_TIMEOUT_MS, cwd: stageMm, logFile, allowFailure: true,
+    });
+    programs.push(r.exitCode === 0
+      ? { name: recipe.name, status: 'built', path: out }
+      : { name: recipe.name, status: 'failed', reason: `does not compile: ${firstError(r.all)}` });
+  }
+  const lib = await ownLibSources();
+  for (const p of await ownPrograms()) {
+    const out = join(bin, p.name);
+    const r = await run('gcc', [...CFLAGS, '-Wextra', ...isystem, `-I${join(OWN_TESTS_DIR, 'lib')}`, p.main, ...lib, '-lm', '-o', out], {
+      timeoutMs: COMPILE_TIMEOUT_MS, logFile, allowFailure: true,
+    });
+    programs.push(r.exitCode === 0
+      ? { name: p.name, status: 'built', path: out }
+      : { name: p.name, status: 'failed', reason: `does not compile against this tree's headers: ${firstError(r.all)}` });
+  }
+  for (const p of programs) if (p.status !== 'built') log.warn(`selftest ${p.name}: ${p.reason ?? p.status}`);
+  if (programs.every((p) => p.status !== 'built')) {
+    throw new FaultlineError(`no selftest could be built from ${tree}; see ${logFile}`);
+  }
+  await writeJsonAtomic(manifest, programs);
+  return { dir, key, tree, programs };
+}

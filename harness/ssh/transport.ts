@@ -1,0 +1,176 @@
+import { Client, type ClientChannel, type ExecOptions as ExecOptionsSsh2, type SFTPWrapper } from 'ssh2';
+import { basename } from 'node:path';
+import { FaultlineError } from '../util/errors.js';
+import { log } from '../util/log.js';
+
+/**
+ * The one SSH client faultline uses (ssh2): connect with retries until a deadline,
+ * push files over SFTP, run commands with streamed output and a deadline each.
+ */
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  /** The guest's host key (OpenSSH public key line); the connection is refused on mismatch. */
+  hostPublicKey: string;
+}
+
+export interface ExecResult {
+  output: string;
+  exitCode: number | null;
+  signal?: string;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface ExecOptions {
+  timeoutMs: number;
+  onData?: (chunk: string) => void;
+  /** Allocate a pty: line-buffered stdout from the test, stdout/stderr interleaved as printed. */
+  pty?: boolean;
+}
+
+function hostKeyBlob(publicKeyLine: string): Buffer {
+  const b64 = publicKeyLine.trim().split(/\s+/)[1];
+  if (!b64) throw new FaultlineError('malformed guest host public key');
+  return Buffer.from(b64, 'base64');
+}
+
+export class SshSession {
+  /** Set when the connection broke after it was established (guest died, network lost). */
+  lostReason: string | undefined;
+  private constructor(private readonly client: Client, readonly target: SshTarget) {
+    // Without a listener a late 'error' (ECONNRESET when the guest dies) would crash the process.
+    client.on('error', (e: Error) => {
+      this.lostReason = e.message;
+    });
+    client.on('close', () => {
+      this.lostReason ??= 'connection closed';
+    });
+  }
+
+  private static attempt(t: SshTarget, readyTimeoutMs: number): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const c = new Client();
+      const expected = hostKeyBlob(t.hostPublicKey);
+      c.once('ready', () => resolve(c));
+      c.once('error', (e) => {
+        c.end();
+        reject(e);
+      });
+      c.connect({
+        host: t.host,
+        port: t.port,
+        username: t.username,
+        privateKey: t.privateKey,
+        readyTimeout: readyTimeoutMs,
+        keepaliveInterval: 5_000,
+        keepaliveCountMax: 6,
+        hostVerifier: (key: Buffer) => key.equals(expected),
+      });
+    });
+  }
+
+  /** Retry until the guest's sshd answers or `deadline` (epoch ms) passes; `abort` ends the wait early (guest died). */
+  static async connect(t: SshTarget, deadline: number, abort?: () => string | undefined): Promise<SshSession> {
+    let last = 'no attempt';
+    let attempts = 0;
+    while (Date.now() < deadline) {
+      const why = abort?.();
+      if (why) throw new FaultlineError(why);
+      attempts++;
+      try {
+        const remaining = Math.max(1_000, deadline - Date.now());
+        const c = await SshSession.attempt(t, Math.min(20_000, remaining));
+        log.debug(`ssh ready after ${attempts} attempt(s)`);
+        return new SshSession(c, t);
+      } catch (e) {
+        last = e instanceof Error ? e.message : String(e);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    throw new FaultlineError(`SSH to the guest never came up (${attempts} attempts, last: ${last})`);
+  }
+
+  exec(command: string, opts: ExecOptions): Promise<ExecResult> {
+    const started = Date.now();
+    if (this.lostReason !== undefined) return Promise.reject(new FaultlineError(`SSH connection to the guest lost: ${this.lostReason}`));
+    return new Promise((resolve, reject) => {
+      const execOpts: ExecOptionsSsh2 = opts.pty ? { pty: { term: 'dumb', cols: 512, rows: 50, modes: { ECHO: 0, ONLCR: 0 } } } : {};
+      this.client.exec(command, execOpts, (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return reject(new FaultlineError(`ssh exec failed: ${err.message}`));
+        let output = '';
+        let timedOut = false;
+        let exitCode: number | null = null;
+        let signal: string | undefined;
+        const onData = (d: Buffer): void => {
+          const s = d.toString('utf8');
+          output += s;
+          opts.onData?.(s);
+        };
+        ch.on('data', onData);
+        ch.stderr.on('data', onData);
+        ch.on('exit', (code: number | null, sig?: string) => {
+          exitCode = code;
+          if (sig) signal = sig;
+        });
+        const timer = setTimeout(() => {
+          timedOut = true;
+          ch.signal('KILL');
+          ch.close();
+        }, opts.timeoutMs);
+        ch.on('close', () => {
+          clearTimeout(timer);
+          resolve({ output, exitCode, ...(signal ? { signal } : {}), timedOut, durationMs: Date.now() - started });
+        });
+      });
+    });
+  }
+
+  /** Run a command that must succeed (setup steps); throws with its output otherwise. */
+  async check(command: string, timeoutMs = 60_000): Promise<string> {
+    const r = await this.exec(command, { timeoutMs });
+    if (r.timedOut || r.exitCode !== 0) {
+      throw new FaultlineError(`guest command failed (${r.timedOut ? 'timed out' : `exit ${String(r.exitCode)}`}): ${command}`, { detail: r.output });
+    }
+    return r.output;
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    return new Promise((resolve, reject) => this.client.sftp((e, s) => (e ? reject(new FaultlineError(`SFTP: ${e.message}`)) : resolve(s))));
+  }
+
+  /** Push files to `remoteDir` (created first) over one SFTP session, in parallel; returns bytes sent. */
+  async push(files: readonly string[], remoteDir: string, timeoutMs: number): Promise<number> {
+    await this.check(`mkdir -p '${remoteDir}'`);
+    const sftp = await this.sftp();
+    const { stat } = await import('node:fs/promises');
+    let bytes = 0;
+    const one = (local: string): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const remote = `${remoteDir}/${basename(local)}`;
+        sftp.fastPut(local, remote, { concurrency: 64, chunkSize: 32768, mode: 0o755 }, (e) =>
+          e ? reject(new FaultlineError(`SFTP push of ${local} failed: ${e.message}`)) : resolve());
+      });
+    const all = Promise.all(files.map(async (f) => {
+      bytes += (await stat(f)).size;
+      await one(f);
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new FaultlineError(`SFTP push did not finish within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    });
+    try {
+      await Promise.race([all, deadline]);
+    } finally {
+      clearTimeout(timer);
+      sftp.end();
+    }
+    return bytes;
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}

@@ -1,0 +1,52 @@
+#!/bin/busybox sh
+# faultline guest init: PID 1 of the initramfs. Mounts what the mm selftests need,
+# loads the network driver modules the harness packed, reserves hugepages, and
+# starts sshd. Parameters come from the kernel command line (faultline.*=).
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /root /var/empty
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /dev/hugepages
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t hugetlbfs hugetlbfs /dev/hugepages
+
+say() { echo "faultline-init: $*" > /dev/kmsg; echo "faultline-init: $*"; }
+
+param() {
+  for w in $(cat /proc/cmdline); do
+    case "$w" in "faultline.$1="*) echo "${w#*=}"; return ;; esac
+  done
+  echo "$2"
+}
+
+for m in $(cat /etc/faultline/modules 2>/dev/null); do
+  insmod "/lib/modules/faultline/$m.ko" || say "insmod $m failed"
+done
+
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ip route add default via 10.0.2.2
+
+echo "$(param hugepages 64)" > /proc/sys/vm/nr_hugepages
+echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
+echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
+# The selftests expect root to use userfaultfd from user mode too (uffd-unit-tests checks both).
+echo 1 > /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null
+# Keep kernel chatter on the serial console, where the harness watches for splats.
+echo 7 > /proc/sys/kernel/printk
+
+chmod 700 /root/.ssh
+mkdir -p /run/sshd
+/usr/sbin/sshd -f /etc/ssh/sshd_config -E /tmp/sshd.log
+say "ready hugepages=$(cat /proc/sys/vm/nr_hugepages) sshd=started"
+
+# PID 1 must never exit (that panics the kernel); reap orphans while idling.
+while true; do sleep 3600; done
