@@ -54,8 +54,15 @@ export class SshSession {
     return new Promise((resolve, reject) => {
       const c = new Client();
       const expected = hostKeyBlob(t.hostPublicKey);
-      c.once('ready', () => resolve(c));
-      c.once('error', (e) => {
+      let settled = false;
+      c.once('ready', () => {
+        settled = true;
+        resolve(c);
+      });
+      // 'on', not 'once': a failing handshake can emit several errors, and an unheard one kills the process.
+      c.on('error', (e) => {
+        if (settled) return;
+        settled = true;
         c.end();
         reject(e);
       });

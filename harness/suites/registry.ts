@@ -1,9 +1,12 @@
 import { UsageError } from '../util/errors.js';
 import type { Suite } from './types.js';
 import { uffdSuite } from './uffd.js';
+import { uffdLatSuite } from './uffd-lat.js';
+import { uffdContractSuite } from './uffd-contract.js';
+import { postcopySuite } from './postcopy.js';
 
 /** Every suite faultline knows, by name. */
-const SUITES: readonly Suite[] = [uffdSuite];
+const SUITES: readonly Suite[] = [uffdSuite, uffdLatSuite, uffdContractSuite, postcopySuite];
 
 export function allSuites(): readonly Suite[] {
   return SUITES;

@@ -13,8 +13,11 @@ const KSFT_SKIP = 4;
 const UNIT_MEMS: Record<string, Backing> = {
   anon: 'anon', shmem: 'shmem', 'shmem-private': 'shmem-private', hugetlb: 'hugetlb', 'hugetlb-private': 'hugetlb-private',
 };
-/** Quick subset (CI, bisect): one test per fault mode, fast under TCG. */
-export const QUICK_UNIT_FILTERS = ['zeropage', 'minor'];
+/**
+ * Quick subset (CI, bisect steps): each runs on every memory type in seconds under
+ * TCG. The minor/move/events/sigbus tests take 30-60 s each there: full runs only.
+ */
+export const QUICK_UNIT_FILTERS = ['register-ioctls', 'zeropage', 'wp-unpopulated'];
 
 /** "hugetlb" selects hugetlb-private too (and "shmem" shmem-private), unless private ones are named alone. */
 export function selectsBacking(selected: readonly Backing[], b: Backing): boolean {
@@ -116,15 +119,25 @@ function parseStress(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   return { status, ...(reason ? { reason } : {}), subtests: [sub] };
 }
 
+/** Subtest ids must be unique within a run; pagemap_ioctl repeats some names, so number the repeats. */
+export function uniqueIds(subtests: SubtestResult[]): SubtestResult[] {
+  const seen = new Map<string, number>();
+  return subtests.map((t) => {
+    const n = (seen.get(t.id) ?? 0) + 1;
+    seen.set(t.id, n);
+    return n === 1 ? t : { ...t, id: `${t.id} #${n}` };
+  });
+}
+
 function parsePagemap(_cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const k = parseKtap(out.output.replace(/\r/g, ''));
-  const subtests: SubtestResult[] = k.tests.map((t) => {
+  const subtests: SubtestResult[] = uniqueIds(k.tests.map((t) => {
     const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail';
     return {
       id: `pagemap_ioctl/${t.name}`, suite: 'uffd', program: 'pagemap_ioctl', name: t.name, status,
       ...(t.reason ? { reason: t.reason } : {}),
     };
-  });
+  }));
   const broken = programFailure(out, 'pagemap_ioctl');
   if (broken) return { ...broken, subtests };
   if (k.bailOut !== undefined) return { status: 'error', reason: `bail out: ${k.bailOut}`, subtests };

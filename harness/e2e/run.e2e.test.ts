@@ -1,0 +1,71 @@
+import t from 'tap';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readRunRecord } from '../results/record.js';
+import { PROJECT_ROOT } from '../util/project.js';
+
+/**
+ * End to end, on real parts: Debian's 6.12 kernel (downloaded with apt-get, cached),
+ * a real QEMU (TCG when KVM does not work), a real sshd in the guest, the real
+ * selftests built from linux-source-6.12. No mocks.
+ */
+const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
+const results = mkdtempSync(join(tmpdir(), 'faultline-e2e-'));
+const faultline = (args: string[], timeoutMin = 20) =>
+  execa('node', [cli, ...args], { reject: false, all: true, timeout: timeoutMin * 60_000, env: { FAULTLINE_VERBOSE: '0' } });
+
+t.test('faultline run --quick on hugetlb and shmem boots the Debian kernel and passes the quick uffd subset', async (t) => {
+  const r = await faultline(['run', '--quick', '--backing', 'hugetlb,shmem', '--results', results, '--run-id', 'quick']);
+  t.equal(r.exitCode, 0, `exit 0 (output tail: ${String(r.all).slice(-1500)})`);
+  const dir = join(results, 'quick');
+  const rec = await readRunRecord(join(dir, 'results.json'));
+  t.equal(rec.verdict, 'pass');
+  t.equal(rec.kernel.source, 'debian-package');
+  t.match(rec.guest.uname, /^6\.12\./);
+  t.ok(rec.guest.clocksource, 'clocksource recorded');
+  t.ok(rec.qemu.command.some((a) => a.includes('qemu-system-x86_64')), 'QEMU command line recorded');
+  t.ok(['tcg', 'kvm'].includes(rec.qemu.accel));
+  const ids = new Set(rec.subtests.map((s) => s.id));
+  for (const id of ['uffd-unit-tests/zeropage/hugetlb', 'uffd-unit-tests/zeropage/shmem', 'uffd-unit-tests/register-ioctls/hugetlb',
+    'uffd-unit-tests/register-ioctls/shmem', 'uffd-stress/stress/hugetlb', 'uffd-stress/stress/shmem']) {
+    t.ok(ids.has(id), `${id} ran`);
+    t.equal(rec.subtests.find((s) => s.id === id)?.status, 'pass', `${id} passed`);
+  }
+  t.notOk([...ids].some((id) => id.endsWith('/anon')), 'anon not selected, not reported');
+  t.ok(rec.subtests.filter((s) => s.program === 'pagemap_ioctl').length > 50, 'pagemap_ioctl subtests parsed');
+  t.equal(rec.splats.length, 0);
+  t.match(readFileSync(join(dir, 'console.log'), 'utf8'), /Linux version 6\.12\./);
+  t.match(readFileSync(join(dir, 'console.log'), 'utf8'), /faultline: begin uffd-unit-tests\.zeropage/);
+  t.match(readFileSync(join(dir, 'results.tap'), 'utf8'), /^TAP version 14\n/);
+  t.match(readFileSync(join(dir, 'junit.xml'), 'utf8'), /<testsuites name="faultline" tests="\d+" failures="0" errors="0"/);
+  t.ok(existsSync(join(dir, 'output', 'uffd-unit-tests.zeropage.txt')));
+});
+
+t.test('a guest that cannot answer SSH in time: exit 2 and the last console lines', async (t) => {
+  const r = await faultline(['run', '--quick', '--boot-timeout', '5', '--results', results, '--run-id', 'noboot'], 10);
+  t.equal(r.exitCode, 2);
+  t.match(r.all, /SSH to the guest never came up/);
+  t.match(r.all, /guest console \(last 30 lines\)/);
+  const rec = await readRunRecord(join(results, 'noboot', 'results.json'));
+  t.equal(rec.verdict, 'error');
+  t.match(rec.infraError, /never came up/);
+});
+
+t.test('bad input: one line, exit 2', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['run', '--kernel', '/etc/passwd'], /is not an x86 bzImage/],
+    [['run', '--kernel', '/nonexistent/bzImage'], /no such file/],
+    [['run', '--backing', 'hugetlb,bogus'], /unknown backing 'bogus'/],
+    [['run', '--suite', 'nope'], /unknown suite 'nope'/],
+    [['run', '--accel', 'fast'], /--accel must be auto, kvm or tcg/],
+    [['run', '--mem', '12'], /--mem must be an integer/],
+    [['frobnicate'], /Unknown argument|Did you mean|name a command/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await faultline(args, 2);
+    t.equal(r.exitCode, 2, `${args.join(' ')} exits 2`);
+    t.match(r.stderr, re, `${args.join(' ')}: ${r.stderr.split('\n')[0] ?? ''}`);
+  }
+});
