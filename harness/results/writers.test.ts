@@ -1,0 +1,63 @@
+import t from 'tap';
+import { toJunit, toTap, summaryTable, xmlEscape } from './writers.js';
+import { summarize, validateRunRecord, verdictOf } from './record.js';
+import type { RunRecord, SubtestResult } from './types.js';
+
+const subtests: SubtestResult[] = [
+  { id: 'uffd-unit-tests/minor/hugetlb', suite: 'uffd', program: 'uffd-unit-tests', name: 'minor', backing: 'hugetlb', status: 'pass' },
+  { id: 'uffd-unit-tests/minor/shmem', suite: 'uffd', program: 'uffd-unit-tests', name: 'minor', backing: 'shmem', status: 'fail', reason: 'wrong <content> & "bytes"' },
+  { id: 'pagemap_ioctl/x', suite: 'uffd', program: 'pagemap_ioctl', name: 'x', status: 'skip', reason: 'no PAGEMAP_SCAN' },
+  { id: 'uffd-lat/missing-copy/shmem/blocking', suite: 'uffd-lat', program: 'uffd-lat', name: 'missing-copy/shmem/blocking', backing: 'shmem', status: 'pass',
+    metrics: [{ name: 'total_p50', value: 4800, unit: 'ns' }] },
+];
+
+function record(over: Partial<RunRecord> = {}): RunRecord {
+  const r: RunRecord = {
+    schema: 'faultline.run/1', runId: 'r1', startedAt: '2026-11-25T00:00:00.000Z', finishedAt: '2026-11-25T00:01:00.000Z', durationMs: 60000,
+    kernel: { source: 'debian-package', path: '/k', release: '6.12.117+deb12-amd64' }, selftests: { source: 'debian-linux-source' },
+    qemu: { command: ['qemu-system-x86_64'], accel: 'tcg', memMiB: 1024, smp: 2, guestRam: 'anon' }, guest: {},
+    suites: ['uffd'], backings: ['hugetlb', 'shmem'], programs: [], subtests, splats: [], summary: summarize(subtests), verdict: 'fail',
+    timing: { totalMs: 60000, testsMs: 30000, bootMs: 20000, pushMs: 1000, prepareMs: 9000 }, ...over,
+  };
+  return r;
+}
+
+t.test('verdict: a failure or a splat fails the run, an infra error makes it an error', async (t) => {
+  t.equal(verdictOf(record()), 'fail');
+  t.equal(verdictOf(record({ subtests: subtests.filter((s) => s.status !== 'fail') })), 'pass');
+  t.equal(verdictOf(record({ subtests: [], splats: [{ kind: 'warning', title: 'WARNING: x', excerpt: '', line: 3 }] })), 'fail');
+  t.equal(verdictOf(record({ infraError: 'guest stopped answering' })), 'error');
+  t.same(summarize(subtests), { pass: 2, fail: 1, skip: 1, error: 0, total: 4 });
+});
+
+t.test('TAP 14: one line per subtest, skips as directives, metrics in YAML', async (t) => {
+  const tap = toTap(record());
+  t.match(tap, /^TAP version 14\n/);
+  t.match(tap, /\n1\.\.4\n/);
+  t.match(tap, /\nnot ok 2 - uffd-unit-tests\/minor\/shmem\n  ---\n  status: "fail"/);
+  t.match(tap, /\nok 3 - pagemap_ioctl\/x # SKIP no PAGEMAP_SCAN\n/);
+  t.match(tap, /total_p50: "4800 ns"/);
+});
+
+t.test('JUnit: counts, escaping, splats as failures', async (t) => {
+  const x = toJunit(record({ splats: [{ kind: 'oops', title: 'BUG: kernel NULL pointer dereference, address: 0000000000000008', excerpt: 'RIP: <x>', line: 9 }] }));
+  t.match(x, /<testsuites name="faultline" tests="5" failures="2" errors="0" skipped="1"/);
+  t.match(x, /message="wrong &lt;content&gt; &amp; &quot;bytes&quot;"/);
+  t.match(x, /<testcase classname="kernel" name="kernel\/oops"><failure message="BUG: kernel NULL pointer dereference/);
+  t.equal(xmlEscape('a\u0001b'), 'ab', 'control characters dropped');
+});
+
+t.test('results.json boundary: a valid record passes, a damaged one is refused with the path', async (t) => {
+  const r = JSON.parse(JSON.stringify(record())) as unknown;
+  t.equal(validateRunRecord(r, 'x').runId, 'r1');
+  const bad = JSON.parse(JSON.stringify(record())) as { subtests: { status: string }[] };
+  const first = bad.subtests[0];
+  if (first) first.status = 'passed';
+  t.throws(() => validateRunRecord(bad, 'results/x/results.json'), /results\/x\/results\.json is not a faultline results\.json: \/subtests\/0\/status/);
+});
+
+t.test('summary table names failures and the verdict', async (t) => {
+  const s = summaryTable(record());
+  t.match(s, /uffd-unit-tests\/minor\/shmem\s+FAIL\s+wrong <content>/);
+  t.match(s, /4 subtests: 2 pass, 1 fail, 1 skip, 0 error; 0 kernel splat\(s\); verdict FAIL/);
+});

@@ -1,0 +1,40 @@
+import t from 'tap';
+import { kernelCmdline, qemuArgs, type QemuConfig } from './qemu-args.js';
+
+const base: QemuConfig = {
+  qemu: 'qemu-system-x86_64', kernel: '/k/bzImage', initrd: '/k/initramfs.cpio', accel: 'tcg', memMiB: 1024, smp: 2,
+  guestRam: 'anon', sshPort: 40222, hugepages2m: 64, hugepages1g: 0,
+};
+const after = (args: string[], flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1] ?? ''] : []));
+
+t.test('TCG command line: console on stdio, hostfwd on 127.0.0.1 only, no reboot on panic', async (t) => {
+  const a = qemuArgs(base);
+  t.same(after(a, '-accel'), ['tcg,thread=multi']);
+  t.same(after(a, '-cpu'), ['max']);
+  t.same(after(a, '-netdev'), ['user,id=net0,hostfwd=tcp:127.0.0.1:40222-:22']);
+  t.ok(a.includes('-no-reboot'));
+  t.same(after(a, '-serial'), ['chardev:con0']);
+  t.same(after(a, '-kernel'), ['/k/bzImage']);
+  t.same(after(a, '-smp'), ['2']);
+  t.same(after(a, '-object'), ['memory-backend-ram,id=mem0,size=1024M']);
+  t.match(after(a, '-append')[0], /console=ttyS0,115200 panic=-1 .*faultline\.hugepages=64/);
+});
+
+t.test('KVM uses the host CPU model', async (t) => {
+  const a = qemuArgs({ ...base, accel: 'kvm' });
+  t.same(after(a, '-accel'), ['kvm']);
+  t.same(after(a, '-cpu'), ['host']);
+});
+
+t.test('guest RAM backings map to QEMU memory backends', async (t) => {
+  t.same(after(qemuArgs({ ...base, guestRam: 'shmem' }), '-object'), ['memory-backend-memfd,id=mem0,size=1024M,share=on']);
+  t.same(after(qemuArgs({ ...base, guestRam: 'hugetlb' }), '-object'), ['memory-backend-memfd,id=mem0,size=1024M,hugetlb=on,hugetlbsize=2M,share=on']);
+  t.same(after(qemuArgs({ ...base, guestRam: 'hugetlb', hugetlbPath: '/dev/hugepages' }), '-object'),
+    ['memory-backend-file,id=mem0,size=1024M,mem-path=/dev/hugepages,share=on,prealloc=on']);
+});
+
+t.test('1 GiB hugepages are reserved on the kernel command line', async (t) => {
+  t.match(kernelCmdline({ hugepages2m: 32, hugepages1g: 2 }), /hugepagesz=1G hugepages=2 default_hugepagesz=2M/);
+  t.notMatch(kernelCmdline({ hugepages2m: 32, hugepages1g: 0 }), /hugepagesz/);
+  t.match(kernelCmdline({ hugepages2m: 32, hugepages1g: 0, extraCmdline: 'hung_task_timeout_secs=10' }), /hung_task_timeout_secs=10$/);
+});
