@@ -2,7 +2,7 @@ import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ExitCode, FaultlineError, errorMessage, type ExitCodeValue } from '../util/errors.js';
+import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { buildInitramfs } from '../image/initramfs.js';
@@ -12,6 +12,7 @@ import type { GuestCommand, Suite, SuiteContext } from '../suites/types.js';
 import { summarize, verdictOf } from '../results/record.js';
 import type { ProgramRun, RunRecord, SubtestResult } from '../results/types.js';
 import { summaryTable, writeRunOutputs } from '../results/writers.js';
+import { latencyTable, writeLatencyReport } from '../results/latency.js';
 import { SshSession } from '../ssh/transport.js';
 import { chooseAccel, freePort, Guest, requireQemu } from '../vm/guest.js';
 import { prepareKernel } from './kernel.js';
@@ -27,6 +28,19 @@ export interface RunOutcome {
 const GUEST_DIR = '/root/faultline';
 /** Host-side grace beyond a test's own (guest-side) timeout before the guest is declared hung. */
 const HANG_GRACE_MS = 60_000;
+
+/** Guest RAM on host hugetlb: check the host has the pages instead of letting QEMU fail obscurely. */
+export async function checkHostHugepages(memMiB: number, meminfo?: string): Promise<void> {
+  const text = meminfo ?? (await readFile('/proc/meminfo', 'utf8'));
+  const free = Number(/^HugePages_Free:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+  const sizeKb = Number(/^Hugepagesize:\s+(\d+) kB/m.exec(text)?.[1] ?? 2048);
+  const needed = Math.ceil((memMiB * 1024) / sizeKb);
+  if (free < needed) {
+    const total = Number(/^HugePages_Total:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+    throw new UsageError(`--guest-ram hugetlb needs ${needed} free ${sizeKb / 1024} MiB host hugepages for --mem ${memMiB}, the host has ${free}: ` +
+      `${needed - free} missing; run 'echo ${total + needed - free} > /proc/sys/vm/nr_hugepages' as root`);
+  }
+}
 
 export function newRunId(now = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
@@ -90,6 +104,10 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const startedAt = new Date(t0).toISOString();
   const suites: Suite[] = req.suites.map(suiteByName);
   const qemu = await requireQemu();
+  if (req.guestRam === 'hugetlb') await checkHostHugepages(req.memMiB);
+  if (req.backings.includes('hugetlb-1g') && req.hugepages1g === 0) {
+    throw new UsageError('--backing hugetlb-1g needs 1 GiB pages in the guest: add --hugepages-1g N (and --mem large enough)');
+  }
   const runId = req.runId ?? newRunId(new Date(t0));
   const dir = resolve(req.resultsRoot, runId);
   await mkdir(join(dir, 'output'), { recursive: true });
@@ -190,8 +208,11 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   record.timing.testsMs = programs.reduce((a, p) => a + p.durationMs, 0);
   record.summary = summarize(subtests);
   record.verdict = verdictOf(record);
+  await writeLatencyReport(dir, record);
   await writeRunOutputs(dir, record);
   process.stdout.write(summaryTable(record));
+  const lat = latencyTable(record);
+  if (lat) process.stdout.write(`\n${lat}`);
   await log.close();
   return { record, dir, exitCode: exitCodeOf(record.verdict) };
 }

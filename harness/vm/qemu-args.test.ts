@@ -38,3 +38,10 @@ t.test('1 GiB hugepages are reserved on the kernel command line', async (t) => {
   t.notMatch(kernelCmdline({ hugepages2m: 32, hugepages1g: 0 }), /hugepagesz/);
   t.match(kernelCmdline({ hugepages2m: 32, hugepages1g: 0, extraCmdline: 'hung_task_timeout_secs=10' }), /hung_task_timeout_secs=10$/);
 });
+
+t.test('guest RAM on hugetlb: the host check names how many pages are missing', async (t) => {
+  const { checkHostHugepages } = await import('../run/run.js');
+  const meminfo = 'HugePages_Total:      10\nHugePages_Free:       10\nHugepagesize:       2048 kB\n';
+  await t.rejects(checkHostHugepages(1024, meminfo), /needs 512 free 2 MiB host hugepages for --mem 1024, the host has 10: 502 missing; run 'echo 512 > \/proc\/sys\/vm\/nr_hugepages'/);
+  await t.resolves(checkHostHugepages(16, meminfo));
+});
