@@ -16,7 +16,8 @@ import { prepareKernel } from '../harness/run/kernel.js';
 import { buildInitramfs } from '../harness/image/initramfs.js';
 import { buildSelftests } from '../harness/selftests/build.js';
 import { chooseAccel, freePort, Guest, requireQemu } from '../harness/vm/guest.js';
-import { SshSession } from '../harness/ssh/transport.js';
+import type { SshSession } from '../harness/ssh/transport.js';
+import { bootGuest } from '../harness/run/boot.js';
 import { run, requireTool } from '../harness/util/proc.js';
 import { readRunRecord } from '../harness/results/record.js';
 import { PROJECT_ROOT } from '../harness/util/project.js';
@@ -47,11 +48,8 @@ const consoleDir = await mkdtemp(join(tmpdir(), 'bench-console-'));
 console.log(`kernel ${kernel.info.release ?? ''}, accel ${accel.accel} (${accel.note}), ${rounds} rounds`);
 
 async function bootHarness(): Promise<{ guest: Guest; ssh: SshSession; ms: number }> {
-  const port = await freePort();
-  const guest = await Guest.start({ ...common, initrd: image.path, sshPort: port }, { consolePath: join(consoleDir, `h-${port}.log`), lifetimeMs: 600_000 });
-  const t0 = guest.startedAt;
-  const ssh = await SshSession.connect({ host: '127.0.0.1', port, username: 'root', privateKey: image.keys.clientPrivate, hostPublicKey: image.keys.hostPublic }, Date.now() + 300_000);
-  return { guest, ssh, ms: Date.now() - t0 };
+  const b = await bootGuest({ ...common, initrd: image.path }, { consolePath: join(consoleDir, `h-${Date.now()}.log`), bootTimeoutSec: 300, keys: image.keys });
+  return { guest: b.guest, ssh: b.ssh, ms: b.bootMs };
 }
 
 async function bootBare(): Promise<number> {

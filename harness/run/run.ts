@@ -2,7 +2,7 @@ import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue } from '../util/errors.js';
+import { ExitCode, FaultlineError, UsageError, type ExitCodeValue } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { buildInitramfs } from '../image/initramfs.js';
@@ -14,7 +14,8 @@ import type { ProgramRun, RunRecord, SubtestResult } from '../results/types.js';
 import { summaryTable, writeRunOutputs } from '../results/writers.js';
 import { latencyTable, writeLatencyReport } from '../results/latency.js';
 import { SshSession } from '../ssh/transport.js';
-import { chooseAccel, freePort, Guest, requireQemu } from '../vm/guest.js';
+import { chooseAccel, Guest, requireQemu } from '../vm/guest.js';
+import { bootGuest } from './boot.js';
 import { prepareKernel } from './kernel.js';
 import type { RunRequest } from './request.js';
 
@@ -67,34 +68,6 @@ async function loadSelftests(req: RunRequest, sourceTree: string | undefined): P
   return { dir: b.dir, programs: b.programs, source: req.selftestsTree ? 'kernel-src' : 'debian-linux-source', tree };
 }
 
-/** Boot a guest and wait for its sshd; retried once when QEMU loses the free-port race. */
-async function bootGuest(
-  req: RunRequest, base: { qemu: string; kernel: string; initrd: string; accel: 'kvm' | 'tcg' },
-  consolePath: string, keys: { clientPrivate: string; hostPublic: string },
-): Promise<{ guest: Guest; ssh: SshSession; port: number; bootMs: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const guest = await Guest.start({
-      ...base, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam, sshPort: port,
-      hugepages2m: req.hugepages2m, hugepages1g: req.hugepages1g, ...(req.cmdline ? { extraCmdline: req.cmdline } : {}),
-    }, { consolePath, lifetimeMs: 6 * 3600_000 });
-    const started = Date.now();
-    try {
-      const ssh = await SshSession.connect(
-        { host: '127.0.0.1', port, username: 'root', privateKey: keys.clientPrivate, hostPublicKey: keys.hostPublic },
-        started + req.bootTimeoutSec * 1000,
-        () => (guest.running ? undefined : `QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`),
-      );
-      return { guest, ssh, port, bootMs: Date.now() - started };
-    } catch (e) {
-      await guest.stop();
-      const consoleTail = guest.console.lastLines(30);
-      if (attempt < 2 && /Could not set up host forwarding rule/.test(guest.console.all)) continue;
-      throw new FaultlineError(`${errorMessage(e)}; guest console (last 30 lines) follows`, { detail: consoleTail });
-    }
-  }
-}
-
 /**
  * One run: kernel -> selftests -> image -> guest -> tests -> results. Always writes
  * a results directory (an infrastructure failure after the boot is recorded in it).
@@ -141,7 +114,10 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   let ssh: SshSession | undefined;
   try {
     log.info(`booting ${kernel.info.release ?? kernel.bzImage} (${accel.accel}, ${req.smp} vCPU, ${req.memMiB} MiB, guest RAM ${req.guestRam})`);
-    const booted = await bootGuest(req, { qemu, kernel: kernel.bzImage, initrd: image.path, accel: accel.accel }, join(dir, 'console.log'), image.keys);
+    const booted = await bootGuest({
+      qemu, kernel: kernel.bzImage, initrd: image.path, accel: accel.accel, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam,
+      hugepages2m: req.hugepages2m, hugepages1g: req.hugepages1g, ...(req.cmdline ? { extraCmdline: req.cmdline } : {}),
+    }, { consolePath: join(dir, 'console.log'), bootTimeoutSec: req.bootTimeoutSec, keys: image.keys });
     ({ guest, ssh } = booted);
     record.qemu.command = guest.command;
     record.timing.bootMs = booted.bootMs;
