@@ -28,7 +28,7 @@ export interface InitramfsOptions {
 }
 
 /** Drivers the guest needs for its devices; those built in are skipped. */
-const GUEST_MODULES = ['virtio_net'];
+const GUEST_MODULES = ['virtio_pci', 'virtio_net'];
 const IMAGES_DIR = join(PROJECT_ROOT, 'images');
 
 /** Shared libraries (and the ELF interpreter) a dynamic binary needs, per ldd. */

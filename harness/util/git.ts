@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { FaultlineError, UsageError } from './errors.js';
 import { run, type RunResult } from './proc.js';
 
@@ -247,8 +248,16 @@ export class Git {
     return this.progressOf(r);
   }
 
+  private bisectLogFile: string | undefined;
+
+  /** The bisect log: git's own BISECT_LOG (what `git bisect log` prints), read without a process. */
   async bisectLog(): Promise<string> {
-    return (await this.exec(['bisect', 'log'])).stdout;
+    this.bisectLogFile ??= (await this.out(['rev-parse', '--path-format=absolute', '--git-path', 'BISECT_LOG']));
+    try {
+      return await readFile(this.bisectLogFile, 'utf8');
+    } catch {
+      return (await this.exec(['bisect', 'log'])).stdout;
+    }
   }
 
   /** True when this worktree is in the middle of a bisect. */

@@ -1,0 +1,91 @@
+import { buildKernel, type BuildKernelOptions, type KernelBuild } from '../kernel/build.js';
+import type { RunRecord } from '../results/types.js';
+import type { RunRequest } from '../run/request.js';
+import { runTests } from '../run/run.js';
+import { allSuites } from '../suites/registry.js';
+import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
+import { evaluateRecord, type TestSpec } from './spec.js';
+import type { RevisionTester, RunObservation, StepOutcome, TestRequest } from './types.js';
+
+/** Kernel build options a bisect/series passes through (the tree is always faultline's worktree). */
+export type KernelBuildSettings = Omit<BuildKernelOptions, 'kernelSrc' | 'ref'>;
+/** Run settings; the kernel, selftests and run id are filled in per revision. */
+export type RunSettings = Omit<RunRequest, 'kernel' | 'selftestsDir' | 'selftestsTree' | 'runId'>;
+
+/** The suite that runs a program (uffd-unit-tests -> uffd), for the RunRequest. */
+export function suiteForProgram(program: string): string {
+  const s = allSuites().find((x) => x.programs.includes(program));
+  if (!s) {
+    const known = allSuites().flatMap((x) => x.programs).join(', ');
+    throw new UsageError(`no suite runs '${program}': the test spec must name one of ${known}`);
+  }
+  return s.name;
+}
+
+/** Build the revision (cached: a revisited revision is a cache hit) with the kernel build module. */
+export async function buildRevision(worktree: string, settings: KernelBuildSettings): Promise<KernelBuild> {
+  return buildKernel({ ...settings, kernelSrc: worktree, selftests: true });
+}
+
+/** A guest that never came up because the kernel itself died (panic/oops during boot). */
+export function bootFailure(record: RunRecord): string | undefined {
+  if (record.infraError === undefined || record.guest.bootMs !== undefined) return undefined;
+  const crash = record.splats.find((s) => s.kind === 'panic' || s.kind === 'oops' || s.kind === 'bug');
+  return crash ? `${record.infraError} (${crash.title})` : undefined;
+}
+
+/**
+ * Production RevisionTester: build the worktree's revision with harness/kernel/build.ts, boot it
+ * with harness/run/run.ts `runTests`, and judge each run with the spec. Build broken -> skip;
+ * kernel died during boot -> skip; guest/harness trouble -> infra (the engine retries).
+ */
+export class KernelTester implements RevisionTester {
+  private readonly runCounts = new Map<string, number>();
+
+  constructor(private readonly spec: TestSpec, private readonly build: KernelBuildSettings, private readonly runSettings: RunSettings) {}
+
+  describe(): string {
+    return `kernel build (${(this.build.kconfig ?? ['base', 'uffd']).join(',')}) + faultline run ${this.runSettings.suites.join(',')} [${this.runSettings.backings.join(',')}]`;
+  }
+
+  async test(rev: string, worktree: string, req: TestRequest): Promise<StepOutcome> {
+    const t0 = Date.now();
+    let kb: KernelBuild;
+    try {
+      kb = await buildRevision(worktree, this.build);
+    } catch (e) {
+      if (e instanceof BuildBrokenError) return { kind: 'build-broken', detail: e.firstError || e.message, durationMs: Date.now() - t0 };
+      if (e instanceof FaultlineError) return { kind: 'infra', detail: `build: ${e.message}`, durationMs: Date.now() - t0 };
+      throw e;
+    }
+    const buildMs = Date.now() - t0;
+    const runs: RunObservation[] = [];
+    for (let i = 0; i < req.runs; i++) {
+      const n = this.runCounts.get(rev) ?? 0;
+      this.runCounts.set(rev, n + 1);
+      let record: RunRecord;
+      let dir: string;
+      try {
+        ({ record, dir } = await runTests({
+          ...this.runSettings,
+          kernel: { kind: 'path', bzImage: kb.bzImage, release: kb.release, configHash: kb.configHash },
+          selftestsDir: kb.selftestsDir,
+          runId: `${req.label.replace(/[^\w.-]+/g, '-')}-${rev.slice(0, 12)}-run${n}`,
+        }));
+      } catch (e) {
+        if (e instanceof FaultlineError) return { kind: 'infra', detail: errorMessage(e), durationMs: Date.now() - t0 };
+        throw e;
+      }
+      const boot = bootFailure(record);
+      if (boot) return { kind: 'boot-failed', detail: boot, durationMs: Date.now() - t0 };
+      const ev = evaluateRecord(this.spec, record);
+      if (ev.kind === 'infra') return { kind: 'infra', detail: ev.detail, durationMs: Date.now() - t0 };
+      if (ev.kind === 'untestable') return { kind: 'untestable', detail: ev.detail, durationMs: Date.now() - t0 };
+      runs.push({
+        result: ev.kind, durationMs: record.durationMs, detail: ev.detail, runDir: dir,
+        ...(ev.value !== undefined ? { value: ev.value } : {}), ...(ev.unit !== undefined ? { unit: ev.unit } : {}),
+      });
+    }
+    return { kind: 'runs', runs, buildMs, cacheHit: kb.cacheHit };
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The bisect engine talks to the world through one interface, RevisionTester: build a revision in
+ * a worktree and run the test on it `runs` times. Production wires it to the kernel build and
+ * `runTests` (kernel-tester.ts); tests and `--build-cmd/--test-cmd` use command-tester.ts.
+ */
+
+/** One run of the test on a built revision. */
+export interface RunObservation {
+  result: 'pass' | 'fail';
+  /** The metric value for metric specs (ns for time metrics). */
+  value?: number;
+  unit?: string;
+  durationMs: number;
+  detail?: string;
+  /** Where this run's own results live (RunRecord dir), when there is one. */
+  runDir?: string;
+}
+
+export type StepOutcome =
+  /** The revision does not compile: skipped, never good or bad. */
+  | { kind: 'build-broken'; detail: string; durationMs: number }
+  /** The kernel did not come up: skipped. */
+  | { kind: 'boot-failed'; detail: string; durationMs: number }
+  /** Harness/host trouble: retried, then skipped. */
+  | { kind: 'infra'; detail: string; durationMs: number }
+  /** The test does not exist or is skipped at this revision: skipped. */
+  | { kind: 'untestable'; detail: string; durationMs: number }
+  | { kind: 'runs'; runs: RunObservation[]; buildMs?: number; cacheHit?: boolean };
+
+export interface TestRequest {
+  /** How many runs the engine wants from this call (adaptive mode asks one at a time). */
+  runs: number;
+  /** Step label for logs, e.g. "good endpoint", "step 3". */
+  label: string;
+}
+
+export interface RevisionTester {
+  test(rev: string, worktree: string, req: TestRequest): Promise<StepOutcome>;
+  /** One line for the report, e.g. "kernel build + uffd-unit-tests:minor/hugetlb". */
+  describe(): string;
+}
+
+export type StepRole = 'good-endpoint' | 'bad-endpoint' | 'bisect' | 'verify-parent' | 'verify-culprit' | 'verify-revert';
+export type StepVerdict = 'good' | 'bad' | 'skip';
+
+export interface StepRecord {
+  role: StepRole;
+  rev: string;
+  subject: string;
+  verdict: StepVerdict;
+  /** Why a step was skipped (build broken, boot failed, ...), or the run tally. */
+  reason: string;
+  /** Probability that the verdict is right given its runs (see policy.ts); 0 for skips. */
+  confidence: number;
+  runs: RunObservation[];
+  /** Tester calls that ended in infra errors before the verdict. */
+  infraErrors: string[];
+  durationMs: number;
+  buildMs?: number;
+  cacheHit?: boolean;
+  startedAt: string;
+  /** The verdict was handed to git bisect (false until `git bisect good/bad/skip` returned). */
+  marked: boolean;
+}
+
+export interface CommitSummary {
+  hash: string;
+  subject: string;
+  authorName: string;
+  authorEmail: string;
+  authorDate: string;
+}
+
+export interface RunPolicy {
+  /** 'fixed': exactly `runs` runs per step. 'adaptive': one at a time until decided, at most `runs`. */
+  mode: 'fixed' | 'adaptive';
+  runs: number;
+  /** A step is bad when at least this many runs fail (K). */
+  failThreshold: number;
+  /** Runs for each endpoint and for each culprit verification revision. */
+  endpointRuns: number;
+  /** Adaptive mode: wanted probability that a bad revision is not called good. */
+  targetConfidence: number;
+  /** Tester calls retried after an infra error before the step is skipped. */
+  infraRetries: number;
+}
+
+export interface BisectRecord {
+  schema: 'faultline.bisect/1';
+  repo: string;
+  goodRef: string;
+  badRef: string;
+  good: string;
+  bad: string;
+  spec: string;
+  tester: string;
+  policy: RunPolicy;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  outcome: 'found' | 'ambiguous' | 'refused';
+  /** One line: why the bisect refused to start (endpoints), when it did. */
+  refusal?: string;
+  culprit?: CommitSummary & { confidence: number };
+  /** When only skipped commits remain: the first bad commit is one of these. */
+  candidates?: CommitSummary[];
+  verification?: {
+    parent: string;
+    parentVerdict: StepVerdict;
+    culpritVerdict: StepVerdict;
+    revert?: { verdict: StepVerdict | 'conflict'; commit?: string; reason?: string };
+    verified: boolean;
+  };
+  /** Failure rates estimated from every run (Jeffreys-smoothed), used for confidences. */
+  rates: { goodFailRate: number; badFailRate: number };
+  /** Pass threshold used by adaptive mode (passes needed to call a step good). */
+  passThreshold: number;
+  steps: StepRecord[];
+  bisectLog: string;
+  stats: {
+    /** Distinct revisions built and tested (endpoints + bisect steps + revert). */
+    revisionsTested: number;
+    bisectSteps: number;
+    skips: number;
+    endpointChecks: number;
+    runs: number;
+    /** Candidate commits in good..bad when the bisect started. */
+    rangeSize: number;
+  };
+}

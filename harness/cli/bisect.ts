@@ -1,0 +1,229 @@
+import type { Argv, CommandModule } from 'yargs';
+import { resolve } from 'node:path';
+import { BisectRefusedError, runBisect } from '../bisect/bisect.js';
+import { CommandTester } from '../bisect/command-tester.js';
+import { KernelTester, suiteForProgram, type KernelBuildSettings, type RunSettings } from '../bisect/kernel-tester.js';
+import { DEFAULT_POLICY } from '../bisect/policy.js';
+import { formatBisectReport } from '../bisect/report.js';
+import { parseMetricSpec, parseSubtestSpec, type TestSpec } from '../bisect/spec.js';
+import type { RevisionTester, RunPolicy } from '../bisect/types.js';
+import { ExitCode, UsageError } from '../util/errors.js';
+import { cacheDir } from '../util/fsutil.js';
+import { setVerbose } from '../util/log.js';
+import { parseBackings, parseGuestRam, parseList, positiveInt } from './options.js';
+
+export const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs make a revision bad.
+  --runs N: every step runs N times; bad if failures >= K, else good.
+  default (adaptive): one run at a time, at most --max-runs M (default ${DEFAULT_POLICY.runs}); stop when failures >= K (bad)
+    or passes >= P (good). P = 1 when the bad endpoint failed all its runs; otherwise the smallest P
+    such that a revision failing at the bad endpoint's rate q passes P times before K failures with
+    probability <= 1 - --confidence (default ${DEFAULT_POLICY.targetConfidence}), capped at M-K+1.
+  Endpoints and culprit verification: --endpoint-runs E runs (default ${DEFAULT_POLICY.endpointRuns}), same K rule; the good
+    endpoint must come out good and the bad one bad, or the bisect refuses to start.
+  Build broken, kernel died at boot, test absent/skipped: git bisect skip. Infra errors: retried
+    --infra-retries times (default ${DEFAULT_POLICY.infraRetries}), then skip.
+  Confidence: P(verdict | runs) from good/bad failure rates estimated over all runs (Jeffreys prior);
+    culprit confidence = P(parent good) x P(culprit bad).
+Exit: 0 culprit found and verified; 1 culprit not verified or only a candidate set; 2 refused / bad input / infra.`;
+
+interface BisectArgs {
+  'kernel-src': string;
+  good: string;
+  bad: string;
+  test?: string;
+  metric?: string;
+  above?: string;
+  below?: string;
+  runs?: number;
+  'max-runs': number;
+  'fail-threshold': number;
+  'endpoint-runs'?: number;
+  confidence: number;
+  'infra-retries': number;
+  'verify-revert': boolean;
+  'first-parent': boolean;
+  'results-dir'?: string;
+  worktree?: string;
+  'keep-worktree': boolean;
+  'build-cmd'?: string;
+  'test-cmd'?: string;
+  kconfig: string[];
+  'config-base': string;
+  jobs?: number;
+  suite?: string;
+  backing?: string[];
+  mem: number;
+  smp: number;
+  accel: string;
+  'guest-ram': string;
+  timeout: number;
+  'boot-timeout': number;
+  hugepages: number;
+  quick: boolean;
+  cmdline?: string;
+  verbose: boolean;
+}
+
+/** Guest/run flags shared with `faultline series`. */
+export function runOptions<T>(y: Argv<T>) {
+  return y
+    .option('suite', { type: 'string', describe: 'suite to run (default: the one that runs the spec\'s program)' })
+    .option('backing', { type: 'string', array: true, describe: 'test memory backings (default: the spec\'s backing, else anon)' })
+    .option('mem', { type: 'number', default: 1024, describe: 'guest RAM in MiB' })
+    .option('smp', { type: 'number', default: 2, describe: 'guest vCPUs' })
+    .option('accel', { type: 'string', default: 'auto', describe: 'auto, kvm or tcg' })
+    .option('guest-ram', { type: 'string', default: 'anon', describe: 'host backing of guest RAM: anon, shmem or hugetlb' })
+    .option('timeout', { type: 'number', default: 1200, describe: 'cap on each test program, seconds' })
+    .option('boot-timeout', { type: 'number', default: 180, describe: 'deadline for the guest to answer SSH, seconds' })
+    .option('hugepages', { type: 'number', default: 64, describe: '2 MiB hugepages the guest reserves at boot' })
+    .option('quick', { type: 'boolean', default: true, describe: 'short iteration counts (--no-quick for full runs)' })
+    .option('cmdline', { type: 'string', describe: 'extra guest kernel command line' })
+    .option('kconfig', { type: 'string', array: true, default: ['base', 'uffd'], describe: 'config fragments for the kernel builds' })
+    .option('config-base', { type: 'string', default: 'defconfig', describe: 'starting config: defconfig, tinyconfig, allnoconfig or a file' })
+    .option('jobs', { alias: 'j', type: 'number', describe: 'make -j for kernel builds (default: CPUs)' })
+    .option('build-cmd', { type: 'string', describe: 'instead of a kernel build: shell command run in the worktree (exit != 0: does not build)' })
+    .option('test-cmd', { type: 'string', describe: 'instead of booting a guest: shell command run in the worktree' })
+    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' });
+}
+
+export interface RunFlagValues {
+  suite?: string;
+  backing?: string[];
+  mem: number;
+  smp: number;
+  accel: string;
+  'guest-ram': string;
+  timeout: number;
+  'boot-timeout': number;
+  hugepages: number;
+  quick: boolean;
+  cmdline?: string;
+  kconfig: string[];
+  'config-base': string;
+  jobs?: number;
+}
+
+export function kernelSettings(a: RunFlagValues, opts: { suites: string[]; backings: string[]; filter?: string; resultsRoot: string }): { build: KernelBuildSettings; run: RunSettings } {
+  const accel = a.accel;
+  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
+  const memMiB = positiveInt('--mem', a.mem, 256, 1 << 20);
+  const hugepages2m = positiveInt('--hugepages', a.hugepages, 0, 1 << 20);
+  if (hugepages2m * 2 > memMiB / 2) throw new UsageError(`--hugepages ${hugepages2m} would take more than half of --mem ${memMiB} MiB: raise --mem or lower --hugepages`);
+  return {
+    build: {
+      kconfig: parseList(a.kconfig),
+      base: a['config-base'],
+      progress: 'plain',
+      ...(a.jobs !== undefined ? { jobs: positiveInt('--jobs', a.jobs, 1, 1024) } : {}),
+    },
+    run: {
+      suites: opts.suites,
+      backings: parseBackings(opts.backings),
+      memMiB,
+      smp: positiveInt('--smp', a.smp, 1, 64),
+      accel,
+      guestRam: parseGuestRam(a['guest-ram']),
+      timeoutSec: positiveInt('--timeout', a.timeout, 1),
+      bootTimeoutSec: positiveInt('--boot-timeout', a['boot-timeout'], 5),
+      resultsRoot: opts.resultsRoot,
+      quick: a.quick,
+      keepVm: false,
+      hugepages2m,
+      hugepages1g: 0,
+      ...(opts.filter ? { filter: opts.filter } : {}),
+      ...(a.cmdline ? { cmdline: a.cmdline } : {}),
+    },
+  };
+}
+
+function parseSpec(a: BisectArgs): TestSpec | undefined {
+  if (a.test !== undefined && a.metric !== undefined) throw new UsageError('give either --test SPEC or --metric SPEC, not both');
+  if (a.metric !== undefined) return parseMetricSpec(a.metric, { ...(a.above !== undefined ? { above: a.above } : {}), ...(a.below !== undefined ? { below: a.below } : {}) });
+  if (a.above !== undefined || a.below !== undefined) throw new UsageError('--above/--below go with --metric: e.g. --metric uffd-lat:continue/hugetlb/p50 --above 20us');
+  if (a.test !== undefined) return parseSubtestSpec(a.test);
+  if (a['test-cmd'] === undefined) throw new UsageError('name what to test: --test uffd-unit-tests:minor/hugetlb, --metric ... --above 20us, or --test-cmd CMD');
+  return undefined;
+}
+
+export function policyFromArgs(a: Pick<BisectArgs, 'runs' | 'max-runs' | 'fail-threshold' | 'endpoint-runs' | 'confidence' | 'infra-retries'>): RunPolicy {
+  const fixed = a.runs !== undefined;
+  const runs = fixed ? positiveInt('--runs', a.runs, 1, 1000) : positiveInt('--max-runs', a['max-runs'], 1, 1000);
+  const failThreshold = positiveInt('--fail-threshold', a['fail-threshold'], 1, 1000);
+  if (failThreshold > runs) throw new UsageError(`--fail-threshold ${failThreshold} exceeds ${fixed ? '--runs' : '--max-runs'} ${runs}: a step could never be bad`);
+  if (!(a.confidence > 0 && a.confidence < 1)) throw new UsageError(`--confidence must be between 0 and 1 (e.g. 0.95), got ${a.confidence}`);
+  const endpointRuns = positiveInt('--endpoint-runs', a['endpoint-runs'] ?? (fixed ? runs : DEFAULT_POLICY.endpointRuns), 1, 1000);
+  if (failThreshold > endpointRuns) throw new UsageError(`--fail-threshold ${failThreshold} exceeds --endpoint-runs ${endpointRuns}: the bad endpoint could never be confirmed`);
+  return {
+    mode: fixed ? 'fixed' : 'adaptive',
+    runs,
+    failThreshold,
+    endpointRuns,
+    targetConfidence: a.confidence,
+    infraRetries: positiveInt('--infra-retries', a['infra-retries'], 0, 100),
+  };
+}
+
+const sh = (cmd: string): string[] => ['sh', '-c', cmd];
+
+export const bisectCommand: CommandModule<object, BisectArgs> = {
+  command: 'bisect',
+  describe: 'find the commit that broke a test (or slowed a metric) with git bisect in a worktree: builds, boots, runs, handles flaky tests',
+  builder: (y) =>
+    runOptions(
+      y
+        .option('kernel-src', { type: 'string', demandOption: true, describe: 'the kernel git checkout (left untouched: bisect runs in a linked worktree)' })
+        .option('good', { type: 'string', demandOption: true, describe: 'a revision where the test passes' })
+        .option('bad', { type: 'string', demandOption: true, describe: 'a revision where it fails' })
+        .option('test', { type: 'string', describe: 'subtest that must pass: program:test[/backing], e.g. uffd-unit-tests:minor/hugetlb' })
+        .option('metric', { type: 'string', describe: 'metric: program:test[/backing]/metric, e.g. uffd-lat:continue/hugetlb/p50' })
+        .option('above', { type: 'string', describe: 'with --metric: bad when the value is above this (e.g. 20us)' })
+        .option('below', { type: 'string', describe: 'with --metric: bad when the value is below this' })
+        .option('runs', { type: 'number', describe: 'fixed runs per step (default: adaptive)' })
+        .option('max-runs', { type: 'number', default: DEFAULT_POLICY.runs, describe: 'adaptive: most runs per step' })
+        .option('fail-threshold', { type: 'number', default: DEFAULT_POLICY.failThreshold, describe: 'failed runs that make a step bad' })
+        .option('endpoint-runs', { type: 'number', describe: `runs per endpoint and per verification (default ${DEFAULT_POLICY.endpointRuns}; with --runs N: N)` })
+        .option('confidence', { type: 'number', default: DEFAULT_POLICY.targetConfidence, describe: 'adaptive: wanted probability of not calling a bad revision good' })
+        .option('infra-retries', { type: 'number', default: DEFAULT_POLICY.infraRetries, describe: 'retries after an infrastructure error before skipping' })
+        .option('verify-revert', { type: 'boolean', default: false, describe: 'also check that reverting the culprit on --bad passes' })
+        .option('first-parent', { type: 'boolean', default: false, describe: 'follow only first parents (bisect merges, not the commits they bring)' })
+        .option('results-dir', { type: 'string', describe: 'results and resume state (default results/bisect-<good>-<bad>); rerun to resume' })
+        .option('worktree', { type: 'string', describe: 'where the bisect worktree goes (default <results-dir>/worktree)' })
+        .option('keep-worktree', { type: 'boolean', default: false, describe: 'leave the worktree in place afterwards' }),
+    ).epilog(FLAKY_RULE),
+  handler: async (a) => {
+    setVerbose(a.verbose);
+    const spec = parseSpec(a);
+    const policy = policyFromArgs(a);
+    const src = resolve(a['kernel-src']);
+    const resultsDir = resolve(a['results-dir'] ?? `results/bisect-${a.good}-${a.bad}`.replace(/[^\w./-]+/g, '_'));
+    let tester: RevisionTester;
+    if (a['test-cmd'] !== undefined) {
+      tester = new CommandTester({
+        ...(a['build-cmd'] !== undefined ? { build: sh(a['build-cmd']) } : {}),
+        test: sh(a['test-cmd']),
+        outRoot: await cacheDir('bisect-cmd', Buffer.from(src).toString('hex').slice(-32)),
+      });
+    } else {
+      if (!spec) throw new UsageError('--test or --metric is required without --test-cmd');
+      if (a['build-cmd'] !== undefined) throw new UsageError('--build-cmd needs --test-cmd (kernel builds use the kernel build module)');
+      const suite = a.suite ?? suiteForProgram(spec.program);
+      const backings = a.backing?.length ? parseList(a.backing) : [spec.backing ?? 'anon'];
+      const k = kernelSettings(a, { suites: [suite], backings, filter: spec.testName, resultsRoot: resolve(resultsDir, 'runs') });
+      tester = new KernelTester(spec, k.build, k.run);
+    }
+    const specText = spec?.text ?? `test-cmd: ${a['test-cmd'] ?? ''}`;
+    try {
+      const r = await runBisect({
+        repo: src, good: a.good, bad: a.bad, spec: specText, resultsDir, policy,
+        verifyRevert: a['verify-revert'], firstParent: a['first-parent'], keepWorktree: a['keep-worktree'],
+        ...(a.worktree ? { worktree: resolve(a.worktree) } : {}),
+      }, tester);
+      process.stdout.write(formatBisectReport(r));
+      process.stdout.write(`\nresults: ${resultsDir}/results.json\n`);
+      process.exitCode = r.outcome === 'found' && r.verification?.verified ? ExitCode.ok : ExitCode.testFailure;
+    } catch (e) {
+      if (e instanceof BisectRefusedError) process.stdout.write(`results: ${resultsDir}/results.json\n`);
+      throw e;
+    }
+  },
+};

@@ -1,0 +1,69 @@
+import { readFile } from 'node:fs/promises';
+import type { KernelBuild } from '../kernel/build.js';
+import type { RunRecord } from '../results/types.js';
+import { runTests } from '../run/run.js';
+import { BuildBrokenError, FaultlineError } from '../util/errors.js';
+import { buildRevision, type KernelBuildSettings, type RunSettings } from '../bisect/kernel-tester.js';
+import { compiledFiles } from './command-adapter.js';
+import type { BuildResult, SeriesBuilder, SeriesTester } from './types.js';
+
+/**
+ * Production series builder/tester: every patch is built in faultline's worktree with
+ * harness/kernel/build.ts (its persistent O= dir is keyed by the worktree, so patch builds are
+ * incremental, with ccache), and tested with runTests on the resulting bzImage + selftests.
+ */
+export class KernelSeriesBuilder implements SeriesBuilder<KernelBuild> {
+  private readonly seen = new Set<string>();
+  constructor(private readonly settings: KernelBuildSettings) {}
+
+  describe(): string {
+    return `faultline build (${(this.settings.kconfig ?? ['base', 'uffd']).join(',')}, base ${this.settings.base ?? 'defconfig'})`;
+  }
+
+  async build(_rev: string, worktree: string): Promise<BuildResult<KernelBuild>> {
+    const t0 = Date.now();
+    const first = !this.seen.has(worktree);
+    this.seen.add(worktree);
+    try {
+      const kb = await buildRevision(worktree, this.settings);
+      // A cache hit compiled nothing here: its warnings are unknown, not absent.
+      const log = kb.cacheHit ? undefined : await readFile(kb.buildLog, 'utf8').catch(() => undefined);
+      return {
+        ok: true,
+        ...(log !== undefined ? { log, compiled: compiledFiles(log) } : {}),
+        full: first && !kb.cacheHit,
+        durationMs: Date.now() - t0,
+        cacheHit: kb.cacheHit,
+        artifact: kb,
+      };
+    } catch (e) {
+      if (e instanceof BuildBrokenError) {
+        return { ok: false, log: e.detail ?? '', full: false, firstError: e.firstError, durationMs: Date.now() - t0, cacheHit: false };
+      }
+      throw e;
+    }
+  }
+}
+
+export class KernelSeriesTester implements SeriesTester<KernelBuild> {
+  constructor(private readonly runSettings: RunSettings) {}
+
+  describe(): string {
+    return `faultline run ${this.runSettings.suites.join(',')} [${this.runSettings.backings.join(',')}]${this.runSettings.filter ? ` -f ${this.runSettings.filter}` : ''}`;
+  }
+
+  async test(rev: string, _worktree: string, kb: KernelBuild | undefined, o: { repeat: number; label: string }): Promise<RunRecord[]> {
+    if (!kb) throw new FaultlineError(`internal: no kernel build for ${rev.slice(0, 12)}`);
+    const out: RunRecord[] = [];
+    for (let i = 0; i < o.repeat; i++) {
+      const { record } = await runTests({
+        ...this.runSettings,
+        kernel: { kind: 'path', bzImage: kb.bzImage, release: kb.release, configHash: kb.configHash },
+        selftestsDir: kb.selftestsDir,
+        runId: `series-${o.label.replace(/[^\w.-]+/g, '-')}-${rev.slice(0, 12)}-${i}`,
+      });
+      out.push(record);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,124 @@
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UsageError } from '../util/errors.js';
+import { exists } from '../util/fsutil.js';
+import { run } from '../util/proc.js';
+
+/** One mail of a series as `git mailsplit` cut it out of the mbox. */
+export interface MailPatch {
+  /** Position in the mbox (git am order), 1-based over patches only. */
+  index: number;
+  file: string;
+  /** Subject without the [PATCH ...] tags (what git am makes the commit subject). */
+  subject: string;
+  rawSubject: string;
+  messageId?: string;
+  from?: string;
+  /** n/N from "[PATCH v2 3/7]", when present. */
+  number?: { n: number; of: number };
+}
+
+export interface ParsedMbox {
+  patches: MailPatch[];
+  cover?: { subject: string; messageId?: string; file: string };
+  /** Mails that are neither patches nor the cover letter (replies): skipped. */
+  skipped: { subject: string; reason: string }[];
+  warnings: string[];
+}
+
+/** RFC 2047 encoded words (=?utf-8?q?...?= / =?utf-8?b?...?=), as mailing lists deliver subjects. */
+export function decodeMimeWords(s: string): string {
+  return s
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?([^?]+)\?([qQbB])\?([^?]*)\?=/g, (_all, charset: string, enc: string, text: string) => {
+      const cs = charset.toLowerCase().replace(/\*.*$/, '');
+      const enc8 = cs === 'utf-8' || cs === 'utf8' ? 'utf8' : 'latin1';
+      if (enc.toLowerCase() === 'b') return Buffer.from(text, 'base64').toString(enc8);
+      const bytes = text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+      return Buffer.from(bytes, 'latin1').toString(enc8);
+    });
+}
+
+/** Header fields of one mail (folded lines joined; first occurrence wins). */
+export function parseHeaders(mail: string): Map<string, string> {
+  const end = mail.search(/\r?\n\r?\n/);
+  const head = end < 0 ? mail : mail.slice(0, end);
+  const headers = new Map<string, string>();
+  let last: string | undefined;
+  for (const line of head.split(/\r?\n/)) {
+    if (/^[ \t]/.test(line) && last) {
+      headers.set(last, `${headers.get(last) ?? ''} ${line.trim()}`);
+      continue;
+    }
+    const m = /^([!-9;-~]+):\s*(.*)$/.exec(line);
+    if (!m?.[1]) continue;
+    last = m[1].toLowerCase();
+    if (!headers.has(last)) headers.set(last, m[2] ?? '');
+    else last = undefined;
+  }
+  return headers;
+}
+
+/** "[PATCH v2 3/7] mm: foo" -> "mm: foo"; also strips "Re:" like git mailinfo. */
+export function cleanSubject(raw: string): string {
+  let s = raw.trim();
+  for (;;) {
+    const next = s.replace(/^(re|aw|fwd?):\s*/i, '').replace(/^\[[^\]]*\]\s*/, '');
+    if (next === s) return s;
+    s = next;
+  }
+}
+
+function bodyOf(mail: string): string {
+  const end = mail.search(/\r?\n\r?\n/);
+  return end < 0 ? '' : mail.slice(end);
+}
+
+/** Split an mbox with `git mailsplit` (git am's own splitter) and classify each mail. */
+export async function parseMbox(mboxFile: string, outDir: string): Promise<ParsedMbox> {
+  if (!(await exists(mboxFile))) throw new UsageError(`--mbox ${mboxFile}: no such file`);
+  await mkdir(outDir, { recursive: true });
+  const r = await run('git', ['mailsplit', '-b', `-o${outDir}`, mboxFile], { timeoutMs: 60_000, allowFailure: true, env: { LC_ALL: 'C' } });
+  if (r.exitCode !== 0) throw new UsageError(`--mbox ${mboxFile} is not an mbox git can split: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  const files = (await readdir(outDir)).filter((f) => /^\d+$/.test(f)).sort();
+  const out: ParsedMbox = { patches: [], skipped: [], warnings: [] };
+  for (const f of files) {
+    const file = join(outDir, f);
+    const mail = await readFile(file, 'utf8');
+    const h = parseHeaders(mail);
+    const rawSubject = decodeMimeWords(h.get('subject') ?? '');
+    const subject = cleanSubject(rawSubject);
+    const messageId = h.get('message-id')?.trim();
+    const from = h.get('from') ? decodeMimeWords(h.get('from') ?? '') : undefined;
+    const num = /\[[^\]]*?\b(\d+)\/(\d+)\s*\]/.exec(rawSubject);
+    const number = num?.[1] && num[2] ? { n: Number(num[1]), of: Number(num[2]) } : undefined;
+    const hasDiff = /^diff --git |^Index: |^--- \S.*\n\+\+\+ /m.test(bodyOf(mail));
+    if (number?.n === 0 || (!hasDiff && !out.cover && out.patches.length === 0 && number)) {
+      out.cover = { subject: rawSubject, file, ...(messageId ? { messageId } : {}) };
+      continue;
+    }
+    if (!hasDiff) {
+      out.skipped.push({ subject: rawSubject, reason: 'no patch in this mail' });
+      continue;
+    }
+    out.patches.push({
+      index: out.patches.length + 1,
+      file,
+      subject,
+      rawSubject,
+      ...(messageId ? { messageId } : {}),
+      ...(from ? { from } : {}),
+      ...(number ? { number } : {}),
+    });
+  }
+  if (out.patches.length === 0) throw new UsageError(`--mbox ${mboxFile} holds no patches (${files.length} mails, none with a diff)`);
+  const numbered = out.patches.filter((p) => p.number);
+  if (numbered.some((p, i) => p.number?.n !== i + 1)) {
+    out.warnings.push(`patches are not in [n/N] order in ${mboxFile}; applying in mbox order as git am does`);
+  }
+  const totals = new Set(numbered.map((p) => p.number?.of));
+  if (numbered.length && totals.size === 1 && [...totals][0] !== out.patches.length) {
+    out.warnings.push(`the series says ${[...totals][0]} patches but the mbox holds ${out.patches.length}`);
+  }
+  return out;
+}

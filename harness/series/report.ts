@@ -1,0 +1,134 @@
+import { fmtNum, type MetricChange } from '../results/compare.js';
+import { xmlEscape } from '../results/writers.js';
+import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
+
+function secs(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+function testsText(t: TestSummary | undefined): string {
+  if (!t) return '';
+  const c = t.counts;
+  const parts = [`${c.pass} pass`];
+  if (c.fail) parts.push(`${c.fail} fail`);
+  if (c.error) parts.push(`${c.error} error`);
+  if (c.skip) parts.push(`${c.skip} skip`);
+  if (t.splats) parts.push(`${t.splats} splat${t.splats > 1 ? 's' : ''}`);
+  return `tests ${parts.join(', ')}${t.runs > 1 ? ` over ${t.runs} runs` : ''}`;
+}
+
+export function patchLine(p: PatchRecord): string {
+  const head = `[${p.index}/${p.total}] ${p.subject}:`;
+  if (!p.apply.ok) return `${head} DOES NOT APPLY${p.apply.reason && p.apply.reason !== 'not reached' ? `: ${p.apply.reason}` : p.apply.reason === 'not reached' ? ' (not reached)' : ''}`;
+  const b = p.build;
+  if (!b) return `${head} applies, not built`;
+  if (!b.ok) return `${head} BUILD BROKEN: ${b.firstError ?? ''}`;
+  const parts = [`builds${b.cacheHit ? ' (cached)' : ` (${secs(b.durationMs)})`}`];
+  if (b.newWarnings.length) parts.push(`${b.newWarnings.length} new warning${b.newWarnings.length > 1 ? 's' : ''}`);
+  else parts.push(b.warningsCompared ? 'no new warnings' : 'warnings not compared (parent build log unavailable)');
+  if (p.tests) {
+    const c = p.comparison;
+    const news = c && (c.regressions || c.newSplats || c.metricRegressions)
+      ? ` (vs base: ${[c.regressions && `${c.regressions} new failures`, c.newSplats && `${c.newSplats} new splats`, c.metricRegressions && `${c.metricRegressions} metric regressions`].filter(Boolean).join(', ')})`
+      : '';
+    parts.push(`${testsText(p.tests)}${news}`);
+  }
+  return `${head} ${parts.join(', ')}`;
+}
+
+function pct(x: number): string {
+  const p = (x - 1) * 100;
+  return `${p >= 0 ? '+' : ''}${p.toFixed(1)}%`;
+}
+
+function metricLine(m: MetricChange): string {
+  const flag = m.regression ? '  REGRESSION' : m.improvement ? '  improvement' : m.significant ? '  (significant, below threshold)' : '';
+  const ci = Number.isFinite(m.ci.low) ? `, 95% CI ${pct(m.ci.low)}..${pct(m.ci.high)}` : '';
+  return `${m.id} ${m.metric}: ${fmtNum(m.medianBase)} -> ${fmtNum(m.medianHead)} ${m.unit} (median ${pct(m.ratio)}${ci}, p=${m.test.p.toPrecision(2)}, n=${m.nBase}/${m.nHead})${flag}`;
+}
+
+/** The plain-text reply a reviewer pastes to the series thread. */
+export function formatSeriesReport(r: SeriesRecord): string {
+  const out: string[] = [];
+  const src = r.source.kind === 'mbox' ? `${r.source.file}${r.source.cover ? ` ("${r.source.cover.subject}")` : ''}` : `range ${r.source.range}`;
+  out.push(`faultline series: ${r.patches.length} patch${r.patches.length === 1 ? '' : 'es'} from ${src}`);
+  out.push(`base: ${r.base.hash.slice(0, 12)} ("${r.base.subject}")${r.tip ? `, tip: ${r.tip.slice(0, 12)}` : ''}, patchset ${r.patchsetHash.slice(0, 16)}`);
+  out.push(`build: ${r.builder}`);
+  out.push(`tests: ${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} on base and ${r.each ? 'every patch' : 'tip'}`);
+  out.push('');
+  for (const p of r.patches) {
+    out.push(patchLine(p));
+    for (const w of p.build?.newWarnings ?? []) out.push(`    ${w.text}`);
+  }
+  out.push('');
+  const c = r.comparison;
+  if (c) {
+    out.push(`tip vs base (${r.repeat} run${r.repeat > 1 ? 's' : ''} each${r.baseTests?.cached ? ', base from cache' : ''}):`);
+    const list = (title: string, items: string[]): void => {
+      if (!items.length) return;
+      out.push(`  ${title}:`);
+      for (const i of items) out.push(`    ${i}`);
+    };
+    list('new failures', c.regressions.map((x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})${x.reason ? `: ${x.reason}` : ''}`));
+    list('new passes', c.fixed.map((x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})`));
+    list('new kernel splats', c.newSplats.map((s) => `${s.title}${s.test ? ` (during ${s.test})` : ''}`));
+    list('tests that appeared', c.appeared.map((x) => `${x.id}: ${x.head.join(',')}`));
+    list('tests that vanished', c.vanished.map((x) => `${x.id}: was ${x.base.join(',')}`));
+    list('flaky (not counted)', c.flaky.map((x) => `${x.id}: ${x.base.join(',')} -> ${x.head.join(',')}`));
+    list(`metrics (flagged when p<${c.options.alpha} and worse by >${(c.options.threshold * 100).toFixed(0)}%, ${c.options.test})`, c.metrics.map(metricLine));
+    if (r.repeat < 3 && c.metrics.length) out.push(`  note: --repeat ${r.repeat} is too few runs for metric statistics; use --repeat 5`);
+    if (!c.regressions.length && !c.fixed.length && !c.newSplats.length && !c.appeared.length && !c.vanished.length && !c.metrics.length) out.push('  no differences');
+    out.push('');
+  }
+  if (r.problems.length) {
+    out.push(`Result: REGRESSED (${r.problems.length} problem${r.problems.length > 1 ? 's' : ''})`);
+    for (const p of r.problems) out.push(`  - ${p}`);
+  } else {
+    out.push('Result: no regressions found');
+  }
+  if (r.messageIds.length) {
+    out.push('');
+    out.push(`Message-IDs: ${r.messageIds.join(' ')}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export function seriesJunit(r: SeriesRecord): string {
+  const cases: string[] = [];
+  let failures = 0;
+  const tc = (classname: string, name: string, failure?: string, skipped?: string): void => {
+    const head = `    <testcase classname="${xmlEscape(classname)}" name="${xmlEscape(name)}"`;
+    if (failure !== undefined) {
+      failures++;
+      cases.push(`${head}><failure message="${xmlEscape(failure)}"/></testcase>`);
+    } else if (skipped !== undefined) cases.push(`${head}><skipped message="${xmlEscape(skipped)}"/></testcase>`);
+    else cases.push(`${head}/>`);
+  };
+  for (const p of r.patches) {
+    const cls = `series.patch${String(p.index).padStart(2, '0')}`;
+    tc(cls, `${p.index}/${p.total} apply: ${p.subject}`, p.apply.ok ? undefined : (p.apply.reason ?? 'does not apply'));
+    if (!p.apply.ok) continue;
+    tc(cls, `${p.index}/${p.total} build`, p.build && !p.build.ok ? (p.build.firstError ?? 'build broken') : undefined, p.build ? undefined : 'not built');
+    if (p.build?.ok) tc(cls, `${p.index}/${p.total} warnings`, p.build.newWarnings.length ? p.build.newWarnings.map((w) => w.text).join('\n') : undefined);
+  }
+  const c = r.comparison;
+  if (c) {
+    const failing = new Map(c.regressions.map((x) => [x.id, x]));
+    const ids = new Set([...failing.keys(), ...c.fixed.map((x) => x.id), ...c.appeared.map((x) => x.id), ...c.flaky.map((x) => x.id)]);
+    for (const id of [...ids].sort()) {
+      const f = failing.get(id);
+      tc('series.tip', id, f ? `new failure: base ${f.base.join(',')} -> tip ${f.head.join(',')}${f.reason ? `: ${f.reason}` : ''}` : undefined);
+    }
+    for (const s of c.newSplats) tc('series.tip.kernel', s.signature, `new splat: ${s.title}`);
+    for (const m of c.metrics) tc('series.tip.metrics', `${m.id} ${m.metric}`, m.regression ? metricLine(m) : undefined);
+  }
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="faultline-series" tests="${cases.length}" failures="${failures}">`,
+    `  <testsuite name="faultline.series" tests="${cases.length}" failures="${failures}" timestamp="${r.startedAt}" time="${(r.durationMs / 1000).toFixed(3)}">`,
+    ...cases,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}

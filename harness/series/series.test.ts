@@ -1,0 +1,124 @@
+import t from 'tap';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Git } from '../util/git.js';
+import { exists } from '../util/fsutil.js';
+import { CommandBuilder, CommandSeriesTester } from './command-adapter.js';
+import { TOY_SERIES_BUILD, TOY_SERIES_TEST, createToySeries } from './fixtures/toy-series.js';
+import { readSeriesRecord } from './record.js';
+import { runSeries, type SeriesOptions } from './series.js';
+
+async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'faultline-series-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+const adapters = () => ({
+  builder: new CommandBuilder(TOY_SERIES_BUILD),
+  tester: new CommandSeriesTester({ test: TOY_SERIES_TEST, program: 'toy' }),
+});
+
+t.test('an mbox from git format-patch: cover letter skipped, build break, new warning, regressions', async (t) => {
+  const root = await scratch(t);
+  process.env['FAULTLINE_CACHE'] = join(root, 'cache');
+  const s = await createToySeries(root);
+  const user = new Git(s.dir);
+  const before = { head: await user.head(), branch: await user.currentBranch(), status: (await user.exec(['status', '--porcelain'])).stdout };
+  const { builder, tester } = adapters();
+  const opts: SeriesOptions = { repo: s.dir, base: s.base, mbox: s.mbox, resultsDir: join(root, 'results'), repeat: 5 };
+  const r = await runSeries(opts, builder, tester);
+
+  t.equal(r.patches.length, 5, 'cover letter is not a patch');
+  t.equal(r.source.kind === 'mbox' && r.source.cover?.subject, '[PATCH 0/5] toy: scale() and a faster mul()');
+  t.equal(r.messageIds.length, 5);
+  for (const id of r.messageIds) t.match(id, /^<.+@.+>$/);
+  t.same(r.patches.map((p) => p.apply.ok), [true, true, true, true, true]);
+  t.same(r.patches.map((p) => p.build?.ok), [true, false, true, true, true]);
+  t.match(r.patches[1]?.build?.firstError, /^main\.c:\d+:\d+: error: expected ',' or ';' before/);
+  t.same(r.patches.map((p) => p.build?.newWarnings.length), [0, 0, 1, 0, 0], 'only 3/5 adds a warning');
+  t.match(r.patches[2]?.build?.newWarnings[0], { file: 'util.c', flag: '-Wunused-variable', message: "unused variable 'fast_path'" });
+  t.equal(r.tip, r.patches[4]?.commit);
+
+  const c = r.comparison;
+  t.ok(c, 'tip compared with base');
+  t.same(c?.regressions.map((x) => x.id), ['toy/mul']);
+  t.same(c?.appeared.map((x) => x.id), ['toy/sub']);
+  t.same(c?.vanished.map((x) => x.id), ['toy/div']);
+  t.equal(c?.newSplats.length, 1);
+  t.match(c?.newSplats[0]?.title, /^WARNING: CPU: 0 PID: 1 at util\.c:12 mul/);
+  const lat = c?.metrics.find((m) => m.id === 'toy/latency' && m.metric === 'p50');
+  const p99 = c?.metrics.find((m) => m.id === 'toy/latency' && m.metric === 'p99');
+  t.ok(lat?.regression, 'p50 +25% is flagged');
+  t.ok(lat && lat.ci.low > 1.2 && lat.ci.high < 1.3, `p50 CI ${lat?.ci.low}..${lat?.ci.high}`);
+  t.ok(p99?.significant, 'p99 +2% is significant...');
+  t.notOk(p99?.regression, '...but under the 5% threshold: not flagged');
+  t.equal(r.verdict, 'regressed');
+  t.equal(r.problems.length, 5, r.problems.join('\n'));
+
+  const report = await readFile(join(root, 'results', 'report.txt'), 'utf8');
+  const lines = report.split('\n');
+  t.match(lines.find((l) => l.startsWith('[1/5]')), /^\[1\/5\] toy: add a scale\(\) helper: builds \(\d+\.\ds\), no new warnings$/);
+  t.match(lines.find((l) => l.startsWith('[2/5]')), /^\[2\/5\] toy: call scale\(\) from main: BUILD BROKEN: main\.c:\d+:\d+: error: /);
+  t.match(lines.find((l) => l.startsWith('[3/5]')), /^\[3\/5\] .*: builds .*, 1 new warning$/);
+  t.ok(lines.some((l) => /^ {4}util\.c:\d+:\d+: warning: unused variable 'fast_path' \[-Wunused-variable\]$/.test(l)));
+  t.match(lines.find((l) => l.startsWith('[5/5]')), /tests 15 pass, 5 fail, 5 splats over 5 runs \(vs base: 1 new failures, 1 new splats, 1 metric regressions\)$/);
+  t.match(report, /new failures:\n {4}toy\/mul \(base pass,pass,pass,pass,pass -> tip fail,fail,fail,fail,fail\)/);
+  t.match(report, /tests that appeared:\n {4}toy\/sub/);
+  t.match(report, /tests that vanished:\n {4}toy\/div/);
+  t.match(report, /toy\/latency p50: 1007 -> 1257 ns \(median \+24\.8%, 95% CI \+2\d\.\d%\.\.\+2\d\.\d%, p=0\.0\d+, n=5\/5\) {2}REGRESSION/);
+  t.match(report, /toy\/latency p99: 2000 -> 2040 ns .*\(significant, below threshold\)/);
+  t.match(report, /Result: REGRESSED \(5 problems\)/);
+  t.match(report, /Message-IDs: <.+>/);
+
+  const back = await readSeriesRecord(join(root, 'results', 'results.json'));
+  t.equal(back.patchsetHash, r.patchsetHash);
+  t.match(r.patchsetHash, /^[0-9a-f]{64}$/);
+  const junit = await readFile(join(root, 'results', 'junit.xml'), 'utf8');
+  t.match(junit, /<testsuites name="faultline-series" tests="\d+" failures="5">/);
+  t.match(junit, /name="2\/5 build"><failure message="main\.c:/);
+  t.match(junit, /name="toy\/mul"><failure message="new failure/);
+
+  t.same({ head: await user.head(), branch: await user.currentBranch(), status: (await user.exec(['status', '--porcelain'])).stdout }, before, 'user checkout untouched');
+  t.notOk(await exists(join(root, 'results', 'worktree')), 'worktree removed');
+  t.equal((await user.worktreeList()).length, 1);
+
+  // Same series, same base: same patchset hash; the base's test results come from the cache.
+  const again = await runSeries({ ...opts, resultsDir: join(root, 'results2') }, adapters().builder, adapters().tester);
+  t.equal(again.patchsetHash, r.patchsetHash);
+  t.equal(again.baseTests?.cached, true);
+});
+
+t.test('a patch that does not apply is named with git\'s reason', async (t) => {
+  const root = await scratch(t);
+  process.env['FAULTLINE_CACHE'] = join(root, 'cache');
+  const s = await createToySeries(root);
+  const { builder, tester } = adapters();
+  const r = await runSeries({ repo: s.dir, base: s.conflictingBase, mbox: s.mbox, resultsDir: join(root, 'results'), noTests: true }, builder, tester);
+  t.equal(r.patches[0]?.apply.ok, false);
+  t.match(r.patches[0]?.apply.reason, /patch failed: util\.c:\d+|patch does not apply/);
+  t.equal(r.patches[1]?.apply.reason, 'not reached');
+  t.equal(r.verdict, 'regressed');
+  t.match(r.problems[0], /^patch 1\/5 "toy: add a scale\(\) helper" does not apply: /);
+  const report = await readFile(join(root, 'results', 'report.txt'), 'utf8');
+  t.match(report, /\[1\/5\] toy: add a scale\(\) helper: DOES NOT APPLY: .*util\.c/);
+  t.match(report, /\[2\/5\] .*: DOES NOT APPLY \(not reached\)/);
+});
+
+t.test('a range on its own base keeps its commits; --each tests every patch', async (t) => {
+  const root = await scratch(t);
+  process.env['FAULTLINE_CACHE'] = join(root, 'cache');
+  const s = await createToySeries(root);
+  const { builder, tester } = adapters();
+  const first = (await new Git(s.dir).log(`${s.base}..series`))[0]?.hash ?? '';
+  const r = await runSeries({ repo: s.dir, range: `${s.base}..${first}`, resultsDir: join(root, 'results'), each: true, repeat: 2 }, builder, tester);
+  t.equal(r.patches.length, 1);
+  t.equal(r.patches[0]?.commit, first, 'the original commit is tested, not a rebased copy');
+  t.equal(r.tip, first);
+  t.equal(r.messageIds.length, 0);
+  t.equal(r.verdict, 'clean', r.problems.join('\n'));
+  t.equal(r.patches[0]?.tests?.runs, 2);
+  await t.rejects(runSeries({ repo: s.dir, range: 'nonsense', resultsDir: join(root, 'r2') }, builder, tester), /--range 'nonsense' is not A\.\.B/);
+  await t.rejects(runSeries({ repo: s.dir, mbox: s.mbox, resultsDir: join(root, 'r3') }, builder, tester), /--mbox needs --base REV/);
+});

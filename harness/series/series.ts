@@ -1,0 +1,290 @@
+import { mkdir, readFile, realpath } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { compareRuns, type Comparison, type CompareRunsOptions } from '../results/compare.js';
+import { validateRunRecord } from '../results/record.js';
+import type { RunRecord, Status } from '../results/types.js';
+import { FaultlineError, UsageError } from '../util/errors.js';
+import { cacheDir, exists, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
+import { Git, type CommitInfo } from '../util/git.js';
+import { log } from '../util/log.js';
+import { parseMbox, type MailPatch } from './mbox.js';
+import { formatSeriesReport, seriesJunit } from './report.js';
+import type { PatchRecord, SeriesBuilder, SeriesRecord, SeriesTester, TestSummary } from './types.js';
+import { WarningLedger, parseDiagnostics } from './warnings.js';
+
+export interface SeriesOptions {
+  repo: string;
+  /** Required with --mbox; with --range it defaults to the range's start. */
+  base?: string;
+  mbox?: string;
+  range?: string;
+  resultsDir: string;
+  worktree?: string;
+  keepWorktree?: boolean;
+  /** Test every patch, not only the tip. */
+  each?: boolean;
+  /** Runs per tested revision (metric statistics need >= 3). */
+  repeat?: number;
+  /** Relative change beyond which a significant metric change is flagged (default 0.05). */
+  threshold?: number;
+  alpha?: number;
+  statTest?: 'mann-whitney' | 'welch';
+  /** New warnings do not make the series regress (still reported). */
+  allowWarnings?: boolean;
+  /** Reuse base test results from the cache (default true). */
+  baseCache?: boolean;
+  /** Skip testing (build-only validation). */
+  noTests?: boolean;
+}
+
+interface PlannedPatch {
+  subject: string;
+  messageId?: string;
+  author?: string;
+  /** mbox: the mail file to git am. range: the commit to check out or cherry-pick. */
+  mail?: MailPatch;
+  commit?: CommitInfo;
+}
+
+const STATUS_ZERO = (): Record<Status, number> => ({ pass: 0, fail: 0, skip: 0, error: 0 });
+
+function summarizeRuns(records: readonly RunRecord[], cached = false): TestSummary {
+  const counts = STATUS_ZERO();
+  for (const r of records) for (const t of r.subtests) counts[t.status]++;
+  return {
+    runs: records.length,
+    runIds: records.map((r) => r.runId),
+    counts,
+    verdicts: records.map((r) => r.verdict),
+    splats: records.reduce((n, r) => n + r.splats.length, 0),
+    ...(cached ? { cached } : {}),
+  };
+}
+
+/** Validate, apply, build and test a patch series; writes results.json, report.txt, junit.xml. */
+export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A>, tester: SeriesTester<A>): Promise<SeriesRecord> {
+  const t0 = Date.now();
+  const startedAt = new Date(t0).toISOString();
+  if ((opts.mbox === undefined) === (opts.range === undefined)) throw new UsageError('give the series as exactly one of --mbox FILE or --range A..B');
+  const repeat = opts.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1) throw new UsageError(`--repeat must be a positive integer, got ${repeat}`);
+  const user = new Git(opts.repo);
+  if (!(await exists(opts.repo)) || !(await user.isRepo())) throw new UsageError(`${opts.repo} is not a git checkout: pass the kernel tree with --kernel-src`);
+  const repo = await realpath(opts.repo);
+  const resultsDir = resolve(opts.resultsDir);
+  await mkdir(resultsDir, { recursive: true });
+
+  // ---- the series -----------------------------------------------------------------------
+  let baseRef: string;
+  let planned: PlannedPatch[];
+  let source: SeriesRecord['source'];
+  const warnings: string[] = [];
+  if (opts.mbox !== undefined) {
+    if (opts.base === undefined) throw new UsageError('--mbox needs --base REV: the commit the series applies to');
+    baseRef = opts.base;
+    const parsed = await parseMbox(resolve(opts.mbox), join(resultsDir, 'mails'));
+    warnings.push(...parsed.warnings);
+    for (const s of parsed.skipped) log.info(`mbox: skipping "${s.subject}": ${s.reason}`);
+    planned = parsed.patches.map((p) => ({ subject: p.subject, mail: p, ...(p.messageId ? { messageId: p.messageId } : {}), ...(p.from ? { author: p.from } : {}) }));
+    source = { kind: 'mbox', file: resolve(opts.mbox), ...(parsed.cover ? { cover: { subject: parsed.cover.subject, ...(parsed.cover.messageId ? { messageId: parsed.cover.messageId } : {}) } } : {}) };
+  } else {
+    const range = opts.range ?? '';
+    const m = /^([^.\s]+)\.\.([^.\s]+)$/.exec(range);
+    if (!m?.[1] || !m[2]) throw new UsageError(`--range '${range}' is not A..B: e.g. --range v6.12..my-series`);
+    const from = await user.resolveCommit(m[1]);
+    const to = await user.resolveCommit(m[2]);
+    const all = await user.log(`${from}..${to}`);
+    if (all.length === 0) throw new UsageError(`--range ${range} holds no commits`);
+    const merges = all.filter((c) => c.parents.length > 1);
+    if (merges.length) throw new UsageError(`--range ${range} contains merge ${merges[0]?.hash.slice(0, 12)}: a series must be linear`);
+    baseRef = opts.base ?? from;
+    planned = all.map((c) => ({ subject: c.subject, commit: c, author: `${c.authorName} <${c.authorEmail}>` }));
+    source = { kind: 'range', range };
+  }
+  const base = await user.resolveCommit(baseRef);
+  const baseInfo = await user.commit(base);
+  for (const w of warnings) log.warn(w);
+
+  // ---- worktree at the base ---------------------------------------------------------------
+  const wtPath = resolve(opts.worktree ?? join(resultsDir, 'worktree'));
+  if (await exists(wtPath)) throw new UsageError(`${wtPath} already exists: remove it or pass another --worktree`);
+  await user.exec(['worktree', 'prune'], { allowFailure: true });
+  const wt = await user.worktreeAdd(wtPath, base);
+  const total = planned.length;
+  const patches: PatchRecord[] = planned.map((p, i) => ({
+    index: i + 1,
+    total,
+    subject: p.subject,
+    files: [],
+    apply: { ok: false, reason: 'not reached' },
+    ...(p.messageId ? { messageId: p.messageId } : {}),
+    ...(p.author ? { author: p.author } : {}),
+  }));
+  const ledger = new WarningLedger();
+  const timing = { baseBuildMs: 0, patchBuildMs: [] as number[], testMs: 0 };
+  const problems: string[] = [];
+  let baseRecords: RunRecord[] = [];
+  let tipRecords: RunRecord[] | undefined;
+  let baseBuild: SeriesRecord['baseBuild'];
+  let baseTests: TestSummary | undefined;
+  let tip: string | undefined;
+  const cmpOpts: CompareRunsOptions = {
+    ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+    ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
+    ...(opts.statTest ? { test: opts.statTest } : {}),
+  };
+  const patchIds: string[] = [];
+
+  try {
+    // ---- base: build (warning baseline) and test ----------------------------------------
+    log.info(`series: ${total} patches on ${base.slice(0, 12)} ("${baseInfo.subject}")`);
+    const bb = await builder.build(base, wt.dir, 'base');
+    timing.baseBuildMs = bb.durationMs;
+    const baseDiags = bb.log !== undefined ? parseDiagnostics(bb.log, wt.dir) : [];
+    ledger.record(baseDiags, bb.compiled ?? [], bb.full && bb.log !== undefined);
+    baseBuild = {
+      ok: bb.ok, durationMs: bb.durationMs, cacheHit: bb.cacheHit, warnings: baseDiags.filter((d) => d.severity === 'warning').length,
+      ...(bb.firstError ? { firstError: bb.firstError } : {}),
+    };
+    if (!bb.ok) {
+      throw new UsageError(`the base ${base.slice(0, 12)} does not build (${bb.firstError ?? 'see the build log'}): pick a --base that builds`);
+    }
+    if (!opts.noTests) {
+      const tt = Date.now();
+      const cached = await testBase(base, wt.dir, bb.artifact, repeat, tester, opts.baseCache ?? true);
+      baseRecords = cached.records;
+      baseTests = summarizeRuns(baseRecords, cached.hit);
+      timing.testMs += Date.now() - tt;
+    }
+
+    // ---- patches, in order --------------------------------------------------------------
+    let parent = base;
+    let stopped = false;
+    for (let i = 0; i < planned.length; i++) {
+      const p = planned[i] as PlannedPatch;
+      const rec = patches[i] as PatchRecord;
+      const tag = `[${i + 1}/${total}]`;
+      if (stopped) break;
+      const applied = await applyOne(wt, p, parent);
+      if (!applied.ok) {
+        rec.apply = { ok: false, reason: applied.reason };
+        problems.push(`patch ${i + 1}/${total} "${p.subject}" does not apply: ${applied.reason}`);
+        log.warn(`${tag} does not apply: ${applied.reason}`);
+        stopped = true;
+        break;
+      }
+      rec.apply = { ok: true };
+      rec.commit = applied.commit;
+      rec.files = await wt.changedFiles(parent, applied.commit);
+      const pid = await wt.patchId(applied.commit);
+      if (pid) {
+        rec.patchId = pid;
+        patchIds.push(pid);
+      }
+      const b = await builder.build(applied.commit, wt.dir, `patch ${i + 1}/${total}`);
+      timing.patchBuildMs.push(b.durationMs);
+      const diags = b.log !== undefined ? parseDiagnostics(b.log, wt.dir) : [];
+      // A broken build's warnings are fallout of its error: neither reported nor kept as a baseline.
+      const cmp = b.log !== undefined && b.ok ? ledger.compare(diags, rec.files) : { known: b.ok ? false : true, added: [] };
+      if (b.ok) ledger.record(diags, [...(b.compiled ?? []), ...rec.files], b.full && b.log !== undefined);
+      rec.build = {
+        ok: b.ok, durationMs: b.durationMs, cacheHit: b.cacheHit, newWarnings: cmp.added, warningsCompared: cmp.known,
+        ...(b.ok ? {} : { firstError: b.firstError ?? diags.find((d) => d.severity === 'error')?.text ?? 'build failed' }),
+      };
+      if (!b.ok) {
+        problems.push(`patch ${i + 1}/${total} "${p.subject}" breaks the build: ${rec.build.firstError ?? ''}`);
+      }
+      if (cmp.added.length && !opts.allowWarnings) {
+        problems.push(`patch ${i + 1}/${total} "${p.subject}" adds ${cmp.added.length} compiler warning${cmp.added.length > 1 ? 's' : ''}: ${cmp.added[0]?.text ?? ''}`);
+      }
+      log.info(`${tag} ${p.subject}: ${b.ok ? 'builds' : `BUILD BROKEN: ${rec.build.firstError ?? ''}`}${cmp.added.length ? `, ${cmp.added.length} new warnings` : ''}`);
+      const isTip = i === planned.length - 1;
+      if (b.ok && !opts.noTests && (opts.each || isTip)) {
+        const tt = Date.now();
+        const records = await tester.test(applied.commit, wt.dir, b.artifact, { repeat, label: `patch ${i + 1}/${total}` });
+        timing.testMs += Date.now() - tt;
+        rec.tests = summarizeRuns(records);
+        const c = compareRuns(baseRecords, records, cmpOpts);
+        rec.comparison = { regressions: c.regressions.length, fixed: c.fixed.length, newSplats: c.newSplats.length, metricRegressions: c.metricRegressions.length };
+        if (isTip) tipRecords = records;
+      }
+      parent = applied.commit;
+    }
+    if (!stopped) tip = parent;
+    if (!stopped && !opts.noTests && tipRecords === undefined) {
+      problems.push(`the tip does not build: nothing to test`);
+    }
+  } finally {
+    if (!opts.keepWorktree) await user.worktreeRemove(wt.dir);
+  }
+
+  let comparison: Comparison | undefined;
+  if (tipRecords) {
+    comparison = compareRuns(baseRecords, tipRecords, cmpOpts);
+    for (const r of comparison.regressions) problems.push(`new failure: ${r.id} (base ${r.base.join(',')} -> tip ${r.head.join(',')})${r.reason ? `: ${r.reason}` : ''}`);
+    for (const s of comparison.newSplats) problems.push(`new kernel splat: ${s.title}${s.test ? ` (during ${s.test})` : ''}`);
+    for (const m of comparison.metricRegressions) problems.push(`latency regression: ${m.id} ${m.metric} ${((m.ratio - 1) * 100).toFixed(1)}% (p=${m.test.p.toPrecision(2)})`);
+  }
+
+  const finished = Date.now();
+  const record: SeriesRecord = {
+    schema: 'faultline.series/1',
+    repo,
+    base: { hash: base, subject: baseInfo.subject, ref: baseRef },
+    source,
+    patchsetHash: sha256([base, ...patchIds].join('\n')),
+    messageIds: planned.map((p) => p.messageId).filter((m): m is string => m !== undefined),
+    ...(tip ? { tip } : {}),
+    patches,
+    ...(baseBuild ? { baseBuild } : {}),
+    ...(baseTests ? { baseTests } : {}),
+    tester: tester.describe(),
+    builder: builder.describe(),
+    repeat,
+    each: opts.each === true,
+    ...(comparison ? { comparison } : {}),
+    problems,
+    verdict: problems.length ? 'regressed' : 'clean',
+    startedAt,
+    finishedAt: new Date(finished).toISOString(),
+    durationMs: finished - t0,
+    timing: { ...timing, totalMs: finished - t0 },
+  };
+  await writeJsonAtomic(join(resultsDir, 'results.json'), record);
+  await writeFileAtomic(join(resultsDir, 'report.txt'), formatSeriesReport(record));
+  await writeFileAtomic(join(resultsDir, 'junit.xml'), seriesJunit(record));
+  return record;
+}
+
+async function applyOne(wt: Git, p: PlannedPatch, parent: string): Promise<{ ok: true; commit: string } | { ok: false; reason: string }> {
+  if (p.mail) return wt.am(p.mail.file);
+  const c = p.commit;
+  if (!c) throw new FaultlineError('internal: a planned patch has neither mail nor commit');
+  // A range on its own base is tested as is (same hashes as the user's branch); otherwise rebased.
+  if (c.parents[0] === parent) {
+    await wt.checkoutDetached(c.hash);
+    return { ok: true, commit: c.hash };
+  }
+  return wt.cherryPick(c.hash);
+}
+
+/** Base results are cached per (base commit, tester, repeat): re-validating a v2 of a series reuses them. */
+async function testBase<A>(base: string, worktree: string, artifact: A | undefined, repeat: number, tester: SeriesTester<A>, useCache: boolean): Promise<{ records: RunRecord[]; hit: boolean }> {
+  const key = sha256(JSON.stringify({ base, tester: tester.describe(), repeat })).slice(0, 24);
+  const file = join(await cacheDir('series-base'), `${key}.json`);
+  if (useCache && (await exists(file))) {
+    try {
+      const parsed = JSON.parse(await readFile(file, 'utf8')) as unknown;
+      if (Array.isArray(parsed) && parsed.length === repeat) {
+        const records = parsed.map((r, i) => validateRunRecord(r, `${file}[${i}]`));
+        log.info(`base ${base.slice(0, 12)}: ${records.length} cached runs`);
+        return { records, hit: true };
+      }
+    } catch (e) {
+      log.warn(`ignoring unreadable base cache ${file}: ${(e as Error).message}`);
+    }
+  }
+  const records = await tester.test(base, worktree, artifact, { repeat, label: 'base' });
+  if (useCache && records.every((r) => r.infraError === undefined)) await writeJsonAtomic(file, records);
+  return { records, hit: false };
+}

@@ -1,0 +1,105 @@
+/**
+ * Compiler diagnostics (gcc and clang share the format) and the "new warnings in files this patch
+ * touched" comparison. Warnings are matched without line numbers (a patch moves lines) as a
+ * multiset of (file, flag, message).
+ */
+
+export interface Diagnostic {
+  /** Path relative to the tree root. */
+  file: string;
+  line: number;
+  column?: number;
+  severity: 'warning' | 'error';
+  message: string;
+  /** e.g. "-Wunused-variable". */
+  flag?: string;
+  /** The diagnostic line as the compiler printed it (path normalised). */
+  text: string;
+}
+
+const DIAG = /^(.+?):(\d+):(?:(\d+):)? (warning|error|fatal error): (.*?)(?: \[(-W[^\]]+|-Werror[^\]]*)\])?\s*$/;
+
+/** Paths in a build log: absolute under the tree, ./x, or ../x from an O= build dir. */
+export function normalisePath(p: string, treeRoot?: string): string {
+  let f = p.trim();
+  if (treeRoot && f.startsWith(treeRoot.endsWith('/') ? treeRoot : `${treeRoot}/`)) f = f.slice(treeRoot.length).replace(/^\/+/, '');
+  while (f.startsWith('./') || f.startsWith('../')) f = f.replace(/^\.\.?\//, '');
+  return f;
+}
+
+export function parseDiagnostics(log: string, treeRoot?: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const raw of log.split('\n')) {
+    // gcc quotes with U+2018/2019 outside the C locale; make messages locale independent.
+    const line = raw.replace(/[\u2018\u2019]/g, "'").replace(/\r$/, '');
+    const m = DIAG.exec(line);
+    if (!m?.[1] || !m[2] || !m[4] || m[5] === undefined) continue;
+    if (/^\s|^In file included/.test(m[1])) continue;
+    const file = normalisePath(m[1], treeRoot);
+    const severity = m[4] === 'warning' ? 'warning' : 'error';
+    const d: Diagnostic = {
+      file,
+      line: Number(m[2]),
+      severity,
+      message: m[5],
+      text: `${file}:${m[2]}:${m[3] ? `${m[3]}:` : ''} ${m[4]}: ${m[5]}${m[6] ? ` [${m[6]}]` : ''}`,
+      ...(m[3] ? { column: Number(m[3]) } : {}),
+      ...(m[6] ? { flag: m[6] } : {}),
+    };
+    out.push(d);
+  }
+  return out;
+}
+
+/** The first compiler error of a build log (what a reviewer wants to see), else undefined. */
+export function firstCompilerError(log: string, treeRoot?: string): string | undefined {
+  return parseDiagnostics(log, treeRoot).find((d) => d.severity === 'error')?.text;
+}
+
+const keyOf = (d: Diagnostic): string => `${d.file}\0${d.flag ?? ''}\0${d.message}`;
+
+/** Warnings of `now` not present in `before` (multiset difference, ignoring line numbers). */
+export function newWarnings(before: readonly Diagnostic[], now: readonly Diagnostic[]): Diagnostic[] {
+  const counts = new Map<string, number>();
+  for (const d of before) if (d.severity === 'warning') counts.set(keyOf(d), (counts.get(keyOf(d)) ?? 0) + 1);
+  const out: Diagnostic[] = [];
+  for (const d of now) {
+    if (d.severity !== 'warning') continue;
+    const k = keyOf(d);
+    const c = counts.get(k) ?? 0;
+    if (c > 0) counts.set(k, c - 1);
+    else out.push(d);
+  }
+  return out;
+}
+
+/**
+ * Warnings per file as of the last build that compiled that file. An incremental build only
+ * recompiles what changed, so a file's warnings are updated only when the build compiled it;
+ * files a patch touched are always recompiled, so their entry is always current.
+ */
+export class WarningLedger {
+  private readonly byFile = new Map<string, Diagnostic[]>();
+  /** False until a full build (or a build whose log is known complete) was recorded. */
+  private baselineKnown = false;
+
+  /** Record a build: its diagnostics, and the files it certainly compiled (even with no output). */
+  record(diags: readonly Diagnostic[], compiled: readonly string[], full: boolean): void {
+    if (full) {
+      this.byFile.clear();
+      this.baselineKnown = true;
+    }
+    const grouped = new Map<string, Diagnostic[]>();
+    for (const d of diags) if (d.severity === 'warning') grouped.set(d.file, [...(grouped.get(d.file) ?? []), d]);
+    for (const f of compiled) this.byFile.set(f, grouped.get(f) ?? []);
+    for (const [f, ds] of grouped) this.byFile.set(f, ds);
+  }
+
+  /** New warnings in `touched` files of a build compared with the ledger (call before record()). */
+  compare(diags: readonly Diagnostic[], touched: readonly string[]): { known: boolean; added: Diagnostic[] } {
+    const set = new Set(touched);
+    const now = diags.filter((d) => set.has(d.file));
+    const before = touched.flatMap((f) => this.byFile.get(f) ?? []);
+    return { known: this.baselineKnown, added: newWarnings(before, now) };
+  }
+}
