@@ -1,0 +1,29 @@
+import type { CommandModule } from 'yargs';
+import { serveDirectory } from '../report/serve.js';
+import { positiveInt } from './options.js';
+
+interface ServeArgs {
+  dir: string;
+  port: number;
+}
+
+export const serveCommand: CommandModule<object, ServeArgs> = {
+  command: 'serve [dir]',
+  describe: 'serve reports and run directories read-only on http://127.0.0.1:PORT/ (reports also open from file://)',
+  builder: (y) =>
+    y
+      .positional('dir', { type: 'string', default: 'results', describe: 'directory to serve' })
+      .option('port', { alias: 'p', type: 'number', default: 8765, describe: 'TCP port on 127.0.0.1 (0 = any free port)' }),
+  handler: async (a) => {
+    const port = positiveInt('--port', a.port, 0, 65535);
+    const srv = await serveDirectory(a.dir, { port });
+    process.stdout.write(`serving ${a.dir} on ${srv.url} (Ctrl-C to stop)\n`);
+    await new Promise<void>((resolveStop) => {
+      const stop = (): void => {
+        void srv.close().then(resolveStop);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  },
+};

@@ -1,0 +1,132 @@
+/**
+ * What happens after a nightly's jobs are done (and after a merge): index the runs in the history,
+ * compare with the baseline night, write comparison.json, junit.xml and the HTML report, and
+ * print a compact summary.
+ */
+import { join, relative } from 'node:path';
+import {
+  appendHistory,
+  knownFlakyKeys,
+  nightlyContext,
+  nightlySummaryEntry,
+  previousNightly,
+  readHistory,
+  runEntry,
+  type HistoryEntry,
+} from '../history/index.js';
+import { compareRuns, formatComparison, type Comparison } from '../results/compare.js';
+import type { RunRecord } from '../results/types.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
+import { log } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
+import { generateReport } from '../report/generate.js';
+import { toNightlyJunit } from '../report/junit.js';
+import { loadNightlyRuns, readNightlyRecord, type LoadedJob, type NightlyRecord } from './record.js';
+
+export interface FinalizeOptions {
+  resultsRoot: string;
+  baseline?: string;
+  compare: boolean;
+  /** Append to the history index (default true). */
+  index?: boolean;
+  /** Print the summary to stdout (default true). */
+  print?: boolean;
+}
+
+export interface FinalizeResult {
+  comparison?: Comparison;
+  baselineDir?: string;
+  reportPath: string;
+  junitPath: string;
+  summary: string;
+}
+
+/** Context of each run for comparisons: the plan's kernel + config + guest RAM. */
+export function contextMap(runs: readonly LoadedJob[]): Map<string, string> {
+  return new Map(runs.map((r) => [r.record.runId, nightlyContext(r.job.kernel, r.job.config, r.job.guestRam)]));
+}
+
+export async function compareNightlies(
+  base: { dir: string; record: NightlyRecord },
+  head: { runs: LoadedJob[] },
+  history: readonly HistoryEntry[],
+  planName: string,
+  excludeNightly: string,
+): Promise<Comparison> {
+  const baseRuns = await loadNightlyRuns(base.dir, base.record);
+  const ctx = new Map([...contextMap(baseRuns), ...contextMap(head.runs)]);
+  const past = history.filter((e) => (e.kind === 'run' ? e.nightlyId : e.nightlyId) !== excludeNightly);
+  return compareRuns(
+    baseRuns.map((r) => r.record),
+    head.runs.map((r) => r.record),
+    { contextOf: (r: RunRecord) => ctx.get(r.runId) ?? `guest_ram=${r.qemu.guestRam}`, knownFlaky: knownFlakyKeys(past, { planName, lastNights: 14 }) },
+  );
+}
+
+/** One line per kernel/config/guest-RAM row: backing columns with suite verdict counts. */
+export function matrixSummary(record: NightlyRecord): string {
+  const rows = new Map<string, Map<string, string[]>>();
+  for (const j of record.jobs) {
+    const row = `${j.kernel}/${j.config}/ram=${j.guestRam}`;
+    const r = rows.get(row) ?? new Map<string, string[]>();
+    const cell = `${j.backing}`;
+    const v = r.get(cell) ?? [];
+    v.push(j.verdict ?? 'pending');
+    r.set(cell, v);
+    rows.set(row, r);
+  }
+  const lines: string[] = [];
+  for (const [row, cells] of rows) {
+    const parts = [...cells].map(([b, vs]) => {
+      const pass = vs.filter((v) => v === 'pass').length;
+      const fail = vs.filter((v) => v === 'fail').length;
+      const err = vs.filter((v) => v === 'error').length;
+      const mark = fail > 0 ? 'FAIL' : err > 0 ? 'ERR' : vs.includes('pending') ? '...' : 'ok';
+      return `${b}:${mark}(${pass}/${vs.length}${fail ? ` ${fail}F` : ''}${err ? ` ${err}E` : ''})`;
+    });
+    lines.push(`  ${row}  ${parts.join('  ')}`);
+  }
+  const v = { pass: 0, fail: 0, error: 0 };
+  for (const j of record.jobs) if (j.verdict) v[j.verdict]++;
+  return [`nightly ${record.nightlyId} (${record.planName}${record.shard ? `, shard ${record.shard.index}/${record.shard.count}` : ''}): ${record.jobs.length} jobs: ${v.pass} pass, ${v.fail} fail, ${v.error} infra error`, ...lines].join('\n');
+}
+
+export async function finalizeNightly(dir: string, record: NightlyRecord, opts: FinalizeOptions): Promise<FinalizeResult> {
+  const runs = await loadNightlyRuns(dir, record);
+  if (opts.index ?? true) {
+    const entries = runs.map((r) =>
+      runEntry(r.record, relative(opts.resultsRoot, r.dir), { nightlyId: record.nightlyId, planName: record.planName, jobKey: r.job.key, kernelName: r.job.kernel, config: r.job.config }),
+    );
+    await appendHistory(opts.resultsRoot, [...entries, nightlySummaryEntry(record, relative(opts.resultsRoot, dir), entries)]);
+  }
+  const history = await readHistory(opts.resultsRoot);
+
+  let comparison: Comparison | undefined;
+  let baselineDir = opts.baseline;
+  if (opts.compare) {
+    if (baselineDir === undefined) {
+      const prev = previousNightly(history, record.planName, record.startedAt, record.nightlyId);
+      if (prev) baselineDir = join(opts.resultsRoot, prev.dir);
+    }
+    if (baselineDir !== undefined) {
+      try {
+        const base = await readNightlyRecord(baselineDir);
+        comparison = await compareNightlies({ dir: baselineDir, record: base }, { runs }, history, record.planName, record.nightlyId);
+        comparison.base.runs = [base.nightlyId];
+        await writeJsonAtomic(join(dir, 'comparison.json'), { baseline: base.nightlyId, baselineDir, ...comparison });
+        await writeFileAtomic(join(dir, 'comparison.txt'), formatComparison(comparison) + '\n');
+      } catch (e) {
+        log.warn(`comparison with ${baselineDir} skipped: ${errorMessage(e)}`);
+        baselineDir = undefined;
+      }
+    } else log.info('no previous nightly of this plan in the history: nothing to compare against yet');
+  }
+
+  const junitPath = join(dir, 'junit.xml');
+  await writeFileAtomic(junitPath, toNightlyJunit(record, runs));
+  const reportPath = await generateReport({ dir, record, runs, history, ...(comparison ? { comparison } : {}) });
+
+  const summary = [matrixSummary(record), ...(comparison ? [formatComparison(comparison, 15)] : []), `report: ${reportPath}`, `junit: ${junitPath}`].join('\n');
+  if (opts.print ?? true) process.stdout.write(summary + '\n');
+  return { ...(comparison ? { comparison } : {}), ...(baselineDir !== undefined ? { baselineDir } : {}), reportPath, junitPath, summary };
+}

@@ -1,0 +1,88 @@
+/**
+ * Each distinct kernel of a nightly is prepared once, before any guest starts: packaged kernels
+ * are downloaded, source kernels built (harness/kernel/build.ts), and the selftests and the guest
+ * image built into the cache. Parallel jobs then only read the cache (no two guests racing to
+ * download or compile the same thing).
+ */
+import { resolve } from 'node:path';
+import { buildInitramfs } from '../image/initramfs.js';
+import { buildKernel, type KernelBuild } from '../kernel/build.js';
+import { prepareKernel } from '../run/kernel.js';
+import type { KernelSpec } from '../run/request.js';
+import { buildSelftests } from '../selftests/build.js';
+import { FaultlineError, UsageError, errorMessage } from '../util/errors.js';
+import { log } from '../util/log.js';
+import type { Job } from './jobs.js';
+import type { Plan, PlanKernel } from './plan.js';
+
+export interface PreparedKernel {
+  buildKey: string;
+  spec: KernelSpec;
+  /** Prebuilt selftests dir (manifest.json inside), shared by the kernel's jobs. */
+  selftestsDir?: string;
+  /** Kernel tree for the selftests when no prebuilt dir is available. */
+  selftestsTree?: string;
+}
+
+export type KernelPreparer = (kernel: PlanKernel, config: { name: string; fragments: string[] }, buildKey: string) => Promise<PreparedKernel>;
+
+/** Source-built kernels go through harness/kernel/build.ts (cached by tree, ref and config). */
+async function buildSourceKernel(k: Extract<PlanKernel, { kind: 'tree' }>, fragments: string[]): Promise<KernelBuild> {
+  if (/^[a-z]+:\/\//.test(k.tree)) {
+    throw new UsageError(`kernel '${k.name}': tree ${k.tree} is a URL; faultline builds from a local checkout: clone it and give its path (ref: selects the revision)`);
+  }
+  const kconfig = [...k.kconfig, ...fragments];
+  return buildKernel({
+    kernelSrc: resolve(k.tree),
+    ...(k.ref !== undefined ? { ref: k.ref } : {}),
+    ...(kconfig.length > 0 ? { kconfig } : {}),
+    progress: 'plain',
+  });
+}
+
+export const defaultKernelPreparer =
+  (aptOptions: readonly string[] = []): KernelPreparer =>
+  async (k, config, buildKey) => {
+    let spec: KernelSpec;
+    let selftestsTree: string | undefined;
+    let prebuiltSelftests: string | undefined;
+    if (k.kind === 'debian') {
+      spec = { kind: 'debian', series: k.series };
+    } else {
+      const built = await buildSourceKernel(k, config.fragments);
+      spec = { kind: 'path', bzImage: built.bzImage, release: built.release, configHash: built.configHash };
+      selftestsTree = built.tree;
+      prebuiltSelftests = built.selftests?.dir;
+    }
+    // Warm every cache a run reads: kernel (+ Debian source), selftests, initramfs.
+    const bootable = await prepareKernel(spec, aptOptions);
+    const tree = selftestsTree ?? bootable.sourceTree;
+    let selftestsDir = prebuiltSelftests;
+    if (selftestsDir === undefined && tree) selftestsDir = (await buildSelftests({ tree })).dir;
+    await buildInitramfs(bootable.modulesDir ? { modulesDir: bootable.modulesDir } : {});
+    log.info(`kernel ${k.name} (${buildKey}) ready: ${bootable.info.release ?? bootable.bzImage}`);
+    return { buildKey, spec, ...(selftestsDir !== undefined ? { selftestsDir } : {}), ...(tree !== undefined ? { selftestsTree: tree } : {}) };
+  };
+
+/** Prepare each distinct kernel among `jobs` once, serially; failures are returned per build key. */
+export async function prepareKernels(plan: Plan, jobs: readonly Job[], preparer: KernelPreparer): Promise<Map<string, PreparedKernel | { error: string }>> {
+  const out = new Map<string, PreparedKernel | { error: string }>();
+  for (const job of jobs) {
+    if (out.has(job.buildKey)) continue;
+    const k = plan.kernels.find((x) => x.name === job.kernel);
+    const c = k?.kind === 'debian' ? { name: 'debian', fragments: [] } : plan.configs.find((x) => x.name === job.config);
+    if (!k || !c) {
+      out.set(job.buildKey, { error: `job ${job.id} names kernel/config not in the plan` });
+      continue;
+    }
+    try {
+      out.set(job.buildKey, await preparer(k, c, job.buildKey));
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      const detail = e instanceof FaultlineError && e.detail ? `\n${e.detail}` : '';
+      log.warn(`kernel ${k.name}/${c.name} could not be prepared: ${errorMessage(e)}`);
+      out.set(job.buildKey, { error: `kernel ${k.name}/${c.name} could not be prepared: ${errorMessage(e)}${detail}` });
+    }
+  }
+  return out;
+}

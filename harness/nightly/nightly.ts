@@ -1,0 +1,374 @@
+/**
+ * `faultline nightly`: expand a plan into jobs, pick this machine's shard, prepare each distinct
+ * kernel once, run the jobs on a bounded pool of guests (an infra error is retried once), keep
+ * nightly.json as the resume state, then index the runs, compare with the previous night and
+ * write the reports.
+ */
+import { hostname, availableParallelism, totalmem } from 'node:os';
+import { mkdir, readdir } from 'node:fs/promises';
+import { dirname, extname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readRunRecord, summarize } from '../results/record.js';
+import type { RunRecord } from '../results/types.js';
+import { writeRunOutputs } from '../results/writers.js';
+import type { AccelRequest, RunRequest } from '../run/request.js';
+import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue } from '../util/errors.js';
+import { exists, writeJsonAtomic } from '../util/fsutil.js';
+import { run, tail, which } from '../util/proc.js';
+import { log } from '../util/log.js';
+import { pastDurations, readHistory } from '../history/index.js';
+import { finalizeNightly, type FinalizeResult } from './finalize.js';
+import { expandJobs, selectShard, type Job, type ShardSpec } from './jobs.js';
+import { defaultKernelPreparer, prepareKernels, type KernelPreparer, type PreparedKernel } from './kernels.js';
+import { planHash, readPlan, type Plan } from './plan.js';
+import { defaultParallelism, runPool } from './pool.js';
+import { readNightlyRecord, writeNightlyRecord, NIGHTLY_FILE, type NightlyJobState, type NightlyRecord } from './record.js';
+
+export interface JobContext {
+  /** Parent of the run directory (runTests' resultsRoot). */
+  resultsRoot: string;
+  runId: string;
+  attempt: number;
+  signal: AbortSignal;
+  kernel: PreparedKernel;
+}
+
+/** Runs one job and returns its record and run directory. The real one boots a guest via runTests. */
+export type JobExecutor = (job: Job, ctx: JobContext) => Promise<{ record: RunRecord; dir: string }>;
+
+export interface NightlyOptions {
+  planFile: string;
+  /** Parsed plan (tests); read from planFile otherwise. */
+  plan?: Plan;
+  resultsRoot: string;
+  /** The nightly's directory (default results/nightly/<id>). */
+  outDir?: string;
+  nightlyId?: string;
+  parallel?: number;
+  shard?: ShardSpec;
+  resume?: boolean;
+  /** Results root whose history balances shards (default: resultsRoot). Every shard must see the same one. */
+  durationsFrom?: string;
+  accel?: AccelRequest;
+  aptOptions?: string[];
+  /** Explicit nightly directory to compare against (default: the previous complete nightly of the plan). */
+  baseline?: string;
+  compare?: boolean;
+  executor?: JobExecutor;
+  kernelPreparer?: KernelPreparer;
+  signal?: AbortSignal;
+  /** Print progress lines (default true). */
+  progress?: boolean;
+  /** Print the final summary to stdout (default true). */
+  print?: boolean;
+}
+
+export interface NightlyOutcome extends FinalizeResult {
+  dir: string;
+  record: NightlyRecord;
+  exitCode: ExitCodeValue;
+}
+
+/** The job runner script: compiled .js under dist/, the .ts source under tsx/tap. */
+function jobChildPath(): string {
+  const self = fileURLToPath(import.meta.url);
+  return join(dirname(self), `job-child${extname(self)}`);
+}
+
+/**
+ * Runs each job's runTests in a child process (job-child.ts): one job's crash, hang or stray
+ * exception stays in that job (reported as its infrastructure error, retried once) and each run
+ * keeps its own log. The child's output goes to <run dir>/nightly-job.log.
+ */
+export function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readonly string[]): JobExecutor {
+  return async (job, ctx) => {
+    const req: RunRequest = {
+      kernel: ctx.kernel.spec,
+      ...(ctx.kernel.selftestsDir !== undefined ? { selftestsDir: ctx.kernel.selftestsDir } : ctx.kernel.selftestsTree !== undefined ? { selftestsTree: ctx.kernel.selftestsTree } : {}),
+      suites: [job.suite],
+      backings: [job.backing],
+      memMiB: plan.memMiB,
+      smp: plan.smp,
+      accel,
+      guestRam: job.guestRam,
+      timeoutSec: job.timeoutSec,
+      bootTimeoutSec: plan.bootTimeoutSec,
+      resultsRoot: ctx.resultsRoot,
+      runId: ctx.runId,
+      quick: plan.quick,
+      ...(plan.filter !== undefined ? { filter: plan.filter } : {}),
+      keepVm: false,
+      hugepages2m: plan.hugepages2m,
+      hugepages1g: plan.hugepages1g,
+      aptOptions: [...aptOptions],
+      ...(plan.cmdline !== undefined ? { cmdline: plan.cmdline } : {}),
+    };
+    const dir = join(ctx.resultsRoot, ctx.runId);
+    await mkdir(dir, { recursive: true });
+    const reqFile = join(dir, 'nightly-request.json');
+    await writeJsonAtomic(reqFile, req);
+    // Last-resort deadline: runTests has its own per-test and boot deadlines well inside this.
+    const timeoutMs = (plan.bootTimeoutSec + 8 * job.timeoutSec + 1800) * 1000;
+    // kill -9 of the nightly must take its guests along: the job process gets SIGKILL when its
+    // parent dies (and QEMU in turn, through runTests' own pdeathsig).
+    const argv = [process.execPath, ...process.execArgv, jobChildPath(), reqFile];
+    const setpriv = await which('setpriv');
+    const [cmd, ...args] = setpriv ? [setpriv, '--pdeathsig', 'SIGKILL', ...argv] : argv;
+    const r = await run(cmd ?? process.execPath, args, {
+      timeoutMs,
+      cwd: process.cwd(),
+      logFile: join(dir, 'nightly-job.log'),
+      allowFailure: true,
+    }).catch((e: unknown) => {
+      throw new FaultlineError(`job process for ${job.id}: ${errorMessage(e)}`, e instanceof FaultlineError && e.detail ? { detail: e.detail } : {});
+    });
+    const resultsFile = join(dir, 'results.json');
+    if (!(await exists(resultsFile))) {
+      throw new FaultlineError(`job ${job.id} ended (exit ${r.exitCode}) without results.json`, { detail: tail(r.all, 30) });
+    }
+    return { record: await readRunRecord(resultsFile), dir };
+  };
+}
+
+/** A results.json for a job that never produced one (kernel did not build, harness threw). */
+export function infraErrorRecord(job: Job, runId: string, message: string, plan: Pick<Plan, 'memMiB' | 'smp'>, kernelPath = job.kernel): RunRecord {
+  const now = new Date().toISOString();
+  const rec: RunRecord = {
+    schema: 'faultline.run/1',
+    runId,
+    startedAt: now,
+    finishedAt: now,
+    durationMs: 0,
+    kernel: { source: 'path', path: kernelPath },
+    selftests: { source: 'none' },
+    qemu: { command: [], accel: 'tcg', memMiB: plan.memMiB, smp: plan.smp, guestRam: job.guestRam },
+    guest: {},
+    suites: [job.suite],
+    backings: [job.backing],
+    programs: [],
+    subtests: [],
+    splats: [],
+    infraError: message,
+    summary: summarize([]),
+    verdict: 'error',
+    timing: { totalMs: 0, testsMs: 0, bootMs: 0, pushMs: 0, prepareMs: 0 },
+  };
+  return rec;
+}
+
+export function defaultNightlyId(now: Date, shard?: ShardSpec): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `nightly-${stamp}${shard ? `-shard${shard.index}of${shard.count}` : ''}`;
+}
+
+/** The newest incomplete nightly of this plan and shard under resultsRoot/nightly. */
+async function findResumable(resultsRoot: string, hash: string, shard?: ShardSpec): Promise<string | undefined> {
+  const root = join(resultsRoot, 'nightly');
+  let names: string[];
+  try {
+    names = (await readdir(root)).sort().reverse();
+  } catch {
+    return undefined;
+  }
+  for (const n of names) {
+    const dir = join(root, n);
+    if (!(await exists(join(dir, NIGHTLY_FILE)))) continue;
+    try {
+      const rec = await readNightlyRecord(dir);
+      const sameShard = (rec.shard?.index ?? 0) === (shard?.index ?? 0) && (rec.shard?.count ?? 0) === (shard?.count ?? 0);
+      if (!rec.complete && rec.planHash === hash && sameShard) return dir;
+    } catch {
+      /* not resumable */
+    }
+  }
+  return undefined;
+}
+
+function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 90) return `${s}s`;
+  const m = Math.round(s / 60);
+  return m < 90 ? `${m}m` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> {
+  const plan = opts.plan ?? (await readPlan(opts.planFile));
+  const hash = planHash(plan);
+  const resultsRoot = resolve(opts.resultsRoot);
+  const allJobs = expandJobs(plan);
+  const progress = opts.progress ?? true;
+
+  let dir: string;
+  let record: NightlyRecord;
+  const resumeDir = opts.resume ? (opts.outDir ? resolve(opts.outDir) : await findResumable(resultsRoot, hash, opts.shard)) : undefined;
+  if (opts.resume && resumeDir === undefined) throw new UsageError(`--resume: no interrupted nightly of plan '${plan.name}' under ${join(resultsRoot, 'nightly')}: run without --resume to start one`);
+  if (resumeDir !== undefined) {
+    dir = resumeDir;
+    record = await readNightlyRecord(dir);
+    if (record.planHash !== hash) throw new UsageError(`--resume: ${dir} was started from a different plan (hash ${record.planHash}, now ${hash}): resume with the same plan file or start a new nightly`);
+    if (record.complete) throw new UsageError(`--resume: ${dir} is already complete`);
+    const done = record.jobs.filter((j) => j.state === 'done').length;
+    log.info(`resuming ${record.nightlyId}: ${done}/${record.jobs.length} jobs already done`);
+  } else {
+    const history = await readHistory(resolve(opts.durationsFrom ?? resultsRoot));
+    const durations = pastDurations(history, plan.name);
+    let jobs: Job[] = allJobs;
+    let shardInfo: NightlyRecord['shard'];
+    if (opts.shard) {
+      const sel = selectShard(allJobs, opts.shard, durations);
+      jobs = sel.jobs;
+      shardInfo = { ...opts.shard, fingerprint: sel.assignment.fingerprint, balanced: sel.assignment.balanced };
+      log.info(`shard ${opts.shard.index}/${opts.shard.count}: ${jobs.length} of ${allJobs.length} jobs (${sel.assignment.balanced ? 'balanced by past durations' : 'no history: round-robin'}; assignment ${sel.assignment.fingerprint})`);
+    }
+    const nightlyId = opts.nightlyId ?? defaultNightlyId(new Date(), opts.shard);
+    dir = opts.outDir ? resolve(opts.outDir) : join(resultsRoot, 'nightly', nightlyId);
+    if (await exists(join(dir, NIGHTLY_FILE))) throw new UsageError(`${dir} already holds a nightly: pass --resume to continue it, or another --out`);
+    record = {
+      schema: 'faultline.nightly/1',
+      nightlyId,
+      planName: plan.name,
+      planHash: hash,
+      plan,
+      ...(shardInfo ? { shard: shardInfo } : {}),
+      startedAt: new Date().toISOString(),
+      complete: false,
+      host: { hostname: hostname(), cpus: availableParallelism(), memMiB: Math.round(totalmem() / 1048576), parallel: 0 },
+      totalJobs: allJobs.length,
+      jobs: jobs.map((j): NightlyJobState => ({ ...j, state: 'pending', attempts: 0 })),
+    };
+  }
+  await mkdir(join(dir, 'runs'), { recursive: true });
+
+  const auto = opts.parallel === undefined ? defaultParallelism(plan.memMiB, plan.guestRam.includes('hugetlb')) : undefined;
+  if (auto) log.info(auto.why);
+  const par = opts.parallel ?? auto?.jobs ?? 1;
+  record.host.parallel = par;
+
+  let saving: Promise<void> = Promise.resolve();
+  const save = (): Promise<void> => {
+    const snapshot = JSON.parse(JSON.stringify(record)) as NightlyRecord;
+    saving = saving.then(() => writeNightlyRecord(dir, snapshot));
+    return saving;
+  };
+  await save();
+
+  const pending = record.jobs.filter((j) => j.state === 'pending');
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  // Build/download each distinct kernel once, before any guest starts.
+  const prepared = pending.length > 0 ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions)) : new Map();
+  const executor = opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? []);
+
+  const total = record.jobs.length;
+  let doneCount = record.jobs.filter((j) => j.state === 'done').length;
+  const t0 = Date.now();
+  let finishedThisSession = 0;
+  let running = 0;
+
+  // Run ids are unique across nights (history, KCIDB test ids and merges key on them).
+  const runIdFor = (job: Job, attempt: number): string => `${record.nightlyId}.${job.id}.try${attempt}`;
+
+  async function finishJob(job: NightlyJobState, rec: RunRecord, runDir: string): Promise<void> {
+    job.state = 'done';
+    job.runDir = relative(dir, runDir);
+    job.verdict = rec.verdict;
+    job.durationMs = rec.durationMs;
+    job.finishedAt = new Date().toISOString();
+    if (rec.infraError !== undefined) job.infraError = rec.infraError;
+    else delete job.infraError;
+    doneCount++;
+    finishedThisSession++;
+    await save();
+    if (progress) {
+      const elapsed = Date.now() - t0;
+      const left = total - doneCount;
+      const eta = finishedThisSession > 0 && left > 0 ? ` ETA ${fmtDuration((elapsed / finishedThisSession) * left)}` : '';
+      const s = rec.summary;
+      log.info(`[${doneCount}/${total}] ${job.id}: ${rec.verdict.toUpperCase()} (${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error${rec.splats.length ? `, ${rec.splats.length} splat(s)` : ''}) in ${fmtDuration(rec.durationMs)}${rec.infraError ? ` — ${rec.infraError}` : ''};${running > 0 ? ` ${running} running;` : ''}${eta}`);
+    }
+  }
+
+  async function runJob(job: NightlyJobState): Promise<void> {
+    const kernel = prepared.get(job.buildKey);
+    const runsRoot = join(dir, 'runs');
+    if (!kernel || 'error' in kernel) {
+      const runId = runIdFor(job, job.attempts + 1);
+      job.attempts++;
+      const rec = infraErrorRecord(job, runId, kernel && 'error' in kernel ? kernel.error : `kernel ${job.kernel} was not prepared`, plan);
+      const runDir = join(runsRoot, runId);
+      await mkdir(runDir, { recursive: true });
+      await writeRunOutputs(runDir, rec);
+      await finishJob(job, rec, runDir);
+      return;
+    }
+    // An infrastructure error (guest died, hung, SSH lost) is retried once; the failed attempt is kept.
+    for (;;) {
+      if (controller.signal.aborted) return;
+      job.attempts++;
+      const runId = runIdFor(job, job.attempts);
+      running++;
+      let rec: RunRecord;
+      let runDir: string;
+      try {
+        const out = await executor(job, { resultsRoot: runsRoot, runId, attempt: job.attempts, signal: controller.signal, kernel });
+        rec = out.record;
+        runDir = out.dir;
+      } catch (e) {
+        if (controller.signal.aborted) {
+          running--;
+          return;
+        }
+        const detail = e instanceof FaultlineError && e.detail ? `\n${e.detail}` : '';
+        rec = infraErrorRecord(job, runId, `${errorMessage(e)}${detail}`.slice(0, 4000), plan, kernel.spec.kind === 'path' ? kernel.spec.bzImage : `debian ${kernel.spec.series}`);
+        runDir = join(runsRoot, runId);
+        await mkdir(runDir, { recursive: true });
+        await writeRunOutputs(runDir, rec);
+      }
+      running--;
+      // Interrupted (Ctrl-C reaches the guests too): leave the job pending for --resume.
+      if (rec.infraError !== undefined && controller.signal.aborted) return;
+      if (rec.infraError !== undefined && job.attempts < 2) {
+        log.warn(`${job.id}: infrastructure error (${rec.infraError.split('\n')[0] ?? ''}); retrying once`);
+        job.failedAttempts = [...(job.failedAttempts ?? []), relative(dir, runDir)];
+        await save();
+        continue;
+      }
+      await finishJob(job, rec, runDir);
+      return;
+    }
+  }
+
+  if (pending.length > 0) {
+    log.info(`nightly ${record.nightlyId}: ${pending.length} job(s) to run, ${par} in parallel; results in ${dir}`);
+    const outcomes = await runPool(pending, par, runJob, controller.signal);
+    for (const o of outcomes) if (o.error !== undefined) log.warn(`${o.item.id}: ${errorMessage(o.error)}`);
+  }
+  opts.signal?.removeEventListener('abort', onAbort);
+  await saving;
+
+  if (controller.signal.aborted || record.jobs.some((j) => j.state !== 'done')) {
+    const left = record.jobs.filter((j) => j.state !== 'done').length;
+    throw new FaultlineError(`nightly interrupted with ${left} job(s) left: continue with 'faultline nightly --plan ${opts.planFile} --resume${opts.shard ? ` --shard ${opts.shard.index}/${opts.shard.count}` : ''}'`);
+  }
+  record.complete = true;
+  record.finishedAt = new Date().toISOString();
+  await save();
+  await saving;
+
+  const fin = await finalizeNightly(dir, record, {
+    resultsRoot,
+    ...(opts.baseline !== undefined ? { baseline: resolve(opts.baseline) } : {}),
+    compare: opts.compare ?? (record.shard === undefined || opts.baseline !== undefined),
+    ...(opts.print !== undefined ? { print: opts.print } : {}),
+  });
+  return { ...fin, dir, record, exitCode: nightlyExitCode(record, fin) };
+}
+
+/** 1 when a job failed or anything regressed against the baseline; 2 when only infrastructure broke; else 0. */
+export function nightlyExitCode(record: NightlyRecord, fin: Pick<FinalizeResult, 'comparison'>): ExitCodeValue {
+  if (record.jobs.some((j) => j.verdict === 'fail') || fin.comparison?.regressed) return ExitCode.testFailure;
+  if (record.jobs.some((j) => j.verdict === 'error')) return ExitCode.infra;
+  return ExitCode.ok;
+}

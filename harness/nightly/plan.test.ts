@@ -1,0 +1,103 @@
+import t from 'tap';
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { parsePlan, planHash, readPlan } from './plan.js';
+import { expandJobs } from './jobs.js';
+import { FaultlineError } from '../util/errors.js';
+
+const dir = join(import.meta.dirname, 'fixtures', 'plans');
+
+/** Problems reported for a bad plan, as "LINE:COL: message" lines. */
+async function problems(file: string): Promise<{ message: string; lines: string[] }> {
+  try {
+    await readPlan(join(dir, file));
+  } catch (e) {
+    if (!(e instanceof FaultlineError)) throw e;
+    return { message: e.message, lines: (e.detail ?? '').split('\n').map((l) => l.slice(l.indexOf(file) + file.length + 1)) };
+  }
+  throw new Error(`${file} was accepted`);
+}
+
+t.test('a full plan parses and expands', async (t) => {
+  const p = await readPlan(join(dir, 'good.yaml'));
+  t.equal(p.name, 'uffd-nightly');
+  t.same(p.kernels[0], { kind: 'debian', name: 'debian-6.12', series: '6.12' });
+  t.same(p.kernels[1], { kind: 'tree', name: 'mm-unstable', tree: '/src/linux', ref: 'mm-unstable', kconfig: ['base', 'uffd'] });
+  t.same(p.backings, ['anon', 'shmem', 'hugetlb']);
+  t.same(p.guestRam, ['anon', 'hugetlb']);
+  t.equal(p.repeat, 3);
+  t.equal(p.timeouts['uffd'], 900);
+  const jobs = expandJobs(p);
+  // debian: 1 config; tree: 2 configs -> 3 builds x 2 guest RAM x 3 backings x 1 suite x 3 reps
+  t.equal(jobs.length, 3 * 2 * 3 * 1 * 3);
+  t.equal(new Set(jobs.map((j) => j.id)).size, jobs.length, 'job ids are unique');
+  t.equal(new Set(jobs.map((j) => j.buildKey)).size, 3, 'three distinct kernel builds');
+  t.equal(jobs[0]?.id, 'debian-6.12+debian+anon+anon+uffd+r1');
+  t.ok(jobs.every((j) => j.timeoutSec === 900));
+});
+
+t.test('JSON plans work and keep "6.10" as written', async (t) => {
+  const p = await readPlan(join(dir, 'good.json'));
+  t.same(p.kernels[0], { kind: 'debian', name: 'debian-6.10', series: '6.10' });
+  t.equal(p.repeat, 2);
+  t.same(p.guestRam, ['anon'], 'guest_ram defaults to anon');
+  t.equal(p.memMiB, 1024, 'defaults match faultline run');
+});
+
+t.test('an unquoted series keeps its trailing zero', async (t) => {
+  const p = parsePlan('kernels:\n  - name: k\n    debian: 6.10\nbackings: [anon]\nsuites: [uffd]\n', 'inline.yaml');
+  t.same(p.kernels[0], { kind: 'debian', name: 'k', series: '6.10' });
+});
+
+t.test('bad backing: error names line and column of the entry', async (t) => {
+  const { message, lines } = await problems('bad-backing.yaml');
+  t.match(message, /bad-backing\.yaml: invalid plan \(1 problem\); first: line 7/);
+  t.match(lines[0] ?? '', /^7:5: backings\[1\]: 'hugetlbfs' is not one of anon, shmem, .* \(did you mean 'hugetlb'\?\)/);
+});
+
+t.test('every problem of a plan is reported, each with its line', async (t) => {
+  const { lines } = await problems('bad-many.yaml');
+  const text = lines.join('\n');
+  t.match(text, /^5:5: kernels\[0\]\.ref: 'ref' applies to source-built kernels/m);
+  t.match(text, /^6:5: kernels\[1\]\.name: kernel name 'k1' is used twice/m);
+  t.match(text, /^8:5: kernels\[2\]\.name: a kernel needs a name/m);
+  t.match(text, /^10:1: suits: unknown key 'suits' \(did you mean 'suites'\?\)/m);
+  t.match(text, /^11:9: repeat: 0 is out of range: expected 1\.\.100/m);
+  t.match(text, /^14:6: mem: expected an integer/m);
+  t.match(text, /suites: the plan needs suites/m);
+  // Sorted by line.
+  const nums = lines.map((l) => Number(l.split(':')[0]));
+  t.same(nums, [...nums].sort((a, b) => a - b));
+});
+
+t.test('YAML syntax errors carry their position', async (t) => {
+  const { message, lines } = await problems('bad-syntax.yaml');
+  t.match(message, /invalid plan/);
+  t.match(lines[0] ?? '', /^\d+:\d+: /);
+  t.ok(Number(lines[0]?.split(':')[0]) >= 5, 'points at or after the unterminated flow sequence');
+});
+
+t.test('kernel entries: both, neither, bad series; configs without source kernels', async (t) => {
+  const { lines } = await problems('bad-kernel.yaml');
+  const text = lines.join('\n');
+  t.match(text, /^5:5: kernels\[0\]: a kernel is either 'debian: SERIES' or 'tree: PATH', not both/m);
+  t.match(text, /^6:5: kernels\[1\]: a kernel needs 'debian: SERIES'/m);
+  t.match(text, /^8:13: kernels\[2\]\.debian: 'six' is not a Debian kernel series like "6\.12"/m);
+});
+
+t.test('plan hash is stable and sensitive to content', async (t) => {
+  const text = await readFile(join(dir, 'good.yaml'), 'utf8');
+  const a = parsePlan(text, 'a.yaml');
+  const b = parsePlan(text.replace(/^#.*\n/m, ''), 'a.yaml');
+  t.equal(planHash(a), planHash(b), 'comments do not change the hash');
+  const c = parsePlan(text.replace('repeat: 3', 'repeat: 2'), 'a.yaml');
+  t.not(planHash(a), planHash(c));
+});
+
+t.test('a URL tree is refused with its line', async (t) => {
+  t.throws(() => parsePlan('kernels:\n  - name: mm\n    tree: https://example.org/linux.git\nbackings: [anon]\nsuites: [uffd]\n', 'u.yaml'), { detail: /u\.yaml:3:11: kernels\[0\]\.tree: .* is a URL/ });
+});
+
+t.test('hugetlb-1g needs hugepages_1g', async (t) => {
+  t.throws(() => parsePlan('kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd]\n', 'x.yaml'), /hugepages_1g/);
+});

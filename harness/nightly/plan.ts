@@ -1,0 +1,381 @@
+/**
+ * Nightly plan files (YAML or JSON; JSON is YAML). Parsed with the yaml package's Document +
+ * LineCounter so every complaint names the line and column it is about, and all complaints
+ * are reported at once (a CI author fixes the plan in one go, not one error per run).
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair, type Scalar } from 'yaml';
+import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/types.js';
+import { UsageError } from '../util/errors.js';
+import { sha256 } from '../util/fsutil.js';
+
+export interface DebianPlanKernel {
+  kind: 'debian';
+  name: string;
+  /** Debian kernel series, e.g. "6.12". */
+  series: string;
+}
+
+export interface TreePlanKernel {
+  kind: 'tree';
+  name: string;
+  /** Kernel source: a local git checkout (or plain tree) built by harness/kernel/build.ts. */
+  tree: string;
+  ref?: string;
+  /** Config fragments always applied to this kernel (on top of each config set's fragments). */
+  kconfig: string[];
+}
+
+export type PlanKernel = DebianPlanKernel | TreePlanKernel;
+
+export interface PlanConfig {
+  name: string;
+  fragments: string[];
+}
+
+export interface Plan {
+  name: string;
+  kernels: PlanKernel[];
+  /** Config fragment sets; they multiply source-built kernels only (a packaged kernel has its own config). */
+  configs: PlanConfig[];
+  backings: Backing[];
+  guestRam: GuestRam[];
+  suites: string[];
+  repeat: number;
+  quick: boolean;
+  /** Per-test timeout (s) by suite; `default` applies to suites not listed. */
+  timeouts: Record<string, number>;
+  bootTimeoutSec: number;
+  memMiB: number;
+  smp: number;
+  hugepages2m: number;
+  hugepages1g: number;
+  filter?: string;
+  cmdline?: string;
+}
+
+/** Same defaults as `faultline run`. */
+export const DEFAULT_TIMEOUT_SEC = 1200;
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const SERIES_RE = /^\d+\.\d+$/;
+
+const TOP_KEYS = ['name', 'kernels', 'configs', 'backings', 'guest_ram', 'suites', 'repeat', 'quick', 'timeouts', 'boot_timeout', 'mem', 'smp', 'hugepages', 'hugepages_1g', 'filter', 'cmdline'] as const;
+const KERNEL_KEYS = ['name', 'debian', 'tree', 'ref', 'kconfig'] as const;
+const CONFIG_KEYS = ['name', 'fragments'] as const;
+
+interface PlanIssue {
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+}
+
+/** Edit distance, for "did you mean" on misspelt keys. */
+function distance(a: string, b: string): number {
+  const d: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0] ?? 0;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j] ?? 0;
+      d[j] = Math.min((d[j] ?? 0) + 1, (d[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length] ?? 0;
+}
+
+function suggest(word: string, options: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const o of options) {
+    const dd = distance(word, o);
+    if (dd < bestD) {
+      bestD = dd;
+      best = o;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean '${best}'?)` : '';
+}
+
+class PlanReader {
+  readonly issues: PlanIssue[] = [];
+  constructor(
+    private readonly text: string,
+    private readonly lines: LineCounter,
+  ) {}
+
+  at(node: YamlNode | Pair | null | undefined, fallback?: YamlNode | null): { line: number; col: number } {
+    const n = (node && 'range' in node ? node : undefined) ?? (fallback ?? undefined);
+    const offset = n && 'range' in n && n.range ? n.range[0] : 0;
+    const p = this.lines.linePos(offset);
+    return { line: p.line, col: p.col };
+  }
+
+  err(node: YamlNode | null | undefined, path: string, message: string, fallback?: YamlNode | null): void {
+    this.issues.push({ ...this.at(node, fallback), path, message });
+  }
+
+  /** The scalar's text as written: keeps "6.10" from becoming the number 6.1. */
+  sourceText(node: Scalar): string {
+    if (typeof node.value === 'string') return node.value;
+    if (node.range) return this.text.slice(node.range[0], node.range[1]).trim().replace(/^["']|["']$/g, '');
+    return String(node.value);
+  }
+
+  string(node: YamlNode | null | undefined, path: string, parent: YamlNode | null, opts: { re?: RegExp; what?: string } = {}): string | undefined {
+    if (!isScalar(node) || node.value === null || typeof node.value === 'object') {
+      this.err(node, path, `expected ${opts.what ?? 'a string'}`, parent);
+      return undefined;
+    }
+    const s = this.sourceText(node);
+    if (opts.re && !opts.re.test(s)) {
+      this.err(node, path, `'${s}' is not ${opts.what ?? `matching ${String(opts.re)}`}`, parent);
+      return undefined;
+    }
+    return s;
+  }
+
+  integer(node: YamlNode | null | undefined, path: string, parent: YamlNode | null, min: number, max: number): number | undefined {
+    if (!isScalar(node) || typeof node.value !== 'number' || !Number.isInteger(node.value)) {
+      this.err(node, path, `expected an integer between ${min} and ${max}`, parent);
+      return undefined;
+    }
+    if (node.value < min || node.value > max) {
+      this.err(node, path, `${node.value} is out of range: expected ${min}..${max}`, parent);
+      return undefined;
+    }
+    return node.value;
+  }
+
+  boolean(node: YamlNode | null | undefined, path: string, parent: YamlNode | null): boolean | undefined {
+    if (!isScalar(node) || typeof node.value !== 'boolean') {
+      this.err(node, path, 'expected true or false', parent);
+      return undefined;
+    }
+    return node.value;
+  }
+
+  /** A list of strings; a lone string is accepted as a one-element list. */
+  stringList(node: YamlNode | null | undefined, path: string, parent: YamlNode | null, opts: { allowed?: readonly string[]; re?: RegExp; what?: string; nonEmpty?: boolean } = {}): string[] {
+    const items: (YamlNode | null)[] = isSeq(node) ? (node.items as (YamlNode | null)[]) : isScalar(node) ? [node] : [];
+    if (!isSeq(node) && !isScalar(node)) {
+      this.err(node, path, `expected a list of ${opts.what ?? 'strings'}`, parent);
+      return [];
+    }
+    const out: string[] = [];
+    items.forEach((item, i) => {
+      const p = isSeq(node) ? `${path}[${i}]` : path;
+      const s = this.string(item, p, node ?? parent, opts.re ? { re: opts.re, what: opts.what ?? 'valid' } : {});
+      if (s === undefined) return;
+      if (opts.allowed && !opts.allowed.includes(s)) {
+        this.err(item, p, `'${s}' is not one of ${opts.allowed.join(', ')}${suggest(s, opts.allowed)}`, node);
+        return;
+      }
+      if (out.includes(s)) {
+        this.err(item, p, `'${s}' is listed twice`, node);
+        return;
+      }
+      out.push(s);
+    });
+    if (opts.nonEmpty && out.length === 0 && this.issues.every((e) => !e.path.startsWith(path))) {
+      this.err(node, path, `must list at least one ${opts.what ?? 'entry'}`, parent);
+    }
+    return out;
+  }
+
+  /** Map entries keyed by scalar strings; unknown keys are errors (typos must not be silently ignored). */
+  entries(node: YamlNode | null | undefined, path: string, parent: YamlNode | null, known: readonly string[] | null): Map<string, { key: YamlNode; value: YamlNode | null }> {
+    const out = new Map<string, { key: YamlNode; value: YamlNode | null }>();
+    if (!isMap(node)) {
+      this.err(node, path || '/', 'expected a mapping (key: value)', parent);
+      return out;
+    }
+    for (const pair of node.items) {
+      const key = pair.key as YamlNode | null;
+      if (!isScalar(key) || typeof key.value !== 'string') {
+        this.err(key, path || '/', 'keys must be plain strings', node);
+        continue;
+      }
+      const k = key.value;
+      const where = path ? `${path}.${k}` : k;
+      if (known && !known.includes(k)) {
+        this.err(key, where, `unknown key '${k}'${suggest(k, known)}; known keys: ${known.join(', ')}`, node);
+        continue;
+      }
+      if (out.has(k)) {
+        this.err(key, where, `duplicate key '${k}'`, node);
+        continue;
+      }
+      out.set(k, { key, value: pair.value as YamlNode | null });
+    }
+    return out;
+  }
+}
+
+function readKernel(r: PlanReader, node: YamlNode | null, path: string, parent: YamlNode | null): PlanKernel | undefined {
+  const e = r.entries(node, path, parent, KERNEL_KEYS);
+  if (!isMap(node)) return undefined;
+  const name = e.has('name') ? r.string(e.get('name')?.value, `${path}.name`, node, { re: NAME_RE, what: 'a name of letters, digits, _ . -' }) : undefined;
+  if (!e.has('name')) r.err(node, `${path}.name`, 'a kernel needs a name');
+  const deb = e.get('debian');
+  const tree = e.get('tree');
+  if (deb && tree) {
+    r.err(tree.key, path, "a kernel is either 'debian: SERIES' or 'tree: PATH', not both");
+    return undefined;
+  }
+  if (deb) {
+    for (const k of ['ref', 'kconfig']) if (e.has(k)) r.err(e.get(k)?.key, `${path}.${k}`, `'${k}' applies to source-built kernels ('tree:'), not to a Debian package`);
+    const series = r.string(deb.value, `${path}.debian`, node, { re: SERIES_RE, what: 'a Debian kernel series like "6.12"' });
+    return name !== undefined && series !== undefined ? { kind: 'debian', name, series } : undefined;
+  }
+  if (tree) {
+    let t = r.string(tree.value, `${path}.tree`, node, { what: 'a path to a local kernel checkout' });
+    if (t !== undefined && /^[a-z]+:\/\//.test(t)) {
+      r.err(tree.value, `${path}.tree`, `'${t}' is a URL: give the path of a local clone (ref: picks the revision)`, node);
+      t = undefined;
+    }
+    const ref = e.has('ref') ? r.string(e.get('ref')?.value, `${path}.ref`, node, { what: 'a git ref' }) : undefined;
+    const kconfig = e.has('kconfig') ? r.stringList(e.get('kconfig')?.value, `${path}.kconfig`, node, { what: 'config fragment paths' }) : [];
+    if (name === undefined || t === undefined) return undefined;
+    return { kind: 'tree', name, tree: t, ...(ref !== undefined ? { ref } : {}), kconfig };
+  }
+  r.err(node, path, "a kernel needs 'debian: SERIES' (packaged) or 'tree: PATH' (built from source)");
+  return undefined;
+}
+
+/** Parse and validate a plan; throws UsageError listing every problem as FILE:LINE:COL. */
+export function parsePlan(text: string, file: string): Plan {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  const r = new PlanReader(text, lines);
+  for (const e of doc.errors) {
+    const p = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+    r.issues.push({ line: p.line, col: p.col, path: '', message: e.message.split('\n')[0] ?? e.code });
+  }
+  if (doc.errors.length === 0) {
+    const root = doc.contents as YamlNode | null;
+    const e = r.entries(root, '', null, TOP_KEYS);
+    const plan: Partial<Plan> = {};
+    const v = (k: string): YamlNode | null | undefined => e.get(k)?.value;
+
+    plan.name = e.has('name') ? r.string(v('name'), 'name', root, { re: NAME_RE, what: 'a name of letters, digits, _ . -' }) : basenameOf(file);
+
+    const kernelsNode = v('kernels');
+    plan.kernels = [];
+    if (!e.has('kernels')) r.err(root, 'kernels', 'the plan needs a kernels: list');
+    else if (!isSeq(kernelsNode) || kernelsNode.items.length === 0) r.err(kernelsNode, 'kernels', 'expected a non-empty list of kernels', root);
+    else {
+      kernelsNode.items.forEach((k, i) => {
+        const kk = readKernel(r, k as YamlNode | null, `kernels[${i}]`, kernelsNode);
+        if (!kk) return;
+        if (plan.kernels?.some((o) => o.name === kk.name)) r.err(k as YamlNode, `kernels[${i}].name`, `kernel name '${kk.name}' is used twice`, kernelsNode);
+        else plan.kernels?.push(kk);
+      });
+    }
+
+    plan.configs = [];
+    if (e.has('configs')) {
+      const cn = v('configs');
+      if (!isSeq(cn)) r.err(cn, 'configs', 'expected a list of {name, fragments}', root);
+      else
+        cn.items.forEach((c, i) => {
+          const path = `configs[${i}]`;
+          const ce = r.entries(c as YamlNode, path, cn, CONFIG_KEYS);
+          if (!isMap(c)) return;
+          const name = ce.has('name') ? r.string(ce.get('name')?.value, `${path}.name`, c, { re: NAME_RE, what: 'a name of letters, digits, _ . -' }) : undefined;
+          if (!ce.has('name')) r.err(c, `${path}.name`, 'a config set needs a name');
+          const fragments = ce.has('fragments') ? r.stringList(ce.get('fragments')?.value, `${path}.fragments`, c, { what: 'config fragment paths' }) : [];
+          if (name === undefined) return;
+          if (plan.configs?.some((o) => o.name === name)) r.err(c, `${path}.name`, `config name '${name}' is used twice`, cn);
+          else plan.configs?.push({ name, fragments });
+        });
+      if (plan.configs.length > 0 && plan.kernels.length > 0 && plan.kernels.every((k) => k.kind === 'debian')) {
+        r.err(e.get('configs')?.key, 'configs', "config sets apply to source-built kernels ('tree:') only, and this plan has none");
+      }
+    }
+    if (plan.configs.length === 0) plan.configs = [{ name: 'default', fragments: [] }];
+
+    if (!e.has('backings')) r.err(root, 'backings', `the plan needs backings: (some of ${BACKINGS.join(', ')})`);
+    plan.backings = e.has('backings') ? (r.stringList(v('backings'), 'backings', root, { allowed: BACKINGS, what: 'backing', nonEmpty: true }) as Backing[]) : [];
+    plan.guestRam = e.has('guest_ram') ? (r.stringList(v('guest_ram'), 'guest_ram', root, { allowed: GUEST_RAMS, what: 'guest RAM backend', nonEmpty: true }) as GuestRam[]) : ['anon'];
+    if (!e.has('suites')) r.err(root, 'suites', 'the plan needs suites: (e.g. [uffd])');
+    plan.suites = e.has('suites') ? r.stringList(v('suites'), 'suites', root, { re: /^[a-z0-9][a-z0-9_-]*$/, what: 'suite name', nonEmpty: true }) : [];
+    plan.repeat = e.has('repeat') ? r.integer(v('repeat'), 'repeat', root, 1, 100) : 1;
+    plan.quick = e.has('quick') ? r.boolean(v('quick'), 'quick', root) : false;
+    plan.bootTimeoutSec = e.has('boot_timeout') ? r.integer(v('boot_timeout'), 'boot_timeout', root, 10, 7200) : 180;
+    plan.memMiB = e.has('mem') ? r.integer(v('mem'), 'mem', root, 256, 1024 * 1024) : 1024;
+    plan.smp = e.has('smp') ? r.integer(v('smp'), 'smp', root, 1, 256) : 2;
+    plan.hugepages2m = e.has('hugepages') ? r.integer(v('hugepages'), 'hugepages', root, 0, 1 << 20) : 64;
+    plan.hugepages1g = e.has('hugepages_1g') ? r.integer(v('hugepages_1g'), 'hugepages_1g', root, 0, 1024) : 0;
+    if (e.has('filter')) plan.filter = r.string(v('filter'), 'filter', root);
+    if (e.has('cmdline')) plan.cmdline = r.string(v('cmdline'), 'cmdline', root);
+
+    plan.timeouts = {};
+    if (e.has('timeouts')) {
+      const tn = v('timeouts');
+      const te = r.entries(tn, 'timeouts', root, null);
+      for (const [suite, { key, value }] of te) {
+        if (suite !== 'default' && plan.suites.length > 0 && !plan.suites.includes(suite)) {
+          r.err(key, `timeouts.${suite}`, `timeout for suite '${suite}', which the plan does not run${suggest(suite, plan.suites)}`);
+          continue;
+        }
+        const t = r.integer(value, `timeouts.${suite}`, tn ?? root, 1, 86_400);
+        if (t !== undefined) plan.timeouts[suite] = t;
+      }
+    }
+    if (plan.memMiB !== undefined && plan.hugepages2m !== undefined && plan.hugepages2m * 2 > plan.memMiB / 2) {
+      r.err(e.get('hugepages')?.value ?? e.get('mem')?.value, 'hugepages', `${plan.hugepages2m} hugepages (2 MiB) would take more than half of mem ${plan.memMiB} MiB: raise mem or lower hugepages`, root);
+    }
+    if (plan.backings.includes('hugetlb-1g') && (plan.hugepages1g ?? 0) === 0) {
+      r.err(e.get('backings')?.key, 'backings', "backing 'hugetlb-1g' needs 'hugepages_1g: N' (N >= 1) so the guest reserves 1 GiB pages");
+    }
+    if (r.issues.length === 0) return plan as Plan;
+  }
+  const sorted = [...r.issues].sort((a, b) => a.line - b.line || a.col - b.col);
+  const detail = sorted.map((i) => `${file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n');
+  const first = sorted[0];
+  throw new UsageError(
+    `${file}: invalid plan (${sorted.length} problem${sorted.length === 1 ? '' : 's'}); first: line ${first?.line ?? 0}: ${first ? (first.path ? `${first.path}: ` : '') + first.message : ''}`,
+    detail,
+  );
+}
+
+function basenameOf(file: string): string {
+  const b = file.split('/').pop() ?? 'plan';
+  const n = b.replace(/\.(ya?ml|json)$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_');
+  return n && NAME_RE.test(n) ? n : 'plan';
+}
+
+export async function readPlan(file: string): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read plan ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}: pass an existing YAML/JSON file to --plan`);
+  }
+  return parsePlan(text, file);
+}
+
+/** Stable identity of a plan: resume and merge refuse to mix different plans. */
+export function planHash(plan: Plan): string {
+  return sha256(stableStringify(plan)).slice(0, 16);
+}
+
+export function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export function timeoutFor(plan: Plan, suite: string): number {
+  return plan.timeouts[suite] ?? plan.timeouts['default'] ?? DEFAULT_TIMEOUT_SEC;
+}

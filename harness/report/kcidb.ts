@@ -1,0 +1,214 @@
+/**
+ * KCIDB export (`faultline export --kcidb`): one checkout per kernel source, one build per kernel
+ * binary (kernel + config), one test per subtest result with a dotted path
+ * (uffd.unit.minor.hugetlb), one DONE test per metric carrying `number: {value, unit}`, and kernel
+ * splats / infrastructure errors as tests of their own. Validated against the vendored schema.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunRecord, Status, SubtestResult } from '../results/types.js';
+import { FaultlineError } from '../util/errors.js';
+import { sha256 } from '../util/fsutil.js';
+import { PROJECT_ROOT } from '../util/project.js';
+
+export const KCIDB_SCHEMA_PATH = join(PROJECT_ROOT, 'harness', 'report', 'kcidb', 'kcidb.v04_05.schema.json');
+export const KCIDB_VERSION = { major: 4, minor: 5 } as const;
+
+export type KcidbStatus = 'FAIL' | 'ERROR' | 'MISS' | 'PASS' | 'DONE' | 'SKIP';
+
+export interface KcidbCheckout {
+  id: string;
+  origin: string;
+  tree_name?: string;
+  git_repository_url?: string;
+  git_commit_hash?: string;
+  git_repository_branch?: string;
+  comment?: string;
+  start_time?: string;
+  valid?: boolean;
+  misc?: Record<string, unknown>;
+}
+
+export interface KcidbBuild {
+  id: string;
+  origin: string;
+  checkout_id: string;
+  architecture?: string;
+  config_name?: string;
+  comment?: string;
+  start_time?: string;
+  valid?: boolean;
+  misc?: Record<string, unknown>;
+}
+
+export interface KcidbTest {
+  id: string;
+  origin: string;
+  build_id: string;
+  path: string;
+  status?: KcidbStatus;
+  comment?: string;
+  log_excerpt?: string;
+  start_time?: string;
+  duration?: number;
+  number?: { value: number; unit?: string; prefix?: 'metric' | 'binary' };
+  environment?: { comment?: string; misc?: Record<string, unknown> };
+  misc?: Record<string, unknown>;
+}
+
+export interface KcidbData {
+  version: { major: 4; minor: number };
+  checkouts: KcidbCheckout[];
+  builds: KcidbBuild[];
+  tests: KcidbTest[];
+}
+
+/** One run to export, with what the nightly knows about it (kernel name, config, source tree). */
+export interface KcidbRunInput {
+  record: RunRecord;
+  kernelName?: string;
+  config?: string;
+  tree?: string;
+  ref?: string;
+  /** Job id (nightly) for traceability in misc. */
+  job?: string;
+}
+
+const STATUS: Record<Status, KcidbStatus> = { pass: 'PASS', fail: 'FAIL', error: 'ERROR', skip: 'SKIP' };
+
+function part(s: string): string {
+  return s.replace(/[^a-zA-Z0-9_-]+/g, '_').replace(/^_+|_+$/g, '') || '_';
+}
+
+/** uffd + uffd-unit-tests + minor + hugetlb -> uffd.unit.minor.hugetlb */
+export function kcidbPath(t: Pick<SubtestResult, 'suite' | 'program' | 'name' | 'backing'>): string {
+  let prog = t.program;
+  if (prog.startsWith(`${t.suite}-`) || prog.startsWith(`${t.suite}_`)) prog = prog.slice(t.suite.length + 1);
+  prog = prog.replace(/[-_]tests?$/, '');
+  const nameParts = t.name.split(/[/.]/).filter(Boolean);
+  const parts = [t.suite, ...(prog && prog !== t.suite ? [prog] : []), ...nameParts];
+  if (t.backing && nameParts[nameParts.length - 1] !== t.backing) parts.push(t.backing);
+  return parts.map(part).join('.');
+}
+
+function shortHash(s: string): string {
+  return sha256(s).slice(0, 16);
+}
+
+function isoOrUndefined(s: string): string | undefined {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(s) ? s : undefined;
+}
+
+export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string } = {}): KcidbData {
+  const origin = opts.origin ?? 'faultline';
+  if (!/^[a-z0-9_]+$/.test(origin)) throw new FaultlineError(`KCIDB origin '${origin}' must match [a-z0-9_]+`);
+  const checkouts = new Map<string, KcidbCheckout>();
+  const builds = new Map<string, KcidbBuild>();
+  const tests: KcidbTest[] = [];
+  for (const run of runs) {
+    const r = run.record;
+    const k = r.kernel;
+    const sourceId = run.tree !== undefined ? `tree:${run.tree}@${run.ref ?? ''}` : k.source === 'debian-package' ? `debian:${k.package ?? ''}:${k.packageVersion ?? ''}` : `path:${k.path}`;
+    const checkoutId = `${origin}:checkout-${shortHash(sourceId)}`;
+    if (!checkouts.has(checkoutId)) {
+      const url = run.tree !== undefined && /^(https|git):\/\//.test(run.tree) ? run.tree : undefined;
+      const start = isoOrUndefined(r.startedAt);
+      checkouts.set(checkoutId, {
+        id: checkoutId,
+        origin,
+        tree_name: run.kernelName ?? (k.source === 'debian-package' ? 'debian' : 'local'),
+        ...(url ? { git_repository_url: url } : {}),
+        ...(run.ref !== undefined && /^[0-9a-f]{40}$/.test(run.ref) ? { git_commit_hash: run.ref } : run.ref !== undefined ? { git_repository_branch: run.ref } : {}),
+        comment: k.source === 'debian-package' ? `Debian ${k.package ?? 'kernel'} ${k.packageVersion ?? ''}`.trim() : `kernel ${k.release ?? k.path}`,
+        ...(start ? { start_time: start } : {}),
+        valid: true,
+        misc: { source: k.source },
+      });
+    }
+    const buildId = `${origin}:build-${shortHash(`${sourceId}|${k.configHash ?? ''}|${run.config ?? ''}|${k.path}`)}`;
+    if (!builds.has(buildId)) {
+      builds.set(buildId, {
+        id: buildId,
+        origin,
+        checkout_id: checkoutId,
+        architecture: 'x86_64',
+        ...(run.config !== undefined ? { config_name: run.config } : {}),
+        comment: `${k.release ?? k.path}${k.configHash ? ` config ${k.configHash}` : ''}`,
+        valid: true,
+        misc: { ...(k.release !== undefined ? { release: k.release } : {}), ...(k.configHash !== undefined ? { config_hash: k.configHash } : {}), path: k.path },
+      });
+    }
+    const env = { comment: `qemu ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB, guest RAM ${r.qemu.guestRam}`, misc: { accel: r.qemu.accel, smp: r.qemu.smp, mem_mib: r.qemu.memMiB, guest_ram: r.qemu.guestRam, ...(r.guest.uname ? { uname: r.guest.uname } : {}) } };
+    const start = isoOrUndefined(r.startedAt);
+    const base = { origin, build_id: buildId, environment: env, ...(start ? { start_time: start } : {}) };
+    const runTag = part(r.runId);
+    r.subtests.forEach((t, i) => {
+      const path = kcidbPath(t);
+      const testId = `${origin}:${runTag}-${i}`;
+      tests.push({
+        ...base,
+        id: testId,
+        path,
+        status: STATUS[t.status],
+        ...(t.reason ? { comment: t.reason.slice(0, 1000) } : {}),
+        ...(t.durationMs !== undefined ? { duration: t.durationMs / 1000 } : {}),
+        misc: { faultline_id: t.id, run_id: r.runId, ...(run.job !== undefined ? { job: run.job } : {}) },
+      });
+      (t.metrics ?? []).forEach((m, j) => {
+        if (!Number.isFinite(m.value)) return;
+        tests.push({
+          ...base,
+          id: `${testId}-m${j}`,
+          path: `${path}.${part(m.name)}`,
+          status: 'DONE',
+          number: { value: m.value, ...(m.unit ? { unit: m.unit } : {}) },
+          misc: { faultline_id: t.id, metric: m.name, run_id: r.runId },
+        });
+      });
+    });
+    r.splats.forEach((s, i) => {
+      tests.push({
+        ...base,
+        id: `${origin}:${runTag}-splat${i}`,
+        path: `${part(r.suites[0] ?? 'kernel')}.console.${part(s.kind)}`,
+        status: 'FAIL',
+        comment: s.title.slice(0, 1000),
+        log_excerpt: s.excerpt.slice(0, 16384),
+        misc: { run_id: r.runId, ...(s.test !== undefined ? { during: s.test } : {}), console_line: s.line },
+      });
+    });
+    if (r.infraError !== undefined) {
+      // The harness failed: MISS says "did not run", distinct from the kernel failing a test.
+      tests.push({ ...base, id: `${origin}:${runTag}-infra`, path: part(r.suites[0] ?? 'faultline'), status: 'MISS', comment: r.infraError.split('\n')[0]?.slice(0, 1000) ?? '', log_excerpt: r.infraError.slice(0, 16384), misc: { run_id: r.runId } });
+    }
+  }
+  return { version: { major: 4, minor: KCIDB_VERSION.minor }, checkouts: [...checkouts.values()], builds: [...builds.values()], tests };
+}
+
+let validator: ValidateFunction | undefined;
+
+function kcidbValidator(): ValidateFunction {
+  if (validator) return validator;
+  const schema: unknown = JSON.parse(readFileSync(KCIDB_SCHEMA_PATH, 'utf8'));
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  // ajv-formats is not a dependency: the three formats the schema uses, checked here.
+  ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i);
+  ajv.addFormat('uri', /^[a-z][a-z0-9+.-]*:[^\s]*$/i);
+  ajv.addFormat('email', /^[^\s@]+@[^\s@]+$/);
+  validator = ajv.compile(schema as object);
+  return validator;
+}
+
+export function kcidbErrors(data: unknown): ErrorObject[] {
+  const v = kcidbValidator();
+  return v(data) ? [] : [...(v.errors ?? [])];
+}
+
+/** Throws with the first schema violations when `data` is not valid KCIDB v4. */
+export function validateKcidb(data: unknown): asserts data is KcidbData {
+  const errs = kcidbErrors(data);
+  if (errs.length > 0) {
+    throw new FaultlineError(`KCIDB export does not match the schema: ${errs.slice(0, 3).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ')}`);
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * `faultline serve`: a read-only static file server on 127.0.0.1 for browsing reports and run
+ * directories (the reports also work from file://; this is a convenience). GET/HEAD only, no
+ * path escapes out of the root, directories show index.html or a listing.
+ */
+import { createReadStream } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { extname, join, resolve, sep } from 'node:path';
+import { esc } from './svg.js';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.jsonl': 'text/plain; charset=utf-8',
+  '.xml': 'application/xml; charset=utf-8',
+  '.tap': 'text/plain; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.log': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.css': 'text/css; charset=utf-8',
+};
+
+export interface ServeHandle {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function serveDirectory(root: string, opts: { port?: number; host?: string } = {}): Promise<ServeHandle> {
+  const base = await realpath(resolve(root));
+  const host = opts.host ?? '127.0.0.1';
+  const server = createServer((req, res) => {
+    void (async () => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      let rel: string;
+      try {
+        rel = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+      } catch {
+        res.writeHead(400).end('bad path');
+        return;
+      }
+      let path = resolve(base, `.${rel}`);
+      try {
+        path = await realpath(path);
+      } catch {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+        return;
+      }
+      if (path !== base && !path.startsWith(base + sep)) {
+        res.writeHead(403).end('outside the served directory');
+        return;
+      }
+      const st = await stat(path);
+      if (st.isDirectory()) {
+        if (!rel.endsWith('/')) {
+          res.writeHead(301, { location: `${rel}/` }).end();
+          return;
+        }
+        const index = join(path, 'index.html');
+        const hasIndex = await stat(index).then((s) => s.isFile()).catch(() => false);
+        if (hasIndex) path = index;
+        else {
+          const ents = (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+          const body = `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${esc(rel)}</title></head><body><h1>${esc(rel)}</h1><ul>${rel !== '/' ? '<li><a href="../">../</a></li>' : ''}${ents.map((e) => `<li><a href="${esc(encodeURIComponent(e.name))}${e.isDirectory() ? '/' : ''}">${esc(e.name)}${e.isDirectory() ? '/' : ''}</a></li>`).join('')}</ul></body></html>`;
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : body);
+          return;
+        }
+      }
+      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'x-content-type-options': 'nosniff' });
+      if (req.method === 'HEAD') res.end();
+      else createReadStream(path).on('error', () => res.destroy()).pipe(res);
+    })().catch(() => {
+      if (!res.headersSent) res.writeHead(500).end('error');
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port ?? 8765, host, () => ok());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 8765);
+  return {
+    server,
+    url: `http://${host}:${port}/`,
+    close: () => new Promise((ok) => server.close(() => ok())),
+  };
+}

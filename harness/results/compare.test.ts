@@ -1,0 +1,178 @@
+import t from 'tap';
+import {
+  bootstrapMedianRatioCI,
+  compareRuns,
+  compareSamples,
+  incompleteBeta,
+  mannWhitneyU,
+  median,
+  metricDirection,
+  mulberry32,
+  normalCdf,
+  quantile,
+  splatSignature,
+  studentTTwoSided,
+  welchT,
+} from './compare.js';
+import { makeRecord, SAMPLE_SPLAT } from '../nightly/fixtures/records.js';
+
+const close = (a: number, b: number, tol: number): boolean => Math.abs(a - b) <= tol;
+
+function normalSample(n: number, mu: number, sigma: number, seed: number): number[] {
+  const rnd = mulberry32(seed);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(1e-12, rnd());
+    out.push(mu + sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd()));
+  }
+  return out;
+}
+
+t.test('descriptive statistics', async (t) => {
+  t.equal(median([3, 1, 2]), 2);
+  t.equal(median([4, 1, 2, 3]), 2.5);
+  t.equal(quantile([1, 2, 3, 4, 5], 0.1), 1.4);
+  t.ok(Number.isNaN(median([])));
+});
+
+t.test('distribution functions against tabulated values', async (t) => {
+  t.ok(close(normalCdf(1.959964), 0.975, 1e-6));
+  t.ok(close(normalCdf(0), 0.5, 1e-7));
+  // Student t critical values: two-sided p = 0.05
+  t.ok(close(studentTTwoSided(2.228139, 10), 0.05, 1e-5), `t(10) ${studentTTwoSided(2.228139, 10)}`);
+  t.ok(close(studentTTwoSided(2.570582, 5), 0.05, 1e-5));
+  t.ok(close(studentTTwoSided(1.959964, 1e7), 0.05, 1e-4), 'large df tends to the normal');
+  t.ok(close(incompleteBeta(0.5, 2, 2), 0.5, 1e-12), 'symmetric beta at 0.5');
+});
+
+t.test('Mann-Whitney U: exact small-sample p-values', async (t) => {
+  // Complete separation, 3 vs 3: P(U=0) = 1/C(6,3) = 1/20, two-sided 0.1.
+  const a = mannWhitneyU([1, 2, 3], [4, 5, 6]);
+  t.equal(a.statistic, 0);
+  t.equal(a.method, 'mann-whitney-exact');
+  t.ok(close(a.p, 0.1, 1e-12));
+  // 5 vs 5 separated: 2/252.
+  t.ok(close(mannWhitneyU([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]).p, 2 / 252, 1e-12));
+  // Symmetric in the order of the samples.
+  t.ok(close(mannWhitneyU([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]).p, 2 / 252, 1e-12));
+  // Interleaved: no evidence.
+  t.ok(mannWhitneyU([1, 3, 5, 7], [2, 4, 6, 8]).p > 0.5);
+  // Two repetitions a side can never be significant (min p = 1/3).
+  t.ok(close(mannWhitneyU([1, 2], [3, 4]).p, 1 / 3, 1e-12));
+});
+
+t.test('Mann-Whitney U: ties use the normal approximation with tie correction', async (t) => {
+  const r = mannWhitneyU([1, 1, 2, 2, 3, 3, 3], [3, 4, 4, 5, 5, 6, 6]);
+  t.equal(r.method, 'mann-whitney-normal');
+  t.ok(r.p < 0.01, `p=${r.p}`);
+  t.equal(mannWhitneyU([5, 5, 5], [5, 5, 5]).p, 1, 'all tied: no evidence');
+});
+
+t.test('Welch t on known samples', async (t) => {
+  // mean 3 (var 2.5) vs mean 6 (var 10), n=5: t=1.8974, df=5.882 -> p ~= 0.1075 (scipy ttest_ind equal_var=False).
+  const w = welchT([1, 2, 3, 4, 5], [2, 4, 6, 8, 10]);
+  t.ok(close(w.statistic, 1.897367, 1e-5), `t=${w.statistic}`);
+  t.ok(close(w.p, 0.1075, 2e-3), `p=${w.p}`);
+});
+
+t.test('bootstrap CI of the median ratio is reproducible and covers the truth', async (t) => {
+  const base = normalSample(30, 100, 5, 1);
+  const head = normalSample(30, 120, 6, 2);
+  const ci1 = bootstrapMedianRatioCI(base, head, { seed: 7 });
+  const ci2 = bootstrapMedianRatioCI(base, head, { seed: 7 });
+  t.same(ci1, ci2, 'same seed, same interval');
+  t.ok(ci1.low < 1.2 && ci1.high > 1.2, `CI ${ci1.low}..${ci1.high} covers 1.2`);
+  t.ok(ci1.low > 1.1, 'and excludes "no change"');
+});
+
+t.test('compareSamples: significant AND beyond the threshold, in the bad direction', async (t) => {
+  const base = normalSample(10, 100, 3, 11);
+  // +20% latency: flagged
+  const worse = compareSamples(base, normalSample(10, 120, 3, 12), 'lower-is-better');
+  t.ok(worse.significant && worse.regression && !worse.improvement, `p=${worse.test.p} ratio=${worse.ratio}`);
+  // +2% with tiny noise: significant but below the 5% threshold -> not flagged
+  const small = compareSamples(normalSample(10, 100, 0.2, 13), normalSample(10, 102, 0.2, 14), 'lower-is-better');
+  t.ok(small.significant, 'a 2% shift with tiny noise is significant');
+  t.notOk(small.regression, 'but within the 5% threshold');
+  // +10% buried in 30% noise with 4 samples: beyond threshold maybe, but not significant
+  const noisy = compareSamples(normalSample(4, 100, 30, 15), normalSample(4, 110, 30, 16), 'lower-is-better');
+  t.notOk(noisy.regression, `noise is not a regression (p=${noisy.test.p})`);
+  // Same distribution: nothing
+  const same = compareSamples(normalSample(12, 100, 5, 17), normalSample(12, 100, 5, 18), 'lower-is-better');
+  t.notOk(same.regression || same.improvement);
+  // Faster latency is an improvement, and throughput up is an improvement
+  t.ok(compareSamples(base, normalSample(10, 80, 3, 19), 'lower-is-better').improvement);
+  t.ok(compareSamples(base, normalSample(10, 120, 3, 20), 'higher-is-better').improvement);
+  // Welch gives the same verdicts on clean normal data
+  t.ok(compareSamples(base, normalSample(10, 120, 3, 12), 'lower-is-better', { test: 'welch' }).regression);
+});
+
+t.test('false-positive rate under H0 stays near alpha', async (t) => {
+  let flagged = 0;
+  let significant = 0;
+  const trials = 400;
+  for (let i = 0; i < trials; i++) {
+    const c = compareSamples(normalSample(8, 100, 10, 1000 + i), normalSample(8, 100, 10, 5000 + i), 'lower-is-better', { bootstrapIterations: 50 });
+    if (c.significant) significant++;
+    if (c.regression) flagged++;
+  }
+  t.ok(significant / trials < 0.09, `significant ${significant}/${trials}`);
+  t.ok(flagged / trials < 0.05, `flagged ${flagged}/${trials}`);
+});
+
+t.test('metric direction from name and unit', async (t) => {
+  t.equal(metricDirection('fault_p50', 'ns'), 'lower-is-better');
+  t.equal(metricDirection('faults', 'ops/s'), 'higher-is-better');
+  t.equal(metricDirection('throughput', 'MiB'), 'higher-is-better');
+});
+
+t.test('splat signatures ignore addresses, pids and cpus', async (t) => {
+  const other = { ...SAMPLE_SPLAT, title: 'WARNING: CPU: 0 PID: 1999 at mm/userfaultfd.c:1766 move_pages+0x9a4/0xc10' };
+  t.equal(splatSignature(SAMPLE_SPLAT), splatSignature(other));
+  t.not(splatSignature(SAMPLE_SPLAT), splatSignature({ ...SAMPLE_SPLAT, title: 'WARNING: CPU: 0 PID: 1 at mm/hugetlb.c:10 foo+0x1/0x2' }));
+});
+
+t.test('compareRuns: regressions, flaky, fixed, appeared/vanished, splats, metrics', async (t) => {
+  const reps = 6;
+  const base = Array.from({ length: reps }, (_, i) =>
+    makeRecord({ runId: `b${i}`, seed: 100 + i, packageVersion: '6.12.40-1', latencyMedianNs: 10_000, latencySpread: 0.02, statusOf: (n) => (n === 'events' ? 'fail' : n === 'sigbus' && i % 2 ? 'fail' : 'pass'), unitTests: 12 }),
+  );
+  const head = Array.from({ length: reps }, (_, i) =>
+    makeRecord({
+      runId: `h${i}`,
+      seed: 200 + i,
+      packageVersion: '6.12.41-1',
+      latencyMedianNs: 11_500,
+      latencySpread: 0.02,
+      unitTests: 13,
+      statusOf: (n) => (n === 'minor' ? 'fail' : n === 'wp-fork' && i === 0 ? 'fail' : 'pass'),
+      splats: i === 0 ? [SAMPLE_SPLAT] : [],
+    }),
+  );
+  const c = compareRuns(base, head);
+  t.same(c.regressions.map((r) => r.id), ['uffd-lat/minor/anon', 'uffd-unit-tests/minor/anon']);
+  t.same(c.flaky.map((r) => [r.id, r.flakyBecause]).sort(), [
+    ['uffd-unit-tests/sigbus/anon', 'mixed-results'],
+    ['uffd-unit-tests/wp-fork/anon', 'mixed-results'],
+  ]);
+  t.same(c.fixed.map((r) => r.id), ['uffd-unit-tests/events/anon']);
+  t.same(c.appeared.map((r) => r.id), ['uffd-unit-tests/events-wp/anon'], 'the 13th unit test exists only in head');
+  t.equal(c.vanished.length, 0);
+  t.equal(c.newSplats.length, 1);
+  t.same(
+    c.metricRegressions.map((m) => `${m.id} ${m.metric}`),
+    ['uffd-lat/minor/anon fault_p50', 'uffd-lat/minor/anon fault_p99', 'uffd-lat/missing/anon fault_p50', 'uffd-lat/missing/anon fault_p99'],
+  );
+  t.ok(c.metricRegressions.every((m) => m.ratio > 1.1 && m.test.p < 0.05));
+  t.ok(c.regressed);
+
+  // Same kernel on both sides: a consistent pass->fail is flaky, not a regression.
+  const sameKernelHead = head.map((r) => ({ ...r, kernel: { ...r.kernel, packageVersion: '6.12.40-1', release: base[0]?.kernel.release ?? '' } }));
+  const c2 = compareRuns(base, sameKernelHead);
+  t.same(c2.regressions, []);
+  t.ok(c2.flaky.some((f) => f.id === 'uffd-unit-tests/minor/anon' && f.flakyBecause === 'same-kernel'));
+  // History says it flips: kept apart too.
+  const c3 = compareRuns(base, head, { knownFlaky: new Set(['guest_ram=anon|uffd-unit-tests/minor/anon']) });
+  t.ok(c3.flaky.some((f) => f.id === 'uffd-unit-tests/minor/anon' && f.flakyBecause === 'known-flaky'));
+  t.notOk(c3.regressions.some((r) => r.id === 'uffd-unit-tests/minor/anon'));
+});

@@ -1,0 +1,582 @@
+/**
+ * Comparing two sets of runs (previous night vs tonight, RUN_A vs RUN_B, base vs series).
+ *
+ * Statuses: pass->fail is a regression only when it is consistent; a test whose status changes
+ * while the kernel did not (mixed results within one side, or known to flip in history) is
+ * reported as flaky, separately. Metrics: repetitions on each side form two samples; a metric
+ * is flagged only when the difference is statistically significant (Mann-Whitney U by default,
+ * Welch's t optional) AND the median moved the wrong way by more than a threshold (5%).
+ * A bootstrap CI on the median ratio is reported alongside for humans.
+ */
+import type { RunRecord, Splat, Status, SubtestResult } from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Descriptive statistics
+
+export function median(xs: readonly number[]): number {
+  return quantile(xs, 0.5);
+}
+
+/** Linear-interpolated quantile (type 7, as numpy/R default). NaN for an empty sample. */
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  const a = s[lo] ?? NaN;
+  const b = s[hi] ?? NaN;
+  return a + (b - a) * (pos - lo);
+}
+
+export function mean(xs: readonly number[]): number {
+  return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Unbiased sample variance. */
+export function variance(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return xs.reduce((a, x) => a + (x - m) * (x - m), 0) / (xs.length - 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Distributions
+
+/** ln Gamma via Lanczos (g=7, n=9): ~15 significant digits for x > 0. */
+export function lnGamma(x: number): number {
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
+  x -= 1;
+  let a = c[0] ?? 1;
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += (c[i] ?? 0) / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** Continued fraction for the regularized incomplete beta (modified Lentz). */
+function betacf(a: number, b: number, x: number): number {
+  const FPMIN = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < FPMIN) d = FPMIN;
+  d = 1 / d;
+  let h = d;
+  for (let m = 1; m <= 300; m++) {
+    const m2 = 2 * m;
+    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < FPMIN) d = FPMIN;
+    c = 1 + aa / c;
+    if (Math.abs(c) < FPMIN) c = FPMIN;
+    d = 1 / d;
+    h *= d * c;
+    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (Math.abs(d) < FPMIN) d = FPMIN;
+    c = 1 + aa / c;
+    if (Math.abs(c) < FPMIN) c = FPMIN;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-15) break;
+  }
+  return h;
+}
+
+/** Regularized incomplete beta I_x(a, b). */
+export function incompleteBeta(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const lbt = lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x);
+  const bt = Math.exp(lbt);
+  return x < (a + 1) / (a + b + 2) ? (bt * betacf(a, b, x)) / a : 1 - (bt * betacf(b, a, 1 - x)) / b;
+}
+
+/** Two-sided p-value of Student's t with df degrees of freedom. */
+export function studentTTwoSided(t: number, df: number): number {
+  if (!Number.isFinite(t)) return 0;
+  return incompleteBeta(df / (df + t * t), df / 2, 0.5);
+}
+
+/** Standard normal CDF (Abramowitz-Stegun 7.1.26 erf is too coarse in the tails; use erfc series). */
+export function normalCdf(z: number): number {
+  return 0.5 * erfc(-z / Math.SQRT2);
+}
+
+function erfc(x: number): number {
+  // Numerical Recipes erfcc: fractional error < 1.2e-7 everywhere.
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? r : 2 - r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+export interface TestResult {
+  statistic: number;
+  /** Two-sided p-value. */
+  p: number;
+  method: string;
+}
+
+/**
+ * Mann-Whitney U (Wilcoxon rank-sum), two-sided. Exact distribution when there are no ties and
+ * the samples are small (the usual case: a handful of repetitions), normal approximation with
+ * tie and continuity correction otherwise. statistic = U of sample a.
+ */
+export function mannWhitneyU(a: readonly number[], b: readonly number[]): TestResult {
+  const n1 = a.length;
+  const n2 = b.length;
+  if (n1 === 0 || n2 === 0) return { statistic: NaN, p: 1, method: 'mann-whitney' };
+  const all = [...a.map((v) => ({ v, g: 0 })), ...b.map((v) => ({ v, g: 1 }))].sort((x, y) => x.v - y.v);
+  const ranks = new Array<number>(all.length);
+  let tieTerm = 0;
+  let ties = false;
+  for (let i = 0; i < all.length; ) {
+    let j = i;
+    while (j + 1 < all.length && all[j + 1]?.v === all[i]?.v) j++;
+    const r = (i + j + 2) / 2;
+    for (let k = i; k <= j; k++) ranks[k] = r;
+    const t = j - i + 1;
+    if (t > 1) {
+      ties = true;
+      tieTerm += t * t * t - t;
+    }
+    i = j + 1;
+  }
+  let r1 = 0;
+  all.forEach((x, i) => {
+    if (x.g === 0) r1 += ranks[i] ?? 0;
+  });
+  const u1 = r1 - (n1 * (n1 + 1)) / 2;
+  if (!ties && n1 * n2 <= 2500) {
+    const dist = exactUDistribution(n1, n2);
+    let lower = 0;
+    let upper = 0;
+    const uInt = Math.round(u1);
+    for (let u = 0; u < dist.length; u++) {
+      if (u <= uInt) lower += dist[u] ?? 0;
+      if (u >= uInt) upper += dist[u] ?? 0;
+    }
+    return { statistic: u1, p: Math.min(1, 2 * Math.min(lower, upper)), method: 'mann-whitney-exact' };
+  }
+  const n = n1 + n2;
+  const mu = (n1 * n2) / 2;
+  const sigma2 = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)));
+  if (sigma2 <= 0) return { statistic: u1, p: 1, method: 'mann-whitney-normal' };
+  const z = (Math.abs(u1 - mu) - 0.5) / Math.sqrt(sigma2);
+  return { statistic: u1, p: Math.min(1, 2 * (1 - normalCdf(Math.max(0, z)))), method: 'mann-whitney-normal' };
+}
+
+const uCache = new Map<string, Float64Array>();
+
+/** P(U = u) for u = 0..n1*n2 under H0, by the recurrence on (n1, n2) counts. */
+function exactUDistribution(n1: number, n2: number): Float64Array {
+  const key = `${n1},${n2}`;
+  const hit = uCache.get(key);
+  if (hit) return hit;
+  // cnt[i][j] = counts for sizes (i, j); only keep rows as we go (j dimension varies).
+  const max = n1 * n2;
+  let prev: Float64Array[] = [];
+  for (let i = 0; i <= n1; i++) {
+    const row: Float64Array[] = [];
+    for (let j = 0; j <= n2; j++) {
+      const arr = new Float64Array(i * j + 1);
+      if (i === 0 || j === 0) arr[0] = 1;
+      else {
+        const left = prev[j];
+        const down = row[j - 1];
+        for (let u = 0; u <= i * j; u++) {
+          // The largest of the i+j values is either from sample 1 (adds j to U) or sample 2.
+          const fromA = u - j >= 0 && left ? (left[u - j] ?? 0) : 0;
+          const fromB = down && u < down.length ? (down[u] ?? 0) : 0;
+          arr[u] = fromA + fromB;
+        }
+      }
+      row.push(arr);
+    }
+    prev = row;
+  }
+  const counts = prev[n2] ?? new Float64Array(max + 1);
+  let total = 0;
+  for (const c of counts) total += c;
+  const dist = counts.map((c) => c / total);
+  uCache.set(key, dist);
+  return dist;
+}
+
+/** Welch's unequal-variance t test, two-sided. statistic = t of mean(b) - mean(a). */
+export function welchT(a: readonly number[], b: readonly number[]): TestResult {
+  if (a.length < 2 || b.length < 2) return { statistic: NaN, p: 1, method: 'welch-t' };
+  const va = variance(a) / a.length;
+  const vb = variance(b) / b.length;
+  const se2 = va + vb;
+  const diff = mean(b) - mean(a);
+  if (se2 === 0) return { statistic: diff === 0 ? 0 : Infinity * Math.sign(diff), p: diff === 0 ? 1 : 0, method: 'welch-t' };
+  const t = diff / Math.sqrt(se2);
+  const df = (se2 * se2) / ((va * va) / (a.length - 1) + (vb * vb) / (b.length - 1));
+  return { statistic: t, p: studentTTwoSided(t, df), method: 'welch-t' };
+}
+
+/** Small deterministic PRNG (mulberry32): bootstrap results must be reproducible. */
+export function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Percentile bootstrap CI of median(head) / median(base). */
+export function bootstrapMedianRatioCI(
+  base: readonly number[],
+  head: readonly number[],
+  opts: { iterations?: number; confidence?: number; seed?: number } = {},
+): { low: number; high: number } {
+  const iterations = opts.iterations ?? 2000;
+  const conf = opts.confidence ?? 0.95;
+  if (base.length === 0 || head.length === 0) return { low: NaN, high: NaN };
+  const rnd = mulberry32(opts.seed ?? 0x5eed);
+  // Typed arrays sort numerically in place: this loop runs for every metric of a nightly.
+  const sa = new Float64Array(base.length);
+  const sb = new Float64Array(head.length);
+  const ratios = new Float64Array(iterations);
+  let n = 0;
+  const med = (xs: Float64Array): number => {
+    xs.sort();
+    const h = xs.length >> 1;
+    return xs.length % 2 ? (xs[h] ?? NaN) : ((xs[h - 1] ?? NaN) + (xs[h] ?? NaN)) / 2;
+  };
+  for (let it = 0; it < iterations; it++) {
+    for (let i = 0; i < base.length; i++) sa[i] = base[Math.floor(rnd() * base.length)] ?? 0;
+    for (let i = 0; i < head.length; i++) sb[i] = head[Math.floor(rnd() * head.length)] ?? 0;
+    const mb = med(sa);
+    if (mb !== 0) ratios[n++] = med(sb) / mb;
+  }
+  if (n === 0) return { low: NaN, high: NaN };
+  const sorted = ratios.subarray(0, n).sort();
+  const at = (q: number): number => {
+    const pos = (n - 1) * q;
+    const lo = Math.floor(pos);
+    const a = sorted[lo] ?? NaN;
+    const b = sorted[Math.ceil(pos)] ?? NaN;
+    return a + (b - a) * (pos - lo);
+  };
+  return { low: at((1 - conf) / 2), high: at(1 - (1 - conf) / 2) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metric comparison
+
+export type MetricDirection = 'lower-is-better' | 'higher-is-better';
+
+/** Latencies and times are better lower; rates and throughputs better higher. */
+export function metricDirection(name: string, unit: string): MetricDirection {
+  const u = unit.toLowerCase();
+  const n = name.toLowerCase();
+  if (/\/s$|^ops|iops|per.?sec|bps$|^hz$/.test(u) || /throughput|bandwidth|ops_per|rate|per_sec|iops/.test(n)) return 'higher-is-better';
+  return 'lower-is-better';
+}
+
+export interface CompareStatsOptions {
+  /** Significance level (default 0.05). */
+  alpha?: number;
+  /** Relative change of the median beyond which a significant difference is flagged (default 0.05). */
+  threshold?: number;
+  test?: 'mann-whitney' | 'welch';
+  bootstrapIterations?: number;
+  seed?: number;
+}
+
+export interface SampleComparison {
+  nBase: number;
+  nHead: number;
+  medianBase: number;
+  medianHead: number;
+  /** median(head) / median(base). */
+  ratio: number;
+  ci: { low: number; high: number };
+  test: TestResult;
+  significant: boolean;
+  /** Significant, beyond the threshold, and in the bad direction. */
+  regression: boolean;
+  /** Significant, beyond the threshold, and in the good direction. */
+  improvement: boolean;
+}
+
+/** The primitive series validation reuses: two samples of one metric. */
+export function compareSamples(base: readonly number[], head: readonly number[], direction: MetricDirection, opts: CompareStatsOptions = {}): SampleComparison {
+  const alpha = opts.alpha ?? 0.05;
+  const threshold = opts.threshold ?? 0.05;
+  const mb = median(base);
+  const mh = median(head);
+  const ratio = mb === 0 ? (mh === 0 ? 1 : Infinity) : mh / mb;
+  const test = opts.test === 'welch' ? welchT(base, head) : mannWhitneyU(base, head);
+  const ci = bootstrapMedianRatioCI(base, head, {
+    ...(opts.bootstrapIterations !== undefined ? { iterations: opts.bootstrapIterations } : {}),
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+  });
+  const significant = test.p < alpha;
+  const worse = direction === 'lower-is-better' ? ratio - 1 : 1 - ratio;
+  return {
+    nBase: base.length,
+    nHead: head.length,
+    medianBase: mb,
+    medianHead: mh,
+    ratio,
+    ci,
+    test,
+    significant,
+    regression: significant && worse > threshold,
+    improvement: significant && -worse > threshold,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run-set comparison
+
+export interface CompareRunsOptions extends CompareStatsOptions {
+  /**
+   * Groups runs that are comparable: tests are matched by context + subtest id. For a nightly
+   * this is the plan's kernel/config/guest-RAM; by default the guest RAM backend.
+   */
+  contextOf?: (r: RunRecord) => string;
+  /** Test keys (context + id) known to flip status on an unchanged kernel (from history). */
+  knownFlaky?: ReadonlySet<string>;
+}
+
+export interface StatusChange {
+  key: string;
+  context: string;
+  id: string;
+  base: Status[];
+  head: Status[];
+  reason?: string;
+  /** Why a change was classified flaky rather than a regression. */
+  flakyBecause?: 'mixed-results' | 'same-kernel' | 'known-flaky';
+}
+
+export interface MetricChange extends SampleComparison {
+  key: string;
+  context: string;
+  id: string;
+  metric: string;
+  unit: string;
+  direction: MetricDirection;
+}
+
+export interface SplatChange {
+  signature: string;
+  kind: Splat['kind'];
+  title: string;
+  context: string;
+  test?: string;
+  excerpt: string;
+  runId: string;
+}
+
+export interface Comparison {
+  options: { alpha: number; threshold: number; test: 'mann-whitney' | 'welch' };
+  base: { runs: string[]; kernels: string[] };
+  head: { runs: string[]; kernels: string[] };
+  /** Consistent pass (or absent status) -> fail/error, with the kernel changed. */
+  regressions: StatusChange[];
+  fixed: StatusChange[];
+  flaky: StatusChange[];
+  appeared: { key: string; context: string; id: string; head: Status[] }[];
+  vanished: { key: string; context: string; id: string; base: Status[] }[];
+  newSplats: SplatChange[];
+  goneSplats: SplatChange[];
+  metricRegressions: MetricChange[];
+  metricImprovements: MetricChange[];
+  /** Every compared metric, flagged or not (for the report's latency table). */
+  metrics: MetricChange[];
+  /** Head runs that hit an infrastructure error (not a verdict on the kernel). */
+  infraErrors: { runId: string; error: string }[];
+  /** True when anything regressed (status, splat or metric). */
+  regressed: boolean;
+}
+
+/** Strip addresses, offsets, pids and CPU numbers so the same splat matches across runs. */
+export function splatSignature(s: Pick<Splat, 'kind' | 'title'>): string {
+  const t = s.title
+    .replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+/gi, '')
+    .replace(/0x[0-9a-f]+/gi, 'ADDR')
+    .replace(/\b[0-9a-f]{8,16}\b/gi, 'ADDR')
+    .replace(/\b(pid|cpu|CPU|PID)[: ]\s*\d+/g, '$1 N')
+    .replace(/\[\s*\d+\.\d+\]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return `${s.kind}:${t}`;
+}
+
+function kernelIdentity(r: RunRecord): string {
+  return [r.kernel.release ?? '', r.kernel.packageVersion ?? '', r.kernel.configHash ?? '', r.kernel.path].join('|');
+}
+
+interface Side {
+  statuses: Map<string, { context: string; id: string; statuses: Status[]; reason?: string }>;
+  metrics: Map<string, { context: string; id: string; metric: string; unit: string; values: number[] }>;
+  splats: Map<string, SplatChange>;
+  kernels: Map<string, Set<string>>;
+}
+
+function collect(runs: readonly RunRecord[], contextOf: (r: RunRecord) => string): Side {
+  const side: Side = { statuses: new Map(), metrics: new Map(), splats: new Map(), kernels: new Map() };
+  for (const r of runs) {
+    const ctx = contextOf(r);
+    const ks = side.kernels.get(ctx) ?? new Set<string>();
+    ks.add(kernelIdentity(r));
+    side.kernels.set(ctx, ks);
+    for (const t of r.subtests) addSubtest(side, ctx, t);
+    for (const s of r.splats) {
+      const sig = `${ctx}|${splatSignature(s)}`;
+      if (!side.splats.has(sig)) {
+        side.splats.set(sig, { signature: splatSignature(s), kind: s.kind, title: s.title, context: ctx, excerpt: s.excerpt, runId: r.runId, ...(s.test !== undefined ? { test: s.test } : {}) });
+      }
+    }
+  }
+  return side;
+}
+
+function addSubtest(side: Side, ctx: string, t: SubtestResult): void {
+  const key = ctx ? `${ctx}|${t.id}` : t.id;
+  const e = side.statuses.get(key) ?? { context: ctx, id: t.id, statuses: [] };
+  e.statuses.push(t.status);
+  if (t.reason !== undefined && (t.status === 'fail' || t.status === 'error')) e.reason = t.reason;
+  side.statuses.set(key, e);
+  for (const m of t.metrics ?? []) {
+    if (!Number.isFinite(m.value)) continue;
+    const mk = `${key}|${m.name}|${m.unit}`;
+    const me = side.metrics.get(mk) ?? { context: ctx, id: t.id, metric: m.name, unit: m.unit, values: [] };
+    me.values.push(m.value);
+    side.metrics.set(mk, me);
+  }
+}
+
+const bad = (s: Status): boolean => s === 'fail' || s === 'error';
+
+/** Compare base (e.g. last night) with head (tonight). */
+export function compareRuns(base: readonly RunRecord[], head: readonly RunRecord[], opts: CompareRunsOptions = {}): Comparison {
+  const contextOf = opts.contextOf ?? ((r: RunRecord) => `guest_ram=${r.qemu.guestRam}`);
+  const b = collect(base, contextOf);
+  const h = collect(head, contextOf);
+  const out: Comparison = {
+    options: { alpha: opts.alpha ?? 0.05, threshold: opts.threshold ?? 0.05, test: opts.test ?? 'mann-whitney' },
+    base: { runs: base.map((r) => r.runId), kernels: [...new Set(base.map((r) => r.kernel.release ?? r.kernel.path))] },
+    head: { runs: head.map((r) => r.runId), kernels: [...new Set(head.map((r) => r.kernel.release ?? r.kernel.path))] },
+    regressions: [],
+    fixed: [],
+    flaky: [],
+    appeared: [],
+    vanished: [],
+    newSplats: [],
+    goneSplats: [],
+    metricRegressions: [],
+    metricImprovements: [],
+    metrics: [],
+    infraErrors: head.filter((r) => r.infraError !== undefined).map((r) => ({ runId: r.runId, error: r.infraError ?? '' })),
+    regressed: false,
+  };
+  const sameKernel = (ctx: string): boolean => {
+    const kb = b.kernels.get(ctx);
+    const kh = h.kernels.get(ctx);
+    if (!kb || !kh || kb.size !== 1 || kh.size !== 1) return false;
+    return [...kb][0] === [...kh][0];
+  };
+
+  for (const [key, he] of h.statuses) {
+    const be = b.statuses.get(key);
+    const headStatuses = he.statuses;
+    if (!be) {
+      out.appeared.push({ key, context: he.context, id: he.id, head: headStatuses });
+      continue;
+    }
+    const baseBad = be.statuses.some(bad);
+    const baseGood = be.statuses.some((s) => s === 'pass');
+    const headBad = headStatuses.some(bad);
+    const headGood = headStatuses.some((s) => s === 'pass');
+    if (!headBad && !baseBad) continue;
+    const change: StatusChange = { key, context: he.context, id: he.id, base: be.statuses, head: headStatuses, ...(he.reason !== undefined ? { reason: he.reason } : {}) };
+    const mixed = (baseBad && baseGood) || (headBad && headGood);
+    if (headBad && !baseBad) {
+      if (opts.knownFlaky?.has(key)) out.flaky.push({ ...change, flakyBecause: 'known-flaky' });
+      else if (mixed) out.flaky.push({ ...change, flakyBecause: 'mixed-results' });
+      else if (sameKernel(he.context)) out.flaky.push({ ...change, flakyBecause: 'same-kernel' });
+      else if (baseGood) out.regressions.push(change);
+    } else if (!headBad && baseBad) {
+      if (mixed) out.flaky.push({ ...change, flakyBecause: 'mixed-results' });
+      else if (headGood) out.fixed.push(change);
+    } else if (mixed) {
+      // Failing on both sides but intermittently on at least one: flaky, not news.
+      out.flaky.push({ ...change, flakyBecause: opts.knownFlaky?.has(key) ? 'known-flaky' : 'mixed-results' });
+    }
+  }
+  for (const [key, be] of b.statuses) if (!h.statuses.has(key)) out.vanished.push({ key, context: be.context, id: be.id, base: be.statuses });
+
+  for (const [sig, s] of h.splats) if (!b.splats.has(sig)) out.newSplats.push(s);
+  for (const [sig, s] of b.splats) if (!h.splats.has(sig)) out.goneSplats.push(s);
+
+  let seed = opts.seed ?? 1;
+  for (const [mk, hm] of h.metrics) {
+    const bm = b.metrics.get(mk);
+    if (!bm) continue;
+    const direction = metricDirection(hm.metric, hm.unit);
+    const c = compareSamples(bm.values, hm.values, direction, { ...opts, seed: seed++ });
+    const change: MetricChange = { ...c, key: mk, context: hm.context, id: hm.id, metric: hm.metric, unit: hm.unit, direction };
+    out.metrics.push(change);
+    if (c.regression) out.metricRegressions.push(change);
+    if (c.improvement) out.metricImprovements.push(change);
+  }
+  const byKey = <T extends { key: string }>(a: T, z: T): number => (a.key < z.key ? -1 : a.key > z.key ? 1 : 0);
+  for (const list of [out.regressions, out.fixed, out.flaky, out.appeared, out.vanished, out.metrics, out.metricRegressions, out.metricImprovements]) list.sort(byKey);
+  out.regressed = out.regressions.length > 0 || out.newSplats.length > 0 || out.metricRegressions.length > 0;
+  return out;
+}
+
+/** A compact text rendering for terminals and CI logs. */
+export function formatComparison(c: Comparison, maxLines = 40): string {
+  const lines: string[] = [];
+  const fmtS = (xs: Status[]): string => xs.join(',');
+  const section = <T>(title: string, items: T[], f: (x: T) => string): void => {
+    if (items.length === 0) return;
+    lines.push(`${title} (${items.length}):`);
+    for (const x of items.slice(0, maxLines)) lines.push(`  ${f(x)}`);
+    if (items.length > maxLines) lines.push(`  ... ${items.length - maxLines} more`);
+  };
+  section('REGRESSIONS pass->fail', c.regressions, (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)}${x.reason ? ` (${x.reason})` : ''}`);
+  section('NEW SPLATS', c.newSplats, (x) => `[${x.context}] ${x.title}${x.test ? ` (during ${x.test})` : ''}`);
+  section('METRIC REGRESSIONS', c.metricRegressions, (x) => `${x.key}: ${fmtNum(x.medianBase)} -> ${fmtNum(x.medianHead)} ${x.unit} (${pct(x.ratio)}, p=${x.test.p.toPrecision(2)}, 95% CI ${x.ci.low.toFixed(3)}..${x.ci.high.toFixed(3)})`);
+  section('flaky (kept apart from regressions)', c.flaky, (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)} [${x.flakyBecause ?? ''}]`);
+  section('fixed', c.fixed, (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)}`);
+  section('metric improvements', c.metricImprovements, (x) => `${x.key}: ${pct(x.ratio)}`);
+  section('appeared', c.appeared, (x) => `${x.key}: ${fmtS(x.head)}`);
+  section('vanished', c.vanished, (x) => `${x.key}: ${fmtS(x.base)}`);
+  section('infrastructure errors', c.infraErrors, (x) => `${x.runId}: ${x.error}`);
+  lines.push(
+    `compare: ${c.regressions.length} regressions, ${c.newSplats.length} new splats, ${c.metricRegressions.length}/${c.metrics.length} metrics worse (p<${c.options.alpha}, >${(c.options.threshold * 100).toFixed(0)}%), ${c.flaky.length} flaky, ${c.fixed.length} fixed`,
+  );
+  return lines.join('\n');
+}
+
+export function fmtNum(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a >= 1e6 || (a > 0 && a < 1e-3)) return x.toExponential(3);
+  return a >= 100 ? x.toFixed(0) : a >= 1 ? x.toFixed(2) : x.toFixed(4);
+}
+
+function pct(ratio: number): string {
+  const p = (ratio - 1) * 100;
+  return `${p >= 0 ? '+' : ''}${p.toFixed(1)}%`;
+}
