@@ -121,3 +121,15 @@ t.test('plan: quick mode runs the quick filters, stress per selected backing, pa
   t.equal(cmds.filter((c) => c.program === 'pagemap_ioctl').length, 1);
   t.equal(new Set(cmds.map((c) => c.label)).size, cmds.length, 'labels unique');
 });
+
+t.test('Debian 6.1 kernel (6.12 selftests): no PAGEMAP_SCAN is a skip, a missing uffd feature is a skip', async (t) => {
+  const cmd: GuestCommand = { program: 'pagemap_ioctl', args: [], timeoutSec: 60, label: 'pagemap_ioctl' };
+  // Real capture: pagemap_ioctl on 6.1 prints a header and zero results, and exits 0.
+  const r = uffdSuite.parse(cmd, out(fixture('pagemap_ioctl.6.1-tcg.txt'), 0), ctx(['anon']));
+  t.equal(r.status, 'skip');
+  t.match(r.reason, /zero tests/);
+  t.same(r.subtests, []);
+  const wp = uffdSuite.parse(unitCmd, out(fixture('uffd-unit-tests.wp-unpopulated.6.1-tcg.txt'), 0), ctx(['anon']));
+  t.equal(wp.status, 'pass');
+  t.same(wp.subtests.map((s) => [s.id, s.status, s.reason]), [['uffd-unit-tests/wp-unpopulated/anon', 'skip', 'feature missing']]);
+});
