@@ -1,5 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
+import { appendHistory, runEntry } from '../history/index.js';
+import { summaryTable } from '../results/writers.js';
+import { latencyTable } from '../results/latency.js';
 import { UsageError } from '../util/errors.js';
 import { setVerbose } from '../util/log.js';
 import { suiteByName } from '../suites/registry.js';
@@ -102,7 +105,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (argv) => {
     if (argv.verbose) setVerbose(true);
     const req = runRequestFromArgs(argv);
-    const { exitCode } = await runTests(req);
+    const { record, dir, exitCode } = await runTests(req);
+    // Single runs join the history index too, so `faultline history --test T` sees them.
+    await appendHistory(req.resultsRoot, [runEntry(record, relative(req.resultsRoot, dir))]);
+    process.stdout.write(summaryTable(record));
+    const lat = latencyTable(record);
+    if (lat) process.stdout.write(`\n${lat}`);
+    process.stdout.write(`results: ${dir}\n`);
     process.exit(exitCode);
   },
 };

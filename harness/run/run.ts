@@ -11,8 +11,8 @@ import { suiteByName } from '../suites/registry.js';
 import type { GuestCommand, Suite, SuiteContext } from '../suites/types.js';
 import { summarize, verdictOf } from '../results/record.js';
 import type { ProgramRun, RunRecord, SubtestResult } from '../results/types.js';
-import { summaryTable, writeRunOutputs } from '../results/writers.js';
-import { latencyTable, writeLatencyReport } from '../results/latency.js';
+import { writeRunOutputs } from '../results/writers.js';
+import { writeLatencyReport } from '../results/latency.js';
 import { SshSession } from '../ssh/transport.js';
 import { chooseAccel, Guest, requireQemu } from '../vm/guest.js';
 import { bootGuest } from './boot.js';
@@ -186,9 +186,6 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   record.verdict = verdictOf(record);
   await writeLatencyReport(dir, record);
   await writeRunOutputs(dir, record);
-  process.stdout.write(summaryTable(record));
-  const lat = latencyTable(record);
-  if (lat) process.stdout.write(`\n${lat}`);
   await log.close();
   return { record, dir, exitCode: exitCodeOf(record.verdict) };
 }
