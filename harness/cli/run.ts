@@ -15,6 +15,9 @@ interface RunArgs {
   modules?: string;
   'debian-kernel': string;
   'kernel-src'?: string;
+  kconfig: string[];
+  ref?: string;
+  'config-base'?: string;
   suite: string[];
   backing: string[];
   mem: number;
@@ -41,9 +44,16 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
   suites.forEach(suiteByName);
   const accel = a.accel;
   if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
+  const kconfig = parseList(a.kconfig);
+  const buildFromSource = kconfig.length > 0 || a.ref !== undefined;
+  if (buildFromSource && !a['kernel-src']) throw new UsageError('--kconfig/--ref build a kernel from a tree: add --kernel-src DIR');
+  if (buildFromSource && a.kernel) throw new UsageError('--kernel boots a given bzImage; --kconfig/--ref build one: use one or the other');
   const kernel: KernelSpec = a.kernel
     ? { kind: 'path', bzImage: resolve(a.kernel), ...(a.modules ? { modulesDir: resolve(a.modules) } : {}) }
-    : { kind: 'debian', series: a['debian-kernel'] };
+    : buildFromSource
+      ? { kind: 'build', kernelSrc: resolve(a['kernel-src'] ?? ''), kconfig: kconfig.length ? kconfig : ['base', 'uffd'],
+          ...(a.ref !== undefined ? { ref: a.ref } : {}), ...(a['config-base'] !== undefined ? { base: a['config-base'] } : {}) }
+      : { kind: 'debian', series: a['debian-kernel'] };
   if (a.modules && !a.kernel) throw new UsageError('--modules needs --kernel: it names the modules directory of that kernel');
   const memMiB = positiveInt('--mem', a.mem, 256, 1 << 20);
   const hugepages2m = positiveInt('--hugepages', a.hugepages, 0, 1 << 20);
@@ -54,7 +64,7 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
   }
   return {
     kernel,
-    ...(a['kernel-src'] ? { selftestsTree: resolve(a['kernel-src']) } : {}),
+    ...(a['kernel-src'] && !buildFromSource ? { selftestsTree: resolve(a['kernel-src']) } : {}),
     suites,
     backings: parseBackings(a.backing),
     memMiB,
@@ -83,7 +93,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('kernel', { type: 'string', describe: 'bzImage to boot (default: Debian\'s packaged kernel, downloaded with apt-get)' })
       .option('modules', { type: 'string', describe: 'lib/modules/<release> of --kernel, when its virtio_net is a module' })
       .option('debian-kernel', { type: 'string', default: '6.12', describe: 'Debian kernel series to download when no --kernel is given' })
-      .option('kernel-src', { type: 'string', describe: 'kernel tree to build the selftests from (default: the matching Debian linux-source)' })
+      .option('kernel-src', { type: 'string', describe: 'kernel tree: the selftests come from it; with --kconfig/--ref the kernel is built from it too' })
+      .option('kconfig', { type: 'string', array: true, default: [], describe: 'build the kernel from --kernel-src with these fragments (kconfigs/NAME.config or paths), e.g. base,uffd' })
+      .option('ref', { type: 'string', describe: 'with --kernel-src: build this revision (in a cached git worktree)' })
+      .option('config-base', { type: 'string', describe: 'with --kconfig: starting config (defconfig, tinyconfig, allnoconfig or a file)' })
       .option('suite', { type: 'string', array: true, default: ['uffd'], describe: 'suites to run (comma-separated or repeated)' })
       .option('backing', { type: 'string', array: true, default: ['hugetlb', 'shmem', 'anon'], describe: 'test memory: anon, shmem, shmem-private, shmem-thp, hugetlb, hugetlb-private, hugetlb-1g' })
       .option('mem', { type: 'number', default: 1024, describe: 'guest RAM in MiB' })

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { FaultlineError, UsageError } from '../util/errors.js';
 import { exists, sha256File } from '../util/fsutil.js';
 import { ensureDebianKernel, ensureDebianSource } from '../kernel/debian.js';
+import { buildKernel } from '../kernel/build.js';
 import type { KernelInfo } from '../results/types.js';
 import type { KernelSpec } from './request.js';
 
@@ -12,6 +13,8 @@ export interface BootableKernel {
   info: KernelInfo;
   /** The kernel tree matching it, when known (Debian's linux-source for a packaged kernel). */
   sourceTree?: string;
+  /** Selftests already built from the same tree (source builds). */
+  selftestsDir?: string;
 }
 
 /** The x86 boot protocol puts "HdrS" at offset 0x202 of a bzImage. */
@@ -41,6 +44,17 @@ export async function prepareKernel(spec: KernelSpec, aptOptions: readonly strin
         source: 'debian-package', path: k.bzImage, release: k.release, package: k.imagePackage, packageVersion: k.version,
         configHash: (await sha256File(k.config)).slice(0, 16),
       },
+    };
+  }
+  if (spec.kind === 'build') {
+    const b = await buildKernel({
+      kernelSrc: spec.kernelSrc, kconfig: spec.kconfig,
+      ...(spec.ref !== undefined ? { ref: spec.ref } : {}), ...(spec.base !== undefined ? { base: spec.base } : {}),
+    });
+    return {
+      bzImage: b.bzImage, sourceTree: b.tree,
+      ...(b.selftests ? { selftestsDir: b.selftestsDir } : {}),
+      info: { source: 'build', path: b.bzImage, release: b.release, configHash: b.configHash },
     };
   }
   await assertBzImage(spec.bzImage);

@@ -5,7 +5,9 @@ export type KernelSpec =
   /** Debian's packaged kernel of a series (default "6.12"), downloaded with apt-get download. */
   | { kind: 'debian'; series: string }
   /** A bzImage on disk; `modulesDir` (lib/modules/<release>) when its virtio drivers are modules. */
-  | { kind: 'path'; bzImage: string; modulesDir?: string; release?: string; configHash?: string };
+  | { kind: 'path'; bzImage: string; modulesDir?: string; release?: string; configHash?: string }
+  /** Built from a tree (cached by tree state + .config + compiler): `faultline build` then run. */
+  | { kind: 'build'; kernelSrc: string; ref?: string; kconfig: string[]; base?: string };
 
 export type AccelRequest = 'auto' | 'kvm' | 'tcg';
 

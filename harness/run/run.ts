@@ -56,11 +56,12 @@ function sq(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-async function loadSelftests(req: RunRequest, sourceTree: string | undefined): Promise<{ dir: string; programs: SelftestProgram[]; source: string; tree?: string }> {
-  if (req.selftestsDir) {
-    const manifest = join(req.selftestsDir, 'manifest.json');
-    if (!(await exists(manifest))) throw new FaultlineError(`${req.selftestsDir} has no manifest.json: not a faultline selftest build`);
-    return { dir: req.selftestsDir, programs: JSON.parse(await readFile(manifest, 'utf8')) as SelftestProgram[], source: 'prebuilt' };
+async function loadSelftests(req: RunRequest, sourceTree: string | undefined, kernelSelftests: string | undefined): Promise<{ dir: string; programs: SelftestProgram[]; source: string; tree?: string }> {
+  const prebuilt = req.selftestsDir ?? kernelSelftests;
+  if (prebuilt) {
+    const manifest = join(prebuilt, 'manifest.json');
+    if (!(await exists(manifest))) throw new FaultlineError(`${prebuilt} has no manifest.json: not a faultline selftest build`);
+    return { dir: prebuilt, programs: JSON.parse(await readFile(manifest, 'utf8')) as SelftestProgram[], source: req.selftestsDir ? 'prebuilt' : 'kernel-build', ...(sourceTree ? { tree: sourceTree } : {}) };
   }
   const tree = req.selftestsTree ?? sourceTree;
   if (!tree) throw new FaultlineError('no kernel tree to build the selftests from: pass --kernel-src DIR');
@@ -88,7 +89,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   log.info(`run ${runId}: results in ${dir}`);
 
   const kernel = await prepareKernel(req.kernel, req.aptOptions);
-  const selftests = await loadSelftests(req, kernel.sourceTree);
+  const selftests = await loadSelftests(req, kernel.sourceTree, kernel.selftestsDir);
   const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
   const accel = await chooseAccel(req.accel, { qemu, kernel: kernel.bzImage, initrd: image.path });
   if (accel.accel === 'tcg') log.info(accel.note);
