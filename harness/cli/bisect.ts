@@ -10,7 +10,7 @@ import type { RevisionTester, RunPolicy } from '../bisect/types.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { cacheDir } from '../util/fsutil.js';
 import { setVerbose } from '../util/log.js';
-import { parseBackings, parseGuestRam, parseList, positiveInt } from './options.js';
+import { guestOptions, parseBackings, parseGuestFlags, parseList, positiveInt, type GuestFlagValues } from './options.js';
 
 export const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs make a revision bad.
   --runs N: every step runs N times; bad if failures >= K, else good.
@@ -66,18 +66,10 @@ interface BisectArgs {
 
 /** Guest/run flags shared with `faultline series`. */
 export function runOptions<T>(y: Argv<T>) {
-  return y
+  return guestOptions(y)
     .option('suite', { type: 'string', describe: 'suite to run (default: the one that runs the spec\'s program)' })
     .option('backing', { type: 'string', array: true, describe: 'test memory backings (default: the spec\'s backing, else anon)' })
-    .option('mem', { type: 'number', default: 1024, describe: 'guest RAM in MiB' })
-    .option('smp', { type: 'number', default: 2, describe: 'guest vCPUs' })
-    .option('accel', { type: 'string', default: 'auto', describe: 'auto, kvm or tcg' })
-    .option('guest-ram', { type: 'string', default: 'anon', describe: 'host backing of guest RAM: anon, shmem or hugetlb' })
-    .option('timeout', { type: 'number', default: 1200, describe: 'cap on each test program, seconds' })
-    .option('boot-timeout', { type: 'number', default: 180, describe: 'deadline for the guest to answer SSH, seconds' })
-    .option('hugepages', { type: 'number', default: 64, describe: '2 MiB hugepages the guest reserves at boot' })
     .option('quick', { type: 'boolean', default: true, describe: 'short iteration counts (--no-quick for full runs)' })
-    .option('cmdline', { type: 'string', describe: 'extra guest kernel command line' })
     .option('kconfig', { type: 'string', array: true, default: ['base', 'uffd'], describe: 'config fragments for the kernel builds' })
     .option('config-base', { type: 'string', default: 'defconfig', describe: 'starting config: defconfig, tinyconfig, allnoconfig or a file' })
     .option('jobs', { alias: 'j', type: 'number', describe: 'make -j for kernel builds (default: CPUs)' })
@@ -86,29 +78,17 @@ export function runOptions<T>(y: Argv<T>) {
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' });
 }
 
-export interface RunFlagValues {
+export interface RunFlagValues extends GuestFlagValues {
   suite?: string;
   backing?: string[];
-  mem: number;
-  smp: number;
-  accel: string;
-  'guest-ram': string;
-  timeout: number;
-  'boot-timeout': number;
-  hugepages: number;
   quick: boolean;
-  cmdline?: string;
   kconfig: string[];
   'config-base': string;
   jobs?: number;
 }
 
 export function kernelSettings(a: RunFlagValues, opts: { suites: string[]; backings: string[]; filter?: string; resultsRoot: string }): { build: KernelBuildSettings; run: RunSettings } {
-  const accel = a.accel;
-  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
-  const memMiB = positiveInt('--mem', a.mem, 256, 1 << 20);
-  const hugepages2m = positiveInt('--hugepages', a.hugepages, 0, 1 << 20);
-  if (hugepages2m * 2 > memMiB / 2) throw new UsageError(`--hugepages ${hugepages2m} would take more than half of --mem ${memMiB} MiB: raise --mem or lower --hugepages`);
+  const guest = parseGuestFlags(a);
   return {
     build: {
       kconfig: parseList(a.kconfig),
@@ -119,19 +99,12 @@ export function kernelSettings(a: RunFlagValues, opts: { suites: string[]; backi
     run: {
       suites: opts.suites,
       backings: parseBackings(opts.backings),
-      memMiB,
-      smp: positiveInt('--smp', a.smp, 1, 64),
-      accel,
-      guestRam: parseGuestRam(a['guest-ram']),
-      timeoutSec: positiveInt('--timeout', a.timeout, 1),
-      bootTimeoutSec: positiveInt('--boot-timeout', a['boot-timeout'], 5),
+      ...guest,
       resultsRoot: opts.resultsRoot,
       quick: a.quick,
       keepVm: false,
-      hugepages2m,
       hugepages1g: 0,
       ...(opts.filter ? { filter: opts.filter } : {}),
-      ...(a.cmdline ? { cmdline: a.cmdline } : {}),
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { Argv } from 'yargs';
 import { UsageError } from '../util/errors.js';
 import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/types.js';
 
@@ -26,4 +27,57 @@ export function positiveInt(flag: string, value: unknown, min = 1, max = Number.
   const n = typeof value === 'number' ? value : Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer in ${min}..${max}, got '${String(value)}'`);
   return n;
+}
+
+/** Guest flags shared by run, bisect and series. */
+export interface GuestFlagValues {
+  mem: number;
+  smp: number;
+  accel: string;
+  'guest-ram': string;
+  timeout: number;
+  'boot-timeout': number;
+  hugepages: number;
+  cmdline?: string;
+}
+
+export function guestOptions<T>(y: Argv<T>) {
+  return y
+    .option('mem', { type: 'number', default: 1024, describe: 'guest RAM in MiB' })
+    .option('smp', { type: 'number', default: 2, describe: 'guest vCPUs' })
+    .option('accel', { type: 'string', default: 'auto', describe: 'auto (probe KVM by booting, fall back to TCG), kvm or tcg' })
+    .option('guest-ram', { type: 'string', default: 'anon', describe: 'host backing of guest RAM: anon, shmem (memfd) or hugetlb' })
+    .option('timeout', { type: 'number', default: 1200, describe: 'cap on each test program, seconds (a suite may use less)' })
+    .option('boot-timeout', { type: 'number', default: 180, describe: 'deadline for the guest to answer SSH, seconds' })
+    .option('hugepages', { type: 'number', default: 64, describe: '2 MiB hugepages the guest reserves at boot' })
+    .option('cmdline', { type: 'string', describe: 'extra guest kernel command line' });
+}
+
+export interface GuestSettings {
+  memMiB: number;
+  smp: number;
+  accel: 'auto' | 'kvm' | 'tcg';
+  guestRam: GuestRam;
+  timeoutSec: number;
+  bootTimeoutSec: number;
+  hugepages2m: number;
+  cmdline?: string;
+}
+
+export function parseGuestFlags(a: GuestFlagValues): GuestSettings {
+  const accel = a.accel;
+  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
+  const memMiB = positiveInt('--mem', a.mem, 256, 1 << 20);
+  const hugepages2m = positiveInt('--hugepages', a.hugepages, 0, 1 << 20);
+  if (hugepages2m * 2 > memMiB / 2) throw new UsageError(`--hugepages ${hugepages2m} would take more than half of --mem ${memMiB} MiB: raise --mem or lower --hugepages`);
+  return {
+    memMiB,
+    smp: positiveInt('--smp', a.smp, 1, 64),
+    accel,
+    guestRam: parseGuestRam(a['guest-ram']),
+    timeoutSec: positiveInt('--timeout', a.timeout, 1),
+    bootTimeoutSec: positiveInt('--boot-timeout', a['boot-timeout'], 5),
+    hugepages2m,
+    ...(a.cmdline ? { cmdline: a.cmdline } : {}),
+  };
 }

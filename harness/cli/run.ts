@@ -8,9 +8,9 @@ import { setVerbose } from '../util/log.js';
 import { suiteByName } from '../suites/registry.js';
 import type { KernelSpec, RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
-import { parseBackings, parseGuestRam, parseList, positiveInt } from './options.js';
+import { guestOptions, parseBackings, parseGuestFlags, parseList, positiveInt, type GuestFlagValues } from './options.js';
 
-interface RunArgs {
+interface RunArgs extends GuestFlagValues {
   kernel?: string;
   modules?: string;
   'debian-kernel': string;
@@ -20,21 +20,13 @@ interface RunArgs {
   'config-base'?: string;
   suite: string[];
   backing: string[];
-  mem: number;
-  smp: number;
-  accel: string;
-  'guest-ram': string;
-  timeout: number;
-  'boot-timeout': number;
   results: string;
   'run-id'?: string;
   'keep-vm': boolean;
   quick: boolean;
   filter?: string;
-  hugepages: number;
   'hugepages-1g': number;
   'apt-option': string[];
-  cmdline?: string;
   verbose: boolean;
 }
 
@@ -42,8 +34,6 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
   const suites = parseList(a.suite);
   if (suites.length === 0) throw new UsageError('--suite is empty: name at least one suite (e.g. --suite uffd)');
   suites.forEach(suiteByName);
-  const accel = a.accel;
-  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
   const kconfig = parseList(a.kconfig);
   const buildFromSource = kconfig.length > 0 || a.ref !== undefined;
   if (buildFromSource && !a['kernel-src']) throw new UsageError('--kconfig/--ref build a kernel from a tree: add --kernel-src DIR');
@@ -55,9 +45,8 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
           ...(a.ref !== undefined ? { ref: a.ref } : {}), ...(a['config-base'] !== undefined ? { base: a['config-base'] } : {}) }
       : { kind: 'debian', series: a['debian-kernel'] };
   if (a.modules && !a.kernel) throw new UsageError('--modules needs --kernel: it names the modules directory of that kernel');
-  const memMiB = positiveInt('--mem', a.mem, 256, 1 << 20);
-  const hugepages2m = positiveInt('--hugepages', a.hugepages, 0, 1 << 20);
-  if (hugepages2m * 2 > memMiB / 2) throw new UsageError(`--hugepages ${hugepages2m} would take more than half of --mem ${memMiB} MiB: raise --mem or lower --hugepages`);
+  const guest = parseGuestFlags(a);
+  const { memMiB, hugepages2m } = guest;
   const hugepages1g = positiveInt('--hugepages-1g', a['hugepages-1g'], 0, 64);
   if (hugepages1g > 0 && hugepages1g * 1024 + hugepages2m * 2 > memMiB - 384) {
     throw new UsageError(`--hugepages-1g ${hugepages1g} does not fit in --mem ${memMiB} MiB: raise --mem to at least ${hugepages1g * 1024 + hugepages2m * 2 + 512}`);
@@ -67,21 +56,14 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
     ...(a['kernel-src'] && !buildFromSource ? { selftestsTree: resolve(a['kernel-src']) } : {}),
     suites,
     backings: parseBackings(a.backing),
-    memMiB,
-    smp: positiveInt('--smp', a.smp, 1, 64),
-    accel,
-    guestRam: parseGuestRam(a['guest-ram']),
-    timeoutSec: positiveInt('--timeout', a.timeout, 1),
-    bootTimeoutSec: positiveInt('--boot-timeout', a['boot-timeout'], 5),
+    ...guest,
     resultsRoot: resolve(a.results),
     ...(a['run-id'] ? { runId: a['run-id'] } : {}),
     quick: a.quick,
     ...(a.filter ? { filter: a.filter } : {}),
     keepVm: a['keep-vm'],
-    hugepages2m,
     hugepages1g,
     aptOptions: parseList(a['apt-option']),
-    ...(a.cmdline ? { cmdline: a.cmdline } : {}),
   };
 }
 
@@ -89,7 +71,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run',
   describe: 'boot a guest, push the selftests over SSH, run them on hugetlb/shmem/anon, write results/<run-id>/',
   builder: (y) =>
-    y
+    guestOptions(y)
       .option('kernel', { type: 'string', describe: 'bzImage to boot (default: Debian\'s packaged kernel, downloaded with apt-get)' })
       .option('modules', { type: 'string', describe: 'lib/modules/<release> of --kernel, when its virtio_net is a module' })
       .option('debian-kernel', { type: 'string', default: '6.12', describe: 'Debian kernel series to download when no --kernel is given' })
@@ -99,21 +81,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('config-base', { type: 'string', describe: 'with --kconfig: starting config (defconfig, tinyconfig, allnoconfig or a file)' })
       .option('suite', { type: 'string', array: true, default: ['uffd'], describe: 'suites to run (comma-separated or repeated)' })
       .option('backing', { type: 'string', array: true, default: ['hugetlb', 'shmem', 'anon'], describe: 'test memory: anon, shmem, shmem-private, shmem-thp, hugetlb, hugetlb-private, hugetlb-1g' })
-      .option('mem', { type: 'number', default: 1024, describe: 'guest RAM in MiB' })
-      .option('smp', { type: 'number', default: 2, describe: 'guest vCPUs' })
-      .option('accel', { type: 'string', default: 'auto', describe: 'auto (probe KVM by booting, fall back to TCG), kvm or tcg' })
-      .option('guest-ram', { type: 'string', default: 'anon', describe: 'host backing of guest RAM: anon, shmem (memfd) or hugetlb' })
-      .option('timeout', { type: 'number', default: 1200, describe: 'cap on each test program, seconds (a suite may use less)' })
-      .option('boot-timeout', { type: 'number', default: 180, describe: 'deadline for the guest to answer SSH, seconds' })
       .option('results', { type: 'string', default: 'results', describe: 'parent directory of run directories' })
       .option('run-id', { type: 'string', describe: 'name of the run directory (default: timestamp + random)' })
       .option('keep-vm', { type: 'boolean', default: false, describe: 'leave the guest running after the tests and print the ssh command' })
       .option('quick', { type: 'boolean', default: false, describe: 'short iteration counts and a quick subset of uffd-unit-tests' })
       .option('filter', { type: 'string', describe: 'only tests whose name contains this (uffd-unit-tests -f)' })
-      .option('hugepages', { type: 'number', default: 64, describe: '2 MiB hugepages the guest reserves at boot' })
       .option('hugepages-1g', { type: 'number', default: 0, describe: '1 GiB hugepages reserved on the kernel command line' })
       .option('apt-option', { type: 'string', array: true, default: [], describe: 'extra apt option KEY=VALUE for apt-get download (e.g. a different sources list)' })
-      .option('cmdline', { type: 'string', describe: 'extra guest kernel command line' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' }),
   handler: async (argv) => {
     if (argv.verbose) setVerbose(true);
