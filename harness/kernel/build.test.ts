@@ -1,0 +1,121 @@
+import t from 'tap';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BuildBrokenError, ExitCode, UsageError } from '../util/errors.js';
+import { cacheDir } from '../util/fsutil.js';
+import { run } from '../util/proc.js';
+import { ensureDebianSource } from './debian.js';
+import { buildKernel, classifyBuildFailure, ensureMinimalKernel } from './build.js';
+
+// A cold minimal build on a busy 2-core machine can take a while.
+t.setTimeout(3 * 3600_000);
+const fixtures = join(import.meta.dirname, 'fixtures');
+
+async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'faultline-build-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+async function usageError(p: Promise<unknown>): Promise<UsageError> {
+  const e = await p.then(() => undefined, (err: unknown) => err);
+  if (!(e instanceof UsageError)) throw new Error(`expected a UsageError, got ${String(e)}`);
+  return e;
+}
+
+t.test('bad input: one clear line each, exit 2, before any make', async (t) => {
+  const d = await scratch(t);
+  const cache = join(d, 'cache');
+  let e = await usageError(buildKernel({ kernelSrc: d, cacheDir: cache, kconfig: ['minimal'] }));
+  t.equal(e.exitCode, ExitCode.infra);
+  t.match(e.message, /is not a Linux kernel tree \(no Makefile\): pass --kernel-src/);
+  t.notOk(e.message.includes('\n'), 'one line');
+
+  const { tree } = await ensureDebianSource('6.12');
+  e = await usageError(buildKernel({ kernelSrc: tree, cacheDir: cache, kconfig: ['base,nosuch'] }));
+  t.match(e.message, /^unknown kconfig fragment 'nosuch'/);
+
+  e = await usageError(buildKernel({ kernelSrc: tree, cacheDir: cache, kconfig: [join(fixtures, 'bad-syntax.config')] }));
+  t.match(e.message, /bad-syntax\.config:4: not a kconfig line/);
+
+  e = await usageError(buildKernel({ kernelSrc: tree, cacheDir: cache, base: join(d, 'nope.config') }));
+  t.match(e.message, /--base '.*nope\.config' is neither defconfig, tinyconfig, allnoconfig nor a readable config file/);
+
+  e = await usageError(buildKernel({ kernelSrc: tree, cacheDir: cache, ref: 'v6.12' }));
+  t.match(e.message, /--ref needs a git checkout, and .* is not one/);
+
+  const repo = join(d, 'repo');
+  await run('git', ['init', '-q', repo], { timeoutMs: 60_000 });
+  await writeFile(join(repo, 'README'), 'x\n');
+  await run('git', ['-C', repo, 'add', 'README'], { timeoutMs: 60_000 });
+  await run('git', ['-C', repo, '-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'x'], { timeoutMs: 60_000 });
+  e = await usageError(buildKernel({ kernelSrc: repo, cacheDir: cache, ref: 'no-such-branch' }));
+  t.match(e.message, /^unknown ref 'no-such-branch' in /);
+
+  // A known ref is checked out in a worktree in the cache, never in the user's checkout.
+  const head = (await run('git', ['-C', repo, 'rev-parse', 'HEAD'], { timeoutMs: 60_000 })).stdout.trim();
+  for (let i = 0; i < 2; i++) {
+    e = await usageError(buildKernel({ kernelSrc: repo, cacheDir: cache, ref: 'HEAD', progress: 'off' }));
+    t.match(e.message, new RegExp(`^HEAD \\(${head.slice(0, 12)}\\) is not a Linux kernel tree \\(no Makefile\\)`));
+  }
+  const worktrees = (await run('git', ['-C', repo, 'worktree', 'list', '--porcelain'], { timeoutMs: 60_000 })).stdout;
+  t.match(worktrees, new RegExp(`worktree ${join(cache, 'worktrees').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[0-9a-f]{16}\\n`), 'one worktree, in the cache');
+  t.equal((await run('git', ['-C', repo, 'status', '--porcelain'], { timeoutMs: 60_000 })).stdout, '', "the user's checkout is untouched");
+});
+
+t.test('build failures: compiler errors mean "does not build" (exit 3), the rest is infrastructure', async (t) => {
+  const broken = await readFile(join(fixtures, 'build-broken.log'), 'utf8');
+  const f = classifyBuildFailure(broken);
+  t.equal(f.kind, 'broken');
+  t.match(f.firstError, /scripts\/kconfig\/expr\.c:1184:16: error: .*undeclared_symbol.* undeclared/);
+  const infra = await readFile(join(fixtures, 'build-no-flex.log'), 'utf8');
+  const g = classifyBuildFailure(infra);
+  t.equal(g.kind, 'infra');
+  t.match(g.firstError, /flex: not found/);
+});
+
+t.test('a tree whose code does not compile fails with BuildBrokenError (exit 3) and the first error', async (t) => {
+  const { tree } = await ensureDebianSource('6.12');
+  // A hard-link copy (cheap); the one file we break is replaced, never written through the link.
+  const scratchRoot = await cacheDir('tmp');
+  const d = await mkdtemp(join(scratchRoot, 'broken-tree-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const copy = join(d, 'tree');
+  const cp = await run('cp', ['-al', tree, copy], { timeoutMs: 10 * 60_000, allowFailure: true });
+  if (cp.exitCode !== 0) return t.skip(`cannot hard-link ${tree} into ${d}: ${cp.stderr.trim()}`);
+  const expr = join(copy, 'scripts/kconfig/expr.c');
+  const text = await readFile(expr, 'utf8');
+  await rm(expr);
+  await writeFile(expr, `${text}\nint faultline_broken(void)\n{\n\treturn undeclared_symbol;\n}\n`);
+  const e = await buildKernel({ kernelSrc: copy, cacheDir: join(d, 'cache'), base: 'tinyconfig', kconfig: ['minimal'], progress: 'off' }).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  t.ok(e instanceof BuildBrokenError, 'BuildBrokenError');
+  t.equal((e as BuildBrokenError).exitCode, ExitCode.buildBroken);
+  t.match((e as BuildBrokenError).firstError, /expr\.c:\d+:\d+: error: .*undeclared_symbol/);
+  t.match((e as BuildBrokenError).message, /make tinyconfig failed in .*: .*error: .*undeclared_symbol/);
+  t.match((e as BuildBrokenError).detail ?? '', /Error 1/);
+});
+
+t.test('the minimal kernel (tinyconfig + minimal + uffd) builds, and a rebuild is a cache hit', async (t) => {
+  const b = await ensureMinimalKernel({ progress: 'plain' });
+  t.ok((await stat(b.bzImage)).size > 500_000, 'bzImage exists');
+  t.ok((await stat(b.systemMap)).size > 0, 'System.map exists');
+  t.match(b.release, /^6\.12\./);
+  const cfg = (await readFile(b.config, 'utf8')).split('\n');
+  t.ok(cfg.includes('CONFIG_USERFAULTFD=y'));
+  t.ok(cfg.includes('CONFIG_VIRTIO_NET=y'));
+  const meta = JSON.parse(await readFile(b.metadataFile, 'utf8')) as { key: string; reproduce: string[]; durationsMs: Record<string, number> };
+  t.equal(meta.key, b.key);
+  t.ok(meta.reproduce.some((l) => l.includes('merge_config.sh') && l.includes('minimal.config') && l.includes('uffd.config')), 'reproduce has the merge');
+  t.ok(meta.reproduce.some((l) => /make .*bzImage/.test(l)), 'reproduce has the make');
+  t.ok(b.selftests && b.selftests.programs.some((p) => p.name === 'uffd-unit-tests' && p.status === 'built'), 'uffd-unit-tests built from the same tree');
+
+  const again = await ensureMinimalKernel({ progress: 'off' });
+  t.equal(again.cacheHit, true, 'second build is a cache hit');
+  t.equal(again.key, b.key);
+  t.equal(again.bzImage, b.bzImage);
+  t.equal(again.durationsMs['kernel'], undefined, 'no make on a hit');
+});

@@ -1,0 +1,766 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { copyFile, mkdir, open, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
+import { cacheRoot, exists, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
+import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
+import { log } from '../util/log.js';
+import { KconfigCheckError, checkFragments, effectiveRequests, parseFragment, parseFragmentText, resolveFragments, type Fragment } from './kconfig.js';
+import { buildSelftests, type SelftestBuild } from '../selftests/build.js';
+import { RECIPE_VERSION, buildKey, commitState, compilerVersion, configHash, inputKey, isGitTop, kconfigInputsDigest, treeState, type TreeState } from './cache-key.js';
+
+/**
+ * `faultline build`: a kernel from a source tree, out of tree (O=), with checked
+ * config fragments and a build cache keyed by (tree state, final .config,
+ * compiler). A cache hit runs no make at all.
+ *
+ * Cache layout (under $FAULTLINE_CACHE/kbuild unless opts.cacheDir):
+ *   artifacts/<key>/    bzImage .config System.map build.log metadata.json, selftests/ (a link
+ *                       into the selftest builder's cache: same tree sources -> same binaries)
+ *   inputs/<inputKey>   -> key (same tree+base+fragments+compiler: skip even olddefconfig)
+ *   obj/<id>/           persistent O= dirs, one per (source tree, base, fragments): incremental rebuilds
+ *   worktrees/<id>/     git worktrees for --ref builds (never the user's checkout)
+ *   locks/
+ * ccache lives in $FAULTLINE_CACHE/ccache.
+ */
+
+export const ARCH = 'x86_64';
+const SRCARCH = 'x86';
+const BASES = ['defconfig', 'tinyconfig', 'allnoconfig'] as const;
+/** kconfig runs ~100 gcc probes per pass: 20 s idle, but over 10 min was seen on an oversubscribed 2-core host. */
+const CONFIG_TIMEOUT_MS = 60 * 60_000;
+
+export interface BuildKernelOptions {
+  /** A Linux source tree (git checkout or plain directory). Never written to. */
+  kernelSrc: string;
+  /** Build this revision of kernelSrc (a git repository) in a cached worktree. */
+  ref?: string;
+  /** 'defconfig' (default) | 'tinyconfig' | 'allnoconfig' | path to a full config file. */
+  base?: string;
+  /** Fragment names (kconfigs/NAME.config) or paths; comma lists allowed. Default: base,uffd. */
+  kconfig?: readonly string[];
+  /** make -j; default: available CPUs. */
+  jobs?: number;
+  /** Use ccache when installed (default true). false: plain gcc (benchmarks). */
+  ccache?: boolean;
+  /** Build the uffd selftests from the same tree (default true). */
+  selftests?: boolean;
+  /** Ignore cached artifacts and build again. */
+  force?: boolean;
+  /** Root of the kernel build cache; default $FAULTLINE_CACHE/kbuild. */
+  cacheDir?: string;
+  /** 'auto' (TTY: one updating line; else plain lines), 'plain', 'tty', 'off'. */
+  progress?: 'auto' | 'plain' | 'tty' | 'off';
+  /** Deadline for the kernel compile step (default 4 h). */
+  buildTimeoutMs?: number;
+  /** Relative fragment paths resolve against this (default process.cwd()). */
+  cwd?: string;
+}
+
+export interface CcacheStats {
+  dir: string;
+  hits: number;
+  misses: number;
+  /** Raw counters that changed during this build. */
+  delta: Record<string, number>;
+}
+
+export interface KernelBuild {
+  /** The artifact directory. */
+  dir: string;
+  bzImage: string;
+  config: string;
+  systemMap: string;
+  buildLog: string;
+  metadataFile: string;
+  selftestsDir: string;
+  /** The selftest programs built from this tree (too-old ones 'unavailable' with a reason); null with selftests: false. */
+  selftests: SelftestBuild | null;
+  /** `make kernelrelease`, e.g. 6.12.117 */
+  release: string;
+  configHash: string;
+  key: string;
+  cacheHit: boolean;
+  /** The tree that was compiled (kernelSrc, or the worktree for --ref). */
+  tree: string;
+  commit?: string;
+  durationsMs: Record<string, number>;
+  ccache: CcacheStats | null;
+}
+
+/** What metadata.json holds (validated when read back from disk). */
+export interface BuildMetadata {
+  recipeVersion: number;
+  key: string;
+  inputKey: string;
+  createdAt: string;
+  kernelSrc: string;
+  tree: string;
+  ref: string | null;
+  commit: string | null;
+  treeState: TreeState;
+  base: string;
+  fragments: { path: string; sha256: string }[];
+  configHash: string;
+  compiler: string;
+  arch: string;
+  release: string;
+  jobs: number;
+  durationsMs: Record<string, number>;
+  ccache: CcacheStats | null;
+  compileUnits: number;
+  selftests: SelftestBuild | null;
+  reproduce: string[];
+}
+
+// ---------------------------------------------------------------------------
+// Progress: one updating line on a TTY, plain lines otherwise.
+
+class Progress {
+  private step = '';
+  private stepStart = Date.now();
+  private readonly start = Date.now();
+  private last = '';
+  private units = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private lastPlain = Date.now();
+  private readonly mode: 'tty' | 'plain' | 'off';
+
+  constructor(mode: BuildKernelOptions['progress'], private readonly expectedUnits: number) {
+    const m = mode ?? 'auto';
+    this.mode = m === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : m;
+  }
+
+  begin(step: string): void {
+    this.end();
+    this.step = step;
+    this.stepStart = Date.now();
+    this.last = '';
+    if (this.mode === 'plain') log.info(`build: ${step}`);
+    if (this.mode === 'tty') {
+      this.draw();
+      this.timer = setInterval(() => this.draw(), 500);
+      this.timer.unref();
+    }
+  }
+
+  /** A line of make output: "  CC      mm/userfaultfd.o". */
+  line(l: string): void {
+    const m = /^\s{2}([A-Z][A-Z0-9_]*(?: \[[A-Z]\])?)\s+(\S.*)$/.exec(l);
+    if (!m) return;
+    if (m[1] === 'CC') this.units++;
+    this.last = `${m[1]} ${m[2]}`;
+    if (this.mode === 'plain' && Date.now() - this.lastPlain >= 30_000) {
+      this.lastPlain = Date.now();
+      log.info(['build:', `${this.step}:`, secs(Date.now() - this.stepStart), this.count(), `(${this.last})`].filter((x) => x !== '').join(' '));
+    }
+  }
+
+  private count(): string {
+    if (this.units === 0) return '';
+    return this.expectedUnits > 0 ? `${Math.min(99, Math.floor((100 * this.units) / this.expectedUnits))}% (${this.units}/~${this.expectedUnits} CC)` : `${this.units} CC`;
+  }
+
+  private draw(): void {
+    const cols = process.stderr.columns ?? 100;
+    const text = [`[build ${secs(Date.now() - this.start)}]`, this.step, secs(Date.now() - this.stepStart), this.count(), this.last].filter((x) => x !== '').join(' ');
+    process.stderr.write(`\r\x1b[K${text.slice(0, Math.max(20, cols - 1))}`);
+  }
+
+  end(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.mode === 'tty' && this.step) process.stderr.write(`\r\x1b[K`);
+    if (this.mode !== 'off' && this.step) {
+      const msg = `build: ${this.step} done in ${secs(Date.now() - this.stepStart)}`;
+      if (this.mode === 'plain' || this.mode === 'tty') log.info(msg);
+    }
+    this.step = '';
+  }
+
+  get compiled(): number {
+    return this.units;
+  }
+}
+
+function secs(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+// ---------------------------------------------------------------------------
+// Locks: a file holding the owner's pid; a dead owner's lock is taken over.
+
+async function withLock<T>(path: string, what: string, deadlineMs: number, fn: () => Promise<T>): Promise<T> {
+  await mkdir(resolve(path, '..'), { recursive: true });
+  const until = Date.now() + deadlineMs;
+  let warned = false;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx');
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
+        await unlink(path).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > until) throw new FaultlineError(`${what} is locked by pid ${owner} (${path}) for too long: wait for that build or remove the lock`);
+      if (!warned) log.info(`waiting for another build (pid ${owner}) using ${what}`);
+      warned = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(path).catch(() => undefined);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Build failures: "this revision does not build" (exit 3) vs infrastructure (exit 2).
+
+const INFRA_PATTERNS: RegExp[] = [
+  /No space left on device/,
+  /Cannot allocate memory/,
+  /Killed signal terminated program/,
+  /internal compiler error/,
+  /\b(flex|bison|bc|perl|openssl|pahole|gcc|ld|ccache|cpio|gzip|xz|lz4|zstd): (command )?not found/,
+  /command not found/,
+  /fatal error: (gelf|libelf|openssl\/\w+|zlib|elfutils\/\w+)\.h: No such file or directory/,
+  /Read-only file system/,
+  /Permission denied/,
+];
+
+const BROKEN_PATTERNS: RegExp[] = [
+  /^[^\s:]+:\d+(:\d+)?: (fatal )?error: .*/,
+  /^[^\s:]+:\d+(:\d+)?: .*error: .*/,
+  /undefined reference to .*/,
+  /^(ld|[\w.-]*ld): .*(error|undefined|multiple definition).*/,
+  /^ERROR: .*/,
+  /^[\w/.-]+\.o: error: objtool.*/,
+  /^\S*Kconfig:\d+: syntax error/,
+];
+
+export interface BuildFailure {
+  kind: 'broken' | 'infra';
+  firstError: string;
+}
+
+/** Classify a failed make from its output: compiler/linker errors mean the revision does not build. */
+export function classifyBuildFailure(output: string): BuildFailure {
+  const lines = output.split('\n');
+  for (const re of INFRA_PATTERNS) {
+    const l = lines.find((x) => re.test(x));
+    if (l !== undefined) return { kind: 'infra', firstError: l.trim() };
+  }
+  for (const re of BROKEN_PATTERNS) {
+    const l = lines.find((x) => re.test(x));
+    if (l !== undefined) return { kind: 'broken', firstError: l.trim() };
+  }
+  // make stopped on an error of some recipe (a script of this revision): still the revision's fault.
+  const makeErr = lines.find((x) => /^make(\[\d+\])?: \*\*\* .*Error \d+/.test(x));
+  if (makeErr !== undefined) return { kind: 'broken', firstError: makeErr.trim() };
+  return { kind: 'infra', firstError: tail(output, 1).trim() || 'make failed without output' };
+}
+
+// ---------------------------------------------------------------------------
+
+interface Ctx {
+  opts: BuildKernelOptions;
+  root: string;
+  logStream: WriteStream | undefined;
+  progress: Progress;
+  makeVars: string[];
+  env: Record<string, string>;
+  reproduce: string[];
+}
+
+async function logLine(ctx: Ctx, text: string): Promise<void> {
+  ctx.logStream?.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+/** Run one command, its output streamed to build.log and to the progress line. */
+async function step(ctx: Ctx, cmd: string, args: string[], o: { cwd?: string; timeoutMs: number; record?: boolean }): Promise<RunResult> {
+  const line = o.cwd ? `(cd ${shellLine(o.cwd, []).trim()} && ${shellLine(cmd, args)})` : shellLine(cmd, args);
+  if (o.record !== false) ctx.reproduce.push(line);
+  await logLine(ctx, `$ ${line}`);
+  let r: RunResult;
+  try {
+    r = await run(cmd, args, {
+      timeoutMs: o.timeoutMs,
+      ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+      env: ctx.env,
+      allowFailure: true,
+      onLine: (l) => {
+        ctx.logStream?.write(l + '\n');
+        ctx.progress.line(l);
+      },
+    });
+  } catch (e) {
+    await logLine(ctx, `[${errorMessage(e)}]`);
+    throw e;
+  }
+  await logLine(ctx, `[exit ${r.exitCode}, ${r.durationMs} ms]`);
+  return r;
+}
+
+function makeArgs(ctx: Ctx, tree: string, obj: string, targets: string[], jobs?: number): string[] {
+  return ['-C', tree, `O=${obj}`, ...ctx.makeVars, ...(jobs ? [`-j${jobs}`] : []), ...targets];
+}
+
+async function checkKernelTree(tree: string): Promise<void> {
+  const need = ['Makefile', 'Kconfig', 'scripts/kconfig/merge_config.sh', `arch/${SRCARCH}/Kconfig`];
+  for (const n of need) {
+    if (!(await exists(join(tree, n)))) {
+      throw new UsageError(`${tree} is not a Linux kernel tree (no ${n}): pass --kernel-src pointing at a kernel source checkout`);
+    }
+  }
+  // Kbuild refuses O= builds from a tree that was configured in place.
+  for (const n of ['.config', 'include/config/auto.conf']) {
+    if (await exists(join(tree, n))) {
+      throw new UsageError(`${tree} has in-tree build output (${n}): run 'make mrproper' there, or build a commit with --ref (a clean worktree)`);
+    }
+  }
+}
+
+interface ResolvedBase {
+  /** What goes into the input key. */
+  id: string;
+  target?: string;
+  file?: string;
+}
+
+async function resolveBase(base: string | undefined, cwd: string): Promise<ResolvedBase> {
+  const b = base ?? 'defconfig';
+  if ((BASES as readonly string[]).includes(b)) return { id: b, target: b };
+  const file = isAbsolute(b) ? b : resolve(cwd, b);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new UsageError(`--base '${b}' is neither ${BASES.join(', ')} nor a readable config file`);
+  }
+  parseFragmentText(text, file); // syntax check, with file:line
+  return { id: `file:${sha256(text)}`, file };
+}
+
+async function ccacheStats(dir: string, env: Record<string, string>): Promise<Record<string, number>> {
+  const r = await run('ccache', ['--print-stats'], { timeoutMs: 60_000, env: { ...env, CCACHE_DIR: dir }, allowFailure: true });
+  const out: Record<string, number> = {};
+  for (const l of r.stdout.split('\n')) {
+    const m = /^(\w+)\t(\d+)$/.exec(l);
+    if (m && m[1] !== undefined) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+function statsDelta(dir: string, before: Record<string, number>, after: Record<string, number>): CcacheStats {
+  const delta: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    if (k.endsWith('_timestamp') || k === 'stats_updated_timestamp' || k === 'cache_size_kibibyte' || k === 'files_in_cache') continue;
+    const d = v - (before[k] ?? 0);
+    if (d !== 0) delta[k] = d;
+  }
+  const hits = (delta['direct_cache_hit'] ?? 0) + (delta['preprocessed_cache_hit'] ?? 0);
+  const misses = delta['cache_miss'] ?? 0;
+  return { dir, hits, misses, delta };
+}
+
+function isMetadata(v: unknown): v is BuildMetadata {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  const st = o['selftests'];
+  const selftestsOk = st === null || (typeof st === 'object' && Array.isArray((st as Record<string, unknown>)['programs']));
+  return o['recipeVersion'] === RECIPE_VERSION && typeof o['key'] === 'string' && typeof o['release'] === 'string' && typeof o['configHash'] === 'string' && typeof o['durationsMs'] === 'object' && o['durationsMs'] !== null && selftestsOk && typeof o['tree'] === 'string';
+}
+
+async function readArtifacts(dir: string): Promise<BuildMetadata | undefined> {
+  try {
+    const m: unknown = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'));
+    if (!isMetadata(m)) return undefined;
+    for (const f of ['bzImage', '.config', 'System.map']) if (!(await exists(join(dir, f)))) return undefined;
+    return m;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The selftests of `tree`, from the selftest builder's own cache (keyed by the
+ * selftest sources, uapi headers and compiler: editing mm/*.c does not rebuild
+ * them), linked into the artifact dir as selftests/.
+ */
+async function selftestsFor(tree: string, dir: string): Promise<SelftestBuild> {
+  const st = await buildSelftests({ tree, logFile: join(dir, 'selftests-build.log') });
+  await rm(join(dir, 'selftests'), { recursive: true, force: true });
+  await symlink(st.dir, join(dir, 'selftests'));
+  return st;
+}
+
+/** A cached kernel built without selftests, now wanted with them: build only those (no make). */
+async function withSelftests(dir: string, m: BuildMetadata, opts: BuildKernelOptions): Promise<BuildMetadata> {
+  // A --ref worktree has moved on to other commits since: do not build from it.
+  if (opts.selftests === false || m.selftests !== null || m.commit !== null) return m;
+  const tree = m.tree;
+  if (!(await exists(join(tree, 'Makefile')))) return m;
+  const selftests = await selftestsFor(tree, dir);
+  const updated = { ...m, selftests };
+  await writeJsonAtomic(join(dir, 'metadata.json'), updated);
+  return updated;
+}
+
+function toKernelBuild(dir: string, m: BuildMetadata, cacheHit: boolean, durationsMs: Record<string, number>): KernelBuild {
+  return {
+    dir,
+    bzImage: join(dir, 'bzImage'),
+    config: join(dir, '.config'),
+    systemMap: join(dir, 'System.map'),
+    buildLog: join(dir, 'build.log'),
+    metadataFile: join(dir, 'metadata.json'),
+    selftestsDir: join(dir, 'selftests'),
+    selftests: m.selftests,
+    release: m.release,
+    configHash: m.configHash,
+    key: m.key,
+    cacheHit,
+    tree: m.tree,
+    ...(m.commit ? { commit: m.commit } : {}),
+    durationsMs,
+    ccache: cacheHit ? null : m.ccache,
+  };
+}
+
+export interface ConfigureOptions {
+  tree: string;
+  obj: string;
+  base: ResolvedBase;
+  fragments: Fragment[];
+}
+
+/** base config, merge_config.sh -m, olddefconfig, then the fragment check. Returns the final .config text. */
+async function configure(ctx: Ctx, c: ConfigureOptions): Promise<string> {
+  const { tree, obj } = c;
+  await mkdir(obj, { recursive: true });
+  const fail = async (r: RunResult, what: string): Promise<never> => {
+    const f = classifyBuildFailure(r.all);
+    const msg = `${what} failed in ${tree}: ${f.firstError}`;
+    if (f.kind === 'broken') throw new BuildBrokenError(msg, f.firstError, tail(r.all, 30));
+    throw new FaultlineError(msg, { detail: tail(r.all, 30) });
+  };
+  if (c.base.target) {
+    const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, [c.base.target]), { timeoutMs: CONFIG_TIMEOUT_MS });
+    if (r.exitCode !== 0) await fail(r, `make ${c.base.target}`);
+  } else if (c.base.file) {
+    ctx.reproduce.push(shellLine('cp', [c.base.file, join(obj, '.config')]));
+    await copyFile(c.base.file, join(obj, '.config'));
+  }
+  if (c.fragments.length > 0) {
+    const r = await step(ctx, 'bash', [join(tree, 'scripts/kconfig/merge_config.sh'), '-m', '-O', obj, join(obj, '.config'), ...c.fragments.map((f) => f.path)], {
+      cwd: obj,
+      timeoutMs: CONFIG_TIMEOUT_MS,
+    });
+    if (r.exitCode !== 0) await fail(r, 'merge_config.sh');
+  }
+  const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['olddefconfig']), { timeoutMs: CONFIG_TIMEOUT_MS });
+  if (r.exitCode !== 0) await fail(r, 'make olddefconfig');
+  const text = await readFile(join(obj, '.config'), 'utf8');
+  const mismatches = await checkFragments(c.fragments, text, tree, SRCARCH);
+  if (mismatches.length > 0) throw new KconfigCheckError(mismatches, join(obj, '.config'));
+  return text;
+}
+
+/**
+ * Only the configuration half of a build (no compile): base, fragments, olddefconfig
+ * and the checked contract. For tests and for `faultline build --config-only`.
+ */
+export async function configureKernel(o: {
+  tree: string;
+  obj: string;
+  base?: string;
+  kconfig: readonly string[];
+  cwd?: string;
+  logFile?: string;
+}): Promise<{ config: string; configHash: string }> {
+  await checkKernelTree(o.tree);
+  const cwd = o.cwd ?? process.cwd();
+  const fragments = await Promise.all((await resolveFragments(o.kconfig, { cwd })).map((p) => parseFragment(p)));
+  const base = await resolveBase(o.base, cwd);
+  const ctx: Ctx = {
+    opts: { kernelSrc: o.tree },
+    root: '',
+    logStream: o.logFile ? createWriteStream(o.logFile, { flags: 'a' }) : undefined,
+    progress: new Progress('off', 0),
+    makeVars: [`ARCH=${ARCH}`],
+    env: { LC_ALL: 'C' },
+    reproduce: [],
+  };
+  try {
+    const text = await configure(ctx, { tree: o.tree, obj: o.obj, base, fragments });
+    return { config: join(o.obj, '.config'), configHash: configHash(text) };
+  } finally {
+    await new Promise<void>((r) => (ctx.logStream ? ctx.logStream.end(r) : r()));
+  }
+}
+
+async function resolveRef(src: string, ref: string): Promise<string> {
+  if (!(await isGitTop(src))) throw new UsageError(`--ref needs a git checkout, and ${src} is not one: drop --ref or point --kernel-src at a git repository`);
+  const r = await run('git', ['-C', src, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], { timeoutMs: 60_000, allowFailure: true });
+  const sha = r.stdout.trim();
+  if (r.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) {
+    throw new UsageError(`unknown ref '${ref}' in ${src}: pass a commit, tag or branch that 'git -C ${src} rev-parse ${ref}' resolves`);
+  }
+  return sha;
+}
+
+/** A cached worktree of src at `commit` (one per repository; checkout is incremental for make). */
+async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<string> {
+  const common = (await run('git', ['-C', src, 'rev-parse', '--path-format=absolute', '--git-common-dir'], { timeoutMs: 60_000 })).stdout.trim();
+  const wt = join(ctx.root, 'worktrees', sha256(common).slice(0, 16));
+  const git = (args: string[], cwd?: string) => step(ctx, 'git', cwd ? ['-C', cwd, ...args] : ['-C', src, ...args], { timeoutMs: 30 * 60_000 });
+  if (await exists(join(wt, '.git'))) {
+    const r = await git(['checkout', '--quiet', '--force', '--detach', commit], wt);
+    if (r.exitCode === 0) {
+      await git(['clean', '-fdxq'], wt);
+      return wt;
+    }
+    log.warn(`worktree ${wt} is unusable (${tail(r.all, 1)}): recreating it`);
+  }
+  await rm(wt, { recursive: true, force: true });
+  await git(['worktree', 'prune']);
+  await mkdir(join(ctx.root, 'worktrees'), { recursive: true });
+  const r = await git(['worktree', 'add', '--force', '--detach', wt, commit]);
+  if (r.exitCode !== 0) throw new FaultlineError(`git worktree add ${wt} failed: ${tail(r.all, 1)}`, { detail: tail(r.all, 20) });
+  return wt;
+}
+
+/** Build (or find in the cache) a kernel. Throws UsageError/KconfigCheckError (exit 2), BuildBrokenError (exit 3). */
+export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild> {
+  const t0 = Date.now();
+  const durations: Record<string, number> = {};
+  const src = resolve(opts.kernelSrc);
+  if (!(await exists(src))) throw new UsageError(`--kernel-src ${opts.kernelSrc} does not exist`);
+  const cwd = opts.cwd ?? process.cwd();
+  const fragmentPaths = await resolveFragments(opts.kconfig && opts.kconfig.length > 0 ? opts.kconfig : ['base', 'uffd'], { cwd });
+  const fragments = await Promise.all(fragmentPaths.map((p) => parseFragment(p)));
+  const base = await resolveBase(opts.base, cwd);
+  const commit = opts.ref !== undefined ? await resolveRef(src, opts.ref) : undefined;
+  if (commit === undefined) await checkKernelTree(src);
+
+  const root = opts.cacheDir ?? join(cacheRoot(), 'kbuild');
+  await mkdir(root, { recursive: true });
+  for (const tool of [['make', 'make'], ['gcc', 'gcc'], ['flex', 'flex'], ['bison', 'bison'], ['bc', 'bc'], ['perl', 'perl']] as const) await requireTool(tool[0], tool[1]);
+  const compiler = await compilerVersion('gcc');
+
+  const t1 = Date.now();
+  const state = commit !== undefined ? commitState(commit) : await treeState(src);
+  durations['treeState'] = Date.now() - t1;
+  const inKey = inputKey({ tree: state, base: base.id, fragments: fragments.map((f) => sha256(f.text)), compiler, arch: ARCH });
+  const inputFile = join(root, 'inputs', inKey);
+
+  // Fast path: same inputs as an earlier build, no make at all.
+  if (!opts.force) {
+    const key = (await readFile(inputFile, 'utf8').catch(() => '')).trim();
+    if (/^[0-9a-f]{24}$/.test(key)) {
+      const dir = join(root, 'artifacts', key);
+      const cached = await readArtifacts(dir);
+      if (cached) {
+        const m = await withSelftests(dir, cached, opts);
+        durations['total'] = Date.now() - t0;
+        if (opts.progress !== 'off') log.info(`build: cache hit ${key} (${m.release}, ${dir})`);
+        return toKernelBuild(dir, m, true, durations);
+      }
+    }
+  }
+
+  const useCcache = opts.ccache !== false && (await which('ccache')) !== undefined;
+  const ccacheDir = join(opts.cacheDir ? resolve(opts.cacheDir, '..') : cacheRoot(), 'ccache');
+  const cc = useCcache ? 'ccache gcc' : 'gcc';
+  const env: Record<string, string> = { LC_ALL: 'C', ...(useCcache ? { CCACHE_DIR: ccacheDir, CCACHE_NOHASHDIR: 'true' } : {}) };
+  const jobs = opts.jobs ?? availableParallelism();
+  const recipeId = sha256(JSON.stringify({ base: base.id, frags: fragments.map((f) => f.text), arch: ARCH }));
+  const sourceId = commit !== undefined ? `repo:${src}` : `tree:${src}`;
+  const obj = join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));
+  const lockFile = commit !== undefined ? join(root, 'locks', `wt-${sha256(src).slice(0, 16)}`) : join(root, 'locks', `obj-${obj.split('/').pop() ?? ''}`);
+
+  return withLock(lockFile, commit !== undefined ? `the worktree of ${src}` : obj, 6 * 3600_000, async () => {
+    // The log starts in the obj dir and is copied to the artifacts.
+    const logPath = join(obj, 'faultline-build.log');
+    await mkdir(obj, { recursive: true });
+    await writeFile(logPath, `# faultline build ${new Date().toISOString()}\n`);
+    const expectedUnits = Number((await readFile(join(obj, '.faultline-units'), 'utf8').catch(() => '0')).trim()) || 0;
+    const ctx: Ctx = {
+      opts, root, env,
+      logStream: createWriteStream(logPath, { flags: 'a' }),
+      progress: new Progress(opts.progress, expectedUnits),
+      makeVars: [`ARCH=${ARCH}`, `CC=${cc}`, `HOSTCC=${cc}`],
+      reproduce: [],
+    };
+    try {
+      let tree = src;
+      if (commit !== undefined) {
+        ctx.progress.begin(`worktree at ${commit.slice(0, 12)}`);
+        const t = Date.now();
+        tree = await ensureWorktree(ctx, src, commit);
+        durations['worktree'] = Date.now() - t;
+        await checkKernelTree(tree).catch((e: unknown) => {
+          throw e instanceof UsageError ? new UsageError(`${opts.ref} (${commit.slice(0, 12)}) ${errorMessage(e).replace(`${tree} `, '')}`) : e;
+        });
+      }
+      ctx.progress.begin('configure');
+      const tc = Date.now();
+      // Same kconfig inputs as the last configure of this obj dir, .config untouched since: skip kconfig.
+      const stampFile = join(obj, '.faultline-configured');
+      const stamp = sha256(JSON.stringify({ v: RECIPE_VERSION, k: await kconfigInputsDigest(tree, state), base: base.id, frags: fragments.map((f) => f.text), compiler, vars: ctx.makeVars }));
+      const prev = (await readFile(stampFile, 'utf8').catch(() => '')).trim().split(' ');
+      const existing = await readFile(join(obj, '.config'), 'utf8').catch(() => '');
+      let configText: string;
+      if (!opts.force && prev[0] === stamp && existing !== '' && prev[1] === configHash(existing)) {
+        configText = existing;
+        await logLine(ctx, `# kconfig inputs unchanged since the last configure of ${obj}: reusing its checked .config`);
+      } else {
+        await rm(stampFile, { force: true });
+        configText = await configure(ctx, { tree, obj, base, fragments });
+        await writeFile(stampFile, `${stamp} ${configHash(configText)}\n`);
+      }
+      durations['configure'] = Date.now() - tc;
+      const cfgHash = configHash(configText);
+      const key = buildKey({ tree: state, configHash: cfgHash, compiler, arch: ARCH });
+      const dir = join(root, 'artifacts', key);
+
+      return await withLock(join(root, 'locks', `key-${key}`), `artifacts ${key}`, 6 * 3600_000, async () => {
+        if (!opts.force) {
+          const cached = await readArtifacts(dir);
+          if (cached) {
+            ctx.progress.end();
+            const m = await withSelftests(dir, cached, opts);
+            await writeFileAtomicText(inputFile, key);
+            durations['total'] = Date.now() - t0;
+            if (opts.progress !== 'off') log.info(`build: cache hit ${key} after configure (${m.release}, ${dir})`);
+            return toKernelBuild(dir, m, true, durations);
+          }
+        }
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+
+        const before = useCcache ? await ccacheStats(ccacheDir, env) : {};
+        ctx.progress.begin(`make -j${jobs} bzImage`);
+        const tk = Date.now();
+        const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['bzImage'], jobs), { timeoutMs: opts.buildTimeoutMs ?? 4 * 3600_000 });
+        durations['kernel'] = Date.now() - tk;
+        const compileUnits = ctx.progress.compiled;
+        if (r.exitCode !== 0) {
+          ctx.progress.end();
+          await flush(ctx);
+          await copyFile(logPath, join(dir, 'build.log'));
+          const f = classifyBuildFailure(r.all);
+          const where = commit !== undefined ? `${opts.ref} (${commit.slice(0, 12)})` : tree;
+          const detail = `${tail(r.all, 30)}\nfull log: ${join(dir, 'build.log')}`;
+          if (f.kind === 'broken') throw new BuildBrokenError(`kernel does not build at ${where}: ${f.firstError}`, f.firstError, detail);
+          throw new FaultlineError(`kernel build failed (infrastructure) at ${where}: ${f.firstError}`, { detail });
+        }
+        const ccache = useCcache ? statsDelta(ccacheDir, before, await ccacheStats(ccacheDir, env)) : null;
+        if (compileUnits > 0) await writeFile(join(obj, '.faultline-units'), `${compileUnits}\n`);
+
+        const release = (await readFile(join(obj, 'include/config/kernel.release'), 'utf8')).trim();
+        await copyFile(join(obj, 'arch', SRCARCH, 'boot', 'bzImage'), join(dir, 'bzImage'));
+        await copyFile(join(obj, '.config'), join(dir, '.config'));
+        await copyFile(join(obj, 'System.map'), join(dir, 'System.map'));
+        await mkdir(join(dir, 'fragments'), { recursive: true });
+        for (const [i, f] of fragments.entries()) await writeFile(join(dir, 'fragments', `${i}-${f.name}`), f.text);
+
+        let selftests: SelftestBuild | null = null;
+        if (opts.selftests !== false) {
+          // Same tree, its own uapi headers, static: the binaries match this kernel.
+          ctx.progress.begin('selftests');
+          const ts = Date.now();
+          await flush(ctx);
+          selftests = await selftestsFor(tree, dir);
+          durations['selftests'] = Date.now() - ts;
+        }
+        ctx.progress.end();
+        durations['total'] = Date.now() - t0;
+        await flush(ctx);
+        await copyFile(logPath, join(dir, 'build.log'));
+        const { overrides } = effectiveRequests(fragments);
+        if (overrides.length > 0) log.info(`kconfig: ${overrides.join('; ')}`);
+        const meta: BuildMetadata = {
+          recipeVersion: RECIPE_VERSION,
+          key,
+          inputKey: inKey,
+          createdAt: new Date().toISOString(),
+          kernelSrc: src,
+          tree,
+          ref: opts.ref ?? null,
+          commit: commit ?? null,
+          treeState: state,
+          base: base.file ?? base.id,
+          fragments: fragments.map((f) => ({ path: f.path, sha256: sha256(f.text) })),
+          configHash: cfgHash,
+          compiler,
+          arch: ARCH,
+          release,
+          jobs,
+          durationsMs: durations,
+          ccache,
+          compileUnits,
+          selftests,
+          reproduce: [
+            ...(commit !== undefined ? [shellLine('git', ['-C', src, 'worktree', 'add', '--detach', tree, commit])] : []),
+            ...(useCcache ? [`export CCACHE_DIR=${shellLine(ccacheDir, [])} CCACHE_NOHASHDIR=true`] : []),
+            ...ctx.reproduce.filter((l) => !l.startsWith('git ')),
+          ],
+        };
+        // metadata.json last: its presence marks the artifacts complete.
+        await writeJsonAtomic(join(dir, 'metadata.json'), meta);
+        await writeFileAtomicText(inputFile, key);
+        log.info(`build: ${release} built in ${secs(durations['total'])} -> ${dir}${ccache ? ` (ccache ${ccache.hits} hits, ${ccache.misses} misses)` : ''}`);
+        return toKernelBuild(dir, meta, false, durations);
+      });
+    } finally {
+      ctx.progress.end();
+      await flush(ctx);
+    }
+  });
+}
+
+async function flush(ctx: Ctx): Promise<void> {
+  const s = ctx.logStream;
+  if (!s) return;
+  await new Promise<void>((r) => s.write('', () => r()));
+}
+
+async function writeFileAtomicText(path: string, text: string): Promise<void> {
+  await writeFileAtomic(path, text + '\n');
+}
+
+/**
+ * The minimal kernel (tinyconfig + minimal + uffd) of Debian's linux-source-6.12,
+ * built once and cached: for end-to-end tests that need a kernel of our own to boot.
+ */
+export async function ensureMinimalKernel(o: { jobs?: number; progress?: BuildKernelOptions['progress']; selftests?: boolean } = {}): Promise<KernelBuild> {
+  const { ensureDebianSource } = await import('./debian.js');
+  const { tree } = await ensureDebianSource('6.12');
+  return buildKernel({
+    kernelSrc: tree,
+    base: 'tinyconfig',
+    kconfig: ['minimal', 'uffd'],
+    ...(o.jobs !== undefined ? { jobs: o.jobs } : {}),
+    ...(o.progress !== undefined ? { progress: o.progress } : {}),
+    ...(o.selftests !== undefined ? { selftests: o.selftests } : {}),
+  });
+}
+

@@ -1,0 +1,101 @@
+import t from 'tap';
+import { mkdtemp, rm, writeFile, utimes, appendFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../util/proc.js';
+import { ensureDebianSource } from './debian.js';
+import { buildKey, commitState, inputKey, treeState } from './cache-key.js';
+
+async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'faultline-key-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+const git = (dir: string, ...args: string[]) =>
+  run('git', ['-C', dir, '-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { timeoutMs: 60_000 });
+
+t.test('git tree: touching nothing keeps the key, any change moves it, reverting restores it', async (t) => {
+  const d = await scratch(t);
+  await git(d, 'init', '-q');
+  await writeFile(join(d, 'a.c'), 'int a;\n');
+  await writeFile(join(d, '.gitignore'), '*.o\n');
+  await git(d, 'add', '.');
+  await git(d, 'commit', '-qm', 'one');
+  const clean = await treeState(d);
+  t.equal(clean.kind, 'git');
+  t.equal(clean.dirty, false);
+  t.equal((await treeState(d)).digest, clean.digest, 'stable when nothing changed');
+
+  // A build product the tree ignores does not count.
+  await writeFile(join(d, 'a.o'), 'obj');
+  t.equal((await treeState(d)).digest, clean.digest, 'ignored files do not change the key');
+
+  // mtime alone does not change content in git: same key (git compares content).
+  const later = new Date(Date.now() + 5000);
+  await utimes(join(d, 'a.c'), later, later);
+  t.equal((await treeState(d)).digest, clean.digest, 'touch without edit keeps a git tree key');
+
+  await appendFile(join(d, 'a.c'), '/* edit */\n');
+  const edited = await treeState(d);
+  t.not(edited.digest, clean.digest, 'an uncommitted edit changes the key');
+  t.equal(edited.dirty, true);
+  await git(d, 'add', 'a.c');
+  t.equal((await treeState(d)).digest, edited.digest, 'staging the same edit keeps that key');
+
+  await git(d, 'checkout', '-q', 'HEAD', '--', 'a.c');
+  t.equal((await treeState(d)).digest, clean.digest, 'reverting restores the key');
+
+  await writeFile(join(d, 'new.c'), 'int n;\n');
+  const untracked = await treeState(d);
+  t.not(untracked.digest, clean.digest, 'an untracked file changes the key');
+  await writeFile(join(d, 'new.c'), 'int m;\n');
+  t.not((await treeState(d)).digest, untracked.digest, 'editing the untracked file changes it again');
+  await rm(join(d, 'new.c'));
+
+  await writeFile(join(d, 'b.c'), 'int b;\n');
+  await git(d, 'add', 'b.c');
+  await git(d, 'commit', '-qm', 'two');
+  const two = await treeState(d);
+  t.not(two.digest, clean.digest, 'a new commit changes the key');
+  t.equal(two.dirty, false);
+});
+
+t.test('plain tree: path, size and mtime; touching a .c changes the key', async (t) => {
+  const d = await scratch(t);
+  await writeFile(join(d, 'Makefile'), 'all:\n');
+  await writeFile(join(d, 'x.c'), 'int x;\n');
+  const a = await treeState(d);
+  t.equal(a.kind, 'files');
+  t.equal((await treeState(d)).digest, a.digest, 'stable when nothing changed');
+  const later = new Date(Date.now() + 5000);
+  await utimes(join(d, 'x.c'), later, later);
+  const b = await treeState(d);
+  t.not(b.digest, a.digest, 'touching x.c changes the key');
+  await writeFile(join(d, 'y.c'), '');
+  t.not((await treeState(d)).digest, b.digest, 'a new file changes the key');
+});
+
+t.test('the real kernel tree: the key is stable across calls', async (t) => {
+  const { tree } = await ensureDebianSource('6.12');
+  const a = await treeState(tree);
+  const b = await treeState(tree);
+  t.equal(a.kind, 'files');
+  t.equal(a.digest, b.digest);
+  // The tree is never written by the build; reading it must not change it either.
+  t.ok((await readFile(join(tree, 'Makefile'), 'utf8')).includes('VERSION = 6'));
+});
+
+t.test('build key = tree state + final .config + compiler', async (t) => {
+  const tree = commitState('a'.repeat(40));
+  const base = { tree, configHash: 'c1', compiler: 'gcc (Debian 12.2.0-14) 12.2.0', arch: 'x86_64' };
+  const k = buildKey(base);
+  t.match(k, /^[0-9a-f]{24}$/);
+  t.equal(buildKey({ ...base }), k);
+  t.not(buildKey({ ...base, configHash: 'c2' }), k, 'config change');
+  t.not(buildKey({ ...base, compiler: 'gcc (Debian 13.1.0) 13.1.0' }), k, 'compiler change');
+  t.not(buildKey({ ...base, tree: commitState('b'.repeat(40)) }), k, 'tree change');
+  const ik = { tree, base: 'tinyconfig', fragments: ['f1', 'f2'], compiler: base.compiler, arch: 'x86_64' };
+  t.not(inputKey(ik), inputKey({ ...ik, fragments: ['f2', 'f1'] }), 'fragment order matters');
+  t.not(inputKey(ik), inputKey({ ...ik, base: 'defconfig' }));
+});
