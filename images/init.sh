@@ -2,8 +2,8 @@
 # faultline guest init: PID 1 of the initramfs. Mounts what the mm selftests need,
 # loads the network driver modules the harness packed, reserves hugepages, and
 # starts sshd. Parameters come from the kernel command line (faultline.*=).
-/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /root /var/empty
-/bin/busybox --install -s
+# The applet symlinks are made when the image is built; install them only if missing.
+[ -e /bin/mount ] || /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
 mount -t proc proc /proc
@@ -40,6 +40,8 @@ ip route add default via 10.0.2.2
 chmod 700 /root/.ssh
 mkdir -p /run/sshd
 /usr/sbin/sshd -r -f /etc/ssh/sshd_config -E /tmp/sshd.log
+# The harness connects on this line; the rest of the setup overlaps its handshake.
+say "sshd-up"
 
 echo "$(param hugepages 64)" > /proc/sys/vm/nr_hugepages
 echo madvise > /sys/kernel/mm/transparent_hugepage/enabled

@@ -3,6 +3,9 @@ import { SshSession } from '../ssh/transport.js';
 import { freePort, Guest } from '../vm/guest.js';
 import type { QemuConfig } from '../vm/qemu-args.js';
 
+/** What images/init.sh prints once sshd is listening (the rest of its setup overlaps the handshake). */
+const INIT_SSHD_UP = /faultline-init: (sshd-up|ready)/;
+
 export interface BootedGuest {
   guest: Guest;
   ssh: SshSession;
@@ -24,10 +27,18 @@ export async function bootGuest(
     const port = await freePort();
     const guest = await Guest.start({ ...config, sshPort: port }, { consolePath: opts.consolePath, lifetimeMs: opts.lifetimeMs ?? 6 * 3600_000 });
     const started = guest.startedAt;
+    const deadline = started + opts.bootTimeoutSec * 1000;
     try {
+      // Connect only once init says sshd is up: a SYN sent before the guest network
+      // exists is lost, and TCP's retransmit backoff then costs seconds after sshd listens.
+      const ready = await Promise.race([
+        guest.console.waitFor(INIT_SSHD_UP, Math.max(0, deadline - Date.now())),
+        guest.exited.then(() => undefined),
+      ]);
+      if (!ready && !guest.running) throw new FaultlineError(`QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`);
       const ssh = await SshSession.connect(
         { host: '127.0.0.1', port, username: 'root', privateKey: opts.keys.clientPrivate, hostPublicKey: opts.keys.hostPublic },
-        started + opts.bootTimeoutSec * 1000,
+        Math.max(deadline, Date.now() + 1000),
         () => (guest.running ? undefined : `QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`),
       );
       // sshd starts before init has reserved hugepages: ready means init is done too.
