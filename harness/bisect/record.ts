@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { lazyValidator } from '../util/schema.js';
 import { readFile } from 'node:fs/promises';
 import { FaultlineError } from '../util/errors.js';
 import type { BisectRecord, RunObservation, StepRecord, StepRole } from './types.js';
@@ -181,9 +181,8 @@ const stateSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validateRecord = ajv.compile(recordSchema);
-const validateState = ajv.compile(stateSchema);
+const validateRecord = lazyValidator<BisectRecord>(recordSchema);
+const validateState = lazyValidator<BisectState>(stateSchema);
 
 function fail(origin: string, what: string, errors: typeof validateRecord.errors): never {
   const e = errors?.[0];

@@ -4,7 +4,7 @@
  * queries are scans, and a line written by a killed process is simply skipped on read. The run
  * directories stay the source of truth; `rebuildHistory` regenerates the index from them.
  */
-import { Ajv } from 'ajv';
+import { lazyValidator } from '../util/schema.js';
 import { appendFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { readRunRecord } from '../results/record.js';
@@ -67,7 +67,7 @@ const entrySchema = {
     { properties: { kind: { const: 'nightly' } }, required: ['nightlyId', 'dir', 'planName', 'planHash', 'startedAt', 'complete', 'jobs', 'verdicts', 'tests'] },
   ],
 } as const;
-const validateEntry = new Ajv({ strict: false }).compile(entrySchema);
+const validateEntry = lazyValidator<HistoryEntry>(entrySchema);
 
 export function indexPath(resultsRoot: string): string {
   return join(resultsRoot, INDEX_FILE);

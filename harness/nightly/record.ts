@@ -3,7 +3,7 @@
  * atomically after every job, so kill -9 leaves either the old or the new file). Each job's
  * results live in its own run directory (results.json written by runTests).
  */
-import { Ajv } from 'ajv';
+import { lazyValidator } from '../util/schema.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
@@ -90,7 +90,7 @@ const nightlySchema = {
   },
 } as const;
 
-const validate = new Ajv({ strict: false }).compile(nightlySchema);
+const validate = lazyValidator<NightlyRecord>(nightlySchema);
 
 export const NIGHTLY_FILE = 'nightly.json';
 

@@ -1,4 +1,4 @@
-import { Ajv, type JSONSchemaType } from 'ajv';
+import { lazyValidator } from '../util/schema.js';
 import { readFile } from 'node:fs/promises';
 import { FaultlineError } from '../util/errors.js';
 import { BACKINGS, GUEST_RAMS, STATUSES, type RunRecord, type Status, type SubtestResult } from './types.js';
@@ -103,8 +103,7 @@ const runRecordSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validate = ajv.compile(runRecordSchema as unknown as JSONSchemaType<RunRecord>);
+const validate = lazyValidator<RunRecord>(runRecordSchema);
 
 /** Validate an untrusted value (parsed results.json) as a RunRecord; throws a one-line error. */
 export function validateRunRecord(value: unknown, origin: string): RunRecord {

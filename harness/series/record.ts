@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { lazyValidator } from '../util/schema.js';
 import { readFile } from 'node:fs/promises';
 import { FaultlineError } from '../util/errors.js';
 import type { SeriesRecord } from './types.js';
@@ -70,7 +70,7 @@ const schema = {
   },
 } as const;
 
-const validate = new Ajv({ strict: false }).compile(schema);
+const validate = lazyValidator<SeriesRecord>(schema);
 
 export function validateSeriesRecord(value: unknown, origin: string): SeriesRecord {
   if (validate(value)) return value as unknown as SeriesRecord;
