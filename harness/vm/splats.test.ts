@@ -100,6 +100,61 @@ check('kfence', [
   { kind: 'kfence', title: kfenceTitle, line: 46, excerpt: [46, 77] },
 ]);
 
+// Debug kernel (tinyconfig + LKDTM, generic KASAN, UBSAN_BOUNDS, KFENCE, buddy hard-lockup detector).
+t.test('a clean boot of the debug kernel (KASAN, KFENCE, lockup detectors initialising) has no splat', async (t) => {
+  t.same(detectSplats(load('clean-boot-debug')), []);
+});
+
+check('lkdtm-warning', [
+  { kind: 'warning', title: 'WARNING: CPU: 1 PID: 95 at drivers/misc/lkdtm/bugs.c:112 lkdtm_WARNING+0xc/0xf', line: 4, excerpt: [3, 42] },
+]);
+
+// The BUG kills the shell before it writes the end marker: the report still ends at "end trace".
+check('lkdtm-bug', [{ kind: 'bug', title: 'kernel BUG at drivers/misc/lkdtm/bugs.c:105!', line: 4, excerpt: [3, 44] }]);
+
+// NULL write under inline KASAN: the shadow check faults first, as a general protection fault.
+check('lkdtm-exception', [
+  { kind: 'oops', title: 'Oops: general protection fault, maybe for address 0xffffffff81616ca9: 0000 [#2] SMP KASAN', line: 3, excerpt: [3, 42] },
+]);
+
+// lkdtm READ_AFTER_FREE: 90 lines from the header to the closing ====.
+check('kasan', [
+  { kind: 'kasan', title: 'BUG: KASAN: slab-use-after-free in lkdtm_READ_AFTER_FREE+0x153/0x263', line: 6, excerpt: [6, 95] },
+]);
+
+check('ubsan', [
+  {
+    kind: 'ubsan',
+    title: 'UBSAN: array-index-out-of-bounds in /root/.cache/faultline/debian/linux-source-6.12_6.12.117-1~deb12u1/tree/drivers/misc/lkdtm/bugs.c:406:16',
+    line: 6,
+    excerpt: [5, 38],
+  },
+]);
+
+check('lkdtm-kfence', [
+  { kind: 'kfence', title: 'BUG: KFENCE: use-after-free read in lkdtm_KFENCE_READ_AFTER_FREE+0x228/0x3bd', line: 6, excerpt: [6, 42] },
+]);
+
+// 30 s with interrupts off, twice: the buddy detector reports the first, an RCU stall (seen from the other CPU) the second.
+check('hard-lockup', [
+  { kind: 'hard-lockup', title: 'watchdog: Watchdog detected hard LOCKUP on cpu 0', line: 4, excerpt: [4, 50] },
+  { kind: 'rcu-stall', title: 'rcu: INFO: rcu_sched detected stalls on CPUs/tasks:', line: 55, excerpt: [55, 101] },
+]);
+
+// lkdtm HUNG_TASK with hung_task_warnings=3: three reports, then "suppressed" (not a report).
+check('lkdtm-hung-task', [
+  { kind: 'hung-task', title: 'INFO: task sh:99 blocked for more than 10 seconds.', line: 3, excerpt: [3, 33] },
+  { kind: 'hung-task', title: 'INFO: task sh:99 blocked for more than 20 seconds.', line: 34, excerpt: [34, 64] },
+  { kind: 'hung-task', title: 'INFO: task sh:99 blocked for more than 30 seconds.', line: 65, excerpt: [65, 95] },
+]);
+
+check('lkdtm-soft-lockup', [
+  { kind: 'rcu-stall', title: 'rcu: INFO: rcu_sched self-detected stall on CPU', line: 3, excerpt: [3, 41] },
+  { kind: 'soft-lockup', title: 'watchdog: BUG: soft lockup - CPU#1 stuck for 45s! [sh:104]', line: 42, excerpt: [42, 79] },
+]);
+
+check('lkdtm-panic', [{ kind: 'panic', title: 'Kernel panic - not syncing: dumptest', line: 3, excerpt: [3, 33] }]);
+
 t.test('fed line by line, the detector tracks the running test and agrees with detectSplats', async (t) => {
   const text = load('soft-lockup');
   const d = new SplatDetector();

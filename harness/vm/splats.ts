@@ -29,7 +29,8 @@ const TRIGGERS: { kind: SplatKind; re: RegExp; stackEnd?: true }[] = [
 
 /** Lines that end a report (the report's own footer). */
 const FOOTER = /^(---\[ end (trace|Kernel panic)|={20,}$)/;
-const MAX_REPORT_LINES = 80;
+/** Bound on an excerpt whose end never comes; a generic KASAN report alone runs to ~90 lines. */
+const MAX_REPORT_LINES = 200;
 /** End of a stack dump: the last line of a footer-less report. */
 const STACK_END = /^\s*<\/TASK>$/;
 /** WARN/BUG/UBSAN print this just before their header (and the WARN message): the report starts here. */
