@@ -3,7 +3,7 @@
  * VMs (one `faultline run` each), then the coefficient of variation of each case's
  * p50 across the runs (goal <= 10% under TCG), and the timestamping overhead against
  * the first-touch baseline (goal <= 2%).
- * Usage: node dist/bench/uffd-lat-stability.js [--runs 5] [--backing shmem] [--filter missing-copy]
+ * Usage: node dist/bench/uffd-lat-stability.js [--runs 5] [--backing shmem] [--filter missing-copy] [--cmdline idle=poll]
  */
 import { execa } from 'execa';
 import { mkdtemp } from 'node:fs/promises';
@@ -18,11 +18,14 @@ const opt = (name: string, dflt: string): string => { const i = argv.indexOf(nam
 const runs = Number(opt('--runs', '5'));
 const backing = opt('--backing', 'anon,shmem');
 const filter = opt('--filter', '');
+/** e.g. idle=poll: keeps idle vCPUs spinning, so the handler's wake-up does not go through the host scheduler. */
+const cmdline = opt('--cmdline', '');
 const root = await mkdtemp(join(tmpdir(), 'bench-lat-'));
 const records: RunRecord[] = [];
 for (let i = 0; i < runs; i++) {
   const args = ['run', '--suite', 'uffd-lat', '--backing', backing, '--results', root, '--run-id', `r${i}`];
   if (filter) args.push('--filter', filter);
+  if (cmdline) args.push('--cmdline', cmdline);
   const r = await execa('node', [join(PROJECT_ROOT, 'bin', 'faultline.js'), ...args], { reject: false, timeout: 3600_000, all: true });
   if (r.exitCode !== 0) console.error(`run ${i} exited ${String(r.exitCode)}\n${String(r.all).slice(-800)}`);
   records.push(await readRunRecord(join(root, `r${i}`, 'results.json')));
@@ -32,7 +35,7 @@ for (const rec of records) for (const s of rec.subtests) {
   const v = s.metrics?.find((m) => m.name === 'total_p50')?.value;
   if (v !== undefined && s.status === 'pass') p50s.set(s.id, [...(p50s.get(s.id) ?? []), v]);
 }
-console.log(`${runs} fresh-VM runs, accel ${records[0]?.qemu.accel ?? '?'}, clocksource ${records[0]?.guest.clocksource ?? '?'}`);
+console.log(`${runs} fresh-VM runs${cmdline ? ` (guest cmdline ${cmdline})` : ''}, accel ${records[0]?.qemu.accel ?? '?'}, clocksource ${records[0]?.guest.clocksource ?? '?'}`);
 console.log('case'.padEnd(48), 'mean p50'.padStart(12), 'CV'.padStart(8));
 for (const [id, xs] of p50s) {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
