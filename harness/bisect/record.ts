@@ -4,20 +4,12 @@ import { FaultlineError } from '../util/errors.js';
 import type { BisectRecord, RunObservation, StepRecord, StepRole } from './types.js';
 
 /** The resumable state of one bisect (results dir/state.json), rewritten atomically after every change. */
-export interface BisectState {
+export interface BisectState
+  extends Pick<BisectRecord, 'repo' | 'goodRef' | 'badRef' | 'good' | 'bad' | 'spec' | 'tester' | 'policy' | 'startedAt'> {
   schema: 'faultline.bisect-state/1';
   /** Identity of the bisect (repo, endpoints, spec, policy): a different key never resumes. */
   key: string;
-  repo: string;
-  goodRef: string;
-  badRef: string;
-  good: string;
-  bad: string;
-  spec: string;
-  tester: string;
-  policy: BisectRecord['policy'];
   worktree: string;
-  startedAt: string;
   phase: 'endpoints' | 'bisecting' | 'verifying' | 'done';
   rangeSize: number;
   passThreshold?: number;

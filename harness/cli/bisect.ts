@@ -26,7 +26,7 @@ export const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed 
     culprit confidence = P(parent good) x P(culprit bad).
 Exit: 0 culprit found and verified; 1 culprit not verified or only a candidate set; 2 refused / bad input / infra.`;
 
-interface BisectArgs {
+interface BisectArgs extends GuestFlagValues {
   'kernel-src': string;
   good: string;
   bad: string;
@@ -52,15 +52,7 @@ interface BisectArgs {
   jobs?: number;
   suite?: string;
   backing?: string[];
-  mem: number;
-  smp: number;
-  accel: string;
-  'guest-ram': string;
-  timeout: number;
-  'boot-timeout': number;
-  hugepages: number;
   quick: boolean;
-  cmdline?: string;
   verbose: boolean;
 }
 
