@@ -16,6 +16,7 @@ t.test('uffd-lat, uffd-contract and postcopy on hugetlb and shmem report real pa
   t.equal(r.exitCode, 0, `exit 0 (tail: ${String(r.all).slice(-2000)})`);
   const rec = await readRunRecord(join(results, 'suites', 'results.json'));
   t.ok(rec.guest.clocksource, `guest clocksource recorded (${rec.guest.clocksource ?? ''})`);
+  t.match(rec.qemu.command.join(' '), /-append [^]*\bidle=poll\b/, 'uffd-lat asked for idle=poll and the guest got it');
 
   const lat = rec.subtests.filter((s) => s.program === 'uffd-lat' && s.status === 'pass' && s.metrics?.some((m) => m.name === 'total_p50'));
   for (const id of ['uffd-lat/missing-copy/shmem/blocking', 'uffd-lat/missing-copy/hugetlb/blocking', 'uffd-lat/minor-continue/shmem/blocking', 'uffd-lat/minor-continue/hugetlb/blocking']) {

@@ -115,9 +115,10 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   let ssh: SshSession | undefined;
   try {
     log.info(`booting ${kernel.info.release ?? kernel.bzImage} (${accel.accel}, ${req.smp} vCPU, ${req.memMiB} MiB, guest RAM ${req.guestRam})`);
+    const extraCmdline = [...new Set(suites.flatMap((s) => s.guestCmdline ?? []))].concat(req.cmdline ? [req.cmdline] : []).join(' ');
     const booted = await bootGuest({
       qemu, kernel: kernel.bzImage, initrd: image.path, accel: accel.accel, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam,
-      hugepages2m: req.hugepages2m, hugepages1g: req.hugepages1g, ...(req.cmdline ? { extraCmdline: req.cmdline } : {}),
+      hugepages2m: req.hugepages2m, hugepages1g: req.hugepages1g, ...(extraCmdline ? { extraCmdline } : {}),
     }, { consolePath: join(dir, 'console.log'), bootTimeoutSec: req.bootTimeoutSec, keys: image.keys });
     ({ guest, ssh } = booted);
     record.qemu.command = guest.command;

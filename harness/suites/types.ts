@@ -46,6 +46,8 @@ export interface Suite {
   description: string;
   /** Binaries to push to the guest (built by harness/selftests). */
   programs: readonly string[];
+  /** Guest kernel parameters this suite needs for meaningful results (added to the run's command line). */
+  guestCmdline?: readonly string[];
   plan(ctx: SuiteContext): GuestCommand[];
   parse(cmd: GuestCommand, out: ProgramOutput, ctx: SuiteContext): ParsedProgram;
 }
