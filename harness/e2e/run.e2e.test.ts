@@ -69,3 +69,24 @@ t.test('bad input: one line, exit 2', async (t) => {
     t.match(r.stderr, re, `${args.join(' ')}: ${r.stderr.split('\n')[0] ?? ''}`);
   }
 });
+
+t.test('kill -9 of faultline mid-boot leaves no QEMU behind and no half-written results', async (t) => {
+  const child = execa('node', [cli, 'run', '--quick', '--results', results, '--run-id', 'killed'], { reject: false, all: true, timeout: 10 * 60_000 });
+  const qemuChild = async (): Promise<number | undefined> => {
+    const r = await execa('pgrep', ['-P', String(child.pid), '-f', 'qemu-system'], { reject: false });
+    const pid = Number(r.stdout.trim().split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  };
+  let qemuPid: number | undefined;
+  for (let i = 0; i < 600 && qemuPid === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    qemuPid = await qemuChild();
+  }
+  t.ok(qemuPid, 'QEMU started');
+  child.kill('SIGKILL');
+  await child;
+  await new Promise((r) => setTimeout(r, 2000));
+  const alive = await execa('kill', ['-0', String(qemuPid)], { reject: false });
+  t.not(alive.exitCode, 0, 'QEMU died with faultline (PR_SET_PDEATHSIG)');
+  t.notOk(existsSync(join(results, 'killed', 'results.json')), 'no results.json for an unfinished run');
+});
