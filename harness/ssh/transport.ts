@@ -160,10 +160,9 @@ export class SshSession {
         sftp.fastPut(local, remote, { concurrency: 64, chunkSize: 32768, mode: 0o755 }, (e) =>
           e ? reject(new FaultlineError(`SFTP push of ${local} failed: ${e.message}`)) : resolve());
       });
-    const all = Promise.all(files.map(async (f) => {
-      bytes += (await stat(f)).size;
-      await one(f);
-    }));
+    // Sizes first: `bytes += await ...` inside the parallel map would read bytes before the await and lose updates.
+    for (const f of files) bytes += (await stat(f)).size;
+    const all = Promise.all(files.map(one));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new FaultlineError(`SFTP push did not finish within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
