@@ -133,3 +133,22 @@ t.test('Debian 6.1 kernel (6.12 selftests): no PAGEMAP_SCAN is a skip, a missing
   t.equal(wp.status, 'pass');
   t.same(wp.subtests.map((s) => [s.id, s.status, s.reason]), [['uffd-unit-tests/wp-unpopulated/anon', 'skip', 'feature missing']]);
 });
+
+t.test('full uffd-unit-tests run (no filter): the UFFDIO_API checks count in the total and the run passes', async (t) => {
+  // Real capture of the whole program on Debian 6.12 under TCG: 2 API checks + 64 memory-type subtests.
+  const text = fixture('uffd-unit-tests.full.6.12-tcg.txt');
+  const p = parseUffdUnitTests(text);
+  t.same(p.summary, { pass: 56, skip: 10, fail: 0, total: 66 });
+  t.equal(p.subtests.length, 66);
+  t.same(p.subtests.slice(0, 2).map((s) => [s.test, s.mem, s.outcome]), [
+    ['UFFDIO_API-with-syscall', undefined, 'pass'], ['UFFDIO_API-with-_dev_userfaultfd', undefined, 'pass'],
+  ]);
+  const r = uffdSuite.parse(unitCmd, out(text, 0), ctx(['hugetlb', 'shmem', 'anon']));
+  t.equal(r.status, 'pass', r.reason ?? '');
+  t.ok(r.subtests.some((s) => s.id === 'uffd-unit-tests/UFFDIO_API-with-syscall' && s.backing === undefined));
+  t.equal(new Set(r.subtests.map((s) => s.id)).size, r.subtests.length, 'ids unique');
+  // Selecting one backing keeps the API checks (they belong to no backing) and drops other memory types.
+  const hug = uffdSuite.parse(unitCmd, out(text, 0), ctx(['hugetlb']));
+  t.ok(hug.subtests.every((s) => s.backing === undefined || s.backing.startsWith('hugetlb')));
+  t.equal(hug.status, 'pass');
+});

@@ -71,11 +71,11 @@ function parseUnit(cmd: GuestCommand, out: ProgramOutput, ctx: SuiteContext): Pa
   const p = parseUffdUnitTests(out.output);
   const subtests: SubtestResult[] = [];
   for (const t of p.subtests) {
-    const backing = UNIT_MEMS[t.mem];
+    const backing = t.mem !== undefined ? UNIT_MEMS[t.mem] : undefined;
     if (backing && !selectsBacking(ctx.backings, backing)) continue;
     const status: Status = t.outcome === 'crash' ? 'error' : t.outcome;
     subtests.push({
-      id: `uffd-unit-tests/${t.test}/${t.mem}`,
+      id: t.mem !== undefined ? `uffd-unit-tests/${t.test}/${t.mem}` : `uffd-unit-tests/${t.test}`,
       suite: 'uffd', program: 'uffd-unit-tests', name: t.test,
       ...(backing ? { backing } : {}),
       status,

@@ -1,6 +1,7 @@
 /**
  * Parser for tools/testing/selftests/mm/uffd-unit-tests output (not KTAP):
  *
+ *   Testing UFFDIO_API (with syscall)... done      (API checks: no memory type)
  *   Testing <test> on <mem>... done
  *   Testing <test> on <mem>... skipped [reason: <why>]
  *   Testing <test> on <mem>... failed [reason: <why>]
@@ -15,7 +16,8 @@ export type UnitOutcome = 'pass' | 'skip' | 'fail' | 'crash';
 
 export interface UnitSubtest {
   test: string;
-  mem: string;
+  /** Memory type; absent for the UFFDIO_API checks, which run on none. */
+  mem?: string;
   outcome: UnitOutcome;
   reason?: string;
 }
@@ -34,7 +36,8 @@ export interface UnitParse {
   allSkipped?: string;
 }
 
-const START = /Testing (\S+) on (\S+)\.\.\. /g;
+const START = /Testing ([^\n]+?)\.\.\. /g;
+const ON_MEM = /^(\S+) on (\S+)$/;
 const SUMMARY = /Userfaults unit tests: pass=(\d+), skip=(\d+), fail=(\d+) \(total=(\d+)\)/;
 const NOT_SUPPORTED = /Userfaultfd not supported or unprivileged, skip all tests/;
 
@@ -54,9 +57,13 @@ export function parseUffdUnitTests(text: string): UnitParse {
   const clean = text.replace(/\r/g, '');
   const result: UnitParse = { subtests: [] };
   if (NOT_SUPPORTED.test(clean)) result.allSkipped = 'userfaultfd not supported or unprivileged';
-  const starts: { test: string; mem: string; bodyStart: number; index: number }[] = [];
+  const starts: { test: string; mem?: string; bodyStart: number; index: number }[] = [];
   for (const m of clean.matchAll(START)) {
-    starts.push({ test: m[1] ?? '', mem: m[2] ?? '', bodyStart: (m.index ?? 0) + m[0].length, index: m.index ?? 0 });
+    const label = m[1] ?? '';
+    const on = ON_MEM.exec(label);
+    // "UFFDIO_API (with /dev/userfaultfd)" -> "UFFDIO_API-with-_dev_userfaultfd": one path segment.
+    const test = on ? (on[1] ?? '') : label.replace(/[()]/g, '').trim().replace(/\//g, '_').replace(/\s+/g, '-');
+    starts.push({ test, ...(on ? { mem: on[2] ?? '' } : {}), bodyStart: (m.index ?? 0) + m[0].length, index: m.index ?? 0 });
   }
   const sm = SUMMARY.exec(clean);
   for (let i = 0; i < starts.length; i++) {
@@ -64,7 +71,7 @@ export function parseUffdUnitTests(text: string): UnitParse {
     if (!s) continue;
     const end = starts[i + 1]?.index ?? (sm ? sm.index : clean.length);
     const body = clean.slice(s.bodyStart, end);
-    result.subtests.push({ test: s.test, mem: s.mem, ...outcomeOf(body) });
+    result.subtests.push({ test: s.test, ...(s.mem !== undefined ? { mem: s.mem } : {}), ...outcomeOf(body) });
   }
   if (sm) result.summary = { pass: Number(sm[1]), skip: Number(sm[2]), fail: Number(sm[3]), total: Number(sm[4]) };
   return result;
