@@ -64,7 +64,7 @@ t.test('bad input: one line, exit 2', async (t) => {
     [['frobnicate'], /Unknown argument|Did you mean|name a command/],
   ];
   for (const [args, re] of cases) {
-    const r = await faultline(args, 2);
+    const r = await faultline(args[0] === 'run' ? [...args, '--results', results] : args, 2);
     t.equal(r.exitCode, 2, `${args.join(' ')} exits 2`);
     t.match(r.stderr, re, `${args.join(' ')}: ${r.stderr.split('\n')[0] ?? ''}`);
   }
