@@ -1,6 +1,5 @@
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExitCode, FaultlineError, UsageError, type ExitCodeValue } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
@@ -228,4 +227,3 @@ async function runOne(
   return true;
 }
 
-export const defaultSmp = (): number => Math.min(2, availableParallelism());

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, writeFile, open, readdir, stat } from 'node:fs/promises';
+import { mkdir, rename, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { homedir } from 'node:os';
 
@@ -74,4 +74,3 @@ export async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-export { writeFile };
