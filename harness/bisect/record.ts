@@ -1,5 +1,4 @@
-import { lazyValidator } from '../util/schema.js';
-import { readFile } from 'node:fs/promises';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
 import { FaultlineError } from '../util/errors.js';
 import type { BisectRecord, RunObservation, StepRecord, StepRole } from './types.js';
 
@@ -192,24 +191,11 @@ export function validateBisectState(value: unknown, origin: string): BisectState
   return fail(origin, 'bisect state file', validateState.errors);
 }
 
-async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new FaultlineError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new FaultlineError(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}
 
 export async function readBisectRecord(path: string): Promise<BisectRecord> {
-  return validateBisectRecord(await readJson(path), path);
+  return validateBisectRecord(await readJsonFile(path), path);
 }
 
 export async function readBisectState(path: string): Promise<BisectState> {
-  return validateBisectState(await readJson(path), path);
+  return validateBisectState(await readJsonFile(path), path);
 }

@@ -3,8 +3,7 @@
  * atomically after every job, so kill -9 leaves either the old or the new file). Each job's
  * results live in its own run directory (results.json written by runTests).
  */
-import { lazyValidator } from '../util/schema.js';
-import { readFile } from 'node:fs/promises';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
 import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
@@ -102,18 +101,7 @@ export function validateNightlyRecord(value: unknown, origin: string): NightlyRe
 
 export async function readNightlyRecord(dir: string): Promise<NightlyRecord> {
   const path = join(dir, NIGHTLY_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new FaultlineError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}: is ${dir} a nightly directory?`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new FaultlineError(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
+  const parsed = await readJsonFile(path, `: is ${dir} a nightly directory?`);
   return validateNightlyRecord(parsed, path);
 }
 

@@ -1,5 +1,4 @@
-import { lazyValidator } from '../util/schema.js';
-import { readFile } from 'node:fs/promises';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
 import { FaultlineError } from '../util/errors.js';
 import { BACKINGS, GUEST_RAMS, STATUSES, type RunRecord, type Status, type SubtestResult } from './types.js';
 
@@ -114,19 +113,7 @@ export function validateRunRecord(value: unknown, origin: string): RunRecord {
 }
 
 export async function readRunRecord(path: string): Promise<RunRecord> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new FaultlineError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new FaultlineError(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
-  return validateRunRecord(parsed, path);
+  return validateRunRecord(await readJsonFile(path), path);
 }
 
 export function summarize(subtests: readonly SubtestResult[]): Record<Status, number> & { total: number } {

@@ -1,5 +1,4 @@
-import { lazyValidator } from '../util/schema.js';
-import { readFile } from 'node:fs/promises';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
 import { FaultlineError } from '../util/errors.js';
 import type { SeriesRecord } from './types.js';
 
@@ -79,11 +78,5 @@ export function validateSeriesRecord(value: unknown, origin: string): SeriesReco
 }
 
 export async function readSeriesRecord(path: string): Promise<SeriesRecord> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
-  } catch (e) {
-    throw new FaultlineError(`cannot read ${path}: ${(e as Error).message}`);
-  }
-  return validateSeriesRecord(parsed, path);
+  return validateSeriesRecord(await readJsonFile(path), path);
 }

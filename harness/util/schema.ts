@@ -1,4 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { readFile } from 'node:fs/promises';
+import { FaultlineError } from './errors.js';
 
 /**
  * JSON Schema validation at the boundaries (results.json, plan, history, bisect and
@@ -21,4 +23,22 @@ export function lazyValidator<T>(schema: object): LazyValidator<T> {
   };
   Object.defineProperty(validate, 'errors', { get: () => compiled?.errors });
   return validate as LazyValidator<T>;
+}
+
+/**
+ * Read a JSON file from disk for validation: a missing file or bad JSON is one line
+ * naming the path (`hint` says what the path should have been).
+ */
+export async function readJsonFile(path: string, hint = ''): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new FaultlineError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}${hint}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new FaultlineError(`${path} is not valid JSON: ${(e as Error).message}`);
+  }
 }
