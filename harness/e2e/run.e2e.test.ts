@@ -43,14 +43,17 @@ t.test('faultline run --quick on hugetlb and shmem boots the Debian kernel and p
   t.ok(existsSync(join(dir, 'output', 'uffd-unit-tests.zeropage.txt')));
 });
 
-t.test('a guest that cannot answer SSH in time: exit 2 and the last console lines', async (t) => {
-  const r = await faultline(['run', '--quick', '--boot-timeout', '5', '--results', results, '--run-id', 'noboot'], 10);
+t.test('a guest that dies before SSH comes up: exit 2 and the last console lines', async (t) => {
+  // No such rdinit: the kernel looks for a root filesystem instead, finds none and panics;
+  // with panic=-1 and -no-reboot QEMU exits, and the harness says so with the console tail.
+  const r = await faultline(['run', '--quick', '--boot-timeout', '30', '--cmdline', 'rdinit=/faultline-no-such-init', '--results', results, '--run-id', 'noboot'], 10);
   t.equal(r.exitCode, 2);
-  t.match(r.all, /SSH to the guest never came up/);
+  t.match(r.all, /SSH to the guest never came up|QEMU exited during boot/);
   t.match(r.all, /guest console \(last 30 lines\)/);
+  t.match(r.all, /Kernel panic - not syncing/, 'the console tail shows why');
   const rec = await readRunRecord(join(results, 'noboot', 'results.json'));
   t.equal(rec.verdict, 'error');
-  t.match(rec.infraError, /never came up/);
+  t.match(rec.infraError, /never came up|QEMU exited during boot/);
 });
 
 t.test('bad input: one line, exit 2', async (t) => {
@@ -89,4 +92,15 @@ t.test('kill -9 of faultline mid-boot leaves no QEMU behind and no half-written 
   const alive = await execa('kill', ['-0', String(qemuPid)], { reject: false });
   t.not(alive.exitCode, 0, 'QEMU died with faultline (PR_SET_PDEATHSIG)');
   t.notOk(existsSync(join(results, 'killed', 'results.json')), 'no results.json for an unfinished run');
+});
+
+t.test('--timeout caps a test program: the guest kills it and the run reports the timeout', async (t) => {
+  const r = await faultline(['run', '--quick', '--filter', 'minor', '--backing', 'shmem', '--timeout', '3', '--results', results, '--run-id', 'timeout'], 10);
+  t.equal(r.exitCode, 1, 'a timed-out test fails the run');
+  const rec = await readRunRecord(join(results, 'timeout', 'results.json'));
+  const prog = rec.programs.find((p) => p.program === 'uffd-unit-tests');
+  t.equal(prog?.status, 'error');
+  t.equal(prog?.timedOut, true);
+  t.match(prog?.reason, /timed out after 3 s/);
+  t.equal(rec.infraError, undefined, 'the guest kept answering');
 });

@@ -142,7 +142,8 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
     log.info(`pushed ${built.length} test binaries (${(bytes / 1048576).toFixed(1)} MiB) in ${(record.timing.pushMs / 1000).toFixed(1)} s`);
 
     for (const suite of suites) {
-      for (const cmd of suite.plan(ctx)) {
+      // --timeout caps every program; a suite may ask for less.
+      for (const cmd of suite.plan(ctx).map((c) => ({ ...c, timeoutSec: Math.min(c.timeoutSec, req.timeoutSec) }))) {
         const prog = selftests.programs.find((p) => p.name === cmd.program);
         if (!prog || prog.status !== 'built') {
           const status = prog?.status === 'failed' ? 'error' : 'skip';
@@ -205,8 +206,8 @@ async function runOne(
     timeoutMs: cmd.timeoutSec * 1000 + HANG_GRACE_MS, pty: true,
   });
   await writeFile(join(dir, outputFile), r.output);
-  // busybox timeout's KILL shows up as exit 137 (or a KILL signal through the pty).
-  const killedByTimeout = r.exitCode === 137 || r.signal === 'KILL';
+  // busybox timeout's KILL shows up as exit 137, or as exit-signal KILL (ssh2 names it SIGKILL).
+  const killedByTimeout = r.exitCode === 137 || r.signal === 'SIGKILL';
   const out = {
     output: r.output, exitCode: killedByTimeout ? null : r.exitCode,
     timedOut: r.timedOut || (killedByTimeout && r.durationMs >= cmd.timeoutSec * 1000 - 1000), durationMs: r.durationMs,
