@@ -1,5 +1,4 @@
 import { lazyValidator, readJsonFile } from '../util/schema.js';
-import { FaultlineError } from '../util/errors.js';
 import type { BisectRecord, RunObservation, StepRecord, StepRole } from './types.js';
 
 /** The resumable state of one bisect (results dir/state.json), rewritten atomically after every change. */
@@ -175,20 +174,12 @@ const stateSchema = {
 const validateRecord = lazyValidator<BisectRecord>(recordSchema);
 const validateState = lazyValidator<BisectState>(stateSchema);
 
-function fail(origin: string, what: string, errors: typeof validateRecord.errors): never {
-  const e = errors?.[0];
-  const where = e ? `${e.instancePath || '/'} ${e.message ?? ''}` : 'unknown error';
-  throw new FaultlineError(`${origin} is not a faultline ${what}: ${where.trim()}`);
-}
-
 export function validateBisectRecord(value: unknown, origin: string): BisectRecord {
-  if (validateRecord(value)) return value as unknown as BisectRecord;
-  return fail(origin, 'bisect results.json', validateRecord.errors);
+  return validateRecord.checked(value, origin, 'bisect results.json');
 }
 
 export function validateBisectState(value: unknown, origin: string): BisectState {
-  if (validateState(value)) return value as unknown as BisectState;
-  return fail(origin, 'bisect state file', validateState.errors);
+  return validateState.checked(value, origin, 'bisect state file');
 }
 
 

@@ -7,7 +7,6 @@ import { lazyValidator, readJsonFile } from '../util/schema.js';
 import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
-import { FaultlineError } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/fsutil.js';
 import type { Job, ShardSpec } from './jobs.js';
 import type { Plan } from './plan.js';
@@ -94,9 +93,7 @@ const validate = lazyValidator<NightlyRecord>(nightlySchema);
 export const NIGHTLY_FILE = 'nightly.json';
 
 export function validateNightlyRecord(value: unknown, origin: string): NightlyRecord {
-  if (validate(value)) return value as unknown as NightlyRecord;
-  const e = validate.errors?.[0];
-  throw new FaultlineError(`${origin} is not a faultline nightly.json: ${e ? `${e.instancePath || '/'} ${e.message ?? ''}` : 'invalid'}`);
+  return validate.checked(value, origin, 'nightly.json');
 }
 
 export async function readNightlyRecord(dir: string): Promise<NightlyRecord> {

@@ -1,5 +1,4 @@
 import { lazyValidator, readJsonFile } from '../util/schema.js';
-import { FaultlineError } from '../util/errors.js';
 import { BACKINGS, GUEST_RAMS, STATUSES, type RunRecord, type Status, type SubtestResult } from './types.js';
 
 const metricSchema = {
@@ -106,10 +105,7 @@ const validate = lazyValidator<RunRecord>(runRecordSchema);
 
 /** Validate an untrusted value (parsed results.json) as a RunRecord; throws a one-line error. */
 export function validateRunRecord(value: unknown, origin: string): RunRecord {
-  if (validate(value)) return value;
-  const e = validate.errors?.[0];
-  const where = e ? `${e.instancePath || '/'} ${e.message ?? ''}` : 'unknown error';
-  throw new FaultlineError(`${origin} is not a faultline results.json: ${where.trim()}`);
+  return validate.checked(value, origin, 'results.json');
 }
 
 export async function readRunRecord(path: string): Promise<RunRecord> {

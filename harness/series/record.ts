@@ -1,5 +1,4 @@
 import { lazyValidator, readJsonFile } from '../util/schema.js';
-import { FaultlineError } from '../util/errors.js';
 import type { SeriesRecord } from './types.js';
 
 const diag = {
@@ -72,9 +71,7 @@ const schema = {
 const validate = lazyValidator<SeriesRecord>(schema);
 
 export function validateSeriesRecord(value: unknown, origin: string): SeriesRecord {
-  if (validate(value)) return value as unknown as SeriesRecord;
-  const e = validate.errors?.[0];
-  throw new FaultlineError(`${origin} is not a faultline series results.json: ${e ? `${e.instancePath || '/'} ${e.message ?? ''}`.trim() : 'unknown error'}`);
+  return validate.checked(value, origin, 'series results.json');
 }
 
 export async function readSeriesRecord(path: string): Promise<SeriesRecord> {

@@ -13,6 +13,8 @@ export interface LazyValidator<T> {
   (value: unknown): value is T;
   /** Errors of the last failed validation. */
   readonly errors: ErrorObject[] | null | undefined;
+  /** The value as T, or a one-line error: "<origin> is not a faultline <what>: <path> <problem>". */
+  checked(value: unknown, origin: string, what: string): T;
 }
 
 export function lazyValidator<T>(schema: object): LazyValidator<T> {
@@ -22,7 +24,13 @@ export function lazyValidator<T>(schema: object): LazyValidator<T> {
     return compiled(value);
   };
   Object.defineProperty(validate, 'errors', { get: () => compiled?.errors });
-  return validate as LazyValidator<T>;
+  const checked = (value: unknown, origin: string, what: string): T => {
+    if (validate(value)) return value;
+    const e = compiled?.errors?.[0];
+    const where = e ? `${e.instancePath || '/'} ${e.message ?? ''}` : 'unknown error';
+    throw new FaultlineError(`${origin} is not a faultline ${what}: ${where.trim()}`);
+  };
+  return Object.assign(validate, { checked }) as LazyValidator<T>;
 }
 
 /**
