@@ -6,10 +6,14 @@
  *
  * Synthetic mode (default, runs anywhere): a generated make project of --files C files under mm/
  * and lib/ (each with some arithmetic so the compiler has work), built with make -j.
- * The kernel variant (same measurement with harness/kernel/build.ts) is still to do: it needs a
- * kernel tree and ~1 cold kernel build of machine time.
  *
- *   node dist/bench/series-time.js [--files 120] [--patches 10] [--jobs N] [--json FILE]
+ * Kernel mode (--kernel): the real thing on Debian's 6.12 tree (the e2e test repository), minimal
+ * config, no ccache: `faultline series --no-tests` of --patches patches, each adding a small
+ * function to a different mm/ file. The series' base build is the cold build (a fresh worktree,
+ * no ccache); the incremental reference is measured afterwards in the same worktree by touching
+ * mm/userfaultfd.c and building again.
+ *
+ *   node dist/bench/series-time.js [--kernel] [--files 120] [--patches 10] [--jobs N] [--json FILE]
  */
 import { mkdir, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -33,6 +37,70 @@ function source(dir: string, i: number): string {
   // Enough unrolled arithmetic that each file costs the compiler a few tens of ms at -O2.
   const body = Array.from({ length: 60 }, (_, k) => `\tx = x * ${k + 3} + (x >> ${(k % 7) + 1}) ^ ${i * 31 + k};`).join('\n');
   return `/* ${dir}/f${i}.c */\nunsigned long ${dir}_f${i}(unsigned long x)\n{\n${body}\n\treturn x;\n}\n`;
+}
+
+const MM_FILES = ['mm/userfaultfd.c', 'mm/shmem.c', 'mm/hugetlb.c', 'mm/memory.c', 'mm/mmap.c', 'mm/madvise.c', 'mm/mprotect.c', 'mm/filemap.c', 'mm/gup.c', 'mm/page_alloc.c'];
+
+/** Commit `edit` of `path` on top of `parent` without a checkout (a private index, plumbing only). */
+async function commitEdit(repo: string, parent: string, path: string, text: string, message: string, index: string): Promise<string> {
+  const env = { GIT_INDEX_FILE: index, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@faultline.invalid', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@faultline.invalid' };
+  const g = async (args: string[], input?: string) => (await run('git', ['-C', repo, ...args], { timeoutMs: 300_000, env, ...(input !== undefined ? { input } : {}) })).stdout.trim();
+  await g(['read-tree', parent]);
+  const blob = await g(['hash-object', '-w', '--stdin'], text);
+  await g(['update-index', '--cacheinfo', `100644,${blob},${path}`]);
+  const tree = await g(['write-tree']);
+  return g(['commit-tree', tree, '-p', parent, '-m', message]);
+}
+
+async function kernelSeries(): Promise<void> {
+  const { ensureKernelTestRepo } = await import('../harness/e2e/kernel-repo.js');
+  const { KernelSeriesBuilder } = await import('../harness/series/kernel-adapter.js');
+  const { buildKernel } = await import('../harness/kernel/build.js');
+  const k = await ensureKernelTestRepo();
+  const work = await mkdtemp(join(tmpdir(), 'faultline-bench-kseries-'));
+  try {
+    let parent = k.base;
+    for (let i = 0; i < patches; i++) {
+      const path = MM_FILES[i % MM_FILES.length] ?? 'mm/userfaultfd.c';
+      const text = (await run('git', ['-C', k.repo, 'show', `${parent}:${path}`], { timeoutMs: 60_000 })).stdout;
+      const add = `\nstatic int __maybe_unused faultline_bench_${i}(int v)\n{\n\treturn v * ${i + 3} + 1;\n}\n`;
+      parent = await commitEdit(k.repo, parent, path, `${text}\n${add}`, `mm: bench patch ${i + 1} (${path})`, join(work, 'index'));
+    }
+    const mbox = join(work, 'series.mbox');
+    await writeFile(mbox, (await run('git', ['-C', k.repo, 'format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`], { timeoutMs: 300_000 })).stdout);
+    const settings = { base: 'tinyconfig', kconfig: ['minimal', 'uffd'], jobs, ccache: false, cacheDir: join(work, 'kbuild'), progress: 'plain' as const };
+    const worktree = join(work, 'worktree');
+    const t0 = Date.now();
+    const r = await runSeries({ repo: k.repo, base: k.base, mbox, resultsDir: join(work, 'results'), worktree, noTests: true, keepWorktree: true },
+      new KernelSeriesBuilder(settings), { describe: () => 'none (builds only)', test: () => Promise.resolve([]) });
+    const total = Date.now() - t0;
+    // Incremental reference in the same worktree and obj dir: touch one mm/ file, build again.
+    const uffd = join(worktree, 'mm', 'userfaultfd.c');
+    await appendFile(uffd, '/* touched */\n');
+    const ti = Date.now();
+    const inc = await buildKernel({ ...settings, kernelSrc: worktree, ownedTree: true, selftests: false });
+    const incrMs = Date.now() - ti;
+    if (inc.cacheHit) throw new Error('the incremental reference build was a cache hit');
+    await run('git', ['-C', k.repo, 'worktree', 'remove', '--force', '--force', worktree], { timeoutMs: 600_000 });
+    const coldMs = r.timing.baseBuildMs;
+    const budget = coldMs + patches * incrMs;
+    const ratio = total / budget;
+    const patchMs = r.timing.patchBuildMs;
+    process.stdout.write(`kernel series of ${patches} patches touching mm/ (Debian 6.12 tree, tinyconfig+minimal+uffd, make -j${jobs}, no ccache):\n`);
+    process.stdout.write(`  cold build (the series' base, fresh worktree) ${(coldMs / 1000).toFixed(1)} s, incremental build ${(incrMs / 1000).toFixed(1)} s\n`);
+    process.stdout.write(`  patch builds ${patchMs.map((m) => (m / 1000).toFixed(1)).join(' ')} s\n`);
+    process.stdout.write(`  series total ${(total / 1000).toFixed(1)} s vs cold + ${patches} x incremental = ${(budget / 1000).toFixed(1)} s: ratio ${ratio.toFixed(2)} (target <= 1.00)\n`);
+    process.stdout.write(`  all patches applied: ${r.patches.every((p) => p.apply.ok)}; all built: ${r.patches.every((p) => p.build?.ok)}\n`);
+    const json = arg('--json');
+    if (json) await writeJsonAtomic(json, { mode: 'kernel', patches, jobs, coldMs, incrementalMs: incrMs, seriesMs: total, patchBuildMs: patchMs, ratio });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--kernel')) {
+  await kernelSeries();
+  process.exit(0);
 }
 
 const root = await mkdtemp(join(tmpdir(), 'faultline-bench-series-'));

@@ -24,7 +24,7 @@ export function suiteForProgram(program: string): string {
 
 /** Build the revision (cached: a revisited revision is a cache hit) with the kernel build module. */
 export async function buildRevision(worktree: string, settings: KernelBuildSettings): Promise<KernelBuild> {
-  return buildKernel({ ...settings, kernelSrc: worktree, selftests: true });
+  return buildKernel({ ...settings, kernelSrc: worktree, selftests: true, ownedTree: true });
 }
 
 /** A guest that never came up because the kernel itself died (panic/oops during boot). */

@@ -3,12 +3,12 @@ import { copyFile, mkdir, open, readFile, rm, symlink, unlink, writeFile } from 
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
-import { cacheRoot, exists, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
+import { cacheRoot, exists, isInside, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { KconfigCheckError, checkFragments, effectiveRequests, parseFragment, parseFragmentText, resolveFragments, type Fragment } from './kconfig.js';
 import { buildSelftests, type SelftestBuild } from '../selftests/build.js';
-import { RECIPE_VERSION, buildKey, commitState, compilerVersion, configHash, inputKey, isGitTop, kconfigInputsDigest, treeState, type TreeState } from './cache-key.js';
+import { OWNED_OBJ_PREFIX, RECIPE_VERSION, buildKey, commitState, compilerVersion, configHash, inputKey, isGitTop, kconfigInputsDigest, treeState, type TreeState } from './cache-key.js';
 
 /**
  * `faultline build`: a kernel from a source tree, out of tree (O=), with checked
@@ -56,6 +56,12 @@ export interface BuildKernelOptions {
   buildTimeoutMs?: number;
   /** Relative fragment paths resolve against this (default process.cwd()). */
   cwd?: string;
+  /**
+   * kernelSrc is a tree faultline owns (a bisect/series worktree; trees under the faultline cache
+   * count by default): the O= dir goes inside it as a direct child, so kbuild writes relative
+   * paths (srctree = ..) and ccache (hash_dir off) shares objects between trees at different paths.
+   */
+  ownedTree?: boolean;
 }
 
 export interface CcacheStats {
@@ -534,7 +540,7 @@ async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<st
   if (await exists(join(wt, '.git'))) {
     const r = await git(['checkout', '--quiet', '--force', '--detach', commit], wt);
     if (r.exitCode === 0) {
-      await git(['clean', '-fdxq'], wt);
+      await git(['clean', '-fdxq', '-e', `/${OWNED_OBJ_PREFIX}*`], wt);
       return wt;
     }
     log.warn(`worktree ${wt} is unusable (${tail(r.all, 1)}): recreating it`);
@@ -593,7 +599,10 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
   const jobs = opts.jobs ?? availableParallelism();
   const recipeId = sha256(JSON.stringify({ base: base.id, frags: fragments.map((f) => f.text), arch: ARCH }));
   const sourceId = commit !== undefined ? `repo:${src}` : `tree:${src}`;
-  const obj = join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));
+  const owned = opts.ownedTree ?? isInside(src, cacheRoot());
+  const obj = owned && commit === undefined
+    ? join(src, `${OWNED_OBJ_PREFIX}${recipeId.slice(0, 16)}`)
+    : join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));
   const lockFile = commit !== undefined ? join(root, 'locks', `wt-${sha256(src).slice(0, 16)}`) : join(root, 'locks', `obj-${obj.split('/').pop() ?? ''}`);
 
   return withLock(lockFile, commit !== undefined ? `the worktree of ${src}` : obj, 6 * 3600_000, async () => {

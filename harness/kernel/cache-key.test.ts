@@ -1,10 +1,10 @@
 import t from 'tap';
-import { mkdtemp, rm, writeFile, utimes, appendFile, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, utimes, appendFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../util/proc.js';
 import { ensureDebianSource } from './debian.js';
-import { buildKey, commitState, inputKey, treeState } from './cache-key.js';
+import { OWNED_OBJ_PREFIX, buildKey, commitState, inputKey, treeState } from './cache-key.js';
 
 async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'faultline-key-'));
@@ -30,6 +30,11 @@ t.test('git tree: touching nothing keeps the key, any change moves it, reverting
   // A build product the tree ignores does not count.
   await writeFile(join(d, 'a.o'), 'obj');
   t.equal((await treeState(d)).digest, clean.digest, 'ignored files do not change the key');
+
+  // faultline's own build dir inside a tree it owns is not source, even without a .gitignore rule.
+  await mkdir(join(d, `${OWNED_OBJ_PREFIX}0123`), { recursive: true });
+  await writeFile(join(d, `${OWNED_OBJ_PREFIX}0123`, 'vmlinux.o'), 'obj');
+  t.equal((await treeState(d)).digest, clean.digest, 'the in-tree build dir does not change a git tree key');
 
   // mtime alone does not change content in git: same key (git compares content).
   const later = new Date(Date.now() + 5000);
@@ -72,6 +77,9 @@ t.test('plain tree: path, size and mtime; touching a .c changes the key', async 
   await utimes(join(d, 'x.c'), later, later);
   const b = await treeState(d);
   t.not(b.digest, a.digest, 'touching x.c changes the key');
+  await mkdir(join(d, `${OWNED_OBJ_PREFIX}0123`));
+  await writeFile(join(d, `${OWNED_OBJ_PREFIX}0123`, 'x.o'), 'obj');
+  t.equal((await treeState(d)).digest, b.digest, 'the in-tree build dir does not change a plain tree key');
   await writeFile(join(d, 'y.c'), '');
   t.not((await treeState(d)).digest, b.digest, 'a new file changes the key');
 });

@@ -27,6 +27,9 @@ export interface TreeState {
   summary: string;
 }
 
+/** Build dirs faultline puts inside its own worktrees (BuildKernelOptions.ownedTree): never part of the tree state. */
+export const OWNED_OBJ_PREFIX = '.faultline-obj-';
+
 const GIT_ENV = {
   // Never take index.lock nor refresh the user's index: reading only.
   GIT_OPTIONAL_LOCKS: '0',
@@ -58,7 +61,7 @@ async function gitState(tree: string): Promise<TreeState> {
   if (diff.exitCode !== 0 && head !== 'no-commits') {
     throw new FaultlineError(`git diff HEAD failed in ${tree}: ${diff.stderr.trim().split('\n')[0] ?? ''}`);
   }
-  const untrackedR = await git(['ls-files', '-z', '--others', '--exclude-standard']);
+  const untrackedR = await git(['ls-files', '-z', '--others', '--exclude-standard', `--exclude=/${OWNED_OBJ_PREFIX}*`]);
   const untracked = untrackedR.stdout.split('\0').filter((p) => p !== '').sort();
   const h = createHash('sha256');
   h.update(`git\0${head}\0`);
@@ -85,7 +88,7 @@ async function gitState(tree: string): Promise<TreeState> {
  * for an unchanged tree; a reordered copy only costs a cache miss, never a false hit.
  */
 async function filesState(tree: string): Promise<TreeState> {
-  const script = `set -o pipefail; find . -path ./.git -prune -o \\( -type f -o -type l \\) -printf '%P\\t%s\\t%T@\\n' | sha256sum`;
+  const script = `set -o pipefail; find . \\( -path ./.git -o -path './${OWNED_OBJ_PREFIX}*' \\) -prune -o \\( -type f -o -type l \\) -printf '%P\\t%s\\t%T@\\n' | sha256sum`;
   const r = await run('bash', ['-c', script], { cwd: tree, timeoutMs: 5 * 60_000, env: { LC_ALL: 'C' } });
   const hex = /^[0-9a-f]{64}/.exec(r.stdout)?.[0];
   if (!hex) throw new FaultlineError(`could not fingerprint ${tree}: ${r.stdout.slice(0, 200)}`);
@@ -159,7 +162,7 @@ export async function kconfigInputsDigest(tree: string, state: TreeState): Promi
     for (const p of untracked.stdout.split('\0').filter((x) => x !== '').sort()) h.update(p).update(await sha256File(join(tree, p)).catch(() => 'unreadable'));
     return h.digest('hex');
   }
-  const script = `set -o pipefail; find . -path ./.git -prune -o \\( -name 'Kconfig*' -o -path './scripts/kconfig/*' -o -path './arch/x86/configs/*' -o -path './kernel/configs/*' -o -path ./Makefile \\) -printf '%P\\t%s\\t%T@\\n' | sha256sum`;
+  const script = `set -o pipefail; find . \\( -path ./.git -o -path './${OWNED_OBJ_PREFIX}*' \\) -prune -o \\( -name 'Kconfig*' -o -path './scripts/kconfig/*' -o -path './arch/x86/configs/*' -o -path './kernel/configs/*' -o -path ./Makefile \\) -printf '%P\\t%s\\t%T@\\n' | sha256sum`;
   const r = await run('bash', ['-c', script], { cwd: tree, timeoutMs: 5 * 60_000, env: { LC_ALL: 'C' } });
   return sha256(`kconfig-files\0${r.stdout.slice(0, 64)}`);
 }

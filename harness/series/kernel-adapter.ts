@@ -25,7 +25,10 @@ export class KernelSeriesBuilder implements SeriesBuilder<KernelBuild> {
     const first = !this.seen.has(worktree);
     this.seen.add(worktree);
     try {
-      const kb = await buildRevision(worktree, this.settings);
+      // The worktree's first build really runs make even when the artifacts are cached: its log is
+      // the warning baseline for the patches, and it fills the worktree's obj dir so every patch
+      // build after it is incremental (the compile would otherwise happen at patch 1 instead).
+      const kb = await buildRevision(worktree, { ...this.settings, ...(first ? { force: true } : {}) });
       // A cache hit compiled nothing here: its warnings are unknown, not absent.
       const log = kb.cacheHit ? undefined : await readFile(kb.buildLog, 'utf8').catch(() => undefined);
       return {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, open, readdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { homedir } from 'node:os';
 
 /** Results and cache entries are written to a temp name then renamed, so a kill never leaves half a file. */
@@ -48,6 +48,12 @@ export function sha256File(path: string): Promise<string> {
       .on('error', reject)
       .on('end', () => resolve(h.digest('hex')));
   });
+}
+
+/** Is `path` strictly inside directory `dir` (both resolved, no symlink resolution)? */
+export function isInside(path: string, dir: string): boolean {
+  const r = relative(resolve(dir), resolve(path));
+  return r !== '' && r !== '..' && !r.startsWith('../') && !isAbsolute(r);
 }
 
 export async function exists(path: string): Promise<boolean> {

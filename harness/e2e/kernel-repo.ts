@@ -1,0 +1,126 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureDebianSource } from '../kernel/debian.js';
+import { cacheRoot, exists } from '../util/fsutil.js';
+import { run } from '../util/proc.js';
+
+/**
+ * A real kernel git repository for the series and bisect end-to-end tests: Debian's 6.12 tree
+ * as the base commit, then six small commits on top that exercise what those commands must
+ * handle (a no-op, a new warning, a build break and its fix, a uffd regression, a no-op).
+ * Built once and cached under $FAULTLINE_CACHE/test-repos; the work tree is a hard-link copy
+ * of the cached source (edits replace files, never write through a link).
+ */
+
+export interface KernelPatch {
+  /** Short name used by the tests. */
+  name: 'comment' | 'warning' | 'broken' | 'fix' | 'culprit' | 'tail';
+  subject: string;
+  file: string;
+  /** Edit the file's text (must change it). */
+  edit: (text: string) => string;
+}
+
+function replaceOnce(text: string, from: string, to: string): string {
+  const i = text.indexOf(from);
+  if (i < 0 || text.indexOf(from, i + 1) >= 0) throw new Error(`test patch: '${from.slice(0, 60)}' is not unique in the file`);
+  return text.slice(0, i) + to + text.slice(i + from.length);
+}
+
+const BROKEN = '\nstatic int __maybe_unused uffd_move_budget(void)\n{\n\treturn uffd_move_budget_pages;\n}\n';
+
+export const KERNEL_PATCHES: KernelPatch[] = [
+  {
+    name: 'comment',
+    subject: 'mm/userfaultfd: note why mfill retries after dropping the lock',
+    file: 'mm/userfaultfd.c',
+    edit: (t) => `${t}\n/* mfill_atomic() retries from the top after -ENOENT: the vma may have changed. */\n`,
+  },
+  {
+    name: 'warning',
+    subject: 'userfaultfd: count zeropage retries',
+    file: 'fs/userfaultfd.c',
+    edit: (t) => replaceOnce(t, '\tstruct uffdio_zeropage uffdio_zeropage;\n', '\tstruct uffdio_zeropage uffdio_zeropage;\n\tint zeropage_retries;\n'),
+  },
+  {
+    name: 'broken',
+    subject: 'mm/userfaultfd: add a move budget helper',
+    file: 'mm/userfaultfd.c',
+    edit: (t) => `${t}${BROKEN}`,
+  },
+  {
+    name: 'fix',
+    subject: 'mm/userfaultfd: drop the move budget helper again',
+    file: 'mm/userfaultfd.c',
+    edit: (t) => replaceOnce(t, BROKEN, ''),
+  },
+  {
+    // Looks like a tightening, but mode 0 (wake) is valid: UFFDIO_ZEROPAGE now fails with -EINVAL.
+    name: 'culprit',
+    subject: 'userfaultfd: reject unknown UFFDIO_ZEROPAGE modes explicitly',
+    file: 'fs/userfaultfd.c',
+    edit: (t) => replaceOnce(t, 'if (uffdio_zeropage.mode & ~UFFDIO_ZEROPAGE_MODE_DONTWAKE)', 'if (uffdio_zeropage.mode != UFFDIO_ZEROPAGE_MODE_DONTWAKE)'),
+  },
+  {
+    name: 'tail',
+    subject: 'mm/userfaultfd: spelling',
+    file: 'mm/userfaultfd.c',
+    edit: (t) => `${t}/* Callers hold the mmap read lock or the per-vma lock. */\n`,
+  },
+];
+
+export interface KernelTestRepo {
+  repo: string;
+  /** The base commit (the tree as Debian ships it). */
+  base: string;
+  /** Commit of each patch, in order. */
+  commits: Record<KernelPatch['name'], string>;
+  tip: string;
+}
+
+const GIT_ID = ['-c', 'user.name=faultline test', '-c', 'user.email=test@faultline.invalid', '-c', 'commit.gpgsign=false'];
+
+async function git(repo: string, args: string[], timeoutMs = 20 * 60_000): Promise<string> {
+  const env = { GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z', LC_ALL: 'C' };
+  return (await run('git', ['-C', repo, ...GIT_ID, ...args], { timeoutMs, env })).stdout.trim();
+}
+
+/** Replace a file (a new inode) so the hard-linked original in the source cache is never written. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.faultline-new`, text);
+  await rename(`${path}.faultline-new`, path);
+}
+
+export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
+  const { tree, version } = await ensureDebianSource('6.12');
+  const root = join(cacheRoot(), 'test-repos');
+  const repo = join(root, `linux-${version}-uffd-series-v1`);
+  if (!(await exists(join(repo, '.faultline-complete')))) {
+    const tmp = `${repo}.tmp-${process.pid}`;
+    await mkdir(root, { recursive: true });
+    await rm(tmp, { recursive: true, force: true });
+    // Hard links: no second copy of 1.3 GB; git reads the files and writes its own objects.
+    await run('cp', ['-al', tree, tmp], { timeoutMs: 20 * 60_000 });
+    for (const junk of ['.complete', '.tree-complete']) await rm(join(tmp, junk), { force: true });
+    await run('bash', ['-c', `find . -maxdepth 1 -name '.faultline-obj-*' -exec rm -rf {} +`], { cwd: tmp, timeoutMs: 10 * 60_000 });
+    await git(tmp, ['init', '-q', '-b', 'master']);
+    await git(tmp, ['add', '-A']);
+    await git(tmp, ['commit', '-q', '-m', `Linux ${version} (Debian linux-source-6.12)`]);
+    for (const p of KERNEL_PATCHES) {
+      const path = join(tmp, p.file);
+      const before = await readFile(path, 'utf8');
+      const after = p.edit(before);
+      if (after === before) throw new Error(`test patch '${p.name}' changes nothing`);
+      await replaceFile(path, after);
+      await git(tmp, ['commit', '-q', '-a', '-m', `${p.subject}\n\nTest patch '${p.name}' of faultline's kernel series/bisect end-to-end test.`]);
+    }
+    await writeFile(join(tmp, '.git', 'info', 'exclude'), '/.faultline-complete\n', { flag: 'a' });
+    await writeFile(join(tmp, '.faultline-complete'), '');
+    await rm(repo, { recursive: true, force: true });
+    await rename(tmp, repo);
+  }
+  const log = (await git(repo, ['log', '--format=%H', '--reverse', '-n', String(KERNEL_PATCHES.length + 1), 'HEAD'])).split('\n');
+  const base = log[0] ?? '';
+  const commits = Object.fromEntries(KERNEL_PATCHES.map((p, i) => [p.name, log[i + 1] ?? ''])) as Record<KernelPatch['name'], string>;
+  return { repo, base, commits, tip: commits.tail };
+}

@@ -1,0 +1,92 @@
+import t from 'tap';
+import { execa } from 'execa';
+import { mkdtempSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureMinimalKernel } from '../kernel/build.js';
+import { readBisectRecord } from '../bisect/record.js';
+import { readSeriesRecord } from '../series/record.js';
+import { run } from '../util/proc.js';
+import { PROJECT_ROOT } from '../util/project.js';
+import { ensureKernelTestRepo } from './kernel-repo.js';
+
+/**
+ * Issue 5 on real kernels: a git repository of Debian's 6.12 tree with six commits on top
+ * (kernel-repo.ts) goes through `faultline series` (as an mbox from git format-patch) and
+ * `faultline bisect`, each building the minimal config with ccache and booting every tested
+ * revision under QEMU. The culprit makes UFFDIO_ZEROPAGE fail, so uffd-unit-tests' zeropage
+ * test fails on anon; one commit does not build and one adds a warning.
+ */
+const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
+const out = mkdtempSync(join(tmpdir(), 'faultline-e2e-kseries-'));
+const kernelFlags = ['--config-base', 'tinyconfig', '--kconfig', 'minimal,uffd'];
+
+async function userRepoState(repo: string): Promise<string> {
+  const r = await run('git', ['-C', repo, 'status', '--porcelain', '--branch'], { timeoutMs: 5 * 60_000 });
+  const wt = await run('git', ['-C', repo, 'worktree', 'list', '--porcelain'], { timeoutMs: 60_000 });
+  const refs = await run('git', ['-C', repo, 'for-each-ref'], { timeoutMs: 60_000 });
+  return `${r.stdout}\n${wt.stdout}\n${refs.stdout}`;
+}
+
+t.test('series and bisect on a real kernel tree', async (t) => {
+  // Fills ccache with the minimal config's objects (relative paths: shared with the worktrees below).
+  await ensureMinimalKernel({ progress: 'plain' });
+  const k = await ensureKernelTestRepo();
+  const before = await userRepoState(k.repo);
+
+  await t.test('series: mbox of 6 patches; warning, build break and the zeropage regression are reported', async (t) => {
+    const mbox = join(out, 'series.mbox');
+    const fp = await run('git', ['-C', k.repo, 'format-patch', '--stdout', '--cover-letter', '--thread', `${k.base}..${k.tip}`], { timeoutMs: 5 * 60_000 });
+    await writeFile(mbox, fp.stdout);
+    const dir = join(out, 'series');
+    const r = await execa('node', [cli, 'series', '--kernel-src', k.repo, '--base', k.base, '--mbox', mbox, ...kernelFlags,
+      '--backing', 'anon', '--filter', 'zeropage', '--results-dir', dir], { reject: false, all: true, timeout: 90 * 60_000 });
+    t.equal(r.exitCode, 1, `the series regresses: exit 1 (tail: ${String(r.all).slice(-2500)})`);
+    const rec = await readSeriesRecord(join(dir, 'results.json'));
+    t.equal(rec.patches.length, 6);
+    t.equal(rec.messageIds.length, 6, 'one Message-ID per patch (cover letter skipped)');
+    const [comment, warning, broken, fix, culprit] = rec.patches;
+    t.equal(comment?.build?.ok, true);
+    t.same(comment?.build?.newWarnings, [], 'a comment adds no warning');
+    t.equal(warning?.build?.ok, true);
+    t.match(warning?.build?.newWarnings.map((w) => `${w.file}: ${w.text}`).join('\n') ?? '', /fs\/userfaultfd\.c: .*unused variable .zeropage_retries/);
+    t.equal(broken?.build?.ok, false, 'the broken patch is reported as not building');
+    t.match(broken?.build?.firstError ?? '', /uffd_move_budget_pages/);
+    t.equal(fix?.build?.ok, true);
+    t.equal(culprit?.build?.ok, true);
+    t.ok((rec.timing.patchBuildMs.length === 6), 'every patch was built');
+    t.equal(rec.baseTests?.counts.pass !== undefined && rec.baseTests.counts.pass > 0, true, 'the base passes zeropage');
+    t.ok(rec.comparison?.regressions.some((x) => x.id === 'uffd-unit-tests/zeropage/anon'), 'zeropage/anon is a new failure at the tip');
+    t.equal(rec.verdict, 'regressed');
+    const report = await readFile(join(dir, 'report.txt'), 'utf8');
+    t.match(report, /\[2\/6\].*warning/i, 'the reply names the warning patch');
+    t.match(report, /\[3\/6\].*(does not build|build failed|BUILD)/i, 'the reply names the broken patch');
+    t.match(report, /zeropage\/anon/);
+    t.match(await readFile(join(dir, 'junit.xml'), 'utf8'), /<testsuites/);
+  });
+
+  await t.test('bisect: finds the zeropage culprit, skips the commit that does not build, verifies by revert', async (t) => {
+    const dir = join(out, 'bisect');
+    const r = await execa('node', [cli, 'bisect', '--kernel-src', k.repo, '--good', k.base, '--bad', k.tip,
+      '--test', 'uffd-unit-tests:zeropage/anon', ...kernelFlags, '--runs', '1', '--verify-revert', '--results-dir', dir],
+    { reject: false, all: true, timeout: 90 * 60_000 });
+    t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
+    const rec = await readBisectRecord(join(dir, 'results.json'));
+    t.equal(rec.outcome, 'found');
+    t.equal(rec.culprit?.hash, k.commits.culprit, 'the culprit is the zeropage patch');
+    t.match(rec.culprit?.subject ?? '', /UFFDIO_ZEROPAGE/);
+    t.equal(rec.verification?.verified, true);
+    t.equal(rec.verification?.revert?.verdict, 'good', 'reverting the culprit on the bad revision passes');
+    t.equal(rec.stats.rangeSize, 6);
+    const skipped = rec.steps.filter((s) => s.verdict === 'skip');
+    for (const s of skipped) t.match(s.reason, /does not build|uffd_move_budget_pages/, `${s.rev.slice(0, 12)} skipped because it does not build`);
+    t.notOk(rec.steps.some((s) => s.rev === k.commits.broken && s.verdict !== 'skip'), 'the broken commit is never called good or bad');
+    // Nothing built twice: every revision is built once (endpoint re-checks and verification hit the cache).
+    const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
+    t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
+    t.match(rec.bisectLog, /git bisect (good|bad)/);
+  });
+
+  t.equal(await userRepoState(k.repo), before, 'the user repository is left as it was (status, worktrees, refs)');
+});
