@@ -67,7 +67,7 @@ async function kernelSeries(): Promise<void> {
       parent = await commitEdit(k.repo, parent, path, `${text}\n${add}`, `mm: bench patch ${i + 1} (${path})`, join(work, 'index'));
     }
     const mbox = join(work, 'series.mbox');
-    await writeFile(mbox, (await run('git', ['-C', k.repo, 'format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`], { timeoutMs: 300_000 })).stdout);
+    await writeFile(mbox, (await run('git', ['-C', k.repo, '-c', 'user.name=bench', '-c', 'user.email=bench@faultline.invalid', 'format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`], { timeoutMs: 300_000 })).stdout);
     const settings = { base: 'tinyconfig', kconfig: ['minimal', 'uffd'], jobs, ccache: false, cacheDir: join(work, 'kbuild'), progress: 'plain' as const };
     const worktree = join(work, 'worktree');
     const t0 = Date.now();

@@ -103,8 +103,16 @@ export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
     await run('cp', ['-al', tree, tmp], { timeoutMs: 20 * 60_000 });
     for (const junk of ['.complete', '.tree-complete']) await rm(join(tmp, junk), { force: true });
     await run('bash', ['-c', `find . -maxdepth 1 -name '.faultline-obj-*' -exec rm -rf {} +`], { cwd: tmp, timeoutMs: 10 * 60_000 });
+    // Debian's packaged .gitignore ends by ignoring everything at the top level (its packaging
+    // repository tracks only debian/): drop that block so the tree itself is tracked.
+    const ignore = join(tmp, '.gitignore');
+    const rules = await readFile(ignore, 'utf8');
+    const cut = rules.indexOf('\n# Debian packaging');
+    if (cut >= 0) await replaceFile(ignore, `${rules.slice(0, rules.lastIndexOf('\n#', cut - 1) + 1)}`);
     await git(tmp, ['init', '-q', '-b', 'master']);
     await git(tmp, ['add', '-A']);
+    const tracked = (await git(tmp, ['ls-files'])).split('\n').length;
+    if (tracked < 50_000) throw new Error(`only ${tracked} files of the kernel tree were added: check ${ignore}`);
     await git(tmp, ['commit', '-q', '-m', `Linux ${version} (Debian linux-source-6.12)`]);
     for (const p of KERNEL_PATCHES) {
       const path = join(tmp, p.file);

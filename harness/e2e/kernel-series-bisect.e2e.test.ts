@@ -37,7 +37,7 @@ t.test('series and bisect on a real kernel tree', async (t) => {
 
   await t.test('series: mbox of 6 patches; warning, build break and the zeropage regression are reported', async (t) => {
     const mbox = join(out, 'series.mbox');
-    const fp = await run('git', ['-C', k.repo, 'format-patch', '--stdout', '--cover-letter', '--thread', `${k.base}..${k.tip}`], { timeoutMs: 5 * 60_000 });
+    const fp = await run('git', ['-C', k.repo, '-c', 'user.name=faultline test', '-c', 'user.email=test@faultline.invalid', 'format-patch', '--stdout', '--cover-letter', '--thread', `${k.base}..${k.tip}`], { timeoutMs: 5 * 60_000 });
     await writeFile(mbox, fp.stdout);
     const dir = join(out, 'series');
     const r = await execa('node', [cli, 'series', '--kernel-src', k.repo, '--base', k.base, '--mbox', mbox, ...kernelFlags,

@@ -69,6 +69,12 @@ t.test('build failures: compiler errors mean "does not build" (exit 3), the rest
   const f = classifyBuildFailure(broken);
   t.equal(f.kind, 'broken');
   t.match(f.firstError, /scripts\/kconfig\/expr\.c:1184:16: error: .*undeclared_symbol.* undeclared/);
+  // Captured from a series patch built in faultline's worktree (O= inside the tree: ../ paths, UTF-8 quotes).
+  const owned = classifyBuildFailure(await readFile(join(fixtures, 'build-broken-owned-tree.log'), 'utf8'));
+  t.equal(owned.kind, 'broken');
+  t.equal(owned.firstError, "mm/userfaultfd.c:2065:16: error: 'uffd_move_budget_pages' undeclared (first use in this function); did you mean 'uffd_move_budget'?",
+    'path from the tree root, ASCII quotes');
+  t.equal(classifyBuildFailure('/src/linux/mm/a.c:1:2: error: x\n', '/src/linux').firstError, 'mm/a.c:1:2: error: x', 'absolute paths under the tree are made relative');
   const infra = await readFile(join(fixtures, 'build-no-flex.log'), 'utf8');
   const g = classifyBuildFailure(infra);
   t.equal(g.kind, 'infra');

@@ -8,6 +8,7 @@ import { requireTool, run, shellLine, tail, which, type RunResult } from '../uti
 import { log } from '../util/log.js';
 import { KconfigCheckError, checkFragments, effectiveRequests, parseFragment, parseFragmentText, resolveFragments, type Fragment } from './kconfig.js';
 import { buildSelftests, type SelftestBuild } from '../selftests/build.js';
+import { tidyDiagnosticLine } from './diagnostics.js';
 import { OWNED_OBJ_PREFIX, RECIPE_VERSION, buildKey, commitState, compilerVersion, configHash, inputKey, isGitTop, kconfigInputsDigest, treeState, type TreeState } from './cache-key.js';
 
 /**
@@ -267,7 +268,7 @@ export interface BuildFailure {
 }
 
 /** Classify a failed make from its output: compiler/linker errors mean the revision does not build. */
-export function classifyBuildFailure(output: string): BuildFailure {
+export function classifyBuildFailure(output: string, tree?: string): BuildFailure {
   const lines = output.split('\n');
   for (const re of INFRA_PATTERNS) {
     const l = lines.find((x) => re.test(x));
@@ -275,7 +276,7 @@ export function classifyBuildFailure(output: string): BuildFailure {
   }
   for (const re of BROKEN_PATTERNS) {
     const l = lines.find((x) => re.test(x));
-    if (l !== undefined) return { kind: 'broken', firstError: l.trim() };
+    if (l !== undefined) return { kind: 'broken', firstError: tidyDiagnosticLine(l, tree) };
   }
   // make stopped on an error of some recipe (a script of this revision): still the revision's fault.
   const makeErr = lines.find((x) => /^make(\[\d+\])?: \*\*\* .*Error \d+/.test(x));
@@ -462,7 +463,7 @@ async function configure(ctx: Ctx, c: ConfigureOptions): Promise<string> {
   const { tree, obj } = c;
   await mkdir(obj, { recursive: true });
   const fail = async (r: RunResult, what: string): Promise<never> => {
-    const f = classifyBuildFailure(r.all);
+    const f = classifyBuildFailure(r.all, tree);
     const msg = `${what} failed in ${tree}: ${f.firstError}`;
     if (f.kind === 'broken') throw new BuildBrokenError(msg, f.firstError, tail(r.all, 30));
     throw new FaultlineError(msg, { detail: tail(r.all, 30) });
@@ -675,7 +676,7 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
           ctx.progress.end();
           await flush(ctx);
           await copyFile(logPath, join(dir, 'build.log'));
-          const f = classifyBuildFailure(r.all);
+          const f = classifyBuildFailure(r.all, tree);
           const where = commit !== undefined ? `${opts.ref} (${commit.slice(0, 12)})` : tree;
           const detail = `${tail(r.all, 30)}\nfull log: ${join(dir, 'build.log')}`;
           if (f.kind === 'broken') throw new BuildBrokenError(`kernel does not build at ${where}: ${f.firstError}`, f.firstError, detail);

@@ -4,6 +4,8 @@
  * multiset of (file, flag, message).
  */
 
+import { asciiQuotes, normalisePath } from '../kernel/diagnostics.js';
+
 export interface Diagnostic {
   /** Path relative to the tree root. */
   file: string;
@@ -19,19 +21,10 @@ export interface Diagnostic {
 
 const DIAG = /^(.+?):(\d+):(?:(\d+):)? (warning|error|fatal error): (.*?)(?: \[(-W[^\]]+|-Werror[^\]]*)\])?\s*$/;
 
-/** Paths in a build log: absolute under the tree, ./x, or ../x from an O= build dir. */
-export function normalisePath(p: string, treeRoot?: string): string {
-  let f = p.trim();
-  if (treeRoot && f.startsWith(treeRoot.endsWith('/') ? treeRoot : `${treeRoot}/`)) f = f.slice(treeRoot.length).replace(/^\/+/, '');
-  while (f.startsWith('./') || f.startsWith('../')) f = f.replace(/^\.\.?\//, '');
-  return f;
-}
-
 export function parseDiagnostics(log: string, treeRoot?: string): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const raw of log.split('\n')) {
-    // gcc quotes with U+2018/2019 outside the C locale; make messages locale independent.
-    const line = raw.replace(/[\u2018\u2019]/g, "'").replace(/\r$/, '');
+    const line = asciiQuotes(raw).replace(/\r$/, '');
     const m = DIAG.exec(line);
     if (!m?.[1] || !m[2] || !m[4] || m[5] === undefined) continue;
     if (/^\s|^In file included/.test(m[1])) continue;
