@@ -9,6 +9,7 @@ import { log } from '../util/log.js';
 import { KconfigCheckError, checkFragments, effectiveRequests, parseFragment, parseFragmentText, resolveFragments, type Fragment } from './kconfig.js';
 import { buildSelftests, type SelftestBuild } from '../selftests/build.js';
 import { tidyDiagnosticLine } from './diagnostics.js';
+import { DEBIAN_CACHE_DIR } from './debian.js';
 import { OWNED_OBJ_PREFIX, RECIPE_VERSION, buildKey, commitState, compilerVersion, configHash, inputKey, isGitTop, kconfigInputsDigest, treeState, type TreeState } from './cache-key.js';
 
 /**
@@ -58,9 +59,10 @@ export interface BuildKernelOptions {
   /** Relative fragment paths resolve against this (default process.cwd()). */
   cwd?: string;
   /**
-   * kernelSrc is a tree faultline owns (a bisect/series worktree; trees under the faultline cache
-   * count by default): the O= dir goes inside it as a direct child, so kbuild writes relative
-   * paths (srctree = ..) and ccache (hash_dir off) shares objects between trees at different paths.
+   * kernelSrc is a tree faultline owns (a bisect/series worktree; the Debian source trees it
+   * extracted into its cache count by default): the O= dir goes inside it as a direct child, so
+   * kbuild writes relative paths (srctree = ..) and ccache (hash_dir off) shares objects between
+   * trees at different paths. Never for a user's tree: faultline does not write into those.
    */
   ownedTree?: boolean;
 }
@@ -600,7 +602,7 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
   const jobs = opts.jobs ?? availableParallelism();
   const recipeId = sha256(JSON.stringify({ base: base.id, frags: fragments.map((f) => f.text), arch: ARCH }));
   const sourceId = commit !== undefined ? `repo:${src}` : `tree:${src}`;
-  const owned = opts.ownedTree ?? isInside(src, cacheRoot());
+  const owned = opts.ownedTree ?? isInside(src, join(cacheRoot(), DEBIAN_CACHE_DIR));
   const obj = owned && commit === undefined
     ? join(src, `${OWNED_OBJ_PREFIX}${recipeId.slice(0, 16)}`)
     : join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));

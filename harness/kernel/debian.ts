@@ -5,6 +5,9 @@ import { cacheDir, exists } from '../util/fsutil.js';
 import { requireTool, run } from '../util/proc.js';
 import { log } from '../util/log.js';
 
+/** Cache subfolder of Debian's packages and the trees extracted from them (faultline-owned trees). */
+export const DEBIAN_CACHE_DIR = 'debian';
+
 /**
  * Debian's packaged kernels and their source, fetched with the host's own apt
  * configuration (`apt-get download`), so no mirror is ever named here. Extra apt
@@ -114,7 +117,7 @@ async function downloadAndExtract(pkg: string, version: string, dest: string, o:
 /** Download (once, cached) and unpack Debian's kernel image package. */
 export async function ensureDebianKernel(series: string, o: AptOptions = {}): Promise<DebianKernel> {
   const { imagePackage, version } = await resolveDebianKernel(series, o);
-  const dest = join(await cacheDir('debian'), `${imagePackage}_${version}`);
+  const dest = join(await cacheDir(DEBIAN_CACHE_DIR), `${imagePackage}_${version}`);
   await downloadAndExtract(imagePackage, version, dest, o);
   const root = join(dest, 'root');
   const boot = await readdir(join(root, 'boot'));
@@ -141,7 +144,7 @@ export async function ensureDebianSource(series: string, version?: string, o: Ap
   const pkg = `linux-source-${series}`;
   const ver = version ?? (await newest((await versionsOf([pkg], o)).get(pkg) ?? []));
   if (!ver) throw new FaultlineError(`apt knows no ${pkg}: run 'apt-get update' (or 'npm run setup')`);
-  const dest = join(await cacheDir('debian'), `${pkg}_${ver}`);
+  const dest = join(await cacheDir(DEBIAN_CACHE_DIR), `${pkg}_${ver}`);
   await downloadAndExtract(pkg, ver, dest, o);
   const tree = join(dest, 'tree');
   const treeMarker = join(dest, '.tree-complete');
