@@ -156,7 +156,7 @@ export async function kconfigInputsDigest(tree: string, state: TreeState): Promi
     const git = (args: string[]) => run('git', ['-C', tree, ...args], { timeoutMs: 5 * 60_000, env: GIT_ENV, allowFailure: true });
     const staged = await git(['ls-files', '-s', '-z', '--', ...KCONFIG_INPUTS_GIT]);
     const unstaged = await git(['diff', '--binary', '--no-ext-diff', '--no-textconv', '--', ...KCONFIG_INPUTS_GIT]);
-    const untracked = await git(['ls-files', '-z', '--others', '--exclude-standard', '--', ...KCONFIG_INPUTS_GIT]);
+    const untracked = await git(['ls-files', '-z', '--others', '--exclude-standard', `--exclude=/${OWNED_OBJ_PREFIX}*`, '--', ...KCONFIG_INPUTS_GIT]);
     const h = createHash('sha256');
     h.update(staged.stdout).update('\0').update(unstaged.stdout).update('\0');
     for (const p of untracked.stdout.split('\0').filter((x) => x !== '').sort()) h.update(p).update(await sha256File(join(tree, p)).catch(() => 'unreadable'));
