@@ -94,6 +94,7 @@ async function replaceFile(path: string, text: string): Promise<void> {
 export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
   const { tree, version } = await ensureDebianSource('6.12');
   const root = join(cacheRoot(), 'test-repos');
+  // Bump the suffix whenever KERNEL_PATCHES change: the cached repository is reused as is.
   const repo = join(root, `linux-${version}-uffd-series-v1`);
   if (!(await exists(join(repo, '.faultline-complete')))) {
     const tmp = `${repo}.tmp-${process.pid}`;
