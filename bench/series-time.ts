@@ -95,6 +95,8 @@ async function kernelSeries(): Promise<void> {
     if (json) await writeJsonAtomic(json, { mode: 'kernel', patches, jobs, coldMs, incrementalMs: incrMs, seriesMs: total, patchBuildMs: patchMs, ratio });
   } finally {
     await rm(work, { recursive: true, force: true });
+    // After a failure the test repository still lists the removed worktree.
+    await run('git', ['-C', k.repo, 'worktree', 'prune'], { timeoutMs: 60_000, allowFailure: true });
   }
 }
 
