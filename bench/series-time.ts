@@ -41,19 +41,18 @@ function source(dir: string, i: number): string {
 
 const MM_FILES = ['mm/userfaultfd.c', 'mm/shmem.c', 'mm/hugetlb.c', 'mm/memory.c', 'mm/mmap.c', 'mm/madvise.c', 'mm/mprotect.c', 'mm/filemap.c', 'mm/gup.c', 'mm/page_alloc.c'];
 
-/** Commit `edit` of `path` on top of `parent` without a checkout (a private index, plumbing only). */
+/** Commit `text` as `path` on top of `parent` without a checkout (a private index, plumbing only). */
 async function commitEdit(repo: string, parent: string, path: string, text: string, message: string, index: string): Promise<string> {
-  const env = { GIT_INDEX_FILE: index, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@faultline.invalid', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@faultline.invalid' };
-  const g = async (args: string[], input?: string) => (await run('git', ['-C', repo, ...args], { timeoutMs: 300_000, env, ...(input !== undefined ? { input } : {}) })).stdout.trim();
+  const { testRepoGit } = await import('../harness/e2e/kernel-repo.js');
+  const g = (args: string[], input?: string) => testRepoGit(repo, args, { env: { GIT_INDEX_FILE: index }, ...(input !== undefined ? { input } : {}) });
   await g(['read-tree', parent]);
   const blob = await g(['hash-object', '-w', '--stdin'], text);
   await g(['update-index', '--cacheinfo', `100644,${blob},${path}`]);
-  const tree = await g(['write-tree']);
-  return g(['commit-tree', tree, '-p', parent, '-m', message]);
+  return g(['commit-tree', await g(['write-tree']), '-p', parent, '-m', message]);
 }
 
 async function kernelSeries(): Promise<void> {
-  const { ensureKernelTestRepo } = await import('../harness/e2e/kernel-repo.js');
+  const { ensureKernelTestRepo, testRepoGit } = await import('../harness/e2e/kernel-repo.js');
   const { KernelSeriesBuilder } = await import('../harness/series/kernel-adapter.js');
   const { buildKernel } = await import('../harness/kernel/build.js');
   const k = await ensureKernelTestRepo();
@@ -67,7 +66,7 @@ async function kernelSeries(): Promise<void> {
       parent = await commitEdit(k.repo, parent, path, `${text}\n${add}`, `mm: bench patch ${i + 1} (${path})`, join(work, 'index'));
     }
     const mbox = join(work, 'series.mbox');
-    await writeFile(mbox, (await run('git', ['-C', k.repo, '-c', 'user.name=bench', '-c', 'user.email=bench@faultline.invalid', 'format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`], { timeoutMs: 300_000 })).stdout);
+    await writeFile(mbox, `${await testRepoGit(k.repo, ['format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`])}\n`);
     const settings = { base: 'tinyconfig', kconfig: ['minimal', 'uffd'], jobs, ccache: false, cacheDir: join(work, 'kbuild'), progress: 'plain' as const };
     const worktree = join(work, 'worktree');
     const t0 = Date.now();

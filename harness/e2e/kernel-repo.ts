@@ -78,11 +78,19 @@ export interface KernelTestRepo {
   tip: string;
 }
 
-const GIT_ID = ['-c', 'user.name=faultline test', '-c', 'user.email=test@faultline.invalid', '-c', 'commit.gpgsign=false'];
+/** The test repository's fixed identity and dates: reproducible commits, no global git config needed. */
+const TEST_GIT_ENV = {
+  GIT_AUTHOR_NAME: 'faultline test', GIT_AUTHOR_EMAIL: 'test@faultline.invalid',
+  GIT_COMMITTER_NAME: 'faultline test', GIT_COMMITTER_EMAIL: 'test@faultline.invalid',
+  GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
+  LC_ALL: 'C',
+};
 
-async function git(repo: string, args: string[], timeoutMs = 20 * 60_000): Promise<string> {
-  const env = { GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z', LC_ALL: 'C' };
-  return (await run('git', ['-C', repo, ...GIT_ID, ...args], { timeoutMs, env })).stdout.trim();
+/** git in the test repository as the test identity (commits, format-patch); stdout trimmed. */
+export async function testRepoGit(repo: string, args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<string> {
+  const env = { ...TEST_GIT_ENV, ...o.env };
+  const r = await run('git', ['-C', repo, '-c', 'commit.gpgsign=false', ...args], { timeoutMs: 20 * 60_000, env, ...(o.input !== undefined ? { input: o.input } : {}) });
+  return r.stdout.trim();
 }
 
 /** Replace a file (a new inode) so the hard-linked original in the source cache is never written. */
@@ -110,25 +118,25 @@ export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
     const rules = await readFile(ignore, 'utf8');
     const cut = rules.indexOf('\n# Debian packaging');
     if (cut >= 0) await replaceFile(ignore, `${rules.slice(0, rules.lastIndexOf('\n#', cut - 1) + 1)}`);
-    await git(tmp, ['init', '-q', '-b', 'master']);
-    await git(tmp, ['add', '-A']);
-    const tracked = (await git(tmp, ['ls-files'])).split('\n').length;
+    await testRepoGit(tmp, ['init', '-q', '-b', 'master']);
+    await testRepoGit(tmp, ['add', '-A']);
+    const tracked = (await testRepoGit(tmp, ['ls-files'])).split('\n').length;
     if (tracked < 50_000) throw new Error(`only ${tracked} files of the kernel tree were added: check ${ignore}`);
-    await git(tmp, ['commit', '-q', '-m', `Linux ${version} (Debian linux-source-6.12)`]);
+    await testRepoGit(tmp, ['commit', '-q', '-m', `Linux ${version} (Debian linux-source-6.12)`]);
     for (const p of KERNEL_PATCHES) {
       const path = join(tmp, p.file);
       const before = await readFile(path, 'utf8');
       const after = p.edit(before);
       if (after === before) throw new Error(`test patch '${p.name}' changes nothing`);
       await replaceFile(path, after);
-      await git(tmp, ['commit', '-q', '-a', '-m', `${p.subject}\n\nTest patch '${p.name}' of faultline's kernel series/bisect end-to-end test.`]);
+      await testRepoGit(tmp, ['commit', '-q', '-a', '-m', `${p.subject}\n\nTest patch '${p.name}' of faultline's kernel series/bisect end-to-end test.`]);
     }
     await writeFile(join(tmp, '.git', 'info', 'exclude'), '/.faultline-complete\n', { flag: 'a' });
     await writeFile(join(tmp, '.faultline-complete'), '');
     await rm(repo, { recursive: true, force: true });
     await rename(tmp, repo);
   }
-  const log = (await git(repo, ['log', '--format=%H', '--reverse', '-n', String(KERNEL_PATCHES.length + 1), 'HEAD'])).split('\n');
+  const log = (await testRepoGit(repo, ['log', '--format=%H', '--reverse', '-n', String(KERNEL_PATCHES.length + 1), 'HEAD'])).split('\n');
   const base = log[0] ?? '';
   const commits = Object.fromEntries(KERNEL_PATCHES.map((p, i) => [p.name, log[i + 1] ?? ''])) as Record<KernelPatch['name'], string>;
   return { repo, base, commits, tip: commits.tail };

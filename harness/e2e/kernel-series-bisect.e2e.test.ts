@@ -9,7 +9,7 @@ import { readBisectRecord } from '../bisect/record.js';
 import { readSeriesRecord } from '../series/record.js';
 import { run } from '../util/proc.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { ensureKernelTestRepo } from './kernel-repo.js';
+import { ensureKernelTestRepo, testRepoGit } from './kernel-repo.js';
 
 /**
  * Issue 5 on real kernels: a git repository of Debian's 6.12 tree with six commits on top
@@ -37,8 +37,7 @@ t.test('series and bisect on a real kernel tree', async (t) => {
 
   await t.test('series: mbox of 6 patches; warning, build break and the zeropage regression are reported', async (t) => {
     const mbox = join(out, 'series.mbox');
-    const fp = await run('git', ['-C', k.repo, '-c', 'user.name=faultline test', '-c', 'user.email=test@faultline.invalid', 'format-patch', '--stdout', '--cover-letter', '--thread', `${k.base}..${k.tip}`], { timeoutMs: 5 * 60_000 });
-    await writeFile(mbox, fp.stdout);
+    await writeFile(mbox, `${await testRepoGit(k.repo, ['format-patch', '--stdout', '--cover-letter', '--thread', `${k.base}..${k.tip}`])}\n`);
     const dir = join(out, 'series');
     const r = await execa('node', [cli, 'series', '--kernel-src', k.repo, '--base', k.base, '--mbox', mbox, ...kernelFlags,
       '--backing', 'anon', '--filter', 'zeropage', '--results-dir', dir], { reject: false, all: true, timeout: 90 * 60_000 });
