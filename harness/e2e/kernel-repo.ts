@@ -119,6 +119,10 @@ export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
     const cut = rules.indexOf('\n# Debian packaging');
     if (cut >= 0) await replaceFile(ignore, `${rules.slice(0, rules.lastIndexOf('\n#', cut - 1) + 1)}`);
     await testRepoGit(tmp, ['init', '-q', '-b', 'master']);
+    // No detached gc in the background of the tests (the first commit leaves ~90k loose objects):
+    // it would race the tests' checks of the repository and compete with their builds.
+    await testRepoGit(tmp, ['config', 'maintenance.auto', 'false']);
+    await testRepoGit(tmp, ['config', 'gc.auto', '0']);
     await testRepoGit(tmp, ['add', '-A']);
     const tracked = (await testRepoGit(tmp, ['ls-files'])).split('\n').length;
     if (tracked < 50_000) throw new Error(`only ${tracked} files of the kernel tree were added: check ${ignore}`);

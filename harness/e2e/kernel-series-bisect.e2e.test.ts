@@ -22,11 +22,15 @@ const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
 const out = mkdtempSync(join(tmpdir(), 'faultline-e2e-kseries-'));
 const kernelFlags = ['--config-base', 'tinyconfig', '--kconfig', 'minimal,uffd'];
 
-async function userRepoState(repo: string): Promise<string> {
-  const r = await run('git', ['-C', repo, 'status', '--porcelain', '--branch'], { timeoutMs: 5 * 60_000 });
-  const wt = await run('git', ['-C', repo, 'worktree', 'list', '--porcelain'], { timeoutMs: 60_000 });
-  const refs = await run('git', ['-C', repo, 'for-each-ref'], { timeoutMs: 60_000 });
-  return `${r.stdout}\n${wt.stdout}\n${refs.stdout}`;
+/** What a user would look at to see that their checkout was not touched, one list of lines each. */
+async function userRepoState(repo: string): Promise<Record<'status' | 'worktrees' | 'refs', string[]>> {
+  const lines = async (args: string[]): Promise<string[]> =>
+    (await run('git', ['-C', repo, ...args], { timeoutMs: 5 * 60_000 })).stdout.split('\n').filter(Boolean);
+  return {
+    status: await lines(['status', '--porcelain', '--branch']),
+    worktrees: await lines(['worktree', 'list', '--porcelain']),
+    refs: await lines(['for-each-ref']),
+  };
 }
 
 t.test('series and bisect on a real kernel tree', async (t) => {
@@ -87,5 +91,8 @@ t.test('series and bisect on a real kernel tree', async (t) => {
     t.match(rec.bisectLog, /git bisect (good|bad)/);
   });
 
-  t.equal(await userRepoState(k.repo), before, 'the user repository is left as it was (status, worktrees, refs)');
+  const after = await userRepoState(k.repo);
+  for (const part of ['status', 'worktrees', 'refs'] as const) {
+    t.same(after[part], before[part], `the user repository's ${part} are as they were (now: ${after[part].join(' | ')})`);
+  }
 });

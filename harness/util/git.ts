@@ -45,6 +45,12 @@ const BASE_ENV: Record<string, string> = {
   GIT_PAGER: 'cat',
 };
 
+/**
+ * am, revert and commit would start `git maintenance run --auto` (a detached gc) in the user's
+ * repository: it would outlive faultline and compete with the kernel builds it is timing.
+ */
+const NO_AUTO_MAINTENANCE = ['-c', 'maintenance.auto=false', '-c', 'gc.auto=0'];
+
 /** Commits created inside faultline's worktrees (am, revert, cherry-pick). */
 const COMMITTER_ENV: Record<string, string> = {
   GIT_COMMITTER_NAME: 'faultline',
@@ -99,7 +105,7 @@ export class Git {
 
   /** Run git in this tree. Throws on a non-zero exit unless allowFailure. */
   async exec(args: readonly string[], opts: { allowFailure?: boolean; input?: string; committer?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
-    return run('git', ['-C', this.dir, ...args], {
+    return run('git', ['-C', this.dir, ...NO_AUTO_MAINTENANCE, ...args], {
       timeoutMs: opts.timeoutMs ?? this.timeoutMs,
       env: opts.committer ? { ...BASE_ENV, ...COMMITTER_ENV } : BASE_ENV,
       ...(opts.allowFailure ? { allowFailure: true } : {}),
