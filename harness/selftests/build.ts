@@ -98,17 +98,18 @@ async function ownLibSources(): Promise<string[]> {
   return (await readdir(lib)).filter((f) => f.endsWith('.c')).sort().map((f) => join(lib, f));
 }
 
-async function hashFiles(paths: string[]): Promise<string> {
+/**
+ * Hash of files named relative to `root`: the same sources in another checkout (every series
+ * and bisect worktree is a new directory) give the same key, so headers and tests are reused.
+ */
+async function hashFiles(root: string, paths: string[]): Promise<string> {
   const parts: string[] = [];
-  for (const p of paths) parts.push(p, (await exists(p)) ? sha256(await readFile(p)) : 'absent');
+  for (const p of paths) parts.push(relative(root, p), (await exists(p)) ? sha256(await readFile(p)) : 'absent');
   return sha256(parts.join('\n'));
 }
 
-/**
- * The tree's uapi headers, installed once per distinct header set (headers_install
- * takes a minute or more here, so it is cached apart from the test binaries).
- */
-async function installUapiHeaders(tree: string, logFile: string): Promise<string> {
+/** Key of the tree's uapi header set: what headers_install reads. */
+export async function uapiHeadersKey(tree: string): Promise<string> {
   const inputs: string[] = [join(tree, 'Makefile')];
   for (const d of ['include/uapi', 'arch/x86/include/uapi', 'scripts/headers_install.sh']) {
     const p = join(tree, d);
@@ -116,7 +117,15 @@ async function installUapiHeaders(tree: string, logFile: string): Promise<string
     if (d.endsWith('.sh')) inputs.push(p);
     else inputs.push(...(await listFiles(p)).map((f) => join(p, f)));
   }
-  const key = (await hashFiles(inputs)).slice(0, 24);
+  return (await hashFiles(tree, inputs)).slice(0, 24);
+}
+
+/**
+ * The tree's uapi headers, installed once per distinct header set (headers_install
+ * takes a minute or more here, so it is cached apart from the test binaries).
+ */
+async function installUapiHeaders(tree: string, logFile: string): Promise<string> {
+  const key = await uapiHeadersKey(tree);
   const dir = await cacheDir('uapi-headers', key);
   const hdr = join(dir, 'usr');
   if (await exists(join(dir, '.complete'))) return hdr;
@@ -129,7 +138,8 @@ async function installUapiHeaders(tree: string, logFile: string): Promise<string
 }
 
 /** Cache key: every source that goes into the binaries, the uapi inputs, and the compiler. */
-async function buildKey(tree: string, mmDir: string): Promise<string> {
+export async function selftestsKey(tree: string): Promise<string> {
+  const mmDir = await selftestsMmDir(tree);
   const mmFiles = (await readdir(mmDir)).filter((f) => /\.[ch]$/.test(f)).sort().map((f) => join(mmDir, f));
   const uapi = join(tree, 'include', 'uapi', 'linux');
   const uapiFiles = ['userfaultfd.h', 'fs.h', 'mman.h', 'memfd.h', 'mempolicy.h'].map((f) => join(uapi, f));
@@ -137,8 +147,9 @@ async function buildKey(tree: string, mmDir: string): Promise<string> {
   const own = (await ownPrograms()).map((p) => p.main).concat(await ownLibSources());
   const ownHeaders = (await exists(join(ownDir, 'lib'))) ? (await readdir(join(ownDir, 'lib'))).filter((f) => f.endsWith('.h')).map((f) => join(ownDir, 'lib', f)) : [];
   const gcc = (await run('gcc', ['--version'], { timeoutMs: 10_000 })).stdout.split('\n')[0] ?? '';
-  const files = [...mmFiles, join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(tree, 'mm', 'gup_test.h'), join(tree, 'Makefile'), ...uapiFiles, ...own, ...ownHeaders];
-  return sha256(['selftests-v1', gcc, CFLAGS.join(' '), await hashFiles(files)].join('\n')).slice(0, 24);
+  const treeFiles = [...mmFiles, join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(tree, 'mm', 'gup_test.h'), join(tree, 'Makefile'), ...uapiFiles];
+  const parts = ['selftests-v2', gcc, CFLAGS.join(' '), await hashFiles(tree, treeFiles), await hashFiles(PROJECT_ROOT, [...own, ...ownHeaders])];
+  return sha256(parts.join('\n')).slice(0, 24);
 }
 
 function firstError(output: string): string {
@@ -154,7 +165,7 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
     throw new UsageError(`${tree} is not a Linux kernel tree (no Makefile/include/uapi): pass --kernel-src DIR`);
   }
   const mmDir = await selftestsMmDir(tree);
-  const key = await buildKey(tree, mmDir);
+  const key = await selftestsKey(tree);
   const dir = opts.outDir ?? (await cacheDir('selftests', key));
   const manifest = join(dir, 'manifest.json');
   if (opts.outDir === undefined && (await exists(manifest))) {

@@ -1,0 +1,47 @@
+import t from 'tap';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { selftestsKey, uapiHeadersKey } from './build.js';
+
+/** The files the keys read, in a tree of the kernel's layout (contents are what matter, not where). */
+const TREE: Record<string, string> = {
+  'Makefile': 'VERSION = 6\nPATCHLEVEL = 12\n',
+  'scripts/headers_install.sh': '#!/bin/sh\n',
+  'include/uapi/linux/userfaultfd.h': '#define UFFD_API ((__u64)0xAA)\n',
+  'include/uapi/linux/mman.h': '#define MREMAP_MAYMOVE 1\n',
+  'arch/x86/include/uapi/asm/mman.h': '#define MAP_32BIT 0x40\n',
+  'tools/testing/selftests/kselftest.h': '/* kselftest */\n',
+  'tools/testing/selftests/mm/uffd-unit-tests.c': 'int main(void) { return 0; }\n',
+  'tools/testing/selftests/mm/vm_util.h': '/* vm_util */\n',
+  'mm/gup_test.h': '/* gup_test */\n',
+};
+
+async function makeTree(root: string): Promise<string> {
+  for (const [rel, text] of Object.entries(TREE)) {
+    await mkdir(dirname(join(root, rel)), { recursive: true });
+    await writeFile(join(root, rel), text);
+  }
+  return root;
+}
+
+t.test('selftest and uapi keys depend on the sources, not on where the checkout is', async (t) => {
+  const d = await mkdtemp(join(tmpdir(), 'faultline-stkey-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const a = await makeTree(join(d, 'series', 'worktree'));
+  const b = join(d, 'bisect', 'worktree');
+  await cp(a, b, { recursive: true });
+
+  t.equal(await selftestsKey(b), await selftestsKey(a), 'a second worktree of the same sources reuses the selftests');
+  t.equal(await uapiHeadersKey(b), await uapiHeadersKey(a), 'and the installed uapi headers');
+
+  await writeFile(join(b, 'include/uapi/linux/userfaultfd.h'), '#define UFFD_API ((__u64)0xAB)\n');
+  t.not(await uapiHeadersKey(b), await uapiHeadersKey(a), 'a uapi header edit changes the header key');
+  t.not(await selftestsKey(b), await selftestsKey(a), 'and the selftests key (userfaultfd.h is compiled in)');
+
+  await cp(join(a, 'include'), join(b, 'include'), { recursive: true });
+  t.equal(await selftestsKey(b), await selftestsKey(a), 'restoring it restores the key');
+  await writeFile(join(b, 'tools/testing/selftests/mm/uffd-unit-tests.c'), 'int main(void) { return 1; }\n');
+  t.not(await selftestsKey(b), await selftestsKey(a), 'a selftest source edit changes the selftests key');
+  t.equal(await uapiHeadersKey(b), await uapiHeadersKey(a), 'but not the header key');
+});
