@@ -392,7 +392,6 @@ async function ensureWorktree(userGit: Git, path: string, rev: string): Promise<
     return { git: wt, fresh: false };
   }
   if (await exists(path)) throw new UsageError(`${path} exists and is not a git worktree: remove it or pass a different --worktree`);
-  await userGit.exec(['worktree', 'prune'], { allowFailure: true });
   return { git: await userGit.worktreeAdd(path, rev), fresh: true };
 }
 

@@ -6,6 +6,7 @@ import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../u
 import { cacheRoot, exists, isInside, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
 import { log } from '../util/log.js';
+import { Git } from '../util/git.js';
 import { KconfigCheckError, checkFragments, effectiveRequests, parseFragment, parseFragmentText, resolveFragments, type Fragment } from './kconfig.js';
 import { buildSelftests, type SelftestBuild } from '../selftests/build.js';
 import { tidyDiagnosticLine } from './diagnostics.js';
@@ -549,7 +550,7 @@ async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<st
     log.warn(`worktree ${wt} is unusable (${tail(r.all, 1)}): recreating it`);
   }
   await rm(wt, { recursive: true, force: true });
-  await git(['worktree', 'prune']);
+  await new Git(src).forgetStaleWorktree(wt);
   await mkdir(join(ctx.root, 'worktrees'), { recursive: true });
   const r = await git(['worktree', 'add', '--force', '--detach', wt, commit]);
   if (r.exitCode !== 0) throw new FaultlineError(`git worktree add ${wt} failed: ${tail(r.all, 1)}`, { detail: tail(r.all, 20) });

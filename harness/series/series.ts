@@ -108,7 +108,6 @@ export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A
   // ---- worktree at the base ---------------------------------------------------------------
   const wtPath = resolve(opts.worktree ?? join(resultsDir, 'worktree'));
   if (await exists(wtPath)) throw new UsageError(`${wtPath} already exists: remove it or pass another --worktree`);
-  await user.exec(['worktree', 'prune'], { allowFailure: true });
   const wt = await user.worktreeAdd(wtPath, base);
   const total = planned.length;
   const patches: PatchRecord[] = planned.map((p, i) => ({

@@ -1,5 +1,9 @@
 import t from 'tap';
-import { gitReason, parseBisectOutput } from './git.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Git, gitReason, parseBisectOutput } from './git.js';
+import { run } from './proc.js';
 
 // Captured from git 2.39 (Debian 12).
 const NEXT = `Bisecting: 3 revisions left to test after this (roughly 2 steps)
@@ -37,4 +41,33 @@ Patch failed at 0001 toy: add a scale() helper
 hint: Use 'git am --show-current-patch=diff' to see the failed patch
 `;
   t.equal(gitReason({ all, stderr: '' }), 'error: patch failed: util.c:14; error: util.c: patch does not apply; Patch failed at 0001 toy: add a scale() helper');
+});
+
+t.test("worktrees: faultline removes its own, including a crashed run's, and leaves the user's stale ones", async (t) => {
+  const d = await mkdtemp(join(tmpdir(), 'faultline-git-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const repo = join(d, 'repo');
+  const env = { GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@b' };
+  const git = async (args: string[]) => (await run('git', ['-C', repo, ...args], { timeoutMs: 30_000, env })).stdout;
+  await run('git', ['init', '-q', '-b', 'main', repo], { timeoutMs: 30_000 });
+  await writeFile(join(repo, 'f'), 'x\n');
+  await git(['add', 'f']);
+  await git(['commit', '-qm', 'one']);
+  const listed = async () => (await git(['worktree', 'list', '--porcelain'])).split('\n').filter((l) => l.startsWith('worktree ')).map((l) => l.slice(9));
+
+  // The user's worktree on a disk that is not mounted now: stale, and none of faultline's business.
+  const users = join(d, 'usb', 'wt');
+  await git(['worktree', 'add', '-q', '--detach', users, 'main']);
+  await rm(join(d, 'usb'), { recursive: true, force: true });
+  // A crashed faultline run left its worktree registered and half deleted.
+  const ours = join(d, 'results', 'worktree');
+  await git(['worktree', 'add', '-q', '--detach', ours, 'main']);
+  await rm(ours, { recursive: true, force: true });
+
+  const user = new Git(repo);
+  const wt = await user.worktreeAdd(ours, 'main');
+  t.equal(await wt.head(), await user.head(), 'the worktree is added at the crashed run\'s path');
+  t.same((await listed()).filter((p) => p === ours), [ours], 'the crashed run\'s registration is replaced, not duplicated');
+  await user.worktreeRemove(ours);
+  t.same(await listed(), [repo, users], 'after removal only the user\'s entries are left, the stale one included');
 });

@@ -1,5 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FaultlineError, UsageError } from './errors.js';
+import { exists } from './fsutil.js';
 import { run, type RunResult } from './proc.js';
 
 /**
@@ -191,15 +193,32 @@ export class Git {
 
   // ---- worktrees -------------------------------------------------------------------------
 
+  // faultline never runs `git worktree prune`: that would also drop the stale entries of the
+  // user's own worktrees (say, on a removable disk). It cleans up only the paths it created.
+
   /** A new linked worktree at `path`, detached at rev. Returns a Git bound to it. */
   async worktreeAdd(path: string, rev: string): Promise<Git> {
+    await this.forgetStaleWorktree(path);
     await this.exec(['worktree', 'add', '--detach', '--force', path, rev], { timeoutMs: Math.max(this.timeoutMs, 600_000) });
     return new Git(path, { timeoutMs: this.timeoutMs, ...(this.logFile ? { logFile: this.logFile } : {}) });
   }
 
   async worktreeRemove(path: string): Promise<void> {
     await this.exec(['worktree', 'remove', '--force', '--force', path], { allowFailure: true, timeoutMs: Math.max(this.timeoutMs, 600_000) });
-    await this.exec(['worktree', 'prune'], { allowFailure: true });
+    // A removal that failed half way leaves the directory or its registration: finish both.
+    await rm(path, { recursive: true, force: true });
+    await this.forgetStaleWorktree(path);
+  }
+
+  /** Drop this repository's registrations of `path` once its directory is gone (a crashed run's). */
+  async forgetStaleWorktree(path: string): Promise<void> {
+    if (await exists(path)) return;
+    const admin = join(await this.out(['rev-parse', '--path-format=absolute', '--git-common-dir']), 'worktrees');
+    const wanted = new Set([join(resolve(path), '.git'), join(await realParent(resolve(path)), '.git')]);
+    for (const id of await readdir(admin).catch(() => [] as string[])) {
+      const gitdir = (await readFile(join(admin, id, 'gitdir'), 'utf8').catch(() => '')).trim();
+      if (wanted.has(gitdir)) await rm(join(admin, id), { recursive: true, force: true });
+    }
   }
 
   async worktreeList(): Promise<string[]> {
@@ -290,6 +309,14 @@ export class Git {
     // Output format drifted or git printed nothing parseable: fall back to where HEAD is.
     return { kind: 'next', rev: await this.head() };
   }
+}
+
+/** `p` with its nearest existing ancestor resolved through symlinks (git records real paths). */
+async function realParent(p: string): Promise<string> {
+  const parent = dirname(p);
+  if (parent === p) return p;
+  const real = await realpath(parent).catch(() => undefined);
+  return join(real ?? (await realParent(parent)), basename(p));
 }
 
 /** The lines of git's output that say why it failed (error:/fatal:/patch failed), one line. */
