@@ -23,6 +23,7 @@ import { CommandBuilder, CommandSeriesTester } from '../harness/series/command-a
 import { runSeries } from '../harness/series/series.js';
 import { writeJsonAtomic } from '../harness/util/fsutil.js';
 import { run } from '../harness/util/proc.js';
+import { Git } from '../harness/util/git.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -80,7 +81,6 @@ async function kernelSeries(): Promise<void> {
     const inc = await buildKernel({ ...settings, kernelSrc: worktree, ownedTree: true, selftests: false });
     const incrMs = Date.now() - ti;
     if (inc.cacheHit) throw new Error('the incremental reference build was a cache hit');
-    await run('git', ['-C', k.repo, 'worktree', 'remove', '--force', '--force', worktree], { timeoutMs: 600_000 });
     const coldMs = r.timing.baseBuildMs;
     const budget = coldMs + patches * incrMs;
     const ratio = total / budget;
@@ -93,9 +93,8 @@ async function kernelSeries(): Promise<void> {
     const json = arg('--json');
     if (json) await writeJsonAtomic(json, { mode: 'kernel', patches, jobs, coldMs, incrementalMs: incrMs, seriesMs: total, patchBuildMs: patchMs, ratio });
   } finally {
+    await new Git(k.repo).worktreeRemove(join(work, 'worktree'));
     await rm(work, { recursive: true, force: true });
-    // After a failure the test repository still lists the removed worktree.
-    await run('git', ['-C', k.repo, 'worktree', 'prune'], { timeoutMs: 60_000, allowFailure: true });
   }
 }
 
