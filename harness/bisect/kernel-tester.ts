@@ -1,4 +1,6 @@
 import { buildKernel, type BuildKernelOptions, type KernelBuild } from '../kernel/build.js';
+import { cleanCheckoutState } from '../kernel/cache-key.js';
+import { Git } from '../util/git.js';
 import type { RunRecord } from '../results/types.js';
 import type { RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
@@ -22,9 +24,14 @@ export function suiteForProgram(program: string): string {
   return s.name;
 }
 
-/** Build the revision (cached: a revisited revision is a cache hit) with the kernel build module. */
-export async function buildRevision(worktree: string, settings: KernelBuildSettings): Promise<KernelBuild> {
-  return buildKernel({ ...settings, kernelSrc: worktree, selftests: true, ownedTree: true });
+/**
+ * Build the revision (cached: a revisited revision is a cache hit) with the kernel build module.
+ * The worktree is faultline's, just checked out (or am'd, reverted) at rev and written by nothing
+ * but the build into its own obj dir: when HEAD is rev its state is known without a scan.
+ */
+export async function buildRevision(worktree: string, settings: KernelBuildSettings, rev?: string): Promise<KernelBuild> {
+  const known = rev !== undefined && (await new Git(worktree).head()) === rev ? { knownState: cleanCheckoutState(rev) } : {};
+  return buildKernel({ ...settings, kernelSrc: worktree, selftests: true, ownedTree: true, ...known });
 }
 
 /** A guest that never came up because the kernel itself died (panic/oops during boot). */
@@ -52,7 +59,7 @@ export class KernelTester implements RevisionTester {
     const t0 = Date.now();
     let kb: KernelBuild;
     try {
-      kb = await buildRevision(worktree, this.build);
+      kb = await buildRevision(worktree, this.build, rev);
     } catch (e) {
       if (e instanceof BuildBrokenError) return { kind: 'build-broken', detail: e.firstError || e.message, durationMs: Date.now() - t0 };
       if (e instanceof FaultlineError) return { kind: 'infra', detail: `build: ${e.message}`, durationMs: Date.now() - t0 };

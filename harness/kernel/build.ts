@@ -66,6 +66,8 @@ export interface BuildKernelOptions {
    * trees at different paths. Never for a user's tree: faultline does not write into those.
    */
   ownedTree?: boolean;
+  /** The tree's state as the caller knows it (cache-key cleanCheckoutState): skips the scan. */
+  knownState?: TreeState;
 }
 
 export interface CcacheStats {
@@ -576,7 +578,7 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
   const compiler = await compilerVersion('gcc');
 
   const t1 = Date.now();
-  const state = commit !== undefined ? commitState(commit) : await treeState(src);
+  const state = commit !== undefined ? commitState(commit) : opts.knownState ?? await treeState(src);
   durations['treeState'] = Date.now() - t1;
   const inKey = inputKey({ tree: state, base: base.id, fragments: fragments.map((f) => sha256(f.text)), compiler, arch: ARCH });
   const inputFile = join(root, 'inputs', inKey);

@@ -52,6 +52,15 @@ export function commitState(commit: string): TreeState {
   return { kind: 'commit', head: commit, dirty: false, digest: sha256(`commit\0${commit}`), summary: `commit ${commit}` };
 }
 
+/**
+ * What gitState() computes for a clean checkout of head, without asking git. Only for trees
+ * whose state the caller has just set itself (faultline's worktrees after a checkout, am or
+ * revert: nothing else writes there), where the scan would cost ~1 s per build of a series.
+ */
+export function cleanCheckoutState(head: string): TreeState {
+  return { kind: 'git', head, dirty: false, digest: sha256(`git\0${head}\0`), summary: `git ${head} (clean)` };
+}
+
 async function gitState(tree: string): Promise<TreeState> {
   const git = (args: string[], timeoutMs = 5 * 60_000) => run('git', ['-C', tree, ...args], { timeoutMs, env: GIT_ENV, allowFailure: true });
   const headR = await git(['rev-parse', '--verify', '-q', 'HEAD^{commit}']);
@@ -154,9 +163,13 @@ export async function kconfigInputsDigest(tree: string, state: TreeState): Promi
   if (state.kind === 'commit') return sha256(`kconfig\0${state.digest}`);
   if (state.kind === 'git') {
     const git = (args: string[]) => run('git', ['-C', tree, ...args], { timeoutMs: 5 * 60_000, env: GIT_ENV, allowFailure: true });
-    const staged = await git(['ls-files', '-s', '-z', '--', ...KCONFIG_INPUTS_GIT]);
-    const unstaged = await git(['diff', '--binary', '--no-ext-diff', '--no-textconv', '--', ...KCONFIG_INPUTS_GIT]);
-    const untracked = await git(['ls-files', '-z', '--others', '--exclude-standard', `--exclude=/${OWNED_OBJ_PREFIX}*`, '--', ...KCONFIG_INPUTS_GIT]);
+    // A clean tree has neither unstaged changes nor untracked files: the same digest without the scans.
+    const none = { stdout: '' };
+    const [staged, unstaged, untracked] = await Promise.all([
+      git(['ls-files', '-s', '-z', '--', ...KCONFIG_INPUTS_GIT]),
+      state.dirty ? git(['diff', '--binary', '--no-ext-diff', '--no-textconv', '--', ...KCONFIG_INPUTS_GIT]) : none,
+      state.dirty ? git(['ls-files', '-z', '--others', '--exclude-standard', `--exclude=/${OWNED_OBJ_PREFIX}*`, '--', ...KCONFIG_INPUTS_GIT]) : none,
+    ]);
     const h = createHash('sha256');
     h.update(staged.stdout).update('\0').update(unstaged.stdout).update('\0');
     for (const p of untracked.stdout.split('\0').filter((x) => x !== '').sort()) h.update(p).update(await sha256File(join(tree, p)).catch(() => 'unreadable'));

@@ -20,7 +20,7 @@ export class KernelSeriesBuilder implements SeriesBuilder<KernelBuild> {
     return `faultline build (${(this.settings.kconfig ?? ['base', 'uffd']).join(',')}, base ${this.settings.base ?? 'defconfig'})`;
   }
 
-  async build(_rev: string, worktree: string): Promise<BuildResult<KernelBuild>> {
+  async build(rev: string, worktree: string): Promise<BuildResult<KernelBuild>> {
     const t0 = Date.now();
     const first = !this.seen.has(worktree);
     this.seen.add(worktree);
@@ -28,7 +28,7 @@ export class KernelSeriesBuilder implements SeriesBuilder<KernelBuild> {
       // The worktree's first build really runs make even when the artifacts are cached: its log is
       // the warning baseline for the patches, and it fills the worktree's obj dir so every patch
       // build after it is incremental (the compile would otherwise happen at patch 1 instead).
-      const kb = await buildRevision(worktree, { ...this.settings, ...(first ? { force: true } : {}) });
+      const kb = await buildRevision(worktree, { ...this.settings, ...(first ? { force: true } : {}) }, rev);
       // A cache hit compiled nothing here: its warnings are unknown, not absent.
       const log = kb.cacheHit ? undefined : await readFile(kb.buildLog, 'utf8').catch(() => undefined);
       return {
