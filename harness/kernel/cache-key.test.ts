@@ -15,13 +15,17 @@ async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string
 const git = (dir: string, ...args: string[]) =>
   run('git', ['-C', dir, '-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { timeoutMs: 60_000 });
 
-t.test('git tree: touching nothing keeps the key, any change moves it, reverting restores it', async (t) => {
-  const d = await scratch(t);
+/** A new repository in d with `files` committed. */
+async function committedRepo(d: string, files: Record<string, string>): Promise<void> {
   await git(d, 'init', '-q');
-  await writeFile(join(d, 'a.c'), 'int a;\n');
-  await writeFile(join(d, '.gitignore'), '*.o\n');
+  for (const [name, text] of Object.entries(files)) await writeFile(join(d, name), text);
   await git(d, 'add', '.');
   await git(d, 'commit', '-qm', 'one');
+}
+
+t.test('git tree: touching nothing keeps the key, any change moves it, reverting restores it', async (t) => {
+  const d = await scratch(t);
+  await committedRepo(d, { 'a.c': 'int a;\n', '.gitignore': '*.o\n' });
   const clean = await treeState(d);
   t.equal(clean.kind, 'git');
   t.equal(clean.dirty, false);
@@ -68,11 +72,7 @@ t.test('git tree: touching nothing keeps the key, any change moves it, reverting
 
 t.test('a clean checkout: the known state is the scanned one (same build and kconfig keys)', async (t) => {
   const d = await scratch(t);
-  await git(d, 'init', '-q');
-  await writeFile(join(d, 'Kconfig'), 'config A\n\tbool "a"\n');
-  await writeFile(join(d, 'a.c'), 'int a;\n');
-  await git(d, 'add', '.');
-  await git(d, 'commit', '-qm', 'one');
+  await committedRepo(d, { 'Kconfig': 'config A\n\tbool "a"\n', 'a.c': 'int a;\n' });
   const head = (await git(d, 'rev-parse', 'HEAD')).stdout.trim();
   const scanned = await treeState(d);
   const known = cleanCheckoutState(head);
