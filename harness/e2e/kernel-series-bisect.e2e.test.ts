@@ -93,6 +93,6 @@ t.test('series and bisect on a real kernel tree', async (t) => {
 
   const after = await userRepoState(k.repo);
   for (const part of ['status', 'worktrees', 'refs'] as const) {
-    t.same(after[part], before[part], `the user repository's ${part} are as they were (now: ${after[part].join(' | ')})`);
+    t.same(after[part], before[part], `the user repository's ${part}: unchanged (now: ${after[part].join(' | ')})`);
   }
 });
