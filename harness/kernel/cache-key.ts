@@ -72,6 +72,8 @@ async function gitState(tree: string): Promise<TreeState> {
   }
   const untrackedR = await git(['ls-files', '-z', '--others', '--exclude-standard', `--exclude=/${OWNED_OBJ_PREFIX}*`]);
   const untracked = untrackedR.stdout.split('\0').filter((p) => p !== '').sort();
+  // One definition of a clean tree's state: the known-state shortcut can never drift from the scan.
+  if (diff.stdout.length === 0 && untracked.length === 0) return cleanCheckoutState(head);
   const h = createHash('sha256');
   h.update(`git\0${head}\0`);
   h.update(diff.stdout);
@@ -80,13 +82,12 @@ async function gitState(tree: string): Promise<TreeState> {
     const st = await lstat(join(tree, p));
     h.update(st.isFile() ? await sha256File(join(tree, p)) : `${st.mode}:${st.size}`);
   }
-  const dirty = diff.stdout.length > 0 || untracked.length > 0;
   return {
     kind: 'git',
     head,
-    dirty,
+    dirty: true,
     digest: h.digest('hex'),
-    summary: `git ${head}${dirty ? ` + ${diff.stdout.length} bytes of diff, ${untracked.length} untracked files` : ' (clean)'}`,
+    summary: `git ${head} + ${diff.stdout.length} bytes of diff, ${untracked.length} untracked files`,
   };
 }
 
