@@ -12,7 +12,7 @@ import type { RevisionTester, RunObservation, StepOutcome, TestRequest } from '.
 /** Kernel build options a bisect/series passes through (the tree is always faultline's worktree). */
 export type KernelBuildSettings = Omit<BuildKernelOptions, 'kernelSrc' | 'ref'>;
 /** Run settings; the kernel, selftests and run id are filled in per revision. */
-export type RunSettings = Omit<RunRequest, 'kernel' | 'selftestsDir' | 'selftestsTree' | 'runId'>;
+export type RunSettings = Omit<RunRequest, 'kernel' | 'selftestsDir' | 'selftestsTree' | 'runId' | 'retries'>;
 
 /** The suite that runs a program (uffd-unit-tests -> uffd), for the RunRequest. */
 export function suiteForProgram(program: string): string {
@@ -77,6 +77,7 @@ export class KernelTester implements RevisionTester {
           ...this.runSettings,
           kernel: { kind: 'path', bzImage: kb.bzImage, release: kb.release, configHash: kb.configHash },
           selftestsDir: kb.selftestsDir,
+          retries: 0,
           runId: `${req.label.replace(/[^\w.-]+/g, '-')}-${rev.slice(0, 12)}-run${n}`,
         }));
       } catch (e) {

@@ -28,6 +28,8 @@ interface RunArgs extends GuestFlagValues {
   'hugepages-1g': number;
   'apt-option': string[];
   verbose: boolean;
+  retries: number;
+  'flaky-is-failure': boolean;
 }
 
 export function runRequestFromArgs(a: RunArgs): RunRequest {
@@ -63,6 +65,7 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
     ...(a.filter ? { filter: a.filter } : {}),
     keepVm: a['keep-vm'],
     hugepages1g,
+    retries: positiveInt('--retries', a.retries, 0, 10),
     aptOptions: parseList(a['apt-option']),
   };
 }
@@ -88,6 +91,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('filter', { type: 'string', describe: 'only tests whose name contains this (uffd-unit-tests -f)' })
       .option('hugepages-1g', { type: 'number', default: 0, describe: '1 GiB hugepages reserved on the kernel command line' })
       .option('apt-option', { type: 'string', array: true, default: [], describe: 'extra apt option KEY=VALUE for apt-get download (e.g. a different sources list)' })
+      .option('retries', { type: 'number', default: 2, describe: 'rerun each failing subtest on its own up to N times; a pass on a retry is flaky (0: off)' })
+      .option('flaky-is-failure', { type: 'boolean', default: false, describe: 'exit 1 when a subtest is flaky (default: flaky alone exits 0)' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' }),
   handler: async (argv) => {
     if (argv.verbose) setVerbose(true);

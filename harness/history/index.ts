@@ -327,7 +327,7 @@ export async function rebuildHistory(resultsRoot: string): Promise<{ runs: numbe
 export function nightlySummaryEntry(rec: NightlyRecord, dirRelative: string, runs: readonly HistoryRunEntry[]): HistoryNightlyEntry {
   const verdicts = { pass: 0, fail: 0, error: 0 };
   for (const j of rec.jobs) if (j.verdict !== undefined) verdicts[j.verdict]++;
-  const tests: Record<Status, number> = { pass: 0, fail: 0, skip: 0, error: 0 };
+  const tests: Record<Status, number> = { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 };
   for (const r of runs) for (const t of r.tests) tests[t[1]]++;
   return {
     kind: 'nightly',

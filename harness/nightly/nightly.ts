@@ -98,6 +98,7 @@ export function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readon
       quick: plan.quick,
       ...(plan.filter !== undefined ? { filter: plan.filter } : {}),
       keepVm: false,
+      retries: plan.retries,
       hugepages2m: plan.hugepages2m,
       hugepages1g: plan.hugepages1g,
       aptOptions: [...aptOptions],

@@ -52,6 +52,8 @@ export interface Plan {
   hugepages1g: number;
   filter?: string;
   cmdline?: string;
+  /** Reruns of a failing subtest on its own (a pass on retry is flaky); `retries:` in the plan, default 2. */
+  retries: number;
 }
 
 /** Same defaults as `faultline run`. */
@@ -60,7 +62,7 @@ export const DEFAULT_TIMEOUT_SEC = 1200;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const SERIES_RE = /^\d+\.\d+$/;
 
-const TOP_KEYS = ['name', 'kernels', 'configs', 'backings', 'guest_ram', 'suites', 'repeat', 'quick', 'timeouts', 'boot_timeout', 'mem', 'smp', 'hugepages', 'hugepages_1g', 'filter', 'cmdline'] as const;
+const TOP_KEYS = ['name', 'kernels', 'configs', 'backings', 'guest_ram', 'suites', 'repeat', 'quick', 'timeouts', 'boot_timeout', 'mem', 'smp', 'hugepages', 'hugepages_1g', 'filter', 'cmdline', 'retries'] as const;
 const KERNEL_KEYS = ['name', 'debian', 'tree', 'ref', 'kconfig'] as const;
 const CONFIG_KEYS = ['name', 'fragments'] as const;
 
@@ -311,6 +313,7 @@ export function parsePlan(text: string, file: string): Plan {
     plan.hugepages1g = e.has('hugepages_1g') ? r.integer(v('hugepages_1g'), 'hugepages_1g', root, 0, 1024) : 0;
     if (e.has('filter')) plan.filter = r.string(v('filter'), 'filter', root);
     if (e.has('cmdline')) plan.cmdline = r.string(v('cmdline'), 'cmdline', root);
+    plan.retries = e.has('retries') ? r.integer(v('retries'), 'retries', root, 0, 10) : 2;
 
     plan.timeouts = {};
     if (e.has('timeouts')) {

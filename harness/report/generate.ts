@@ -77,7 +77,7 @@ function nightLabel(startedAt: string): string {
 export function computeTrends(history: readonly HistoryEntry[], planName: string, current: NightlyRecord, opts: { nights?: number; maxMetricPlots?: number; preferKeys?: readonly string[] } = {}): { trend: TrendBar[]; metricTrends: MetricTrend[] } {
   let nights = nightlyEntries(history, planName).filter((n) => n.complete && n.shard === undefined);
   if (!nights.some((n) => n.nightlyId === current.nightlyId) && current.shard === undefined) {
-    nights.push({ kind: 'nightly', nightlyId: current.nightlyId, dir: '', planName, planHash: current.planHash, startedAt: current.startedAt, complete: current.complete, jobs: current.jobs.length, verdicts: { pass: 0, fail: 0, error: 0 }, tests: { pass: 0, fail: 0, skip: 0, error: 0 } });
+    nights.push({ kind: 'nightly', nightlyId: current.nightlyId, dir: '', planName, planHash: current.planHash, startedAt: current.startedAt, complete: current.complete, jobs: current.jobs.length, verdicts: { pass: 0, fail: 0, error: 0 }, tests: { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 } });
   }
   nights = nights.slice(-(opts.nights ?? 30));
   const idx = new Map(nights.map((n, i) => [n.nightlyId, i]));

@@ -2,8 +2,8 @@
  * junit.xml for a whole nightly (the per-run writer in results/writers.ts covers one run):
  * one <testsuite> per job, so CI dashboards show kernel / config / guest RAM / backing / rep.
  */
-import type { RunRecord, SubtestResult } from '../results/types.js';
-import { xmlEscape } from '../results/writers.js';
+import type { RunRecord } from '../results/types.js';
+import { junitTestcase, xmlEscape } from '../results/writers.js';
 import type { NightlyRecord } from '../nightly/record.js';
 
 export interface JunitRun {
@@ -14,23 +14,6 @@ export interface JunitRun {
   record: RunRecord;
 }
 
-function testcase(prefix: string, t: SubtestResult): string {
-  const classname = xmlEscape(`${prefix}.${t.program}${t.backing ? `.${t.backing}` : ''}`);
-  const head = `    <testcase classname="${classname}" name="${xmlEscape(t.id)}" time="${((t.durationMs ?? 0) / 1000).toFixed(3)}"`;
-  const reason = xmlEscape(t.reason ?? '');
-  const metrics = t.metrics?.length ? `<system-out>${xmlEscape(t.metrics.map((m) => `${m.name}=${m.value} ${m.unit}`).join('\n'))}</system-out>` : '';
-  switch (t.status) {
-    case 'pass':
-      return metrics ? `${head}>${metrics}</testcase>` : `${head}/>`;
-    case 'skip':
-      return `${head}><skipped message="${reason}"/></testcase>`;
-    case 'fail':
-      return `${head}><failure message="${reason}"/>${metrics}</testcase>`;
-    case 'error':
-      return `${head}><error message="${reason}"/>${metrics}</testcase>`;
-  }
-}
-
 export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): string {
   let tests = 0;
   let failures = 0;
@@ -39,7 +22,7 @@ export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): 
   let time = 0;
   const suites: string[] = [];
   for (const { name: suiteName, classPrefix, record: r } of runs) {
-    const cases = r.subtests.map((t) => testcase(classPrefix, t));
+    const cases = r.subtests.map((t) => junitTestcase(t, classPrefix));
     for (const sp of r.splats) {
       cases.push(`    <testcase classname="${xmlEscape(`${classPrefix}.kernel`)}" name="${xmlEscape(`kernel/${sp.kind}${sp.test ? ` during ${sp.test}` : ''}`)}"><failure message="${xmlEscape(sp.title)}">${xmlEscape(sp.excerpt)}</failure></testcase>`);
     }

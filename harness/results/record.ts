@@ -83,6 +83,14 @@ const runRecordSchema = {
           reason: { type: 'string' },
           durationMs: { type: 'number' },
           metrics: { type: 'array', items: metricSchema },
+          attempts: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['status', 'outputFile'],
+              properties: { status: statusSchema, reason: { type: 'string' }, outputFile: { type: 'string' } },
+            },
+          },
         },
       },
     },
@@ -95,7 +103,7 @@ const runRecordSchema = {
       },
     },
     infraError: { type: 'string' },
-    summary: { type: 'object', required: ['pass', 'fail', 'skip', 'error', 'total'] },
+    summary: { type: 'object', required: ['pass', 'fail', 'skip', 'error', 'flaky', 'total'] },
     verdict: { enum: ['pass', 'fail', 'error'] },
     timing: { type: 'object', required: ['totalMs', 'testsMs', 'bootMs', 'pushMs', 'prepareMs'] },
   },
@@ -113,7 +121,7 @@ export async function readRunRecord(path: string): Promise<RunRecord> {
 }
 
 export function summarize(subtests: readonly SubtestResult[]): Record<Status, number> & { total: number } {
-  const s = { pass: 0, fail: 0, skip: 0, error: 0, total: subtests.length };
+  const s = { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0, total: subtests.length };
   for (const t of subtests) s[t.status]++;
   return s;
 }

@@ -4,8 +4,12 @@
  * through validateRunRecord() (record.ts), never a bare cast.
  */
 
-export type Status = 'pass' | 'fail' | 'skip' | 'error';
-export const STATUSES: readonly Status[] = ['pass', 'fail', 'skip', 'error'];
+/**
+ * `flaky`: failed or errored, then passed when rerun on its own (`--retries`); every
+ * attempt is kept in SubtestResult.attempts.
+ */
+export type Status = 'pass' | 'fail' | 'skip' | 'error' | 'flaky';
+export const STATUSES: readonly Status[] = ['pass', 'fail', 'skip', 'error', 'flaky'];
 
 /** Memory that a test's pages live on inside the guest. */
 export type Backing = 'anon' | 'shmem' | 'shmem-private' | 'shmem-thp' | 'hugetlb' | 'hugetlb-private' | 'hugetlb-1g';
@@ -63,6 +67,19 @@ export interface SubtestResult {
   reason?: string;
   durationMs?: number;
   metrics?: Metric[];
+  /**
+   * Every run of this subtest in order when it ran more than once (the first run, then
+   * each retry): what CI dashboards show as flaky attempts. Absent for a single run.
+   */
+  attempts?: SubtestAttempt[];
+}
+
+/** One run of a subtest: its outcome and where its program's raw output is. */
+export interface SubtestAttempt {
+  status: Status;
+  reason?: string;
+  /** Raw output of the program run that produced this attempt, relative to the run directory. */
+  outputFile: string;
 }
 
 /** One execution of a test program in the guest. */

@@ -48,16 +48,30 @@ export function xmlEscape(s: string): string {
   return s.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function testcase(t: SubtestResult): string {
-  const classname = xmlEscape(`${t.program}${t.backing ? `.${t.backing}` : ''}`);
-  const time = ((t.durationMs ?? 0) / 1000).toFixed(3);
-  const head = `    <testcase classname="${classname}" name="${xmlEscape(t.id)}" time="${time}"`;
+/**
+ * One JUnit <testcase> (per-run and nightly junit.xml alike). A flaky subtest passes with
+ * one <flakyFailure>/<flakyError> per failed attempt: Maven Surefire's rerun convention,
+ * which Jenkins, GitLab and the JUnit dashboards read.
+ */
+export function junitTestcase(t: SubtestResult, classPrefix?: string): string {
+  const classname = xmlEscape(`${classPrefix ? `${classPrefix}.` : ''}${t.program}${t.backing ? `.${t.backing}` : ''}`);
+  const head = `    <testcase classname="${classname}" name="${xmlEscape(t.id)}" time="${((t.durationMs ?? 0) / 1000).toFixed(3)}"`;
   const reason = xmlEscape(t.reason ?? '');
+  const metrics = t.metrics?.length ? `<system-out>${xmlEscape(t.metrics.map((m) => `${m.name}=${m.value} ${m.unit}`).join('\n'))}</system-out>` : '';
   switch (t.status) {
-    case 'pass': return `${head}/>`;
-    case 'skip': return `${head}><skipped message="${reason}"/></testcase>`;
-    case 'fail': return `${head}><failure message="${reason}"/></testcase>`;
-    case 'error': return `${head}><error message="${reason}"/></testcase>`;
+    case 'pass':
+      return metrics ? `${head}>${metrics}</testcase>` : `${head}/>`;
+    case 'skip':
+      return `${head}><skipped message="${reason}"/></testcase>`;
+    case 'fail':
+      return `${head}><failure message="${reason}"/>${metrics}</testcase>`;
+    case 'error':
+      return `${head}><error message="${reason}"/>${metrics}</testcase>`;
+    case 'flaky': {
+      const failed = (t.attempts ?? []).filter((a) => a.status === 'fail' || a.status === 'error');
+      const flaky = failed.map((a) => `<${a.status === 'fail' ? 'flakyFailure' : 'flakyError'} message="${xmlEscape(a.reason ?? '')}" type="${a.status}"><system-out>${xmlEscape(a.outputFile)}</system-out></${a.status === 'fail' ? 'flakyFailure' : 'flakyError'}>`);
+      return `${head}>${flaky.join('')}${metrics}</testcase>`;
+    }
   }
 }
 
@@ -72,7 +86,7 @@ export function toJunit(r: RunRecord): string {
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="faultline" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" time="${(r.durationMs / 1000).toFixed(3)}">`,
     `  <testsuite name="${xmlEscape(`faultline.${r.suites.join('+')}`)}" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" timestamp="${r.startedAt}" hostname="${xmlEscape(r.guest.uname ?? 'guest')}">`,
-    ...r.subtests.map(testcase),
+    ...r.subtests.map((t) => junitTestcase(t)),
     ...extra,
     '  </testsuite>',
     '</testsuites>',

@@ -39,4 +39,9 @@ export interface RunRequest {
   aptOptions?: string[];
   /** Extra kernel command line. */
   cmdline?: string;
+  /**
+   * Reruns of each failing or erroring subtest on its own; one that passes on a retry is
+   * `flaky`. series and bisect pass 0: their own repetition policies must see every attempt.
+   */
+  retries: number;
 }

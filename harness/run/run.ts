@@ -96,7 +96,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const prepareMs = Date.now() - t0;
 
   const ctx: SuiteContext = {
-    backings: req.backings, smp: req.smp, memMiB: req.memMiB, hugepages2m: req.hugepages2m, quick: req.quick,
+    backings: req.backings, smp: req.smp, memMiB: req.memMiB, hugepages2m: req.hugepages2m, quick: req.quick, programs: selftests.programs,
     ...(req.filter ? { filter: req.filter } : {}),
   };
   const programs: ProgramRun[] = [];

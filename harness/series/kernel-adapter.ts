@@ -63,6 +63,7 @@ export class KernelSeriesTester implements SeriesTester<KernelBuild> {
         ...this.runSettings,
         kernel: { kind: 'path', bzImage: kb.bzImage, release: kb.release, configHash: kb.configHash },
         selftestsDir: kb.selftestsDir,
+        retries: 0,
         runId: `series-${o.label.replace(/[^\w.-]+/g, '-')}-${rev.slice(0, 12)}-${i}`,
       });
       out.push(record);

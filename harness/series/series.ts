@@ -46,7 +46,7 @@ interface PlannedPatch {
   commit?: CommitInfo;
 }
 
-const STATUS_ZERO = (): Record<Status, number> => ({ pass: 0, fail: 0, skip: 0, error: 0 });
+const STATUS_ZERO = (): Record<Status, number> => ({ pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 });
 
 function summarizeRuns(records: readonly RunRecord[], cached = false): TestSummary {
   const counts = STATUS_ZERO();

@@ -1,4 +1,5 @@
 import type { Backing, Status, SubtestResult } from '../results/types.js';
+import type { SelftestProgram } from '../selftests/build.js';
 
 /** What a suite needs to know about the guest and the user's selection to plan its commands. */
 export interface SuiteContext {
@@ -11,6 +12,8 @@ export interface SuiteContext {
   quick: boolean;
   /** Optional test-name filter given by the user (e.g. "minor"). */
   filter?: string;
+  /** The programs built from the tested tree (manifest.json): what the tree's programs can do. */
+  programs: readonly SelftestProgram[];
 }
 
 /** One program invocation inside the guest. Runs with cwd = the guest's work dir holding the binaries. */
@@ -50,4 +53,18 @@ export interface Suite {
   guestCmdline?: readonly string[];
   plan(ctx: SuiteContext): GuestCommand[];
   parse(cmd: GuestCommand, out: ProgramOutput, ctx: SuiteContext): ParsedProgram;
+  /**
+   * The id of the subtest that was running when the program had printed `output` (a
+   * prefix of its output): a kernel splat that arrived then is charged to it. Undefined
+   * when the output names none (the splat is charged to the program).
+   */
+  runningSubtest?(cmd: GuestCommand, output: string, ctx: SuiteContext): string | undefined;
+  /**
+   * `cmd` died before it finished (error exit, signal, guest death): commands that run the
+   * subtests it planned but did not reach (`reached`: the ids it and earlier resumes
+   * reported). Empty when nothing is left or the suite cannot tell.
+   */
+  resume?(cmd: GuestCommand, reached: ReadonlySet<string>, ctx: SuiteContext): GuestCommand[];
+  /** A command that reruns subtest `id` (reported by `cmd`) on its own; default: `cmd` as it was. */
+  isolate?(cmd: GuestCommand, id: string, ctx: SuiteContext): GuestCommand;
 }

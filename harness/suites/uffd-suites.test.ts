@@ -10,6 +10,7 @@ const ctx = (over: Partial<SuiteContext> = {}): SuiteContext => ({
   memMiB: 1024,
   hugepages2m: 64,
   quick: false,
+  programs: [],
   ...over,
 });
 

@@ -11,7 +11,7 @@ import type { Backing } from '../results/types.js';
 // guest under TCG, "host-6.18" from the same static binaries on this machine's kernel.
 const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', 'uffd', name), 'utf8');
 
-const ctx = (backings: Backing[], quick = false): SuiteContext => ({ backings, smp: 2, memMiB: 1024, hugepages2m: 64, quick });
+const ctx = (backings: Backing[], quick = false): SuiteContext => ({ backings, smp: 2, memMiB: 1024, hugepages2m: 64, quick, programs: [] });
 const out = (output: string, exitCode: number | null, extra: Partial<ProgramOutput> = {}): ProgramOutput =>
   ({ output, exitCode, timedOut: false, durationMs: 1000, ...extra });
 const unitCmd: GuestCommand = { program: 'uffd-unit-tests', args: [], timeoutSec: 60, label: 'uffd-unit-tests' };
