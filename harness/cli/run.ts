@@ -18,7 +18,8 @@ interface RunArgs extends GuestFlagValues {
   kconfig: string[];
   ref?: string;
   'config-base'?: string;
-  suite: string[];
+  suite?: string[];
+  program?: string[];
   backing: string[];
   results: string;
   'run-id'?: string;
@@ -33,8 +34,10 @@ interface RunArgs extends GuestFlagValues {
 }
 
 export function runRequestFromArgs(a: RunArgs): RunRequest {
-  const suites = parseList(a.suite);
-  if (suites.length === 0) throw new UsageError('--suite is empty: name at least one suite (e.g. --suite uffd)');
+  const programs = parseList(a.program).map((p) => resolve(p));
+  // With --program and no --suite, run just the programs.
+  const suites = a.suite === undefined ? (programs.length ? [] : ['uffd']) : parseList(a.suite);
+  if (suites.length === 0 && programs.length === 0) throw new UsageError('--suite is empty: name at least one suite (e.g. --suite uffd)');
   suites.forEach(suiteByName);
   const kconfig = parseList(a.kconfig);
   const buildFromSource = kconfig.length > 0 || a.ref !== undefined;
@@ -57,6 +60,7 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
     kernel,
     ...(a['kernel-src'] && !buildFromSource ? { selftestsTree: resolve(a['kernel-src']) } : {}),
     suites,
+    ...(programs.length ? { programs } : {}),
     backings: parseBackings(a.backing),
     ...guest,
     resultsRoot: resolve(a.results),
@@ -66,6 +70,7 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
     keepVm: a['keep-vm'],
     hugepages1g,
     retries: positiveInt('--retries', a.retries, 0, 10),
+    flakyIsFailure: a['flaky-is-failure'],
     aptOptions: parseList(a['apt-option']),
   };
 }
@@ -82,7 +87,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('kconfig', { type: 'string', array: true, default: [], describe: 'build the kernel from --kernel-src with these fragments (kconfigs/NAME.config or paths), e.g. base,uffd' })
       .option('ref', { type: 'string', describe: 'with --kernel-src: build this revision (in a cached git worktree)' })
       .option('config-base', { type: 'string', describe: 'with --kconfig: starting config (defconfig, tinyconfig, allnoconfig or a file)' })
-      .option('suite', { type: 'string', array: true, default: ['uffd'], describe: 'suites to run (comma-separated or repeated)' })
+      .option('suite', { type: 'string', array: true, describe: 'suites to run (comma-separated or repeated; default uffd, or none with --program)' })
+      .option('program', { type: 'string', array: true, describe: 'your own C program (repeatable): built against the tree\'s uapi headers, run once per backing' })
       .option('backing', { type: 'string', array: true, default: ['hugetlb', 'shmem', 'anon'], describe: 'test memory: anon, shmem, shmem-private, shmem-thp, hugetlb, hugetlb-private, hugetlb-1g' })
       .option('results', { type: 'string', default: 'results', describe: 'parent directory of run directories' })
       .option('run-id', { type: 'string', describe: 'name of the run directory (default: timestamp + random)' })

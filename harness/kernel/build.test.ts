@@ -89,7 +89,10 @@ t.test('a tree whose code does not compile fails with BuildBrokenError (exit 3) 
   t.teardown(() => rm(d, { recursive: true, force: true }));
   const copy = join(d, 'tree');
   const cp = await run('cp', ['-al', tree, copy], { timeoutMs: 10 * 60_000, allowFailure: true });
-  if (cp.exitCode !== 0) return t.skip(`cannot hard-link ${tree} into ${d}: ${cp.stderr.trim()}`);
+  if (cp.exitCode !== 0) {
+    t.plan(0, `cannot hard-link ${tree} into ${d}: ${cp.stderr.trim()}`);
+    return;
+  }
   const expr = join(copy, 'scripts/kconfig/expr.c');
   const text = await readFile(expr, 'utf8');
   await rm(expr);

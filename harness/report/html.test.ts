@@ -3,7 +3,7 @@
  * loads without console errors or failed requests, from file:// and from `faultline serve`, and
  * shows the matrix with the right colours.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { fixtureExecutor, SAMPLE_SPLAT } from '../nightly/fixtures/records.js';
 import { serveDirectory } from './serve.js';
 import { exists } from '../util/fsutil.js';
 import { writeRunOutputs } from '../results/writers.js';
+import { summarize } from '../results/record.js';
 import type { Job } from '../nightly/jobs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -79,7 +80,7 @@ t.test('nightly report in headless chromium', { skip: (await exists(CHROMIUM)) ?
       }
       if (job.kernel === 'debian-6.1' && job.backing === 'hugetlb') {
         // A guest that hangs every time: infra error after the retry.
-        out.record = { ...out.record, subtests: [], infraError: 'guest stopped answering during uffd-unit-tests.hugetlb', verdict: 'error', summary: { pass: 0, fail: 0, skip: 0, error: 0, total: 0 } };
+        out.record = { ...out.record, subtests: [], infraError: 'guest stopped answering during uffd-unit-tests.hugetlb', verdict: 'error', summary: summarize([]) };
         await writeRunOutputs(out.dir, out.record);
       }
       return out;
@@ -90,7 +91,7 @@ t.test('nightly report in headless chromium', { skip: (await exists(CHROMIUM)) ?
   const browser = await launch();
   t.teardown(() => browser.close());
 
-  const check = async (t: Tap.Test, url: string): Promise<void> => {
+  const check = async (t: Test, url: string): Promise<void> => {
     const page = await browser.newPage();
     const problems = await load(page, url);
     t.same(problems, [], 'no console errors, page errors or failed requests');

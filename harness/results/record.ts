@@ -1,3 +1,4 @@
+import { ExitCode, type ExitCodeValue } from '../util/errors.js';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
 import { BACKINGS, GUEST_RAMS, STATUSES, type RunRecord, type Status, type SubtestResult } from './types.js';
 
@@ -65,6 +66,7 @@ const runRecordSchema = {
           status: statusSchema,
           reason: { type: 'string' },
           outputFile: { type: 'string' },
+          purpose: { enum: ['resume', 'retry'] },
         },
       },
     },
@@ -99,7 +101,7 @@ const runRecordSchema = {
       items: {
         type: 'object',
         required: ['kind', 'title', 'excerpt', 'line'],
-        properties: { kind: { type: 'string' }, title: { type: 'string' }, excerpt: { type: 'string' }, test: { type: 'string' }, line: { type: 'number' } },
+        properties: { kind: { type: 'string' }, title: { type: 'string' }, excerpt: { type: 'string' }, test: { type: 'string' }, subtest: { type: 'string' }, line: { type: 'number' } },
       },
     },
     infraError: { type: 'string' },
@@ -126,11 +128,25 @@ export function summarize(subtests: readonly SubtestResult[]): Record<Status, nu
   return s;
 }
 
-/** A run fails on any failed subtest or kernel splat; it is an error when the harness could not finish. */
+/**
+ * `fail`: the kernel or a test failed: a kernel splat (a guest that died with a panic on its
+ * console included), a failed subtest, a program that failed without a failed subtest to
+ * show for it. Otherwise `error` when the harness lost the guest with no sign from the
+ * kernel or could not finish; a subtest that errored (crashed, timed out) is a failure too.
+ * A flaky subtest passed in the end: it alone never fails a run (see --flaky-is-failure).
+ */
 export function verdictOf(r: Pick<RunRecord, 'subtests' | 'splats' | 'infraError' | 'programs'>): RunRecord['verdict'] {
-  if (r.infraError !== undefined) return 'error';
   if (r.splats.length > 0) return 'fail';
-  if (r.subtests.some((t) => t.status === 'fail' || t.status === 'error')) return 'fail';
-  if (r.programs.some((p) => p.status === 'fail' || p.status === 'error')) return 'fail';
+  if (r.subtests.some((t) => t.status === 'fail')) return 'fail';
+  if (r.infraError !== undefined) return 'error';
+  if (r.subtests.some((t) => t.status === 'error')) return 'fail';
+  const shown = new Set(r.subtests.filter((t) => t.status === 'error' || t.status === 'flaky').map((t) => t.program));
+  if (r.programs.some((p) => p.purpose === undefined && (p.status === 'fail' || p.status === 'error') && !shown.has(p.program))) return 'fail';
   return 'pass';
+}
+
+/** Exit code of a run: a flaky subtest alone passes unless the user asked otherwise. */
+export function exitCodeOf(r: Pick<RunRecord, 'verdict' | 'summary'>, flakyIsFailure: boolean): ExitCodeValue {
+  if (r.verdict === 'pass') return flakyIsFailure && r.summary.flaky > 0 ? ExitCode.testFailure : ExitCode.ok;
+  return r.verdict === 'fail' ? ExitCode.testFailure : ExitCode.infra;
 }

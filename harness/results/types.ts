@@ -36,6 +36,11 @@ export interface Splat {
   excerpt: string;
   /** The test program that was running when the kernel printed it (from the kmsg markers). */
   test?: string;
+  /**
+   * The subtest that was running: the last subtest line the program had printed when the
+   * report's first line reached the console (both timed on arrival at the host).
+   */
+  subtest?: string;
   /** Line number in console.log where it starts (1-based). */
   line: number;
 }
@@ -96,6 +101,11 @@ export interface ProgramRun {
   reason?: string;
   /** File holding the raw output, relative to the run directory. */
   outputFile: string;
+  /**
+   * Why it ran: absent for a planned program; `resume` runs the subtests a program that died
+   * had not reached; `retry` reruns a failed subtest on its own.
+   */
+  purpose?: 'resume' | 'retry';
 }
 
 export interface KernelInfo {
@@ -129,6 +139,8 @@ export interface RunRecord {
     uname?: string;
     clocksource?: string;
     bootMs?: number;
+    /** Guests booted: 1, plus one for each reboot after a program took the guest down. */
+    boots?: number;
   };
   suites: string[];
   backings: Backing[];

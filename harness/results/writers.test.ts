@@ -1,6 +1,6 @@
 import t from 'tap';
 import { toJunit, toTap, summaryTable, xmlEscape } from './writers.js';
-import { summarize, validateRunRecord, verdictOf } from './record.js';
+import { exitCodeOf, summarize, validateRunRecord, verdictOf } from './record.js';
 import type { RunRecord, SubtestResult } from './types.js';
 
 const subtests: SubtestResult[] = [
@@ -23,11 +23,36 @@ function record(over: Partial<RunRecord> = {}): RunRecord {
 }
 
 t.test('verdict: a failure or a splat fails the run, an infra error makes it an error', async (t) => {
+  const passing = subtests.filter((s) => s.status !== 'fail');
   t.equal(verdictOf(record()), 'fail');
-  t.equal(verdictOf(record({ subtests: subtests.filter((s) => s.status !== 'fail') })), 'pass');
+  t.equal(verdictOf(record({ subtests: passing })), 'pass');
   t.equal(verdictOf(record({ subtests: [], splats: [{ kind: 'warning', title: 'WARNING: x', excerpt: '', line: 3 }] })), 'fail');
-  t.equal(verdictOf(record({ infraError: 'guest stopped answering' })), 'error');
-  t.same(summarize(subtests), { pass: 2, fail: 1, skip: 1, error: 0, total: 4 });
+  t.equal(verdictOf(record({ subtests: passing, infraError: 'guest stopped answering' })), 'error');
+  // The harness losing one guest does not hide a failure elsewhere in the run.
+  t.equal(verdictOf(record({ infraError: 'guest stopped answering' })), 'fail');
+  // A guest that died with a panic on its console: the kernel failed, whatever the harness lost.
+  t.equal(verdictOf(record({ subtests: passing, infraError: 'x', splats: [{ kind: 'panic', title: 'Kernel panic - not syncing: sysrq triggered crash', excerpt: '', line: 9 }] })), 'fail');
+  t.same(summarize(subtests), { pass: 2, fail: 1, skip: 1, error: 0, flaky: 0, total: 4 });
+});
+
+t.test('verdict and exit code with flaky subtests: flaky alone passes unless --flaky-is-failure', async (t) => {
+  const flaky: SubtestResult = { ...subtests[1] as SubtestResult, status: 'flaky', reason: 'passed on retry 1 after fail: x',
+    attempts: [{ status: 'fail', reason: 'x', outputFile: 'output/a.txt' }, { status: 'pass', outputFile: 'output/a.retry1.txt' }] };
+  const rec = record({ subtests: [subtests[0] as SubtestResult, flaky], programs: [
+    { program: 'uffd-unit-tests', command: './uffd-unit-tests', exitCode: 1, timedOut: false, durationMs: 1, status: 'fail', outputFile: 'output/a.txt' },
+    { program: 'uffd-unit-tests', command: './uffd-unit-tests -f minor', exitCode: 0, timedOut: false, durationMs: 1, status: 'pass', outputFile: 'output/a.retry1.txt', purpose: 'retry' },
+  ] });
+  rec.summary = summarize(rec.subtests);
+  rec.verdict = verdictOf(rec);
+  t.equal(rec.verdict, 'pass', 'the program\'s failed first run is shown by its flaky subtest');
+  t.equal(exitCodeOf(rec, false), 0);
+  t.equal(exitCodeOf(rec, true), 1);
+  t.match(summaryTable(rec), /FLAKY uffd-unit-tests\/minor\/shmem: passed on retry 1 after fail: x/);
+  t.match(toJunit(rec), /<testcase classname="uffd-unit-tests\.shmem" name="uffd-unit-tests\/minor\/shmem" time="0\.000"><flakyFailure message="x" type="fail"><system-out>output\/a\.txt<\/system-out><\/flakyFailure><\/testcase>/);
+  t.match(toTap(rec), /^ok 2 - uffd-unit-tests\/minor\/shmem # flaky$/m);
+  t.ok(validateRunRecord(JSON.parse(JSON.stringify(rec)), 'flaky record'));
+  // A program that failed with no failed or flaky subtest to show for it still fails the run.
+  t.equal(verdictOf({ ...rec, subtests: [subtests[0] as SubtestResult] }), 'fail');
 });
 
 t.test('TAP 14: one line per subtest, skips as directives, metrics in YAML', async (t) => {
@@ -59,5 +84,5 @@ t.test('results.json boundary: a valid record passes, a damaged one is refused w
 t.test('summary table names failures and the verdict', async (t) => {
   const s = summaryTable(record());
   t.match(s, /uffd-unit-tests\/minor\/shmem\s+FAIL\s+wrong <content>/);
-  t.match(s, /4 subtests: 2 pass, 1 fail, 1 skip, 0 error; 0 kernel splat\(s\); verdict FAIL/);
+  t.match(s, /4 subtests: 2 pass, 1 fail, 1 skip, 0 error, 0 flaky; 0 kernel splat\(s\); verdict FAIL/);
 });

@@ -21,11 +21,15 @@ export function toTap(r: RunRecord): string {
   let n = 0;
   for (const t of tests) {
     n++;
-    const ok = t.status === 'pass' || t.status === 'skip';
-    const directive = t.status === 'skip' ? ` # SKIP ${t.reason ?? ''}`.trimEnd() : '';
+    // TAP has no flaky directive: a flaky test is ok (it passed in the end), with its attempts below.
+    const ok = t.status === 'pass' || t.status === 'skip' || t.status === 'flaky';
+    const directive = t.status === 'skip' ? ` # SKIP ${t.reason ?? ''}`.trimEnd() : t.status === 'flaky' ? ' # flaky' : '';
     out.push(`${ok ? 'ok' : 'not ok'} ${n} - ${t.id}${directive}`);
-    if (!ok || t.metrics?.length) {
+    if (!ok || t.status === 'flaky' || t.metrics?.length) {
       const fields: Record<string, string | number | undefined> = { status: t.status, reason: t.reason };
+      (t.attempts ?? []).forEach((a, i) => {
+        fields[`attempt_${i + 1}`] = `${a.status}${a.reason ? `: ${a.reason}` : ''} (${a.outputFile})`;
+      });
       for (const m of t.metrics ?? []) fields[m.name] = `${m.value} ${m.unit}`;
       out.push(...yamlBlock(fields, '  '));
     }
@@ -100,10 +104,14 @@ export function summaryTable(r: RunRecord): string {
   const lines = rows.map(([id, st, why]) => `${(id ?? '').padEnd(w0)}  ${(st ?? '').padEnd(5)}  ${(why ?? '').slice(0, 100)}`);
   const s = r.summary;
   const head = `faultline run ${r.runId}: kernel ${r.kernel.release ?? r.kernel.path}, ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB`;
-  const splats = r.splats.map((sp) => `KERNEL ${sp.kind.toUpperCase()}${sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`);
-  const progs = r.programs.filter((p) => p.status === 'error' || p.status === 'fail').map((p) => `program ${p.program}${p.backing ? ` (${p.backing})` : ''}: ${p.status.toUpperCase()} ${p.reason ?? ''}`);
-  const tail = `${s.total} subtests: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error; ${r.splats.length} kernel splat(s); verdict ${r.verdict.toUpperCase()} in ${(r.durationMs / 1000).toFixed(1)} s`;
-  return [head, '', ...lines, '', ...progs, ...splats, ...(r.infraError ? [`INFRASTRUCTURE ERROR: ${r.infraError}`] : []), tail, ''].join('\n');
+  const splats = r.splats.map((sp) => `KERNEL ${sp.kind.toUpperCase()}${sp.subtest ? ` during ${sp.subtest}` : sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`);
+  const flaky = r.subtests.filter((t) => t.status === 'flaky').map((t) => `FLAKY ${t.id}: ${t.reason ?? ''}`);
+  // Program lines only for failures no subtest shows (a subtest's own line says it better).
+  const shown = new Set(r.subtests.filter((t) => t.status !== 'pass' && t.status !== 'skip').map((t) => t.program));
+  const progs = r.programs.filter((p) => p.purpose !== 'retry' && (p.status === 'error' || p.status === 'fail') && !shown.has(p.program)).map((p) => `program ${p.program}${p.backing ? ` (${p.backing})` : ''}: ${p.status.toUpperCase()} ${p.reason ?? ''}`);
+  const boots = (r.guest.boots ?? 1) > 1 ? `; guest booted ${r.guest.boots ?? 1} times` : '';
+  const tail = `${s.total} subtests: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error, ${s.flaky} flaky; ${r.splats.length} kernel splat(s)${boots}; verdict ${r.verdict.toUpperCase()} in ${(r.durationMs / 1000).toFixed(1)} s`;
+  return [head, '', ...lines, '', ...progs, ...flaky, ...splats, ...(r.infraError ? [`INFRASTRUCTURE ERROR: ${r.infraError}`] : []), tail, ''].join('\n');
 }
 
 /** Write results.json, results.tap and junit.xml (each atomically). */

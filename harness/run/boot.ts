@@ -2,9 +2,18 @@ import { errorMessage, FaultlineError } from '../util/errors.js';
 import { SshSession } from '../ssh/transport.js';
 import { freePort, Guest } from '../vm/guest.js';
 import type { QemuConfig } from '../vm/qemu-args.js';
+import type { Splat } from '../results/types.js';
 
 /** What images/init.sh prints once sshd is listening (the rest of its setup overlaps the handshake). */
 const INIT_SSHD_UP = /faultline-init: (sshd-up|ready)/;
+
+/** The guest never became ready; `splats` are what its console showed (a panic at boot is the kernel's failure). */
+export class BootFailure extends FaultlineError {
+  constructor(message: string, consoleTail: string, readonly splats: readonly Splat[]) {
+    super(message, { detail: consoleTail });
+    this.name = 'BootFailure';
+  }
+}
 
 export interface BootedGuest {
   guest: Guest;
@@ -21,11 +30,13 @@ export interface BootedGuest {
  */
 export async function bootGuest(
   config: Omit<QemuConfig, 'sshPort'>,
-  opts: { consolePath: string; bootTimeoutSec: number; keys: { clientPrivate: string; hostPublic: string }; lifetimeMs?: number },
+  opts: { consolePath: string; bootTimeoutSec: number; keys: { clientPrivate: string; hostPublic: string }; lifetimeMs?: number; appendConsole?: boolean },
 ): Promise<BootedGuest> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const guest = await Guest.start({ ...config, sshPort: port }, { consolePath: opts.consolePath, lifetimeMs: opts.lifetimeMs ?? 6 * 3600_000 });
+    const guest = await Guest.start({ ...config, sshPort: port }, {
+      consolePath: opts.consolePath, lifetimeMs: opts.lifetimeMs ?? 6 * 3600_000, appendConsole: opts.appendConsole ?? false,
+    });
     const started = guest.startedAt;
     const deadline = started + opts.bootTimeoutSec * 1000;
     try {
@@ -47,7 +58,8 @@ export async function bootGuest(
     } catch (e) {
       await guest.stop();
       if (attempt < 2 && /Could not set up host forwarding rule/.test(guest.console.all)) continue;
-      throw new FaultlineError(`${errorMessage(e)}; guest console (last 30 lines) follows`, { detail: guest.console.lastLines(30) });
+      guest.console.detector.close();
+      throw new BootFailure(`${errorMessage(e)}; guest console (last 30 lines) follows`, guest.console.lastLines(30), guest.console.detector.splats);
     }
   }
 }

@@ -19,6 +19,8 @@ export interface RunRequest {
   /** Pre-built selftest binaries dir (e.g. from `faultline build`); skips building them. */
   selftestsDir?: string;
   suites: string[];
+  /** The user's own C programs (`--program FILE.c`), run after the suites once per backing. */
+  programs?: string[];
   backings: Backing[];
   memMiB: number;
   smp: number;
@@ -44,4 +46,6 @@ export interface RunRequest {
    * `flaky`. series and bisect pass 0: their own repetition policies must see every attempt.
    */
   retries: number;
+  /** Exit 1 when a subtest is flaky (default: a run whose only trouble is flakiness exits 0). */
+  flakyIsFailure?: boolean;
 }

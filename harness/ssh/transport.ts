@@ -21,6 +21,8 @@ export interface ExecResult {
   exitCode: number | null;
   signal?: string;
   timedOut: boolean;
+  /** The connection broke while the command ran (guest died or stopped answering keepalives): why. */
+  lost?: string;
   durationMs: number;
 }
 
@@ -40,13 +42,21 @@ function hostKeyBlob(publicKeyLine: string): Buffer {
 export class SshSession {
   /** Set when the connection broke after it was established (guest died, network lost). */
   lostReason: string | undefined;
+  /** Resolves with the reason when the connection breaks: every exec ends then, not at its own deadline. */
+  readonly lost: Promise<string>;
   private constructor(private readonly client: Client, readonly target: SshTarget) {
+    let markLost: (why: string) => void = () => undefined;
+    this.lost = new Promise((resolve) => {
+      markLost = resolve;
+    });
     // Without a listener a late 'error' (ECONNRESET when the guest dies) would crash the process.
     client.on('error', (e: Error) => {
-      this.lostReason = e.message;
+      this.lostReason ??= e.message;
+      markLost(this.lostReason);
     });
     client.on('close', () => {
       this.lostReason ??= 'connection closed';
+      markLost(this.lostReason);
     });
   }
 
@@ -122,14 +132,21 @@ export class SshSession {
           exitCode = code;
           if (sig) signal = sig;
         });
+        let lost: string | undefined;
+        const finish = (): void => {
+          clearTimeout(timer);
+          resolve({ output, exitCode, ...(signal ? { signal } : {}), timedOut, ...(lost !== undefined ? { lost } : {}), durationMs: Date.now() - started });
+        };
         const timer = setTimeout(() => {
           timedOut = true;
           ch.signal('KILL');
           ch.close();
         }, opts.timeoutMs);
-        ch.on('close', () => {
-          clearTimeout(timer);
-          resolve({ output, exitCode, ...(signal ? { signal } : {}), timedOut, durationMs: Date.now() - started });
+        ch.on('close', finish);
+        // A dead guest never closes the channel: the connection's end does.
+        void this.lost.then((why) => {
+          lost = why;
+          finish();
         });
       });
     });

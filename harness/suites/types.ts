@@ -21,6 +21,8 @@ export interface GuestCommand {
   /** Binary name as pushed (e.g. "uffd-unit-tests"); invoked as ./<program>. */
   program: string;
   args: string[];
+  /** Environment for the program (e.g. FAULTLINE_BACKING for user programs). */
+  env?: Record<string, string>;
   /** The backing this invocation exercises, when it exercises exactly one. */
   backing?: Backing;
   timeoutSec: number;
@@ -44,6 +46,11 @@ export interface ParsedProgram {
   subtests: SubtestResult[];
 }
 
+export interface ResumePlan {
+  unreached: Pick<SubtestResult, 'id' | 'name' | 'backing'>[];
+  commands: GuestCommand[];
+}
+
 export interface Suite {
   name: string;
   description: string;
@@ -60,11 +67,11 @@ export interface Suite {
    */
   runningSubtest?(cmd: GuestCommand, output: string, ctx: SuiteContext): string | undefined;
   /**
-   * `cmd` died before it finished (error exit, signal, guest death): commands that run the
-   * subtests it planned but did not reach (`reached`: the ids it and earlier resumes
-   * reported). Empty when nothing is left or the suite cannot tell.
+   * `cmd` died before it finished (error exit, signal, guest death): the subtests it planned
+   * but nobody reported yet (`reached`: the ids it and earlier resumes reported), and
+   * commands that run them, in order. Empty when nothing is left or the suite cannot tell.
    */
-  resume?(cmd: GuestCommand, reached: ReadonlySet<string>, ctx: SuiteContext): GuestCommand[];
+  resume?(cmd: GuestCommand, reached: ReadonlySet<string>, ctx: SuiteContext): ResumePlan;
   /** A command that reruns subtest `id` (reported by `cmd`) on its own; default: `cmd` as it was. */
   isolate?(cmd: GuestCommand, id: string, ctx: SuiteContext): GuestCommand;
 }

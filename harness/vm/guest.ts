@@ -25,6 +25,8 @@ export interface BootOptions {
   consolePath: string;
   /** Hard cap on the guest's life: QEMU is killed by execa at this point whatever happens. */
   lifetimeMs: number;
+  /** Append to consolePath (a reboot within one run) instead of starting it afresh. */
+  appendConsole?: boolean;
 }
 
 /** The console as it streams in: full text kept for the record, lines fed to the splat detector. */
@@ -89,7 +91,7 @@ export class Guest {
 
   private constructor(readonly config: QemuConfig, argv: string[], opts: BootOptions) {
     this.command = argv;
-    this.consoleFile = createWriteStream(opts.consolePath);
+    this.consoleFile = createWriteStream(opts.consolePath, { flags: opts.appendConsole ? 'a' : 'w' });
     this.proc = spawnBound(argv, opts.lifetimeMs);
     const onData = (chunk: Buffer): void => {
       const s = chunk.toString('utf8');

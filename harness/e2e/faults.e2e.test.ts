@@ -1,0 +1,195 @@
+import t, { type Test } from 'tap';
+import { execa, type ResultPromise } from 'execa';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readRunRecord } from '../results/record.js';
+import type { RunRecord } from '../results/types.js';
+import { PROJECT_ROOT } from '../util/project.js';
+
+/**
+ * Fault injection on real guests (Debian's 6.12 kernel under QEMU, no mocks): each fault
+ * program in faults/ runs through `faultline run --program`, followed by a program that
+ * passes, so every case also shows that the rest of the run was not lost. Each asserts
+ * the verdict, the exit code, the attribution, the files written, that no QEMU outlives
+ * faultline and that the run ended within a bound.
+ */
+const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
+const faults = join(PROJECT_ROOT, 'harness', 'e2e', 'faults');
+const results = mkdtempSync(join(tmpdir(), 'faultline-faults-'));
+
+interface FaultRun {
+  exitCode: number | undefined;
+  all: string;
+  rec: RunRecord;
+  dir: string;
+  seconds: number;
+  qemuPids: number[];
+}
+
+async function children(pid: number | undefined): Promise<number[]> {
+  if (pid === undefined) return [];
+  const r = await execa('pgrep', ['-P', String(pid), '-f', 'qemu-system'], { reject: false });
+  return r.stdout.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/** Run faultline with `programs`; `during` acts on the guest while the first program runs. */
+async function faultRun(id: string, programs: string[], extra: string[] = [], during?: (qemuPid: number) => Promise<void>): Promise<FaultRun> {
+  const started = Date.now();
+  const child: ResultPromise<{ reject: false; all: true; timeout: number }> = execa('node', [cli, 'run', ...programs.flatMap((p) => ['--program', join(faults, `${p}.c`)]),
+    '--backing', 'anon', '--results', results, '--run-id', id, ...extra], { reject: false, all: true, timeout: 10 * 60_000 });
+  const seen = new Set<number>();
+  let acted = false;
+  const watch = (async () => {
+    while (child.exitCode === null && child.pid !== undefined) {
+      for (const p of await children(child.pid)) seen.add(p);
+      const out = readIfExists(join(results, id, 'run.log'));
+      const first = [...seen][0];
+      if (during && !acted && first !== undefined && out.includes(`${programs[0] ?? ''}.anon: FAULTLINE_BACKING`)) {
+        acted = true;
+        await new Promise((r) => setTimeout(r, 3000));
+        await during(first);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  })();
+  const r = await child;
+  await watch;
+  const dir = join(results, id);
+  return { exitCode: r.exitCode, all: String(r.all), rec: await readRunRecord(join(dir, 'results.json')), dir, seconds: (Date.now() - started) / 1000, qemuPids: [...seen] };
+}
+
+function readIfExists(path: string): string {
+  return existsSync(path) ? readFileSync(path, 'utf8') : '';
+}
+
+async function noQemuLeft(t: Test, r: FaultRun): Promise<void> {
+  t.ok(r.qemuPids.length >= 1, `QEMU was seen (${r.qemuPids.join(', ')})`);
+  await new Promise((res) => setTimeout(res, 1000));
+  for (const pid of r.qemuPids) {
+    const alive = await execa('kill', ['-0', String(pid)], { reject: false });
+    t.not(alive.exitCode, 0, `QEMU ${pid} is gone`);
+  }
+}
+
+function exitIs(t: Test, r: FaultRun, code: number): void {
+  t.equal(r.exitCode, code, `exit ${code}${r.exitCode === code ? '' : `; output tail: ${r.all.slice(-1500)}`}`);
+}
+
+function restRan(t: Test, r: FaultRun): void {
+  for (const id of ['passes/backing in argv/anon', 'passes/backing in FAULTLINE_BACKING/anon']) {
+    t.equal(r.rec.subtests.find((s) => s.id === id)?.status, 'pass', `${id}: the program after the fault ran and passed`);
+  }
+  t.ok(existsSync(join(r.dir, 'results.tap')) && existsSync(join(r.dir, 'junit.xml')) && existsSync(join(r.dir, 'console.log')), 'TAP, JUnit and console written');
+}
+
+t.test('kernel panic mid-test: FAIL (exit 1), charged to the running test, guest rebooted, the rest runs', async (t) => {
+  const r = await faultRun('panic', ['panic', 'passes']);
+  exitIs(t, r, 1);
+  t.equal(r.rec.verdict, 'fail');
+  t.equal(r.rec.infraError, undefined, 'a panic on the console is the kernel failing, not the harness');
+  const sub = r.rec.subtests.find((s) => s.id === 'panic/anon');
+  t.equal(sub?.status, 'fail');
+  t.match(sub?.reason, /^kernel panic: Kernel panic - not syncing: sysrq triggered crash/);
+  t.match(r.rec.splats[0], { kind: 'panic', subtest: 'panic/anon', test: 'panic.anon' });
+  t.equal(r.rec.guest.boots, 2);
+  t.match(readFileSync(join(r.dir, 'output', 'panic.anon.txt'), 'utf8'), /panicking the kernel/);
+  t.match(r.all, /KERNEL PANIC during panic\/anon: Kernel panic - not syncing: sysrq triggered crash/);
+  restRan(t, r);
+  await noQemuLeft(t, r);
+  t.ok(r.seconds < 240, `ended in ${r.seconds.toFixed(0)} s`);
+});
+
+t.test('sshd killed in the guest: ERROR (exit 2), the guest is replaced and the rest runs', async (t) => {
+  const r = await faultRun('kill-sshd', ['kill-sshd', 'passes']);
+  exitIs(t, r, 2);
+  t.equal(r.rec.verdict, 'error');
+  t.equal(r.rec.splats.length, 0);
+  const sub = r.rec.subtests.find((s) => s.id === 'kill-sshd/anon');
+  t.equal(sub?.status, 'error');
+  t.match(sub?.reason, /sshd no longer answers.*no kernel message on the console/);
+  t.match(r.rec.infraError, /during kill-sshd\.anon/);
+  restRan(t, r);
+  await noQemuLeft(t, r);
+  t.ok(r.seconds < 240, `ended in ${r.seconds.toFixed(0)} s`);
+});
+
+t.test('a test that never exits: the guest-side deadline ends it (exit 1), the rest runs', async (t) => {
+  const r = await faultRun('never-exits', ['never-exits', 'passes'], ['--timeout', '15']);
+  exitIs(t, r, 1);
+  t.equal(r.rec.verdict, 'fail');
+  const sub = r.rec.subtests.find((s) => s.id === 'never-exits/anon');
+  t.equal(sub?.status, 'error');
+  t.match(sub?.reason, /timed out after 15 s/);
+  t.equal(r.rec.programs.find((p) => p.program === 'never-exits')?.timedOut, true);
+  t.equal(r.rec.programs.filter((p) => p.purpose === 'retry').length, 0, 'a timed-out test is not retried (it would cost its deadline again)');
+  t.equal(r.rec.guest.boots, 1, 'the guest itself was fine');
+  restRan(t, r);
+  await noQemuLeft(t, r);
+  t.ok(r.seconds < 180, `ended in ${r.seconds.toFixed(0)} s`);
+});
+
+t.test('guest out of memory: the OOM killer takes the test, named as the reason (exit 1)', async (t) => {
+  const r = await faultRun('oom', ['oom', 'passes'], ['--retries', '0']);
+  exitIs(t, r, 1);
+  const sub = r.rec.subtests.find((s) => s.id === 'oom/anon');
+  t.equal(sub?.status, 'error');
+  t.match(sub?.reason, /killed by the guest's OOM killer \(Out of memory: Killed process \d+ \(oom\)/);
+  restRan(t, r);
+  await noQemuLeft(t, r);
+  t.ok(r.seconds < 240, `ended in ${r.seconds.toFixed(0)} s`);
+});
+
+t.test('a hung guest (QEMU stopped from outside): named as unresponsive after a bound, exit 2, the rest runs', async (t) => {
+  const r = await faultRun('hung', ['sleeper', 'passes'], [], async (pid) => {
+    await execa('kill', ['-STOP', String(pid)]);
+  });
+  exitIs(t, r, 2);
+  t.equal(r.rec.verdict, 'error');
+  const sub = r.rec.subtests.find((s) => s.id === 'sleeper/anon');
+  t.equal(sub?.status, 'error');
+  t.match(sub?.reason, /the guest stopped responding \d+ s into the program/);
+  t.notMatch(sub?.reason, /killed by a signal|crashed/);
+  restRan(t, r);
+  await noQemuLeft(t, r);
+  t.ok(r.seconds < 300, `ended in ${r.seconds.toFixed(0)} s`);
+});
+
+t.test('QEMU killed from outside: an infrastructure error (exit 2), not a test failure; the rest runs', async (t) => {
+  const r = await faultRun('qemu-killed', ['sleeper', 'passes'], [], async (pid) => {
+    await execa('kill', ['-KILL', String(pid)]);
+  });
+  exitIs(t, r, 2);
+  t.equal(r.rec.verdict, 'error');
+  const sub = r.rec.subtests.find((s) => s.id === 'sleeper/anon');
+  t.match(sub?.reason, /the guest died \d+ s into the program \(QEMU was killed by SIGKILL\)/);
+  restRan(t, r);
+  await noQemuLeft(t, r);
+  t.ok(r.seconds < 240, `ended in ${r.seconds.toFixed(0)} s`);
+});
+
+t.test('a test that fails once and passes on retry is flaky: exit 0, every attempt kept, JUnit flakyFailure', async (t) => {
+  const r = await faultRun('flaky', ['fails-once', 'passes']);
+  exitIs(t, r, 0);
+  t.equal(r.rec.verdict, 'pass');
+  const sub = r.rec.subtests.find((s) => s.id === 'fails-once/anon');
+  t.equal(sub?.status, 'flaky');
+  t.same(sub?.attempts?.map((a) => a.status), ['fail', 'pass']);
+  t.same(sub?.attempts?.map((a) => a.outputFile), ['output/fails-once.anon.txt', 'output/fails-once.anon.retry1.txt']);
+  t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.txt'), 'utf8'), /failing on purpose/);
+  t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.retry1.txt'), 'utf8'), /second run: pass/);
+  t.equal(r.rec.summary.flaky, 1);
+  t.match(r.all, /FLAKY fails-once\/anon: passed on retry 1/);
+  t.match(readFileSync(join(r.dir, 'junit.xml'), 'utf8'), /<testcase classname="fails-once\.anon" name="fails-once\/anon"[^>]*><flakyFailure message="exit 1: first run: failing on purpose" type="fail">/);
+  t.match(readFileSync(join(r.dir, 'results.tap'), 'utf8'), /^ok \d+ - fails-once\/anon # flaky$/m);
+  await noQemuLeft(t, r);
+});
+
+t.test('a program that does not compile: one line naming file:line and the error, exit 2', async (t) => {
+  const bad = join(results, 'broken.c');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(bad, 'int main(void)\n{\n\treturn missing_symbol;\n}\n');
+  const r = await execa('node', [cli, 'run', '--program', bad, '--backing', 'anon', '--results', results], { reject: false, all: true, timeout: 5 * 60_000 });
+  t.equal(r.exitCode, 2);
+  t.match(r.stderr, /--program .*broken\.c does not compile: .*broken\.c:3:9: error: 'missing_symbol' undeclared/);
+});

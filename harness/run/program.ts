@@ -1,0 +1,204 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorMessage } from '../util/errors.js';
+import { log } from '../util/log.js';
+import type { ProgramRun, Splat, SplatKind, SubtestResult } from '../results/types.js';
+import { SshSession } from '../ssh/transport.js';
+import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from '../suites/types.js';
+import type { Guest } from '../vm/guest.js';
+import { GUEST_DIR, type GuestSession, type LiveGuest } from './session.js';
+
+/** Host-side grace beyond a test's own (guest-side) timeout before the guest is declared hung. */
+const HANG_GRACE_MS = 60_000;
+/** A guest that dies takes its sshd with it; QEMU may take a moment longer to exit. */
+const EXIT_GRACE_MS = 3_000;
+/** Splat kinds that explain a guest that died or stopped answering (a WARN alone does not). */
+const FATAL: ReadonlySet<SplatKind> = new Set(['panic', 'oops', 'bug', 'kasan', 'kfence', 'ubsan', 'soft-lockup', 'hard-lockup', 'hung-task', 'rcu-stall']);
+/** The guest's OOM killer names its victim on the console. */
+const OOM_KILL = /Out of memory: Killed process \d+ \(([^)]*)\)[^\n]*/;
+
+/** One invocation of a program in the guest, as recorded. */
+export interface ProgramResult {
+  program: ProgramRun;
+  subtests: SubtestResult[];
+  /** The guest was lost while it ran: it died or stopped answering. */
+  lostGuest?: { reason: string; kernelSign: boolean };
+  /** The program did not run to its end (crash, signal, timeout, lost guest): its unreached subtests need a resume. */
+  died: boolean;
+  timedOut: boolean;
+  /** Ids of subtests that failed because of a kernel splat: never retried into `flaky`. */
+  splatFailed: string[];
+}
+
+/** Shell-quote for the guest's busybox sh. */
+function sq(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function envPrefix(cmd: GuestCommand): string {
+  return Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${sq(v)} `).join('');
+}
+
+function argvLine(cmd: GuestCommand): string {
+  return `./${cmd.program}${cmd.args.length ? ' ' + cmd.args.map(sq).join(' ') : ''}`;
+}
+
+/** The command as a user would type it in the guest's work directory. */
+export function guestCommandLine(cmd: GuestCommand): string {
+  return `${envPrefix(cmd)}${argvLine(cmd)}`;
+}
+
+/** The subtest a lost guest or a splat is charged to when the suite cannot name one. */
+export function programSubtestId(cmd: GuestCommand): string {
+  return `${cmd.program}/program${cmd.backing ? `/${cmd.backing}` : ''}`;
+}
+
+interface Streamed {
+  chunks: { at: number; text: string }[];
+}
+
+function outputUntil(s: Streamed, at: number): string {
+  return s.chunks.filter((c) => c.at <= at).map((c) => c.text).join('');
+}
+
+/**
+ * Run one program between kmsg markers on the session's guest (booted first if the last
+ * one was lost). A guest that dies or stops answering is dropped, and the running subtest
+ * fails with the kernel's splat title when the console explains the loss; otherwise it
+ * errors, naming what happened and after how long.
+ */
+export async function runProgram(
+  session: GuestSession, suite: Suite, cmd: GuestCommand, ctx: SuiteContext, dir: string, purpose?: 'resume' | 'retry',
+): Promise<ProgramResult> {
+  const live = await session.up();
+  const line = guestCommandLine(cmd);
+  const outputFile = join('output', `${cmd.label}.txt`);
+  log.info(`[${suite.name}] ${cmd.label}: ${line}`);
+  const consoleStart = live.guest.console.lineTimes.length;
+  await live.ssh.exec(`echo 'faultline: begin ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 });
+  const streamed: Streamed = { chunks: [] };
+  // The guest kills the test at its timeout; the host waits a grace period longer before declaring a hang.
+  const r = await live.ssh.exec(`cd ${GUEST_DIR} && ${envPrefix(cmd)}exec timeout -s KILL ${cmd.timeoutSec} ${argvLine(cmd)}`, {
+    timeoutMs: cmd.timeoutSec * 1000 + HANG_GRACE_MS, pty: true, onData: (text) => streamed.chunks.push({ at: Date.now(), text }),
+  });
+  await writeFile(join(dir, outputFile), r.output);
+  const lost = await guestLoss(live, r);
+  // busybox timeout's KILL shows up as exit 137, or as exit-signal KILL (ssh2 names it SIGKILL).
+  const killed = r.exitCode === 137 || r.signal === 'SIGKILL';
+  const out: ProgramOutput = {
+    output: r.output, exitCode: killed || lost ? null : r.exitCode,
+    timedOut: !lost && (r.timedOut || (killed && r.durationMs >= cmd.timeoutSec * 1000 - 1000)), durationMs: r.durationMs,
+  };
+  const parsed = suite.parse(cmd, out, ctx);
+  const during = live.guest.console.detector.splats.filter((s) => s.line > consoleStart);
+  attributeSplats(during, live.guest, streamed, parsed, suite, cmd, ctx);
+  const result: ProgramResult = {
+    program: {
+      program: cmd.program, command: line, ...(cmd.backing ? { backing: cmd.backing } : {}), exitCode: r.exitCode, timedOut: out.timedOut,
+      durationMs: r.durationMs, status: parsed.status, ...(parsed.reason ? { reason: parsed.reason } : {}), outputFile, ...(purpose ? { purpose } : {}),
+    },
+    subtests: parsed.subtests, died: lost !== undefined || parsed.status === 'error', timedOut: out.timedOut, splatFailed: [],
+  };
+  if (lost !== undefined) {
+    chargeLoss(result, parsed, lost, during, streamed, suite, cmd, ctx);
+    await session.drop();
+  } else {
+    if (killed && !out.timedOut) explainOomKill(result, live.guest.console.all.split('\n').slice(consoleStart).join('\n'), suite, cmd, ctx, r.output);
+    await live.ssh.exec(`echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 });
+  }
+  log.info(`[${suite.name}] ${cmd.label}: ${result.program.status}${result.program.reason ? ` (${result.program.reason})` : ''} in ${(r.durationMs / 1000).toFixed(1)} s`);
+  return result;
+}
+
+/**
+ * Why the guest is gone, or undefined when it still answers. A broken connection is
+ * checked with a fresh one: the guest may be fine and only this connection lost.
+ */
+async function guestLoss(live: LiveGuest, r: { lost?: string; timedOut: boolean; durationMs: number; exitCode: number | null; signal?: string }): Promise<string | undefined> {
+  const { guest } = live;
+  const secs = `${Math.round(r.durationMs / 1000)} s`;
+  // A channel that closed with neither exit status nor signal: the connection broke under it.
+  const noStatus = r.exitCode === null && r.signal === undefined && !r.timedOut;
+  if (r.lost !== undefined || noStatus || !guest.running) {
+    await Promise.race([guest.exited, new Promise((res) => setTimeout(res, EXIT_GRACE_MS))]);
+    if (!guest.running) {
+      const how = guest.exitInfo?.signal ? `QEMU was killed by ${guest.exitInfo.signal}` : `QEMU exited with code ${String(guest.exitInfo?.exitCode)}`;
+      return `the guest died ${secs} into the program (${how})`;
+    }
+    const again = await SshSession.connect(live.ssh.target, Date.now() + 20_000, () => (guest.running ? undefined : 'QEMU exited')).catch((e: unknown) => errorMessage(e));
+    if (typeof again === 'string') {
+      const was = `SSH connection lost: ${r.lost ?? live.ssh.lostReason ?? 'closed without an exit status'}; a new connection failed: ${again}`;
+      // A reset means the guest's network stack answered: the kernel runs, its sshd is gone.
+      return /ECONNRESET|ECONNREFUSED/.test(again)
+        ? `the guest's sshd no longer answers ${secs} into the program though the guest runs (${was})`
+        : `the guest stopped responding ${secs} into the program (${was})`;
+    }
+    live.ssh = again;
+    return undefined;
+  }
+  if (r.timedOut) {
+    const ping = await live.ssh.exec('echo alive', { timeoutMs: 30_000 }).catch(() => undefined);
+    if (!ping || ping.timedOut || !/alive/.test(ping.output)) return `the guest stopped responding ${secs} into the program (no answer to SSH for 30 s after the program's deadline)`;
+  }
+  return undefined;
+}
+
+/**
+ * Splats that appeared while `cmd` ran: each charged to the subtest the program had
+ * reached when the report's first line arrived, or to the program's only subtest.
+ */
+function attributeSplats(splats: readonly Splat[], guest: Guest, streamed: Streamed, parsed: ParsedProgram, suite: Suite, cmd: GuestCommand, ctx: SuiteContext): void {
+  for (const s of splats) {
+    const at = guest.console.lineTimes[s.line - 1] ?? Date.now();
+    const id = suite.runningSubtest?.(cmd, outputUntil(streamed, at), ctx) ?? (parsed.subtests.length === 1 ? parsed.subtests[0]?.id : undefined);
+    if (id !== undefined) s.subtest = id;
+  }
+}
+
+/** The subtest a loss is charged to: the one the suite names, the program's only one, or the program itself. */
+function runningId(parsed: ParsedProgram, streamed: Streamed, suite: Suite, cmd: GuestCommand, ctx: SuiteContext, at = Date.now()): string {
+  const named = suite.runningSubtest?.(cmd, outputUntil(streamed, at), ctx);
+  if (named !== undefined) return named;
+  if (parsed.subtests.length === 1 && parsed.subtests[0]) return parsed.subtests[0].id;
+  return programSubtestId(cmd);
+}
+
+function upsert(result: ProgramResult, id: string, suite: Suite, cmd: GuestCommand, patch: Pick<SubtestResult, 'status' | 'reason'>): void {
+  const existing = result.subtests.find((t) => t.id === id);
+  if (existing) Object.assign(existing, patch);
+  else {
+    const name = id.split('/')[1] ?? 'program';
+    result.subtests.push({ id, suite: suite.name, program: cmd.program, name, ...(cmd.backing ? { backing: cmd.backing } : {}), ...patch });
+  }
+}
+
+function chargeLoss(
+  result: ProgramResult, parsed: ParsedProgram, lost: string, during: readonly Splat[], streamed: Streamed, suite: Suite, cmd: GuestCommand, ctx: SuiteContext,
+): void {
+  const fatal = during.find((s) => FATAL.has(s.kind));
+  const id = fatal?.subtest ?? runningId(parsed, streamed, suite, cmd, ctx);
+  if (fatal) {
+    fatal.subtest = id;
+    const reason = `kernel ${fatal.kind}: ${fatal.title}`;
+    upsert(result, id, suite, cmd, { status: 'fail', reason });
+    result.splatFailed.push(id);
+    Object.assign(result.program, { status: 'fail', reason: `${lost}: ${reason}` });
+    result.lostGuest = { reason: `${lost}: ${reason}`, kernelSign: true };
+  } else {
+    const reason = `${lost}; no kernel message on the console`;
+    upsert(result, id, suite, cmd, { status: 'error', reason });
+    Object.assign(result.program, { status: 'error', reason });
+    result.lostGuest = { reason: `${reason} (during ${cmd.label})`, kernelSign: false };
+  }
+}
+
+/** A program SIGKILLed before its deadline: when the guest's OOM killer did it, say so. */
+function explainOomKill(result: ProgramResult, consoleSince: string, suite: Suite, cmd: GuestCommand, ctx: SuiteContext, output: string): void {
+  const m = OOM_KILL.exec(consoleSince);
+  // The kernel truncates comm to 15 characters.
+  if (!m || m[1] !== cmd.program.slice(0, 15)) return;
+  const reason = `killed by the guest's OOM killer (${m[0].trim()})`;
+  const id = suite.runningSubtest?.(cmd, output, ctx) ?? (result.subtests.length === 1 ? result.subtests[0]?.id : undefined) ?? programSubtestId(cmd);
+  upsert(result, id, suite, cmd, { status: 'error', reason });
+  Object.assign(result.program, { status: 'error', reason });
+}

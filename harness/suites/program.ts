@@ -1,0 +1,55 @@
+import type { Status, SubtestResult } from '../results/types.js';
+import { parseKtap } from './parsers/ktap.js';
+import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
+
+/**
+ * The suite of the user's own programs (`--program FILE.c`): each runs once per selected
+ * backing, with the backing as its argument and in FAULTLINE_BACKING. A program that
+ * prints KTAP is parsed into its tests; otherwise its exit code is the verdict with
+ * kselftest's meaning (0 pass, 4 skip, anything else a failure).
+ */
+
+const KSFT_SKIP = 4;
+export const PROGRAM_SUITE = 'program';
+
+function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
+  const backing = cmd.backing;
+  const base = { suite: PROGRAM_SUITE, program: cmd.program, ...(backing ? { backing } : {}) };
+  const text = out.output.replace(/\r/g, '');
+  const broken: { status: Status; reason: string } | undefined = out.timedOut
+    ? { status: 'error', reason: `${cmd.program} timed out after ${Math.round(out.durationMs / 1000)} s` }
+    : out.exitCode === null ? { status: 'error', reason: `${cmd.program} was killed by a signal` } : undefined;
+  const k = parseKtap(text);
+  if (k.version !== undefined) {
+    const subtests: SubtestResult[] = k.tests.map((t) => ({
+      ...base, id: `${cmd.program}/${t.name}${backing ? `/${backing}` : ''}`, name: t.name,
+      status: t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail', ...(t.reason ? { reason: t.reason } : {}),
+    }));
+    if (broken) return { ...broken, subtests };
+    if (k.bailOut !== undefined) return { status: 'error', reason: `bail out: ${k.bailOut}`, subtests };
+    if (k.plan !== undefined && k.plan !== subtests.length) return { status: 'error', reason: `planned ${k.plan} tests but ${subtests.length} reported`, subtests };
+    const failed = subtests.some((t) => t.status === 'fail') || (out.exitCode !== 0 && out.exitCode !== KSFT_SKIP);
+    return failed ? { status: 'fail', reason: `exit ${String(out.exitCode)}`, subtests } : { status: 'pass', subtests };
+  }
+  const lastLine = text.trim().split('\n').at(-1)?.trim();
+  const [status, reason]: [Status, string | undefined] = broken ? [broken.status, broken.reason]
+    : out.exitCode === 0 ? ['pass', undefined]
+      : out.exitCode === KSFT_SKIP ? ['skip', lastLine || 'exit 4 (skip)'] : ['fail', `exit ${String(out.exitCode)}${lastLine ? `: ${lastLine}` : ''}`];
+  const sub: SubtestResult = { ...base, id: `${cmd.program}${backing ? `/${backing}` : ''}`, name: cmd.program, status, ...(reason ? { reason } : {}), durationMs: out.durationMs };
+  return { status, ...(reason ? { reason } : {}), subtests: [sub] };
+}
+
+/** A suite running `names` (the programs' names in the guest, in the order given). */
+export function programSuite(names: readonly string[], timeoutSec: number): Suite {
+  return {
+    name: PROGRAM_SUITE,
+    description: 'your own programs (--program FILE.c), once per backing',
+    programs: names,
+    plan(ctx: SuiteContext): GuestCommand[] {
+      return names.flatMap((program) => ctx.backings.map((backing) => ({
+        program, args: [backing], env: { FAULTLINE_BACKING: backing }, backing, timeoutSec, label: `${program}.${backing}`,
+      })));
+    },
+    parse: parseProgram,
+  };
+}

@@ -1,0 +1,75 @@
+import type { Backing } from '../results/types.js';
+import { parseUffdUnitTests, type UnitSubtest } from './parsers/uffd-unit.js';
+import type { GuestCommand, ResumePlan, SuiteContext } from './types.js';
+
+/**
+ * What faultline knows about uffd-unit-tests beyond its output: the ids of its subtests,
+ * the ones a run plans (from the test table of the tree's own source, in the selftest
+ * manifest), and how to run some of them again (`-f NAME` runs every test whose name
+ * contains NAME, on each of its memory types).
+ */
+
+export const UNIT = 'uffd-unit-tests';
+
+/** uffd-unit-tests' memory types and the backings they belong to. */
+export const UNIT_MEMS: Record<string, Backing> = {
+  anon: 'anon', shmem: 'shmem', 'shmem-private': 'shmem-private', hugetlb: 'hugetlb', 'hugetlb-private': 'hugetlb-private',
+};
+
+/** "hugetlb" selects hugetlb-private too (and "shmem" shmem-private), unless private ones are named alone. */
+export function selectsBacking(selected: readonly Backing[], b: Backing): boolean {
+  if (selected.includes(b)) return true;
+  const family = b.replace(/-private$/, '') as Backing;
+  return family !== b && selected.includes(family);
+}
+
+export function unitSubtestId(t: Pick<UnitSubtest, 'test' | 'mem'>): string {
+  return t.mem !== undefined ? `${UNIT}/${t.test}/${t.mem}` : `${UNIT}/${t.test}`;
+}
+
+/** The test name filter a command passes with -f, if any. */
+function filterOf(cmd: GuestCommand): string | undefined {
+  const i = cmd.args.indexOf('-f');
+  return i >= 0 ? cmd.args[i + 1] : undefined;
+}
+
+/** The subtest the program was in when it had printed `output`: its last "Testing X on M..." line. */
+export function unitRunningSubtest(output: string): string | undefined {
+  const last = parseUffdUnitTests(output).subtests.at(-1);
+  return last ? unitSubtestId(last) : undefined;
+}
+
+/**
+ * Every subtest `cmd` plans on the selected backings, in the order the program runs them:
+ * its test table filtered as the program filters it (strstr on the name). Undefined when
+ * the manifest has no table (a tree faultline could not read it from).
+ */
+export function plannedUnitSubtests(cmd: GuestCommand, ctx: SuiteContext): ResumePlan['unreached'] | undefined {
+  const cases = ctx.programs.find((p) => p.name === UNIT)?.cases;
+  if (!cases) return undefined;
+  const filter = filterOf(cmd);
+  const out: ResumePlan['unreached'] = [];
+  for (const c of cases) {
+    if (filter !== undefined && !c.test.includes(filter)) continue;
+    for (const mem of c.mems) {
+      const backing = UNIT_MEMS[mem];
+      if (backing === undefined || !selectsBacking(ctx.backings, backing)) continue;
+      out.push({ id: unitSubtestId({ test: c.test, mem }), name: c.test, backing });
+    }
+  }
+  return out;
+}
+
+/** The planned subtests nobody reported yet, and one `-f TEST` command per test they belong to. */
+export function resumeUnit(cmd: GuestCommand, reached: ReadonlySet<string>, ctx: SuiteContext): ResumePlan {
+  const unreached = (plannedUnitSubtests(cmd, ctx) ?? []).filter((t) => !reached.has(t.id));
+  const tests = [...new Set(unreached.map((t) => t.name))];
+  return { unreached, commands: tests.map((test) => ({ ...cmd, args: ['-f', test], label: `${UNIT}.${test}` })) };
+}
+
+/** Rerun one subtest: `-f TEST` (the API checks run only without a filter: the command as it was). */
+export function isolateUnit(cmd: GuestCommand, id: string): GuestCommand {
+  const parts = id.split('/');
+  if (parts.length < 3 || parts[1] === undefined) return cmd;
+  return { ...cmd, args: ['-f', parts[1]], label: `${UNIT}.${parts[1]}` };
+}
