@@ -2,7 +2,7 @@ import t from 'tap';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { selftestsKey, uapiHeadersKey } from './build.js';
+import { readSelftestManifest, selftestsKey, uapiHeadersKey, type SelftestProgram } from './build.js';
 
 /** The files the keys read, in a tree of the kernel's layout (contents are what matter, not where). */
 const TREE: Record<string, string> = {
@@ -44,4 +44,29 @@ t.test('selftest and uapi keys depend on the sources, not on where the checkout 
   await writeFile(join(b, 'tools/testing/selftests/mm/uffd-unit-tests.c'), 'int main(void) { return 1; }\n');
   t.not(await selftestsKey(b), await selftestsKey(a), 'a selftest source edit changes the selftests key');
   t.equal(await uapiHeadersKey(b), await uapiHeadersKey(a), 'but not the header key');
+});
+
+t.test('manifest.json is read back validated: a bad one is one line naming the file', async (t) => {
+  const d = await mkdtemp(join(tmpdir(), 'faultline-manifest-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const good: SelftestProgram[] = [
+    { name: 'uffd-unit-tests', status: 'unavailable', reason: 'the tree has no uffd-unit-tests (added in 6.4)' },
+    { name: 'uffd-stress', status: 'built', path: '/x/bin/uffd-stress', source: 'userfaultfd.c', hugetlbfsFileArg: true,
+      backingArgs: { anon: 'anon', shmem: 'shmem', hugetlb: 'hugetlb_shared', 'hugetlb-private': 'hugetlb' } },
+    { name: 'uffd-unit-tests', status: 'built', path: '/x/bin/uffd-unit-tests', source: 'uffd-unit-tests.c', cases: [{ test: 'minor', mems: ['shmem', 'hugetlb'] }] },
+  ];
+  const path = join(d, 'manifest.json');
+  await writeFile(path, JSON.stringify(good));
+  t.same(await readSelftestManifest(path), good);
+
+  const bad = async (value: unknown, re: RegExp): Promise<void> => {
+    await writeFile(path, typeof value === 'string' ? value : JSON.stringify(value));
+    const e = await readSelftestManifest(path).then(() => undefined, (err: unknown) => err as Error);
+    t.match(e?.message, re);
+    t.notMatch(e?.message, /\n/, 'one line');
+  };
+  await bad([{ name: 'uffd-stress', status: 'ok' }], new RegExp(`^${path} is not a faultline selftest manifest: /0/status must be equal to one of the allowed values`));
+  await bad([{ name: 'uffd-stress', status: 'built', backingArgs: { 'tmpfs': 'x' } }], /is not a faultline selftest manifest: \/0\/backingArgs/);
+  await bad({ programs: [] }, /is not a faultline selftest manifest: \/ must be array/);
+  await bad('{"truncated', new RegExp(`^${path} is not valid JSON`));
 });

@@ -1,11 +1,15 @@
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
+import type { Backing } from '../results/types.js';
+import { BACKINGS } from '../results/types.js';
 import { FaultlineError, UsageError } from '../util/errors.js';
 import { cacheDir, exists, listFiles, sha256, writeJsonAtomic } from '../util/fsutil.js';
 import { availableParallelism } from 'node:os';
 import { log } from '../util/log.js';
 import { requireTool, run, tail } from '../util/proc.js';
 import { PROJECT_ROOT } from '../util/project.js';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { stressBackingArgs, takesHugetlbfsFile, unitTestCases, type UnitTestCase } from './source-info.js';
 
 /**
  * Builds the test programs that run in the guest, statically, against the uapi
@@ -22,6 +26,45 @@ export interface SelftestProgram {
   status: 'built' | 'unavailable' | 'failed';
   path?: string;
   reason?: string;
+  /** Main source file it was built from (e.g. 'uffd-stress.c', or 'userfaultfd.c' before 6.4). */
+  source?: string;
+  /** The program's own word for each backing it accepts, read from its test-type parser. */
+  backingArgs?: Partial<Record<Backing, string>>;
+  /** Shared hugetlb maps a hugetlbfs file named by the 4th argument (userfaultfd.c). */
+  hugetlbfsFileArg?: boolean;
+  /** uffd-unit-tests: every uffd_tests[] entry and the memory types it runs on, in source order. */
+  cases?: UnitTestCase[];
+}
+
+const MANIFEST_SCHEMA = {
+  type: 'array',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', 'status'],
+    properties: {
+      name: { type: 'string', minLength: 1 },
+      status: { enum: ['built', 'unavailable', 'failed'] },
+      path: { type: 'string' },
+      reason: { type: 'string' },
+      source: { type: 'string' },
+      backingArgs: { type: 'object', propertyNames: { enum: [...BACKINGS] }, additionalProperties: { type: 'string', minLength: 1 } },
+      hugetlbfsFileArg: { type: 'boolean' },
+      cases: {
+        type: 'array',
+        items: {
+          type: 'object', additionalProperties: false, required: ['test', 'mems'],
+          properties: { test: { type: 'string', minLength: 1 }, mems: { type: 'array', items: { type: 'string' } } },
+        },
+      },
+    },
+  },
+};
+const validateManifest = lazyValidator<SelftestProgram[]>(MANIFEST_SCHEMA);
+
+/** A selftests manifest.json read back from disk: validated, or one line naming the file. */
+export async function readSelftestManifest(path: string): Promise<SelftestProgram[]> {
+  return validateManifest.checked(await readJsonFile(path), path, 'selftest manifest');
 }
 
 export interface SelftestBuild {
@@ -58,7 +101,8 @@ const UPSTREAM: UpstreamRecipe[] = [
     name: 'uffd-stress',
     variants: [
       { main: 'uffd-stress.c', extra: ['uffd-common.c', 'vm_util.c'] },
-      // Before 6.4 the stress test was the monolithic userfaultfd.c with the same CLI.
+      // Before 6.4 the stress test was the monolithic userfaultfd.c: other test-type words
+      // (read from its source into the manifest) and its own unit checks in every mode.
       { main: 'userfaultfd.c', extra: ['vm_util.c'] },
     ],
     tooOld: 'the tree has neither uffd-stress.c nor userfaultfd.c',
@@ -70,7 +114,7 @@ const UPSTREAM: UpstreamRecipe[] = [
   },
 ];
 
-const CFLAGS = ['-static', '-O2', '-Wall', '-U_FORTIFY_SOURCE', '-no-pie', '-pthread'];
+export const CFLAGS = ['-static', '-O2', '-Wall', '-U_FORTIFY_SOURCE', '-no-pie', '-pthread'];
 const COMPILE_TIMEOUT_MS = 5 * 60_000;
 
 async function selftestsMmDir(tree: string): Promise<string> {
@@ -124,7 +168,7 @@ export async function uapiHeadersKey(tree: string): Promise<string> {
  * The tree's uapi headers, installed once per distinct header set (headers_install
  * takes a minute or more here, so it is cached apart from the test binaries).
  */
-async function installUapiHeaders(tree: string, logFile: string): Promise<string> {
+export async function installUapiHeaders(tree: string, logFile: string): Promise<string> {
   const key = await uapiHeadersKey(tree);
   const dir = await cacheDir('uapi-headers', key);
   const hdr = join(dir, 'usr');
@@ -148,13 +192,34 @@ export async function selftestsKey(tree: string): Promise<string> {
   const ownHeaders = (await exists(join(ownDir, 'lib'))) ? (await readdir(join(ownDir, 'lib'))).filter((f) => f.endsWith('.h')).map((f) => join(ownDir, 'lib', f)) : [];
   const gcc = (await run('gcc', ['--version'], { timeoutMs: 10_000 })).stdout.split('\n')[0] ?? '';
   const treeFiles = [...mmFiles, join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(tree, 'mm', 'gup_test.h'), join(tree, 'Makefile'), ...uapiFiles];
-  const parts = ['selftests-v2', gcc, CFLAGS.join(' '), await hashFiles(tree, treeFiles), await hashFiles(PROJECT_ROOT, [...own, ...ownHeaders])];
+  const parts = ['selftests-v3', gcc, CFLAGS.join(' '), await hashFiles(tree, treeFiles), await hashFiles(PROJECT_ROOT, [...own, ...ownHeaders])];
   return sha256(parts.join('\n')).slice(0, 24);
 }
 
 function firstError(output: string): string {
   const line = output.split('\n').find((l) => /\berror\b/.test(l) || /undefined reference/.test(l));
   return (line ?? tail(output, 1)).trim();
+}
+
+/**
+ * What the harness must know about an upstream program from its source: argument words
+ * (uffd-stress) and planned cases (uffd-unit-tests). A source the readers do not
+ * understand leaves the fact out with a warning: the program still runs.
+ */
+async function sourceFacts(name: string, mainPath: string): Promise<Partial<SelftestProgram>> {
+  const text = await readFile(mainPath, 'utf8');
+  const facts: Partial<SelftestProgram> = { source: basename(mainPath) };
+  try {
+    if (name === 'uffd-stress') {
+      facts.backingArgs = stressBackingArgs(text);
+      if (takesHugetlbfsFile(text)) facts.hugetlbfsFileArg = true;
+    } else if (name === 'uffd-unit-tests') {
+      facts.cases = unitTestCases(text);
+    }
+  } catch (e) {
+    log.warn(`selftest ${name}: cannot read its ${name === 'uffd-stress' ? 'test types' : 'test table'} from ${basename(mainPath)}: ${(e as Error).message}`);
+  }
+  return facts;
 }
 
 export async function buildSelftests(opts: SelftestBuildOptions): Promise<SelftestBuild> {
@@ -169,7 +234,7 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
   const dir = opts.outDir ?? (await cacheDir('selftests', key));
   const manifest = join(dir, 'manifest.json');
   if (opts.outDir === undefined && (await exists(manifest))) {
-    const programs = JSON.parse(await readFile(manifest, 'utf8')) as SelftestProgram[];
+    const programs = await readSelftestManifest(manifest);
     log.debug(`selftests cache hit ${dir}`);
     return { dir, key, tree, programs };
   }
@@ -211,8 +276,8 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
       timeoutMs: COMPILE_TIMEOUT_MS, cwd: stageMm, logFile, allowFailure: true,
     });
     programs.push(r.exitCode === 0
-      ? { name: recipe.name, status: 'built', path: out }
-      : { name: recipe.name, status: 'failed', reason: `does not compile: ${firstError(r.all)}` });
+      ? { name: recipe.name, status: 'built', path: out, ...(await sourceFacts(recipe.name, join(stageMm, variant.main))) }
+      : { name: recipe.name, status: 'failed', source: variant.main, reason: `does not compile: ${firstError(r.all)}` });
   }
   const lib = await ownLibSources();
   for (const p of await ownPrograms()) {
@@ -221,7 +286,7 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
       timeoutMs: COMPILE_TIMEOUT_MS, logFile, allowFailure: true,
     });
     programs.push(r.exitCode === 0
-      ? { name: p.name, status: 'built', path: out }
+      ? { name: p.name, status: 'built', path: out, source: basename(p.main) }
       : { name: p.name, status: 'failed', reason: `does not compile against this tree's headers: ${firstError(r.all)}` });
   }
   for (const p of programs) if (p.status !== 'built') log.warn(`selftest ${p.name}: ${p.reason ?? p.status}`);

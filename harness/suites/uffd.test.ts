@@ -6,6 +6,8 @@ import { parseKtap } from './parsers/ktap.js';
 import { uffdSuite, selectsBacking, stressArgs, QUICK_UNIT_FILTERS } from './uffd.js';
 import type { GuestCommand, ProgramOutput, SuiteContext } from './types.js';
 import type { Backing } from '../results/types.js';
+import type { SelftestProgram } from '../selftests/build.js';
+import { stressBackingArgs } from '../selftests/source-info.js';
 
 // Fixtures are real outputs: "6.12-tcg" from Debian's 6.12.117 kernel in a faultline
 // guest under TCG, "host-6.18" from the same static binaries on this machine's kernel.
@@ -151,4 +153,22 @@ t.test('full uffd-unit-tests run (no filter): the UFFDIO_API checks count in the
   const hug = uffdSuite.parse(unitCmd, out(text, 0), ctx(['hugetlb']));
   t.ok(hug.subtests.every((s) => s.backing === undefined || s.backing.startsWith('hugetlb')));
   t.equal(hug.status, 'pass');
+});
+
+t.test('6.12: uffd-stress.c takes faultline\'s backing names, so the manifest\'s words change nothing', async (t) => {
+  // The words faultline records for 6.12, read from the real uffd-stress.c (Debian 6.12.117).
+  const source = readFileSync(join(import.meta.dirname, '..', 'selftests', 'fixtures', 'uffd-stress.6.12.117.c'), 'utf8');
+  const stress: SelftestProgram = { name: 'uffd-stress', status: 'built', path: '/cache/bin/uffd-stress', source: 'uffd-stress.c', backingArgs: stressBackingArgs(source) };
+  const with612 = { ...ctx(['hugetlb', 'shmem', 'anon']), programs: [stress] };
+  const cmds = uffdSuite.plan(with612);
+  t.same(cmds, uffdSuite.plan(ctx(['hugetlb', 'shmem', 'anon'])), 'same commands as without the manifest');
+  t.same(cmds.filter((c) => c.program === 'uffd-stress').map((c) => [c.backing, c.args.join(' ')]), [
+    ['anon', 'anon 64 16'], ['shmem', 'shmem 64 16'], ['shmem-private', 'shmem-private 64 16'],
+    ['hugetlb', 'hugetlb 8 16'], ['hugetlb-private', 'hugetlb-private 8 16'],
+  ]);
+  const cmd = cmds.find((c) => c.backing === 'hugetlb' && c.program === 'uffd-stress');
+  if (!cmd) throw new Error('no hugetlb stress command');
+  const r = uffdSuite.parse(cmd, out(fixture('uffd-stress.hugetlb.6.12-tcg.txt'), 0), with612);
+  t.same(r.subtests.map((s) => [s.id, s.status]), [['uffd-stress/stress/hugetlb', 'pass']], 'one stress subtest per backing, as before');
+  t.equal(uffdSuite.runningSubtest?.(cmd, fixture('uffd-stress.hugetlb.6.12-tcg.txt'), with612), undefined, 'its only subtest is the program');
 });

@@ -2,6 +2,7 @@ import type { Backing, Status, SubtestResult } from '../results/types.js';
 import { parseKtap } from './parsers/ktap.js';
 import { parseUffdUnitTests } from './parsers/uffd-unit.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
+import { legacyStressPlan, legacyStressRunning, parseLegacyStress, stressWord, unsupportedStress, usesLegacyStress } from './uffd-legacy.js';
 
 /**
  * The kernel's own userfaultfd selftests (tools/testing/selftests/mm):
@@ -34,11 +35,13 @@ function stressBackings(ctx: SuiteContext): Backing[] {
 /** uffd-stress sizes that fit the guest: hugetlb needs MiB >= 2 x nCPUs and twice that in free hugepages. */
 export function stressArgs(b: Backing, ctx: SuiteContext): string[] {
   const bounces = ctx.quick ? 4 : 16;
+  // The tree's program's own word (manifest); one it lacks is passed as is and reported as a skip.
+  const word = stressWord(b, ctx) ?? b;
   if (b.startsWith('hugetlb')) {
     // Two 2 MiB pages per CPU: the test splits the area between CPUs.
-    return [b, String(4 * ctx.smp), String(bounces)];
+    return [word, String(4 * ctx.smp), String(bounces)];
   }
-  return [b, String(ctx.quick ? 16 : Math.min(64, Math.floor(ctx.memMiB / 16))), String(bounces)];
+  return [word, String(ctx.quick ? 16 : Math.min(64, Math.floor(ctx.memMiB / 16))), String(bounces)];
 }
 
 function plan(ctx: SuiteContext): GuestCommand[] {
@@ -53,8 +56,11 @@ function plan(ctx: SuiteContext): GuestCommand[] {
     });
   }
   if (!ctx.filter) {
-    for (const b of stressBackings(ctx)) {
-      cmds.push({ program: 'uffd-stress', args: stressArgs(b, ctx), backing: b, timeoutSec: 600, label: `uffd-stress.${b}` });
+    if (usesLegacyStress(ctx)) cmds.push(...legacyStressPlan(stressBackings(ctx), ctx, (b) => stressArgs(b, ctx)));
+    else {
+      for (const b of stressBackings(ctx)) {
+        cmds.push({ program: 'uffd-stress', args: stressArgs(b, ctx), backing: b, timeoutSec: 600, label: `uffd-stress.${b}` });
+      }
     }
     cmds.push({ program: 'pagemap_ioctl', args: [], timeoutSec: 600, label: 'pagemap_ioctl' });
   }
@@ -160,10 +166,14 @@ export const uffdSuite: Suite = {
   description: 'kernel selftests: uffd-unit-tests (all memory types), uffd-stress per backing, pagemap_ioctl',
   programs: ['uffd-unit-tests', 'uffd-stress', 'pagemap_ioctl'],
   plan,
+  runningSubtest(cmd, output, ctx) {
+    if (cmd.program === 'uffd-stress' && usesLegacyStress(ctx)) return legacyStressRunning(cmd, output);
+    return undefined;
+  },
   parse(cmd, out, ctx) {
     switch (cmd.program) {
       case 'uffd-unit-tests': return parseUnit(cmd, out, ctx);
-      case 'uffd-stress': return parseStress(cmd, out);
+      case 'uffd-stress': return unsupportedStress(cmd, out, ctx) ?? (usesLegacyStress(ctx) ? parseLegacyStress(cmd, out) : parseStress(cmd, out));
       default: return parsePagemap(cmd, out);
     }
   },
