@@ -120,7 +120,7 @@ t.test('a test that never exits: the guest-side deadline ends it (exit 1), the r
   t.equal(r.rec.verdict, 'fail');
   const sub = r.rec.subtests.find((s) => s.id === 'never-exits/anon');
   t.equal(sub?.status, 'error');
-  t.match(sub?.reason, /timed out after 15 s/);
+  t.match(sub?.reason, /never-exits timed out: killed at its 15 s deadline/);
   t.equal(r.rec.programs.find((p) => p.program === 'never-exits')?.timedOut, true);
   t.equal(r.rec.programs.filter((p) => p.purpose === 'retry').length, 0, 'a timed-out test is not retried (it would cost its deadline again)');
   t.equal(r.rec.guest.boots, 1, 'the guest itself was fine');
@@ -191,5 +191,6 @@ t.test('a program that does not compile: one line naming file:line and the error
   writeFileSync(bad, 'int main(void)\n{\n\treturn missing_symbol;\n}\n');
   const r = await execa('node', [cli, 'run', '--program', bad, '--backing', 'anon', '--results', results], { reject: false, all: true, timeout: 5 * 60_000 });
   t.equal(r.exitCode, 2);
-  t.match(r.stderr, /--program .*broken\.c does not compile: .*broken\.c:3:9: error: 'missing_symbol' undeclared/);
+  t.match(r.stderr, /^faultline: --program .*broken\.c does not compile: .*broken\.c:3:\d+: error: 'missing_symbol' undeclared .*\(compiler output: .*build\.log\)$/m);
+  t.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('faultline:')).length, 1, 'one line');
 });

@@ -1,6 +1,8 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { access, constants, rm } from 'node:fs/promises';
+import { cacheRoot } from '../util/fsutil.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
@@ -43,17 +45,28 @@ t.test('faultline run --quick on hugetlb and shmem boots the Debian kernel and p
   t.ok(existsSync(join(dir, 'output', 'uffd-unit-tests.zeropage.txt')));
 });
 
-t.test('a guest that dies before SSH comes up: exit 2 and the last console lines', async (t) => {
+t.test('a kernel that panics before SSH comes up: FAIL (exit 1), with the panic and the last console lines', async (t) => {
   // No such rdinit: the kernel looks for a root filesystem instead, finds none and panics;
   // with panic=-1 and -no-reboot QEMU exits, and the harness says so with the console tail.
   const r = await faultline(['run', '--quick', '--boot-timeout', '30', '--cmdline', 'rdinit=/faultline-no-such-init', '--results', results, '--run-id', 'noboot'], 10);
-  t.equal(r.exitCode, 2);
+  t.equal(r.exitCode, 1, 'the console explains it: the kernel failed');
   t.match(r.all, /SSH to the guest never came up|QEMU exited during boot/);
   t.match(r.all, /guest console \(last 30 lines\)/);
   t.match(r.all, /Kernel panic - not syncing/, 'the console tail shows why');
   const rec = await readRunRecord(join(results, 'noboot', 'results.json'));
-  t.equal(rec.verdict, 'error');
+  t.equal(rec.verdict, 'fail');
   t.match(rec.infraError, /never came up|QEMU exited during boot/);
+  t.match(rec.splats[0], { kind: 'panic', title: /^Kernel panic - not syncing: VFS: Unable to mount root fs/ });
+});
+
+t.test('SSH that never comes up, with no sign from the kernel: ERROR (exit 2)', async (t) => {
+  // Under TCG the guest needs 7 s or more to reach sshd: a 5 s deadline cuts a healthy boot short.
+  const r = await faultline(['run', '--quick', '--accel', 'tcg', '--boot-timeout', '5', '--results', results, '--run-id', 'slowboot'], 10);
+  t.equal(r.exitCode, 2);
+  const rec = await readRunRecord(join(results, 'slowboot', 'results.json'));
+  t.equal(rec.verdict, 'error');
+  t.match(rec.infraError, /SSH to the guest never came up/);
+  t.equal(rec.splats.length, 0);
 });
 
 t.test('bad input: one line, exit 2', async (t) => {
@@ -73,25 +86,41 @@ t.test('bad input: one line, exit 2', async (t) => {
   }
 });
 
-t.test('kill -9 of faultline mid-boot leaves no QEMU behind and no half-written results', async (t) => {
-  const child = execa('node', [cli, 'run', '--quick', '--results', results, '--run-id', 'killed'], { reject: false, all: true, timeout: 10 * 60_000 });
+/** Start `faultline run`, wait for its QEMU child whose command line matches `which`, SIGKILL faultline. */
+async function killFaultlineDuring(t: Test, runId: string, which: RegExp): Promise<void> {
+  const child = execa('node', [cli, 'run', '--quick', '--results', results, '--run-id', runId], { reject: false, all: true, timeout: 10 * 60_000 });
   const qemuChild = async (): Promise<number | undefined> => {
-    const r = await execa('pgrep', ['-P', String(child.pid), '-f', 'qemu-system'], { reject: false });
-    const pid = Number(r.stdout.trim().split('\n')[0]);
+    const r = await execa('pgrep', ['-a', '-P', String(child.pid), '-f', 'qemu-system'], { reject: false });
+    const line = r.stdout.split('\n').find((l) => which.test(l));
+    const pid = Number(line?.split(' ')[0]);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   };
   let qemuPid: number | undefined;
-  for (let i = 0; i < 600 && qemuPid === undefined; i++) {
-    await new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 2400 && qemuPid === undefined && child.exitCode === null; i++) {
+    await new Promise((r) => setTimeout(r, 100));
     qemuPid = await qemuChild();
   }
-  t.ok(qemuPid, 'QEMU started');
+  t.ok(qemuPid, `QEMU matching ${String(which)} started`);
   child.kill('SIGKILL');
   await child;
   await new Promise((r) => setTimeout(r, 2000));
   const alive = await execa('kill', ['-0', String(qemuPid)], { reject: false });
   t.not(alive.exitCode, 0, 'QEMU died with faultline (PR_SET_PDEATHSIG)');
-  t.notOk(existsSync(join(results, 'killed', 'results.json')), 'no results.json for an unfinished run');
+  t.notOk(existsSync(join(results, runId, 'results.json')), 'no results.json for an unfinished run');
+}
+
+t.test('kill -9 of faultline mid-boot leaves no QEMU behind and no half-written results', async (t) => {
+  await killFaultlineDuring(t, 'killed', /hostfwd=/);
+});
+
+t.test('kill -9 of faultline during the KVM probe leaves no probe QEMU behind', async (t) => {
+  if (!(await access('/dev/kvm', constants.R_OK | constants.W_OK).then(() => true, () => false))) {
+    t.plan(0, 'no accessible /dev/kvm here: faultline does not probe KVM at all');
+    return;
+  }
+  // Forget this host's cached answer so the next run probes again.
+  await rm(join(cacheRoot(), 'host', 'kvm-probe.json'), { force: true });
+  await killFaultlineDuring(t, 'killed-probe', /-accel kvm/);
 });
 
 t.test('--timeout caps a test program: the guest kills it and the run reports the timeout', async (t) => {
@@ -103,4 +132,9 @@ t.test('--timeout caps a test program: the guest kills it and the run reports th
   t.equal(prog?.timedOut, true);
   t.match(prog?.reason, /timed out after 3 s/);
   t.equal(rec.infraError, undefined, 'the guest kept answering');
+  // The program was killed mid-way: what it planned and had not reached was run by resumes.
+  for (const id of ['uffd-unit-tests/minor/shmem', 'uffd-unit-tests/minor-wp/shmem', 'uffd-unit-tests/minor-collapse/shmem']) {
+    t.ok(rec.subtests.some((s) => s.id === id), `${id} reported`);
+  }
+  t.ok(rec.programs.some((p) => p.purpose === 'resume'), 'resumed after the kill');
 });

@@ -64,6 +64,8 @@ function cellState(jobs: readonly NightlyJobState[], runs: ReadonlyMap<string, R
   if (fail > 0 && pass > 0) return 'flaky';
   if (fail > 0) return 'fail';
   if (err > 0) return 'error';
+  // A subtest that failed and then passed on a retry inside a job.
+  if (jobs.some((j) => runs.get(j.id)?.record.subtests.some((t) => t.status === 'flaky'))) return 'flaky';
   const allSkipped = jobs.every((j) => {
     const r = runs.get(j.id)?.record;
     return r !== undefined && r.subtests.length > 0 && r.subtests.every((t) => t.status === 'skip');
@@ -99,7 +101,7 @@ function renderMatrix(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>)
     out.push('</tr>');
   }
   out.push('</tbody></table>');
-  out.push('<p class="legend"><span class="c-pass">pass</span><span class="c-fail">fail</span><span class="c-flaky">flaky (mixed over repetitions)</span><span class="c-error">infrastructure error</span><span class="c-skip">all skipped</span><span class="c-pending">pending</span></p>');
+  out.push('<p class="legend"><span class="c-pass">pass</span><span class="c-fail">fail</span><span class="c-flaky">flaky (mixed over repetitions, or passed on a retry)</span><span class="c-error">infrastructure error</span><span class="c-skip">all skipped</span><span class="c-pending">pending</span></p>');
   return out.join('');
 }
 
@@ -148,6 +150,10 @@ function renderFailures(runs: readonly ReportRun[]): string {
   const bad = runs.filter((r) => r.record.verdict !== 'pass');
   const out: string[] = [`<h2 id="failures">Failures (${bad.length} job${bad.length === 1 ? '' : 's'})</h2>`];
   if (bad.length === 0) out.push('<p class="good">Every job passed.</p>');
+  const flaky = runs.flatMap((r) => r.record.subtests.filter((t) => t.status === 'flaky').map((t) => ({ job: r.job.id, t })));
+  if (flaky.length) {
+    out.push(`<h3>Flaky subtests (passed on a retry)</h3><ul>${flaky.map(({ job, t }) => `<li class="c-flaky">${esc(job)}: ${esc(t.id)}: ${esc(t.reason ?? '')}</li>`).join('')}</ul>`);
+  }
   for (const r of bad) {
     const rec = r.record;
     out.push(`<details open id="${jobAnchor(r.job.id)}"><summary class="bad">${esc(r.job.id)}: ${rec.verdict.toUpperCase()}${rec.infraError ? ' (infrastructure)' : ''}</summary>`);
@@ -169,7 +175,7 @@ function renderFailures(runs: readonly ReportRun[]): string {
       if (ex) out.push(`<pre>${esc(ex)}</pre>`);
     }
     for (const s of rec.splats) {
-      out.push(`<h4 class="bad">kernel ${esc(s.kind)}${s.test ? ` during ${esc(s.test)}` : ''}: ${esc(s.title)}</h4><pre>${esc(s.excerpt)}</pre>`);
+      out.push(`<h4 class="bad">kernel ${esc(s.kind)}${s.subtest ? ` during ${esc(s.subtest)}` : s.test ? ` during ${esc(s.test)}` : ''}: ${esc(s.title)}</h4><pre>${esc(s.excerpt)}</pre>`);
     }
     out.push('</details>');
   }

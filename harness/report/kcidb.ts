@@ -154,7 +154,11 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
         status: STATUS[t.status],
         ...(t.reason ? { comment: t.reason.slice(0, 1000) } : {}),
         ...(t.durationMs !== undefined ? { duration: t.durationMs / 1000 } : {}),
-        misc: { faultline_id: t.id, run_id: r.runId, ...(run.job !== undefined ? { job: run.job } : {}) },
+        misc: {
+          faultline_id: t.id, run_id: r.runId, ...(run.job !== undefined ? { job: run.job } : {}),
+          ...(t.status === 'flaky' ? { flaky: true } : {}),
+          ...(t.attempts ? { attempts: t.attempts.map((a) => ({ status: STATUS[a.status], ...(a.reason !== undefined ? { comment: a.reason } : {}), output: a.outputFile })) } : {}),
+        },
       });
       (t.metrics ?? []).forEach((m, j) => {
         if (!Number.isFinite(m.value)) return;

@@ -128,8 +128,9 @@ async function guestLoss(live: LiveGuest, r: { lost?: string; timedOut: boolean;
     const again = await SshSession.connect(live.ssh.target, Date.now() + 20_000, () => (guest.running ? undefined : 'QEMU exited')).catch((e: unknown) => errorMessage(e));
     if (typeof again === 'string') {
       const was = `SSH connection lost: ${r.lost ?? live.ssh.lostReason ?? 'closed without an exit status'}; a new connection failed: ${again}`;
-      // A reset means the guest's network stack answered: the kernel runs, its sshd is gone.
-      return /ECONNRESET|ECONNREFUSED/.test(again)
+      // A reset or a close before the banner: the guest's network stack answered, so the kernel
+      // runs and its sshd is gone (a hung guest lets the handshake time out instead).
+      return /ECONNRESET|ECONNREFUSED|Connection lost before handshake/.test(again)
         ? `the guest's sshd no longer answers ${secs} into the program though the guest runs (${was})`
         : `the guest stopped responding ${secs} into the program (${was})`;
     }

@@ -11,13 +11,13 @@ import { programSuite } from '../suites/program.js';
 import { suiteByName } from '../suites/registry.js';
 import type { Suite, SuiteContext } from '../suites/types.js';
 import { exitCodeOf, summarize, verdictOf } from '../results/record.js';
-import type { ProgramRun, RunRecord, SubtestResult } from '../results/types.js';
+import type { RunRecord } from '../results/types.js';
 import { writeRunOutputs } from '../results/writers.js';
 import { writeLatencyReport } from '../results/latency.js';
 import type { SshSession } from '../ssh/transport.js';
 import { chooseAccel } from '../vm/accel.js';
 import { requireQemu } from '../vm/guest.js';
-import { PlanRunner } from './execute.js';
+import { PlanRunner, type PlanOutcome } from './execute.js';
 import { prepareKernel } from './kernel.js';
 import type { RunRequest } from './request.js';
 import { GuestSession } from './session.js';
@@ -78,20 +78,24 @@ async function buildOwnPrograms(req: RunRequest, selftests: { programs: Selftest
   return { suite: programSuite(names, req.timeoutSec) };
 }
 
+/** Refuse requests that cannot work before anything is downloaded or booted. */
+async function checkRequest(req: RunRequest, suites: readonly Suite[]): Promise<void> {
+  if (suites.length === 0 && !req.programs?.length) throw new UsageError('nothing to run: name a --suite or a --program');
+  if (req.guestRam === 'hugetlb') await checkHostHugepages(req.memMiB);
+  if (req.backings.includes('hugetlb-1g') && req.hugepages1g === 0) {
+    throw new UsageError('--backing hugetlb-1g needs 1 GiB pages in the guest: add --hugepages-1g N (and --mem large enough)');
+  }
+}
+
 /**
  * One run: kernel -> selftests -> image -> guest -> tests -> results. Always writes
  * a results directory (an infrastructure failure after the boot is recorded in it).
  */
 export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const t0 = Date.now();
-  const startedAt = new Date(t0).toISOString();
   const suites: Suite[] = req.suites.map(suiteByName);
-  if (suites.length === 0 && !req.programs?.length) throw new UsageError('nothing to run: name a --suite or a --program');
+  await checkRequest(req, suites);
   const qemu = await requireQemu();
-  if (req.guestRam === 'hugetlb') await checkHostHugepages(req.memMiB);
-  if (req.backings.includes('hugetlb-1g') && req.hugepages1g === 0) {
-    throw new UsageError('--backing hugetlb-1g needs 1 GiB pages in the guest: add --hugepages-1g N (and --mem large enough)');
-  }
   const runId = req.runId ?? newRunId(new Date(t0));
   const dir = resolve(req.resultsRoot, runId);
   await mkdir(join(dir, 'output'), { recursive: true });
@@ -105,24 +109,15 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
   const accel = await chooseAccel(req.accel, { qemu, kernel: kernel.bzImage, initrd: image.path });
   if (accel.accel === 'tcg') log.info(accel.note);
-  const prepareMs = Date.now() - t0;
-
-  const ctx: SuiteContext = {
-    backings: req.backings, smp: req.smp, memMiB: req.memMiB, hugepages2m: req.hugepages2m, quick: req.quick, programs: selftests.programs,
-    ...(req.filter ? { filter: req.filter } : {}),
-  };
-  const programs: ProgramRun[] = [];
-  const subtests: SubtestResult[] = [];
   const record: RunRecord = {
-    schema: 'faultline.run/1', runId, startedAt, finishedAt: startedAt, durationMs: 0,
+    schema: 'faultline.run/1', runId, startedAt: new Date(t0).toISOString(), finishedAt: '', durationMs: 0,
     kernel: kernel.info,
     selftests: { source: selftests.source, ...(selftests.tree ? { tree: selftests.tree } : {}) },
     qemu: { command: [], accel: accel.accel, accelNote: accel.note, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam },
     guest: {}, suites: suites.map((s) => s.name), backings: [...req.backings],
-    programs, subtests, splats: [], summary: summarize([]), verdict: 'error',
-    timing: { totalMs: 0, testsMs: 0, bootMs: 0, pushMs: 0, prepareMs },
+    programs: [], subtests: [], splats: [], summary: summarize([]), verdict: 'error',
+    timing: { totalMs: 0, testsMs: 0, bootMs: 0, pushMs: 0, prepareMs: Date.now() - t0 },
   };
-
   const extraCmdline = [...new Set(suites.flatMap((s) => s.guestCmdline ?? []))].concat(req.cmdline ? [req.cmdline] : []).join(' ');
   const wanted = new Set(suites.flatMap((s) => s.programs));
   const session = new GuestSession({
@@ -132,14 +127,28 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
     consolePath: join(dir, 'console.log'), bootTimeoutSec: req.bootTimeoutSec, keys: image.keys, maxBoots: MAX_BOOTS,
     push: selftests.programs.filter((p) => wanted.has(p.name) && p.status === 'built' && p.path).map((p) => p.path ?? ''),
   });
+  const ctx: SuiteContext = {
+    backings: req.backings, smp: req.smp, memMiB: req.memMiB, hugepages2m: req.hugepages2m, quick: req.quick, programs: selftests.programs,
+    ...(req.filter ? { filter: req.filter } : {}),
+  };
+  await runOnGuest(record, session, req, () => new PlanRunner(session, ctx, dir, selftests.programs, req.timeoutSec).run(suites, req.retries), image.keys.clientPrivatePath);
+  finishRecord(record, session, t0);
+  await writeLatencyReport(dir, record);
+  await writeRunOutputs(dir, record);
+  await log.close();
+  return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false) };
+}
+
+/** Boot, check the guest, run the plan; whatever happens, the guest is stopped and the record says why. */
+async function runOnGuest(record: RunRecord, session: GuestSession, req: RunRequest, plan: () => Promise<PlanOutcome>, keyPath: string): Promise<void> {
   try {
-    log.info(`booting ${kernel.info.release ?? kernel.bzImage} (${accel.accel}, ${req.smp} vCPU, ${req.memMiB} MiB, guest RAM ${req.guestRam})`);
+    log.info(`booting ${record.kernel.release ?? record.kernel.path} (${record.qemu.accel}, ${req.smp} vCPU, ${req.memMiB} MiB, guest RAM ${req.guestRam})`);
     const { guest, ssh } = await session.up();
     recordFirstBoot(record, session, guest.command);
     await checkGuestFacts(record, ssh);
-    const outcome = await new PlanRunner(session, ctx, dir, selftests.programs, req.timeoutSec).run(suites, req.retries);
-    programs.push(...outcome.programs);
-    subtests.push(...outcome.subtests);
+    const outcome = await plan();
+    record.programs.push(...outcome.programs);
+    record.subtests.push(...outcome.subtests);
     if (outcome.infraErrors.length) record.infraError = outcome.infraErrors.join('; ');
   } catch (e) {
     if (!(e instanceof FaultlineError)) throw e;
@@ -148,25 +157,23 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   } finally {
     const live = session.current;
     if (req.keepVm && live?.guest.running && !record.infraError) {
-      process.stderr.write(`\nguest left running: ssh -i ${image.keys.clientPrivatePath} -p ${live.guest.config.sshPort} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1\n(Ctrl-C to stop it)\n`);
+      process.stderr.write(`\nguest left running: ssh -i ${keyPath} -p ${live.guest.config.sshPort} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1\n(Ctrl-C to stop it)\n`);
       await live.guest.exited;
     }
     await session.drop();
   }
+}
 
+function finishRecord(record: RunRecord, session: GuestSession, t0: number): void {
   record.splats = session.splats;
   record.guest.boots = session.boots;
   const finished = Date.now();
   record.finishedAt = new Date(finished).toISOString();
   record.durationMs = finished - t0;
   record.timing.totalMs = record.durationMs;
-  record.timing.testsMs = programs.reduce((a, p) => a + p.durationMs, 0);
-  record.summary = summarize(subtests);
+  record.timing.testsMs = record.programs.reduce((a, p) => a + p.durationMs, 0);
+  record.summary = summarize(record.subtests);
   record.verdict = verdictOf(record);
-  await writeLatencyReport(dir, record);
-  await writeRunOutputs(dir, record);
-  await log.close();
-  return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false) };
 }
 
 function recordFirstBoot(record: RunRecord, session: GuestSession, command: string[]): void {

@@ -43,9 +43,10 @@ export async function buildUserProgram(path: string, tree: string): Promise<Self
   const hdr = await installUapiHeaders(tree, logFile);
   log.info(`compiling ${path} against ${tree}'s uapi headers`);
   const r = await run('gcc', [...CFLAGS, '-Wextra', '-isystem', join(hdr, 'include'), src, '-lrt', '-lm', '-o', `${out}.tmp`], {
-    timeoutMs: COMPILE_TIMEOUT_MS, logFile, allowFailure: true,
+    // ASCII quotes in the messages, whatever the user's locale.
+    timeoutMs: COMPILE_TIMEOUT_MS, logFile, allowFailure: true, env: { LC_ALL: 'C' },
   });
-  if (r.exitCode !== 0) throw new UsageError(`--program ${path} does not compile: ${firstCompilerError(r.all)}`, r.all);
+  if (r.exitCode !== 0) throw new UsageError(`--program ${path} does not compile: ${firstCompilerError(r.all)} (compiler output: ${logFile})`);
   await rename(`${out}.tmp`, out);
   return { name, status: 'built', path: out };
 }

@@ -17,7 +17,7 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const base = { suite: PROGRAM_SUITE, program: cmd.program, ...(backing ? { backing } : {}) };
   const text = out.output.replace(/\r/g, '');
   const broken: { status: Status; reason: string } | undefined = out.timedOut
-    ? { status: 'error', reason: `${cmd.program} timed out after ${Math.round(out.durationMs / 1000)} s` }
+    ? { status: 'error', reason: `${cmd.program} timed out: killed at its ${cmd.timeoutSec} s deadline` }
     : out.exitCode === null ? { status: 'error', reason: `${cmd.program} was killed by a signal` } : undefined;
   const k = parseKtap(text);
   if (k.version !== undefined) {

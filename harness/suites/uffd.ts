@@ -2,6 +2,7 @@ import type { Backing, Status, SubtestResult } from '../results/types.js';
 import { parseKtap } from './parsers/ktap.js';
 import { parseUffdUnitTests } from './parsers/uffd-unit.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
+import { isolateUnit, resumeUnit, selectsBacking, UNIT_MEMS, unitRunningSubtest, unitSubtestId } from './uffd-unit.js';
 import { legacyStressPlan, legacyStressRunning, parseLegacyStress, stressWord, unsupportedStress, usesLegacyStress } from './uffd-legacy.js';
 
 /**
@@ -10,22 +11,13 @@ import { legacyStressPlan, legacyStressRunning, parseLegacyStress, stressWord, u
  */
 
 const KSFT_SKIP = 4;
-/** uffd-unit-tests' memory types and the backings they belong to. */
-const UNIT_MEMS: Record<string, Backing> = {
-  anon: 'anon', shmem: 'shmem', 'shmem-private': 'shmem-private', hugetlb: 'hugetlb', 'hugetlb-private': 'hugetlb-private',
-};
 /**
  * Quick subset (CI, bisect steps): each runs on every memory type in seconds under
  * TCG. The minor/move/events/sigbus tests take 30-60 s each there: full runs only.
  */
 export const QUICK_UNIT_FILTERS = ['register-ioctls', 'zeropage', 'wp-unpopulated'];
 
-/** "hugetlb" selects hugetlb-private too (and "shmem" shmem-private), unless private ones are named alone. */
-export function selectsBacking(selected: readonly Backing[], b: Backing): boolean {
-  if (selected.includes(b)) return true;
-  const family = b.replace(/-private$/, '') as Backing;
-  return family !== b && selected.includes(family);
-}
+export { selectsBacking };
 
 function stressBackings(ctx: SuiteContext): Backing[] {
   const all: Backing[] = ['anon', 'shmem', 'shmem-private', 'hugetlb', 'hugetlb-private'];
@@ -81,7 +73,7 @@ function parseUnit(cmd: GuestCommand, out: ProgramOutput, ctx: SuiteContext): Pa
     if (backing && !selectsBacking(ctx.backings, backing)) continue;
     const status: Status = t.outcome === 'crash' ? 'error' : t.outcome;
     subtests.push({
-      id: t.mem !== undefined ? `uffd-unit-tests/${t.test}/${t.mem}` : `uffd-unit-tests/${t.test}`,
+      id: unitSubtestId(t),
       suite: 'uffd', program: 'uffd-unit-tests', name: t.test,
       ...(backing ? { backing } : {}),
       status,
@@ -168,7 +160,13 @@ export const uffdSuite: Suite = {
   plan,
   runningSubtest(cmd, output, ctx) {
     if (cmd.program === 'uffd-stress' && usesLegacyStress(ctx)) return legacyStressRunning(cmd, output);
-    return undefined;
+    return cmd.program === 'uffd-unit-tests' ? unitRunningSubtest(output) : undefined;
+  },
+  resume(cmd, reached, ctx) {
+    return cmd.program === 'uffd-unit-tests' ? resumeUnit(cmd, reached, ctx) : { unreached: [], commands: [] };
+  },
+  isolate(cmd, id) {
+    return cmd.program === 'uffd-unit-tests' ? isolateUnit(cmd, id) : cmd;
   },
   parse(cmd, out, ctx) {
     switch (cmd.program) {
