@@ -52,7 +52,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'print the build as JSON on stdout' })
       .option('progress', { type: 'string', choices: PROGRESS, default: 'auto', describe: 'progress display: auto (TTY line or plain lines), plain, tty, off' })
       .example('$0 build --kernel-src ~/linux --kconfig base,uffd', 'defconfig + base + uffd from a working tree')
-      .example('$0 build --kernel-src ~/linux --ref v6.12 --base tinyconfig --kconfig minimal,uffd', 'a fast minimal kernel of a tag') as unknown as Argv<BuildArgs>,
+      .example('$0 build --kernel-src ~/linux --ref v6.12 --base tinyconfig --kconfig minimal,uffd', 'a fast minimal kernel of a tag'),
   handler: async (argv: ArgumentsCamelCase<BuildArgs>): Promise<void> => {
     if (argv.jobs !== undefined && (!Number.isInteger(argv.jobs) || argv.jobs < 1)) throw new UsageError(`--jobs ${String(argv.jobs)} is not a positive integer`);
     const progress = PROGRESS.find((p) => p === argv.progress) ?? 'auto';

@@ -18,7 +18,7 @@ interface CompareArgs {
 }
 
 function contexts(t: LoadedTarget): Map<string, string> {
-  return t.kind === 'nightly' ? contextMap(t.runs) : new Map();
+  return t.kind === 'nightly' ? contextMap(t.runs) : new Map<string, string>();
 }
 
 export const compareCommand: CommandModule<object, CompareArgs> = {

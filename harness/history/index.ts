@@ -138,7 +138,7 @@ export async function readHistory(resultsRoot: string): Promise<HistoryEntry[]> 
       bad++;
       continue;
     }
-    const e = v as unknown as HistoryEntry;
+    const e = v;
     const id = e.kind === 'run' ? `run:${e.runId}` : `nightly:${e.nightlyId}`;
     byId.delete(id);
     byId.set(id, e);

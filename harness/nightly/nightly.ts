@@ -259,7 +259,7 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   // Build/download each distinct kernel once, before any guest starts.
-  const prepared = pending.length > 0 ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions)) : new Map();
+  const prepared = pending.length > 0 ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions)) : new Map<string, PreparedKernel | { error: string }>();
   const executor = opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? []);
 
   const total = record.jobs.length;
@@ -322,7 +322,7 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
           return;
         }
         const detail = e instanceof FaultlineError && e.detail ? `\n${e.detail}` : '';
-        rec = infraErrorRecord(job, runId, `${errorMessage(e)}${detail}`.slice(0, 4000), plan, kernel.spec.kind === 'path' ? kernel.spec.bzImage : `debian ${kernel.spec.series}`);
+        rec = infraErrorRecord(job, runId, `${errorMessage(e)}${detail}`.slice(0, 4000), plan, kernel.spec.kind === 'path' ? kernel.spec.bzImage : kernel.spec.kind === 'debian' ? `debian ${kernel.spec.series}` : kernel.spec.kernelSrc);
         runDir = join(runsRoot, runId);
         await mkdir(runDir, { recursive: true });
         await writeRunOutputs(runDir, rec);

@@ -37,7 +37,7 @@ export async function runPool<T, R>(
   worker: (item: T, slot: number) => Promise<R>,
   signal?: AbortSignal,
 ): Promise<PoolOutcome<T, R>[]> {
-  const outcomes: PoolOutcome<T, R>[] = new Array(items.length);
+  const outcomes = new Array<PoolOutcome<T, R>>(items.length);
   let next = 0;
   const lanes = Math.max(1, Math.min(concurrency, items.length));
   async function lane(slot: number): Promise<void> {

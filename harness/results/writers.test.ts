@@ -59,7 +59,7 @@ t.test('TAP 14: one line per subtest, skips as directives, metrics in YAML', asy
   const tap = toTap(record());
   t.match(tap, /^TAP version 14\n/);
   t.match(tap, /\n1\.\.4\n/);
-  t.match(tap, /\nnot ok 2 - uffd-unit-tests\/minor\/shmem\n  ---\n  status: "fail"/);
+  t.match(tap, /\nnot ok 2 - uffd-unit-tests\/minor\/shmem\n {2}---\n {2}status: "fail"/);
   t.match(tap, /\nok 3 - pagemap_ioctl\/x # SKIP no PAGEMAP_SCAN\n/);
   t.match(tap, /total_p50: "4800 ns"/);
 });

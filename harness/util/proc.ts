@@ -66,7 +66,8 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     });
   }
   const r = await child;
-  const asText = (v: unknown): string => (typeof v === 'string' ? v : v === undefined ? '' : String(v));
+  // execaOpts asks for neither `lines` nor `encoding: 'buffer'`: output is a string, or undefined when not captured.
+  const asText = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : '');
   const result: RunResult = {
     command,
     exitCode: typeof r.exitCode === 'number' ? r.exitCode : -1,

@@ -75,7 +75,7 @@ export class SplatDetector {
       this.currentTest = m[1];
       return;
     }
-    if ((m = MARK_END.exec(line))) {
+    if (MARK_END.test(line)) {
       this.close();
       this.currentTest = undefined;
       return;
