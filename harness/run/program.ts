@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
+import { shellQuote } from '../util/proc.js';
 import type { ProgramRun, Splat, SplatKind, SubtestResult } from '../results/types.js';
 import { SshSession } from '../ssh/transport.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from '../suites/types.js';
@@ -30,17 +31,12 @@ export interface ProgramResult {
   splatFailed: string[];
 }
 
-/** Shell-quote for the guest's busybox sh. */
-function sq(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 function envPrefix(cmd: GuestCommand): string {
-  return Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${sq(v)} `).join('');
+  return Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
 }
 
 function argvLine(cmd: GuestCommand): string {
-  return `./${cmd.program}${cmd.args.length ? ' ' + cmd.args.map(sq).join(' ') : ''}`;
+  return `./${cmd.program}${cmd.args.length ? ' ' + cmd.args.map(shellQuote).join(' ') : ''}`;
 }
 
 /** The command as a user would type it in the guest's work directory. */

@@ -30,12 +30,13 @@ export interface RunResult {
   timedOut: boolean;
 }
 
-function quote(a: string): string {
+/** Quote one word for a POSIX shell (the host's and the guest's busybox sh alike). */
+export function shellQuote(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
 export function shellLine(cmd: string, args: readonly string[]): string {
-  return [cmd, ...args].map(quote).join(' ');
+  return [cmd, ...args].map(shellQuote).join(' ');
 }
 
 /** Run a host process through execa with a timeout; its output is kept for the log. */
