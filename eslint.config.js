@@ -1,11 +1,11 @@
-// Type-aware lint of harness/ and bench/, test files included (tsconfig.test.json covers both).
+// Type-aware lint of harness/, bench/ (test files included) and scripts/: tsconfig.test.json covers them all.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'results/', '.tap/', 'bin/', 'scripts/', 'eslint.config.js'] },
+  { ignores: ['dist/', 'node_modules/', 'results/', '.tap/', 'bin/', 'eslint.config.js'] },
   {
-    files: ['harness/**/*.ts', 'bench/**/*.ts'],
+    files: ['harness/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.js'],
     // recommendedTypeChecked brings no-explicit-any, the no-unsafe-* family, no-floating-promises,
     // no-misused-promises, await-thenable, only-throw-error, unbound-method, ...
     extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],

@@ -174,11 +174,11 @@ const stateSchema = {
 const validateRecord = lazyValidator<BisectRecord>(recordSchema);
 const validateState = lazyValidator<BisectState>(stateSchema);
 
-export function validateBisectRecord(value: unknown, origin: string): BisectRecord {
+function validateBisectRecord(value: unknown, origin: string): BisectRecord {
   return validateRecord.checked(value, origin, 'bisect results.json');
 }
 
-export function validateBisectState(value: unknown, origin: string): BisectState {
+function validateBisectState(value: unknown, origin: string): BisectState {
   return validateState.checked(value, origin, 'bisect state file');
 }
 

@@ -18,7 +18,7 @@ export function parseBackings(value: string | readonly string[] | undefined): Ba
   return list as Backing[];
 }
 
-export function parseGuestRam(value: string): GuestRam {
+function parseGuestRam(value: string): GuestRam {
   if (!(GUEST_RAMS as readonly string[]).includes(value)) throw new UsageError(`unknown --guest-ram '${value}': choose from ${GUEST_RAMS.join(', ')}`);
   return value as GuestRam;
 }

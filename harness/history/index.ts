@@ -10,11 +10,11 @@ import { join, relative } from 'node:path';
 import { readRunRecord } from '../results/record.js';
 import type { GuestRam, RunRecord, Status } from '../results/types.js';
 import { errorMessage } from '../util/errors.js';
-import { exists, writeFileAtomic } from '../util/fsutil.js';
+import { writeFileAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { readNightlyRecord, type NightlyRecord } from '../nightly/record.js';
 
-export const INDEX_FILE = 'index.jsonl';
+const INDEX_FILE = 'index.jsonl';
 
 /** [test id, status, metrics as [name, value, unit]] — compact: 1,000 tests x a year of nights. */
 export type HistoryTest = [string, Status, Array<[string, number, string]>?];
@@ -343,8 +343,4 @@ export function nightlySummaryEntry(rec: NightlyRecord, dirRelative: string, run
     verdicts,
     tests,
   };
-}
-
-export async function historyExists(resultsRoot: string): Promise<boolean> {
-  return exists(indexPath(resultsRoot));
 }

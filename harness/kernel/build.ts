@@ -456,7 +456,7 @@ function toKernelBuild(dir: string, m: BuildMetadata, cacheHit: boolean, duratio
   };
 }
 
-export interface ConfigureOptions {
+interface ConfigureOptions {
   tree: string;
   obj: string;
   base: ResolvedBase;
@@ -497,7 +497,7 @@ async function configure(ctx: Ctx, c: ConfigureOptions): Promise<string> {
 
 /**
  * Only the configuration half of a build (no compile): base, fragments, olddefconfig
- * and the checked contract. For tests and for `faultline build --config-only`.
+ * and the checked contract: what kconfig-check.test.ts runs against a real tree.
  */
 export async function configureKernel(o: {
   tree: string;

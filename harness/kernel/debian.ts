@@ -76,7 +76,7 @@ async function versionsOf(pkgs: string[], o: AptOptions): Promise<Map<string, st
 }
 
 /** Find the newest unsigned amd64 image of a series whose source version also has linux-source-<series>. */
-export async function resolveDebianKernel(series: string, o: AptOptions = {}): Promise<{ imagePackage: string; version: string }> {
+async function resolveDebianKernel(series: string, o: AptOptions = {}): Promise<{ imagePackage: string; version: string }> {
   if (!/^\d+\.\d+$/.test(series)) throw new UsageError(`kernel series '${series}' is not like 6.12: pass --debian-kernel MAJOR.MINOR`);
   const names = (await aptCache(['pkgnames', `linux-image-${series}`], o)).split('\n');
   const re = new RegExp(`^linux-image-${series.replace('.', '\\.')}[.-][^ ]*-amd64-unsigned$`);

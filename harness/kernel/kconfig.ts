@@ -1,5 +1,5 @@
 import { readFile, readdir } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { FaultlineError, UsageError, ExitCode } from '../util/errors.js';
@@ -234,7 +234,7 @@ function shown(v: string): string {
   return v === 'n' ? 'it not set' : `=${v}`;
 }
 
-export function formatMismatches(ms: readonly ConfigMismatch[]): string {
+function formatMismatches(ms: readonly ConfigMismatch[]): string {
   return ms
     .map((m) => [`CONFIG_${m.symbol}: ${m.from} asks for ${m.requested === 'n' ? 'not set' : m.requested}, final .config has ${m.actual === 'n' ? 'not set' : m.actual}`, ...m.why.map((w) => `    ${w}`)].join('\n'))
     .join('\n');
@@ -441,7 +441,7 @@ interface ParsedFile {
 }
 
 /** A small line-based Kconfig reader: enough for depends on / prompts / if-menu-choice nesting in one file. */
-export function parseKconfigFile(text: string): ParsedFile {
+function parseKconfigFile(text: string): ParsedFile {
   const defs = new Map<number, Omit<Definition, 'file'>>();
   const owners: { line: number; symbol: string | undefined }[] = [];
   const stack: { kind: string; cond: string; line: number }[] = [];
@@ -626,10 +626,4 @@ export function evalExpr(expr: string, cfg: Map<string, string>): number {
   } catch {
     return -1;
   }
-}
-
-/** Symbols named on `depends on` lines etc., relative path helper for messages. */
-export function relTo(tree: string, p: string): string {
-  const r = relative(tree, p);
-  return r.startsWith('..') ? p : r;
 }

@@ -25,7 +25,7 @@ export interface Job {
   timeoutSec: number;
 }
 
-export function buildKeyOf(k: PlanKernel, config: { name: string; fragments: string[] }): string {
+function buildKeyOf(k: PlanKernel, config: { name: string; fragments: string[] }): string {
   return k.kind === 'debian' ? `debian:${k.series}` : `tree:${k.tree}@${k.ref ?? 'HEAD'}:${[...k.kconfig, ...config.fragments].join(',')}`;
 }
 

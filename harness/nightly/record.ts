@@ -92,7 +92,7 @@ const validate = lazyValidator<NightlyRecord>(nightlySchema);
 
 export const NIGHTLY_FILE = 'nightly.json';
 
-export function validateNightlyRecord(value: unknown, origin: string): NightlyRecord {
+function validateNightlyRecord(value: unknown, origin: string): NightlyRecord {
   return validate.checked(value, origin, 'nightly.json');
 }
 

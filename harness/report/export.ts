@@ -16,7 +16,7 @@ export type LoadedTarget =
   | { kind: 'nightly'; dir: string; record: NightlyRecord; runs: LoadedJob[] }
   | { kind: 'run'; dir: string; record: RunRecord };
 
-export async function resolveTarget(arg: string, resultsRoot: string): Promise<string> {
+async function resolveTarget(arg: string, resultsRoot: string): Promise<string> {
   const candidates = [resolve(arg), join(resolve(resultsRoot), arg), join(resolve(resultsRoot), 'nightly', arg)];
   for (const c of candidates) if (await exists(c)) return c;
   throw new UsageError(`'${arg}' is neither a run/nightly directory nor a run id under ${resultsRoot}: pass a directory holding results.json or nightly.json`);

@@ -13,7 +13,7 @@ import { sha256 } from '../util/fsutil.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 export const KCIDB_SCHEMA_PATH = join(PROJECT_ROOT, 'harness', 'report', 'kcidb', 'kcidb.v04_05.schema.json');
-export const KCIDB_VERSION = { major: 4, minor: 5 } as const;
+const KCIDB_VERSION = { major: 4, minor: 5 } as const;
 
 export type KcidbStatus = 'FAIL' | 'ERROR' | 'MISS' | 'PASS' | 'DONE' | 'SKIP';
 

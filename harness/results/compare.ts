@@ -29,12 +29,12 @@ export function quantile(xs: readonly number[], q: number): number {
   return a + (b - a) * (pos - lo);
 }
 
-export function mean(xs: readonly number[]): number {
+function mean(xs: readonly number[]): number {
   return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 /** Unbiased sample variance. */
-export function variance(xs: readonly number[]): number {
+function variance(xs: readonly number[]): number {
   if (xs.length < 2) return 0;
   const m = mean(xs);
   return xs.reduce((a, x) => a + (x - m) * (x - m), 0) / (xs.length - 1);
@@ -44,7 +44,7 @@ export function variance(xs: readonly number[]): number {
 // Distributions
 
 /** ln Gamma via Lanczos (g=7, n=9): ~15 significant digits for x > 0. */
-export function lnGamma(x: number): number {
+function lnGamma(x: number): number {
   const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
   x -= 1;

@@ -8,7 +8,7 @@ import { xmlEscape } from './writers.js';
  * histogram picture per case (SVG files, and one HTML page holding both), from the
  * metrics uffd-lat reports (total_*, notify_*, resolve_* in ns; total_ns_log2_<k>).
  */
-export interface LatencyRow {
+interface LatencyRow {
   id: string;
   backing?: string;
   iterations?: number;
@@ -22,7 +22,7 @@ function metric(s: SubtestResult, name: string): number | undefined {
   return s.metrics?.find((m) => m.name === name)?.value;
 }
 
-export function latencyRows(r: RunRecord): LatencyRow[] {
+function latencyRows(r: RunRecord): LatencyRow[] {
   const rows: LatencyRow[] = [];
   for (const s of r.subtests) {
     const p50 = metric(s, 'total_p50');
@@ -46,7 +46,7 @@ export function latencyRows(r: RunRecord): LatencyRow[] {
 }
 
 /** ns -> "4.80 ms" / "254 us" / "50 ns". */
-export function formatNs(ns: number | undefined): string {
+function formatNs(ns: number | undefined): string {
   if (ns === undefined || !Number.isFinite(ns)) return '-';
   if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
   if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} us`;
@@ -66,7 +66,7 @@ export function latencyTable(r: RunRecord): string {
 }
 
 /** A log2 histogram as an SVG bar chart: one bar per power-of-two bucket, labelled in time units. */
-export function histogramSvg(row: LatencyRow): string {
+function histogramSvg(row: LatencyRow): string {
   const w = 420, h = 180, padL = 40, padB = 38, padT = 22;
   const buckets = row.histogram;
   const max = Math.max(1, ...buckets.map((b) => b.count));
@@ -86,7 +86,7 @@ export function histogramSvg(row: LatencyRow): string {
     `<text x="${(w / 2).toFixed(0)}" y="${h - 6}" font-size="10" text-anchor="middle">round-trip latency, log2 buckets (lower bound)</text></svg>`;
 }
 
-export function safeName(id: string): string {
+function safeName(id: string): string {
   return id.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
 

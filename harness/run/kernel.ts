@@ -18,7 +18,7 @@ export interface BootableKernel {
 }
 
 /** The x86 boot protocol puts "HdrS" at offset 0x202 of a bzImage. */
-export async function assertBzImage(path: string): Promise<void> {
+async function assertBzImage(path: string): Promise<void> {
   if (!(await exists(path))) throw new UsageError(`--kernel ${path}: no such file`);
   const fh = await open(path, 'r');
   try {

@@ -45,7 +45,7 @@ export function guestCommandLine(cmd: GuestCommand): string {
 }
 
 /** The subtest a lost guest or a splat is charged to when the suite cannot name one. */
-export function programSubtestId(cmd: GuestCommand): string {
+function programSubtestId(cmd: GuestCommand): string {
   return `${cmd.program}/program${cmd.backing ? `/${cmd.backing}` : ''}`;
 }
 

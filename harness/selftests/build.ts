@@ -82,7 +82,7 @@ export interface SelftestBuildOptions {
 }
 
 /** Where faultline's own C programs live. */
-export const OWN_TESTS_DIR = join(PROJECT_ROOT, 'tests');
+const OWN_TESTS_DIR = join(PROJECT_ROOT, 'tests');
 
 interface UpstreamRecipe {
   name: string;

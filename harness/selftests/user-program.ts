@@ -16,12 +16,12 @@ const COMPILE_TIMEOUT_MS = 5 * 60_000;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 /** The program's name in the guest and in subtest ids: its file name without `.c`. */
-export function userProgramName(path: string): string {
+function userProgramName(path: string): string {
   return basename(path).replace(/\.c$/, '');
 }
 
 /** gcc's first "file:line:col: error: ..." (or fatal error / undefined reference) line. */
-export function firstCompilerError(output: string): string {
+function firstCompilerError(output: string): string {
   const lines = output.split('\n');
   const line = lines.find((l) => /:\d+:\d+: (fatal )?error: /.test(l)) ?? lines.find((l) => /undefined reference|error:/.test(l)) ?? lines.find((l) => l.trim());
   return (line ?? 'no output').trim();

@@ -70,7 +70,7 @@ const schema = {
 
 const validate = lazyValidator<SeriesRecord>(schema);
 
-export function validateSeriesRecord(value: unknown, origin: string): SeriesRecord {
+function validateSeriesRecord(value: unknown, origin: string): SeriesRecord {
   return validate.checked(value, origin, 'series results.json');
 }
 

@@ -8,7 +8,7 @@ import type { Backing } from '../results/types.js';
 import { parsePostcopy } from './parsers/postcopy.js';
 import type { GuestCommand, Suite, SuiteContext } from './types.js';
 
-export const POSTCOPY_BACKINGS: readonly Backing[] = ['shmem', 'hugetlb', 'anon'];
+const POSTCOPY_BACKINGS: readonly Backing[] = ['shmem', 'hugetlb', 'anon'];
 
 export const postcopySuite: Suite = {
   name: 'postcopy',

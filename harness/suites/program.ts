@@ -10,7 +10,7 @@ import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } 
  */
 
 const KSFT_SKIP = 4;
-export const PROGRAM_SUITE = 'program';
+const PROGRAM_SUITE = 'program';
 
 function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const backing = cmd.backing;

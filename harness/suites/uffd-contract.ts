@@ -7,7 +7,7 @@ import type { Backing } from '../results/types.js';
 import { parseUffdContract } from './parsers/uffd-contract.js';
 import type { GuestCommand, Suite, SuiteContext } from './types.js';
 
-export const UFFD_CONTRACT_BACKINGS: readonly Backing[] = ['anon', 'shmem', 'hugetlb'];
+const UFFD_CONTRACT_BACKINGS: readonly Backing[] = ['anon', 'shmem', 'hugetlb'];
 
 export const uffdContractSuite: Suite = {
   name: 'uffd-contract',

@@ -9,14 +9,14 @@ import { parseUffdLat } from './parsers/uffd-lat.js';
 import type { GuestCommand, Suite, SuiteContext } from './types.js';
 
 /** Backings the program understands (-b). */
-export const UFFD_LAT_BACKINGS: readonly Backing[] = ['anon', 'shmem', 'shmem-thp', 'hugetlb', 'hugetlb-1g'];
+const UFFD_LAT_BACKINGS: readonly Backing[] = ['anon', 'shmem', 'shmem-thp', 'hugetlb', 'hugetlb-1g'];
 /** Case names (-c). */
-export const UFFD_LAT_CASES = [
+const UFFD_LAT_CASES = [
   'first-touch', 'missing-copy', 'missing-zeropage', 'minor-continue', 'move', 'move-thp', 'wp', 'wp-async',
 ] as const;
 
 /** Cases matching the user's filter (substring); undefined = no filter; [] = nothing matches. */
-export function matchingCases<T extends string>(cases: readonly T[], filter?: string): T[] | undefined {
+function matchingCases<T extends string>(cases: readonly T[], filter?: string): T[] | undefined {
   if (!filter) return undefined;
   return cases.filter((c) => c.includes(filter));
 }

@@ -87,7 +87,7 @@ export function parseLegacyStress(cmd: GuestCommand, out: ProgramOutput): Parsed
   return { status: worst.status, reason: `${worst.name}: ${worst.reason ?? worst.status}`, subtests };
 }
 
-export function legacySubtestId(check: string, b: Backing | undefined): string {
+function legacySubtestId(check: string, b: Backing | undefined): string {
   return `${PROGRAM}/${check}/${b ?? 'all'}`;
 }
 

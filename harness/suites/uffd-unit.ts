@@ -9,7 +9,7 @@ import type { GuestCommand, ResumePlan, SuiteContext } from './types.js';
  * contains NAME, on each of its memory types).
  */
 
-export const UNIT = 'uffd-unit-tests';
+const UNIT = 'uffd-unit-tests';
 
 /** uffd-unit-tests' memory types and the backings they belong to. */
 export const UNIT_MEMS: Record<string, Backing> = {

@@ -118,7 +118,7 @@ function parseStress(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
 }
 
 /** Subtest ids must be unique within a run; pagemap_ioctl repeats some names, so number the repeats. */
-export function uniqueIds(subtests: SubtestResult[]): SubtestResult[] {
+function uniqueIds(subtests: SubtestResult[]): SubtestResult[] {
   const seen = new Map<string, number>();
   return subtests.map((t) => {
     const n = (seen.get(t.id) ?? 0) + 1;

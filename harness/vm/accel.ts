@@ -14,7 +14,7 @@ export interface AccelChoice {
 }
 
 /** The KVM probe's answer for one host boot and one QEMU build: ~/.cache/faultline/host/kvm-probe.json. */
-export interface KvmProbeRecord {
+interface KvmProbeRecord {
   schema: 'faultline.kvm-probe/1';
   bootId: string;
   qemu: string;

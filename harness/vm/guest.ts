@@ -30,7 +30,7 @@ export interface BootOptions {
 }
 
 /** The console as it streams in: full text kept for the record, lines fed to the splat detector. */
-export class ConsoleWatcher {
+class ConsoleWatcher {
   readonly detector = new SplatDetector();
   private text = '';
   private partial = '';

@@ -18,28 +18,6 @@ import type { ParsedProgram, ProgramOutput } from '../types.js';
 import { parseKtap } from './ktap.js';
 import { parseDiagnostics, parseMetricKtap } from './uffd-lat.js';
 
-const EXPECTATION = /^(.+): expected (\w+), saw (\w+)$/;
-
-export interface ContractCheck {
-  what: string;
-  expected: string;
-  seen: string;
-}
-
-/** The "expected X, saw Y" checks of each subtest, by subtest name. */
-export function contractChecks(output: string): Map<string, ContractCheck[]> {
-  const map = new Map<string, ContractCheck[]>();
-  for (const t of parseKtap(output).tests) {
-    const checks: ContractCheck[] = [];
-    for (const line of t.diagnostics) {
-      const m = EXPECTATION.exec(line);
-      if (m) checks.push({ what: m[1] ?? '', expected: m[2] ?? '', seen: m[3] ?? '' });
-    }
-    map.set(t.name, checks);
-  }
-  return map;
-}
-
 export function parseUffdContract(out: ProgramOutput, opts: { suite: string; backing?: Backing; program?: string }): ParsedProgram {
   const parsed = parseMetricKtap(out, { ...opts, program: opts.program ?? 'uffd-contract' });
   const k = parseKtap(out.output);

@@ -65,7 +65,7 @@ function isBacking(s: string): s is Backing {
 }
 
 /** The backing named by a path segment of the subtest name, else the command's. */
-export function backingOf(name: string, fallback?: Backing): Backing | undefined {
+function backingOf(name: string, fallback?: Backing): Backing | undefined {
   for (const seg of name.split('/')) if (isBacking(seg)) return seg;
   return fallback;
 }
@@ -83,7 +83,7 @@ export interface ParseOptions {
 }
 
 /** Status of the whole invocation: a crash, bail-out, timeout or truncated output is 'error'. */
-export function programStatus(k: KtapResult, out: ProgramOutput): { status: Status; reason?: string } {
+function programStatus(k: KtapResult, out: ProgramOutput): { status: Status; reason?: string } {
   if (out.timedOut) return { status: 'error', reason: `timed out after ${Math.round(out.durationMs / 1000)} s` };
   if (k.bailOut !== undefined) return { status: 'error', reason: `bail out: ${k.bailOut}` };
   if (k.version === undefined) return { status: 'error', reason: 'no TAP header in the output' };

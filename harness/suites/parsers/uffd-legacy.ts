@@ -68,7 +68,7 @@ export function checkName(label: string): string {
 }
 
 /** CRs gone, and uffd_stats_report's "+\b" (backspace over the last '+') applied. */
-export function cleanLegacyOutput(text: string): string {
+function cleanLegacyOutput(text: string): string {
   // eslint-disable-next-line no-control-regex -- the backspaces are what this removes
   return text.replace(/\r/g, '').replace(/[^\n]\x08/g, '').replace(/\x08/g, '');
 }
