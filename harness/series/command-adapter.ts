@@ -4,7 +4,7 @@ import type { Metric, ProgramRun, RunRecord, Status, SubtestResult } from '../re
 import { detectSplats } from '../vm/splats.js';
 import { run } from '../util/proc.js';
 import { firstErrorLine } from '../bisect/command-tester.js';
-import type { BuildResult, SeriesBuilder, SeriesTester } from './types.js';
+import type { BuildResult, ResultSettings, SeriesBuilder, SeriesTester } from './types.js';
 import { firstCompilerError } from './warnings.js';
 
 /**
@@ -32,6 +32,10 @@ export class CommandBuilder implements SeriesBuilder<string> {
 
   describe(): string {
     return this.cmd.join(' ');
+  }
+
+  settings(): ResultSettings {
+    return { build: this.cmd };
   }
 
   async build(rev: string, worktree: string): Promise<BuildResult<string>> {
@@ -104,6 +108,10 @@ export class CommandSeriesTester implements SeriesTester<string> {
 
   describe(): string {
     return this.opts.test.join(' ');
+  }
+
+  settings(): ResultSettings {
+    return { test: this.opts.test, program: this.opts.program, suite: this.opts.suite ?? this.opts.program, timeoutMs: this.opts.timeoutMs ?? null };
   }
 
   async test(rev: string, worktree: string, _artifact: string | undefined, o: { repeat: number; label: string }): Promise<RunRecord[]> {

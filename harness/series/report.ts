@@ -12,6 +12,8 @@ function testsText(t: TestSummary | undefined): string {
   const parts = [`${c.pass} pass`];
   if (c.fail) parts.push(`${c.fail} fail`);
   if (c.error) parts.push(`${c.error} error`);
+  // Runs here use retries 0, so only records from elsewhere are flaky: failed, then passed on a rerun.
+  if (c.flaky) parts.push(`${c.flaky} flaky`);
   if (c.skip) parts.push(`${c.skip} skip`);
   if (t.splats) parts.push(`${t.splats} splat${t.splats > 1 ? 's' : ''}`);
   return `tests ${parts.join(', ')}${t.runs > 1 ? ` over ${t.runs} runs` : ''}`;

@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Git } from '../util/git.js';
 import { exists } from '../util/fsutil.js';
+import type { KernelBuildSettings, RunSettings } from '../bisect/kernel-tester.js';
 import { CommandBuilder, CommandSeriesTester } from './command-adapter.js';
+import { KernelSeriesBuilder, KernelSeriesTester } from './kernel-adapter.js';
 import { TOY_SERIES_BUILD, TOY_SERIES_TEST, createToySeries } from './fixtures/toy-series.js';
 import { readSeriesRecord } from './record.js';
-import { runSeries, type SeriesOptions } from './series.js';
+import { baseResultsKey, runSeries, type SeriesOptions } from './series.js';
 
 async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'faultline-series-'));
@@ -88,6 +90,54 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   const again = await runSeries({ ...opts, resultsDir: join(root, 'results2') }, adapters().builder, adapters().tester);
   t.equal(again.patchsetHash, r.patchsetHash);
   t.equal(again.baseTests?.cached, true);
+  // Another test setting: the base is tested again, not compared against results from elsewhere.
+  const other = await runSeries({ ...opts, resultsDir: join(root, 'results3') }, adapters().builder,
+    new CommandSeriesTester({ test: TOY_SERIES_TEST, program: 'toy', timeoutMs: 120_000 }));
+  t.equal(other.baseTests?.cached, undefined, 'other settings: base tested again');
+});
+
+t.test('cached base results are keyed on every setting that changes them', async (t) => {
+  const build: KernelBuildSettings = { kconfig: ['minimal', 'uffd'], base: 'tinyconfig', progress: 'plain', jobs: 2 };
+  const run: RunSettings = {
+    suites: ['uffd'], backings: ['anon'], memMiB: 1024, smp: 2, accel: 'auto', guestRam: 'anon', timeoutSec: 1200, bootTimeoutSec: 180,
+    resultsRoot: '/results/a', quick: true, keepVm: false, hugepages2m: 64, hugepages1g: 0,
+  };
+  const key = (o: { build?: Partial<KernelBuildSettings>; run?: Partial<RunSettings>; configHash?: string; base?: string; repeat?: number } = {}): string =>
+    baseResultsKey({
+      base: o.base ?? 'c0ffee', repeat: o.repeat ?? 1,
+      build: new KernelSeriesBuilder({ ...build, ...o.build }).settings(),
+      test: new KernelSeriesTester({ ...run, ...o.run }).settings({ configHash: o.configHash ?? 'cfg-1' }),
+    });
+  const variants: [string, string][] = [
+    ['config fragments', key({ build: { kconfig: ['minimal', 'uffd', 'debug'] } })],
+    ['config base', key({ build: { base: 'defconfig' } })],
+    ['kernel config hash', key({ configHash: 'cfg-2' })],
+    ['base commit', key({ base: 'decaf' })],
+    ['--repeat', key({ repeat: 3 })],
+    ['--quick', key({ run: { quick: false } })],
+    ['--mem', key({ run: { memMiB: 2048 } })],
+    ['--smp', key({ run: { smp: 1 } })],
+    ['--accel', key({ run: { accel: 'tcg' } })],
+    ['--guest-ram', key({ run: { guestRam: 'shmem' } })],
+    ['--timeout', key({ run: { timeoutSec: 600 } })],
+    ['--boot-timeout', key({ run: { bootTimeoutSec: 300 } })],
+    ['--cmdline', key({ run: { cmdline: 'panic_on_warn=1' } })],
+    ['--hugepages', key({ run: { hugepages2m: 32 } })],
+    ['--filter', key({ run: { filter: 'zeropage' } })],
+    ['--backing', key({ run: { backings: ['shmem'] } })],
+    ['--suite', key({ run: { suites: ['uffd-lat'] } })],
+  ];
+  const base = key();
+  for (const [what, k] of variants) t.not(k, base, `${what} changes the key`);
+  t.equal(new Set(variants.map(([, k]) => k)).size, variants.length, 'every variant has its own key');
+  t.equal(key({ run: { resultsRoot: '/results/b' } }), base, 'where results are written does not');
+  t.equal(key({ build: { jobs: 8, progress: 'off' } }), base, 'nor how fast the kernel is built');
+  const reversed = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).reverse()) as T;
+  t.equal(baseResultsKey({
+    repeat: 1, base: 'c0ffee',
+    test: new KernelSeriesTester(reversed(run)).settings({ configHash: 'cfg-1' }),
+    build: new KernelSeriesBuilder(reversed(build)).settings(),
+  }), base, 'the same settings in another key order: the same key');
 });
 
 t.test('a patch that does not apply is named with git\'s reason', async (t) => {

@@ -9,7 +9,8 @@ import { Git, type CommitInfo } from '../util/git.js';
 import { log } from '../util/log.js';
 import { parseMbox, type MailPatch } from './mbox.js';
 import { formatSeriesReport, seriesJunit } from './report.js';
-import type { PatchRecord, SeriesBuilder, SeriesRecord, SeriesTester, TestSummary } from './types.js';
+import { stableStringify } from '../nightly/plan.js';
+import type { PatchRecord, ResultSettings, SeriesBuilder, SeriesRecord, SeriesTester, TestSummary } from './types.js';
 import { WarningLedger, parseDiagnostics } from './warnings.js';
 
 export interface SeriesOptions {
@@ -150,7 +151,7 @@ export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A
     }
     if (!opts.noTests) {
       const tt = Date.now();
-      const cached = await testBase(base, wt.dir, bb.artifact, repeat, tester, opts.baseCache ?? true);
+      const cached = await testBase({ base, worktree: wt.dir, artifact: bb.artifact, repeat, builder, tester, useCache: opts.baseCache ?? true });
       baseRecords = cached.records;
       baseTests = summarizeRuns(baseRecords, cached.hit);
       timing.testMs += Date.now() - tt;
@@ -267,9 +268,28 @@ async function applyOne(wt: Git, p: PlannedPatch, parent: string): Promise<{ ok:
   return wt.cherryPick(c.hash);
 }
 
-/** Base results are cached per (base commit, tester, repeat): re-validating a v2 of a series reuses them. */
-async function testBase<A>(base: string, worktree: string, artifact: A | undefined, repeat: number, tester: SeriesTester<A>, useCache: boolean): Promise<{ records: RunRecord[]; hit: boolean }> {
-  const key = sha256(JSON.stringify({ base, tester: tester.describe(), repeat })).slice(0, 24);
+/** What base results depend on: the base commit, --repeat and every setting of the build and the runs. */
+export interface BaseResultsIdentity {
+  base: string;
+  repeat: number;
+  build: ResultSettings;
+  test: ResultSettings | string;
+}
+
+/** One serialisation with sorted keys: the same settings in any order give the same key. */
+export function baseResultsKey(id: BaseResultsIdentity): string {
+  return sha256(stableStringify(id)).slice(0, 24);
+}
+
+/**
+ * Base results are cached per (base commit, repeat, build and run settings, kernel config):
+ * re-validating a v2 of a series reuses them, a run under other settings never does.
+ */
+async function testBase<A>(o: {
+  base: string; worktree: string; artifact: A | undefined; repeat: number; builder: SeriesBuilder<A>; tester: SeriesTester<A>; useCache: boolean;
+}): Promise<{ records: RunRecord[]; hit: boolean }> {
+  const { base, worktree, artifact, repeat, tester, useCache } = o;
+  const key = baseResultsKey({ base, repeat, build: o.builder.settings(), test: tester.settings?.(artifact) ?? tester.describe() });
   const file = join(await cacheDir('series-base'), `${key}.json`);
   if (useCache && (await exists(file))) {
     try {

@@ -22,15 +22,27 @@ export interface BuildResult<A> {
   artifact?: A;
 }
 
+/**
+ * Every setting that changes test results, as plain JSON (any key order): cached base results are
+ * reused only under the same settings. Where output goes (results dirs, progress) stays out.
+ */
+export type ResultSettings = Readonly<Record<string, unknown>>;
+
 export interface SeriesBuilder<A> {
   build(rev: string, worktree: string, label: string): Promise<BuildResult<A>>;
   describe(): string;
+  settings(): ResultSettings;
 }
 
 export interface SeriesTester<A> {
   /** Run the tests `repeat` times on a built revision; one RunRecord per run. */
   test(rev: string, worktree: string, artifact: A | undefined, opts: { repeat: number; label: string }): Promise<RunRecord[]>;
   describe(): string;
+  /**
+   * With what the build produced that changes results too (the kernel's config hash). Absent
+   * (a builds-only tester): its description keys the cache.
+   */
+  settings?(artifact: A | undefined): ResultSettings;
 }
 
 export interface TestSummary {
