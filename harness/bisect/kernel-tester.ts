@@ -6,7 +6,7 @@ import type { RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
 import { allSuites } from '../suites/registry.js';
 import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
-import { evaluateRecord, type TestSpec } from './spec.js';
+import { evaluateRecord, isFatalSplat, type Evaluation, type TestSpec } from './spec.js';
 import type { RevisionTester, RunObservation, StepOutcome, TestRequest } from './types.js';
 
 /** Kernel build options a bisect/series passes through (the tree is always faultline's worktree). */
@@ -34,11 +34,27 @@ export async function buildRevision(worktree: string, settings: KernelBuildSetti
   return buildKernel({ ...settings, kernelSrc: worktree, selftests: true, ownedTree: true, ...known });
 }
 
-/** A guest that never came up because the kernel itself died (panic/oops during boot). */
-export function bootFailure(record: RunRecord): string | undefined {
-  if (record.infraError === undefined || record.guest.bootMs !== undefined) return undefined;
-  const crash = record.splats.find((s) => s.kind === 'panic' || s.kind === 'oops' || s.kind === 'bug');
-  return crash ? `${record.infraError} (${crash.title})` : undefined;
+/**
+ * A guest that never came up because the kernel itself died (panic/oops during boot). Judged by
+ * the boot never finishing, not by infraError: a run that explains a guest death by its console
+ * splat may leave infraError unset.
+ */
+export function bootFailure(record: Pick<RunRecord, 'infraError' | 'guest' | 'splats'>): string | undefined {
+  if (record.guest.bootMs !== undefined) return undefined;
+  const crash = record.splats.find(isFatalSplat);
+  if (!crash) return undefined;
+  return record.infraError !== undefined ? `${record.infraError} (${crash.title})` : `kernel died during boot: ${crash.title}`;
+}
+
+/**
+ * One run's verdict. A kernel that dies at boot cannot run the test (skip), except for --splat:
+ * a matching splat is the answer wherever it happened, boot included.
+ */
+export function judgeRun(spec: TestSpec, record: Pick<RunRecord, 'subtests' | 'infraError' | 'guest' | 'splats'>): Evaluation | { kind: 'boot-failed'; detail: string } {
+  const ev = evaluateRecord(spec, record);
+  if (spec.kind === 'splat' && ev.kind === 'fail') return ev;
+  const boot = bootFailure(record);
+  return boot !== undefined ? { kind: 'boot-failed', detail: boot } : ev;
 }
 
 /**
@@ -52,7 +68,7 @@ export class KernelTester implements RevisionTester {
   constructor(private readonly spec: TestSpec, private readonly build: KernelBuildSettings, private readonly runSettings: RunSettings) {}
 
   describe(): string {
-    return `kernel build (${(this.build.kconfig ?? ['base', 'uffd']).join(',')}) + faultline run ${this.runSettings.suites.join(',')} [${this.runSettings.backings.join(',')}]`;
+    return `kernel build (${(this.build.kconfig ?? ['base', 'uffd']).join(',')}) + faultline run ${this.runSettings.suites.join(',')} [${this.runSettings.backings.join(',')}]${this.runSettings.filter ? ` -f ${this.runSettings.filter}` : ''}`;
   }
 
   async test(rev: string, worktree: string, req: TestRequest): Promise<StepOutcome> {
@@ -84,11 +100,8 @@ export class KernelTester implements RevisionTester {
         if (e instanceof FaultlineError) return { kind: 'infra', detail: errorMessage(e), durationMs: Date.now() - t0 };
         throw e;
       }
-      const boot = bootFailure(record);
-      if (boot) return { kind: 'boot-failed', detail: boot, durationMs: Date.now() - t0 };
-      const ev = evaluateRecord(this.spec, record);
-      if (ev.kind === 'infra') return { kind: 'infra', detail: ev.detail, durationMs: Date.now() - t0 };
-      if (ev.kind === 'untestable') return { kind: 'untestable', detail: ev.detail, durationMs: Date.now() - t0 };
+      const ev = judgeRun(this.spec, record);
+      if (ev.kind !== 'pass' && ev.kind !== 'fail') return { kind: ev.kind, detail: ev.detail, durationMs: Date.now() - t0 };
       runs.push({
         result: ev.kind, durationMs: record.durationMs, detail: ev.detail, runDir: dir,
         ...(ev.value !== undefined ? { value: ev.value } : {}), ...(ev.unit !== undefined ? { unit: ev.unit } : {}),

@@ -15,6 +15,9 @@ import type { RunObservation, RunPolicy, StepVerdict } from './types.js';
  * Endpoints and the culprit verification run E = endpointRuns times (default 3) with the same
  *   K rule; those runs are what q is measured on.
  * Build broken / boot failed / test absent: skip. Infra errors: retried infraRetries times, then skip.
+ * A failed run: the subtest failed, errored or was flaky, the metric crossed its threshold, or the
+ *   guest died with a kernel splat on the console (not infra); with --splat, a splat whose title
+ *   matches (whatever else happened, a guest it killed or a boot it stopped included).
  *
  * Confidence of a verdict: posterior probability (equal priors) of that verdict given the step's
  * runs, with per-run failure rates of good and bad revisions estimated from every run of every

@@ -29,6 +29,9 @@ export function formatBisectReport(r: BisectRecord): string {
     out.push(`  subject: ${c.subject}`);
     out.push(`  author:  ${c.authorName} <${c.authorEmail}> (${c.authorDate})`);
     out.push(`  confidence: ${c.confidence.toFixed(3)}`);
+    // What made it bad, as the run saw it (for --splat: the matching splat's title).
+    const why = r.steps.filter((s) => s.rev === c.hash).flatMap((s) => s.runs).find((x) => x.result === 'fail')?.detail;
+    if (why) out.push(`  fails:   ${why}`);
     const v = r.verification;
     if (v) {
       const revert = v.revert ? `, revert on bad: ${v.revert.verdict}${v.revert.reason ? ` (${v.revert.reason})` : ''}` : '';

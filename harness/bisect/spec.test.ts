@@ -1,8 +1,14 @@
 import t from 'tap';
-import { evaluateRecord, formatValue, parseMetricSpec, parseQuantity, parseSubtestSpec } from './spec.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { METRIC_EXAMPLE, evaluateRecord, formatValue, parseMetricSpec, parseQuantity, parseSplatSpec, parseSubtestSpec } from './spec.js';
+import { judgeRun } from './kernel-tester.js';
 import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, missProbability, passThreshold } from './policy.js';
 import type { RunObservation } from './types.js';
-import type { SubtestResult } from '../results/types.js';
+import type { RunRecord, Splat, SubtestResult } from '../results/types.js';
+import { parseUffdLat } from '../suites/parsers/uffd-lat.js';
+import { PROJECT_ROOT } from '../util/project.js';
+import { detectSplats } from '../vm/splats.js';
 
 t.test('test specs name RunRecord subtest ids', async (t) => {
   t.same(parseSubtestSpec('uffd-unit-tests:minor/hugetlb'), {
@@ -11,6 +17,30 @@ t.test('test specs name RunRecord subtest ids', async (t) => {
   t.equal(parseSubtestSpec('pagemap_ioctl:basic').backing, undefined);
   t.throws(() => parseSubtestSpec('uffd-unit-tests'), /--test 'uffd-unit-tests' is not program:test\[\/backing\]: e\.g\. uffd-unit-tests:minor\/hugetlb/);
   t.throws(() => parseSubtestSpec('a:b//c'), /empty path element/);
+});
+
+t.test('the backing comes from wherever it stands in the id; the longest name wins', async (t) => {
+  t.equal(parseSubtestSpec('uffd-unit-tests:zeropage/hugetlb-private').backing, 'hugetlb-private');
+  t.equal(parseSubtestSpec('uffd-lat:minor-continue/shmem-thp/poll').backing, 'shmem-thp');
+  t.equal(parseSubtestSpec('x:hugetlb/hugetlb-private/y').backing, 'hugetlb-private', 'longest of two');
+  t.equal(parseSubtestSpec('x:hugetlb-private/hugetlb/y').backing, 'hugetlb-private', 'in either order');
+  t.equal(parseSubtestSpec('uffd-lat:clock-overhead').backing, undefined);
+  // The latency bisect that stopped with "not testable here" because it ran on anon.
+  const m = parseMetricSpec('uffd-lat:minor-continue/shmem/blocking/total_p50', { above: '1000us' });
+  t.match(m, { subtestId: 'uffd-lat/minor-continue/shmem/blocking', testName: 'minor-continue', metric: 'total_p50', backing: 'shmem' });
+  t.equal(parseMetricSpec('uffd-lat:wp-async/hugetlb/total_p99', { above: '1ms' }).backing, 'hugetlb', 'backing last in the test path');
+});
+
+t.test('the help example names a real uffd-lat subtest and metric', async (t) => {
+  const m = parseMetricSpec(METRIC_EXAMPLE, { above: '20us' });
+  const output = await readFile(join(PROJECT_ROOT, 'harness', 'suites', 'fixtures', 'uffd-lat.host-6.18.full.txt'), 'utf8');
+  const parsed = parseUffdLat({ output, exitCode: 0, timedOut: false, durationMs: 1 }, { suite: 'uffd-lat' });
+  const sub = parsed.subtests.find((s) => s.id === m.subtestId);
+  t.ok(sub, `${m.subtestId} is a subtest of a real uffd-lat run`);
+  t.equal(sub?.backing, m.backing);
+  const ev = evaluateRecord(m, { subtests: parsed.subtests, splats: [] });
+  t.match(ev, { kind: 'fail', unit: 'ns' }, 'the captured host run (p50 > 20 us) judged on its real metric');
+  t.ok(ev.kind === 'fail' && (ev.value ?? 0) > 20_000);
 });
 
 t.test('metric specs and units', async (t) => {
@@ -30,17 +60,69 @@ const sub = (o: Partial<SubtestResult>): SubtestResult => ({ id: 'uffd-unit-test
 
 t.test('judging a run record', async (t) => {
   const s = parseSubtestSpec('uffd-unit-tests:minor/hugetlb');
-  t.equal(evaluateRecord(s, { subtests: [sub({})] }).kind, 'pass');
-  t.equal(evaluateRecord(s, { subtests: [sub({ status: 'fail' })] }).kind, 'fail');
-  t.equal(evaluateRecord(s, { subtests: [sub({ status: 'error', reason: 'crashed' })] }).kind, 'fail');
-  t.match(evaluateRecord(s, { subtests: [sub({ status: 'skip', reason: 'no hugepages' })] }), { kind: 'untestable', detail: 'skipped: no hugepages' });
-  t.equal(evaluateRecord(s, { subtests: [] }).kind, 'untestable', 'absent at an old revision');
-  t.match(evaluateRecord(s, { subtests: [], infraError: 'guest stopped answering' }), { kind: 'infra' });
+  const rec = (subtests: SubtestResult[], o: Partial<Pick<RunRecord, 'infraError' | 'splats'>> = {}) => ({ subtests, splats: [], ...o });
+  t.equal(evaluateRecord(s, rec([sub({})])).kind, 'pass');
+  t.equal(evaluateRecord(s, rec([sub({ status: 'fail' })])).kind, 'fail');
+  t.equal(evaluateRecord(s, rec([sub({ status: 'error', reason: 'crashed' })])).kind, 'fail');
+  t.match(evaluateRecord(s, rec([sub({ status: 'flaky', reason: 'passed on retry 1 of 2' })])), { kind: 'fail', detail: /^flaky/ }, 'flaky: its first attempt failed');
+  t.match(evaluateRecord(s, rec([sub({ status: 'skip', reason: 'no hugepages' })])), { kind: 'untestable', detail: 'skipped: no hugepages' });
+  t.equal(evaluateRecord(s, rec([])).kind, 'untestable', 'absent at an old revision');
+  t.match(evaluateRecord(s, rec([], { infraError: 'guest stopped answering' })), { kind: 'infra' });
   const m = parseMetricSpec('uffd-unit-tests:minor/hugetlb/p50', { above: '20us' });
-  const withLat = (value: number, unit: string) => ({ subtests: [sub({ metrics: [{ name: 'p50', value, unit }] })] });
+  const withLat = (value: number, unit: string) => rec([sub({ metrics: [{ name: 'p50', value, unit }] })]);
   t.match(evaluateRecord(m, withLat(19.9, 'us')), { kind: 'pass', value: 19900, unit: 'ns' });
   t.match(evaluateRecord(m, withLat(25000, 'ns')), { kind: 'fail', value: 25000 });
   t.match(evaluateRecord(m, withLat(3, 'ops/s')), { kind: 'untestable' });
+});
+
+async function consoleSplats(name: string): Promise<Splat[]> {
+  return detectSplats(await readFile(join(PROJECT_ROOT, 'harness', 'vm', 'fixtures', `${name}.console.txt`), 'utf8'));
+}
+
+t.test('a guest that died with a splat fails the test instead of being infra', async (t) => {
+  const s = parseSubtestSpec('uffd-unit-tests:minor/hugetlb');
+  const oops = await consoleSplats('oops-panic');
+  // Today's record: the subtest never reported, infraError set, the splat on the console.
+  t.match(evaluateRecord(s, { subtests: [], infraError: 'guest stopped answering during uffd-unit-tests', splats: oops }),
+    { kind: 'fail', detail: /^kernel oops before uffd-unit-tests\/minor\/hugetlb finished: BUG: kernel NULL pointer dereference/ });
+  // The newer record: no infraError, the running subtest failed with the splat's title.
+  t.match(evaluateRecord(s, { subtests: [sub({ status: 'fail', reason: oops[0]?.title ?? '' })], splats: oops }), { kind: 'fail', detail: /NULL pointer/ });
+  // ... or another subtest was running: a fatal splat is still the revision's failure, not infra.
+  t.equal(evaluateRecord(s, { subtests: [sub({ id: 'uffd-unit-tests/minor/shmem', status: 'fail' })], splats: oops }).kind, 'fail');
+  // A warning in a finished run that lacks the subtest: the test does not exist here.
+  t.equal(evaluateRecord(s, { subtests: [], splats: await consoleSplats('lkdtm-warning') }).kind, 'untestable');
+  const m = parseMetricSpec('uffd-lat:minor-continue/hugetlb/blocking/total_p50', { above: '20us' });
+  t.equal(evaluateRecord(m, { subtests: [], infraError: 'guest stopped answering', splats: await consoleSplats('lkdtm-panic') }).kind, 'fail', 'metric specs too');
+});
+
+t.test('--splat: bad when a splat title matches, whatever else happened', async (t) => {
+  t.equal(parseSplatSpec('any').pattern, undefined);
+  t.equal(parseSplatSpec('lkdtm_WARNING').text, '--splat lkdtm_WARNING');
+  t.throws(() => parseSplatSpec('lkdtm_(WARNING'), /--splat 'lkdtm_\(WARNING' is not a valid regular expression/);
+  t.throws(() => parseSplatSpec(' '), /--splat needs a title pattern or 'any'/);
+  const warn = await consoleSplats('lkdtm-warning');
+  const ran = [sub({})];
+  const spec = parseSplatSpec('WARNING: .* at drivers/misc/lkdtm/bugs\\.c:\\d+ lkdtm_WARNING');
+  t.match(evaluateRecord(spec, { subtests: ran, splats: warn }), { kind: 'fail', detail: /^warning: WARNING: CPU: 1 PID: 95 at drivers\/misc\/lkdtm\/bugs\.c:112 lkdtm_WARNING\+0xc\/0xf \(during fake-test\)$/ });
+  t.match(evaluateRecord(spec, { subtests: ran, splats: await consoleSplats('kasan') }), { kind: 'pass', detail: /^no matching splat \(1 other: BUG: KASAN/ });
+  t.match(evaluateRecord(spec, { subtests: ran, splats: [] }), { kind: 'pass', detail: 'no splat' });
+  t.equal(evaluateRecord(spec, { subtests: [sub({ status: 'fail' })], splats: [] }).kind, 'pass', 'a failing test is not a splat');
+  t.equal(evaluateRecord(spec, { subtests: [], splats: [] }).kind, 'untestable', 'nothing ran');
+  const panic = await consoleSplats('lkdtm-panic');
+  t.match(evaluateRecord(parseSplatSpec('any'), { subtests: [], infraError: 'guest stopped answering', splats: panic }), { kind: 'fail', detail: /^panic: Kernel panic - not syncing: dumptest/ }, 'a splat that killed the guest is the answer');
+  t.match(evaluateRecord(parseSplatSpec('^WARNING: .* splat_init'), { subtests: [], splats: await consoleSplats('panic-on-warn') }), { kind: 'fail', detail: /^panic: WARNING/ }, 'titles, not kinds: panic_on_warn keeps the WARNING title');
+  t.match(evaluateRecord(spec, { subtests: ran, infraError: 'guest stopped answering', splats: panic }), { kind: 'infra', detail: /\(Kernel panic - not syncing: dumptest\)$/ });
+  t.match(evaluateRecord(spec, { subtests: ran, splats: panic }), { kind: 'untestable', detail: /another splat first: Kernel panic/ }, 'another crash hides the one asked for');
+});
+
+t.test('a kernel that dies at boot: skipped, unless its splat is the one asked for', async (t) => {
+  const panic = await consoleSplats('lkdtm-panic');
+  const boot = { subtests: [], infraError: 'guest did not answer SSH within 180 s', guest: {}, splats: panic };
+  t.match(judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), boot), { kind: 'boot-failed', detail: /^guest did not answer SSH within 180 s \(Kernel panic/ });
+  t.match(judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), { ...boot, infraError: undefined }), { kind: 'boot-failed', detail: /^kernel died during boot: Kernel panic/ }, 'without infraError too');
+  t.match(judgeRun(parseSplatSpec('dumptest'), boot), { kind: 'fail' });
+  t.match(judgeRun(parseSplatSpec('KASAN'), boot), { kind: 'boot-failed' });
+  t.match(judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), { ...boot, guest: { bootMs: 9000 } }), { kind: 'fail' }, 'after boot: the test failed');
 });
 
 const runs = (pattern: string): RunObservation[] => [...pattern].map((c) => ({ result: c === 'F' ? 'fail' : 'pass', durationMs: 1 }));

@@ -1,14 +1,16 @@
-import { BACKINGS, type Backing, type RunRecord } from '../results/types.js';
+import { BACKINGS, type Backing, type RunRecord, type Splat, type SplatKind } from '../results/types.js';
 import { UsageError } from '../util/errors.js';
 
 /**
  * What a bisect step tests, parsed from the command line:
  *   --test uffd-unit-tests:minor/hugetlb                  a subtest must pass
- *   --metric uffd-lat:continue/hugetlb/p50 --above 20us   a metric must not exceed (or --below: fall under) a threshold
+ *   --metric uffd-lat:minor-continue/hugetlb/blocking/total_p50 --above 20us
+ *                                                         a metric must not exceed (or --below: fall under) a threshold
+ *   --splat REGEX | --splat any                           the console must show no kernel splat whose title matches
  * "program:path" names the subtest id "program/path" in RunRecord.subtests; a metric spec's last
  * path element is the metric name inside that subtest's `metrics`.
  */
-export type TestSpec = SubtestSpec | MetricSpec;
+export type TestSpec = SubtestSpec | MetricSpec | SplatSpec;
 
 interface SpecBase {
   /** As the user wrote it (for reports and the resume key). */
@@ -23,6 +25,15 @@ interface SpecBase {
 
 export interface SubtestSpec extends SpecBase {
   kind: 'subtest';
+}
+
+/** Bad when a run's console has a splat whose title matches (syzkaller bisects by crash title). */
+export interface SplatSpec {
+  kind: 'splat';
+  /** "--splat REGEX", as the user wrote it. */
+  text: string;
+  /** Matched against Splat.title; absent for `--splat any` (every splat kind counts). */
+  pattern?: RegExp;
 }
 
 export interface MetricSpec extends SpecBase {
@@ -68,9 +79,16 @@ function splitSpec(text: string, flag: string, example: string): { program: stri
   return { program: m[1], path };
 }
 
-function backingOf(path: readonly string[]): Backing | undefined {
-  const last = path[path.length - 1];
-  return last !== undefined && (BACKINGS as readonly string[]).includes(last) ? (last as Backing) : undefined;
+function isBacking(s: string): s is Backing {
+  return (BACKINGS as readonly string[]).includes(s);
+}
+
+/**
+ * The backing named anywhere in a test path: ids put it in the middle too
+ * (uffd-lat/minor-continue/shmem/blocking). Two of them: the longest (hugetlb-private over hugetlb).
+ */
+export function backingOf(path: readonly string[]): Backing | undefined {
+  return path.filter(isBacking).reduce<Backing | undefined>((best, b) => (best === undefined || b.length > best.length ? b : best), undefined);
 }
 
 export function parseSubtestSpec(text: string): SubtestSpec {
@@ -87,8 +105,11 @@ export function parseSubtestSpec(text: string): SubtestSpec {
   };
 }
 
+/** A real uffd-lat subtest id and metric, for help and errors (spec.test.ts checks it against a captured run). */
+export const METRIC_EXAMPLE = 'uffd-lat:minor-continue/hugetlb/blocking/total_p50';
+
 export function parseMetricSpec(text: string, threshold: { above?: string; below?: string }): MetricSpec {
-  const ex = 'uffd-lat:continue/hugetlb/p50 --above 20us';
+  const ex = `${METRIC_EXAMPLE} --above 20us`;
   const { program, path } = splitSpec(text, '--metric', ex);
   if (path.length < 2) throw new UsageError(`--metric '${text}' needs test and metric name: e.g. ${ex}`);
   if ((threshold.above === undefined) === (threshold.below === undefined)) {
@@ -112,6 +133,18 @@ export function parseMetricSpec(text: string, threshold: { above?: string; below
   };
 }
 
+/** `--splat any` or a regular expression matched against the splat's title. */
+export function parseSplatSpec(text: string): SplatSpec {
+  const t = text.trim();
+  if (t === '') throw new UsageError(`--splat needs a title pattern or 'any': e.g. --splat 'WARNING: .* userfaultfd_ioctl' or --splat any`);
+  if (t === 'any') return { kind: 'splat', text: '--splat any' };
+  try {
+    return { kind: 'splat', text: `--splat ${t}`, pattern: new RegExp(t) };
+  } catch (e) {
+    throw new UsageError(`--splat '${t}' is not a valid regular expression (${(e as Error).message}): e.g. 'KASAN: use-after-free in uffd_' or any`);
+  }
+}
+
 /** What one run of a revision says about the spec. */
 export type Evaluation =
   | { kind: 'pass' | 'fail'; value?: number; unit?: string; detail: string }
@@ -120,18 +153,48 @@ export type Evaluation =
   /** The run itself broke (guest died, harness error): retried, then skipped. */
   | { kind: 'infra'; detail: string };
 
-export function evaluateRecord(spec: TestSpec, record: Pick<RunRecord, 'subtests' | 'infraError'>): Evaluation {
+/** Splats that stop the kernel or the task that hit them: what is running cannot finish. */
+const FATAL_SPLATS: readonly SplatKind[] = ['panic', 'oops', 'bug'];
+
+export function isFatalSplat(s: Pick<Splat, 'kind'>): boolean {
+  return FATAL_SPLATS.includes(s.kind);
+}
+
+function splatText(s: Splat): string {
+  return `${s.title}${s.test ? ` (during ${s.test})` : ''}`;
+}
+
+type JudgedRecord = Pick<RunRecord, 'subtests' | 'infraError' | 'splats'>;
+
+export function evaluateRecord(spec: TestSpec, record: JudgedRecord): Evaluation {
+  if (spec.kind === 'splat') return evaluateSplats(spec, record);
   const sub = record.subtests.find((s) => s.id === spec.subtestId);
-  if (!sub) {
-    if (record.infraError !== undefined) return { kind: 'infra', detail: record.infraError };
-    return { kind: 'untestable', detail: `no subtest ${spec.subtestId} in the results` };
-  }
+  if (!sub) return evaluateAbsent(spec, record);
   if (spec.kind === 'subtest') {
     if (sub.status === 'pass') return { kind: 'pass', detail: 'pass' };
     if (sub.status === 'skip') return { kind: 'untestable', detail: `skipped${sub.reason ? `: ${sub.reason}` : ''}` };
     // 'error' is the test crashing: that is the revision's behaviour, so it counts as a failure.
+    // 'flaky' failed first and passed on a rerun: the first attempt is what this run saw (the
+    // bisect runs with retries 0 and repeats under its own policy, which must see that failure).
     return { kind: 'fail', detail: `${sub.status}${sub.reason ? `: ${sub.reason}` : ''}` };
   }
+  return evaluateMetric(spec, sub);
+}
+
+/**
+ * The spec's subtest is not in the results. A guest that died with a splat on the console (with
+ * infraError, or, in newer records, a failed subtest instead) failed the test: the kernel broke
+ * under it, which is the revision's behaviour, not the harness's. Without a splat a dead guest is
+ * infra; a finished run without the subtest means the test does not exist at this revision.
+ */
+function evaluateAbsent(spec: SubtestSpec | MetricSpec, record: JudgedRecord): Evaluation {
+  const crash = record.splats.find(isFatalSplat) ?? (record.infraError !== undefined ? record.splats[0] : undefined);
+  if (crash) return { kind: 'fail', detail: `kernel ${crash.kind} before ${spec.subtestId} finished: ${splatText(crash)}` };
+  if (record.infraError !== undefined) return { kind: 'infra', detail: record.infraError };
+  return { kind: 'untestable', detail: `no subtest ${spec.subtestId} in the results` };
+}
+
+function evaluateMetric(spec: MetricSpec, sub: JudgedRecord['subtests'][number]): Evaluation {
   if (sub.status === 'skip') return { kind: 'untestable', detail: `skipped${sub.reason ? `: ${sub.reason}` : ''}` };
   const m = sub.metrics?.find((x) => x.name === spec.metric);
   if (!m) {
@@ -148,6 +211,26 @@ export function evaluateRecord(spec: TestSpec, record: Pick<RunRecord, 'subtests
   }
   const bad = spec.direction === 'above' ? value > spec.threshold.value : value < spec.threshold.value;
   return { kind: bad ? 'fail' : 'pass', value, unit, detail: `${spec.metric}=${formatValue(value, unit)} (${spec.direction} ${spec.threshold.text} is bad)` };
+}
+
+export function splatMatches(spec: SplatSpec, s: Pick<Splat, 'title'>): boolean {
+  return spec.pattern === undefined || spec.pattern.test(s.title);
+}
+
+/**
+ * --splat: a matching splat makes the run bad whatever else happened (a guest it killed included:
+ * a commit that panics the kernel must be able to come out as the culprit). Without one, a run
+ * that broke or that another fatal splat cut short cannot say the revision is good.
+ */
+function evaluateSplats(spec: SplatSpec, record: JudgedRecord): Evaluation {
+  const hit = record.splats.find((s) => splatMatches(spec, s));
+  if (hit) return { kind: 'fail', detail: `${hit.kind}: ${splatText(hit)}` };
+  const other = record.splats.find(isFatalSplat);
+  if (record.infraError !== undefined) return { kind: 'infra', detail: `${record.infraError}${other ? ` (${other.title})` : ''}` };
+  if (other) return { kind: 'untestable', detail: `the kernel hit another splat first: ${splatText(other)}` };
+  if (record.subtests.length === 0) return { kind: 'untestable', detail: 'the run ran no tests (check --suite, --backing and --filter)' };
+  const others = record.splats.length;
+  return { kind: 'pass', detail: others ? `no matching splat (${others} other${others > 1 ? 's' : ''}: ${record.splats[0]?.title ?? ''})` : 'no splat' };
 }
 
 export function formatValue(value: number, unit: string): string {

@@ -25,11 +25,18 @@ t.test('faultline bisect --build-cmd/--test-cmd on a real repository', async (t)
 
 t.test('flag validation: one-line errors before anything runs', async (t) => {
   const base = ['bisect', '--kernel-src', '/nonexistent', '--good', 'a', '--bad', 'b'];
-  await t.rejects(cli(bisectCommand, [...base, '--metric', 'uffd-lat:continue/hugetlb/p50', '--above', '20 parsecs']), /--above '20 parsecs': unknown unit 'parsecs'/);
-  await t.rejects(cli(bisectCommand, [...base, '--metric', 'uffd-lat:continue/hugetlb/p50']), /exactly one of --above or --below/);
+  await t.rejects(cli(bisectCommand, [...base, '--metric', 'uffd-lat:minor-continue/hugetlb/blocking/total_p50', '--above', '20 parsecs']), /--above '20 parsecs': unknown unit 'parsecs'/);
+  await t.rejects(cli(bisectCommand, [...base, '--metric', 'uffd-lat:minor-continue/hugetlb/blocking/total_p50']), /exactly one of --above or --below/);
   await t.rejects(cli(bisectCommand, [...base, '--test', 'uffd-unit-tests']), /is not program:test\[\/backing\]/);
   await t.rejects(cli(bisectCommand, [...base, '--test', 'no-such-prog:x']), /no suite runs 'no-such-prog'/);
   await t.rejects(cli(bisectCommand, [...base, '--test', 'uffd-unit-tests:minor', '--runs', '2', '--fail-threshold', '3']), /--fail-threshold 3 exceeds --runs 2/);
   await t.rejects(cli(bisectCommand, [...base]), /name what to test/);
   await t.rejects(cli(bisectCommand, [...base, '--test', 'uffd-unit-tests:minor/hugetlb']), /\/nonexistent is not a git checkout/);
+  await t.rejects(cli(bisectCommand, [...base, '--test', 'uffd-unit-tests:minor', '--splat', 'any']), /give one of --test, --metric or --splat, not --test and --splat/);
+  await t.rejects(cli(bisectCommand, [...base, '--splat', 'userfaultfd_(ioctl']), /--splat 'userfaultfd_\(ioctl' is not a valid regular expression/);
+  await t.rejects(cli(bisectCommand, [...base, '--test', 'uffd-unit-tests:zeropage/anon', '--filter', 'zeropage']), /--filter goes with --splat/);
+  await t.rejects(cli(bisectCommand, [...base, '--splat', 'any', '--backing', 'pmem']), /unknown backing 'pmem'/);
+  await t.rejects(cli(bisectCommand, [...base, '--splat', 'any', '--suite', 'ufd']), /unknown suite 'ufd'/);
+  await t.rejects(cli(bisectCommand, [...base, '--splat', 'any', '--test-cmd', 'true']), /do not go with --test-cmd/);
+  await t.rejects(cli(bisectCommand, [...base, '--splat', 'any', '--filter', 'zeropage']), /\/nonexistent is not a git checkout/, '--splat with --filter passes validation');
 });

@@ -5,8 +5,9 @@ import { CommandTester } from '../bisect/command-tester.js';
 import { KernelTester, suiteForProgram, type KernelBuildSettings, type RunSettings } from '../bisect/kernel-tester.js';
 import { DEFAULT_POLICY } from '../bisect/policy.js';
 import { formatBisectReport } from '../bisect/report.js';
-import { parseMetricSpec, parseSubtestSpec, type TestSpec } from '../bisect/spec.js';
+import { METRIC_EXAMPLE, parseMetricSpec, parseSplatSpec, parseSubtestSpec, type TestSpec } from '../bisect/spec.js';
 import type { RevisionTester, RunPolicy } from '../bisect/types.js';
+import { suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { cacheDir } from '../util/fsutil.js';
 import { setVerbose } from '../util/log.js';
@@ -20,8 +21,11 @@ export const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed 
     probability <= 1 - --confidence (default ${DEFAULT_POLICY.targetConfidence}), capped at M-K+1.
   Endpoints and culprit verification: --endpoint-runs E runs (default ${DEFAULT_POLICY.endpointRuns}), same K rule; the good
     endpoint must come out good and the bad one bad, or the bisect refuses to start.
-  Build broken, kernel died at boot, test absent/skipped: git bisect skip. Infra errors: retried
-    --infra-retries times (default ${DEFAULT_POLICY.infraRetries}), then skip.
+  A run fails when the subtest fails, errors or is flaky, the metric crosses its threshold, or the
+    guest died with a kernel splat on the console; with --splat REGEX|any, when a splat (panic, oops,
+    BUG, KASAN, WARNING, lockup, ...) on the console has a matching title, even one that killed the guest.
+  Build broken, kernel died at boot, test absent/skipped: git bisect skip (--splat: a matching splat
+    at boot is bad). Infra errors: retried --infra-retries times (default ${DEFAULT_POLICY.infraRetries}), then skip.
   Confidence: P(verdict | runs) from good/bad failure rates estimated over all runs (Jeffreys prior);
     culprit confidence = P(parent good) x P(culprit bad).
 Exit: 0 culprit found and verified; 1 culprit not verified or only a candidate set; 2 refused / bad input / infra.`;
@@ -32,6 +36,8 @@ interface BisectArgs extends GuestFlagValues {
   bad: string;
   test?: string;
   metric?: string;
+  splat?: string;
+  filter?: string;
   above?: string;
   below?: string;
   runs?: number;
@@ -102,12 +108,30 @@ export function kernelSettings(a: RunFlagValues, opts: { suites: string[]; backi
 }
 
 function parseSpec(a: BisectArgs): TestSpec | undefined {
-  if (a.test !== undefined && a.metric !== undefined) throw new UsageError('give either --test SPEC or --metric SPEC, not both');
+  const given = (['test', 'metric', 'splat'] as const).filter((k) => a[k] !== undefined);
+  if (given.length > 1) throw new UsageError(`give one of --test, --metric or --splat, not ${given.map((k) => `--${k}`).join(' and ')}`);
   if (a.metric !== undefined) return parseMetricSpec(a.metric, { ...(a.above !== undefined ? { above: a.above } : {}), ...(a.below !== undefined ? { below: a.below } : {}) });
-  if (a.above !== undefined || a.below !== undefined) throw new UsageError('--above/--below go with --metric: e.g. --metric uffd-lat:continue/hugetlb/p50 --above 20us');
+  if (a.above !== undefined || a.below !== undefined) throw new UsageError(`--above/--below go with --metric: e.g. --metric ${METRIC_EXAMPLE} --above 20us`);
   if (a.test !== undefined) return parseSubtestSpec(a.test);
-  if (a['test-cmd'] === undefined) throw new UsageError('name what to test: --test uffd-unit-tests:minor/hugetlb, --metric ... --above 20us, or --test-cmd CMD');
+  if (a.splat !== undefined) return parseSplatSpec(a.splat);
+  if (a['test-cmd'] === undefined) throw new UsageError('name what to test: --test uffd-unit-tests:minor/hugetlb, --metric ... --above 20us, --splat REGEX, or --test-cmd CMD');
   return undefined;
+}
+
+/**
+ * The kernel tester for a spec. --test/--metric run their own test (filter: the test's name) on
+ * their backing; --splat runs --suite (default uffd, quick) on --backing (default anon), filtered
+ * by --filter when given: whatever makes the kernel splat.
+ */
+function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): KernelTester {
+  if (a['build-cmd'] !== undefined) throw new UsageError('--build-cmd needs --test-cmd (kernel builds use the kernel build module)');
+  const own = spec.kind === 'splat' ? undefined : spec;
+  if (own && a.filter !== undefined) throw new UsageError(`--filter goes with --splat: --${own.kind === 'metric' ? 'metric' : 'test'} runs only its own test (${own.testName})`);
+  const suite = suiteByName(a.suite ?? (own ? suiteForProgram(own.program) : 'uffd')).name;
+  const backings = a.backing?.length ? parseList(a.backing) : [own?.backing ?? 'anon'];
+  const filter = own ? own.testName : a.filter;
+  const k = kernelSettings(a, { suites: [suite], backings, resultsRoot: resolve(resultsDir, 'runs'), ...(filter ? { filter } : {}) });
+  return new KernelTester(spec, k.build, k.run);
 }
 
 export function policyFromArgs(a: Pick<BisectArgs, 'runs' | 'max-runs' | 'fail-threshold' | 'endpoint-runs' | 'confidence' | 'infra-retries'>): RunPolicy {
@@ -140,7 +164,9 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
         .option('good', { type: 'string', demandOption: true, describe: 'a revision where the test passes' })
         .option('bad', { type: 'string', demandOption: true, describe: 'a revision where it fails' })
         .option('test', { type: 'string', describe: 'subtest that must pass: program:test[/backing], e.g. uffd-unit-tests:minor/hugetlb' })
-        .option('metric', { type: 'string', describe: 'metric: program:test[/backing]/metric, e.g. uffd-lat:continue/hugetlb/p50' })
+        .option('metric', { type: 'string', describe: `metric: program:test-id/metric, e.g. ${METRIC_EXAMPLE} (the backing is taken from the id)` })
+        .option('splat', { type: 'string', describe: 'bad when the console shows a kernel splat whose title matches this regex, or any splat with \'any\'' })
+        .option('filter', { type: 'string', describe: 'with --splat: only tests whose name contains this (e.g. zeropage)' })
         .option('above', { type: 'string', describe: 'with --metric: bad when the value is above this (e.g. 20us)' })
         .option('below', { type: 'string', describe: 'with --metric: bad when the value is below this' })
         .option('runs', { type: 'number', describe: 'fixed runs per step (default: adaptive)' })
@@ -163,18 +189,15 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
     const resultsDir = resolve(a['results-dir'] ?? `results/bisect-${a.good}-${a.bad}`.replace(/[^\w./-]+/g, '_'));
     let tester: RevisionTester;
     if (a['test-cmd'] !== undefined) {
+      if (spec?.kind === 'splat' || a.filter !== undefined) throw new UsageError('--splat and --filter are about guest runs: they do not go with --test-cmd');
       tester = new CommandTester({
         ...(a['build-cmd'] !== undefined ? { build: sh(a['build-cmd']) } : {}),
         test: sh(a['test-cmd']),
         outRoot: await cacheDir('bisect-cmd', Buffer.from(src).toString('hex').slice(-32)),
       });
     } else {
-      if (!spec) throw new UsageError('--test or --metric is required without --test-cmd');
-      if (a['build-cmd'] !== undefined) throw new UsageError('--build-cmd needs --test-cmd (kernel builds use the kernel build module)');
-      const suite = a.suite ?? suiteForProgram(spec.program);
-      const backings = a.backing?.length ? parseList(a.backing) : [spec.backing ?? 'anon'];
-      const k = kernelSettings(a, { suites: [suite], backings, filter: spec.testName, resultsRoot: resolve(resultsDir, 'runs') });
-      tester = new KernelTester(spec, k.build, k.run);
+      if (!spec) throw new UsageError('--test, --metric or --splat is required without --test-cmd');
+      tester = kernelTester(a, spec, resultsDir);
     }
     const specText = spec?.text ?? `test-cmd: ${a['test-cmd'] ?? ''}`;
     try {

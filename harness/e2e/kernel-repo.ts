@@ -6,15 +6,16 @@ import { run } from '../util/proc.js';
 
 /**
  * A real kernel git repository for the series and bisect end-to-end tests: Debian's 6.12 tree
- * as the base commit, then six small commits on top that exercise what those commands must
- * handle (a no-op, a new warning, a build break and its fix, a uffd regression, a no-op).
+ * as the base commit, then seven small commits on top that exercise what those commands must
+ * handle (a no-op, a new compiler warning, a build break and its fix, a uffd regression, a
+ * kernel WARN on the UFFDIO_ZEROPAGE path, a no-op).
  * Built once and cached under $FAULTLINE_CACHE/test-repos; the work tree is a hard-link copy
  * of the cached source (edits replace files, never write through a link).
  */
 
 export interface KernelPatch {
   /** Short name used by the tests. */
-  name: 'comment' | 'warning' | 'broken' | 'fix' | 'culprit' | 'tail';
+  name: 'comment' | 'warning' | 'broken' | 'fix' | 'culprit' | 'splat' | 'tail';
   subject: string;
   file: string;
   /** Edit the file's text (must change it). */
@@ -62,6 +63,16 @@ export const KERNEL_PATCHES: KernelPatch[] = [
     edit: (t) => replaceOnce(t, 'if (uffdio_zeropage.mode & ~UFFDIO_ZEROPAGE_MODE_DONTWAKE)', 'if (uffdio_zeropage.mode != UFFDIO_ZEROPAGE_MODE_DONTWAKE)'),
   },
   {
+    // Meant as WARN_ON_ONCE(released), inverted: every UFFDIO_ZEROPAGE warns (once per boot), before
+    // the mode check, so it fires with the culprit too. It comes after the culprit: verifying it
+    // tests the culprit (zeropage fails, no splat) as its parent, which a --splat bisect must call good.
+    name: 'splat',
+    subject: 'userfaultfd: catch UFFDIO_ZEROPAGE on a released context',
+    file: 'fs/userfaultfd.c',
+    edit: (t) => replaceOnce(t, '\tuser_uffdio_zeropage = (struct uffdio_zeropage __user *) arg;\n',
+      '\tuser_uffdio_zeropage = (struct uffdio_zeropage __user *) arg;\n\n\tWARN_ON_ONCE(!READ_ONCE(ctx->released));\n'),
+  },
+  {
     name: 'tail',
     subject: 'mm/userfaultfd: spelling',
     file: 'mm/userfaultfd.c',
@@ -103,7 +114,7 @@ export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
   const { tree, version } = await ensureDebianSource('6.12');
   const root = join(cacheRoot(), 'test-repos');
   // Bump the suffix whenever KERNEL_PATCHES change: the cached repository is reused as is.
-  const repo = join(root, `linux-${version}-uffd-series-v1`);
+  const repo = join(root, `linux-${version}-uffd-series-v2`);
   if (!(await exists(join(repo, '.faultline-complete')))) {
     const tmp = `${repo}.tmp-${process.pid}`;
     await mkdir(root, { recursive: true });
