@@ -8,6 +8,7 @@ import { setVerbose } from '../util/log.js';
 import { suiteByName } from '../suites/registry.js';
 import type { KernelSpec, RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
+import { minMemFor1gPages } from '../vm/qemu-args.js';
 import { guestOptions, parseBackings, parseGuestFlags, parseList, positiveInt, type GuestFlagValues } from './options.js';
 
 interface RunArgs extends GuestFlagValues {
@@ -31,9 +32,10 @@ interface RunArgs extends GuestFlagValues {
   verbose: boolean;
   retries: number;
   'flaky-is-failure': boolean;
+  numa: number;
 }
 
-export function runRequestFromArgs(a: RunArgs): RunRequest {
+function runRequestFromArgs(a: RunArgs): RunRequest {
   const programs = parseList(a.program).map((p) => resolve(p));
   // With --program and no --suite, run just the programs.
   const suites = a.suite === undefined ? (programs.length ? [] : ['uffd']) : parseList(a.suite);
@@ -53,8 +55,9 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
   const guest = parseGuestFlags(a);
   const { memMiB, hugepages2m } = guest;
   const hugepages1g = positiveInt('--hugepages-1g', a['hugepages-1g'], 0, 64);
-  if (hugepages1g > 0 && hugepages1g * 1024 + hugepages2m * 2 > memMiB - 384) {
-    throw new UsageError(`--hugepages-1g ${hugepages1g} does not fit in --mem ${memMiB} MiB: raise --mem to at least ${hugepages1g * 1024 + hugepages2m * 2 + 512}`);
+  const needed = minMemFor1gPages(hugepages1g, hugepages2m);
+  if (memMiB < needed) {
+    throw new UsageError(`--hugepages-1g ${hugepages1g} needs --mem ${needed} or more (the guest reserves 1 GiB pages from whole GiBs above 4 GiB), got --mem ${memMiB}`);
   }
   return {
     kernel,
@@ -70,6 +73,7 @@ export function runRequestFromArgs(a: RunArgs): RunRequest {
     keepVm: a['keep-vm'],
     hugepages1g,
     retries: positiveInt('--retries', a.retries, 0, 10),
+    numaNodes: positiveInt('--numa', a.numa, 1, 8),
     flakyIsFailure: a['flaky-is-failure'],
     aptOptions: parseList(a['apt-option']),
   };
@@ -97,6 +101,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('filter', { type: 'string', describe: 'only tests whose name contains this (uffd-unit-tests -f)' })
       .option('hugepages-1g', { type: 'number', default: 0, describe: '1 GiB hugepages reserved on the kernel command line' })
       .option('apt-option', { type: 'string', array: true, default: [], describe: 'extra apt option KEY=VALUE for apt-get download (e.g. a different sources list)' })
+      .option('numa', { type: 'number', default: 1, describe: 'guest NUMA nodes (QEMU -numa; memory split evenly, vCPUs dealt out)' })
       .option('retries', { type: 'number', default: 2, describe: 'rerun each failing subtest on its own up to N times; a pass on a retry is flaky (0: off)' })
       .option('flaky-is-failure', { type: 'boolean', default: false, describe: 'exit 1 when a subtest is flaky (default: flaky alone exits 0)' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' }),

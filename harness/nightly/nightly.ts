@@ -80,7 +80,7 @@ function jobChildPath(): string {
  * exception stays in that job (reported as its infrastructure error, retried once) and each run
  * keeps its own log. The child's output goes to <run dir>/nightly-job.log.
  */
-export function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readonly string[]): JobExecutor {
+function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readonly string[]): JobExecutor {
   return async (job, ctx) => {
     const req: RunRequest = {
       kernel: ctx.kernel.spec,
@@ -99,6 +99,7 @@ export function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readon
       ...(plan.filter !== undefined ? { filter: plan.filter } : {}),
       keepVm: false,
       retries: plan.retries,
+      numaNodes: plan.numaNodes,
       hugepages2m: plan.hugepages2m,
       hugepages1g: plan.hugepages1g,
       aptOptions: [...aptOptions],
@@ -132,7 +133,7 @@ export function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readon
 }
 
 /** A results.json for a job that never produced one (kernel did not build, harness threw). */
-export function infraErrorRecord(job: Job, runId: string, message: string, plan: Pick<Plan, 'memMiB' | 'smp'>, kernelPath = job.kernel): RunRecord {
+function infraErrorRecord(job: Job, runId: string, message: string, plan: Pick<Plan, 'memMiB' | 'smp'>, kernelPath = job.kernel): RunRecord {
   const now = new Date().toISOString();
   const rec: RunRecord = {
     schema: 'faultline.run/1',
@@ -157,7 +158,7 @@ export function infraErrorRecord(job: Job, runId: string, message: string, plan:
   return rec;
 }
 
-export function defaultNightlyId(now: Date, shard?: ShardSpec): string {
+function defaultNightlyId(now: Date, shard?: ShardSpec): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `nightly-${stamp}${shard ? `-shard${shard.index}of${shard.count}` : ''}`;
 }

@@ -8,6 +8,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNo
 import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/types.js';
 import { UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
+import { minMemFor1gPages } from '../vm/qemu-args.js';
 
 export interface DebianPlanKernel {
   kind: 'debian';
@@ -54,15 +55,17 @@ export interface Plan {
   cmdline?: string;
   /** Reruns of a failing subtest on its own (a pass on retry is flaky); `retries:` in the plan, default 2. */
   retries: number;
+  /** Guest NUMA nodes (`numa:`, default 1: none). */
+  numaNodes: number;
 }
 
 /** Same defaults as `faultline run`. */
-export const DEFAULT_TIMEOUT_SEC = 1200;
+const DEFAULT_TIMEOUT_SEC = 1200;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const SERIES_RE = /^\d+\.\d+$/;
 
-const TOP_KEYS = ['name', 'kernels', 'configs', 'backings', 'guest_ram', 'suites', 'repeat', 'quick', 'timeouts', 'boot_timeout', 'mem', 'smp', 'hugepages', 'hugepages_1g', 'filter', 'cmdline', 'retries'] as const;
+const TOP_KEYS = ['name', 'kernels', 'configs', 'backings', 'guest_ram', 'suites', 'repeat', 'quick', 'timeouts', 'boot_timeout', 'mem', 'smp', 'hugepages', 'hugepages_1g', 'filter', 'cmdline', 'retries', 'numa'] as const;
 const KERNEL_KEYS = ['name', 'debian', 'tree', 'ref', 'kconfig'] as const;
 const CONFIG_KEYS = ['name', 'fragments'] as const;
 
@@ -314,6 +317,7 @@ export function parsePlan(text: string, file: string): Plan {
     if (e.has('filter')) plan.filter = r.string(v('filter'), 'filter', root);
     if (e.has('cmdline')) plan.cmdline = r.string(v('cmdline'), 'cmdline', root);
     plan.retries = e.has('retries') ? r.integer(v('retries'), 'retries', root, 0, 10) : 2;
+    plan.numaNodes = e.has('numa') ? r.integer(v('numa'), 'numa', root, 1, 8) : 1;
 
     plan.timeouts = {};
     if (e.has('timeouts')) {
@@ -330,6 +334,10 @@ export function parsePlan(text: string, file: string): Plan {
     }
     if (plan.memMiB !== undefined && plan.hugepages2m !== undefined && plan.hugepages2m * 2 > plan.memMiB / 2) {
       r.err(e.get('hugepages')?.value ?? e.get('mem')?.value, 'hugepages', `${plan.hugepages2m} hugepages (2 MiB) would take more than half of mem ${plan.memMiB} MiB: raise mem or lower hugepages`, root);
+    }
+    const mem1g = minMemFor1gPages(plan.hugepages1g ?? 0, plan.hugepages2m ?? 0);
+    if (plan.memMiB !== undefined && plan.memMiB < mem1g) {
+      r.err(e.get('mem')?.value ?? e.get('hugepages_1g')?.value, 'mem', `hugepages_1g ${plan.hugepages1g ?? 0} needs mem ${mem1g} or more (the guest reserves 1 GiB pages from whole GiBs above 4 GiB)`, root);
     }
     if (plan.backings.includes('hugetlb-1g') && (plan.hugepages1g ?? 0) === 0) {
       r.err(e.get('backings')?.key, 'backings', "backing 'hugetlb-1g' needs 'hugepages_1g: N' (N >= 1) so the guest reserves 1 GiB pages");

@@ -46,9 +46,16 @@ const runRecordSchema = {
         memMiB: { type: 'number' },
         smp: { type: 'number' },
         guestRam: { enum: GUEST_RAMS as unknown as string[] },
+        numaNodes: { type: 'integer', minimum: 1 },
       },
     },
-    guest: { type: 'object' },
+    guest: {
+      type: 'object',
+      properties: {
+        uname: { type: 'string' }, clocksource: { type: 'string' }, bootMs: { type: 'number' },
+        boots: { type: 'integer', minimum: 0 }, numaNodes: { type: 'integer', minimum: 1 }, hugepages1g: { type: 'integer', minimum: 0 },
+      },
+    },
     suites: { type: 'array', items: { type: 'string' } },
     backings: { type: 'array', items: backingSchema },
     programs: {

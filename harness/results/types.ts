@@ -134,6 +134,8 @@ export interface RunRecord {
     memMiB: number;
     smp: number;
     guestRam: GuestRam;
+    /** Guest NUMA nodes asked of QEMU (absent: one). */
+    numaNodes?: number;
   };
   guest: {
     uname?: string;
@@ -141,6 +143,9 @@ export interface RunRecord {
     bootMs?: number;
     /** Guests booted: 1, plus one for each reboot after a program took the guest down. */
     boots?: number;
+    /** NUMA nodes and 1 GiB hugepages the guest kernel reports after boot. */
+    numaNodes?: number;
+    hugepages1g?: number;
   };
   suites: string[];
   backings: Backing[];

@@ -38,6 +38,8 @@ export interface RunRequest {
   keepVm: boolean;
   hugepages2m: number;
   hugepages1g: number;
+  /** Guest NUMA nodes (QEMU -numa); 1: none. */
+  numaNodes?: number;
   aptOptions?: string[];
   /** Extra kernel command line. */
   cmdline?: string;

@@ -44,7 +44,7 @@ export async function checkHostHugepages(memMiB: number, meminfo?: string): Prom
   }
 }
 
-export function newRunId(now = new Date()): string {
+function newRunId(now = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -113,7 +113,10 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
     schema: 'faultline.run/1', runId, startedAt: new Date(t0).toISOString(), finishedAt: '', durationMs: 0,
     kernel: kernel.info,
     selftests: { source: selftests.source, ...(selftests.tree ? { tree: selftests.tree } : {}) },
-    qemu: { command: [], accel: accel.accel, accelNote: accel.note, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam },
+    qemu: {
+      command: [], accel: accel.accel, accelNote: accel.note, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam,
+      ...(req.numaNodes !== undefined && req.numaNodes > 1 ? { numaNodes: req.numaNodes } : {}),
+    },
     guest: {}, suites: suites.map((s) => s.name), backings: [...req.backings],
     programs: [], subtests: [], splats: [], summary: summarize([]), verdict: 'error',
     timing: { totalMs: 0, testsMs: 0, bootMs: 0, pushMs: 0, prepareMs: Date.now() - t0 },
@@ -123,6 +126,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const session = new GuestSession({
     qemu, kernel: kernel.bzImage, initrd: image.path, accel: accel.accel, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam,
     hugepages2m: req.hugepages2m, hugepages1g: req.hugepages1g, ...(extraCmdline ? { extraCmdline } : {}),
+    ...(req.numaNodes !== undefined && req.numaNodes > 1 ? { numaNodes: req.numaNodes } : {}),
   }, {
     consolePath: join(dir, 'console.log'), bootTimeoutSec: req.bootTimeoutSec, keys: image.keys, maxBoots: MAX_BOOTS,
     push: selftests.programs.filter((p) => wanted.has(p.name) && p.status === 'built' && p.path).map((p) => p.path ?? ''),
@@ -145,7 +149,7 @@ async function runOnGuest(record: RunRecord, session: GuestSession, req: RunRequ
     log.info(`booting ${record.kernel.release ?? record.kernel.path} (${record.qemu.accel}, ${req.smp} vCPU, ${req.memMiB} MiB, guest RAM ${req.guestRam})`);
     const { guest, ssh } = await session.up();
     recordFirstBoot(record, session, guest.command);
-    await checkGuestFacts(record, ssh);
+    await checkGuestFacts(record, ssh, req);
     const outcome = await plan();
     record.programs.push(...outcome.programs);
     record.subtests.push(...outcome.subtests);
@@ -186,12 +190,21 @@ function recordFirstBoot(record: RunRecord, session: GuestSession, command: stri
   log.info(`guest up: ssh ready in ${(first.bootMs / 1000).toFixed(1)} s (port ${first.port}); pushed ${(first.bytes / 1048576).toFixed(1)} MiB of test binaries in ${(first.pushMs / 1000).toFixed(1)} s`);
 }
 
-async function checkGuestFacts(record: RunRecord, ssh: SshSession): Promise<void> {
-  const facts = await ssh.check('uname -r; cat /sys/devices/system/clocksource/clocksource0/current_clocksource; cat /proc/sys/vm/nr_hugepages; grep HugePages_Free /proc/meminfo', 60_000);
-  const [uname, clocksource, , freeLine] = facts.trim().split('\n');
+async function checkGuestFacts(record: RunRecord, ssh: SshSession, req: RunRequest): Promise<void> {
+  const facts = await ssh.check([
+    'uname -r', 'cat /sys/devices/system/clocksource/clocksource0/current_clocksource', 'cat /proc/sys/vm/nr_hugepages',
+    'grep HugePages_Free /proc/meminfo', 'ls -d /sys/devices/system/node/node* | wc -l',
+    'cat /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2>/dev/null || echo 0',
+  ].join('; '), 60_000);
+  const [uname, clocksource, , freeLine, nodes, pages1g] = facts.trim().split('\n');
   record.guest.uname = uname?.trim() ?? '';
   if (clocksource) record.guest.clocksource = clocksource.trim();
+  record.guest.numaNodes = Number(nodes ?? 1);
+  record.guest.hugepages1g = Number(pages1g ?? 0);
   record.kernel.release ??= record.guest.uname;
   const freeHuge = Number(/(\d+)/.exec(freeLine ?? '')?.[1] ?? 0);
   if (freeHuge < 32) log.warn(`guest has only ${freeHuge} free 2 MiB hugepages (the uffd tests want >= 32): raise --mem or --hugepages`);
+  if (record.guest.hugepages1g < req.hugepages1g) {
+    log.warn(`the guest reserved ${record.guest.hugepages1g} of ${req.hugepages1g} 1 GiB pages (its console says why): hugetlb-1g tests will skip; raise --mem`);
+  }
 }

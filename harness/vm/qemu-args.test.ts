@@ -1,5 +1,5 @@
 import t from 'tap';
-import { kernelCmdline, qemuArgs, type QemuConfig } from './qemu-args.js';
+import { kernelCmdline, minMemFor1gPages, qemuArgs, type QemuConfig } from './qemu-args.js';
 
 const base: QemuConfig = {
   qemu: 'qemu-system-x86_64', kernel: '/k/bzImage', initrd: '/k/initramfs.cpio', accel: 'tcg', memMiB: 1024, smp: 2,
@@ -44,4 +44,25 @@ t.test('guest RAM on hugetlb: the host check names how many pages are missing', 
   const meminfo = 'HugePages_Total:      10\nHugePages_Free:       10\nHugepagesize:       2048 kB\n';
   await t.rejects(checkHostHugepages(1024, meminfo), /needs 512 free 2 MiB host hugepages for --mem 1024, the host has 10: 502 missing; run 'echo 512 > \/proc\/sys\/vm\/nr_hugepages'/);
   await t.resolves(checkHostHugepages(16, meminfo));
+});
+
+t.test('--numa N: one memory backend per node, vCPUs dealt out, memory-only nodes past the vCPUs', async (t) => {
+  const two = qemuArgs({ ...base, numaNodes: 2 });
+  t.same(after(two, '-machine'), ['q35']);
+  t.same(after(two, '-object'), ['memory-backend-ram,id=mem0,size=512M', 'memory-backend-ram,id=mem1,size=512M']);
+  t.same(after(two, '-numa'), ['node,nodeid=0,memdev=mem0,cpus=0-0', 'node,nodeid=1,memdev=mem1,cpus=1-1']);
+  t.same(after(two, '-smp'), ['2,sockets=2,cores=1,threads=1'], 'one socket per node');
+  const three = qemuArgs({ ...base, numaNodes: 3, guestRam: 'shmem' });
+  t.same(after(three, '-object'), ['memory-backend-memfd,id=mem0,size=340M,share=on', 'memory-backend-memfd,id=mem1,size=340M,share=on', 'memory-backend-memfd,id=mem2,size=344M,share=on']);
+  t.same(after(three, '-numa'), ['node,nodeid=0,memdev=mem0,cpus=0-0', 'node,nodeid=1,memdev=mem1,cpus=1-1', 'node,nodeid=2,memdev=mem2']);
+  const six = qemuArgs({ ...base, smp: 6, numaNodes: 4 });
+  t.same(after(six, '-smp'), ['6,sockets=3,cores=2,threads=1'], 'whole sockets: 3 nodes with 2 vCPUs, 1 memory-only');
+  t.same(after(six, '-numa').map((n) => n.replace(/^node,nodeid=\d,memdev=mem\d,?/, '')), ['cpus=0-1', 'cpus=2-3', 'cpus=4-5', '']);
+  t.same(after(qemuArgs({ ...base, numaNodes: 1 }), '-machine'), ['q35,memory-backend=mem0'], 'one node is no NUMA');
+});
+
+t.test('1 GiB pages need whole GiBs above 4 GiB in the guest', async (t) => {
+  t.equal(minMemFor1gPages(0, 64), 0);
+  t.equal(minMemFor1gPages(1, 64), 4096);
+  t.equal(minMemFor1gPages(2, 64), 5120);
 });

@@ -15,6 +15,19 @@ export interface QemuConfig {
   hugepages2m: number;
   hugepages1g: number;
   extraCmdline?: string;
+  /** Guest NUMA nodes (QEMU -numa); 1 or absent: none. */
+  numaNodes?: number;
+}
+
+/**
+ * Guest RAM (MiB) that lets the kernel reserve `n` 1 GiB pages at boot. A 1 GiB page
+ * needs a free, 1 GiB-aligned GiB: q35 maps at most 2 GiB below 4 GiB (where the kernel
+ * and initrd sit) and the rest from 4 GiB up, and the kernel's own early allocations
+ * take the top of RAM. Measured with Debian 6.12: one page fails with 2 and 3 GiB of
+ * guest RAM and succeeds with 4.
+ */
+export function minMemFor1gPages(n: number, hugepages2m: number): number {
+  return n === 0 ? 0 : Math.max(3072 + 1024 * n, n * 1024 + hugepages2m * 2 + 512);
 }
 
 export function kernelCmdline(c: Pick<QemuConfig, 'hugepages2m' | 'hugepages1g' | 'extraCmdline'>): string {
@@ -34,28 +47,55 @@ export function kernelCmdline(c: Pick<QemuConfig, 'hugepages2m' | 'hugepages1g' 
   return parts.join(' ');
 }
 
-function memoryBackend(c: QemuConfig): string {
-  const size = `size=${c.memMiB}M`;
+function memoryBackend(c: QemuConfig, id: string, sizeMiB: number): string {
+  const size = `size=${sizeMiB}M`;
   switch (c.guestRam) {
     case 'anon':
-      return `memory-backend-ram,id=mem0,${size}`;
+      return `memory-backend-ram,id=${id},${size}`;
     case 'shmem':
-      return `memory-backend-memfd,id=mem0,${size},share=on`;
+      return `memory-backend-memfd,id=${id},${size},share=on`;
     case 'hugetlb':
       return c.hugetlbPath
-        ? `memory-backend-file,id=mem0,${size},mem-path=${c.hugetlbPath},share=on,prealloc=on`
-        : `memory-backend-memfd,id=mem0,${size},hugetlb=on,hugetlbsize=2M,share=on`;
+        ? `memory-backend-file,id=${id},${size},mem-path=${c.hugetlbPath},share=on,prealloc=on`
+        : `memory-backend-memfd,id=${id},${size},hugetlb=on,hugetlbsize=2M,share=on`;
   }
+}
+
+/** Sockets for a NUMA guest: the most nodes that can each hold whole sockets' worth of the vCPUs. */
+function numaSockets(c: QemuConfig): number {
+  const nodes = c.numaNodes ?? 1;
+  let sockets = Math.min(nodes, c.smp);
+  while (c.smp % sockets !== 0) sockets--;
+  return sockets;
+}
+
+/**
+ * Guest memory and CPUs: one backend for the machine, or with NUMA one backend per node
+ * (sizes in whole 2 MiB pages, the last node takes the rest), one socket per node that
+ * has vCPUs (cores of one socket split across nodes make the kernel WARN in
+ * topology_sane()), and memory-only nodes past those, as with a CXL or HBM node.
+ */
+function memoryArgs(c: QemuConfig): string[] {
+  const nodes = c.numaNodes ?? 1;
+  if (nodes <= 1) return ['-machine', 'q35,memory-backend=mem0', '-object', memoryBackend(c, 'mem0', c.memMiB), '-smp', String(c.smp)];
+  const per = Math.floor(c.memMiB / nodes / 2) * 2;
+  const sockets = numaSockets(c);
+  const perSocket = c.smp / sockets;
+  const args = ['-machine', 'q35', '-smp', `${c.smp},sockets=${sockets},cores=${perSocket},threads=1`];
+  for (let i = 0; i < nodes; i++) {
+    const size = i === nodes - 1 ? c.memMiB - per * (nodes - 1) : per;
+    const cpus = i < sockets ? `,cpus=${i * perSocket}-${(i + 1) * perSocket - 1}` : '';
+    args.push('-object', memoryBackend(c, `mem${i}`, size), '-numa', `node,nodeid=${i},memdev=mem${i}${cpus}`);
+  }
+  return args;
 }
 
 export function qemuArgs(c: QemuConfig): string[] {
   return [
-    '-machine', 'q35,memory-backend=mem0',
+    ...memoryArgs(c),
     '-accel', c.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
     '-cpu', c.accel === 'kvm' ? 'host' : 'max',
-    '-smp', String(c.smp),
     '-m', `${c.memMiB}M`,
-    '-object', memoryBackend(c),
     '-kernel', c.kernel,
     '-initrd', c.initrd,
     '-append', kernelCmdline(c),
