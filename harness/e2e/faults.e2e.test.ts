@@ -76,6 +76,13 @@ function exitIs(t: Test, r: FaultRun, code: number): void {
   t.equal(r.exitCode, code, `exit ${code}${r.exitCode === code ? '' : `; output tail: ${r.all.slice(-1500)}`}`);
 }
 
+/** What every fault must leave: the program after it ran, the files written, no QEMU, a bounded run. */
+async function theRestRanAndNothingIsLeft(t: Test, r: FaultRun, maxSeconds: number): Promise<void> {
+  restRan(t, r);
+  await noQemuLeft(t, r);
+  t.ok(r.seconds < maxSeconds, `ended in ${r.seconds.toFixed(0)} s (bound ${maxSeconds} s)`);
+}
+
 function restRan(t: Test, r: FaultRun): void {
   for (const id of ['passes/backing in argv/anon', 'passes/backing in FAULTLINE_BACKING/anon']) {
     t.equal(r.rec.subtests.find((s) => s.id === id)?.status, 'pass', `${id}: the program after the fault ran and passed`);
@@ -95,9 +102,7 @@ t.test('kernel panic mid-test: FAIL (exit 1), charged to the running test, guest
   t.equal(r.rec.guest.boots, 2);
   t.match(readFileSync(join(r.dir, 'output', 'panic.anon.txt'), 'utf8'), /panicking the kernel/);
   t.match(r.all, /KERNEL PANIC during panic\/anon: Kernel panic - not syncing: sysrq triggered crash/);
-  restRan(t, r);
-  await noQemuLeft(t, r);
-  t.ok(r.seconds < 240, `ended in ${r.seconds.toFixed(0)} s`);
+  await theRestRanAndNothingIsLeft(t, r, 240);
 });
 
 t.test('sshd killed in the guest: ERROR (exit 2), the guest is replaced and the rest runs', async (t) => {
@@ -109,9 +114,7 @@ t.test('sshd killed in the guest: ERROR (exit 2), the guest is replaced and the 
   t.equal(sub?.status, 'error');
   t.match(sub?.reason, /sshd no longer answers.*no kernel message on the console/);
   t.match(r.rec.infraError, /during kill-sshd\.anon/);
-  restRan(t, r);
-  await noQemuLeft(t, r);
-  t.ok(r.seconds < 240, `ended in ${r.seconds.toFixed(0)} s`);
+  await theRestRanAndNothingIsLeft(t, r, 240);
 });
 
 t.test('a test that never exits: the guest-side deadline ends it (exit 1), the rest runs', async (t) => {
@@ -124,9 +127,7 @@ t.test('a test that never exits: the guest-side deadline ends it (exit 1), the r
   t.equal(r.rec.programs.find((p) => p.program === 'never-exits')?.timedOut, true);
   t.equal(r.rec.programs.filter((p) => p.purpose === 'retry').length, 0, 'a timed-out test is not retried (it would cost its deadline again)');
   t.equal(r.rec.guest.boots, 1, 'the guest itself was fine');
-  restRan(t, r);
-  await noQemuLeft(t, r);
-  t.ok(r.seconds < 180, `ended in ${r.seconds.toFixed(0)} s`);
+  await theRestRanAndNothingIsLeft(t, r, 180);
 });
 
 t.test('guest out of memory: the OOM killer takes the test, named as the reason (exit 1)', async (t) => {
@@ -135,9 +136,7 @@ t.test('guest out of memory: the OOM killer takes the test, named as the reason 
   const sub = r.rec.subtests.find((s) => s.id === 'oom/anon');
   t.equal(sub?.status, 'error');
   t.match(sub?.reason, /killed by the guest's OOM killer \(Out of memory: Killed process \d+ \(oom\)/);
-  restRan(t, r);
-  await noQemuLeft(t, r);
-  t.ok(r.seconds < 240, `ended in ${r.seconds.toFixed(0)} s`);
+  await theRestRanAndNothingIsLeft(t, r, 240);
 });
 
 t.test('a hung guest (QEMU stopped from outside): named as unresponsive after a bound, exit 2, the rest runs', async (t) => {
@@ -150,9 +149,7 @@ t.test('a hung guest (QEMU stopped from outside): named as unresponsive after a 
   t.equal(sub?.status, 'error');
   t.match(sub?.reason, /the guest stopped responding \d+ s into the program/);
   t.notMatch(sub?.reason, /killed by a signal|crashed/);
-  restRan(t, r);
-  await noQemuLeft(t, r);
-  t.ok(r.seconds < 300, `ended in ${r.seconds.toFixed(0)} s`);
+  await theRestRanAndNothingIsLeft(t, r, 300);
 });
 
 t.test('QEMU killed from outside: an infrastructure error (exit 2), not a test failure; the rest runs', async (t) => {
@@ -163,9 +160,7 @@ t.test('QEMU killed from outside: an infrastructure error (exit 2), not a test f
   t.equal(r.rec.verdict, 'error');
   const sub = r.rec.subtests.find((s) => s.id === 'sleeper/anon');
   t.match(sub?.reason, /the guest died \d+ s into the program \(QEMU was killed by SIGKILL\)/);
-  restRan(t, r);
-  await noQemuLeft(t, r);
-  t.ok(r.seconds < 240, `ended in ${r.seconds.toFixed(0)} s`);
+  await theRestRanAndNothingIsLeft(t, r, 240);
 });
 
 t.test('a test that fails once and passes on retry is flaky: exit 0, every attempt kept, JUnit flakyFailure', async (t) => {
