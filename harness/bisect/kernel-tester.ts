@@ -39,7 +39,7 @@ export async function buildRevision(worktree: string, settings: KernelBuildSetti
  * the boot never finishing, not by infraError: a run that explains a guest death by its console
  * splat may leave infraError unset.
  */
-export function bootFailure(record: Pick<RunRecord, 'infraError' | 'guest' | 'splats'>): string | undefined {
+function bootFailure(record: Pick<RunRecord, 'infraError' | 'guest' | 'splats'>): string | undefined {
   if (record.guest.bootMs !== undefined) return undefined;
   const crash = record.splats.find(isFatalSplat);
   if (!crash) return undefined;

@@ -43,7 +43,10 @@ export interface Tally {
 export function tallyOf(runs: readonly RunObservation[]): Tally {
   let pass = 0;
   let fail = 0;
-  for (const r of runs) r.result === 'pass' ? pass++ : fail++;
+  for (const r of runs) {
+    if (r.result === 'pass') pass++;
+    else fail++;
+  }
   return { pass, fail };
 }
 

@@ -66,7 +66,7 @@ export function parseQuantity(text: string, flag: string): Quantity {
 }
 
 /** A metric value in ns when its unit is a time unit; undefined when it is not. */
-export function metricToNs(value: number, unit: string): number | undefined {
+function metricToNs(value: number, unit: string): number | undefined {
   const scale = TIME_UNITS[unit.trim().toLowerCase()];
   return scale === undefined ? undefined : value * scale;
 }
@@ -87,7 +87,7 @@ function isBacking(s: string): s is Backing {
  * The backing named anywhere in a test path: ids put it in the middle too
  * (uffd-lat/minor-continue/shmem/blocking). Two of them: the longest (hugetlb-private over hugetlb).
  */
-export function backingOf(path: readonly string[]): Backing | undefined {
+function backingOf(path: readonly string[]): Backing | undefined {
   return path.filter(isBacking).reduce<Backing | undefined>((best, b) => (best === undefined || b.length > best.length ? b : best), undefined);
 }
 
@@ -213,7 +213,7 @@ function evaluateMetric(spec: MetricSpec, sub: JudgedRecord['subtests'][number])
   return { kind: bad ? 'fail' : 'pass', value, unit, detail: `${spec.metric}=${formatValue(value, unit)} (${spec.direction} ${spec.threshold.text} is bad)` };
 }
 
-export function splatMatches(spec: SplatSpec, s: Pick<Splat, 'title'>): boolean {
+function splatMatches(spec: SplatSpec, s: Pick<Splat, 'title'>): boolean {
   return spec.pattern === undefined || spec.pattern.test(s.title);
 }
 

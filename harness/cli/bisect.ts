@@ -13,7 +13,7 @@ import { cacheDir } from '../util/fsutil.js';
 import { setVerbose } from '../util/log.js';
 import { guestOptions, parseBackings, parseGuestFlags, parseList, positiveInt, type GuestFlagValues } from './options.js';
 
-export const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs make a revision bad.
+const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs make a revision bad.
   --runs N: every step runs N times; bad if failures >= K, else good.
   default (adaptive): one run at a time, at most --max-runs M (default ${DEFAULT_POLICY.runs}); stop when failures >= K (bad)
     or passes >= P (good). P = 1 when the bad endpoint failed all its runs; otherwise the smallest P
@@ -134,7 +134,7 @@ function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): Kernel
   return new KernelTester(spec, k.build, k.run);
 }
 
-export function policyFromArgs(a: Pick<BisectArgs, 'runs' | 'max-runs' | 'fail-threshold' | 'endpoint-runs' | 'confidence' | 'infra-retries'>): RunPolicy {
+function policyFromArgs(a: Pick<BisectArgs, 'runs' | 'max-runs' | 'fail-threshold' | 'endpoint-runs' | 'confidence' | 'infra-retries'>): RunPolicy {
   const fixed = a.runs !== undefined;
   const runs = fixed ? positiveInt('--runs', a.runs, 1, 1000) : positiveInt('--max-runs', a['max-runs'], 1, 1000);
   const failThreshold = positiveInt('--fail-threshold', a['fail-threshold'], 1, 1000);

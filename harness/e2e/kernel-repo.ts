@@ -30,7 +30,7 @@ function replaceOnce(text: string, from: string, to: string): string {
 
 const BROKEN = '\nstatic int __maybe_unused uffd_move_budget(void)\n{\n\treturn uffd_move_budget_pages;\n}\n';
 
-export const KERNEL_PATCHES: KernelPatch[] = [
+const KERNEL_PATCHES: KernelPatch[] = [
   {
     name: 'comment',
     subject: 'mm/userfaultfd: note why mfill retries after dropping the lock',

@@ -70,7 +70,7 @@ export interface CommandSeriesTesterOptions {
 const METRIC = /^#\s*metric\s+(\S+)\s+([-+0-9.eE]+)\s*(\S*)\s*$/;
 
 /** One RunRecord from one command's KTAP output. */
-export function recordFromOutput(o: {
+function recordFromOutput(o: {
   runId: string; rev: string; program: string; suite: string; command: string; output: string; exitCode: number; durationMs: number; startedAt: string;
 }): RunRecord {
   const k = parseKtap(o.output);

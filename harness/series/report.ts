@@ -19,7 +19,7 @@ function testsText(t: TestSummary | undefined): string {
   return `tests ${parts.join(', ')}${t.runs > 1 ? ` over ${t.runs} runs` : ''}`;
 }
 
-export function patchLine(p: PatchRecord): string {
+function patchLine(p: PatchRecord): string {
   const head = `[${p.index}/${p.total}] ${p.subject}:`;
   if (!p.apply.ok) return `${head} DOES NOT APPLY${p.apply.reason && p.apply.reason !== 'not reached' ? `: ${p.apply.reason}` : p.apply.reason === 'not reached' ? ' (not reached)' : ''}`;
   const b = p.build;
