@@ -8,6 +8,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNo
 import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/types.js';
 import { UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
+import { stableStringify } from '../util/stable-json.js';
 import { minMemFor1gPages } from '../vm/qemu-args.js';
 
 export interface DebianPlanKernel {
@@ -372,19 +373,6 @@ export async function readPlan(file: string): Promise<Plan> {
 /** Stable identity of a plan: resume and merge refuse to mix different plans. */
 export function planHash(plan: Plan): string {
   return sha256(stableStringify(plan)).slice(0, 16);
-}
-
-export function stableStringify(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 export function timeoutFor(plan: Plan, suite: string): number {

@@ -9,7 +9,7 @@ import { Git, type CommitInfo } from '../util/git.js';
 import { log } from '../util/log.js';
 import { parseMbox, type MailPatch } from './mbox.js';
 import { formatSeriesReport, seriesJunit } from './report.js';
-import { stableStringify } from '../nightly/plan.js';
+import { stableStringify } from '../util/stable-json.js';
 import type { PatchRecord, ResultSettings, SeriesBuilder, SeriesRecord, SeriesTester, TestSummary } from './types.js';
 import { WarningLedger, parseDiagnostics } from './warnings.js';
 
