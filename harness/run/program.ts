@@ -100,7 +100,8 @@ export async function runProgram(
     await session.drop();
   } else {
     if (killed && !out.timedOut) explainOomKill(result, live.guest.console.all.split('\n').slice(consoleStart).join('\n'), suite, cmd, ctx, r.output);
-    await live.ssh.exec(`echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 });
+    const rm = cmd.leaves?.length ? `rm -f ${cmd.leaves.map(shellQuote).join(' ')}; ` : '';
+    await live.ssh.exec(`${rm}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 });
   }
   log.info(`[${suite.name}] ${cmd.label}: ${result.program.status}${result.program.reason ? ` (${result.program.reason})` : ''} in ${(r.durationMs / 1000).toFixed(1)} s`);
   return result;

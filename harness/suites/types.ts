@@ -23,6 +23,8 @@ export interface GuestCommand {
   args: string[];
   /** Environment for the program (e.g. FAULTLINE_BACKING for user programs). */
   env?: Record<string, string>;
+  /** Files the program leaves behind that hold guest resources (hugetlbfs files): removed after it, whatever its outcome. */
+  leaves?: string[];
   /** The backing this invocation exercises, when it exercises exactly one. */
   backing?: Backing;
   timeoutSec: number;

@@ -35,16 +35,16 @@ export function stressWord(b: Backing, ctx: SuiteContext): string | undefined {
  * userfaultfd.c's commands, one per backing (`argsOf`: word, MiB, bounces as for
  * uffd-stress). Shared hugetlb maps a hugetlbfs file the program names in its 4th
  * argument and never removes (the upstream runner rm's it): a fixed path under the guest's
- * /dev/hugepages, so a rerun truncates it, and the command runs last so the hugepages
- * the file keeps do not starve the other backings' runs.
+ * /dev/hugepages, removed after the program (`leaves`), and the command runs last so
+ * that even a guest where the removal failed has run the other backings first.
  */
 export function legacyStressPlan(backings: readonly Backing[], ctx: SuiteContext, argsOf: (b: Backing) => string[]): GuestCommand[] {
   const keepsFile = (b: Backing): boolean => b === 'hugetlb' && stressProgram(ctx)?.hugetlbfsFileArg === true;
   const ordered = [...backings.filter((b) => !keepsFile(b)), ...backings.filter(keepsFile)];
-  return ordered.map((b) => ({
-    program: PROGRAM, args: [...argsOf(b), ...(keepsFile(b) ? [`/dev/hugepages/uffd-stress-${b}`] : [])],
-    backing: b, timeoutSec: 600, label: `${PROGRAM}.${b}`,
-  }));
+  return ordered.map((b) => {
+    const file = keepsFile(b) ? [`/dev/hugepages/uffd-stress-${b}`] : [];
+    return { program: PROGRAM, args: [...argsOf(b), ...file], backing: b, timeoutSec: 600, label: `${PROGRAM}.${b}`, ...(file.length ? { leaves: file } : {}) };
+  });
 }
 
 /** "uffd-stress, built from the tree's userfaultfd.c": which program said what. */

@@ -53,6 +53,7 @@ t.test('plan on 6.1: the program\'s own words, shared hugetlb on a hugetlbfs fil
     ['hugetlb', 'hugetlb_shared 8 4 /dev/hugepages/uffd-stress-hugetlb'],
   ]);
   t.same(cmds.map((c) => c.label), ['uffd-stress.anon', 'uffd-stress.shmem', 'uffd-stress.shmem-private', 'uffd-stress.hugetlb-private', 'uffd-stress.hugetlb']);
+  t.same(cmds.map((c) => c.leaves ?? []), [[], [], [], [], ['/dev/hugepages/uffd-stress-hugetlb']], 'the hugetlbfs file is removed after the run');
 });
 
 t.test('every check 6.1 runs in each mode is a subtest uffd-stress/<check>/<backing>', async (t) => {
