@@ -115,6 +115,11 @@ const UPSTREAM: UpstreamRecipe[] = [
 ];
 
 export const CFLAGS = ['-static', '-O2', '-Wall', '-U_FORTIFY_SOURCE', '-no-pie', '-pthread'];
+/**
+ * faultline's own programs (tests/) must build warning-free; the kernel's selftests and users'
+ * programs may warn. Not in the cache key: the warning flags change no binary, only whether it builds.
+ */
+const OWN_CFLAGS = [...CFLAGS, '-Wextra', '-Werror'];
 const COMPILE_TIMEOUT_MS = 5 * 60_000;
 
 async function selftestsMmDir(tree: string): Promise<string> {
@@ -282,7 +287,7 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
   const lib = await ownLibSources();
   for (const p of await ownPrograms()) {
     const out = join(bin, p.name);
-    const r = await run('gcc', [...CFLAGS, '-Wextra', ...isystem, `-I${join(OWN_TESTS_DIR, 'lib')}`, p.main, ...lib, '-lm', '-o', out], {
+    const r = await run('gcc', [...OWN_CFLAGS, ...isystem, `-I${join(OWN_TESTS_DIR, 'lib')}`, p.main, ...lib, '-lm', '-o', out], {
       timeoutMs: COMPILE_TIMEOUT_MS, logFile, allowFailure: true,
     });
     programs.push(r.exitCode === 0
