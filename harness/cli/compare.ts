@@ -6,6 +6,9 @@ import type { RunRecord } from '../results/types.js';
 import { loadTarget, recordsOf, type LoadedTarget } from '../report/export.js';
 import { contextMap } from '../nightly/finalize.js';
 import { knownFlakyKeys, readHistory } from '../history/index.js';
+import { renderCompareReport } from '../report/compare-html.js';
+import { writeFileAtomic } from '../util/fsutil.js';
+import { resolve } from 'node:path';
 
 interface CompareArgs {
   a: string;
@@ -15,6 +18,21 @@ interface CompareArgs {
   threshold: number;
   test: string;
   json: boolean;
+  html: boolean;
+  out: string;
+}
+
+function kernelsOf(t: LoadedTarget): string {
+  return [...new Set(recordsOf(t).map((r) => r.kernel.release ?? r.kernel.path))].join(', ');
+}
+
+/** Kernel releases when they tell the sides apart, else the night or run ids. */
+function sideLabels(a: LoadedTarget, b: LoadedTarget): [string, string] {
+  const ka = kernelsOf(a);
+  const kb = kernelsOf(b);
+  if (ka !== kb && !ka.includes(',') && !kb.includes(',')) return [ka, kb];
+  const id = (t: LoadedTarget): string => (t.kind === 'nightly' ? t.record.nightlyId : t.record.runId);
+  return [`A ${id(a)}`, `B ${id(b)}`];
 }
 
 function contexts(t: LoadedTarget): Map<string, string> {
@@ -32,7 +50,9 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('alpha', { type: 'number', default: 0.05, describe: 'significance level of the metric test' })
       .option('threshold', { type: 'number', default: 0.05, describe: 'relative median change a significant metric must exceed to be flagged' })
       .option('test', { type: 'string', default: 'mann-whitney', describe: 'mann-whitney or welch' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the comparison as JSON' }),
+      .option('json', { type: 'boolean', default: false, describe: 'print the comparison as JSON' })
+      .option('html', { type: 'boolean', default: false, describe: 'also write the latency view of the two sides (percentiles, change with CI and p, distributions) as HTML' })
+      .option('out', { alias: 'o', type: 'string', default: 'compare.html', describe: 'file --html writes' }),
   handler: async (a) => {
     if (!(a.alpha > 0 && a.alpha < 1)) throw new UsageError(`--alpha must be in (0, 1), got ${a.alpha}`);
     if (!(a.threshold >= 0 && a.threshold < 10)) throw new UsageError(`--threshold must be >= 0 (0.05 = 5%), got ${a.threshold}`);
@@ -49,6 +69,11 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       ...(both && head.kind === 'nightly' ? { knownFlaky: knownFlakyKeys(await readHistory(a.results), { planName: head.record.planName, lastNights: 14 }) } : {}),
     });
     process.stdout.write(a.json ? JSON.stringify(c, null, 2) + '\n' : formatComparison(c) + '\n');
-    process.exit(c.regressed ? ExitCode.testFailure : ExitCode.ok);
+    if (a.html) {
+      const page = renderCompareReport({ a: base, b: head, labels: sideLabels(base, head), comparison: c, generatedAt: new Date().toISOString() });
+      await writeFileAtomic(a.out, page);
+      process.stderr.write(`compare report: ${resolve(a.out)}\n`);
+    }
+    process.exitCode = c.regressed ? ExitCode.testFailure : ExitCode.ok;
   },
 };

@@ -1,13 +1,40 @@
 import type { CommandModule } from 'yargs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { toKcidb, validateKcidb } from '../report/kcidb.js';
-import { kcidbInputs, loadTarget } from '../report/export.js';
+import { kcidbInputs, loadTarget, type LoadedTarget } from '../report/export.js';
 import { toMultiRunJunit, toNightlyJunit } from '../report/junit.js';
 import { generateReport } from '../report/generate.js';
-import { readHistory } from '../history/index.js';
+import { previousNightly, readHistory } from '../history/index.js';
+import { compareNightlies } from '../nightly/finalize.js';
+import { readNightlyRecord } from '../nightly/record.js';
+import type { Comparison } from '../results/compare.js';
+
+/** The nightly's report as `faultline nightly` writes it: compared with the night before it, drawn next to it. */
+async function exportHtml(t: Extract<LoadedTarget, { kind: 'nightly' }>, results: string, out: string | undefined): Promise<string> {
+  const history = await readHistory(results);
+  const prev = previousNightly(history, t.record.planName, t.record.startedAt, t.record.nightlyId);
+  let comparison: Comparison | undefined;
+  let baselineDir: string | undefined;
+  if (prev) {
+    baselineDir = join(results, prev.dir);
+    const base = await readNightlyRecord(baselineDir);
+    comparison = await compareNightlies({ dir: baselineDir, record: base }, { runs: t.runs }, history, t.record.planName, t.record.nightlyId);
+    comparison.base.runs = [base.nightlyId];
+  }
+  return generateReport({
+    dir: t.dir,
+    record: t.record,
+    runs: t.runs,
+    history,
+    resultsRoot: results,
+    ...(comparison ? { comparison } : {}),
+    ...(baselineDir !== undefined ? { baselineDir } : {}),
+    ...(out ? { outDir: resolve(out) } : {}),
+  });
+}
 
 interface ExportArgs {
   target: string;
@@ -48,9 +75,8 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     } else if (a.junit) {
       text = t.kind === 'nightly' ? toNightlyJunit(t.record, t.runs) : toMultiRunJunit([{ name: t.record.runId, classPrefix: 'faultline', record: t.record }]);
     } else {
-      if (t.kind !== 'nightly') throw new UsageError('export --html needs a nightly directory (a single run has results.tap/junit.xml)');
-      const path = await generateReport({ dir: t.dir, record: t.record, runs: t.runs, history: await readHistory(a.results), ...(a.out ? { outDir: resolve(a.out) } : {}) });
-      process.stdout.write(`${path}\n`);
+      if (t.kind !== 'nightly') throw new UsageError('export --html needs a nightly directory (a single run has results.tap/junit.xml and latency.html; faultline compare A B --html compares two)');
+      process.stdout.write(`${await exportHtml(t, a.results, a.out)}\n`);
       return;
     }
     if (a.out) await writeFileAtomic(a.out, text);

@@ -1,4 +1,6 @@
 import type { CommandModule } from 'yargs';
+import { readHistory } from '../history/index.js';
+import { newestReport } from '../report/nights.js';
 import { serveDirectory } from '../report/serve.js';
 import { positiveInt } from './options.js';
 
@@ -9,7 +11,7 @@ interface ServeArgs {
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
   command: 'serve [dir]',
-  describe: 'serve reports and run directories read-only on http://127.0.0.1:PORT/ (reports also open from file://)',
+  describe: 'serve reports and run directories read-only on http://127.0.0.1:PORT/: / shows the newest nightly, its report links the nights before and after (reports also open from file://)',
   builder: (y) =>
     y
       .positional('dir', { type: 'string', default: 'results', describe: 'directory to serve' })
@@ -17,7 +19,8 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
   handler: async (a) => {
     const port = positiveInt('--port', a.port, 0, 65535);
     const srv = await serveDirectory(a.dir, { port });
-    process.stdout.write(`serving ${a.dir} on ${srv.url} (Ctrl-C to stop)\n`);
+    const newest = await newestReport(await readHistory(a.dir), a.dir);
+    process.stdout.write(`serving ${a.dir} on ${srv.url}${newest ? ` (newest night: ${newest})` : ''} (Ctrl-C to stop)\n`);
     await new Promise<void>((resolveStop) => {
       const stop = (): void => {
         void srv.close().then(resolveStop);

@@ -31,7 +31,7 @@ t.test('index, query, flaky detection, damage tolerance, rebuild', async (t) => 
   t.equal(rows.length, 6, '3 nights x 2 repetitions');
   t.same(rows.map((r) => r.startedAt), [...rows.map((r) => r.startedAt)].sort(), 'rows in time order');
   t.equal(rows.filter((r) => r.status === 'fail').length, 1);
-  t.ok(testHistory(h, 'uffd-lat/missing').every((r) => r.metrics.some(([n, , u]) => n === 'fault_p50' && u === 'ns')), 'metrics over time');
+  t.ok(testHistory(h, 'uffd-lat/missing-copy').every((r) => r.metrics.some(([n, , u]) => n === 'total_p50' && u === 'ns')), 'metrics over time');
   t.equal(testHistory(h, 'minor/shmem', { kernel: 'debian-6.12', limit: 2 }).length, 2, 'substring match, kernel filter, limit');
 
   const flaky = knownFlakyKeys(h, { planName: 'hist' });

@@ -124,7 +124,7 @@ export async function finalizeNightly(dir: string, record: NightlyRecord, opts: 
 
   const junitPath = join(dir, 'junit.xml');
   await writeFileAtomic(junitPath, toNightlyJunit(record, runs));
-  const reportPath = await generateReport({ dir, record, runs, history, ...(comparison ? { comparison } : {}) });
+  const reportPath = await generateReport({ dir, record, runs, history, resultsRoot: opts.resultsRoot, ...(comparison ? { comparison } : {}), ...(comparison && baselineDir !== undefined ? { baselineDir } : {}) });
 
   const summary = [matrixSummary(record), ...(comparison ? [formatComparison(comparison, 15)] : []), `report: ${reportPath}`, `junit: ${junitPath}`].join('\n');
   if (opts.print ?? true) process.stdout.write(summary + '\n');

@@ -132,7 +132,7 @@ t.test('the next night is compared with the previous one', async (t) => {
   const night2 = await runNightly(opts(root, { nightlyId: 'night2', executor: fixtureExecutor({ packageVersion: '6.12.41-1', failing, latencyMedianNs: 12_000 * 1.4, night: 2 }) }));
   const c = night2.comparison;
   t.ok(c, 'compared with night1');
-  t.same(c?.regressions.map((r) => r.key), ['debian-6.12+debian+anon|uffd-lat/minor/hugetlb', 'debian-6.12+debian+anon|uffd-unit-tests/minor/hugetlb']);
+  t.same(c?.regressions.map((r) => r.key), ['debian-6.12+debian+anon|uffd-unit-tests/minor/hugetlb']);
   t.equal(c?.flaky.length, 0);
   t.equal(night2.exitCode, 1);
   t.ok(await exists(join(night2.dir, 'comparison.json')));

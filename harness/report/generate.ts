@@ -1,6 +1,6 @@
 /**
  * Gather what the HTML report shows (log excerpts from run directories, trends from the history
- * index) and write <nightly>/report/index.html atomically.
+ * index, the baseline night) and write <nightly>/report/index.html atomically.
  */
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -8,8 +8,12 @@ import { nightlyContext, nightlyEntries, runEntries, type HistoryEntry } from '.
 import { median, type Comparison } from '../results/compare.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
 import { writeFileAtomic } from '../util/fsutil.js';
-import type { LoadedJob, NightlyRecord } from '../nightly/record.js';
-import { renderReport, type MetricTrend, type ReportRun } from './html.js';
+import { errorMessage } from '../util/errors.js';
+import { log } from '../util/log.js';
+import { loadNightlyRuns, readNightlyRecord, type LoadedJob, type NightlyRecord } from '../nightly/record.js';
+import { renderReport, type ReportInput, type ReportRun } from './html.js';
+import type { TrendPoint } from './latency-html.js';
+import { neighbours, NIGHTS_PAGE, writeNightsPage } from './nights.js';
 import type { TrendBar } from './svg.js';
 
 const EXCERPT_MAX = 4000;
@@ -27,7 +31,7 @@ function bound(s: string): string {
 }
 
 /** The part of a program's output about one subtest: around its last failure line, else the tail. */
-export function excerptFor(output: string, t: Pick<SubtestResult, 'name'>): string {
+function excerptFor(output: string, t: Pick<SubtestResult, 'name'>): string {
   const lines = output.split('\n');
   let at = -1;
   for (let i = lines.length - 1; i >= 0; i--) {
@@ -73,8 +77,11 @@ function nightLabel(startedAt: string): string {
   return startedAt.slice(0, 16).replace('T', ' ');
 }
 
-/** Status bars and metric medians for the last `nights` complete nights of the plan. */
-export function computeTrends(history: readonly HistoryEntry[], planName: string, current: NightlyRecord, opts: { nights?: number; maxMetricPlots?: number; preferKeys?: readonly string[] } = {}): { trend: TrendBar[]; metricTrends: MetricTrend[] } {
+/**
+ * Status bars for the last `nights` complete nights of the plan, and each latency case's p50 per
+ * night (median over the night's repetitions) by `${nightly context}|${case id}`.
+ */
+function computeTrends(history: readonly HistoryEntry[], planName: string, current: NightlyRecord, opts: { nights?: number } = {}): { trend: TrendBar[]; caseTrends: Map<string, TrendPoint[]> } {
   let nights = nightlyEntries(history, planName).filter((n) => n.complete && n.shard === undefined);
   if (!nights.some((n) => n.nightlyId === current.nightlyId) && current.shard === undefined) {
     nights.push({ kind: 'nightly', nightlyId: current.nightlyId, dir: '', planName, planHash: current.planHash, startedAt: current.startedAt, complete: current.complete, jobs: current.jobs.length, verdicts: { pass: 0, fail: 0, error: 0 }, tests: { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 } });
@@ -82,37 +89,23 @@ export function computeTrends(history: readonly HistoryEntry[], planName: string
   nights = nights.slice(-(opts.nights ?? 30));
   const idx = new Map(nights.map((n, i) => [n.nightlyId, i]));
   const trend: TrendBar[] = nights.map((n) => ({ label: nightLabel(n.startedAt), pass: n.tests.pass, fail: n.tests.fail, error: n.tests.error, skip: n.tests.skip }));
-  const series = new Map<string, { unit: string; label: string; perNight: number[][] }>();
+  const perNight = new Map<string, number[][]>();
   for (const r of runEntries(history)) {
     const i = r.nightlyId !== undefined ? idx.get(r.nightlyId) : undefined;
     if (i === undefined) continue;
     const ctx = nightlyContext(r.kernelName ?? '', r.config ?? '', r.guestRam);
-    for (const [id, , metrics] of r.tests) {
-      if (!metrics) continue;
-      for (const [name, value, unit] of metrics) {
-        const key = `${ctx}|${id}|${name}|${unit}`;
-        let s = series.get(key);
-        if (!s) {
-          s = { unit, label: `${ctx} ${id} · ${name}`, perNight: nights.map(() => []) };
-          series.set(key, s);
-        }
-        s.perNight[i]?.push(value);
-      }
+    for (const [id, status, metrics] of r.tests) {
+      const p50 = metrics?.find(([name, , unit]) => name === 'total_p50' && unit === 'ns');
+      if (!p50 || (status !== 'pass' && status !== 'flaky')) continue;
+      const key = `${ctx}|${id}`;
+      const s = perNight.get(key) ?? nights.map(() => []);
+      s[i]?.push(p50[1]);
+      perNight.set(key, s);
     }
   }
-  const prefer = new Set(opts.preferKeys ?? []);
-  const keys = [...series.keys()].filter((k) => (series.get(k)?.perNight.filter((v) => v.length > 0).length ?? 0) >= 2);
-  keys.sort((a, b) => Number(prefer.has(b)) - Number(prefer.has(a)) || (a < b ? -1 : 1));
-  const metricTrends: MetricTrend[] = keys.slice(0, opts.maxMetricPlots ?? 12).map((k) => {
-    const s = series.get(k);
-    return {
-      key: k,
-      label: s?.label ?? k,
-      unit: s?.unit ?? '',
-      points: (s?.perNight ?? []).map((vals, i) => ({ label: trend[i]?.label ?? '', value: vals.length ? median(vals) : undefined })),
-    };
-  });
-  return { trend, metricTrends };
+  const caseTrends = new Map<string, TrendPoint[]>();
+  for (const [key, s] of perNight) caseTrends.set(key, s.map((vals, i) => ({ label: trend[i]?.label ?? '', value: vals.length ? median(vals) : undefined })));
+  return { trend, caseTrends };
 }
 
 export interface GenerateReportInput {
@@ -122,8 +115,22 @@ export interface GenerateReportInput {
   history: readonly HistoryEntry[];
   comparison?: Comparison;
   baselineId?: string;
+  /** The baseline night's directory: its latency figures and distributions are drawn next to tonight's. */
+  baselineDir?: string;
+  /** Results root of the history: links between nights and <root>/nights.html. */
+  resultsRoot?: string;
   /** Output directory (default <dir>/report). */
   outDir?: string;
+}
+
+async function loadBaseline(dir: string): Promise<{ id: string; runs: LoadedJob[] } | undefined> {
+  try {
+    const rec = await readNightlyRecord(dir);
+    return { id: rec.nightlyId, runs: await loadNightlyRuns(dir, rec) };
+  } catch (e) {
+    log.warn(`report: baseline night ${dir} not drawn: ${errorMessage(e)}`);
+    return undefined;
+  }
 }
 
 export async function generateReport(input: GenerateReportInput): Promise<string> {
@@ -132,14 +139,23 @@ export async function generateReport(input: GenerateReportInput): Promise<string
   for (const r of input.runs) {
     runs.push({ job: r.job, record: r.record, href: relative(outDir, r.dir) || '.', excerpts: await excerpts(r.record, r.dir) });
   }
-  const { trend, metricTrends } = computeTrends(input.history, input.record.planName, input.record, { preferKeys: (input.comparison?.metricRegressions ?? []).map((m) => m.key) });
+  const { trend, caseTrends } = computeTrends(input.history, input.record.planName, input.record);
+  const baseline = input.baselineDir !== undefined ? await loadBaseline(input.baselineDir) : undefined;
+  const baselineId = input.baselineId ?? baseline?.id ?? input.comparison?.base.runs[0];
+  let nav: ReportInput['nav'];
+  if (input.resultsRoot !== undefined) {
+    nav = { ...neighbours(input.history, input.record.planName, input.record.nightlyId, input.resultsRoot, outDir), all: relative(outDir, join(input.resultsRoot, NIGHTS_PAGE)) };
+    await writeNightsPage(input.resultsRoot, input.history);
+  }
   const html = renderReport({
     nightly: input.record,
     runs,
     ...(input.comparison ? { comparison: input.comparison } : {}),
-    ...(input.baselineId !== undefined ? { baselineId: input.baselineId } : input.comparison?.base.runs[0] !== undefined ? { baselineId: input.comparison.base.runs[0] } : {}),
+    ...(baselineId !== undefined ? { baselineId } : {}),
+    ...(baseline ? { baseline } : {}),
     trend,
-    metricTrends,
+    caseTrends,
+    ...(nav ? { nav } : {}),
     generatedAt: new Date().toISOString(),
   });
   const path = join(outDir, 'index.html');

@@ -1,40 +1,28 @@
 /**
- * The HTML report in a real headless browser (Debian's chromium through playwright-core): it
- * loads without console errors or failed requests, from file:// and from `faultline serve`, and
- * shows the matrix with the right colours.
+ * The nightly report of real captured nights (harness/report/fixtures/) in a real headless
+ * browser: Debian's chromium through playwright-core. It checks what a person sees: the latency
+ * table in human units, one chart per case, kernels side by side, links between nights, no
+ * console errors or failed requests, from file:// and from `faultline serve`; and the page of
+ * `faultline compare --html`. Screenshots are kept as test artefacts (.tap/artifacts/).
  */
 import t, { type Test } from 'tap';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parsePlan } from '../nightly/plan.js';
-import { runNightly, type NightlyOptions } from '../nightly/nightly.js';
-import type { KernelPreparer } from '../nightly/kernels.js';
-import { fixtureExecutor, SAMPLE_SPLAT } from '../nightly/fixtures/records.js';
-import { serveDirectory } from './serve.js';
+import { finalizeNightly } from '../nightly/finalize.js';
 import { exists } from '../util/fsutil.js';
-import { writeRunOutputs } from '../results/writers.js';
-import { summarize } from '../results/record.js';
-import type { Job } from '../nightly/jobs.js';
+import { PROJECT_ROOT } from '../util/project.js';
+import { median } from '../results/compare.js';
+import { copyFixtureResults, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
+import { writeNightlyRecord, type NightlyJobState, type NightlyRecord } from '../nightly/record.js';
+import { readRunRecord } from '../results/record.js';
+import { serveDirectory } from './serve.js';
+import { cli } from '../bisect/fixtures/cli.js';
+import { compareCommand } from '../cli/compare.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-
-const plan = parsePlan(
-  `name: html
-kernels:
-  - name: debian-6.12
-    debian: "6.12"
-  - name: debian-6.1
-    debian: "6.1"
-backings: [anon, shmem, hugetlb]
-suites: [uffd]
-repeat: 3
-`,
-  'html.yaml',
-);
-const noKernelWork: KernelPreparer = async (k, _c, buildKey) => ({ buildKey, spec: { kind: 'debian', series: k.kind === 'debian' ? k.series : '6.12' } });
+const ARTEFACTS = join(PROJECT_ROOT, '.tap', 'artifacts');
 
 async function launch(): Promise<Browser> {
   return chromium.launch({
@@ -59,73 +47,161 @@ async function load(page: Page, url: string): Promise<string[]> {
   return problems;
 }
 
-t.test('nightly report in headless chromium', { skip: (await exists(CHROMIUM)) ? false : `${CHROMIUM} missing: apt-get install -y chromium` }, async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'faultline-html-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  const base: NightlyOptions = { planFile: 'html.yaml', plan, resultsRoot: root, parallel: 2, kernelPreparer: noKernelWork, progress: false, print: false };
-  // Three nights for the trend plots; the last one has a new kernel, a failing cell, a flaky cell, a splat and an infra error.
-  for (let n = 1; n <= 2; n++) await runNightly({ ...base, nightlyId: `night${n}`, executor: fixtureExecutor({ night: n, packageVersion: '6.12.40-1' }) });
-  const failing = (j: Job): boolean => j.kernel === 'debian-6.12' && j.backing === 'hugetlb';
-  const flaky = (j: Job): boolean => j.kernel === 'debian-6.1' && j.backing === 'shmem' && j.rep === 2;
-  const inner = fixtureExecutor({ night: 3, packageVersion: '6.12.41-1', latencyMedianNs: 15_000, failing: (j) => failing(j) || flaky(j) });
-  const last = await runNightly({
-    ...base,
-    nightlyId: 'night3',
-    executor: async (job, ctx) => {
-      const out = await inner(job, ctx);
-      if (job.kernel === 'debian-6.1' && job.backing === 'anon') {
-        out.record.splats = [SAMPLE_SPLAT];
-        out.record.verdict = 'fail';
-        await writeRunOutputs(out.dir, out.record);
-      }
-      if (job.kernel === 'debian-6.1' && job.backing === 'hugetlb') {
-        // A guest that hangs every time: infra error after the retry.
-        out.record = { ...out.record, subtests: [], infraError: 'guest stopped answering during uffd-unit-tests.hugetlb', verdict: 'error', summary: summarize([]) };
-        await writeRunOutputs(out.dir, out.record);
-      }
-      return out;
-    },
-  });
-  t.ok(await exists(last.reportPath));
+// Chromium is part of the setup (scripts/setup.sh): a missing one fails here, it never skips.
+t.test('chromium is installed', async (t) => {
+  t.ok(await exists(CHROMIUM), `${CHROMIUM} (scripts/setup.sh installs Debian's chromium)`);
+});
 
-  const browser = await launch();
-  t.teardown(() => browser.close());
+const fx = await copyFixtureResults();
+t.teardown(fx.cleanup);
+const root = fx.root;
+// As `faultline nightly` ends each night: compare with the night before, write junit and the report.
+const reports = new Map<string, string>();
+for (const id of [NIGHTS.first, NIGHTS.second, NIGHTS.kernels, NIGHTS.suites]) {
+  const n = await loadNight(root, id);
+  const done = await finalizeNightly(n.dir, n.record, { resultsRoot: root, compare: true, index: false, print: false });
+  reports.set(id, done.reportPath);
+}
+const second = await loadNight(root, NIGHTS.second);
 
-  const check = async (t: Test, url: string): Promise<void> => {
-    const page = await browser.newPage();
-    const problems = await load(page, url);
-    t.same(problems, [], 'no console errors, page errors or failed requests');
-    t.match(await page.title(), /faultline nightly night3/);
-    const matrix = page.locator('#matrix');
-    t.ok(await matrix.isVisible(), 'the matrix is visible');
-    // 2 kernels x 3 backings x 1 suite
-    t.equal(await page.locator('#matrix td.cell').count(), 6);
-    const state = async (row: number, col: number): Promise<string | null> => page.locator(`#matrix tbody tr:nth-child(${row}) td.cell`).nth(col).getAttribute('data-state');
-    t.equal(await state(1, 0), 'pass', 'debian-6.12 anon passes');
-    t.equal(await state(1, 2), 'fail', 'debian-6.12 hugetlb fails');
-    t.equal(await state(2, 0), 'fail', 'debian-6.1 anon splats on every repetition');
-    t.equal(await state(2, 1), 'flaky', 'debian-6.1 shmem failed once in three');
-    t.equal(await state(2, 2), 'error', 'debian-6.1 hugetlb is an infrastructure error');
-    const failBg = await page.locator('#matrix td.c-fail').first().evaluate((el) => getComputedStyle(el).backgroundColor);
-    const passBg = await page.locator('#matrix td.c-pass').first().evaluate((el) => getComputedStyle(el).backgroundColor);
-    t.not(failBg, passBg, 'cells are coloured by state');
-    t.match(await page.locator('#failures').textContent(), /Failures/);
-    t.match(await page.locator('body').textContent(), /move_pages/, 'the splat excerpt is shown');
-    t.match(await page.locator('body').textContent(), /guest stopped answering/);
-    t.ok((await page.locator('svg.hist').count()) > 0, 'latency histograms rendered');
-    t.ok((await page.locator('svg.trend rect').count()) >= 3, 'status trend has the three nights');
-    t.ok((await page.locator('svg.spark').count()) > 0, 'metric trend lines rendered');
-    t.match(await page.locator('#regressions').textContent(), /Changes since night2/);
-    await page.close();
-  };
+/** What the fixture says the report must show, computed from results.json independently of the report code. */
+function expectedFromRecords(): { cases: number; firstTouchHugetlbNs: number; wpAsyncHugetlbNs: number } {
+  const ids = new Set<string>();
+  const p50 = (id: string): number =>
+    median(second.runs.flatMap((r) => r.record.subtests.filter((s) => s.id === id).map((s) => s.metrics?.find((m) => m.name === 'total_p50')?.value ?? NaN)));
+  for (const r of second.runs) for (const s of r.record.subtests) if (s.metrics?.some((m) => m.name.startsWith('total_ns_log2_'))) ids.add(s.id);
+  return { cases: ids.size, firstTouchHugetlbNs: p50('uffd-lat/first-touch/hugetlb'), wpAsyncHugetlbNs: p50('uffd-lat/wp-async/hugetlb') };
+}
 
-  await t.test('from file://', (t) => check(t, pathToFileURL(last.reportPath).href));
-  await t.test('from faultline serve on 127.0.0.1', async (t) => {
-    const srv = await serveDirectory(root, { port: 0 });
-    t.teardown(() => srv.close());
-    t.match(srv.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-    await check(t, `${srv.url}nightly/night3/report/`);
-    const res = await fetch(`${srv.url}..%2f..%2fetc/passwd`);
-    t.not(res.status, 200, 'no escape from the served directory');
-  });
+const browser = Promise.resolve().then(launch);
+t.teardown(async () => (await browser).close());
+
+async function checkLatency(t: Test, page: Page): Promise<void> {
+  const want = expectedFromRecords();
+  t.equal(want.cases, 18, 'the fixture night has 18 uffd-lat cases with histograms (8 hugetlb, 10 shmem)');
+  const table = page.locator('table.latency.glance').first();
+  t.ok(await table.isVisible(), 'the latency table is visible');
+  const first = table.locator('tbody tr').first();
+  const cells = (await first.locator('td').allInnerTexts()).map((s) => s.trim());
+  t.same(cells.slice(0, 4), ['hugetlb', 'first touch (no uffd)', '–', '2 × 50'], 'first row: backing, operation, handler, runs x samples');
+  t.equal(cells[4], `${(want.firstTouchHugetlbNs / 1e6).toFixed(1)} ms`, 'its p50 in ms (TCG), the median of the two runs');
+  const wpAsync = table.locator('tr[data-case="uffd-lat/wp-async/hugetlb"] td').nth(4);
+  t.equal((await wpAsync.innerText()).trim(), `${(want.wpAsyncHugetlbNs / 1e3).toFixed(1)} µs`, 'WP_ASYNC on hugetlb in µs');
+  const minor = table.locator('tr[data-case="uffd-lat/minor-continue/hugetlb/blocking"]');
+  t.match(await minor.innerText(), /MINOR\+CONTINUE\s+blocking\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms\s+[-−+×÷\d.%]+/, 'MINOR+CONTINUE on hugetlb: p50, p90, the baseline night and the change in one row');
+  const head = await table.locator('thead').innerText();
+  t.notMatch(head, /p99/, 'p99 is left out: 50 samples per run cannot support it');
+  t.match(await page.locator('#latency').innerText(), /Left out: p99 \(needs 100 samples per run; these runs have 50\)/);
+  t.equal(await page.locator('table.latency.glance tbody tr').count(), want.cases, 'one row per case');
+  t.equal(await page.locator('svg.spark').count(), want.cases, 'a trend sparkline per case (two nights)');
+  t.equal(await page.locator('#distributions svg.dist').count(), want.cases, 'one distribution chart per case');
+  const text = (await page.locator('body').textContent()) ?? '';
+  t.notMatch(text, /_log2_|\de\+\d/, 'no histogram bucket rows and no exponents anywhere');
+}
+
+async function checkReport(t: Test, url: string): Promise<void> {
+  const page = await (await browser).newPage({ viewport: { width: 1400, height: 1300 } });
+  const problems = await load(page, url);
+  t.same(problems, [], 'no console errors, page errors or failed requests');
+  t.equal(await page.title(), `faultline nightly ${NIGHTS.second}`);
+  t.equal(await page.locator('#matrix td.cell').count(), 4, '1 kernel x 2 backings x 2 suites');
+  t.same(await page.locator('#matrix td.cell').evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))), ['pass', 'pass', 'pass', 'pass']);
+  await checkLatency(t, page);
+  t.match(await page.locator('#regressions').textContent(), new RegExp(`Changes since ${NIGHTS.first}`));
+  await page.close();
+}
+
+t.test('the second night of the issue\'s plan, from file://', async (t) => {
+  const path = reports.get(NIGHTS.second) ?? '';
+  await checkReport(t, pathToFileURL(path).href);
+  const page = await (await browser).newPage({ viewport: { width: 1400, height: 1300 } });
+  await load(page, pathToFileURL(path).href);
+  await page.locator('#latency').scrollIntoViewIfNeeded();
+  await mkdir(ARTEFACTS, { recursive: true });
+  const shot = join(ARTEFACTS, 'nightly-report.png');
+  await page.screenshot({ path: shot });
+  t.ok(await exists(shot), `screenshot kept: ${shot}`);
+  await page.close();
+});
+
+t.test('two kernels side by side', async (t) => {
+  const page = await (await browser).newPage({ viewport: { width: 1400, height: 1300 } });
+  t.same(await load(page, pathToFileURL(reports.get(NIGHTS.kernels) ?? '').href), []);
+  const table = page.locator('#kernels table.sidebyside').first();
+  t.match(await table.locator('thead').innerText(), /debian-6\.1[\s\S]*debian-6\.12[\s\S]*debian-6\.12 against debian-6\.1/);
+  const minor = await table.locator('tr[data-case="uffd-lat/minor-continue/hugetlb/blocking"]').innerText();
+  t.match(minor, /MINOR\+CONTINUE\s+blocking\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms/, 'both kernels in one row');
+  t.match(await table.locator('tr[data-case="uffd-lat/wp-async/hugetlb"]').innerText(), /not run/, '6.1 has no WP_ASYNC (6.7+)');
+  t.ok((await page.locator('#kernels svg.dist').count()) >= 16, 'distributions of both kernels overlaid');
+  await page.close();
+});
+
+t.test('faultline compare --html of the two nights', async (t) => {
+  const out = join(root, 'compare.html');
+  const r = await cli(compareCommand, ['compare', join(root, 'nightly', NIGHTS.first), join(root, 'nightly', NIGHTS.second), '--results', root, '--html', '--out', out]);
+  t.equal(r.exitCode, 0);
+  const page = await (await browser).newPage({ viewport: { width: 1400, height: 1300 } });
+  t.same(await load(page, pathToFileURL(out).href), [], 'no console errors, page errors or failed requests');
+  const first = (await page.locator('table.sidebyside tbody tr').first().locator('td').allInnerTexts()).map((x) => x.trim());
+  t.same(first.slice(0, 3), ['hugetlb', 'first touch (no uffd)', '–']);
+  t.match(first[4] ?? '', /^[\d.]+ (µs|ms)$/, 'A in human units');
+  t.equal(await page.locator('#distributions svg.dist').count(), expectedFromRecords().cases, 'one overlay per case');
+  await mkdir(ARTEFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTEFACTS, 'compare.png') });
+  await page.close();
+});
+
+t.test('a flaky subtest: its own colour in the matrix and its own list', async (t) => {
+  // The second night plus one job whose results.json is the real run of a test program that
+  // failed and passed on its retry (fixtures/runs/flaky-fails-once), in a night of its own.
+  const src = await loadNight(root, NIGHTS.second);
+  const dir = join(root, 'nightly', 'with-flaky');
+  await cp(src.dir, dir, { recursive: true, filter: (p) => !p.includes('/report') });
+  const runDir = join('runs', 'flaky-fails-once');
+  await cp(FIXTURE_RUNS.flaky, join(dir, runDir), { recursive: true });
+  const rec = await readRunRecord(join(dir, runDir, 'results.json'));
+  const job: NightlyJobState = { id: 'debian-6.12+debian+anon+anon+program+r1', key: 'debian-6.12+debian+anon+anon+program', kernel: 'debian-6.12', config: 'debian', buildKey: 'debian:6.12', guestRam: 'anon', backing: 'anon', suite: 'program', rep: 1, timeoutSec: 600, state: 'done', attempts: 1, runDir, verdict: rec.verdict, durationMs: rec.durationMs };
+  const record: NightlyRecord = { ...src.record, nightlyId: 'with-flaky', jobs: [...src.record.jobs, job] };
+  await writeNightlyRecord(dir, record);
+  const done = await finalizeNightly(dir, record, { resultsRoot: root, compare: false, index: false, print: false });
+  const page = await (await browser).newPage();
+  t.same(await load(page, pathToFileURL(done.reportPath).href), []);
+  const cell = page.locator('#matrix td.cell[data-state="flaky"]');
+  t.equal(await cell.count(), 1, 'the anon/program cell, and only it');
+  t.equal(await cell.evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(251, 240, 168)', 'in the flaky colour');
+  t.equal(await cell.locator('a').getAttribute('href'), '#flaky', 'pointing at the flaky list, not at a failure');
+  t.match(await page.locator('#summary').innerText(), /1 flaky/);
+  const row = (await page.locator('#flaky-table tbody tr').allInnerTexts()).map((x) => x.split('\t').map((c) => c.trim()));
+  t.same(row, [[job.id, 'fails-once/anon', 'fail → pass', 'exit 1: first run: failing on purpose', '1: fail · 2: pass']]);
+  t.match(await page.locator('#failures + p').innerText(), /Every job passed/, 'not a failure');
+  await mkdir(ARTEFACTS, { recursive: true });
+  await page.locator('#matrix').screenshot({ path: join(ARTEFACTS, 'flaky-matrix.png') });
+  await page.locator('#flaky').screenshot({ path: join(ARTEFACTS, 'flaky-list.png') });
+  t.match(await page.locator('#latency').innerText(), /No baseline night/, 'a night without a baseline says so once');
+  t.notMatch(await page.locator('#latency thead').first().innerText(), /change/);
+  await page.locator('#flaky-table a', { hasText: '1: fail' }).click();
+  await page.waitForLoadState('load');
+  t.match(await page.locator('body').innerText(), /first run: failing on purpose/, "the failed attempt's output");
+  await page.close();
+});
+
+t.test('faultline serve: the newest night at /, links between nights', async (t) => {
+  const srv = await serveDirectory(root, { port: 0 });
+  t.teardown(() => srv.close());
+  t.match(srv.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const page = await (await browser).newPage();
+  t.same(await load(page, srv.url), []);
+  t.equal(new URL(page.url()).pathname, `/nightly/${NIGHTS.suites}/report/`, '/ shows the newest night');
+  await page.goto(`${srv.url}nightly/${NIGHTS.second}/report/`);
+  await checkReport(t, page.url());
+  await page.locator('a[rel="prev"]').click();
+  await page.waitForLoadState('load');
+  t.equal(await page.title(), `faultline nightly ${NIGHTS.first}`, 'previous night');
+  t.equal(await page.locator('a[rel="next"]').getAttribute('href'), `../../${NIGHTS.second}/report/index.html`, 'and back');
+  await page.locator('nav.nights a', { hasText: 'all nights' }).click();
+  await page.waitForLoadState('load');
+  t.equal(await page.locator('#nights tbody tr').count(), 4, 'every night listed');
+  const res = await fetch(`${srv.url}..%2f..%2fetc/passwd`);
+  t.not(res.status, 200, 'no escape from the served directory');
+  await page.close();
 });

@@ -1,27 +1,36 @@
 /**
  * The nightly HTML report: one self-contained static page (inline CSS and SVG, no scripts, no
- * external requests). Rendering is a pure function of ReportInput so it is cheap to benchmark
- * and to test; generate.ts gathers the input (log excerpts, history trends) from disk.
+ * external requests). Latency comes first as people read it: one row per uffd-lat case in human
+ * units with the baseline night, the change and a trend; kernels side by side; distributions as
+ * log2 histograms. Rendering is a pure function of ReportInput so it is cheap to benchmark and
+ * to test; generate.ts gathers the input (baseline runs, log excerpts, history) from disk.
  */
-import { median, quantile, type Comparison, type MetricChange } from '../results/compare.js';
-import type { RunRecord, Status } from '../results/types.js';
+import { nightlyContext } from '../history/index.js';
+import type { Comparison, SampleComparison } from '../results/compare.js';
+import type { RunRecord, SubtestResult } from '../results/types.js';
 import type { NightlyJobState, NightlyRecord } from '../nightly/record.js';
-import { esc, fmt, svgHistogram, svgLine, svgStatusTrend, type TrendBar } from './svg.js';
+import { latencyCases } from './latency.js';
+import { casesById, renderDistributions, renderGlance, renderSideBySide, type GlanceGroup, type Side, type TrendPoint } from './latency-html.js';
+import { pageHead, renderAllMetrics, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
+import { esc, svgStatusTrend, type TrendBar } from './svg.js';
 
-export interface ReportRun {
+/** A nightly job and its run record. */
+export interface JobRun {
   job: NightlyJobState;
   record: RunRecord;
+}
+
+export interface ReportRun extends JobRun {
   /** Link to the run directory, relative to the report page. */
   href: string;
   /** Log excerpts keyed by subtest id; console tail under the key "console". */
   excerpts: Map<string, string>;
 }
 
-export interface MetricTrend {
-  key: string;
-  label: string;
-  unit: string;
-  points: { label: string; value: number | undefined }[];
+export interface NightLink {
+  id: string;
+  href: string;
+  startedAt: string;
 }
 
 export interface ReportInput {
@@ -29,24 +38,15 @@ export interface ReportInput {
   runs: ReportRun[];
   comparison?: Comparison;
   baselineId?: string;
+  /** The baseline night's runs: its latency figures and distributions next to tonight's. */
+  baseline?: { id: string; runs: readonly JobRun[] };
   trend: TrendBar[];
-  metricTrends: MetricTrend[];
+  /** total_p50 per night, by `${nightly context}|${case id}`. */
+  caseTrends?: ReadonlyMap<string, readonly TrendPoint[]>;
+  /** Links to the neighbouring nights of the plan and to the list of all nights. */
+  nav?: { previous?: NightLink; next?: NightLink; all?: string };
   generatedAt: string;
 }
-
-const CSS = `
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}
-h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.c-pass{background:#c9ecd0}.c-fail{background:#f4c1bf}.c-error{background:#f7dcb4}.c-flaky{background:#fbf0a8}
-.c-skip{background:#e6e6e6}.c-pending{background:#fff;color:#888}.c-none{background:#fafafa;color:#bbb}
-#matrix td.cell{text-align:center;min-width:5em}#matrix td.cell a{color:inherit;text-decoration:none;display:block}
-pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:6px;overflow:auto;max-height:24em;font-size:12px;white-space:pre-wrap}
-details{margin:.4em 0}summary{cursor:pointer;font-weight:600}.muted{color:#777}.bad{color:#b3261e;font-weight:600}.good{color:#2a7a3b}
-.hists{display:flex;flex-wrap:wrap;gap:12px}.hists figure{margin:0;border:1px solid #eee;padding:4px}figcaption{font-size:11px;max-width:320px;word-break:break-all}
-.legend span{display:inline-block;padding:1px 8px;margin-right:4px;border:1px solid #ccc}
-`;
 
 type CellState = 'pass' | 'fail' | 'error' | 'flaky' | 'skip' | 'pending' | 'none';
 
@@ -94,8 +94,10 @@ function renderMatrix(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>)
         const pass = cellJobs.filter((j) => j.verdict === 'pass').length;
         const label = st === 'none' ? '—' : `${pass}/${cellJobs.length}`;
         const first = cellJobs.find((j) => j.verdict !== 'pass') ?? cellJobs[0];
+        // A flaky cell whose jobs all passed points at the flaky list, not at a failure.
+        const href = st === 'flaky' && first?.verdict === 'pass' ? '#flaky' : first ? `#${jobAnchor(first.id)}` : '';
         const title = cellJobs.map((j) => `${j.id}: ${j.verdict ?? 'pending'}`).join('\n');
-        out.push(`<td class="cell c-${st}" title="${esc(title)}" data-state="${st}">${first ? `<a href="#${jobAnchor(first.id)}">${label}</a>` : label}</td>`);
+        out.push(`<td class="cell c-${st}" title="${esc(title)}" data-state="${st}">${href ? `<a href="${href}">${label}</a>` : label}</td>`);
       }
     }
     out.push('</tr>');
@@ -105,55 +107,10 @@ function renderMatrix(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>)
   return out.join('');
 }
 
-function statusList(xs: readonly Status[]): string {
-  return xs.map((s) => `<span class="${s === 'pass' ? 'good' : s === 'fail' || s === 'error' ? 'bad' : 'muted'}">${s}</span>`).join(', ');
-}
-
-function renderComparison(c: Comparison, baselineId: string | undefined): string {
-  const out: string[] = [`<h2 id="regressions">Changes since ${esc(baselineId ?? 'the previous night')}</h2>`];
-  out.push(
-    `<p>${c.regressions.length ? `<span class="bad">${c.regressions.length} regression(s)</span>` : '<span class="good">no status regressions</span>'}, ${c.newSplats.length} new splat(s), ${c.metricRegressions.length} metric regression(s) of ${c.metrics.length} compared (p &lt; ${c.options.alpha}, beyond ${(c.options.threshold * 100).toFixed(0)}%), ${c.flaky.length} flaky, ${c.fixed.length} fixed, ${c.appeared.length} appeared, ${c.vanished.length} vanished.</p>`,
-  );
-  const table = (title: string, head: string[], rows: string[][]): void => {
-    if (rows.length === 0) return;
-    out.push(`<h3>${esc(title)}</h3><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>`);
-    for (const r of rows.slice(0, 500)) out.push(`<tr>${r.map((x) => `<td>${x}</td>`).join('')}</tr>`);
-    out.push('</tbody></table>');
-    if (rows.length > 500) out.push(`<p class="muted">... ${rows.length - 500} more in comparison.json</p>`);
-  };
-  table('Regressions (pass → fail)', ['context', 'test', 'before', 'now', 'reason'], c.regressions.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head), esc(x.reason ?? '')]));
-  table('New kernel splats', ['context', 'kind', 'title', 'during'], c.newSplats.map((x) => [esc(x.context), esc(x.kind), esc(x.title), esc(x.test ?? '')]));
-  table('Metric regressions', ['context', 'test', 'metric', 'before', 'now', 'change', 'p', '95% CI of ratio'], c.metricRegressions.map(metricRow));
-  table('Flaky (status changed without a kernel change; not counted as regressions)', ['context', 'test', 'before', 'now', 'why'], c.flaky.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head), esc(x.flakyBecause ?? '')]));
-  table('Fixed', ['context', 'test', 'before', 'now'], c.fixed.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head)]));
-  table('Metric improvements', ['context', 'test', 'metric', 'before', 'now', 'change', 'p', '95% CI of ratio'], c.metricImprovements.map(metricRow));
-  table('Appeared', ['context', 'test', 'now'], c.appeared.map((x) => [esc(x.context), esc(x.id), statusList(x.head)]));
-  table('Vanished', ['context', 'test', 'before'], c.vanished.map((x) => [esc(x.context), esc(x.id), statusList(x.base)]));
-  return out.join('');
-}
-
-function metricRow(m: MetricChange): string[] {
-  const pct = (m.ratio - 1) * 100;
-  return [
-    esc(m.context),
-    esc(m.id),
-    esc(m.metric),
-    `${fmt(m.medianBase)} ${esc(m.unit)}`,
-    `${fmt(m.medianHead)} ${esc(m.unit)}`,
-    `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}%`,
-    m.test.p.toPrecision(2),
-    `${fmt(m.ci.low)}..${fmt(m.ci.high)}`,
-  ];
-}
-
 function renderFailures(runs: readonly ReportRun[]): string {
   const bad = runs.filter((r) => r.record.verdict !== 'pass');
   const out: string[] = [`<h2 id="failures">Failures (${bad.length} job${bad.length === 1 ? '' : 's'})</h2>`];
   if (bad.length === 0) out.push('<p class="good">Every job passed.</p>');
-  const flaky = runs.flatMap((r) => r.record.subtests.filter((t) => t.status === 'flaky').map((t) => ({ job: r.job.id, t })));
-  if (flaky.length) {
-    out.push(`<h3>Flaky subtests (passed on a retry)</h3><ul>${flaky.map(({ job, t }) => `<li class="c-flaky">${esc(job)}: ${esc(t.id)}: ${esc(t.reason ?? '')}</li>`).join('')}</ul>`);
-  }
   for (const r of bad) {
     const rec = r.record;
     out.push(`<details open id="${jobAnchor(r.job.id)}"><summary class="bad">${esc(r.job.id)}: ${rec.verdict.toUpperCase()}${rec.infraError ? ' (infrastructure)' : ''}</summary>`);
@@ -182,67 +139,6 @@ function renderFailures(runs: readonly ReportRun[]): string {
   return out.join('');
 }
 
-interface MetricRowData {
-  context: string;
-  id: string;
-  metric: string;
-  unit: string;
-  values: number[];
-}
-
-function renderLatency(input: ReportInput): string {
-  const byKey = new Map<string, MetricRowData>();
-  for (const r of input.runs) {
-    const ctx = `${r.job.kernel}+${r.job.config}+${r.job.guestRam}`;
-    for (const t of r.record.subtests) {
-      for (const m of t.metrics ?? []) {
-        const k = `${ctx}|${t.id}|${m.name}|${m.unit}`;
-        const e = byKey.get(k) ?? { context: ctx, id: t.id, metric: m.name, unit: m.unit, values: [] };
-        e.values.push(m.value);
-        byKey.set(k, e);
-      }
-    }
-  }
-  const out: string[] = [`<h2 id="latency">Latency and other metrics (${byKey.size})</h2>`];
-  if (byKey.size === 0) {
-    out.push('<p class="muted">No metrics in this nightly.</p>');
-    return out.join('');
-  }
-  const cmp = new Map((input.comparison?.metrics ?? []).map((m) => [m.key, m]));
-  const rows = [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  out.push('<table id="metrics"><thead><tr><th>context</th><th>test</th><th>metric</th><th>n</th><th>median</th><th>p10</th><th>p90</th><th>min</th><th>max</th><th>baseline median</th><th>change</th><th>p</th><th></th></tr></thead><tbody>');
-  for (const [k, e] of rows) {
-    const c = cmp.get(k);
-    const flag = c?.regression ? '<span class="bad">worse</span>' : c?.improvement ? '<span class="good">better</span>' : '';
-    out.push(
-      `<tr><td>${esc(e.context)}</td><td>${esc(e.id)}</td><td>${esc(e.metric)}</td><td class="num">${e.values.length}</td><td class="num">${fmt(median(e.values))} ${esc(e.unit)}</td><td class="num">${fmt(quantile(e.values, 0.1))}</td><td class="num">${fmt(quantile(e.values, 0.9))}</td><td class="num">${fmt(Math.min(...e.values))}</td><td class="num">${fmt(Math.max(...e.values))}</td><td class="num">${c ? fmt(c.medianBase) : ''}</td><td class="num">${c ? `${((c.ratio - 1) * 100).toFixed(1)}%` : ''}</td><td class="num">${c ? c.test.p.toPrecision(2) : ''}</td><td>${flag}</td></tr>`,
-    );
-  }
-  out.push('</tbody></table>');
-  // Histograms: flagged metrics first, then the rest, bounded so a big nightly stays a small page.
-  const flagged = new Set((input.comparison?.metricRegressions ?? []).map((m) => m.key));
-  const chosen = [...rows].sort((a, b) => Number(flagged.has(b[0])) - Number(flagged.has(a[0]))).slice(0, 48);
-  out.push('<h3>Histograms over repetitions</h3><div class="hists">');
-  for (const [k, e] of chosen) {
-    const svg = svgHistogram(e.values, { unit: e.unit, title: `${e.context} ${e.id} ${e.metric}` });
-    out.push(`<figure>${svg}<figcaption>${flagged.has(k) ? '<span class="bad">worse</span> ' : ''}${esc(e.context)} ${esc(e.id)} · ${esc(e.metric)} (n=${e.values.length})</figcaption></figure>`);
-  }
-  out.push('</div>');
-  if (rows.length > chosen.length) out.push(`<p class="muted">${rows.length - chosen.length} more metrics in the table above.</p>`);
-  return out.join('');
-}
-
-function renderTrends(input: ReportInput): string {
-  const out: string[] = [`<h2 id="trends">Trends over the last ${input.trend.length} night(s)</h2>`];
-  if (input.trend.length < 2) out.push('<p class="muted">Trends appear once the history holds more than one night of this plan.</p>');
-  out.push(svgStatusTrend(input.trend));
-  if (input.metricTrends.length) {
-    out.push('<div class="hists">');
-    for (const m of input.metricTrends) out.push(`<figure>${svgLine(m.points, { unit: m.unit, title: m.label })}<figcaption>${esc(m.label)}</figcaption></figure>`);
-    out.push('</div>');
-  }
-  return out.join('');
-}
 
 function renderJobs(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>): string {
   const out = [`<h2 id="jobs">Jobs (${input.nightly.jobs.length})</h2><details><summary>all jobs</summary><table><thead><tr><th>job</th><th>verdict</th><th>tests</th><th>duration</th><th>attempts</th><th>run</th></tr></thead><tbody>`];
@@ -257,31 +153,194 @@ function renderJobs(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>): 
   return out.join('');
 }
 
-export function renderReport(input: ReportInput): string {
+
+interface ContextRuns {
+  key: string;
+  kernel: string;
+  config: string;
+  guestRam: string;
+  runs: JobRun[];
+}
+
+/** Runs grouped by nightly context (kernel + config + guest RAM), in the plan's order. */
+function byContext(runs: readonly JobRun[]): ContextRuns[] {
+  const out = new Map<string, ContextRuns>();
+  for (const r of runs) {
+    const key = nightlyContext(r.job.kernel, r.job.config, r.job.guestRam);
+    const c = out.get(key) ?? { key, kernel: r.job.kernel, config: r.job.config, guestRam: r.job.guestRam, runs: [] };
+    c.runs.push(r);
+    out.set(key, c);
+  }
+  return [...out.values()];
+}
+
+function contextRecords(runs: readonly JobRun[]): ContextRecord[] {
+  return runs.map((r) => ({ context: nightlyContext(r.job.kernel, r.job.config, r.job.guestRam), record: r.record }));
+}
+
+function contextNote(c: ContextRuns, runs: readonly ReportRun[]): string {
+  const rec = c.runs[0]?.record;
+  if (!rec) return '';
+  const pages = runs
+    .filter((r) => nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === c.key && latencyCases([r.record]).length > 0)
+    .map((r) => `<a href="${esc(r.href)}/latency.html">${esc(`${r.job.backing} r${r.job.rep}`)}</a>`);
+  const accel = rec.qemu.accel === 'tcg' ? 'TCG (software emulation: not KVM figures)' : 'KVM';
+  return `kernel ${esc(rec.kernel.release ?? rec.kernel.path)} · ${accel} · ${rec.qemu.smp} vCPU · guest clocksource ${esc(rec.guest.clocksource ?? 'unknown')}${pages.length ? ` · per-run pages: ${pages.join(' · ')}` : ''}`;
+}
+
+function glanceGroups(input: ReportInput): GlanceGroup[] {
+  const base = new Map(byContext(input.baseline?.runs ?? []).map((c) => [c.key, c]));
+  const out: GlanceGroup[] = [];
+  for (const c of byContext(input.runs)) {
+    const cases = latencyCases(c.runs.map((r) => r.record), input.nightly.plan.backings);
+    if (cases.length === 0) continue;
+    const changes = new Map<string, SampleComparison>();
+    for (const m of input.comparison?.metrics ?? []) if (m.context === c.key && m.metric === 'total_p50' && m.unit === 'ns') changes.set(m.id, m);
+    const trends = new Map<string, readonly TrendPoint[]>();
+    for (const x of cases) {
+      const t = input.caseTrends?.get(`${c.key}|${x.id}`);
+      if (t) trends.set(x.id, t);
+    }
+    const b = base.get(c.key);
+    out.push({
+      key: c.key,
+      title: `${c.kernel} · config ${c.config} · guest RAM ${c.guestRam}`,
+      noteHtml: contextNote(c, input.runs) + (input.baseline ? ` · baseline: night ${esc(input.baseline.id)}` : ''),
+      cases,
+      ...(b ? { baseline: { label: 'baseline', cases: casesById(latencyCases(b.runs.map((r) => r.record))) } } : {}),
+      changes,
+      trends,
+    });
+  }
+  return out;
+}
+
+/** Per config + guest RAM, every kernel of the plan as one side (plan order). */
+function kernelGroups(input: ReportInput): { key: string; title: string; noteHtml: string; sides: Side[] }[] {
+  const kernels = input.nightly.plan.kernels.map((k) => k.name).filter((k) => input.runs.some((r) => r.job.kernel === k));
+  if (kernels.length < 2) return [];
+  const slots = new Map<string, { title: string; runs: JobRun[] }>();
+  for (const r of input.runs) {
+    const key = `${r.job.config}+${r.job.guestRam}`;
+    const s = slots.get(key) ?? { title: `config ${r.job.config} · guest RAM ${r.job.guestRam}`, runs: [] };
+    s.runs.push(r);
+    slots.set(key, s);
+  }
+  return [...slots].map(([key, s]) => {
+    const release = (k: string): string => esc(s.runs.find((r) => r.job.kernel === k)?.record.kernel.release ?? '?');
+    return {
+      key,
+      title: s.title,
+      noteHtml: kernels.map((k) => `${esc(k)}: kernel ${release(k)}`).join(' · '),
+      sides: kernels.map((k) => ({ label: k, cases: casesById(latencyCases(s.runs.filter((r) => r.job.kernel === k).map((r) => r.record), input.nightly.plan.backings)) })),
+    };
+  });
+}
+
+function renderKernels(input: ReportInput, opts: { alpha: number; threshold: number }): string {
+  const groups = kernelGroups(input);
+  if (groups.length === 0) return '';
+  return [
+    '<section id="kernels"><h2>Kernel against kernel</h2>',
+    '<p class="muted">The same cases on each kernel of the plan tonight; the change is each later kernel against the first.</p>',
+    renderSideBySide(groups, opts),
+    '<h3>Distributions, kernel against kernel</h3>',
+    renderDistributions(groups.map((g) => ({ key: g.key, title: g.title, series: [...g.sides].reverse() }))),
+    '</section>',
+  ].join('');
+}
+
+function renderLatencySections(input: ReportInput): string {
+  const opts = { alpha: input.comparison?.options.alpha ?? 0.05, threshold: input.comparison?.options.threshold ?? 0.05 };
+  const glance = glanceGroups(input);
+  return [
+    '<section id="latency"><h2>Latency at a glance</h2>',
+    '<p class="muted">Per-fault userfaultfd round trip (fault to resolved page) of each uffd-lat case: operation, backing, handler mode.</p>',
+    renderGlance(glance, opts),
+    '</section>',
+    renderKernels(input, opts),
+  ].join('');
+}
+
+function renderDistributionSection(input: ReportInput): string {
+  const groups = glanceGroups(input).map((g) => ({
+    key: g.key,
+    title: g.title,
+    series: [{ label: 'tonight', cases: casesById(g.cases) }, ...(g.baseline ? [{ label: 'baseline night', cases: g.baseline.cases }] : [])],
+  }));
+  const body = renderDistributions(groups);
+  if (!body) return '';
+  return `<section id="distributions"><h2>Latency distributions</h2><p class="muted">Each case's per-fault log2 histogram, merged over its repetitions, as the share of samples per bucket${input.baseline ? '; tonight filled, the baseline night outlined' : ''}.</p>${body}</section>`;
+}
+
+function attemptsText(t: SubtestResult): string {
+  return (t.attempts ?? []).map((a) => a.status).join(' → ') || 'flaky';
+}
+
+/** Subtests that failed and then passed on a retry: their own list, with every attempt's output. */
+function renderFlaky(runs: readonly ReportRun[]): string {
+  const rows = runs.flatMap((r) => r.record.subtests.filter((t) => t.status === 'flaky').map((t) => ({ r, t })));
+  if (rows.length === 0) return '';
+  const out = [`<section id="flaky"><h2>Flaky subtests (${rows.length})</h2><p class="muted">Failed, then passed when rerun on their own: not counted as failures (JUnit: flakyFailure; KCIDB: PASS with misc.flaky and the attempts).</p>`];
+  out.push('<table id="flaky-table"><thead><tr><th>job</th><th>subtest</th><th>attempts</th><th>why the failed attempt failed</th><th>outputs</th></tr></thead><tbody>');
+  for (const { r, t } of rows) {
+    const failed = (t.attempts ?? []).find((a) => a.status === 'fail' || a.status === 'error');
+    const outputs = (t.attempts ?? []).map((a, i) => `<a href="${esc(r.href)}/${esc(a.outputFile)}">${i + 1}: ${esc(a.status)}</a>`).join(' · ');
+    out.push(`<tr class="c-flaky"><td>${esc(r.job.id)}</td><td>${esc(t.id)}</td><td>${esc(attemptsText(t))}</td><td>${esc(failed?.reason ?? t.reason ?? '')}</td><td>${outputs}</td></tr>`);
+  }
+  out.push('</tbody></table></section>');
+  return out.join('');
+}
+
+function renderTrends(input: ReportInput): string {
+  const out: string[] = [`<h2 id="trends">Test status over the last ${input.trend.length} night(s)</h2>`];
+  if (input.trend.length < 2) out.push('<p class="muted">Trends appear once the history holds more than one night of this plan.</p>');
+  else out.push('<p class="muted">Latency trends are the sparklines in the latency table.</p>');
+  out.push(svgStatusTrend(input.trend));
+  return out.join('');
+}
+
+function renderNav(input: ReportInput): string {
+  const nav = input.nav;
+  if (!nav) return '';
+  const link = (l: NightLink, rel: string, text: string): string => `<a rel="${rel}" href="${esc(l.href)}">${text} ${esc(l.id)} (${esc(l.startedAt.slice(0, 16).replace('T', ' '))})</a>`;
+  const parts = [nav.previous ? link(nav.previous, 'prev', '← previous night') : '', nav.next ? link(nav.next, 'next', 'next night →') : '', nav.all ? `<a href="${esc(nav.all)}">all nights</a>` : ''].filter(Boolean);
+  return parts.length ? `<nav class="nights">${parts.join('')}</nav>` : '';
+}
+
+function renderHeader(input: ReportInput): string {
   const n = input.nightly;
-  const byJob = new Map(input.runs.map((r) => [r.job.id, r]));
   const v = { pass: 0, fail: 0, error: 0, pending: 0 };
   for (const j of n.jobs) v[j.verdict ?? 'pending']++;
-  const tests = { pass: 0, fail: 0, skip: 0, error: 0 };
-  for (const r of input.runs) for (const k of ['pass', 'fail', 'skip', 'error'] as const) tests[k] += r.record.summary[k];
-  const title = `faultline nightly ${n.nightlyId}`;
+  const tests = { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 };
+  for (const r of input.runs) for (const k of ['pass', 'fail', 'skip', 'error', 'flaky'] as const) tests[k] += r.record.summary[k];
+  const total = tests.pass + tests.fail + tests.skip + tests.error + tests.flaky;
   return [
-    '<!DOCTYPE html>',
-    '<html lang="en"><head><meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${esc(title)}</title>`,
-    // An inline empty icon: no request for /favicon.ico (a 404 there is a console error).
-    '<link rel="icon" href="data:,">',
-    `<style>${CSS}</style></head><body>`,
-    `<h1>${esc(title)}</h1>`,
+    `<h1>faultline nightly ${esc(n.nightlyId)}</h1>`,
+    renderNav(input),
     `<p>plan <b>${esc(n.planName)}</b> (${esc(n.planHash)})${n.shard ? ` · shard ${n.shard.index}/${n.shard.count}` : ''}${n.mergedFrom ? ` · merged from ${n.mergedFrom.length} shard(s)` : ''} · started ${esc(n.startedAt)}${n.finishedAt ? ` · finished ${esc(n.finishedAt)}` : ''} · host ${esc(n.host.hostname)} (${n.host.cpus} CPUs, ${n.host.parallel} parallel guests)</p>`,
-    `<p id="summary"><b>${n.jobs.length}</b> jobs: <span class="good">${v.pass} pass</span>, <span class="${v.fail ? 'bad' : ''}">${v.fail} fail</span>, ${v.error} infrastructure error${v.pending ? `, ${v.pending} pending` : ''} · ${tests.pass + tests.fail + tests.skip + tests.error} test results: ${tests.pass} pass, ${tests.fail} fail, ${tests.skip} skip, ${tests.error} error</p>`,
-    '<p><a href="#matrix">matrix</a> · <a href="#regressions">changes</a> · <a href="#failures">failures</a> · <a href="#latency">latency</a> · <a href="#trends">trends</a> · <a href="#jobs">jobs</a> · <a href="../junit.xml">junit.xml</a></p>',
+    `<p id="summary"><b>${n.jobs.length}</b> jobs: <span class="good">${v.pass} pass</span>, <span class="${v.fail ? 'bad' : ''}">${v.fail} fail</span>, ${v.error} infrastructure error${v.pending ? `, ${v.pending} pending` : ''} · ${total} test results: ${tests.pass} pass, ${tests.fail} fail, ${tests.flaky} flaky, ${tests.skip} skip, ${tests.error} error</p>`,
+  ].join('\n');
+}
+
+export function renderReport(input: ReportInput): string {
+  const byJob = new Map(input.runs.map((r) => [r.job.id, r]));
+  const kernels = new Set(input.runs.map((r) => r.job.kernel)).size;
+  const flaky = input.runs.some((r) => r.record.summary.flaky > 0);
+  const links = [['#matrix', 'matrix'], ['#latency', 'latency'], ...(kernels > 1 ? [['#kernels', 'kernels']] : []), ['#regressions', 'changes'], ...(flaky ? [['#flaky', 'flaky']] : []), ['#failures', 'failures'], ['#distributions', 'distributions'], ['#metrics', 'all metrics'], ['#trends', 'trends'], ['#jobs', 'jobs'], ['../junit.xml', 'junit.xml']];
+  const samples = samplesBySubtest(contextRecords(input.runs));
+  return [
+    pageHead(`faultline nightly ${input.nightly.nightlyId}`),
+    renderHeader(input),
+    `<p>${links.map(([href, text]) => `<a href="${href ?? ''}">${text ?? ''}</a>`).join(' · ')}</p>`,
     '<h2>Matrix: kernel × backing × suite</h2>',
     renderMatrix(input, byJob),
-    input.comparison ? renderComparison(input.comparison, input.baselineId) : '<h2 id="regressions">Changes</h2><p class="muted">No baseline night to compare with.</p>',
+    renderLatencySections(input),
+    input.comparison ? renderComparison(input.comparison, input.baselineId ?? 'the previous night', samples) : '<h2 id="regressions">Changes</h2><p class="muted">No baseline night to compare with.</p>',
+    renderFlaky(input.runs),
     renderFailures(input.runs),
-    renderLatency(input),
+    renderDistributionSection(input),
+    renderAllMetrics(contextRecords(input.runs), input.comparison),
     renderTrends(input),
     renderJobs(input, byJob),
     `<p class="muted">generated ${esc(input.generatedAt)} by faultline</p>`,

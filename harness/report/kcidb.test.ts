@@ -1,13 +1,30 @@
+/**
+ * KCIDB export of real captured nights (harness/report/fixtures/): every suite's subtests and
+ * metrics, histogram buckets kept as numbers, a real infrastructure error as MISS, a subtest that
+ * passed on its retry as PASS with its attempts, and a splat the real detector found in a real
+ * console capture as FAIL. Validated against the vendored schema.
+ */
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
-import { kcidbErrors, kcidbPath, KCIDB_SCHEMA_PATH, toKcidb, validateKcidb, type KcidbData } from './kcidb.js';
-import { makeRecord, SAMPLE_SPLAT } from '../nightly/fixtures/records.js';
+import { join } from 'node:path';
+import { readRunRecord } from '../results/record.js';
+import { detectSplats } from '../vm/splats.js';
+import { PROJECT_ROOT } from '../util/project.js';
+import { kcidbErrors, kcidbPath, KCIDB_SCHEMA_PATH, toKcidb, validateKcidb, type KcidbData, type KcidbRunInput } from './kcidb.js';
+import { kcidbInputs } from './export.js';
+import { FIXTURE_RESULTS, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
+import { isHistogramBucket } from './units.js';
 
-const runs = [
-  { record: makeRecord({ runId: '20250101T020000Z-a1b2c3', backing: 'hugetlb', statusOf: (n) => (n === 'minor' ? 'fail' : n === 'sigbus' ? 'skip' : 'pass'), splats: [SAMPLE_SPLAT] }), kernelName: 'debian-6.12', config: 'debian', job: 'debian-6.12+debian+anon+hugetlb+uffd+r1' },
-  { record: makeRecord({ runId: '20250101T020000Z-d4e5f6', backing: 'shmem', guestRam: 'hugetlb', infraError: 'guest stopped answering during uffd-unit-tests (QEMU exited 137)' }), kernelName: 'debian-6.12', config: 'debian' },
-  { record: makeRecord({ runId: 'r3', backing: 'anon', packageVersion: '6.13.1-1' }), kernelName: 'mm', config: 'kasan', tree: 'https://git.kernel.org/pub/scm/linux/kernel/git/akpm/mm.git', ref: 'mm-unstable' },
-];
+const nights = await Promise.all([NIGHTS.second, NIGHTS.kernels, NIGHTS.suites].map((id) => loadNight(FIXTURE_RESULTS, id)));
+const fromNights: KcidbRunInput[] = nights.flatMap((n) => kcidbInputs({ kind: 'nightly', ...n }));
+const infra = await readRunRecord(join(FIXTURE_RUNS.infra, 'results.json'));
+// A real WARNING from a real guest console (harness/vm/fixtures), on a real run record.
+const warning = detectSplats(await readFile(join(PROJECT_ROOT, 'harness', 'vm', 'fixtures', 'lkdtm-warning.console.txt'), 'utf8'))[0];
+const first = fromNights[0];
+const withSplat: KcidbRunInput[] = first && warning ? [{ ...first, record: { ...first.record, runId: `${first.record.runId}-splat`, splats: [warning], verdict: 'fail' } }] : [];
+const flaky = await readRunRecord(join(FIXTURE_RUNS.flaky, 'results.json'));
+const runs: KcidbRunInput[] = [...fromNights, { record: infra }, { record: flaky }, ...withSplat];
+const subtests = runs.flatMap((r) => r.record.subtests);
 
 t.test('the vendored schema is a KCIDB v4 schema', async (t) => {
   const schema = JSON.parse(await readFile(KCIDB_SCHEMA_PATH, 'utf8')) as { properties: { version: { properties: { major: { const: number } } } }; $defs: Record<string, unknown> };
@@ -15,36 +32,66 @@ t.test('the vendored schema is a KCIDB v4 schema', async (t) => {
   t.ok(schema.$defs['checkout'] && schema.$defs['build'] && schema.$defs['test']);
 });
 
-t.test('test paths', async (t) => {
-  t.equal(kcidbPath({ suite: 'uffd', program: 'uffd-unit-tests', name: 'minor', backing: 'hugetlb' }), 'uffd.unit.minor.hugetlb');
-  t.equal(kcidbPath({ suite: 'uffd', program: 'uffd-stress', name: 'stress', backing: 'shmem-private' }), 'uffd.stress.stress.shmem-private');
-  t.equal(kcidbPath({ suite: 'uffd', program: 'pagemap_ioctl', name: 'Test 1 ok' }), 'uffd.pagemap_ioctl.Test_1_ok');
-  t.equal(kcidbPath({ suite: 'uffd', program: 'uffd-lat', name: 'missing', backing: 'anon' }), 'uffd.lat.missing.anon');
+t.test('test paths of real subtests of every suite', async (t) => {
+  const path = (id: string): string | undefined => {
+    const s = subtests.find((x) => x.id === id);
+    return s ? kcidbPath(s) : undefined;
+  };
+  t.equal(path('uffd-unit-tests/register-ioctls/hugetlb'), 'uffd.unit.register-ioctls.hugetlb');
+  t.equal(path('uffd-lat/minor-continue/hugetlb/blocking'), 'uffd-lat.minor-continue.hugetlb.blocking', 'the backing is not repeated');
+  t.equal(path('uffd-lat/clock-overhead'), 'uffd-lat.clock-overhead.hugetlb', 'measured in the hugetlb job');
+  t.equal(path('postcopy/minor/shmem'), 'postcopy.minor.shmem');
+  const stress = subtests.find((s) => s.program === 'uffd-stress' && s.backing === 'hugetlb');
+  t.match(stress && kcidbPath(stress), /^uffd\.stress\.[a-z0-9_.-]+hugetlb/);
+  const contract = subtests.find((s) => s.suite === 'uffd-contract');
+  t.match(contract && kcidbPath(contract), /^uffd-contract\./);
+  const pagemap = subtests.find((s) => s.program === 'pagemap_ioctl' && / /.test(s.name));
+  t.match(pagemap && kcidbPath(pagemap), /^uffd\.pagemap_ioctl\.[A-Za-z0-9_.-]+$/, 'spaces in real pagemap_ioctl names become underscores');
 });
 
-t.test('an export validates against the schema and carries what it should', async (t) => {
+t.test('an export of real nights validates and carries what it should', async (t) => {
   const data = toKcidb(runs);
   t.same(kcidbErrors(data), []);
   validateKcidb(data);
   t.same(data.version, { major: 4, minor: 5 });
-  t.equal(data.checkouts.length, 2, 'one checkout per kernel source');
-  t.equal(data.builds.length, 2);
+  t.equal(data.checkouts.length, 2, 'one checkout per Debian kernel package (6.1 and 6.12)');
   t.ok(data.builds.every((b) => data.checkouts.some((c) => c.id === b.checkout_id)), 'builds point at checkouts');
   t.ok(data.tests.every((x) => data.builds.some((b) => b.id === x.build_id)), 'tests point at builds');
   t.equal(new Set(data.tests.map((x) => x.id)).size, data.tests.length, 'test ids unique');
-  const minor = data.tests.find((x) => x.path === 'uffd.unit.minor.hugetlb');
-  t.equal(minor?.status, 'FAIL');
-  t.equal(data.tests.find((x) => x.path === 'uffd.unit.sigbus.hugetlb')?.status, 'SKIP');
-  const metric = data.tests.find((x) => x.path === 'uffd.lat.missing.hugetlb.fault_p50');
-  t.equal(metric?.status, 'DONE');
-  t.equal(metric?.number?.unit, 'ns');
-  t.type(metric?.number?.value, 'number');
+  const statuses = data.tests.filter((x) => x.number === undefined && x.misc?.['faultline_id'] !== undefined);
+  t.equal(statuses.length, subtests.length, 'every subtest of every run');
+  t.ok(data.tests.some((x) => x.path?.startsWith('uffd.unit.') && x.status === 'SKIP'), '6.1 skips what it lacks');
+  const p50 = data.tests.find((x) => x.path === 'uffd-lat.minor-continue.hugetlb.blocking.total_p50');
+  t.equal(p50?.status, 'DONE');
+  t.equal(p50?.number?.unit, 'ns');
+  t.ok((p50?.number?.value ?? 0) > 1000, 'a real latency in ns');
+  const buckets = subtests.flatMap((s) => (s.metrics ?? []).filter((m) => isHistogramBucket(m.name, m.unit)));
+  const exported = data.tests.filter((x) => /_log2_\d+$/.test(x.path ?? ''));
+  t.ok(buckets.length > 0 && exported.length === buckets.length, `histogram buckets stay in the export (${buckets.length})`);
+  t.ok(exported.every((x) => x.number?.unit === 'samples'));
+  const fault = data.tests.find((x) => x.path === 'postcopy.copy.hugetlb.fault_p50');
+  t.equal(fault?.number?.unit, 'ns', 'postcopy metrics too');
+});
+
+t.test('splats and infrastructure errors', async (t) => {
+  const data = toKcidb(runs);
+  t.ok(warning, 'the detector finds the real WARNING');
   const splat = data.tests.find((x) => x.path === 'uffd.console.warning');
   t.equal(splat?.status, 'FAIL');
-  t.match(splat?.log_excerpt ?? '', /move_pages/);
-  t.equal(data.tests.find((x) => x.id.endsWith('-infra'))?.status, 'MISS', 'an infrastructure error is MISS, not FAIL');
-  const tree = data.checkouts.find((c) => c.git_repository_url !== undefined);
-  t.equal(tree?.git_repository_branch, 'mm-unstable');
+  t.match(splat?.log_excerpt ?? '', /WARNING: CPU: \d+ PID: \d+/);
+  const miss = data.tests.find((x) => x.id.endsWith('-infra'));
+  t.equal(miss?.status, 'MISS', 'an infrastructure error is MISS, not FAIL');
+  t.match(miss?.comment ?? '', /SSH to the guest never came up/);
+});
+
+t.test('a flaky subtest: PASS with misc.flaky and every attempt', async (t) => {
+  const x = toKcidb(runs).tests.find((y) => y.path === 'program.fails-once.anon');
+  t.equal(x?.status, 'PASS', 'KCIDB has no flaky status: it passed in the end');
+  t.equal(x?.misc?.['flaky'], true);
+  t.same(x?.misc?.['attempts'], [
+    { status: 'FAIL', comment: 'exit 1: first run: failing on purpose', output: 'output/fails-once.anon.txt' },
+    { status: 'PASS', output: 'output/fails-once.anon.retry1.txt' },
+  ]);
 });
 
 t.test('the validator catches what KCIDB would reject', async (t) => {

@@ -82,14 +82,18 @@ function part(s: string): string {
   return s.replace(/[^a-zA-Z0-9_-]+/g, '_').replace(/^_+|_+$/g, '') || '_';
 }
 
-/** uffd + uffd-unit-tests + minor + hugetlb -> uffd.unit.minor.hugetlb */
+/**
+ * uffd + uffd-unit-tests + minor + hugetlb -> uffd.unit.minor.hugetlb; a name that already
+ * holds the backing keeps it where it is (uffd-lat's minor-continue/hugetlb/blocking).
+ */
 export function kcidbPath(t: Pick<SubtestResult, 'suite' | 'program' | 'name' | 'backing'>): string {
   let prog = t.program;
   if (prog.startsWith(`${t.suite}-`) || prog.startsWith(`${t.suite}_`)) prog = prog.slice(t.suite.length + 1);
   prog = prog.replace(/[-_]tests?$/, '');
-  const nameParts = t.name.split(/[/.]/).filter(Boolean);
+  // A `--program` test is named like its program: say it once.
+  const nameParts = t.name === t.program ? [] : t.name.split(/[/.]/).filter(Boolean);
   const parts = [t.suite, ...(prog && prog !== t.suite ? [prog] : []), ...nameParts];
-  if (t.backing && nameParts[nameParts.length - 1] !== t.backing) parts.push(t.backing);
+  if (t.backing && !nameParts.includes(t.backing)) parts.push(t.backing);
   return parts.map(part).join('.');
 }
 

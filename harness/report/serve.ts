@@ -1,12 +1,16 @@
 /**
  * `faultline serve`: a read-only static file server on 127.0.0.1 for browsing reports and run
  * directories (the reports also work from file://; this is a convenience). GET/HEAD only, no
- * path escapes out of the root, directories show index.html or a listing.
+ * path escapes out of the root, directories show index.html or a listing; `/` of a results root
+ * redirects to the newest night's report (found in the history index on every request).
  */
 import { createReadStream } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
+import { readHistory } from '../history/index.js';
+import { exists } from '../util/fsutil.js';
+import { newestReport } from './nights.js';
 import { esc } from './svg.js';
 
 const TYPES: Record<string, string> = {
@@ -42,6 +46,14 @@ export async function serveDirectory(root: string, opts: { port?: number; host?:
       } catch {
         res.writeHead(400).end('bad path');
         return;
+      }
+      if (rel === '/') {
+        // The newest night's report, where its relative links (runs, neighbours, nights.html) work.
+        const newest = await newestReport(await readHistory(base), base);
+        if (newest && !(await exists(join(base, 'index.html')))) {
+          res.writeHead(302, { location: `/${newest.split(sep).map(encodeURIComponent).join('/').replace(/index\.html$/, '')}` }).end();
+          return;
+        }
       }
       let path = resolve(base, `.${rel}`);
       try {

@@ -2,65 +2,67 @@
  * Inline SVG charts for the static report: no scripts, no external files, so the page works
  * from file:// and from any static host.
  */
+import { formatNs } from './units.js';
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
-export function fmt(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  const a = Math.abs(x);
-  if (a >= 1e6 || (a > 0 && a < 1e-3)) return x.toExponential(2);
-  return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : x.toFixed(2);
+/** One distribution of a log2 histogram chart: bucket k counts samples 2^k <= ns < 2^(k+1). */
+export interface Log2Series {
+  label: string;
+  buckets: ReadonlyMap<number, number>;
 }
 
-/** Histogram of `values`; `baseline` (optional) is drawn as outlined bars on the same bins. */
-export function svgHistogram(values: readonly number[], opts: { unit: string; bins?: number; width?: number; height?: number; baseline?: readonly number[]; title?: string }): string {
+const SERIES_COLOURS = ['#3b6ea8', '#d08020', '#3c9a4c', '#8e44ad'];
+
+/**
+ * Log2 latency histograms overlaid on shared buckets, as the share of each series' samples (so
+ * runs of different lengths compare): the first series filled, the others outlined.
+ */
+export function svgLog2Histogram(series: readonly Log2Series[], opts: { title: string; width?: number; height?: number }): string {
+  const shown = series.filter((s) => s.buckets.size > 0);
+  if (shown.length === 0) return '';
   const w = opts.width ?? 320;
-  const h = opts.height ?? 120;
+  const h = opts.height ?? 150;
   const padL = 30;
-  const padB = 22;
-  const all = [...values, ...(opts.baseline ?? [])].filter(Number.isFinite);
-  if (all.length === 0) return '';
-  let lo = Math.min(...all);
-  let hi = Math.max(...all);
-  if (lo === hi) {
-    lo -= Math.abs(lo) * 0.05 || 1;
-    hi += Math.abs(hi) * 0.05 || 1;
-  }
-  const bins = opts.bins ?? Math.min(20, Math.max(5, Math.ceil(Math.sqrt(all.length) * 2)));
-  const count = (xs: readonly number[]): number[] => {
-    const c = new Array<number>(bins).fill(0);
-    for (const x of xs) {
-      if (!Number.isFinite(x)) continue;
-      const i = Math.min(bins - 1, Math.floor(((x - lo) / (hi - lo)) * bins));
-      c[i] = (c[i] ?? 0) + 1;
+  const padR = 6;
+  const padT = 6 + 13 * shown.length;
+  const padB = 28;
+  const ks = shown.flatMap((s) => [...s.buckets.keys()]);
+  const lo = Math.min(...ks);
+  const hi = Math.max(...ks);
+  const shares = shown.map((s) => {
+    const total = [...s.buckets.values()].reduce((a, b) => a + b, 0) || 1;
+    return { s, total, share: (k: number): number => (s.buckets.get(k) ?? 0) / total };
+  });
+  const maxShare = Math.max(0.01, ...shares.flatMap(({ share }) => ks.map(share)));
+  const nb = hi - lo + 1;
+  const bw = (w - padL - padR) / nb;
+  const y = (v: number): number => h - padB - (v / maxShare) * (h - padB - padT);
+  const parts = [`<svg class="dist" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" role="img" aria-label="${esc(opts.title)}"><title>${esc(opts.title)}</title>`];
+  shares.forEach(({ s, total, share }, i) => {
+    const colour = SERIES_COLOURS[i % SERIES_COLOURS.length] ?? '#333';
+    const mark = i === 0 ? `fill="${colour}" fill-opacity="0.75"` : `fill="none" stroke="${colour}" stroke-width="1.5"${i > 1 ? ' stroke-dasharray="3,2"' : ''}`;
+    parts.push(`<rect x="${padL}" y="${3 + 13 * i}" width="10" height="9" ${mark}/><text x="${padL + 14}" y="${11 + 13 * i}" font-size="10">${esc(s.label)} (${total} samples)</text>`);
+    for (let k = lo; k <= hi; k++) {
+      const v = share(k);
+      if (v <= 0) continue;
+      const x = padL + (k - lo) * bw + (i === 0 ? 1 : 2);
+      const bwi = Math.max(1, bw - (i === 0 ? 2 : 4));
+      const range = `${formatNs(2 ** k)} – ${formatNs(2 ** (k + 1))}`;
+      parts.push(`<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${bwi.toFixed(1)}" height="${(h - padB - y(v)).toFixed(1)}" ${mark}><title>${esc(`${s.label}: ${range}: ${s.buckets.get(k) ?? 0} of ${total} (${(v * 100).toFixed(0)}%)`)}</title></rect>`);
     }
-    return c;
-  };
-  const cur = count(values);
-  const base = opts.baseline ? count(opts.baseline) : undefined;
-  const maxC = Math.max(1, ...cur, ...(base ?? []));
-  const bw = (w - padL - 4) / bins;
-  const y = (c: number): number => (h - padB) - (c / maxC) * (h - padB - 6);
-  const parts: string[] = [];
-  parts.push(`<svg class="hist" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(opts.title ?? 'histogram')}">`);
-  if (opts.title) parts.push(`<title>${esc(opts.title)}</title>`);
-  parts.push(`<line x1="${padL}" y1="${h - padB}" x2="${w - 2}" y2="${h - padB}" stroke="#888"/>`);
-  cur.forEach((c, i) => {
-    if (c === 0) return;
-    const x0 = lo + ((hi - lo) * i) / bins;
-    const x1 = lo + ((hi - lo) * (i + 1)) / bins;
-    parts.push(`<rect x="${(padL + i * bw + 1).toFixed(1)}" y="${y(c).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(h - padB - y(c)).toFixed(1)}" fill="#4a7ebb"><title>${fmt(x0)}..${fmt(x1)} ${esc(opts.unit)}: ${c}</title></rect>`);
   });
-  base?.forEach((c, i) => {
-    if (c === 0) return;
-    parts.push(`<rect x="${(padL + i * bw + 1).toFixed(1)}" y="${y(c).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(h - padB - y(c)).toFixed(1)}" fill="none" stroke="#d08020" stroke-dasharray="3,2"><title>baseline: ${c}</title></rect>`);
-  });
-  parts.push(`<text x="${padL}" y="${h - 6}" font-size="10">${esc(fmt(lo))}</text>`);
-  parts.push(`<text x="${w - 2}" y="${h - 6}" font-size="10" text-anchor="end">${esc(fmt(hi))} ${esc(opts.unit)}</text>`);
-  parts.push(`<text x="${padL - 4}" y="12" font-size="10" text-anchor="end">${maxC}</text>`);
-  parts.push('</svg>');
+  parts.push(`<line x1="${padL}" y1="${h - padB}" x2="${w - padR}" y2="${h - padB}" stroke="#888"/>`);
+  parts.push(`<text x="${padL - 3}" y="${(padT + 4).toFixed(0)}" font-size="9" text-anchor="end">${(maxShare * 100).toFixed(0)}%</text><text x="${padL - 3}" y="${h - padB}" font-size="9" text-anchor="end">0</text>`);
+  // A label every few buckets, at least 46 px apart, at the bucket's lower bound.
+  const step = Math.max(1, Math.ceil(46 / bw));
+  for (let k = lo; k <= hi; k += step) {
+    if (padL + (k - lo) * bw + 34 > w) break;
+    parts.push(`<text x="${(padL + (k - lo) * bw).toFixed(1)}" y="${h - padB + 11}" font-size="9">${esc(formatNs(2 ** k))}</text>`);
+  }
+  parts.push(`<text x="${((w + padL) / 2).toFixed(0)}" y="${h - 4}" font-size="9" text-anchor="middle" fill="#555">per-fault round trip (log2 buckets)</text></svg>`);
   return parts.join('');
 }
 
@@ -105,38 +107,33 @@ export function svgStatusTrend(nights: readonly TrendBar[], opts: { width?: numb
   return parts.join('');
 }
 
-/** A small line chart of one metric's nightly median; gaps where a night has no value. */
-export function svgLine(points: readonly { label: string; value: number | undefined }[], opts: { unit: string; width?: number; height?: number; title?: string }): string {
+/** A sparkline for a table cell: one value per night, gaps where a night has none, the last point marked. */
+export function svgSpark(points: readonly { label: string; value: number | undefined }[], opts: { format: (v: number) => string; title: string; width?: number; height?: number }): string {
   const vals = points.map((p) => p.value).filter((v): v is number => v !== undefined && Number.isFinite(v));
   if (vals.length === 0) return '';
-  const w = opts.width ?? 240;
-  const h = opts.height ?? 70;
+  const w = opts.width ?? 110;
+  const h = opts.height ?? 24;
   let lo = Math.min(...vals);
   let hi = Math.max(...vals);
   if (lo === hi) {
     lo -= Math.abs(lo) * 0.05 || 1;
     hi += Math.abs(hi) * 0.05 || 1;
   }
-  const x = (i: number): number => 4 + (points.length <= 1 ? 0 : (i * (w - 8)) / (points.length - 1));
-  const y = (v: number): number => h - 14 - ((v - lo) / (hi - lo)) * (h - 22);
-  const segs: string[] = [];
-  let cur: string[] = [];
+  const x = (i: number): number => 3 + (points.length <= 1 ? (w - 6) / 2 : (i * (w - 6)) / (points.length - 1));
+  const y = (v: number): number => h - 3 - ((v - lo) / (hi - lo)) * (h - 6);
+  const segs: string[][] = [[]];
   points.forEach((p, i) => {
-    if (p.value === undefined || !Number.isFinite(p.value)) {
-      if (cur.length) segs.push(cur.join(' '));
-      cur = [];
-      return;
-    }
-    cur.push(`${x(i).toFixed(1)},${y(p.value).toFixed(1)}`);
+    if (p.value === undefined || !Number.isFinite(p.value)) segs.push([]);
+    else segs[segs.length - 1]?.push(`${x(i).toFixed(1)},${y(p.value).toFixed(1)}`);
   });
-  if (cur.length) segs.push(cur.join(' '));
-  const parts = [`<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(opts.title ?? 'trend')}">`];
-  for (const s of segs) parts.push(`<polyline points="${s}" fill="none" stroke="#4a7ebb" stroke-width="1.5"/>`);
+  const parts = [`<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(opts.title)}"><title>${esc(opts.title)}</title>`];
+  for (const s of segs) if (s.length > 1) parts.push(`<polyline points="${s.join(' ')}" fill="none" stroke="#3b6ea8" stroke-width="1.5"/>`);
   points.forEach((p, i) => {
     if (p.value === undefined || !Number.isFinite(p.value)) return;
-    parts.push(`<circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="2" fill="#4a7ebb"><title>${esc(p.label)}: ${fmt(p.value)} ${esc(opts.unit)}</title></circle>`);
+    const last = i === points.length - 1;
+    parts.push(`<circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="${last ? 2.8 : 1.6}" fill="${last ? '#b3261e' : '#3b6ea8'}"><title>${esc(`${p.label}: ${opts.format(p.value)}`)}</title></circle>`);
   });
-  parts.push(`<text x="4" y="${h - 2}" font-size="9">${esc(fmt(lo))}</text><text x="${w - 4}" y="${h - 2}" font-size="9" text-anchor="end">${esc(fmt(hi))} ${esc(opts.unit)}</text>`);
   parts.push('</svg>');
   return parts.join('');
 }
+

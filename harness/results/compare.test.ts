@@ -121,7 +121,7 @@ t.test('false-positive rate under H0 stays near alpha', async (t) => {
 });
 
 t.test('metric direction from name and unit', async (t) => {
-  t.equal(metricDirection('fault_p50', 'ns'), 'lower-is-better');
+  t.equal(metricDirection('total_p50', 'ns'), 'lower-is-better');
   t.equal(metricDirection('faults', 'ops/s'), 'higher-is-better');
   t.equal(metricDirection('throughput', 'MiB'), 'higher-is-better');
 });
@@ -150,7 +150,7 @@ t.test('compareRuns: regressions, flaky, fixed, appeared/vanished, splats, metri
     }),
   );
   const c = compareRuns(base, head);
-  t.same(c.regressions.map((r) => r.id), ['uffd-lat/minor/anon', 'uffd-unit-tests/minor/anon']);
+  t.same(c.regressions.map((r) => r.id), ['uffd-unit-tests/minor/anon']);
   t.same(c.flaky.map((r) => [r.id, r.flakyBecause]).sort(), [
     ['uffd-unit-tests/sigbus/anon', 'mixed-results'],
     ['uffd-unit-tests/wp-fork/anon', 'mixed-results'],
@@ -161,7 +161,7 @@ t.test('compareRuns: regressions, flaky, fixed, appeared/vanished, splats, metri
   t.equal(c.newSplats.length, 1);
   t.same(
     c.metricRegressions.map((m) => `${m.id} ${m.metric}`),
-    ['uffd-lat/minor/anon fault_p50', 'uffd-lat/minor/anon fault_p99', 'uffd-lat/missing/anon fault_p50', 'uffd-lat/missing/anon fault_p99'],
+    ['uffd-lat/first-touch/anon total_p50', 'uffd-lat/first-touch/anon total_p99', 'uffd-lat/missing-copy/anon/blocking total_p50', 'uffd-lat/missing-copy/anon/blocking total_p99'],
   );
   t.ok(c.metricRegressions.every((m) => m.ratio > 1.1 && m.test.p < 0.05));
   t.ok(c.regressed);

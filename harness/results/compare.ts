@@ -9,6 +9,7 @@
  * A bootstrap CI on the median ratio is reported alongside for humans.
  */
 import type { RunRecord, Splat, Status, SubtestResult } from './types.js';
+import { isHistogramBucket } from '../report/units.js';
 
 // ---------------------------------------------------------------------------------------------
 // Descriptive statistics
@@ -456,7 +457,8 @@ function addSubtest(side: Side, ctx: string, t: SubtestResult): void {
   if (t.reason !== undefined && (t.status === 'fail' || t.status === 'error')) e.reason = t.reason;
   side.statuses.set(key, e);
   for (const m of t.metrics ?? []) {
-    if (!Number.isFinite(m.value)) continue;
+    // A log2 histogram bucket is part of a distribution (drawn by the reports), not a metric to flag.
+    if (!Number.isFinite(m.value) || isHistogramBucket(m.name, m.unit)) continue;
     const mk = `${key}|${m.name}|${m.unit}`;
     const me = side.metrics.get(mk) ?? { context: ctx, id: t.id, metric: m.name, unit: m.unit, values: [] };
     me.values.push(m.value);

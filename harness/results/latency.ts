@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fsutil.js';
 import type { RunRecord, SubtestResult } from './types.js';
 import { xmlEscape } from './writers.js';
+import { formatNs, percentileSupported, samplesNeeded } from '../report/units.js';
+import { svgLog2Histogram } from '../report/svg.js';
 
 /**
  * The latency view of a run: a table of per-fault round-trip percentiles and a log2
@@ -45,45 +47,37 @@ function latencyRows(r: RunRecord): LatencyRow[] {
   return rows;
 }
 
-/** ns -> "4.80 ms" / "254 us" / "50 ns". */
-function formatNs(ns: number | undefined): string {
-  if (ns === undefined || !Number.isFinite(ns)) return '-';
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
-  if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} us`;
-  return `${Math.round(ns)} ns`;
+/** A percentile of a row in human units, or n/a when its sample count cannot support it. */
+function pct(x: LatencyRow, q: number, v: number): string {
+  return percentileSupported(q, x.iterations) ? formatNs(v) : 'n/a';
+}
+
+function cells(x: LatencyRow): string[] {
+  return [formatNs(x.total.p50), pct(x, 0.9, x.total.p90), pct(x, 0.99, x.total.p99), pct(x, 0.999, x.total.p99_9), formatNs(x.total.max), formatNs(x.notifyP50), formatNs(x.resolveP50)];
+}
+
+/** Says why some percentiles read n/a (p99 from 50 samples is the maximum under another name). */
+function naNote(rows: readonly LatencyRow[]): string {
+  const short = rows.filter((x) => cells(x).includes('n/a')).map((x) => x.iterations);
+  if (short.length === 0) return '';
+  return `n/a: a percentile needs at least one sample beyond it (p99: ${samplesNeeded(0.99)} samples, p99.9: ${samplesNeeded(0.999)}); these cases took ${[...new Set(short)].join(' or ')}`;
 }
 
 export function latencyTable(r: RunRecord): string {
   const rows = latencyRows(r);
   if (rows.length === 0) return '';
   const head = ['case', 'n', 'p50', 'p90', 'p99', 'p99.9', 'max', 'notify p50', 'resolve p50'];
-  const body = rows.map((x) => [x.id.replace(/^uffd-lat\//, ''), String(x.iterations ?? ''), formatNs(x.total.p50), formatNs(x.total.p90),
-    formatNs(x.total.p99), formatNs(x.total.p99_9), formatNs(x.total.max), formatNs(x.notifyP50), formatNs(x.resolveP50)]);
+  const body = rows.map((x) => [x.id.replace(/^uffd-lat\//, ''), String(x.iterations ?? ''), ...cells(x)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const note = `per-fault round trip (total = fault to resolved), accel ${r.qemu.accel}, guest clocksource ${r.guest.clocksource ?? 'unknown'}${r.qemu.accel === 'tcg' ? ' (TCG figures are not KVM figures)' : ''}`;
-  return [note, fmt(head), ...body.map(fmt), ''].join('\n');
+  return [note, fmt(head), ...body.map(fmt), naNote(rows), ''].join('\n');
 }
 
-/** A log2 histogram as an SVG bar chart: one bar per power-of-two bucket, labelled in time units. */
+/** A case's log2 histogram (one bar per power-of-two bucket), drawn as the nightly report draws it. */
 function histogramSvg(row: LatencyRow): string {
-  const w = 420, h = 180, padL = 40, padB = 38, padT = 22;
-  const buckets = row.histogram;
-  const max = Math.max(1, ...buckets.map((b) => b.count));
-  const n = Math.max(1, buckets.length);
-  const bw = (w - padL - 10) / n;
-  const bars = buckets.map((b, i) => {
-    const bh = ((h - padB - padT) * b.count) / max;
-    const x = padL + i * bw;
-    const y = h - padB - bh;
-    return `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="#3b6ea8"><title>${xmlEscape(`${formatNs(2 ** b.bucket)}..${formatNs(2 ** (b.bucket + 1))}: ${b.count}`)}</title></rect>` +
-      `<text x="${(x + bw / 2).toFixed(1)}" y="${h - padB + 12}" font-size="9" text-anchor="middle">${xmlEscape(formatNs(2 ** b.bucket))}</text>` +
-      `<text x="${(x + bw / 2).toFixed(1)}" y="${(y - 2).toFixed(1)}" font-size="9" text-anchor="middle">${b.count}</text>`;
-  }).join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif">` +
-    `<text x="${padL}" y="14" font-size="12">${xmlEscape(row.id)} (p50 ${xmlEscape(formatNs(row.total.p50))})</text>` +
-    `<line x1="${padL}" y1="${h - padB}" x2="${w - 10}" y2="${h - padB}" stroke="#333"/>${bars}` +
-    `<text x="${(w / 2).toFixed(0)}" y="${h - 6}" font-size="10" text-anchor="middle">round-trip latency, log2 buckets (lower bound)</text></svg>`;
+  const buckets = new Map(row.histogram.map((b) => [b.bucket, b.count]));
+  return svgLog2Histogram([{ label: `${row.id.replace(/^uffd-lat\//, '')}, p50 ${formatNs(row.total.p50)}`, buckets }], { title: row.id, width: 420, height: 170 });
 }
 
 function safeName(id: string): string {
@@ -95,8 +89,7 @@ export async function writeLatencyReport(dir: string, r: RunRecord): Promise<boo
   const rows = latencyRows(r);
   if (rows.length === 0) return false;
   for (const row of rows) await writeFileAtomic(join(dir, 'histograms', `${safeName(row.id)}.svg`), histogramSvg(row));
-  const tr = rows.map((x) => `<tr><td>${xmlEscape(x.id)}</td><td>${x.iterations ?? ''}</td>${[x.total.p50, x.total.p90, x.total.p99, x.total.p99_9, x.total.max, x.notifyP50, x.resolveP50]
-    .map((v) => `<td>${xmlEscape(formatNs(v))}</td>`).join('')}</tr>`).join('\n');
+  const tr = rows.map((x) => `<tr><td>${xmlEscape(x.id)}</td><td>${x.iterations ?? ''}</td>${cells(x).map((v) => `<td>${xmlEscape(v)}</td>`).join('')}</tr>`).join('\n');
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>faultline latency ${xmlEscape(r.runId)}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}.h{display:inline-block;margin:6px}</style></head><body>
 <h1>userfaultfd fault latency</h1>
@@ -104,6 +97,7 @@ export async function writeLatencyReport(dir: string, r: RunRecord): Promise<boo
 <table><thead><tr><th>case</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>notify p50</th><th>resolve p50</th></tr></thead><tbody>
 ${tr}
 </tbody></table>
+<p>${xmlEscape(naNote(rows))}</p>
 <h2>histograms</h2>
 ${rows.map((x) => `<div class="h">${histogramSvg(x)}</div>`).join('\n')}
 </body></html>
