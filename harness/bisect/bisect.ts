@@ -4,7 +4,7 @@ import { BuildBrokenError, ExitCode, FaultlineError, UsageError } from '../util/
 import { exists, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { Git, type BisectProgress } from '../util/git.js';
 import { log } from '../util/log.js';
-import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, passThreshold, tallyOf, type Rates } from './policy.js';
+import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, passThreshold, tallyOf } from './policy.js';
 import { readBisectRecord, readBisectState, type BisectState } from './record.js';
 import type { BisectRecord, CommitSummary, RevisionTester, RunObservation, RunPolicy, StepOutcome, StepRecord, StepRole } from './types.js';
 
@@ -108,31 +108,74 @@ export async function runBisect(opts: BisectOptions, tester: RevisionTester): Pr
       bisectLog: '',
     };
   }
-  const save = (): Promise<void> => writeJsonAtomic(statePath, state);
-  await save();
+  await writeJsonAtomic(statePath, state);
 
   const { git: wt, fresh } = await ensureWorktree(userGit, state.worktree, bad);
-  const maxSteps = opts.maxSteps ?? state.rangeSize + 8;
-  const subjects = new Map<string, string>();
+  const session = new BisectSession({ opts, tester, policy, userGit, wt, state, resultsDir, statePath });
   // One git log instead of one git show per step.
-  for (const c of await wt.log(`${good}..${bad}`, { reverse: false })) subjects.set(c.hash, c.subject);
-  const subjectOf = async (rev: string): Promise<string> => {
-    let s = subjects.get(rev);
+  for (const c of await wt.log(`${good}..${bad}`, { reverse: false })) session.subjects.set(c.hash, c.subject);
+
+  let startProgress: BisectProgress | undefined;
+  if (state.phase === 'endpoints') startProgress = await checkEndpoints(session, fresh);
+  if (state.phase === 'bisecting') await bisectSteps(session, startProgress);
+  const verification = state.phase === 'verifying' && state.found?.kind === 'culprit' ? await verifyCulprit(session, state.found.rev) : undefined;
+  return writeResults(session, verification);
+}
+
+/** What every bisect phase shares: the options, the worktree, and the resumable state it saves. */
+class BisectSession {
+  readonly opts: BisectOptions;
+  readonly tester: RevisionTester;
+  readonly policy: RunPolicy;
+  /** The user's checkout (owns the linked worktree). */
+  readonly userGit: Git;
+  /** The linked worktree git bisect runs in. */
+  readonly wt: Git;
+  readonly state: BisectState;
+  readonly resultsDir: string;
+  readonly statePath: string;
+  readonly maxSteps: number;
+  /** Commit subjects by hash, filled from one git log up front. */
+  readonly subjects = new Map<string, string>();
+
+  constructor(init: Pick<BisectSession, 'opts' | 'tester' | 'policy' | 'userGit' | 'wt' | 'state' | 'resultsDir' | 'statePath'>) {
+    this.opts = init.opts;
+    this.tester = init.tester;
+    this.policy = init.policy;
+    this.userGit = init.userGit;
+    this.wt = init.wt;
+    this.state = init.state;
+    this.resultsDir = init.resultsDir;
+    this.statePath = init.statePath;
+    this.maxSteps = init.opts.maxSteps ?? init.state.rangeSize + 8;
+  }
+
+  save(): Promise<void> {
+    return writeJsonAtomic(this.statePath, this.state);
+  }
+
+  async subjectOf(rev: string): Promise<string> {
+    let s = this.subjects.get(rev);
     if (s === undefined) {
-      s = (await wt.commit(rev)).subject;
-      subjects.set(rev, s);
+      s = (await this.wt.commit(rev)).subject;
+      this.subjects.set(rev, s);
     }
     return s;
-  };
+  }
 
   /** All runs seen at a revision (bisect + endpoint + verification steps), for pooled decisions. */
-  const pooledRuns = (rev: string): RunObservation[] => state.steps.filter((s) => s.rev === rev).flatMap((s) => s.runs);
-  const currentRates = (): Rates => estimateRates(state.steps);
+  pooledRuns(rev: string): RunObservation[] {
+    return this.state.steps.filter((s) => s.rev === rev).flatMap((s) => s.runs);
+  }
 
-  async function callTester(rev: string, runs: number, label: string): Promise<StepOutcome> {
+  bisectStepCount(): number {
+    return this.state.steps.filter((s) => s.role === 'bisect').length;
+  }
+
+  async callTester(rev: string, runs: number, label: string): Promise<StepOutcome> {
     const t0 = Date.now();
     try {
-      const o = await tester.test(rev, wt.dir, { runs, label });
+      const o = await this.tester.test(rev, this.wt.dir, { runs, label });
       if (o.kind === 'runs' && o.runs.length === 0) return { kind: 'infra', detail: 'the tester returned no runs', durationMs: Date.now() - t0 };
       return o;
     } catch (e) {
@@ -144,234 +187,251 @@ export async function runBisect(opts: BisectOptions, tester: RevisionTester): Pr
   }
 
   /** Test one revision until the policy decides (or it must be skipped). */
-  async function testStep(role: StepRole, rev: string, fixed?: { runs: number; prior: readonly RunObservation[] }): Promise<StepRecord> {
-    const label = role === 'bisect' ? `step ${state.steps.filter((s) => s.role === 'bisect').length + 1}` : role;
-    const subject = await subjectOf(rev);
+  async testStep(role: StepRole, rev: string, fixed?: { runs: number; prior: readonly RunObservation[] }): Promise<StepRecord> {
+    const { state, policy } = this;
+    const label = role === 'bisect' ? `step ${this.bisectStepCount() + 1}` : role;
+    const subject = await this.subjectOf(rev);
     const p = state.pending?.rev === rev && state.pending.role === role ? state.pending : undefined;
     const pending = p ?? { role, rev, runs: [], infraErrors: [], startedAt: new Date().toISOString(), durationMs: 0 };
     state.pending = pending;
-    let buildMs: number | undefined;
-    let cacheHit: boolean | undefined;
-    let skipReason: string | undefined;
+    const build: BuildTotals = {};
     const P = state.passThreshold ?? 1;
     for (;;) {
       const prior = fixed?.prior ?? [];
       const decision = decide(policy, P, tallyOf([...prior, ...pending.runs]), fixed ? fixed.runs + prior.length : undefined);
       if ('verdict' in decision) {
         const verdict = decision.verdict;
-        const rec = finishStep(role, rev, subject, pending, verdict, `${runsText([...prior, ...pending.runs])}${prior.length ? ` (${prior.length} earlier)` : ''}`, buildMs, cacheHit);
-        rec.confidence = confidenceOf(verdict, tallyOf([...prior, ...pending.runs]), currentRates());
+        const rec = finishStep(role, rev, subject, pending, verdict, `${runsText([...prior, ...pending.runs])}${prior.length ? ` (${prior.length} earlier)` : ''}`, build);
+        rec.confidence = confidenceOf(verdict, tallyOf([...prior, ...pending.runs]), estimateRates(state.steps));
         return rec;
       }
-      if (skipReason !== undefined) return finishStep(role, rev, subject, pending, 'skip', skipReason, buildMs, cacheHit);
       log.info(`${label}: testing ${short(rev)} ${subject} (${decision.more} run${decision.more === 1 ? '' : 's'})`);
       const t0 = Date.now();
-      const o = await callTester(rev, decision.more, label);
+      const o = await this.callTester(rev, decision.more, label);
       pending.durationMs += Date.now() - t0;
-      switch (o.kind) {
-        case 'runs':
-          pending.runs.push(...o.runs);
-          if (o.buildMs !== undefined) buildMs = (buildMs ?? 0) + o.buildMs;
-          if (o.cacheHit !== undefined) cacheHit = cacheHit === undefined ? o.cacheHit : cacheHit && o.cacheHit;
-          break;
-        case 'infra':
-          pending.infraErrors.push(o.detail);
-          log.warn(`${label}: infra error at ${short(rev)}: ${o.detail}`);
-          if (pending.infraErrors.length > policy.infraRetries) skipReason = `infra error after ${pending.infraErrors.length} attempts: ${o.detail}`;
-          break;
-        case 'build-broken':
-          skipReason = `build broken: ${o.detail}`;
-          break;
-        case 'boot-failed':
-          skipReason = `boot failed: ${o.detail}`;
-          break;
-        case 'untestable':
-          skipReason = `not testable here: ${o.detail}`;
-          break;
-      }
-      if (skipReason !== undefined) return finishStep(role, rev, subject, pending, 'skip', skipReason, buildMs, cacheHit);
-      await save();
+      const skipReason = absorbOutcome(o, pending, build, policy, label, rev);
+      if (skipReason !== undefined) return finishStep(role, rev, subject, pending, 'skip', skipReason, build);
+      await this.save();
     }
-  }
-
-  function finishStep(role: StepRole, rev: string, subject: string, pending: NonNullable<BisectState['pending']>, verdict: StepRecord['verdict'],
-    reason: string, buildMs: number | undefined, cacheHit: boolean | undefined): StepRecord {
-    const rec: StepRecord = {
-      role,
-      rev,
-      subject,
-      verdict,
-      reason,
-      confidence: 0,
-      runs: pending.runs,
-      infraErrors: pending.infraErrors,
-      durationMs: pending.durationMs,
-      startedAt: pending.startedAt,
-      marked: false,
-      ...(buildMs !== undefined ? { buildMs } : {}),
-      ...(cacheHit !== undefined ? { cacheHit } : {}),
-    };
-    log.info(`${role === 'bisect' ? 'step' : role} ${short(rev)}: ${verdict} (${reason})`);
-    return rec;
   }
 
   /** Record a finished step (and drop the pending runs) in one atomic state write. */
-  async function commitStep(step: StepRecord): Promise<void> {
-    state.steps.push(step);
-    delete state.pending;
-    await save();
+  async commitStep(step: StepRecord): Promise<void> {
+    this.state.steps.push(step);
+    delete this.state.pending;
+    await this.save();
   }
 
-  async function refuse(message: string): Promise<never> {
-    const record = buildRecord(state, { outcome: 'refused', refusal: message });
-    await writeJsonAtomic(join(resultsDir, RESULTS), record);
+  /** Test a revision with a fixed run budget (endpoints, verification) and record it as marked. */
+  async testFixedStep(role: StepRole, rev: string, runs: number, prior: readonly RunObservation[]): Promise<StepRecord> {
+    const step = await this.testStep(role, rev, { runs, prior });
+    step.marked = true;
+    await this.commitStep(step);
+    return step;
+  }
+
+  async refuse(message: string): Promise<never> {
+    const record = buildRecord(this.state, { outcome: 'refused', refusal: message });
+    await writeJsonAtomic(join(this.resultsDir, RESULTS), record);
     // No resumable state: running again re-tests the endpoints (the cause may have been fixed).
-    await rm(statePath, { force: true });
-    await wt.bisectReset();
-    if (!opts.keepWorktree) await userGit.worktreeRemove(wt.dir);
+    await rm(this.statePath, { force: true });
+    await this.wt.bisectReset();
+    if (!this.opts.keepWorktree) await this.userGit.worktreeRemove(this.wt.dir);
     throw new BisectRefusedError(message);
   }
+}
 
-  /** Set when this invocation started git bisect itself (no replay needed). */
-  let startProgress: BisectProgress | undefined;
+/** Build time and cache use summed over a step's tester calls (absent until a call reports them). */
+interface BuildTotals {
+  buildMs?: number;
+  cacheHit?: boolean;
+}
 
-  // ---- 1. endpoints --------------------------------------------------------------------------
-  if (state.phase === 'endpoints') {
-    for (const [role, rev, expect] of [['good-endpoint', good, 'good'], ['bad-endpoint', bad, 'bad']] as const) {
-      let step = state.steps.find((s) => s.role === role);
-      if (!step) {
-        await wt.checkoutDetached(rev);
-        step = await testStep(role, rev, { runs: policy.endpointRuns, prior: [] });
-        step.marked = true;
-        await commitStep(step);
-      }
-      const which = role === 'good-endpoint' ? 'good' : 'bad';
-      const named = `${which} revision ${short(rev)} ("${step.subject}")`;
-      if (step.verdict === 'skip') await refuse(`${named} cannot be tested: ${step.reason}`);
-      if (step.verdict !== expect) {
-        await refuse(expect === 'good'
-          ? `${named} fails ${state.spec} (${step.reason}): pick an older --good, or raise --fail-threshold if the test is flaky there`
-          : `${named} passes ${state.spec} (${step.reason}): pick a newer --bad, or check that the spec names the failing test`);
-      }
-    }
-    const badStep = state.steps.find((s) => s.role === 'bad-endpoint');
-    state.passThreshold = passThreshold(policy, tallyOf(badStep?.runs ?? []));
-    if (!fresh) await wt.bisectReset();
-    startProgress = await wt.bisectStart(bad, good, opts.firstParent ? { firstParent: true } : {});
-    state.bisectLog = await wt.bisectLog();
-    state.phase = 'bisecting';
-    if (startProgress.kind !== 'next') state.found = foundOf(startProgress);
-    await save();
+/** Fold one tester outcome into the pending step; returns why the step must be skipped, if it must. */
+function absorbOutcome(o: StepOutcome, pending: NonNullable<BisectState['pending']>, build: BuildTotals, policy: RunPolicy, label: string, rev: string): string | undefined {
+  switch (o.kind) {
+    case 'runs':
+      pending.runs.push(...o.runs);
+      if (o.buildMs !== undefined) build.buildMs = (build.buildMs ?? 0) + o.buildMs;
+      if (o.cacheHit !== undefined) build.cacheHit = build.cacheHit === undefined ? o.cacheHit : build.cacheHit && o.cacheHit;
+      return undefined;
+    case 'infra':
+      pending.infraErrors.push(o.detail);
+      log.warn(`${label}: infra error at ${short(rev)}: ${o.detail}`);
+      return pending.infraErrors.length > policy.infraRetries ? `infra error after ${pending.infraErrors.length} attempts: ${o.detail}` : undefined;
+    case 'build-broken':
+      return `build broken: ${o.detail}`;
+    case 'boot-failed':
+      return `boot failed: ${o.detail}`;
+    case 'untestable':
+      return `not testable here: ${o.detail}`;
   }
+}
 
-  // ---- 2. bisect -----------------------------------------------------------------------------
-  if (state.phase === 'bisecting') {
-    let progress: BisectProgress;
-    if (state.found) {
-      progress = state.found.kind === 'culprit' ? { kind: 'culprit', rev: state.found.rev } : { kind: 'ambiguous', candidates: state.found.candidates };
-    } else if (startProgress) {
-      progress = startProgress;
-    } else {
-      // The state's log is the truth: rebuild git's bisect state from it (covers a lost worktree too).
-      const logFile = join(resultsDir, 'bisect-log.replay');
-      await writeFileAtomic(logFile, state.bisectLog);
-      await wt.bisectReset();
-      progress = await wt.bisectReplay(logFile);
-      await rm(logFile, { force: true });
-    }
-    while (progress.kind === 'next') {
-      if (state.steps.filter((s) => s.role === 'bisect').length >= maxSteps) {
-        throw new FaultlineError(`bisect did not converge after ${maxSteps} steps (range of ${state.rangeSize} commits): see ${statePath}`);
-      }
-      const rev = progress.rev;
-      const last = state.steps[state.steps.length - 1];
-      let step: StepRecord;
-      if (last && last.role === 'bisect' && !last.marked && last.rev === rev) {
-        step = last; // tested before an interruption, not yet handed to git
-      } else {
-        step = await testStep('bisect', rev);
-        await commitStep(step);
-      }
-      progress = await wt.bisectMark(step.verdict);
-      step.marked = true;
-      state.bisectLog = await wt.bisectLog();
-      await save();
-    }
-    state.found = foundOf(progress);
-    await writeFileAtomic(join(resultsDir, LOG), state.bisectLog);
-    await wt.bisectReset();
-    state.phase = 'verifying';
-    await save();
-  }
+function finishStep(role: StepRole, rev: string, subject: string, pending: NonNullable<BisectState['pending']>, verdict: StepRecord['verdict'],
+  reason: string, build: BuildTotals): StepRecord {
+  const rec: StepRecord = {
+    role,
+    rev,
+    subject,
+    verdict,
+    reason,
+    confidence: 0,
+    runs: pending.runs,
+    infraErrors: pending.infraErrors,
+    durationMs: pending.durationMs,
+    startedAt: pending.startedAt,
+    marked: false,
+    ...(build.buildMs !== undefined ? { buildMs: build.buildMs } : {}),
+    ...(build.cacheHit !== undefined ? { cacheHit: build.cacheHit } : {}),
+  };
+  log.info(`${role === 'bisect' ? 'step' : role} ${short(rev)}: ${verdict} (${reason})`);
+  return rec;
+}
 
-  // ---- 3. verify the culprit -----------------------------------------------------------------
-  let verification: BisectRecord['verification'];
-  const found = state.found;
-  if (state.phase === 'verifying' && found?.kind === 'culprit') {
-    const culprit = await wt.commit(found.rev);
-    const parent = culprit.parents[0];
-    if (!parent) throw new FaultlineError(`culprit ${short(culprit.hash)} has no parent`);
-    const verifyOne = async (role: StepRole, rev: string): Promise<StepRecord> => {
-      const done = state.steps.find((s) => s.role === role && s.rev === rev);
-      if (done) return done;
-      const prior = pooledRuns(rev);
+/**
+ * Phase 1: check that good passes and bad fails (refusing otherwise), then start git bisect.
+ * Returns git's first answer so the next phase need not replay the log.
+ */
+async function checkEndpoints(session: BisectSession, fresh: boolean): Promise<BisectProgress> {
+  const { state, policy, wt } = session;
+  for (const [role, rev, expect] of [['good-endpoint', state.good, 'good'], ['bad-endpoint', state.bad, 'bad']] as const) {
+    let step = state.steps.find((s) => s.role === role);
+    if (!step) {
       await wt.checkoutDetached(rev);
-      // At least one fresh run, and at least endpointRuns runs in total at this revision.
-      const step = await testStep(role, rev, { runs: Math.max(1, policy.endpointRuns - prior.length), prior });
-      step.marked = true;
-      await commitStep(step);
-      return step;
-    };
-    const vp = await verifyOne('verify-parent', parent);
-    const vc = await verifyOne('verify-culprit', culprit.hash);
-    let revert: NonNullable<BisectRecord['verification']>['revert'];
-    if (opts.verifyRevert) {
-      const done = state.steps.find((s) => s.role === 'verify-revert');
-      if (done) {
-        revert = { verdict: done.verdict, commit: done.rev };
-      } else {
-        await wt.checkoutDetached(bad);
-        const r = await wt.revert(culprit.hash);
-        if (!r.ok) {
-          revert = { verdict: 'conflict', reason: r.reason };
-          log.warn(`revert of ${short(culprit.hash)} on ${short(bad)} does not apply: ${r.reason}`);
-        } else {
-          const step = await testStep('verify-revert', r.commit, { runs: policy.endpointRuns, prior: [] });
-          step.marked = true;
-          await commitStep(step);
-          revert = { verdict: step.verdict, commit: r.commit };
-        }
-      }
+      step = await session.testFixedStep(role, rev, policy.endpointRuns, []);
     }
-    verification = {
-      parent,
-      parentVerdict: vp.verdict,
-      culpritVerdict: vc.verdict,
-      ...(revert ? { revert } : {}),
-      verified: vp.verdict === 'good' && vc.verdict === 'bad' && (revert === undefined || revert.verdict === 'good'),
-    };
+    const which = role === 'good-endpoint' ? 'good' : 'bad';
+    const named = `${which} revision ${short(rev)} ("${step.subject}")`;
+    if (step.verdict === 'skip') await session.refuse(`${named} cannot be tested: ${step.reason}`);
+    if (step.verdict !== expect) {
+      await session.refuse(expect === 'good'
+        ? `${named} fails ${state.spec} (${step.reason}): pick an older --good, or raise --fail-threshold if the test is flaky there`
+        : `${named} passes ${state.spec} (${step.reason}): pick a newer --bad, or check that the spec names the failing test`);
+    }
   }
+  const badStep = state.steps.find((s) => s.role === 'bad-endpoint');
+  state.passThreshold = passThreshold(policy, tallyOf(badStep?.runs ?? []));
+  if (!fresh) await wt.bisectReset();
+  const startProgress = await wt.bisectStart(state.bad, state.good, session.opts.firstParent ? { firstParent: true } : {});
+  state.bisectLog = await wt.bisectLog();
+  state.phase = 'bisecting';
+  if (startProgress.kind !== 'next') state.found = foundOf(startProgress);
+  await session.save();
+  return startProgress;
+}
 
-  // ---- 4. results ----------------------------------------------------------------------------
+/** Phase 2: test and mark each revision git bisect hands out until it names a culprit (or candidates). */
+async function bisectSteps(session: BisectSession, startProgress: BisectProgress | undefined): Promise<void> {
+  const { state, wt, resultsDir } = session;
+  let progress = await bisectProgressOf(session, startProgress);
+  while (progress.kind === 'next') {
+    if (session.bisectStepCount() >= session.maxSteps) {
+      throw new FaultlineError(`bisect did not converge after ${session.maxSteps} steps (range of ${state.rangeSize} commits): see ${session.statePath}`);
+    }
+    const rev = progress.rev;
+    const last = state.steps[state.steps.length - 1];
+    let step: StepRecord;
+    if (last && last.role === 'bisect' && !last.marked && last.rev === rev) {
+      step = last; // tested before an interruption, not yet handed to git
+    } else {
+      step = await session.testStep('bisect', rev);
+      await session.commitStep(step);
+    }
+    progress = await wt.bisectMark(step.verdict);
+    step.marked = true;
+    state.bisectLog = await wt.bisectLog();
+    await session.save();
+  }
+  state.found = foundOf(progress);
+  await writeFileAtomic(join(resultsDir, LOG), state.bisectLog);
+  await wt.bisectReset();
+  state.phase = 'verifying';
+  await session.save();
+}
+
+/** Where git bisect stands: the recorded result, this run's start, or a replay of the saved log. */
+async function bisectProgressOf(session: BisectSession, startProgress: BisectProgress | undefined): Promise<BisectProgress> {
+  const { state, wt } = session;
+  if (state.found) {
+    return state.found.kind === 'culprit' ? { kind: 'culprit', rev: state.found.rev } : { kind: 'ambiguous', candidates: state.found.candidates };
+  }
+  if (startProgress) return startProgress;
+  // The state's log is the truth: rebuild git's bisect state from it (covers a lost worktree too).
+  const logFile = join(session.resultsDir, 'bisect-log.replay');
+  await writeFileAtomic(logFile, state.bisectLog);
+  await wt.bisectReset();
+  const progress = await wt.bisectReplay(logFile);
+  await rm(logFile, { force: true });
+  return progress;
+}
+
+type Verification = NonNullable<BisectRecord['verification']>;
+
+/** Phase 3: re-test the culprit and its parent (and, if asked, bad with the culprit reverted). */
+async function verifyCulprit(session: BisectSession, culpritRev: string): Promise<Verification> {
+  const { state, policy, wt } = session;
+  const culprit = await wt.commit(culpritRev);
+  const parent = culprit.parents[0];
+  if (!parent) throw new FaultlineError(`culprit ${short(culprit.hash)} has no parent`);
+  const verifyOne = async (role: StepRole, rev: string): Promise<StepRecord> => {
+    const done = state.steps.find((s) => s.role === role && s.rev === rev);
+    if (done) return done;
+    const prior = session.pooledRuns(rev);
+    await wt.checkoutDetached(rev);
+    // At least one fresh run, and at least endpointRuns runs in total at this revision.
+    return session.testFixedStep(role, rev, Math.max(1, policy.endpointRuns - prior.length), prior);
+  };
+  const vp = await verifyOne('verify-parent', parent);
+  const vc = await verifyOne('verify-culprit', culprit.hash);
+  const revert = session.opts.verifyRevert ? await verifyRevert(session, culprit.hash) : undefined;
+  return {
+    parent,
+    parentVerdict: vp.verdict,
+    culpritVerdict: vc.verdict,
+    ...(revert ? { revert } : {}),
+    verified: vp.verdict === 'good' && vc.verdict === 'bad' && (revert === undefined || revert.verdict === 'good'),
+  };
+}
+
+/** Revert the culprit on top of bad and test that: the failure should go away. */
+async function verifyRevert(session: BisectSession, culprit: string): Promise<Verification['revert']> {
+  const { state, policy, wt } = session;
+  const done = state.steps.find((s) => s.role === 'verify-revert');
+  if (done) return { verdict: done.verdict, commit: done.rev };
+  await wt.checkoutDetached(state.bad);
+  const r = await wt.revert(culprit);
+  if (!r.ok) {
+    log.warn(`revert of ${short(culprit)} on ${short(state.bad)} does not apply: ${r.reason}`);
+    return { verdict: 'conflict', reason: r.reason };
+  }
+  const step = await session.testFixedStep('verify-revert', r.commit, policy.endpointRuns, []);
+  return { verdict: step.verdict, commit: r.commit };
+}
+
+/** Phase 4: write the results record and bisect log, mark the state done, drop the worktree. */
+async function writeResults(session: BisectSession, verification: Verification | undefined): Promise<BisectRecord> {
+  const { state, wt, resultsDir } = session;
+  const found = state.found;
   let record: BisectRecord;
   if (found?.kind === 'culprit') {
     const c = await wt.commit(found.rev);
     const parent = verification?.parent ?? c.parents[0] ?? '';
     const rates = estimateRates(state.steps);
-    const confidence = confidenceOf('good', tallyOf(pooledRuns(parent)), rates) * confidenceOf('bad', tallyOf(pooledRuns(c.hash)), rates);
+    const confidence = confidenceOf('good', tallyOf(session.pooledRuns(parent)), rates) * confidenceOf('bad', tallyOf(session.pooledRuns(c.hash)), rates);
     record = buildRecord(state, { outcome: 'found', culprit: { ...summaryOf(c), confidence }, ...(verification ? { verification } : {}) });
   } else if (found?.kind === 'ambiguous') {
     const candidates: CommitSummary[] = [];
     for (const h of found.candidates) candidates.push(summaryOf(await wt.commit(h)));
     record = buildRecord(state, { outcome: 'ambiguous', candidates });
   } else {
-    throw new FaultlineError(`bisect state in ${statePath} has no result in phase ${state.phase}`);
+    throw new FaultlineError(`bisect state in ${session.statePath} has no result in phase ${state.phase}`);
   }
   await writeFileAtomic(join(resultsDir, LOG), record.bisectLog);
   await writeJsonAtomic(join(resultsDir, RESULTS), record);
   state.phase = 'done';
-  await save();
-  if (!opts.keepWorktree) await userGit.worktreeRemove(wt.dir);
+  await session.save();
+  if (!session.opts.keepWorktree) await session.userGit.worktreeRemove(wt.dir);
   return record;
 }
 
