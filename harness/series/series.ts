@@ -75,33 +75,7 @@ export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A
   const resultsDir = resolve(opts.resultsDir);
   await mkdir(resultsDir, { recursive: true });
 
-  // ---- the series -----------------------------------------------------------------------
-  let baseRef: string;
-  let planned: PlannedPatch[];
-  let source: SeriesRecord['source'];
-  const warnings: string[] = [];
-  if (opts.mbox !== undefined) {
-    if (opts.base === undefined) throw new UsageError('--mbox needs --base REV: the commit the series applies to');
-    baseRef = opts.base;
-    const parsed = await parseMbox(resolve(opts.mbox), join(resultsDir, 'mails'));
-    warnings.push(...parsed.warnings);
-    for (const s of parsed.skipped) log.info(`mbox: skipping "${s.subject}": ${s.reason}`);
-    planned = parsed.patches.map((p) => ({ subject: p.subject, mail: p, ...(p.messageId ? { messageId: p.messageId } : {}), ...(p.from ? { author: p.from } : {}) }));
-    source = { kind: 'mbox', file: resolve(opts.mbox), ...(parsed.cover ? { cover: { subject: parsed.cover.subject, ...(parsed.cover.messageId ? { messageId: parsed.cover.messageId } : {}) } } : {}) };
-  } else {
-    const range = opts.range ?? '';
-    const m = /^([^.\s]+)\.\.([^.\s]+)$/.exec(range);
-    if (!m?.[1] || !m[2]) throw new UsageError(`--range '${range}' is not A..B: e.g. --range v6.12..my-series`);
-    const from = await user.resolveCommit(m[1]);
-    const to = await user.resolveCommit(m[2]);
-    const all = await user.log(`${from}..${to}`);
-    if (all.length === 0) throw new UsageError(`--range ${range} holds no commits`);
-    const merges = all.filter((c) => c.parents.length > 1);
-    if (merges.length) throw new UsageError(`--range ${range} contains merge ${merges[0]?.hash.slice(0, 12)}: a series must be linear`);
-    baseRef = opts.base ?? from;
-    planned = all.map((c) => ({ subject: c.subject, commit: c, author: `${c.authorName} <${c.authorEmail}>` }));
-    source = { kind: 'range', range };
-  }
+  const { baseRef, planned, source, warnings } = await planSeries(opts, user, resultsDir);
   const base = await user.resolveCommit(baseRef);
   const baseInfo = await user.commit(base);
   for (const w of warnings) log.warn(w);
@@ -110,121 +84,28 @@ export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A
   const wtPath = resolve(opts.worktree ?? join(resultsDir, 'worktree'));
   if (await exists(wtPath)) throw new UsageError(`${wtPath} already exists: remove it or pass another --worktree`);
   const wt = await user.worktreeAdd(wtPath, base);
-  const total = planned.length;
-  const patches: PatchRecord[] = planned.map((p, i) => ({
-    index: i + 1,
-    total,
-    subject: p.subject,
-    files: [],
-    apply: { ok: false, reason: 'not reached' },
-    ...(p.messageId ? { messageId: p.messageId } : {}),
-    ...(p.author ? { author: p.author } : {}),
-  }));
-  const ledger = new WarningLedger();
-  const timing = { baseBuildMs: 0, patchBuildMs: [] as number[], testMs: 0 };
-  const problems: string[] = [];
-  let baseRecords: RunRecord[] = [];
-  let tipRecords: RunRecord[] | undefined;
-  let baseBuild: SeriesRecord['baseBuild'];
-  let baseTests: TestSummary | undefined;
-  let tip: string | undefined;
-  const cmpOpts: CompareRunsOptions = {
-    ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
-    ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
-    ...(opts.statTest ? { test: opts.statTest } : {}),
+  const run: SeriesRun<A> = {
+    opts, builder, tester, wt, base, repeat, planned,
+    patches: unreachedPatchRecords(planned),
+    cmpOpts: {
+      ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+      ...(opts.alpha !== undefined ? { alpha: opts.alpha } : {}),
+      ...(opts.statTest ? { test: opts.statTest } : {}),
+    },
+    ledger: new WarningLedger(),
+    timing: { baseBuildMs: 0, patchBuildMs: [], testMs: 0 },
+    problems: [],
+    patchIds: [],
+    baseRecords: [],
   };
-  const patchIds: string[] = [];
-
   try {
-    // ---- base: build (warning baseline) and test ----------------------------------------
-    log.info(`series: ${total} patches on ${base.slice(0, 12)} ("${baseInfo.subject}")`);
-    const bb = await builder.build(base, wt.dir, 'base');
-    timing.baseBuildMs = bb.durationMs;
-    const baseDiags = bb.log !== undefined ? parseDiagnostics(bb.log, wt.dir) : [];
-    ledger.record(baseDiags, bb.compiled ?? [], bb.full && bb.log !== undefined);
-    baseBuild = {
-      ok: bb.ok, durationMs: bb.durationMs, cacheHit: bb.cacheHit, warnings: baseDiags.filter((d) => d.severity === 'warning').length,
-      ...(bb.firstError ? { firstError: bb.firstError } : {}),
-    };
-    if (!bb.ok) {
-      throw new UsageError(`the base ${base.slice(0, 12)} does not build (${bb.firstError ?? 'see the build log'}): pick a --base that builds`);
-    }
-    if (!opts.noTests) {
-      const tt = Date.now();
-      const cached = await testBase({ base, worktree: wt.dir, artifact: bb.artifact, repeat, builder, tester, useCache: opts.baseCache ?? true });
-      baseRecords = cached.records;
-      baseTests = summarizeRuns(baseRecords, cached.hit);
-      timing.testMs += Date.now() - tt;
-    }
-
-    // ---- patches, in order --------------------------------------------------------------
-    let parent = base;
-    let stopped = false;
-    for (let i = 0; i < planned.length; i++) {
-      const p = planned[i] as PlannedPatch;
-      const rec = patches[i] as PatchRecord;
-      const tag = `[${i + 1}/${total}]`;
-      if (stopped) break;
-      const applied = await applyOne(wt, p, parent);
-      if (!applied.ok) {
-        rec.apply = { ok: false, reason: applied.reason };
-        problems.push(`patch ${i + 1}/${total} "${p.subject}" does not apply: ${applied.reason}`);
-        log.warn(`${tag} does not apply: ${applied.reason}`);
-        stopped = true;
-        break;
-      }
-      rec.apply = { ok: true };
-      rec.commit = applied.commit;
-      rec.files = await wt.changedFiles(parent, applied.commit);
-      const pid = await wt.patchId(applied.commit);
-      if (pid) {
-        rec.patchId = pid;
-        patchIds.push(pid);
-      }
-      const b = await builder.build(applied.commit, wt.dir, `patch ${i + 1}/${total}`);
-      timing.patchBuildMs.push(b.durationMs);
-      const diags = b.log !== undefined ? parseDiagnostics(b.log, wt.dir) : [];
-      // A broken build's warnings are fallout of its error: neither reported nor kept as a baseline.
-      const cmp = b.log !== undefined && b.ok ? ledger.compare(diags, rec.files) : { known: b.ok ? false : true, added: [] };
-      if (b.ok) ledger.record(diags, [...(b.compiled ?? []), ...rec.files], b.full && b.log !== undefined);
-      rec.build = {
-        ok: b.ok, durationMs: b.durationMs, cacheHit: b.cacheHit, newWarnings: cmp.added, warningsCompared: cmp.known,
-        ...(b.ok ? {} : { firstError: b.firstError ?? diags.find((d) => d.severity === 'error')?.text ?? 'build failed' }),
-      };
-      if (!b.ok) {
-        problems.push(`patch ${i + 1}/${total} "${p.subject}" breaks the build: ${rec.build.firstError ?? ''}`);
-      }
-      if (cmp.added.length && !opts.allowWarnings) {
-        problems.push(`patch ${i + 1}/${total} "${p.subject}" adds ${cmp.added.length} compiler warning${cmp.added.length > 1 ? 's' : ''}: ${cmp.added[0]?.text ?? ''}`);
-      }
-      log.info(`${tag} ${p.subject}: ${b.ok ? 'builds' : `BUILD BROKEN: ${rec.build.firstError ?? ''}`}${cmp.added.length ? `, ${cmp.added.length} new warnings` : ''}`);
-      const isTip = i === planned.length - 1;
-      if (b.ok && !opts.noTests && (opts.each || isTip)) {
-        const tt = Date.now();
-        const records = await tester.test(applied.commit, wt.dir, b.artifact, { repeat, label: `patch ${i + 1}/${total}` });
-        timing.testMs += Date.now() - tt;
-        rec.tests = summarizeRuns(records);
-        const c = compareRuns(baseRecords, records, cmpOpts);
-        rec.comparison = { regressions: c.regressions.length, fixed: c.fixed.length, newSplats: c.newSplats.length, metricRegressions: c.metricRegressions.length };
-        if (isTip) tipRecords = records;
-      }
-      parent = applied.commit;
-    }
-    if (!stopped) tip = parent;
-    if (!stopped && !opts.noTests && tipRecords === undefined) {
-      problems.push(`the tip does not build: nothing to test`);
-    }
+    log.info(`series: ${planned.length} patches on ${base.slice(0, 12)} ("${baseInfo.subject}")`);
+    await buildAndTestBase(run);
+    await applyPatches(run);
   } finally {
     if (!opts.keepWorktree) await user.worktreeRemove(wt.dir);
   }
-
-  let comparison: Comparison | undefined;
-  if (tipRecords) {
-    comparison = compareRuns(baseRecords, tipRecords, cmpOpts);
-    for (const r of comparison.regressions) problems.push(`new failure: ${r.id} (base ${r.base.join(',')} -> tip ${r.head.join(',')})${r.reason ? `: ${r.reason}` : ''}`);
-    for (const s of comparison.newSplats) problems.push(`new kernel splat: ${s.title}${s.test ? ` (during ${s.test})` : ''}`);
-    for (const m of comparison.metricRegressions) problems.push(`latency regression: ${m.id} ${m.metric} ${((m.ratio - 1) * 100).toFixed(1)}% (p=${m.test.p.toPrecision(2)})`);
-  }
+  const comparison = run.tipRecords ? compareTip(run, run.tipRecords) : undefined;
 
   const finished = Date.now();
   const record: SeriesRecord = {
@@ -232,28 +113,198 @@ export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A
     repo,
     base: { hash: base, subject: baseInfo.subject, ref: baseRef },
     source,
-    patchsetHash: sha256([base, ...patchIds].join('\n')),
+    patchsetHash: sha256([base, ...run.patchIds].join('\n')),
     messageIds: planned.map((p) => p.messageId).filter((m): m is string => m !== undefined),
-    ...(tip ? { tip } : {}),
-    patches,
-    ...(baseBuild ? { baseBuild } : {}),
-    ...(baseTests ? { baseTests } : {}),
+    ...(run.tip ? { tip: run.tip } : {}),
+    patches: run.patches,
+    ...(run.baseBuild ? { baseBuild: run.baseBuild } : {}),
+    ...(run.baseTests ? { baseTests: run.baseTests } : {}),
     tester: tester.describe(),
     builder: builder.describe(),
     repeat,
     each: opts.each === true,
     ...(comparison ? { comparison } : {}),
-    problems,
-    verdict: problems.length ? 'regressed' : 'clean',
+    problems: run.problems,
+    verdict: run.problems.length ? 'regressed' : 'clean',
     startedAt,
     finishedAt: new Date(finished).toISOString(),
     durationMs: finished - t0,
-    timing: { ...timing, totalMs: finished - t0 },
+    timing: { ...run.timing, totalMs: finished - t0 },
   };
   await writeJsonAtomic(join(resultsDir, 'results.json'), record);
   await writeFileAtomic(join(resultsDir, 'report.txt'), formatSeriesReport(record));
   await writeFileAtomic(join(resultsDir, 'junit.xml'), seriesJunit(record));
   return record;
+}
+
+/** The patches to apply, from the mbox or the commit range, and the ref they apply to. */
+async function planSeries(opts: SeriesOptions, user: Git, resultsDir: string): Promise<{
+  baseRef: string; planned: PlannedPatch[]; source: SeriesRecord['source']; warnings: string[];
+}> {
+  if (opts.mbox !== undefined) {
+    if (opts.base === undefined) throw new UsageError('--mbox needs --base REV: the commit the series applies to');
+    const parsed = await parseMbox(resolve(opts.mbox), join(resultsDir, 'mails'));
+    for (const s of parsed.skipped) log.info(`mbox: skipping "${s.subject}": ${s.reason}`);
+    return {
+      baseRef: opts.base,
+      planned: parsed.patches.map((p) => ({ subject: p.subject, mail: p, ...(p.messageId ? { messageId: p.messageId } : {}), ...(p.from ? { author: p.from } : {}) })),
+      source: { kind: 'mbox', file: resolve(opts.mbox), ...(parsed.cover ? { cover: { subject: parsed.cover.subject, ...(parsed.cover.messageId ? { messageId: parsed.cover.messageId } : {}) } } : {}) },
+      warnings: [...parsed.warnings],
+    };
+  }
+  const range = opts.range ?? '';
+  const m = /^([^.\s]+)\.\.([^.\s]+)$/.exec(range);
+  if (!m?.[1] || !m[2]) throw new UsageError(`--range '${range}' is not A..B: e.g. --range v6.12..my-series`);
+  const from = await user.resolveCommit(m[1]);
+  const to = await user.resolveCommit(m[2]);
+  const all = await user.log(`${from}..${to}`);
+  if (all.length === 0) throw new UsageError(`--range ${range} holds no commits`);
+  const merges = all.filter((c) => c.parents.length > 1);
+  if (merges.length) throw new UsageError(`--range ${range} contains merge ${merges[0]?.hash.slice(0, 12)}: a series must be linear`);
+  return {
+    baseRef: opts.base ?? from,
+    planned: all.map((c) => ({ subject: c.subject, commit: c, author: `${c.authorName} <${c.authorEmail}>` })),
+    source: { kind: 'range', range },
+    warnings: [],
+  };
+}
+
+/** One record per patch, as if the series stopped before it; the patch phase fills them in. */
+function unreachedPatchRecords(planned: readonly PlannedPatch[]): PatchRecord[] {
+  return planned.map((p, i) => ({
+    index: i + 1,
+    total: planned.length,
+    subject: p.subject,
+    files: [],
+    apply: { ok: false, reason: 'not reached' },
+    ...(p.messageId ? { messageId: p.messageId } : {}),
+    ...(p.author ? { author: p.author } : {}),
+  }));
+}
+
+/** A series run in progress: its inputs, and what the base and patch phases record. */
+interface SeriesRun<A> {
+  readonly opts: SeriesOptions;
+  readonly builder: SeriesBuilder<A>;
+  readonly tester: SeriesTester<A>;
+  /** The worktree the series is applied in. */
+  readonly wt: Git;
+  readonly base: string;
+  readonly repeat: number;
+  readonly planned: readonly PlannedPatch[];
+  readonly patches: PatchRecord[];
+  readonly cmpOpts: CompareRunsOptions;
+  /** Warnings seen so far, the baseline a patch's new warnings are found against. */
+  readonly ledger: WarningLedger;
+  readonly timing: Omit<SeriesRecord['timing'], 'totalMs'>;
+  readonly problems: string[];
+  readonly patchIds: string[];
+  baseRecords: RunRecord[];
+  tipRecords?: RunRecord[];
+  baseBuild?: SeriesRecord['baseBuild'];
+  baseTests?: TestSummary;
+  /** Set when every patch applied. */
+  tip?: string;
+}
+
+/** Build the base (the warning baseline) and test it; a base that does not build is bad input. */
+async function buildAndTestBase<A>(run: SeriesRun<A>): Promise<void> {
+  const { base, wt, opts, timing } = run;
+  const bb = await run.builder.build(base, wt.dir, 'base');
+  timing.baseBuildMs = bb.durationMs;
+  const baseDiags = bb.log !== undefined ? parseDiagnostics(bb.log, wt.dir) : [];
+  run.ledger.record(baseDiags, bb.compiled ?? [], bb.full && bb.log !== undefined);
+  run.baseBuild = {
+    ok: bb.ok, durationMs: bb.durationMs, cacheHit: bb.cacheHit, warnings: baseDiags.filter((d) => d.severity === 'warning').length,
+    ...(bb.firstError ? { firstError: bb.firstError } : {}),
+  };
+  if (!bb.ok) {
+    throw new UsageError(`the base ${base.slice(0, 12)} does not build (${bb.firstError ?? 'see the build log'}): pick a --base that builds`);
+  }
+  if (!opts.noTests) {
+    const tt = Date.now();
+    const cached = await testBase({ base, worktree: wt.dir, artifact: bb.artifact, repeat: run.repeat, builder: run.builder, tester: run.tester, useCache: opts.baseCache ?? true });
+    run.baseRecords = cached.records;
+    run.baseTests = summarizeRuns(run.baseRecords, cached.hit);
+    timing.testMs += Date.now() - tt;
+  }
+}
+
+/** Apply the patches in order, building (and testing) each; stops at the first that does not apply. */
+async function applyPatches<A>(run: SeriesRun<A>): Promise<void> {
+  const { planned, patches } = run;
+  const total = planned.length;
+  let parent = run.base;
+  for (let i = 0; i < total; i++) {
+    const p = planned[i] as PlannedPatch;
+    const rec = patches[i] as PatchRecord;
+    const applied = await applyOne(run.wt, p, parent);
+    if (!applied.ok) {
+      rec.apply = { ok: false, reason: applied.reason };
+      run.problems.push(`patch ${i + 1}/${total} "${p.subject}" does not apply: ${applied.reason}`);
+      log.warn(`[${i + 1}/${total}] does not apply: ${applied.reason}`);
+      return;
+    }
+    await buildAndTestPatch(run, i, applied.commit, parent);
+    parent = applied.commit;
+  }
+  run.tip = parent;
+  if (!run.opts.noTests && run.tipRecords === undefined) {
+    run.problems.push(`the tip does not build: nothing to test`);
+  }
+}
+
+/** Build one applied patch, find its new warnings, and test it if it is the tip (or --each). */
+async function buildAndTestPatch<A>(run: SeriesRun<A>, i: number, commit: string, parent: string): Promise<void> {
+  const { opts, wt, planned, problems, ledger } = run;
+  const p = planned[i] as PlannedPatch;
+  const rec = run.patches[i] as PatchRecord;
+  const total = planned.length;
+  rec.apply = { ok: true };
+  rec.commit = commit;
+  rec.files = await wt.changedFiles(parent, commit);
+  const pid = await wt.patchId(commit);
+  if (pid) {
+    rec.patchId = pid;
+    run.patchIds.push(pid);
+  }
+  const b = await run.builder.build(commit, wt.dir, `patch ${i + 1}/${total}`);
+  run.timing.patchBuildMs.push(b.durationMs);
+  const diags = b.log !== undefined ? parseDiagnostics(b.log, wt.dir) : [];
+  // A broken build's warnings are fallout of its error: neither reported nor kept as a baseline.
+  const cmp = b.log !== undefined && b.ok ? ledger.compare(diags, rec.files) : { known: b.ok ? false : true, added: [] };
+  if (b.ok) ledger.record(diags, [...(b.compiled ?? []), ...rec.files], b.full && b.log !== undefined);
+  rec.build = {
+    ok: b.ok, durationMs: b.durationMs, cacheHit: b.cacheHit, newWarnings: cmp.added, warningsCompared: cmp.known,
+    ...(b.ok ? {} : { firstError: b.firstError ?? diags.find((d) => d.severity === 'error')?.text ?? 'build failed' }),
+  };
+  if (!b.ok) {
+    problems.push(`patch ${i + 1}/${total} "${p.subject}" breaks the build: ${rec.build.firstError ?? ''}`);
+  }
+  if (cmp.added.length && !opts.allowWarnings) {
+    problems.push(`patch ${i + 1}/${total} "${p.subject}" adds ${cmp.added.length} compiler warning${cmp.added.length > 1 ? 's' : ''}: ${cmp.added[0]?.text ?? ''}`);
+  }
+  log.info(`[${i + 1}/${total}] ${p.subject}: ${b.ok ? 'builds' : `BUILD BROKEN: ${rec.build.firstError ?? ''}`}${cmp.added.length ? `, ${cmp.added.length} new warnings` : ''}`);
+  const isTip = i === total - 1;
+  if (b.ok && !opts.noTests && (opts.each || isTip)) {
+    const tt = Date.now();
+    const records = await run.tester.test(commit, wt.dir, b.artifact, { repeat: run.repeat, label: `patch ${i + 1}/${total}` });
+    run.timing.testMs += Date.now() - tt;
+    rec.tests = summarizeRuns(records);
+    const c = compareRuns(run.baseRecords, records, run.cmpOpts);
+    rec.comparison = { regressions: c.regressions.length, fixed: c.fixed.length, newSplats: c.newSplats.length, metricRegressions: c.metricRegressions.length };
+    if (isTip) run.tipRecords = records;
+  }
+}
+
+/** Compare the tip's runs with the base's; each regression becomes a problem. */
+function compareTip<A>(run: SeriesRun<A>, tipRecords: RunRecord[]): Comparison {
+  const comparison = compareRuns(run.baseRecords, tipRecords, run.cmpOpts);
+  const { problems } = run;
+  for (const r of comparison.regressions) problems.push(`new failure: ${r.id} (base ${r.base.join(',')} -> tip ${r.head.join(',')})${r.reason ? `: ${r.reason}` : ''}`);
+  for (const s of comparison.newSplats) problems.push(`new kernel splat: ${s.title}${s.test ? ` (during ${s.test})` : ''}`);
+  for (const m of comparison.metricRegressions) problems.push(`latency regression: ${m.id} ${m.metric} ${((m.ratio - 1) * 100).toFixed(1)}% (p=${m.test.p.toPrecision(2)})`);
+  return comparison;
 }
 
 async function applyOne(wt: Git, p: PlannedPatch, parent: string): Promise<{ ok: true; commit: string } | { ok: false; reason: string }> {
