@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from '../util/project.js';
 import { kcidbErrors, kcidbPath, KCIDB_SCHEMA_PATH, toKcidb, validateKcidb, type KcidbData, type KcidbRunInput } from './kcidb.js';
 import { kcidbInputs } from './export.js';
 import { FIXTURE_RESULTS, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
-import { isHistogramBucket } from './units.js';
+import { isHistogramBucket } from '../results/units.js';
 
 const nights = await Promise.all([NIGHTS.second, NIGHTS.kernels, NIGHTS.suites].map((id) => loadNight(FIXTURE_RESULTS, id)));
 const fromNights: KcidbRunInput[] = nights.flatMap((n) => kcidbInputs({ kind: 'nightly', ...n }));

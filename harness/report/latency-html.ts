@@ -7,7 +7,7 @@
 import type { SampleComparison } from '../results/compare.js';
 import { caseTitle, compareCases, percentile, PERCENTILES, samplesPerRun, sortCases, type LatencyCase, type PercentileCell, type PercentileName } from './latency.js';
 import { esc, svgLog2Histogram, svgSpark } from './svg.js';
-import { formatChange, formatNs, formatP, quantileLabel, samplesNeeded } from './units.js';
+import { formatChange, formatNs, formatP, quantileLabel, samplesNeeded } from '../results/units.js';
 
 export interface TrendPoint {
   label: string;

@@ -8,7 +8,7 @@ import { compareSamples } from '../results/compare.js';
 import { FIXTURE_RESULTS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { caseTitle, compareCases, latencyCases, percentile } from './latency.js';
 import { smallestP } from './latency-html.js';
-import { formatChange, formatMetric, formatNs, isHistogramBucket, metricQuantile, percentileSupported, sampleCount } from './units.js';
+import { formatChange, formatMetric, formatNs, isHistogramBucket, metricQuantile, percentileSupported, sampleCount } from '../results/units.js';
 
 const second = await loadNight(FIXTURE_RESULTS, NIGHTS.second);
 const first = await loadNight(FIXTURE_RESULTS, NIGHTS.first);

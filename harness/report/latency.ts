@@ -7,7 +7,7 @@
  */
 import { compareSamples, median, type CompareStatsOptions, type SampleComparison } from '../results/compare.js';
 import { BACKINGS, type RunRecord, type SubtestResult } from '../results/types.js';
-import { percentileSupported, quantileLabel, sampleCount, samplesNeeded } from './units.js';
+import { percentileSupported, quantileLabel, sampleCount, samplesNeeded } from '../results/units.js';
 
 /** uffd-lat's case names (tests/uffd-lat/uffd-lat.c kind_names) as people write them. */
 const OPERATIONS: Record<string, string> = {

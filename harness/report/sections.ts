@@ -7,7 +7,7 @@
 import { median, type Comparison, type MetricChange } from '../results/compare.js';
 import type { RunRecord, Status } from '../results/types.js';
 import { esc } from './svg.js';
-import { formatChange, formatMetric, formatP, isHistogramBucket, metricQuantile, percentileSupported, quantileLabel, sampleCount, samplesNeeded } from './units.js';
+import { formatChange, formatMetric, formatP, isHistogramBucket, metricQuantile, percentileSupported, quantileLabel, sampleCount, samplesNeeded } from '../results/units.js';
 
 const CSS = `
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff;max-width:1500px}

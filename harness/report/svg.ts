@@ -2,7 +2,7 @@
  * Inline SVG charts for the static report: no scripts, no external files, so the page works
  * from file:// and from any static host.
  */
-import { formatNs } from './units.js';
+import { formatNs } from '../results/units.js';
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');

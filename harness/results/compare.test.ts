@@ -161,8 +161,10 @@ t.test('compareRuns: regressions, flaky, fixed, appeared/vanished, splats, metri
   t.equal(c.newSplats.length, 1);
   t.same(
     c.metricRegressions.map((m) => `${m.id} ${m.metric}`),
-    ['uffd-lat/first-touch/anon total_p50', 'uffd-lat/first-touch/anon total_p99', 'uffd-lat/missing-copy/anon/blocking total_p50', 'uffd-lat/missing-copy/anon/blocking total_p99'],
+    ['uffd-lat/first-touch/anon total_p50', 'uffd-lat/missing-copy/anon/blocking total_p50'],
   );
+  // p99 of a quick run's 50 faults is its largest sample or so: never compared, never flagged.
+  t.notOk(c.metrics.some((m) => m.metric === 'total_p99'), 'p99 from 50 samples is left out of the comparison');
   t.ok(c.metricRegressions.every((m) => m.ratio > 1.1 && m.test.p < 0.05));
   t.ok(c.regressed);
 

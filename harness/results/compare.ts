@@ -9,7 +9,7 @@
  * A bootstrap CI on the median ratio is reported alongside for humans.
  */
 import type { RunRecord, Splat, Status, SubtestResult } from './types.js';
-import { isHistogramBucket } from '../report/units.js';
+import { isHistogramBucket, metricQuantile, sampleCount } from './units.js';
 
 // ---------------------------------------------------------------------------------------------
 // Descriptive statistics
@@ -459,11 +459,25 @@ function addSubtest(side: Side, ctx: string, t: SubtestResult): void {
   for (const m of t.metrics ?? []) {
     // A log2 histogram bucket is part of a distribution (drawn by the reports), not a metric to flag.
     if (!Number.isFinite(m.value) || isHistogramBucket(m.name, m.unit)) continue;
+    if (!tailComparable(t, m.name)) continue;
     const mk = `${key}|${m.name}|${m.unit}`;
     const me = side.metrics.get(mk) ?? { context: ctx, id: t.id, metric: m.name, unit: m.unit, values: [] };
     me.values.push(m.value);
     side.metrics.set(mk, me);
   }
+}
+
+/**
+ * Tail percentiles are compared only when at least 10 samples lie beyond them: p99.9 of 1,000
+ * samples is the largest one or two, and a night-to-night change in it is noise (clock-overhead's
+ * p99.9 moved 97 -> 583 ns between two real nights and failed the nightly).
+ */
+const MIN_TAIL_SAMPLES = 10;
+
+function tailComparable(t: SubtestResult, metric: string): boolean {
+  const q = metricQuantile(metric);
+  const n = q === undefined ? undefined : sampleCount(t, metric);
+  return q === undefined || n === undefined || n * (1 - q) >= MIN_TAIL_SAMPLES - 1e-9;
 }
 
 const bad = (s: Status): boolean => s === 'fail' || s === 'error';

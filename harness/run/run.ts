@@ -13,7 +13,7 @@ import type { Suite, SuiteContext } from '../suites/types.js';
 import { exitCodeOf, summarize, verdictOf } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
 import { writeRunOutputs } from '../results/writers.js';
-import { writeLatencyReport } from '../results/latency.js';
+import { writeLatencyReport } from '../report/run-latency.js';
 import type { SshSession } from '../ssh/transport.js';
 import { chooseAccel } from '../vm/accel.js';
 import { requireQemu } from '../vm/guest.js';

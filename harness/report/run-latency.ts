@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fsutil.js';
-import type { RunRecord, SubtestResult } from './types.js';
-import { xmlEscape } from './writers.js';
-import { formatNs, percentileSupported, samplesNeeded } from '../report/units.js';
-import { svgLog2Histogram } from '../report/svg.js';
+import type { RunRecord, SubtestResult } from '../results/types.js';
+import { xmlEscape } from '../results/writers.js';
+import { formatNs, percentileSupported, samplesNeeded } from '../results/units.js';
+import { svgLog2Histogram } from './svg.js';
 
 /**
  * The latency view of a run: a table of per-fault round-trip percentiles and a log2
