@@ -64,7 +64,7 @@ export async function compareNightlies(
 }
 
 /** One line per kernel/config/guest-RAM row: backing columns with suite verdict counts. */
-export function matrixSummary(record: NightlyRecord): string {
+function matrixSummary(record: NightlyRecord): string {
   const rows = new Map<string, Map<string, string[]>>();
   for (const j of record.jobs) {
     const row = `${j.kernel}/${j.config}/ram=${j.guestRam}`;
