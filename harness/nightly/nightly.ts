@@ -195,50 +195,8 @@ function fmtDuration(ms: number): string {
 
 export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> {
   const plan = opts.plan ?? (await readPlan(opts.planFile));
-  const hash = planHash(plan);
   const resultsRoot = resolve(opts.resultsRoot);
-  const allJobs = expandJobs(plan);
-  const progress = opts.progress ?? true;
-
-  let dir: string;
-  let record: NightlyRecord;
-  const resumeDir = opts.resume ? (opts.outDir ? resolve(opts.outDir) : await findResumable(resultsRoot, hash, opts.shard)) : undefined;
-  if (opts.resume && resumeDir === undefined) throw new UsageError(`--resume: no interrupted nightly of plan '${plan.name}' under ${join(resultsRoot, 'nightly')}: run without --resume to start one`);
-  if (resumeDir !== undefined) {
-    dir = resumeDir;
-    record = await readNightlyRecord(dir);
-    if (record.planHash !== hash) throw new UsageError(`--resume: ${dir} was started from a different plan (hash ${record.planHash}, now ${hash}): resume with the same plan file or start a new nightly`);
-    if (record.complete) throw new UsageError(`--resume: ${dir} is already complete`);
-    const done = record.jobs.filter((j) => j.state === 'done').length;
-    log.info(`resuming ${record.nightlyId}: ${done}/${record.jobs.length} jobs already done`);
-  } else {
-    const history = await readHistory(resolve(opts.durationsFrom ?? resultsRoot));
-    const durations = pastDurations(history, plan.name);
-    let jobs: Job[] = allJobs;
-    let shardInfo: NightlyRecord['shard'];
-    if (opts.shard) {
-      const sel = selectShard(allJobs, opts.shard, durations);
-      jobs = sel.jobs;
-      shardInfo = { ...opts.shard, fingerprint: sel.assignment.fingerprint, balanced: sel.assignment.balanced };
-      log.info(`shard ${opts.shard.index}/${opts.shard.count}: ${jobs.length} of ${allJobs.length} jobs (${sel.assignment.balanced ? 'balanced by past durations' : 'no history: round-robin'}; assignment ${sel.assignment.fingerprint})`);
-    }
-    const nightlyId = opts.nightlyId ?? defaultNightlyId(new Date(), opts.shard);
-    dir = opts.outDir ? resolve(opts.outDir) : join(resultsRoot, 'nightly', nightlyId);
-    if (await exists(join(dir, NIGHTLY_FILE))) throw new UsageError(`${dir} already holds a nightly: pass --resume to continue it, or another --out`);
-    record = {
-      schema: 'faultline.nightly/1',
-      nightlyId,
-      planName: plan.name,
-      planHash: hash,
-      plan,
-      ...(shardInfo ? { shard: shardInfo } : {}),
-      startedAt: new Date().toISOString(),
-      complete: false,
-      host: { hostname: hostname(), cpus: availableParallelism(), memMiB: Math.round(totalmem() / 1048576), parallel: 0 },
-      totalJobs: allJobs.length,
-      jobs: jobs.map((j): NightlyJobState => ({ ...j, state: 'pending', attempts: 0 })),
-    };
-  }
+  const { dir, record } = await openNightly(opts, plan, resultsRoot);
   await mkdir(join(dir, 'runs'), { recursive: true });
 
   const auto = opts.parallel === undefined ? defaultParallelism(plan.memMiB, plan.guestRam.includes('hugetlb')) : undefined;
@@ -246,13 +204,8 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   const par = opts.parallel ?? auto?.jobs ?? 1;
   record.host.parallel = par;
 
-  let saving: Promise<void> = Promise.resolve();
-  const save = (): Promise<void> => {
-    const snapshot = JSON.parse(JSON.stringify(record)) as NightlyRecord;
-    saving = saving.then(() => writeNightlyRecord(dir, snapshot));
-    return saving;
-  };
-  await save();
+  const store = new NightlyStore(dir, record);
+  await store.save();
 
   const pending = record.jobs.filter((j) => j.state === 'pending');
   const controller = new AbortController();
@@ -262,93 +215,15 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   // Build/download each distinct kernel once, before any guest starts.
   const prepared = pending.length > 0 ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions)) : new Map<string, PreparedKernel | { error: string }>();
   const executor = opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? []);
-
-  const total = record.jobs.length;
-  let doneCount = record.jobs.filter((j) => j.state === 'done').length;
-  const t0 = Date.now();
-  let finishedThisSession = 0;
-  let running = 0;
-
-  // Run ids are unique across nights (history, KCIDB test ids and merges key on them).
-  const runIdFor = (job: Job, attempt: number): string => `${record.nightlyId}.${job.id}.try${attempt}`;
-
-  async function finishJob(job: NightlyJobState, rec: RunRecord, runDir: string): Promise<void> {
-    job.state = 'done';
-    job.runDir = relative(dir, runDir);
-    job.verdict = rec.verdict;
-    job.durationMs = rec.durationMs;
-    job.finishedAt = new Date().toISOString();
-    if (rec.infraError !== undefined) job.infraError = rec.infraError;
-    else delete job.infraError;
-    doneCount++;
-    finishedThisSession++;
-    await save();
-    if (progress) {
-      const elapsed = Date.now() - t0;
-      const left = total - doneCount;
-      const eta = finishedThisSession > 0 && left > 0 ? ` ETA ${fmtDuration((elapsed / finishedThisSession) * left)}` : '';
-      const s = rec.summary;
-      log.info(`[${doneCount}/${total}] ${job.id}: ${rec.verdict.toUpperCase()} (${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error${rec.splats.length ? `, ${rec.splats.length} splat(s)` : ''}) in ${fmtDuration(rec.durationMs)}${rec.infraError ? ` — ${rec.infraError}` : ''};${running > 0 ? ` ${running} running;` : ''}${eta}`);
-    }
-  }
-
-  async function runJob(job: NightlyJobState): Promise<void> {
-    const kernel = prepared.get(job.buildKey);
-    const runsRoot = join(dir, 'runs');
-    if (!kernel || 'error' in kernel) {
-      const runId = runIdFor(job, job.attempts + 1);
-      job.attempts++;
-      const rec = infraErrorRecord(job, runId, kernel && 'error' in kernel ? kernel.error : `kernel ${job.kernel} was not prepared`, plan);
-      const runDir = join(runsRoot, runId);
-      await mkdir(runDir, { recursive: true });
-      await writeRunOutputs(runDir, rec);
-      await finishJob(job, rec, runDir);
-      return;
-    }
-    // An infrastructure error (guest died, hung, SSH lost) is retried once; the failed attempt is kept.
-    for (;;) {
-      if (controller.signal.aborted) return;
-      job.attempts++;
-      const runId = runIdFor(job, job.attempts);
-      running++;
-      let rec: RunRecord;
-      let runDir: string;
-      try {
-        const out = await executor(job, { resultsRoot: runsRoot, runId, attempt: job.attempts, signal: controller.signal, kernel });
-        rec = out.record;
-        runDir = out.dir;
-      } catch (e) {
-        if (controller.signal.aborted) {
-          running--;
-          return;
-        }
-        const detail = e instanceof FaultlineError && e.detail ? `\n${e.detail}` : '';
-        rec = infraErrorRecord(job, runId, `${errorMessage(e)}${detail}`.slice(0, 4000), plan, kernel.spec.kind === 'path' ? kernel.spec.bzImage : kernel.spec.kind === 'debian' ? `debian ${kernel.spec.series}` : kernel.spec.kernelSrc);
-        runDir = join(runsRoot, runId);
-        await mkdir(runDir, { recursive: true });
-        await writeRunOutputs(runDir, rec);
-      }
-      running--;
-      // Interrupted (Ctrl-C reaches the guests too): leave the job pending for --resume.
-      if (rec.infraError !== undefined && controller.signal.aborted) return;
-      if (rec.infraError !== undefined && job.attempts < 2) {
-        log.warn(`${job.id}: infrastructure error (${rec.infraError.split('\n')[0] ?? ''}); retrying once`);
-        job.failedAttempts = [...(job.failedAttempts ?? []), relative(dir, runDir)];
-        await save();
-        continue;
-      }
-      await finishJob(job, rec, runDir);
-      return;
-    }
-  }
+  const runner = new JobRunner({ plan, store, prepared, executor, signal: controller.signal, progress: opts.progress ?? true });
 
   if (pending.length > 0) {
     log.info(`nightly ${record.nightlyId}: ${pending.length} job(s) to run, ${par} in parallel; results in ${dir}`);
-    const outcomes = await runPool(pending, par, runJob, controller.signal);
+    const outcomes = await runPool(pending, par, (job) => runner.runJob(job), controller.signal);
     for (const o of outcomes) if (o.error !== undefined) log.warn(`${o.item.id}: ${errorMessage(o.error)}`);
   }
   opts.signal?.removeEventListener('abort', onAbort);
-  await saving;
+  await store.saved();
 
   if (controller.signal.aborted || record.jobs.some((j) => j.state !== 'done')) {
     const left = record.jobs.filter((j) => j.state !== 'done').length;
@@ -356,8 +231,8 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   }
   record.complete = true;
   record.finishedAt = new Date().toISOString();
-  await save();
-  await saving;
+  await store.save();
+  await store.saved();
 
   const fin = await finalizeNightly(dir, record, {
     resultsRoot,
@@ -366,6 +241,172 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
     ...(opts.print !== undefined ? { print: opts.print } : {}),
   });
   return { ...fin, dir, record, exitCode: nightlyExitCode(record, fin) };
+}
+
+/** The nightly to run: the interrupted one (--resume), or a new one of this machine's shard of the plan's jobs. */
+async function openNightly(opts: NightlyOptions, plan: Plan, resultsRoot: string): Promise<{ dir: string; record: NightlyRecord }> {
+  const hash = planHash(plan);
+  const resumeDir = opts.resume ? (opts.outDir ? resolve(opts.outDir) : await findResumable(resultsRoot, hash, opts.shard)) : undefined;
+  if (opts.resume && resumeDir === undefined) throw new UsageError(`--resume: no interrupted nightly of plan '${plan.name}' under ${join(resultsRoot, 'nightly')}: run without --resume to start one`);
+  if (resumeDir !== undefined) {
+    const record = await readNightlyRecord(resumeDir);
+    if (record.planHash !== hash) throw new UsageError(`--resume: ${resumeDir} was started from a different plan (hash ${record.planHash}, now ${hash}): resume with the same plan file or start a new nightly`);
+    if (record.complete) throw new UsageError(`--resume: ${resumeDir} is already complete`);
+    const done = record.jobs.filter((j) => j.state === 'done').length;
+    log.info(`resuming ${record.nightlyId}: ${done}/${record.jobs.length} jobs already done`);
+    return { dir: resumeDir, record };
+  }
+  const allJobs = expandJobs(plan);
+  const history = await readHistory(resolve(opts.durationsFrom ?? resultsRoot));
+  const durations = pastDurations(history, plan.name);
+  let jobs: Job[] = allJobs;
+  let shardInfo: NightlyRecord['shard'];
+  if (opts.shard) {
+    const sel = selectShard(allJobs, opts.shard, durations);
+    jobs = sel.jobs;
+    shardInfo = { ...opts.shard, fingerprint: sel.assignment.fingerprint, balanced: sel.assignment.balanced };
+    log.info(`shard ${opts.shard.index}/${opts.shard.count}: ${jobs.length} of ${allJobs.length} jobs (${sel.assignment.balanced ? 'balanced by past durations' : 'no history: round-robin'}; assignment ${sel.assignment.fingerprint})`);
+  }
+  const nightlyId = opts.nightlyId ?? defaultNightlyId(new Date(), opts.shard);
+  const dir = opts.outDir ? resolve(opts.outDir) : join(resultsRoot, 'nightly', nightlyId);
+  if (await exists(join(dir, NIGHTLY_FILE))) throw new UsageError(`${dir} already holds a nightly: pass --resume to continue it, or another --out`);
+  const record: NightlyRecord = {
+    schema: 'faultline.nightly/1',
+    nightlyId,
+    planName: plan.name,
+    planHash: hash,
+    plan,
+    ...(shardInfo ? { shard: shardInfo } : {}),
+    startedAt: new Date().toISOString(),
+    complete: false,
+    host: { hostname: hostname(), cpus: availableParallelism(), memMiB: Math.round(totalmem() / 1048576), parallel: 0 },
+    totalJobs: allJobs.length,
+    jobs: jobs.map((j): NightlyJobState => ({ ...j, state: 'pending', attempts: 0 })),
+  };
+  return { dir, record };
+}
+
+/** nightly.json, the resume state: writes are queued so concurrent jobs never interleave them. */
+class NightlyStore {
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(readonly dir: string, readonly record: NightlyRecord) {}
+
+  /** Queue a write of the record as it is now. */
+  save(): Promise<void> {
+    const snapshot = JSON.parse(JSON.stringify(this.record)) as NightlyRecord;
+    this.saving = this.saving.then(() => writeNightlyRecord(this.dir, snapshot));
+    return this.saving;
+  }
+
+  /** Resolves when every queued write has landed. */
+  saved(): Promise<void> {
+    return this.saving;
+  }
+}
+
+/** Runs the nightly's jobs (one at a time each, many at once overall) and keeps the progress count. */
+class JobRunner {
+  private readonly plan: Plan;
+  private readonly store: NightlyStore;
+  private readonly prepared: ReadonlyMap<string, PreparedKernel | { error: string }>;
+  private readonly executor: JobExecutor;
+  private readonly signal: AbortSignal;
+  private readonly progress: boolean;
+  private readonly total: number;
+  private readonly t0 = Date.now();
+  private doneCount: number;
+  private finishedThisSession = 0;
+  private running = 0;
+
+  constructor(init: {
+    plan: Plan; store: NightlyStore; prepared: ReadonlyMap<string, PreparedKernel | { error: string }>; executor: JobExecutor; signal: AbortSignal; progress: boolean;
+  }) {
+    this.plan = init.plan;
+    this.store = init.store;
+    this.prepared = init.prepared;
+    this.executor = init.executor;
+    this.signal = init.signal;
+    this.progress = init.progress;
+    this.total = init.store.record.jobs.length;
+    this.doneCount = init.store.record.jobs.filter((j) => j.state === 'done').length;
+  }
+
+  /** Run ids are unique across nights (history, KCIDB test ids and merges key on them). */
+  private runIdFor(job: Job, attempt: number): string {
+    return `${this.store.record.nightlyId}.${job.id}.try${attempt}`;
+  }
+
+  async runJob(job: NightlyJobState): Promise<void> {
+    const kernel = this.prepared.get(job.buildKey);
+    const runsRoot = join(this.store.dir, 'runs');
+    if (!kernel || 'error' in kernel) {
+      const runId = this.runIdFor(job, job.attempts + 1);
+      job.attempts++;
+      const rec = infraErrorRecord(job, runId, kernel && 'error' in kernel ? kernel.error : `kernel ${job.kernel} was not prepared`, this.plan);
+      const runDir = join(runsRoot, runId);
+      await mkdir(runDir, { recursive: true });
+      await writeRunOutputs(runDir, rec);
+      await this.finishJob(job, rec, runDir);
+      return;
+    }
+    // An infrastructure error (guest died, hung, SSH lost) is retried once; the failed attempt is kept.
+    for (;;) {
+      if (this.signal.aborted) return;
+      job.attempts++;
+      const runId = this.runIdFor(job, job.attempts);
+      this.running++;
+      let rec: RunRecord;
+      let runDir: string;
+      try {
+        const out = await this.executor(job, { resultsRoot: runsRoot, runId, attempt: job.attempts, signal: this.signal, kernel });
+        rec = out.record;
+        runDir = out.dir;
+      } catch (e) {
+        if (this.signal.aborted) {
+          this.running--;
+          return;
+        }
+        const detail = e instanceof FaultlineError && e.detail ? `\n${e.detail}` : '';
+        rec = infraErrorRecord(job, runId, `${errorMessage(e)}${detail}`.slice(0, 4000), this.plan, kernel.spec.kind === 'path' ? kernel.spec.bzImage : kernel.spec.kind === 'debian' ? `debian ${kernel.spec.series}` : kernel.spec.kernelSrc);
+        runDir = join(runsRoot, runId);
+        await mkdir(runDir, { recursive: true });
+        await writeRunOutputs(runDir, rec);
+      }
+      this.running--;
+      // Interrupted (Ctrl-C reaches the guests too): leave the job pending for --resume.
+      if (rec.infraError !== undefined && this.signal.aborted) return;
+      if (rec.infraError !== undefined && job.attempts < 2) {
+        log.warn(`${job.id}: infrastructure error (${rec.infraError.split('\n')[0] ?? ''}); retrying once`);
+        job.failedAttempts = [...(job.failedAttempts ?? []), relative(this.store.dir, runDir)];
+        await this.store.save();
+        continue;
+      }
+      await this.finishJob(job, rec, runDir);
+      return;
+    }
+  }
+
+  private async finishJob(job: NightlyJobState, rec: RunRecord, runDir: string): Promise<void> {
+    job.state = 'done';
+    job.runDir = relative(this.store.dir, runDir);
+    job.verdict = rec.verdict;
+    job.durationMs = rec.durationMs;
+    job.finishedAt = new Date().toISOString();
+    if (rec.infraError !== undefined) job.infraError = rec.infraError;
+    else delete job.infraError;
+    this.doneCount++;
+    this.finishedThisSession++;
+    await this.store.save();
+    if (this.progress) {
+      const { doneCount, total, running } = this;
+      const elapsed = Date.now() - this.t0;
+      const left = total - doneCount;
+      const eta = this.finishedThisSession > 0 && left > 0 ? ` ETA ${fmtDuration((elapsed / this.finishedThisSession) * left)}` : '';
+      const s = rec.summary;
+      log.info(`[${doneCount}/${total}] ${job.id}: ${rec.verdict.toUpperCase()} (${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error${rec.splats.length ? `, ${rec.splats.length} splat(s)` : ''}) in ${fmtDuration(rec.durationMs)}${rec.infraError ? ` — ${rec.infraError}` : ''};${running > 0 ? ` ${running} running;` : ''}${eta}`);
+    }
+  }
 }
 
 /** 1 when a job failed or anything regressed against the baseline; 2 when only infrastructure broke; else 0. */
