@@ -66,12 +66,11 @@ function outputUntil(s: Streamed, at: number): string {
 export async function runProgram(
   session: GuestSession, suite: Suite, cmd: GuestCommand, ctx: SuiteContext, dir: string, purpose?: 'resume' | 'retry',
 ): Promise<ProgramResult> {
-  const live = await session.up();
   const line = guestCommandLine(cmd);
   const outputFile = join('output', `${cmd.label}.txt`);
   log.info(`[${suite.name}] ${cmd.label}: ${line}`);
+  const live = await guestForNextProgram(session, cmd);
   const consoleStart = live.guest.console.lineTimes.length;
-  await live.ssh.exec(`echo 'faultline: begin ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 });
   const streamed: Streamed = { chunks: [] };
   // The guest kills the test at its timeout; the host waits a grace period longer before declaring a hang.
   const r = await live.ssh.exec(`cd ${GUEST_DIR} && ${envPrefix(cmd)}exec timeout -s KILL ${cmd.timeoutSec} ${argvLine(cmd)}`, {
@@ -101,10 +100,29 @@ export async function runProgram(
   } else {
     if (killed && !out.timedOut) explainOomKill(result, live.guest.console.all.split('\n').slice(consoleStart).join('\n'), suite, cmd, ctx, r.output);
     const rm = cmd.leaves?.length ? `rm -f ${cmd.leaves.map(shellQuote).join(' ')}; ` : '';
-    await live.ssh.exec(`${rm}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 });
+    // A guest that dies right after the program is the next program's to find (and reboot).
+    await live.ssh.exec(`${rm}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 }).catch((e: unknown) => log.info(`end marker not written: ${errorMessage(e)}`));
   }
   log.info(`[${suite.name}] ${cmd.label}: ${result.program.status}${result.program.reason ? ` (${result.program.reason})` : ''} in ${(r.durationMs / 1000).toFixed(1)} s`);
   return result;
+}
+
+/**
+ * The guest with this program's begin marker written: a guest lost between programs (a
+ * panic after the last one ended, a dropped connection) is replaced by a fresh boot.
+ */
+async function guestForNextProgram(session: GuestSession, cmd: GuestCommand): Promise<LiveGuest> {
+  for (let attempt = 1; ; attempt++) {
+    const live = await session.up();
+    try {
+      await live.ssh.exec(`echo 'faultline: begin ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 });
+      return live;
+    } catch (e) {
+      if (attempt >= 2) throw e;
+      log.info(`the guest was lost between programs (${errorMessage(e)}): booting a new one`);
+      await session.drop();
+    }
+  }
 }
 
 /**
