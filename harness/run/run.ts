@@ -199,8 +199,11 @@ async function checkGuestFacts(record: RunRecord, ssh: SshSession, req: RunReque
   const [uname, clocksource, , freeLine, nodes, pages1g] = facts.trim().split('\n');
   record.guest.uname = uname?.trim() ?? '';
   if (clocksource) record.guest.clocksource = clocksource.trim();
-  record.guest.numaNodes = Number(nodes ?? 1);
-  record.guest.hugepages1g = Number(pages1g ?? 0);
+  // A kernel built without CONFIG_NUMA has no node directories: that is one node.
+  const nodeCount = Number(nodes?.trim());
+  if (Number.isInteger(nodeCount) && nodeCount >= 1) record.guest.numaNodes = nodeCount;
+  const reserved1g = Number(pages1g?.trim());
+  record.guest.hugepages1g = Number.isInteger(reserved1g) ? reserved1g : 0;
   record.kernel.release ??= record.guest.uname;
   const freeHuge = Number(/(\d+)/.exec(freeLine ?? '')?.[1] ?? 0);
   if (freeHuge < 32) log.warn(`guest has only ${freeHuge} free 2 MiB hugepages (the uffd tests want >= 32): raise --mem or --hugepages`);
