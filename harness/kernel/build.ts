@@ -102,7 +102,7 @@ export interface KernelBuild {
 }
 
 /** What metadata.json holds (validated when read back from disk). */
-export interface BuildMetadata {
+interface BuildMetadata {
   recipeVersion: number;
   key: string;
   inputKey: string;
@@ -584,25 +584,17 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
   const inputFile = join(root, 'inputs', inKey);
 
   // Fast path: same inputs as an earlier build, no make at all.
-  if (!opts.force) {
-    const key = (await readFile(inputFile, 'utf8').catch(() => '')).trim();
-    if (/^[0-9a-f]{24}$/.test(key)) {
-      const dir = join(root, 'artifacts', key);
-      const cached = await readArtifacts(dir);
-      if (cached) {
-        const m = await withSelftests(dir, cached, opts);
-        durations['total'] = Date.now() - t0;
-        if (opts.progress !== 'off') log.info(`build: cache hit ${key} (${m.release}, ${dir})`);
-        return toKernelBuild(dir, m, true, durations);
-      }
-    }
+  const earlier = opts.force ? undefined : await artifactsForInputs(root, inputFile);
+  if (earlier) {
+    const m = await withSelftests(earlier.dir, earlier.metadata, opts);
+    durations['total'] = Date.now() - t0;
+    if (opts.progress !== 'off') log.info(`build: cache hit ${earlier.key} (${m.release}, ${earlier.dir})`);
+    return toKernelBuild(earlier.dir, m, true, durations);
   }
 
   const useCcache = opts.ccache !== false && (await which('ccache')) !== undefined;
   const ccacheDir = join(opts.cacheDir ? resolve(opts.cacheDir, '..') : cacheRoot(), 'ccache');
-  const cc = useCcache ? 'ccache gcc' : 'gcc';
   const env: Record<string, string> = { LC_ALL: 'C', ...(useCcache ? { CCACHE_DIR: ccacheDir, CCACHE_NOHASHDIR: 'true' } : {}) };
-  const jobs = opts.jobs ?? availableParallelism();
   const recipeId = sha256(JSON.stringify({ base: base.id, frags: fragments.map((f) => f.text), arch: ARCH }));
   const sourceId = commit !== undefined ? `repo:${src}` : `tree:${src}`;
   const owned = opts.ownedTree ?? isInside(src, join(cacheRoot(), DEBIAN_CACHE_DIR));
@@ -610,146 +602,228 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
     ? join(src, `${OWNED_OBJ_PREFIX}${recipeId.slice(0, 16)}`)
     : join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));
   const lockFile = commit !== undefined ? join(root, 'locks', `wt-${sha256(src).slice(0, 16)}`) : join(root, 'locks', `obj-${obj.split('/').pop() ?? ''}`);
+  const plan: BuildPlan = {
+    opts, t0, durations, src, commit, fragments, base, root, compiler, state, inKey, inputFile,
+    useCcache, ccacheDir, env, cc: useCcache ? 'ccache gcc' : 'gcc', jobs: opts.jobs ?? availableParallelism(), obj,
+  };
+  return withLock(lockFile, commit !== undefined ? `the worktree of ${src}` : obj, 6 * 3600_000, () => buildInObjDir(plan));
+}
 
-  return withLock(lockFile, commit !== undefined ? `the worktree of ${src}` : obj, 6 * 3600_000, async () => {
-    // The log starts in the obj dir and is copied to the artifacts.
-    const logPath = join(obj, 'faultline-build.log');
-    await mkdir(obj, { recursive: true });
-    await writeFile(logPath, `# faultline build ${new Date().toISOString()}\n`);
-    const expectedUnits = Number((await readFile(join(obj, '.faultline-units'), 'utf8').catch(() => '0')).trim()) || 0;
-    const ctx: Ctx = {
-      opts, root, env,
-      logStream: createWriteStream(logPath, { flags: 'a' }),
-      progress: new Progress(opts.progress, expectedUnits),
-      makeVars: [`ARCH=${ARCH}`, `CC=${cc}`, `HOSTCC=${cc}`],
-      reproduce: [],
-    };
-    try {
-      let tree = src;
-      if (commit !== undefined) {
-        ctx.progress.begin(`worktree at ${commit.slice(0, 12)}`);
-        const t = Date.now();
-        tree = await ensureWorktree(ctx, src, commit);
-        durations['worktree'] = Date.now() - t;
-        await checkKernelTree(tree).catch((e: unknown) => {
-          throw e instanceof UsageError ? new UsageError(`${opts.ref} (${commit.slice(0, 12)}) ${errorMessage(e).replace(`${tree} `, '')}`) : e;
-        });
-      }
-      ctx.progress.begin('configure');
-      const tc = Date.now();
-      // Same kconfig inputs as the last configure of this obj dir, .config untouched since: skip kconfig.
-      const stampFile = join(obj, '.faultline-configured');
-      const stamp = sha256(JSON.stringify({ v: RECIPE_VERSION, k: await kconfigInputsDigest(tree, state), base: base.id, frags: fragments.map((f) => f.text), compiler, vars: ctx.makeVars }));
-      const prev = (await readFile(stampFile, 'utf8').catch(() => '')).trim().split(' ');
-      const existing = await readFile(join(obj, '.config'), 'utf8').catch(() => '');
-      let configText: string;
-      if (!opts.force && prev[0] === stamp && existing !== '' && prev[1] === configHash(existing)) {
-        configText = existing;
-        await logLine(ctx, `# kconfig inputs unchanged since the last configure of ${obj}: reusing its checked .config`);
-      } else {
-        await rm(stampFile, { force: true });
-        configText = await configure(ctx, { tree, obj, base, fragments });
-        await writeFile(stampFile, `${stamp} ${configHash(configText)}\n`);
-      }
-      durations['configure'] = Date.now() - tc;
-      const cfgHash = configHash(configText);
-      const key = buildKey({ tree: state, configHash: cfgHash, compiler, arch: ARCH });
-      const dir = join(root, 'artifacts', key);
+/** A build's resolved inputs and settings, shared by its configure, make and install phases. */
+interface BuildPlan {
+  opts: BuildKernelOptions;
+  /** When buildKernel started: durations.total counts from here. */
+  t0: number;
+  /** Filled in by each phase as it runs. */
+  durations: Record<string, number>;
+  src: string;
+  /** The resolved --ref, built in a cached worktree. */
+  commit: string | undefined;
+  fragments: Fragment[];
+  base: ResolvedBase;
+  /** Root of the kernel build cache. */
+  root: string;
+  compiler: string;
+  state: TreeState;
+  inKey: string;
+  /** inputs/<inKey>: names the artifacts these inputs built. */
+  inputFile: string;
+  useCcache: boolean;
+  ccacheDir: string;
+  env: Record<string, string>;
+  /** The C compiler command (ccache gcc or gcc). */
+  cc: string;
+  jobs: number;
+  /** The persistent O= dir. */
+  obj: string;
+}
 
-      return await withLock(join(root, 'locks', `key-${key}`), `artifacts ${key}`, 6 * 3600_000, async () => {
-        if (!opts.force) {
-          const cached = await readArtifacts(dir);
-          if (cached) {
-            ctx.progress.end();
-            const m = await withSelftests(dir, cached, opts);
-            await writeFileAtomicText(inputFile, key);
-            durations['total'] = Date.now() - t0;
-            if (opts.progress !== 'off') log.info(`build: cache hit ${key} after configure (${m.release}, ${dir})`);
-            return toKernelBuild(dir, m, true, durations);
-          }
-        }
-        await rm(dir, { recursive: true, force: true });
-        await mkdir(dir, { recursive: true });
+/** The artifacts an earlier build with the same inputs left (inputs/<inputKey> names them). */
+async function artifactsForInputs(root: string, inputFile: string): Promise<{ key: string; dir: string; metadata: BuildMetadata } | undefined> {
+  const key = (await readFile(inputFile, 'utf8').catch(() => '')).trim();
+  if (!/^[0-9a-f]{24}$/.test(key)) return undefined;
+  const dir = join(root, 'artifacts', key);
+  const metadata = await readArtifacts(dir);
+  return metadata ? { key, dir, metadata } : undefined;
+}
 
-        const before = useCcache ? await ccacheStats(ccacheDir, env) : {};
-        ctx.progress.begin(`make -j${jobs} bzImage`);
-        const tk = Date.now();
-        const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['bzImage'], jobs), { timeoutMs: opts.buildTimeoutMs ?? 4 * 3600_000 });
-        durations['kernel'] = Date.now() - tk;
-        const compileUnits = ctx.progress.compiled;
-        if (r.exitCode !== 0) {
-          ctx.progress.end();
-          await flush(ctx);
-          await copyFile(logPath, join(dir, 'build.log'));
-          const f = classifyBuildFailure(r.all, tree);
-          const where = commit !== undefined ? `${opts.ref} (${commit.slice(0, 12)})` : tree;
-          const detail = `${tail(r.all, 30)}\nfull log: ${join(dir, 'build.log')}`;
-          if (f.kind === 'broken') throw new BuildBrokenError(`kernel does not build at ${where}: ${f.firstError}`, f.firstError, detail);
-          throw new FaultlineError(`kernel build failed (infrastructure) at ${where}: ${f.firstError}`, { detail });
-        }
-        const ccache = useCcache ? statsDelta(ccacheDir, before, await ccacheStats(ccacheDir, env)) : null;
-        if (compileUnits > 0) await writeFile(join(obj, '.faultline-units'), `${compileUnits}\n`);
+/** Under the obj dir's lock: check out --ref, configure, then make and install under the artifact key's lock. */
+async function buildInObjDir(plan: BuildPlan): Promise<KernelBuild> {
+  const { opts, obj, root } = plan;
+  // The log starts in the obj dir and is copied to the artifacts.
+  const logPath = join(obj, 'faultline-build.log');
+  await mkdir(obj, { recursive: true });
+  await writeFile(logPath, `# faultline build ${new Date().toISOString()}\n`);
+  const expectedUnits = Number((await readFile(join(obj, '.faultline-units'), 'utf8').catch(() => '0')).trim()) || 0;
+  const ctx: Ctx = {
+    opts, root, env: plan.env,
+    logStream: createWriteStream(logPath, { flags: 'a' }),
+    progress: new Progress(opts.progress, expectedUnits),
+    makeVars: [`ARCH=${ARCH}`, `CC=${plan.cc}`, `HOSTCC=${plan.cc}`],
+    reproduce: [],
+  };
+  try {
+    const tree = plan.commit !== undefined ? await checkoutRef(ctx, plan, plan.commit) : plan.src;
+    ctx.progress.begin('configure');
+    const tc = Date.now();
+    const configText = await configureObjDir(ctx, plan, tree);
+    plan.durations['configure'] = Date.now() - tc;
+    const cfgHash = configHash(configText);
+    const key = buildKey({ tree: plan.state, configHash: cfgHash, compiler: plan.compiler, arch: ARCH });
+    const configured: ConfiguredBuild = { tree, key, cfgHash, logPath, dir: join(root, 'artifacts', key) };
+    return await withLock(join(root, 'locks', `key-${key}`), `artifacts ${key}`, 6 * 3600_000, () => makeAndInstall(ctx, plan, configured));
+  } finally {
+    ctx.progress.end();
+    await flush(ctx);
+  }
+}
 
-        const release = (await readFile(join(obj, 'include/config/kernel.release'), 'utf8')).trim();
-        await copyFile(join(obj, 'arch', SRCARCH, 'boot', 'bzImage'), join(dir, 'bzImage'));
-        await copyFile(join(obj, '.config'), join(dir, '.config'));
-        await copyFile(join(obj, 'System.map'), join(dir, 'System.map'));
-        await mkdir(join(dir, 'fragments'), { recursive: true });
-        for (const [i, f] of fragments.entries()) await writeFile(join(dir, 'fragments', `${i}-${f.name}`), f.text);
-
-        let selftests: SelftestBuild | null = null;
-        if (opts.selftests !== false) {
-          // Same tree, its own uapi headers, static: the binaries match this kernel.
-          ctx.progress.begin('selftests');
-          const ts = Date.now();
-          await flush(ctx);
-          selftests = await selftestsFor(tree, dir);
-          durations['selftests'] = Date.now() - ts;
-        }
-        ctx.progress.end();
-        durations['total'] = Date.now() - t0;
-        await flush(ctx);
-        await copyFile(logPath, join(dir, 'build.log'));
-        const { overrides } = effectiveRequests(fragments);
-        if (overrides.length > 0) log.info(`kconfig: ${overrides.join('; ')}`);
-        const meta: BuildMetadata = {
-          recipeVersion: RECIPE_VERSION,
-          key,
-          inputKey: inKey,
-          createdAt: new Date().toISOString(),
-          kernelSrc: src,
-          tree,
-          ref: opts.ref ?? null,
-          commit: commit ?? null,
-          treeState: state,
-          base: base.file ?? base.id,
-          fragments: fragments.map((f) => ({ path: f.path, sha256: sha256(f.text) })),
-          configHash: cfgHash,
-          compiler,
-          arch: ARCH,
-          release,
-          jobs,
-          durationsMs: durations,
-          ccache,
-          compileUnits,
-          selftests,
-          reproduce: [
-            ...(commit !== undefined ? [shellLine('git', ['-C', src, 'worktree', 'add', '--detach', tree, commit])] : []),
-            ...(useCcache ? [`export CCACHE_DIR=${shellLine(ccacheDir, [])} CCACHE_NOHASHDIR=true`] : []),
-            ...ctx.reproduce.filter((l) => !l.startsWith('git ')),
-          ],
-        };
-        // metadata.json last: its presence marks the artifacts complete.
-        await writeJsonAtomic(join(dir, 'metadata.json'), meta);
-        await writeFileAtomicText(inputFile, key);
-        log.info(`build: ${release} built in ${secs(durations['total'])} -> ${dir}${ccache ? ` (ccache ${ccache.hits} hits, ${ccache.misses} misses)` : ''}`);
-        return toKernelBuild(dir, meta, false, durations);
-      });
-    } finally {
-      ctx.progress.end();
-      await flush(ctx);
-    }
+/** The cached worktree at the --ref commit, checked to be a kernel tree. */
+async function checkoutRef(ctx: Ctx, plan: BuildPlan, commit: string): Promise<string> {
+  ctx.progress.begin(`worktree at ${commit.slice(0, 12)}`);
+  const t = Date.now();
+  const tree = await ensureWorktree(ctx, plan.src, commit);
+  plan.durations['worktree'] = Date.now() - t;
+  await checkKernelTree(tree).catch((e: unknown) => {
+    throw e instanceof UsageError ? new UsageError(`${plan.opts.ref} (${commit.slice(0, 12)}) ${errorMessage(e).replace(`${tree} `, '')}`) : e;
   });
+  return tree;
+}
+
+/** Configure the obj dir, or reuse its checked .config when no kconfig input changed. Returns the .config text. */
+async function configureObjDir(ctx: Ctx, plan: BuildPlan, tree: string): Promise<string> {
+  const { obj, base, fragments } = plan;
+  // Same kconfig inputs as the last configure of this obj dir, .config untouched since: skip kconfig.
+  const stampFile = join(obj, '.faultline-configured');
+  const stamp = sha256(JSON.stringify({ v: RECIPE_VERSION, k: await kconfigInputsDigest(tree, plan.state), base: base.id, frags: fragments.map((f) => f.text), compiler: plan.compiler, vars: ctx.makeVars }));
+  const prev = (await readFile(stampFile, 'utf8').catch(() => '')).trim().split(' ');
+  const existing = await readFile(join(obj, '.config'), 'utf8').catch(() => '');
+  if (!plan.opts.force && prev[0] === stamp && existing !== '' && prev[1] === configHash(existing)) {
+    await logLine(ctx, `# kconfig inputs unchanged since the last configure of ${obj}: reusing its checked .config`);
+    return existing;
+  }
+  await rm(stampFile, { force: true });
+  const configText = await configure(ctx, { tree, obj, base, fragments });
+  await writeFile(stampFile, `${stamp} ${configHash(configText)}\n`);
+  return configText;
+}
+
+/** A configured build: the tree, its final .config's hash and the artifact key and dir that follow. */
+interface ConfiguredBuild {
+  tree: string;
+  key: string;
+  cfgHash: string;
+  /** The build log in the obj dir (copied to the artifacts). */
+  logPath: string;
+  /** artifacts/<key> */
+  dir: string;
+}
+
+/** Under the artifact key's lock: reuse artifacts another build left for this key, or make and install them. */
+async function makeAndInstall(ctx: Ctx, plan: BuildPlan, configured: ConfiguredBuild): Promise<KernelBuild> {
+  const { opts, durations } = plan;
+  const { key, dir } = configured;
+  if (!opts.force) {
+    const cached = await readArtifacts(dir);
+    if (cached) {
+      ctx.progress.end();
+      const m = await withSelftests(dir, cached, opts);
+      await writeFileAtomicText(plan.inputFile, key);
+      durations['total'] = Date.now() - plan.t0;
+      if (opts.progress !== 'off') log.info(`build: cache hit ${key} after configure (${m.release}, ${dir})`);
+      return toKernelBuild(dir, m, true, durations);
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const made = await makeBzImage(ctx, plan, configured);
+  return installArtifacts(ctx, plan, configured, made);
+}
+
+/** make bzImage in the obj dir; a failure throws BuildBrokenError (the revision's fault) or an infrastructure error. */
+async function makeBzImage(ctx: Ctx, plan: BuildPlan, configured: ConfiguredBuild): Promise<{ compileUnits: number; ccache: CcacheStats | null }> {
+  const { opts, useCcache, ccacheDir, env, jobs, obj, commit } = plan;
+  const { tree, dir } = configured;
+  const before = useCcache ? await ccacheStats(ccacheDir, env) : {};
+  ctx.progress.begin(`make -j${jobs} bzImage`);
+  const tk = Date.now();
+  const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['bzImage'], jobs), { timeoutMs: opts.buildTimeoutMs ?? 4 * 3600_000 });
+  plan.durations['kernel'] = Date.now() - tk;
+  const compileUnits = ctx.progress.compiled;
+  if (r.exitCode !== 0) {
+    ctx.progress.end();
+    await flush(ctx);
+    await copyFile(configured.logPath, join(dir, 'build.log'));
+    const f = classifyBuildFailure(r.all, tree);
+    const where = commit !== undefined ? `${opts.ref} (${commit.slice(0, 12)})` : tree;
+    const detail = `${tail(r.all, 30)}\nfull log: ${join(dir, 'build.log')}`;
+    if (f.kind === 'broken') throw new BuildBrokenError(`kernel does not build at ${where}: ${f.firstError}`, f.firstError, detail);
+    throw new FaultlineError(`kernel build failed (infrastructure) at ${where}: ${f.firstError}`, { detail });
+  }
+  const ccache = useCcache ? statsDelta(ccacheDir, before, await ccacheStats(ccacheDir, env)) : null;
+  if (compileUnits > 0) await writeFile(join(obj, '.faultline-units'), `${compileUnits}\n`);
+  return { compileUnits, ccache };
+}
+
+/** Copy the build's outputs into the artifact dir, add the selftests, and write metadata.json last. */
+async function installArtifacts(ctx: Ctx, plan: BuildPlan, configured: ConfiguredBuild, made: { compileUnits: number; ccache: CcacheStats | null }): Promise<KernelBuild> {
+  const { opts, durations, obj, fragments, commit, src, useCcache, ccacheDir } = plan;
+  const { tree, dir, key } = configured;
+  const { ccache } = made;
+  const release = (await readFile(join(obj, 'include/config/kernel.release'), 'utf8')).trim();
+  await copyFile(join(obj, 'arch', SRCARCH, 'boot', 'bzImage'), join(dir, 'bzImage'));
+  await copyFile(join(obj, '.config'), join(dir, '.config'));
+  await copyFile(join(obj, 'System.map'), join(dir, 'System.map'));
+  await mkdir(join(dir, 'fragments'), { recursive: true });
+  for (const [i, f] of fragments.entries()) await writeFile(join(dir, 'fragments', `${i}-${f.name}`), f.text);
+
+  let selftests: SelftestBuild | null = null;
+  if (opts.selftests !== false) {
+    // Same tree, its own uapi headers, static: the binaries match this kernel.
+    ctx.progress.begin('selftests');
+    const ts = Date.now();
+    await flush(ctx);
+    selftests = await selftestsFor(tree, dir);
+    durations['selftests'] = Date.now() - ts;
+  }
+  ctx.progress.end();
+  durations['total'] = Date.now() - plan.t0;
+  await flush(ctx);
+  await copyFile(configured.logPath, join(dir, 'build.log'));
+  const { overrides } = effectiveRequests(fragments);
+  if (overrides.length > 0) log.info(`kconfig: ${overrides.join('; ')}`);
+  const meta: BuildMetadata = {
+    recipeVersion: RECIPE_VERSION,
+    key,
+    inputKey: plan.inKey,
+    createdAt: new Date().toISOString(),
+    kernelSrc: src,
+    tree,
+    ref: opts.ref ?? null,
+    commit: commit ?? null,
+    treeState: plan.state,
+    base: plan.base.file ?? plan.base.id,
+    fragments: fragments.map((f) => ({ path: f.path, sha256: sha256(f.text) })),
+    configHash: configured.cfgHash,
+    compiler: plan.compiler,
+    arch: ARCH,
+    release,
+    jobs: plan.jobs,
+    durationsMs: durations,
+    ccache,
+    compileUnits: made.compileUnits,
+    selftests,
+    reproduce: [
+      ...(commit !== undefined ? [shellLine('git', ['-C', src, 'worktree', 'add', '--detach', tree, commit])] : []),
+      ...(useCcache ? [`export CCACHE_DIR=${shellLine(ccacheDir, [])} CCACHE_NOHASHDIR=true`] : []),
+      ...ctx.reproduce.filter((l) => !l.startsWith('git ')),
+    ],
+  };
+  // metadata.json last: its presence marks the artifacts complete.
+  await writeJsonAtomic(join(dir, 'metadata.json'), meta);
+  await writeFileAtomicText(plan.inputFile, key);
+  log.info(`build: ${release} built in ${secs(durations['total'])} -> ${dir}${ccache ? ` (ccache ${ccache.hits} hits, ${ccache.misses} misses)` : ''}`);
+  return toKernelBuild(dir, meta, false, durations);
 }
 
 async function flush(ctx: Ctx): Promise<void> {
