@@ -18,9 +18,21 @@ export interface MailPatch {
   number?: { n: number; of: number };
 }
 
+/** The headers a reply to the thread needs: who to answer and which message it answers. */
+export interface ThreadHeaders {
+  subject: string;
+  messageId?: string;
+  from?: string;
+  to?: string;
+  cc?: string;
+  references?: string;
+}
+
 export interface ParsedMbox {
   patches: MailPatch[];
-  cover?: { subject: string; messageId?: string; file: string };
+  cover?: ThreadHeaders & { file: string };
+  /** What a reply to the series answers: the cover letter, else the first patch. */
+  root?: ThreadHeaders;
   /** Mails that are neither patches nor the cover letter (replies): skipped. */
   skipped: { subject: string; reason: string }[];
   warnings: string[];
@@ -69,6 +81,14 @@ export function cleanSubject(raw: string): string {
   }
 }
 
+function threadHeaders(h: Map<string, string>, subject: string): ThreadHeaders {
+  const field = (name: string): Record<string, string> => {
+    const v = h.get(name)?.trim();
+    return v ? { [name === 'message-id' ? 'messageId' : name]: decodeMimeWords(v) } : {};
+  };
+  return { subject, ...field('message-id'), ...field('from'), ...field('to'), ...field('cc'), ...field('references') };
+}
+
 function bodyOf(mail: string): string {
   const end = mail.search(/\r?\n\r?\n/);
   return end < 0 ? '' : mail.slice(end);
@@ -93,14 +113,20 @@ export async function parseMbox(mboxFile: string, outDir: string): Promise<Parse
     const num = /\[[^\]]*?\b(\d+)\/(\d+)\s*\]/.exec(rawSubject);
     const number = num?.[1] && num[2] ? { n: Number(num[1]), of: Number(num[2]) } : undefined;
     const hasDiff = /^diff --git |^Index: |^--- \S.*\n\+\+\+ /m.test(bodyOf(mail));
+    // A list archive's mbox holds the thread's replies too ("Re: [PATCH v2 0/2] ..."): never the cover or a patch.
+    if (/^(re|aw|fwd?):/i.test(rawSubject.trim())) {
+      out.skipped.push({ subject: rawSubject, reason: 'a reply in the thread' });
+      continue;
+    }
     if (number?.n === 0 || (!hasDiff && !out.cover && out.patches.length === 0 && number)) {
-      out.cover = { subject: rawSubject, file, ...(messageId ? { messageId } : {}) };
+      out.cover ??= { ...threadHeaders(h, rawSubject), file };
       continue;
     }
     if (!hasDiff) {
       out.skipped.push({ subject: rawSubject, reason: 'no patch in this mail' });
       continue;
     }
+    if (out.patches.length === 0) out.root = threadHeaders(h, rawSubject);
     out.patches.push({
       index: out.patches.length + 1,
       file,
@@ -111,6 +137,7 @@ export async function parseMbox(mboxFile: string, outDir: string): Promise<Parse
       ...(number ? { number } : {}),
     });
   }
+  if (out.cover) out.root = out.cover;
   if (out.patches.length === 0) throw new UsageError(`--mbox ${mboxFile} holds no patches (${files.length} mails, none with a diff)`);
   const numbered = out.patches.filter((p) => p.number);
   if (numbered.some((p, i) => p.number?.n !== i + 1)) {

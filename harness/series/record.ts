@@ -31,7 +31,13 @@ const schema = {
     source: {
       type: 'object',
       required: ['kind'],
-      properties: { kind: { enum: ['mbox', 'range'] }, file: { type: 'string' }, range: { type: 'string' } },
+      properties: {
+        kind: { enum: ['mbox', 'range'] }, file: { type: 'string' }, range: { type: 'string' },
+        thread: {
+          type: 'object', required: ['subject'],
+          properties: { subject: { type: 'string' }, messageId: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, cc: { type: 'string' }, references: { type: 'string' } },
+        },
+      },
     },
     patchsetHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     messageIds: { type: 'array', items: { type: 'string' } },

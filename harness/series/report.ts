@@ -43,7 +43,7 @@ function pct(x: number): string {
   return `${p >= 0 ? '+' : ''}${p.toFixed(1)}%`;
 }
 
-function metricLine(m: MetricChange): string {
+export function metricLine(m: MetricChange): string {
   const flag = m.regression ? '  REGRESSION' : m.improvement ? '  improvement' : m.significant ? '  (significant, below threshold)' : '';
   const ci = Number.isFinite(m.ci.low) ? `, 95% CI ${pct(m.ci.low)}..${pct(m.ci.high)}` : '';
   return `${m.id} ${m.metric}: ${fmtNum(m.medianBase)} -> ${fmtNum(m.medianHead)} ${m.unit} (median ${pct(m.ratio)}${ci}, p=${m.test.p.toPrecision(2)}, n=${m.nBase}/${m.nHead})${flag}`;

@@ -74,6 +74,27 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.match(report, /Result: REGRESSED \(5 problems\)/);
   t.match(report, /Message-IDs: <.+>/);
 
+  // The reply a reviewer sends: threaded under the cover letter, not under the reply to it
+  // that the list archive's mbox holds between the patches.
+  const reply = await readFile(join(root, 'results', 'reply.eml'), 'utf8');
+  const [headers = '', body = ''] = reply.split('\n\n', 2).length === 2 ? [reply.slice(0, reply.indexOf('\n\n')), reply.slice(reply.indexOf('\n\n') + 2)] : [];
+  const coverId = r.source.kind === 'mbox' ? r.source.cover?.messageId : undefined;
+  t.match(coverId, /^<.+>$/);
+  t.match(headers, /^Subject: Re: \[PATCH 0\/5\] toy: scale\(\) and a faster mul\(\)$/m);
+  t.match(headers, /^To: Toy Author <toy@example\.org>$/m);
+  t.match(headers, /^Cc: Toy Maintainer <maint@example\.org>, toy-list@example\.org$/m);
+  t.ok(headers.split('\n').includes(`In-Reply-To: ${coverId ?? ''}`), 'answers the cover letter');
+  t.ok(headers.split('\n').includes(`References: ${coverId ?? ''}`));
+  t.notMatch(reply, /reply-1@example\.org|Why a faster mul/, 'the reviewer\'s reply in the mbox is neither cover nor patch');
+  // Each finding sits under the hunk of the patch it is about, quoted.
+  t.match(body, /On \[2\/5\] toy: call scale\(\) from main:\n\n> @@ .*\n(>.*\n)*> \+\tint s = scale\(2, 3\)\n(>.*\n)*\nThis breaks the build:\n {2}main\.c:\d+:\d+: error: expected/);
+  t.notMatch(body, /^> --$/m, 'the mail signature is not quoted as part of a hunk');
+  t.match(body, /On \[3\/5\] .*:\n\n> @@ .*\n(>.*\n)*> \+.*fast_path.*\n(>.*\n)*\nThis adds a compiler warning:\n {2}util\.c:\d+:\d+: warning: unused variable 'fast_path'/);
+  t.match(body, /these tests fail that pass on the base:\n {2}toy\/mul/);
+  t.match(body, /The kernel reports a problem it did not report on the base.*:\n\n {2}.*WARNING: CPU: 0 PID: 1 at util\.c:12 mul/);
+  t.match(body, /Latency regressions .*\n {2}toy\/latency p50: 1007 -> 1257 ns/);
+  t.match(body, /Result: 5 problems\.\n$/);
+
   const back = await readSeriesRecord(join(root, 'results', 'results.json'));
   t.equal(back.patchsetHash, r.patchsetHash);
   t.match(r.patchsetHash, /^[0-9a-f]{64}$/);

@@ -9,6 +9,7 @@ import { Git, type CommitInfo } from '../util/git.js';
 import { log } from '../util/log.js';
 import { parseMbox, type MailPatch } from './mbox.js';
 import { formatSeriesReport, seriesJunit } from './report.js';
+import { formatSeriesReply } from './reply.js';
 import { stableStringify } from '../util/stable-json.js';
 import type { PatchRecord, ResultSettings, SeriesBuilder, SeriesRecord, SeriesTester, TestSummary } from './types.js';
 import { WarningLedger, parseDiagnostics } from './warnings.js';
@@ -62,7 +63,7 @@ function summarizeRuns(records: readonly RunRecord[], cached = false): TestSumma
   };
 }
 
-/** Validate, apply, build and test a patch series; writes results.json, report.txt, junit.xml. */
+/** Validate, apply, build and test a patch series; writes results.json, report.txt, junit.xml and, for an mbox, reply.eml. */
 export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A>, tester: SeriesTester<A>): Promise<SeriesRecord> {
   const t0 = Date.now();
   const startedAt = new Date(t0).toISOString();
@@ -134,7 +135,16 @@ export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A
   await writeJsonAtomic(join(resultsDir, 'results.json'), record);
   await writeFileAtomic(join(resultsDir, 'report.txt'), formatSeriesReport(record));
   await writeFileAtomic(join(resultsDir, 'junit.xml'), seriesJunit(record));
+  const reply = formatSeriesReply(record, await patchMails(planned));
+  if (reply) await writeFileAtomic(join(resultsDir, 'reply.eml'), reply);
   return record;
+}
+
+/** Each mbox patch's mail text by its index in the series, for quoting its hunks in the reply. */
+async function patchMails(planned: readonly PlannedPatch[]): Promise<Map<number, string>> {
+  const mails = new Map<number, string>();
+  for (const [i, p] of planned.entries()) if (p.mail) mails.set(i + 1, await readFile(p.mail.file, 'utf8'));
+  return mails;
 }
 
 /** The patches to apply, from the mbox or the commit range, and the ref they apply to. */
@@ -148,7 +158,10 @@ async function planSeries(opts: SeriesOptions, user: Git, resultsDir: string): P
     return {
       baseRef: opts.base,
       planned: parsed.patches.map((p) => ({ subject: p.subject, mail: p, ...(p.messageId ? { messageId: p.messageId } : {}), ...(p.from ? { author: p.from } : {}) })),
-      source: { kind: 'mbox', file: resolve(opts.mbox), ...(parsed.cover ? { cover: { subject: parsed.cover.subject, ...(parsed.cover.messageId ? { messageId: parsed.cover.messageId } : {}) } } : {}) },
+      source: {
+        kind: 'mbox', file: resolve(opts.mbox), ...(parsed.root ? { thread: parsed.root } : {}),
+        ...(parsed.cover ? { cover: { subject: parsed.cover.subject, ...(parsed.cover.messageId ? { messageId: parsed.cover.messageId } : {}) } } : {}),
+      },
       warnings: [...parsed.warnings],
     };
   }

@@ -1,6 +1,7 @@
 import type { Comparison } from '../results/compare.js';
 import type { RunRecord, Status } from '../results/types.js';
 import type { Diagnostic } from './warnings.js';
+import type { ThreadHeaders } from './mbox.js';
 
 /**
  * `faultline series` is wired to the world through a builder and a tester, like bisect:
@@ -87,7 +88,7 @@ export interface SeriesRecord {
   schema: 'faultline.series/1';
   repo: string;
   base: { hash: string; subject: string; ref: string };
-  source: { kind: 'mbox'; file: string; cover?: { subject: string; messageId?: string } } | { kind: 'range'; range: string };
+  source: { kind: 'mbox'; file: string; cover?: { subject: string; messageId?: string }; thread?: ThreadHeaders } | { kind: 'range'; range: string };
   /** sha256 over the base and every patch's `git patch-id --stable`: the same series on the same base hashes the same. */
   patchsetHash: string;
   messageIds: string[];
