@@ -27,10 +27,11 @@ interface FaultRun {
   qemuPids: number[];
 }
 
-async function children(pid: number | undefined): Promise<number[]> {
+/** QEMU children of `pid`; `guest`: those with the SSH forward (not a KVM probe's QEMU). */
+async function children(pid: number | undefined): Promise<{ pid: number; guest: boolean }[]> {
   if (pid === undefined) return [];
-  const r = await execa('pgrep', ['-P', String(pid), '-f', 'qemu-system'], { reject: false });
-  return r.stdout.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  const r = await execa('pgrep', ['-a', '-P', String(pid), '-f', 'qemu-system'], { reject: false });
+  return r.stdout.split('\n').map((l) => ({ pid: Number(l.split(' ')[0]), guest: l.includes('hostfwd=') })).filter((c) => Number.isInteger(c.pid) && c.pid > 0);
 }
 
 /** Run faultline with `programs`; `during` acts on the guest while the first program runs. */
@@ -42,13 +43,15 @@ async function faultRun(id: string, programs: string[], extra: string[] = [], du
   let acted = false;
   const watch = (async () => {
     while (child.exitCode === null && child.pid !== undefined) {
-      for (const p of await children(child.pid)) seen.add(p);
+      const now = await children(child.pid);
+      for (const c of now) seen.add(c.pid);
       const out = readIfExists(join(results, id, 'run.log'));
-      const first = [...seen][0];
-      if (during && !acted && first !== undefined && out.includes(`${programs[0] ?? ''}.anon: FAULTLINE_BACKING`)) {
+      // The guest running the first program (a KVM probe's QEMU may have come and gone before it).
+      const guest = now.find((c) => c.guest)?.pid;
+      if (during && !acted && guest !== undefined && out.includes(`${programs[0] ?? ''}.anon: FAULTLINE_BACKING`)) {
         acted = true;
         await new Promise((r) => setTimeout(r, 3000));
-        await during(first);
+        await during(guest);
       }
       await new Promise((r) => setTimeout(r, 300));
     }
