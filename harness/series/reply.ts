@@ -67,7 +67,21 @@ function patchFindings(p: PatchRecord, mail: string | undefined): string[] {
   return out.length ? [`On [${p.index}/${p.total}] ${p.subject}:`, '', ...out] : [];
 }
 
-function tipFindings(r: SeriesRecord): string[] {
+/**
+ * The hunk a kernel report points at ("WARNING: ... at fs/userfaultfd.c:1655 ..."): the last
+ * patch of the series whose diff covers that line, quoted under its subject.
+ */
+function splatHunk(title: string, r: SeriesRecord, mails: ReadonlyMap<number, string>): string[] {
+  const at = / at ([\w./-]+\.[ch]):(\d+)/.exec(title);
+  if (!at?.[1] || !at[2]) return [];
+  for (const p of [...r.patches].reverse()) {
+    const quote = quoteHunk(mails.get(p.index) ?? '', at[1], Number(at[2]));
+    if (quote.length) return [`On [${p.index}/${p.total}] ${p.subject}:`, '', ...quote, ''];
+  }
+  return [];
+}
+
+function tipFindings(r: SeriesRecord, mails: ReadonlyMap<number, string>): string[] {
   const c = r.comparison;
   if (!c) return [];
   const out: string[] = [];
@@ -75,7 +89,9 @@ function tipFindings(r: SeriesRecord): string[] {
     if (items.length) out.push(title, ...items.map((i) => `  ${i}`), '');
   };
   list('With the whole series applied, these tests fail that pass on the base:', c.regressions.map((x) => `${x.id}${x.reason ? `: ${x.reason}` : ''}`));
-  for (const s of c.newSplats) out.push(`The kernel reports a problem it did not report on the base${s.test ? ` (during ${s.test})` : ''}:`, '', ...s.excerpt.split('\n').slice(0, 40).map((l) => `  ${l}`), '');
+  for (const s of c.newSplats) {
+    out.push(...splatHunk(s.title, r, mails), `The kernel reports a problem it did not report on the base${s.test ? ` (during ${s.test})` : ''}:`, '', ...s.excerpt.split('\n').slice(0, 40).map((l) => `  ${l}`), '');
+  }
   list('Latency regressions (median over the runs, 95% interval, p):', c.metrics.filter((m) => m.regression).map(metricLine));
   return out;
 }
@@ -102,7 +118,7 @@ function replyHeaders(r: SeriesRecord): string[] | undefined {
 export function formatSeriesReply(r: SeriesRecord, mails: ReadonlyMap<number, string>): string | undefined {
   const headers = replyHeaders(r);
   if (!headers) return undefined;
-  const findings = [...r.patches.flatMap((p) => patchFindings(p, mails.get(p.index))), ...tipFindings(r)];
+  const findings = [...r.patches.flatMap((p) => patchFindings(p, mails.get(p.index))), ...tipFindings(r, mails)];
   const head = `faultline built every patch of this series on ${r.base.hash.slice(0, 12)} ("${r.base.subject}") and tested the ${r.each ? 'patches' : 'tip'} against the base (${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} each).`;
   const verdict = r.problems.length ? `Result: ${r.problems.length} problem${r.problems.length > 1 ? 's' : ''}.` : 'Result: no regressions found.';
   return [...headers, '', head, '', ...(findings.length ? findings : ['Nothing to report.', '']), verdict, ''].join('\n');

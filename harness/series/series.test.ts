@@ -91,7 +91,8 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.notMatch(body, /^> --$/m, 'the mail signature is not quoted as part of a hunk');
   t.match(body, /On \[3\/5\] .*:\n\n> @@ .*\n(>.*\n)*> \+.*fast_path.*\n(>.*\n)*\nThis adds a compiler warning:\n {2}util\.c:\d+:\d+: warning: unused variable 'fast_path'/);
   t.match(body, /these tests fail that pass on the base:\n {2}toy\/mul/);
-  t.match(body, /The kernel reports a problem it did not report on the base.*:\n\n {2}.*WARNING: CPU: 0 PID: 1 at util\.c:12 mul/);
+  // The WARNING names util.c:12: quoted under the last patch whose hunk covers that line.
+  t.match(body, /On \[4\/5\] toy: rework mul\(\):\n\n> @@ .*\n(>.*\n)+\nThe kernel reports a problem it did not report on the base.*:\n\n {2}.*WARNING: CPU: 0 PID: 1 at util\.c:12 mul/);
   t.match(body, /Latency regressions .*\n {2}toy\/latency p50: 1007 -> 1257 ns/);
   t.match(body, /Result: 5 problems\.\n$/);
 
