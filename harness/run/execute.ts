@@ -84,14 +84,10 @@ export class PlanRunner {
     return r;
   }
 
-  private recordResult(r: ProgramResult, suite: Suite, cmd: GuestCommand): number {
-    let added = 0;
+  private recordResult(r: ProgramResult, suite: Suite, cmd: GuestCommand): void {
     for (const t of r.subtests) {
-      if (!this.add(t, r.program.outputFile, suite, cmd)) continue;
-      added++;
-      if (r.timedOut || r.lostGuest || r.splatFailed.includes(t.id)) this.noRetry.add(t.id);
+      if (this.add(t, r.program.outputFile, suite, cmd) && (r.timedOut || r.lostGuest || r.splatFailed.includes(t.id))) this.noRetry.add(t.id);
     }
-    return added;
   }
 
   /**

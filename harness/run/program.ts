@@ -95,7 +95,7 @@ export async function runProgram(
     subtests: parsed.subtests, died: lost !== undefined || parsed.status === 'error', timedOut: out.timedOut, splatFailed: [],
   };
   if (lost !== undefined) {
-    chargeLoss(result, parsed, lost, during, streamed, suite, cmd, ctx);
+    chargeLoss(result, lost, during, r.output, suite, cmd, ctx);
     await session.drop();
   } else {
     if (killed && !out.timedOut) explainOomKill(result, live.guest.console.all.split('\n').slice(consoleStart).join('\n'), suite, cmd, ctx, r.output);
@@ -166,17 +166,14 @@ async function guestLoss(live: LiveGuest, r: { lost?: string; timedOut: boolean;
 function attributeSplats(splats: readonly Splat[], guest: Guest, streamed: Streamed, parsed: ParsedProgram, suite: Suite, cmd: GuestCommand, ctx: SuiteContext): void {
   for (const s of splats) {
     const at = guest.console.lineTimes[s.line - 1] ?? Date.now();
-    const id = suite.runningSubtest?.(cmd, outputUntil(streamed, at), ctx) ?? (parsed.subtests.length === 1 ? parsed.subtests[0]?.id : undefined);
+    const id = subtestAt(outputUntil(streamed, at), parsed.subtests, suite, cmd, ctx);
     if (id !== undefined) s.subtest = id;
   }
 }
 
-/** The subtest a loss is charged to: the one the suite names, the program's only one, or the program itself. */
-function runningId(parsed: ParsedProgram, streamed: Streamed, suite: Suite, cmd: GuestCommand, ctx: SuiteContext, at = Date.now()): string {
-  const named = suite.runningSubtest?.(cmd, outputUntil(streamed, at), ctx);
-  if (named !== undefined) return named;
-  if (parsed.subtests.length === 1 && parsed.subtests[0]) return parsed.subtests[0].id;
-  return programSubtestId(cmd);
+/** The subtest the program was in once it had printed `output`: the one the suite names, else the program's only one. */
+function subtestAt(output: string, subtests: readonly SubtestResult[], suite: Suite, cmd: GuestCommand, ctx: SuiteContext): string | undefined {
+  return suite.runningSubtest?.(cmd, output, ctx) ?? (subtests.length === 1 ? subtests[0]?.id : undefined);
 }
 
 function upsert(result: ProgramResult, id: string, suite: Suite, cmd: GuestCommand, patch: Pick<SubtestResult, 'status' | 'reason'>): void {
@@ -188,11 +185,9 @@ function upsert(result: ProgramResult, id: string, suite: Suite, cmd: GuestComma
   }
 }
 
-function chargeLoss(
-  result: ProgramResult, parsed: ParsedProgram, lost: string, during: readonly Splat[], streamed: Streamed, suite: Suite, cmd: GuestCommand, ctx: SuiteContext,
-): void {
+function chargeLoss(result: ProgramResult, lost: string, during: readonly Splat[], output: string, suite: Suite, cmd: GuestCommand, ctx: SuiteContext): void {
   const fatal = during.find((s) => FATAL.has(s.kind));
-  const id = fatal?.subtest ?? runningId(parsed, streamed, suite, cmd, ctx);
+  const id = fatal?.subtest ?? subtestAt(output, result.subtests, suite, cmd, ctx) ?? programSubtestId(cmd);
   if (fatal) {
     fatal.subtest = id;
     const reason = `kernel ${fatal.kind}: ${fatal.title}`;
@@ -214,7 +209,7 @@ function explainOomKill(result: ProgramResult, consoleSince: string, suite: Suit
   // The kernel truncates comm to 15 characters.
   if (!m || m[1] !== cmd.program.slice(0, 15)) return;
   const reason = `killed by the guest's OOM killer (${m[0].trim()})`;
-  const id = suite.runningSubtest?.(cmd, output, ctx) ?? (result.subtests.length === 1 ? result.subtests[0]?.id : undefined) ?? programSubtestId(cmd);
+  const id = subtestAt(output, result.subtests, suite, cmd, ctx) ?? programSubtestId(cmd);
   upsert(result, id, suite, cmd, { status: 'error', reason });
   Object.assign(result.program, { status: 'error', reason });
 }
