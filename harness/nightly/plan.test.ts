@@ -106,4 +106,7 @@ t.test('a URL tree is refused with its line', async (t) => {
 
 t.test('hugetlb-1g needs hugepages_1g', async (t) => {
   t.throws(() => parsePlan('kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd]\n', 'x.yaml'), /hugepages_1g/);
+  // One 1 GiB page needs 4 GiB of guest RAM (measured): the plan says so, with the line of mem.
+  t.throws(() => parsePlan('kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd-lat]\nhugepages_1g: 1\nmem: 2048\n', 'x.yaml'), /line 5: mem: hugepages_1g 1 needs mem 4096 or more/);
+  t.equal(parsePlan('kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd-lat]\nhugepages_1g: 1\nmem: 4096\n', 'x.yaml').memMiB, 4096);
 });

@@ -333,16 +333,7 @@ export function parsePlan(text: string, file: string): Plan {
         if (t !== undefined) plan.timeouts[suite] = t;
       }
     }
-    if (plan.memMiB !== undefined && plan.hugepages2m !== undefined && plan.hugepages2m * 2 > plan.memMiB / 2) {
-      r.err(e.get('hugepages')?.value ?? e.get('mem')?.value, 'hugepages', `${plan.hugepages2m} hugepages (2 MiB) would take more than half of mem ${plan.memMiB} MiB: raise mem or lower hugepages`, root);
-    }
-    const mem1g = minMemFor1gPages(plan.hugepages1g ?? 0, plan.hugepages2m ?? 0);
-    if (plan.memMiB !== undefined && plan.memMiB < mem1g) {
-      r.err(e.get('mem')?.value ?? e.get('hugepages_1g')?.value, 'mem', `hugepages_1g ${plan.hugepages1g ?? 0} needs mem ${mem1g} or more (the guest reserves 1 GiB pages from whole GiBs above 4 GiB)`, root);
-    }
-    if (plan.backings.includes('hugetlb-1g') && (plan.hugepages1g ?? 0) === 0) {
-      r.err(e.get('backings')?.key, 'backings', "backing 'hugetlb-1g' needs 'hugepages_1g: N' (N >= 1) so the guest reserves 1 GiB pages");
-    }
+    checkGuestMemory(r, e, root, plan);
     if (r.issues.length === 0) return plan as Plan;
   }
   const sorted = [...r.issues].sort((a, b) => a.line - b.line || a.col - b.col);
@@ -352,6 +343,20 @@ export function parsePlan(text: string, file: string): Plan {
     `${file}: invalid plan (${sorted.length} problem${sorted.length === 1 ? '' : 's'}); first: line ${first?.line ?? 0}: ${first ? (first.path ? `${first.path}: ` : '') + first.message : ''}`,
     detail,
   );
+}
+
+/** Cross-field checks of the guest's memory: 2 MiB pages that fit, 1 GiB pages the guest can reserve. */
+function checkGuestMemory(r: PlanReader, e: ReadonlyMap<string, { key: YamlNode; value: YamlNode | null }>, root: YamlNode | null, plan: Partial<Plan>): void {
+  if (plan.memMiB !== undefined && plan.hugepages2m !== undefined && plan.hugepages2m * 2 > plan.memMiB / 2) {
+    r.err(e.get('hugepages')?.value ?? e.get('mem')?.value, 'hugepages', `${plan.hugepages2m} hugepages (2 MiB) would take more than half of mem ${plan.memMiB} MiB: raise mem or lower hugepages`, root);
+  }
+  const mem1g = minMemFor1gPages(plan.hugepages1g ?? 0, plan.hugepages2m ?? 0);
+  if (plan.memMiB !== undefined && plan.memMiB < mem1g) {
+    r.err(e.get('mem')?.value ?? e.get('hugepages_1g')?.value, 'mem', `hugepages_1g ${plan.hugepages1g ?? 0} needs mem ${mem1g} or more (the guest reserves 1 GiB pages from whole GiBs above 4 GiB)`, root);
+  }
+  if (plan.backings?.includes('hugetlb-1g') && (plan.hugepages1g ?? 0) === 0) {
+    r.err(e.get('backings')?.key, 'backings', "backing 'hugetlb-1g' needs 'hugepages_1g: N' (N >= 1) so the guest reserves 1 GiB pages");
+  }
 }
 
 function basenameOf(file: string): string {
