@@ -18,11 +18,14 @@ export default tseslint.config(
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
-      '@typescript-eslint/no-floating-promises': ['error', {
-        // tap queues the subtests t.test() starts, runs them in order and reports their failures;
-        // the promise it returns is only there for a test that wants to wait on one.
-        allowForKnownSafeCalls: [{ from: 'package', package: '@tapjs/test', name: 'test' }],
-      }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          // tap queues the subtests t.test() starts, runs them in order and reports their failures;
+          // the promise it returns is only there for a test that wants to wait on one.
+          allowForKnownSafeCalls: [{ from: 'package', package: '@tapjs/test', name: 'test' }],
+        },
+      ],
       // `const { a, ...rest } = o` is how a property is left out of a copy.
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
       // Off: tap subtest callbacks and implementations of Promise-returning interfaces are async

@@ -34,11 +34,22 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
-    if (k === '--kernel-src' && v) { a.kernelSrc = v; i++; }
-    else if (k === '--jobs' && v && /^\d+$/.test(v)) { a.jobs = Number(v); i++; }
-    else if (k === '--only' && (v === 'minimal' || v === 'defconfig')) { a.only = v; i++; }
-    else if (k === '--json' && v) { a.json = v; i++; }
-    else throw new Error(`unknown argument ${k ?? ''}: use --kernel-src DIR --jobs N --only minimal|defconfig --json FILE`);
+    if (k === '--kernel-src' && v) {
+      a.kernelSrc = v;
+      i++;
+    } else if (k === '--jobs' && v && /^\d+$/.test(v)) {
+      a.jobs = Number(v);
+      i++;
+    } else if (k === '--only' && (v === 'minimal' || v === 'defconfig')) {
+      a.only = v;
+      i++;
+    } else if (k === '--json' && v) {
+      a.json = v;
+      i++;
+    } else
+      throw new Error(
+        `unknown argument ${k ?? ''}: use --kernel-src DIR --jobs N --only minimal|defconfig --json FILE`,
+      );
   }
   return a;
 }
@@ -74,8 +85,24 @@ async function touchByReplace(path: string): Promise<void> {
   await rename(tmp, path);
 }
 
-async function measure(name: string, tree: string, cache: string, jobs: number, base: string, kconfig: string[]): Promise<Figures> {
-  const opts = { kernelSrc: tree, base, kconfig, jobs, ccache: false, selftests: false, cacheDir: join(cache, 'kbuild'), progress: 'plain' as const };
+async function measure(
+  name: string,
+  tree: string,
+  cache: string,
+  jobs: number,
+  base: string,
+  kconfig: string[],
+): Promise<Figures> {
+  const opts = {
+    kernelSrc: tree,
+    base,
+    kconfig,
+    jobs,
+    ccache: false,
+    selftests: false,
+    cacheDir: join(cache, 'kbuild'),
+    progress: 'plain' as const,
+  };
   console.error(`[bench] ${name}: cold build`);
   const coldLoad = [await loadavg()];
   const cold = await timed(() => buildKernel(opts));
@@ -88,7 +115,9 @@ async function measure(name: string, tree: string, cache: string, jobs: number, 
   const inc = await timed(() => buildKernel(opts));
   if (inc.b.cacheHit) throw new Error(`${name}: touching mm/userfaultfd.c did not change the build key`);
   const meta = JSON.parse(await readFile(cold.b.metadataFile, 'utf8')) as { compileUnits?: number };
-  console.error(`[bench] ${name}: cold ${cold.wallS} s (configure ${s(cold.b.durationsMs['configure'])} s, make ${s(cold.b.durationsMs['kernel'])} s), no-op ${noop.wallS} s, incremental ${inc.wallS} s (configure ${s(inc.b.durationsMs['configure'])} s, make ${s(inc.b.durationsMs['kernel'])} s)`);
+  console.error(
+    `[bench] ${name}: cold ${cold.wallS} s (configure ${s(cold.b.durationsMs['configure'])} s, make ${s(cold.b.durationsMs['kernel'])} s), no-op ${noop.wallS} s, incremental ${inc.wallS} s (configure ${s(inc.b.durationsMs['configure'])} s, make ${s(inc.b.durationsMs['kernel'])} s)`,
+  );
   return {
     coldLoad,
     coldS: cold.wallS,
@@ -112,25 +141,39 @@ async function main(): Promise<void> {
     await run('cp', ['-al', src, tree], { timeoutMs: 20 * 60_000 });
     await rm(join(tree, '.git'), { recursive: true, force: true });
     // Build dirs faultline keeps inside the cached tree are not source: the bench starts cold.
-    for (const e of await readdir(tree)) if (e.startsWith(OWNED_OBJ_PREFIX)) await rm(join(tree, e), { recursive: true, force: true });
+    for (const e of await readdir(tree))
+      if (e.startsWith(OWNED_OBJ_PREFIX)) await rm(join(tree, e), { recursive: true, force: true });
     const out: Record<string, Figures> = {};
     if (args.only !== 'defconfig') {
-      out['minimal'] = await measure('minimal', tree, join(work, 'minimal'), args.jobs, 'tinyconfig', ['minimal', 'uffd']);
+      out['minimal'] = await measure('minimal', tree, join(work, 'minimal'), args.jobs, 'tinyconfig', [
+        'minimal',
+        'uffd',
+      ]);
     }
     if (args.only !== 'minimal') {
       // defconfig + kvm_guest.config exactly as `make defconfig kvm_guest.config` makes it, used as the --base FILE.
       const cfgDir = join(work, 'defconfig-base');
-      await run('make', ['-C', tree, `O=${cfgDir}`, `ARCH=${ARCH}`, 'defconfig', 'kvm_guest.config'], { timeoutMs: 10 * 60_000, env: { LC_ALL: 'C' } });
+      await run('make', ['-C', tree, `O=${cfgDir}`, `ARCH=${ARCH}`, 'defconfig', 'kvm_guest.config'], {
+        timeoutMs: 10 * 60_000,
+        env: { LC_ALL: 'C' },
+      });
       const baseFile = join(work, 'defconfig-kvm_guest.config');
       await writeFile(baseFile, await readFile(join(cfgDir, '.config'), 'utf8'));
-      out['defconfig'] = await measure('defconfig+kvm_guest+uffd', tree, join(work, 'defconfig'), args.jobs, baseFile, ['uffd']);
+      out['defconfig'] = await measure('defconfig+kvm_guest+uffd', tree, join(work, 'defconfig'), args.jobs, baseFile, [
+        'uffd',
+      ]);
     }
-    const ratio = (a: number | undefined, b: number | undefined): number | null => (a !== undefined && b ? Math.round((1000 * a) / b) / 1000 : null);
+    const ratio = (a: number | undefined, b: number | undefined): number | null =>
+      a !== undefined && b ? Math.round((1000 * a) / b) / 1000 : null;
     const m = out['minimal'];
     const d = out['defconfig'];
     const report = {
       started,
-      host: { cpus: availableParallelism(), jobs: args.jobs, loadavg: (await readFile('/proc/loadavg', 'utf8').catch(() => '')).trim() },
+      host: {
+        cpus: availableParallelism(),
+        jobs: args.jobs,
+        loadavg: (await readFile('/proc/loadavg', 'utf8').catch(() => '')).trim(),
+      },
       tree: src,
       figures: out,
       ratios: {
@@ -142,7 +185,10 @@ async function main(): Promise<void> {
     };
     const lines = [
       `kernel build bench (${report.host.cpus} CPUs, -j${args.jobs}, no ccache, cold = empty cache)`,
-      ...Object.entries(out).map(([k, f]) => `  ${k.padEnd(10)} cold ${f.coldS} s (make ${f.coldKernelS} s)  no-op ${f.noopS} s  incremental ${f.incrementalS} s (make ${f.incrementalKernelS} s)`),
+      ...Object.entries(out).map(
+        ([k, f]) =>
+          `  ${k.padEnd(10)} cold ${f.coldS} s (make ${f.coldKernelS} s)  no-op ${f.noopS} s  incremental ${f.incrementalS} s (make ${f.incrementalKernelS} s)`,
+      ),
       `  minimal cold / defconfig cold      = ${report.ratios.minimalColdOverDefconfigCold ?? '-'} (target <= 0.40)`,
       `  minimal incremental / cold         = ${report.ratios.minimalIncrementalOverCold ?? '-'} (target <= 0.15)`,
       `  defconfig incremental / cold       = ${report.ratios.defconfigIncrementalOverCold ?? '-'} (target <= 0.15)`,
@@ -156,6 +202,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+  console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
   process.exit(2);
 });

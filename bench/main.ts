@@ -23,8 +23,13 @@ async function benchmarks(): Promise<Bench[]> {
     files.map(async (f) => {
       const name = f.slice(0, -'.ts'.length);
       const doc = /\/\*\*([\s\S]*?)\*\//.exec(await readFile(join(dir, f), 'utf8'))?.[1] ?? '';
-      const lines = doc.split('\n').map((l) => l.replace(/^\s*\*\s?/, '').trim()).filter((l) => l !== '');
-      const usage = lines.find((l) => l.includes(`dist/bench/${name}.js`))?.replace(/^Usage:\s*/, '') ?? `node dist/bench/${name}.js`;
+      const lines = doc
+        .split('\n')
+        .map((l) => l.replace(/^\s*\*\s?/, '').trim())
+        .filter((l) => l !== '');
+      const usage =
+        lines.find((l) => l.includes(`dist/bench/${name}.js`))?.replace(/^Usage:\s*/, '') ??
+        `node dist/bench/${name}.js`;
       return { name, what: ((lines[0] ?? '').split(': ')[0] ?? '').replace(/:$/, ''), usage };
     }),
   );

@@ -39,19 +39,37 @@ const cachedPreparer: KernelPreparer = async (_k, _c, buildKey) => {
   return p;
 };
 
-async function measure(parallel: number): Promise<{ parallel: number; seconds: number; jobsPerHour: number; verdicts: string[] }> {
+async function measure(
+  parallel: number,
+): Promise<{ parallel: number; seconds: number; jobsPerHour: number; verdicts: string[] }> {
   const root = await mkdtemp(join(tmpdir(), `faultline-bench-par${parallel}-`));
   try {
     const t0 = Date.now();
-    const out = await runNightly({ planFile, plan, resultsRoot: root, parallel, accel: 'auto', kernelPreparer: cachedPreparer, compare: false, print: false });
+    const out = await runNightly({
+      planFile,
+      plan,
+      resultsRoot: root,
+      parallel,
+      accel: 'auto',
+      kernelPreparer: cachedPreparer,
+      compare: false,
+      print: false,
+    });
     const seconds = (Date.now() - t0) / 1000;
-    return { parallel, seconds, jobsPerHour: (out.record.jobs.length / seconds) * 3600, verdicts: out.record.jobs.map((j) => j.verdict ?? 'pending') };
+    return {
+      parallel,
+      seconds,
+      jobsPerHour: (out.record.jobs.length / seconds) * 3600,
+      verdicts: out.record.jobs.map((j) => j.verdict ?? 'pending'),
+    };
   } finally {
     await rm(root, { recursive: true, force: true });
   }
 }
 
-process.stderr.write(`plan ${plan.name}: ${jobs.length} jobs, ${plan.smp} vCPU / ${plan.memMiB} MiB per guest, ${availableParallelism()} host cores, ${kvm ? 'KVM' : 'TCG'}\n`);
+process.stderr.write(
+  `plan ${plan.name}: ${jobs.length} jobs, ${plan.smp} vCPU / ${plan.memMiB} MiB per guest, ${availableParallelism()} host cores, ${kvm ? 'KVM' : 'TCG'}\n`,
+);
 const one = await measure(1);
 const two = await measure(2);
 const ratio = two.jobsPerHour / one.jobsPerHour;

@@ -10,11 +10,22 @@
 import { mkdtemp, mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { appendHistory, nightlySummaryEntry, readHistory, runEntry, type HistoryEntry } from '../harness/history/index.js';
+import {
+  appendHistory,
+  nightlySummaryEntry,
+  readHistory,
+  runEntry,
+  type HistoryEntry,
+} from '../harness/history/index.js';
 import { compareNightlies } from '../harness/nightly/finalize.js';
 import { expandJobs } from '../harness/nightly/jobs.js';
 import { parsePlan, planHash } from '../harness/nightly/plan.js';
-import { loadNightlyRuns, writeNightlyRecord, type NightlyJobState, type NightlyRecord } from '../harness/nightly/record.js';
+import {
+  loadNightlyRuns,
+  writeNightlyRecord,
+  type NightlyJobState,
+  type NightlyRecord,
+} from '../harness/nightly/record.js';
 import { makeRecord, SAMPLE_SPLAT } from '../harness/nightly/fixtures/records.js';
 import { generateReport } from '../harness/report/generate.js';
 import { toNightlyJunit } from '../harness/report/junit.js';
@@ -79,10 +90,28 @@ async function writeNight(root: string, n: number, onDisk: boolean): Promise<His
     if (onDisk) {
       await mkdir(join(runDir, 'output'), { recursive: true });
       await writeRunOutputs(runDir, rec);
-      await writeFileAtomic(join(runDir, 'output', `uffd-unit-tests.${job.backing}.txt`), Array.from({ length: 200 }, (_, k) => `ok ${k} ${k === 50 ? 'minor' : 'test'}`).join('\n'));
+      await writeFileAtomic(
+        join(runDir, 'output', `uffd-unit-tests.${job.backing}.txt`),
+        Array.from({ length: 200 }, (_, k) => `ok ${k} ${k === 50 ? 'minor' : 'test'}`).join('\n'),
+      );
     }
-    states.push({ ...job, state: 'done', attempts: 1, runDir: relative(dir, runDir), verdict: rec.verdict, durationMs: rec.durationMs });
-    entries.push(runEntry(rec, relative(root, runDir), { nightlyId, planName: plan.name, jobKey: job.key, kernelName: job.kernel, config: job.config }));
+    states.push({
+      ...job,
+      state: 'done',
+      attempts: 1,
+      runDir: relative(dir, runDir),
+      verdict: rec.verdict,
+      durationMs: rec.durationMs,
+    });
+    entries.push(
+      runEntry(rec, relative(root, runDir), {
+        nightlyId,
+        planName: plan.name,
+        jobKey: job.key,
+        kernelName: job.kernel,
+        config: job.config,
+      }),
+    );
   }
   const record: NightlyRecord = {
     schema: 'faultline.nightly/1',
@@ -98,13 +127,21 @@ async function writeNight(root: string, n: number, onDisk: boolean): Promise<His
     jobs: states,
   };
   if (onDisk) await writeNightlyRecord(dir, record);
-  entries.push(nightlySummaryEntry(record, relative(root, dir), entries.filter((e): e is Extract<HistoryEntry, { kind: 'run' }> => e.kind === 'run')));
+  entries.push(
+    nightlySummaryEntry(
+      record,
+      relative(root, dir),
+      entries.filter((e): e is Extract<HistoryEntry, { kind: 'run' }> => e.kind === 'run'),
+    ),
+  );
   return entries;
 }
 
 const root = await mkdtemp(join(tmpdir(), 'faultline-bench-report-'));
 try {
-  process.stderr.write(`preparing ${NIGHTS} nights x ${jobs.length} jobs x ${perJob} results (${jobs.length * perJob} results/night)...\n`);
+  process.stderr.write(
+    `preparing ${NIGHTS} nights x ${jobs.length} jobs x ${perJob} results (${jobs.length * perJob} results/night)...\n`,
+  );
   for (let n = 1; n <= NIGHTS; n++) await appendHistory(root, await writeNight(root, n, n >= NIGHTS - 1));
   const tonight = join(root, 'nightly', `nightly-${String(NIGHTS).padStart(3, '0')}`);
   const lastNight = join(root, 'nightly', `nightly-${String(NIGHTS - 1).padStart(3, '0')}`);
@@ -124,7 +161,13 @@ try {
   const runs = await loadNightlyRuns(tonight, record);
   lap('load tonight');
   const base = await readNightlyRecord(lastNight);
-  const comparison = await compareNightlies({ dir: lastNight, record: base }, { runs }, history, plan.name, record.nightlyId);
+  const comparison = await compareNightlies(
+    { dir: lastNight, record: base },
+    { runs },
+    history,
+    plan.name,
+    record.nightlyId,
+  );
   lap('compare with last night');
   const reportPath = await generateReport({ dir: tonight, record, runs, history, comparison });
   lap('HTML report');

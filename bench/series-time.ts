@@ -37,16 +37,37 @@ const jobs = Number(arg('--jobs') ?? availableParallelism());
 
 function source(dir: string, i: number): string {
   // Enough unrolled arithmetic that each file costs the compiler a few tens of ms at -O2.
-  const body = Array.from({ length: 60 }, (_, k) => `\tx = x * ${k + 3} + (x >> ${(k % 7) + 1}) ^ ${i * 31 + k};`).join('\n');
+  const body = Array.from({ length: 60 }, (_, k) => `\tx = x * ${k + 3} + (x >> ${(k % 7) + 1}) ^ ${i * 31 + k};`).join(
+    '\n',
+  );
   return `/* ${dir}/f${i}.c */\nunsigned long ${dir}_f${i}(unsigned long x)\n{\n${body}\n\treturn x;\n}\n`;
 }
 
-const MM_FILES = ['mm/userfaultfd.c', 'mm/shmem.c', 'mm/hugetlb.c', 'mm/memory.c', 'mm/mmap.c', 'mm/madvise.c', 'mm/mprotect.c', 'mm/filemap.c', 'mm/gup.c', 'mm/page_alloc.c'];
+const MM_FILES = [
+  'mm/userfaultfd.c',
+  'mm/shmem.c',
+  'mm/hugetlb.c',
+  'mm/memory.c',
+  'mm/mmap.c',
+  'mm/madvise.c',
+  'mm/mprotect.c',
+  'mm/filemap.c',
+  'mm/gup.c',
+  'mm/page_alloc.c',
+];
 
 /** Commit `text` as `path` on top of `parent` without a checkout (a private index, plumbing only). */
-async function commitEdit(repo: string, parent: string, path: string, text: string, message: string, index: string): Promise<string> {
+async function commitEdit(
+  repo: string,
+  parent: string,
+  path: string,
+  text: string,
+  message: string,
+  index: string,
+): Promise<string> {
   const { testRepoGit } = await import('../harness/e2e/kernel-repo.js');
-  const g = (args: string[], input?: string) => testRepoGit(repo, args, { env: { GIT_INDEX_FILE: index }, ...(input !== undefined ? { input } : {}) });
+  const g = (args: string[], input?: string) =>
+    testRepoGit(repo, args, { env: { GIT_INDEX_FILE: index }, ...(input !== undefined ? { input } : {}) });
   await g(['read-tree', parent]);
   const blob = await g(['hash-object', '-w', '--stdin'], text);
   await g(['update-index', '--cacheinfo', `100644,${blob},${path}`]);
@@ -65,15 +86,43 @@ async function kernelSeries(): Promise<void> {
       const path = MM_FILES[i % MM_FILES.length] ?? 'mm/userfaultfd.c';
       const text = (await run('git', ['-C', k.repo, 'show', `${parent}:${path}`], { timeoutMs: 60_000 })).stdout;
       const add = `\nstatic int __maybe_unused faultline_bench_${i}(int v)\n{\n\treturn v * ${i + 3} + 1;\n}\n`;
-      parent = await commitEdit(k.repo, parent, path, `${text}\n${add}`, `mm: bench patch ${i + 1} (${path})`, join(work, 'index'));
+      parent = await commitEdit(
+        k.repo,
+        parent,
+        path,
+        `${text}\n${add}`,
+        `mm: bench patch ${i + 1} (${path})`,
+        join(work, 'index'),
+      );
     }
     const mbox = join(work, 'series.mbox');
-    await writeFile(mbox, `${await testRepoGit(k.repo, ['format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`])}\n`);
-    const settings = { base: 'tinyconfig', kconfig: ['minimal', 'uffd'], jobs, ccache: false, cacheDir: join(work, 'kbuild'), progress: 'plain' as const };
+    await writeFile(
+      mbox,
+      `${await testRepoGit(k.repo, ['format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`])}\n`,
+    );
+    const settings = {
+      base: 'tinyconfig',
+      kconfig: ['minimal', 'uffd'],
+      jobs,
+      ccache: false,
+      cacheDir: join(work, 'kbuild'),
+      progress: 'plain' as const,
+    };
     const worktree = join(work, 'worktree');
     const t0 = Date.now();
-    const r = await runSeries({ repo: k.repo, base: k.base, mbox, resultsDir: join(work, 'results'), worktree, noTests: true, keepWorktree: true },
-      new KernelSeriesBuilder(settings), { describe: () => 'none (builds only)', test: () => Promise.resolve([]) });
+    const r = await runSeries(
+      {
+        repo: k.repo,
+        base: k.base,
+        mbox,
+        resultsDir: join(work, 'results'),
+        worktree,
+        noTests: true,
+        keepWorktree: true,
+      },
+      new KernelSeriesBuilder(settings),
+      { describe: () => 'none (builds only)', test: () => Promise.resolve([]) },
+    );
     const total = Date.now() - t0;
     // Incremental reference in the same worktree and obj dir: edit each of the series' files in
     // turn and build again, as a developer would (the tree is dirty: faultline scans it).
@@ -90,15 +139,37 @@ async function kernelSeries(): Promise<void> {
     const budget = coldMs + patches * incrMs;
     const ratio = total / budget;
     const patchMs = r.timing.patchBuildMs;
-    process.stdout.write(`kernel series of ${patches} patches touching mm/ (Debian 6.12 tree, tinyconfig+minimal+uffd, make -j${jobs}, no ccache):\n`);
-    process.stdout.write(`  cold build (the series' base, fresh worktree) ${(coldMs / 1000).toFixed(1)} s, incremental build ${(incrMs / 1000).toFixed(1)} s (mean of ${refMs.map((m) => (m / 1000).toFixed(1)).join(' ')} s)\n`);
+    process.stdout.write(
+      `kernel series of ${patches} patches touching mm/ (Debian 6.12 tree, tinyconfig+minimal+uffd, make -j${jobs}, no ccache):\n`,
+    );
+    process.stdout.write(
+      `  cold build (the series' base, fresh worktree) ${(coldMs / 1000).toFixed(1)} s, incremental build ${(incrMs / 1000).toFixed(1)} s (mean of ${refMs.map((m) => (m / 1000).toFixed(1)).join(' ')} s)\n`,
+    );
     process.stdout.write(`  patch builds ${patchMs.map((m) => (m / 1000).toFixed(1)).join(' ')} s\n`);
     const outside = total - coldMs - patchMs.reduce((a, b) => a + b, 0);
-    process.stdout.write(`  outside the builds (worktree checkout, git am, patch-id, bookkeeping): ${(outside / 1000).toFixed(1)} s\n`);
-    process.stdout.write(`  series total ${(total / 1000).toFixed(1)} s vs cold + ${patches} x incremental = ${(budget / 1000).toFixed(1)} s: ratio ${ratio.toFixed(2)} (target <= 1.00)\n`);
-    process.stdout.write(`  all patches applied: ${r.patches.every((p) => p.apply.ok)}; all built: ${r.patches.every((p) => p.build?.ok)}\n`);
+    process.stdout.write(
+      `  outside the builds (worktree checkout, git am, patch-id, bookkeeping): ${(outside / 1000).toFixed(1)} s\n`,
+    );
+    process.stdout.write(
+      `  series total ${(total / 1000).toFixed(1)} s vs cold + ${patches} x incremental = ${(budget / 1000).toFixed(1)} s: ratio ${ratio.toFixed(2)} (target <= 1.00)\n`,
+    );
+    process.stdout.write(
+      `  all patches applied: ${r.patches.every((p) => p.apply.ok)}; all built: ${r.patches.every((p) => p.build?.ok)}\n`,
+    );
     const json = arg('--json');
-    if (json) await writeJsonAtomic(json, { mode: 'kernel', patches, jobs, coldMs, incrementalMs: incrMs, incrementalRefMs: refMs, seriesMs: total, patchBuildMs: patchMs, outsideBuildsMs: outside, ratio });
+    if (json)
+      await writeJsonAtomic(json, {
+        mode: 'kernel',
+        patches,
+        jobs,
+        coldMs,
+        incrementalMs: incrMs,
+        incrementalRefMs: refMs,
+        seriesMs: total,
+        patchBuildMs: patchMs,
+        outsideBuildsMs: outside,
+        ratio,
+      });
   } finally {
     await new Git(k.repo).worktreeRemove(join(work, 'worktree'));
     await rm(work, { recursive: true, force: true });
@@ -121,7 +192,10 @@ try {
     await writeFile(join(tree, dir, `f${i}.c`), source(dir, i));
     objs.push(`${dir}/f${i}.o`);
   }
-  await writeFile(join(tree, 'Makefile'), `CFLAGS ?= -O2 -Wall\nlib.a: ${objs.join(' ')}\n\tar rcs $@ $^\n%.o: %.c\n\t$(CC) $(CFLAGS) -c -o $@ $<\n`);
+  await writeFile(
+    join(tree, 'Makefile'),
+    `CFLAGS ?= -O2 -Wall\nlib.a: ${objs.join(' ')}\n\tar rcs $@ $^\n%.o: %.c\n\t$(CC) $(CFLAGS) -c -o $@ $<\n`,
+  );
   await writeFile(join(tree, '.gitignore'), '*.o\n*.a\n');
   await git(tree, ['init', '-q', '-b', 'main']);
   await git(tree, ['add', '-A']);
@@ -136,7 +210,7 @@ try {
     await git(tree, ['commit', '-q', '-am', `mm: bench patch ${k + 1}`]);
   }
   const mbox = join(root, 'series.mbox');
-  await writeFile(mbox, await git(tree, ['format-patch', '--stdout', '--cover-letter', `${base}..series`]) + '\n');
+  await writeFile(mbox, (await git(tree, ['format-patch', '--stdout', '--cover-letter', `${base}..series`])) + '\n');
   await git(tree, ['checkout', '-q', 'main']);
 
   // Reference numbers in a separate worktree: one cold build, then one incremental (one mm/ file touched).
@@ -149,18 +223,40 @@ try {
   await git(tree, ['worktree', 'remove', '--force', ref]);
 
   const t0 = Date.now();
-  const r = await runSeries({ repo: tree, base, mbox, resultsDir: join(root, 'results'), noTests: true }, new CommandBuilder(make), new CommandSeriesTester({ test: ['true'], program: 'none' }));
+  const r = await runSeries(
+    { repo: tree, base, mbox, resultsDir: join(root, 'results'), noTests: true },
+    new CommandBuilder(make),
+    new CommandSeriesTester({ test: ['true'], program: 'none' }),
+  );
   const total = Date.now() - t0;
   const budget = cold.durationMs + patches * incr.durationMs;
   const ratio = total / budget;
   const patchMs = r.timing.patchBuildMs;
   process.stdout.write(`series of ${patches} patches on a ${files}-file make project (make -j${jobs}):\n`);
-  process.stdout.write(`  cold build ${(cold.durationMs / 1000).toFixed(2)} s, incremental build ${(incr.durationMs / 1000).toFixed(2)} s\n`);
-  process.stdout.write(`  series: base build ${(r.timing.baseBuildMs / 1000).toFixed(2)} s, patch builds ${patchMs.map((m) => (m / 1000).toFixed(2)).join(' ')} s\n`);
-  process.stdout.write(`  series total ${(total / 1000).toFixed(2)} s vs cold + ${patches} x incremental = ${(budget / 1000).toFixed(2)} s: ratio ${ratio.toFixed(2)} (target <= 1.00; includes git am + patch-id)\n`);
-  process.stdout.write(`  verdict ${r.verdict}; all patches applied: ${r.patches.every((p) => p.apply.ok)}; all built: ${r.patches.every((p) => p.build?.ok)}\n`);
+  process.stdout.write(
+    `  cold build ${(cold.durationMs / 1000).toFixed(2)} s, incremental build ${(incr.durationMs / 1000).toFixed(2)} s\n`,
+  );
+  process.stdout.write(
+    `  series: base build ${(r.timing.baseBuildMs / 1000).toFixed(2)} s, patch builds ${patchMs.map((m) => (m / 1000).toFixed(2)).join(' ')} s\n`,
+  );
+  process.stdout.write(
+    `  series total ${(total / 1000).toFixed(2)} s vs cold + ${patches} x incremental = ${(budget / 1000).toFixed(2)} s: ratio ${ratio.toFixed(2)} (target <= 1.00; includes git am + patch-id)\n`,
+  );
+  process.stdout.write(
+    `  verdict ${r.verdict}; all patches applied: ${r.patches.every((p) => p.apply.ok)}; all built: ${r.patches.every((p) => p.build?.ok)}\n`,
+  );
   const json = arg('--json');
-  if (json) await writeJsonAtomic(json, { files, patches, jobs, coldMs: cold.durationMs, incrementalMs: incr.durationMs, seriesMs: total, patchBuildMs: patchMs, ratio });
+  if (json)
+    await writeJsonAtomic(json, {
+      files,
+      patches,
+      jobs,
+      coldMs: cold.durationMs,
+      incrementalMs: incr.durationMs,
+      seriesMs: total,
+      patchBuildMs: patchMs,
+      ratio,
+    });
 } finally {
   await rm(root, { recursive: true, force: true });
 }

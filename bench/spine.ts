@@ -25,7 +25,10 @@ import { PROJECT_ROOT } from '../harness/util/project.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 3) || 3;
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
 
 async function bareInitramfs(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'bench-bare-'));
@@ -34,7 +37,11 @@ async function bareInitramfs(): Promise<string> {
   await writeFile(join(root, 'init'), '#!/bin/busybox sh\necho BARE-INIT-START\n/bin/busybox poweroff -f\n');
   await chmod(join(root, 'init'), 0o755);
   const out = join(root, '..', `bare-${Date.now()}.cpio`);
-  await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', out], { timeoutMs: 60_000, cwd: root, input: 'bin\nbin/busybox\ninit\n' });
+  await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', out], {
+    timeoutMs: 60_000,
+    cwd: root,
+    input: 'bin\nbin/busybox\ninit\n',
+  });
   await rm(root, { recursive: true, force: true });
   return out;
 }
@@ -44,18 +51,33 @@ const qemu = await requireQemu();
 const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
 const bare = await bareInitramfs();
 const accel = await chooseAccel('auto', { qemu, kernel: kernel.bzImage, initrd: image.path });
-const common = { qemu, kernel: kernel.bzImage, accel: accel.accel, memMiB: 1024, smp: 2, guestRam: 'anon' as const, hugepages2m: 64, hugepages1g: 0 };
+const common = {
+  qemu,
+  kernel: kernel.bzImage,
+  accel: accel.accel,
+  memMiB: 1024,
+  smp: 2,
+  guestRam: 'anon' as const,
+  hugepages2m: 64,
+  hugepages1g: 0,
+};
 const consoleDir = await mkdtemp(join(tmpdir(), 'bench-console-'));
 console.log(`kernel ${kernel.info.release ?? ''}, accel ${accel.accel} (${accel.note}), ${rounds} rounds`);
 
 async function bootHarness(): Promise<{ guest: Guest; ssh: SshSession; ms: number }> {
-  const b = await bootGuest({ ...common, initrd: image.path }, { consolePath: join(consoleDir, `h-${Date.now()}.log`), bootTimeoutSec: 300, keys: image.keys });
+  const b = await bootGuest(
+    { ...common, initrd: image.path },
+    { consolePath: join(consoleDir, `h-${Date.now()}.log`), bootTimeoutSec: 300, keys: image.keys },
+  );
   return { guest: b.guest, ssh: b.ssh, ms: b.bootMs };
 }
 
 async function bootBare(): Promise<number> {
   const port = await freePort();
-  const guest = await Guest.start({ ...common, initrd: bare, sshPort: port }, { consolePath: join(consoleDir, `b-${port}.log`), lifetimeMs: 300_000 });
+  const guest = await Guest.start(
+    { ...common, initrd: bare, sshPort: port },
+    { consolePath: join(consoleDir, `b-${port}.log`), lifetimeMs: 300_000 },
+  );
   const m = await guest.console.waitFor(/BARE-INIT-START/, 300_000);
   const ms = Date.now() - guest.startedAt;
   await guest.stop();
@@ -72,7 +94,9 @@ for (let i = 0; i < rounds; i++) {
   h.ssh.close();
   await h.guest.stop();
 }
-console.log(`boot: harness to SSH-ready median ${(median(harnessBoot) / 1000).toFixed(2)} s, bare busybox to first init line median ${(median(bareBoot) / 1000).toFixed(2)} s, ratio ${(median(harnessBoot) / median(bareBoot)).toFixed(2)} (goal <= 1.3)`);
+console.log(
+  `boot: harness to SSH-ready median ${(median(harnessBoot) / 1000).toFixed(2)} s, bare busybox to first init line median ${(median(bareBoot) / 1000).toFixed(2)} s, ratio ${(median(harnessBoot) / median(bareBoot)).toFixed(2)} (goal <= 1.3)`,
+);
 
 // Push: same guest, same files, alternating tools.
 const tests = await buildSelftests({ tree: kernel.sourceTree ?? '' });
@@ -89,8 +113,23 @@ for (let i = 0; i < rounds; i++) {
   await h.ssh.push(files, '/root/push-a', 300_000);
   sftpMs.push(Date.now() - t);
   t = Date.now();
-  await execa(scp, ['-q', '-i', image.keys.clientPrivatePath, '-P', String(h.guest.config.sshPort), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-    ...files, 'root@127.0.0.1:/root/push-b/'], { timeout: 300_000 });
+  await execa(
+    scp,
+    [
+      '-q',
+      '-i',
+      image.keys.clientPrivatePath,
+      '-P',
+      String(h.guest.config.sshPort),
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      ...files,
+      'root@127.0.0.1:/root/push-b/',
+    ],
+    { timeout: 300_000 },
+  );
   scpMs.push(Date.now() - t);
 }
 h.ssh.close();
@@ -98,16 +137,24 @@ await h.guest.stop();
 const mib = bytes / 1048576;
 const sftpTput = mib / (median(sftpMs) / 1000);
 const scpTput = mib / (median(scpMs) / 1000);
-console.log(`push: ${files.length} files, ${mib.toFixed(1)} MiB: faultline SFTP ${sftpTput.toFixed(2)} MiB/s, OpenSSH scp ${scpTput.toFixed(2)} MiB/s, ratio ${(sftpTput / scpTput).toFixed(2)} (goal >= 0.8)`);
+console.log(
+  `push: ${files.length} files, ${mib.toFixed(1)} MiB: faultline SFTP ${sftpTput.toFixed(2)} MiB/s, OpenSSH scp ${scpTput.toFixed(2)} MiB/s, ratio ${(sftpTput / scpTput).toFixed(2)} (goal >= 0.8)`,
+);
 
 if (argv.includes('--run')) {
   const resultsRoot = await mkdtemp(join(tmpdir(), 'bench-run-'));
   const t = Date.now();
-  await execa('node', [join(PROJECT_ROOT, 'bin', 'faultline.js'), 'run', '--results', resultsRoot, '--run-id', 'warm'], { timeout: 3 * 3600_000, reject: false });
+  await execa(
+    'node',
+    [join(PROJECT_ROOT, 'bin', 'faultline.js'), 'run', '--results', resultsRoot, '--run-id', 'warm'],
+    { timeout: 3 * 3600_000, reject: false },
+  );
   const wall = Date.now() - t;
   const rec = await readRunRecord(join(resultsRoot, 'warm', 'results.json'));
   const outside = wall - rec.timing.testsMs;
-  console.log(`warm-cache faultline run (default suite): wall ${(wall / 1000).toFixed(1)} s, inside guest test processes ${(rec.timing.testsMs / 1000).toFixed(1)} s, harness overhead ${(100 * outside / wall).toFixed(1)}% (boot ${(rec.timing.bootMs / 1000).toFixed(1)} s, push ${(rec.timing.pushMs / 1000).toFixed(1)} s, prepare ${(rec.timing.prepareMs / 1000).toFixed(1)} s; goal < 10%)`);
+  console.log(
+    `warm-cache faultline run (default suite): wall ${(wall / 1000).toFixed(1)} s, inside guest test processes ${(rec.timing.testsMs / 1000).toFixed(1)} s, harness overhead ${((100 * outside) / wall).toFixed(1)}% (boot ${(rec.timing.bootMs / 1000).toFixed(1)} s, push ${(rec.timing.pushMs / 1000).toFixed(1)} s, prepare ${(rec.timing.prepareMs / 1000).toFixed(1)} s; goal < 10%)`,
+  );
 }
 await rm(consoleDir, { recursive: true, force: true });
 await rm(bare, { force: true });

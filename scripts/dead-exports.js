@@ -21,17 +21,23 @@ const verbose = process.argv.includes('--verbose');
 const rel = (/** @type {string} */ f) => relative(root, f);
 const isTest = (/** @type {string} */ f) => /\.test\.ts$/.test(f) || /(^|\/)fixtures\//.test(rel(f));
 
-const parsed = ts.getParsedCommandLineOfConfigFile(resolve(root, 'tsconfig.test.json'), {}, {
-  ...ts.sys,
-  onUnRecoverableConfigFileDiagnostic: (d) => {
-    console.error(`dead-exports: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
-    process.exit(2);
+const parsed = ts.getParsedCommandLineOfConfigFile(
+  resolve(root, 'tsconfig.test.json'),
+  {},
+  {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (d) => {
+      console.error(`dead-exports: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+      process.exit(2);
+    },
   },
-});
+);
 if (!parsed) process.exit(2);
 const program = ts.createProgram({ rootNames: parsed.fileNames, options: { ...parsed.options, noEmit: true } });
 const checker = program.getTypeChecker();
-const ours = program.getSourceFiles().filter((sf) => !sf.isDeclarationFile && /^(harness|bench)\//.test(rel(sf.fileName)));
+const ours = program
+  .getSourceFiles()
+  .filter((sf) => !sf.isDeclarationFile && /^(harness|bench)\//.test(rel(sf.fileName)));
 
 /** @param {ts.Symbol} s */
 const original = (s) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
@@ -87,7 +93,8 @@ for (const sf of ours) {
     // `const { name } = await import('./x.js')`: the name is a property of the module object.
     if (ts.isBindingElement(node) && ts.isObjectBindingPattern(node.parent)) {
       const key = node.propertyName ?? node.name;
-      if (ts.isIdentifier(key) && names.has(key.text)) use(checker.getTypeAtLocation(node.parent).getProperty(key.text), sf, key);
+      if (ts.isIdentifier(key) && names.has(key.text))
+        use(checker.getTypeAtLocation(node.parent).getProperty(key.text), sf, key);
     }
     ts.forEachChild(node, visit);
   };

@@ -25,7 +25,10 @@ async function scratch(t: HasTeardown): Promise<string> {
 async function setup(t: HasTeardown, o: ToyRepoOptions, kind: 'gcc' | 'source' = 'gcc') {
   const root = await scratch(t);
   const repo = await createToyRepo(join(root, 'repo'), o);
-  const tester = kind === 'gcc' ? new CommandTester({ build: TOY_BUILD, test: TOY_TEST, outRoot: join(root, 'out') }) : new ToySourceTester();
+  const tester =
+    kind === 'gcc'
+      ? new CommandTester({ build: TOY_BUILD, test: TOY_TEST, outRoot: join(root, 'out') })
+      : new ToySourceTester();
   const opts = (extra: Partial<BisectOptions> = {}): BisectOptions => ({
     repo: repo.dir,
     good: repo.hashes[0] as string,
@@ -42,7 +45,13 @@ async function userView(dir: string): Promise<string> {
   const g = new Git(dir);
   const st = await g.exec(['status', '--porcelain']);
   const bisecting = await g.bisecting();
-  return JSON.stringify({ head: await g.head(), branch: await g.currentBranch(), status: st.stdout, bisecting, worktrees: (await g.worktreeList()).length });
+  return JSON.stringify({
+    head: await g.head(),
+    branch: await g.currentBranch(),
+    status: st.stdout,
+    bisecting,
+    worktrees: (await g.worktreeList()).length,
+  });
 }
 
 t.test('finds the first bad commit, verifies it, leaves the checkout alone', async (t) => {
@@ -54,8 +63,15 @@ t.test('finds the first bad commit, verifies it, leaves the checkout alone', asy
   t.equal(r.culprit?.subject, 'toy: generation 11 (introduce the bug)');
   t.equal(r.culprit?.authorName, 'Toy Author');
   t.ok((r.culprit?.confidence ?? 0) > 0.95, `culprit confidence ${r.culprit?.confidence}`);
-  t.same(r.verification && { p: r.verification.parentVerdict, c: r.verification.culpritVerdict, rv: r.verification.revert?.verdict, ok: r.verification.verified },
-    { p: 'good', c: 'bad', rv: 'good', ok: true });
+  t.same(
+    r.verification && {
+      p: r.verification.parentVerdict,
+      c: r.verification.culpritVerdict,
+      rv: r.verification.revert?.verdict,
+      ok: r.verification.verified,
+    },
+    { p: 'good', c: 'bad', rv: 'good', ok: true },
+  );
   t.equal(r.verification?.parent, repo.hashes[10]);
   // ceil(log2 16) = 4 bisect steps at most, plus two endpoints, plus the revert commit.
   t.ok(r.stats.bisectSteps <= 4, `bisect steps ${r.stats.bisectSteps}`);
@@ -66,7 +82,10 @@ t.test('finds the first bad commit, verifies it, leaves the checkout alone', asy
   t.notOk(await exists(join(root, 'results', 'worktree')), 'worktree removed');
   const back = await readBisectRecord(join(root, 'results', 'results.json'));
   t.equal(back.culprit?.hash, repo.hashes[11]);
-  t.match(await readFile(join(root, 'results', 'bisect-log.txt'), 'utf8'), new RegExp(`# first bad commit: \\[${repo.hashes[11]}\\]`));
+  t.match(
+    await readFile(join(root, 'results', 'bisect-log.txt'), 'utf8'),
+    new RegExp(`# first bad commit: \\[${repo.hashes[11]}\\]`),
+  );
   const text = formatBisectReport(r);
   t.match(text, `first bad commit: ${repo.hashes[11]}`);
   t.match(text, 'VERIFIED');
@@ -115,14 +134,21 @@ t.test('flaky regression: adaptive runs find the right commit', async (t) => {
   t.ok(r.passThreshold > 1, `pass threshold ${r.passThreshold} raised for a flaky bad endpoint`);
   const good = r.steps.filter((s) => s.role === 'bisect' && s.verdict === 'good');
   for (const s of good) t.equal(s.runs.length, r.passThreshold, 'good steps needed P passes');
-  t.ok(r.steps.some((s) => s.role === 'bisect' && s.verdict === 'bad' && s.runs.length > 1), 'some bad step passed before failing');
+  t.ok(
+    r.steps.some((s) => s.role === 'bisect' && s.verdict === 'bad' && s.runs.length > 1),
+    'some bad step passed before failing',
+  );
   t.ok(r.rates.badFailRate < 0.8 && r.rates.badFailRate > 0.1, `bad failure rate ${r.rates.badFailRate}`);
 
   // The same bisect with one run per step is fooled by the flaky test (this is why the rule exists).
   const naive = await setup(t, { commits: 16, culprit: 11, failEvery: 3 }, 'source');
-  const n = await runBisect(naive.opts({ policy: { mode: 'fixed', runs: 1, endpointRuns: 3 } }), naive.tester)
-    .catch((e: unknown) => e);
-  t.ok(n instanceof BisectRefusedError || (n as { culprit?: { hash: string } }).culprit?.hash !== naive.repo.hashes[11], 'single runs do not find it');
+  const n = await runBisect(naive.opts({ policy: { mode: 'fixed', runs: 1, endpointRuns: 3 } }), naive.tester).catch(
+    (e: unknown) => e,
+  );
+  t.ok(
+    n instanceof BisectRefusedError || (n as { culprit?: { hash: string } }).culprit?.hash !== naive.repo.hashes[11],
+    'single runs do not find it',
+  );
 });
 
 t.test('fixed --runs N with a failure threshold', async (t) => {
@@ -137,28 +163,43 @@ t.test('endpoints are confirmed first', async (t) => {
   const before = await userView(a.repo.dir);
   const e1 = await runBisect(a.opts({ good: a.repo.hashes[4] as string }), a.tester).catch((e: unknown) => e);
   t.type(e1, BisectRefusedError);
-  t.match((e1 as Error).message, /^good revision [0-9a-f]{12} \("toy: generation 4"\) fails toy:answer \(3\/3 runs failed\): pick an older --good/);
+  t.match(
+    (e1 as Error).message,
+    /^good revision [0-9a-f]{12} \("toy: generation 4"\) fails toy:answer \(3\/3 runs failed\): pick an older --good/,
+  );
   const rec = await readBisectRecord(join(a.root, 'results', 'results.json'));
   t.equal(rec.outcome, 'refused');
-  t.notOk(await exists(join(a.root, 'results', 'state.json')), 'a refused bisect leaves nothing to resume: rerunning re-tests');
+  t.notOk(
+    await exists(join(a.root, 'results', 'state.json')),
+    'a refused bisect leaves nothing to resume: rerunning re-tests',
+  );
   t.equal(await userView(a.repo.dir), before);
 
   const b = await setup(t, { commits: 8, culprit: 8 }, 'source');
   const e2 = await runBisect(b.opts({ bad: b.repo.hashes[6] as string }), b.tester).catch((e: unknown) => e);
-  t.match((e2 as Error).message, /^bad revision [0-9a-f]{12} \("toy: generation 6"\) passes toy:answer \(0\/3 runs failed\): pick a newer --bad/);
+  t.match(
+    (e2 as Error).message,
+    /^bad revision [0-9a-f]{12} \("toy: generation 6"\) passes toy:answer \(0\/3 runs failed\): pick a newer --bad/,
+  );
 
   const c = await setup(t, { commits: 8, culprit: 3, broken: [0] });
   const e3 = await runBisect(c.opts(), c.tester).catch((e: unknown) => e);
   t.match((e3 as Error).message, /^good revision .* cannot be tested: build broken: main\.c:\d+:\d+: error/);
 
   const d = await setup(t, { commits: 4, culprit: 2 }, 'source');
-  await t.rejects(runBisect(d.opts({ good: 'main', bad: d.repo.hashes[0] as string }), d.tester), /is not an ancestor of --bad/);
+  await t.rejects(
+    runBisect(d.opts({ good: 'main', bad: d.repo.hashes[0] as string }), d.tester),
+    /is not an ancestor of --bad/,
+  );
   await t.rejects(runBisect(d.opts({ good: 'no-such-rev' }), d.tester), /'no-such-rev' is not a commit/);
 });
 
 class Interrupting implements RevisionTester {
   calls = 0;
-  constructor(private readonly inner: RevisionTester, private readonly after: number) {}
+  constructor(
+    private readonly inner: RevisionTester,
+    private readonly after: number,
+  ) {}
   describe(): string {
     return this.inner.describe();
   }
@@ -201,12 +242,15 @@ t.test('resumes from the state file even when the worktree is gone (bisect log r
   t.equal(tester.builds.length, new Set(tester.builds).size, 'nothing built twice across the interruption');
 });
 
-t.test('64-commit range: ceil(log2 64) steps + endpoints, every revision built once (bench/bisect-count.ts: all positions)', async (t) => {
-  for (const culprit of [40]) {
-    const s = await setup(t, { commits: 64, culprit }, 'source');
-    const r = await runBisect(s.opts({ policy: { endpointRuns: 1 } }), s.tester);
-    t.equal(r.culprit?.hash, s.repo.hashes[culprit], `culprit ${culprit}`);
-    t.ok(r.stats.bisectSteps <= Math.ceil(Math.log2(64)), `culprit ${culprit}: ${r.stats.bisectSteps} steps`);
-    t.equal(s.tester.builds.length, 2 + r.stats.bisectSteps, 'builds = endpoints + steps');
-  }
-});
+t.test(
+  '64-commit range: ceil(log2 64) steps + endpoints, every revision built once (bench/bisect-count.ts: all positions)',
+  async (t) => {
+    for (const culprit of [40]) {
+      const s = await setup(t, { commits: 64, culprit }, 'source');
+      const r = await runBisect(s.opts({ policy: { endpointRuns: 1 } }), s.tester);
+      t.equal(r.culprit?.hash, s.repo.hashes[culprit], `culprit ${culprit}`);
+      t.ok(r.stats.bisectSteps <= Math.ceil(Math.log2(64)), `culprit ${culprit}: ${r.stats.bisectSteps} steps`);
+      t.equal(s.tester.builds.length, 2 + r.stats.bisectSteps, 'builds = endpoints + steps');
+    }
+  },
+);

@@ -6,7 +6,16 @@ import { Git, type BisectProgress } from '../util/git.js';
 import { log } from '../util/log.js';
 import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, passThreshold, tallyOf } from './policy.js';
 import { readBisectRecord, readBisectState, type BisectState } from './record.js';
-import type { BisectRecord, CommitSummary, RevisionTester, RunObservation, RunPolicy, StepOutcome, StepRecord, StepRole } from './types.js';
+import type {
+  BisectRecord,
+  CommitSummary,
+  RevisionTester,
+  RunObservation,
+  RunPolicy,
+  StepOutcome,
+  StepRecord,
+  StepRole,
+} from './types.js';
 
 export interface BisectOptions {
   /** The user's kernel (or any) git checkout; never modified apart from a linked worktree. */
@@ -47,8 +56,20 @@ function runsText(runs: readonly RunObservation[]): string {
   return `${t.fail}/${t.pass + t.fail} runs failed`;
 }
 
-function summaryOf(c: { hash: string; subject: string; authorName: string; authorEmail: string; authorDate: string }): CommitSummary {
-  return { hash: c.hash, subject: c.subject, authorName: c.authorName, authorEmail: c.authorEmail, authorDate: c.authorDate };
+function summaryOf(c: {
+  hash: string;
+  subject: string;
+  authorName: string;
+  authorEmail: string;
+  authorDate: string;
+}): CommitSummary {
+  return {
+    hash: c.hash,
+    subject: c.subject,
+    authorName: c.authorName,
+    authorEmail: c.authorEmail,
+    authorDate: c.authorDate,
+  };
 }
 
 /**
@@ -59,7 +80,9 @@ function summaryOf(c: { hash: string; subject: string; authorName: string; autho
 export async function runBisect(opts: BisectOptions, tester: RevisionTester): Promise<BisectRecord> {
   const policy: RunPolicy = { ...DEFAULT_POLICY, ...opts.policy };
   if (policy.failThreshold > policy.runs) {
-    throw new UsageError(`--fail-threshold ${policy.failThreshold} is larger than the runs per step (${policy.runs}): lower it or raise --runs/--max-runs`);
+    throw new UsageError(
+      `--fail-threshold ${policy.failThreshold} is larger than the runs per step (${policy.runs}): lower it or raise --runs/--max-runs`,
+    );
   }
   const userGit = new Git(opts.repo);
   if (!(await exists(opts.repo)) || !(await userGit.isRepo())) {
@@ -70,18 +93,32 @@ export async function runBisect(opts: BisectOptions, tester: RevisionTester): Pr
   const bad = await userGit.resolveCommit(opts.bad);
   if (good === bad) throw new UsageError(`--good and --bad are the same commit ${short(good)}: nothing to bisect`);
   if (!(await userGit.isAncestor(good, bad))) {
-    throw new UsageError(`--good ${opts.good} (${short(good)}) is not an ancestor of --bad ${opts.bad} (${short(bad)}): pass a good revision older than the bad one`);
+    throw new UsageError(
+      `--good ${opts.good} (${short(good)}) is not an ancestor of --bad ${opts.bad} (${short(bad)}): pass a good revision older than the bad one`,
+    );
   }
   const resultsDir = resolve(opts.resultsDir);
   await mkdir(resultsDir, { recursive: true });
   const statePath = join(resultsDir, STATE);
-  const key = sha256(JSON.stringify({ repo, good, bad, spec: opts.spec, policy, verifyRevert: opts.verifyRevert === true, firstParent: opts.firstParent === true }));
+  const key = sha256(
+    JSON.stringify({
+      repo,
+      good,
+      bad,
+      spec: opts.spec,
+      policy,
+      verifyRevert: opts.verifyRevert === true,
+      firstParent: opts.firstParent === true,
+    }),
+  );
 
   let state: BisectState;
   if (await exists(statePath)) {
     state = await readBisectState(statePath);
     if (state.key !== key) {
-      throw new UsageError(`${resultsDir} holds a different bisect (${short(state.good)}..${short(state.bad)} ${state.spec}): use another --results-dir or delete it`);
+      throw new UsageError(
+        `${resultsDir} holds a different bisect (${short(state.good)}..${short(state.bad)} ${state.spec}): use another --results-dir or delete it`,
+      );
     }
     if (state.phase === 'done' && (await exists(join(resultsDir, RESULTS)))) {
       log.info(`bisect already finished in ${resultsDir}: reporting its results`);
@@ -118,7 +155,10 @@ export async function runBisect(opts: BisectOptions, tester: RevisionTester): Pr
   let startProgress: BisectProgress | undefined;
   if (state.phase === 'endpoints') startProgress = await checkEndpoints(session, fresh);
   if (state.phase === 'bisecting') await bisectSteps(session, startProgress);
-  const verification = state.phase === 'verifying' && state.found?.kind === 'culprit' ? await verifyCulprit(session, state.found.rev) : undefined;
+  const verification =
+    state.phase === 'verifying' && state.found?.kind === 'culprit'
+      ? await verifyCulprit(session, state.found.rev)
+      : undefined;
   return writeResults(session, verification);
 }
 
@@ -138,7 +178,9 @@ class BisectSession {
   /** Commit subjects by hash, filled from one git log up front. */
   readonly subjects = new Map<string, string>();
 
-  constructor(init: Pick<BisectSession, 'opts' | 'tester' | 'policy' | 'userGit' | 'wt' | 'state' | 'resultsDir' | 'statePath'>) {
+  constructor(
+    init: Pick<BisectSession, 'opts' | 'tester' | 'policy' | 'userGit' | 'wt' | 'state' | 'resultsDir' | 'statePath'>,
+  ) {
     this.opts = init.opts;
     this.tester = init.tester;
     this.policy = init.policy;
@@ -176,18 +218,24 @@ class BisectSession {
     const t0 = Date.now();
     try {
       const o = await this.tester.test(rev, this.wt.dir, { runs, label });
-      if (o.kind === 'runs' && o.runs.length === 0) return { kind: 'infra', detail: 'the tester returned no runs', durationMs: Date.now() - t0 };
+      if (o.kind === 'runs' && o.runs.length === 0)
+        return { kind: 'infra', detail: 'the tester returned no runs', durationMs: Date.now() - t0 };
       return o;
     } catch (e) {
       // Typed harness errors are outcomes; anything else (a bug, an interruption) propagates.
-      if (e instanceof BuildBrokenError) return { kind: 'build-broken', detail: e.firstError || e.message, durationMs: Date.now() - t0 };
+      if (e instanceof BuildBrokenError)
+        return { kind: 'build-broken', detail: e.firstError || e.message, durationMs: Date.now() - t0 };
       if (e instanceof FaultlineError) return { kind: 'infra', detail: e.message, durationMs: Date.now() - t0 };
       throw e;
     }
   }
 
   /** Test one revision until the policy decides (or it must be skipped). */
-  async testStep(role: StepRole, rev: string, fixed?: { runs: number; prior: readonly RunObservation[] }): Promise<StepRecord> {
+  async testStep(
+    role: StepRole,
+    rev: string,
+    fixed?: { runs: number; prior: readonly RunObservation[] },
+  ): Promise<StepRecord> {
     const { state, policy } = this;
     const label = role === 'bisect' ? `step ${this.bisectStepCount() + 1}` : role;
     const subject = await this.subjectOf(rev);
@@ -198,10 +246,23 @@ class BisectSession {
     const P = state.passThreshold ?? 1;
     for (;;) {
       const prior = fixed?.prior ?? [];
-      const decision = decide(policy, P, tallyOf([...prior, ...pending.runs]), fixed ? fixed.runs + prior.length : undefined);
+      const decision = decide(
+        policy,
+        P,
+        tallyOf([...prior, ...pending.runs]),
+        fixed ? fixed.runs + prior.length : undefined,
+      );
       if ('verdict' in decision) {
         const verdict = decision.verdict;
-        const rec = finishStep(role, rev, subject, pending, verdict, `${runsText([...prior, ...pending.runs])}${prior.length ? ` (${prior.length} earlier)` : ''}`, build);
+        const rec = finishStep(
+          role,
+          rev,
+          subject,
+          pending,
+          verdict,
+          `${runsText([...prior, ...pending.runs])}${prior.length ? ` (${prior.length} earlier)` : ''}`,
+          build,
+        );
         rec.confidence = confidenceOf(verdict, tallyOf([...prior, ...pending.runs]), estimateRates(state.steps));
         return rec;
       }
@@ -223,7 +284,12 @@ class BisectSession {
   }
 
   /** Test a revision with a fixed run budget (endpoints, verification) and record it as marked. */
-  async testFixedStep(role: StepRole, rev: string, runs: number, prior: readonly RunObservation[]): Promise<StepRecord> {
+  async testFixedStep(
+    role: StepRole,
+    rev: string,
+    runs: number,
+    prior: readonly RunObservation[],
+  ): Promise<StepRecord> {
     const step = await this.testStep(role, rev, { runs, prior });
     step.marked = true;
     await this.commitStep(step);
@@ -248,17 +314,27 @@ interface BuildTotals {
 }
 
 /** Fold one tester outcome into the pending step; returns why the step must be skipped, if it must. */
-function absorbOutcome(o: StepOutcome, pending: NonNullable<BisectState['pending']>, build: BuildTotals, policy: RunPolicy, label: string, rev: string): string | undefined {
+function absorbOutcome(
+  o: StepOutcome,
+  pending: NonNullable<BisectState['pending']>,
+  build: BuildTotals,
+  policy: RunPolicy,
+  label: string,
+  rev: string,
+): string | undefined {
   switch (o.kind) {
     case 'runs':
       pending.runs.push(...o.runs);
       if (o.buildMs !== undefined) build.buildMs = (build.buildMs ?? 0) + o.buildMs;
-      if (o.cacheHit !== undefined) build.cacheHit = build.cacheHit === undefined ? o.cacheHit : build.cacheHit && o.cacheHit;
+      if (o.cacheHit !== undefined)
+        build.cacheHit = build.cacheHit === undefined ? o.cacheHit : build.cacheHit && o.cacheHit;
       return undefined;
     case 'infra':
       pending.infraErrors.push(o.detail);
       log.warn(`${label}: infra error at ${short(rev)}: ${o.detail}`);
-      return pending.infraErrors.length > policy.infraRetries ? `infra error after ${pending.infraErrors.length} attempts: ${o.detail}` : undefined;
+      return pending.infraErrors.length > policy.infraRetries
+        ? `infra error after ${pending.infraErrors.length} attempts: ${o.detail}`
+        : undefined;
     case 'build-broken':
       return `build broken: ${o.detail}`;
     case 'boot-failed':
@@ -268,8 +344,15 @@ function absorbOutcome(o: StepOutcome, pending: NonNullable<BisectState['pending
   }
 }
 
-function finishStep(role: StepRole, rev: string, subject: string, pending: NonNullable<BisectState['pending']>, verdict: StepRecord['verdict'],
-  reason: string, build: BuildTotals): StepRecord {
+function finishStep(
+  role: StepRole,
+  rev: string,
+  subject: string,
+  pending: NonNullable<BisectState['pending']>,
+  verdict: StepRecord['verdict'],
+  reason: string,
+  build: BuildTotals,
+): StepRecord {
   const rec: StepRecord = {
     role,
     rev,
@@ -295,7 +378,10 @@ function finishStep(role: StepRole, rev: string, subject: string, pending: NonNu
  */
 async function checkEndpoints(session: BisectSession, fresh: boolean): Promise<BisectProgress> {
   const { state, policy, wt } = session;
-  for (const [role, rev, expect] of [['good-endpoint', state.good, 'good'], ['bad-endpoint', state.bad, 'bad']] as const) {
+  for (const [role, rev, expect] of [
+    ['good-endpoint', state.good, 'good'],
+    ['bad-endpoint', state.bad, 'bad'],
+  ] as const) {
     let step = state.steps.find((s) => s.role === role);
     if (!step) {
       await wt.checkoutDetached(rev);
@@ -305,15 +391,21 @@ async function checkEndpoints(session: BisectSession, fresh: boolean): Promise<B
     const named = `${which} revision ${short(rev)} ("${step.subject}")`;
     if (step.verdict === 'skip') await session.refuse(`${named} cannot be tested: ${step.reason}`);
     if (step.verdict !== expect) {
-      await session.refuse(expect === 'good'
-        ? `${named} fails ${state.spec} (${step.reason}): pick an older --good, or raise --fail-threshold if the test is flaky there`
-        : `${named} passes ${state.spec} (${step.reason}): pick a newer --bad, or check that the spec names the failing test`);
+      await session.refuse(
+        expect === 'good'
+          ? `${named} fails ${state.spec} (${step.reason}): pick an older --good, or raise --fail-threshold if the test is flaky there`
+          : `${named} passes ${state.spec} (${step.reason}): pick a newer --bad, or check that the spec names the failing test`,
+      );
     }
   }
   const badStep = state.steps.find((s) => s.role === 'bad-endpoint');
   state.passThreshold = passThreshold(policy, tallyOf(badStep?.runs ?? []));
   if (!fresh) await wt.bisectReset();
-  const startProgress = await wt.bisectStart(state.bad, state.good, session.opts.firstParent ? { firstParent: true } : {});
+  const startProgress = await wt.bisectStart(
+    state.bad,
+    state.good,
+    session.opts.firstParent ? { firstParent: true } : {},
+  );
   state.bisectLog = await wt.bisectLog();
   state.phase = 'bisecting';
   if (startProgress.kind !== 'next') state.found = foundOf(startProgress);
@@ -327,7 +419,9 @@ async function bisectSteps(session: BisectSession, startProgress: BisectProgress
   let progress = await bisectProgressOf(session, startProgress);
   while (progress.kind === 'next') {
     if (session.bisectStepCount() >= session.maxSteps) {
-      throw new FaultlineError(`bisect did not converge after ${session.maxSteps} steps (range of ${state.rangeSize} commits): see ${session.statePath}`);
+      throw new FaultlineError(
+        `bisect did not converge after ${session.maxSteps} steps (range of ${state.rangeSize} commits): see ${session.statePath}`,
+      );
     }
     const rev = progress.rev;
     const last = state.steps[state.steps.length - 1];
@@ -351,10 +445,15 @@ async function bisectSteps(session: BisectSession, startProgress: BisectProgress
 }
 
 /** Where git bisect stands: the recorded result, this run's start, or a replay of the saved log. */
-async function bisectProgressOf(session: BisectSession, startProgress: BisectProgress | undefined): Promise<BisectProgress> {
+async function bisectProgressOf(
+  session: BisectSession,
+  startProgress: BisectProgress | undefined,
+): Promise<BisectProgress> {
   const { state, wt } = session;
   if (state.found) {
-    return state.found.kind === 'culprit' ? { kind: 'culprit', rev: state.found.rev } : { kind: 'ambiguous', candidates: state.found.candidates };
+    return state.found.kind === 'culprit'
+      ? { kind: 'culprit', rev: state.found.rev }
+      : { kind: 'ambiguous', candidates: state.found.candidates };
   }
   if (startProgress) return startProgress;
   // The state's log is the truth: rebuild git's bisect state from it (covers a lost worktree too).
@@ -418,8 +517,14 @@ async function writeResults(session: BisectSession, verification: Verification |
     const c = await wt.commit(found.rev);
     const parent = verification?.parent ?? c.parents[0] ?? '';
     const rates = estimateRates(state.steps);
-    const confidence = confidenceOf('good', tallyOf(session.pooledRuns(parent)), rates) * confidenceOf('bad', tallyOf(session.pooledRuns(c.hash)), rates);
-    record = buildRecord(state, { outcome: 'found', culprit: { ...summaryOf(c), confidence }, ...(verification ? { verification } : {}) });
+    const confidence =
+      confidenceOf('good', tallyOf(session.pooledRuns(parent)), rates) *
+      confidenceOf('bad', tallyOf(session.pooledRuns(c.hash)), rates);
+    record = buildRecord(state, {
+      outcome: 'found',
+      culprit: { ...summaryOf(c), confidence },
+      ...(verification ? { verification } : {}),
+    });
   } else if (found?.kind === 'ambiguous') {
     const candidates: CommitSummary[] = [];
     for (const h of found.candidates) candidates.push(summaryOf(await wt.commit(h)));
@@ -448,10 +553,12 @@ async function ensureWorktree(userGit: Git, path: string, rev: string): Promise<
       wt.exec(['rev-parse', '--path-format=absolute', '--git-common-dir']),
       userGit.exec(['rev-parse', '--path-format=absolute', '--git-common-dir']),
     ]);
-    if (a.stdout.trim() !== b.stdout.trim()) throw new UsageError(`${path} is a checkout of another repository: pass a different --worktree`);
+    if (a.stdout.trim() !== b.stdout.trim())
+      throw new UsageError(`${path} is a checkout of another repository: pass a different --worktree`);
     return { git: wt, fresh: false };
   }
-  if (await exists(path)) throw new UsageError(`${path} exists and is not a git worktree: remove it or pass a different --worktree`);
+  if (await exists(path))
+    throw new UsageError(`${path} exists and is not a git worktree: remove it or pass a different --worktree`);
   return { git: await userGit.worktreeAdd(path, rev), fresh: true };
 }
 

@@ -30,7 +30,9 @@ const BROKEN = '.faultline-broken';
 
 export function firstErrorLine(output: string): string {
   const lines = output.split('\n');
-  const hit = lines.find((l) => /\berror\b/i.test(l) && !/^make(\[\d+\])?: \*\*\*/.test(l)) ?? lines.find((l) => /\berror\b/i.test(l));
+  const hit =
+    lines.find((l) => /\berror\b/i.test(l) && !/^make(\[\d+\])?: \*\*\*/.test(l)) ??
+    lines.find((l) => /\berror\b/i.test(l));
   return (hit ?? lines.filter((l) => l.trim()).pop() ?? '').trim();
 }
 
@@ -53,7 +55,8 @@ export class CommandTester implements RevisionTester {
   async build(rev: string, worktree: string): Promise<{ broken?: string; buildMs: number; cacheHit: boolean }> {
     const out = join(this.opts.outRoot, rev);
     if (await exists(join(out, OK))) return { buildMs: 0, cacheHit: true };
-    if (await exists(join(out, BROKEN))) return { broken: (await readFile(join(out, BROKEN), 'utf8')).trim(), buildMs: 0, cacheHit: true };
+    if (await exists(join(out, BROKEN)))
+      return { broken: (await readFile(join(out, BROKEN), 'utf8')).trim(), buildMs: 0, cacheHit: true };
     if (!this.opts.build) {
       await mkdir(out, { recursive: true });
       return { buildMs: 0, cacheHit: false };
@@ -99,8 +102,13 @@ export class CommandTester implements RevisionTester {
       }).catch((e: unknown) => e as Error);
       if (r instanceof Error) return { kind: 'infra', detail: r.message, durationMs: Date.now() - t0 };
       const detail = r.all.trim().split('\n').pop()?.slice(0, 200) ?? '';
-      if (r.exitCode === 125) return { kind: 'untestable', detail: detail || 'test exited 125', durationMs: Date.now() - t0 };
-      runs.push({ result: r.exitCode === 0 ? 'pass' : 'fail', durationMs: r.durationMs, detail: `exit ${r.exitCode}${detail ? `: ${detail}` : ''}` });
+      if (r.exitCode === 125)
+        return { kind: 'untestable', detail: detail || 'test exited 125', durationMs: Date.now() - t0 };
+      runs.push({
+        result: r.exitCode === 0 ? 'pass' : 'fail',
+        durationMs: r.durationMs,
+        detail: `exit ${r.exitCode}${detail ? `: ${detail}` : ''}`,
+      });
     }
     return { kind: 'runs', runs, buildMs: b.buildMs, cacheHit: b.cacheHit };
   }

@@ -18,7 +18,9 @@ export type RunSettings = Omit<RunRequest, 'kernel' | 'selftestsDir' | 'selftest
 export function suiteForProgram(program: string): string {
   const s = allSuites().find((x) => x.programs.includes(program));
   if (!s) {
-    const known = allSuites().flatMap((x) => x.programs).join(', ');
+    const known = allSuites()
+      .flatMap((x) => x.programs)
+      .join(', ');
     throw new UsageError(`no suite runs '${program}': the test spec must name one of ${known}`);
   }
   return s.name;
@@ -29,8 +31,13 @@ export function suiteForProgram(program: string): string {
  * The worktree is faultline's, just checked out (or am'd, reverted) at rev and written by nothing
  * but the build into its own obj dir: when HEAD is rev its state is known without a scan.
  */
-export async function buildRevision(worktree: string, settings: KernelBuildSettings, rev?: string): Promise<KernelBuild> {
-  const known = rev !== undefined && (await new Git(worktree).head()) === rev ? { knownState: cleanCheckoutState(rev) } : {};
+export async function buildRevision(
+  worktree: string,
+  settings: KernelBuildSettings,
+  rev?: string,
+): Promise<KernelBuild> {
+  const known =
+    rev !== undefined && (await new Git(worktree).head()) === rev ? { knownState: cleanCheckoutState(rev) } : {};
   return buildKernel({ ...settings, kernelSrc: worktree, selftests: true, ownedTree: true, ...known });
 }
 
@@ -43,14 +50,19 @@ function bootFailure(record: Pick<RunRecord, 'infraError' | 'guest' | 'splats'>)
   if (record.guest.bootMs !== undefined) return undefined;
   const crash = record.splats.find(isFatalSplat);
   if (!crash) return undefined;
-  return record.infraError !== undefined ? `${record.infraError} (${crash.title})` : `kernel died during boot: ${crash.title}`;
+  return record.infraError !== undefined
+    ? `${record.infraError} (${crash.title})`
+    : `kernel died during boot: ${crash.title}`;
 }
 
 /**
  * One run's verdict. A kernel that dies at boot cannot run the test (skip), except for --splat:
  * a matching splat is the answer wherever it happened, boot included.
  */
-export function judgeRun(spec: TestSpec, record: Pick<RunRecord, 'subtests' | 'infraError' | 'guest' | 'splats'>): Evaluation | { kind: 'boot-failed'; detail: string } {
+export function judgeRun(
+  spec: TestSpec,
+  record: Pick<RunRecord, 'subtests' | 'infraError' | 'guest' | 'splats'>,
+): Evaluation | { kind: 'boot-failed'; detail: string } {
   const ev = evaluateRecord(spec, record);
   if (spec.kind === 'splat' && ev.kind === 'fail') return ev;
   const boot = bootFailure(record);
@@ -65,7 +77,11 @@ export function judgeRun(spec: TestSpec, record: Pick<RunRecord, 'subtests' | 'i
 export class KernelTester implements RevisionTester {
   private readonly runCounts = new Map<string, number>();
 
-  constructor(private readonly spec: TestSpec, private readonly build: KernelBuildSettings, private readonly runSettings: RunSettings) {}
+  constructor(
+    private readonly spec: TestSpec,
+    private readonly build: KernelBuildSettings,
+    private readonly runSettings: RunSettings,
+  ) {}
 
   describe(): string {
     return `kernel build (${(this.build.kconfig ?? ['base', 'uffd']).join(',')}) + faultline run ${this.runSettings.suites.join(',')} [${this.runSettings.backings.join(',')}]${this.runSettings.filter ? ` -f ${this.runSettings.filter}` : ''}`;
@@ -77,8 +93,10 @@ export class KernelTester implements RevisionTester {
     try {
       kb = await buildRevision(worktree, this.build, rev);
     } catch (e) {
-      if (e instanceof BuildBrokenError) return { kind: 'build-broken', detail: e.firstError || e.message, durationMs: Date.now() - t0 };
-      if (e instanceof FaultlineError) return { kind: 'infra', detail: `build: ${e.message}`, durationMs: Date.now() - t0 };
+      if (e instanceof BuildBrokenError)
+        return { kind: 'build-broken', detail: e.firstError || e.message, durationMs: Date.now() - t0 };
+      if (e instanceof FaultlineError)
+        return { kind: 'infra', detail: `build: ${e.message}`, durationMs: Date.now() - t0 };
       throw e;
     }
     const buildMs = Date.now() - t0;
@@ -101,10 +119,15 @@ export class KernelTester implements RevisionTester {
         throw e;
       }
       const ev = judgeRun(this.spec, record);
-      if (ev.kind !== 'pass' && ev.kind !== 'fail') return { kind: ev.kind, detail: ev.detail, durationMs: Date.now() - t0 };
+      if (ev.kind !== 'pass' && ev.kind !== 'fail')
+        return { kind: ev.kind, detail: ev.detail, durationMs: Date.now() - t0 };
       runs.push({
-        result: ev.kind, durationMs: record.durationMs, detail: ev.detail, runDir: dir,
-        ...(ev.value !== undefined ? { value: ev.value } : {}), ...(ev.unit !== undefined ? { unit: ev.unit } : {}),
+        result: ev.kind,
+        durationMs: record.durationMs,
+        detail: ev.detail,
+        runDir: dir,
+        ...(ev.value !== undefined ? { value: ev.value } : {}),
+        ...(ev.unit !== undefined ? { unit: ev.unit } : {}),
       });
     }
     return { kind: 'runs', runs, buildMs, cacheHit: kb.cacheHit };

@@ -101,7 +101,9 @@ export interface Rates {
 }
 
 /** Per-run failure rates of good and bad revisions from all classified runs (Jeffreys-smoothed). */
-export function estimateRates(classified: ReadonlyArray<{ verdict: StepVerdict; runs: readonly RunObservation[] }>): Rates {
+export function estimateRates(
+  classified: ReadonlyArray<{ verdict: StepVerdict; runs: readonly RunObservation[] }>,
+): Rates {
   const g = { pass: 0, fail: 0 };
   const b = { pass: 0, fail: 0 };
   for (const c of classified) {

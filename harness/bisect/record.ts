@@ -2,8 +2,10 @@ import { lazyValidator, readJsonFile } from '../util/schema.js';
 import type { BisectRecord, RunObservation, StepRecord, StepRole } from './types.js';
 
 /** The resumable state of one bisect (results dir/state.json), rewritten atomically after every change. */
-export interface BisectState
-  extends Pick<BisectRecord, 'repo' | 'goodRef' | 'badRef' | 'good' | 'bad' | 'spec' | 'tester' | 'policy' | 'startedAt'> {
+export interface BisectState extends Pick<
+  BisectRecord,
+  'repo' | 'goodRef' | 'badRef' | 'good' | 'bad' | 'spec' | 'tester' | 'policy' | 'startedAt'
+> {
   schema: 'faultline.bisect-state/1';
   /** Identity of the bisect (repo, endpoints, spec, policy): a different key never resumes. */
   key: string;
@@ -13,7 +15,14 @@ export interface BisectState
   passThreshold?: number;
   steps: StepRecord[];
   /** Runs of the step in progress, so an interruption loses at most one run. */
-  pending?: { role: StepRole; rev: string; runs: RunObservation[]; infraErrors: string[]; startedAt: string; durationMs: number };
+  pending?: {
+    role: StepRole;
+    rev: string;
+    runs: RunObservation[];
+    infraErrors: string[];
+    startedAt: string;
+    durationMs: number;
+  };
   /** `git bisect log` after the last mark; replayed into a fresh worktree on resume. */
   bisectLog: string;
   found?: { kind: 'culprit'; rev: string } | { kind: 'ambiguous'; candidates: string[] };
@@ -32,11 +41,25 @@ const runSchema = {
   },
 } as const;
 
-const roleSchema = { enum: ['good-endpoint', 'bad-endpoint', 'bisect', 'verify-parent', 'verify-culprit', 'verify-revert'] } as const;
+const roleSchema = {
+  enum: ['good-endpoint', 'bad-endpoint', 'bisect', 'verify-parent', 'verify-culprit', 'verify-revert'],
+} as const;
 
 const stepSchema = {
   type: 'object',
-  required: ['role', 'rev', 'subject', 'verdict', 'reason', 'confidence', 'runs', 'infraErrors', 'durationMs', 'startedAt', 'marked'],
+  required: [
+    'role',
+    'rev',
+    'subject',
+    'verdict',
+    'reason',
+    'confidence',
+    'runs',
+    'infraErrors',
+    'durationMs',
+    'startedAt',
+    'marked',
+  ],
   properties: {
     role: roleSchema,
     rev: { type: 'string', pattern: '^[0-9a-f]{40,64}$' },
@@ -84,8 +107,26 @@ const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;
 
 const recordSchema = {
   type: 'object',
-  required: ['schema', 'repo', 'goodRef', 'badRef', 'good', 'bad', 'spec', 'tester', 'policy', 'startedAt', 'finishedAt',
-    'durationMs', 'outcome', 'rates', 'passThreshold', 'steps', 'bisectLog', 'stats'],
+  required: [
+    'schema',
+    'repo',
+    'goodRef',
+    'badRef',
+    'good',
+    'bad',
+    'spec',
+    'tester',
+    'policy',
+    'startedAt',
+    'finishedAt',
+    'durationMs',
+    'outcome',
+    'rates',
+    'passThreshold',
+    'steps',
+    'bisectLog',
+    'stats',
+  ],
   properties: {
     schema: { const: 'faultline.bisect/1' },
     repo: { type: 'string' },
@@ -113,7 +154,11 @@ const recordSchema = {
         revert: {
           type: 'object',
           required: ['verdict'],
-          properties: { verdict: { enum: ['good', 'bad', 'skip', 'conflict'] }, commit: { type: 'string' }, reason: { type: 'string' } },
+          properties: {
+            verdict: { enum: ['good', 'bad', 'skip', 'conflict'] },
+            commit: { type: 'string' },
+            reason: { type: 'string' },
+          },
         },
         verified: { type: 'boolean' },
       },
@@ -143,8 +188,24 @@ const recordSchema = {
 
 const stateSchema = {
   type: 'object',
-  required: ['schema', 'key', 'repo', 'goodRef', 'badRef', 'good', 'bad', 'spec', 'tester', 'policy', 'worktree', 'startedAt',
-    'phase', 'rangeSize', 'steps', 'bisectLog'],
+  required: [
+    'schema',
+    'key',
+    'repo',
+    'goodRef',
+    'badRef',
+    'good',
+    'bad',
+    'spec',
+    'tester',
+    'policy',
+    'worktree',
+    'startedAt',
+    'phase',
+    'rangeSize',
+    'steps',
+    'bisectLog',
+  ],
   properties: {
     schema: { const: 'faultline.bisect-state/1' },
     key: { type: 'string' },
@@ -160,7 +221,12 @@ const stateSchema = {
     pending: {
       type: 'object',
       required: ['role', 'rev', 'runs', 'infraErrors', 'startedAt', 'durationMs'],
-      properties: { role: roleSchema, rev: hash, runs: { type: 'array', items: runSchema }, infraErrors: { type: 'array', items: { type: 'string' } } },
+      properties: {
+        role: roleSchema,
+        rev: hash,
+        runs: { type: 'array', items: runSchema },
+        infraErrors: { type: 'array', items: { type: 'string' } },
+      },
     },
     bisectLog: { type: 'string' },
     found: {
@@ -181,7 +247,6 @@ function validateBisectRecord(value: unknown, origin: string): BisectRecord {
 function validateBisectState(value: unknown, origin: string): BisectState {
   return validateState.checked(value, origin, 'bisect state file');
 }
-
 
 export async function readBisectRecord(path: string): Promise<BisectRecord> {
   return validateBisectRecord(await readJsonFile(path), path);

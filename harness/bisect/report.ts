@@ -17,9 +17,13 @@ function stepLine(s: StepRecord, i: number): string {
 /** The human summary `faultline bisect` prints (results.json has everything). */
 export function formatBisectReport(r: BisectRecord): string {
   const out: string[] = [];
-  out.push(`bisect ${r.good.slice(0, 12)} (good: ${r.goodRef}) .. ${r.bad.slice(0, 12)} (bad: ${r.badRef}), ${r.stats.rangeSize} commits`);
+  out.push(
+    `bisect ${r.good.slice(0, 12)} (good: ${r.goodRef}) .. ${r.bad.slice(0, 12)} (bad: ${r.badRef}), ${r.stats.rangeSize} commits`,
+  );
   out.push(`test: ${r.spec}   [${r.tester}]`);
-  out.push(`policy: ${r.policy.mode === 'fixed' ? `${r.policy.runs} runs per step` : `adaptive, <= ${r.policy.runs} runs per step, good after ${r.passThreshold} pass(es)`}, bad at ${r.policy.failThreshold} failure(s), ${r.policy.endpointRuns} runs per endpoint`);
+  out.push(
+    `policy: ${r.policy.mode === 'fixed' ? `${r.policy.runs} runs per step` : `adaptive, <= ${r.policy.runs} runs per step, good after ${r.passThreshold} pass(es)`}, bad at ${r.policy.failThreshold} failure(s), ${r.policy.endpointRuns} runs per endpoint`,
+  );
   out.push('');
   if (r.outcome === 'refused') {
     out.push(`REFUSED: ${r.refusal ?? ''}`);
@@ -30,22 +34,36 @@ export function formatBisectReport(r: BisectRecord): string {
     out.push(`  author:  ${c.authorName} <${c.authorEmail}> (${c.authorDate})`);
     out.push(`  confidence: ${c.confidence.toFixed(3)}`);
     // What made it bad, as the run saw it (for --splat: the matching splat's title).
-    const why = r.steps.filter((s) => s.rev === c.hash).flatMap((s) => s.runs).find((x) => x.result === 'fail')?.detail;
+    const why = r.steps
+      .filter((s) => s.rev === c.hash)
+      .flatMap((s) => s.runs)
+      .find((x) => x.result === 'fail')?.detail;
     if (why) out.push(`  fails:   ${why}`);
     const v = r.verification;
     if (v) {
-      const revert = v.revert ? `, revert on bad: ${v.revert.verdict}${v.revert.reason ? ` (${v.revert.reason})` : ''}` : '';
-      out.push(`  verification: parent ${v.parent.slice(0, 12)} ${v.parentVerdict}, culprit ${c.hash.slice(0, 12)} ${v.culpritVerdict}${revert} => ${v.verified ? 'VERIFIED' : 'NOT VERIFIED'}`);
+      const revert = v.revert
+        ? `, revert on bad: ${v.revert.verdict}${v.revert.reason ? ` (${v.revert.reason})` : ''}`
+        : '';
+      out.push(
+        `  verification: parent ${v.parent.slice(0, 12)} ${v.parentVerdict}, culprit ${c.hash.slice(0, 12)} ${v.culpritVerdict}${revert} => ${v.verified ? 'VERIFIED' : 'NOT VERIFIED'}`,
+      );
     }
   } else if (r.outcome === 'ambiguous') {
     out.push('only skipped commits are left: the first bad commit is one of');
     for (const c of r.candidates ?? []) out.push(`  ${c.hash} ${c.subject} (${c.authorName})`);
   }
   out.push('');
-  out.push(`steps (${r.stats.revisionsTested} revisions tested: ${r.stats.endpointChecks} endpoints + ${r.stats.bisectSteps} bisect steps of which ${r.stats.skips} skipped; ${r.stats.runs} runs; failure rate good ${r.rates.goodFailRate.toFixed(2)} / bad ${r.rates.badFailRate.toFixed(2)}):`);
+  out.push(
+    `steps (${r.stats.revisionsTested} revisions tested: ${r.stats.endpointChecks} endpoints + ${r.stats.bisectSteps} bisect steps of which ${r.stats.skips} skipped; ${r.stats.runs} runs; failure rate good ${r.rates.goodFailRate.toFixed(2)} / bad ${r.rates.badFailRate.toFixed(2)}):`,
+  );
   r.steps.forEach((s, i) => out.push(stepLine(s, i)));
   out.push('');
   out.push('git bisect log:');
-  out.push(...r.bisectLog.trimEnd().split('\n').map((l) => `  ${l}`));
+  out.push(
+    ...r.bisectLog
+      .trimEnd()
+      .split('\n')
+      .map((l) => `  ${l}`),
+  );
   return out.join('\n') + '\n';
 }

@@ -1,7 +1,15 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { METRIC_EXAMPLE, evaluateRecord, formatValue, parseMetricSpec, parseQuantity, parseSplatSpec, parseSubtestSpec } from './spec.js';
+import {
+  METRIC_EXAMPLE,
+  evaluateRecord,
+  formatValue,
+  parseMetricSpec,
+  parseQuantity,
+  parseSplatSpec,
+  parseSubtestSpec,
+} from './spec.js';
 import { judgeRun } from './kernel-tester.js';
 import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, missProbability, passThreshold } from './policy.js';
 import type { RunObservation } from './types.js';
@@ -12,10 +20,18 @@ import { detectSplats } from '../vm/splats.js';
 
 t.test('test specs name RunRecord subtest ids', async (t) => {
   t.same(parseSubtestSpec('uffd-unit-tests:minor/hugetlb'), {
-    kind: 'subtest', text: 'uffd-unit-tests:minor/hugetlb', program: 'uffd-unit-tests', subtestId: 'uffd-unit-tests/minor/hugetlb', testName: 'minor', backing: 'hugetlb',
+    kind: 'subtest',
+    text: 'uffd-unit-tests:minor/hugetlb',
+    program: 'uffd-unit-tests',
+    subtestId: 'uffd-unit-tests/minor/hugetlb',
+    testName: 'minor',
+    backing: 'hugetlb',
   });
   t.equal(parseSubtestSpec('pagemap_ioctl:basic').backing, undefined);
-  t.throws(() => parseSubtestSpec('uffd-unit-tests'), /--test 'uffd-unit-tests' is not program:test\[\/backing\]: e\.g\. uffd-unit-tests:minor\/hugetlb/);
+  t.throws(
+    () => parseSubtestSpec('uffd-unit-tests'),
+    /--test 'uffd-unit-tests' is not program:test\[\/backing\]: e\.g\. uffd-unit-tests:minor\/hugetlb/,
+  );
   t.throws(() => parseSubtestSpec('a:b//c'), /empty path element/);
 });
 
@@ -27,13 +43,25 @@ t.test('the backing comes from wherever it stands in the id; the longest name wi
   t.equal(parseSubtestSpec('uffd-lat:clock-overhead').backing, undefined);
   // The latency bisect that stopped with "not testable here" because it ran on anon.
   const m = parseMetricSpec('uffd-lat:minor-continue/shmem/blocking/total_p50', { above: '1000us' });
-  t.match(m, { subtestId: 'uffd-lat/minor-continue/shmem/blocking', testName: 'minor-continue', metric: 'total_p50', backing: 'shmem' });
-  t.equal(parseMetricSpec('uffd-lat:wp-async/hugetlb/total_p99', { above: '1ms' }).backing, 'hugetlb', 'backing last in the test path');
+  t.match(m, {
+    subtestId: 'uffd-lat/minor-continue/shmem/blocking',
+    testName: 'minor-continue',
+    metric: 'total_p50',
+    backing: 'shmem',
+  });
+  t.equal(
+    parseMetricSpec('uffd-lat:wp-async/hugetlb/total_p99', { above: '1ms' }).backing,
+    'hugetlb',
+    'backing last in the test path',
+  );
 });
 
 t.test('the help example names a real uffd-lat subtest and metric', async (t) => {
   const m = parseMetricSpec(METRIC_EXAMPLE, { above: '20us' });
-  const output = await readFile(join(PROJECT_ROOT, 'harness', 'suites', 'fixtures', 'uffd-lat.host-6.18.full.txt'), 'utf8');
+  const output = await readFile(
+    join(PROJECT_ROOT, 'harness', 'suites', 'fixtures', 'uffd-lat.host-6.18.full.txt'),
+    'utf8',
+  );
   const parsed = parseUffdLat({ output, exitCode: 0, timedOut: false, durationMs: 1 }, { suite: 'uffd-lat' });
   const sub = parsed.subtests.find((s) => s.id === m.subtestId);
   t.ok(sub, `${m.subtestId} is a subtest of a real uffd-lat run`);
@@ -45,27 +73,55 @@ t.test('the help example names a real uffd-lat subtest and metric', async (t) =>
 
 t.test('metric specs and units', async (t) => {
   const m = parseMetricSpec('uffd-lat:continue/hugetlb/p50', { above: '20us' });
-  t.match(m, { kind: 'metric', subtestId: 'uffd-lat/continue/hugetlb', metric: 'p50', direction: 'above', backing: 'hugetlb', threshold: { value: 20000, unit: 'ns' } });
+  t.match(m, {
+    kind: 'metric',
+    subtestId: 'uffd-lat/continue/hugetlb',
+    metric: 'p50',
+    direction: 'above',
+    backing: 'hugetlb',
+    threshold: { value: 20000, unit: 'ns' },
+  });
   t.equal(parseQuantity('1.5ms', '--above').value, 1.5e6);
   t.equal(parseQuantity('800 ns', '--above').value, 800);
   t.same(parseQuantity('42', '--below'), { value: 42, unit: '', text: '42' });
-  t.throws(() => parseQuantity('20 parsecs', '--above'), /--above '20 parsecs': unknown unit 'parsecs': use ns, us, ms or s/);
+  t.throws(
+    () => parseQuantity('20 parsecs', '--above'),
+    /--above '20 parsecs': unknown unit 'parsecs': use ns, us, ms or s/,
+  );
   t.throws(() => parseQuantity('fast', '--above'), /is not a number with a unit/);
   t.throws(() => parseMetricSpec('uffd-lat:continue/hugetlb/p50', {}), /exactly one of --above or --below/);
   t.throws(() => parseMetricSpec('uffd-lat:p50', { above: '1us' }), /needs test and metric name/);
   t.equal(formatValue(21500, 'ns'), '21.5us');
 });
 
-const sub = (o: Partial<SubtestResult>): SubtestResult => ({ id: 'uffd-unit-tests/minor/hugetlb', suite: 'uffd', program: 'uffd-unit-tests', name: 'minor', status: 'pass', ...o });
+const sub = (o: Partial<SubtestResult>): SubtestResult => ({
+  id: 'uffd-unit-tests/minor/hugetlb',
+  suite: 'uffd',
+  program: 'uffd-unit-tests',
+  name: 'minor',
+  status: 'pass',
+  ...o,
+});
 
 t.test('judging a run record', async (t) => {
   const s = parseSubtestSpec('uffd-unit-tests:minor/hugetlb');
-  const rec = (subtests: SubtestResult[], o: Partial<Pick<RunRecord, 'infraError' | 'splats'>> = {}) => ({ subtests, splats: [], ...o });
+  const rec = (subtests: SubtestResult[], o: Partial<Pick<RunRecord, 'infraError' | 'splats'>> = {}) => ({
+    subtests,
+    splats: [],
+    ...o,
+  });
   t.equal(evaluateRecord(s, rec([sub({})])).kind, 'pass');
   t.equal(evaluateRecord(s, rec([sub({ status: 'fail' })])).kind, 'fail');
   t.equal(evaluateRecord(s, rec([sub({ status: 'error', reason: 'crashed' })])).kind, 'fail');
-  t.match(evaluateRecord(s, rec([sub({ status: 'flaky', reason: 'passed on retry 1 of 2' })])), { kind: 'fail', detail: /^flaky/ }, 'flaky: its first attempt failed');
-  t.match(evaluateRecord(s, rec([sub({ status: 'skip', reason: 'no hugepages' })])), { kind: 'untestable', detail: 'skipped: no hugepages' });
+  t.match(
+    evaluateRecord(s, rec([sub({ status: 'flaky', reason: 'passed on retry 1 of 2' })])),
+    { kind: 'fail', detail: /^flaky/ },
+    'flaky: its first attempt failed',
+  );
+  t.match(evaluateRecord(s, rec([sub({ status: 'skip', reason: 'no hugepages' })])), {
+    kind: 'untestable',
+    detail: 'skipped: no hugepages',
+  });
   t.equal(evaluateRecord(s, rec([])).kind, 'untestable', 'absent at an old revision');
   t.match(evaluateRecord(s, rec([], { infraError: 'guest stopped answering' })), { kind: 'infra' });
   const m = parseMetricSpec('uffd-unit-tests:minor/hugetlb/p50', { above: '20us' });
@@ -83,16 +139,35 @@ t.test('a guest that died with a splat fails the test instead of being infra', a
   const s = parseSubtestSpec('uffd-unit-tests:minor/hugetlb');
   const oops = await consoleSplats('oops-panic');
   // Today's record: the subtest never reported, infraError set, the splat on the console.
-  t.match(evaluateRecord(s, { subtests: [], infraError: 'guest stopped answering during uffd-unit-tests', splats: oops }),
-    { kind: 'fail', detail: /^kernel oops before uffd-unit-tests\/minor\/hugetlb finished: BUG: kernel NULL pointer dereference/ });
+  t.match(
+    evaluateRecord(s, { subtests: [], infraError: 'guest stopped answering during uffd-unit-tests', splats: oops }),
+    {
+      kind: 'fail',
+      detail: /^kernel oops before uffd-unit-tests\/minor\/hugetlb finished: BUG: kernel NULL pointer dereference/,
+    },
+  );
   // The newer record: no infraError, the running subtest failed with the splat's title.
-  t.match(evaluateRecord(s, { subtests: [sub({ status: 'fail', reason: oops[0]?.title ?? '' })], splats: oops }), { kind: 'fail', detail: /NULL pointer/ });
+  t.match(evaluateRecord(s, { subtests: [sub({ status: 'fail', reason: oops[0]?.title ?? '' })], splats: oops }), {
+    kind: 'fail',
+    detail: /NULL pointer/,
+  });
   // ... or another subtest was running: a fatal splat is still the revision's failure, not infra.
-  t.equal(evaluateRecord(s, { subtests: [sub({ id: 'uffd-unit-tests/minor/shmem', status: 'fail' })], splats: oops }).kind, 'fail');
+  t.equal(
+    evaluateRecord(s, { subtests: [sub({ id: 'uffd-unit-tests/minor/shmem', status: 'fail' })], splats: oops }).kind,
+    'fail',
+  );
   // A warning in a finished run that lacks the subtest: the test does not exist here.
   t.equal(evaluateRecord(s, { subtests: [], splats: await consoleSplats('lkdtm-warning') }).kind, 'untestable');
   const m = parseMetricSpec('uffd-lat:minor-continue/hugetlb/blocking/total_p50', { above: '20us' });
-  t.equal(evaluateRecord(m, { subtests: [], infraError: 'guest stopped answering', splats: await consoleSplats('lkdtm-panic') }).kind, 'fail', 'metric specs too');
+  t.equal(
+    evaluateRecord(m, {
+      subtests: [],
+      infraError: 'guest stopped answering',
+      splats: await consoleSplats('lkdtm-panic'),
+    }).kind,
+    'fail',
+    'metric specs too',
+  );
 });
 
 t.test('--splat: bad when a splat title matches, whatever else happened', async (t) => {
@@ -103,29 +178,70 @@ t.test('--splat: bad when a splat title matches, whatever else happened', async 
   const warn = await consoleSplats('lkdtm-warning');
   const ran = [sub({})];
   const spec = parseSplatSpec('WARNING: .* at drivers/misc/lkdtm/bugs\\.c:\\d+ lkdtm_WARNING');
-  t.match(evaluateRecord(spec, { subtests: ran, splats: warn }), { kind: 'fail', detail: /^warning: WARNING: CPU: 1 PID: 95 at drivers\/misc\/lkdtm\/bugs\.c:112 lkdtm_WARNING\+0xc\/0xf \(during fake-test\)$/ });
-  t.match(evaluateRecord(spec, { subtests: ran, splats: await consoleSplats('kasan') }), { kind: 'pass', detail: /^no matching splat \(1 other: BUG: KASAN/ });
+  t.match(evaluateRecord(spec, { subtests: ran, splats: warn }), {
+    kind: 'fail',
+    detail:
+      /^warning: WARNING: CPU: 1 PID: 95 at drivers\/misc\/lkdtm\/bugs\.c:112 lkdtm_WARNING\+0xc\/0xf \(during fake-test\)$/,
+  });
+  t.match(evaluateRecord(spec, { subtests: ran, splats: await consoleSplats('kasan') }), {
+    kind: 'pass',
+    detail: /^no matching splat \(1 other: BUG: KASAN/,
+  });
   t.match(evaluateRecord(spec, { subtests: ran, splats: [] }), { kind: 'pass', detail: 'no splat' });
-  t.equal(evaluateRecord(spec, { subtests: [sub({ status: 'fail' })], splats: [] }).kind, 'pass', 'a failing test is not a splat');
+  t.equal(
+    evaluateRecord(spec, { subtests: [sub({ status: 'fail' })], splats: [] }).kind,
+    'pass',
+    'a failing test is not a splat',
+  );
   t.equal(evaluateRecord(spec, { subtests: [], splats: [] }).kind, 'untestable', 'nothing ran');
   const panic = await consoleSplats('lkdtm-panic');
-  t.match(evaluateRecord(parseSplatSpec('any'), { subtests: [], infraError: 'guest stopped answering', splats: panic }), { kind: 'fail', detail: /^panic: Kernel panic - not syncing: dumptest/ }, 'a splat that killed the guest is the answer');
-  t.match(evaluateRecord(parseSplatSpec('^WARNING: .* splat_init'), { subtests: [], splats: await consoleSplats('panic-on-warn') }), { kind: 'fail', detail: /^panic: WARNING/ }, 'titles, not kinds: panic_on_warn keeps the WARNING title');
-  t.match(evaluateRecord(spec, { subtests: ran, infraError: 'guest stopped answering', splats: panic }), { kind: 'infra', detail: /\(Kernel panic - not syncing: dumptest\)$/ });
-  t.match(evaluateRecord(spec, { subtests: ran, splats: panic }), { kind: 'untestable', detail: /another splat first: Kernel panic/ }, 'another crash hides the one asked for');
+  t.match(
+    evaluateRecord(parseSplatSpec('any'), { subtests: [], infraError: 'guest stopped answering', splats: panic }),
+    { kind: 'fail', detail: /^panic: Kernel panic - not syncing: dumptest/ },
+    'a splat that killed the guest is the answer',
+  );
+  t.match(
+    evaluateRecord(parseSplatSpec('^WARNING: .* splat_init'), {
+      subtests: [],
+      splats: await consoleSplats('panic-on-warn'),
+    }),
+    { kind: 'fail', detail: /^panic: WARNING/ },
+    'titles, not kinds: panic_on_warn keeps the WARNING title',
+  );
+  t.match(evaluateRecord(spec, { subtests: ran, infraError: 'guest stopped answering', splats: panic }), {
+    kind: 'infra',
+    detail: /\(Kernel panic - not syncing: dumptest\)$/,
+  });
+  t.match(
+    evaluateRecord(spec, { subtests: ran, splats: panic }),
+    { kind: 'untestable', detail: /another splat first: Kernel panic/ },
+    'another crash hides the one asked for',
+  );
 });
 
 t.test('a kernel that dies at boot: skipped, unless its splat is the one asked for', async (t) => {
   const panic = await consoleSplats('lkdtm-panic');
   const boot = { subtests: [], infraError: 'guest did not answer SSH within 180 s', guest: {}, splats: panic };
-  t.match(judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), boot), { kind: 'boot-failed', detail: /^guest did not answer SSH within 180 s \(Kernel panic/ });
-  t.match(judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), { ...boot, infraError: undefined }), { kind: 'boot-failed', detail: /^kernel died during boot: Kernel panic/ }, 'without infraError too');
+  t.match(judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), boot), {
+    kind: 'boot-failed',
+    detail: /^guest did not answer SSH within 180 s \(Kernel panic/,
+  });
+  t.match(
+    judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), { ...boot, infraError: undefined }),
+    { kind: 'boot-failed', detail: /^kernel died during boot: Kernel panic/ },
+    'without infraError too',
+  );
   t.match(judgeRun(parseSplatSpec('dumptest'), boot), { kind: 'fail' });
   t.match(judgeRun(parseSplatSpec('KASAN'), boot), { kind: 'boot-failed' });
-  t.match(judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), { ...boot, guest: { bootMs: 9000 } }), { kind: 'fail' }, 'after boot: the test failed');
+  t.match(
+    judgeRun(parseSubtestSpec('uffd-unit-tests:zeropage/anon'), { ...boot, guest: { bootMs: 9000 } }),
+    { kind: 'fail' },
+    'after boot: the test failed',
+  );
 });
 
-const runs = (pattern: string): RunObservation[] => [...pattern].map((c) => ({ result: c === 'F' ? 'fail' : 'pass', durationMs: 1 }));
+const runs = (pattern: string): RunObservation[] =>
+  [...pattern].map((c) => ({ result: c === 'F' ? 'fail' : 'pass', durationMs: 1 }));
 
 t.test('the flaky rule', async (t) => {
   t.equal(passThreshold(DEFAULT_POLICY, { pass: 0, fail: 3 }), 1, 'deterministic failure: one run decides');
@@ -133,21 +249,36 @@ t.test('the flaky rule', async (t) => {
   t.equal(passThreshold(DEFAULT_POLICY, { pass: 2, fail: 1 }), 8);
   t.equal(passThreshold(DEFAULT_POLICY, { pass: 1, fail: 2 }), 3, 'q = 2/3: (1/3)^3 < 0.05');
   t.equal(passThreshold({ ...DEFAULT_POLICY, mode: 'fixed', runs: 5, failThreshold: 2 }, { pass: 2, fail: 1 }), 4);
-  t.ok(Math.abs(missProbability(0.5, 3, 2) - 5 / 16) < 1e-12, 'P(3 passes before 2 fails | q=.5) = P(<= 1 fail in 4 runs) = 5/16');
+  t.ok(
+    Math.abs(missProbability(0.5, 3, 2) - 5 / 16) < 1e-12,
+    'P(3 passes before 2 fails | q=.5) = P(<= 1 fail in 4 runs) = 5/16',
+  );
   t.same(decide(DEFAULT_POLICY, 3, { pass: 2, fail: 0 }), { more: 1 });
   t.same(decide(DEFAULT_POLICY, 3, { pass: 2, fail: 1 }), { verdict: 'bad' });
   t.same(decide(DEFAULT_POLICY, 3, { pass: 3, fail: 0 }), { verdict: 'good' });
-  t.same(decide({ ...DEFAULT_POLICY, failThreshold: 2 }, 3, { pass: 1, fail: 1 }), { more: 1 }, 'disagreeing runs keep running');
+  t.same(
+    decide({ ...DEFAULT_POLICY, failThreshold: 2 }, 3, { pass: 1, fail: 1 }),
+    { more: 1 },
+    'disagreeing runs keep running',
+  );
   t.same(decide(DEFAULT_POLICY, 1, { pass: 1, fail: 0 }, 3), { more: 2 }, 'endpoints run E times');
-  t.same(decide({ ...DEFAULT_POLICY, mode: 'fixed', runs: 4, failThreshold: 2 }, 3, { pass: 3, fail: 1 }), { verdict: 'good' });
+  t.same(decide({ ...DEFAULT_POLICY, mode: 'fixed', runs: 4, failThreshold: 2 }, 3, { pass: 3, fail: 1 }), {
+    verdict: 'good',
+  });
 });
 
 t.test('confidence', async (t) => {
-  const rates = estimateRates([{ verdict: 'good', runs: runs('PPPPPPP') }, { verdict: 'bad', runs: runs('FFFFFFF') }]);
+  const rates = estimateRates([
+    { verdict: 'good', runs: runs('PPPPPPP') },
+    { verdict: 'bad', runs: runs('FFFFFFF') },
+  ]);
   t.equal(rates.goodFailRate, 0.5 / 8);
   t.ok(confidenceOf('bad', { pass: 0, fail: 1 }, rates) > 0.9);
   t.ok(confidenceOf('bad', { pass: 0, fail: 2 }, rates) > confidenceOf('bad', { pass: 0, fail: 1 }, rates));
   t.equal(confidenceOf('skip', { pass: 0, fail: 0 }, rates), 0);
-  const flaky = estimateRates([{ verdict: 'good', runs: runs('PPPP') }, { verdict: 'bad', runs: runs('FPPFPP') }]);
+  const flaky = estimateRates([
+    { verdict: 'good', runs: runs('PPPP') },
+    { verdict: 'bad', runs: runs('FPPFPP') },
+  ]);
   t.ok(confidenceOf('good', { pass: 1, fail: 0 }, flaky) < 0.7, 'one pass says little when bad revisions pass often');
 });

@@ -52,7 +52,7 @@ export interface Quantity {
   text: string;
 }
 
-const TIME_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, usec: 1e3, ms: 1e6, msec: 1e6, s: 1e9, sec: 1e9 };
+const TIME_UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, usec: 1e3, ms: 1e6, msec: 1e6, s: 1e9, sec: 1e9 };
 
 export function parseQuantity(text: string, flag: string): Quantity {
   const m = /^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([a-zµ]*)\s*$/i.exec(text);
@@ -88,7 +88,9 @@ function isBacking(s: string): s is Backing {
  * (uffd-lat/minor-continue/shmem/blocking). Two of them: the longest (hugetlb-private over hugetlb).
  */
 function backingOf(path: readonly string[]): Backing | undefined {
-  return path.filter(isBacking).reduce<Backing | undefined>((best, b) => (best === undefined || b.length > best.length ? b : best), undefined);
+  return path
+    .filter(isBacking)
+    .reduce<Backing | undefined>((best, b) => (best === undefined || b.length > best.length ? b : best), undefined);
 }
 
 export function parseSubtestSpec(text: string): SubtestSpec {
@@ -136,12 +138,17 @@ export function parseMetricSpec(text: string, threshold: { above?: string; below
 /** `--splat any` or a regular expression matched against the splat's title. */
 export function parseSplatSpec(text: string): SplatSpec {
   const t = text.trim();
-  if (t === '') throw new UsageError(`--splat needs a title pattern or 'any': e.g. --splat 'WARNING: .* userfaultfd_ioctl' or --splat any`);
+  if (t === '')
+    throw new UsageError(
+      `--splat needs a title pattern or 'any': e.g. --splat 'WARNING: .* userfaultfd_ioctl' or --splat any`,
+    );
   if (t === 'any') return { kind: 'splat', text: '--splat any' };
   try {
     return { kind: 'splat', text: `--splat ${t}`, pattern: new RegExp(t) };
   } catch (e) {
-    throw new UsageError(`--splat '${t}' is not a valid regular expression (${(e as Error).message}): e.g. 'KASAN: use-after-free in uffd_' or any`);
+    throw new UsageError(
+      `--splat '${t}' is not a valid regular expression (${(e as Error).message}): e.g. 'KASAN: use-after-free in uffd_' or any`,
+    );
   }
 }
 
@@ -189,7 +196,8 @@ export function evaluateRecord(spec: TestSpec, record: JudgedRecord): Evaluation
  */
 function evaluateAbsent(spec: SubtestSpec | MetricSpec, record: JudgedRecord): Evaluation {
   const crash = record.splats.find(isFatalSplat) ?? (record.infraError !== undefined ? record.splats[0] : undefined);
-  if (crash) return { kind: 'fail', detail: `kernel ${crash.kind} before ${spec.subtestId} finished: ${splatText(crash)}` };
+  if (crash)
+    return { kind: 'fail', detail: `kernel ${crash.kind} before ${spec.subtestId} finished: ${splatText(crash)}` };
   if (record.infraError !== undefined) return { kind: 'infra', detail: record.infraError };
   return { kind: 'untestable', detail: `no subtest ${spec.subtestId} in the results` };
 }
@@ -198,19 +206,26 @@ function evaluateMetric(spec: MetricSpec, sub: JudgedRecord['subtests'][number])
   if (sub.status === 'skip') return { kind: 'untestable', detail: `skipped${sub.reason ? `: ${sub.reason}` : ''}` };
   const m = sub.metrics?.find((x) => x.name === spec.metric);
   if (!m) {
-    if (sub.status === 'fail' || sub.status === 'error') return { kind: 'fail', detail: `${sub.status} without metric ${spec.metric}` };
+    if (sub.status === 'fail' || sub.status === 'error')
+      return { kind: 'fail', detail: `${sub.status} without metric ${spec.metric}` };
     return { kind: 'untestable', detail: `subtest ${spec.subtestId} has no metric ${spec.metric}` };
   }
   let value = m.value;
   let unit = m.unit;
   if (spec.threshold.unit === 'ns') {
     const ns = metricToNs(m.value, m.unit);
-    if (ns === undefined) return { kind: 'untestable', detail: `metric ${spec.metric} is in '${m.unit}', not a time unit` };
+    if (ns === undefined)
+      return { kind: 'untestable', detail: `metric ${spec.metric} is in '${m.unit}', not a time unit` };
     value = ns;
     unit = 'ns';
   }
   const bad = spec.direction === 'above' ? value > spec.threshold.value : value < spec.threshold.value;
-  return { kind: bad ? 'fail' : 'pass', value, unit, detail: `${spec.metric}=${formatValue(value, unit)} (${spec.direction} ${spec.threshold.text} is bad)` };
+  return {
+    kind: bad ? 'fail' : 'pass',
+    value,
+    unit,
+    detail: `${spec.metric}=${formatValue(value, unit)} (${spec.direction} ${spec.threshold.text} is bad)`,
+  };
 }
 
 function splatMatches(spec: SplatSpec, s: Pick<Splat, 'title'>): boolean {
@@ -226,11 +241,18 @@ function evaluateSplats(spec: SplatSpec, record: JudgedRecord): Evaluation {
   const hit = record.splats.find((s) => splatMatches(spec, s));
   if (hit) return { kind: 'fail', detail: `${hit.kind}: ${splatText(hit)}` };
   const other = record.splats.find(isFatalSplat);
-  if (record.infraError !== undefined) return { kind: 'infra', detail: `${record.infraError}${other ? ` (${other.title})` : ''}` };
+  if (record.infraError !== undefined)
+    return { kind: 'infra', detail: `${record.infraError}${other ? ` (${other.title})` : ''}` };
   if (other) return { kind: 'untestable', detail: `the kernel hit another splat first: ${splatText(other)}` };
-  if (record.subtests.length === 0) return { kind: 'untestable', detail: 'the run ran no tests (check --suite, --backing and --filter)' };
+  if (record.subtests.length === 0)
+    return { kind: 'untestable', detail: 'the run ran no tests (check --suite, --backing and --filter)' };
   const others = record.splats.length;
-  return { kind: 'pass', detail: others ? `no matching splat (${others} other${others > 1 ? 's' : ''}: ${record.splats[0]?.title ?? ''})` : 'no splat' };
+  return {
+    kind: 'pass',
+    detail: others
+      ? `no matching splat (${others} other${others > 1 ? 's' : ''}: ${record.splats[0]?.title ?? ''})`
+      : 'no splat',
+  };
 }
 
 export function formatValue(value: number, unit: string): string {

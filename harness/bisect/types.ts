@@ -40,7 +40,8 @@ export interface RevisionTester {
   describe(): string;
 }
 
-export type StepRole = 'good-endpoint' | 'bad-endpoint' | 'bisect' | 'verify-parent' | 'verify-culprit' | 'verify-revert';
+export type StepRole =
+  'good-endpoint' | 'bad-endpoint' | 'bisect' | 'verify-parent' | 'verify-culprit' | 'verify-revert';
 export type StepVerdict = 'good' | 'bad' | 'skip';
 
 export interface StepRecord {

@@ -11,7 +11,14 @@ import { suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { cacheDir } from '../util/fsutil.js';
 import { setVerbose } from '../util/log.js';
-import { guestOptions, parseBackings, parseGuestFlags, parseList, positiveInt, type GuestFlagValues } from './options.js';
+import {
+  guestOptions,
+  parseBackings,
+  parseGuestFlags,
+  parseList,
+  positiveInt,
+  type GuestFlagValues,
+} from './options.js';
 
 const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs make a revision bad.
   --runs N: every step runs N times; bad if failures >= K, else good.
@@ -65,13 +72,29 @@ interface BisectArgs extends GuestFlagValues {
 /** Guest/run flags shared with `faultline series`. */
 export function runOptions<T>(y: Argv<T>) {
   return guestOptions(y)
-    .option('suite', { type: 'string', describe: 'suite to run (default: the one that runs the spec\'s program)' })
-    .option('backing', { type: 'string', array: true, describe: 'test memory backings (default: the spec\'s backing, else anon)' })
+    .option('suite', { type: 'string', describe: "suite to run (default: the one that runs the spec's program)" })
+    .option('backing', {
+      type: 'string',
+      array: true,
+      describe: "test memory backings (default: the spec's backing, else anon)",
+    })
     .option('quick', { type: 'boolean', default: true, describe: 'short iteration counts (--no-quick for full runs)' })
-    .option('kconfig', { type: 'string', array: true, default: ['base', 'uffd'], describe: 'config fragments for the kernel builds' })
-    .option('config-base', { type: 'string', default: 'defconfig', describe: 'starting config: defconfig, tinyconfig, allnoconfig or a file' })
+    .option('kconfig', {
+      type: 'string',
+      array: true,
+      default: ['base', 'uffd'],
+      describe: 'config fragments for the kernel builds',
+    })
+    .option('config-base', {
+      type: 'string',
+      default: 'defconfig',
+      describe: 'starting config: defconfig, tinyconfig, allnoconfig or a file',
+    })
     .option('jobs', { alias: 'j', type: 'number', describe: 'make -j for kernel builds (default: CPUs)' })
-    .option('build-cmd', { type: 'string', describe: 'instead of a kernel build: shell command run in the worktree (exit != 0: does not build)' })
+    .option('build-cmd', {
+      type: 'string',
+      describe: 'instead of a kernel build: shell command run in the worktree (exit != 0: does not build)',
+    })
     .option('test-cmd', { type: 'string', describe: 'instead of booting a guest: shell command run in the worktree' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' });
 }
@@ -85,7 +108,10 @@ export interface RunFlagValues extends GuestFlagValues {
   jobs?: number;
 }
 
-export function kernelSettings(a: RunFlagValues, opts: { suites: string[]; backings: string[]; filter?: string; resultsRoot: string }): { build: KernelBuildSettings; run: RunSettings } {
+export function kernelSettings(
+  a: RunFlagValues,
+  opts: { suites: string[]; backings: string[]; filter?: string; resultsRoot: string },
+): { build: KernelBuildSettings; run: RunSettings } {
   const guest = parseGuestFlags(a);
   return {
     build: {
@@ -109,12 +135,21 @@ export function kernelSettings(a: RunFlagValues, opts: { suites: string[]; backi
 
 function parseSpec(a: BisectArgs): TestSpec | undefined {
   const given = (['test', 'metric', 'splat'] as const).filter((k) => a[k] !== undefined);
-  if (given.length > 1) throw new UsageError(`give one of --test, --metric or --splat, not ${given.map((k) => `--${k}`).join(' and ')}`);
-  if (a.metric !== undefined) return parseMetricSpec(a.metric, { ...(a.above !== undefined ? { above: a.above } : {}), ...(a.below !== undefined ? { below: a.below } : {}) });
-  if (a.above !== undefined || a.below !== undefined) throw new UsageError(`--above/--below go with --metric: e.g. --metric ${METRIC_EXAMPLE} --above 20us`);
+  if (given.length > 1)
+    throw new UsageError(`give one of --test, --metric or --splat, not ${given.map((k) => `--${k}`).join(' and ')}`);
+  if (a.metric !== undefined)
+    return parseMetricSpec(a.metric, {
+      ...(a.above !== undefined ? { above: a.above } : {}),
+      ...(a.below !== undefined ? { below: a.below } : {}),
+    });
+  if (a.above !== undefined || a.below !== undefined)
+    throw new UsageError(`--above/--below go with --metric: e.g. --metric ${METRIC_EXAMPLE} --above 20us`);
   if (a.test !== undefined) return parseSubtestSpec(a.test);
   if (a.splat !== undefined) return parseSplatSpec(a.splat);
-  if (a['test-cmd'] === undefined) throw new UsageError('name what to test: --test uffd-unit-tests:minor/hugetlb, --metric ... --above 20us, --splat REGEX, or --test-cmd CMD');
+  if (a['test-cmd'] === undefined)
+    throw new UsageError(
+      'name what to test: --test uffd-unit-tests:minor/hugetlb, --metric ... --above 20us, --splat REGEX, or --test-cmd CMD',
+    );
   return undefined;
 }
 
@@ -124,24 +159,47 @@ function parseSpec(a: BisectArgs): TestSpec | undefined {
  * by --filter when given: whatever makes the kernel splat.
  */
 function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): KernelTester {
-  if (a['build-cmd'] !== undefined) throw new UsageError('--build-cmd needs --test-cmd (kernel builds use the kernel build module)');
+  if (a['build-cmd'] !== undefined)
+    throw new UsageError('--build-cmd needs --test-cmd (kernel builds use the kernel build module)');
   const own = spec.kind === 'splat' ? undefined : spec;
-  if (own && a.filter !== undefined) throw new UsageError(`--filter goes with --splat: --${own.kind === 'metric' ? 'metric' : 'test'} runs only its own test (${own.testName})`);
+  if (own && a.filter !== undefined)
+    throw new UsageError(
+      `--filter goes with --splat: --${own.kind === 'metric' ? 'metric' : 'test'} runs only its own test (${own.testName})`,
+    );
   const suite = suiteByName(a.suite ?? (own ? suiteForProgram(own.program) : 'uffd')).name;
   const backings = a.backing?.length ? parseList(a.backing) : [own?.backing ?? 'anon'];
   const filter = own ? own.testName : a.filter;
-  const k = kernelSettings(a, { suites: [suite], backings, resultsRoot: resolve(resultsDir, 'runs'), ...(filter ? { filter } : {}) });
+  const k = kernelSettings(a, {
+    suites: [suite],
+    backings,
+    resultsRoot: resolve(resultsDir, 'runs'),
+    ...(filter ? { filter } : {}),
+  });
   return new KernelTester(spec, k.build, k.run);
 }
 
-function policyFromArgs(a: Pick<BisectArgs, 'runs' | 'max-runs' | 'fail-threshold' | 'endpoint-runs' | 'confidence' | 'infra-retries'>): RunPolicy {
+function policyFromArgs(
+  a: Pick<BisectArgs, 'runs' | 'max-runs' | 'fail-threshold' | 'endpoint-runs' | 'confidence' | 'infra-retries'>,
+): RunPolicy {
   const fixed = a.runs !== undefined;
   const runs = fixed ? positiveInt('--runs', a.runs, 1, 1000) : positiveInt('--max-runs', a['max-runs'], 1, 1000);
   const failThreshold = positiveInt('--fail-threshold', a['fail-threshold'], 1, 1000);
-  if (failThreshold > runs) throw new UsageError(`--fail-threshold ${failThreshold} exceeds ${fixed ? '--runs' : '--max-runs'} ${runs}: a step could never be bad`);
-  if (!(a.confidence > 0 && a.confidence < 1)) throw new UsageError(`--confidence must be between 0 and 1 (e.g. 0.95), got ${a.confidence}`);
-  const endpointRuns = positiveInt('--endpoint-runs', a['endpoint-runs'] ?? (fixed ? runs : DEFAULT_POLICY.endpointRuns), 1, 1000);
-  if (failThreshold > endpointRuns) throw new UsageError(`--fail-threshold ${failThreshold} exceeds --endpoint-runs ${endpointRuns}: the bad endpoint could never be confirmed`);
+  if (failThreshold > runs)
+    throw new UsageError(
+      `--fail-threshold ${failThreshold} exceeds ${fixed ? '--runs' : '--max-runs'} ${runs}: a step could never be bad`,
+    );
+  if (!(a.confidence > 0 && a.confidence < 1))
+    throw new UsageError(`--confidence must be between 0 and 1 (e.g. 0.95), got ${a.confidence}`);
+  const endpointRuns = positiveInt(
+    '--endpoint-runs',
+    a['endpoint-runs'] ?? (fixed ? runs : DEFAULT_POLICY.endpointRuns),
+    1,
+    1000,
+  );
+  if (failThreshold > endpointRuns)
+    throw new UsageError(
+      `--fail-threshold ${failThreshold} exceeds --endpoint-runs ${endpointRuns}: the bad endpoint could never be confirmed`,
+    );
   return {
     mode: fixed ? 'fixed' : 'adaptive',
     runs,
@@ -156,30 +214,80 @@ const sh = (cmd: string): string[] => ['sh', '-c', cmd];
 
 export const bisectCommand: CommandModule<object, BisectArgs> = {
   command: 'bisect',
-  describe: 'find the commit that broke a test (or slowed a metric) with git bisect in a worktree: builds, boots, runs, handles flaky tests',
+  describe:
+    'find the commit that broke a test (or slowed a metric) with git bisect in a worktree: builds, boots, runs, handles flaky tests',
   builder: (y) =>
     runOptions(
       y
-        .option('kernel-src', { type: 'string', demandOption: true, describe: 'the kernel git checkout (left untouched: bisect runs in a linked worktree)' })
+        .option('kernel-src', {
+          type: 'string',
+          demandOption: true,
+          describe: 'the kernel git checkout (left untouched: bisect runs in a linked worktree)',
+        })
         .option('good', { type: 'string', demandOption: true, describe: 'a revision where the test passes' })
         .option('bad', { type: 'string', demandOption: true, describe: 'a revision where it fails' })
-        .option('test', { type: 'string', describe: 'subtest that must pass: program:test[/backing], e.g. uffd-unit-tests:minor/hugetlb' })
-        .option('metric', { type: 'string', describe: `metric: program:test-id/metric, e.g. ${METRIC_EXAMPLE} (the backing is taken from the id)` })
-        .option('splat', { type: 'string', describe: 'bad when the console shows a kernel splat whose title matches this regex, or any splat with \'any\'' })
-        .option('filter', { type: 'string', describe: 'with --splat: only tests whose name contains this (e.g. zeropage)' })
+        .option('test', {
+          type: 'string',
+          describe: 'subtest that must pass: program:test[/backing], e.g. uffd-unit-tests:minor/hugetlb',
+        })
+        .option('metric', {
+          type: 'string',
+          describe: `metric: program:test-id/metric, e.g. ${METRIC_EXAMPLE} (the backing is taken from the id)`,
+        })
+        .option('splat', {
+          type: 'string',
+          describe: "bad when the console shows a kernel splat whose title matches this regex, or any splat with 'any'",
+        })
+        .option('filter', {
+          type: 'string',
+          describe: 'with --splat: only tests whose name contains this (e.g. zeropage)',
+        })
         .option('above', { type: 'string', describe: 'with --metric: bad when the value is above this (e.g. 20us)' })
         .option('below', { type: 'string', describe: 'with --metric: bad when the value is below this' })
         .option('runs', { type: 'number', describe: 'fixed runs per step (default: adaptive)' })
         .option('max-runs', { type: 'number', default: DEFAULT_POLICY.runs, describe: 'adaptive: most runs per step' })
-        .option('fail-threshold', { type: 'number', default: DEFAULT_POLICY.failThreshold, describe: 'failed runs that make a step bad' })
-        .option('endpoint-runs', { type: 'number', describe: `runs per endpoint and per verification (default ${DEFAULT_POLICY.endpointRuns}; with --runs N: N)` })
-        .option('confidence', { type: 'number', default: DEFAULT_POLICY.targetConfidence, describe: 'adaptive: wanted probability of not calling a bad revision good' })
-        .option('infra-retries', { type: 'number', default: DEFAULT_POLICY.infraRetries, describe: 'retries after an infrastructure error before skipping' })
-        .option('verify-revert', { type: 'boolean', default: false, describe: 'also check that reverting the culprit on --bad passes' })
-        .option('first-parent', { type: 'boolean', default: false, describe: 'follow only first parents (bisect merges, not the commits they bring)' })
-        .option('results-dir', { type: 'string', describe: 'results and resume state (default results/bisect-<good>-<bad>); rerun to resume' })
-        .option('worktree', { type: 'string', describe: 'where the bisect worktree goes (default <results-dir>/worktree)' })
-        .option('keep-worktree', { type: 'boolean', default: false, describe: 'leave the worktree in place afterwards' }),
+        .option('fail-threshold', {
+          type: 'number',
+          default: DEFAULT_POLICY.failThreshold,
+          describe: 'failed runs that make a step bad',
+        })
+        .option('endpoint-runs', {
+          type: 'number',
+          describe: `runs per endpoint and per verification (default ${DEFAULT_POLICY.endpointRuns}; with --runs N: N)`,
+        })
+        .option('confidence', {
+          type: 'number',
+          default: DEFAULT_POLICY.targetConfidence,
+          describe: 'adaptive: wanted probability of not calling a bad revision good',
+        })
+        .option('infra-retries', {
+          type: 'number',
+          default: DEFAULT_POLICY.infraRetries,
+          describe: 'retries after an infrastructure error before skipping',
+        })
+        .option('verify-revert', {
+          type: 'boolean',
+          default: false,
+          describe: 'also check that reverting the culprit on --bad passes',
+        })
+        .option('first-parent', {
+          type: 'boolean',
+          default: false,
+          describe: 'follow only first parents (bisect merges, not the commits they bring)',
+        })
+        .option('results-dir', {
+          type: 'string',
+          describe: 'results and resume state (default results/bisect-<good>-<bad>); rerun to resume',
+        })
+        .option('worktree', {
+          type: 'string',
+          describe: 'where the bisect worktree goes (default <results-dir>/worktree)',
+        })
+        .option('keep-worktree', {
+          type: 'boolean',
+          default: false,
+          describe: 'leave the worktree in place afterwards',
+        }),
     ).epilog(FLAKY_RULE),
   handler: async (a) => {
     setVerbose(a.verbose);
@@ -189,7 +297,8 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
     const resultsDir = resolve(a['results-dir'] ?? `results/bisect-${a.good}-${a.bad}`.replace(/[^\w./-]+/g, '_'));
     let tester: RevisionTester;
     if (a['test-cmd'] !== undefined) {
-      if (spec?.kind === 'splat' || a.filter !== undefined) throw new UsageError('--splat and --filter are about guest runs: they do not go with --test-cmd');
+      if (spec?.kind === 'splat' || a.filter !== undefined)
+        throw new UsageError('--splat and --filter are about guest runs: they do not go with --test-cmd');
       tester = new CommandTester({
         ...(a['build-cmd'] !== undefined ? { build: sh(a['build-cmd']) } : {}),
         test: sh(a['test-cmd']),
@@ -201,11 +310,21 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
     }
     const specText = spec?.text ?? `test-cmd: ${a['test-cmd'] ?? ''}`;
     try {
-      const r = await runBisect({
-        repo: src, good: a.good, bad: a.bad, spec: specText, resultsDir, policy,
-        verifyRevert: a['verify-revert'], firstParent: a['first-parent'], keepWorktree: a['keep-worktree'],
-        ...(a.worktree ? { worktree: resolve(a.worktree) } : {}),
-      }, tester);
+      const r = await runBisect(
+        {
+          repo: src,
+          good: a.good,
+          bad: a.bad,
+          spec: specText,
+          resultsDir,
+          policy,
+          verifyRevert: a['verify-revert'],
+          firstParent: a['first-parent'],
+          keepWorktree: a['keep-worktree'],
+          ...(a.worktree ? { worktree: resolve(a.worktree) } : {}),
+        },
+        tester,
+      );
       process.stdout.write(formatBisectReport(r));
       process.stdout.write(`\nresults: ${resultsDir}/results.json\n`);
       process.exitCode = r.outcome === 'found' && r.verification?.verified ? ExitCode.ok : ExitCode.testFailure;

@@ -37,24 +37,53 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
   describe: 'Build a kernel from source (out of tree, checked config fragments, cached) and its uffd selftests',
   builder: (y: Argv<object>): Argv<BuildArgs> =>
     y
-      .option('kernel-src', { type: 'string', demandOption: true, describe: 'Linux source tree (git checkout or plain tree); never written to' })
-      .option('ref', { type: 'string', describe: 'build this commit/tag/branch of --kernel-src in a cached git worktree' })
+      .option('kernel-src', {
+        type: 'string',
+        demandOption: true,
+        describe: 'Linux source tree (git checkout or plain tree); never written to',
+      })
+      .option('ref', {
+        type: 'string',
+        describe: 'build this commit/tag/branch of --kernel-src in a cached git worktree',
+      })
       .option('kconfig', {
         type: 'string',
         array: true,
-        describe: 'config fragments, in order, later wins: names in kconfigs/ (base,uffd,debug,minimal) or paths; default base,uffd',
+        describe:
+          'config fragments, in order, later wins: names in kconfigs/ (base,uffd,debug,minimal) or paths; default base,uffd',
       })
-      .option('base', { type: 'string', default: 'defconfig', describe: 'starting config: defconfig, tinyconfig, allnoconfig or a config FILE' })
+      .option('base', {
+        type: 'string',
+        default: 'defconfig',
+        describe: 'starting config: defconfig, tinyconfig, allnoconfig or a config FILE',
+      })
       .option('jobs', { alias: 'j', type: 'number', describe: 'make -j (default: number of CPUs)' })
-      .option('ccache', { type: 'boolean', default: true, describe: 'use ccache when installed (--no-ccache to disable)' })
-      .option('selftests', { type: 'boolean', default: true, describe: 'build the uffd selftests from the same tree (--no-selftests to skip)' })
+      .option('ccache', {
+        type: 'boolean',
+        default: true,
+        describe: 'use ccache when installed (--no-ccache to disable)',
+      })
+      .option('selftests', {
+        type: 'boolean',
+        default: true,
+        describe: 'build the uffd selftests from the same tree (--no-selftests to skip)',
+      })
       .option('force', { type: 'boolean', default: false, describe: 'ignore cached artifacts and build again' })
       .option('json', { type: 'boolean', default: false, describe: 'print the build as JSON on stdout' })
-      .option('progress', { type: 'string', choices: PROGRESS, default: 'auto', describe: 'progress display: auto (TTY line or plain lines), plain, tty, off' })
+      .option('progress', {
+        type: 'string',
+        choices: PROGRESS,
+        default: 'auto',
+        describe: 'progress display: auto (TTY line or plain lines), plain, tty, off',
+      })
       .example('$0 build --kernel-src ~/linux --kconfig base,uffd', 'defconfig + base + uffd from a working tree')
-      .example('$0 build --kernel-src ~/linux --ref v6.12 --base tinyconfig --kconfig minimal,uffd', 'a fast minimal kernel of a tag'),
+      .example(
+        '$0 build --kernel-src ~/linux --ref v6.12 --base tinyconfig --kconfig minimal,uffd',
+        'a fast minimal kernel of a tag',
+      ),
   handler: async (argv: ArgumentsCamelCase<BuildArgs>): Promise<void> => {
-    if (argv.jobs !== undefined && (!Number.isInteger(argv.jobs) || argv.jobs < 1)) throw new UsageError(`--jobs ${String(argv.jobs)} is not a positive integer`);
+    if (argv.jobs !== undefined && (!Number.isInteger(argv.jobs) || argv.jobs < 1))
+      throw new UsageError(`--jobs ${String(argv.jobs)} is not a positive integer`);
     const progress = PROGRESS.find((p) => p === argv.progress) ?? 'auto';
     const b = await buildKernel({
       kernelSrc: argv['kernel-src'],

@@ -15,7 +15,16 @@ t.teardown(() => rm(out, { recursive: true, force: true }));
 
 t.test('two nights of one plan', async (t) => {
   const html = join(out, 'nights.html');
-  const r = await cli(compareCommand, ['compare', join(FIXTURE_RESULTS, 'nightly', NIGHTS.first), join(FIXTURE_RESULTS, 'nightly', NIGHTS.second), '--results', FIXTURE_RESULTS, '--html', '--out', html]);
+  const r = await cli(compareCommand, [
+    'compare',
+    join(FIXTURE_RESULTS, 'nightly', NIGHTS.first),
+    join(FIXTURE_RESULTS, 'nightly', NIGHTS.second),
+    '--results',
+    FIXTURE_RESULTS,
+    '--html',
+    '--out',
+    html,
+  ]);
   t.equal(r.exitCode, 0, 'nothing regressed');
   t.match(r.out, /compare: 0 regressions, 0 new splats, 0\/\d+ metrics worse/);
   const page = await readFile(html, 'utf8');
@@ -23,23 +32,45 @@ t.test('two nights of one plan', async (t) => {
   t.equal(page.match(/<table class="latency sidebyside"/g)?.length, 1, 'one kernel, config and guest RAM');
   t.equal(page.match(/<tr data-case="uffd-lat\//g)?.length, 18, 'every case of both nights in one row');
   t.equal(page.match(/<svg class="dist"/g)?.length, 18, 'a distribution per case');
-  t.match(page, /<tr data-case="uffd-lat\/minor-continue\/hugetlb\/blocking"><td>hugetlb<\/td><td class="op">MINOR\+CONTINUE<\/td><td class="nowrap">blocking<\/td><td class="num"[^>]*>2 × 50<\/td><td class="num">[\d.]+ ms<\/td>/);
+  t.match(
+    page,
+    /<tr data-case="uffd-lat\/minor-continue\/hugetlb\/blocking"><td>hugetlb<\/td><td class="op">MINOR\+CONTINUE<\/td><td class="nowrap">blocking<\/td><td class="num"[^>]*>2 × 50<\/td><td class="num">[\d.]+ ms<\/td>/,
+  );
   t.notMatch(page, /_log2_|\de\+\d/, 'no bucket rows, no exponents');
   t.match(page, /repeat 4 or more times to have changes flagged/, 'says why nothing can be flagged with 2 runs a side');
 });
 
 t.test('one run of each kernel', async (t) => {
   const kernels = await loadNight(FIXTURE_RESULTS, NIGHTS.kernels);
-  const run = (k: string): string => kernels.runs.find((r) => r.job.kernel === k && r.job.suite === 'uffd-lat' && r.job.backing === 'hugetlb' && r.job.rep === 1)?.dir ?? '';
+  const run = (k: string): string =>
+    kernels.runs.find(
+      (r) => r.job.kernel === k && r.job.suite === 'uffd-lat' && r.job.backing === 'hugetlb' && r.job.rep === 1,
+    )?.dir ?? '';
   const html = join(out, 'kernels.html');
-  const r = await cli(compareCommand, ['compare', run('debian-6.1'), run('debian-6.12'), '--results', FIXTURE_RESULTS, '--html', '--out', html]);
+  const r = await cli(compareCommand, [
+    'compare',
+    run('debian-6.1'),
+    run('debian-6.12'),
+    '--results',
+    FIXTURE_RESULTS,
+    '--html',
+    '--out',
+    html,
+  ]);
   t.type(r.exitCode, 'number');
   const page = await readFile(html, 'utf8');
-  t.match(page, /<th colspan="\d+" class="side">6\.1\.0-57-amd64<\/th><th colspan="\d+" class="side">6\.12\.117\+deb12-amd64<\/th>/, 'the sides are named by their kernels');
+  t.match(
+    page,
+    /<th colspan="\d+" class="side">6\.1\.0-57-amd64<\/th><th colspan="\d+" class="side">6\.12\.117\+deb12-amd64<\/th>/,
+    'the sides are named by their kernels',
+  );
   t.match(page, /<tr data-case="uffd-lat\/wp-async\/hugetlb">.*not run/, '6.1 has no WP_ASYNC');
   t.match(page, /<td class="num"[^>]*>1 × 50<\/td>/, 'one run a side');
 });
 
 t.test('bad input fails in one line', async (t) => {
-  await t.rejects(cli(compareCommand, ['compare', '/nonexistent-a', '/nonexistent-b']), /neither a run\/nightly directory nor a run id/);
+  await t.rejects(
+    cli(compareCommand, ['compare', '/nonexistent-a', '/nonexistent-b']),
+    /neither a run\/nightly directory nor a run id/,
+  );
 });

@@ -13,7 +13,11 @@ import { readNightlyRecord } from '../nightly/record.js';
 import type { Comparison } from '../results/compare.js';
 
 /** The nightly's report as `faultline nightly` writes it: compared with the night before it, drawn next to it. */
-async function exportHtml(t: Extract<LoadedTarget, { kind: 'nightly' }>, results: string, out: string | undefined): Promise<string> {
+async function exportHtml(
+  t: Extract<LoadedTarget, { kind: 'nightly' }>,
+  results: string,
+  out: string | undefined,
+): Promise<string> {
   const history = await readHistory(results);
   const prev = previousNightly(history, t.record.planName, t.record.startedAt, t.record.nightlyId);
   let comparison: Comparison | undefined;
@@ -21,7 +25,13 @@ async function exportHtml(t: Extract<LoadedTarget, { kind: 'nightly' }>, results
   if (prev) {
     baselineDir = join(results, prev.dir);
     const base = await readNightlyRecord(baselineDir);
-    comparison = await compareNightlies({ dir: baselineDir, record: base }, { runs: t.runs }, history, t.record.planName, t.record.nightlyId);
+    comparison = await compareNightlies(
+      { dir: baselineDir, record: base },
+      { runs: t.runs },
+      history,
+      t.record.planName,
+      t.record.nightlyId,
+    );
     comparison.base.runs = [base.nightlyId];
   }
   return generateReport({
@@ -48,15 +58,32 @@ interface ExportArgs {
 
 export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export <target>',
-  describe: 'export a run or nightly: --kcidb (KCIDB v4 JSON, schema-validated), --junit, --html (regenerate the report)',
+  describe:
+    'export a run or nightly: --kcidb (KCIDB v4 JSON, schema-validated), --junit, --html (regenerate the report)',
   builder: (y) =>
     y
-      .positional('target', { type: 'string', demandOption: true, describe: 'run dir, nightly dir, results.json, or run id under --results' })
-      .option('kcidb', { type: 'boolean', default: false, describe: 'KCIDB JSON (checkouts, builds, tests with paths and numbers)' })
+      .positional('target', {
+        type: 'string',
+        demandOption: true,
+        describe: 'run dir, nightly dir, results.json, or run id under --results',
+      })
+      .option('kcidb', {
+        type: 'boolean',
+        default: false,
+        describe: 'KCIDB JSON (checkouts, builds, tests with paths and numbers)',
+      })
       .option('junit', { type: 'boolean', default: false, describe: 'junit.xml of all runs' })
       .option('html', { type: 'boolean', default: false, describe: 'regenerate the HTML report of a nightly' })
-      .option('origin', { type: 'string', default: 'faultline', describe: 'KCIDB origin (your CI system\'s name, [a-z0-9_]+)' })
-      .option('out', { alias: 'o', type: 'string', describe: 'output file (KCIDB/junit; default stdout) or directory (html)' })
+      .option('origin', {
+        type: 'string',
+        default: 'faultline',
+        describe: "KCIDB origin (your CI system's name, [a-z0-9_]+)",
+      })
+      .option('out', {
+        alias: 'o',
+        type: 'string',
+        describe: 'output file (KCIDB/junit; default stdout) or directory (html)',
+      })
       .option('results', { type: 'string', default: 'results', describe: 'results root' }),
   handler: async (a) => {
     const n = Number(a.kcidb) + Number(a.junit) + Number(a.html);
@@ -66,16 +93,24 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     if (a.kcidb) {
       const data = toKcidb(kcidbInputs(t), { origin: a.origin });
       validateKcidb(data);
-      log.info(`KCIDB v${data.version.major}.${data.version.minor}: ${data.checkouts.length} checkout(s), ${data.builds.length} build(s), ${data.tests.length} test(s); schema-valid`);
+      log.info(
+        `KCIDB v${data.version.major}.${data.version.minor}: ${data.checkouts.length} checkout(s), ${data.builds.length} build(s), ${data.tests.length} test(s); schema-valid`,
+      );
       if (a.out) {
         await writeJsonAtomic(a.out, data);
         return;
       }
       text = JSON.stringify(data, null, 2) + '\n';
     } else if (a.junit) {
-      text = t.kind === 'nightly' ? toNightlyJunit(t.record, t.runs) : toMultiRunJunit([{ name: t.record.runId, classPrefix: 'faultline', record: t.record }]);
+      text =
+        t.kind === 'nightly'
+          ? toNightlyJunit(t.record, t.runs)
+          : toMultiRunJunit([{ name: t.record.runId, classPrefix: 'faultline', record: t.record }]);
     } else {
-      if (t.kind !== 'nightly') throw new UsageError('export --html needs a nightly directory (a single run has results.tap/junit.xml and latency.html; faultline compare A B --html compares two)');
+      if (t.kind !== 'nightly')
+        throw new UsageError(
+          'export --html needs a nightly directory (a single run has results.tap/junit.xml and latency.html; faultline compare A B --html compares two)',
+        );
       process.stdout.write(`${await exportHtml(t, a.results, a.out)}\n`);
       return;
     }

@@ -15,20 +15,30 @@ interface HistoryArgs {
 
 export const historyCommand: CommandModule<object, HistoryArgs> = {
   command: 'history',
-  describe: 'query the results index: a test\'s status and metrics over time (--test), or the list of nightlies',
+  describe: "query the results index: a test's status and metrics over time (--test), or the list of nightlies",
   builder: (y) =>
     y
-      .option('test', { alias: 't', type: 'string', describe: 'test id (e.g. uffd-unit-tests/minor/hugetlb) or a part of it' })
+      .option('test', {
+        alias: 't',
+        type: 'string',
+        describe: 'test id (e.g. uffd-unit-tests/minor/hugetlb) or a part of it',
+      })
       .option('kernel', { type: 'string', describe: 'only runs of this plan kernel name or kernel release' })
       .option('limit', { type: 'number', default: 50, describe: 'newest N rows' })
       .option('results', { type: 'string', default: 'results', describe: 'results root holding index.jsonl' })
       .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of a table' })
-      .option('rebuild', { type: 'boolean', default: false, describe: 'regenerate index.jsonl from the run and nightly directories first' }),
+      .option('rebuild', {
+        type: 'boolean',
+        default: false,
+        describe: 'regenerate index.jsonl from the run and nightly directories first',
+      }),
   handler: async (a) => {
     const limit = positiveInt('--limit', a.limit, 1, 1_000_000);
     if (a.rebuild) {
       const r = await rebuildHistory(a.results);
-      log.info(`index rebuilt: ${r.runs} run(s), ${r.nightlies} nightly(ies)${r.skipped ? `, ${r.skipped} unreadable skipped` : ''}`);
+      log.info(
+        `index rebuilt: ${r.runs} run(s), ${r.nightlies} nightly(ies)${r.skipped ? `, ${r.skipped} unreadable skipped` : ''}`,
+      );
     }
     const entries = await readHistory(a.results);
     if (a.test === undefined) {
@@ -36,12 +46,17 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
       if (a.json) for (const n of nights) process.stdout.write(JSON.stringify(n) + '\n');
       else
         for (const n of nights)
-          process.stdout.write(`${n.startedAt}  ${n.nightlyId}  ${n.planName}${n.shard ? ` shard ${n.shard}` : ''}  ${n.complete ? '' : '(incomplete) '}jobs ${n.jobs}: ${n.verdicts.pass} pass ${n.verdicts.fail} fail ${n.verdicts.error} error  tests ${n.tests.pass}/${n.tests.pass + n.tests.fail + n.tests.error + n.tests.skip} pass\n`);
+          process.stdout.write(
+            `${n.startedAt}  ${n.nightlyId}  ${n.planName}${n.shard ? ` shard ${n.shard}` : ''}  ${n.complete ? '' : '(incomplete) '}jobs ${n.jobs}: ${n.verdicts.pass} pass ${n.verdicts.fail} fail ${n.verdicts.error} error  tests ${n.tests.pass}/${n.tests.pass + n.tests.fail + n.tests.error + n.tests.skip} pass\n`,
+          );
       if (!a.json && nights.length === 0) process.stdout.write(`no nightlies in ${a.results}/index.jsonl\n`);
       return;
     }
     const rows = testHistory(entries, a.test, { ...(a.kernel !== undefined ? { kernel: a.kernel } : {}), limit });
-    if (rows.length === 0) throw new UsageError(`no results for test '${a.test}' in ${a.results}/index.jsonl (try a part of the id, or --rebuild)`);
+    if (rows.length === 0)
+      throw new UsageError(
+        `no results for test '${a.test}' in ${a.results}/index.jsonl (try a part of the id, or --rebuild)`,
+      );
     if (a.json) {
       for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');
       return;
@@ -49,7 +64,9 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
     const w = Math.max(...rows.map((r) => r.context.length));
     for (const r of rows) {
       const m = r.metrics.map(([n, v, u]) => `${n}=${v}${u}`).join(' ');
-      process.stdout.write(`${r.startedAt.slice(0, 16).replace('T', ' ')}  ${r.context.padEnd(w)}  ${r.status.toUpperCase().padEnd(5)}  ${r.id}${m ? `  ${m}` : ''}  (${r.nightlyId ?? r.runId})\n`);
+      process.stdout.write(
+        `${r.startedAt.slice(0, 16).replace('T', ' ')}  ${r.context.padEnd(w)}  ${r.status.toUpperCase().padEnd(5)}  ${r.id}${m ? `  ${m}` : ''}  (${r.nightlyId ?? r.runId})\n`,
+      );
     }
   },
 };

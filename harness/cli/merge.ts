@@ -17,11 +17,19 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
   describe: 'combine the shard directories of one nightly into one nightly (index, compare, report)',
   builder: (y) =>
     y
-      .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'shard nightly directories (each with nightly.json)' })
+      .positional('dirs', {
+        type: 'string',
+        array: true,
+        demandOption: true,
+        describe: 'shard nightly directories (each with nightly.json)',
+      })
       .option('out', { type: 'string', describe: 'merged nightly directory (default results/nightly/<id>-merged)' })
       .option('results', { type: 'string', default: 'results', describe: 'results root holding the history index' })
       .option('nightly-id', { type: 'string', describe: 'id of the merged nightly' })
-      .option('baseline', { type: 'string', describe: 'nightly directory to compare with (default: the previous night of the plan)' })
+      .option('baseline', {
+        type: 'string',
+        describe: 'nightly directory to compare with (default: the previous night of the plan)',
+      })
       .option('compare', { type: 'boolean', default: true, describe: 'compare with the baseline night' })
       .option('verbose', { alias: 'v', type: 'boolean', default: false }),
   handler: async (a) => {

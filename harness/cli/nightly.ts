@@ -25,26 +25,58 @@ interface NightlyArgs {
 
 export const nightlyCommand: CommandModule<object, NightlyArgs> = {
   command: 'nightly',
-  describe: 'run a test matrix from a plan file: parallel guests, optional --shard i/N, resume, history, comparison, reports',
+  describe:
+    'run a test matrix from a plan file: parallel guests, optional --shard i/N, resume, history, comparison, reports',
   builder: (y) =>
     y
-      .option('plan', { type: 'string', demandOption: true, describe: 'plan file (YAML or JSON): kernels, configs, backings, guest_ram, suites, repeat, timeouts, mem, smp' })
+      .option('plan', {
+        type: 'string',
+        demandOption: true,
+        describe: 'plan file (YAML or JSON): kernels, configs, backings, guest_ram, suites, repeat, timeouts, mem, smp',
+      })
       .option('jobs', { alias: 'j', type: 'number', describe: 'parallel guests (default: from cores and free memory)' })
-      .option('shard', { type: 'string', describe: 'run only shard I of N (1-based), e.g. 2/4; combine the shards with faultline merge' })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue the newest interrupted nightly of this plan (and shard), or --out DIR' })
+      .option('shard', {
+        type: 'string',
+        describe: 'run only shard I of N (1-based), e.g. 2/4; combine the shards with faultline merge',
+      })
+      .option('resume', {
+        type: 'boolean',
+        default: false,
+        describe: 'continue the newest interrupted nightly of this plan (and shard), or --out DIR',
+      })
       .option('out', { type: 'string', describe: 'nightly directory (default results/nightly/<id>)' })
-      .option('results', { type: 'string', default: 'results', describe: 'results root holding the history index (index.jsonl)' })
-      .option('durations-from', { type: 'string', describe: 'results root whose history balances shards (every shard must see the same one)' })
+      .option('results', {
+        type: 'string',
+        default: 'results',
+        describe: 'results root holding the history index (index.jsonl)',
+      })
+      .option('durations-from', {
+        type: 'string',
+        describe: 'results root whose history balances shards (every shard must see the same one)',
+      })
       .option('accel', { type: 'string', default: 'auto', describe: 'auto, kvm or tcg' })
-      .option('baseline', { type: 'string', describe: 'nightly directory to compare with (default: the previous night of this plan)' })
-      .option('compare', { type: 'boolean', default: true, describe: 'compare with the baseline night (--no-compare to skip)' })
+      .option('baseline', {
+        type: 'string',
+        describe: 'nightly directory to compare with (default: the previous night of this plan)',
+      })
+      .option('compare', {
+        type: 'boolean',
+        default: true,
+        describe: 'compare with the baseline night (--no-compare to skip)',
+      })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the jobs (of this shard) and exit' })
-      .option('apt-option', { type: 'string', array: true, default: [], describe: 'extra apt option KEY=VALUE for downloading Debian kernels' })
+      .option('apt-option', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'extra apt option KEY=VALUE for downloading Debian kernels',
+      })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' }),
   handler: async (a) => {
     if (a.verbose) setVerbose(true);
     const accel = a.accel;
-    if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
+    if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg')
+      throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
     const shard = a.shard !== undefined ? parseShard(a.shard) : undefined;
     const parallel = a.jobs !== undefined ? positiveInt('--jobs', a.jobs, 1, 256) : undefined;
     if (a['dry-run']) {

@@ -6,26 +6,32 @@ import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/ty
 
 export function parseList(value: string | readonly string[] | undefined): string[] {
   const parts = (Array.isArray(value) ? value : value === undefined ? [] : [value]) as string[];
-  return parts.flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
+  return parts
+    .flatMap((v) => String(v).split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export function parseBackings(value: string | readonly string[] | undefined): Backing[] {
   const list = parseList(value);
   if (list.length === 0) throw new UsageError(`--backing is empty: choose from ${BACKINGS.join(', ')}`);
   for (const b of list) {
-    if (!(BACKINGS as readonly string[]).includes(b)) throw new UsageError(`unknown backing '${b}' in --backing: choose from ${BACKINGS.join(', ')}`);
+    if (!(BACKINGS as readonly string[]).includes(b))
+      throw new UsageError(`unknown backing '${b}' in --backing: choose from ${BACKINGS.join(', ')}`);
   }
   return list as Backing[];
 }
 
 function parseGuestRam(value: string): GuestRam {
-  if (!(GUEST_RAMS as readonly string[]).includes(value)) throw new UsageError(`unknown --guest-ram '${value}': choose from ${GUEST_RAMS.join(', ')}`);
+  if (!(GUEST_RAMS as readonly string[]).includes(value))
+    throw new UsageError(`unknown --guest-ram '${value}': choose from ${GUEST_RAMS.join(', ')}`);
   return value as GuestRam;
 }
 
 export function positiveInt(flag: string, value: unknown, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer in ${min}..${max}, got '${String(value)}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${flag} must be an integer in ${min}..${max}, got '${String(value)}'`);
   return n;
 }
 
@@ -45,9 +51,21 @@ export function guestOptions<T>(y: Argv<T>) {
   return y
     .option('mem', { type: 'number', default: 1024, describe: 'guest RAM in MiB' })
     .option('smp', { type: 'number', default: 2, describe: 'guest vCPUs' })
-    .option('accel', { type: 'string', default: 'auto', describe: 'auto (probe KVM by booting, fall back to TCG), kvm or tcg' })
-    .option('guest-ram', { type: 'string', default: 'anon', describe: 'host backing of guest RAM: anon, shmem (memfd) or hugetlb' })
-    .option('timeout', { type: 'number', default: 1200, describe: 'cap on each test program, seconds (a suite may use less)' })
+    .option('accel', {
+      type: 'string',
+      default: 'auto',
+      describe: 'auto (probe KVM by booting, fall back to TCG), kvm or tcg',
+    })
+    .option('guest-ram', {
+      type: 'string',
+      default: 'anon',
+      describe: 'host backing of guest RAM: anon, shmem (memfd) or hugetlb',
+    })
+    .option('timeout', {
+      type: 'number',
+      default: 1200,
+      describe: 'cap on each test program, seconds (a suite may use less)',
+    })
     .option('boot-timeout', { type: 'number', default: 180, describe: 'deadline for the guest to answer SSH, seconds' })
     .option('hugepages', { type: 'number', default: 64, describe: '2 MiB hugepages the guest reserves at boot' })
     .option('cmdline', { type: 'string', describe: 'extra guest kernel command line' });
@@ -66,10 +84,14 @@ export interface GuestSettings {
 
 export function parseGuestFlags(a: GuestFlagValues): GuestSettings {
   const accel = a.accel;
-  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
+  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg')
+    throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
   const memMiB = positiveInt('--mem', a.mem, 256, 1 << 20);
   const hugepages2m = positiveInt('--hugepages', a.hugepages, 0, 1 << 20);
-  if (hugepages2m * 2 > memMiB / 2) throw new UsageError(`--hugepages ${hugepages2m} would take more than half of --mem ${memMiB} MiB: raise --mem or lower --hugepages`);
+  if (hugepages2m * 2 > memMiB / 2)
+    throw new UsageError(
+      `--hugepages ${hugepages2m} would take more than half of --mem ${memMiB} MiB: raise --mem or lower --hugepages`,
+    );
   return {
     memMiB,
     smp: positiveInt('--smp', a.smp, 1, 64),

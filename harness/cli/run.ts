@@ -9,7 +9,14 @@ import { suiteByName } from '../suites/registry.js';
 import type { KernelSpec, RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
 import { minMemFor1gPages } from '../vm/qemu-args.js';
-import { guestOptions, parseBackings, parseGuestFlags, parseList, positiveInt, type GuestFlagValues } from './options.js';
+import {
+  guestOptions,
+  parseBackings,
+  parseGuestFlags,
+  parseList,
+  positiveInt,
+  type GuestFlagValues,
+} from './options.js';
 
 interface RunArgs extends GuestFlagValues {
   kernel?: string;
@@ -39,25 +46,36 @@ function runRequestFromArgs(a: RunArgs): RunRequest {
   const programs = parseList(a.program).map((p) => resolve(p));
   // With --program and no --suite, run just the programs.
   const suites = a.suite === undefined ? (programs.length ? [] : ['uffd']) : parseList(a.suite);
-  if (suites.length === 0 && programs.length === 0) throw new UsageError('--suite is empty: name at least one suite (e.g. --suite uffd)');
+  if (suites.length === 0 && programs.length === 0)
+    throw new UsageError('--suite is empty: name at least one suite (e.g. --suite uffd)');
   suites.forEach(suiteByName);
   const kconfig = parseList(a.kconfig);
   const buildFromSource = kconfig.length > 0 || a.ref !== undefined;
-  if (buildFromSource && !a['kernel-src']) throw new UsageError('--kconfig/--ref build a kernel from a tree: add --kernel-src DIR');
-  if (buildFromSource && a.kernel) throw new UsageError('--kernel boots a given bzImage; --kconfig/--ref build one: use one or the other');
+  if (buildFromSource && !a['kernel-src'])
+    throw new UsageError('--kconfig/--ref build a kernel from a tree: add --kernel-src DIR');
+  if (buildFromSource && a.kernel)
+    throw new UsageError('--kernel boots a given bzImage; --kconfig/--ref build one: use one or the other');
   const kernel: KernelSpec = a.kernel
     ? { kind: 'path', bzImage: resolve(a.kernel), ...(a.modules ? { modulesDir: resolve(a.modules) } : {}) }
     : buildFromSource
-      ? { kind: 'build', kernelSrc: resolve(a['kernel-src'] ?? ''), kconfig: kconfig.length ? kconfig : ['base', 'uffd'],
-          ...(a.ref !== undefined ? { ref: a.ref } : {}), ...(a['config-base'] !== undefined ? { base: a['config-base'] } : {}) }
+      ? {
+          kind: 'build',
+          kernelSrc: resolve(a['kernel-src'] ?? ''),
+          kconfig: kconfig.length ? kconfig : ['base', 'uffd'],
+          ...(a.ref !== undefined ? { ref: a.ref } : {}),
+          ...(a['config-base'] !== undefined ? { base: a['config-base'] } : {}),
+        }
       : { kind: 'debian', series: a['debian-kernel'] };
-  if (a.modules && !a.kernel) throw new UsageError('--modules needs --kernel: it names the modules directory of that kernel');
+  if (a.modules && !a.kernel)
+    throw new UsageError('--modules needs --kernel: it names the modules directory of that kernel');
   const guest = parseGuestFlags(a);
   const { memMiB, hugepages2m } = guest;
   const hugepages1g = positiveInt('--hugepages-1g', a['hugepages-1g'], 0, 64);
   const needed = minMemFor1gPages(hugepages1g, hugepages2m);
   if (memMiB < needed) {
-    throw new UsageError(`--hugepages-1g ${hugepages1g} needs --mem ${needed} or more (the guest reserves 1 GiB pages from whole GiBs above 4 GiB), got --mem ${memMiB}`);
+    throw new UsageError(
+      `--hugepages-1g ${hugepages1g} needs --mem ${needed} or more (the guest reserves 1 GiB pages from whole GiBs above 4 GiB), got --mem ${memMiB}`,
+    );
   }
   return {
     kernel,
@@ -84,26 +102,90 @@ export const runCommand: CommandModule<object, RunArgs> = {
   describe: 'boot a guest, push the selftests over SSH, run them on hugetlb/shmem/anon, write results/<run-id>/',
   builder: (y) =>
     guestOptions(y)
-      .option('kernel', { type: 'string', describe: 'bzImage to boot (default: Debian\'s packaged kernel, downloaded with apt-get)' })
-      .option('modules', { type: 'string', describe: 'lib/modules/<release> of --kernel, when its virtio_net is a module' })
-      .option('debian-kernel', { type: 'string', default: '6.12', describe: 'Debian kernel series to download when no --kernel is given' })
-      .option('kernel-src', { type: 'string', describe: 'kernel tree: the selftests come from it; with --kconfig/--ref the kernel is built from it too' })
-      .option('kconfig', { type: 'string', array: true, default: [], describe: 'build the kernel from --kernel-src with these fragments (kconfigs/NAME.config or paths), e.g. base,uffd' })
+      .option('kernel', {
+        type: 'string',
+        describe: "bzImage to boot (default: Debian's packaged kernel, downloaded with apt-get)",
+      })
+      .option('modules', {
+        type: 'string',
+        describe: 'lib/modules/<release> of --kernel, when its virtio_net is a module',
+      })
+      .option('debian-kernel', {
+        type: 'string',
+        default: '6.12',
+        describe: 'Debian kernel series to download when no --kernel is given',
+      })
+      .option('kernel-src', {
+        type: 'string',
+        describe: 'kernel tree: the selftests come from it; with --kconfig/--ref the kernel is built from it too',
+      })
+      .option('kconfig', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe:
+          'build the kernel from --kernel-src with these fragments (kconfigs/NAME.config or paths), e.g. base,uffd',
+      })
       .option('ref', { type: 'string', describe: 'with --kernel-src: build this revision (in a cached git worktree)' })
-      .option('config-base', { type: 'string', describe: 'with --kconfig: starting config (defconfig, tinyconfig, allnoconfig or a file)' })
-      .option('suite', { type: 'string', array: true, describe: 'suites to run (comma-separated or repeated; default uffd, or none with --program)' })
-      .option('program', { type: 'string', array: true, describe: 'your own C program (repeatable): built against the tree\'s uapi headers, run once per backing' })
-      .option('backing', { type: 'string', array: true, default: ['hugetlb', 'shmem', 'anon'], describe: 'test memory: anon, shmem, shmem-private, shmem-thp, hugetlb, hugetlb-private, hugetlb-1g' })
+      .option('config-base', {
+        type: 'string',
+        describe: 'with --kconfig: starting config (defconfig, tinyconfig, allnoconfig or a file)',
+      })
+      .option('suite', {
+        type: 'string',
+        array: true,
+        describe: 'suites to run (comma-separated or repeated; default uffd, or none with --program)',
+      })
+      .option('program', {
+        type: 'string',
+        array: true,
+        describe: "your own C program (repeatable): built against the tree's uapi headers, run once per backing",
+      })
+      .option('backing', {
+        type: 'string',
+        array: true,
+        default: ['hugetlb', 'shmem', 'anon'],
+        describe: 'test memory: anon, shmem, shmem-private, shmem-thp, hugetlb, hugetlb-private, hugetlb-1g',
+      })
       .option('results', { type: 'string', default: 'results', describe: 'parent directory of run directories' })
       .option('run-id', { type: 'string', describe: 'name of the run directory (default: timestamp + random)' })
-      .option('keep-vm', { type: 'boolean', default: false, describe: 'leave the guest running after the tests and print the ssh command' })
-      .option('quick', { type: 'boolean', default: false, describe: 'short iteration counts and a quick subset of uffd-unit-tests' })
+      .option('keep-vm', {
+        type: 'boolean',
+        default: false,
+        describe: 'leave the guest running after the tests and print the ssh command',
+      })
+      .option('quick', {
+        type: 'boolean',
+        default: false,
+        describe: 'short iteration counts and a quick subset of uffd-unit-tests',
+      })
       .option('filter', { type: 'string', describe: 'only tests whose name contains this (uffd-unit-tests -f)' })
-      .option('hugepages-1g', { type: 'number', default: 0, describe: '1 GiB hugepages reserved on the kernel command line' })
-      .option('apt-option', { type: 'string', array: true, default: [], describe: 'extra apt option KEY=VALUE for apt-get download (e.g. a different sources list)' })
-      .option('numa', { type: 'number', default: 1, describe: 'guest NUMA nodes (QEMU -numa; memory split evenly, vCPUs dealt out)' })
-      .option('retries', { type: 'number', default: 2, describe: 'rerun each failing subtest on its own up to N times; a pass on a retry is flaky (0: off)' })
-      .option('flaky-is-failure', { type: 'boolean', default: false, describe: 'exit 1 when a subtest is flaky (default: flaky alone exits 0)' })
+      .option('hugepages-1g', {
+        type: 'number',
+        default: 0,
+        describe: '1 GiB hugepages reserved on the kernel command line',
+      })
+      .option('apt-option', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'extra apt option KEY=VALUE for apt-get download (e.g. a different sources list)',
+      })
+      .option('numa', {
+        type: 'number',
+        default: 1,
+        describe: 'guest NUMA nodes (QEMU -numa; memory split evenly, vCPUs dealt out)',
+      })
+      .option('retries', {
+        type: 'number',
+        default: 2,
+        describe: 'rerun each failing subtest on its own up to N times; a pass on a retry is flaky (0: off)',
+      })
+      .option('flaky-is-failure', {
+        type: 'boolean',
+        default: false,
+        describe: 'exit 1 when a subtest is flaky (default: flaky alone exits 0)',
+      })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' }),
   handler: async (argv) => {
     if (argv.verbose) setVerbose(true);

@@ -13,8 +13,23 @@ t.test('faultline series on an mbox exits 1 and prints the reviewer reply', asyn
   process.env['FAULTLINE_CACHE'] = join(root, 'cache');
   const s = await createToySeries(root);
   const results = join(root, 'results');
-  const r = await cli(seriesCommand, ['series', '--kernel-src', s.dir, '--base', s.base, '--mbox', s.mbox, '--build-cmd', 'make --no-print-directory',
-    '--test-cmd', './app "$FAULTLINE_RUN"', '--repeat', '3', '--results-dir', results]);
+  const r = await cli(seriesCommand, [
+    'series',
+    '--kernel-src',
+    s.dir,
+    '--base',
+    s.base,
+    '--mbox',
+    s.mbox,
+    '--build-cmd',
+    'make --no-print-directory',
+    '--test-cmd',
+    './app "$FAULTLINE_RUN"',
+    '--repeat',
+    '3',
+    '--results-dir',
+    results,
+  ]);
   t.equal(r.exitCode, 1);
   t.match(r.out, /^faultline series: 5 patches from /);
   t.match(r.out, /\[2\/5\] toy: call scale\(\) from main: BUILD BROKEN: main\.c:/);
@@ -22,7 +37,10 @@ t.test('faultline series on an mbox exits 1 and prints the reviewer reply', asyn
   const rec = await readSeriesRecord(join(results, 'results.json'));
   t.equal(rec.messageIds.length, 5);
   await t.rejects(cli(seriesCommand, ['series', '--kernel-src', s.dir, '--mbox', s.mbox]), /--mbox needs --base REV/);
-  await t.rejects(cli(seriesCommand, ['series', '--kernel-src', s.dir, '--range', 'a..b', '--threshold', 'lots']), /--threshold 'lots' is not a relative change/);
+  await t.rejects(
+    cli(seriesCommand, ['series', '--kernel-src', s.dir, '--range', 'a..b', '--threshold', 'lots']),
+    /--threshold 'lots' is not a relative change/,
+  );
 });
 
 t.test('thresholds', async (t) => {

@@ -37,52 +37,113 @@ interface SeriesArgs extends RunFlagValues {
 export function parseThreshold(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
   const v = m?.[1] ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
-  if (!Number.isFinite(v) || v <= 0 || v >= 10) throw new UsageError(`--threshold '${text}' is not a relative change: write e.g. 5% or 0.05`);
+  if (!Number.isFinite(v) || v <= 0 || v >= 10)
+    throw new UsageError(`--threshold '${text}' is not a relative change: write e.g. 5% or 0.05`);
   return v;
 }
 
 const sh = (cmd: string): string[] => ['sh', '-c', cmd];
 
-async function execute<A>(opts: SeriesOptions, builder: SeriesBuilder<A>, tester: SeriesTester<A>): Promise<SeriesRecord> {
+async function execute<A>(
+  opts: SeriesOptions,
+  builder: SeriesBuilder<A>,
+  tester: SeriesTester<A>,
+): Promise<SeriesRecord> {
   return runSeries(opts, builder, tester);
 }
 
 export const seriesCommand: CommandModule<object, SeriesArgs> = {
   command: 'series',
-  describe: 'validate a patch series (mbox or range): apply in a worktree, build every patch, test tip vs base, write a reviewer reply',
+  describe:
+    'validate a patch series (mbox or range): apply in a worktree, build every patch, test tip vs base, write a reviewer reply',
   builder: (y) =>
     runOptions(
       y
-        .option('kernel-src', { type: 'string', demandOption: true, describe: 'the kernel git checkout (left untouched: patches go to a linked worktree)' })
-        .option('base', { type: 'string', describe: 'commit the series applies to (required with --mbox; --range default: its start)' })
-        .option('mbox', { type: 'string', describe: 'the series as an mbox (b4 am / lore download); applied in git am order, cover letter skipped' })
+        .option('kernel-src', {
+          type: 'string',
+          demandOption: true,
+          describe: 'the kernel git checkout (left untouched: patches go to a linked worktree)',
+        })
+        .option('base', {
+          type: 'string',
+          describe: 'commit the series applies to (required with --mbox; --range default: its start)',
+        })
+        .option('mbox', {
+          type: 'string',
+          describe: 'the series as an mbox (b4 am / lore download); applied in git am order, cover letter skipped',
+        })
         .option('range', { type: 'string', describe: 'the series as commits A..B of --kernel-src' })
         .option('each', { type: 'boolean', default: false, describe: 'test every patch, not only the tip' })
-        .option('repeat', { type: 'number', default: 1, describe: 'runs per tested revision (metric statistics want >= 5)' })
-        .option('threshold', { type: 'string', default: '5%', describe: 'flag a metric only when significantly worse by more than this' })
+        .option('repeat', {
+          type: 'number',
+          default: 1,
+          describe: 'runs per tested revision (metric statistics want >= 5)',
+        })
+        .option('threshold', {
+          type: 'string',
+          default: '5%',
+          describe: 'flag a metric only when significantly worse by more than this',
+        })
         .option('alpha', { type: 'number', default: 0.05, describe: 'significance level of the metric test' })
-        .option('stat-test', { type: 'string', default: 'mann-whitney', choices: ['mann-whitney', 'welch'], describe: 'statistical test for metrics' })
-        .option('allow-warnings', { type: 'boolean', default: false, describe: 'report new compiler warnings without failing the series' })
-        .option('base-cache', { type: 'boolean', default: true, describe: 'reuse cached base results (--no-base-cache to rerun them)' })
+        .option('stat-test', {
+          type: 'string',
+          default: 'mann-whitney',
+          choices: ['mann-whitney', 'welch'],
+          describe: 'statistical test for metrics',
+        })
+        .option('allow-warnings', {
+          type: 'boolean',
+          default: false,
+          describe: 'report new compiler warnings without failing the series',
+        })
+        .option('base-cache', {
+          type: 'boolean',
+          default: true,
+          describe: 'reuse cached base results (--no-base-cache to rerun them)',
+        })
         .option('tests', { type: 'boolean', default: true, describe: 'run tests (--no-tests: apply and build only)' })
         .option('filter', { type: 'string', describe: 'only tests whose name contains this' })
-        .option('results-dir', { type: 'string', describe: 'where results.json, report.txt and junit.xml go (default results/series-<time>)' })
-        .option('worktree', { type: 'string', describe: 'where the series worktree goes (default <results-dir>/worktree)' })
-        .option('keep-worktree', { type: 'boolean', default: false, describe: 'leave the worktree in place afterwards' }),
-    ).epilog('Exit: 0 no regressions; 1 the series regresses (does not apply, breaks the build, new warnings, new failures or splats, significant metric regressions); 2 bad input / infra.'),
+        .option('results-dir', {
+          type: 'string',
+          describe: 'where results.json, report.txt and junit.xml go (default results/series-<time>)',
+        })
+        .option('worktree', {
+          type: 'string',
+          describe: 'where the series worktree goes (default <results-dir>/worktree)',
+        })
+        .option('keep-worktree', {
+          type: 'boolean',
+          default: false,
+          describe: 'leave the worktree in place afterwards',
+        }),
+    ).epilog(
+      'Exit: 0 no regressions; 1 the series regresses (does not apply, breaks the build, new warnings, new failures or splats, significant metric regressions); 2 bad input / infra.',
+    ),
   handler: async (a) => {
     setVerbose(a.verbose);
-    if ((a.mbox === undefined) === (a.range === undefined)) throw new UsageError('give the series as exactly one of --mbox FILE or --range A..B');
-    if (a.mbox !== undefined && a.base === undefined) throw new UsageError('--mbox needs --base REV: the commit the series applies to');
+    if ((a.mbox === undefined) === (a.range === undefined))
+      throw new UsageError('give the series as exactly one of --mbox FILE or --range A..B');
+    if (a.mbox !== undefined && a.base === undefined)
+      throw new UsageError('--mbox needs --base REV: the commit the series applies to');
     const repeat = positiveInt('--repeat', a.repeat, 1, 1000);
     const threshold = parseThreshold(a.threshold);
     if (!(a.alpha > 0 && a.alpha < 1)) throw new UsageError(`--alpha must be between 0 and 1, got ${a.alpha}`);
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const stamp = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
     const resultsDir = resolve(a['results-dir'] ?? `results/series-${stamp}`);
     const opts: SeriesOptions = {
-      repo: resolve(a['kernel-src']), resultsDir, repeat, threshold, alpha: a.alpha,
+      repo: resolve(a['kernel-src']),
+      resultsDir,
+      repeat,
+      threshold,
+      alpha: a.alpha,
       statTest: a['stat-test'] === 'welch' ? 'welch' : 'mann-whitney',
-      each: a.each, allowWarnings: a['allow-warnings'], baseCache: a['base-cache'], noTests: !a.tests,
+      each: a.each,
+      allowWarnings: a['allow-warnings'],
+      baseCache: a['base-cache'],
+      noTests: !a.tests,
       keepWorktree: a['keep-worktree'],
       ...(a.base !== undefined ? { base: a.base } : {}),
       ...(a.mbox !== undefined ? { mbox: resolve(a.mbox) } : {}),
@@ -92,14 +153,25 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
     let r: SeriesRecord;
     if (a['build-cmd'] !== undefined || a['test-cmd'] !== undefined) {
       if (a['build-cmd'] === undefined || (a.tests && a['test-cmd'] === undefined)) {
-        throw new UsageError('--build-cmd and --test-cmd go together (the test command prints KTAP); or use --no-tests');
+        throw new UsageError(
+          '--build-cmd and --test-cmd go together (the test command prints KTAP); or use --no-tests',
+        );
       }
-      r = await execute(opts, new CommandBuilder(sh(a['build-cmd'])), new CommandSeriesTester({ test: sh(a['test-cmd'] ?? 'true'), program: 'cmd' }));
+      r = await execute(
+        opts,
+        new CommandBuilder(sh(a['build-cmd'])),
+        new CommandSeriesTester({ test: sh(a['test-cmd'] ?? 'true'), program: 'cmd' }),
+      );
     } else {
       const suites = parseList(a.suite ?? 'uffd');
       suites.forEach(suiteByName);
       const backings = a.backing?.length ? parseList(a.backing) : ['hugetlb', 'shmem', 'anon'];
-      const k = kernelSettings(a, { suites, backings, resultsRoot: resolve(resultsDir, 'runs'), ...(a.filter ? { filter: a.filter } : {}) });
+      const k = kernelSettings(a, {
+        suites,
+        backings,
+        resultsRoot: resolve(resultsDir, 'runs'),
+        ...(a.filter ? { filter: a.filter } : {}),
+      });
       r = await execute(opts, new KernelSeriesBuilder(k.build), new KernelSeriesTester(k.run));
     }
     process.stdout.write(formatSeriesReport(r));

@@ -11,16 +11,22 @@ interface ServeArgs {
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
   command: 'serve [dir]',
-  describe: 'serve reports and run directories read-only on http://127.0.0.1:PORT/: / shows the newest nightly, its report links the nights before and after (reports also open from file://)',
+  describe:
+    'serve reports and run directories read-only on http://127.0.0.1:PORT/: / shows the newest nightly, its report links the nights before and after (reports also open from file://)',
   builder: (y) =>
-    y
-      .positional('dir', { type: 'string', default: 'results', describe: 'directory to serve' })
-      .option('port', { alias: 'p', type: 'number', default: 8765, describe: 'TCP port on 127.0.0.1 (0 = any free port)' }),
+    y.positional('dir', { type: 'string', default: 'results', describe: 'directory to serve' }).option('port', {
+      alias: 'p',
+      type: 'number',
+      default: 8765,
+      describe: 'TCP port on 127.0.0.1 (0 = any free port)',
+    }),
   handler: async (a) => {
     const port = positiveInt('--port', a.port, 0, 65535);
     const srv = await serveDirectory(a.dir, { port });
     const newest = await newestReport(await readHistory(a.dir), a.dir);
-    process.stdout.write(`serving ${a.dir} on ${srv.url}${newest ? ` (newest night: ${newest})` : ''} (Ctrl-C to stop)\n`);
+    process.stdout.write(
+      `serving ${a.dir} on ${srv.url}${newest ? ` (newest night: ${newest})` : ''} (Ctrl-C to stop)\n`,
+    );
     await new Promise<void>((resolveStop) => {
       const stop = (): void => {
         void srv.close().then(resolveStop);

@@ -20,8 +20,27 @@ const results = mkdtempSync(join(tmpdir(), 'faultline-e2e-build-'));
 t.test('a minimal.config kernel built from source boots and passes the quick uffd subset', async (t) => {
   const build = await ensureMinimalKernel({ progress: 'plain' });
   const { tree } = await ensureDebianSource('6.12');
-  const r = await execa('node', [cli, 'run', '--kernel-src', tree, '--config-base', 'tinyconfig', '--kconfig', 'minimal,uffd',
-    '--quick', '--backing', 'hugetlb,shmem', '--results', results, '--run-id', 'minimal'], { reject: false, all: true, timeout: 20 * 60_000 });
+  const r = await execa(
+    'node',
+    [
+      cli,
+      'run',
+      '--kernel-src',
+      tree,
+      '--config-base',
+      'tinyconfig',
+      '--kconfig',
+      'minimal,uffd',
+      '--quick',
+      '--backing',
+      'hugetlb,shmem',
+      '--results',
+      results,
+      '--run-id',
+      'minimal',
+    ],
+    { reject: false, all: true, timeout: 20 * 60_000 },
+  );
   t.equal(r.exitCode, 0, `exit 0 (tail: ${String(r.all).slice(-1500)})`);
   const rec = await readRunRecord(join(results, 'minimal', 'results.json'));
   t.equal(rec.kernel.source, 'build');
@@ -29,7 +48,12 @@ t.test('a minimal.config kernel built from source boots and passes the quick uff
   t.equal(rec.kernel.configHash, build.configHash);
   t.equal(rec.selftests.source, 'kernel-build');
   t.match(rec.guest.uname, /^6\.12\./);
-  for (const id of ['uffd-unit-tests/zeropage/hugetlb', 'uffd-unit-tests/zeropage/shmem', 'uffd-stress/stress/hugetlb', 'uffd-stress/stress/shmem']) {
+  for (const id of [
+    'uffd-unit-tests/zeropage/hugetlb',
+    'uffd-unit-tests/zeropage/shmem',
+    'uffd-stress/stress/hugetlb',
+    'uffd-stress/stress/shmem',
+  ]) {
     t.equal(rec.subtests.find((s) => s.id === id)?.status, 'pass', `${id} passed on the minimal kernel`);
   }
   t.equal(rec.splats.length, 0);

@@ -31,14 +31,36 @@ interface FaultRun {
 async function children(pid: number | undefined): Promise<{ pid: number; guest: boolean }[]> {
   if (pid === undefined) return [];
   const r = await execa('pgrep', ['-a', '-P', String(pid), '-f', 'qemu-system'], { reject: false });
-  return r.stdout.split('\n').map((l) => ({ pid: Number(l.split(' ')[0]), guest: l.includes('hostfwd=') })).filter((c) => Number.isInteger(c.pid) && c.pid > 0);
+  return r.stdout
+    .split('\n')
+    .map((l) => ({ pid: Number(l.split(' ')[0]), guest: l.includes('hostfwd=') }))
+    .filter((c) => Number.isInteger(c.pid) && c.pid > 0);
 }
 
 /** Run faultline with `programs`; `during` acts on the guest while the first program runs. */
-async function faultRun(id: string, programs: string[], extra: string[] = [], during?: (qemuPid: number) => Promise<void>): Promise<FaultRun> {
+async function faultRun(
+  id: string,
+  programs: string[],
+  extra: string[] = [],
+  during?: (qemuPid: number) => Promise<void>,
+): Promise<FaultRun> {
   const started = Date.now();
-  const child: ResultPromise<{ reject: false; all: true; timeout: number }> = execa('node', [cli, 'run', ...programs.flatMap((p) => ['--program', join(faults, `${p}.c`)]),
-    '--backing', 'anon', '--results', results, '--run-id', id, ...extra], { reject: false, all: true, timeout: 10 * 60_000 });
+  const child: ResultPromise<{ reject: false; all: true; timeout: number }> = execa(
+    'node',
+    [
+      cli,
+      'run',
+      ...programs.flatMap((p) => ['--program', join(faults, `${p}.c`)]),
+      '--backing',
+      'anon',
+      '--results',
+      results,
+      '--run-id',
+      id,
+      ...extra,
+    ],
+    { reject: false, all: true, timeout: 10 * 60_000 },
+  );
   const seen = new Set<number>();
   let acted = false;
   const watch = (async () => {
@@ -59,7 +81,14 @@ async function faultRun(id: string, programs: string[], extra: string[] = [], du
   const r = await child;
   await watch;
   const dir = join(results, id);
-  return { exitCode: r.exitCode, all: String(r.all), rec: await readRunRecord(join(dir, 'results.json')), dir, seconds: (Date.now() - started) / 1000, qemuPids: [...seen] };
+  return {
+    exitCode: r.exitCode,
+    all: String(r.all),
+    rec: await readRunRecord(join(dir, 'results.json')),
+    dir,
+    seconds: (Date.now() - started) / 1000,
+    qemuPids: [...seen],
+  };
 }
 
 function readIfExists(path: string): string {
@@ -88,25 +117,37 @@ async function theRestRanAndNothingIsLeft(t: Test, r: FaultRun, maxSeconds: numb
 
 function restRan(t: Test, r: FaultRun): void {
   for (const id of ['passes/backing in argv/anon', 'passes/backing in FAULTLINE_BACKING/anon']) {
-    t.equal(r.rec.subtests.find((s) => s.id === id)?.status, 'pass', `${id}: the program after the fault ran and passed`);
+    t.equal(
+      r.rec.subtests.find((s) => s.id === id)?.status,
+      'pass',
+      `${id}: the program after the fault ran and passed`,
+    );
   }
-  t.ok(existsSync(join(r.dir, 'results.tap')) && existsSync(join(r.dir, 'junit.xml')) && existsSync(join(r.dir, 'console.log')), 'TAP, JUnit and console written');
+  t.ok(
+    existsSync(join(r.dir, 'results.tap')) &&
+      existsSync(join(r.dir, 'junit.xml')) &&
+      existsSync(join(r.dir, 'console.log')),
+    'TAP, JUnit and console written',
+  );
 }
 
-t.test('kernel panic mid-test: FAIL (exit 1), charged to the running test, guest rebooted, the rest runs', async (t) => {
-  const r = await faultRun('panic', ['panic', 'passes']);
-  exitIs(t, r, 1);
-  t.equal(r.rec.verdict, 'fail');
-  t.equal(r.rec.infraError, undefined, 'a panic on the console is the kernel failing, not the harness');
-  const sub = r.rec.subtests.find((s) => s.id === 'panic/anon');
-  t.equal(sub?.status, 'fail');
-  t.match(sub?.reason, /^kernel panic: Kernel panic - not syncing: sysrq triggered crash/);
-  t.match(r.rec.splats[0], { kind: 'panic', subtest: 'panic/anon', test: 'panic.anon' });
-  t.equal(r.rec.guest.boots, 2);
-  t.match(readFileSync(join(r.dir, 'output', 'panic.anon.txt'), 'utf8'), /panicking the kernel/);
-  t.match(r.all, /KERNEL PANIC during panic\/anon: Kernel panic - not syncing: sysrq triggered crash/);
-  await theRestRanAndNothingIsLeft(t, r, 240);
-});
+t.test(
+  'kernel panic mid-test: FAIL (exit 1), charged to the running test, guest rebooted, the rest runs',
+  async (t) => {
+    const r = await faultRun('panic', ['panic', 'passes']);
+    exitIs(t, r, 1);
+    t.equal(r.rec.verdict, 'fail');
+    t.equal(r.rec.infraError, undefined, 'a panic on the console is the kernel failing, not the harness');
+    const sub = r.rec.subtests.find((s) => s.id === 'panic/anon');
+    t.equal(sub?.status, 'fail');
+    t.match(sub?.reason, /^kernel panic: Kernel panic - not syncing: sysrq triggered crash/);
+    t.match(r.rec.splats[0], { kind: 'panic', subtest: 'panic/anon', test: 'panic.anon' });
+    t.equal(r.rec.guest.boots, 2);
+    t.match(readFileSync(join(r.dir, 'output', 'panic.anon.txt'), 'utf8'), /panicking the kernel/);
+    t.match(r.all, /KERNEL PANIC during panic\/anon: Kernel panic - not syncing: sysrq triggered crash/);
+    await theRestRanAndNothingIsLeft(t, r, 240);
+  },
+);
 
 t.test('sshd killed in the guest: ERROR (exit 2), the guest is replaced and the rest runs', async (t) => {
   const r = await faultRun('kill-sshd', ['kill-sshd', 'passes']);
@@ -128,7 +169,11 @@ t.test('a test that never exits: the guest-side deadline ends it (exit 1), the r
   t.equal(sub?.status, 'error');
   t.match(sub?.reason, /never-exits timed out: killed at its 15 s deadline/);
   t.equal(r.rec.programs.find((p) => p.program === 'never-exits')?.timedOut, true);
-  t.equal(r.rec.programs.filter((p) => p.purpose === 'retry').length, 0, 'a timed-out test is not retried (it would cost its deadline again)');
+  t.equal(
+    r.rec.programs.filter((p) => p.purpose === 'retry').length,
+    0,
+    'a timed-out test is not retried (it would cost its deadline again)',
+  );
   t.equal(r.rec.guest.boots, 1, 'the guest itself was fine');
   await theRestRanAndNothingIsLeft(t, r, 180);
 });
@@ -142,18 +187,21 @@ t.test('guest out of memory: the OOM killer takes the test, named as the reason 
   await theRestRanAndNothingIsLeft(t, r, 240);
 });
 
-t.test('a hung guest (QEMU stopped from outside): named as unresponsive after a bound, exit 2, the rest runs', async (t) => {
-  const r = await faultRun('hung', ['sleeper', 'passes'], [], async (pid) => {
-    await execa('kill', ['-STOP', String(pid)]);
-  });
-  exitIs(t, r, 2);
-  t.equal(r.rec.verdict, 'error');
-  const sub = r.rec.subtests.find((s) => s.id === 'sleeper/anon');
-  t.equal(sub?.status, 'error');
-  t.match(sub?.reason, /the guest stopped responding \d+ s into the program/);
-  t.notMatch(sub?.reason, /killed by a signal|crashed/);
-  await theRestRanAndNothingIsLeft(t, r, 300);
-});
+t.test(
+  'a hung guest (QEMU stopped from outside): named as unresponsive after a bound, exit 2, the rest runs',
+  async (t) => {
+    const r = await faultRun('hung', ['sleeper', 'passes'], [], async (pid) => {
+      await execa('kill', ['-STOP', String(pid)]);
+    });
+    exitIs(t, r, 2);
+    t.equal(r.rec.verdict, 'error');
+    const sub = r.rec.subtests.find((s) => s.id === 'sleeper/anon');
+    t.equal(sub?.status, 'error');
+    t.match(sub?.reason, /the guest stopped responding \d+ s into the program/);
+    t.notMatch(sub?.reason, /killed by a signal|crashed/);
+    await theRestRanAndNothingIsLeft(t, r, 300);
+  },
+);
 
 t.test('QEMU killed from outside: an infrastructure error (exit 2), not a test failure; the rest runs', async (t) => {
   const r = await faultRun('qemu-killed', ['sleeper', 'passes'], [], async (pid) => {
@@ -166,29 +214,55 @@ t.test('QEMU killed from outside: an infrastructure error (exit 2), not a test f
   await theRestRanAndNothingIsLeft(t, r, 240);
 });
 
-t.test('a test that fails once and passes on retry is flaky: exit 0, every attempt kept, JUnit flakyFailure', async (t) => {
-  const r = await faultRun('flaky', ['fails-once', 'passes']);
-  exitIs(t, r, 0);
-  t.equal(r.rec.verdict, 'pass');
-  const sub = r.rec.subtests.find((s) => s.id === 'fails-once/anon');
-  t.equal(sub?.status, 'flaky');
-  t.same(sub?.attempts?.map((a) => a.status), ['fail', 'pass']);
-  t.same(sub?.attempts?.map((a) => a.outputFile), ['output/fails-once.anon.txt', 'output/fails-once.anon.retry1.txt']);
-  t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.txt'), 'utf8'), /failing on purpose/);
-  t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.retry1.txt'), 'utf8'), /second run: pass/);
-  t.equal(r.rec.summary.flaky, 1);
-  t.match(r.all, /FLAKY fails-once\/anon: passed on retry 1/);
-  t.match(readFileSync(join(r.dir, 'junit.xml'), 'utf8'), /<testcase classname="fails-once\.anon" name="fails-once\/anon"[^>]*><flakyFailure message="exit 1: first run: failing on purpose" type="fail">/);
-  t.match(readFileSync(join(r.dir, 'results.tap'), 'utf8'), /^ok \d+ - fails-once\/anon # flaky$/m);
-  await noQemuLeft(t, r);
-});
+t.test(
+  'a test that fails once and passes on retry is flaky: exit 0, every attempt kept, JUnit flakyFailure',
+  async (t) => {
+    const r = await faultRun('flaky', ['fails-once', 'passes']);
+    exitIs(t, r, 0);
+    t.equal(r.rec.verdict, 'pass');
+    const sub = r.rec.subtests.find((s) => s.id === 'fails-once/anon');
+    t.equal(sub?.status, 'flaky');
+    t.same(
+      sub?.attempts?.map((a) => a.status),
+      ['fail', 'pass'],
+    );
+    t.same(
+      sub?.attempts?.map((a) => a.outputFile),
+      ['output/fails-once.anon.txt', 'output/fails-once.anon.retry1.txt'],
+    );
+    t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.txt'), 'utf8'), /failing on purpose/);
+    t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.retry1.txt'), 'utf8'), /second run: pass/);
+    t.equal(r.rec.summary.flaky, 1);
+    t.match(r.all, /FLAKY fails-once\/anon: passed on retry 1/);
+    t.match(
+      readFileSync(join(r.dir, 'junit.xml'), 'utf8'),
+      /<testcase classname="fails-once\.anon" name="fails-once\/anon"[^>]*><flakyFailure message="exit 1: first run: failing on purpose" type="fail">/,
+    );
+    t.match(readFileSync(join(r.dir, 'results.tap'), 'utf8'), /^ok \d+ - fails-once\/anon # flaky$/m);
+    await noQemuLeft(t, r);
+  },
+);
 
 t.test('a program that does not compile: one line naming file:line and the error, exit 2', async (t) => {
   const bad = join(results, 'broken.c');
   const { writeFileSync } = await import('node:fs');
   writeFileSync(bad, 'int main(void)\n{\n\treturn missing_symbol;\n}\n');
-  const r = await execa('node', [cli, 'run', '--program', bad, '--backing', 'anon', '--results', results], { reject: false, all: true, timeout: 5 * 60_000 });
+  const r = await execa('node', [cli, 'run', '--program', bad, '--backing', 'anon', '--results', results], {
+    reject: false,
+    all: true,
+    timeout: 5 * 60_000,
+  });
   t.equal(r.exitCode, 2);
-  t.match(r.stderr, /^faultline: --program .*broken\.c does not compile: .*broken\.c:3:\d+: error: 'missing_symbol' undeclared .*\(compiler output: .*build\.log\)$/m);
-  t.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('faultline:')).length, 1, 'one line');
+  t.match(
+    r.stderr,
+    /^faultline: --program .*broken\.c does not compile: .*broken\.c:3:\d+: error: 'missing_symbol' undeclared .*\(compiler output: .*build\.log\)$/m,
+  );
+  t.equal(
+    r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('faultline:')).length,
+    1,
+    'one line',
+  );
 });

@@ -24,7 +24,8 @@ export interface KernelPatch {
 
 function replaceOnce(text: string, from: string, to: string): string {
   const i = text.indexOf(from);
-  if (i < 0 || text.indexOf(from, i + 1) >= 0) throw new Error(`test patch: '${from.slice(0, 60)}' is not unique in the file`);
+  if (i < 0 || text.indexOf(from, i + 1) >= 0)
+    throw new Error(`test patch: '${from.slice(0, 60)}' is not unique in the file`);
   return text.slice(0, i) + to + text.slice(i + from.length);
 }
 
@@ -41,7 +42,12 @@ const KERNEL_PATCHES: KernelPatch[] = [
     name: 'warning',
     subject: 'userfaultfd: count zeropage retries',
     file: 'fs/userfaultfd.c',
-    edit: (t) => replaceOnce(t, '\tstruct uffdio_zeropage uffdio_zeropage;\n', '\tstruct uffdio_zeropage uffdio_zeropage;\n\tint zeropage_retries;\n'),
+    edit: (t) =>
+      replaceOnce(
+        t,
+        '\tstruct uffdio_zeropage uffdio_zeropage;\n',
+        '\tstruct uffdio_zeropage uffdio_zeropage;\n\tint zeropage_retries;\n',
+      ),
   },
   {
     name: 'broken',
@@ -60,7 +66,12 @@ const KERNEL_PATCHES: KernelPatch[] = [
     name: 'culprit',
     subject: 'userfaultfd: reject unknown UFFDIO_ZEROPAGE modes explicitly',
     file: 'fs/userfaultfd.c',
-    edit: (t) => replaceOnce(t, 'if (uffdio_zeropage.mode & ~UFFDIO_ZEROPAGE_MODE_DONTWAKE)', 'if (uffdio_zeropage.mode != UFFDIO_ZEROPAGE_MODE_DONTWAKE)'),
+    edit: (t) =>
+      replaceOnce(
+        t,
+        'if (uffdio_zeropage.mode & ~UFFDIO_ZEROPAGE_MODE_DONTWAKE)',
+        'if (uffdio_zeropage.mode != UFFDIO_ZEROPAGE_MODE_DONTWAKE)',
+      ),
   },
   {
     // Meant as WARN_ON_ONCE(released), inverted: every UFFDIO_ZEROPAGE warns (once per boot), before
@@ -69,8 +80,12 @@ const KERNEL_PATCHES: KernelPatch[] = [
     name: 'splat',
     subject: 'userfaultfd: catch UFFDIO_ZEROPAGE on a released context',
     file: 'fs/userfaultfd.c',
-    edit: (t) => replaceOnce(t, '\tuser_uffdio_zeropage = (struct uffdio_zeropage __user *) arg;\n',
-      '\tuser_uffdio_zeropage = (struct uffdio_zeropage __user *) arg;\n\n\tWARN_ON_ONCE(!READ_ONCE(ctx->released));\n'),
+    edit: (t) =>
+      replaceOnce(
+        t,
+        '\tuser_uffdio_zeropage = (struct uffdio_zeropage __user *) arg;\n',
+        '\tuser_uffdio_zeropage = (struct uffdio_zeropage __user *) arg;\n\n\tWARN_ON_ONCE(!READ_ONCE(ctx->released));\n',
+      ),
   },
   {
     name: 'tail',
@@ -91,16 +106,27 @@ export interface KernelTestRepo {
 
 /** The test repository's fixed identity and dates: reproducible commits, no global git config needed. */
 const TEST_GIT_ENV = {
-  GIT_AUTHOR_NAME: 'faultline test', GIT_AUTHOR_EMAIL: 'test@faultline.invalid',
-  GIT_COMMITTER_NAME: 'faultline test', GIT_COMMITTER_EMAIL: 'test@faultline.invalid',
-  GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
+  GIT_AUTHOR_NAME: 'faultline test',
+  GIT_AUTHOR_EMAIL: 'test@faultline.invalid',
+  GIT_COMMITTER_NAME: 'faultline test',
+  GIT_COMMITTER_EMAIL: 'test@faultline.invalid',
+  GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z',
+  GIT_COMMITTER_DATE: '2026-01-01T00:00:00Z',
   LC_ALL: 'C',
 };
 
 /** git in the test repository as the test identity (commits, format-patch); stdout trimmed. */
-export async function testRepoGit(repo: string, args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<string> {
+export async function testRepoGit(
+  repo: string,
+  args: string[],
+  o: { env?: Record<string, string>; input?: string } = {},
+): Promise<string> {
   const env = { ...TEST_GIT_ENV, ...o.env };
-  const r = await run('git', ['-C', repo, '-c', 'commit.gpgsign=false', ...args], { timeoutMs: 20 * 60_000, env, ...(o.input !== undefined ? { input: o.input } : {}) });
+  const r = await run('git', ['-C', repo, '-c', 'commit.gpgsign=false', ...args], {
+    timeoutMs: 20 * 60_000,
+    env,
+    ...(o.input !== undefined ? { input: o.input } : {}),
+  });
   return r.stdout.trim();
 }
 
@@ -122,7 +148,10 @@ export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
     // Hard links: no second copy of 1.3 GB; git reads the files and writes its own objects.
     await run('cp', ['-al', tree, tmp], { timeoutMs: 20 * 60_000 });
     for (const junk of ['.complete', '.tree-complete']) await rm(join(tmp, junk), { force: true });
-    await run('bash', ['-c', `find . -maxdepth 1 -name '.faultline-obj-*' -exec rm -rf {} +`], { cwd: tmp, timeoutMs: 10 * 60_000 });
+    await run('bash', ['-c', `find . -maxdepth 1 -name '.faultline-obj-*' -exec rm -rf {} +`], {
+      cwd: tmp,
+      timeoutMs: 10 * 60_000,
+    });
     // Debian's packaged .gitignore ends by ignoring everything at the top level (its packaging
     // repository tracks only debian/): drop that block so the tree itself is tracked.
     const ignore = join(tmp, '.gitignore');
@@ -144,15 +173,26 @@ export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
       const after = p.edit(before);
       if (after === before) throw new Error(`test patch '${p.name}' changes nothing`);
       await replaceFile(path, after);
-      await testRepoGit(tmp, ['commit', '-q', '-a', '-m', `${p.subject}\n\nTest patch '${p.name}' of faultline's kernel series/bisect end-to-end test.`]);
+      await testRepoGit(tmp, [
+        'commit',
+        '-q',
+        '-a',
+        '-m',
+        `${p.subject}\n\nTest patch '${p.name}' of faultline's kernel series/bisect end-to-end test.`,
+      ]);
     }
     await writeFile(join(tmp, '.git', 'info', 'exclude'), '/.faultline-complete\n', { flag: 'a' });
     await writeFile(join(tmp, '.faultline-complete'), '');
     await rm(repo, { recursive: true, force: true });
     await rename(tmp, repo);
   }
-  const log = (await testRepoGit(repo, ['log', '--format=%H', '--reverse', '-n', String(KERNEL_PATCHES.length + 1), 'HEAD'])).split('\n');
+  const log = (
+    await testRepoGit(repo, ['log', '--format=%H', '--reverse', '-n', String(KERNEL_PATCHES.length + 1), 'HEAD'])
+  ).split('\n');
   const base = log[0] ?? '';
-  const commits = Object.fromEntries(KERNEL_PATCHES.map((p, i) => [p.name, log[i + 1] ?? ''])) as Record<KernelPatch['name'], string>;
+  const commits = Object.fromEntries(KERNEL_PATCHES.map((p, i) => [p.name, log[i + 1] ?? ''])) as Record<
+    KernelPatch['name'],
+    string
+  >;
   return { repo, base, commits, tip: commits.tail };
 }

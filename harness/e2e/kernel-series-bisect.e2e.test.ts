@@ -46,97 +46,214 @@ t.test('series and bisect on a real kernel tree', async (t) => {
   const k = await ensureKernelTestRepo();
   const before = await userRepoState(k.repo);
 
-  await t.test('series: mbox of 7 patches; warning, build break, the zeropage regression and the new splat are reported', async (t) => {
-    const mbox = join(out, 'series.mbox');
-    await writeFile(mbox, `${await testRepoGit(k.repo, ['format-patch', '--stdout', '--cover-letter', '--thread', `${k.base}..${k.tip}`])}\n`);
-    const dir = join(out, 'series');
-    const r = await execa('node', [cli, 'series', '--kernel-src', k.repo, '--base', k.base, '--mbox', mbox, ...kernelFlags,
-      '--backing', 'anon', '--filter', 'zeropage', '--results-dir', dir], { reject: false, all: true, timeout: 90 * 60_000 });
-    t.equal(r.exitCode, 1, `the series regresses: exit 1 (tail: ${String(r.all).slice(-2500)})`);
-    const rec = await readSeriesRecord(join(dir, 'results.json'));
-    t.equal(rec.patches.length, 7);
-    t.equal(rec.messageIds.length, 7, 'one Message-ID per patch (cover letter skipped)');
-    const [comment, warning, broken, fix, culprit, splat] = rec.patches;
-    t.equal(comment?.build?.ok, true);
-    t.same(comment?.build?.newWarnings, [], 'a comment adds no warning');
-    t.equal(warning?.build?.ok, true);
-    t.match(warning?.build?.newWarnings.map((w) => `${w.file}: ${w.text}`).join('\n') ?? '', /fs\/userfaultfd\.c: .*unused variable .zeropage_retries/);
-    t.equal(broken?.build?.ok, false, 'the broken patch is reported as not building');
-    t.match(broken?.build?.firstError ?? '', /^mm\/userfaultfd\.c:\d+:\d+: error: 'uffd_move_budget_pages' undeclared/, 'first error: path from the tree root, ASCII quotes');
-    t.equal(fix?.build?.ok, true);
-    t.equal(culprit?.build?.ok, true);
-    t.same(splat?.build?.newWarnings, [], 'the WARN_ON_ONCE compiles without a compiler warning');
-    t.equal(rec.timing.patchBuildMs.length, 7, 'every patch was built');
-    t.ok((rec.baseTests?.counts.pass ?? 0) > 0, 'the base passes zeropage');
-    t.ok(rec.comparison?.regressions.some((x) => x.id === 'uffd-unit-tests/zeropage/anon'), 'zeropage/anon is a new failure at the tip');
-    t.equal(rec.baseTests?.splats, 0, 'the base does not splat');
-    const newSplats = rec.comparison?.newSplats ?? [];
-    t.ok(newSplats.some((x) => x.kind === 'warning' && new RegExp(ZEROPAGE_WARNING).test(x.title)), `the tip's WARNING is a new splat (${newSplats.map((x) => x.title).join(' | ')})`);
-    t.equal(rec.verdict, 'regressed');
-    const report = await readFile(join(dir, 'report.txt'), 'utf8');
-    t.match(report, /\[2\/7\].*warning/i, 'the reply names the warning patch');
-    t.match(report, /\[3\/7\].*(does not build|build failed|BUILD)/i, 'the reply names the broken patch');
-    t.match(report, /zeropage\/anon/);
-    t.match(report, /WARNING: .*userfaultfd_/, 'the reply shows the new splat');
-    t.match(await readFile(join(dir, 'junit.xml'), 'utf8'), /<testsuites/);
-  });
+  await t.test(
+    'series: mbox of 7 patches; warning, build break, the zeropage regression and the new splat are reported',
+    async (t) => {
+      const mbox = join(out, 'series.mbox');
+      await writeFile(
+        mbox,
+        `${await testRepoGit(k.repo, ['format-patch', '--stdout', '--cover-letter', '--thread', `${k.base}..${k.tip}`])}\n`,
+      );
+      const dir = join(out, 'series');
+      const r = await execa(
+        'node',
+        [
+          cli,
+          'series',
+          '--kernel-src',
+          k.repo,
+          '--base',
+          k.base,
+          '--mbox',
+          mbox,
+          ...kernelFlags,
+          '--backing',
+          'anon',
+          '--filter',
+          'zeropage',
+          '--results-dir',
+          dir,
+        ],
+        { reject: false, all: true, timeout: 90 * 60_000 },
+      );
+      t.equal(r.exitCode, 1, `the series regresses: exit 1 (tail: ${String(r.all).slice(-2500)})`);
+      const rec = await readSeriesRecord(join(dir, 'results.json'));
+      t.equal(rec.patches.length, 7);
+      t.equal(rec.messageIds.length, 7, 'one Message-ID per patch (cover letter skipped)');
+      const [comment, warning, broken, fix, culprit, splat] = rec.patches;
+      t.equal(comment?.build?.ok, true);
+      t.same(comment?.build?.newWarnings, [], 'a comment adds no warning');
+      t.equal(warning?.build?.ok, true);
+      t.match(
+        warning?.build?.newWarnings.map((w) => `${w.file}: ${w.text}`).join('\n') ?? '',
+        /fs\/userfaultfd\.c: .*unused variable .zeropage_retries/,
+      );
+      t.equal(broken?.build?.ok, false, 'the broken patch is reported as not building');
+      t.match(
+        broken?.build?.firstError ?? '',
+        /^mm\/userfaultfd\.c:\d+:\d+: error: 'uffd_move_budget_pages' undeclared/,
+        'first error: path from the tree root, ASCII quotes',
+      );
+      t.equal(fix?.build?.ok, true);
+      t.equal(culprit?.build?.ok, true);
+      t.same(splat?.build?.newWarnings, [], 'the WARN_ON_ONCE compiles without a compiler warning');
+      t.equal(rec.timing.patchBuildMs.length, 7, 'every patch was built');
+      t.ok((rec.baseTests?.counts.pass ?? 0) > 0, 'the base passes zeropage');
+      t.ok(
+        rec.comparison?.regressions.some((x) => x.id === 'uffd-unit-tests/zeropage/anon'),
+        'zeropage/anon is a new failure at the tip',
+      );
+      t.equal(rec.baseTests?.splats, 0, 'the base does not splat');
+      const newSplats = rec.comparison?.newSplats ?? [];
+      t.ok(
+        newSplats.some((x) => x.kind === 'warning' && new RegExp(ZEROPAGE_WARNING).test(x.title)),
+        `the tip's WARNING is a new splat (${newSplats.map((x) => x.title).join(' | ')})`,
+      );
+      t.equal(rec.verdict, 'regressed');
+      const report = await readFile(join(dir, 'report.txt'), 'utf8');
+      t.match(report, /\[2\/7\].*warning/i, 'the reply names the warning patch');
+      t.match(report, /\[3\/7\].*(does not build|build failed|BUILD)/i, 'the reply names the broken patch');
+      t.match(report, /zeropage\/anon/);
+      t.match(report, /WARNING: .*userfaultfd_/, 'the reply shows the new splat');
+      t.match(await readFile(join(dir, 'junit.xml'), 'utf8'), /<testsuites/);
+    },
+  );
 
-  await t.test('bisect: finds the zeropage culprit, skips the commit that does not build, verifies by revert', async (t) => {
-    const dir = join(out, 'bisect');
-    const r = await execa('node', [cli, 'bisect', '--kernel-src', k.repo, '--good', k.base, '--bad', k.tip,
-      '--test', 'uffd-unit-tests:zeropage/anon', ...kernelFlags, '--runs', '1', '--verify-revert', '--results-dir', dir],
-    { reject: false, all: true, timeout: 90 * 60_000 });
-    t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
-    const rec = await readBisectRecord(join(dir, 'results.json'));
-    t.equal(rec.outcome, 'found');
-    t.equal(rec.culprit?.hash, k.commits.culprit, 'the culprit is the zeropage patch');
-    t.match(rec.culprit?.subject ?? '', /UFFDIO_ZEROPAGE/);
-    t.equal(rec.verification?.verified, true);
-    t.equal(rec.verification?.revert?.verdict, 'good', 'reverting the culprit on the bad revision passes');
-    t.equal(rec.stats.rangeSize, 7);
-    const skipped = rec.steps.filter((s) => s.verdict === 'skip');
-    for (const s of skipped) t.match(s.reason, /does not build|uffd_move_budget_pages/, `${s.rev.slice(0, 12)} skipped because it does not build`);
-    t.notOk(rec.steps.some((s) => s.rev === k.commits.broken && s.verdict !== 'skip'), 'the broken commit is never called good or bad');
-    // Nothing built twice: every revision is built once (endpoint re-checks and verification hit the cache).
-    const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
-    t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
-    t.match(rec.bisectLog, /git bisect (good|bad)/);
-  });
+  await t.test(
+    'bisect: finds the zeropage culprit, skips the commit that does not build, verifies by revert',
+    async (t) => {
+      const dir = join(out, 'bisect');
+      const r = await execa(
+        'node',
+        [
+          cli,
+          'bisect',
+          '--kernel-src',
+          k.repo,
+          '--good',
+          k.base,
+          '--bad',
+          k.tip,
+          '--test',
+          'uffd-unit-tests:zeropage/anon',
+          ...kernelFlags,
+          '--runs',
+          '1',
+          '--verify-revert',
+          '--results-dir',
+          dir,
+        ],
+        { reject: false, all: true, timeout: 90 * 60_000 },
+      );
+      t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
+      const rec = await readBisectRecord(join(dir, 'results.json'));
+      t.equal(rec.outcome, 'found');
+      t.equal(rec.culprit?.hash, k.commits.culprit, 'the culprit is the zeropage patch');
+      t.match(rec.culprit?.subject ?? '', /UFFDIO_ZEROPAGE/);
+      t.equal(rec.verification?.verified, true);
+      t.equal(rec.verification?.revert?.verdict, 'good', 'reverting the culprit on the bad revision passes');
+      t.equal(rec.stats.rangeSize, 7);
+      const skipped = rec.steps.filter((s) => s.verdict === 'skip');
+      for (const s of skipped)
+        t.match(
+          s.reason,
+          /does not build|uffd_move_budget_pages/,
+          `${s.rev.slice(0, 12)} skipped because it does not build`,
+        );
+      t.notOk(
+        rec.steps.some((s) => s.rev === k.commits.broken && s.verdict !== 'skip'),
+        'the broken commit is never called good or bad',
+      );
+      // Nothing built twice: every revision is built once (endpoint re-checks and verification hit the cache).
+      const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
+      t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
+      t.match(rec.bisectLog, /git bisect (good|bad)/);
+    },
+  );
 
-  await t.test('bisect --splat: finds the commit that makes UFFDIO_ZEROPAGE warn; the failing culprit before it is good', async (t) => {
-    const dir = join(out, 'bisect-splat');
-    const t0 = Date.now();
-    const r = await execa('node', [cli, 'bisect', '--kernel-src', k.repo, '--good', k.base, '--bad', k.tip, '--splat', ZEROPAGE_WARNING,
-      '--filter', 'zeropage', '--backing', 'anon', ...kernelFlags, '--runs', '1', '--verify-revert', '--results-dir', dir],
-    { reject: false, all: true, timeout: 90 * 60_000 });
-    t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
-    const rec = await readBisectRecord(join(dir, 'results.json'));
-    t.equal(rec.outcome, 'found');
-    t.equal(rec.culprit?.hash, k.commits.splat, 'the culprit is the WARN_ON_ONCE commit');
-    t.match(rec.spec, /^--splat /);
-    t.match(String(r.stdout), /\n {2}fails: {3}warning: WARNING: .*userfaultfd_/, 'the report names the splat that made the culprit bad');
-    const culpritRun = rec.steps.find((s) => s.role === 'verify-culprit')?.runs[0];
-    t.match(culpritRun?.detail ?? '', new RegExp(`^warning: ${ZEROPAGE_WARNING.slice(1)}.*\\(during uffd-unit-tests\\.zeropage\\)$`), 'bad because of the WARNING, during the zeropage test');
-    // The parent is the zeropage culprit: its test fails, its console is clean, so it is good here.
-    const parent = rec.steps.find((s) => s.role === 'verify-parent');
-    t.equal(parent?.rev, k.commits.culprit);
-    t.equal(parent?.verdict, 'good');
-    const parentRun = parent?.runs[0]?.runDir;
-    t.ok(parentRun, 'the parent step kept its run directory');
-    if (parentRun) {
-      const run = await readRunRecord(join(parentRun, 'results.json'));
-      // The test err()s out on the -EINVAL: a crash of the subtest ('error'), a failure for --test.
-      t.match(run.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/anon')?.status ?? '', /^(fail|error)$/, 'zeropage/anon failed in that run');
-      t.same(run.splats, [], 'and the kernel did not splat');
-    }
-    t.equal(rec.verification?.verified, true);
-    t.equal(rec.verification?.revert?.verdict, 'good', 'reverting the WARN on the tip is good although zeropage still fails there');
-    t.equal(rec.stats.rangeSize, 7);
-    for (const s of rec.steps.filter((x) => x.verdict === 'skip')) t.match(s.reason, /does not build|uffd_move_budget_pages/, `${s.rev.slice(0, 12)} skipped because it does not build`);
-    const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
-    t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
-    t.comment(`splat bisect: ${rec.stats.bisectSteps} bisect steps (${rec.stats.skips} skipped), ${rec.stats.revisionsTested} revisions, ${rec.stats.runs} runs, ${builds.length} builds, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  });
+  await t.test(
+    'bisect --splat: finds the commit that makes UFFDIO_ZEROPAGE warn; the failing culprit before it is good',
+    async (t) => {
+      const dir = join(out, 'bisect-splat');
+      const t0 = Date.now();
+      const r = await execa(
+        'node',
+        [
+          cli,
+          'bisect',
+          '--kernel-src',
+          k.repo,
+          '--good',
+          k.base,
+          '--bad',
+          k.tip,
+          '--splat',
+          ZEROPAGE_WARNING,
+          '--filter',
+          'zeropage',
+          '--backing',
+          'anon',
+          ...kernelFlags,
+          '--runs',
+          '1',
+          '--verify-revert',
+          '--results-dir',
+          dir,
+        ],
+        { reject: false, all: true, timeout: 90 * 60_000 },
+      );
+      t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
+      const rec = await readBisectRecord(join(dir, 'results.json'));
+      t.equal(rec.outcome, 'found');
+      t.equal(rec.culprit?.hash, k.commits.splat, 'the culprit is the WARN_ON_ONCE commit');
+      t.match(rec.spec, /^--splat /);
+      t.match(
+        String(r.stdout),
+        /\n {2}fails: {3}warning: WARNING: .*userfaultfd_/,
+        'the report names the splat that made the culprit bad',
+      );
+      const culpritRun = rec.steps.find((s) => s.role === 'verify-culprit')?.runs[0];
+      t.match(
+        culpritRun?.detail ?? '',
+        new RegExp(`^warning: ${ZEROPAGE_WARNING.slice(1)}.*\\(during uffd-unit-tests\\.zeropage\\)$`),
+        'bad because of the WARNING, during the zeropage test',
+      );
+      // The parent is the zeropage culprit: its test fails, its console is clean, so it is good here.
+      const parent = rec.steps.find((s) => s.role === 'verify-parent');
+      t.equal(parent?.rev, k.commits.culprit);
+      t.equal(parent?.verdict, 'good');
+      const parentRun = parent?.runs[0]?.runDir;
+      t.ok(parentRun, 'the parent step kept its run directory');
+      if (parentRun) {
+        const run = await readRunRecord(join(parentRun, 'results.json'));
+        // The test err()s out on the -EINVAL: a crash of the subtest ('error'), a failure for --test.
+        t.match(
+          run.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/anon')?.status ?? '',
+          /^(fail|error)$/,
+          'zeropage/anon failed in that run',
+        );
+        t.same(run.splats, [], 'and the kernel did not splat');
+      }
+      t.equal(rec.verification?.verified, true);
+      t.equal(
+        rec.verification?.revert?.verdict,
+        'good',
+        'reverting the WARN on the tip is good although zeropage still fails there',
+      );
+      t.equal(rec.stats.rangeSize, 7);
+      for (const s of rec.steps.filter((x) => x.verdict === 'skip'))
+        t.match(
+          s.reason,
+          /does not build|uffd_move_budget_pages/,
+          `${s.rev.slice(0, 12)} skipped because it does not build`,
+        );
+      const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
+      t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
+      t.comment(
+        `splat bisect: ${rec.stats.bisectSteps} bisect steps (${rec.stats.skips} skipped), ${rec.stats.revisionsTested} revisions, ${rec.stats.runs} runs, ${builds.length} builds, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      );
+    },
+  );
 
   const after = await userRepoState(k.repo);
   for (const part of ['status', 'worktrees', 'refs'] as const) {

@@ -16,52 +16,115 @@ import { PROJECT_ROOT } from '../util/project.js';
 const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
 const results = mkdtempSync(join(tmpdir(), 'faultline-e2e-'));
 const faultline = (args: string[], timeoutMin = 20) =>
-  execa('node', [cli, ...args], { reject: false, all: true, timeout: timeoutMin * 60_000, env: { FAULTLINE_VERBOSE: '0' } });
+  execa('node', [cli, ...args], {
+    reject: false,
+    all: true,
+    timeout: timeoutMin * 60_000,
+    env: { FAULTLINE_VERBOSE: '0' },
+  });
 
-t.test('faultline run --quick on hugetlb and shmem boots the Debian kernel and passes the quick uffd subset', async (t) => {
-  const r = await faultline(['run', '--quick', '--backing', 'hugetlb,shmem', '--results', results, '--run-id', 'quick']);
-  t.equal(r.exitCode, 0, `exit 0 (output tail: ${String(r.all).slice(-1500)})`);
-  const dir = join(results, 'quick');
-  const rec = await readRunRecord(join(dir, 'results.json'));
-  t.equal(rec.verdict, 'pass');
-  t.equal(rec.kernel.source, 'debian-package');
-  t.match(rec.guest.uname, /^6\.12\./);
-  t.ok(rec.guest.clocksource, 'clocksource recorded');
-  t.ok(rec.qemu.command.some((a) => a.includes('qemu-system-x86_64')), 'QEMU command line recorded');
-  t.ok(['tcg', 'kvm'].includes(rec.qemu.accel));
-  const ids = new Set(rec.subtests.map((s) => s.id));
-  for (const id of ['uffd-unit-tests/zeropage/hugetlb', 'uffd-unit-tests/zeropage/shmem', 'uffd-unit-tests/register-ioctls/hugetlb',
-    'uffd-unit-tests/register-ioctls/shmem', 'uffd-stress/stress/hugetlb', 'uffd-stress/stress/shmem']) {
-    t.ok(ids.has(id), `${id} ran`);
-    t.equal(rec.subtests.find((s) => s.id === id)?.status, 'pass', `${id} passed`);
-  }
-  t.notOk([...ids].some((id) => id.endsWith('/anon')), 'anon not selected, not reported');
-  t.ok(rec.subtests.filter((s) => s.program === 'pagemap_ioctl').length > 50, 'pagemap_ioctl subtests parsed');
-  t.equal(rec.splats.length, 0);
-  t.match(readFileSync(join(dir, 'console.log'), 'utf8'), /Linux version 6\.12\./);
-  t.match(readFileSync(join(dir, 'console.log'), 'utf8'), /faultline: begin uffd-unit-tests\.zeropage/);
-  t.match(readFileSync(join(dir, 'results.tap'), 'utf8'), /^TAP version 14\n/);
-  t.match(readFileSync(join(dir, 'junit.xml'), 'utf8'), /<testsuites name="faultline" tests="\d+" failures="0" errors="0"/);
-  t.ok(existsSync(join(dir, 'output', 'uffd-unit-tests.zeropage.txt')));
-});
+t.test(
+  'faultline run --quick on hugetlb and shmem boots the Debian kernel and passes the quick uffd subset',
+  async (t) => {
+    const r = await faultline([
+      'run',
+      '--quick',
+      '--backing',
+      'hugetlb,shmem',
+      '--results',
+      results,
+      '--run-id',
+      'quick',
+    ]);
+    t.equal(r.exitCode, 0, `exit 0 (output tail: ${String(r.all).slice(-1500)})`);
+    const dir = join(results, 'quick');
+    const rec = await readRunRecord(join(dir, 'results.json'));
+    t.equal(rec.verdict, 'pass');
+    t.equal(rec.kernel.source, 'debian-package');
+    t.match(rec.guest.uname, /^6\.12\./);
+    t.ok(rec.guest.clocksource, 'clocksource recorded');
+    t.ok(
+      rec.qemu.command.some((a) => a.includes('qemu-system-x86_64')),
+      'QEMU command line recorded',
+    );
+    t.ok(['tcg', 'kvm'].includes(rec.qemu.accel));
+    const ids = new Set(rec.subtests.map((s) => s.id));
+    for (const id of [
+      'uffd-unit-tests/zeropage/hugetlb',
+      'uffd-unit-tests/zeropage/shmem',
+      'uffd-unit-tests/register-ioctls/hugetlb',
+      'uffd-unit-tests/register-ioctls/shmem',
+      'uffd-stress/stress/hugetlb',
+      'uffd-stress/stress/shmem',
+    ]) {
+      t.ok(ids.has(id), `${id} ran`);
+      t.equal(rec.subtests.find((s) => s.id === id)?.status, 'pass', `${id} passed`);
+    }
+    t.notOk(
+      [...ids].some((id) => id.endsWith('/anon')),
+      'anon not selected, not reported',
+    );
+    t.ok(rec.subtests.filter((s) => s.program === 'pagemap_ioctl').length > 50, 'pagemap_ioctl subtests parsed');
+    t.equal(rec.splats.length, 0);
+    t.match(readFileSync(join(dir, 'console.log'), 'utf8'), /Linux version 6\.12\./);
+    t.match(readFileSync(join(dir, 'console.log'), 'utf8'), /faultline: begin uffd-unit-tests\.zeropage/);
+    t.match(readFileSync(join(dir, 'results.tap'), 'utf8'), /^TAP version 14\n/);
+    t.match(
+      readFileSync(join(dir, 'junit.xml'), 'utf8'),
+      /<testsuites name="faultline" tests="\d+" failures="0" errors="0"/,
+    );
+    t.ok(existsSync(join(dir, 'output', 'uffd-unit-tests.zeropage.txt')));
+  },
+);
 
-t.test('a kernel that panics before SSH comes up: FAIL (exit 1), with the panic and the last console lines', async (t) => {
-  // No such rdinit: the kernel looks for a root filesystem instead, finds none and panics;
-  // with panic=-1 and -no-reboot QEMU exits, and the harness says so with the console tail.
-  const r = await faultline(['run', '--quick', '--boot-timeout', '30', '--cmdline', 'rdinit=/faultline-no-such-init', '--results', results, '--run-id', 'noboot'], 10);
-  t.equal(r.exitCode, 1, 'the console explains it: the kernel failed');
-  t.match(r.all, /SSH to the guest never came up|QEMU exited during boot/);
-  t.match(r.all, /guest console \(last 30 lines\)/);
-  t.match(r.all, /Kernel panic - not syncing/, 'the console tail shows why');
-  const rec = await readRunRecord(join(results, 'noboot', 'results.json'));
-  t.equal(rec.verdict, 'fail');
-  t.match(rec.infraError, /never came up|QEMU exited during boot/);
-  t.match(rec.splats[0], { kind: 'panic', title: /^Kernel panic - not syncing: VFS: Unable to mount root fs/ });
-});
+t.test(
+  'a kernel that panics before SSH comes up: FAIL (exit 1), with the panic and the last console lines',
+  async (t) => {
+    // No such rdinit: the kernel looks for a root filesystem instead, finds none and panics;
+    // with panic=-1 and -no-reboot QEMU exits, and the harness says so with the console tail.
+    const r = await faultline(
+      [
+        'run',
+        '--quick',
+        '--boot-timeout',
+        '30',
+        '--cmdline',
+        'rdinit=/faultline-no-such-init',
+        '--results',
+        results,
+        '--run-id',
+        'noboot',
+      ],
+      10,
+    );
+    t.equal(r.exitCode, 1, 'the console explains it: the kernel failed');
+    t.match(r.all, /SSH to the guest never came up|QEMU exited during boot/);
+    t.match(r.all, /guest console \(last 30 lines\)/);
+    t.match(r.all, /Kernel panic - not syncing/, 'the console tail shows why');
+    const rec = await readRunRecord(join(results, 'noboot', 'results.json'));
+    t.equal(rec.verdict, 'fail');
+    t.match(rec.infraError, /never came up|QEMU exited during boot/);
+    t.match(rec.splats[0], { kind: 'panic', title: /^Kernel panic - not syncing: VFS: Unable to mount root fs/ });
+  },
+);
 
 t.test('SSH that never comes up, with no sign from the kernel: ERROR (exit 2)', async (t) => {
   // A healthy kernel whose init never starts sshd: `sleep` as PID 1 (arguments after "--" go to init).
-  const r = await faultline(['run', '--quick', '--boot-timeout', '20', '--cmdline', 'rdinit=/bin/sleep -- 100000', '--results', results, '--run-id', 'slowboot'], 10);
+  const r = await faultline(
+    [
+      'run',
+      '--quick',
+      '--boot-timeout',
+      '20',
+      '--cmdline',
+      'rdinit=/bin/sleep -- 100000',
+      '--results',
+      results,
+      '--run-id',
+      'slowboot',
+    ],
+    10,
+  );
   t.equal(r.exitCode, 2);
   const rec = await readRunRecord(join(results, 'slowboot', 'results.json'));
   t.equal(rec.verdict, 'error');
@@ -88,7 +151,11 @@ t.test('bad input: one line, exit 2', async (t) => {
 
 /** Start `faultline run`, wait for its QEMU child whose command line matches `which`, SIGKILL faultline. */
 async function killFaultlineDuring(t: Test, runId: string, which: RegExp): Promise<void> {
-  const child = execa('node', [cli, 'run', '--quick', '--results', results, '--run-id', runId], { reject: false, all: true, timeout: 10 * 60_000 });
+  const child = execa('node', [cli, 'run', '--quick', '--results', results, '--run-id', runId], {
+    reject: false,
+    all: true,
+    timeout: 10 * 60_000,
+  });
   const qemuChild = async (): Promise<number | undefined> => {
     const r = await execa('pgrep', ['-a', '-P', String(child.pid), '-f', 'qemu-system'], { reject: false });
     const line = r.stdout.split('\n').find((l) => which.test(l));
@@ -114,7 +181,12 @@ t.test('kill -9 of faultline mid-boot leaves no QEMU behind and no half-written 
 });
 
 t.test('kill -9 of faultline during the KVM probe leaves no probe QEMU behind', async (t) => {
-  if (!(await access('/dev/kvm', constants.R_OK | constants.W_OK).then(() => true, () => false))) {
+  if (
+    !(await access('/dev/kvm', constants.R_OK | constants.W_OK).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     t.plan(0, 'no accessible /dev/kvm here: faultline does not probe KVM at all');
     return;
   }
@@ -124,7 +196,23 @@ t.test('kill -9 of faultline during the KVM probe leaves no probe QEMU behind', 
 });
 
 t.test('--timeout caps a test program: the guest kills it and the run reports the timeout', async (t) => {
-  const r = await faultline(['run', '--quick', '--filter', 'minor', '--backing', 'shmem', '--timeout', '3', '--results', results, '--run-id', 'timeout'], 10);
+  const r = await faultline(
+    [
+      'run',
+      '--quick',
+      '--filter',
+      'minor',
+      '--backing',
+      'shmem',
+      '--timeout',
+      '3',
+      '--results',
+      results,
+      '--run-id',
+      'timeout',
+    ],
+    10,
+  );
   t.equal(r.exitCode, 1, 'a timed-out test fails the run');
   const rec = await readRunRecord(join(results, 'timeout', 'results.json'));
   const prog = rec.programs.find((p) => p.program === 'uffd-unit-tests');
@@ -133,8 +221,18 @@ t.test('--timeout caps a test program: the guest kills it and the run reports th
   t.match(prog?.reason, /timed out after 3 s/);
   t.equal(rec.infraError, undefined, 'the guest kept answering');
   // The program was killed mid-way: what it planned and had not reached was run by resumes.
-  for (const id of ['uffd-unit-tests/minor/shmem', 'uffd-unit-tests/minor-wp/shmem', 'uffd-unit-tests/minor-collapse/shmem']) {
-    t.ok(rec.subtests.some((s) => s.id === id), `${id} reported`);
+  for (const id of [
+    'uffd-unit-tests/minor/shmem',
+    'uffd-unit-tests/minor-wp/shmem',
+    'uffd-unit-tests/minor-collapse/shmem',
+  ]) {
+    t.ok(
+      rec.subtests.some((s) => s.id === id),
+      `${id} reported`,
+    );
   }
-  t.ok(rec.programs.some((p) => p.purpose === 'resume'), 'resumed after the kill');
+  t.ok(
+    rec.programs.some((p) => p.purpose === 'resume'),
+    'resumed after the kill',
+  );
 });

@@ -17,39 +17,79 @@ import { PROJECT_ROOT } from '../util/project.js';
 const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
 const results = mkdtempSync(join(tmpdir(), 'faultline-e2e-61-'));
 const faultline = (args: string[], timeoutMin = 30) =>
-  execa('node', [cli, ...args], { reject: false, all: true, timeout: timeoutMin * 60_000, env: { FAULTLINE_VERBOSE: '0' } });
+  execa('node', [cli, ...args], {
+    reject: false,
+    all: true,
+    timeout: timeoutMin * 60_000,
+    env: { FAULTLINE_VERBOSE: '0' },
+  });
 
 const RAN_BACKINGS = ['anon', 'shmem', 'hugetlb', 'hugetlb-private'];
 
-t.test('faultline run --debian-kernel 6.1 --quick: userfaultfd.c\'s checks per backing, no false FAIL', async (t) => {
-  const r = await faultline(['run', '--debian-kernel', '6.1', '--quick', '--backing', 'hugetlb,shmem,anon', '--results', results, '--run-id', 'stable61']);
+t.test("faultline run --debian-kernel 6.1 --quick: userfaultfd.c's checks per backing, no false FAIL", async (t) => {
+  const r = await faultline([
+    'run',
+    '--debian-kernel',
+    '6.1',
+    '--quick',
+    '--backing',
+    'hugetlb,shmem,anon',
+    '--results',
+    results,
+    '--run-id',
+    'stable61',
+  ]);
   t.equal(r.exitCode, 0, `exit 0 (output tail: ${String(r.all).slice(-2000)})`);
   const rec = await readRunRecord(join(results, 'stable61', 'results.json'));
   t.equal(rec.verdict, 'pass');
   t.equal(rec.kernel.source, 'debian-package');
   t.match(rec.guest.uname, /^6\.1\./);
-  t.same(rec.subtests.filter((s) => s.status !== 'pass' && s.status !== 'skip').map((s) => `${s.id}: ${s.status} ${s.reason ?? ''}`), [], 'no fail or error');
+  t.same(
+    rec.subtests
+      .filter((s) => s.status !== 'pass' && s.status !== 'skip')
+      .map((s) => `${s.id}: ${s.status} ${s.reason ?? ''}`),
+    [],
+    'no fail or error',
+  );
   t.same(rec.splats, []);
 
   const ran = rec.subtests.filter((s) => s.status !== 'skip');
   t.ok(ran.length >= 20, `${ran.length} subtests ran (>= 20)`);
-  t.ok(ran.every((s) => s.program === 'uffd-stress' && s.backing !== undefined && s.id === `uffd-stress/${s.name}/${s.backing}`), 'ids are uffd-stress/<check>/<backing>');
+  t.ok(
+    ran.every(
+      (s) => s.program === 'uffd-stress' && s.backing !== undefined && s.id === `uffd-stress/${s.name}/${s.backing}`,
+    ),
+    'ids are uffd-stress/<check>/<backing>',
+  );
   const ids = new Set(ran.map((s) => s.id));
   for (const b of RAN_BACKINGS) {
-    for (const check of ['stress', 'zeropage', 'signal', 'events']) t.ok(ids.has(`uffd-stress/${check}/${b}`), `${check} on ${b} passed`);
+    for (const check of ['stress', 'zeropage', 'signal', 'events'])
+      t.ok(ids.has(`uffd-stress/${check}/${b}`), `${check} on ${b} passed`);
   }
   // Minor faults need shared memory: 6.1 runs them on shmem and hugetlb_shared only.
   t.ok(ids.has('uffd-stress/minor/shmem') && ids.has('uffd-stress/minor/hugetlb'), 'minor on shmem and hugetlb passed');
   t.notOk(ids.has('uffd-stress/minor/hugetlb-private'), 'no minor check on private hugetlb');
 
   const commands = new Map(rec.programs.filter((p) => p.program === 'uffd-stress').map((p) => [p.backing, p.command]));
-  t.equal(commands.get('hugetlb'), './uffd-stress hugetlb_shared 8 4 /dev/hugepages/uffd-stress-hugetlb', 'shared hugetlb under 6.1\'s word, on a hugetlbfs file');
+  t.equal(
+    commands.get('hugetlb'),
+    './uffd-stress hugetlb_shared 8 4 /dev/hugepages/uffd-stress-hugetlb',
+    "shared hugetlb under 6.1's word, on a hugetlbfs file",
+  );
   t.equal(commands.get('hugetlb-private'), './uffd-stress hugetlb 8 4', '6.1\'s "hugetlb" is the private mapping');
 
   const shmemPrivate = rec.subtests.find((s) => s.id === 'uffd-stress/stress/shmem-private');
   t.equal(shmemPrivate?.status, 'skip');
   t.equal(shmemPrivate?.backing, 'shmem-private');
-  t.match(shmemPrivate?.reason, /uffd-stress, built from the tree's userfaultfd\.c, has no test type for shmem-private/);
+  t.match(
+    shmemPrivate?.reason,
+    /uffd-stress, built from the tree's userfaultfd\.c, has no test type for shmem-private/,
+  );
   t.equal(rec.programs.find((p) => p.backing === 'shmem-private')?.status, 'skip');
-  t.ok(rec.subtests.filter((s) => s.program === 'uffd-unit-tests').every((s) => s.status === 'skip' && /added in 6\.4/.test(s.reason ?? '')), 'uffd-unit-tests: too old, a skip');
+  t.ok(
+    rec.subtests
+      .filter((s) => s.program === 'uffd-unit-tests')
+      .every((s) => s.status === 'skip' && /added in 6\.4/.test(s.reason ?? '')),
+    'uffd-unit-tests: too old, a skip',
+  );
 });

@@ -63,8 +63,14 @@ const entrySchema = {
   type: 'object',
   required: ['kind'],
   oneOf: [
-    { properties: { kind: { const: 'run' } }, required: ['runId', 'dir', 'startedAt', 'durationMs', 'verdict', 'kernel', 'guestRam', 'tests'] },
-    { properties: { kind: { const: 'nightly' } }, required: ['nightlyId', 'dir', 'planName', 'planHash', 'startedAt', 'complete', 'jobs', 'verdicts', 'tests'] },
+    {
+      properties: { kind: { const: 'run' } },
+      required: ['runId', 'dir', 'startedAt', 'durationMs', 'verdict', 'kernel', 'guestRam', 'tests'],
+    },
+    {
+      properties: { kind: { const: 'nightly' } },
+      required: ['nightlyId', 'dir', 'planName', 'planHash', 'startedAt', 'complete', 'jobs', 'verdicts', 'tests'],
+    },
   ],
 } as const;
 const validateEntry = lazyValidator<HistoryEntry>(entrySchema);
@@ -103,7 +109,11 @@ export function runEntry(record: RunRecord, dirRelative: string, ctx: RunContext
     ...(record.infraError !== undefined ? { infraError: record.infraError } : {}),
     splats: record.splats.length,
     ...ctx,
-    tests: record.subtests.map((t): HistoryTest => (t.metrics && t.metrics.length > 0 ? [t.id, t.status, t.metrics.map((m): [string, number, string] => [m.name, m.value, m.unit])] : [t.id, t.status])),
+    tests: record.subtests.map((t): HistoryTest =>
+      t.metrics && t.metrics.length > 0
+        ? [t.id, t.status, t.metrics.map((m): [string, number, string] => [m.name, m.value, m.unit])]
+        : [t.id, t.status],
+    ),
   };
 }
 
@@ -148,7 +158,9 @@ export async function readHistory(resultsRoot: string): Promise<HistoryEntry[]> 
 }
 
 export function nightlyEntries(entries: readonly HistoryEntry[], planName?: string): HistoryNightlyEntry[] {
-  return entries.filter((e): e is HistoryNightlyEntry => e.kind === 'nightly' && (planName === undefined || e.planName === planName));
+  return entries.filter(
+    (e): e is HistoryNightlyEntry => e.kind === 'nightly' && (planName === undefined || e.planName === planName),
+  );
 }
 
 export function runEntries(entries: readonly HistoryEntry[]): HistoryRunEntry[] {
@@ -156,8 +168,15 @@ export function runEntries(entries: readonly HistoryEntry[]): HistoryRunEntry[] 
 }
 
 /** The complete, unsharded (or merged) nightly of the same plan that started last before `before`. */
-export function previousNightly(entries: readonly HistoryEntry[], planName: string, before: string, excludeId?: string): HistoryNightlyEntry | undefined {
-  const cands = nightlyEntries(entries, planName).filter((n) => n.complete && n.shard === undefined && n.startedAt < before && n.nightlyId !== excludeId);
+export function previousNightly(
+  entries: readonly HistoryEntry[],
+  planName: string,
+  before: string,
+  excludeId?: string,
+): HistoryNightlyEntry | undefined {
+  const cands = nightlyEntries(entries, planName).filter(
+    (n) => n.complete && n.shard === undefined && n.startedAt < before && n.nightlyId !== excludeId,
+  );
   return cands[cands.length - 1];
 }
 
@@ -165,7 +184,8 @@ export function previousNightly(entries: readonly HistoryEntry[], planName: stri
 export function pastDurations(entries: readonly HistoryEntry[], planName?: string, window = 5): Map<string, number> {
   const byKey = new Map<string, number[]>();
   for (const e of runEntries(entries)) {
-    if (e.jobKey === undefined || (planName !== undefined && e.planName !== planName) || e.infraError !== undefined) continue;
+    if (e.jobKey === undefined || (planName !== undefined && e.planName !== planName) || e.infraError !== undefined)
+      continue;
     const xs = byKey.get(e.jobKey) ?? [];
     xs.push(e.durationMs);
     byKey.set(e.jobKey, xs);
@@ -192,8 +212,13 @@ function kernelIdentity(e: HistoryRunEntry): string {
  * Tests whose status flipped between pass and fail/error while the kernel stayed the same:
  * keys are `${nightlyContext}|${test id}`, matching compareRuns' keys for a nightly.
  */
-export function knownFlakyKeys(entries: readonly HistoryEntry[], opts: { planName?: string; lastNights?: number } = {}): Set<string> {
-  let runs = runEntries(entries).filter((e) => e.kernelName !== undefined && (opts.planName === undefined || e.planName === opts.planName));
+export function knownFlakyKeys(
+  entries: readonly HistoryEntry[],
+  opts: { planName?: string; lastNights?: number } = {},
+): Set<string> {
+  let runs = runEntries(entries).filter(
+    (e) => e.kernelName !== undefined && (opts.planName === undefined || e.planName === opts.planName),
+  );
   if (opts.lastNights !== undefined) {
     const nights = [...new Set(runs.map((r) => r.nightlyId ?? r.runId))].slice(-opts.lastNights);
     const keep = new Set(nights);
@@ -232,8 +257,14 @@ export interface TestHistoryRow {
 }
 
 /** A test's status and metrics over time: exact id match, or substring when nothing matches exactly. */
-export function testHistory(entries: readonly HistoryEntry[], test: string, opts: { kernel?: string; limit?: number } = {}): TestHistoryRow[] {
-  const runs = runEntries(entries).filter((r) => opts.kernel === undefined || r.kernelName === opts.kernel || r.kernel.release === opts.kernel);
+export function testHistory(
+  entries: readonly HistoryEntry[],
+  test: string,
+  opts: { kernel?: string; limit?: number } = {},
+): TestHistoryRow[] {
+  const runs = runEntries(entries).filter(
+    (r) => opts.kernel === undefined || r.kernelName === opts.kernel || r.kernel.release === opts.kernel,
+  );
   const collect = (match: (id: string) => boolean): TestHistoryRow[] => {
     const rows: TestHistoryRow[] = [];
     for (const r of runs) {
@@ -244,7 +275,10 @@ export function testHistory(entries: readonly HistoryEntry[], test: string, opts
           runId: r.runId,
           ...(r.nightlyId !== undefined ? { nightlyId: r.nightlyId } : {}),
           kernel: r.kernelName ?? r.kernel.release ?? r.kernel.path,
-          context: r.kernelName !== undefined ? nightlyContext(r.kernelName, r.config ?? '', r.guestRam) : `guest_ram=${r.guestRam}`,
+          context:
+            r.kernelName !== undefined
+              ? nightlyContext(r.kernelName, r.config ?? '', r.guestRam)
+              : `guest_ram=${r.guestRam}`,
           id,
           status,
           metrics: metrics ?? [],
@@ -281,7 +315,9 @@ async function findFiles(root: string, name: string, depth: number): Promise<str
  * Regenerate index.jsonl from the run and nightly directories under the results root. Runs that
  * belong to a nightly get their job context from nightly.json.
  */
-export async function rebuildHistory(resultsRoot: string): Promise<{ runs: number; nightlies: number; skipped: number }> {
+export async function rebuildHistory(
+  resultsRoot: string,
+): Promise<{ runs: number; nightlies: number; skipped: number }> {
   const entries: HistoryEntry[] = [];
   const nightlyRuns = new Set<string>();
   let skipped = 0;
@@ -296,7 +332,15 @@ export async function rebuildHistory(resultsRoot: string): Promise<{ runs: numbe
         nightlyRuns.add(rdir);
         try {
           const r = await readRunRecord(join(rdir, 'results.json'));
-          runs.push(runEntry(r, relative(resultsRoot, rdir), { nightlyId: rec.nightlyId, planName: rec.planName, jobKey: job.key, kernelName: job.kernel, config: job.config }));
+          runs.push(
+            runEntry(r, relative(resultsRoot, rdir), {
+              nightlyId: rec.nightlyId,
+              planName: rec.planName,
+              jobKey: job.key,
+              kernelName: job.kernel,
+              config: job.config,
+            }),
+          );
         } catch (e) {
           skipped++;
           log.warn(errorMessage(e));
@@ -320,11 +364,22 @@ export async function rebuildHistory(resultsRoot: string): Promise<{ runs: numbe
     }
   }
   entries.sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
-  await writeFileAtomic(indexPath(resultsRoot), entries.map((e) => JSON.stringify(e)).join('\n') + (entries.length ? '\n' : ''));
-  return { runs: entries.filter((e) => e.kind === 'run').length, nightlies: entries.filter((e) => e.kind === 'nightly').length, skipped };
+  await writeFileAtomic(
+    indexPath(resultsRoot),
+    entries.map((e) => JSON.stringify(e)).join('\n') + (entries.length ? '\n' : ''),
+  );
+  return {
+    runs: entries.filter((e) => e.kind === 'run').length,
+    nightlies: entries.filter((e) => e.kind === 'nightly').length,
+    skipped,
+  };
 }
 
-export function nightlySummaryEntry(rec: NightlyRecord, dirRelative: string, runs: readonly HistoryRunEntry[]): HistoryNightlyEntry {
+export function nightlySummaryEntry(
+  rec: NightlyRecord,
+  dirRelative: string,
+  runs: readonly HistoryRunEntry[],
+): HistoryNightlyEntry {
   const verdicts = { pass: 0, fail: 0, error: 0 };
   for (const j of rec.jobs) if (j.verdict !== undefined) verdicts[j.verdict]++;
   const tests: Record<Status, number> = { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 };

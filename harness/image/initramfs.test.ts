@@ -12,9 +12,18 @@ t.test('parseLdd on the real ldd output of the host sshd: libraries and the ELF 
   if (!sshd) return t.fail('sshd missing: run npm run setup');
   const r = await execa('ldd', [sshd]);
   const libs = parseLdd(r.stdout);
-  t.ok(libs.some((l) => /\/libc\.so\.6$/.test(l)), 'libc');
-  t.ok(libs.some((l) => /ld-linux-x86-64\.so\.2$/.test(l)), 'interpreter');
-  t.ok(libs.every((l) => l.startsWith('/')), 'absolute paths only (no vdso)');
+  t.ok(
+    libs.some((l) => /\/libc\.so\.6$/.test(l)),
+    'libc',
+  );
+  t.ok(
+    libs.some((l) => /ld-linux-x86-64\.so\.2$/.test(l)),
+    'interpreter',
+  );
+  t.ok(
+    libs.every((l) => l.startsWith('/')),
+    'absolute paths only (no vdso)',
+  );
   t.equal(new Set(libs).size, libs.length);
 });
 
@@ -22,12 +31,15 @@ t.test('modules: dependencies first, built-ins skipped, a missing module named',
   const dir = mkdtempSync(join(tmpdir(), 'faultline-mods-'));
   mkdirSync(join(dir, 'kernel'), { recursive: true });
   // The shape of a real modules.dep line for Debian's virtio_net.
-  writeFileSync(join(dir, 'modules.dep'), [
-    'kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/net/net_failover.ko.xz kernel/net/core/failover.ko.xz',
-    'kernel/drivers/net/net_failover.ko.xz: kernel/net/core/failover.ko.xz',
-    'kernel/net/core/failover.ko.xz:',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'modules.dep'),
+    [
+      'kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/net/net_failover.ko.xz kernel/net/core/failover.ko.xz',
+      'kernel/drivers/net/net_failover.ko.xz: kernel/net/core/failover.ko.xz',
+      'kernel/net/core/failover.ko.xz:',
+      '',
+    ].join('\n'),
+  );
   writeFileSync(join(dir, 'modules.builtin'), 'kernel/drivers/virtio/virtio_pci.ko\n');
   const mods = await resolveModules(dir, ['virtio_net', 'virtio_pci']);
   const order = mods.map((m) => m.name);

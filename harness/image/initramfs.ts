@@ -55,7 +55,8 @@ async function copyInto(root: string, hostPath: string, guestPath = hostPath, mo
 async function addDynamicBinary(root: string, binary: string): Promise<void> {
   await copyInto(root, binary);
   const r = await run('ldd', [binary], { timeoutMs: 30_000, allowFailure: true });
-  if (r.exitCode !== 0 && !/not a dynamic executable/.test(r.all)) throw new FaultlineError(`ldd ${binary} failed: ${r.all.trim()}`);
+  if (r.exitCode !== 0 && !/not a dynamic executable/.test(r.all))
+    throw new FaultlineError(`ldd ${binary} failed: ${r.all.trim()}`);
   for (const lib of parseLdd(r.stdout)) await copyInto(root, lib);
 }
 
@@ -69,7 +70,10 @@ async function stage(root: string, keys: GuestKeys, opts: InitramfsOptions): Pro
   await copyInto(root, busybox, '/bin/busybox', 0o755);
   // Applet links made here rather than by `busybox --install` at boot: that costs a
   // few hundred syscalls on the boot path, slow under TCG.
-  const applets = (await run(busybox, ['--list-full'], { timeoutMs: 10_000 })).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const applets = (await run(busybox, ['--list-full'], { timeoutMs: 10_000 })).stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   for (const rel of applets.includes('bin/sh') ? applets : [...applets, 'bin/sh']) {
     if (rel === 'bin/busybox' || rel.includes('..')) continue;
     await mkdir(join(root, dirname(rel)), { recursive: true });
@@ -88,9 +92,14 @@ async function stage(root: string, keys: GuestKeys, opts: InitramfsOptions): Pro
   await writeFile(join(root, 'etc', 'ssh', 'ssh_host_ed25519_key.pub'), keys.hostPublic + '\n');
   await mkdir(join(root, 'root', '.ssh'), { recursive: true });
   await writeFile(join(root, 'root', '.ssh', 'authorized_keys'), keys.clientPublic + '\n', { mode: 0o600 });
-  await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534:sshd privsep:/run/sshd:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  await writeFile(
+    join(root, 'etc', 'passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534:sshd privsep:/run/sshd:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+  );
   await writeFile(join(root, 'etc', 'group'), 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
-  await writeFile(join(root, 'etc', 'shadow'), 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', { mode: 0o600 });
+  await writeFile(join(root, 'etc', 'shadow'), 'root:*:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n', {
+    mode: 0o600,
+  });
   await writeFile(join(root, 'etc', 'hostname'), 'faultline\n');
   await writeFile(join(root, 'etc', 'profile'), 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin\n');
 
@@ -149,7 +158,11 @@ export async function buildInitramfs(opts: InitramfsOptions = {}): Promise<Initr
     }
     const list = [...dirs].sort().concat(files).join('\n') + '\n';
     const tmp = `${out}.tmp-${process.pid}`;
-    await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', tmp], { timeoutMs: 120_000, cwd: root, input: list });
+    await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', tmp], {
+      timeoutMs: 120_000,
+      cwd: root,
+      input: list,
+    });
     await rename(tmp, out);
     log.info(`built initramfs ${out}${modules.length ? ` (modules: ${modules.join(', ')})` : ''}`);
     return { path: out, hash, keys, modules };

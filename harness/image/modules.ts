@@ -15,7 +15,9 @@ export interface ModuleFile {
 }
 
 function modName(path: string): string {
-  return basename(path).replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
+  return basename(path)
+    .replace(/\.ko(\.(xz|zst|gz))?$/, '')
+    .replace(/-/g, '_');
 }
 
 export function parseModulesDep(text: string): Map<string, { path: string; deps: string[] }> {
@@ -24,7 +26,11 @@ export function parseModulesDep(text: string): Map<string, { path: string; deps:
     const i = line.indexOf(':');
     if (i <= 0) continue;
     const path = line.slice(0, i).trim();
-    const deps = line.slice(i + 1).trim().split(/\s+/).filter(Boolean);
+    const deps = line
+      .slice(i + 1)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     map.set(modName(path), { path, deps });
   }
   return map;
@@ -32,7 +38,8 @@ export function parseModulesDep(text: string): Map<string, { path: string; deps:
 
 export async function resolveModules(modulesDir: string, wanted: readonly string[]): Promise<ModuleFile[]> {
   const depFile = join(modulesDir, 'modules.dep');
-  if (!(await exists(depFile))) throw new FaultlineError(`${modulesDir} has no modules.dep: pass the kernel's lib/modules/<release> directory`);
+  if (!(await exists(depFile)))
+    throw new FaultlineError(`${modulesDir} has no modules.dep: pass the kernel's lib/modules/<release> directory`);
   const deps = parseModulesDep(await readFile(depFile, 'utf8'));
   const builtinFile = join(modulesDir, 'modules.builtin');
   const builtin = new Set(
@@ -44,7 +51,10 @@ export async function resolveModules(modulesDir: string, wanted: readonly string
     const n = name.replace(/-/g, '_');
     if (seen.has(n) || builtin.has(n)) return;
     const entry = deps.get(n);
-    if (!entry) throw new FaultlineError(`module ${n} (needed by ${chain.join(' <- ') || 'the guest'}) is neither built in nor in ${depFile}`);
+    if (!entry)
+      throw new FaultlineError(
+        `module ${n} (needed by ${chain.join(' <- ') || 'the guest'}) is neither built in nor in ${depFile}`,
+      );
     seen.add(n);
     for (const d of entry.deps) visit(modName(d), [n, ...chain]);
     ordered.push({ name: n, path: join(modulesDir, entry.path) });

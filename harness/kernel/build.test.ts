@@ -19,7 +19,10 @@ async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string
 }
 
 async function usageError(p: Promise<unknown>): Promise<UsageError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   if (!(e instanceof UsageError)) throw new Error(`expected a UsageError, got ${String(e)}`);
   return e;
 }
@@ -36,11 +39,16 @@ t.test('bad input: one clear line each, exit 2, before any make', async (t) => {
   e = await usageError(buildKernel({ kernelSrc: tree, cacheDir: cache, kconfig: ['base,nosuch'] }));
   t.match(e.message, /^unknown kconfig fragment 'nosuch'/);
 
-  e = await usageError(buildKernel({ kernelSrc: tree, cacheDir: cache, kconfig: [join(fixtures, 'bad-syntax.config')] }));
+  e = await usageError(
+    buildKernel({ kernelSrc: tree, cacheDir: cache, kconfig: [join(fixtures, 'bad-syntax.config')] }),
+  );
   t.match(e.message, /bad-syntax\.config:4: not a kconfig line/);
 
   e = await usageError(buildKernel({ kernelSrc: tree, cacheDir: cache, base: join(d, 'nope.config') }));
-  t.match(e.message, /--base '.*nope\.config' is neither defconfig, tinyconfig, allnoconfig nor a readable config file/);
+  t.match(
+    e.message,
+    /--base '.*nope\.config' is neither defconfig, tinyconfig, allnoconfig nor a readable config file/,
+  );
 
   e = await usageError(buildKernel({ kernelSrc: tree, cacheDir: cache, ref: 'v6.12' }));
   t.match(e.message, /--ref needs a git checkout, and .* is not one/);
@@ -49,7 +57,9 @@ t.test('bad input: one clear line each, exit 2, before any make', async (t) => {
   await run('git', ['init', '-q', repo], { timeoutMs: 60_000 });
   await writeFile(join(repo, 'README'), 'x\n');
   await run('git', ['-C', repo, 'add', 'README'], { timeoutMs: 60_000 });
-  await run('git', ['-C', repo, '-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'x'], { timeoutMs: 60_000 });
+  await run('git', ['-C', repo, '-c', 'user.email=t@example.com', '-c', 'user.name=t', 'commit', '-qm', 'x'], {
+    timeoutMs: 60_000,
+  });
   e = await usageError(buildKernel({ kernelSrc: repo, cacheDir: cache, ref: 'no-such-branch' }));
   t.match(e.message, /^unknown ref 'no-such-branch' in /);
 
@@ -60,8 +70,16 @@ t.test('bad input: one clear line each, exit 2, before any make', async (t) => {
     t.match(e.message, new RegExp(`^HEAD \\(${head.slice(0, 12)}\\) is not a Linux kernel tree \\(no Makefile\\)`));
   }
   const worktrees = (await run('git', ['-C', repo, 'worktree', 'list', '--porcelain'], { timeoutMs: 60_000 })).stdout;
-  t.match(worktrees, new RegExp(`worktree ${join(cache, 'worktrees').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[0-9a-f]{16}\\n`), 'one worktree, in the cache');
-  t.equal((await run('git', ['-C', repo, 'status', '--porcelain'], { timeoutMs: 60_000 })).stdout, '', "the user's checkout is untouched");
+  t.match(
+    worktrees,
+    new RegExp(`worktree ${join(cache, 'worktrees').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[0-9a-f]{16}\\n`),
+    'one worktree, in the cache',
+  );
+  t.equal(
+    (await run('git', ['-C', repo, 'status', '--porcelain'], { timeoutMs: 60_000 })).stdout,
+    '',
+    "the user's checkout is untouched",
+  );
 });
 
 t.test('build failures: compiler errors mean "does not build" (exit 3), the rest is infrastructure', async (t) => {
@@ -72,9 +90,16 @@ t.test('build failures: compiler errors mean "does not build" (exit 3), the rest
   // Captured from a series patch built in faultline's worktree (O= inside the tree: ../ paths, UTF-8 quotes).
   const owned = classifyBuildFailure(await readFile(join(fixtures, 'build-broken-owned-tree.log'), 'utf8'));
   t.equal(owned.kind, 'broken');
-  t.equal(owned.firstError, "mm/userfaultfd.c:2065:16: error: 'uffd_move_budget_pages' undeclared (first use in this function); did you mean 'uffd_move_budget'?",
-    'path from the tree root, ASCII quotes');
-  t.equal(classifyBuildFailure('/src/linux/mm/a.c:1:2: error: x\n', '/src/linux').firstError, 'mm/a.c:1:2: error: x', 'absolute paths under the tree are made relative');
+  t.equal(
+    owned.firstError,
+    "mm/userfaultfd.c:2065:16: error: 'uffd_move_budget_pages' undeclared (first use in this function); did you mean 'uffd_move_budget'?",
+    'path from the tree root, ASCII quotes',
+  );
+  t.equal(
+    classifyBuildFailure('/src/linux/mm/a.c:1:2: error: x\n', '/src/linux').firstError,
+    'mm/a.c:1:2: error: x',
+    'absolute paths under the tree are made relative',
+  );
   const infra = await readFile(join(fixtures, 'build-no-flex.log'), 'utf8');
   const g = classifyBuildFailure(infra);
   t.equal(g.kind, 'infra');
@@ -97,7 +122,13 @@ t.test('a tree whose code does not compile fails with BuildBrokenError (exit 3) 
   const text = await readFile(expr, 'utf8');
   await rm(expr);
   await writeFile(expr, `${text}\nint faultline_broken(void)\n{\n\treturn undeclared_symbol;\n}\n`);
-  const e = await buildKernel({ kernelSrc: copy, cacheDir: join(d, 'cache'), base: 'tinyconfig', kconfig: ['minimal'], progress: 'off' }).then(
+  const e = await buildKernel({
+    kernelSrc: copy,
+    cacheDir: join(d, 'cache'),
+    base: 'tinyconfig',
+    kconfig: ['minimal'],
+    progress: 'off',
+  }).then(
     () => undefined,
     (err: unknown) => err,
   );
@@ -116,11 +147,26 @@ t.test('the minimal kernel (tinyconfig + minimal + uffd) builds, and a rebuild i
   const cfg = (await readFile(b.config, 'utf8')).split('\n');
   t.ok(cfg.includes('CONFIG_USERFAULTFD=y'));
   t.ok(cfg.includes('CONFIG_VIRTIO_NET=y'));
-  const meta = JSON.parse(await readFile(b.metadataFile, 'utf8')) as { key: string; reproduce: string[]; durationsMs: Record<string, number> };
+  const meta = JSON.parse(await readFile(b.metadataFile, 'utf8')) as {
+    key: string;
+    reproduce: string[];
+    durationsMs: Record<string, number>;
+  };
   t.equal(meta.key, b.key);
-  t.ok(meta.reproduce.some((l) => l.includes('merge_config.sh') && l.includes('minimal.config') && l.includes('uffd.config')), 'reproduce has the merge');
-  t.ok(meta.reproduce.some((l) => /make .*bzImage/.test(l)), 'reproduce has the make');
-  t.ok(b.selftests && b.selftests.programs.some((p) => p.name === 'uffd-unit-tests' && p.status === 'built'), 'uffd-unit-tests built from the same tree');
+  t.ok(
+    meta.reproduce.some(
+      (l) => l.includes('merge_config.sh') && l.includes('minimal.config') && l.includes('uffd.config'),
+    ),
+    'reproduce has the merge',
+  );
+  t.ok(
+    meta.reproduce.some((l) => /make .*bzImage/.test(l)),
+    'reproduce has the make',
+  );
+  t.ok(
+    b.selftests && b.selftests.programs.some((p) => p.name === 'uffd-unit-tests' && p.status === 'built'),
+    'uffd-unit-tests built from the same tree',
+  );
 
   const again = await ensureMinimalKernel({ progress: 'off' });
   t.equal(again.cacheHit, true, 'second build is a cache hit');

@@ -7,11 +7,31 @@ import { cacheRoot, exists, isInside, sha256, writeFileAtomic, writeJsonAtomic }
 import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { Git } from '../util/git.js';
-import { KconfigCheckError, checkFragments, effectiveRequests, parseFragment, parseFragmentText, resolveFragments, type Fragment } from './kconfig.js';
+import {
+  KconfigCheckError,
+  checkFragments,
+  effectiveRequests,
+  parseFragment,
+  parseFragmentText,
+  resolveFragments,
+  type Fragment,
+} from './kconfig.js';
 import { buildSelftests, type SelftestBuild } from '../selftests/build.js';
 import { tidyDiagnosticLine } from './diagnostics.js';
 import { DEBIAN_CACHE_DIR } from './debian.js';
-import { OWNED_OBJ_PREFIX, RECIPE_VERSION, buildKey, commitState, compilerVersion, configHash, inputKey, isGitTop, kconfigInputsDigest, treeState, type TreeState } from './cache-key.js';
+import {
+  OWNED_OBJ_PREFIX,
+  RECIPE_VERSION,
+  buildKey,
+  commitState,
+  compilerVersion,
+  configHash,
+  inputKey,
+  isGitTop,
+  kconfigInputsDigest,
+  treeState,
+  type TreeState,
+} from './cache-key.js';
 
 /**
  * `faultline build`: a kernel from a source tree, out of tree (O=), with checked
@@ -139,7 +159,10 @@ class Progress {
   private lastPlain = Date.now();
   private readonly mode: 'tty' | 'plain' | 'off';
 
-  constructor(mode: BuildKernelOptions['progress'], private readonly expectedUnits: number) {
+  constructor(
+    mode: BuildKernelOptions['progress'],
+    private readonly expectedUnits: number,
+  ) {
     const m = mode ?? 'auto';
     this.mode = m === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : m;
   }
@@ -165,18 +188,32 @@ class Progress {
     this.last = `${m[1]} ${m[2]}`;
     if (this.mode === 'plain' && Date.now() - this.lastPlain >= 30_000) {
       this.lastPlain = Date.now();
-      log.info(['build:', `${this.step}:`, secs(Date.now() - this.stepStart), this.count(), `(${this.last})`].filter((x) => x !== '').join(' '));
+      log.info(
+        ['build:', `${this.step}:`, secs(Date.now() - this.stepStart), this.count(), `(${this.last})`]
+          .filter((x) => x !== '')
+          .join(' '),
+      );
     }
   }
 
   private count(): string {
     if (this.units === 0) return '';
-    return this.expectedUnits > 0 ? `${Math.min(99, Math.floor((100 * this.units) / this.expectedUnits))}% (${this.units}/~${this.expectedUnits} CC)` : `${this.units} CC`;
+    return this.expectedUnits > 0
+      ? `${Math.min(99, Math.floor((100 * this.units) / this.expectedUnits))}% (${this.units}/~${this.expectedUnits} CC)`
+      : `${this.units} CC`;
   }
 
   private draw(): void {
     const cols = process.stderr.columns ?? 100;
-    const text = [`[build ${secs(Date.now() - this.start)}]`, this.step, secs(Date.now() - this.stepStart), this.count(), this.last].filter((x) => x !== '').join(' ');
+    const text = [
+      `[build ${secs(Date.now() - this.start)}]`,
+      this.step,
+      secs(Date.now() - this.stepStart),
+      this.count(),
+      this.last,
+    ]
+      .filter((x) => x !== '')
+      .join(' ');
     process.stderr.write(`\r\x1b[K${text.slice(0, Math.max(20, cols - 1))}`);
   }
 
@@ -220,7 +257,10 @@ async function withLock<T>(path: string, what: string, deadlineMs: number, fn: (
         await unlink(path).catch(() => undefined);
         continue;
       }
-      if (Date.now() > until) throw new FaultlineError(`${what} is locked by pid ${owner} (${path}) for too long: wait for that build or remove the lock`);
+      if (Date.now() > until)
+        throw new FaultlineError(
+          `${what} is locked by pid ${owner} (${path}) for too long: wait for that build or remove the lock`,
+        );
       if (!warned) log.info(`waiting for another build (pid ${owner}) using ${what}`);
       warned = true;
       await new Promise((r) => setTimeout(r, 1000));
@@ -306,7 +346,12 @@ async function logLine(ctx: Ctx, text: string): Promise<void> {
 }
 
 /** Run one command, its output streamed to build.log and to the progress line. */
-async function step(ctx: Ctx, cmd: string, args: string[], o: { cwd?: string; timeoutMs: number; record?: boolean }): Promise<RunResult> {
+async function step(
+  ctx: Ctx,
+  cmd: string,
+  args: string[],
+  o: { cwd?: string; timeoutMs: number; record?: boolean },
+): Promise<RunResult> {
   const line = o.cwd ? `(cd ${shellLine(o.cwd, []).trim()} && ${shellLine(cmd, args)})` : shellLine(cmd, args);
   if (o.record !== false) ctx.reproduce.push(line);
   await logLine(ctx, `$ ${line}`);
@@ -338,13 +383,17 @@ async function checkKernelTree(tree: string): Promise<void> {
   const need = ['Makefile', 'Kconfig', 'scripts/kconfig/merge_config.sh', `arch/${SRCARCH}/Kconfig`];
   for (const n of need) {
     if (!(await exists(join(tree, n)))) {
-      throw new UsageError(`${tree} is not a Linux kernel tree (no ${n}): pass --kernel-src pointing at a kernel source checkout`);
+      throw new UsageError(
+        `${tree} is not a Linux kernel tree (no ${n}): pass --kernel-src pointing at a kernel source checkout`,
+      );
     }
   }
   // Kbuild refuses O= builds from a tree that was configured in place.
   for (const n of ['.config', 'include/config/auto.conf']) {
     if (await exists(join(tree, n))) {
-      throw new UsageError(`${tree} has in-tree build output (${n}): run 'make mrproper' there, or build a commit with --ref (a clean worktree)`);
+      throw new UsageError(
+        `${tree} has in-tree build output (${n}): run 'make mrproper' there, or build a commit with --ref (a clean worktree)`,
+      );
     }
   }
 }
@@ -371,7 +420,11 @@ async function resolveBase(base: string | undefined, cwd: string): Promise<Resol
 }
 
 async function ccacheStats(dir: string, env: Record<string, string>): Promise<Record<string, number>> {
-  const r = await run('ccache', ['--print-stats'], { timeoutMs: 60_000, env: { ...env, CCACHE_DIR: dir }, allowFailure: true });
+  const r = await run('ccache', ['--print-stats'], {
+    timeoutMs: 60_000,
+    env: { ...env, CCACHE_DIR: dir },
+    allowFailure: true,
+  });
   const out: Record<string, number> = {};
   for (const l of r.stdout.split('\n')) {
     const m = /^(\w+)\t(\d+)$/.exec(l);
@@ -383,7 +436,13 @@ async function ccacheStats(dir: string, env: Record<string, string>): Promise<Re
 function statsDelta(dir: string, before: Record<string, number>, after: Record<string, number>): CcacheStats {
   const delta: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) {
-    if (k.endsWith('_timestamp') || k === 'stats_updated_timestamp' || k === 'cache_size_kibibyte' || k === 'files_in_cache') continue;
+    if (
+      k.endsWith('_timestamp') ||
+      k === 'stats_updated_timestamp' ||
+      k === 'cache_size_kibibyte' ||
+      k === 'files_in_cache'
+    )
+      continue;
     const d = v - (before[k] ?? 0);
     if (d !== 0) delta[k] = d;
   }
@@ -396,8 +455,18 @@ function isMetadata(v: unknown): v is BuildMetadata {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
   const st = o['selftests'];
-  const selftestsOk = st === null || (typeof st === 'object' && Array.isArray((st as Record<string, unknown>)['programs']));
-  return o['recipeVersion'] === RECIPE_VERSION && typeof o['key'] === 'string' && typeof o['release'] === 'string' && typeof o['configHash'] === 'string' && typeof o['durationsMs'] === 'object' && o['durationsMs'] !== null && selftestsOk && typeof o['tree'] === 'string';
+  const selftestsOk =
+    st === null || (typeof st === 'object' && Array.isArray((st as Record<string, unknown>)['programs']));
+  return (
+    o['recipeVersion'] === RECIPE_VERSION &&
+    typeof o['key'] === 'string' &&
+    typeof o['release'] === 'string' &&
+    typeof o['configHash'] === 'string' &&
+    typeof o['durationsMs'] === 'object' &&
+    o['durationsMs'] !== null &&
+    selftestsOk &&
+    typeof o['tree'] === 'string'
+  );
 }
 
 async function readArtifacts(dir: string): Promise<BuildMetadata | undefined> {
@@ -435,7 +504,12 @@ async function withSelftests(dir: string, m: BuildMetadata, opts: BuildKernelOpt
   return updated;
 }
 
-function toKernelBuild(dir: string, m: BuildMetadata, cacheHit: boolean, durationsMs: Record<string, number>): KernelBuild {
+function toKernelBuild(
+  dir: string,
+  m: BuildMetadata,
+  cacheHit: boolean,
+  durationsMs: Record<string, number>,
+): KernelBuild {
   return {
     dir,
     bzImage: join(dir, 'bzImage'),
@@ -481,10 +555,22 @@ async function configure(ctx: Ctx, c: ConfigureOptions): Promise<string> {
     await copyFile(c.base.file, join(obj, '.config'));
   }
   if (c.fragments.length > 0) {
-    const r = await step(ctx, 'bash', [join(tree, 'scripts/kconfig/merge_config.sh'), '-m', '-O', obj, join(obj, '.config'), ...c.fragments.map((f) => f.path)], {
-      cwd: obj,
-      timeoutMs: CONFIG_TIMEOUT_MS,
-    });
+    const r = await step(
+      ctx,
+      'bash',
+      [
+        join(tree, 'scripts/kconfig/merge_config.sh'),
+        '-m',
+        '-O',
+        obj,
+        join(obj, '.config'),
+        ...c.fragments.map((f) => f.path),
+      ],
+      {
+        cwd: obj,
+        timeoutMs: CONFIG_TIMEOUT_MS,
+      },
+    );
     if (r.exitCode !== 0) await fail(r, 'merge_config.sh');
   }
   const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['olddefconfig']), { timeoutMs: CONFIG_TIMEOUT_MS });
@@ -529,20 +615,31 @@ export async function configureKernel(o: {
 }
 
 async function resolveRef(src: string, ref: string): Promise<string> {
-  if (!(await isGitTop(src))) throw new UsageError(`--ref needs a git checkout, and ${src} is not one: drop --ref or point --kernel-src at a git repository`);
-  const r = await run('git', ['-C', src, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], { timeoutMs: 60_000, allowFailure: true });
+  if (!(await isGitTop(src)))
+    throw new UsageError(
+      `--ref needs a git checkout, and ${src} is not one: drop --ref or point --kernel-src at a git repository`,
+    );
+  const r = await run('git', ['-C', src, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], {
+    timeoutMs: 60_000,
+    allowFailure: true,
+  });
   const sha = r.stdout.trim();
   if (r.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) {
-    throw new UsageError(`unknown ref '${ref}' in ${src}: pass a commit, tag or branch that 'git -C ${src} rev-parse ${ref}' resolves`);
+    throw new UsageError(
+      `unknown ref '${ref}' in ${src}: pass a commit, tag or branch that 'git -C ${src} rev-parse ${ref}' resolves`,
+    );
   }
   return sha;
 }
 
 /** A cached worktree of src at `commit` (one per repository; checkout is incremental for make). */
 async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<string> {
-  const common = (await run('git', ['-C', src, 'rev-parse', '--path-format=absolute', '--git-common-dir'], { timeoutMs: 60_000 })).stdout.trim();
+  const common = (
+    await run('git', ['-C', src, 'rev-parse', '--path-format=absolute', '--git-common-dir'], { timeoutMs: 60_000 })
+  ).stdout.trim();
   const wt = join(ctx.root, 'worktrees', sha256(common).slice(0, 16));
-  const git = (args: string[], cwd?: string) => step(ctx, 'git', cwd ? ['-C', cwd, ...args] : ['-C', src, ...args], { timeoutMs: 30 * 60_000 });
+  const git = (args: string[], cwd?: string) =>
+    step(ctx, 'git', cwd ? ['-C', cwd, ...args] : ['-C', src, ...args], { timeoutMs: 30 * 60_000 });
   if (await exists(join(wt, '.git'))) {
     const r = await git(['checkout', '--quiet', '--force', '--detach', commit], wt);
     if (r.exitCode === 0) {
@@ -555,7 +652,8 @@ async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<st
   await new Git(src).forgetStaleWorktree(wt);
   await mkdir(join(ctx.root, 'worktrees'), { recursive: true });
   const r = await git(['worktree', 'add', '--force', '--detach', wt, commit]);
-  if (r.exitCode !== 0) throw new FaultlineError(`git worktree add ${wt} failed: ${tail(r.all, 1)}`, { detail: tail(r.all, 20) });
+  if (r.exitCode !== 0)
+    throw new FaultlineError(`git worktree add ${wt} failed: ${tail(r.all, 1)}`, { detail: tail(r.all, 20) });
   return wt;
 }
 
@@ -566,7 +664,10 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
   const src = resolve(opts.kernelSrc);
   if (!(await exists(src))) throw new UsageError(`--kernel-src ${opts.kernelSrc} does not exist`);
   const cwd = opts.cwd ?? process.cwd();
-  const fragmentPaths = await resolveFragments(opts.kconfig && opts.kconfig.length > 0 ? opts.kconfig : ['base', 'uffd'], { cwd });
+  const fragmentPaths = await resolveFragments(
+    opts.kconfig && opts.kconfig.length > 0 ? opts.kconfig : ['base', 'uffd'],
+    { cwd },
+  );
   const fragments = await Promise.all(fragmentPaths.map((p) => parseFragment(p)));
   const base = await resolveBase(opts.base, cwd);
   const commit = opts.ref !== undefined ? await resolveRef(src, opts.ref) : undefined;
@@ -574,13 +675,27 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
 
   const root = opts.cacheDir ?? join(cacheRoot(), 'kbuild');
   await mkdir(root, { recursive: true });
-  for (const tool of [['make', 'make'], ['gcc', 'gcc'], ['flex', 'flex'], ['bison', 'bison'], ['bc', 'bc'], ['perl', 'perl']] as const) await requireTool(tool[0], tool[1]);
+  for (const tool of [
+    ['make', 'make'],
+    ['gcc', 'gcc'],
+    ['flex', 'flex'],
+    ['bison', 'bison'],
+    ['bc', 'bc'],
+    ['perl', 'perl'],
+  ] as const)
+    await requireTool(tool[0], tool[1]);
   const compiler = await compilerVersion('gcc');
 
   const t1 = Date.now();
-  const state = commit !== undefined ? commitState(commit) : opts.knownState ?? await treeState(src);
+  const state = commit !== undefined ? commitState(commit) : (opts.knownState ?? (await treeState(src)));
   durations['treeState'] = Date.now() - t1;
-  const inKey = inputKey({ tree: state, base: base.id, fragments: fragments.map((f) => sha256(f.text)), compiler, arch: ARCH });
+  const inKey = inputKey({
+    tree: state,
+    base: base.id,
+    fragments: fragments.map((f) => sha256(f.text)),
+    compiler,
+    arch: ARCH,
+  });
   const inputFile = join(root, 'inputs', inKey);
 
   // Fast path: same inputs as an earlier build, no make at all.
@@ -594,19 +709,44 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
 
   const useCcache = opts.ccache !== false && (await which('ccache')) !== undefined;
   const ccacheDir = join(opts.cacheDir ? resolve(opts.cacheDir, '..') : cacheRoot(), 'ccache');
-  const env: Record<string, string> = { LC_ALL: 'C', ...(useCcache ? { CCACHE_DIR: ccacheDir, CCACHE_NOHASHDIR: 'true' } : {}) };
+  const env: Record<string, string> = {
+    LC_ALL: 'C',
+    ...(useCcache ? { CCACHE_DIR: ccacheDir, CCACHE_NOHASHDIR: 'true' } : {}),
+  };
   const recipeId = sha256(JSON.stringify({ base: base.id, frags: fragments.map((f) => f.text), arch: ARCH }));
   const sourceId = commit !== undefined ? `repo:${src}` : `tree:${src}`;
   const owned = opts.ownedTree ?? isInside(src, join(cacheRoot(), DEBIAN_CACHE_DIR));
-  const obj = owned && commit === undefined
-    ? join(src, `${OWNED_OBJ_PREFIX}${recipeId.slice(0, 16)}`)
-    : join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));
-  const lockFile = commit !== undefined ? join(root, 'locks', `wt-${sha256(src).slice(0, 16)}`) : join(root, 'locks', `obj-${obj.split('/').pop() ?? ''}`);
+  const obj =
+    owned && commit === undefined
+      ? join(src, `${OWNED_OBJ_PREFIX}${recipeId.slice(0, 16)}`)
+      : join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));
+  const lockFile =
+    commit !== undefined
+      ? join(root, 'locks', `wt-${sha256(src).slice(0, 16)}`)
+      : join(root, 'locks', `obj-${obj.split('/').pop() ?? ''}`);
   const plan: BuildPlan = {
-    opts, t0, durations, src, commit, fragments, base, root, compiler, state, inKey, inputFile,
-    useCcache, ccacheDir, env, cc: useCcache ? 'ccache gcc' : 'gcc', jobs: opts.jobs ?? availableParallelism(), obj,
+    opts,
+    t0,
+    durations,
+    src,
+    commit,
+    fragments,
+    base,
+    root,
+    compiler,
+    state,
+    inKey,
+    inputFile,
+    useCcache,
+    ccacheDir,
+    env,
+    cc: useCcache ? 'ccache gcc' : 'gcc',
+    jobs: opts.jobs ?? availableParallelism(),
+    obj,
   };
-  return withLock(lockFile, commit !== undefined ? `the worktree of ${src}` : obj, 6 * 3600_000, () => buildInObjDir(plan));
+  return withLock(lockFile, commit !== undefined ? `the worktree of ${src}` : obj, 6 * 3600_000, () =>
+    buildInObjDir(plan),
+  );
 }
 
 /** A build's resolved inputs and settings, shared by its configure, make and install phases. */
@@ -639,7 +779,10 @@ interface BuildPlan {
 }
 
 /** The artifacts an earlier build with the same inputs left (inputs/<inputKey> names them). */
-async function artifactsForInputs(root: string, inputFile: string): Promise<{ key: string; dir: string; metadata: BuildMetadata } | undefined> {
+async function artifactsForInputs(
+  root: string,
+  inputFile: string,
+): Promise<{ key: string; dir: string; metadata: BuildMetadata } | undefined> {
   const key = (await readFile(inputFile, 'utf8').catch(() => '')).trim();
   if (!/^[0-9a-f]{24}$/.test(key)) return undefined;
   const dir = join(root, 'artifacts', key);
@@ -656,7 +799,9 @@ async function buildInObjDir(plan: BuildPlan): Promise<KernelBuild> {
   await writeFile(logPath, `# faultline build ${new Date().toISOString()}\n`);
   const expectedUnits = Number((await readFile(join(obj, '.faultline-units'), 'utf8').catch(() => '0')).trim()) || 0;
   const ctx: Ctx = {
-    opts, root, env: plan.env,
+    opts,
+    root,
+    env: plan.env,
     logStream: createWriteStream(logPath, { flags: 'a' }),
     progress: new Progress(opts.progress, expectedUnits),
     makeVars: [`ARCH=${ARCH}`, `CC=${plan.cc}`, `HOSTCC=${plan.cc}`],
@@ -671,7 +816,9 @@ async function buildInObjDir(plan: BuildPlan): Promise<KernelBuild> {
     const cfgHash = configHash(configText);
     const key = buildKey({ tree: plan.state, configHash: cfgHash, compiler: plan.compiler, arch: ARCH });
     const configured: ConfiguredBuild = { tree, key, cfgHash, logPath, dir: join(root, 'artifacts', key) };
-    return await withLock(join(root, 'locks', `key-${key}`), `artifacts ${key}`, 6 * 3600_000, () => makeAndInstall(ctx, plan, configured));
+    return await withLock(join(root, 'locks', `key-${key}`), `artifacts ${key}`, 6 * 3600_000, () =>
+      makeAndInstall(ctx, plan, configured),
+    );
   } finally {
     ctx.progress.end();
     await flush(ctx);
@@ -685,7 +832,9 @@ async function checkoutRef(ctx: Ctx, plan: BuildPlan, commit: string): Promise<s
   const tree = await ensureWorktree(ctx, plan.src, commit);
   plan.durations['worktree'] = Date.now() - t;
   await checkKernelTree(tree).catch((e: unknown) => {
-    throw e instanceof UsageError ? new UsageError(`${plan.opts.ref} (${commit.slice(0, 12)}) ${errorMessage(e).replace(`${tree} `, '')}`) : e;
+    throw e instanceof UsageError
+      ? new UsageError(`${plan.opts.ref} (${commit.slice(0, 12)}) ${errorMessage(e).replace(`${tree} `, '')}`)
+      : e;
   });
   return tree;
 }
@@ -695,7 +844,16 @@ async function configureObjDir(ctx: Ctx, plan: BuildPlan, tree: string): Promise
   const { obj, base, fragments } = plan;
   // Same kconfig inputs as the last configure of this obj dir, .config untouched since: skip kconfig.
   const stampFile = join(obj, '.faultline-configured');
-  const stamp = sha256(JSON.stringify({ v: RECIPE_VERSION, k: await kconfigInputsDigest(tree, plan.state), base: base.id, frags: fragments.map((f) => f.text), compiler: plan.compiler, vars: ctx.makeVars }));
+  const stamp = sha256(
+    JSON.stringify({
+      v: RECIPE_VERSION,
+      k: await kconfigInputsDigest(tree, plan.state),
+      base: base.id,
+      frags: fragments.map((f) => f.text),
+      compiler: plan.compiler,
+      vars: ctx.makeVars,
+    }),
+  );
   const prev = (await readFile(stampFile, 'utf8').catch(() => '')).trim().split(' ');
   const existing = await readFile(join(obj, '.config'), 'utf8').catch(() => '');
   if (!plan.opts.force && prev[0] === stamp && existing !== '' && prev[1] === configHash(existing)) {
@@ -741,13 +899,19 @@ async function makeAndInstall(ctx: Ctx, plan: BuildPlan, configured: ConfiguredB
 }
 
 /** make bzImage in the obj dir; a failure throws BuildBrokenError (the revision's fault) or an infrastructure error. */
-async function makeBzImage(ctx: Ctx, plan: BuildPlan, configured: ConfiguredBuild): Promise<{ compileUnits: number; ccache: CcacheStats | null }> {
+async function makeBzImage(
+  ctx: Ctx,
+  plan: BuildPlan,
+  configured: ConfiguredBuild,
+): Promise<{ compileUnits: number; ccache: CcacheStats | null }> {
   const { opts, useCcache, ccacheDir, env, jobs, obj, commit } = plan;
   const { tree, dir } = configured;
   const before = useCcache ? await ccacheStats(ccacheDir, env) : {};
   ctx.progress.begin(`make -j${jobs} bzImage`);
   const tk = Date.now();
-  const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['bzImage'], jobs), { timeoutMs: opts.buildTimeoutMs ?? 4 * 3600_000 });
+  const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['bzImage'], jobs), {
+    timeoutMs: opts.buildTimeoutMs ?? 4 * 3600_000,
+  });
   plan.durations['kernel'] = Date.now() - tk;
   const compileUnits = ctx.progress.compiled;
   if (r.exitCode !== 0) {
@@ -757,7 +921,8 @@ async function makeBzImage(ctx: Ctx, plan: BuildPlan, configured: ConfiguredBuil
     const f = classifyBuildFailure(r.all, tree);
     const where = commit !== undefined ? `${opts.ref} (${commit.slice(0, 12)})` : tree;
     const detail = `${tail(r.all, 30)}\nfull log: ${join(dir, 'build.log')}`;
-    if (f.kind === 'broken') throw new BuildBrokenError(`kernel does not build at ${where}: ${f.firstError}`, f.firstError, detail);
+    if (f.kind === 'broken')
+      throw new BuildBrokenError(`kernel does not build at ${where}: ${f.firstError}`, f.firstError, detail);
     throw new FaultlineError(`kernel build failed (infrastructure) at ${where}: ${f.firstError}`, { detail });
   }
   const ccache = useCcache ? statsDelta(ccacheDir, before, await ccacheStats(ccacheDir, env)) : null;
@@ -766,7 +931,12 @@ async function makeBzImage(ctx: Ctx, plan: BuildPlan, configured: ConfiguredBuil
 }
 
 /** Copy the build's outputs into the artifact dir, add the selftests, and write metadata.json last. */
-async function installArtifacts(ctx: Ctx, plan: BuildPlan, configured: ConfiguredBuild, made: { compileUnits: number; ccache: CcacheStats | null }): Promise<KernelBuild> {
+async function installArtifacts(
+  ctx: Ctx,
+  plan: BuildPlan,
+  configured: ConfiguredBuild,
+  made: { compileUnits: number; ccache: CcacheStats | null },
+): Promise<KernelBuild> {
   const { opts, durations, obj, fragments, commit, src, useCcache, ccacheDir } = plan;
   const { tree, dir, key } = configured;
   const { ccache } = made;
@@ -822,7 +992,9 @@ async function installArtifacts(ctx: Ctx, plan: BuildPlan, configured: Configure
   // metadata.json last: its presence marks the artifacts complete.
   await writeJsonAtomic(join(dir, 'metadata.json'), meta);
   await writeFileAtomicText(plan.inputFile, key);
-  log.info(`build: ${release} built in ${secs(durations['total'])} -> ${dir}${ccache ? ` (ccache ${ccache.hits} hits, ${ccache.misses} misses)` : ''}`);
+  log.info(
+    `build: ${release} built in ${secs(durations['total'])} -> ${dir}${ccache ? ` (ccache ${ccache.hits} hits, ${ccache.misses} misses)` : ''}`,
+  );
   return toKernelBuild(dir, meta, false, durations);
 }
 
@@ -840,7 +1012,9 @@ async function writeFileAtomicText(path: string, text: string): Promise<void> {
  * The minimal kernel (tinyconfig + minimal + uffd) of Debian's linux-source-6.12,
  * built once and cached: for end-to-end tests that need a kernel of our own to boot.
  */
-export async function ensureMinimalKernel(o: { jobs?: number; progress?: BuildKernelOptions['progress']; selftests?: boolean } = {}): Promise<KernelBuild> {
+export async function ensureMinimalKernel(
+  o: { jobs?: number; progress?: BuildKernelOptions['progress']; selftests?: boolean } = {},
+): Promise<KernelBuild> {
   const { ensureDebianSource } = await import('./debian.js');
   const { tree } = await ensureDebianSource('6.12');
   return buildKernel({
@@ -852,4 +1026,3 @@ export async function ensureMinimalKernel(o: { jobs?: number; progress?: BuildKe
     ...(o.selftests !== undefined ? { selftests: o.selftests } : {}),
   });
 }
-

@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../util/proc.js';
 import { ensureDebianSource } from './debian.js';
-import { OWNED_OBJ_PREFIX, buildKey, cleanCheckoutState, commitState, inputKey, kconfigInputsDigest, treeState } from './cache-key.js';
+import {
+  OWNED_OBJ_PREFIX,
+  buildKey,
+  cleanCheckoutState,
+  commitState,
+  inputKey,
+  kconfigInputsDigest,
+  treeState,
+} from './cache-key.js';
 
 async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'faultline-key-'));
@@ -72,15 +80,23 @@ t.test('git tree: touching nothing keeps the key, any change moves it, reverting
 
 t.test('a clean checkout: the known state is the scanned one (same build and kconfig keys)', async (t) => {
   const d = await scratch(t);
-  await committedRepo(d, { 'Kconfig': 'config A\n\tbool "a"\n', 'a.c': 'int a;\n' });
+  await committedRepo(d, { Kconfig: 'config A\n\tbool "a"\n', 'a.c': 'int a;\n' });
   const head = (await git(d, 'rev-parse', 'HEAD')).stdout.trim();
   const scanned = await treeState(d);
   const known = cleanCheckoutState(head);
   t.same(known, scanned, 'cleanCheckoutState(HEAD) is what the scan finds');
-  t.equal(await kconfigInputsDigest(d, known), await kconfigInputsDigest(d, scanned), 'and the kconfig inputs digest agrees');
+  t.equal(
+    await kconfigInputsDigest(d, known),
+    await kconfigInputsDigest(d, scanned),
+    'and the kconfig inputs digest agrees',
+  );
   await appendFile(join(d, 'Kconfig'), '\n');
   const dirty = await treeState(d);
-  t.not(await kconfigInputsDigest(d, dirty), await kconfigInputsDigest(d, known), 'an edited Kconfig is seen in a dirty state');
+  t.not(
+    await kconfigInputsDigest(d, dirty),
+    await kconfigInputsDigest(d, known),
+    'an edited Kconfig is seen in a dirty state',
+  );
 });
 
 t.test('plain tree: path, size and mtime; touching a .c changes the key', async (t) => {

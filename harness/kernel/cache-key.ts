@@ -38,7 +38,11 @@ const GIT_ENV = {
 
 /** Is `dir` the top of a git work tree (not merely somewhere inside another repository)? */
 export async function isGitTop(dir: string): Promise<boolean> {
-  const r = await run('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { timeoutMs: 30_000, allowFailure: true, env: GIT_ENV });
+  const r = await run('git', ['-C', dir, 'rev-parse', '--show-toplevel'], {
+    timeoutMs: 30_000,
+    allowFailure: true,
+    env: GIT_ENV,
+  });
   if (r.exitCode !== 0) return false;
   try {
     return (await realpath(r.stdout.trim())) === (await realpath(dir));
@@ -49,7 +53,13 @@ export async function isGitTop(dir: string): Promise<boolean> {
 
 /** A clean checkout of a commit (a --ref build): the commit is the whole state. */
 export function commitState(commit: string): TreeState {
-  return { kind: 'commit', head: commit, dirty: false, digest: sha256(`commit\0${commit}`), summary: `commit ${commit}` };
+  return {
+    kind: 'commit',
+    head: commit,
+    dirty: false,
+    digest: sha256(`commit\0${commit}`),
+    summary: `commit ${commit}`,
+  };
 }
 
 /**
@@ -62,7 +72,8 @@ export function cleanCheckoutState(head: string): TreeState {
 }
 
 async function gitState(tree: string): Promise<TreeState> {
-  const git = (args: string[], timeoutMs = 5 * 60_000) => run('git', ['-C', tree, ...args], { timeoutMs, env: GIT_ENV, allowFailure: true });
+  const git = (args: string[], timeoutMs = 5 * 60_000) =>
+    run('git', ['-C', tree, ...args], { timeoutMs, env: GIT_ENV, allowFailure: true });
   const headR = await git(['rev-parse', '--verify', '-q', 'HEAD^{commit}']);
   const head = headR.exitCode === 0 ? headR.stdout.trim() : 'no-commits';
   // Staged + unstaged changes to tracked files, binary-safe.
@@ -71,7 +82,10 @@ async function gitState(tree: string): Promise<TreeState> {
     throw new FaultlineError(`git diff HEAD failed in ${tree}: ${diff.stderr.trim().split('\n')[0] ?? ''}`);
   }
   const untrackedR = await git(['ls-files', '-z', '--others', '--exclude-standard', `--exclude=/${OWNED_OBJ_PREFIX}*`]);
-  const untracked = untrackedR.stdout.split('\0').filter((p) => p !== '').sort();
+  const untracked = untrackedR.stdout
+    .split('\0')
+    .filter((p) => p !== '')
+    .sort();
   // One definition of a clean tree's state: the known-state shortcut can never drift from the scan.
   if (diff.stdout.length === 0 && untracked.length === 0) return cleanCheckoutState(head);
   const h = createHash('sha256');
@@ -130,7 +144,9 @@ export interface KeyParts {
 
 /** The artifact key: what the kernel binary is a function of. */
 export function buildKey(p: KeyParts): string {
-  return sha256(JSON.stringify({ v: RECIPE_VERSION, tree: p.tree.digest, config: p.configHash, cc: p.compiler, arch: p.arch })).slice(0, 24);
+  return sha256(
+    JSON.stringify({ v: RECIPE_VERSION, tree: p.tree.digest, config: p.configHash, cc: p.compiler, arch: p.arch }),
+  ).slice(0, 24);
 }
 
 export interface InputParts {
@@ -149,7 +165,16 @@ export interface InputParts {
  * running even `make olddefconfig`.
  */
 export function inputKey(p: InputParts): string {
-  return sha256(JSON.stringify({ v: RECIPE_VERSION, tree: p.tree.digest, base: p.base, frags: p.fragments, cc: p.compiler, arch: p.arch })).slice(0, 24);
+  return sha256(
+    JSON.stringify({
+      v: RECIPE_VERSION,
+      tree: p.tree.digest,
+      base: p.base,
+      frags: p.fragments,
+      cc: p.compiler,
+      arch: p.arch,
+    }),
+  ).slice(0, 24);
 }
 
 /** What kconfig reads besides the fragments: Kconfig files, kconfig itself, the base configs, the version. */
@@ -163,17 +188,32 @@ const KCONFIG_INPUTS_GIT = [':(glob)**/Kconfig*', 'scripts/kconfig', 'arch/x86/c
 export async function kconfigInputsDigest(tree: string, state: TreeState): Promise<string> {
   if (state.kind === 'commit') return sha256(`kconfig\0${state.digest}`);
   if (state.kind === 'git') {
-    const git = (args: string[]) => run('git', ['-C', tree, ...args], { timeoutMs: 5 * 60_000, env: GIT_ENV, allowFailure: true });
+    const git = (args: string[]) =>
+      run('git', ['-C', tree, ...args], { timeoutMs: 5 * 60_000, env: GIT_ENV, allowFailure: true });
     // A clean tree has neither unstaged changes nor untracked files: the same digest without the scans.
     const none = { stdout: '' };
     const [staged, unstaged, untracked] = await Promise.all([
       git(['ls-files', '-s', '-z', '--', ...KCONFIG_INPUTS_GIT]),
       state.dirty ? git(['diff', '--binary', '--no-ext-diff', '--no-textconv', '--', ...KCONFIG_INPUTS_GIT]) : none,
-      state.dirty ? git(['ls-files', '-z', '--others', '--exclude-standard', `--exclude=/${OWNED_OBJ_PREFIX}*`, '--', ...KCONFIG_INPUTS_GIT]) : none,
+      state.dirty
+        ? git([
+            'ls-files',
+            '-z',
+            '--others',
+            '--exclude-standard',
+            `--exclude=/${OWNED_OBJ_PREFIX}*`,
+            '--',
+            ...KCONFIG_INPUTS_GIT,
+          ])
+        : none,
     ]);
     const h = createHash('sha256');
     h.update(staged.stdout).update('\0').update(unstaged.stdout).update('\0');
-    for (const p of untracked.stdout.split('\0').filter((x) => x !== '').sort()) h.update(p).update(await sha256File(join(tree, p)).catch(() => 'unreadable'));
+    for (const p of untracked.stdout
+      .split('\0')
+      .filter((x) => x !== '')
+      .sort())
+      h.update(p).update(await sha256File(join(tree, p)).catch(() => 'unreadable'));
     return h.digest('hex');
   }
   const script = `set -o pipefail; find . \\( -path ./.git -o -path './${OWNED_OBJ_PREFIX}*' \\) -prune -o \\( -name 'Kconfig*' -o -path './scripts/kconfig/*' -o -path './arch/x86/configs/*' -o -path './kernel/configs/*' -o -path ./Makefile \\) -printf '%P\\t%s\\t%T@\\n' | sha256sum`;

@@ -76,8 +76,12 @@ async function versionsOf(pkgs: string[], o: AptOptions): Promise<Map<string, st
 }
 
 /** Find the newest unsigned amd64 image of a series whose source version also has linux-source-<series>. */
-async function resolveDebianKernel(series: string, o: AptOptions = {}): Promise<{ imagePackage: string; version: string }> {
-  if (!/^\d+\.\d+$/.test(series)) throw new UsageError(`kernel series '${series}' is not like 6.12: pass --debian-kernel MAJOR.MINOR`);
+async function resolveDebianKernel(
+  series: string,
+  o: AptOptions = {},
+): Promise<{ imagePackage: string; version: string }> {
+  if (!/^\d+\.\d+$/.test(series))
+    throw new UsageError(`kernel series '${series}' is not like 6.12: pass --debian-kernel MAJOR.MINOR`);
   const names = (await aptCache(['pkgnames', `linux-image-${series}`], o)).split('\n');
   const re = new RegExp(`^linux-image-${series.replace('.', '\\.')}[.-][^ ]*-amd64-unsigned$`);
   const images = names.filter((n) => re.test(n) && !/-(rt|cloud)-amd64/.test(n));
@@ -90,10 +94,15 @@ async function resolveDebianKernel(series: string, o: AptOptions = {}): Promise<
     );
   }
   const candidates: { imagePackage: string; version: string }[] = [];
-  for (const img of images) for (const v of versions.get(img) ?? []) if (sourceVersions.includes(v)) candidates.push({ imagePackage: img, version: v });
+  for (const img of images)
+    for (const v of versions.get(img) ?? [])
+      if (sourceVersions.includes(v)) candidates.push({ imagePackage: img, version: v });
   const best = await newest(candidates.map((c) => c.version));
   const pick = candidates.find((c) => c.version === best);
-  if (!pick) throw new FaultlineError(`no linux-image-${series} version matches an available ${sourcePkg} version (${sourceVersions.join(', ')})`);
+  if (!pick)
+    throw new FaultlineError(
+      `no linux-image-${series} version matches an available ${sourcePkg} version (${sourceVersions.join(', ')})`,
+    );
   return pick;
 }
 
@@ -108,7 +117,8 @@ async function downloadAndExtract(pkg: string, version: string, dest: string, o:
   log.info(`downloading ${pkg}=${version} with apt-get download`);
   await run('apt-get', [...aptArgs(o), 'download', `${pkg}=${version}`], { timeoutMs: APT_TIMEOUT_MS, cwd: dl });
   const debs = (await readdir(dl)).filter((f) => f.endsWith('.deb'));
-  if (debs.length !== 1) throw new FaultlineError(`apt-get download ${pkg} produced ${debs.length} .deb files in ${dl}`);
+  if (debs.length !== 1)
+    throw new FaultlineError(`apt-get download ${pkg} produced ${debs.length} .deb files in ${dl}`);
   await run('dpkg-deb', ['-x', join(dl, debs[0] ?? ''), join(dest, 'root')], { timeoutMs: 10 * 60_000 });
   await rm(dl, { recursive: true, force: true });
   await writeFile(marker, `${pkg}=${version}\n`);
@@ -123,7 +133,8 @@ export async function ensureDebianKernel(series: string, o: AptOptions = {}): Pr
   const boot = await readdir(join(root, 'boot'));
   const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
   const config = boot.find((f) => f.startsWith('config-'));
-  if (!vmlinuz || !config) throw new FaultlineError(`${imagePackage} has no vmlinuz/config in boot/: delete ${dest} and retry`);
+  if (!vmlinuz || !config)
+    throw new FaultlineError(`${imagePackage} has no vmlinuz/config in boot/: delete ${dest} and retry`);
   const release = vmlinuz.slice('vmlinuz-'.length);
   const modulesDir = join(root, 'lib', 'modules', release);
   // The package ships no modules.dep (the postinst runs depmod): make it, once.
@@ -132,7 +143,11 @@ export async function ensureDebianKernel(series: string, o: AptOptions = {}): Pr
     await run(depmod, ['-b', root, release], { timeoutMs: 5 * 60_000 });
   }
   return {
-    series, imagePackage, version, root, release,
+    series,
+    imagePackage,
+    version,
+    root,
+    release,
     bzImage: join(root, 'boot', vmlinuz),
     modulesDir,
     config: join(root, 'boot', config),

@@ -7,7 +7,8 @@
 /** Paths in a build log: absolute under the tree, ./x, or ../x from an O= build dir. */
 export function normalisePath(p: string, treeRoot?: string): string {
   let f = p.trim();
-  if (treeRoot && f.startsWith(treeRoot.endsWith('/') ? treeRoot : `${treeRoot}/`)) f = f.slice(treeRoot.length).replace(/^\/+/, '');
+  if (treeRoot && f.startsWith(treeRoot.endsWith('/') ? treeRoot : `${treeRoot}/`))
+    f = f.slice(treeRoot.length).replace(/^\/+/, '');
   while (f.startsWith('./') || f.startsWith('../')) f = f.replace(/^\.\.?\//, '');
   return f;
 }

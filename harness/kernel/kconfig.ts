@@ -53,8 +53,13 @@ export function parseFragmentText(text: string, path: string): Fragment {
       value = 'n';
     } else if (trimmed.startsWith('#')) {
       // A near-miss of "# CONFIG_X is not set" is silently ignored by kconfig: refuse it instead.
-      if (/^#\s*CONFIG_\w+\s+is\s+not\s+set/.test(trimmed) || (line.startsWith(' ') && /^#\s*CONFIG_\w+ is not set/.test(trimmed))) {
-        throw new UsageError(`${path}:${lineNo}: malformed 'is not set' line: '${trimmed}' (write exactly '# CONFIG_NAME is not set')`);
+      if (
+        /^#\s*CONFIG_\w+\s+is\s+not\s+set/.test(trimmed) ||
+        (line.startsWith(' ') && /^#\s*CONFIG_\w+ is not set/.test(trimmed))
+      ) {
+        throw new UsageError(
+          `${path}:${lineNo}: malformed 'is not set' line: '${trimmed}' (write exactly '# CONFIG_NAME is not set')`,
+        );
       }
       return;
     } else {
@@ -67,7 +72,9 @@ export function parseFragmentText(text: string, path: string): Fragment {
       symbol = m[1];
       value = (m[2] ?? '').trimEnd();
       if (!VALUE_RE.test(value)) {
-        throw new UsageError(`${path}:${lineNo}: bad value for CONFIG_${symbol}: '${value}' (expected y, m, n, a number, 0xHEX or a "quoted string")`);
+        throw new UsageError(
+          `${path}:${lineNo}: bad value for CONFIG_${symbol}: '${value}' (expected y, m, n, a number, 0xHEX or a "quoted string")`,
+        );
       }
     }
     if (symbol === undefined || value === undefined || !SYMBOL_RE.test(symbol)) {
@@ -76,7 +83,9 @@ export function parseFragmentText(text: string, path: string): Fragment {
     const prev = seen.get(symbol);
     if (prev) {
       if (prev.value !== value) {
-        throw new UsageError(`${path}:${lineNo}: CONFIG_${symbol}=${value} contradicts line ${prev.line} (CONFIG_${symbol}=${prev.value}) in the same fragment`);
+        throw new UsageError(
+          `${path}:${lineNo}: CONFIG_${symbol}=${value} contradicts line ${prev.line} (CONFIG_${symbol}=${prev.value}) in the same fragment`,
+        );
       }
       return;
     }
@@ -110,7 +119,10 @@ export function kconfigsDir(): string {
 /** Names shipped in kconfigs/ (without .config). */
 export async function shippedFragments(dir = kconfigsDir()): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((f) => f.endsWith('.config')).map((f) => f.slice(0, -'.config'.length)).sort();
+    return (await readdir(dir))
+      .filter((f) => f.endsWith('.config'))
+      .map((f) => f.slice(0, -'.config'.length))
+      .sort();
   } catch {
     return [];
   }
@@ -120,11 +132,17 @@ export async function shippedFragments(dir = kconfigsDir()): Promise<string[]> {
  * `--kconfig base,uffd --kconfig ./my.config` -> absolute paths, in order. A bare
  * name is kconfigs/NAME.config; anything with a slash or a .config suffix is a path.
  */
-export async function resolveFragments(specs: readonly string[], opts: { cwd?: string; dir?: string } = {}): Promise<string[]> {
+export async function resolveFragments(
+  specs: readonly string[],
+  opts: { cwd?: string; dir?: string } = {},
+): Promise<string[]> {
   const dir = opts.dir ?? kconfigsDir();
   const cwd = opts.cwd ?? process.cwd();
   const out: string[] = [];
-  for (const spec of specs.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const spec of specs
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     const looksLikePath = spec.includes('/') || spec.endsWith('.config');
     const candidates = looksLikePath ? [isAbsolute(spec) ? spec : resolve(cwd, spec)] : [join(dir, `${spec}.config`)];
     // "uffd.config" with no slash: try the cwd first, then kconfigs/.
@@ -186,7 +204,8 @@ export function effectiveRequests(fragments: readonly Fragment[]): {
     for (const e of f.entries) {
       const prev = requests.get(e.symbol);
       const from = `${f.name}:${e.line}`;
-      if (prev && prev.value !== e.value) overrides.push(`CONFIG_${e.symbol}=${e.value} (${from}) overrides ${prev.value} (${prev.from})`);
+      if (prev && prev.value !== e.value)
+        overrides.push(`CONFIG_${e.symbol}=${e.value} (${from}) overrides ${prev.value} (${prev.from})`);
       requests.set(e.symbol, { value: e.value, from });
     }
   }
@@ -209,7 +228,11 @@ export async function checkFragments(
     mismatches.push({ symbol, requested: req.value, actual, from: req.from, why: [] });
   }
   if (mismatches.length > 0) {
-    const kc = await KconfigIndex.load(tree, mismatches.map((m) => m.symbol), arch);
+    const kc = await KconfigIndex.load(
+      tree,
+      mismatches.map((m) => m.symbol),
+      arch,
+    );
     for (const m of mismatches) m.why = kc.explain(m.symbol, m.requested, final);
   }
   return mismatches;
@@ -223,8 +246,12 @@ export class KconfigCheckError extends FaultlineError {
     const head = first
       ? `CONFIG_${first.symbol} (${first.from}) asked for ${shown(first.requested)} but the final .config has ${shown(first.actual)}: ${first.why[0] ?? 'unknown reason'}`
       : 'kconfig check failed';
-    const more = mismatches.length > 1 ? ` (and ${mismatches.length - 1} more option${mismatches.length > 2 ? 's' : ''})` : '';
-    super(`kconfig fragment not satisfied: ${head}${more}`, { exitCode: ExitCode.infra, detail: formatMismatches(mismatches) + `\nfinal config: ${configPath}` });
+    const more =
+      mismatches.length > 1 ? ` (and ${mismatches.length - 1} more option${mismatches.length > 2 ? 's' : ''})` : '';
+    super(`kconfig fragment not satisfied: ${head}${more}`, {
+      exitCode: ExitCode.infra,
+      detail: formatMismatches(mismatches) + `\nfinal config: ${configPath}`,
+    });
     this.name = 'KconfigCheckError';
     this.mismatches = mismatches;
   }
@@ -236,7 +263,12 @@ function shown(v: string): string {
 
 function formatMismatches(ms: readonly ConfigMismatch[]): string {
   return ms
-    .map((m) => [`CONFIG_${m.symbol}: ${m.from} asks for ${m.requested === 'n' ? 'not set' : m.requested}, final .config has ${m.actual === 'n' ? 'not set' : m.actual}`, ...m.why.map((w) => `    ${w}`)].join('\n'))
+    .map((m) =>
+      [
+        `CONFIG_${m.symbol}: ${m.from} asks for ${m.requested === 'n' ? 'not set' : m.requested}, final .config has ${m.actual === 'n' ? 'not set' : m.actual}`,
+        ...m.why.map((w) => `    ${w}`),
+      ].join('\n'),
+    )
     .join('\n');
 }
 
@@ -294,7 +326,8 @@ function stripComment(s: string): string {
   return s;
 }
 
-const ENTRY_RE = /^\s*(config|menuconfig|choice|endchoice|menu|endmenu|if|endif|comment|source|rsource|osource|orsource|mainmenu)\b/;
+const ENTRY_RE =
+  /^\s*(config|menuconfig|choice|endchoice|menu|endmenu|if|endif|comment|source|rsource|osource|orsource|mainmenu)\b/;
 
 class KconfigIndex {
   private constructor(
@@ -312,7 +345,10 @@ class KconfigIndex {
     // Explanations name the dependencies' own state; look those up too, so a
     // prompt-less dependency can be traced to what selects it.
     const deps = new Set<string>();
-    for (const s of symbols) for (const d of defs.get(s) ?? []) for (const e of [...d.dependsOn, ...d.enclosing.map((x) => x.cond)]) for (const id of identifiers(e)) deps.add(id);
+    for (const s of symbols)
+      for (const d of defs.get(s) ?? [])
+        for (const e of [...d.dependsOn, ...d.enclosing.map((x) => x.cond)])
+          for (const id of identifiers(e)) deps.add(id);
     const more = [...deps].filter((d) => !defs.has(d));
     if (more.length > 0) await idx.add(more, arch);
     return idx;
@@ -324,7 +360,13 @@ class KconfigIndex {
     // One grep over all Kconfig files: definitions and select/imply lines.
     const r = await run(
       'grep',
-      ['-rnE', '--include=Kconfig*', '--exclude-dir=.git', `^[[:space:]]*((menu)?config[[:space:]]+(${alt})[[:space:]]*$|(select|imply)[[:space:]]+(${alt})([[:space:]]|$))`, '.'],
+      [
+        '-rnE',
+        '--include=Kconfig*',
+        '--exclude-dir=.git',
+        `^[[:space:]]*((menu)?config[[:space:]]+(${alt})[[:space:]]*$|(select|imply)[[:space:]]+(${alt})([[:space:]]|$))`,
+        '.',
+      ],
       { cwd: this.tree, timeoutMs: 60_000, allowFailure: true },
     );
     const files = new Map<string, { line: number; text: string }[]>();
@@ -349,7 +391,11 @@ class KconfigIndex {
         const sel = /^\s*(select|imply)\s+(\w+)(?:\s+if\s+(.*))?$/.exec(stripComment(h.text).trimEnd());
         if (sel && sel[2] !== undefined && symbols.includes(sel[2])) {
           push(this.selectors, sel[2], {
-            file, line: h.line, kind: sel[1] === 'imply' ? 'imply' : 'select', by: parsed.ownerOf(h.line) ?? '?', cond: sel[3]?.trim(),
+            file,
+            line: h.line,
+            kind: sel[1] === 'imply' ? 'imply' : 'select',
+            by: parsed.ownerOf(h.line) ?? '?',
+            cond: sel[3]?.trim(),
           });
         }
       }
@@ -360,7 +406,9 @@ class KconfigIndex {
   explain(symbol: string, requested: string, cfg: Map<string, string>): string[] {
     const defs = this.defs.get(symbol) ?? [];
     if (defs.length === 0) {
-      return [`CONFIG_${symbol} is not defined in any Kconfig file of this tree (misspelt, renamed, removed, or not for this architecture)`];
+      return [
+        `CONFIG_${symbol} is not defined in any Kconfig file of this tree (misspelt, renamed, removed, or not for this architecture)`,
+      ];
     }
     const why: string[] = [];
     const wantOn = requested !== 'n';
@@ -368,34 +416,56 @@ class KconfigIndex {
       const where = `${d.file}:${d.line}`;
       if (wantOn) {
         const unmet: { text: string; cond: string }[] = [];
-        for (const e of d.enclosing) if (evalExpr(e.cond, cfg) === 0) unmet.push({ text: `inside '${e.kind === 'if' ? 'if' : `${e.kind} ... depends on`} ${e.cond}' (${d.file}:${e.line})`, cond: e.cond });
-        for (const dep of d.dependsOn) if (evalExpr(dep, cfg) === 0) unmet.push({ text: `depends on ${dep}`, cond: dep });
+        for (const e of d.enclosing)
+          if (evalExpr(e.cond, cfg) === 0)
+            unmet.push({
+              text: `inside '${e.kind === 'if' ? 'if' : `${e.kind} ... depends on`} ${e.cond}' (${d.file}:${e.line})`,
+              cond: e.cond,
+            });
+        for (const dep of d.dependsOn)
+          if (evalExpr(dep, cfg) === 0) unmet.push({ text: `depends on ${dep}`, cond: dep });
         for (const u of unmet) why.push(`unmet: ${u.text} [${describeSymbols(u.cond, cfg)}] (${where})`);
         if (requested === 'y' && d.type === 'tristate' && unmet.length === 0) {
           const capped = [...d.enclosing.map((e) => e.cond), ...d.dependsOn].filter((e) => evalExpr(e, cfg) === 1);
-          for (const c of capped) why.push(`depends on ${c} which is only =m, so it can be m at most [${describeSymbols(c, cfg)}] (${where})`);
+          for (const c of capped)
+            why.push(
+              `depends on ${c} which is only =m, so it can be m at most [${describeSymbols(c, cfg)}] (${where})`,
+            );
         }
         if (unmet.length === 0) {
           if (!d.hasPrompt) {
-            why.push(`CONFIG_${symbol} has no prompt: a fragment cannot set it, only 'select' or its default can (${where})`);
+            why.push(
+              `CONFIG_${symbol} has no prompt: a fragment cannot set it, only 'select' or its default can (${where})`,
+            );
           } else {
             const hidden = d.promptIf.filter((c) => evalExpr(c, cfg) === 0);
-            for (const c of hidden) why.push(`its prompt is only visible if ${c} [${describeSymbols(c, cfg)}] (${where})`);
+            for (const c of hidden)
+              why.push(`its prompt is only visible if ${c} [${describeSymbols(c, cfg)}] (${where})`);
           }
         }
       }
       if (d.type !== undefined && !['bool', 'tristate'].includes(d.type) && (requested === 'y' || requested === 'm')) {
         why.push(`CONFIG_${symbol} is a ${d.type}, not a bool/tristate (${where})`);
       }
-      if (d.type === 'bool' && requested === 'm') why.push(`CONFIG_${symbol} is a bool: it can be y or n, never m (${where})`);
+      if (d.type === 'bool' && requested === 'm')
+        why.push(`CONFIG_${symbol} is a bool: it can be y or n, never m (${where})`);
     }
     const sels = this.selectors.get(symbol) ?? [];
     if (!wantOn || requested === 'm') {
-      const active = sels.filter((s) => s.kind === 'select' && (cfg.get(s.by) ?? 'n') !== 'n' && (s.cond === undefined || evalExpr(s.cond, cfg) > 0));
-      for (const s of active) why.push(`forced on: selected by CONFIG_${s.by}=${cfg.get(s.by) ?? '?'}${s.cond ? ` if ${s.cond}` : ''} (${s.file}:${s.line})`);
+      const active = sels.filter(
+        (s) =>
+          s.kind === 'select' && (cfg.get(s.by) ?? 'n') !== 'n' && (s.cond === undefined || evalExpr(s.cond, cfg) > 0),
+      );
+      for (const s of active)
+        why.push(
+          `forced on: selected by CONFIG_${s.by}=${cfg.get(s.by) ?? '?'}${s.cond ? ` if ${s.cond}` : ''} (${s.file}:${s.line})`,
+        );
     } else if (defs.every((d) => !d.hasPrompt) || why.length === 0) {
       const list = sels.slice(0, 6).map((s) => `${s.by}${s.cond ? ` if ${s.cond}` : ''} (${s.file}:${s.line})`);
-      if (list.length > 0) why.push(`CONFIG_${symbol} is ${sels.some((s) => s.kind === 'select') ? 'selected' : 'implied'} by: ${list.join(', ')}${sels.length > 6 ? ', ...' : ''}`);
+      if (list.length > 0)
+        why.push(
+          `CONFIG_${symbol} is ${sels.some((s) => s.kind === 'select') ? 'selected' : 'implied'} by: ${list.join(', ')}${sels.length > 6 ? ', ...' : ''}`,
+        );
     }
     // Dependencies that are themselves off and prompt-less: say who would turn them on.
     for (const d of defs) {
@@ -405,15 +475,21 @@ class KconfigIndex {
           if ((cfg.get(id) ?? 'n') !== 'n') continue;
           const idDefs = this.defs.get(id) ?? [];
           if (idDefs.length > 0 && idDefs.every((x) => !x.hasPrompt)) {
-            const s = (this.selectors.get(id) ?? []).slice(0, 4).map((x) => `${x.by}${x.cond ? ` if ${x.cond}` : ''} (${x.file}:${x.line})`);
-            why.push(`CONFIG_${id} has no prompt; it is ${s.length ? `selected by ${s.join(', ')}` : 'never selected for this architecture'}`);
+            const s = (this.selectors.get(id) ?? [])
+              .slice(0, 4)
+              .map((x) => `${x.by}${x.cond ? ` if ${x.cond}` : ''} (${x.file}:${x.line})`);
+            why.push(
+              `CONFIG_${id} has no prompt; it is ${s.length ? `selected by ${s.join(', ')}` : 'never selected for this architecture'}`,
+            );
           }
         }
       }
     }
     if (why.length === 0) {
       const where = defs.map((d) => `${d.file}:${d.line}`).join(', ');
-      why.push(`no unmet dependency found in ${where}; kconfig's default or a select decided it: look it up in 'make menuconfig' (/${symbol})`);
+      why.push(
+        `no unmet dependency found in ${where}; kconfig's default or a select decided it: look it up in 'make menuconfig' (/${symbol})`,
+      );
     }
     return [...new Set(why)];
   }
@@ -427,12 +503,20 @@ function push<T>(m: Map<string, T[]>, k: string, v: T): void {
 
 /** "A && !B" -> "A=y, B=n" from the final .config (n for unset/absent). */
 function describeSymbols(expr: string, cfg: Map<string, string>): string {
-  return identifiers(expr).map((id) => `${id}=${cfg.get(id) ?? 'n'}`).join(', ');
+  return identifiers(expr)
+    .map((id) => `${id}=${cfg.get(id) ?? 'n'}`)
+    .join(', ');
 }
 
 function identifiers(expr: string): string[] {
-  const ids = expr.replace(/"[^"]*"/g, ' ').replace(/\$\([^)]*\)/g, ' ').match(/\b[A-Za-z0-9_]+\b/g) ?? [];
-  return [...new Set(ids.filter((i) => !['y', 'm', 'n', 'if', 'on'].includes(i) && !/^\d+$/.test(i) && !/^0x/i.test(i)))];
+  const ids =
+    expr
+      .replace(/"[^"]*"/g, ' ')
+      .replace(/\$\([^)]*\)/g, ' ')
+      .match(/\b[A-Za-z0-9_]+\b/g) ?? [];
+  return [
+    ...new Set(ids.filter((i) => !['y', 'm', 'n', 'if', 'on'].includes(i) && !/^\d+$/.test(i) && !/^0x/i.test(i))),
+  ];
 }
 
 interface ParsedFile {
@@ -470,7 +554,14 @@ function parseKconfigFile(text: string): ParsedFile {
       const kw = entry[1];
       if (kw === 'config' || kw === 'menuconfig') {
         const sym = /^(?:menu)?config\s+(\w+)/.exec(l)?.[1];
-        current = { line, type: undefined, hasPrompt: false, promptIf: [], dependsOn: [], enclosing: stack.filter((s) => s.cond !== 'y').map((s) => ({ ...s })) };
+        current = {
+          line,
+          type: undefined,
+          hasPrompt: false,
+          promptIf: [],
+          dependsOn: [],
+          enclosing: stack.filter((s) => s.cond !== 'y').map((s) => ({ ...s })),
+        };
         defs.set(line, current);
         owners.push({ line, symbol: sym });
       } else if (kw === 'if') {
@@ -548,12 +639,31 @@ function tokenize(expr: string): Tok[] | undefined {
   let i = 0;
   while (i < expr.length) {
     const c = expr[i] ?? '';
-    if (/\s/.test(c)) { i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     const two = expr.slice(i, i + 2);
-    if (['&&', '||', '!=', '<=', '>='].includes(two)) { toks.push({ t: 'op', v: two }); i += 2; continue; }
-    if (['!', '=', '<', '>'].includes(c)) { toks.push({ t: 'op', v: c }); i++; continue; }
-    if (c === '(') { toks.push({ t: 'lp', v: c }); i++; continue; }
-    if (c === ')') { toks.push({ t: 'rp', v: c }); i++; continue; }
+    if (['&&', '||', '!=', '<=', '>='].includes(two)) {
+      toks.push({ t: 'op', v: two });
+      i += 2;
+      continue;
+    }
+    if (['!', '=', '<', '>'].includes(c)) {
+      toks.push({ t: 'op', v: c });
+      i++;
+      continue;
+    }
+    if (c === '(') {
+      toks.push({ t: 'lp', v: c });
+      i++;
+      continue;
+    }
+    if (c === ')') {
+      toks.push({ t: 'rp', v: c });
+      i++;
+      continue;
+    }
     if (c === '"') {
       const end = expr.indexOf('"', i + 1);
       if (end < 0) return undefined;
@@ -579,11 +689,21 @@ export function evalExpr(expr: string, cfg: Map<string, string>): number {
   const toks = tokenize(expr);
   if (!toks) return -1;
   let p = 0;
-  const value = (t: Tok): string => (t.t === 'str' ? t.v : ['y', 'm', 'n'].includes(t.v) ? t.v : /^-?\d+$|^0x/i.test(t.v) ? t.v : (cfg.get(t.v) ?? 'n').replace(/^"|"$/g, ''));
+  const value = (t: Tok): string =>
+    t.t === 'str'
+      ? t.v
+      : ['y', 'm', 'n'].includes(t.v)
+        ? t.v
+        : /^-?\d+$|^0x/i.test(t.v)
+          ? t.v
+          : (cfg.get(t.v) ?? 'n').replace(/^"|"$/g, '');
   function primary(): number {
     const t = toks![p];
     if (!t) throw new Error('eof');
-    if (t.t === 'op' && t.v === '!') { p++; return 2 - primary(); }
+    if (t.t === 'op' && t.v === '!') {
+      p++;
+      return 2 - primary();
+    }
     if (t.t === 'lp') {
       p++;
       const v = or();
@@ -600,10 +720,22 @@ export function evalExpr(expr: string, cfg: Map<string, string>): number {
         if (!rhs || (rhs.t !== 'id' && rhs.t !== 'str')) throw new Error('rhs');
         const a = value(t);
         const b = value(rhs);
-        const na = Number(a), nb = Number(b);
+        const na = Number(a),
+          nb = Number(b);
         const numeric = a !== '' && b !== '' && !Number.isNaN(na) && !Number.isNaN(nb);
         const cmp = numeric ? na - nb : a === b ? 0 : a < b ? -1 : 1;
-        const ok = next.v === '=' ? cmp === 0 : next.v === '!=' ? cmp !== 0 : next.v === '<' ? cmp < 0 : next.v === '>' ? cmp > 0 : next.v === '<=' ? cmp <= 0 : cmp >= 0;
+        const ok =
+          next.v === '='
+            ? cmp === 0
+            : next.v === '!='
+              ? cmp !== 0
+              : next.v === '<'
+                ? cmp < 0
+                : next.v === '>'
+                  ? cmp > 0
+                  : next.v === '<='
+                    ? cmp <= 0
+                    : cmp >= 0;
         return ok ? 2 : 0;
       }
       return t.t === 'str' ? 0 : tri(value(t));
@@ -612,12 +744,18 @@ export function evalExpr(expr: string, cfg: Map<string, string>): number {
   }
   function and(): number {
     let v = primary();
-    while (toks![p]?.v === '&&') { p++; v = Math.min(v, primary()); }
+    while (toks![p]?.v === '&&') {
+      p++;
+      v = Math.min(v, primary());
+    }
     return v;
   }
   function or(): number {
     let v = and();
-    while (toks![p]?.v === '||') { p++; v = Math.max(v, and()); }
+    while (toks![p]?.v === '||') {
+      p++;
+      v = Math.max(v, and());
+    }
     return v;
   }
   try {

@@ -59,7 +59,10 @@ export async function compareNightlies(
   return compareRuns(
     baseRuns.map((r) => r.record),
     head.runs.map((r) => r.record),
-    { contextOf: (r: RunRecord) => ctx.get(r.runId) ?? `guest_ram=${r.qemu.guestRam}`, knownFlaky: knownFlakyKeys(past, { planName, lastNights: 14 }) },
+    {
+      contextOf: (r: RunRecord) => ctx.get(r.runId) ?? `guest_ram=${r.qemu.guestRam}`,
+      knownFlaky: knownFlakyKeys(past, { planName, lastNights: 14 }),
+    },
   );
 }
 
@@ -88,16 +91,32 @@ function matrixSummary(record: NightlyRecord): string {
   }
   const v = { pass: 0, fail: 0, error: 0 };
   for (const j of record.jobs) if (j.verdict) v[j.verdict]++;
-  return [`nightly ${record.nightlyId} (${record.planName}${record.shard ? `, shard ${record.shard.index}/${record.shard.count}` : ''}): ${record.jobs.length} jobs: ${v.pass} pass, ${v.fail} fail, ${v.error} infra error`, ...lines].join('\n');
+  return [
+    `nightly ${record.nightlyId} (${record.planName}${record.shard ? `, shard ${record.shard.index}/${record.shard.count}` : ''}): ${record.jobs.length} jobs: ${v.pass} pass, ${v.fail} fail, ${v.error} infra error`,
+    ...lines,
+  ].join('\n');
 }
 
-export async function finalizeNightly(dir: string, record: NightlyRecord, opts: FinalizeOptions): Promise<FinalizeResult> {
+export async function finalizeNightly(
+  dir: string,
+  record: NightlyRecord,
+  opts: FinalizeOptions,
+): Promise<FinalizeResult> {
   const runs = await loadNightlyRuns(dir, record);
   if (opts.index ?? true) {
     const entries = runs.map((r) =>
-      runEntry(r.record, relative(opts.resultsRoot, r.dir), { nightlyId: record.nightlyId, planName: record.planName, jobKey: r.job.key, kernelName: r.job.kernel, config: r.job.config }),
+      runEntry(r.record, relative(opts.resultsRoot, r.dir), {
+        nightlyId: record.nightlyId,
+        planName: record.planName,
+        jobKey: r.job.key,
+        kernelName: r.job.kernel,
+        config: r.job.config,
+      }),
     );
-    await appendHistory(opts.resultsRoot, [...entries, nightlySummaryEntry(record, relative(opts.resultsRoot, dir), entries)]);
+    await appendHistory(opts.resultsRoot, [
+      ...entries,
+      nightlySummaryEntry(record, relative(opts.resultsRoot, dir), entries),
+    ]);
   }
   const history = await readHistory(opts.resultsRoot);
 
@@ -111,7 +130,13 @@ export async function finalizeNightly(dir: string, record: NightlyRecord, opts: 
     if (baselineDir !== undefined) {
       try {
         const base = await readNightlyRecord(baselineDir);
-        comparison = await compareNightlies({ dir: baselineDir, record: base }, { runs }, history, record.planName, record.nightlyId);
+        comparison = await compareNightlies(
+          { dir: baselineDir, record: base },
+          { runs },
+          history,
+          record.planName,
+          record.nightlyId,
+        );
         comparison.base.runs = [base.nightlyId];
         await writeJsonAtomic(join(dir, 'comparison.json'), { baseline: base.nightlyId, baselineDir, ...comparison });
         await writeFileAtomic(join(dir, 'comparison.txt'), formatComparison(comparison) + '\n');
@@ -124,9 +149,28 @@ export async function finalizeNightly(dir: string, record: NightlyRecord, opts: 
 
   const junitPath = join(dir, 'junit.xml');
   await writeFileAtomic(junitPath, toNightlyJunit(record, runs));
-  const reportPath = await generateReport({ dir, record, runs, history, resultsRoot: opts.resultsRoot, ...(comparison ? { comparison } : {}), ...(comparison && baselineDir !== undefined ? { baselineDir } : {}) });
+  const reportPath = await generateReport({
+    dir,
+    record,
+    runs,
+    history,
+    resultsRoot: opts.resultsRoot,
+    ...(comparison ? { comparison } : {}),
+    ...(comparison && baselineDir !== undefined ? { baselineDir } : {}),
+  });
 
-  const summary = [matrixSummary(record), ...(comparison ? [formatComparison(comparison, 15)] : []), `report: ${reportPath}`, `junit: ${junitPath}`].join('\n');
+  const summary = [
+    matrixSummary(record),
+    ...(comparison ? [formatComparison(comparison, 15)] : []),
+    `report: ${reportPath}`,
+    `junit: ${junitPath}`,
+  ].join('\n');
   if (opts.print ?? true) process.stdout.write(summary + '\n');
-  return { ...(comparison ? { comparison } : {}), ...(baselineDir !== undefined ? { baselineDir } : {}), reportPath, junitPath, summary };
+  return {
+    ...(comparison ? { comparison } : {}),
+    ...(baselineDir !== undefined ? { baselineDir } : {}),
+    reportPath,
+    junitPath,
+    summary,
+  };
 }

@@ -26,7 +26,9 @@ export interface Job {
 }
 
 function buildKeyOf(k: PlanKernel, config: { name: string; fragments: string[] }): string {
-  return k.kind === 'debian' ? `debian:${k.series}` : `tree:${k.tree}@${k.ref ?? 'HEAD'}:${[...k.kconfig, ...config.fragments].join(',')}`;
+  return k.kind === 'debian'
+    ? `debian:${k.series}`
+    : `tree:${k.tree}@${k.ref ?? 'HEAD'}:${[...k.kconfig, ...config.fragments].join(',')}`;
 }
 
 /** Expand a plan in a fixed order: kernel, config, guest RAM, backing, suite, repetition. */
@@ -72,7 +74,9 @@ export function parseShard(text: string): ShardSpec {
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
   if (!m || count < 1 || index < 1 || index > count || count > 10_000) {
-    throw new UsageError(`--shard '${text}' is not I/N with 1 <= I <= N (e.g. --shard 2/4; a Kubernetes Indexed Job passes $((JOB_COMPLETION_INDEX+1))/N)`);
+    throw new UsageError(
+      `--shard '${text}' is not I/N with 1 <= I <= N (e.g. --shard 2/4; a Kubernetes Indexed Job passes $((JOB_COMPLETION_INDEX+1))/N)`,
+    );
   }
   return { index, count };
 }
@@ -94,8 +98,14 @@ export interface ShardAssignment {
  * ties break by job id and shard index so every machine computes the same answer from the
  * same inputs (the plan and the durations file / history index they all share).
  */
-export function assignShards(jobs: readonly Job[], count: number, pastDurationsMs: ReadonlyMap<string, number> = new Map()): ShardAssignment {
-  const known = jobs.map((j) => pastDurationsMs.get(j.key)).filter((d): d is number => d !== undefined && Number.isFinite(d) && d > 0);
+export function assignShards(
+  jobs: readonly Job[],
+  count: number,
+  pastDurationsMs: ReadonlyMap<string, number> = new Map(),
+): ShardAssignment {
+  const known = jobs
+    .map((j) => pastDurationsMs.get(j.key))
+    .filter((d): d is number => d !== undefined && Number.isFinite(d) && d > 0);
   const balanced = known.length > 0;
   const sortedKnown = [...known].sort((a, b) => a - b);
   const fallback = balanced ? (sortedKnown[Math.floor(sortedKnown.length / 2)] ?? 1) : 1;
@@ -118,7 +128,11 @@ export function assignShards(jobs: readonly Job[], count: number, pastDurationsM
   return { shards, loadMs: loads, fingerprint: sha256(JSON.stringify(shards)).slice(0, 16), balanced };
 }
 
-export function selectShard(jobs: readonly Job[], shard: ShardSpec, pastDurationsMs?: ReadonlyMap<string, number>): { jobs: Job[]; assignment: ShardAssignment } {
+export function selectShard(
+  jobs: readonly Job[],
+  shard: ShardSpec,
+  pastDurationsMs?: ReadonlyMap<string, number>,
+): { jobs: Job[]; assignment: ShardAssignment } {
   const assignment = assignShards(jobs, shard.count, pastDurationsMs);
   const mine = new Set(assignment.shards[shard.index - 1] ?? []);
   return { jobs: jobs.filter((j) => mine.has(j.id)), assignment };

@@ -24,12 +24,18 @@ export interface PreparedKernel {
   selftestsTree?: string;
 }
 
-export type KernelPreparer = (kernel: PlanKernel, config: { name: string; fragments: string[] }, buildKey: string) => Promise<PreparedKernel>;
+export type KernelPreparer = (
+  kernel: PlanKernel,
+  config: { name: string; fragments: string[] },
+  buildKey: string,
+) => Promise<PreparedKernel>;
 
 /** Source-built kernels go through harness/kernel/build.ts (cached by tree, ref and config). */
 async function buildSourceKernel(k: Extract<PlanKernel, { kind: 'tree' }>, fragments: string[]): Promise<KernelBuild> {
   if (/^[a-z]+:\/\//.test(k.tree)) {
-    throw new UsageError(`kernel '${k.name}': tree ${k.tree} is a URL; faultline builds from a local checkout: clone it and give its path (ref: selects the revision)`);
+    throw new UsageError(
+      `kernel '${k.name}': tree ${k.tree} is a URL; faultline builds from a local checkout: clone it and give its path (ref: selects the revision)`,
+    );
   }
   const kconfig = [...k.kconfig, ...fragments];
   return buildKernel({
@@ -61,16 +67,26 @@ export const defaultKernelPreparer =
     if (selftestsDir === undefined && tree) selftestsDir = (await buildSelftests({ tree })).dir;
     await buildInitramfs(bootable.modulesDir ? { modulesDir: bootable.modulesDir } : {});
     log.info(`kernel ${k.name} (${buildKey}) ready: ${bootable.info.release ?? bootable.bzImage}`);
-    return { buildKey, spec, ...(selftestsDir !== undefined ? { selftestsDir } : {}), ...(tree !== undefined ? { selftestsTree: tree } : {}) };
+    return {
+      buildKey,
+      spec,
+      ...(selftestsDir !== undefined ? { selftestsDir } : {}),
+      ...(tree !== undefined ? { selftestsTree: tree } : {}),
+    };
   };
 
 /** Prepare each distinct kernel among `jobs` once, serially; failures are returned per build key. */
-export async function prepareKernels(plan: Plan, jobs: readonly Job[], preparer: KernelPreparer): Promise<Map<string, PreparedKernel | { error: string }>> {
+export async function prepareKernels(
+  plan: Plan,
+  jobs: readonly Job[],
+  preparer: KernelPreparer,
+): Promise<Map<string, PreparedKernel | { error: string }>> {
   const out = new Map<string, PreparedKernel | { error: string }>();
   for (const job of jobs) {
     if (out.has(job.buildKey)) continue;
     const k = plan.kernels.find((x) => x.name === job.kernel);
-    const c = k?.kind === 'debian' ? { name: 'debian', fragments: [] } : plan.configs.find((x) => x.name === job.config);
+    const c =
+      k?.kind === 'debian' ? { name: 'debian', fragments: [] } : plan.configs.find((x) => x.name === job.config);
     if (!k || !c) {
       out.set(job.buildKey, { error: `job ${job.id} names kernel/config not in the plan` });
       continue;

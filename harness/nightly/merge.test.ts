@@ -30,7 +30,10 @@ repeat: 2
 `;
 const plan = parsePlan(PLAN, 'roundtrip.yaml');
 const allJobs = expandJobs(plan);
-const noKernelWork: KernelPreparer = async (k, _c, buildKey) => ({ buildKey, spec: { kind: 'debian', series: k.kind === 'debian' ? k.series : '6.12' } });
+const noKernelWork: KernelPreparer = async (k, _c, buildKey) => ({
+  buildKey,
+  spec: { kind: 'debian', series: k.kind === 'debian' ? k.series : '6.12' },
+});
 
 async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'faultline-nightly-'));
@@ -39,7 +42,17 @@ async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string
 }
 
 function opts(resultsRoot: string, extra: Partial<NightlyOptions> = {}): NightlyOptions {
-  return { planFile: 'roundtrip.yaml', plan, resultsRoot, parallel: 2, kernelPreparer: noKernelWork, progress: false, print: false, executor: fixtureExecutor(), ...extra };
+  return {
+    planFile: 'roundtrip.yaml',
+    plan,
+    resultsRoot,
+    parallel: 2,
+    kernelPreparer: noKernelWork,
+    progress: false,
+    print: false,
+    executor: fixtureExecutor(),
+    ...extra,
+  };
 }
 
 const isFlakyJob = (j: Job): boolean => j.id === 'debian-6.12+debian+shmem+hugetlb+uffd+r2';
@@ -47,7 +60,9 @@ const isFlakyJob = (j: Job): boolean => j.id === 'debian-6.12+debian+shmem+huget
 t.test('unsharded nightly, 3 shards on separate machines, merged: same jobs, same results', async (t) => {
   const root = await scratch(t);
   // Night 1 on one machine: gives the history that balances the shards.
-  const full = await runNightly(opts(join(root, 'machine0'), { nightlyId: 'full', executor: fixtureExecutor({ infraFirstAttempt: isFlakyJob }) }));
+  const full = await runNightly(
+    opts(join(root, 'machine0'), { nightlyId: 'full', executor: fixtureExecutor({ infraFirstAttempt: isFlakyJob }) }),
+  );
   t.equal(full.record.jobs.length, allJobs.length);
   t.ok(full.record.complete);
   const retried = full.record.jobs.find((j) => isFlakyJob(j));
@@ -58,22 +73,41 @@ t.test('unsharded nightly, 3 shards on separate machines, merged: same jobs, sam
 
   const shardDirs: string[] = [];
   for (let i = 1; i <= 3; i++) {
-    const out = await runNightly(opts(join(root, `machine${i}`), { shard: { index: i, count: 3 }, durationsFrom: join(root, 'machine0') }));
+    const out = await runNightly(
+      opts(join(root, `machine${i}`), { shard: { index: i, count: 3 }, durationsFrom: join(root, 'machine0') }),
+    );
     t.equal(out.record.shard?.balanced, true, `shard ${i} balanced by past durations`);
     shardDirs.push(out.dir);
   }
   const sizes = await Promise.all(shardDirs.map(async (d) => (await readNightlyRecord(d)).jobs.length));
-  t.equal(sizes.reduce((a, b) => a + b, 0), allJobs.length, `shard sizes ${sizes.join('+')} add up to the plan`);
+  t.equal(
+    sizes.reduce((a, b) => a + b, 0),
+    allJobs.length,
+    `shard sizes ${sizes.join('+')} add up to the plan`,
+  );
 
-  const merged = await mergeNightlies(shardDirs, { resultsRoot: join(root, 'merged'), nightlyId: 'merged-night', compare: false, print: false });
+  const merged = await mergeNightlies(shardDirs, {
+    resultsRoot: join(root, 'merged'),
+    nightlyId: 'merged-night',
+    compare: false,
+    print: false,
+  });
   t.same(merged.missing, []);
   t.ok(merged.record.complete);
-  t.same(merged.record.jobs.map((j) => j.id), allJobs.map((j) => j.id), 'merged jobs in plan order');
+  t.same(
+    merged.record.jobs.map((j) => j.id),
+    allJobs.map((j) => j.id),
+    'merged jobs in plan order',
+  );
   t.same(merged.record.mergedFrom?.length, 3);
 
   const fullRuns = await loadNightlyRuns(full.dir, full.record);
   const mergedRuns = await loadNightlyRuns(merged.dir, merged.record);
-  const strip = (r: (typeof fullRuns)[number]) => ({ job: r.job.id, verdict: r.record.verdict, subtests: r.record.subtests });
+  const strip = (r: (typeof fullRuns)[number]) => ({
+    job: r.job.id,
+    verdict: r.record.verdict,
+    subtests: r.record.subtests,
+  });
   t.same(mergedRuns.map(strip), fullRuns.map(strip), 'every job result survives the round trip');
   t.ok(await exists(join(merged.dir, 'report', 'index.html')));
   const junit = await readFile(join(merged.dir, 'junit.xml'), 'utf8');
@@ -84,17 +118,29 @@ t.test('unsharded nightly, 3 shards on separate machines, merged: same jobs, sam
   t.equal(rows.length, 2 * 2, '2 guest RAM x 2 repetitions');
 
   t.test('merging a shard twice is refused', async (t) => {
-    await t.rejects(mergeNightlies([shardDirs[0] ?? '', shardDirs[0] ?? ''], { resultsRoot: join(root, 'dup'), print: false }), UsageError);
+    await t.rejects(
+      mergeNightlies([shardDirs[0] ?? '', shardDirs[0] ?? ''], { resultsRoot: join(root, 'dup'), print: false }),
+      UsageError,
+    );
   });
   t.test('a missing shard leaves pending jobs and exit code 2', async (t) => {
-    const partial = await mergeNightlies(shardDirs.slice(0, 2), { resultsRoot: join(root, 'partial'), compare: false, print: false });
+    const partial = await mergeNightlies(shardDirs.slice(0, 2), {
+      resultsRoot: join(root, 'partial'),
+      compare: false,
+      print: false,
+    });
     t.equal(partial.missing.length, sizes[2]);
     t.equal(partial.record.complete, false);
     t.equal(partial.exitCode, 2);
   });
   t.test('plans must match', async (t) => {
-    const other = await runNightly(opts(join(root, 'other'), { plan: parsePlan(PLAN.replace('repeat: 2', 'repeat: 1'), 'x.yaml') }));
-    await t.rejects(mergeNightlies([shardDirs[0] ?? '', other.dir], { resultsRoot: join(root, 'mix'), print: false }), /merge shards of one plan only/);
+    const other = await runNightly(
+      opts(join(root, 'other'), { plan: parsePlan(PLAN.replace('repeat: 2', 'repeat: 1'), 'x.yaml') }),
+    );
+    await t.rejects(
+      mergeNightlies([shardDirs[0] ?? '', other.dir], { resultsRoot: join(root, 'mix'), print: false }),
+      /merge shards of one plan only/,
+    );
   });
 });
 
@@ -108,7 +154,10 @@ t.test('kill mid-run, then --resume runs only what is left', async (t) => {
       if (runs === 3) controller.abort();
     },
   });
-  await t.rejects(runNightly(opts(root, { nightlyId: 'interrupted', executor: first, signal: controller.signal })), FaultlineError);
+  await t.rejects(
+    runNightly(opts(root, { nightlyId: 'interrupted', executor: first, signal: controller.signal })),
+    FaultlineError,
+  );
   const dir = join(root, 'nightly', 'interrupted');
   const state = await readNightlyRecord(dir);
   const done = state.jobs.filter((j) => j.state === 'done').length;
@@ -116,7 +165,9 @@ t.test('kill mid-run, then --resume runs only what is left', async (t) => {
   t.equal(state.complete, false);
 
   let resumedRuns = 0;
-  const resumed = await runNightly(opts(root, { resume: true, executor: fixtureExecutor({ onRun: () => resumedRuns++ }) }));
+  const resumed = await runNightly(
+    opts(root, { resume: true, executor: fixtureExecutor({ onRun: () => resumedRuns++ }) }),
+  );
   t.equal(resumed.dir, dir, 'found the interrupted nightly by plan');
   t.equal(resumedRuns, allJobs.length - done, 'only pending jobs ran again');
   t.ok(resumed.record.complete);
@@ -129,10 +180,18 @@ t.test('the next night is compared with the previous one', async (t) => {
   await runNightly(opts(root, { nightlyId: 'night1', executor: fixtureExecutor({ packageVersion: '6.12.40-1' }) }));
   // New kernel; one backing fails consistently on both repetitions; latency up 40%.
   const failing = (j: Job): boolean => j.backing === 'hugetlb' && j.guestRam === 'anon';
-  const night2 = await runNightly(opts(root, { nightlyId: 'night2', executor: fixtureExecutor({ packageVersion: '6.12.41-1', failing, latencyMedianNs: 12_000 * 1.4, night: 2 }) }));
+  const night2 = await runNightly(
+    opts(root, {
+      nightlyId: 'night2',
+      executor: fixtureExecutor({ packageVersion: '6.12.41-1', failing, latencyMedianNs: 12_000 * 1.4, night: 2 }),
+    }),
+  );
   const c = night2.comparison;
   t.ok(c, 'compared with night1');
-  t.same(c?.regressions.map((r) => r.key), ['debian-6.12+debian+anon|uffd-unit-tests/minor/hugetlb']);
+  t.same(
+    c?.regressions.map((r) => r.key),
+    ['debian-6.12+debian+anon|uffd-unit-tests/minor/hugetlb'],
+  );
   t.equal(c?.flaky.length, 0);
   t.equal(night2.exitCode, 1);
   t.ok(await exists(join(night2.dir, 'comparison.json')));

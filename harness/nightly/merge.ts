@@ -12,7 +12,13 @@ import { log } from '../util/log.js';
 import { finalizeNightly, type FinalizeResult } from './finalize.js';
 import { expandJobs } from './jobs.js';
 import { nightlyExitCode } from './nightly.js';
-import { NIGHTLY_FILE, readNightlyRecord, writeNightlyRecord, type NightlyJobState, type NightlyRecord } from './record.js';
+import {
+  NIGHTLY_FILE,
+  readNightlyRecord,
+  writeNightlyRecord,
+  type NightlyJobState,
+  type NightlyRecord,
+} from './record.js';
 
 export interface MergeOptions {
   resultsRoot: string;
@@ -38,11 +44,16 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
   if (!first) throw new UsageError('merge: nothing to merge');
   for (const i of inputs) {
     if (i.rec.planHash !== first.rec.planHash) {
-      throw new UsageError(`merge: ${i.dir} ran plan ${i.rec.planName} (${i.rec.planHash}) but ${first.dir} ran ${first.rec.planName} (${first.rec.planHash}): merge shards of one plan only`);
+      throw new UsageError(
+        `merge: ${i.dir} ran plan ${i.rec.planName} (${i.rec.planHash}) but ${first.dir} ran ${first.rec.planName} (${first.rec.planHash}): merge shards of one plan only`,
+      );
     }
   }
   const fps = new Set(inputs.map((i) => i.rec.shard?.fingerprint).filter((f): f is string => f !== undefined));
-  if (fps.size > 1) log.warn(`shards were assigned from different histories (fingerprints ${[...fps].join(', ')}); checking coverage job by job`);
+  if (fps.size > 1)
+    log.warn(
+      `shards were assigned from different histories (fingerprints ${[...fps].join(', ')}); checking coverage job by job`,
+    );
 
   const owner = new Map<string, { dir: string; job: NightlyJobState }>();
   for (const i of inputs) {
@@ -60,10 +71,15 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
   const plan = first.rec.plan;
   const planJobs = expandJobs(plan);
   const startedAt = inputs.map((i) => i.rec.startedAt).sort()[0] ?? new Date().toISOString();
-  const finishedAt = inputs.map((i) => i.rec.finishedAt ?? '').sort().pop() || new Date().toISOString();
+  const finishedAt =
+    inputs
+      .map((i) => i.rec.finishedAt ?? '')
+      .sort()
+      .pop() || new Date().toISOString();
   const nightlyId = opts.nightlyId ?? basename(first.dir).replace(/-shard\d+of\d+$/, '') + '-merged';
   const outDir = resolve(opts.outDir ?? join(opts.resultsRoot, 'nightly', nightlyId));
-  if (await exists(join(outDir, NIGHTLY_FILE))) throw new UsageError(`merge: ${outDir} already holds a nightly: pass another --out`);
+  if (await exists(join(outDir, NIGHTLY_FILE)))
+    throw new UsageError(`merge: ${outDir} already holds a nightly: pass another --out`);
   await mkdir(join(outDir, 'runs'), { recursive: true });
 
   const jobs: NightlyJobState[] = [];
@@ -87,7 +103,10 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
   }
   const extra = [...owner.keys()].filter((id) => !planJobs.some((j) => j.id === id));
   if (extra.length) log.warn(`merge: ${extra.length} job(s) not in the plan ignored (e.g. ${extra[0] ?? ''})`);
-  if (missing.length) log.warn(`merge: ${missing.length} of ${planJobs.length} job(s) ran in no shard (e.g. ${missing[0] ?? ''}): a shard is missing or incomplete`);
+  if (missing.length)
+    log.warn(
+      `merge: ${missing.length} of ${planJobs.length} job(s) ran in no shard (e.g. ${missing[0] ?? ''}): a shard is missing or incomplete`,
+    );
 
   const record: NightlyRecord = {
     schema: 'faultline.nightly/1',
@@ -116,5 +135,11 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
     ...(opts.print !== undefined ? { print: opts.print } : {}),
   });
   const code = nightlyExitCode(record, fin);
-  return { ...fin, dir: outDir, record, missing, exitCode: missing.length > 0 && code === ExitCode.ok ? ExitCode.infra : code };
+  return {
+    ...fin,
+    dir: outDir,
+    record,
+    missing,
+    exitCode: missing.length > 0 && code === ExitCode.ok ? ExitCode.infra : code,
+  };
 }

@@ -20,33 +20,47 @@ import { which } from '../util/proc.js';
 
 const qemu = await which('qemu-system-x86_64');
 
-t.test('real nightly: 1 kernel x 2 backings, 2 parallel guests', { skip: qemu ? false : 'qemu-system-x86_64 missing (npm run setup)' }, async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'faultline-nightly-e2e-'));
-  t.teardown(() => (process.env['FAULTLINE_KEEP_E2E'] ? undefined : rm(root, { recursive: true, force: true })));
-  const plan = await readPlan(join(import.meta.dirname, 'fixtures', 'plans', 'e2e.yaml'));
-  const out = await runNightly({ planFile: 'e2e.yaml', plan, resultsRoot: root, parallel: 2, accel: 'auto', print: false });
+t.test(
+  'real nightly: 1 kernel x 2 backings, 2 parallel guests',
+  { skip: qemu ? false : 'qemu-system-x86_64 missing (npm run setup)' },
+  async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'faultline-nightly-e2e-'));
+    t.teardown(() => (process.env['FAULTLINE_KEEP_E2E'] ? undefined : rm(root, { recursive: true, force: true })));
+    const plan = await readPlan(join(import.meta.dirname, 'fixtures', 'plans', 'e2e.yaml'));
+    const out = await runNightly({
+      planFile: 'e2e.yaml',
+      plan,
+      resultsRoot: root,
+      parallel: 2,
+      accel: 'auto',
+      print: false,
+    });
 
-  t.ok(out.record.complete, 'nightly complete');
-  t.equal(out.record.jobs.length, 2);
-  t.equal(out.record.host.parallel, 2);
-  const runs = await loadNightlyRuns(out.dir, out.record);
-  t.equal(runs.length, 2);
-  for (const r of runs) {
-    t.not(r.record.verdict, 'error', `${r.job.id}: no infrastructure error (${r.record.infraError ?? ''})`);
-    t.ok(r.record.subtests.length > 0, `${r.job.id}: ran tests`);
-    t.same(r.record.backings, [r.job.backing], `${r.job.id}: one backing per job`);
-    t.ok(await exists(join(r.dir, 'console.log')), `${r.job.id}: own console log`);
-  }
-  t.not(runs[0]?.dir, runs[1]?.dir, 'separate run directories');
-  // The two guests ran at the same time (a pool of 2, not one after the other).
-  const [a, b] = runs.map((r) => [Date.parse(r.record.startedAt), Date.parse(r.record.finishedAt)] as const);
-  t.ok(a && b && a[0] < b[1] && b[0] < a[1], 'the two jobs overlapped in time');
+    t.ok(out.record.complete, 'nightly complete');
+    t.equal(out.record.jobs.length, 2);
+    t.equal(out.record.host.parallel, 2);
+    const runs = await loadNightlyRuns(out.dir, out.record);
+    t.equal(runs.length, 2);
+    for (const r of runs) {
+      t.not(r.record.verdict, 'error', `${r.job.id}: no infrastructure error (${r.record.infraError ?? ''})`);
+      t.ok(r.record.subtests.length > 0, `${r.job.id}: ran tests`);
+      t.same(r.record.backings, [r.job.backing], `${r.job.id}: one backing per job`);
+      t.ok(await exists(join(r.dir, 'console.log')), `${r.job.id}: own console log`);
+    }
+    t.not(runs[0]?.dir, runs[1]?.dir, 'separate run directories');
+    // The two guests ran at the same time (a pool of 2, not one after the other).
+    const [a, b] = runs.map((r) => [Date.parse(r.record.startedAt), Date.parse(r.record.finishedAt)] as const);
+    t.ok(a && b && a[0] < b[1] && b[0] < a[1], 'the two jobs overlapped in time');
 
-  const hist = runEntries(await readHistory(root));
-  t.equal(hist.length, 2, 'both runs indexed');
-  t.ok(await exists(out.reportPath), 'HTML report written');
-  t.match(await readFile(out.junitPath, 'utf8'), /<testsuite name="debian-6\.12\+debian\+anon\+anon\+uffd\+r1"/);
-  const kcidb = toKcidb(kcidbInputs({ kind: 'nightly', dir: out.dir, record: out.record, runs }));
-  t.same(kcidbErrors(kcidb), [], 'KCIDB export validates');
-  t.ok(kcidb.tests.some((x) => x.path.startsWith('uffd.unit.')), 'tests carry uffd.unit.* paths');
-});
+    const hist = runEntries(await readHistory(root));
+    t.equal(hist.length, 2, 'both runs indexed');
+    t.ok(await exists(out.reportPath), 'HTML report written');
+    t.match(await readFile(out.junitPath, 'utf8'), /<testsuite name="debian-6\.12\+debian\+anon\+anon\+uffd\+r1"/);
+    const kcidb = toKcidb(kcidbInputs({ kind: 'nightly', dir: out.dir, record: out.record, runs }));
+    t.same(kcidbErrors(kcidb), [], 'KCIDB export validates');
+    t.ok(
+      kcidb.tests.some((x) => x.path.startsWith('uffd.unit.')),
+      'tests carry uffd.unit.* paths',
+    );
+  },
+);

@@ -22,7 +22,13 @@ import { expandJobs, selectShard, type Job, type ShardSpec } from './jobs.js';
 import { defaultKernelPreparer, prepareKernels, type KernelPreparer, type PreparedKernel } from './kernels.js';
 import { planHash, readPlan, type Plan } from './plan.js';
 import { defaultParallelism, runPool } from './pool.js';
-import { readNightlyRecord, writeNightlyRecord, NIGHTLY_FILE, type NightlyJobState, type NightlyRecord } from './record.js';
+import {
+  readNightlyRecord,
+  writeNightlyRecord,
+  NIGHTLY_FILE,
+  type NightlyJobState,
+  type NightlyRecord,
+} from './record.js';
 
 export interface JobContext {
   /** Parent of the run directory (runTests' resultsRoot). */
@@ -84,7 +90,11 @@ function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readonly stri
   return async (job, ctx) => {
     const req: RunRequest = {
       kernel: ctx.kernel.spec,
-      ...(ctx.kernel.selftestsDir !== undefined ? { selftestsDir: ctx.kernel.selftestsDir } : ctx.kernel.selftestsTree !== undefined ? { selftestsTree: ctx.kernel.selftestsTree } : {}),
+      ...(ctx.kernel.selftestsDir !== undefined
+        ? { selftestsDir: ctx.kernel.selftestsDir }
+        : ctx.kernel.selftestsTree !== undefined
+          ? { selftestsTree: ctx.kernel.selftestsTree }
+          : {}),
       suites: [job.suite],
       backings: [job.backing],
       memMiB: plan.memMiB,
@@ -122,18 +132,29 @@ function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readonly stri
       logFile: join(dir, 'nightly-job.log'),
       allowFailure: true,
     }).catch((e: unknown) => {
-      throw new FaultlineError(`job process for ${job.id}: ${errorMessage(e)}`, e instanceof FaultlineError && e.detail ? { detail: e.detail } : {});
+      throw new FaultlineError(
+        `job process for ${job.id}: ${errorMessage(e)}`,
+        e instanceof FaultlineError && e.detail ? { detail: e.detail } : {},
+      );
     });
     const resultsFile = join(dir, 'results.json');
     if (!(await exists(resultsFile))) {
-      throw new FaultlineError(`job ${job.id} ended (exit ${r.exitCode}) without results.json`, { detail: tail(r.all, 30) });
+      throw new FaultlineError(`job ${job.id} ended (exit ${r.exitCode}) without results.json`, {
+        detail: tail(r.all, 30),
+      });
     }
     return { record: await readRunRecord(resultsFile), dir };
   };
 }
 
 /** A results.json for a job that never produced one (kernel did not build, harness threw). */
-function infraErrorRecord(job: Job, runId: string, message: string, plan: Pick<Plan, 'memMiB' | 'smp'>, kernelPath = job.kernel): RunRecord {
+function infraErrorRecord(
+  job: Job,
+  runId: string,
+  message: string,
+  plan: Pick<Plan, 'memMiB' | 'smp'>,
+  kernelPath = job.kernel,
+): RunRecord {
   const now = new Date().toISOString();
   const rec: RunRecord = {
     schema: 'faultline.run/1',
@@ -159,7 +180,10 @@ function infraErrorRecord(job: Job, runId: string, message: string, plan: Pick<P
 }
 
 function defaultNightlyId(now: Date, shard?: ShardSpec): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `nightly-${stamp}${shard ? `-shard${shard.index}of${shard.count}` : ''}`;
 }
 
@@ -177,7 +201,8 @@ async function findResumable(resultsRoot: string, hash: string, shard?: ShardSpe
     if (!(await exists(join(dir, NIGHTLY_FILE)))) continue;
     try {
       const rec = await readNightlyRecord(dir);
-      const sameShard = (rec.shard?.index ?? 0) === (shard?.index ?? 0) && (rec.shard?.count ?? 0) === (shard?.count ?? 0);
+      const sameShard =
+        (rec.shard?.index ?? 0) === (shard?.index ?? 0) && (rec.shard?.count ?? 0) === (shard?.count ?? 0);
       if (!rec.complete && rec.planHash === hash && sameShard) return dir;
     } catch {
       /* not resumable */
@@ -199,7 +224,8 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   const { dir, record } = await openNightly(opts, plan, resultsRoot);
   await mkdir(join(dir, 'runs'), { recursive: true });
 
-  const auto = opts.parallel === undefined ? defaultParallelism(plan.memMiB, plan.guestRam.includes('hugetlb')) : undefined;
+  const auto =
+    opts.parallel === undefined ? defaultParallelism(plan.memMiB, plan.guestRam.includes('hugetlb')) : undefined;
   if (auto) log.info(auto.why);
   const par = opts.parallel ?? auto?.jobs ?? 1;
   record.host.parallel = par;
@@ -213,9 +239,19 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   // Build/download each distinct kernel once, before any guest starts.
-  const prepared = pending.length > 0 ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions)) : new Map<string, PreparedKernel | { error: string }>();
+  const prepared =
+    pending.length > 0
+      ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions))
+      : new Map<string, PreparedKernel | { error: string }>();
   const executor = opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? []);
-  const runner = new JobRunner({ plan, store, prepared, executor, signal: controller.signal, progress: opts.progress ?? true });
+  const runner = new JobRunner({
+    plan,
+    store,
+    prepared,
+    executor,
+    signal: controller.signal,
+    progress: opts.progress ?? true,
+  });
 
   if (pending.length > 0) {
     log.info(`nightly ${record.nightlyId}: ${pending.length} job(s) to run, ${par} in parallel; results in ${dir}`);
@@ -227,7 +263,9 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
 
   if (controller.signal.aborted || record.jobs.some((j) => j.state !== 'done')) {
     const left = record.jobs.filter((j) => j.state !== 'done').length;
-    throw new FaultlineError(`nightly interrupted with ${left} job(s) left: continue with 'faultline nightly --plan ${opts.planFile} --resume${opts.shard ? ` --shard ${opts.shard.index}/${opts.shard.count}` : ''}'`);
+    throw new FaultlineError(
+      `nightly interrupted with ${left} job(s) left: continue with 'faultline nightly --plan ${opts.planFile} --resume${opts.shard ? ` --shard ${opts.shard.index}/${opts.shard.count}` : ''}'`,
+    );
   }
   record.complete = true;
   record.finishedAt = new Date().toISOString();
@@ -244,13 +282,27 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
 }
 
 /** The nightly to run: the interrupted one (--resume), or a new one of this machine's shard of the plan's jobs. */
-async function openNightly(opts: NightlyOptions, plan: Plan, resultsRoot: string): Promise<{ dir: string; record: NightlyRecord }> {
+async function openNightly(
+  opts: NightlyOptions,
+  plan: Plan,
+  resultsRoot: string,
+): Promise<{ dir: string; record: NightlyRecord }> {
   const hash = planHash(plan);
-  const resumeDir = opts.resume ? (opts.outDir ? resolve(opts.outDir) : await findResumable(resultsRoot, hash, opts.shard)) : undefined;
-  if (opts.resume && resumeDir === undefined) throw new UsageError(`--resume: no interrupted nightly of plan '${plan.name}' under ${join(resultsRoot, 'nightly')}: run without --resume to start one`);
+  const resumeDir = opts.resume
+    ? opts.outDir
+      ? resolve(opts.outDir)
+      : await findResumable(resultsRoot, hash, opts.shard)
+    : undefined;
+  if (opts.resume && resumeDir === undefined)
+    throw new UsageError(
+      `--resume: no interrupted nightly of plan '${plan.name}' under ${join(resultsRoot, 'nightly')}: run without --resume to start one`,
+    );
   if (resumeDir !== undefined) {
     const record = await readNightlyRecord(resumeDir);
-    if (record.planHash !== hash) throw new UsageError(`--resume: ${resumeDir} was started from a different plan (hash ${record.planHash}, now ${hash}): resume with the same plan file or start a new nightly`);
+    if (record.planHash !== hash)
+      throw new UsageError(
+        `--resume: ${resumeDir} was started from a different plan (hash ${record.planHash}, now ${hash}): resume with the same plan file or start a new nightly`,
+      );
     if (record.complete) throw new UsageError(`--resume: ${resumeDir} is already complete`);
     const done = record.jobs.filter((j) => j.state === 'done').length;
     log.info(`resuming ${record.nightlyId}: ${done}/${record.jobs.length} jobs already done`);
@@ -265,11 +317,14 @@ async function openNightly(opts: NightlyOptions, plan: Plan, resultsRoot: string
     const sel = selectShard(allJobs, opts.shard, durations);
     jobs = sel.jobs;
     shardInfo = { ...opts.shard, fingerprint: sel.assignment.fingerprint, balanced: sel.assignment.balanced };
-    log.info(`shard ${opts.shard.index}/${opts.shard.count}: ${jobs.length} of ${allJobs.length} jobs (${sel.assignment.balanced ? 'balanced by past durations' : 'no history: round-robin'}; assignment ${sel.assignment.fingerprint})`);
+    log.info(
+      `shard ${opts.shard.index}/${opts.shard.count}: ${jobs.length} of ${allJobs.length} jobs (${sel.assignment.balanced ? 'balanced by past durations' : 'no history: round-robin'}; assignment ${sel.assignment.fingerprint})`,
+    );
   }
   const nightlyId = opts.nightlyId ?? defaultNightlyId(new Date(), opts.shard);
   const dir = opts.outDir ? resolve(opts.outDir) : join(resultsRoot, 'nightly', nightlyId);
-  if (await exists(join(dir, NIGHTLY_FILE))) throw new UsageError(`${dir} already holds a nightly: pass --resume to continue it, or another --out`);
+  if (await exists(join(dir, NIGHTLY_FILE)))
+    throw new UsageError(`${dir} already holds a nightly: pass --resume to continue it, or another --out`);
   const record: NightlyRecord = {
     schema: 'faultline.nightly/1',
     nightlyId,
@@ -290,7 +345,10 @@ async function openNightly(opts: NightlyOptions, plan: Plan, resultsRoot: string
 class NightlyStore {
   private saving: Promise<void> = Promise.resolve();
 
-  constructor(readonly dir: string, readonly record: NightlyRecord) {}
+  constructor(
+    readonly dir: string,
+    readonly record: NightlyRecord,
+  ) {}
 
   /** Queue a write of the record as it is now. */
   save(): Promise<void> {
@@ -320,7 +378,12 @@ class JobRunner {
   private running = 0;
 
   constructor(init: {
-    plan: Plan; store: NightlyStore; prepared: ReadonlyMap<string, PreparedKernel | { error: string }>; executor: JobExecutor; signal: AbortSignal; progress: boolean;
+    plan: Plan;
+    store: NightlyStore;
+    prepared: ReadonlyMap<string, PreparedKernel | { error: string }>;
+    executor: JobExecutor;
+    signal: AbortSignal;
+    progress: boolean;
   }) {
     this.plan = init.plan;
     this.store = init.store;
@@ -343,7 +406,12 @@ class JobRunner {
     if (!kernel || 'error' in kernel) {
       const runId = this.runIdFor(job, job.attempts + 1);
       job.attempts++;
-      const rec = infraErrorRecord(job, runId, kernel && 'error' in kernel ? kernel.error : `kernel ${job.kernel} was not prepared`, this.plan);
+      const rec = infraErrorRecord(
+        job,
+        runId,
+        kernel && 'error' in kernel ? kernel.error : `kernel ${job.kernel} was not prepared`,
+        this.plan,
+      );
       const runDir = join(runsRoot, runId);
       await mkdir(runDir, { recursive: true });
       await writeRunOutputs(runDir, rec);
@@ -359,7 +427,13 @@ class JobRunner {
       let rec: RunRecord;
       let runDir: string;
       try {
-        const out = await this.executor(job, { resultsRoot: runsRoot, runId, attempt: job.attempts, signal: this.signal, kernel });
+        const out = await this.executor(job, {
+          resultsRoot: runsRoot,
+          runId,
+          attempt: job.attempts,
+          signal: this.signal,
+          kernel,
+        });
         rec = out.record;
         runDir = out.dir;
       } catch (e) {
@@ -368,7 +442,17 @@ class JobRunner {
           return;
         }
         const detail = e instanceof FaultlineError && e.detail ? `\n${e.detail}` : '';
-        rec = infraErrorRecord(job, runId, `${errorMessage(e)}${detail}`.slice(0, 4000), this.plan, kernel.spec.kind === 'path' ? kernel.spec.bzImage : kernel.spec.kind === 'debian' ? `debian ${kernel.spec.series}` : kernel.spec.kernelSrc);
+        rec = infraErrorRecord(
+          job,
+          runId,
+          `${errorMessage(e)}${detail}`.slice(0, 4000),
+          this.plan,
+          kernel.spec.kind === 'path'
+            ? kernel.spec.bzImage
+            : kernel.spec.kind === 'debian'
+              ? `debian ${kernel.spec.series}`
+              : kernel.spec.kernelSrc,
+        );
         runDir = join(runsRoot, runId);
         await mkdir(runDir, { recursive: true });
         await writeRunOutputs(runDir, rec);
@@ -402,9 +486,14 @@ class JobRunner {
       const { doneCount, total, running } = this;
       const elapsed = Date.now() - this.t0;
       const left = total - doneCount;
-      const eta = this.finishedThisSession > 0 && left > 0 ? ` ETA ${fmtDuration((elapsed / this.finishedThisSession) * left)}` : '';
+      const eta =
+        this.finishedThisSession > 0 && left > 0
+          ? ` ETA ${fmtDuration((elapsed / this.finishedThisSession) * left)}`
+          : '';
       const s = rec.summary;
-      log.info(`[${doneCount}/${total}] ${job.id}: ${rec.verdict.toUpperCase()} (${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error${rec.splats.length ? `, ${rec.splats.length} splat(s)` : ''}) in ${fmtDuration(rec.durationMs)}${rec.infraError ? ` — ${rec.infraError}` : ''};${running > 0 ? ` ${running} running;` : ''}${eta}`);
+      log.info(
+        `[${doneCount}/${total}] ${job.id}: ${rec.verdict.toUpperCase()} (${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error${rec.splats.length ? `, ${rec.splats.length} splat(s)` : ''}) in ${fmtDuration(rec.durationMs)}${rec.infraError ? ` — ${rec.infraError}` : ''};${running > 0 ? ` ${running} running;` : ''}${eta}`,
+      );
     }
   }
 }

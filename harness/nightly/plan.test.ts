@@ -13,7 +13,10 @@ async function problems(file: string): Promise<{ message: string; lines: string[
     await readPlan(join(dir, file));
   } catch (e) {
     if (!(e instanceof FaultlineError)) throw e;
-    return { message: e.message, lines: (e.detail ?? '').split('\n').map((l) => l.slice(l.indexOf(file) + file.length + 1)) };
+    return {
+      message: e.message,
+      lines: (e.detail ?? '').split('\n').map((l) => l.slice(l.indexOf(file) + file.length + 1)),
+    };
   }
   throw new Error(`${file} was accepted`);
 }
@@ -22,7 +25,13 @@ t.test('a full plan parses and expands', async (t) => {
   const p = await readPlan(join(dir, 'good.yaml'));
   t.equal(p.name, 'uffd-nightly');
   t.same(p.kernels[0], { kind: 'debian', name: 'debian-6.12', series: '6.12' });
-  t.same(p.kernels[1], { kind: 'tree', name: 'mm-unstable', tree: '/src/linux', ref: 'mm-unstable', kconfig: ['base', 'uffd'] });
+  t.same(p.kernels[1], {
+    kind: 'tree',
+    name: 'mm-unstable',
+    tree: '/src/linux',
+    ref: 'mm-unstable',
+    kconfig: ['base', 'uffd'],
+  });
   t.same(p.backings, ['anon', 'shmem', 'hugetlb']);
   t.same(p.guestRam, ['anon', 'hugetlb']);
   t.equal(p.repeat, 3);
@@ -52,7 +61,10 @@ t.test('an unquoted series keeps its trailing zero', async (t) => {
 t.test('bad backing: error names line and column of the entry', async (t) => {
   const { message, lines } = await problems('bad-backing.yaml');
   t.match(message, /bad-backing\.yaml: invalid plan \(1 problem\); first: line 7/);
-  t.match(lines[0] ?? '', /^7:5: backings\[1\]: 'hugetlbfs' is not one of anon, shmem, .* \(did you mean 'hugetlb'\?\)/);
+  t.match(
+    lines[0] ?? '',
+    /^7:5: backings\[1\]: 'hugetlbfs' is not one of anon, shmem, .* \(did you mean 'hugetlb'\?\)/,
+  );
 });
 
 t.test('every problem of a plan is reported, each with its line', async (t) => {
@@ -67,7 +79,10 @@ t.test('every problem of a plan is reported, each with its line', async (t) => {
   t.match(text, /suites: the plan needs suites/m);
   // Sorted by line.
   const nums = lines.map((l) => Number(l.split(':')[0]));
-  t.same(nums, [...nums].sort((a, b) => a - b));
+  t.same(
+    nums,
+    [...nums].sort((a, b) => a - b),
+  );
 });
 
 t.test('YAML syntax errors carry their position', async (t) => {
@@ -97,7 +112,10 @@ t.test('plan hash is stable and sensitive to content', async (t) => {
 t.test('a URL tree is refused with its line', async (t) => {
   let err: unknown;
   try {
-    parsePlan('kernels:\n  - name: mm\n    tree: https://example.org/linux.git\nbackings: [anon]\nsuites: [uffd]\n', 'u.yaml');
+    parsePlan(
+      'kernels:\n  - name: mm\n    tree: https://example.org/linux.git\nbackings: [anon]\nsuites: [uffd]\n',
+      'u.yaml',
+    );
   } catch (e) {
     err = e;
   }
@@ -105,8 +123,24 @@ t.test('a URL tree is refused with its line', async (t) => {
 });
 
 t.test('hugetlb-1g needs hugepages_1g', async (t) => {
-  t.throws(() => parsePlan('kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd]\n', 'x.yaml'), /hugepages_1g/);
+  t.throws(
+    () => parsePlan('kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd]\n', 'x.yaml'),
+    /hugepages_1g/,
+  );
   // One 1 GiB page needs 4 GiB of guest RAM (measured): the plan says so, with the line of mem.
-  t.throws(() => parsePlan('kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd-lat]\nhugepages_1g: 1\nmem: 2048\n', 'x.yaml'), /line 5: mem: hugepages_1g 1 needs mem 4096 or more/);
-  t.equal(parsePlan('kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd-lat]\nhugepages_1g: 1\nmem: 4096\n', 'x.yaml').memMiB, 4096);
+  t.throws(
+    () =>
+      parsePlan(
+        'kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd-lat]\nhugepages_1g: 1\nmem: 2048\n',
+        'x.yaml',
+      ),
+    /line 5: mem: hugepages_1g 1 needs mem 4096 or more/,
+  );
+  t.equal(
+    parsePlan(
+      'kernels: [{name: k, debian: "6.12"}]\nbackings: [hugetlb-1g]\nsuites: [uffd-lat]\nhugepages_1g: 1\nmem: 4096\n',
+      'x.yaml',
+    ).memMiB,
+    4096,
+  );
 });

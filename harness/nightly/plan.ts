@@ -4,7 +4,16 @@
  * are reported at once (a CI author fixes the plan in one go, not one error per run).
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode, type Pair, type Scalar } from 'yaml';
+import {
+  LineCounter,
+  isMap,
+  isScalar,
+  isSeq,
+  parseDocument,
+  type Node as YamlNode,
+  type Pair,
+  type Scalar,
+} from 'yaml';
 import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/types.js';
 import { UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
@@ -66,7 +75,26 @@ const DEFAULT_TIMEOUT_SEC = 1200;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const SERIES_RE = /^\d+\.\d+$/;
 
-const TOP_KEYS = ['name', 'kernels', 'configs', 'backings', 'guest_ram', 'suites', 'repeat', 'quick', 'timeouts', 'boot_timeout', 'mem', 'smp', 'hugepages', 'hugepages_1g', 'filter', 'cmdline', 'retries', 'numa'] as const;
+const TOP_KEYS = [
+  'name',
+  'kernels',
+  'configs',
+  'backings',
+  'guest_ram',
+  'suites',
+  'repeat',
+  'quick',
+  'timeouts',
+  'boot_timeout',
+  'mem',
+  'smp',
+  'hugepages',
+  'hugepages_1g',
+  'filter',
+  'cmdline',
+  'retries',
+  'numa',
+] as const;
 const KERNEL_KEYS = ['name', 'debian', 'tree', 'ref', 'kconfig'] as const;
 const CONFIG_KEYS = ['name', 'fragments'] as const;
 
@@ -113,7 +141,7 @@ class PlanReader {
   ) {}
 
   at(node: YamlNode | Pair | null | undefined, fallback?: YamlNode | null): { line: number; col: number } {
-    const n = (node && 'range' in node ? node : undefined) ?? (fallback ?? undefined);
+    const n = (node && 'range' in node ? node : undefined) ?? fallback ?? undefined;
     const offset = n && 'range' in n && n.range ? n.range[0] : 0;
     const p = this.lines.linePos(offset);
     return { line: p.line, col: p.col };
@@ -126,11 +154,20 @@ class PlanReader {
   /** The scalar's text as written: keeps "6.10" from becoming the number 6.1. */
   sourceText(node: Scalar): string {
     if (typeof node.value === 'string') return node.value;
-    if (node.range) return this.text.slice(node.range[0], node.range[1]).trim().replace(/^["']|["']$/g, '');
+    if (node.range)
+      return this.text
+        .slice(node.range[0], node.range[1])
+        .trim()
+        .replace(/^["']|["']$/g, '');
     return String(node.value);
   }
 
-  string(node: YamlNode | null | undefined, path: string, parent: YamlNode | null, opts: { re?: RegExp; what?: string } = {}): string | undefined {
+  string(
+    node: YamlNode | null | undefined,
+    path: string,
+    parent: YamlNode | null,
+    opts: { re?: RegExp; what?: string } = {},
+  ): string | undefined {
     if (!isScalar(node) || node.value === null || typeof node.value === 'object') {
       this.err(node, path, `expected ${opts.what ?? 'a string'}`, parent);
       return undefined;
@@ -143,7 +180,13 @@ class PlanReader {
     return s;
   }
 
-  integer(node: YamlNode | null | undefined, path: string, parent: YamlNode | null, min: number, max: number): number | undefined {
+  integer(
+    node: YamlNode | null | undefined,
+    path: string,
+    parent: YamlNode | null,
+    min: number,
+    max: number,
+  ): number | undefined {
     if (!isScalar(node) || typeof node.value !== 'number' || !Number.isInteger(node.value)) {
       this.err(node, path, `expected an integer between ${min} and ${max}`, parent);
       return undefined;
@@ -164,7 +207,12 @@ class PlanReader {
   }
 
   /** A list of strings; a lone string is accepted as a one-element list. */
-  stringList(node: YamlNode | null | undefined, path: string, parent: YamlNode | null, opts: { allowed?: readonly string[]; re?: RegExp; what?: string; nonEmpty?: boolean } = {}): string[] {
+  stringList(
+    node: YamlNode | null | undefined,
+    path: string,
+    parent: YamlNode | null,
+    opts: { allowed?: readonly string[]; re?: RegExp; what?: string; nonEmpty?: boolean } = {},
+  ): string[] {
     const items: (YamlNode | null)[] = isSeq(node) ? (node.items as (YamlNode | null)[]) : isScalar(node) ? [node] : [];
     if (!isSeq(node) && !isScalar(node)) {
       this.err(node, path, `expected a list of ${opts.what ?? 'strings'}`, parent);
@@ -192,7 +240,12 @@ class PlanReader {
   }
 
   /** Map entries keyed by scalar strings; unknown keys are errors (typos must not be silently ignored). */
-  entries(node: YamlNode | null | undefined, path: string, parent: YamlNode | null, known: readonly string[] | null): Map<string, { key: YamlNode; value: YamlNode | null }> {
+  entries(
+    node: YamlNode | null | undefined,
+    path: string,
+    parent: YamlNode | null,
+    known: readonly string[] | null,
+  ): Map<string, { key: YamlNode; value: YamlNode | null }> {
     const out = new Map<string, { key: YamlNode; value: YamlNode | null }>();
     if (!isMap(node)) {
       this.err(node, path || '/', 'expected a mapping (key: value)', parent);
@@ -220,10 +273,17 @@ class PlanReader {
   }
 }
 
-function readKernel(r: PlanReader, node: YamlNode | null, path: string, parent: YamlNode | null): PlanKernel | undefined {
+function readKernel(
+  r: PlanReader,
+  node: YamlNode | null,
+  path: string,
+  parent: YamlNode | null,
+): PlanKernel | undefined {
   const e = r.entries(node, path, parent, KERNEL_KEYS);
   if (!isMap(node)) return undefined;
-  const name = e.has('name') ? r.string(e.get('name')?.value, `${path}.name`, node, { re: NAME_RE, what: 'a name of letters, digits, _ . -' }) : undefined;
+  const name = e.has('name')
+    ? r.string(e.get('name')?.value, `${path}.name`, node, { re: NAME_RE, what: 'a name of letters, digits, _ . -' })
+    : undefined;
   if (!e.has('name')) r.err(node, `${path}.name`, 'a kernel needs a name');
   const deb = e.get('debian');
   const tree = e.get('tree');
@@ -232,18 +292,34 @@ function readKernel(r: PlanReader, node: YamlNode | null, path: string, parent: 
     return undefined;
   }
   if (deb) {
-    for (const k of ['ref', 'kconfig']) if (e.has(k)) r.err(e.get(k)?.key, `${path}.${k}`, `'${k}' applies to source-built kernels ('tree:'), not to a Debian package`);
-    const series = r.string(deb.value, `${path}.debian`, node, { re: SERIES_RE, what: 'a Debian kernel series like "6.12"' });
+    for (const k of ['ref', 'kconfig'])
+      if (e.has(k))
+        r.err(
+          e.get(k)?.key,
+          `${path}.${k}`,
+          `'${k}' applies to source-built kernels ('tree:'), not to a Debian package`,
+        );
+    const series = r.string(deb.value, `${path}.debian`, node, {
+      re: SERIES_RE,
+      what: 'a Debian kernel series like "6.12"',
+    });
     return name !== undefined && series !== undefined ? { kind: 'debian', name, series } : undefined;
   }
   if (tree) {
     let t = r.string(tree.value, `${path}.tree`, node, { what: 'a path to a local kernel checkout' });
     if (t !== undefined && /^[a-z]+:\/\//.test(t)) {
-      r.err(tree.value, `${path}.tree`, `'${t}' is a URL: give the path of a local clone (ref: picks the revision)`, node);
+      r.err(
+        tree.value,
+        `${path}.tree`,
+        `'${t}' is a URL: give the path of a local clone (ref: picks the revision)`,
+        node,
+      );
       t = undefined;
     }
     const ref = e.has('ref') ? r.string(e.get('ref')?.value, `${path}.ref`, node, { what: 'a git ref' }) : undefined;
-    const kconfig = e.has('kconfig') ? r.stringList(e.get('kconfig')?.value, `${path}.kconfig`, node, { what: 'config fragment paths' }) : [];
+    const kconfig = e.has('kconfig')
+      ? r.stringList(e.get('kconfig')?.value, `${path}.kconfig`, node, { what: 'config fragment paths' })
+      : [];
     if (name === undefined || t === undefined) return undefined;
     return { kind: 'tree', name, tree: t, ...(ref !== undefined ? { ref } : {}), kconfig };
   }
@@ -266,17 +342,21 @@ export function parsePlan(text: string, file: string): Plan {
     const plan: Partial<Plan> = {};
     const v = (k: string): YamlNode | null | undefined => e.get(k)?.value;
 
-    plan.name = e.has('name') ? r.string(v('name'), 'name', root, { re: NAME_RE, what: 'a name of letters, digits, _ . -' }) : basenameOf(file);
+    plan.name = e.has('name')
+      ? r.string(v('name'), 'name', root, { re: NAME_RE, what: 'a name of letters, digits, _ . -' })
+      : basenameOf(file);
 
     const kernelsNode = v('kernels');
     plan.kernels = [];
     if (!e.has('kernels')) r.err(root, 'kernels', 'the plan needs a kernels: list');
-    else if (!isSeq(kernelsNode) || kernelsNode.items.length === 0) r.err(kernelsNode, 'kernels', 'expected a non-empty list of kernels', root);
+    else if (!isSeq(kernelsNode) || kernelsNode.items.length === 0)
+      r.err(kernelsNode, 'kernels', 'expected a non-empty list of kernels', root);
     else {
       kernelsNode.items.forEach((k, i) => {
         const kk = readKernel(r, k as YamlNode | null, `kernels[${i}]`, kernelsNode);
         if (!kk) return;
-        if (plan.kernels?.some((o) => o.name === kk.name)) r.err(k as YamlNode, `kernels[${i}].name`, `kernel name '${kk.name}' is used twice`, kernelsNode);
+        if (plan.kernels?.some((o) => o.name === kk.name))
+          r.err(k as YamlNode, `kernels[${i}].name`, `kernel name '${kk.name}' is used twice`, kernelsNode);
         else plan.kernels?.push(kk);
       });
     }
@@ -290,24 +370,50 @@ export function parsePlan(text: string, file: string): Plan {
           const path = `configs[${i}]`;
           const ce = r.entries(c as YamlNode, path, cn, CONFIG_KEYS);
           if (!isMap(c)) return;
-          const name = ce.has('name') ? r.string(ce.get('name')?.value, `${path}.name`, c, { re: NAME_RE, what: 'a name of letters, digits, _ . -' }) : undefined;
+          const name = ce.has('name')
+            ? r.string(ce.get('name')?.value, `${path}.name`, c, {
+                re: NAME_RE,
+                what: 'a name of letters, digits, _ . -',
+              })
+            : undefined;
           if (!ce.has('name')) r.err(c, `${path}.name`, 'a config set needs a name');
-          const fragments = ce.has('fragments') ? r.stringList(ce.get('fragments')?.value, `${path}.fragments`, c, { what: 'config fragment paths' }) : [];
+          const fragments = ce.has('fragments')
+            ? r.stringList(ce.get('fragments')?.value, `${path}.fragments`, c, { what: 'config fragment paths' })
+            : [];
           if (name === undefined) return;
-          if (plan.configs?.some((o) => o.name === name)) r.err(c, `${path}.name`, `config name '${name}' is used twice`, cn);
+          if (plan.configs?.some((o) => o.name === name))
+            r.err(c, `${path}.name`, `config name '${name}' is used twice`, cn);
           else plan.configs?.push({ name, fragments });
         });
       if (plan.configs.length > 0 && plan.kernels.length > 0 && plan.kernels.every((k) => k.kind === 'debian')) {
-        r.err(e.get('configs')?.key, 'configs', "config sets apply to source-built kernels ('tree:') only, and this plan has none");
+        r.err(
+          e.get('configs')?.key,
+          'configs',
+          "config sets apply to source-built kernels ('tree:') only, and this plan has none",
+        );
       }
     }
     if (plan.configs.length === 0) plan.configs = [{ name: 'default', fragments: [] }];
 
     if (!e.has('backings')) r.err(root, 'backings', `the plan needs backings: (some of ${BACKINGS.join(', ')})`);
-    plan.backings = e.has('backings') ? (r.stringList(v('backings'), 'backings', root, { allowed: BACKINGS, what: 'backing', nonEmpty: true }) as Backing[]) : [];
-    plan.guestRam = e.has('guest_ram') ? (r.stringList(v('guest_ram'), 'guest_ram', root, { allowed: GUEST_RAMS, what: 'guest RAM backend', nonEmpty: true }) as GuestRam[]) : ['anon'];
+    plan.backings = e.has('backings')
+      ? (r.stringList(v('backings'), 'backings', root, {
+          allowed: BACKINGS,
+          what: 'backing',
+          nonEmpty: true,
+        }) as Backing[])
+      : [];
+    plan.guestRam = e.has('guest_ram')
+      ? (r.stringList(v('guest_ram'), 'guest_ram', root, {
+          allowed: GUEST_RAMS,
+          what: 'guest RAM backend',
+          nonEmpty: true,
+        }) as GuestRam[])
+      : ['anon'];
     if (!e.has('suites')) r.err(root, 'suites', 'the plan needs suites: (e.g. [uffd])');
-    plan.suites = e.has('suites') ? r.stringList(v('suites'), 'suites', root, { re: /^[a-z0-9][a-z0-9_-]*$/, what: 'suite name', nonEmpty: true }) : [];
+    plan.suites = e.has('suites')
+      ? r.stringList(v('suites'), 'suites', root, { re: /^[a-z0-9][a-z0-9_-]*$/, what: 'suite name', nonEmpty: true })
+      : [];
     plan.repeat = e.has('repeat') ? r.integer(v('repeat'), 'repeat', root, 1, 100) : 1;
     plan.quick = e.has('quick') ? r.boolean(v('quick'), 'quick', root) : false;
     plan.bootTimeoutSec = e.has('boot_timeout') ? r.integer(v('boot_timeout'), 'boot_timeout', root, 10, 7200) : 180;
@@ -326,7 +432,11 @@ export function parsePlan(text: string, file: string): Plan {
       const te = r.entries(tn, 'timeouts', root, null);
       for (const [suite, { key, value }] of te) {
         if (suite !== 'default' && plan.suites.length > 0 && !plan.suites.includes(suite)) {
-          r.err(key, `timeouts.${suite}`, `timeout for suite '${suite}', which the plan does not run${suggest(suite, plan.suites)}`);
+          r.err(
+            key,
+            `timeouts.${suite}`,
+            `timeout for suite '${suite}', which the plan does not run${suggest(suite, plan.suites)}`,
+          );
           continue;
         }
         const t = r.integer(value, `timeouts.${suite}`, tn ?? root, 1, 86_400);
@@ -346,16 +456,35 @@ export function parsePlan(text: string, file: string): Plan {
 }
 
 /** Cross-field checks of the guest's memory: 2 MiB pages that fit, 1 GiB pages the guest can reserve. */
-function checkGuestMemory(r: PlanReader, e: ReadonlyMap<string, { key: YamlNode; value: YamlNode | null }>, root: YamlNode | null, plan: Partial<Plan>): void {
+function checkGuestMemory(
+  r: PlanReader,
+  e: ReadonlyMap<string, { key: YamlNode; value: YamlNode | null }>,
+  root: YamlNode | null,
+  plan: Partial<Plan>,
+): void {
   if (plan.memMiB !== undefined && plan.hugepages2m !== undefined && plan.hugepages2m * 2 > plan.memMiB / 2) {
-    r.err(e.get('hugepages')?.value ?? e.get('mem')?.value, 'hugepages', `${plan.hugepages2m} hugepages (2 MiB) would take more than half of mem ${plan.memMiB} MiB: raise mem or lower hugepages`, root);
+    r.err(
+      e.get('hugepages')?.value ?? e.get('mem')?.value,
+      'hugepages',
+      `${plan.hugepages2m} hugepages (2 MiB) would take more than half of mem ${plan.memMiB} MiB: raise mem or lower hugepages`,
+      root,
+    );
   }
   const mem1g = minMemFor1gPages(plan.hugepages1g ?? 0, plan.hugepages2m ?? 0);
   if (plan.memMiB !== undefined && plan.memMiB < mem1g) {
-    r.err(e.get('mem')?.value ?? e.get('hugepages_1g')?.value, 'mem', `hugepages_1g ${plan.hugepages1g ?? 0} needs mem ${mem1g} or more (the guest reserves 1 GiB pages from whole GiBs above 4 GiB)`, root);
+    r.err(
+      e.get('mem')?.value ?? e.get('hugepages_1g')?.value,
+      'mem',
+      `hugepages_1g ${plan.hugepages1g ?? 0} needs mem ${mem1g} or more (the guest reserves 1 GiB pages from whole GiBs above 4 GiB)`,
+      root,
+    );
   }
   if (plan.backings?.includes('hugetlb-1g') && (plan.hugepages1g ?? 0) === 0) {
-    r.err(e.get('backings')?.key, 'backings', "backing 'hugetlb-1g' needs 'hugepages_1g: N' (N >= 1) so the guest reserves 1 GiB pages");
+    r.err(
+      e.get('backings')?.key,
+      'backings',
+      "backing 'hugetlb-1g' needs 'hugepages_1g: N' (N >= 1) so the guest reserves 1 GiB pages",
+    );
   }
 }
 
@@ -370,7 +499,9 @@ export async function readPlan(file: string): Promise<Plan> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read plan ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}: pass an existing YAML/JSON file to --plan`);
+    throw new UsageError(
+      `cannot read plan ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}: pass an existing YAML/JSON file to --plan`,
+    );
   }
   return parsePlan(text, file);
 }

@@ -45,7 +45,20 @@ export interface NightlyRecord {
 
 const jobSchema = {
   type: 'object',
-  required: ['id', 'key', 'kernel', 'config', 'buildKey', 'guestRam', 'backing', 'suite', 'rep', 'timeoutSec', 'state', 'attempts'],
+  required: [
+    'id',
+    'key',
+    'kernel',
+    'config',
+    'buildKey',
+    'guestRam',
+    'backing',
+    'suite',
+    'rep',
+    'timeoutSec',
+    'state',
+    'attempts',
+  ],
   properties: {
     id: { type: 'string', minLength: 1 },
     key: { type: 'string' },
@@ -70,7 +83,18 @@ const jobSchema = {
 
 const nightlySchema = {
   type: 'object',
-  required: ['schema', 'nightlyId', 'planName', 'planHash', 'plan', 'startedAt', 'complete', 'host', 'totalJobs', 'jobs'],
+  required: [
+    'schema',
+    'nightlyId',
+    'planName',
+    'planHash',
+    'plan',
+    'startedAt',
+    'complete',
+    'host',
+    'totalJobs',
+    'jobs',
+  ],
   properties: {
     schema: { const: 'faultline.nightly/1' },
     nightlyId: { type: 'string', minLength: 1 },

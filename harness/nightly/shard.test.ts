@@ -10,7 +10,8 @@ const jobs = expandJobs(plan);
 function durations(js: readonly Job[], seed: number, knownFraction = 1): Map<string, number> {
   const rnd = mulberry32(seed);
   const m = new Map<string, number>();
-  for (const j of js) if (!m.has(j.key) && rnd() < knownFraction) m.set(j.key, Math.round(60_000 + rnd() * 20 * 60_000));
+  for (const j of js)
+    if (!m.has(j.key) && rnd() < knownFraction) m.set(j.key, Math.round(60_000 + rnd() * 20 * 60_000));
   return m;
 }
 
@@ -66,7 +67,9 @@ t.test('with history: LPT balances the estimated load', async (t) => {
   t.ok(max <= total / n + longest, `max load ${max} <= mean ${total / n} + longest ${longest}`);
   // and clearly better than the worst split of round-robin on the same durations
   const rr = assignShards(jobs, n);
-  const rrLoads = rr.shards.map((s) => s.reduce((acc, id) => acc + (hist.get(jobs.find((j) => j.id === id)?.key ?? '') ?? 0), 0));
+  const rrLoads = rr.shards.map((s) =>
+    s.reduce((acc, id) => acc + (hist.get(jobs.find((j) => j.id === id)?.key ?? '') ?? 0), 0),
+  );
   t.ok(max <= Math.max(...rrLoads), `LPT ${max} <= round-robin ${Math.max(...rrLoads)}`);
 });
 

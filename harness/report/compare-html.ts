@@ -31,8 +31,16 @@ function slots(t: LoadedTarget, perKernel: boolean): SlotRun[] {
   if (t.kind === 'run') return [{ slot: 'run', title: 'all cases', record: t.record }];
   return t.runs.map((r) =>
     perKernel
-      ? { slot: nightlyContext(r.job.kernel, r.job.config, r.job.guestRam), title: `${r.job.kernel} · config ${r.job.config} · guest RAM ${r.job.guestRam}`, record: r.record }
-      : { slot: `${r.job.config}+${r.job.guestRam}`, title: `config ${r.job.config} · guest RAM ${r.job.guestRam}`, record: r.record },
+      ? {
+          slot: nightlyContext(r.job.kernel, r.job.config, r.job.guestRam),
+          title: `${r.job.kernel} · config ${r.job.config} · guest RAM ${r.job.guestRam}`,
+          record: r.record,
+        }
+      : {
+          slot: `${r.job.config}+${r.job.guestRam}`,
+          title: `config ${r.job.config} · guest RAM ${r.job.guestRam}`,
+          record: r.record,
+        },
   );
 }
 
@@ -50,7 +58,13 @@ function contextRecordsOf(t: LoadedTarget): ContextRecord[] {
   return t.runs.map((r) => ({ context: nightlyContext(r.job.kernel, r.job.config, r.job.guestRam), record: r.record }));
 }
 
-export function renderCompareReport(input: { a: LoadedTarget; b: LoadedTarget; labels: [string, string]; comparison: Comparison; generatedAt: string }): string {
+export function renderCompareReport(input: {
+  a: LoadedTarget;
+  b: LoadedTarget;
+  labels: [string, string];
+  comparison: Comparison;
+  generatedAt: string;
+}): string {
   const { a, b, comparison } = input;
   const [la, lb] = input.labels;
   const perKernel = a.kind === 'nightly' && b.kind === 'nightly' && kernelNames(a).join() === kernelNames(b).join();
@@ -58,7 +72,15 @@ export function renderCompareReport(input: { a: LoadedTarget; b: LoadedTarget; l
   const sb = slots(b, perKernel);
   const backings = b.kind === 'nightly' ? b.record.plan.backings : [];
   const groups = [...new Map([...sb, ...sa].map((s) => [s.slot, s.title]))].map(([slot, title]) => {
-    const side = (label: string, runs: SlotRun[]): Side => ({ label, cases: casesById(latencyCases(runs.filter((r) => r.slot === slot).map((r) => r.record), backings)) });
+    const side = (label: string, runs: SlotRun[]): Side => ({
+      label,
+      cases: casesById(
+        latencyCases(
+          runs.filter((r) => r.slot === slot).map((r) => r.record),
+          backings,
+        ),
+      ),
+    });
     return { key: slot, title, sides: [side(la, sa), side(lb, sb)] };
   });
   const opts = { alpha: comparison.options.alpha, threshold: comparison.options.threshold };

@@ -9,7 +9,13 @@ import { readRunRecord } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
 import { UsageError } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
-import { loadNightlyRuns, readNightlyRecord, NIGHTLY_FILE, type LoadedJob, type NightlyRecord } from '../nightly/record.js';
+import {
+  loadNightlyRuns,
+  readNightlyRecord,
+  NIGHTLY_FILE,
+  type LoadedJob,
+  type NightlyRecord,
+} from '../nightly/record.js';
 import type { KcidbRunInput } from './kcidb.js';
 
 export type LoadedTarget =
@@ -19,7 +25,9 @@ export type LoadedTarget =
 async function resolveTarget(arg: string, resultsRoot: string): Promise<string> {
   const candidates = [resolve(arg), join(resolve(resultsRoot), arg), join(resolve(resultsRoot), 'nightly', arg)];
   for (const c of candidates) if (await exists(c)) return c;
-  throw new UsageError(`'${arg}' is neither a run/nightly directory nor a run id under ${resultsRoot}: pass a directory holding results.json or nightly.json`);
+  throw new UsageError(
+    `'${arg}' is neither a run/nightly directory nor a run id under ${resultsRoot}: pass a directory holding results.json or nightly.json`,
+  );
 }
 
 export async function loadTarget(arg: string, resultsRoot: string): Promise<LoadedTarget> {
@@ -32,7 +40,8 @@ export async function loadTarget(arg: string, resultsRoot: string): Promise<Load
     const record = await readNightlyRecord(path);
     return { kind: 'nightly', dir: path, record, runs: await loadNightlyRuns(path, record) };
   }
-  if (await exists(join(path, 'results.json'))) return { kind: 'run', dir: path, record: await readRunRecord(join(path, 'results.json')) };
+  if (await exists(join(path, 'results.json')))
+    return { kind: 'run', dir: path, record: await readRunRecord(join(path, 'results.json')) };
   throw new UsageError(`${path} holds neither nightly.json nor results.json`);
 }
 

@@ -56,7 +56,12 @@ async function excerpts(record: RunRecord, runDir: string): Promise<Map<string, 
   };
   for (const t of record.subtests) {
     if (t.status !== 'fail' && t.status !== 'error') continue;
-    const prog = record.programs.find((p) => p.program === t.program && (p.backing === t.backing || p.backing === undefined || t.backing === undefined) && p.outputFile);
+    const prog = record.programs.find(
+      (p) =>
+        p.program === t.program &&
+        (p.backing === t.backing || p.backing === undefined || t.backing === undefined) &&
+        p.outputFile,
+    );
     const text = prog ? await outputOf(prog.outputFile) : undefined;
     if (text !== undefined) out.set(t.id, excerptFor(text, t));
   }
@@ -81,14 +86,36 @@ function nightLabel(startedAt: string): string {
  * Status bars for the last `nights` complete nights of the plan, and each latency case's p50 per
  * night (median over the night's repetitions) by `${nightly context}|${case id}`.
  */
-function computeTrends(history: readonly HistoryEntry[], planName: string, current: NightlyRecord, opts: { nights?: number } = {}): { trend: TrendBar[]; caseTrends: Map<string, TrendPoint[]> } {
+function computeTrends(
+  history: readonly HistoryEntry[],
+  planName: string,
+  current: NightlyRecord,
+  opts: { nights?: number } = {},
+): { trend: TrendBar[]; caseTrends: Map<string, TrendPoint[]> } {
   let nights = nightlyEntries(history, planName).filter((n) => n.complete && n.shard === undefined);
   if (!nights.some((n) => n.nightlyId === current.nightlyId) && current.shard === undefined) {
-    nights.push({ kind: 'nightly', nightlyId: current.nightlyId, dir: '', planName, planHash: current.planHash, startedAt: current.startedAt, complete: current.complete, jobs: current.jobs.length, verdicts: { pass: 0, fail: 0, error: 0 }, tests: { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 } });
+    nights.push({
+      kind: 'nightly',
+      nightlyId: current.nightlyId,
+      dir: '',
+      planName,
+      planHash: current.planHash,
+      startedAt: current.startedAt,
+      complete: current.complete,
+      jobs: current.jobs.length,
+      verdicts: { pass: 0, fail: 0, error: 0 },
+      tests: { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 },
+    });
   }
   nights = nights.slice(-(opts.nights ?? 30));
   const idx = new Map(nights.map((n, i) => [n.nightlyId, i]));
-  const trend: TrendBar[] = nights.map((n) => ({ label: nightLabel(n.startedAt), pass: n.tests.pass, fail: n.tests.fail, error: n.tests.error, skip: n.tests.skip }));
+  const trend: TrendBar[] = nights.map((n) => ({
+    label: nightLabel(n.startedAt),
+    pass: n.tests.pass,
+    fail: n.tests.fail,
+    error: n.tests.error,
+    skip: n.tests.skip,
+  }));
   const perNight = new Map<string, number[][]>();
   for (const r of runEntries(history)) {
     const i = r.nightlyId !== undefined ? idx.get(r.nightlyId) : undefined;
@@ -104,7 +131,11 @@ function computeTrends(history: readonly HistoryEntry[], planName: string, curre
     }
   }
   const caseTrends = new Map<string, TrendPoint[]>();
-  for (const [key, s] of perNight) caseTrends.set(key, s.map((vals, i) => ({ label: trend[i]?.label ?? '', value: vals.length ? median(vals) : undefined })));
+  for (const [key, s] of perNight)
+    caseTrends.set(
+      key,
+      s.map((vals, i) => ({ label: trend[i]?.label ?? '', value: vals.length ? median(vals) : undefined })),
+    );
   return { trend, caseTrends };
 }
 
@@ -137,14 +168,22 @@ export async function generateReport(input: GenerateReportInput): Promise<string
   const outDir = input.outDir ?? join(input.dir, 'report');
   const runs: ReportRun[] = [];
   for (const r of input.runs) {
-    runs.push({ job: r.job, record: r.record, href: relative(outDir, r.dir) || '.', excerpts: await excerpts(r.record, r.dir) });
+    runs.push({
+      job: r.job,
+      record: r.record,
+      href: relative(outDir, r.dir) || '.',
+      excerpts: await excerpts(r.record, r.dir),
+    });
   }
   const { trend, caseTrends } = computeTrends(input.history, input.record.planName, input.record);
   const baseline = input.baselineDir !== undefined ? await loadBaseline(input.baselineDir) : undefined;
   const baselineId = input.baselineId ?? baseline?.id ?? input.comparison?.base.runs[0];
   let nav: ReportInput['nav'];
   if (input.resultsRoot !== undefined) {
-    nav = { ...neighbours(input.history, input.record.planName, input.record.nightlyId, input.resultsRoot, outDir), all: relative(outDir, join(input.resultsRoot, NIGHTS_PAGE)) };
+    nav = {
+      ...neighbours(input.history, input.record.planName, input.record.nightlyId, input.resultsRoot, outDir),
+      all: relative(outDir, join(input.resultsRoot, NIGHTS_PAGE)),
+    };
     await writeNightsPage(input.resultsRoot, input.history);
   }
   const html = renderReport({

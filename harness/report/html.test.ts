@@ -27,7 +27,14 @@ const ARTEFACTS = join(PROJECT_ROOT, '.tap', 'artifacts');
 async function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
     timeout: 60_000,
   });
 }
@@ -68,9 +75,20 @@ const second = await loadNight(root, NIGHTS.second);
 function expectedFromRecords(): { cases: number; firstTouchHugetlbNs: number; wpAsyncHugetlbNs: number } {
   const ids = new Set<string>();
   const p50 = (id: string): number =>
-    median(second.runs.flatMap((r) => r.record.subtests.filter((s) => s.id === id).map((s) => s.metrics?.find((m) => m.name === 'total_p50')?.value ?? NaN)));
-  for (const r of second.runs) for (const s of r.record.subtests) if (s.metrics?.some((m) => m.name.startsWith('total_ns_log2_'))) ids.add(s.id);
-  return { cases: ids.size, firstTouchHugetlbNs: p50('uffd-lat/first-touch/hugetlb'), wpAsyncHugetlbNs: p50('uffd-lat/wp-async/hugetlb') };
+    median(
+      second.runs.flatMap((r) =>
+        r.record.subtests
+          .filter((s) => s.id === id)
+          .map((s) => s.metrics?.find((m) => m.name === 'total_p50')?.value ?? NaN),
+      ),
+    );
+  for (const r of second.runs)
+    for (const s of r.record.subtests) if (s.metrics?.some((m) => m.name.startsWith('total_ns_log2_'))) ids.add(s.id);
+  return {
+    cases: ids.size,
+    firstTouchHugetlbNs: p50('uffd-lat/first-touch/hugetlb'),
+    wpAsyncHugetlbNs: p50('uffd-lat/wp-async/hugetlb'),
+  };
 }
 
 const browser = Promise.resolve().then(launch);
@@ -83,15 +101,34 @@ async function checkLatency(t: Test, page: Page): Promise<void> {
   t.ok(await table.isVisible(), 'the latency table is visible');
   const first = table.locator('tbody tr').first();
   const cells = (await first.locator('td').allInnerTexts()).map((s) => s.trim());
-  t.same(cells.slice(0, 4), ['hugetlb', 'first touch (no uffd)', '–', '2 × 50'], 'first row: backing, operation, handler, runs x samples');
-  t.equal(cells[4], `${(want.firstTouchHugetlbNs / 1e6).toFixed(1)} ms`, 'its p50 in ms (TCG), the median of the two runs');
+  t.same(
+    cells.slice(0, 4),
+    ['hugetlb', 'first touch (no uffd)', '–', '2 × 50'],
+    'first row: backing, operation, handler, runs x samples',
+  );
+  t.equal(
+    cells[4],
+    `${(want.firstTouchHugetlbNs / 1e6).toFixed(1)} ms`,
+    'its p50 in ms (TCG), the median of the two runs',
+  );
   const wpAsync = table.locator('tr[data-case="uffd-lat/wp-async/hugetlb"] td').nth(4);
-  t.equal((await wpAsync.innerText()).trim(), `${(want.wpAsyncHugetlbNs / 1e3).toFixed(1)} µs`, 'WP_ASYNC on hugetlb in µs');
+  t.equal(
+    (await wpAsync.innerText()).trim(),
+    `${(want.wpAsyncHugetlbNs / 1e3).toFixed(1)} µs`,
+    'WP_ASYNC on hugetlb in µs',
+  );
   const minor = table.locator('tr[data-case="uffd-lat/minor-continue/hugetlb/blocking"]');
-  t.match(await minor.innerText(), /MINOR\+CONTINUE\s+blocking\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms\s+[-−+×÷\d.%]+/, 'MINOR+CONTINUE on hugetlb: p50, p90, the baseline night and the change in one row');
+  t.match(
+    await minor.innerText(),
+    /MINOR\+CONTINUE\s+blocking\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms\s+[-−+×÷\d.%]+/,
+    'MINOR+CONTINUE on hugetlb: p50, p90, the baseline night and the change in one row',
+  );
   const head = await table.locator('thead').innerText();
   t.notMatch(head, /p99/, 'p99 is left out: 50 samples per run cannot support it');
-  t.match(await page.locator('#latency').innerText(), /Left out: p99 \(needs 100 samples per run; these runs have 50\)/);
+  t.match(
+    await page.locator('#latency').innerText(),
+    /Left out: p99 \(needs 100 samples per run; these runs have 50\)/,
+  );
   t.equal(await page.locator('table.latency.glance tbody tr').count(), want.cases, 'one row per case');
   t.equal(await page.locator('svg.spark').count(), want.cases, 'a trend sparkline per case (two nights)');
   t.equal(await page.locator('#distributions svg.dist').count(), want.cases, 'one distribution chart per case');
@@ -105,13 +142,18 @@ async function checkReport(t: Test, url: string): Promise<void> {
   t.same(problems, [], 'no console errors, page errors or failed requests');
   t.equal(await page.title(), `faultline nightly ${NIGHTS.second}`);
   t.equal(await page.locator('#matrix td.cell').count(), 4, '1 kernel x 2 backings x 2 suites');
-  t.same(await page.locator('#matrix td.cell').evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))), ['pass', 'pass', 'pass', 'pass']);
+  t.same(await page.locator('#matrix td.cell').evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))), [
+    'pass',
+    'pass',
+    'pass',
+    'pass',
+  ]);
   await checkLatency(t, page);
   t.match(await page.locator('#regressions').textContent(), new RegExp(`Changes since ${NIGHTS.first}`));
   await page.close();
 }
 
-t.test('the second night of the issue\'s plan, from file://', async (t) => {
+t.test("the second night of the issue's plan, from file://", async (t) => {
   const path = reports.get(NIGHTS.second) ?? '';
   await checkReport(t, pathToFileURL(path).href);
   const page = await (await browser).newPage({ viewport: { width: 1400, height: 1300 } });
@@ -128,21 +170,43 @@ t.test('two kernels side by side', async (t) => {
   const page = await (await browser).newPage({ viewport: { width: 1400, height: 1300 } });
   t.same(await load(page, pathToFileURL(reports.get(NIGHTS.kernels) ?? '').href), []);
   const table = page.locator('#kernels table.sidebyside').first();
-  t.match(await table.locator('thead').innerText(), /debian-6\.1[\s\S]*debian-6\.12[\s\S]*debian-6\.12 against debian-6\.1/);
+  t.match(
+    await table.locator('thead').innerText(),
+    /debian-6\.1[\s\S]*debian-6\.12[\s\S]*debian-6\.12 against debian-6\.1/,
+  );
   const minor = await table.locator('tr[data-case="uffd-lat/minor-continue/hugetlb/blocking"]').innerText();
-  t.match(minor, /MINOR\+CONTINUE\s+blocking\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms/, 'both kernels in one row');
-  t.match(await table.locator('tr[data-case="uffd-lat/wp-async/hugetlb"]').innerText(), /not run/, '6.1 has no WP_ASYNC (6.7+)');
+  t.match(
+    minor,
+    /MINOR\+CONTINUE\s+blocking\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms\s+2 × 50\s+[\d.]+ ms\s+[\d.]+ ms/,
+    'both kernels in one row',
+  );
+  t.match(
+    await table.locator('tr[data-case="uffd-lat/wp-async/hugetlb"]').innerText(),
+    /not run/,
+    '6.1 has no WP_ASYNC (6.7+)',
+  );
   t.ok((await page.locator('#kernels svg.dist').count()) >= 16, 'distributions of both kernels overlaid');
   await page.close();
 });
 
 t.test('faultline compare --html of the two nights', async (t) => {
   const out = join(root, 'compare.html');
-  const r = await cli(compareCommand, ['compare', join(root, 'nightly', NIGHTS.first), join(root, 'nightly', NIGHTS.second), '--results', root, '--html', '--out', out]);
+  const r = await cli(compareCommand, [
+    'compare',
+    join(root, 'nightly', NIGHTS.first),
+    join(root, 'nightly', NIGHTS.second),
+    '--results',
+    root,
+    '--html',
+    '--out',
+    out,
+  ]);
   t.equal(r.exitCode, 0);
   const page = await (await browser).newPage({ viewport: { width: 1400, height: 1300 } });
   t.same(await load(page, pathToFileURL(out).href), [], 'no console errors, page errors or failed requests');
-  const first = (await page.locator('table.sidebyside tbody tr').first().locator('td').allInnerTexts()).map((x) => x.trim());
+  const first = (await page.locator('table.sidebyside tbody tr').first().locator('td').allInnerTexts()).map((x) =>
+    x.trim(),
+  );
   t.same(first.slice(0, 3), ['hugetlb', 'first touch (no uffd)', '–']);
   t.match(first[4] ?? '', /^[\d.]+ (µs|ms)$/, 'A in human units');
   t.equal(await page.locator('#distributions svg.dist').count(), expectedFromRecords().cases, 'one overlay per case');
@@ -160,7 +224,23 @@ t.test('a flaky subtest: its own colour in the matrix and its own list', async (
   const runDir = join('runs', 'flaky-fails-once');
   await cp(FIXTURE_RUNS.flaky, join(dir, runDir), { recursive: true });
   const rec = await readRunRecord(join(dir, runDir, 'results.json'));
-  const job: NightlyJobState = { id: 'debian-6.12+debian+anon+anon+program+r1', key: 'debian-6.12+debian+anon+anon+program', kernel: 'debian-6.12', config: 'debian', buildKey: 'debian:6.12', guestRam: 'anon', backing: 'anon', suite: 'program', rep: 1, timeoutSec: 600, state: 'done', attempts: 1, runDir, verdict: rec.verdict, durationMs: rec.durationMs };
+  const job: NightlyJobState = {
+    id: 'debian-6.12+debian+anon+anon+program+r1',
+    key: 'debian-6.12+debian+anon+anon+program',
+    kernel: 'debian-6.12',
+    config: 'debian',
+    buildKey: 'debian:6.12',
+    guestRam: 'anon',
+    backing: 'anon',
+    suite: 'program',
+    rep: 1,
+    timeoutSec: 600,
+    state: 'done',
+    attempts: 1,
+    runDir,
+    verdict: rec.verdict,
+    durationMs: rec.durationMs,
+  };
   const record: NightlyRecord = { ...src.record, nightlyId: 'with-flaky', jobs: [...src.record.jobs, job] };
   await writeNightlyRecord(dir, record);
   const done = await finalizeNightly(dir, record, { resultsRoot: root, compare: false, index: false, print: false });
@@ -168,11 +248,19 @@ t.test('a flaky subtest: its own colour in the matrix and its own list', async (
   t.same(await load(page, pathToFileURL(done.reportPath).href), []);
   const cell = page.locator('#matrix td.cell[data-state="flaky"]');
   t.equal(await cell.count(), 1, 'the anon/program cell, and only it');
-  t.equal(await cell.evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(251, 240, 168)', 'in the flaky colour');
+  t.equal(
+    await cell.evaluate((el) => getComputedStyle(el).backgroundColor),
+    'rgb(251, 240, 168)',
+    'in the flaky colour',
+  );
   t.equal(await cell.locator('a').getAttribute('href'), '#flaky', 'pointing at the flaky list, not at a failure');
   t.match(await page.locator('#summary').innerText(), /1 flaky/);
-  const row = (await page.locator('#flaky-table tbody tr').allInnerTexts()).map((x) => x.split('\t').map((c) => c.trim()));
-  t.same(row, [[job.id, 'fails-once/anon', 'fail → pass', 'exit 1: first run: failing on purpose', '1: fail · 2: pass']]);
+  const row = (await page.locator('#flaky-table tbody tr').allInnerTexts()).map((x) =>
+    x.split('\t').map((c) => c.trim()),
+  );
+  t.same(row, [
+    [job.id, 'fails-once/anon', 'fail → pass', 'exit 1: first run: failing on purpose', '1: fail · 2: pass'],
+  ]);
   t.match(await page.locator('#failures + p').innerText(), /Every job passed/, 'not a failure');
   await mkdir(ARTEFACTS, { recursive: true });
   await page.locator('#matrix').screenshot({ path: join(ARTEFACTS, 'flaky-matrix.png') });
@@ -197,7 +285,11 @@ t.test('faultline serve: the newest night at /, links between nights', async (t)
   await page.locator('a[rel="prev"]').click();
   await page.waitForLoadState('load');
   t.equal(await page.title(), `faultline nightly ${NIGHTS.first}`, 'previous night');
-  t.equal(await page.locator('a[rel="next"]').getAttribute('href'), `../../${NIGHTS.second}/report/index.html`, 'and back');
+  t.equal(
+    await page.locator('a[rel="next"]').getAttribute('href'),
+    `../../${NIGHTS.second}/report/index.html`,
+    'and back',
+  );
   await page.locator('nav.nights a', { hasText: 'all nights' }).click();
   await page.waitForLoadState('load');
   t.equal(await page.locator('#nights tbody tr').count(), 4, 'every night listed');

@@ -10,7 +10,15 @@ import type { Comparison, SampleComparison } from '../results/compare.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
 import type { NightlyJobState, NightlyRecord } from '../nightly/record.js';
 import { latencyCases } from './latency.js';
-import { casesById, renderDistributions, renderGlance, renderSideBySide, type GlanceGroup, type Side, type TrendPoint } from './latency-html.js';
+import {
+  casesById,
+  renderDistributions,
+  renderGlance,
+  renderSideBySide,
+  type GlanceGroup,
+  type Side,
+  type TrendPoint,
+} from './latency-html.js';
 import { pageHead, renderAllMetrics, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
 import { esc, svgStatusTrend, type TrendBar } from './svg.js';
 
@@ -79,7 +87,9 @@ function renderMatrix(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>)
   const rows = [...new Set(jobs.map(rowsKey))];
   const backings = [...new Set(jobs.map((j) => j.backing))];
   const suites = [...new Set(jobs.map((j) => j.suite))];
-  const out: string[] = ['<table id="matrix"><thead><tr><th rowspan="2">kernel</th><th rowspan="2">config</th><th rowspan="2">guest RAM</th>'];
+  const out: string[] = [
+    '<table id="matrix"><thead><tr><th rowspan="2">kernel</th><th rowspan="2">config</th><th rowspan="2">guest RAM</th>',
+  ];
   for (const b of backings) out.push(`<th colspan="${suites.length}">${esc(b)}</th>`);
   out.push('</tr><tr>');
   for (let i = 0; i < backings.length; i++) for (const s of suites) out.push(`<th>${esc(s)}</th>`);
@@ -97,13 +107,17 @@ function renderMatrix(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>)
         // A flaky cell whose jobs all passed points at the flaky list, not at a failure.
         const href = st === 'flaky' && first?.verdict === 'pass' ? '#flaky' : first ? `#${jobAnchor(first.id)}` : '';
         const title = cellJobs.map((j) => `${j.id}: ${j.verdict ?? 'pending'}`).join('\n');
-        out.push(`<td class="cell c-${st}" title="${esc(title)}" data-state="${st}">${href ? `<a href="${href}">${label}</a>` : label}</td>`);
+        out.push(
+          `<td class="cell c-${st}" title="${esc(title)}" data-state="${st}">${href ? `<a href="${href}">${label}</a>` : label}</td>`,
+        );
       }
     }
     out.push('</tr>');
   }
   out.push('</tbody></table>');
-  out.push('<p class="legend"><span class="c-pass">pass</span><span class="c-fail">fail</span><span class="c-flaky">flaky (mixed over repetitions, or passed on a retry)</span><span class="c-error">infrastructure error</span><span class="c-skip">all skipped</span><span class="c-pending">pending</span></p>');
+  out.push(
+    '<p class="legend"><span class="c-pass">pass</span><span class="c-fail">fail</span><span class="c-flaky">flaky (mixed over repetitions, or passed on a retry)</span><span class="c-error">infrastructure error</span><span class="c-skip">all skipped</span><span class="c-pending">pending</span></p>',
+  );
   return out.join('');
 }
 
@@ -113,35 +127,51 @@ function renderFailures(runs: readonly ReportRun[]): string {
   if (bad.length === 0) out.push('<p class="good">Every job passed.</p>');
   for (const r of bad) {
     const rec = r.record;
-    out.push(`<details open id="${jobAnchor(r.job.id)}"><summary class="bad">${esc(r.job.id)}: ${rec.verdict.toUpperCase()}${rec.infraError ? ' (infrastructure)' : ''}</summary>`);
-    out.push(`<p class="muted">kernel ${esc(rec.kernel.release ?? rec.kernel.path)} · ${esc(rec.qemu.accel)} · <a href="${esc(r.href)}/results.json">results.json</a> · <a href="${esc(r.href)}/console.log">console.log</a>${r.job.failedAttempts?.length ? ` · retried after an infrastructure error (${r.job.failedAttempts.length})` : ''}</p>`);
+    out.push(
+      `<details open id="${jobAnchor(r.job.id)}"><summary class="bad">${esc(r.job.id)}: ${rec.verdict.toUpperCase()}${rec.infraError ? ' (infrastructure)' : ''}</summary>`,
+    );
+    out.push(
+      `<p class="muted">kernel ${esc(rec.kernel.release ?? rec.kernel.path)} · ${esc(rec.qemu.accel)} · <a href="${esc(r.href)}/results.json">results.json</a> · <a href="${esc(r.href)}/console.log">console.log</a>${r.job.failedAttempts?.length ? ` · retried after an infrastructure error (${r.job.failedAttempts.length})` : ''}</p>`,
+    );
     if (rec.infraError) {
       out.push(`<p class="bad">${esc(rec.infraError.split('\n')[0] ?? '')}</p>`);
       const more = rec.infraError.split('\n').slice(1).join('\n');
       const con = r.excerpts.get('console');
-      if (more || con) out.push(`<pre>${esc([more, con ? `--- console.log (tail) ---\n${con}` : ''].filter(Boolean).join('\n'))}</pre>`);
+      if (more || con)
+        out.push(
+          `<pre>${esc([more, con ? `--- console.log (tail) ---\n${con}` : ''].filter(Boolean).join('\n'))}</pre>`,
+        );
     }
     for (const t of rec.subtests.filter((x) => x.status === 'fail' || x.status === 'error')) {
       out.push(`<h4>${esc(t.id)}: <span class="bad">${t.status}</span> ${esc(t.reason ?? '')}</h4>`);
       const ex = r.excerpts.get(t.id);
       if (ex) out.push(`<pre>${esc(ex)}</pre>`);
     }
-    for (const p of rec.programs.filter((x) => (x.status === 'fail' || x.status === 'error') && !rec.subtests.some((t) => t.program === x.program && (t.status === 'fail' || t.status === 'error')))) {
-      out.push(`<h4>${esc(p.program)}${p.backing ? ` (${esc(p.backing)})` : ''}: <span class="bad">${p.status}</span> ${esc(p.reason ?? '')}${p.timedOut ? ' (timed out)' : ''}</h4>`);
+    for (const p of rec.programs.filter(
+      (x) =>
+        (x.status === 'fail' || x.status === 'error') &&
+        !rec.subtests.some((t) => t.program === x.program && (t.status === 'fail' || t.status === 'error')),
+    )) {
+      out.push(
+        `<h4>${esc(p.program)}${p.backing ? ` (${esc(p.backing)})` : ''}: <span class="bad">${p.status}</span> ${esc(p.reason ?? '')}${p.timedOut ? ' (timed out)' : ''}</h4>`,
+      );
       const ex = r.excerpts.get(`program:${p.outputFile}`);
       if (ex) out.push(`<pre>${esc(ex)}</pre>`);
     }
     for (const s of rec.splats) {
-      out.push(`<h4 class="bad">kernel ${esc(s.kind)}${s.subtest ? ` during ${esc(s.subtest)}` : s.test ? ` during ${esc(s.test)}` : ''}: ${esc(s.title)}</h4><pre>${esc(s.excerpt)}</pre>`);
+      out.push(
+        `<h4 class="bad">kernel ${esc(s.kind)}${s.subtest ? ` during ${esc(s.subtest)}` : s.test ? ` during ${esc(s.test)}` : ''}: ${esc(s.title)}</h4><pre>${esc(s.excerpt)}</pre>`,
+      );
     }
     out.push('</details>');
   }
   return out.join('');
 }
 
-
 function renderJobs(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>): string {
-  const out = [`<h2 id="jobs">Jobs (${input.nightly.jobs.length})</h2><details><summary>all jobs</summary><table><thead><tr><th>job</th><th>verdict</th><th>tests</th><th>duration</th><th>attempts</th><th>run</th></tr></thead><tbody>`];
+  const out = [
+    `<h2 id="jobs">Jobs (${input.nightly.jobs.length})</h2><details><summary>all jobs</summary><table><thead><tr><th>job</th><th>verdict</th><th>tests</th><th>duration</th><th>attempts</th><th>run</th></tr></thead><tbody>`,
+  ];
   for (const j of input.nightly.jobs) {
     const r = byJob.get(j.id);
     const s = r?.record.summary;
@@ -152,7 +182,6 @@ function renderJobs(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>): 
   out.push('</tbody></table></details>');
   return out.join('');
 }
-
 
 interface ContextRuns {
   key: string;
@@ -182,7 +211,10 @@ function contextNote(c: ContextRuns, runs: readonly ReportRun[]): string {
   const rec = c.runs[0]?.record;
   if (!rec) return '';
   const pages = runs
-    .filter((r) => nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === c.key && latencyCases([r.record]).length > 0)
+    .filter(
+      (r) =>
+        nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === c.key && latencyCases([r.record]).length > 0,
+    )
     .map((r) => `<a href="${esc(r.href)}/latency.html">${esc(`${r.job.backing} r${r.job.rep}`)}</a>`);
   const accel = rec.qemu.accel === 'tcg' ? 'TCG (software emulation: not KVM figures)' : 'KVM';
   return `kernel ${esc(rec.kernel.release ?? rec.kernel.path)} · ${accel} · ${rec.qemu.smp} vCPU · guest clocksource ${esc(rec.guest.clocksource ?? 'unknown')}${pages.length ? ` · per-run pages: ${pages.join(' · ')}` : ''}`;
@@ -192,10 +224,14 @@ function glanceGroups(input: ReportInput): GlanceGroup[] {
   const base = new Map(byContext(input.baseline?.runs ?? []).map((c) => [c.key, c]));
   const out: GlanceGroup[] = [];
   for (const c of byContext(input.runs)) {
-    const cases = latencyCases(c.runs.map((r) => r.record), input.nightly.plan.backings);
+    const cases = latencyCases(
+      c.runs.map((r) => r.record),
+      input.nightly.plan.backings,
+    );
     if (cases.length === 0) continue;
     const changes = new Map<string, SampleComparison>();
-    for (const m of input.comparison?.metrics ?? []) if (m.context === c.key && m.metric === 'total_p50' && m.unit === 'ns') changes.set(m.id, m);
+    for (const m of input.comparison?.metrics ?? [])
+      if (m.context === c.key && m.metric === 'total_p50' && m.unit === 'ns') changes.set(m.id, m);
     const trends = new Map<string, readonly TrendPoint[]>();
     for (const x of cases) {
       const t = input.caseTrends?.get(`${c.key}|${x.id}`);
@@ -217,7 +253,9 @@ function glanceGroups(input: ReportInput): GlanceGroup[] {
 
 /** Per config + guest RAM, every kernel of the plan as one side (plan order). */
 function kernelGroups(input: ReportInput): { key: string; title: string; noteHtml: string; sides: Side[] }[] {
-  const kernels = input.nightly.plan.kernels.map((k) => k.name).filter((k) => input.runs.some((r) => r.job.kernel === k));
+  const kernels = input.nightly.plan.kernels
+    .map((k) => k.name)
+    .filter((k) => input.runs.some((r) => r.job.kernel === k));
   if (kernels.length < 2) return [];
   const slots = new Map<string, { title: string; runs: JobRun[] }>();
   for (const r of input.runs) {
@@ -232,7 +270,15 @@ function kernelGroups(input: ReportInput): { key: string; title: string; noteHtm
       key,
       title: s.title,
       noteHtml: kernels.map((k) => `${esc(k)}: kernel ${release(k)}`).join(' · '),
-      sides: kernels.map((k) => ({ label: k, cases: casesById(latencyCases(s.runs.filter((r) => r.job.kernel === k).map((r) => r.record), input.nightly.plan.backings)) })),
+      sides: kernels.map((k) => ({
+        label: k,
+        cases: casesById(
+          latencyCases(
+            s.runs.filter((r) => r.job.kernel === k).map((r) => r.record),
+            input.nightly.plan.backings,
+          ),
+        ),
+      })),
     };
   });
 }
@@ -251,7 +297,10 @@ function renderKernels(input: ReportInput, opts: { alpha: number; threshold: num
 }
 
 function renderLatencySections(input: ReportInput): string {
-  const opts = { alpha: input.comparison?.options.alpha ?? 0.05, threshold: input.comparison?.options.threshold ?? 0.05 };
+  const opts = {
+    alpha: input.comparison?.options.alpha ?? 0.05,
+    threshold: input.comparison?.options.threshold ?? 0.05,
+  };
   const glance = glanceGroups(input);
   return [
     '<section id="latency"><h2>Latency at a glance</h2>',
@@ -266,7 +315,10 @@ function renderDistributionSection(input: ReportInput): string {
   const groups = glanceGroups(input).map((g) => ({
     key: g.key,
     title: g.title,
-    series: [{ label: 'tonight', cases: casesById(g.cases) }, ...(g.baseline ? [{ label: 'baseline night', cases: g.baseline.cases }] : [])],
+    series: [
+      { label: 'tonight', cases: casesById(g.cases) },
+      ...(g.baseline ? [{ label: 'baseline night', cases: g.baseline.cases }] : []),
+    ],
   }));
   const body = renderDistributions(groups);
   if (!body) return '';
@@ -281,12 +333,20 @@ function attemptsText(t: SubtestResult): string {
 function renderFlaky(runs: readonly ReportRun[]): string {
   const rows = runs.flatMap((r) => r.record.subtests.filter((t) => t.status === 'flaky').map((t) => ({ r, t })));
   if (rows.length === 0) return '';
-  const out = [`<section id="flaky"><h2>Flaky subtests (${rows.length})</h2><p class="muted">Failed, then passed when rerun on their own: not counted as failures (JUnit: flakyFailure; KCIDB: PASS with misc.flaky and the attempts).</p>`];
-  out.push('<table id="flaky-table"><thead><tr><th>job</th><th>subtest</th><th>attempts</th><th>why the failed attempt failed</th><th>outputs</th></tr></thead><tbody>');
+  const out = [
+    `<section id="flaky"><h2>Flaky subtests (${rows.length})</h2><p class="muted">Failed, then passed when rerun on their own: not counted as failures (JUnit: flakyFailure; KCIDB: PASS with misc.flaky and the attempts).</p>`,
+  ];
+  out.push(
+    '<table id="flaky-table"><thead><tr><th>job</th><th>subtest</th><th>attempts</th><th>why the failed attempt failed</th><th>outputs</th></tr></thead><tbody>',
+  );
   for (const { r, t } of rows) {
     const failed = (t.attempts ?? []).find((a) => a.status === 'fail' || a.status === 'error');
-    const outputs = (t.attempts ?? []).map((a, i) => `<a href="${esc(r.href)}/${esc(a.outputFile)}">${i + 1}: ${esc(a.status)}</a>`).join(' · ');
-    out.push(`<tr class="c-flaky"><td>${esc(r.job.id)}</td><td>${esc(t.id)}</td><td>${esc(attemptsText(t))}</td><td>${esc(failed?.reason ?? t.reason ?? '')}</td><td>${outputs}</td></tr>`);
+    const outputs = (t.attempts ?? [])
+      .map((a, i) => `<a href="${esc(r.href)}/${esc(a.outputFile)}">${i + 1}: ${esc(a.status)}</a>`)
+      .join(' · ');
+    out.push(
+      `<tr class="c-flaky"><td>${esc(r.job.id)}</td><td>${esc(t.id)}</td><td>${esc(attemptsText(t))}</td><td>${esc(failed?.reason ?? t.reason ?? '')}</td><td>${outputs}</td></tr>`,
+    );
   }
   out.push('</tbody></table></section>');
   return out.join('');
@@ -294,7 +354,8 @@ function renderFlaky(runs: readonly ReportRun[]): string {
 
 function renderTrends(input: ReportInput): string {
   const out: string[] = [`<h2 id="trends">Test status over the last ${input.trend.length} night(s)</h2>`];
-  if (input.trend.length < 2) out.push('<p class="muted">Trends appear once the history holds more than one night of this plan.</p>');
+  if (input.trend.length < 2)
+    out.push('<p class="muted">Trends appear once the history holds more than one night of this plan.</p>');
   else out.push('<p class="muted">Latency trends are the sparklines in the latency table.</p>');
   out.push(svgStatusTrend(input.trend));
   return out.join('');
@@ -303,8 +364,13 @@ function renderTrends(input: ReportInput): string {
 function renderNav(input: ReportInput): string {
   const nav = input.nav;
   if (!nav) return '';
-  const link = (l: NightLink, rel: string, text: string): string => `<a rel="${rel}" href="${esc(l.href)}">${text} ${esc(l.id)} (${esc(l.startedAt.slice(0, 16).replace('T', ' '))})</a>`;
-  const parts = [nav.previous ? link(nav.previous, 'prev', '← previous night') : '', nav.next ? link(nav.next, 'next', 'next night →') : '', nav.all ? `<a href="${esc(nav.all)}">all nights</a>` : ''].filter(Boolean);
+  const link = (l: NightLink, rel: string, text: string): string =>
+    `<a rel="${rel}" href="${esc(l.href)}">${text} ${esc(l.id)} (${esc(l.startedAt.slice(0, 16).replace('T', ' '))})</a>`;
+  const parts = [
+    nav.previous ? link(nav.previous, 'prev', '← previous night') : '',
+    nav.next ? link(nav.next, 'next', 'next night →') : '',
+    nav.all ? `<a href="${esc(nav.all)}">all nights</a>` : '',
+  ].filter(Boolean);
   return parts.length ? `<nav class="nights">${parts.join('')}</nav>` : '';
 }
 
@@ -313,7 +379,8 @@ function renderHeader(input: ReportInput): string {
   const v = { pass: 0, fail: 0, error: 0, pending: 0 };
   for (const j of n.jobs) v[j.verdict ?? 'pending']++;
   const tests = { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 };
-  for (const r of input.runs) for (const k of ['pass', 'fail', 'skip', 'error', 'flaky'] as const) tests[k] += r.record.summary[k];
+  for (const r of input.runs)
+    for (const k of ['pass', 'fail', 'skip', 'error', 'flaky'] as const) tests[k] += r.record.summary[k];
   const total = tests.pass + tests.fail + tests.skip + tests.error + tests.flaky;
   return [
     `<h1>faultline nightly ${esc(n.nightlyId)}</h1>`,
@@ -327,7 +394,19 @@ export function renderReport(input: ReportInput): string {
   const byJob = new Map(input.runs.map((r) => [r.job.id, r]));
   const kernels = new Set(input.runs.map((r) => r.job.kernel)).size;
   const flaky = input.runs.some((r) => r.record.summary.flaky > 0);
-  const links = [['#matrix', 'matrix'], ['#latency', 'latency'], ...(kernels > 1 ? [['#kernels', 'kernels']] : []), ['#regressions', 'changes'], ...(flaky ? [['#flaky', 'flaky']] : []), ['#failures', 'failures'], ['#distributions', 'distributions'], ['#metrics', 'all metrics'], ['#trends', 'trends'], ['#jobs', 'jobs'], ['../junit.xml', 'junit.xml']];
+  const links = [
+    ['#matrix', 'matrix'],
+    ['#latency', 'latency'],
+    ...(kernels > 1 ? [['#kernels', 'kernels']] : []),
+    ['#regressions', 'changes'],
+    ...(flaky ? [['#flaky', 'flaky']] : []),
+    ['#failures', 'failures'],
+    ['#distributions', 'distributions'],
+    ['#metrics', 'all metrics'],
+    ['#trends', 'trends'],
+    ['#jobs', 'jobs'],
+    ['../junit.xml', 'junit.xml'],
+  ];
   const samples = samplesBySubtest(contextRecords(input.runs));
   return [
     pageHead(`faultline nightly ${input.nightly.nightlyId}`),
@@ -336,7 +415,9 @@ export function renderReport(input: ReportInput): string {
     '<h2>Matrix: kernel × backing × suite</h2>',
     renderMatrix(input, byJob),
     renderLatencySections(input),
-    input.comparison ? renderComparison(input.comparison, input.baselineId ?? 'the previous night', samples) : '<h2 id="regressions">Changes</h2><p class="muted">No baseline night to compare with.</p>',
+    input.comparison
+      ? renderComparison(input.comparison, input.baselineId ?? 'the previous night', samples)
+      : '<h2 id="regressions">Changes</h2><p class="muted">No baseline night to compare with.</p>',
     renderFlaky(input.runs),
     renderFailures(input.runs),
     renderDistributionSection(input),

@@ -19,7 +19,9 @@ interface Suite {
 function suites(xml: string): Suite[] {
   const out: Suite[] = [];
   for (const m of xml.matchAll(/<testsuite ([^>]*)>([\s\S]*?)<\/testsuite>/g)) {
-    const attrs = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((a) => [a[1] ?? '', a[2] ?? '']));
+    const attrs = Object.fromEntries(
+      [...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((a) => [a[1] ?? '', a[2] ?? '']),
+    );
     out.push({ attrs, cases: [...(m[2] ?? '').matchAll(/<testcase [\s\S]*?(?:\/>|<\/testcase>)/g)].map((c) => c[0]) });
   }
   return out;
@@ -39,13 +41,22 @@ t.test('a nightly of two kernels: one suite per job, counts that add up', async 
     t.equal(Number(s.attrs['skipped']), s.cases.filter((c) => c.includes('<skipped')).length);
     t.equal(Number(s.attrs['failures']), 0);
   }
-  const skipped = ss.filter((s) => s.attrs['name']?.startsWith('debian-6.1+')).reduce((a, s) => a + Number(s.attrs['skipped']), 0);
+  const skipped = ss
+    .filter((s) => s.attrs['name']?.startsWith('debian-6.1+'))
+    .reduce((a, s) => a + Number(s.attrs['skipped']), 0);
   t.ok(skipped > 0, `6.1 skips what it lacks (${skipped})`);
-  t.match(xml, /classname="debian-6_12\.debian\.ram-anon\.uffd-lat\.hugetlb" name="uffd-lat\/minor-continue\/hugetlb\/blocking"/, 'classnames carry kernel, config and guest RAM');
+  t.match(
+    xml,
+    /classname="debian-6_12\.debian\.ram-anon\.uffd-lat\.hugetlb" name="uffd-lat\/minor-continue\/hugetlb\/blocking"/,
+    'classnames carry kernel, config and guest RAM',
+  );
   t.match(xml, /<system-out>[^<]*total_p50=\d+ ns/, 'latency metrics as system-out');
   const top = /<testsuites name="([^"]*)" tests="(\d+)"/.exec(xml);
   t.equal(top?.[1], `faultline ${NIGHTS.kernels}`);
-  t.equal(Number(top?.[2]), n.runs.reduce((a, r) => a + r.record.subtests.length, 0));
+  t.equal(
+    Number(top?.[2]),
+    n.runs.reduce((a, r) => a + r.record.subtests.length, 0),
+  );
 });
 
 t.test('an infrastructure error is an <error>, not a failure', async (t) => {
@@ -64,6 +75,9 @@ t.test('a flaky subtest passes with a flakyFailure per failed attempt', async (t
   t.equal(s?.attrs['failures'], '0', 'not a failure: it passed in the end');
   t.equal(s?.attrs['errors'], '0');
   const flaky = s?.cases.find((c) => c.includes('name="fails-once/anon"')) ?? '';
-  t.match(flaky, /<flakyFailure message="exit 1: first run: failing on purpose" type="fail"><system-out>output\/fails-once\.anon\.txt<\/system-out><\/flakyFailure>/);
+  t.match(
+    flaky,
+    /<flakyFailure message="exit 1: first run: failing on purpose" type="fail"><system-out>output\/fails-once\.anon\.txt<\/system-out><\/flakyFailure>/,
+  );
   t.notMatch(flaky, /<failure/);
 });

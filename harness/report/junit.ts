@@ -24,9 +24,14 @@ export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): 
   for (const { name: suiteName, classPrefix, record: r } of runs) {
     const cases = r.subtests.map((t) => junitTestcase(t, classPrefix));
     for (const sp of r.splats) {
-      cases.push(`    <testcase classname="${xmlEscape(`${classPrefix}.kernel`)}" name="${xmlEscape(`kernel/${sp.kind}${sp.test ? ` during ${sp.test}` : ''}`)}"><failure message="${xmlEscape(sp.title)}">${xmlEscape(sp.excerpt)}</failure></testcase>`);
+      cases.push(
+        `    <testcase classname="${xmlEscape(`${classPrefix}.kernel`)}" name="${xmlEscape(`kernel/${sp.kind}${sp.test ? ` during ${sp.test}` : ''}`)}"><failure message="${xmlEscape(sp.title)}">${xmlEscape(sp.excerpt)}</failure></testcase>`,
+      );
     }
-    if (r.infraError !== undefined) cases.push(`    <testcase classname="${xmlEscape(`${classPrefix}.faultline`)}" name="infrastructure"><error message="${xmlEscape(r.infraError.split('\n')[0] ?? '')}">${xmlEscape(r.infraError)}</error></testcase>`);
+    if (r.infraError !== undefined)
+      cases.push(
+        `    <testcase classname="${xmlEscape(`${classPrefix}.faultline`)}" name="infrastructure"><error message="${xmlEscape(r.infraError.split('\n')[0] ?? '')}">${xmlEscape(r.infraError)}</error></testcase>`,
+      );
     const f = r.summary.fail + r.splats.length;
     const e = r.summary.error + (r.infraError !== undefined ? 1 : 0);
     const n = cases.length;
@@ -50,9 +55,16 @@ export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): 
   ].join('\n');
 }
 
-export function toNightlyJunit(record: NightlyRecord, runs: readonly { job: { id: string; kernel: string; config: string; guestRam: string }; record: RunRecord }[]): string {
+export function toNightlyJunit(
+  record: NightlyRecord,
+  runs: readonly { job: { id: string; kernel: string; config: string; guestRam: string }; record: RunRecord }[],
+): string {
   return toMultiRunJunit(
-    runs.map((r) => ({ name: r.job.id, classPrefix: [r.job.kernel, r.job.config, `ram-${r.job.guestRam}`].map((p) => p.replace(/\./g, '_')).join('.'), record: r.record })),
+    runs.map((r) => ({
+      name: r.job.id,
+      classPrefix: [r.job.kernel, r.job.config, `ram-${r.job.guestRam}`].map((p) => p.replace(/\./g, '_')).join('.'),
+      record: r.record,
+    })),
     `faultline ${record.nightlyId}`,
   );
 }

@@ -10,24 +10,47 @@ import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
 import { detectSplats } from '../vm/splats.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { kcidbErrors, kcidbPath, KCIDB_SCHEMA_PATH, toKcidb, validateKcidb, type KcidbData, type KcidbRunInput } from './kcidb.js';
+import {
+  kcidbErrors,
+  kcidbPath,
+  KCIDB_SCHEMA_PATH,
+  toKcidb,
+  validateKcidb,
+  type KcidbData,
+  type KcidbRunInput,
+} from './kcidb.js';
 import { kcidbInputs } from './export.js';
 import { FIXTURE_RESULTS, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { isHistogramBucket } from '../results/units.js';
 
-const nights = await Promise.all([NIGHTS.second, NIGHTS.kernels, NIGHTS.suites].map((id) => loadNight(FIXTURE_RESULTS, id)));
+const nights = await Promise.all(
+  [NIGHTS.second, NIGHTS.kernels, NIGHTS.suites].map((id) => loadNight(FIXTURE_RESULTS, id)),
+);
 const fromNights: KcidbRunInput[] = nights.flatMap((n) => kcidbInputs({ kind: 'nightly', ...n }));
 const infra = await readRunRecord(join(FIXTURE_RUNS.infra, 'results.json'));
 // A real WARNING from a real guest console (harness/vm/fixtures), on a real run record.
-const warning = detectSplats(await readFile(join(PROJECT_ROOT, 'harness', 'vm', 'fixtures', 'lkdtm-warning.console.txt'), 'utf8'))[0];
+const warning = detectSplats(
+  await readFile(join(PROJECT_ROOT, 'harness', 'vm', 'fixtures', 'lkdtm-warning.console.txt'), 'utf8'),
+)[0];
 const first = fromNights[0];
-const withSplat: KcidbRunInput[] = first && warning ? [{ ...first, record: { ...first.record, runId: `${first.record.runId}-splat`, splats: [warning], verdict: 'fail' } }] : [];
+const withSplat: KcidbRunInput[] =
+  first && warning
+    ? [
+        {
+          ...first,
+          record: { ...first.record, runId: `${first.record.runId}-splat`, splats: [warning], verdict: 'fail' },
+        },
+      ]
+    : [];
 const flaky = await readRunRecord(join(FIXTURE_RUNS.flaky, 'results.json'));
 const runs: KcidbRunInput[] = [...fromNights, { record: infra }, { record: flaky }, ...withSplat];
 const subtests = runs.flatMap((r) => r.record.subtests);
 
 t.test('the vendored schema is a KCIDB v4 schema', async (t) => {
-  const schema = JSON.parse(await readFile(KCIDB_SCHEMA_PATH, 'utf8')) as { properties: { version: { properties: { major: { const: number } } } }; $defs: Record<string, unknown> };
+  const schema = JSON.parse(await readFile(KCIDB_SCHEMA_PATH, 'utf8')) as {
+    properties: { version: { properties: { major: { const: number } } } };
+    $defs: Record<string, unknown>;
+  };
   t.equal(schema.properties.version.properties.major.const, 4);
   t.ok(schema.$defs['checkout'] && schema.$defs['build'] && schema.$defs['test']);
 });
@@ -38,7 +61,11 @@ t.test('test paths of real subtests of every suite', async (t) => {
     return s ? kcidbPath(s) : undefined;
   };
   t.equal(path('uffd-unit-tests/register-ioctls/hugetlb'), 'uffd.unit.register-ioctls.hugetlb');
-  t.equal(path('uffd-lat/minor-continue/hugetlb/blocking'), 'uffd-lat.minor-continue.hugetlb.blocking', 'the backing is not repeated');
+  t.equal(
+    path('uffd-lat/minor-continue/hugetlb/blocking'),
+    'uffd-lat.minor-continue.hugetlb.blocking',
+    'the backing is not repeated',
+  );
   t.equal(path('uffd-lat/clock-overhead'), 'uffd-lat.clock-overhead.hugetlb', 'measured in the hugetlb job');
   t.equal(path('postcopy/minor/shmem'), 'postcopy.minor.shmem');
   const stress = subtests.find((s) => s.program === 'uffd-stress' && s.backing === 'hugetlb');
@@ -46,7 +73,11 @@ t.test('test paths of real subtests of every suite', async (t) => {
   const contract = subtests.find((s) => s.suite === 'uffd-contract');
   t.match(contract && kcidbPath(contract), /^uffd-contract\./);
   const pagemap = subtests.find((s) => s.program === 'pagemap_ioctl' && / /.test(s.name));
-  t.match(pagemap && kcidbPath(pagemap), /^uffd\.pagemap_ioctl\.[A-Za-z0-9_.-]+$/, 'spaces in real pagemap_ioctl names become underscores');
+  t.match(
+    pagemap && kcidbPath(pagemap),
+    /^uffd\.pagemap_ioctl\.[A-Za-z0-9_.-]+$/,
+    'spaces in real pagemap_ioctl names become underscores',
+  );
 });
 
 t.test('an export of real nights validates and carries what it should', async (t) => {
@@ -55,19 +86,31 @@ t.test('an export of real nights validates and carries what it should', async (t
   validateKcidb(data);
   t.same(data.version, { major: 4, minor: 5 });
   t.equal(data.checkouts.length, 2, 'one checkout per Debian kernel package (6.1 and 6.12)');
-  t.ok(data.builds.every((b) => data.checkouts.some((c) => c.id === b.checkout_id)), 'builds point at checkouts');
-  t.ok(data.tests.every((x) => data.builds.some((b) => b.id === x.build_id)), 'tests point at builds');
+  t.ok(
+    data.builds.every((b) => data.checkouts.some((c) => c.id === b.checkout_id)),
+    'builds point at checkouts',
+  );
+  t.ok(
+    data.tests.every((x) => data.builds.some((b) => b.id === x.build_id)),
+    'tests point at builds',
+  );
   t.equal(new Set(data.tests.map((x) => x.id)).size, data.tests.length, 'test ids unique');
   const statuses = data.tests.filter((x) => x.number === undefined && x.misc?.['faultline_id'] !== undefined);
   t.equal(statuses.length, subtests.length, 'every subtest of every run');
-  t.ok(data.tests.some((x) => x.path?.startsWith('uffd.unit.') && x.status === 'SKIP'), '6.1 skips what it lacks');
+  t.ok(
+    data.tests.some((x) => x.path?.startsWith('uffd.unit.') && x.status === 'SKIP'),
+    '6.1 skips what it lacks',
+  );
   const p50 = data.tests.find((x) => x.path === 'uffd-lat.minor-continue.hugetlb.blocking.total_p50');
   t.equal(p50?.status, 'DONE');
   t.equal(p50?.number?.unit, 'ns');
   t.ok((p50?.number?.value ?? 0) > 1000, 'a real latency in ns');
   const buckets = subtests.flatMap((s) => (s.metrics ?? []).filter((m) => isHistogramBucket(m.name, m.unit)));
   const exported = data.tests.filter((x) => /_log2_\d+$/.test(x.path ?? ''));
-  t.ok(buckets.length > 0 && exported.length === buckets.length, `histogram buckets stay in the export (${buckets.length})`);
+  t.ok(
+    buckets.length > 0 && exported.length === buckets.length,
+    `histogram buckets stay in the export (${buckets.length})`,
+  );
   t.ok(exported.every((x) => x.number?.unit === 'samples'));
   const fault = data.tests.find((x) => x.path === 'postcopy.copy.hugetlb.fault_p50');
   t.equal(fault?.number?.unit, 'ns', 'postcopy metrics too');

@@ -114,7 +114,12 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
   for (const run of runs) {
     const r = run.record;
     const k = r.kernel;
-    const sourceId = run.tree !== undefined ? `tree:${run.tree}@${run.ref ?? ''}` : k.source === 'debian-package' ? `debian:${k.package ?? ''}:${k.packageVersion ?? ''}` : `path:${k.path}`;
+    const sourceId =
+      run.tree !== undefined
+        ? `tree:${run.tree}@${run.ref ?? ''}`
+        : k.source === 'debian-package'
+          ? `debian:${k.package ?? ''}:${k.packageVersion ?? ''}`
+          : `path:${k.path}`;
     const checkoutId = `${origin}:checkout-${shortHash(sourceId)}`;
     if (!checkouts.has(checkoutId)) {
       const url = run.tree !== undefined && /^(https|git):\/\//.test(run.tree) ? run.tree : undefined;
@@ -124,8 +129,15 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
         origin,
         tree_name: run.kernelName ?? (k.source === 'debian-package' ? 'debian' : 'local'),
         ...(url ? { git_repository_url: url } : {}),
-        ...(run.ref !== undefined && /^[0-9a-f]{40}$/.test(run.ref) ? { git_commit_hash: run.ref } : run.ref !== undefined ? { git_repository_branch: run.ref } : {}),
-        comment: k.source === 'debian-package' ? `Debian ${k.package ?? 'kernel'} ${k.packageVersion ?? ''}`.trim() : `kernel ${k.release ?? k.path}`,
+        ...(run.ref !== undefined && /^[0-9a-f]{40}$/.test(run.ref)
+          ? { git_commit_hash: run.ref }
+          : run.ref !== undefined
+            ? { git_repository_branch: run.ref }
+            : {}),
+        comment:
+          k.source === 'debian-package'
+            ? `Debian ${k.package ?? 'kernel'} ${k.packageVersion ?? ''}`.trim()
+            : `kernel ${k.release ?? k.path}`,
         ...(start ? { start_time: start } : {}),
         valid: true,
         misc: { source: k.source },
@@ -141,10 +153,23 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
         ...(run.config !== undefined ? { config_name: run.config } : {}),
         comment: `${k.release ?? k.path}${k.configHash ? ` config ${k.configHash}` : ''}`,
         valid: true,
-        misc: { ...(k.release !== undefined ? { release: k.release } : {}), ...(k.configHash !== undefined ? { config_hash: k.configHash } : {}), path: k.path },
+        misc: {
+          ...(k.release !== undefined ? { release: k.release } : {}),
+          ...(k.configHash !== undefined ? { config_hash: k.configHash } : {}),
+          path: k.path,
+        },
       });
     }
-    const env = { comment: `qemu ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB, guest RAM ${r.qemu.guestRam}`, misc: { accel: r.qemu.accel, smp: r.qemu.smp, mem_mib: r.qemu.memMiB, guest_ram: r.qemu.guestRam, ...(r.guest.uname ? { uname: r.guest.uname } : {}) } };
+    const env = {
+      comment: `qemu ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB, guest RAM ${r.qemu.guestRam}`,
+      misc: {
+        accel: r.qemu.accel,
+        smp: r.qemu.smp,
+        mem_mib: r.qemu.memMiB,
+        guest_ram: r.qemu.guestRam,
+        ...(r.guest.uname ? { uname: r.guest.uname } : {}),
+      },
+    };
     const start = isoOrUndefined(r.startedAt);
     const base = { origin, build_id: buildId, environment: env, ...(start ? { start_time: start } : {}) };
     const runTag = part(r.runId);
@@ -159,9 +184,19 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
         ...(t.reason ? { comment: t.reason.slice(0, 1000) } : {}),
         ...(t.durationMs !== undefined ? { duration: t.durationMs / 1000 } : {}),
         misc: {
-          faultline_id: t.id, run_id: r.runId, ...(run.job !== undefined ? { job: run.job } : {}),
+          faultline_id: t.id,
+          run_id: r.runId,
+          ...(run.job !== undefined ? { job: run.job } : {}),
           ...(t.status === 'flaky' ? { flaky: true } : {}),
-          ...(t.attempts ? { attempts: t.attempts.map((a) => ({ status: STATUS[a.status], ...(a.reason !== undefined ? { comment: a.reason } : {}), output: a.outputFile })) } : {}),
+          ...(t.attempts
+            ? {
+                attempts: t.attempts.map((a) => ({
+                  status: STATUS[a.status],
+                  ...(a.reason !== undefined ? { comment: a.reason } : {}),
+                  output: a.outputFile,
+                })),
+              }
+            : {}),
         },
       });
       (t.metrics ?? []).forEach((m, j) => {
@@ -189,10 +224,23 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
     });
     if (r.infraError !== undefined) {
       // The harness failed: MISS says "did not run", distinct from the kernel failing a test.
-      tests.push({ ...base, id: `${origin}:${runTag}-infra`, path: part(r.suites[0] ?? 'faultline'), status: 'MISS', comment: r.infraError.split('\n')[0]?.slice(0, 1000) ?? '', log_excerpt: r.infraError.slice(0, 16384), misc: { run_id: r.runId } });
+      tests.push({
+        ...base,
+        id: `${origin}:${runTag}-infra`,
+        path: part(r.suites[0] ?? 'faultline'),
+        status: 'MISS',
+        comment: r.infraError.split('\n')[0]?.slice(0, 1000) ?? '',
+        log_excerpt: r.infraError.slice(0, 16384),
+        misc: { run_id: r.runId },
+      });
     }
   }
-  return { version: { major: 4, minor: KCIDB_VERSION.minor }, checkouts: [...checkouts.values()], builds: [...builds.values()], tests };
+  return {
+    version: { major: 4, minor: KCIDB_VERSION.minor },
+    checkouts: [...checkouts.values()],
+    builds: [...builds.values()],
+    tests,
+  };
 }
 
 let validator: ValidateFunction | undefined;
@@ -218,6 +266,11 @@ export function kcidbErrors(data: unknown): ErrorObject[] {
 export function validateKcidb(data: unknown): asserts data is KcidbData {
   const errs = kcidbErrors(data);
   if (errs.length > 0) {
-    throw new FaultlineError(`KCIDB export does not match the schema: ${errs.slice(0, 3).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ')}`);
+    throw new FaultlineError(
+      `KCIDB export does not match the schema: ${errs
+        .slice(0, 3)
+        .map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`)
+        .join('; ')}`,
+    );
   }
 }

@@ -5,7 +5,17 @@
  * log2 distributions overlaid. Pure functions of the latency model (latency.ts).
  */
 import type { SampleComparison } from '../results/compare.js';
-import { caseTitle, compareCases, percentile, PERCENTILES, samplesPerRun, sortCases, type LatencyCase, type PercentileCell, type PercentileName } from './latency.js';
+import {
+  caseTitle,
+  compareCases,
+  percentile,
+  PERCENTILES,
+  samplesPerRun,
+  sortCases,
+  type LatencyCase,
+  type PercentileCell,
+  type PercentileName,
+} from './latency.js';
 import { esc, svgLog2Histogram, svgSpark } from './svg.js';
 import { formatChange, formatNs, formatP, quantileLabel, samplesNeeded } from '../results/units.js';
 
@@ -68,8 +78,12 @@ function visiblePercentiles(cases: readonly LatencyCase[]): { shown: PercentileN
     if (name === 'p50' || name === 'p90') continue;
     if (cases.some((c) => percentile(c, name).supported)) shown.push(name);
     else {
-      const ns = [...new Set(cases.map(samplesPerRun).filter((n): n is number => n !== undefined))].sort((a, b) => a - b);
-      omitted.push(`${quantileLabel(q)} (needs ${samplesNeeded(q).toLocaleString('en-US')} samples per run; these runs have ${ns.join(' or ') || '?'})`);
+      const ns = [...new Set(cases.map(samplesPerRun).filter((n): n is number => n !== undefined))].sort(
+        (a, b) => a - b,
+      );
+      omitted.push(
+        `${quantileLabel(q)} (needs ${samplesNeeded(q).toLocaleString('en-US')} samples per run; these runs have ${ns.join(' or ') || '?'})`,
+      );
     }
   }
   return { shown, omitted: omitted.length ? ` Left out: ${omitted.join(', ')}.` : '' };
@@ -113,13 +127,21 @@ function glanceRow(g: GlanceGroup, c: LatencyCase, shown: readonly PercentileNam
   const base = g.baseline?.cases.get(c.id);
   const change = g.changes?.get(c.id) ?? (base ? compareCases(base, c, opts) : undefined);
   const points = g.trends?.get(c.id) ?? [];
-  const spark = points.filter((p) => p.value !== undefined).length >= 2 ? svgSpark(points, { format: formatNs, title: `${caseTitle(c)}: p50 over the last ${points.length} nights` }) : '';
+  const spark =
+    points.filter((p) => p.value !== undefined).length >= 2
+      ? svgSpark(points, { format: formatNs, title: `${caseTitle(c)}: p50 over the last ${points.length} nights` })
+      : '';
   return [
     `<tr data-case="${esc(c.id)}">`,
     caseCells(c),
     nCell(c),
     ...shown.map((p) => pctCell(percentile(c, p))),
-    ...(g.baseline ? [`<td class="num">${base ? esc(formatNs(percentile(base, 'p50').value)) : ''}</td>`, changeCells(change, 'not in the baseline')] : []),
+    ...(g.baseline
+      ? [
+          `<td class="num">${base ? esc(formatNs(percentile(base, 'p50').value)) : ''}</td>`,
+          changeCells(change, 'not in the baseline'),
+        ]
+      : []),
     `<td>${spark}</td></tr>`,
   ].join('');
 }
@@ -130,15 +152,24 @@ export function renderGlance(groups: readonly GlanceGroup[], opts: StatsOptions)
   const { shown, omitted } = visiblePercentiles(groups.flatMap((g) => g.cases));
   for (const g of groups) {
     if (g.cases.length === 0) continue;
-    out.push(`<h3 id="latency-${esc(g.key.replace(/[^A-Za-z0-9_-]/g, '_'))}">${esc(g.title)}</h3>${g.noteHtml ? `<p class="muted">${g.noteHtml}</p>` : ''}`);
+    out.push(
+      `<h3 id="latency-${esc(g.key.replace(/[^A-Za-z0-9_-]/g, '_'))}">${esc(g.title)}</h3>${g.noteHtml ? `<p class="muted">${g.noteHtml}</p>` : ''}`,
+    );
     const baseHead = g.baseline ? `<th>p50 ${esc(g.baseline.label)}</th><th>change</th><th>95% CI</th><th>p</th>` : '';
-    if (!g.baseline) out.push('<p class="muted">No baseline night: the change against it appears from the second night of this plan.</p>');
-    out.push(`<table class="latency glance"><thead><tr><th>backing</th><th>operation</th><th>handler</th><th>n</th>${shown.map(pctHead).join('')}${baseHead}<th>p50, last nights</th></tr></thead><tbody>`);
+    if (!g.baseline)
+      out.push(
+        '<p class="muted">No baseline night: the change against it appears from the second night of this plan.</p>',
+      );
+    out.push(
+      `<table class="latency glance"><thead><tr><th>backing</th><th>operation</th><th>handler</th><th>n</th>${shown.map(pctHead).join('')}${baseHead}<th>p50, last nights</th></tr></thead><tbody>`,
+    );
     for (const c of g.cases) out.push(glanceRow(g, c, shown, opts));
     out.push('</tbody></table>');
   }
   if (out.length === 0) return '<p class="muted">No per-fault latency cases (the uffd-lat suite) in these runs.</p>';
-  const pairs = groups.flatMap((g) => g.cases.map((c): [number, number] => [g.baseline?.cases.get(c.id)?.runs.length ?? 0, c.runs.length]));
+  const pairs = groups.flatMap((g) =>
+    g.cases.map((c): [number, number] => [g.baseline?.cases.get(c.id)?.runs.length ?? 0, c.runs.length]),
+  );
   out.push(footnote(omitted, powerNote(pairs, opts.alpha)));
   return out.join('');
 }
@@ -156,7 +187,11 @@ function sideRow(c: LatencyCase, sides: readonly Side[], shown: readonly Percent
   const out = [`<tr data-case="${esc(c.id)}">${caseCells(c)}`];
   for (const s of sides) {
     const x = s.cases.get(c.id);
-    out.push(x ? nCell(x) + shown.map((p) => pctCell(percentile(x, p))).join('') : `<td class="muted" colspan="${shown.length + 1}">not run</td>`);
+    out.push(
+      x
+        ? nCell(x) + shown.map((p) => pctCell(percentile(x, p))).join('')
+        : `<td class="muted" colspan="${shown.length + 1}">not run</td>`,
+    );
   }
   const a = first?.cases.get(c.id);
   for (const s of rest) {
@@ -168,13 +203,18 @@ function sideRow(c: LatencyCase, sides: readonly Side[], shown: readonly Percent
 }
 
 /** Kernels (or A and B) side by side per case: percentiles of each, change of each against the first. */
-export function renderSideBySide(groups: readonly { key: string; title: string; noteHtml?: string; sides: readonly Side[] }[], opts: StatsOptions): string {
+export function renderSideBySide(
+  groups: readonly { key: string; title: string; noteHtml?: string; sides: readonly Side[] }[],
+  opts: StatsOptions,
+): string {
   const out: string[] = [];
   const { shown, omitted } = visiblePercentiles(groups.flatMap((g) => g.sides.flatMap((s) => [...s.cases.values()])));
   for (const g of groups) {
     const [first, ...rest] = g.sides;
     if (!first || rest.length === 0) continue;
-    out.push(`<h3>${esc(g.title)}</h3>${g.noteHtml ? `<p class="muted">${g.noteHtml}</p>` : ''}<table class="latency sidebyside" data-group="${esc(g.key)}"><thead><tr><th rowspan="2">backing</th><th rowspan="2">operation</th><th rowspan="2">handler</th>`);
+    out.push(
+      `<h3>${esc(g.title)}</h3>${g.noteHtml ? `<p class="muted">${g.noteHtml}</p>` : ''}<table class="latency sidebyside" data-group="${esc(g.key)}"><thead><tr><th rowspan="2">backing</th><th rowspan="2">operation</th><th rowspan="2">handler</th>`,
+    );
     for (const s of g.sides) out.push(`<th colspan="${shown.length + 1}" class="side">${esc(s.label)}</th>`);
     for (const s of rest) out.push(`<th colspan="3" class="side">${esc(s.label)} against ${esc(first.label)}</th>`);
     out.push('</tr><tr>');
@@ -185,7 +225,16 @@ export function renderSideBySide(groups: readonly { key: string; title: string; 
     out.push('</tbody></table>');
   }
   if (out.length === 0) return '<p class="muted">No latency case ran on both sides.</p>';
-  const pairs = groups.flatMap((g) => unionCases(g.sides).flatMap((c) => g.sides.slice(1).map((s): [number, number] => [g.sides[0]?.cases.get(c.id)?.runs.length ?? 0, s.cases.get(c.id)?.runs.length ?? 0])));
+  const pairs = groups.flatMap((g) =>
+    unionCases(g.sides).flatMap((c) =>
+      g.sides
+        .slice(1)
+        .map((s): [number, number] => [
+          g.sides[0]?.cases.get(c.id)?.runs.length ?? 0,
+          s.cases.get(c.id)?.runs.length ?? 0,
+        ]),
+    ),
+  );
   out.push(footnote(omitted, powerNote(pairs, opts.alpha)));
   return out.join('');
 }
@@ -194,19 +243,26 @@ export function renderSideBySide(groups: readonly { key: string; title: string; 
  * Per case, the log2 histograms merged over the repetitions of each series, overlaid: series[0]
  * (tonight, the newer kernel, side B) filled, the others outlined.
  */
-export function renderDistributions(groups: readonly { key: string; title: string; series: readonly Side[] }[]): string {
+export function renderDistributions(
+  groups: readonly { key: string; title: string; series: readonly Side[] }[],
+): string {
   const out: string[] = [];
   for (const g of groups) {
     const cases = unionCases(g.series).filter((c) => g.series.some((s) => (s.cases.get(c.id)?.hist.size ?? 0) > 0));
     if (cases.length === 0) continue;
     out.push(`<h3>${esc(g.title)}</h3><div class="hists">`);
     for (const c of cases) {
-      const series = g.series.map((s) => ({ label: s.label, buckets: s.cases.get(c.id)?.hist ?? new Map<number, number>() }));
+      const series = g.series.map((s) => ({
+        label: s.label,
+        buckets: s.cases.get(c.id)?.hist ?? new Map<number, number>(),
+      }));
       const p50s = g.series.map((s) => {
         const x = s.cases.get(c.id);
         return x ? `${s.label} ${formatNs(percentile(x, 'p50').value)}` : '';
       });
-      out.push(`<figure data-case="${esc(c.id)}">${svgLog2Histogram(series, { title: `${caseTitle(c)}: per-fault latency` })}<figcaption><b>${esc(caseTitle(c))}</b><br>p50: ${esc(p50s.filter(Boolean).join(' · '))}</figcaption></figure>`);
+      out.push(
+        `<figure data-case="${esc(c.id)}">${svgLog2Histogram(series, { title: `${caseTitle(c)}: per-fault latency` })}<figcaption><b>${esc(caseTitle(c))}</b><br>p50: ${esc(p50s.filter(Boolean).join(' · '))}</figcaption></figure>`,
+      );
     }
     out.push('</div>');
   }

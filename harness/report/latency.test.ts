@@ -8,22 +8,49 @@ import { compareSamples } from '../results/compare.js';
 import { FIXTURE_RESULTS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { caseTitle, compareCases, latencyCases, percentile } from './latency.js';
 import { smallestP } from './latency-html.js';
-import { formatChange, formatMetric, formatNs, isHistogramBucket, metricQuantile, percentileSupported, sampleCount } from '../results/units.js';
+import {
+  formatChange,
+  formatMetric,
+  formatNs,
+  isHistogramBucket,
+  metricQuantile,
+  percentileSupported,
+  sampleCount,
+} from '../results/units.js';
 
 const second = await loadNight(FIXTURE_RESULTS, NIGHTS.second);
 const first = await loadNight(FIXTURE_RESULTS, NIGHTS.first);
 const suites = await loadNight(FIXTURE_RESULTS, NIGHTS.suites);
 
 t.test('cases of a real night: operation, backing, handler, repetitions merged', async (t) => {
-  const cases = latencyCases(second.runs.map((r) => r.record), ['hugetlb', 'shmem']);
+  const cases = latencyCases(
+    second.runs.map((r) => r.record),
+    ['hugetlb', 'shmem'],
+  );
   t.equal(cases.length, 18, 'clock-overhead is not a fault case');
-  t.same(cases.slice(0, 3).map(caseTitle), ['first touch (no uffd) · hugetlb', 'MISSING+COPY · hugetlb · blocking', 'MISSING+COPY · hugetlb · busy-poll']);
+  t.same(cases.slice(0, 3).map(caseTitle), [
+    'first touch (no uffd) · hugetlb',
+    'MISSING+COPY · hugetlb · blocking',
+    'MISSING+COPY · hugetlb · busy-poll',
+  ]);
   const minor = cases.find((c) => c.id === 'uffd-lat/minor-continue/hugetlb/blocking');
   t.equal(minor?.opLabel, 'MINOR+CONTINUE');
   t.equal(minor?.runs.length, 2, 'both repetitions');
-  t.same(minor?.runs.map((r) => r.n), [50, 50], 'quick runs take 50 samples');
-  t.equal([...(minor?.hist.values() ?? [])].reduce((a, b) => a + b, 0), 100, 'the histogram merges both runs');
-  const raw = second.runs.flatMap((r) => r.record.subtests.filter((s) => s.id === minor?.id).map((s) => s.metrics?.find((m) => m.name === 'total_p50')?.value ?? NaN));
+  t.same(
+    minor?.runs.map((r) => r.n),
+    [50, 50],
+    'quick runs take 50 samples',
+  );
+  t.equal(
+    [...(minor?.hist.values() ?? [])].reduce((a, b) => a + b, 0),
+    100,
+    'the histogram merges both runs',
+  );
+  const raw = second.runs.flatMap((r) =>
+    r.record.subtests
+      .filter((s) => s.id === minor?.id)
+      .map((s) => s.metrics?.find((m) => m.name === 'total_p50')?.value ?? NaN),
+  );
   t.equal(percentile(minor ?? cases[0]!, 'p50').value, (raw[0]! + raw[1]!) / 2, 'p50 is the median of the runs');
   t.equal(percentile(minor ?? cases[0]!, 'p99').supported, false, 'p99 of 50 samples is not supported');
   t.equal(percentile(minor ?? cases[0]!, 'p90').supported, true);
@@ -38,7 +65,14 @@ t.test('baseline against tonight: the comparison is over the runs', async (t) =>
   if (!b || !h) return t.fail('wp-async on hugetlb in both nights');
   const c = compareCases(b, h);
   t.same([c.nBase, c.nHead], [2, 2]);
-  t.same(c, compareSamples(b.runs.map((r) => r.total.p50), h.runs.map((r) => r.total.p50), 'lower-is-better'));
+  t.same(
+    c,
+    compareSamples(
+      b.runs.map((r) => r.total.p50),
+      h.runs.map((r) => r.total.p50),
+      'lower-is-better',
+    ),
+  );
   t.ok(c.test.p >= smallestP(2, 2), 'no p below what 2 runs a side allow');
   t.equal(smallestP(2, 2), 1 / 3);
   t.ok(smallestP(3, 3) > 0.05 && smallestP(4, 4) < 0.05, 'four runs a side can reach p < 0.05');
@@ -55,8 +89,14 @@ t.test('sample counts and supported percentiles', async (t) => {
   const copy = suites.runs.flatMap((r) => r.record.subtests).find((s) => s.id === 'postcopy/copy/hugetlb');
   const demand = copy?.metrics?.find((m) => m.name === 'demand_accesses')?.value;
   t.ok(demand !== undefined && demand > 0);
-  t.equal(copy && sampleCount(copy, 'fault_p99'), demand, "postcopy's fault percentiles are over its fault_ns histogram: the demand accesses");
-  const lat = second.runs.flatMap((r) => r.record.subtests).find((s) => s.id === 'uffd-lat/missing-copy/shmem/blocking');
+  t.equal(
+    copy && sampleCount(copy, 'fault_p99'),
+    demand,
+    "postcopy's fault percentiles are over its fault_ns histogram: the demand accesses",
+  );
+  const lat = second.runs
+    .flatMap((r) => r.record.subtests)
+    .find((s) => s.id === 'uffd-lat/missing-copy/shmem/blocking');
   t.equal(lat && sampleCount(lat, 'notify_p99'), 50, 'no notify histogram: the iterations');
   t.equal(lat && sampleCount(lat, 'total_p99'), 50);
   const buckets = (lat?.metrics ?? []).filter((m) => isHistogramBucket(m.name, m.unit));

@@ -47,7 +47,12 @@ export interface LatencyCase {
 }
 
 export type PercentileName = 'p50' | 'p90' | 'p99' | 'p99_9';
-export const PERCENTILES: readonly [PercentileName, number][] = [['p50', 0.5], ['p90', 0.9], ['p99', 0.99], ['p99_9', 0.999]];
+export const PERCENTILES: readonly [PercentileName, number][] = [
+  ['p50', 0.5],
+  ['p90', 0.9],
+  ['p99', 0.99],
+  ['p99_9', 0.999],
+];
 
 /** A percentile over repetitions: the median of each run's figure, and whether n supports it. */
 export interface PercentileCell {
@@ -80,14 +85,25 @@ function parseCase(s: SubtestResult): Pick<LatencyCase, 'op' | 'opLabel' | 'back
 function caseRun(runId: string, s: SubtestResult, p50: number): CaseRun {
   const opt = (name: string): number | undefined => metric(s, name);
   const total: CaseRun['total'] = { p50 };
-  for (const [k, name] of [['p90', 'total_p90'], ['p99', 'total_p99'], ['p99_9', 'total_p99_9'], ['max', 'total_max']] as const) {
+  for (const [k, name] of [
+    ['p90', 'total_p90'],
+    ['p99', 'total_p99'],
+    ['p99_9', 'total_p99_9'],
+    ['max', 'total_max'],
+  ] as const) {
     const v = opt(name);
     if (v !== undefined) total[k] = v;
   }
   const n = sampleCount(s, 'total_p50');
   const notify = opt('notify_p50');
   const resolve = opt('resolve_p50');
-  return { runId, ...(n !== undefined ? { n } : {}), total, ...(notify !== undefined ? { notifyP50: notify } : {}), ...(resolve !== undefined ? { resolveP50: resolve } : {}) };
+  return {
+    runId,
+    ...(n !== undefined ? { n } : {}),
+    total,
+    ...(notify !== undefined ? { notifyP50: notify } : {}),
+    ...(resolve !== undefined ? { resolveP50: resolve } : {}),
+  };
 }
 
 function order(c: LatencyCase, backings: readonly string[]): [number, number, string, string] {
@@ -154,7 +170,11 @@ export function percentile(c: LatencyCase, name: PercentileName): PercentileCell
     q,
     value: values.length ? median(values) : NaN,
     supported,
-    ...(supported ? {} : { note: `${quantileLabel(q)} needs at least ${samplesNeeded(q)} samples per run; this case has ${n ?? '?'} (the figure would be the maximum)` }),
+    ...(supported
+      ? {}
+      : {
+          note: `${quantileLabel(q)} needs at least ${samplesNeeded(q)} samples per run; this case has ${n ?? '?'} (the figure would be the maximum)`,
+        }),
   };
 }
 

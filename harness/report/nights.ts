@@ -23,11 +23,20 @@ function reportPathOf(n: Pick<HistoryNightlyEntry, 'dir'>): string {
 }
 
 /** Previous and next night of the same plan, linked relative to `fromDir` (the report's directory). */
-export function neighbours(history: readonly HistoryEntry[], planName: string, nightlyId: string, resultsRoot: string, fromDir: string): { previous?: NightLink; next?: NightLink } {
+export function neighbours(
+  history: readonly HistoryEntry[],
+  planName: string,
+  nightlyId: string,
+  resultsRoot: string,
+  fromDir: string,
+): { previous?: NightLink; next?: NightLink } {
   const nights = reportable(history, planName);
   const i = nights.findIndex((n) => n.nightlyId === nightlyId);
   if (i < 0) return {};
-  const link = (n: HistoryNightlyEntry | undefined): NightLink | undefined => (n ? { id: n.nightlyId, startedAt: n.startedAt, href: relative(fromDir, join(resultsRoot, reportPathOf(n))) } : undefined);
+  const link = (n: HistoryNightlyEntry | undefined): NightLink | undefined =>
+    n
+      ? { id: n.nightlyId, startedAt: n.startedAt, href: relative(fromDir, join(resultsRoot, reportPathOf(n))) }
+      : undefined;
   const previous = link(nights[i - 1]);
   const next = link(nights[i + 1]);
   return { ...(previous ? { previous } : {}), ...(next ? { next } : {}) };

@@ -38,9 +38,18 @@ function latencyRows(r: RunRecord): LatencyRow[] {
     const resolve = metric(s, 'resolve_p50');
     const iterations = metric(s, 'iterations');
     rows.push({
-      id: s.id, ...(s.backing ? { backing: s.backing } : {}), ...(iterations !== undefined ? { iterations } : {}),
-      total: { p50, p90: metric(s, 'total_p90') ?? NaN, p99: metric(s, 'total_p99') ?? NaN, p99_9: metric(s, 'total_p99_9') ?? NaN, max: metric(s, 'total_max') ?? NaN },
-      ...(notify !== undefined ? { notifyP50: notify } : {}), ...(resolve !== undefined ? { resolveP50: resolve } : {}),
+      id: s.id,
+      ...(s.backing ? { backing: s.backing } : {}),
+      ...(iterations !== undefined ? { iterations } : {}),
+      total: {
+        p50,
+        p90: metric(s, 'total_p90') ?? NaN,
+        p99: metric(s, 'total_p99') ?? NaN,
+        p99_9: metric(s, 'total_p99_9') ?? NaN,
+        max: metric(s, 'total_max') ?? NaN,
+      },
+      ...(notify !== undefined ? { notifyP50: notify } : {}),
+      ...(resolve !== undefined ? { resolveP50: resolve } : {}),
       histogram,
     });
   }
@@ -53,7 +62,15 @@ function pct(x: LatencyRow, q: number, v: number): string {
 }
 
 function cells(x: LatencyRow): string[] {
-  return [formatNs(x.total.p50), pct(x, 0.9, x.total.p90), pct(x, 0.99, x.total.p99), pct(x, 0.999, x.total.p99_9), formatNs(x.total.max), formatNs(x.notifyP50), formatNs(x.resolveP50)];
+  return [
+    formatNs(x.total.p50),
+    pct(x, 0.9, x.total.p90),
+    pct(x, 0.99, x.total.p99),
+    pct(x, 0.999, x.total.p99_9),
+    formatNs(x.total.max),
+    formatNs(x.notifyP50),
+    formatNs(x.resolveP50),
+  ];
 }
 
 /** Says why some percentiles read n/a (p99 from 50 samples is the maximum under another name). */
@@ -69,7 +86,8 @@ export function latencyTable(r: RunRecord): string {
   const head = ['case', 'n', 'p50', 'p90', 'p99', 'p99.9', 'max', 'notify p50', 'resolve p50'];
   const body = rows.map((x) => [x.id.replace(/^uffd-lat\//, ''), String(x.iterations ?? ''), ...cells(x)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const fmt = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const note = `per-fault round trip (total = fault to resolved), accel ${r.qemu.accel}, guest clocksource ${r.guest.clocksource ?? 'unknown'}${r.qemu.accel === 'tcg' ? ' (TCG figures are not KVM figures)' : ''}`;
   return [note, fmt(head), ...body.map(fmt), naNote(rows), ''].join('\n');
 }
@@ -77,7 +95,10 @@ export function latencyTable(r: RunRecord): string {
 /** A case's log2 histogram (one bar per power-of-two bucket), drawn as the nightly report draws it. */
 function histogramSvg(row: LatencyRow): string {
   const buckets = new Map(row.histogram.map((b) => [b.bucket, b.count]));
-  return svgLog2Histogram([{ label: `${row.id.replace(/^uffd-lat\//, '')}, p50 ${formatNs(row.total.p50)}`, buckets }], { title: row.id, width: 420, height: 170 });
+  return svgLog2Histogram(
+    [{ label: `${row.id.replace(/^uffd-lat\//, '')}, p50 ${formatNs(row.total.p50)}`, buckets }],
+    { title: row.id, width: 420, height: 170 },
+  );
 }
 
 function safeName(id: string): string {
@@ -89,7 +110,14 @@ export async function writeLatencyReport(dir: string, r: RunRecord): Promise<boo
   const rows = latencyRows(r);
   if (rows.length === 0) return false;
   for (const row of rows) await writeFileAtomic(join(dir, 'histograms', `${safeName(row.id)}.svg`), histogramSvg(row));
-  const tr = rows.map((x) => `<tr><td>${xmlEscape(x.id)}</td><td>${x.iterations ?? ''}</td>${cells(x).map((v) => `<td>${xmlEscape(v)}</td>`).join('')}</tr>`).join('\n');
+  const tr = rows
+    .map(
+      (x) =>
+        `<tr><td>${xmlEscape(x.id)}</td><td>${x.iterations ?? ''}</td>${cells(x)
+          .map((v) => `<td>${xmlEscape(v)}</td>`)
+          .join('')}</tr>`,
+    )
+    .join('\n');
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>faultline latency ${xmlEscape(r.runId)}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}.h{display:inline-block;margin:6px}</style></head><body>
 <h1>userfaultfd fault latency</h1>

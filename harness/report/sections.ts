@@ -7,7 +7,17 @@
 import { median, type Comparison, type MetricChange } from '../results/compare.js';
 import type { RunRecord, Status } from '../results/types.js';
 import { esc } from './svg.js';
-import { formatChange, formatMetric, formatP, isHistogramBucket, metricQuantile, percentileSupported, quantileLabel, sampleCount, samplesNeeded } from '../results/units.js';
+import {
+  formatChange,
+  formatMetric,
+  formatP,
+  isHistogramBucket,
+  metricQuantile,
+  percentileSupported,
+  quantileLabel,
+  sampleCount,
+  samplesNeeded,
+} from '../results/units.js';
 
 const CSS = `
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff;max-width:1500px}
@@ -72,7 +82,9 @@ function isReportableMetric(metric: string, unit: string, samples: number | unde
 }
 
 function statusList(xs: readonly Status[]): string {
-  return xs.map((s) => `<span class="${s === 'pass' ? 'good' : s === 'fail' || s === 'error' ? 'bad' : 'muted'}">${s}</span>`).join(', ');
+  return xs
+    .map((s) => `<span class="${s === 'pass' ? 'good' : s === 'fail' || s === 'error' ? 'bad' : 'muted'}">${s}</span>`)
+    .join(', ');
 }
 
 function metricRow(m: MetricChange): string[] {
@@ -90,7 +102,9 @@ function metricRow(m: MetricChange): string[] {
 
 function table(out: string[], title: string, head: string[], rows: string[][]): void {
   if (rows.length === 0) return;
-  out.push(`<h3>${esc(title)}</h3><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>`);
+  out.push(
+    `<h3>${esc(title)}</h3><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>`,
+  );
   for (const r of rows.slice(0, 500)) out.push(`<tr>${r.map((x) => `<td>${x}</td>`).join('')}</tr>`);
   out.push('</tbody></table>');
   if (rows.length > 500) out.push(`<p class="muted">... ${rows.length - 500} more in comparison.json</p>`);
@@ -98,7 +112,8 @@ function table(out: string[], title: string, head: string[], rows: string[][]): 
 
 /** Status and metric changes; `samples` (by context|id) drops percentiles their runs cannot support. */
 export function renderComparison(c: Comparison, baselineLabel: string, samples: ReadonlyMap<string, number>): string {
-  const keep = (m: MetricChange): boolean => isReportableMetric(m.metric, m.unit, samples.get(samplesKey(m.context, m.id, m.metric)));
+  const keep = (m: MetricChange): boolean =>
+    isReportableMetric(m.metric, m.unit, samples.get(samplesKey(m.context, m.id, m.metric)));
   const compared = c.metrics.filter(keep);
   const worse = c.metricRegressions.filter(keep);
   const better = c.metricImprovements.filter(keep);
@@ -107,14 +122,54 @@ export function renderComparison(c: Comparison, baselineLabel: string, samples: 
   out.push(
     `<p>${c.regressions.length ? `<span class="bad">${c.regressions.length} regression(s)</span>` : '<span class="good">no status regressions</span>'}, ${c.newSplats.length} new splat(s), ${worse.length ? `<span class="bad">${worse.length} metric regression(s)</span>` : '0 metric regressions'} of ${compared.length} metrics compared (p &lt; ${c.options.alpha}, beyond ${(c.options.threshold * 100).toFixed(0)}%), ${c.flaky.length} flaky, ${c.fixed.length} fixed, ${c.appeared.length} appeared, ${c.vanished.length} vanished.${dropped ? ` <span class="muted">${dropped} percentile(s) left out: too few samples to support them.</span>` : ''}</p>`,
   );
-  table(out, 'Regressions (pass → fail)', ['context', 'test', 'before', 'now', 'reason'], c.regressions.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head), esc(x.reason ?? '')]));
-  table(out, 'New kernel splats', ['context', 'kind', 'title', 'during'], c.newSplats.map((x) => [esc(x.context), esc(x.kind), esc(x.title), esc(x.test ?? '')]));
-  table(out, 'Metric regressions', ['context', 'test', 'metric', 'before', 'now', 'change', 'p', '95% CI of the change'], worse.map(metricRow));
-  table(out, 'Flaky (status changed without a kernel change; not counted as regressions)', ['context', 'test', 'before', 'now', 'why'], c.flaky.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head), esc(x.flakyBecause ?? '')]));
-  table(out, 'Fixed', ['context', 'test', 'before', 'now'], c.fixed.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head)]));
-  table(out, 'Metric improvements', ['context', 'test', 'metric', 'before', 'now', 'change', 'p', '95% CI of the change'], better.map(metricRow));
-  table(out, 'Appeared', ['context', 'test', 'now'], c.appeared.map((x) => [esc(x.context), esc(x.id), statusList(x.head)]));
-  table(out, 'Vanished', ['context', 'test', 'before'], c.vanished.map((x) => [esc(x.context), esc(x.id), statusList(x.base)]));
+  table(
+    out,
+    'Regressions (pass → fail)',
+    ['context', 'test', 'before', 'now', 'reason'],
+    c.regressions.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head), esc(x.reason ?? '')]),
+  );
+  table(
+    out,
+    'New kernel splats',
+    ['context', 'kind', 'title', 'during'],
+    c.newSplats.map((x) => [esc(x.context), esc(x.kind), esc(x.title), esc(x.test ?? '')]),
+  );
+  table(
+    out,
+    'Metric regressions',
+    ['context', 'test', 'metric', 'before', 'now', 'change', 'p', '95% CI of the change'],
+    worse.map(metricRow),
+  );
+  table(
+    out,
+    'Flaky (status changed without a kernel change; not counted as regressions)',
+    ['context', 'test', 'before', 'now', 'why'],
+    c.flaky.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head), esc(x.flakyBecause ?? '')]),
+  );
+  table(
+    out,
+    'Fixed',
+    ['context', 'test', 'before', 'now'],
+    c.fixed.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head)]),
+  );
+  table(
+    out,
+    'Metric improvements',
+    ['context', 'test', 'metric', 'before', 'now', 'change', 'p', '95% CI of the change'],
+    better.map(metricRow),
+  );
+  table(
+    out,
+    'Appeared',
+    ['context', 'test', 'now'],
+    c.appeared.map((x) => [esc(x.context), esc(x.id), statusList(x.head)]),
+  );
+  table(
+    out,
+    'Vanished',
+    ['context', 'test', 'before'],
+    c.vanished.map((x) => [esc(x.context), esc(x.id), statusList(x.base)]),
+  );
   return out.join('');
 }
 
@@ -144,13 +199,19 @@ export function renderAllMetrics(runs: readonly ContextRecord[], comparison: Com
   if (byKey.size === 0) return out.concat('<p class="muted">No metrics in these runs.</p>').join('');
   const samples = samplesBySubtest(runs);
   const cmp = new Map((comparison?.metrics ?? []).map((m) => [m.key, m]));
-  out.push('<details><summary>every metric of every test (histogram buckets are not metrics: they are drawn as distributions, and kept in results.json and the KCIDB export)</summary>');
-  out.push('<table id="metrics-table"><thead><tr><th>context</th><th>test</th><th>metric</th><th>runs</th><th>median</th><th>min</th><th>max</th><th>baseline median</th><th>change</th><th>p</th></tr></thead><tbody>');
+  out.push(
+    '<details><summary>every metric of every test (histogram buckets are not metrics: they are drawn as distributions, and kept in results.json and the KCIDB export)</summary>',
+  );
+  out.push(
+    '<table id="metrics-table"><thead><tr><th>context</th><th>test</th><th>metric</th><th>runs</th><th>median</th><th>min</th><th>max</th><th>baseline median</th><th>change</th><th>p</th></tr></thead><tbody>',
+  );
   for (const [k, e] of [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const q = metricQuantile(e.metric);
     const n = samples.get(samplesKey(e.context, e.id, e.metric));
     if (q !== undefined && !percentileSupported(q, n)) {
-      out.push(`<tr><td>${esc(e.context)}</td><td>${esc(e.id)}</td><td>${esc(e.metric)}</td><td class="num">${e.values.length}</td><td class="na" colspan="6" title="${esc(`${quantileLabel(q)} needs ${samplesNeeded(q)} samples per run`)}">n/a<sup>†</sup> (${n ?? '?'} samples per run)</td></tr>`);
+      out.push(
+        `<tr><td>${esc(e.context)}</td><td>${esc(e.id)}</td><td>${esc(e.metric)}</td><td class="num">${e.values.length}</td><td class="na" colspan="6" title="${esc(`${quantileLabel(q)} needs ${samplesNeeded(q)} samples per run`)}">n/a<sup>†</sup> (${n ?? '?'} samples per run)</td></tr>`,
+      );
       continue;
     }
     const c = cmp.get(k);

@@ -51,7 +51,15 @@ export async function serveDirectory(root: string, opts: { port?: number; host?:
         // The newest night's report, where its relative links (runs, neighbours, nights.html) work.
         const newest = await newestReport(await readHistory(base), base);
         if (newest && !(await exists(join(base, 'index.html')))) {
-          res.writeHead(302, { location: `/${newest.split(sep).map(encodeURIComponent).join('/').replace(/index\.html$/, '')}` }).end();
+          res
+            .writeHead(302, {
+              location: `/${newest
+                .split(sep)
+                .map(encodeURIComponent)
+                .join('/')
+                .replace(/index\.html$/, '')}`,
+            })
+            .end();
           return;
         }
       }
@@ -73,18 +81,28 @@ export async function serveDirectory(root: string, opts: { port?: number; host?:
           return;
         }
         const index = join(path, 'index.html');
-        const hasIndex = await stat(index).then((s) => s.isFile()).catch(() => false);
+        const hasIndex = await stat(index)
+          .then((s) => s.isFile())
+          .catch(() => false);
         if (hasIndex) path = index;
         else {
           const ents = (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
           const body = `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${esc(rel)}</title></head><body><h1>${esc(rel)}</h1><ul>${rel !== '/' ? '<li><a href="../">../</a></li>' : ''}${ents.map((e) => `<li><a href="${esc(encodeURIComponent(e.name))}${e.isDirectory() ? '/' : ''}">${esc(e.name)}${e.isDirectory() ? '/' : ''}</a></li>`).join('')}</ul></body></html>`;
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : body);
+          res
+            .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+            .end(req.method === 'HEAD' ? undefined : body);
           return;
         }
       }
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'x-content-type-options': 'nosniff' });
+      res.writeHead(200, {
+        'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
+        'x-content-type-options': 'nosniff',
+      });
       if (req.method === 'HEAD') res.end();
-      else createReadStream(path).on('error', () => res.destroy()).pipe(res);
+      else
+        createReadStream(path)
+          .on('error', () => res.destroy())
+          .pipe(res);
     })().catch(() => {
       if (!res.headersSent) res.writeHead(500).end('error');
       else res.destroy();

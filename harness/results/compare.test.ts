@@ -112,7 +112,12 @@ t.test('false-positive rate under H0 stays near alpha', async (t) => {
   let significant = 0;
   const trials = 400;
   for (let i = 0; i < trials; i++) {
-    const c = compareSamples(normalSample(8, 100, 10, 1000 + i), normalSample(8, 100, 10, 5000 + i), 'lower-is-better', { bootstrapIterations: 50 });
+    const c = compareSamples(
+      normalSample(8, 100, 10, 1000 + i),
+      normalSample(8, 100, 10, 5000 + i),
+      'lower-is-better',
+      { bootstrapIterations: 50 },
+    );
     if (c.significant) significant++;
     if (c.regression) flagged++;
   }
@@ -129,13 +134,24 @@ t.test('metric direction from name and unit', async (t) => {
 t.test('splat signatures ignore addresses, pids and cpus', async (t) => {
   const other = { ...SAMPLE_SPLAT, title: 'WARNING: CPU: 0 PID: 1999 at mm/userfaultfd.c:1766 move_pages+0x9a4/0xc10' };
   t.equal(splatSignature(SAMPLE_SPLAT), splatSignature(other));
-  t.not(splatSignature(SAMPLE_SPLAT), splatSignature({ ...SAMPLE_SPLAT, title: 'WARNING: CPU: 0 PID: 1 at mm/hugetlb.c:10 foo+0x1/0x2' }));
+  t.not(
+    splatSignature(SAMPLE_SPLAT),
+    splatSignature({ ...SAMPLE_SPLAT, title: 'WARNING: CPU: 0 PID: 1 at mm/hugetlb.c:10 foo+0x1/0x2' }),
+  );
 });
 
 t.test('compareRuns: regressions, flaky, fixed, appeared/vanished, splats, metrics', async (t) => {
   const reps = 6;
   const base = Array.from({ length: reps }, (_, i) =>
-    makeRecord({ runId: `b${i}`, seed: 100 + i, packageVersion: '6.12.40-1', latencyMedianNs: 10_000, latencySpread: 0.02, statusOf: (n) => (n === 'events' ? 'fail' : n === 'sigbus' && i % 2 ? 'fail' : 'pass'), unitTests: 12 }),
+    makeRecord({
+      runId: `b${i}`,
+      seed: 100 + i,
+      packageVersion: '6.12.40-1',
+      latencyMedianNs: 10_000,
+      latencySpread: 0.02,
+      statusOf: (n) => (n === 'events' ? 'fail' : n === 'sigbus' && i % 2 ? 'fail' : 'pass'),
+      unitTests: 12,
+    }),
   );
   const head = Array.from({ length: reps }, (_, i) =>
     makeRecord({
@@ -150,13 +166,23 @@ t.test('compareRuns: regressions, flaky, fixed, appeared/vanished, splats, metri
     }),
   );
   const c = compareRuns(base, head);
-  t.same(c.regressions.map((r) => r.id), ['uffd-unit-tests/minor/anon']);
+  t.same(
+    c.regressions.map((r) => r.id),
+    ['uffd-unit-tests/minor/anon'],
+  );
   t.same(c.flaky.map((r) => [r.id, r.flakyBecause]).sort(), [
     ['uffd-unit-tests/sigbus/anon', 'mixed-results'],
     ['uffd-unit-tests/wp-fork/anon', 'mixed-results'],
   ]);
-  t.same(c.fixed.map((r) => r.id), ['uffd-unit-tests/events/anon']);
-  t.same(c.appeared.map((r) => r.id), ['uffd-unit-tests/events-wp/anon'], 'the 13th unit test exists only in head');
+  t.same(
+    c.fixed.map((r) => r.id),
+    ['uffd-unit-tests/events/anon'],
+  );
+  t.same(
+    c.appeared.map((r) => r.id),
+    ['uffd-unit-tests/events-wp/anon'],
+    'the 13th unit test exists only in head',
+  );
   t.equal(c.vanished.length, 0);
   t.equal(c.newSplats.length, 1);
   t.same(
@@ -164,12 +190,18 @@ t.test('compareRuns: regressions, flaky, fixed, appeared/vanished, splats, metri
     ['uffd-lat/first-touch/anon total_p50', 'uffd-lat/missing-copy/anon/blocking total_p50'],
   );
   // p99 of a quick run's 50 faults is its largest sample or so: never compared, never flagged.
-  t.notOk(c.metrics.some((m) => m.metric === 'total_p99'), 'p99 from 50 samples is left out of the comparison');
+  t.notOk(
+    c.metrics.some((m) => m.metric === 'total_p99'),
+    'p99 from 50 samples is left out of the comparison',
+  );
   t.ok(c.metricRegressions.every((m) => m.ratio > 1.1 && m.test.p < 0.05));
   t.ok(c.regressed);
 
   // Same kernel on both sides: a consistent pass->fail is flaky, not a regression.
-  const sameKernelHead = head.map((r) => ({ ...r, kernel: { ...r.kernel, packageVersion: '6.12.40-1', release: base[0]?.kernel.release ?? '' } }));
+  const sameKernelHead = head.map((r) => ({
+    ...r,
+    kernel: { ...r.kernel, packageVersion: '6.12.40-1', release: base[0]?.kernel.release ?? '' },
+  }));
   const c2 = compareRuns(base, sameKernelHead);
   t.same(c2.regressions, []);
   t.ok(c2.flaky.some((f) => f.id === 'uffd-unit-tests/minor/anon' && f.flakyBecause === 'same-kernel'));

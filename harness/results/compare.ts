@@ -46,7 +46,10 @@ function variance(xs: readonly number[]): number {
 
 /** ln Gamma via Lanczos (g=7, n=9): ~15 significant digits for x > 0. */
 function lnGamma(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
   x -= 1;
   let a = c[0] ?? 1;
@@ -112,7 +115,18 @@ function erfc(x: number): number {
   const r =
     t *
     Math.exp(
-      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? r : 2 - r;
 }
@@ -140,7 +154,7 @@ export function mannWhitneyU(a: readonly number[], b: readonly number[]): TestRe
   const ranks = new Array<number>(all.length);
   let tieTerm = 0;
   let ties = false;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j + 1 < all.length && all[j + 1]?.v === all[i]?.v) j++;
     const r = (i + j + 2) / 2;
@@ -220,7 +234,8 @@ export function welchT(a: readonly number[], b: readonly number[]): TestResult {
   const vb = variance(b) / b.length;
   const se2 = va + vb;
   const diff = mean(b) - mean(a);
-  if (se2 === 0) return { statistic: diff === 0 ? 0 : Infinity * Math.sign(diff), p: diff === 0 ? 1 : 0, method: 'welch-t' };
+  if (se2 === 0)
+    return { statistic: diff === 0 ? 0 : Infinity * Math.sign(diff), p: diff === 0 ? 1 : 0, method: 'welch-t' };
   const t = diff / Math.sqrt(se2);
   const df = (se2 * se2) / ((va * va) / (a.length - 1) + (vb * vb) / (b.length - 1));
   return { statistic: t, p: studentTTwoSided(t, df), method: 'welch-t' };
@@ -285,7 +300,8 @@ export type MetricDirection = 'lower-is-better' | 'higher-is-better';
 export function metricDirection(name: string, unit: string): MetricDirection {
   const u = unit.toLowerCase();
   const n = name.toLowerCase();
-  if (/\/s$|^ops|iops|per.?sec|bps$|^hz$/.test(u) || /throughput|bandwidth|ops_per|rate|per_sec|iops/.test(n)) return 'higher-is-better';
+  if (/\/s$|^ops|iops|per.?sec|bps$|^hz$/.test(u) || /throughput|bandwidth|ops_per|rate|per_sec|iops/.test(n))
+    return 'higher-is-better';
   return 'lower-is-better';
 }
 
@@ -316,7 +332,12 @@ export interface SampleComparison {
 }
 
 /** The primitive series validation reuses: two samples of one metric. */
-export function compareSamples(base: readonly number[], head: readonly number[], direction: MetricDirection, opts: CompareStatsOptions = {}): SampleComparison {
+export function compareSamples(
+  base: readonly number[],
+  head: readonly number[],
+  direction: MetricDirection,
+  opts: CompareStatsOptions = {},
+): SampleComparison {
   const alpha = opts.alpha ?? 0.05;
   const threshold = opts.threshold ?? 0.05;
   const mb = median(base);
@@ -443,7 +464,15 @@ function collect(runs: readonly RunRecord[], contextOf: (r: RunRecord) => string
     for (const s of r.splats) {
       const sig = `${ctx}|${splatSignature(s)}`;
       if (!side.splats.has(sig)) {
-        side.splats.set(sig, { signature: splatSignature(s), kind: s.kind, title: s.title, context: ctx, excerpt: s.excerpt, runId: r.runId, ...(s.test !== undefined ? { test: s.test } : {}) });
+        side.splats.set(sig, {
+          signature: splatSignature(s),
+          kind: s.kind,
+          title: s.title,
+          context: ctx,
+          excerpt: s.excerpt,
+          runId: r.runId,
+          ...(s.test !== undefined ? { test: s.test } : {}),
+        });
       }
     }
   }
@@ -483,7 +512,11 @@ function tailComparable(t: SubtestResult, metric: string): boolean {
 const bad = (s: Status): boolean => s === 'fail' || s === 'error';
 
 /** Compare base (e.g. last night) with head (tonight). */
-export function compareRuns(base: readonly RunRecord[], head: readonly RunRecord[], opts: CompareRunsOptions = {}): Comparison {
+export function compareRuns(
+  base: readonly RunRecord[],
+  head: readonly RunRecord[],
+  opts: CompareRunsOptions = {},
+): Comparison {
   const contextOf = opts.contextOf ?? ((r: RunRecord) => `guest_ram=${r.qemu.guestRam}`);
   const b = collect(base, contextOf);
   const h = collect(head, contextOf);
@@ -501,7 +534,9 @@ export function compareRuns(base: readonly RunRecord[], head: readonly RunRecord
     metricRegressions: [],
     metricImprovements: [],
     metrics: [],
-    infraErrors: head.filter((r) => r.infraError !== undefined).map((r) => ({ runId: r.runId, error: r.infraError ?? '' })),
+    infraErrors: head
+      .filter((r) => r.infraError !== undefined)
+      .map((r) => ({ runId: r.runId, error: r.infraError ?? '' })),
     regressed: false,
   };
   const sameKernel = (ctx: string): boolean => {
@@ -523,7 +558,14 @@ export function compareRuns(base: readonly RunRecord[], head: readonly RunRecord
     const headBad = headStatuses.some(bad);
     const headGood = headStatuses.some((s) => s === 'pass');
     if (!headBad && !baseBad) continue;
-    const change: StatusChange = { key, context: he.context, id: he.id, base: be.statuses, head: headStatuses, ...(he.reason !== undefined ? { reason: he.reason } : {}) };
+    const change: StatusChange = {
+      key,
+      context: he.context,
+      id: he.id,
+      base: be.statuses,
+      head: headStatuses,
+      ...(he.reason !== undefined ? { reason: he.reason } : {}),
+    };
     const mixed = (baseBad && baseGood) || (headBad && headGood);
     if (headBad && !baseBad) {
       if (opts.knownFlaky?.has(key)) out.flaky.push({ ...change, flakyBecause: 'known-flaky' });
@@ -538,7 +580,8 @@ export function compareRuns(base: readonly RunRecord[], head: readonly RunRecord
       out.flaky.push({ ...change, flakyBecause: opts.knownFlaky?.has(key) ? 'known-flaky' : 'mixed-results' });
     }
   }
-  for (const [key, be] of b.statuses) if (!h.statuses.has(key)) out.vanished.push({ key, context: be.context, id: be.id, base: be.statuses });
+  for (const [key, be] of b.statuses)
+    if (!h.statuses.has(key)) out.vanished.push({ key, context: be.context, id: be.id, base: be.statuses });
 
   for (const [sig, s] of h.splats) if (!b.splats.has(sig)) out.newSplats.push(s);
   for (const [sig, s] of b.splats) if (!h.splats.has(sig)) out.goneSplats.push(s);
@@ -549,13 +592,31 @@ export function compareRuns(base: readonly RunRecord[], head: readonly RunRecord
     if (!bm) continue;
     const direction = metricDirection(hm.metric, hm.unit);
     const c = compareSamples(bm.values, hm.values, direction, { ...opts, seed: seed++ });
-    const change: MetricChange = { ...c, key: mk, context: hm.context, id: hm.id, metric: hm.metric, unit: hm.unit, direction };
+    const change: MetricChange = {
+      ...c,
+      key: mk,
+      context: hm.context,
+      id: hm.id,
+      metric: hm.metric,
+      unit: hm.unit,
+      direction,
+    };
     out.metrics.push(change);
     if (c.regression) out.metricRegressions.push(change);
     if (c.improvement) out.metricImprovements.push(change);
   }
   const byKey = <T extends { key: string }>(a: T, z: T): number => (a.key < z.key ? -1 : a.key > z.key ? 1 : 0);
-  for (const list of [out.regressions, out.fixed, out.flaky, out.appeared, out.vanished, out.metrics, out.metricRegressions, out.metricImprovements]) list.sort(byKey);
+  for (const list of [
+    out.regressions,
+    out.fixed,
+    out.flaky,
+    out.appeared,
+    out.vanished,
+    out.metrics,
+    out.metricRegressions,
+    out.metricImprovements,
+  ])
+    list.sort(byKey);
   out.regressed = out.regressions.length > 0 || out.newSplats.length > 0 || out.metricRegressions.length > 0;
   return out;
 }
@@ -570,10 +631,23 @@ export function formatComparison(c: Comparison, maxLines = 40): string {
     for (const x of items.slice(0, maxLines)) lines.push(`  ${f(x)}`);
     if (items.length > maxLines) lines.push(`  ... ${items.length - maxLines} more`);
   };
-  section('REGRESSIONS pass->fail', c.regressions, (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)}${x.reason ? ` (${x.reason})` : ''}`);
+  section(
+    'REGRESSIONS pass->fail',
+    c.regressions,
+    (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)}${x.reason ? ` (${x.reason})` : ''}`,
+  );
   section('NEW SPLATS', c.newSplats, (x) => `[${x.context}] ${x.title}${x.test ? ` (during ${x.test})` : ''}`);
-  section('METRIC REGRESSIONS', c.metricRegressions, (x) => `${x.key}: ${fmtNum(x.medianBase)} -> ${fmtNum(x.medianHead)} ${x.unit} (${pct(x.ratio)}, p=${x.test.p.toPrecision(2)}, 95% CI ${x.ci.low.toFixed(3)}..${x.ci.high.toFixed(3)})`);
-  section('flaky (kept apart from regressions)', c.flaky, (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)} [${x.flakyBecause ?? ''}]`);
+  section(
+    'METRIC REGRESSIONS',
+    c.metricRegressions,
+    (x) =>
+      `${x.key}: ${fmtNum(x.medianBase)} -> ${fmtNum(x.medianHead)} ${x.unit} (${pct(x.ratio)}, p=${x.test.p.toPrecision(2)}, 95% CI ${x.ci.low.toFixed(3)}..${x.ci.high.toFixed(3)})`,
+  );
+  section(
+    'flaky (kept apart from regressions)',
+    c.flaky,
+    (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)} [${x.flakyBecause ?? ''}]`,
+  );
   section('fixed', c.fixed, (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)}`);
   section('metric improvements', c.metricImprovements, (x) => `${x.key}: ${pct(x.ratio)}`);
   section('appeared', c.appeared, (x) => `${x.key}: ${fmtS(x.head)}`);

@@ -15,8 +15,25 @@ const backingSchema = { type: 'string', enum: BACKINGS as unknown as string[] } 
 // history, export) passes through.
 const runRecordSchema = {
   type: 'object',
-  required: ['schema', 'runId', 'startedAt', 'finishedAt', 'durationMs', 'kernel', 'selftests', 'qemu', 'guest',
-    'suites', 'backings', 'programs', 'subtests', 'splats', 'summary', 'verdict', 'timing'],
+  required: [
+    'schema',
+    'runId',
+    'startedAt',
+    'finishedAt',
+    'durationMs',
+    'kernel',
+    'selftests',
+    'qemu',
+    'guest',
+    'suites',
+    'backings',
+    'programs',
+    'subtests',
+    'splats',
+    'summary',
+    'verdict',
+    'timing',
+  ],
   properties: {
     schema: { const: 'faultline.run/1' },
     runId: { type: 'string', minLength: 1 },
@@ -35,7 +52,11 @@ const runRecordSchema = {
         configHash: { type: 'string' },
       },
     },
-    selftests: { type: 'object', required: ['source'], properties: { source: { type: 'string' }, tree: { type: 'string' } } },
+    selftests: {
+      type: 'object',
+      required: ['source'],
+      properties: { source: { type: 'string' }, tree: { type: 'string' } },
+    },
     qemu: {
       type: 'object',
       required: ['command', 'accel', 'memMiB', 'smp', 'guestRam'],
@@ -52,8 +73,12 @@ const runRecordSchema = {
     guest: {
       type: 'object',
       properties: {
-        uname: { type: 'string' }, clocksource: { type: 'string' }, bootMs: { type: 'number' },
-        boots: { type: 'integer', minimum: 0 }, numaNodes: { type: 'integer', minimum: 1 }, hugepages1g: { type: 'integer', minimum: 0 },
+        uname: { type: 'string' },
+        clocksource: { type: 'string' },
+        bootMs: { type: 'number' },
+        boots: { type: 'integer', minimum: 0 },
+        numaNodes: { type: 'integer', minimum: 1 },
+        hugepages1g: { type: 'integer', minimum: 0 },
       },
     },
     suites: { type: 'array', items: { type: 'string' } },
@@ -108,7 +133,14 @@ const runRecordSchema = {
       items: {
         type: 'object',
         required: ['kind', 'title', 'excerpt', 'line'],
-        properties: { kind: { type: 'string' }, title: { type: 'string' }, excerpt: { type: 'string' }, test: { type: 'string' }, subtest: { type: 'string' }, line: { type: 'number' } },
+        properties: {
+          kind: { type: 'string' },
+          title: { type: 'string' },
+          excerpt: { type: 'string' },
+          test: { type: 'string' },
+          subtest: { type: 'string' },
+          line: { type: 'number' },
+        },
       },
     },
     infraError: { type: 'string' },
@@ -148,7 +180,12 @@ export function verdictOf(r: Pick<RunRecord, 'subtests' | 'splats' | 'infraError
   if (r.infraError !== undefined) return 'error';
   if (r.subtests.some((t) => t.status === 'error')) return 'fail';
   const shown = new Set(r.subtests.filter((t) => t.status === 'error' || t.status === 'flaky').map((t) => t.program));
-  if (r.programs.some((p) => p.purpose === undefined && (p.status === 'fail' || p.status === 'error') && !shown.has(p.program))) return 'fail';
+  if (
+    r.programs.some(
+      (p) => p.purpose === undefined && (p.status === 'fail' || p.status === 'error') && !shown.has(p.program),
+    )
+  )
+    return 'fail';
   return 'pass';
 }
 

@@ -13,7 +13,15 @@ export const STATUSES: readonly Status[] = ['pass', 'fail', 'skip', 'error', 'fl
 
 /** Memory that a test's pages live on inside the guest. */
 export type Backing = 'anon' | 'shmem' | 'shmem-private' | 'shmem-thp' | 'hugetlb' | 'hugetlb-private' | 'hugetlb-1g';
-export const BACKINGS: readonly Backing[] = ['anon', 'shmem', 'shmem-private', 'shmem-thp', 'hugetlb', 'hugetlb-private', 'hugetlb-1g'];
+export const BACKINGS: readonly Backing[] = [
+  'anon',
+  'shmem',
+  'shmem-private',
+  'shmem-thp',
+  'hugetlb',
+  'hugetlb-private',
+  'hugetlb-1g',
+];
 
 /** How guest RAM itself is backed on the host (QEMU memory backend). */
 export type GuestRam = 'anon' | 'shmem' | 'hugetlb';

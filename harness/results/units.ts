@@ -67,12 +67,20 @@ export function formatMetric(value: number, unit: string): string {
   if (unit === 'ms') return formatNs(value * 1e6);
   if (unit === 's') return formatNs(value * 1e9);
   if (unit === 'bytes') {
-    const units: [number, string][] = [[2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB']];
+    const units: [number, string][] = [
+      [2 ** 30, 'GiB'],
+      [2 ** 20, 'MiB'],
+      [2 ** 10, 'KiB'],
+    ];
     for (const [scale, u] of units) if (value >= scale) return `${sig3(value / scale)} ${u}`;
     return `${value} B`;
   }
   const a = Math.abs(value);
-  const num = Number.isInteger(value) ? value.toLocaleString('en-US') : a >= 1e6 ? Math.round(value).toLocaleString('en-US') : sig3(value);
+  const num = Number.isInteger(value)
+    ? value.toLocaleString('en-US')
+    : a >= 1e6
+      ? Math.round(value).toLocaleString('en-US')
+      : sig3(value);
   return unit === 'count' || unit === '' ? num : `${num} ${unit}`;
 }
 
@@ -99,7 +107,10 @@ export function formatP(p: number): string {
  * quantity's log2 histogram when there is one (uffd-lat total_ns, postcopy fault_ns), else the
  * subtest's iterations.
  */
-export function sampleCount(t: { metrics?: readonly { name: string; value: number; unit: string }[] }, metric: string): number | undefined {
+export function sampleCount(
+  t: { metrics?: readonly { name: string; value: number; unit: string }[] },
+  metric: string,
+): number | undefined {
   const prefix = metric.replace(/_p\d+(?:_\d+)?$/, '');
   const bucket = new RegExp(`^${prefix.replace(/[^a-z0-9_]/gi, '')}(?:_ns)?_log2_\\d+$`);
   let sum = 0;

@@ -15,7 +15,10 @@ function yamlBlock(fields: Record<string, string | number | undefined>, indent: 
 }
 
 export function toTap(r: RunRecord): string {
-  const out = ['TAP version 14', `# faultline run ${r.runId} kernel ${r.kernel.release ?? r.kernel.path} accel ${r.qemu.accel}`];
+  const out = [
+    'TAP version 14',
+    `# faultline run ${r.runId} kernel ${r.kernel.release ?? r.kernel.path} accel ${r.qemu.accel}`,
+  ];
   const tests = r.subtests;
   out.push(`1..${tests.length + r.splats.length + (r.infraError ? 1 : 0)}`);
   let n = 0;
@@ -23,7 +26,8 @@ export function toTap(r: RunRecord): string {
     n++;
     // TAP has no flaky directive: a flaky test is ok (it passed in the end), with its attempts below.
     const ok = t.status === 'pass' || t.status === 'skip' || t.status === 'flaky';
-    const directive = t.status === 'skip' ? ` # SKIP ${t.reason ?? ''}`.trimEnd() : t.status === 'flaky' ? ' # flaky' : '';
+    const directive =
+      t.status === 'skip' ? ` # SKIP ${t.reason ?? ''}`.trimEnd() : t.status === 'flaky' ? ' # flaky' : '';
     out.push(`${ok ? 'ok' : 'not ok'} ${n} - ${t.id}${directive}`);
     if (!ok || t.status === 'flaky' || t.metrics?.length) {
       const fields: Record<string, string | number | undefined> = { status: t.status, reason: t.reason };
@@ -46,10 +50,17 @@ export function toTap(r: RunRecord): string {
   return out.join('\n') + '\n';
 }
 
+// XML 1.0 forbids most control characters even escaped: they are dropped.
+// eslint-disable-next-line no-control-regex
+const XML_FORBIDDEN = /[\x00-\x08\x0b\x0c\x0e-\x1f]/g;
+
 export function xmlEscape(s: string): string {
-  // XML 1.0 forbids most control characters even escaped: drop them.
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return s
+    .replace(XML_FORBIDDEN, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 }
 
 /**
@@ -61,7 +72,9 @@ export function junitTestcase(t: SubtestResult, classPrefix?: string): string {
   const classname = xmlEscape(`${classPrefix ? `${classPrefix}.` : ''}${t.program}${t.backing ? `.${t.backing}` : ''}`);
   const head = `    <testcase classname="${classname}" name="${xmlEscape(t.id)}" time="${((t.durationMs ?? 0) / 1000).toFixed(3)}"`;
   const reason = xmlEscape(t.reason ?? '');
-  const metrics = t.metrics?.length ? `<system-out>${xmlEscape(t.metrics.map((m) => `${m.name}=${m.value} ${m.unit}`).join('\n'))}</system-out>` : '';
+  const metrics = t.metrics?.length
+    ? `<system-out>${xmlEscape(t.metrics.map((m) => `${m.name}=${m.value} ${m.unit}`).join('\n'))}</system-out>`
+    : '';
   switch (t.status) {
     case 'pass':
       return metrics ? `${head}>${metrics}</testcase>` : `${head}/>`;
@@ -73,7 +86,10 @@ export function junitTestcase(t: SubtestResult, classPrefix?: string): string {
       return `${head}><error message="${reason}"/>${metrics}</testcase>`;
     case 'flaky': {
       const failed = (t.attempts ?? []).filter((a) => a.status === 'fail' || a.status === 'error');
-      const flaky = failed.map((a) => `<${a.status === 'fail' ? 'flakyFailure' : 'flakyError'} message="${xmlEscape(a.reason ?? '')}" type="${a.status}"><system-out>${xmlEscape(a.outputFile)}</system-out></${a.status === 'fail' ? 'flakyFailure' : 'flakyError'}>`);
+      const flaky = failed.map(
+        (a) =>
+          `<${a.status === 'fail' ? 'flakyFailure' : 'flakyError'} message="${xmlEscape(a.reason ?? '')}" type="${a.status}"><system-out>${xmlEscape(a.outputFile)}</system-out></${a.status === 'fail' ? 'flakyFailure' : 'flakyError'}>`,
+      );
       return `${head}>${flaky.join('')}${metrics}</testcase>`;
     }
   }
@@ -81,9 +97,14 @@ export function junitTestcase(t: SubtestResult, classPrefix?: string): string {
 
 export function toJunit(r: RunRecord): string {
   const s = r.summary;
-  const extra = r.splats.map((sp) =>
-    `    <testcase classname="kernel" name="kernel/${xmlEscape(sp.kind)}"><failure message="${xmlEscape(sp.title)}">${xmlEscape(sp.excerpt)}</failure></testcase>`);
-  if (r.infraError) extra.push(`    <testcase classname="faultline" name="infrastructure"><error message="${xmlEscape(r.infraError)}"/></testcase>`);
+  const extra = r.splats.map(
+    (sp) =>
+      `    <testcase classname="kernel" name="kernel/${xmlEscape(sp.kind)}"><failure message="${xmlEscape(sp.title)}">${xmlEscape(sp.excerpt)}</failure></testcase>`,
+  );
+  if (r.infraError)
+    extra.push(
+      `    <testcase classname="faultline" name="infrastructure"><error message="${xmlEscape(r.infraError)}"/></testcase>`,
+    );
   const failures = s.fail + r.splats.length;
   const errors = s.error + (r.infraError ? 1 : 0);
   return [
@@ -101,17 +122,37 @@ export function toJunit(r: RunRecord): string {
 export function summaryTable(r: RunRecord): string {
   const rows = r.subtests.map((t) => [t.id, t.status.toUpperCase(), t.reason ?? '']);
   const w0 = Math.max(4, ...rows.map((x) => (x[0] ?? '').length));
-  const lines = rows.map(([id, st, why]) => `${(id ?? '').padEnd(w0)}  ${(st ?? '').padEnd(5)}  ${(why ?? '').slice(0, 100)}`);
+  const lines = rows.map(
+    ([id, st, why]) => `${(id ?? '').padEnd(w0)}  ${(st ?? '').padEnd(5)}  ${(why ?? '').slice(0, 100)}`,
+  );
   const s = r.summary;
   const head = `faultline run ${r.runId}: kernel ${r.kernel.release ?? r.kernel.path}, ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB`;
-  const splats = r.splats.map((sp) => `KERNEL ${sp.kind.toUpperCase()}${sp.subtest ? ` during ${sp.subtest}` : sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`);
+  const splats = r.splats.map(
+    (sp) =>
+      `KERNEL ${sp.kind.toUpperCase()}${sp.subtest ? ` during ${sp.subtest}` : sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`,
+  );
   const flaky = r.subtests.filter((t) => t.status === 'flaky').map((t) => `FLAKY ${t.id}: ${t.reason ?? ''}`);
   // Program lines only for failures no subtest shows (a subtest's own line says it better).
   const shown = new Set(r.subtests.filter((t) => t.status !== 'pass' && t.status !== 'skip').map((t) => t.program));
-  const progs = r.programs.filter((p) => p.purpose !== 'retry' && (p.status === 'error' || p.status === 'fail') && !shown.has(p.program)).map((p) => `program ${p.program}${p.backing ? ` (${p.backing})` : ''}: ${p.status.toUpperCase()} ${p.reason ?? ''}`);
+  const progs = r.programs
+    .filter((p) => p.purpose !== 'retry' && (p.status === 'error' || p.status === 'fail') && !shown.has(p.program))
+    .map(
+      (p) => `program ${p.program}${p.backing ? ` (${p.backing})` : ''}: ${p.status.toUpperCase()} ${p.reason ?? ''}`,
+    );
   const boots = (r.guest.boots ?? 1) > 1 ? `; guest booted ${r.guest.boots ?? 1} times` : '';
   const tail = `${s.total} subtests: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error, ${s.flaky} flaky; ${r.splats.length} kernel splat(s)${boots}; verdict ${r.verdict.toUpperCase()} in ${(r.durationMs / 1000).toFixed(1)} s`;
-  return [head, '', ...lines, '', ...progs, ...flaky, ...splats, ...(r.infraError ? [`INFRASTRUCTURE ERROR: ${r.infraError}`] : []), tail, ''].join('\n');
+  return [
+    head,
+    '',
+    ...lines,
+    '',
+    ...progs,
+    ...flaky,
+    ...splats,
+    ...(r.infraError ? [`INFRASTRUCTURE ERROR: ${r.infraError}`] : []),
+    tail,
+    '',
+  ].join('\n');
 }
 
 /** Write results.json, results.tap and junit.xml (each atomically). */

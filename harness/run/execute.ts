@@ -35,15 +35,20 @@ export class PlanRunner {
   private readonly infraErrors: string[] = [];
 
   constructor(
-    private readonly session: GuestSession, private readonly ctx: SuiteContext, private readonly dir: string,
-    private readonly built: readonly SelftestProgram[], private readonly timeoutCapSec: number,
+    private readonly session: GuestSession,
+    private readonly ctx: SuiteContext,
+    private readonly dir: string,
+    private readonly built: readonly SelftestProgram[],
+    private readonly timeoutCapSec: number,
   ) {}
 
   async run(suites: readonly Suite[], retries: number): Promise<PlanOutcome> {
     try {
       for (const suite of suites) {
         // --timeout caps every program; a suite may ask for less.
-        for (const cmd of suite.plan(this.ctx).map((c) => ({ ...c, timeoutSec: Math.min(c.timeoutSec, this.timeoutCapSec) }))) {
+        for (const cmd of suite
+          .plan(this.ctx)
+          .map((c) => ({ ...c, timeoutSec: Math.min(c.timeoutSec, this.timeoutCapSec) }))) {
           if (this.recordUnbuilt(suite, cmd)) continue;
           await this.runWithResume(suite, cmd);
         }
@@ -63,8 +68,31 @@ export class PlanRunner {
     if (prog?.status === 'built') return false;
     const status = prog?.status === 'failed' ? 'error' : 'skip';
     const reason = prog?.reason ?? `${cmd.program} was not built`;
-    this.programs.push({ program: cmd.program, command: guestCommandLine(cmd), ...(cmd.backing ? { backing: cmd.backing } : {}), exitCode: null, timedOut: false, durationMs: 0, status, reason, outputFile: '' });
-    this.add({ id: `${cmd.program}/${cmd.label}`, suite: suite.name, program: cmd.program, name: cmd.label, ...(cmd.backing ? { backing: cmd.backing } : {}), status, reason }, '', suite, cmd);
+    this.programs.push({
+      program: cmd.program,
+      command: guestCommandLine(cmd),
+      ...(cmd.backing ? { backing: cmd.backing } : {}),
+      exitCode: null,
+      timedOut: false,
+      durationMs: 0,
+      status,
+      reason,
+      outputFile: '',
+    });
+    this.add(
+      {
+        id: `${cmd.program}/${cmd.label}`,
+        suite: suite.name,
+        program: cmd.program,
+        name: cmd.label,
+        ...(cmd.backing ? { backing: cmd.backing } : {}),
+        status,
+        reason,
+      },
+      '',
+      suite,
+      cmd,
+    );
     return true;
   }
 
@@ -86,7 +114,8 @@ export class PlanRunner {
 
   private recordResult(r: ProgramResult, suite: Suite, cmd: GuestCommand): void {
     for (const t of r.subtests) {
-      if (this.add(t, r.program.outputFile, suite, cmd) && (r.timedOut || r.lostGuest || r.splatFailed.includes(t.id))) this.noRetry.add(t.id);
+      if (this.add(t, r.program.outputFile, suite, cmd) && (r.timedOut || r.lostGuest || r.splatFailed.includes(t.id)))
+        this.noRetry.add(t.id);
     }
   }
 
@@ -118,10 +147,20 @@ export class PlanRunner {
     }
   }
 
-  private recordUnreached(suite: Suite, cmd: GuestCommand, unreached: ResumePlan['unreached'], first: ProgramResult): void {
+  private recordUnreached(
+    suite: Suite,
+    cmd: GuestCommand,
+    unreached: ResumePlan['unreached'],
+    first: ProgramResult,
+  ): void {
     const why = `not reached: ${cmd.program} did not get past an earlier subtest (${first.program.reason ?? 'it died'}; see ${first.program.outputFile})`;
     for (const u of unreached) {
-      this.add({ ...u, suite: suite.name, program: cmd.program, status: 'error', reason: why }, first.program.outputFile, suite, cmd);
+      this.add(
+        { ...u, suite: suite.name, program: cmd.program, status: 'error', reason: why },
+        first.program.outputFile,
+        suite,
+        cmd,
+      );
       this.noRetry.add(u.id);
     }
   }
@@ -153,10 +192,18 @@ export class PlanRunner {
   private recordAttempt(id: string, r: ProgramResult, k: number): boolean {
     const t = this.subtests.get(id);
     if (!t) return true;
-    t.attempts ??= [{ status: t.status, ...(t.reason !== undefined ? { reason: t.reason } : {}), outputFile: this.firstOutput.get(id) ?? '' }];
+    t.attempts ??= [
+      {
+        status: t.status,
+        ...(t.reason !== undefined ? { reason: t.reason } : {}),
+        outputFile: this.firstOutput.get(id) ?? '',
+      },
+    ];
     const again = r.subtests.find((x) => x.id === id);
     const status = again?.status ?? 'error';
-    const reason = again ? again.reason : `not reported by the retry (${r.program.reason ?? `exit ${String(r.program.exitCode)}`})`;
+    const reason = again
+      ? again.reason
+      : `not reported by the retry (${r.program.reason ?? `exit ${String(r.program.exitCode)}`})`;
     t.attempts.push({ status, ...(reason !== undefined ? { reason } : {}), outputFile: r.program.outputFile });
     if (status !== 'pass') return false;
     const first = t.attempts[0];

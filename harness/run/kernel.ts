@@ -25,7 +25,9 @@ async function assertBzImage(path: string): Promise<void> {
     const buf = Buffer.alloc(4);
     await fh.read(buf, 0, 4, 0x202);
     if (buf.toString('latin1') !== 'HdrS') {
-      throw new UsageError(`--kernel ${path} is not an x86 bzImage (no HdrS boot header): pass arch/x86/boot/bzImage or /boot/vmlinuz-*`);
+      throw new UsageError(
+        `--kernel ${path} is not an x86 bzImage (no HdrS boot header): pass arch/x86/boot/bzImage or /boot/vmlinuz-*`,
+      );
     }
   } finally {
     await fh.close();
@@ -41,18 +43,25 @@ export async function prepareKernel(spec: KernelSpec, aptOptions: readonly strin
       modulesDir: k.modulesDir,
       sourceTree: src.tree,
       info: {
-        source: 'debian-package', path: k.bzImage, release: k.release, package: k.imagePackage, packageVersion: k.version,
+        source: 'debian-package',
+        path: k.bzImage,
+        release: k.release,
+        package: k.imagePackage,
+        packageVersion: k.version,
         configHash: (await sha256File(k.config)).slice(0, 16),
       },
     };
   }
   if (spec.kind === 'build') {
     const b = await buildKernel({
-      kernelSrc: spec.kernelSrc, kconfig: spec.kconfig,
-      ...(spec.ref !== undefined ? { ref: spec.ref } : {}), ...(spec.base !== undefined ? { base: spec.base } : {}),
+      kernelSrc: spec.kernelSrc,
+      kconfig: spec.kconfig,
+      ...(spec.ref !== undefined ? { ref: spec.ref } : {}),
+      ...(spec.base !== undefined ? { base: spec.base } : {}),
     });
     return {
-      bzImage: b.bzImage, sourceTree: b.tree,
+      bzImage: b.bzImage,
+      sourceTree: b.tree,
       ...(b.selftests ? { selftestsDir: b.selftestsDir } : {}),
       info: { source: 'build', path: b.bzImage, release: b.release, configHash: b.configHash },
     };
@@ -65,7 +74,8 @@ export async function prepareKernel(spec: KernelSpec, aptOptions: readonly strin
     bzImage: spec.bzImage,
     ...(spec.modulesDir !== undefined ? { modulesDir: spec.modulesDir } : {}),
     info: {
-      source: 'path', path: spec.bzImage,
+      source: 'path',
+      path: spec.bzImage,
       ...(spec.release !== undefined ? { release: spec.release } : {}),
       ...(spec.configHash !== undefined ? { configHash: spec.configHash } : {}),
     },

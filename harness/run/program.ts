@@ -14,7 +14,18 @@ const HANG_GRACE_MS = 60_000;
 /** A guest that dies takes its sshd with it; QEMU may take a moment longer to exit. */
 const EXIT_GRACE_MS = 3_000;
 /** Splat kinds that explain a guest that died or stopped answering (a WARN alone does not). */
-const FATAL: ReadonlySet<SplatKind> = new Set(['panic', 'oops', 'bug', 'kasan', 'kfence', 'ubsan', 'soft-lockup', 'hard-lockup', 'hung-task', 'rcu-stall']);
+const FATAL: ReadonlySet<SplatKind> = new Set([
+  'panic',
+  'oops',
+  'bug',
+  'kasan',
+  'kfence',
+  'ubsan',
+  'soft-lockup',
+  'hard-lockup',
+  'hung-task',
+  'rcu-stall',
+]);
 /** The guest's OOM killer names its victim on the console. */
 const OOM_KILL = /Out of memory: Killed process \d+ \(([^)]*)\)[^\n]*/;
 
@@ -32,7 +43,9 @@ export interface ProgramResult {
 }
 
 function envPrefix(cmd: GuestCommand): string {
-  return Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
+  return Object.entries(cmd.env ?? {})
+    .map(([k, v]) => `${k}=${shellQuote(v)} `)
+    .join('');
 }
 
 function argvLine(cmd: GuestCommand): string {
@@ -54,7 +67,10 @@ interface Streamed {
 }
 
 function outputUntil(s: Streamed, at: number): string {
-  return s.chunks.filter((c) => c.at <= at).map((c) => c.text).join('');
+  return s.chunks
+    .filter((c) => c.at <= at)
+    .map((c) => c.text)
+    .join('');
 }
 
 /**
@@ -64,7 +80,12 @@ function outputUntil(s: Streamed, at: number): string {
  * errors, naming what happened and after how long.
  */
 export async function runProgram(
-  session: GuestSession, suite: Suite, cmd: GuestCommand, ctx: SuiteContext, dir: string, purpose?: 'resume' | 'retry',
+  session: GuestSession,
+  suite: Suite,
+  cmd: GuestCommand,
+  ctx: SuiteContext,
+  dir: string,
+  purpose?: 'resume' | 'retry',
 ): Promise<ProgramResult> {
   const line = guestCommandLine(cmd);
   const outputFile = join('output', `${cmd.label}.txt`);
@@ -73,37 +94,67 @@ export async function runProgram(
   const consoleStart = live.guest.console.lineTimes.length;
   const streamed: Streamed = { chunks: [] };
   // The guest kills the test at its timeout; the host waits a grace period longer before declaring a hang.
-  const r = await live.ssh.exec(`cd ${GUEST_DIR} && ${envPrefix(cmd)}exec timeout -s KILL ${cmd.timeoutSec} ${argvLine(cmd)}`, {
-    timeoutMs: cmd.timeoutSec * 1000 + HANG_GRACE_MS, pty: true, onData: (text) => streamed.chunks.push({ at: Date.now(), text }),
-  });
+  const r = await live.ssh.exec(
+    `cd ${GUEST_DIR} && ${envPrefix(cmd)}exec timeout -s KILL ${cmd.timeoutSec} ${argvLine(cmd)}`,
+    {
+      timeoutMs: cmd.timeoutSec * 1000 + HANG_GRACE_MS,
+      pty: true,
+      onData: (text) => streamed.chunks.push({ at: Date.now(), text }),
+    },
+  );
   await writeFile(join(dir, outputFile), r.output);
   const lost = await guestLoss(live, r);
   // busybox timeout's KILL shows up as exit 137, or as exit-signal KILL (ssh2 names it SIGKILL).
   const killed = r.exitCode === 137 || r.signal === 'SIGKILL';
   const out: ProgramOutput = {
-    output: r.output, exitCode: killed || lost ? null : r.exitCode,
-    timedOut: !lost && (r.timedOut || (killed && r.durationMs >= cmd.timeoutSec * 1000 - 1000)), durationMs: r.durationMs,
+    output: r.output,
+    exitCode: killed || lost ? null : r.exitCode,
+    timedOut: !lost && (r.timedOut || (killed && r.durationMs >= cmd.timeoutSec * 1000 - 1000)),
+    durationMs: r.durationMs,
   };
   const parsed = suite.parse(cmd, out, ctx);
   const during = live.guest.console.detector.splats.filter((s) => s.line > consoleStart);
   attributeSplats(during, live.guest, streamed, parsed, suite, cmd, ctx);
   const result: ProgramResult = {
     program: {
-      program: cmd.program, command: line, ...(cmd.backing ? { backing: cmd.backing } : {}), exitCode: r.exitCode, timedOut: out.timedOut,
-      durationMs: r.durationMs, status: parsed.status, ...(parsed.reason ? { reason: parsed.reason } : {}), outputFile, ...(purpose ? { purpose } : {}),
+      program: cmd.program,
+      command: line,
+      ...(cmd.backing ? { backing: cmd.backing } : {}),
+      exitCode: r.exitCode,
+      timedOut: out.timedOut,
+      durationMs: r.durationMs,
+      status: parsed.status,
+      ...(parsed.reason ? { reason: parsed.reason } : {}),
+      outputFile,
+      ...(purpose ? { purpose } : {}),
     },
-    subtests: parsed.subtests, died: lost !== undefined || parsed.status === 'error', timedOut: out.timedOut, splatFailed: [],
+    subtests: parsed.subtests,
+    died: lost !== undefined || parsed.status === 'error',
+    timedOut: out.timedOut,
+    splatFailed: [],
   };
   if (lost !== undefined) {
     chargeLoss(result, lost, during, r.output, suite, cmd, ctx);
     await session.drop();
   } else {
-    if (killed && !out.timedOut) explainOomKill(result, live.guest.console.all.split('\n').slice(consoleStart).join('\n'), suite, cmd, ctx, r.output);
+    if (killed && !out.timedOut)
+      explainOomKill(
+        result,
+        live.guest.console.all.split('\n').slice(consoleStart).join('\n'),
+        suite,
+        cmd,
+        ctx,
+        r.output,
+      );
     const rm = cmd.leaves?.length ? `rm -f ${cmd.leaves.map(shellQuote).join(' ')}; ` : '';
     // A guest that dies right after the program is the next program's to find (and reboot).
-    await live.ssh.exec(`${rm}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 }).catch((e: unknown) => log.info(`end marker not written: ${errorMessage(e)}`));
+    await live.ssh
+      .exec(`${rm}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 })
+      .catch((e: unknown) => log.info(`end marker not written: ${errorMessage(e)}`));
   }
-  log.info(`[${suite.name}] ${cmd.label}: ${result.program.status}${result.program.reason ? ` (${result.program.reason})` : ''} in ${(r.durationMs / 1000).toFixed(1)} s`);
+  log.info(
+    `[${suite.name}] ${cmd.label}: ${result.program.status}${result.program.reason ? ` (${result.program.reason})` : ''} in ${(r.durationMs / 1000).toFixed(1)} s`,
+  );
   return result;
 }
 
@@ -129,7 +180,10 @@ async function guestForNextProgram(session: GuestSession, cmd: GuestCommand): Pr
  * Why the guest is gone, or undefined when it still answers. A broken connection is
  * checked with a fresh one: the guest may be fine and only this connection lost.
  */
-async function guestLoss(live: LiveGuest, r: { lost?: string; timedOut: boolean; durationMs: number; exitCode: number | null; signal?: string }): Promise<string | undefined> {
+async function guestLoss(
+  live: LiveGuest,
+  r: { lost?: string; timedOut: boolean; durationMs: number; exitCode: number | null; signal?: string },
+): Promise<string | undefined> {
   const { guest } = live;
   const secs = `${Math.round(r.durationMs / 1000)} s`;
   // A channel that closed with neither exit status nor signal: the connection broke under it.
@@ -137,10 +191,14 @@ async function guestLoss(live: LiveGuest, r: { lost?: string; timedOut: boolean;
   if (r.lost !== undefined || noStatus || !guest.running) {
     await Promise.race([guest.exited, new Promise((res) => setTimeout(res, EXIT_GRACE_MS))]);
     if (!guest.running) {
-      const how = guest.exitInfo?.signal ? `QEMU was killed by ${guest.exitInfo.signal}` : `QEMU exited with code ${String(guest.exitInfo?.exitCode)}`;
+      const how = guest.exitInfo?.signal
+        ? `QEMU was killed by ${guest.exitInfo.signal}`
+        : `QEMU exited with code ${String(guest.exitInfo?.exitCode)}`;
       return `the guest died ${secs} into the program (${how})`;
     }
-    const again = await SshSession.connect(live.ssh.target, Date.now() + 20_000, () => (guest.running ? undefined : 'QEMU exited')).catch((e: unknown) => errorMessage(e));
+    const again = await SshSession.connect(live.ssh.target, Date.now() + 20_000, () =>
+      guest.running ? undefined : 'QEMU exited',
+    ).catch((e: unknown) => errorMessage(e));
     if (typeof again === 'string') {
       const was = `SSH connection lost: ${r.lost ?? live.ssh.lostReason ?? 'closed without an exit status'}; a new connection failed: ${again}`;
       // A reset or a close before the banner: the guest's network stack answered, so the kernel
@@ -154,7 +212,8 @@ async function guestLoss(live: LiveGuest, r: { lost?: string; timedOut: boolean;
   }
   if (r.timedOut) {
     const ping = await live.ssh.exec('echo alive', { timeoutMs: 30_000 }).catch(() => undefined);
-    if (!ping || ping.timedOut || !/alive/.test(ping.output)) return `the guest stopped responding ${secs} into the program (no answer to SSH for 30 s after the program's deadline)`;
+    if (!ping || ping.timedOut || !/alive/.test(ping.output))
+      return `the guest stopped responding ${secs} into the program (no answer to SSH for 30 s after the program's deadline)`;
   }
   return undefined;
 }
@@ -163,7 +222,15 @@ async function guestLoss(live: LiveGuest, r: { lost?: string; timedOut: boolean;
  * Splats that appeared while `cmd` ran: each charged to the subtest the program had
  * reached when the report's first line arrived, or to the program's only subtest.
  */
-function attributeSplats(splats: readonly Splat[], guest: Guest, streamed: Streamed, parsed: ParsedProgram, suite: Suite, cmd: GuestCommand, ctx: SuiteContext): void {
+function attributeSplats(
+  splats: readonly Splat[],
+  guest: Guest,
+  streamed: Streamed,
+  parsed: ParsedProgram,
+  suite: Suite,
+  cmd: GuestCommand,
+  ctx: SuiteContext,
+): void {
   for (const s of splats) {
     const at = guest.console.lineTimes[s.line - 1] ?? Date.now();
     const id = subtestAt(outputUntil(streamed, at), parsed.subtests, suite, cmd, ctx);
@@ -172,20 +239,47 @@ function attributeSplats(splats: readonly Splat[], guest: Guest, streamed: Strea
 }
 
 /** The subtest the program was in once it had printed `output`: the one the suite names, else the program's only one. */
-function subtestAt(output: string, subtests: readonly SubtestResult[], suite: Suite, cmd: GuestCommand, ctx: SuiteContext): string | undefined {
+function subtestAt(
+  output: string,
+  subtests: readonly SubtestResult[],
+  suite: Suite,
+  cmd: GuestCommand,
+  ctx: SuiteContext,
+): string | undefined {
   return suite.runningSubtest?.(cmd, output, ctx) ?? (subtests.length === 1 ? subtests[0]?.id : undefined);
 }
 
-function upsert(result: ProgramResult, id: string, suite: Suite, cmd: GuestCommand, patch: Pick<SubtestResult, 'status' | 'reason'>): void {
+function upsert(
+  result: ProgramResult,
+  id: string,
+  suite: Suite,
+  cmd: GuestCommand,
+  patch: Pick<SubtestResult, 'status' | 'reason'>,
+): void {
   const existing = result.subtests.find((t) => t.id === id);
   if (existing) Object.assign(existing, patch);
   else {
     const name = id.split('/')[1] ?? 'program';
-    result.subtests.push({ id, suite: suite.name, program: cmd.program, name, ...(cmd.backing ? { backing: cmd.backing } : {}), ...patch });
+    result.subtests.push({
+      id,
+      suite: suite.name,
+      program: cmd.program,
+      name,
+      ...(cmd.backing ? { backing: cmd.backing } : {}),
+      ...patch,
+    });
   }
 }
 
-function chargeLoss(result: ProgramResult, lost: string, during: readonly Splat[], output: string, suite: Suite, cmd: GuestCommand, ctx: SuiteContext): void {
+function chargeLoss(
+  result: ProgramResult,
+  lost: string,
+  during: readonly Splat[],
+  output: string,
+  suite: Suite,
+  cmd: GuestCommand,
+  ctx: SuiteContext,
+): void {
   const fatal = during.find((s) => FATAL.has(s.kind));
   const id = fatal?.subtest ?? subtestAt(output, result.subtests, suite, cmd, ctx) ?? programSubtestId(cmd);
   if (fatal) {
@@ -204,7 +298,14 @@ function chargeLoss(result: ProgramResult, lost: string, during: readonly Splat[
 }
 
 /** A program SIGKILLed before its deadline: when the guest's OOM killer did it, say so. */
-function explainOomKill(result: ProgramResult, consoleSince: string, suite: Suite, cmd: GuestCommand, ctx: SuiteContext, output: string): void {
+function explainOomKill(
+  result: ProgramResult,
+  consoleSince: string,
+  suite: Suite,
+  cmd: GuestCommand,
+  ctx: SuiteContext,
+  output: string,
+): void {
   const m = OOM_KILL.exec(consoleSince);
   // The kernel truncates comm to 15 characters.
   if (!m || m[1] !== cmd.program.slice(0, 15)) return;

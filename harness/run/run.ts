@@ -39,22 +39,36 @@ export async function checkHostHugepages(memMiB: number, meminfo?: string): Prom
   const needed = Math.ceil((memMiB * 1024) / sizeKb);
   if (free < needed) {
     const total = Number(/^HugePages_Total:\s+(\d+)/m.exec(text)?.[1] ?? 0);
-    throw new UsageError(`--guest-ram hugetlb needs ${needed} free ${sizeKb / 1024} MiB host hugepages for --mem ${memMiB}, the host has ${free}: ` +
-      `${needed - free} missing; run 'echo ${total + needed - free} > /proc/sys/vm/nr_hugepages' as root`);
+    throw new UsageError(
+      `--guest-ram hugetlb needs ${needed} free ${sizeKb / 1024} MiB host hugepages for --mem ${memMiB}, the host has ${free}: ` +
+        `${needed - free} missing; run 'echo ${total + needed - free} > /proc/sys/vm/nr_hugepages' as root`,
+    );
   }
 }
 
 function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
-
-async function loadSelftests(req: RunRequest, sourceTree: string | undefined, kernelSelftests: string | undefined): Promise<{ dir: string; programs: SelftestProgram[]; source: string; tree?: string }> {
+async function loadSelftests(
+  req: RunRequest,
+  sourceTree: string | undefined,
+  kernelSelftests: string | undefined,
+): Promise<{ dir: string; programs: SelftestProgram[]; source: string; tree?: string }> {
   const prebuilt = req.selftestsDir ?? kernelSelftests;
   if (prebuilt) {
     const manifest = join(prebuilt, 'manifest.json');
-    if (!(await exists(manifest))) throw new FaultlineError(`${prebuilt} has no manifest.json: not a faultline selftest build`);
-    return { dir: prebuilt, programs: await readSelftestManifest(manifest), source: req.selftestsDir ? 'prebuilt' : 'kernel-build', ...(sourceTree ? { tree: sourceTree } : {}) };
+    if (!(await exists(manifest)))
+      throw new FaultlineError(`${prebuilt} has no manifest.json: not a faultline selftest build`);
+    return {
+      dir: prebuilt,
+      programs: await readSelftestManifest(manifest),
+      source: req.selftestsDir ? 'prebuilt' : 'kernel-build',
+      ...(sourceTree ? { tree: sourceTree } : {}),
+    };
   }
   const tree = req.selftestsTree ?? sourceTree;
   if (!tree) throw new FaultlineError('no kernel tree to build the selftests from: pass --kernel-src DIR');
@@ -63,14 +77,19 @@ async function loadSelftests(req: RunRequest, sourceTree: string | undefined, ke
 }
 
 /** The user's --program files, built against the tested tree; they join the selftests' program list. */
-async function buildOwnPrograms(req: RunRequest, selftests: { programs: SelftestProgram[]; tree?: string }): Promise<{ suite: Suite } | undefined> {
+async function buildOwnPrograms(
+  req: RunRequest,
+  selftests: { programs: SelftestProgram[]; tree?: string },
+): Promise<{ suite: Suite } | undefined> {
   if (!req.programs?.length) return undefined;
-  if (!selftests.tree) throw new UsageError('--program needs the tested kernel tree for its uapi headers: pass --kernel-src DIR');
+  if (!selftests.tree)
+    throw new UsageError('--program needs the tested kernel tree for its uapi headers: pass --kernel-src DIR');
   const taken = new Set(selftests.programs.map((p) => p.name));
   const names: string[] = [];
   for (const path of req.programs) {
     const built = await buildUserProgram(path, selftests.tree);
-    if (taken.has(built.name)) throw new UsageError(`--program ${path}: the name '${built.name}' is taken by another program: rename the file`);
+    if (taken.has(built.name))
+      throw new UsageError(`--program ${path}: the name '${built.name}' is taken by another program: rename the file`);
     taken.add(built.name);
     selftests.programs.push(built);
     names.push(built.name);
@@ -80,10 +99,13 @@ async function buildOwnPrograms(req: RunRequest, selftests: { programs: Selftest
 
 /** Refuse requests that cannot work before anything is downloaded or booted. */
 async function checkRequest(req: RunRequest, suites: readonly Suite[]): Promise<void> {
-  if (suites.length === 0 && !req.programs?.length) throw new UsageError('nothing to run: name a --suite or a --program');
+  if (suites.length === 0 && !req.programs?.length)
+    throw new UsageError('nothing to run: name a --suite or a --program');
   if (req.guestRam === 'hugetlb') await checkHostHugepages(req.memMiB);
   if (req.backings.includes('hugetlb-1g') && req.hugepages1g === 0) {
-    throw new UsageError('--backing hugetlb-1g needs 1 GiB pages in the guest: add --hugepages-1g N (and --mem large enough)');
+    throw new UsageError(
+      '--backing hugetlb-1g needs 1 GiB pages in the guest: add --hugepages-1g N (and --mem large enough)',
+    );
   }
 }
 
@@ -110,32 +132,76 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const accel = await chooseAccel(req.accel, { qemu, kernel: kernel.bzImage, initrd: image.path });
   if (accel.accel === 'tcg') log.info(accel.note);
   const record: RunRecord = {
-    schema: 'faultline.run/1', runId, startedAt: new Date(t0).toISOString(), finishedAt: '', durationMs: 0,
+    schema: 'faultline.run/1',
+    runId,
+    startedAt: new Date(t0).toISOString(),
+    finishedAt: '',
+    durationMs: 0,
     kernel: kernel.info,
     selftests: { source: selftests.source, ...(selftests.tree ? { tree: selftests.tree } : {}) },
     qemu: {
-      command: [], accel: accel.accel, accelNote: accel.note, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam,
+      command: [],
+      accel: accel.accel,
+      accelNote: accel.note,
+      memMiB: req.memMiB,
+      smp: req.smp,
+      guestRam: req.guestRam,
       ...(req.numaNodes !== undefined && req.numaNodes > 1 ? { numaNodes: req.numaNodes } : {}),
     },
-    guest: {}, suites: suites.map((s) => s.name), backings: [...req.backings],
-    programs: [], subtests: [], splats: [], summary: summarize([]), verdict: 'error',
+    guest: {},
+    suites: suites.map((s) => s.name),
+    backings: [...req.backings],
+    programs: [],
+    subtests: [],
+    splats: [],
+    summary: summarize([]),
+    verdict: 'error',
     timing: { totalMs: 0, testsMs: 0, bootMs: 0, pushMs: 0, prepareMs: Date.now() - t0 },
   };
-  const extraCmdline = [...new Set(suites.flatMap((s) => s.guestCmdline ?? []))].concat(req.cmdline ? [req.cmdline] : []).join(' ');
+  const extraCmdline = [...new Set(suites.flatMap((s) => s.guestCmdline ?? []))]
+    .concat(req.cmdline ? [req.cmdline] : [])
+    .join(' ');
   const wanted = new Set(suites.flatMap((s) => s.programs));
-  const session = new GuestSession({
-    qemu, kernel: kernel.bzImage, initrd: image.path, accel: accel.accel, memMiB: req.memMiB, smp: req.smp, guestRam: req.guestRam,
-    hugepages2m: req.hugepages2m, hugepages1g: req.hugepages1g, ...(extraCmdline ? { extraCmdline } : {}),
-    ...(req.numaNodes !== undefined && req.numaNodes > 1 ? { numaNodes: req.numaNodes } : {}),
-  }, {
-    consolePath: join(dir, 'console.log'), bootTimeoutSec: req.bootTimeoutSec, keys: image.keys, maxBoots: MAX_BOOTS,
-    push: selftests.programs.filter((p) => wanted.has(p.name) && p.status === 'built' && p.path).map((p) => p.path ?? ''),
-  });
+  const session = new GuestSession(
+    {
+      qemu,
+      kernel: kernel.bzImage,
+      initrd: image.path,
+      accel: accel.accel,
+      memMiB: req.memMiB,
+      smp: req.smp,
+      guestRam: req.guestRam,
+      hugepages2m: req.hugepages2m,
+      hugepages1g: req.hugepages1g,
+      ...(extraCmdline ? { extraCmdline } : {}),
+      ...(req.numaNodes !== undefined && req.numaNodes > 1 ? { numaNodes: req.numaNodes } : {}),
+    },
+    {
+      consolePath: join(dir, 'console.log'),
+      bootTimeoutSec: req.bootTimeoutSec,
+      keys: image.keys,
+      maxBoots: MAX_BOOTS,
+      push: selftests.programs
+        .filter((p) => wanted.has(p.name) && p.status === 'built' && p.path)
+        .map((p) => p.path ?? ''),
+    },
+  );
   const ctx: SuiteContext = {
-    backings: req.backings, smp: req.smp, memMiB: req.memMiB, hugepages2m: req.hugepages2m, quick: req.quick, programs: selftests.programs,
+    backings: req.backings,
+    smp: req.smp,
+    memMiB: req.memMiB,
+    hugepages2m: req.hugepages2m,
+    quick: req.quick,
+    programs: selftests.programs,
     ...(req.filter ? { filter: req.filter } : {}),
   };
-  await runOnGuest(record, session, req, () => new PlanRunner(session, ctx, dir, selftests.programs, req.timeoutSec).run(suites, req.retries), image.keys.clientPrivatePath);
+  await runOnGuest(
+    record,
+    session,
+    req,
+    () => new PlanRunner(session, ctx, dir, selftests.programs, req.timeoutSec).run(suites, req.retries),
+    image.keys.clientPrivatePath,
+  );
   finishRecord(record, session, t0);
   await writeLatencyReport(dir, record);
   await writeRunOutputs(dir, record);
@@ -144,9 +210,17 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
 }
 
 /** Boot, check the guest, run the plan; whatever happens, the guest is stopped and the record says why. */
-async function runOnGuest(record: RunRecord, session: GuestSession, req: RunRequest, plan: () => Promise<PlanOutcome>, keyPath: string): Promise<void> {
+async function runOnGuest(
+  record: RunRecord,
+  session: GuestSession,
+  req: RunRequest,
+  plan: () => Promise<PlanOutcome>,
+  keyPath: string,
+): Promise<void> {
   try {
-    log.info(`booting ${record.kernel.release ?? record.kernel.path} (${record.qemu.accel}, ${req.smp} vCPU, ${req.memMiB} MiB, guest RAM ${req.guestRam})`);
+    log.info(
+      `booting ${record.kernel.release ?? record.kernel.path} (${record.qemu.accel}, ${req.smp} vCPU, ${req.memMiB} MiB, guest RAM ${req.guestRam})`,
+    );
     const { guest, ssh } = await session.up();
     recordFirstBoot(record, session, guest.command);
     await checkGuestFacts(record, ssh, req);
@@ -161,7 +235,9 @@ async function runOnGuest(record: RunRecord, session: GuestSession, req: RunRequ
   } finally {
     const live = session.current;
     if (req.keepVm && live?.guest.running && !record.infraError) {
-      process.stderr.write(`\nguest left running: ssh -i ${keyPath} -p ${live.guest.config.sshPort} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1\n(Ctrl-C to stop it)\n`);
+      process.stderr.write(
+        `\nguest left running: ssh -i ${keyPath} -p ${live.guest.config.sshPort} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1\n(Ctrl-C to stop it)\n`,
+      );
       await live.guest.exited;
     }
     await session.drop();
@@ -187,15 +263,23 @@ function recordFirstBoot(record: RunRecord, session: GuestSession, command: stri
   record.timing.bootMs = first.bootMs;
   record.guest.bootMs = first.bootMs;
   record.timing.pushMs = first.pushMs;
-  log.info(`guest up: ssh ready in ${(first.bootMs / 1000).toFixed(1)} s (port ${first.port}); pushed ${(first.bytes / 1048576).toFixed(1)} MiB of test binaries in ${(first.pushMs / 1000).toFixed(1)} s`);
+  log.info(
+    `guest up: ssh ready in ${(first.bootMs / 1000).toFixed(1)} s (port ${first.port}); pushed ${(first.bytes / 1048576).toFixed(1)} MiB of test binaries in ${(first.pushMs / 1000).toFixed(1)} s`,
+  );
 }
 
 async function checkGuestFacts(record: RunRecord, ssh: SshSession, req: RunRequest): Promise<void> {
-  const facts = await ssh.check([
-    'uname -r', 'cat /sys/devices/system/clocksource/clocksource0/current_clocksource', 'cat /proc/sys/vm/nr_hugepages',
-    'grep HugePages_Free /proc/meminfo', 'ls -d /sys/devices/system/node/node* | wc -l',
-    'cat /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2>/dev/null || echo 0',
-  ].join('; '), 60_000);
+  const facts = await ssh.check(
+    [
+      'uname -r',
+      'cat /sys/devices/system/clocksource/clocksource0/current_clocksource',
+      'cat /proc/sys/vm/nr_hugepages',
+      'grep HugePages_Free /proc/meminfo',
+      'ls -d /sys/devices/system/node/node* | wc -l',
+      'cat /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages 2>/dev/null || echo 0',
+    ].join('; '),
+    60_000,
+  );
   const [uname, clocksource, , freeLine, nodes, pages1g] = facts.trim().split('\n');
   record.guest.uname = uname?.trim() ?? '';
   if (clocksource) record.guest.clocksource = clocksource.trim();
@@ -206,8 +290,11 @@ async function checkGuestFacts(record: RunRecord, ssh: SshSession, req: RunReque
   record.guest.hugepages1g = Number.isInteger(reserved1g) ? reserved1g : 0;
   record.kernel.release ??= record.guest.uname;
   const freeHuge = Number(/(\d+)/.exec(freeLine ?? '')?.[1] ?? 0);
-  if (freeHuge < 32) log.warn(`guest has only ${freeHuge} free 2 MiB hugepages (the uffd tests want >= 32): raise --mem or --hugepages`);
+  if (freeHuge < 32)
+    log.warn(`guest has only ${freeHuge} free 2 MiB hugepages (the uffd tests want >= 32): raise --mem or --hugepages`);
   if (record.guest.hugepages1g < req.hugepages1g) {
-    log.warn(`the guest reserved ${record.guest.hugepages1g} of ${req.hugepages1g} 1 GiB pages (its console says why): hugetlb-1g tests will skip; raise --mem`);
+    log.warn(
+      `the guest reserved ${record.guest.hugepages1g} of ${req.hugepages1g} 1 GiB pages (its console says why): hugetlb-1g tests will skip; raise --mem`,
+    );
   }
 }

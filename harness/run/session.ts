@@ -48,7 +48,10 @@ export class GuestSession {
   /** console.log lines written by earlier boots: the current guest's line 1 is this + 1. */
   private lineOffset = 0;
 
-  constructor(private readonly config: Omit<QemuConfig, 'sshPort'>, private readonly opts: SessionOptions) {}
+  constructor(
+    private readonly config: Omit<QemuConfig, 'sshPort'>,
+    private readonly opts: SessionOptions,
+  ) {}
 
   get current(): LiveGuest | undefined {
     return this.live;
@@ -58,7 +61,9 @@ export class GuestSession {
   async up(): Promise<LiveGuest> {
     if (this.live) return this.live;
     if (this.boots >= this.opts.maxBoots) {
-      throw new FaultlineError(`the guest was lost ${this.boots - 1} times in this run: not booting it again (see console.log)`);
+      throw new FaultlineError(
+        `the guest was lost ${this.boots - 1} times in this run: not booting it again (see console.log)`,
+      );
     }
     if (this.boots > 0) {
       await appendFile(this.opts.consolePath, `\n===== faultline: boot ${this.boots + 1} of this run =====\n`);
@@ -67,10 +72,14 @@ export class GuestSession {
     }
     this.boots++;
     const booted = await bootGuest(this.config, {
-      consolePath: this.opts.consolePath, bootTimeoutSec: this.opts.bootTimeoutSec, keys: this.opts.keys, appendConsole: this.boots > 1,
+      consolePath: this.opts.consolePath,
+      bootTimeoutSec: this.opts.bootTimeoutSec,
+      keys: this.opts.keys,
+      appendConsole: this.boots > 1,
     }).catch((e: unknown) => {
       // A boot that failed still printed a console: its splats (a panic at boot) count.
-      if (e instanceof BootFailure) for (const s of e.splats) this.finishedSplats.push({ ...s, line: this.consoleLine(s.line) });
+      if (e instanceof BootFailure)
+        for (const s of e.splats) this.finishedSplats.push({ ...s, line: this.consoleLine(s.line) });
       throw e;
     });
     const pushStart = Date.now();
@@ -95,7 +104,8 @@ export class GuestSession {
     if (live.guest.running) await new Promise((r) => setTimeout(r, 300));
     await live.guest.stop();
     live.guest.console.detector.close();
-    for (const s of live.guest.console.detector.splats) this.finishedSplats.push({ ...s, line: this.consoleLine(s.line) });
+    for (const s of live.guest.console.detector.splats)
+      this.finishedSplats.push({ ...s, line: this.consoleLine(s.line) });
   }
 
   /** Every splat of the run so far, with console.log line numbers (call after drop() for the last guest's). */

@@ -6,7 +6,7 @@ import { readSelftestManifest, selftestsKey, uapiHeadersKey, type SelftestProgra
 
 /** The files the keys read, in a tree of the kernel's layout (contents are what matter, not where). */
 const TREE: Record<string, string> = {
-  'Makefile': 'VERSION = 6\nPATCHLEVEL = 12\n',
+  Makefile: 'VERSION = 6\nPATCHLEVEL = 12\n',
   'scripts/headers_install.sh': '#!/bin/sh\n',
   'include/uapi/linux/userfaultfd.h': '#define UFFD_API ((__u64)0xAA)\n',
   'include/uapi/linux/mman.h': '#define MREMAP_MAYMOVE 1\n',
@@ -51,9 +51,21 @@ t.test('manifest.json is read back validated: a bad one is one line naming the f
   t.teardown(() => rm(d, { recursive: true, force: true }));
   const good: SelftestProgram[] = [
     { name: 'uffd-unit-tests', status: 'unavailable', reason: 'the tree has no uffd-unit-tests (added in 6.4)' },
-    { name: 'uffd-stress', status: 'built', path: '/x/bin/uffd-stress', source: 'userfaultfd.c', hugetlbfsFileArg: true,
-      backingArgs: { anon: 'anon', shmem: 'shmem', hugetlb: 'hugetlb_shared', 'hugetlb-private': 'hugetlb' } },
-    { name: 'uffd-unit-tests', status: 'built', path: '/x/bin/uffd-unit-tests', source: 'uffd-unit-tests.c', cases: [{ test: 'minor', mems: ['shmem', 'hugetlb'] }] },
+    {
+      name: 'uffd-stress',
+      status: 'built',
+      path: '/x/bin/uffd-stress',
+      source: 'userfaultfd.c',
+      hugetlbfsFileArg: true,
+      backingArgs: { anon: 'anon', shmem: 'shmem', hugetlb: 'hugetlb_shared', 'hugetlb-private': 'hugetlb' },
+    },
+    {
+      name: 'uffd-unit-tests',
+      status: 'built',
+      path: '/x/bin/uffd-unit-tests',
+      source: 'uffd-unit-tests.c',
+      cases: [{ test: 'minor', mems: ['shmem', 'hugetlb'] }],
+    },
   ];
   const path = join(d, 'manifest.json');
   await writeFile(path, JSON.stringify(good));
@@ -61,12 +73,21 @@ t.test('manifest.json is read back validated: a bad one is one line naming the f
 
   const bad = async (value: unknown, re: RegExp): Promise<void> => {
     await writeFile(path, typeof value === 'string' ? value : JSON.stringify(value));
-    const e = await readSelftestManifest(path).then(() => undefined, (err: unknown) => err as Error);
+    const e = await readSelftestManifest(path).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
     t.match(e?.message, re);
     t.notMatch(e?.message, /\n/, 'one line');
   };
-  await bad([{ name: 'uffd-stress', status: 'ok' }], new RegExp(`^${path} is not a faultline selftest manifest: /0/status must be equal to one of the allowed values`));
-  await bad([{ name: 'uffd-stress', status: 'built', backingArgs: { 'tmpfs': 'x' } }], /is not a faultline selftest manifest: \/0\/backingArgs/);
+  await bad(
+    [{ name: 'uffd-stress', status: 'ok' }],
+    new RegExp(`^${path} is not a faultline selftest manifest: /0/status must be equal to one of the allowed values`),
+  );
+  await bad(
+    [{ name: 'uffd-stress', status: 'built', backingArgs: { tmpfs: 'x' } }],
+    /is not a faultline selftest manifest: \/0\/backingArgs/,
+  );
   await bad({ programs: [] }, /is not a faultline selftest manifest: \/ must be array/);
   await bad('{"truncated', new RegExp(`^${path} is not valid JSON`));
 });

@@ -48,12 +48,18 @@ const MANIFEST_SCHEMA = {
       path: { type: 'string' },
       reason: { type: 'string' },
       source: { type: 'string' },
-      backingArgs: { type: 'object', propertyNames: { enum: [...BACKINGS] }, additionalProperties: { type: 'string', minLength: 1 } },
+      backingArgs: {
+        type: 'object',
+        propertyNames: { enum: [...BACKINGS] },
+        additionalProperties: { type: 'string', minLength: 1 },
+      },
       hugetlbfsFileArg: { type: 'boolean' },
       cases: {
         type: 'array',
         items: {
-          type: 'object', additionalProperties: false, required: ['test', 'mems'],
+          type: 'object',
+          additionalProperties: false,
+          required: ['test', 'mems'],
           properties: { test: { type: 'string', minLength: 1 }, mems: { type: 'array', items: { type: 'string' } } },
         },
       },
@@ -144,7 +150,10 @@ async function ownPrograms(): Promise<{ name: string; main: string }[]> {
 async function ownLibSources(): Promise<string[]> {
   const lib = join(OWN_TESTS_DIR, 'lib');
   if (!(await exists(lib))) return [];
-  return (await readdir(lib)).filter((f) => f.endsWith('.c')).sort().map((f) => join(lib, f));
+  return (await readdir(lib))
+    .filter((f) => f.endsWith('.c'))
+    .sort()
+    .map((f) => join(lib, f));
 }
 
 /**
@@ -178,9 +187,19 @@ export async function installUapiHeaders(tree: string, logFile: string): Promise
   const dir = await cacheDir('uapi-headers', key);
   const hdr = join(dir, 'usr');
   if (await exists(join(dir, '.complete'))) return hdr;
-  log.info('installing the tree\'s uapi headers (make headers_install O=...; once per header set)');
-  await run('make', ['-C', tree, `O=${join(dir, 'obj')}`, `-j${Math.max(2, availableParallelism())}`,
-    'headers_install', `INSTALL_HDR_PATH=${hdr}`], { timeoutMs: 15 * 60_000, logFile });
+  log.info("installing the tree's uapi headers (make headers_install O=...; once per header set)");
+  await run(
+    'make',
+    [
+      '-C',
+      tree,
+      `O=${join(dir, 'obj')}`,
+      `-j${Math.max(2, availableParallelism())}`,
+      'headers_install',
+      `INSTALL_HDR_PATH=${hdr}`,
+    ],
+    { timeoutMs: 15 * 60_000, logFile },
+  );
   await rm(join(dir, 'obj'), { recursive: true, force: true });
   await writeFile(join(dir, '.complete'), tree + '\n');
   return hdr;
@@ -189,15 +208,32 @@ export async function installUapiHeaders(tree: string, logFile: string): Promise
 /** Cache key: every source that goes into the binaries, the uapi inputs, and the compiler. */
 export async function selftestsKey(tree: string): Promise<string> {
   const mmDir = await selftestsMmDir(tree);
-  const mmFiles = (await readdir(mmDir)).filter((f) => /\.[ch]$/.test(f)).sort().map((f) => join(mmDir, f));
+  const mmFiles = (await readdir(mmDir))
+    .filter((f) => /\.[ch]$/.test(f))
+    .sort()
+    .map((f) => join(mmDir, f));
   const uapi = join(tree, 'include', 'uapi', 'linux');
   const uapiFiles = ['userfaultfd.h', 'fs.h', 'mman.h', 'memfd.h', 'mempolicy.h'].map((f) => join(uapi, f));
   const ownDir = OWN_TESTS_DIR;
   const own = (await ownPrograms()).map((p) => p.main).concat(await ownLibSources());
-  const ownHeaders = (await exists(join(ownDir, 'lib'))) ? (await readdir(join(ownDir, 'lib'))).filter((f) => f.endsWith('.h')).map((f) => join(ownDir, 'lib', f)) : [];
+  const ownHeaders = (await exists(join(ownDir, 'lib')))
+    ? (await readdir(join(ownDir, 'lib'))).filter((f) => f.endsWith('.h')).map((f) => join(ownDir, 'lib', f))
+    : [];
   const gcc = (await run('gcc', ['--version'], { timeoutMs: 10_000 })).stdout.split('\n')[0] ?? '';
-  const treeFiles = [...mmFiles, join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(tree, 'mm', 'gup_test.h'), join(tree, 'Makefile'), ...uapiFiles];
-  const parts = ['selftests-v3', gcc, CFLAGS.join(' '), await hashFiles(tree, treeFiles), await hashFiles(PROJECT_ROOT, [...own, ...ownHeaders])];
+  const treeFiles = [
+    ...mmFiles,
+    join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'),
+    join(tree, 'mm', 'gup_test.h'),
+    join(tree, 'Makefile'),
+    ...uapiFiles,
+  ];
+  const parts = [
+    'selftests-v3',
+    gcc,
+    CFLAGS.join(' '),
+    await hashFiles(tree, treeFiles),
+    await hashFiles(PROJECT_ROOT, [...own, ...ownHeaders]),
+  ];
   return sha256(parts.join('\n')).slice(0, 24);
 }
 
@@ -222,7 +258,9 @@ async function sourceFacts(name: string, mainPath: string): Promise<Partial<Self
       facts.cases = unitTestCases(text);
     }
   } catch (e) {
-    log.warn(`selftest ${name}: cannot read its ${name === 'uffd-stress' ? 'test types' : 'test table'} from ${basename(mainPath)}: ${(e as Error).message}`);
+    log.warn(
+      `selftest ${name}: cannot read its ${name === 'uffd-stress' ? 'test types' : 'test table'} from ${basename(mainPath)}: ${(e as Error).message}`,
+    );
   }
   return facts;
 }
@@ -251,9 +289,18 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
   // compiled from a relative source path (it names its own source file in tests).
   const stage = join(dir, 'src');
   await rm(stage, { recursive: true, force: true });
-  const stageMm = join(stage, 'tools', 'testing', 'selftests', relative(join(tree, 'tools', 'testing', 'selftests'), mmDir));
+  const stageMm = join(
+    stage,
+    'tools',
+    'testing',
+    'selftests',
+    relative(join(tree, 'tools', 'testing', 'selftests'), mmDir),
+  );
   await cp(mmDir, stageMm, { recursive: true, filter: (src) => !/\.(o|a)$/.test(src) });
-  await cp(join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(stage, 'tools', 'testing', 'selftests', 'kselftest.h'));
+  await cp(
+    join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'),
+    join(stage, 'tools', 'testing', 'selftests', 'kselftest.h'),
+  );
   if (await exists(join(tree, 'mm', 'gup_test.h'))) {
     await mkdir(join(stage, 'mm'), { recursive: true });
     await cp(join(tree, 'mm', 'gup_test.h'), join(stage, 'mm', 'gup_test.h'));
@@ -278,21 +325,48 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
     for (const f of variant.extra) if (await exists(join(stageMm, f))) extra.push(f);
     const out = join(bin, recipe.name);
     const r = await run('gcc', [...CFLAGS, ...isystem, variant.main, ...extra, '-lrt', '-lm', '-o', out], {
-      timeoutMs: COMPILE_TIMEOUT_MS, cwd: stageMm, logFile, allowFailure: true,
+      timeoutMs: COMPILE_TIMEOUT_MS,
+      cwd: stageMm,
+      logFile,
+      allowFailure: true,
     });
-    programs.push(r.exitCode === 0
-      ? { name: recipe.name, status: 'built', path: out, ...(await sourceFacts(recipe.name, join(stageMm, variant.main))) }
-      : { name: recipe.name, status: 'failed', source: variant.main, reason: `does not compile: ${firstError(r.all)}` });
+    programs.push(
+      r.exitCode === 0
+        ? {
+            name: recipe.name,
+            status: 'built',
+            path: out,
+            ...(await sourceFacts(recipe.name, join(stageMm, variant.main))),
+          }
+        : {
+            name: recipe.name,
+            status: 'failed',
+            source: variant.main,
+            reason: `does not compile: ${firstError(r.all)}`,
+          },
+    );
   }
   const lib = await ownLibSources();
   for (const p of await ownPrograms()) {
     const out = join(bin, p.name);
-    const r = await run('gcc', [...OWN_CFLAGS, ...isystem, `-I${join(OWN_TESTS_DIR, 'lib')}`, p.main, ...lib, '-lm', '-o', out], {
-      timeoutMs: COMPILE_TIMEOUT_MS, logFile, allowFailure: true,
-    });
-    programs.push(r.exitCode === 0
-      ? { name: p.name, status: 'built', path: out, source: basename(p.main) }
-      : { name: p.name, status: 'failed', reason: `does not compile against this tree's headers: ${firstError(r.all)}` });
+    const r = await run(
+      'gcc',
+      [...OWN_CFLAGS, ...isystem, `-I${join(OWN_TESTS_DIR, 'lib')}`, p.main, ...lib, '-lm', '-o', out],
+      {
+        timeoutMs: COMPILE_TIMEOUT_MS,
+        logFile,
+        allowFailure: true,
+      },
+    );
+    programs.push(
+      r.exitCode === 0
+        ? { name: p.name, status: 'built', path: out, source: basename(p.main) }
+        : {
+            name: p.name,
+            status: 'failed',
+            reason: `does not compile against this tree's headers: ${firstError(r.all)}`,
+          },
+    );
   }
   for (const p of programs) if (p.status !== 'built') log.warn(`selftest ${p.name}: ${p.reason ?? p.status}`);
   if (programs.every((p) => p.status !== 'built')) {

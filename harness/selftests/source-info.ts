@@ -15,7 +15,10 @@ export interface UnitTestCase {
 
 /** Comments out, line continuations joined: the regexes below then see plain code. */
 function code(source: string): string {
-  return source.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, '').replace(/\\\n/g, ' ');
+  return source
+    .replace(/\/\*[\s\S]*?\*\//g, ' ')
+    .replace(/\/\/[^\n]*/g, '')
+    .replace(/\\\n/g, ' ');
 }
 
 /** The text between the brace at `open` and its match (exclusive), or undefined when unbalanced. */
@@ -51,15 +54,25 @@ function field(entry: string, name: string): string | undefined {
 /** `#define NAME value` (continuations already joined). */
 function defines(text: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of text.matchAll(/^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+([^\n]+)$/gm)) out.set(m[1] ?? '', (m[2] ?? '').trim());
+  for (const m of text.matchAll(/^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+([^\n]+)$/gm))
+    out.set(m[1] ?? '', (m[2] ?? '').trim());
   return out;
 }
 
 /** The memory flags an OR-expression of flag names and #defined unions names, resolved symbolically. */
-function resolveFlags(expr: string, flags: ReadonlySet<string>, defs: ReadonlyMap<string, string>, depth = 0): Set<string> {
+function resolveFlags(
+  expr: string,
+  flags: ReadonlySet<string>,
+  defs: ReadonlyMap<string, string>,
+  depth = 0,
+): Set<string> {
   if (depth > 8) throw new Error(`#define cycle resolving '${expr}'`);
   const out = new Set<string>();
-  for (const part of expr.replace(/[()]/g, ' ').split('|').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of expr
+    .replace(/[()]/g, ' ')
+    .split('|')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (flags.has(part)) out.add(part);
     else if (defs.has(part)) for (const f of resolveFlags(defs.get(part) ?? '', flags, defs, depth + 1)) out.add(f);
     else throw new Error(`cannot resolve memory flag '${part}'`);
@@ -87,7 +100,8 @@ export function unitTestCases(source: string): UnitTestCase[] {
   for (const e of arrayEntries(text, 'uffd_tests')) {
     const test = /^"([^"]*)"$/.exec(field(e, 'name') ?? '')?.[1];
     const targets = field(e, 'mem_targets');
-    if (test === undefined || targets === undefined) throw new Error('a uffd_tests[] entry lacks .name or .mem_targets');
+    if (test === undefined || targets === undefined)
+      throw new Error('a uffd_tests[] entry lacks .name or .mem_targets');
     const on = resolveFlags(targets, flags, defs);
     cases.push({ test, mems: mems.filter((m) => on.has(m.flag)).map((m) => m.name) });
   }
@@ -109,12 +123,22 @@ export function stressBackingArgs(source: string): Partial<Record<Backing, strin
     const type = /\btest_type\s*=\s*TEST_(\w+)/.exec(body)?.[1];
     if (type === undefined) continue;
     const shared = /\bmap_shared\s*=\s*true\b/.test(body);
-    const backing: Backing | undefined = type === 'ANON' ? 'anon'
-      : type === 'SHMEM' ? (shared ? 'shmem' : 'shmem-private')
-        : type === 'HUGETLB' ? (shared ? 'hugetlb' : 'hugetlb-private') : undefined;
+    const backing: Backing | undefined =
+      type === 'ANON'
+        ? 'anon'
+        : type === 'SHMEM'
+          ? shared
+            ? 'shmem'
+            : 'shmem-private'
+          : type === 'HUGETLB'
+            ? shared
+              ? 'hugetlb'
+              : 'hugetlb-private'
+            : undefined;
     if (backing !== undefined && out[backing] === undefined) out[backing] = m[1] ?? '';
   }
-  if (Object.keys(out).length === 0) throw new Error('no test type words (if (!strcmp(type, "...")) { test_type = TEST_*; })');
+  if (Object.keys(out).length === 0)
+    throw new Error('no test type words (if (!strcmp(type, "...")) { test_type = TEST_*; })');
   return out;
 }
 

@@ -23,7 +23,10 @@ function userProgramName(path: string): string {
 /** gcc's first "file:line:col: error: ..." (or fatal error / undefined reference) line. */
 function firstCompilerError(output: string): string {
   const lines = output.split('\n');
-  const line = lines.find((l) => /:\d+:\d+: (fatal )?error: /.test(l)) ?? lines.find((l) => /undefined reference|error:/.test(l)) ?? lines.find((l) => l.trim());
+  const line =
+    lines.find((l) => /:\d+:\d+: (fatal )?error: /.test(l)) ??
+    lines.find((l) => /undefined reference|error:/.test(l)) ??
+    lines.find((l) => l.trim());
   return (line ?? 'no output').trim();
 }
 
@@ -33,20 +36,36 @@ export async function buildUserProgram(path: string, tree: string): Promise<Self
   if (!src.endsWith('.c')) throw new UsageError(`--program ${path}: expected a C source file (NAME.c)`);
   if (!(await exists(src))) throw new UsageError(`--program ${path}: no such file`);
   const name = userProgramName(src);
-  if (!NAME_RE.test(name)) throw new UsageError(`--program ${path}: name the file with letters, digits, '.', '_' or '-' (it becomes the program's name in the guest)`);
+  if (!NAME_RE.test(name))
+    throw new UsageError(
+      `--program ${path}: name the file with letters, digits, '.', '_' or '-' (it becomes the program's name in the guest)`,
+    );
   const gcc = (await run('gcc', ['--version'], { timeoutMs: 10_000 })).stdout.split('\n')[0] ?? '';
-  const key = sha256([await readFile(src, 'utf8'), await uapiHeadersKey(tree), gcc, CFLAGS.join(' ')].join('\n')).slice(0, 24);
+  const key = sha256([await readFile(src, 'utf8'), await uapiHeadersKey(tree), gcc, CFLAGS.join(' ')].join('\n')).slice(
+    0,
+    24,
+  );
   const dir = await cacheDir('user-programs', key);
   const out = join(dir, name);
   if (await exists(out)) return { name, status: 'built', path: out };
   const logFile = join(dir, 'build.log');
   const hdr = await installUapiHeaders(tree, logFile);
   log.info(`compiling ${path} against ${tree}'s uapi headers`);
-  const r = await run('gcc', [...CFLAGS, '-Wextra', '-isystem', join(hdr, 'include'), src, '-lrt', '-lm', '-o', `${out}.tmp`], {
-    // ASCII quotes in the messages, whatever the user's locale.
-    timeoutMs: COMPILE_TIMEOUT_MS, logFile, allowFailure: true, env: { LC_ALL: 'C' },
-  });
-  if (r.exitCode !== 0) throw new UsageError(`--program ${path} does not compile: ${firstCompilerError(r.all)} (compiler output: ${logFile})`);
+  const r = await run(
+    'gcc',
+    [...CFLAGS, '-Wextra', '-isystem', join(hdr, 'include'), src, '-lrt', '-lm', '-o', `${out}.tmp`],
+    {
+      // ASCII quotes in the messages, whatever the user's locale.
+      timeoutMs: COMPILE_TIMEOUT_MS,
+      logFile,
+      allowFailure: true,
+      env: { LC_ALL: 'C' },
+    },
+  );
+  if (r.exitCode !== 0)
+    throw new UsageError(
+      `--program ${path} does not compile: ${firstCompilerError(r.all)} (compiler output: ${logFile})`,
+    );
   await rename(`${out}.tmp`, out);
   return { name, status: 'built', path: out };
 }

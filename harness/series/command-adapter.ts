@@ -28,7 +28,10 @@ export function compiledFiles(log: string): string[] {
 
 export class CommandBuilder implements SeriesBuilder<string> {
   private builtOnce = new Set<string>();
-  constructor(private readonly cmd: readonly string[], private readonly timeoutMs = 3600_000) {}
+  constructor(
+    private readonly cmd: readonly string[],
+    private readonly timeoutMs = 3600_000,
+  ) {}
 
   describe(): string {
     return this.cmd.join(' ');
@@ -44,7 +47,12 @@ export class CommandBuilder implements SeriesBuilder<string> {
     // The first build in a worktree is a full build: its warnings are the complete baseline.
     const full = !this.builtOnce.has(worktree);
     this.builtOnce.add(worktree);
-    const r = await run(c, args, { cwd: worktree, timeoutMs: this.timeoutMs, allowFailure: true, env: { LC_ALL: 'C', FAULTLINE_REV: rev } });
+    const r = await run(c, args, {
+      cwd: worktree,
+      timeoutMs: this.timeoutMs,
+      allowFailure: true,
+      env: { LC_ALL: 'C', FAULTLINE_REV: rev },
+    });
     const ok = r.exitCode === 0;
     return {
       ok,
@@ -71,32 +79,70 @@ const METRIC = /^#\s*metric\s+(\S+)\s+([-+0-9.eE]+)\s*(\S*)\s*$/;
 
 /** One RunRecord from one command's KTAP output. */
 function recordFromOutput(o: {
-  runId: string; rev: string; program: string; suite: string; command: string; output: string; exitCode: number; durationMs: number; startedAt: string;
+  runId: string;
+  rev: string;
+  program: string;
+  suite: string;
+  command: string;
+  output: string;
+  exitCode: number;
+  durationMs: number;
+  startedAt: string;
 }): RunRecord {
   const k = parseKtap(o.output);
   const subtests: SubtestResult[] = k.tests.map((t) => {
-    const status: Status = t.directive === 'SKIP' ? 'skip' : t.directive === 'ERROR' || t.directive === 'TIMEOUT' ? 'error' : t.ok ? 'pass' : 'fail';
+    const status: Status =
+      t.directive === 'SKIP'
+        ? 'skip'
+        : t.directive === 'ERROR' || t.directive === 'TIMEOUT'
+          ? 'error'
+          : t.ok
+            ? 'pass'
+            : 'fail';
     const metrics: Metric[] = [];
     for (const d of t.diagnostics) {
       const m = METRIC.exec(d.startsWith('#') ? d : `# ${d}`);
       if (m?.[1] && m[2]) metrics.push({ name: m[1], value: Number(m[2]), unit: m[3] ?? '' });
     }
     return {
-      id: `${o.program}/${t.name}`, suite: o.suite, program: o.program, name: t.name, status,
-      ...(t.reason ? { reason: t.reason } : {}), ...(metrics.length ? { metrics } : {}),
+      id: `${o.program}/${t.name}`,
+      suite: o.suite,
+      program: o.program,
+      name: t.name,
+      status,
+      ...(t.reason ? { reason: t.reason } : {}),
+      ...(metrics.length ? { metrics } : {}),
     };
   });
-  const programs: ProgramRun[] = [{
-    program: o.program, command: o.command, exitCode: o.exitCode, timedOut: false, durationMs: o.durationMs,
-    status: subtests.length === 0 && o.exitCode !== 0 ? 'error' : 'pass', outputFile: '',
-  }];
+  const programs: ProgramRun[] = [
+    {
+      program: o.program,
+      command: o.command,
+      exitCode: o.exitCode,
+      timedOut: false,
+      durationMs: o.durationMs,
+      status: subtests.length === 0 && o.exitCode !== 0 ? 'error' : 'pass',
+      outputFile: '',
+    },
+  ];
   const splats = detectSplats(o.output);
   const rec: RunRecord = {
-    schema: 'faultline.run/1', runId: o.runId, startedAt: o.startedAt, finishedAt: new Date().toISOString(), durationMs: o.durationMs,
-    kernel: { source: 'build', path: o.rev }, selftests: { source: 'command' },
+    schema: 'faultline.run/1',
+    runId: o.runId,
+    startedAt: o.startedAt,
+    finishedAt: new Date().toISOString(),
+    durationMs: o.durationMs,
+    kernel: { source: 'build', path: o.rev },
+    selftests: { source: 'command' },
     qemu: { command: [], accel: 'tcg', accelNote: 'host command, no guest', memMiB: 0, smp: 1, guestRam: 'anon' },
-    guest: {}, suites: [o.suite], backings: [], programs, subtests, splats,
-    summary: summarize(subtests), verdict: 'pass',
+    guest: {},
+    suites: [o.suite],
+    backings: [],
+    programs,
+    subtests,
+    splats,
+    summary: summarize(subtests),
+    verdict: 'pass',
     timing: { totalMs: o.durationMs, testsMs: o.durationMs, bootMs: 0, pushMs: 0, prepareMs: 0 },
   };
   rec.verdict = verdictOf(rec);
@@ -111,23 +157,44 @@ export class CommandSeriesTester implements SeriesTester<string> {
   }
 
   settings(): ResultSettings {
-    return { test: this.opts.test, program: this.opts.program, suite: this.opts.suite ?? this.opts.program, timeoutMs: this.opts.timeoutMs ?? null };
+    return {
+      test: this.opts.test,
+      program: this.opts.program,
+      suite: this.opts.suite ?? this.opts.program,
+      timeoutMs: this.opts.timeoutMs ?? null,
+    };
   }
 
-  async test(rev: string, worktree: string, _artifact: string | undefined, o: { repeat: number; label: string }): Promise<RunRecord[]> {
+  async test(
+    rev: string,
+    worktree: string,
+    _artifact: string | undefined,
+    o: { repeat: number; label: string },
+  ): Promise<RunRecord[]> {
     const [c, ...args] = this.opts.test;
     if (!c) throw new Error('empty test command');
     const out: RunRecord[] = [];
     for (let i = 0; i < o.repeat; i++) {
       const startedAt = new Date().toISOString();
       const r = await run(c, args, {
-        cwd: worktree, timeoutMs: this.opts.timeoutMs ?? 600_000, allowFailure: true,
+        cwd: worktree,
+        timeoutMs: this.opts.timeoutMs ?? 600_000,
+        allowFailure: true,
         env: { FAULTLINE_REV: rev, FAULTLINE_RUN: String(i), FAULTLINE_WORKTREE: worktree },
       });
-      out.push(recordFromOutput({
-        runId: `${o.label.replace(/[^\w.-]+/g, '-')}-${rev.slice(0, 12)}-${i}`, rev, program: this.opts.program, suite: this.opts.suite ?? this.opts.program,
-        command: r.command, output: r.all, exitCode: r.exitCode, durationMs: r.durationMs, startedAt,
-      }));
+      out.push(
+        recordFromOutput({
+          runId: `${o.label.replace(/[^\w.-]+/g, '-')}-${rev.slice(0, 12)}-${i}`,
+          rev,
+          program: this.opts.program,
+          suite: this.opts.suite ?? this.opts.program,
+          command: r.command,
+          output: r.all,
+          exitCode: r.exitCode,
+          durationMs: r.durationMs,
+          startedAt,
+        }),
+      );
     }
     return out;
   }

@@ -27,7 +27,10 @@ export class KernelSeriesBuilder implements SeriesBuilder<KernelBuild> {
 
   /** What decides the kernel: fragments and base (jobs, progress and ccache only change how fast). */
   settings(): ResultSettings {
-    return { kconfig: this.buildSettings.kconfig ?? DEFAULT_KCONFIG, configBase: this.buildSettings.base ?? DEFAULT_CONFIG_BASE };
+    return {
+      kconfig: this.buildSettings.kconfig ?? DEFAULT_KCONFIG,
+      configBase: this.buildSettings.base ?? DEFAULT_CONFIG_BASE,
+    };
   }
 
   async build(rev: string, worktree: string): Promise<BuildResult<KernelBuild>> {
@@ -51,7 +54,14 @@ export class KernelSeriesBuilder implements SeriesBuilder<KernelBuild> {
       };
     } catch (e) {
       if (e instanceof BuildBrokenError) {
-        return { ok: false, log: e.detail ?? '', full: false, firstError: e.firstError, durationMs: Date.now() - t0, cacheHit: false };
+        return {
+          ok: false,
+          log: e.detail ?? '',
+          full: false,
+          firstError: e.firstError,
+          durationMs: Date.now() - t0,
+          cacheHit: false,
+        };
       }
       throw e;
     }
@@ -75,7 +85,12 @@ export class KernelSeriesTester implements SeriesTester<KernelBuild> {
     return { ...run, retries: SERIES_RETRIES, configHash: kb?.configHash ?? null };
   }
 
-  async test(rev: string, _worktree: string, kb: KernelBuild | undefined, o: { repeat: number; label: string }): Promise<RunRecord[]> {
+  async test(
+    rev: string,
+    _worktree: string,
+    kb: KernelBuild | undefined,
+    o: { repeat: number; label: string },
+  ): Promise<RunRecord[]> {
     if (!kb) throw new FaultlineError(`internal: no kernel build for ${rev.slice(0, 12)}`);
     const out: RunRecord[] = [];
     for (let i = 0; i < o.repeat; i++) {

@@ -46,7 +46,9 @@ export function decodeMimeWords(s: string): string {
       const cs = charset.toLowerCase().replace(/\*.*$/, '');
       const enc8 = cs === 'utf-8' || cs === 'utf8' ? 'utf8' : 'latin1';
       if (enc.toLowerCase() === 'b') return Buffer.from(text, 'base64').toString(enc8);
-      const bytes = text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+      const bytes = text
+        .replace(/_/g, ' ')
+        .replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
       return Buffer.from(bytes, 'latin1').toString(enc8);
     });
 }
@@ -98,8 +100,13 @@ function bodyOf(mail: string): string {
 export async function parseMbox(mboxFile: string, outDir: string): Promise<ParsedMbox> {
   if (!(await exists(mboxFile))) throw new UsageError(`--mbox ${mboxFile}: no such file`);
   await mkdir(outDir, { recursive: true });
-  const r = await run('git', ['mailsplit', '-b', `-o${outDir}`, mboxFile], { timeoutMs: 60_000, allowFailure: true, env: { LC_ALL: 'C' } });
-  if (r.exitCode !== 0) throw new UsageError(`--mbox ${mboxFile} is not an mbox git can split: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  const r = await run('git', ['mailsplit', '-b', `-o${outDir}`, mboxFile], {
+    timeoutMs: 60_000,
+    allowFailure: true,
+    env: { LC_ALL: 'C' },
+  });
+  if (r.exitCode !== 0)
+    throw new UsageError(`--mbox ${mboxFile} is not an mbox git can split: ${r.stderr.trim().split('\n')[0] ?? ''}`);
   const files = (await readdir(outDir)).filter((f) => /^\d+$/.test(f)).sort();
   const out: ParsedMbox = { patches: [], skipped: [], warnings: [] };
   for (const f of files) {
@@ -138,7 +145,8 @@ export async function parseMbox(mboxFile: string, outDir: string): Promise<Parse
     });
   }
   if (out.cover) out.root = out.cover;
-  if (out.patches.length === 0) throw new UsageError(`--mbox ${mboxFile} holds no patches (${files.length} mails, none with a diff)`);
+  if (out.patches.length === 0)
+    throw new UsageError(`--mbox ${mboxFile} holds no patches (${files.length} mails, none with a diff)`);
   const numbered = out.patches.filter((p) => p.number);
   if (numbered.some((p, i) => p.number?.n !== i + 1)) {
     out.warnings.push(`patches are not in [n/N] order in ${mboxFile}; applying in mbox order as git am does`);

@@ -4,7 +4,13 @@ import type { SeriesRecord } from './types.js';
 const diag = {
   type: 'object',
   required: ['file', 'line', 'severity', 'message', 'text'],
-  properties: { file: { type: 'string' }, line: { type: 'integer' }, severity: { enum: ['warning', 'error'] }, message: { type: 'string' }, text: { type: 'string' } },
+  properties: {
+    file: { type: 'string' },
+    line: { type: 'integer' },
+    severity: { enum: ['warning', 'error'] },
+    message: { type: 'string' },
+    text: { type: 'string' },
+  },
 } as const;
 
 const testSummary = {
@@ -22,20 +28,51 @@ const testSummary = {
 
 const schema = {
   type: 'object',
-  required: ['schema', 'repo', 'base', 'source', 'patchsetHash', 'messageIds', 'patches', 'tester', 'builder', 'repeat', 'each',
-    'problems', 'verdict', 'startedAt', 'finishedAt', 'durationMs', 'timing'],
+  required: [
+    'schema',
+    'repo',
+    'base',
+    'source',
+    'patchsetHash',
+    'messageIds',
+    'patches',
+    'tester',
+    'builder',
+    'repeat',
+    'each',
+    'problems',
+    'verdict',
+    'startedAt',
+    'finishedAt',
+    'durationMs',
+    'timing',
+  ],
   properties: {
     schema: { const: 'faultline.series/1' },
     repo: { type: 'string' },
-    base: { type: 'object', required: ['hash', 'subject', 'ref'], properties: { hash: { type: 'string', pattern: '^[0-9a-f]{40,64}$' } } },
+    base: {
+      type: 'object',
+      required: ['hash', 'subject', 'ref'],
+      properties: { hash: { type: 'string', pattern: '^[0-9a-f]{40,64}$' } },
+    },
     source: {
       type: 'object',
       required: ['kind'],
       properties: {
-        kind: { enum: ['mbox', 'range'] }, file: { type: 'string' }, range: { type: 'string' },
+        kind: { enum: ['mbox', 'range'] },
+        file: { type: 'string' },
+        range: { type: 'string' },
         thread: {
-          type: 'object', required: ['subject'],
-          properties: { subject: { type: 'string' }, messageId: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, cc: { type: 'string' }, references: { type: 'string' } },
+          type: 'object',
+          required: ['subject'],
+          properties: {
+            subject: { type: 'string' },
+            messageId: { type: 'string' },
+            from: { type: 'string' },
+            to: { type: 'string' },
+            cc: { type: 'string' },
+            references: { type: 'string' },
+          },
         },
       },
     },
@@ -54,11 +91,19 @@ const schema = {
           messageId: { type: 'string' },
           commit: { type: 'string' },
           files: { type: 'array', items: { type: 'string' } },
-          apply: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' }, reason: { type: 'string' } } },
+          apply: {
+            type: 'object',
+            required: ['ok'],
+            properties: { ok: { type: 'boolean' }, reason: { type: 'string' } },
+          },
           build: {
             type: 'object',
             required: ['ok', 'durationMs', 'cacheHit', 'newWarnings', 'warningsCompared'],
-            properties: { ok: { type: 'boolean' }, newWarnings: { type: 'array', items: diag }, firstError: { type: 'string' } },
+            properties: {
+              ok: { type: 'boolean' },
+              newWarnings: { type: 'array', items: diag },
+              firstError: { type: 'string' },
+            },
           },
           tests: testSummary,
         },

@@ -28,7 +28,12 @@ function quoteHunk(mail: string, file: string, line: number): string[] {
 }
 
 /** The hunk at `header`, its lines counted off its header (the mail's "-- " signature is not a removal). */
-function trimmedHunk(lines: readonly string[], header: number, h: { first: number; oldCount: number; newCount: number }, target: number): string[] {
+function trimmedHunk(
+  lines: readonly string[],
+  header: number,
+  h: { first: number; oldCount: number; newCount: number },
+  target: number,
+): string[] {
   const body: { text: string; newLine: number | undefined }[] = [];
   let n = h.first;
   let oldLeft = h.oldCount;
@@ -61,9 +66,14 @@ function patchFindings(p: PatchRecord, mail: string | undefined): string[] {
     const quote = where && mail ? quoteHunk(mail, where.file, where.line) : [];
     out.push(...quote, ...(quote.length ? [''] : []), ...finding, '');
   };
-  if (!p.apply.ok) under(undefined, [`[${p.index}/${p.total}] ${p.subject} does not apply${p.apply.reason ? `: ${p.apply.reason}` : ''}.`]);
-  else if (p.build && !p.build.ok) under(located(p.build.firstError ?? ''), ['This breaks the build:', `  ${p.build.firstError ?? 'unknown error'}`]);
-  for (const w of p.build?.newWarnings ?? []) under({ file: w.file, line: w.line }, ['This adds a compiler warning:', `  ${w.text}`]);
+  if (!p.apply.ok)
+    under(undefined, [
+      `[${p.index}/${p.total}] ${p.subject} does not apply${p.apply.reason ? `: ${p.apply.reason}` : ''}.`,
+    ]);
+  else if (p.build && !p.build.ok)
+    under(located(p.build.firstError ?? ''), ['This breaks the build:', `  ${p.build.firstError ?? 'unknown error'}`]);
+  for (const w of p.build?.newWarnings ?? [])
+    under({ file: w.file, line: w.line }, ['This adds a compiler warning:', `  ${w.text}`]);
   return out.length ? [`On [${p.index}/${p.total}] ${p.subject}:`, '', ...out] : [];
 }
 
@@ -88,11 +98,26 @@ function tipFindings(r: SeriesRecord, mails: ReadonlyMap<number, string>): strin
   const list = (title: string, items: string[]): void => {
     if (items.length) out.push(title, ...items.map((i) => `  ${i}`), '');
   };
-  list('With the whole series applied, these tests fail that pass on the base:', c.regressions.map((x) => `${x.id}${x.reason ? `: ${x.reason}` : ''}`));
+  list(
+    'With the whole series applied, these tests fail that pass on the base:',
+    c.regressions.map((x) => `${x.id}${x.reason ? `: ${x.reason}` : ''}`),
+  );
   for (const s of c.newSplats) {
-    out.push(...splatHunk(s.title, r, mails), `The kernel reports a problem it did not report on the base${s.test ? ` (during ${s.test})` : ''}:`, '', ...s.excerpt.split('\n').slice(0, 40).map((l) => `  ${l}`), '');
+    out.push(
+      ...splatHunk(s.title, r, mails),
+      `The kernel reports a problem it did not report on the base${s.test ? ` (during ${s.test})` : ''}:`,
+      '',
+      ...s.excerpt
+        .split('\n')
+        .slice(0, 40)
+        .map((l) => `  ${l}`),
+      '',
+    );
   }
-  list('Latency regressions (median over the runs, 95% interval, p):', c.metrics.filter((m) => m.regression).map(metricLine));
+  list(
+    'Latency regressions (median over the runs, 95% interval, p):',
+    c.metrics.filter((m) => m.regression).map(metricLine),
+  );
   return out;
 }
 
@@ -101,7 +126,10 @@ function replyHeaders(r: SeriesRecord): string[] | undefined {
   const t = r.source.thread;
   const subject = t.subject.replace(/^\s*re:\s*/i, '');
   const cc = [t.to, t.cc].filter((x): x is string => x !== undefined && x.trim() !== '').join(', ');
-  const refs = [t.references, t.messageId].filter((x): x is string => x !== undefined).join(' ').trim();
+  const refs = [t.references, t.messageId]
+    .filter((x): x is string => x !== undefined)
+    .join(' ')
+    .trim();
   return [
     `Subject: Re: ${subject}`,
     ...(t.from ? [`To: ${t.from}`] : []),
@@ -120,6 +148,10 @@ export function formatSeriesReply(r: SeriesRecord, mails: ReadonlyMap<number, st
   if (!headers) return undefined;
   const findings = [...r.patches.flatMap((p) => patchFindings(p, mails.get(p.index))), ...tipFindings(r, mails)];
   const head = `faultline built every patch of this series on ${r.base.hash.slice(0, 12)} ("${r.base.subject}") and tested the ${r.each ? 'patches' : 'tip'} against the base (${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} each).`;
-  const verdict = r.problems.length ? `Result: ${r.problems.length} problem${r.problems.length > 1 ? 's' : ''}.` : 'Result: no regressions found.';
-  return [...headers, '', head, '', ...(findings.length ? findings : ['Nothing to report.', '']), verdict, ''].join('\n');
+  const verdict = r.problems.length
+    ? `Result: ${r.problems.length} problem${r.problems.length > 1 ? 's' : ''}.`
+    : 'Result: no regressions found.';
+  return [...headers, '', head, '', ...(findings.length ? findings : ['Nothing to report.', '']), verdict, ''].join(
+    '\n',
+  );
 }

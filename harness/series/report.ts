@@ -21,7 +21,8 @@ function testsText(t: TestSummary | undefined): string {
 
 function patchLine(p: PatchRecord): string {
   const head = `[${p.index}/${p.total}] ${p.subject}:`;
-  if (!p.apply.ok) return `${head} DOES NOT APPLY${p.apply.reason && p.apply.reason !== 'not reached' ? `: ${p.apply.reason}` : p.apply.reason === 'not reached' ? ' (not reached)' : ''}`;
+  if (!p.apply.ok)
+    return `${head} DOES NOT APPLY${p.apply.reason && p.apply.reason !== 'not reached' ? `: ${p.apply.reason}` : p.apply.reason === 'not reached' ? ' (not reached)' : ''}`;
   const b = p.build;
   if (!b) return `${head} applies, not built`;
   if (!b.ok) return `${head} BUILD BROKEN: ${b.firstError ?? ''}`;
@@ -30,9 +31,10 @@ function patchLine(p: PatchRecord): string {
   else parts.push(b.warningsCompared ? 'no new warnings' : 'warnings not compared (parent build log unavailable)');
   if (p.tests) {
     const c = p.comparison;
-    const news = c && (c.regressions || c.newSplats || c.metricRegressions)
-      ? ` (vs base: ${[c.regressions && `${c.regressions} new failures`, c.newSplats && `${c.newSplats} new splats`, c.metricRegressions && `${c.metricRegressions} metric regressions`].filter(Boolean).join(', ')})`
-      : '';
+    const news =
+      c && (c.regressions || c.newSplats || c.metricRegressions)
+        ? ` (vs base: ${[c.regressions && `${c.regressions} new failures`, c.newSplats && `${c.newSplats} new splats`, c.metricRegressions && `${c.metricRegressions} metric regressions`].filter(Boolean).join(', ')})`
+        : '';
     parts.push(`${testsText(p.tests)}${news}`);
   }
   return `${head} ${parts.join(', ')}`;
@@ -44,7 +46,13 @@ function pct(x: number): string {
 }
 
 export function metricLine(m: MetricChange): string {
-  const flag = m.regression ? '  REGRESSION' : m.improvement ? '  improvement' : m.significant ? '  (significant, below threshold)' : '';
+  const flag = m.regression
+    ? '  REGRESSION'
+    : m.improvement
+      ? '  improvement'
+      : m.significant
+        ? '  (significant, below threshold)'
+        : '';
   const ci = Number.isFinite(m.ci.low) ? `, 95% CI ${pct(m.ci.low)}..${pct(m.ci.high)}` : '';
   return `${m.id} ${m.metric}: ${fmtNum(m.medianBase)} -> ${fmtNum(m.medianHead)} ${m.unit} (median ${pct(m.ratio)}${ci}, p=${m.test.p.toPrecision(2)}, n=${m.nBase}/${m.nHead})${flag}`;
 }
@@ -52,11 +60,18 @@ export function metricLine(m: MetricChange): string {
 /** The plain-text reply a reviewer pastes to the series thread. */
 export function formatSeriesReport(r: SeriesRecord): string {
   const out: string[] = [];
-  const src = r.source.kind === 'mbox' ? `${r.source.file}${r.source.cover ? ` ("${r.source.cover.subject}")` : ''}` : `range ${r.source.range}`;
+  const src =
+    r.source.kind === 'mbox'
+      ? `${r.source.file}${r.source.cover ? ` ("${r.source.cover.subject}")` : ''}`
+      : `range ${r.source.range}`;
   out.push(`faultline series: ${r.patches.length} patch${r.patches.length === 1 ? '' : 'es'} from ${src}`);
-  out.push(`base: ${r.base.hash.slice(0, 12)} ("${r.base.subject}")${r.tip ? `, tip: ${r.tip.slice(0, 12)}` : ''}, patchset ${r.patchsetHash.slice(0, 16)}`);
+  out.push(
+    `base: ${r.base.hash.slice(0, 12)} ("${r.base.subject}")${r.tip ? `, tip: ${r.tip.slice(0, 12)}` : ''}, patchset ${r.patchsetHash.slice(0, 16)}`,
+  );
   out.push(`build: ${r.builder}`);
-  out.push(`tests: ${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} on base and ${r.each ? 'every patch' : 'tip'}`);
+  out.push(
+    `tests: ${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} on base and ${r.each ? 'every patch' : 'tip'}`,
+  );
   out.push('');
   for (const p of r.patches) {
     out.push(patchLine(p));
@@ -65,21 +80,55 @@ export function formatSeriesReport(r: SeriesRecord): string {
   out.push('');
   const c = r.comparison;
   if (c) {
-    out.push(`tip vs base (${r.repeat} run${r.repeat > 1 ? 's' : ''} each${r.baseTests?.cached ? ', base from cache' : ''}):`);
+    out.push(
+      `tip vs base (${r.repeat} run${r.repeat > 1 ? 's' : ''} each${r.baseTests?.cached ? ', base from cache' : ''}):`,
+    );
     const list = (title: string, items: string[]): void => {
       if (!items.length) return;
       out.push(`  ${title}:`);
       for (const i of items) out.push(`    ${i}`);
     };
-    list('new failures', c.regressions.map((x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})${x.reason ? `: ${x.reason}` : ''}`));
-    list('new passes', c.fixed.map((x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})`));
-    list('new kernel splats', c.newSplats.map((s) => `${s.title}${s.test ? ` (during ${s.test})` : ''}`));
-    list('tests that appeared', c.appeared.map((x) => `${x.id}: ${x.head.join(',')}`));
-    list('tests that vanished', c.vanished.map((x) => `${x.id}: was ${x.base.join(',')}`));
-    list('flaky (not counted)', c.flaky.map((x) => `${x.id}: ${x.base.join(',')} -> ${x.head.join(',')}`));
-    list(`metrics (flagged when p<${c.options.alpha} and worse by >${(c.options.threshold * 100).toFixed(0)}%, ${c.options.test})`, c.metrics.map(metricLine));
-    if (r.repeat < 3 && c.metrics.length) out.push(`  note: --repeat ${r.repeat} is too few runs for metric statistics; use --repeat 5`);
-    if (!c.regressions.length && !c.fixed.length && !c.newSplats.length && !c.appeared.length && !c.vanished.length && !c.metrics.length) out.push('  no differences');
+    list(
+      'new failures',
+      c.regressions.map(
+        (x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})${x.reason ? `: ${x.reason}` : ''}`,
+      ),
+    );
+    list(
+      'new passes',
+      c.fixed.map((x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})`),
+    );
+    list(
+      'new kernel splats',
+      c.newSplats.map((s) => `${s.title}${s.test ? ` (during ${s.test})` : ''}`),
+    );
+    list(
+      'tests that appeared',
+      c.appeared.map((x) => `${x.id}: ${x.head.join(',')}`),
+    );
+    list(
+      'tests that vanished',
+      c.vanished.map((x) => `${x.id}: was ${x.base.join(',')}`),
+    );
+    list(
+      'flaky (not counted)',
+      c.flaky.map((x) => `${x.id}: ${x.base.join(',')} -> ${x.head.join(',')}`),
+    );
+    list(
+      `metrics (flagged when p<${c.options.alpha} and worse by >${(c.options.threshold * 100).toFixed(0)}%, ${c.options.test})`,
+      c.metrics.map(metricLine),
+    );
+    if (r.repeat < 3 && c.metrics.length)
+      out.push(`  note: --repeat ${r.repeat} is too few runs for metric statistics; use --repeat 5`);
+    if (
+      !c.regressions.length &&
+      !c.fixed.length &&
+      !c.newSplats.length &&
+      !c.appeared.length &&
+      !c.vanished.length &&
+      !c.metrics.length
+    )
+      out.push('  no differences');
     out.push('');
   }
   if (r.problems.length) {
@@ -110,19 +159,41 @@ export function seriesJunit(r: SeriesRecord): string {
     const cls = `series.patch${String(p.index).padStart(2, '0')}`;
     tc(cls, `${p.index}/${p.total} apply: ${p.subject}`, p.apply.ok ? undefined : (p.apply.reason ?? 'does not apply'));
     if (!p.apply.ok) continue;
-    tc(cls, `${p.index}/${p.total} build`, p.build && !p.build.ok ? (p.build.firstError ?? 'build broken') : undefined, p.build ? undefined : 'not built');
-    if (p.build?.ok) tc(cls, `${p.index}/${p.total} warnings`, p.build.newWarnings.length ? p.build.newWarnings.map((w) => w.text).join('\n') : undefined);
+    tc(
+      cls,
+      `${p.index}/${p.total} build`,
+      p.build && !p.build.ok ? (p.build.firstError ?? 'build broken') : undefined,
+      p.build ? undefined : 'not built',
+    );
+    if (p.build?.ok)
+      tc(
+        cls,
+        `${p.index}/${p.total} warnings`,
+        p.build.newWarnings.length ? p.build.newWarnings.map((w) => w.text).join('\n') : undefined,
+      );
   }
   const c = r.comparison;
   if (c) {
     const failing = new Map(c.regressions.map((x) => [x.id, x]));
-    const ids = new Set([...failing.keys(), ...c.fixed.map((x) => x.id), ...c.appeared.map((x) => x.id), ...c.flaky.map((x) => x.id)]);
+    const ids = new Set([
+      ...failing.keys(),
+      ...c.fixed.map((x) => x.id),
+      ...c.appeared.map((x) => x.id),
+      ...c.flaky.map((x) => x.id),
+    ]);
     for (const id of [...ids].sort()) {
       const f = failing.get(id);
-      tc('series.tip', id, f ? `new failure: base ${f.base.join(',')} -> tip ${f.head.join(',')}${f.reason ? `: ${f.reason}` : ''}` : undefined);
+      tc(
+        'series.tip',
+        id,
+        f
+          ? `new failure: base ${f.base.join(',')} -> tip ${f.head.join(',')}${f.reason ? `: ${f.reason}` : ''}`
+          : undefined,
+      );
     }
     for (const s of c.newSplats) tc('series.tip.kernel', s.signature, `new splat: ${s.title}`);
-    for (const m of c.metrics) tc('series.tip.metrics', `${m.id} ${m.metric}`, m.regression ? metricLine(m) : undefined);
+    for (const m of c.metrics)
+      tc('series.tip.metrics', `${m.id} ${m.metric}`, m.regression ? metricLine(m) : undefined);
   }
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',

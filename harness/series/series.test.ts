@@ -27,7 +27,11 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   process.env['FAULTLINE_CACHE'] = join(root, 'cache');
   const s = await createToySeries(root);
   const user = new Git(s.dir);
-  const before = { head: await user.head(), branch: await user.currentBranch(), status: (await user.exec(['status', '--porcelain'])).stdout };
+  const before = {
+    head: await user.head(),
+    branch: await user.currentBranch(),
+    status: (await user.exec(['status', '--porcelain'])).stdout,
+  };
   const { builder, tester } = adapters();
   const opts: SeriesOptions = { repo: s.dir, base: s.base, mbox: s.mbox, resultsDir: join(root, 'results'), repeat: 5 };
   const r = await runSeries(opts, builder, tester);
@@ -36,18 +40,41 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.equal(r.source.kind === 'mbox' && r.source.cover?.subject, '[PATCH 0/5] toy: scale() and a faster mul()');
   t.equal(r.messageIds.length, 5);
   for (const id of r.messageIds) t.match(id, /^<.+@.+>$/);
-  t.same(r.patches.map((p) => p.apply.ok), [true, true, true, true, true]);
-  t.same(r.patches.map((p) => p.build?.ok), [true, false, true, true, true]);
+  t.same(
+    r.patches.map((p) => p.apply.ok),
+    [true, true, true, true, true],
+  );
+  t.same(
+    r.patches.map((p) => p.build?.ok),
+    [true, false, true, true, true],
+  );
   t.match(r.patches[1]?.build?.firstError, /^main\.c:\d+:\d+: error: expected ',' or ';' before/);
-  t.same(r.patches.map((p) => p.build?.newWarnings.length), [0, 0, 1, 0, 0], 'only 3/5 adds a warning');
-  t.match(r.patches[2]?.build?.newWarnings[0], { file: 'util.c', flag: '-Wunused-variable', message: "unused variable 'fast_path'" });
+  t.same(
+    r.patches.map((p) => p.build?.newWarnings.length),
+    [0, 0, 1, 0, 0],
+    'only 3/5 adds a warning',
+  );
+  t.match(r.patches[2]?.build?.newWarnings[0], {
+    file: 'util.c',
+    flag: '-Wunused-variable',
+    message: "unused variable 'fast_path'",
+  });
   t.equal(r.tip, r.patches[4]?.commit);
 
   const c = r.comparison;
   t.ok(c, 'tip compared with base');
-  t.same(c?.regressions.map((x) => x.id), ['toy/mul']);
-  t.same(c?.appeared.map((x) => x.id), ['toy/sub']);
-  t.same(c?.vanished.map((x) => x.id), ['toy/div']);
+  t.same(
+    c?.regressions.map((x) => x.id),
+    ['toy/mul'],
+  );
+  t.same(
+    c?.appeared.map((x) => x.id),
+    ['toy/sub'],
+  );
+  t.same(
+    c?.vanished.map((x) => x.id),
+    ['toy/div'],
+  );
   t.equal(c?.newSplats.length, 1);
   t.match(c?.newSplats[0]?.title, /^WARNING: CPU: 0 PID: 1 at util\.c:12 mul/);
   const lat = c?.metrics.find((m) => m.id === 'toy/latency' && m.metric === 'p50');
@@ -61,15 +88,30 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
 
   const report = await readFile(join(root, 'results', 'report.txt'), 'utf8');
   const lines = report.split('\n');
-  t.match(lines.find((l) => l.startsWith('[1/5]')), /^\[1\/5\] toy: add a scale\(\) helper: builds \(\d+\.\ds\), no new warnings$/);
-  t.match(lines.find((l) => l.startsWith('[2/5]')), /^\[2\/5\] toy: call scale\(\) from main: BUILD BROKEN: main\.c:\d+:\d+: error: /);
-  t.match(lines.find((l) => l.startsWith('[3/5]')), /^\[3\/5\] .*: builds .*, 1 new warning$/);
+  t.match(
+    lines.find((l) => l.startsWith('[1/5]')),
+    /^\[1\/5\] toy: add a scale\(\) helper: builds \(\d+\.\ds\), no new warnings$/,
+  );
+  t.match(
+    lines.find((l) => l.startsWith('[2/5]')),
+    /^\[2\/5\] toy: call scale\(\) from main: BUILD BROKEN: main\.c:\d+:\d+: error: /,
+  );
+  t.match(
+    lines.find((l) => l.startsWith('[3/5]')),
+    /^\[3\/5\] .*: builds .*, 1 new warning$/,
+  );
   t.ok(lines.some((l) => /^ {4}util\.c:\d+:\d+: warning: unused variable 'fast_path' \[-Wunused-variable\]$/.test(l)));
-  t.match(lines.find((l) => l.startsWith('[5/5]')), /tests 15 pass, 5 fail, 5 splats over 5 runs \(vs base: 1 new failures, 1 new splats, 1 metric regressions\)$/);
+  t.match(
+    lines.find((l) => l.startsWith('[5/5]')),
+    /tests 15 pass, 5 fail, 5 splats over 5 runs \(vs base: 1 new failures, 1 new splats, 1 metric regressions\)$/,
+  );
   t.match(report, /new failures:\n {4}toy\/mul \(base pass,pass,pass,pass,pass -> tip fail,fail,fail,fail,fail\)/);
   t.match(report, /tests that appeared:\n {4}toy\/sub/);
   t.match(report, /tests that vanished:\n {4}toy\/div/);
-  t.match(report, /toy\/latency p50: 1007 -> 1257 ns \(median \+24\.8%, 95% CI \+2\d\.\d%\.\.\+2\d\.\d%, p=0\.0\d+, n=5\/5\) {2}REGRESSION/);
+  t.match(
+    report,
+    /toy\/latency p50: 1007 -> 1257 ns \(median \+24\.8%, 95% CI \+2\d\.\d%\.\.\+2\d\.\d%, p=0\.0\d+, n=5\/5\) {2}REGRESSION/,
+  );
   t.match(report, /toy\/latency p99: 2000 -> 2040 ns .*\(significant, below threshold\)/);
   t.match(report, /Result: REGRESSED \(5 problems\)/);
   t.match(report, /Message-IDs: <.+>/);
@@ -77,7 +119,10 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   // The reply a reviewer sends: threaded under the cover letter, not under the reply to it
   // that the list archive's mbox holds between the patches.
   const reply = await readFile(join(root, 'results', 'reply.eml'), 'utf8');
-  const [headers = '', body = ''] = reply.split('\n\n', 2).length === 2 ? [reply.slice(0, reply.indexOf('\n\n')), reply.slice(reply.indexOf('\n\n') + 2)] : [];
+  const [headers = '', body = ''] =
+    reply.split('\n\n', 2).length === 2
+      ? [reply.slice(0, reply.indexOf('\n\n')), reply.slice(reply.indexOf('\n\n') + 2)]
+      : [];
   const coverId = r.source.kind === 'mbox' ? r.source.cover?.messageId : undefined;
   t.match(coverId, /^<.+>$/);
   t.match(headers, /^Subject: Re: \[PATCH 0\/5\] toy: scale\(\) and a faster mul\(\)$/m);
@@ -85,14 +130,27 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.match(headers, /^Cc: Toy Maintainer <maint@example\.org>, toy-list@example\.org$/m);
   t.ok(headers.split('\n').includes(`In-Reply-To: ${coverId ?? ''}`), 'answers the cover letter');
   t.ok(headers.split('\n').includes(`References: ${coverId ?? ''}`));
-  t.notMatch(reply, /reply-1@example\.org|Why a faster mul/, 'the reviewer\'s reply in the mbox is neither cover nor patch');
+  t.notMatch(
+    reply,
+    /reply-1@example\.org|Why a faster mul/,
+    "the reviewer's reply in the mbox is neither cover nor patch",
+  );
   // Each finding sits under the hunk of the patch it is about, quoted.
-  t.match(body, /On \[2\/5\] toy: call scale\(\) from main:\n\n> @@ .*\n(>.*\n)*> \+\tint s = scale\(2, 3\)\n(>.*\n)*\nThis breaks the build:\n {2}main\.c:\d+:\d+: error: expected/);
+  t.match(
+    body,
+    /On \[2\/5\] toy: call scale\(\) from main:\n\n> @@ .*\n(>.*\n)*> \+\tint s = scale\(2, 3\)\n(>.*\n)*\nThis breaks the build:\n {2}main\.c:\d+:\d+: error: expected/,
+  );
   t.notMatch(body, /^> --$/m, 'the mail signature is not quoted as part of a hunk');
-  t.match(body, /On \[3\/5\] .*:\n\n> @@ .*\n(>.*\n)*> \+.*fast_path.*\n(>.*\n)*\nThis adds a compiler warning:\n {2}util\.c:\d+:\d+: warning: unused variable 'fast_path'/);
+  t.match(
+    body,
+    /On \[3\/5\] .*:\n\n> @@ .*\n(>.*\n)*> \+.*fast_path.*\n(>.*\n)*\nThis adds a compiler warning:\n {2}util\.c:\d+:\d+: warning: unused variable 'fast_path'/,
+  );
   t.match(body, /these tests fail that pass on the base:\n {2}toy\/mul/);
   // The WARNING names util.c:12: quoted under the last patch whose hunk covers that line.
-  t.match(body, /On \[4\/5\] toy: rework mul\(\):\n\n> @@ .*\n(>.*\n)+\nThe kernel reports a problem it did not report on the base.*:\n\n {2}.*WARNING: CPU: 0 PID: 1 at util\.c:12 mul/);
+  t.match(
+    body,
+    /On \[4\/5\] toy: rework mul\(\):\n\n> @@ .*\n(>.*\n)+\nThe kernel reports a problem it did not report on the base.*:\n\n {2}.*WARNING: CPU: 0 PID: 1 at util\.c:12 mul/,
+  );
   t.match(body, /Latency regressions .*\n {2}toy\/latency p50: 1007 -> 1257 ns/);
   t.match(body, /Result: 5 problems\.\n$/);
 
@@ -104,7 +162,15 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.match(junit, /name="2\/5 build"><failure message="main\.c:/);
   t.match(junit, /name="toy\/mul"><failure message="new failure/);
 
-  t.same({ head: await user.head(), branch: await user.currentBranch(), status: (await user.exec(['status', '--porcelain'])).stdout }, before, 'user checkout untouched');
+  t.same(
+    {
+      head: await user.head(),
+      branch: await user.currentBranch(),
+      status: (await user.exec(['status', '--porcelain'])).stdout,
+    },
+    before,
+    'user checkout untouched',
+  );
   t.notOk(await exists(join(root, 'results', 'worktree')), 'worktree removed');
   t.equal((await user.worktreeList()).length, 1);
 
@@ -113,20 +179,43 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.equal(again.patchsetHash, r.patchsetHash);
   t.equal(again.baseTests?.cached, true);
   // Another test setting: the base is tested again, not compared against results from elsewhere.
-  const other = await runSeries({ ...opts, resultsDir: join(root, 'results3') }, adapters().builder,
-    new CommandSeriesTester({ test: TOY_SERIES_TEST, program: 'toy', timeoutMs: 120_000 }));
+  const other = await runSeries(
+    { ...opts, resultsDir: join(root, 'results3') },
+    adapters().builder,
+    new CommandSeriesTester({ test: TOY_SERIES_TEST, program: 'toy', timeoutMs: 120_000 }),
+  );
   t.equal(other.baseTests?.cached, undefined, 'other settings: base tested again');
 });
 
 t.test('cached base results are keyed on every setting that changes them', async (t) => {
   const build: KernelBuildSettings = { kconfig: ['minimal', 'uffd'], base: 'tinyconfig', progress: 'plain', jobs: 2 };
   const run: RunSettings = {
-    suites: ['uffd'], backings: ['anon'], memMiB: 1024, smp: 2, accel: 'auto', guestRam: 'anon', timeoutSec: 1200, bootTimeoutSec: 180,
-    resultsRoot: '/results/a', quick: true, keepVm: false, hugepages2m: 64, hugepages1g: 0,
+    suites: ['uffd'],
+    backings: ['anon'],
+    memMiB: 1024,
+    smp: 2,
+    accel: 'auto',
+    guestRam: 'anon',
+    timeoutSec: 1200,
+    bootTimeoutSec: 180,
+    resultsRoot: '/results/a',
+    quick: true,
+    keepVm: false,
+    hugepages2m: 64,
+    hugepages1g: 0,
   };
-  const key = (o: { build?: Partial<KernelBuildSettings>; run?: Partial<RunSettings>; configHash?: string; base?: string; repeat?: number } = {}): string =>
+  const key = (
+    o: {
+      build?: Partial<KernelBuildSettings>;
+      run?: Partial<RunSettings>;
+      configHash?: string;
+      base?: string;
+      repeat?: number;
+    } = {},
+  ): string =>
     baseResultsKey({
-      base: o.base ?? 'c0ffee', repeat: o.repeat ?? 1,
+      base: o.base ?? 'c0ffee',
+      repeat: o.repeat ?? 1,
       build: new KernelSeriesBuilder({ ...build, ...o.build }).settings(),
       test: new KernelSeriesTester({ ...run, ...o.run }).settings({ configHash: o.configHash ?? 'cfg-1' }),
     });
@@ -155,19 +244,28 @@ t.test('cached base results are keyed on every setting that changes them', async
   t.equal(key({ run: { resultsRoot: '/results/b' } }), base, 'where results are written does not');
   t.equal(key({ build: { jobs: 8, progress: 'off' } }), base, 'nor how fast the kernel is built');
   const reversed = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).reverse()) as T;
-  t.equal(baseResultsKey({
-    repeat: 1, base: 'c0ffee',
-    test: new KernelSeriesTester(reversed(run)).settings({ configHash: 'cfg-1' }),
-    build: new KernelSeriesBuilder(reversed(build)).settings(),
-  }), base, 'the same settings in another key order: the same key');
+  t.equal(
+    baseResultsKey({
+      repeat: 1,
+      base: 'c0ffee',
+      test: new KernelSeriesTester(reversed(run)).settings({ configHash: 'cfg-1' }),
+      build: new KernelSeriesBuilder(reversed(build)).settings(),
+    }),
+    base,
+    'the same settings in another key order: the same key',
+  );
 });
 
-t.test('a patch that does not apply is named with git\'s reason', async (t) => {
+t.test("a patch that does not apply is named with git's reason", async (t) => {
   const root = await scratch(t);
   process.env['FAULTLINE_CACHE'] = join(root, 'cache');
   const s = await createToySeries(root);
   const { builder, tester } = adapters();
-  const r = await runSeries({ repo: s.dir, base: s.conflictingBase, mbox: s.mbox, resultsDir: join(root, 'results'), noTests: true }, builder, tester);
+  const r = await runSeries(
+    { repo: s.dir, base: s.conflictingBase, mbox: s.mbox, resultsDir: join(root, 'results'), noTests: true },
+    builder,
+    tester,
+  );
   t.equal(r.patches[0]?.apply.ok, false);
   t.match(r.patches[0]?.apply.reason, /patch failed: util\.c:\d+|patch does not apply/);
   t.equal(r.patches[1]?.apply.reason, 'not reached');
@@ -184,13 +282,23 @@ t.test('a range on its own base keeps its commits; --each tests every patch', as
   const s = await createToySeries(root);
   const { builder, tester } = adapters();
   const first = (await new Git(s.dir).log(`${s.base}..series`))[0]?.hash ?? '';
-  const r = await runSeries({ repo: s.dir, range: `${s.base}..${first}`, resultsDir: join(root, 'results'), each: true, repeat: 2 }, builder, tester);
+  const r = await runSeries(
+    { repo: s.dir, range: `${s.base}..${first}`, resultsDir: join(root, 'results'), each: true, repeat: 2 },
+    builder,
+    tester,
+  );
   t.equal(r.patches.length, 1);
   t.equal(r.patches[0]?.commit, first, 'the original commit is tested, not a rebased copy');
   t.equal(r.tip, first);
   t.equal(r.messageIds.length, 0);
   t.equal(r.verdict, 'clean', r.problems.join('\n'));
   t.equal(r.patches[0]?.tests?.runs, 2);
-  await t.rejects(runSeries({ repo: s.dir, range: 'nonsense', resultsDir: join(root, 'r2') }, builder, tester), /--range 'nonsense' is not A\.\.B/);
-  await t.rejects(runSeries({ repo: s.dir, mbox: s.mbox, resultsDir: join(root, 'r3') }, builder, tester), /--mbox needs --base REV/);
+  await t.rejects(
+    runSeries({ repo: s.dir, range: 'nonsense', resultsDir: join(root, 'r2') }, builder, tester),
+    /--range 'nonsense' is not A\.\.B/,
+  );
+  await t.rejects(
+    runSeries({ repo: s.dir, mbox: s.mbox, resultsDir: join(root, 'r3') }, builder, tester),
+    /--mbox needs --base REV/,
+  );
 });

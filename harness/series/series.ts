@@ -64,14 +64,21 @@ function summarizeRuns(records: readonly RunRecord[], cached = false): TestSumma
 }
 
 /** Validate, apply, build and test a patch series; writes results.json, report.txt, junit.xml and, for an mbox, reply.eml. */
-export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A>, tester: SeriesTester<A>): Promise<SeriesRecord> {
+export async function runSeries<A>(
+  opts: SeriesOptions,
+  builder: SeriesBuilder<A>,
+  tester: SeriesTester<A>,
+): Promise<SeriesRecord> {
   const t0 = Date.now();
   const startedAt = new Date(t0).toISOString();
-  if ((opts.mbox === undefined) === (opts.range === undefined)) throw new UsageError('give the series as exactly one of --mbox FILE or --range A..B');
+  if ((opts.mbox === undefined) === (opts.range === undefined))
+    throw new UsageError('give the series as exactly one of --mbox FILE or --range A..B');
   const repeat = opts.repeat ?? 1;
-  if (!Number.isInteger(repeat) || repeat < 1) throw new UsageError(`--repeat must be a positive integer, got ${repeat}`);
+  if (!Number.isInteger(repeat) || repeat < 1)
+    throw new UsageError(`--repeat must be a positive integer, got ${repeat}`);
   const user = new Git(opts.repo);
-  if (!(await exists(opts.repo)) || !(await user.isRepo())) throw new UsageError(`${opts.repo} is not a git checkout: pass the kernel tree with --kernel-src`);
+  if (!(await exists(opts.repo)) || !(await user.isRepo()))
+    throw new UsageError(`${opts.repo} is not a git checkout: pass the kernel tree with --kernel-src`);
   const repo = await realpath(opts.repo);
   const resultsDir = resolve(opts.resultsDir);
   await mkdir(resultsDir, { recursive: true });
@@ -86,7 +93,13 @@ export async function runSeries<A>(opts: SeriesOptions, builder: SeriesBuilder<A
   if (await exists(wtPath)) throw new UsageError(`${wtPath} already exists: remove it or pass another --worktree`);
   const wt = await user.worktreeAdd(wtPath, base);
   const run: SeriesRun<A> = {
-    opts, builder, tester, wt, base, repeat, planned,
+    opts,
+    builder,
+    tester,
+    wt,
+    base,
+    repeat,
+    planned,
     patches: unreachedPatchRecords(planned),
     cmpOpts: {
       ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
@@ -148,8 +161,15 @@ async function patchMails(planned: readonly PlannedPatch[]): Promise<Map<number,
 }
 
 /** The patches to apply, from the mbox or the commit range, and the ref they apply to. */
-async function planSeries(opts: SeriesOptions, user: Git, resultsDir: string): Promise<{
-  baseRef: string; planned: PlannedPatch[]; source: SeriesRecord['source']; warnings: string[];
+async function planSeries(
+  opts: SeriesOptions,
+  user: Git,
+  resultsDir: string,
+): Promise<{
+  baseRef: string;
+  planned: PlannedPatch[];
+  source: SeriesRecord['source'];
+  warnings: string[];
 }> {
   if (opts.mbox !== undefined) {
     if (opts.base === undefined) throw new UsageError('--mbox needs --base REV: the commit the series applies to');
@@ -157,10 +177,24 @@ async function planSeries(opts: SeriesOptions, user: Git, resultsDir: string): P
     for (const s of parsed.skipped) log.info(`mbox: skipping "${s.subject}": ${s.reason}`);
     return {
       baseRef: opts.base,
-      planned: parsed.patches.map((p) => ({ subject: p.subject, mail: p, ...(p.messageId ? { messageId: p.messageId } : {}), ...(p.from ? { author: p.from } : {}) })),
+      planned: parsed.patches.map((p) => ({
+        subject: p.subject,
+        mail: p,
+        ...(p.messageId ? { messageId: p.messageId } : {}),
+        ...(p.from ? { author: p.from } : {}),
+      })),
       source: {
-        kind: 'mbox', file: resolve(opts.mbox), ...(parsed.root ? { thread: parsed.root } : {}),
-        ...(parsed.cover ? { cover: { subject: parsed.cover.subject, ...(parsed.cover.messageId ? { messageId: parsed.cover.messageId } : {}) } } : {}),
+        kind: 'mbox',
+        file: resolve(opts.mbox),
+        ...(parsed.root ? { thread: parsed.root } : {}),
+        ...(parsed.cover
+          ? {
+              cover: {
+                subject: parsed.cover.subject,
+                ...(parsed.cover.messageId ? { messageId: parsed.cover.messageId } : {}),
+              },
+            }
+          : {}),
       },
       warnings: [...parsed.warnings],
     };
@@ -173,7 +207,8 @@ async function planSeries(opts: SeriesOptions, user: Git, resultsDir: string): P
   const all = await user.log(`${from}..${to}`);
   if (all.length === 0) throw new UsageError(`--range ${range} holds no commits`);
   const merges = all.filter((c) => c.parents.length > 1);
-  if (merges.length) throw new UsageError(`--range ${range} contains merge ${merges[0]?.hash.slice(0, 12)}: a series must be linear`);
+  if (merges.length)
+    throw new UsageError(`--range ${range} contains merge ${merges[0]?.hash.slice(0, 12)}: a series must be linear`);
   return {
     baseRef: opts.base ?? from,
     planned: all.map((c) => ({ subject: c.subject, commit: c, author: `${c.authorName} <${c.authorEmail}>` })),
@@ -228,15 +263,28 @@ async function buildAndTestBase<A>(run: SeriesRun<A>): Promise<void> {
   const baseDiags = bb.log !== undefined ? parseDiagnostics(bb.log, wt.dir) : [];
   run.ledger.record(baseDiags, bb.compiled ?? [], bb.full && bb.log !== undefined);
   run.baseBuild = {
-    ok: bb.ok, durationMs: bb.durationMs, cacheHit: bb.cacheHit, warnings: baseDiags.filter((d) => d.severity === 'warning').length,
+    ok: bb.ok,
+    durationMs: bb.durationMs,
+    cacheHit: bb.cacheHit,
+    warnings: baseDiags.filter((d) => d.severity === 'warning').length,
     ...(bb.firstError ? { firstError: bb.firstError } : {}),
   };
   if (!bb.ok) {
-    throw new UsageError(`the base ${base.slice(0, 12)} does not build (${bb.firstError ?? 'see the build log'}): pick a --base that builds`);
+    throw new UsageError(
+      `the base ${base.slice(0, 12)} does not build (${bb.firstError ?? 'see the build log'}): pick a --base that builds`,
+    );
   }
   if (!opts.noTests) {
     const tt = Date.now();
-    const cached = await testBase({ base, worktree: wt.dir, artifact: bb.artifact, repeat: run.repeat, builder: run.builder, tester: run.tester, useCache: opts.baseCache ?? true });
+    const cached = await testBase({
+      base,
+      worktree: wt.dir,
+      artifact: bb.artifact,
+      repeat: run.repeat,
+      builder: run.builder,
+      tester: run.tester,
+      useCache: opts.baseCache ?? true,
+    });
     run.baseRecords = cached.records;
     run.baseTests = summarizeRuns(run.baseRecords, cached.hit);
     timing.testMs += Date.now() - tt;
@@ -285,27 +333,44 @@ async function buildAndTestPatch<A>(run: SeriesRun<A>, i: number, commit: string
   run.timing.patchBuildMs.push(b.durationMs);
   const diags = b.log !== undefined ? parseDiagnostics(b.log, wt.dir) : [];
   // A broken build's warnings are fallout of its error: neither reported nor kept as a baseline.
-  const cmp = b.log !== undefined && b.ok ? ledger.compare(diags, rec.files) : { known: b.ok ? false : true, added: [] };
+  const cmp =
+    b.log !== undefined && b.ok ? ledger.compare(diags, rec.files) : { known: b.ok ? false : true, added: [] };
   if (b.ok) ledger.record(diags, [...(b.compiled ?? []), ...rec.files], b.full && b.log !== undefined);
   rec.build = {
-    ok: b.ok, durationMs: b.durationMs, cacheHit: b.cacheHit, newWarnings: cmp.added, warningsCompared: cmp.known,
+    ok: b.ok,
+    durationMs: b.durationMs,
+    cacheHit: b.cacheHit,
+    newWarnings: cmp.added,
+    warningsCompared: cmp.known,
     ...(b.ok ? {} : { firstError: b.firstError ?? diags.find((d) => d.severity === 'error')?.text ?? 'build failed' }),
   };
   if (!b.ok) {
     problems.push(`patch ${i + 1}/${total} "${p.subject}" breaks the build: ${rec.build.firstError ?? ''}`);
   }
   if (cmp.added.length && !opts.allowWarnings) {
-    problems.push(`patch ${i + 1}/${total} "${p.subject}" adds ${cmp.added.length} compiler warning${cmp.added.length > 1 ? 's' : ''}: ${cmp.added[0]?.text ?? ''}`);
+    problems.push(
+      `patch ${i + 1}/${total} "${p.subject}" adds ${cmp.added.length} compiler warning${cmp.added.length > 1 ? 's' : ''}: ${cmp.added[0]?.text ?? ''}`,
+    );
   }
-  log.info(`[${i + 1}/${total}] ${p.subject}: ${b.ok ? 'builds' : `BUILD BROKEN: ${rec.build.firstError ?? ''}`}${cmp.added.length ? `, ${cmp.added.length} new warnings` : ''}`);
+  log.info(
+    `[${i + 1}/${total}] ${p.subject}: ${b.ok ? 'builds' : `BUILD BROKEN: ${rec.build.firstError ?? ''}`}${cmp.added.length ? `, ${cmp.added.length} new warnings` : ''}`,
+  );
   const isTip = i === total - 1;
   if (b.ok && !opts.noTests && (opts.each || isTip)) {
     const tt = Date.now();
-    const records = await run.tester.test(commit, wt.dir, b.artifact, { repeat: run.repeat, label: `patch ${i + 1}/${total}` });
+    const records = await run.tester.test(commit, wt.dir, b.artifact, {
+      repeat: run.repeat,
+      label: `patch ${i + 1}/${total}`,
+    });
     run.timing.testMs += Date.now() - tt;
     rec.tests = summarizeRuns(records);
     const c = compareRuns(run.baseRecords, records, run.cmpOpts);
-    rec.comparison = { regressions: c.regressions.length, fixed: c.fixed.length, newSplats: c.newSplats.length, metricRegressions: c.metricRegressions.length };
+    rec.comparison = {
+      regressions: c.regressions.length,
+      fixed: c.fixed.length,
+      newSplats: c.newSplats.length,
+      metricRegressions: c.metricRegressions.length,
+    };
     if (isTip) run.tipRecords = records;
   }
 }
@@ -314,13 +379,24 @@ async function buildAndTestPatch<A>(run: SeriesRun<A>, i: number, commit: string
 function compareTip<A>(run: SeriesRun<A>, tipRecords: RunRecord[]): Comparison {
   const comparison = compareRuns(run.baseRecords, tipRecords, run.cmpOpts);
   const { problems } = run;
-  for (const r of comparison.regressions) problems.push(`new failure: ${r.id} (base ${r.base.join(',')} -> tip ${r.head.join(',')})${r.reason ? `: ${r.reason}` : ''}`);
-  for (const s of comparison.newSplats) problems.push(`new kernel splat: ${s.title}${s.test ? ` (during ${s.test})` : ''}`);
-  for (const m of comparison.metricRegressions) problems.push(`latency regression: ${m.id} ${m.metric} ${((m.ratio - 1) * 100).toFixed(1)}% (p=${m.test.p.toPrecision(2)})`);
+  for (const r of comparison.regressions)
+    problems.push(
+      `new failure: ${r.id} (base ${r.base.join(',')} -> tip ${r.head.join(',')})${r.reason ? `: ${r.reason}` : ''}`,
+    );
+  for (const s of comparison.newSplats)
+    problems.push(`new kernel splat: ${s.title}${s.test ? ` (during ${s.test})` : ''}`);
+  for (const m of comparison.metricRegressions)
+    problems.push(
+      `latency regression: ${m.id} ${m.metric} ${((m.ratio - 1) * 100).toFixed(1)}% (p=${m.test.p.toPrecision(2)})`,
+    );
   return comparison;
 }
 
-async function applyOne(wt: Git, p: PlannedPatch, parent: string): Promise<{ ok: true; commit: string } | { ok: false; reason: string }> {
+async function applyOne(
+  wt: Git,
+  p: PlannedPatch,
+  parent: string,
+): Promise<{ ok: true; commit: string } | { ok: false; reason: string }> {
   if (p.mail) return wt.am(p.mail.file);
   const c = p.commit;
   if (!c) throw new FaultlineError('internal: a planned patch has neither mail nor commit');
@@ -350,10 +426,21 @@ export function baseResultsKey(id: BaseResultsIdentity): string {
  * re-validating a v2 of a series reuses them, a run under other settings never does.
  */
 async function testBase<A>(o: {
-  base: string; worktree: string; artifact: A | undefined; repeat: number; builder: SeriesBuilder<A>; tester: SeriesTester<A>; useCache: boolean;
+  base: string;
+  worktree: string;
+  artifact: A | undefined;
+  repeat: number;
+  builder: SeriesBuilder<A>;
+  tester: SeriesTester<A>;
+  useCache: boolean;
 }): Promise<{ records: RunRecord[]; hit: boolean }> {
   const { base, worktree, artifact, repeat, tester, useCache } = o;
-  const key = baseResultsKey({ base, repeat, build: o.builder.settings(), test: tester.settings?.(artifact) ?? tester.describe() });
+  const key = baseResultsKey({
+    base,
+    repeat,
+    build: o.builder.settings(),
+    test: tester.settings?.(artifact) ?? tester.describe(),
+  });
   const file = join(await cacheDir('series-base'), `${key}.json`);
   if (useCache && (await exists(file))) {
     try {

@@ -37,7 +37,12 @@ export interface SeriesBuilder<A> {
 
 export interface SeriesTester<A> {
   /** Run the tests `repeat` times on a built revision; one RunRecord per run. */
-  test(rev: string, worktree: string, artifact: A | undefined, opts: { repeat: number; label: string }): Promise<RunRecord[]>;
+  test(
+    rev: string,
+    worktree: string,
+    artifact: A | undefined,
+    opts: { repeat: number; label: string },
+  ): Promise<RunRecord[]>;
   describe(): string;
   /**
    * With what the build produced that changes results too (the kernel's config hash). Absent
@@ -88,7 +93,9 @@ export interface SeriesRecord {
   schema: 'faultline.series/1';
   repo: string;
   base: { hash: string; subject: string; ref: string };
-  source: { kind: 'mbox'; file: string; cover?: { subject: string; messageId?: string }; thread?: ThreadHeaders } | { kind: 'range'; range: string };
+  source:
+    | { kind: 'mbox'; file: string; cover?: { subject: string; messageId?: string }; thread?: ThreadHeaders }
+    | { kind: 'range'; range: string };
   /** sha256 over the base and every patch's `git patch-id --stable`: the same series on the same base hashes the same. */
   patchsetHash: string;
   messageIds: string[];

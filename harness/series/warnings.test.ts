@@ -11,30 +11,44 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 t.test('gcc diagnostics (real gcc 12 output, UTF-8 quotes)', async (t) => {
   const text = await readFile(join(here, 'fixtures', 'gcc-warnings.txt'), 'utf8');
   const d = parseDiagnostics(text);
-  t.same(d.map((x) => [x.file, x.line, x.severity, x.flag]), [
-    ['util.c', 8, 'warning', '-Wsign-compare'],
-    ['util.c', 10, 'error', undefined],
-    ['util.c', 6, 'warning', '-Wunused-variable'],
-    ['util.c', 13, 'warning', '-Wunused-function'],
-  ]);
+  t.same(
+    d.map((x) => [x.file, x.line, x.severity, x.flag]),
+    [
+      ['util.c', 8, 'warning', '-Wsign-compare'],
+      ['util.c', 10, 'error', undefined],
+      ['util.c', 6, 'warning', '-Wunused-variable'],
+      ['util.c', 13, 'warning', '-Wunused-function'],
+    ],
+  );
   t.equal(d[2]?.message, "unused variable 'unused'");
   t.equal(firstCompilerError(text), "util.c:10:17: error: expected ';' before '}' token");
 });
 
 t.test('paths from O= builds and absolute paths are made tree-relative', async (t) => {
-  const d = parseDiagnostics('/src/linux/mm/userfaultfd.c:12:3: warning: x [-Wfoo]\n../mm/hugetlb.c:1:1: warning: y [-Wbar]\n', '/src/linux');
-  t.same(d.map((x) => x.file), ['mm/userfaultfd.c', 'mm/hugetlb.c']);
+  const d = parseDiagnostics(
+    '/src/linux/mm/userfaultfd.c:12:3: warning: x [-Wfoo]\n../mm/hugetlb.c:1:1: warning: y [-Wbar]\n',
+    '/src/linux',
+  );
+  t.same(
+    d.map((x) => x.file),
+    ['mm/userfaultfd.c', 'mm/hugetlb.c'],
+  );
 });
 
 t.test('new warnings ignore line moves; the ledger follows incremental builds', async (t) => {
   const a = parseDiagnostics("mm/a.c:10:5: warning: unused variable 'x' [-Wunused-variable]\n");
-  const b = parseDiagnostics("mm/a.c:12:5: warning: unused variable 'x' [-Wunused-variable]\nmm/a.c:20:5: warning: unused variable 'y' [-Wunused-variable]\n");
-  t.same(newWarnings(a, b).map((x) => x.message), ["unused variable 'y'"]);
+  const b = parseDiagnostics(
+    "mm/a.c:12:5: warning: unused variable 'x' [-Wunused-variable]\nmm/a.c:20:5: warning: unused variable 'y' [-Wunused-variable]\n",
+  );
+  t.same(
+    newWarnings(a, b).map((x) => x.message),
+    ["unused variable 'y'"],
+  );
   const l = new WarningLedger();
   l.record(a, ['mm/a.c', 'mm/b.c'], true);
   t.same(l.compare(b, ['mm/a.c']).added.length, 1);
   // mm/b.c gains a warning; mm/a.c was not recompiled by this build and keeps its entry.
-  const c = parseDiagnostics("mm/b.c:3:1: warning: z [-Wz]\n");
+  const c = parseDiagnostics('mm/b.c:3:1: warning: z [-Wz]\n');
   t.same(l.compare(c, ['mm/b.c']), { known: true, added: c });
   l.record(c, ['mm/b.c'], false);
   t.same(l.compare([...a, ...c], ['mm/a.c', 'mm/b.c']).added, []);
@@ -52,5 +66,10 @@ t.test('mail headers', async (t) => {
 });
 
 t.test('compiled files from build logs', async (t) => {
-  t.same(compiledFiles('  CC      mm/userfaultfd.o\n  CC [M]  fs/x.o\ncc -Wall -O0 -c -o util.o util.c\n  LD      vmlinux\n'), ['mm/userfaultfd.c', 'fs/x.c', 'util.c']);
+  t.same(
+    compiledFiles(
+      '  CC      mm/userfaultfd.o\n  CC [M]  fs/x.o\ncc -Wall -O0 -c -o util.o util.c\n  LD      vmlinux\n',
+    ),
+    ['mm/userfaultfd.c', 'fs/x.c', 'util.c'],
+  );
 });

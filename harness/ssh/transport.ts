@@ -44,7 +44,10 @@ export class SshSession {
   lostReason: string | undefined;
   /** Resolves with the reason when the connection breaks: every exec ends then, not at its own deadline. */
   readonly lost: Promise<string>;
-  private constructor(private readonly client: Client, readonly target: SshTarget) {
+  private constructor(
+    private readonly client: Client,
+    readonly target: SshTarget,
+  ) {
     let markLost: (why: string) => void = () => undefined;
     this.lost = new Promise((resolve) => {
       markLost = resolve;
@@ -112,9 +115,12 @@ export class SshSession {
 
   exec(command: string, opts: ExecOptions): Promise<ExecResult> {
     const started = Date.now();
-    if (this.lostReason !== undefined) return Promise.reject(new FaultlineError(`SSH connection to the guest lost: ${this.lostReason}`));
+    if (this.lostReason !== undefined)
+      return Promise.reject(new FaultlineError(`SSH connection to the guest lost: ${this.lostReason}`));
     return new Promise((resolve, reject) => {
-      const execOpts: ExecOptionsSsh2 = opts.pty ? { pty: { term: 'dumb', cols: 512, rows: 50, modes: { ECHO: 0, ONLCR: 0 } } } : {};
+      const execOpts: ExecOptionsSsh2 = opts.pty
+        ? { pty: { term: 'dumb', cols: 512, rows: 50, modes: { ECHO: 0, ONLCR: 0 } } }
+        : {};
       this.client.exec(command, execOpts, (err: Error | undefined, ch: ClientChannel) => {
         if (err) return reject(new FaultlineError(`ssh exec failed: ${err.message}`));
         let output = '';
@@ -135,7 +141,14 @@ export class SshSession {
         let lost: string | undefined;
         const finish = (): void => {
           clearTimeout(timer);
-          resolve({ output, exitCode, ...(signal ? { signal } : {}), timedOut, ...(lost !== undefined ? { lost } : {}), durationMs: Date.now() - started });
+          resolve({
+            output,
+            exitCode,
+            ...(signal ? { signal } : {}),
+            timedOut,
+            ...(lost !== undefined ? { lost } : {}),
+            durationMs: Date.now() - started,
+          });
         };
         const timer = setTimeout(() => {
           timedOut = true;
@@ -156,13 +169,18 @@ export class SshSession {
   async check(command: string, timeoutMs = 60_000): Promise<string> {
     const r = await this.exec(command, { timeoutMs });
     if (r.timedOut || r.exitCode !== 0) {
-      throw new FaultlineError(`guest command failed (${r.timedOut ? 'timed out' : `exit ${String(r.exitCode)}`}): ${command}`, { detail: r.output });
+      throw new FaultlineError(
+        `guest command failed (${r.timedOut ? 'timed out' : `exit ${String(r.exitCode)}`}): ${command}`,
+        { detail: r.output },
+      );
     }
     return r.output;
   }
 
   private sftp(): Promise<SFTPWrapper> {
-    return new Promise((resolve, reject) => this.client.sftp((e, s) => (e ? reject(new FaultlineError(`SFTP: ${e.message}`)) : resolve(s))));
+    return new Promise((resolve, reject) =>
+      this.client.sftp((e, s) => (e ? reject(new FaultlineError(`SFTP: ${e.message}`)) : resolve(s))),
+    );
   }
 
   /** Push files to `remoteDir` (created first) over one SFTP session, in parallel; returns bytes sent. */
@@ -175,14 +193,18 @@ export class SshSession {
       new Promise((resolve, reject) => {
         const remote = `${remoteDir}/${basename(local)}`;
         sftp.fastPut(local, remote, { concurrency: 64, chunkSize: 32768, mode: 0o755 }, (e) =>
-          e ? reject(new FaultlineError(`SFTP push of ${local} failed: ${e.message}`)) : resolve());
+          e ? reject(new FaultlineError(`SFTP push of ${local} failed: ${e.message}`)) : resolve(),
+        );
       });
     // Sizes first: `bytes += await ...` inside the parallel map would read bytes before the await and lose updates.
     for (const f of files) bytes += (await stat(f)).size;
     const all = Promise.all(files.map(one));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new FaultlineError(`SFTP push did not finish within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new FaultlineError(`SFTP push did not finish within ${Math.round(timeoutMs / 1000)} s`)),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([all, deadline]);

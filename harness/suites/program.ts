@@ -18,24 +18,41 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const text = out.output.replace(/\r/g, '');
   const broken: { status: Status; reason: string } | undefined = out.timedOut
     ? { status: 'error', reason: `${cmd.program} timed out: killed at its ${cmd.timeoutSec} s deadline` }
-    : out.exitCode === null ? { status: 'error', reason: `${cmd.program} was killed by a signal` } : undefined;
+    : out.exitCode === null
+      ? { status: 'error', reason: `${cmd.program} was killed by a signal` }
+      : undefined;
   const k = parseKtap(text);
   if (k.version !== undefined) {
     const subtests: SubtestResult[] = k.tests.map((t) => ({
-      ...base, id: `${cmd.program}/${t.name}${backing ? `/${backing}` : ''}`, name: t.name,
-      status: t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail', ...(t.reason ? { reason: t.reason } : {}),
+      ...base,
+      id: `${cmd.program}/${t.name}${backing ? `/${backing}` : ''}`,
+      name: t.name,
+      status: t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail',
+      ...(t.reason ? { reason: t.reason } : {}),
     }));
     if (broken) return { ...broken, subtests };
     if (k.bailOut !== undefined) return { status: 'error', reason: `bail out: ${k.bailOut}`, subtests };
-    if (k.plan !== undefined && k.plan !== subtests.length) return { status: 'error', reason: `planned ${k.plan} tests but ${subtests.length} reported`, subtests };
+    if (k.plan !== undefined && k.plan !== subtests.length)
+      return { status: 'error', reason: `planned ${k.plan} tests but ${subtests.length} reported`, subtests };
     const failed = subtests.some((t) => t.status === 'fail') || (out.exitCode !== 0 && out.exitCode !== KSFT_SKIP);
     return failed ? { status: 'fail', reason: `exit ${String(out.exitCode)}`, subtests } : { status: 'pass', subtests };
   }
   const lastLine = text.trim().split('\n').at(-1)?.trim();
-  const [status, reason]: [Status, string | undefined] = broken ? [broken.status, broken.reason]
-    : out.exitCode === 0 ? ['pass', undefined]
-      : out.exitCode === KSFT_SKIP ? ['skip', lastLine || 'exit 4 (skip)'] : ['fail', `exit ${String(out.exitCode)}${lastLine ? `: ${lastLine}` : ''}`];
-  const sub: SubtestResult = { ...base, id: `${cmd.program}${backing ? `/${backing}` : ''}`, name: cmd.program, status, ...(reason ? { reason } : {}), durationMs: out.durationMs };
+  const [status, reason]: [Status, string | undefined] = broken
+    ? [broken.status, broken.reason]
+    : out.exitCode === 0
+      ? ['pass', undefined]
+      : out.exitCode === KSFT_SKIP
+        ? ['skip', lastLine || 'exit 4 (skip)']
+        : ['fail', `exit ${String(out.exitCode)}${lastLine ? `: ${lastLine}` : ''}`];
+  const sub: SubtestResult = {
+    ...base,
+    id: `${cmd.program}${backing ? `/${backing}` : ''}`,
+    name: cmd.program,
+    status,
+    ...(reason ? { reason } : {}),
+    durationMs: out.durationMs,
+  };
   return { status, ...(reason ? { reason } : {}), subtests: [sub] };
 }
 
@@ -46,9 +63,16 @@ export function programSuite(names: readonly string[], timeoutSec: number): Suit
     description: 'your own programs (--program FILE.c), once per backing',
     programs: names,
     plan(ctx: SuiteContext): GuestCommand[] {
-      return names.flatMap((program) => ctx.backings.map((backing) => ({
-        program, args: [backing], env: { FAULTLINE_BACKING: backing }, backing, timeoutSec, label: `${program}.${backing}`,
-      })));
+      return names.flatMap((program) =>
+        ctx.backings.map((backing) => ({
+          program,
+          args: [backing],
+          env: { FAULTLINE_BACKING: backing },
+          backing,
+          timeoutSec,
+          label: `${program}.${backing}`,
+        })),
+      );
     },
     parse: parseProgram,
   };

@@ -12,7 +12,14 @@ import type { GuestCommand, Suite, SuiteContext } from './types.js';
 const UFFD_LAT_BACKINGS: readonly Backing[] = ['anon', 'shmem', 'shmem-thp', 'hugetlb', 'hugetlb-1g'];
 /** Case names (-c). */
 const UFFD_LAT_CASES = [
-  'first-touch', 'missing-copy', 'missing-zeropage', 'minor-continue', 'move', 'move-thp', 'wp', 'wp-async',
+  'first-touch',
+  'missing-copy',
+  'missing-zeropage',
+  'minor-continue',
+  'move',
+  'move-thp',
+  'wp',
+  'wp-async',
 ] as const;
 
 /** Cases matching the user's filter (substring); undefined = no filter; [] = nothing matches. */

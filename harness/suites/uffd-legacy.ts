@@ -38,12 +38,23 @@ export function stressWord(b: Backing, ctx: SuiteContext): string | undefined {
  * /dev/hugepages, removed after the program (`leaves`), and the command runs last so
  * that even a guest where the removal failed has run the other backings first.
  */
-export function legacyStressPlan(backings: readonly Backing[], ctx: SuiteContext, argsOf: (b: Backing) => string[]): GuestCommand[] {
+export function legacyStressPlan(
+  backings: readonly Backing[],
+  ctx: SuiteContext,
+  argsOf: (b: Backing) => string[],
+): GuestCommand[] {
   const keepsFile = (b: Backing): boolean => b === 'hugetlb' && stressProgram(ctx)?.hugetlbfsFileArg === true;
   const ordered = [...backings.filter((b) => !keepsFile(b)), ...backings.filter(keepsFile)];
   return ordered.map((b) => {
     const file = keepsFile(b) ? [`/dev/hugepages/uffd-stress-${b}`] : [];
-    return { program: PROGRAM, args: [...argsOf(b), ...file], backing: b, timeoutSec: 600, label: `${PROGRAM}.${b}`, ...(file.length ? { leaves: file } : {}) };
+    return {
+      program: PROGRAM,
+      args: [...argsOf(b), ...file],
+      backing: b,
+      timeoutSec: 600,
+      label: `${PROGRAM}.${b}`,
+      ...(file.length ? { leaves: file } : {}),
+    };
   });
 }
 
@@ -63,7 +74,15 @@ export function unsupportedStress(cmd: GuestCommand, out: ProgramOutput, ctx: Su
   if (b === undefined || stressWord(b, ctx) !== undefined || /^nr_pages: /m.test(out.output)) return undefined;
   const words = Object.values(stressProgram(ctx)?.backingArgs ?? {}).join(', ');
   const reason = `${programLabel(ctx)} has no test type for ${b} (it accepts ${words})`;
-  const sub: SubtestResult = { id: legacySubtestId('stress', b), suite: 'uffd', program: PROGRAM, name: 'stress', backing: b, status: 'skip', reason };
+  const sub: SubtestResult = {
+    id: legacySubtestId('stress', b),
+    suite: 'uffd',
+    program: PROGRAM,
+    name: 'stress',
+    backing: b,
+    status: 'skip',
+    reason,
+  };
   return { status: 'skip', reason, subtests: [sub] };
 }
 
@@ -76,8 +95,13 @@ export function parseLegacyStress(cmd: GuestCommand, out: ProgramOutput): Parsed
   const expected = Number(cmd.args[2]);
   const checks = parseLegacyUffd(out.output, out, Number.isInteger(expected) && expected > 0 ? expected : undefined);
   const subtests: SubtestResult[] = checks.map((c) => ({
-    id: legacySubtestId(c.check, b), suite: 'uffd', program: PROGRAM, name: c.check,
-    ...(b ? { backing: b } : {}), status: c.outcome, ...(c.reason !== undefined ? { reason: c.reason } : {}),
+    id: legacySubtestId(c.check, b),
+    suite: 'uffd',
+    program: PROGRAM,
+    name: c.check,
+    ...(b ? { backing: b } : {}),
+    status: c.outcome,
+    ...(c.reason !== undefined ? { reason: c.reason } : {}),
   }));
   if (subtests.every((s) => s.status === 'skip')) {
     return { status: 'skip', reason: subtests[0]?.reason ?? `${PROGRAM} skipped`, subtests };

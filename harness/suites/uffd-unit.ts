@@ -13,7 +13,11 @@ const UNIT = 'uffd-unit-tests';
 
 /** uffd-unit-tests' memory types and the backings they belong to. */
 export const UNIT_MEMS: Record<string, Backing> = {
-  anon: 'anon', shmem: 'shmem', 'shmem-private': 'shmem-private', hugetlb: 'hugetlb', 'hugetlb-private': 'hugetlb-private',
+  anon: 'anon',
+  shmem: 'shmem',
+  'shmem-private': 'shmem-private',
+  hugetlb: 'hugetlb',
+  'hugetlb-private': 'hugetlb-private',
 };
 
 /** "hugetlb" selects hugetlb-private too (and "shmem" shmem-private), unless private ones are named alone. */

@@ -3,7 +3,14 @@ import { parseKtap } from './parsers/ktap.js';
 import { parseUffdUnitTests } from './parsers/uffd-unit.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
 import { isolateUnit, resumeUnit, selectsBacking, UNIT_MEMS, unitRunningSubtest, unitSubtestId } from './uffd-unit.js';
-import { legacyStressPlan, legacyStressRunning, parseLegacyStress, stressWord, unsupportedStress, usesLegacyStress } from './uffd-legacy.js';
+import {
+  legacyStressPlan,
+  legacyStressRunning,
+  parseLegacyStress,
+  stressWord,
+  unsupportedStress,
+  usesLegacyStress,
+} from './uffd-legacy.js';
 
 /**
  * The kernel's own userfaultfd selftests (tools/testing/selftests/mm):
@@ -51,7 +58,13 @@ function plan(ctx: SuiteContext): GuestCommand[] {
     if (usesLegacyStress(ctx)) cmds.push(...legacyStressPlan(stressBackings(ctx), ctx, (b) => stressArgs(b, ctx)));
     else {
       for (const b of stressBackings(ctx)) {
-        cmds.push({ program: 'uffd-stress', args: stressArgs(b, ctx), backing: b, timeoutSec: 600, label: `uffd-stress.${b}` });
+        cmds.push({
+          program: 'uffd-stress',
+          args: stressArgs(b, ctx),
+          backing: b,
+          timeoutSec: 600,
+          label: `uffd-stress.${b}`,
+        });
       }
     }
     cmds.push({ program: 'pagemap_ioctl', args: [], timeoutSec: 600, label: 'pagemap_ioctl' });
@@ -60,7 +73,8 @@ function plan(ctx: SuiteContext): GuestCommand[] {
 }
 
 function programFailure(out: ProgramOutput, what: string): { status: Status; reason: string } | undefined {
-  if (out.timedOut) return { status: 'error', reason: `${what} timed out after ${Math.round(out.durationMs / 1000)} s` };
+  if (out.timedOut)
+    return { status: 'error', reason: `${what} timed out after ${Math.round(out.durationMs / 1000)} s` };
   if (out.exitCode === null) return { status: 'error', reason: `${what} was killed by a signal` };
   return undefined;
 }
@@ -74,7 +88,9 @@ function parseUnit(cmd: GuestCommand, out: ProgramOutput, ctx: SuiteContext): Pa
     const status: Status = t.outcome === 'crash' ? 'error' : t.outcome;
     subtests.push({
       id: unitSubtestId(t),
-      suite: 'uffd', program: 'uffd-unit-tests', name: t.test,
+      suite: 'uffd',
+      program: 'uffd-unit-tests',
+      name: t.test,
       ...(backing ? { backing } : {}),
       status,
       ...(t.reason !== undefined ? { reason: t.outcome === 'crash' ? `crashed: ${t.reason}` : t.reason } : {}),
@@ -84,14 +100,28 @@ function parseUnit(cmd: GuestCommand, out: ProgramOutput, ctx: SuiteContext): Pa
   if (broken) return { ...broken, subtests };
   if (p.allSkipped && out.exitCode === KSFT_SKIP) return { status: 'skip', reason: p.allSkipped, subtests };
   if (!p.summary) {
-    return { status: 'error', reason: `uffd-unit-tests died without its summary line (exit ${String(out.exitCode)}): a hard error, not a pass`, subtests };
+    return {
+      status: 'error',
+      reason: `uffd-unit-tests died without its summary line (exit ${String(out.exitCode)}): a hard error, not a pass`,
+      subtests,
+    };
   }
   if (p.summary.fail > 0 || out.exitCode !== 0) {
-    const consistent = (p.summary.fail > 0) === (out.exitCode === 1);
-    return { status: 'fail', reason: consistent ? `${p.summary.fail} subtest(s) failed` : `exit ${String(out.exitCode)} with summary fail=${p.summary.fail}`, subtests };
+    const consistent = p.summary.fail > 0 === (out.exitCode === 1);
+    return {
+      status: 'fail',
+      reason: consistent
+        ? `${p.summary.fail} subtest(s) failed`
+        : `exit ${String(out.exitCode)} with summary fail=${p.summary.fail}`,
+      subtests,
+    };
   }
   if (p.subtests.length !== p.summary.total) {
-    return { status: 'error', reason: `summary says total=${p.summary.total} but ${p.subtests.length} subtests were printed (${cmd.label})`, subtests };
+    return {
+      status: 'error',
+      reason: `summary says total=${p.summary.total} but ${p.subtests.length} subtests were printed (${cmd.label})`,
+      subtests,
+    };
   }
   return { status: 'pass', subtests };
 }
@@ -129,19 +159,27 @@ function uniqueIds(subtests: SubtestResult[]): SubtestResult[] {
 
 function parsePagemap(_cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const k = parseKtap(out.output.replace(/\r/g, ''));
-  const subtests: SubtestResult[] = uniqueIds(k.tests.map((t) => {
-    const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail';
-    return {
-      id: `pagemap_ioctl/${t.name}`, suite: 'uffd', program: 'pagemap_ioctl', name: t.name, status,
-      ...(t.reason ? { reason: t.reason } : {}),
-    };
-  }));
+  const subtests: SubtestResult[] = uniqueIds(
+    k.tests.map((t) => {
+      const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail';
+      return {
+        id: `pagemap_ioctl/${t.name}`,
+        suite: 'uffd',
+        program: 'pagemap_ioctl',
+        name: t.name,
+        status,
+        ...(t.reason ? { reason: t.reason } : {}),
+      };
+    }),
+  );
   const broken = programFailure(out, 'pagemap_ioctl');
   if (broken) return { ...broken, subtests };
   if (k.bailOut !== undefined) return { status: 'error', reason: `bail out: ${k.bailOut}`, subtests };
   // Without PAGEMAP_SCAN/WP_ASYNC pagemap_ioctl "passes" having run nothing: that is a skip.
   if (subtests.length === 0) {
-    const why = k.trailingDiagnostics.find((d) => /not supported|skip/i.test(d)) ?? 'ran zero tests (kernel lacks PAGEMAP_SCAN / UFFD_FEATURE_WP_ASYNC)';
+    const why =
+      k.trailingDiagnostics.find((d) => /not supported|skip/i.test(d)) ??
+      'ran zero tests (kernel lacks PAGEMAP_SCAN / UFFD_FEATURE_WP_ASYNC)';
     return { status: out.exitCode === 0 || out.exitCode === KSFT_SKIP ? 'skip' : 'error', reason: why, subtests };
   }
   if (k.plan !== undefined && k.plan !== subtests.length) {
@@ -170,9 +208,15 @@ export const uffdSuite: Suite = {
   },
   parse(cmd, out, ctx) {
     switch (cmd.program) {
-      case 'uffd-unit-tests': return parseUnit(cmd, out, ctx);
-      case 'uffd-stress': return unsupportedStress(cmd, out, ctx) ?? (usesLegacyStress(ctx) ? parseLegacyStress(cmd, out) : parseStress(cmd, out));
-      default: return parsePagemap(cmd, out);
+      case 'uffd-unit-tests':
+        return parseUnit(cmd, out, ctx);
+      case 'uffd-stress':
+        return (
+          unsupportedStress(cmd, out, ctx) ??
+          (usesLegacyStress(ctx) ? parseLegacyStress(cmd, out) : parseStress(cmd, out))
+        );
+      default:
+        return parsePagemap(cmd, out);
     }
   },
 };

@@ -79,4 +79,3 @@ export async function listFiles(dir: string): Promise<string[]> {
   await walk('');
   return out.sort();
 }
-

@@ -28,7 +28,10 @@ Date:   Mon Jan 1 00:11:00 2024 +0000
 
 t.test('git bisect output', async (t) => {
   t.same(parseBisectOutput(NEXT), { kind: 'next', rev: '4b0c3720ed4e246a19eb57043af7115590e190f8', remaining: 3 });
-  t.same(parseBisectOutput(AMBIGUOUS), { kind: 'ambiguous', candidates: ['619118e3bd6723d36c25bac7123e7ccaa36626e3', '4b0c3720ed4e246a19eb57043af7115590e190f8'] });
+  t.same(parseBisectOutput(AMBIGUOUS), {
+    kind: 'ambiguous',
+    candidates: ['619118e3bd6723d36c25bac7123e7ccaa36626e3', '4b0c3720ed4e246a19eb57043af7115590e190f8'],
+  });
   t.same(parseBisectOutput(FOUND), { kind: 'culprit', rev: '590418cf714a6125c3492e19164d9625746a112b' });
   t.equal(parseBisectOutput('nothing useful'), undefined);
 });
@@ -40,34 +43,48 @@ error: util.c: patch does not apply
 Patch failed at 0001 toy: add a scale() helper
 hint: Use 'git am --show-current-patch=diff' to see the failed patch
 `;
-  t.equal(gitReason({ all, stderr: '' }), 'error: patch failed: util.c:14; error: util.c: patch does not apply; Patch failed at 0001 toy: add a scale() helper');
+  t.equal(
+    gitReason({ all, stderr: '' }),
+    'error: patch failed: util.c:14; error: util.c: patch does not apply; Patch failed at 0001 toy: add a scale() helper',
+  );
 });
 
-t.test("worktrees: faultline removes its own, including a crashed run's, and leaves the user's stale ones", async (t) => {
-  const d = await mkdtemp(join(tmpdir(), 'faultline-git-'));
-  t.teardown(() => rm(d, { recursive: true, force: true }));
-  const repo = join(d, 'repo');
-  const env = { GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@b' };
-  const git = async (args: string[]) => (await run('git', ['-C', repo, ...args], { timeoutMs: 30_000, env })).stdout;
-  await run('git', ['init', '-q', '-b', 'main', repo], { timeoutMs: 30_000 });
-  await writeFile(join(repo, 'f'), 'x\n');
-  await git(['add', 'f']);
-  await git(['commit', '-qm', 'one']);
-  const listed = async () => (await git(['worktree', 'list', '--porcelain'])).split('\n').filter((l) => l.startsWith('worktree ')).map((l) => l.slice(9));
+t.test(
+  "worktrees: faultline removes its own, including a crashed run's, and leaves the user's stale ones",
+  async (t) => {
+    const d = await mkdtemp(join(tmpdir(), 'faultline-git-'));
+    t.teardown(() => rm(d, { recursive: true, force: true }));
+    const repo = join(d, 'repo');
+    const env = { GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@b' };
+    const git = async (args: string[]) => (await run('git', ['-C', repo, ...args], { timeoutMs: 30_000, env })).stdout;
+    await run('git', ['init', '-q', '-b', 'main', repo], { timeoutMs: 30_000 });
+    await writeFile(join(repo, 'f'), 'x\n');
+    await git(['add', 'f']);
+    await git(['commit', '-qm', 'one']);
+    const listed = async () =>
+      (await git(['worktree', 'list', '--porcelain']))
+        .split('\n')
+        .filter((l) => l.startsWith('worktree '))
+        .map((l) => l.slice(9));
 
-  // The user's worktree on a disk that is not mounted now: stale, and none of faultline's business.
-  const users = join(d, 'usb', 'wt');
-  await git(['worktree', 'add', '-q', '--detach', users, 'main']);
-  await rm(join(d, 'usb'), { recursive: true, force: true });
-  // A crashed faultline run left its worktree registered and half deleted.
-  const ours = join(d, 'results', 'worktree');
-  await git(['worktree', 'add', '-q', '--detach', ours, 'main']);
-  await rm(ours, { recursive: true, force: true });
+    // The user's worktree on a disk that is not mounted now: stale, and none of faultline's business.
+    const users = join(d, 'usb', 'wt');
+    await git(['worktree', 'add', '-q', '--detach', users, 'main']);
+    await rm(join(d, 'usb'), { recursive: true, force: true });
+    // A crashed faultline run left its worktree registered and half deleted.
+    const ours = join(d, 'results', 'worktree');
+    await git(['worktree', 'add', '-q', '--detach', ours, 'main']);
+    await rm(ours, { recursive: true, force: true });
 
-  const user = new Git(repo);
-  const wt = await user.worktreeAdd(ours, 'main');
-  t.equal(await wt.head(), await user.head(), 'the worktree is added at the crashed run\'s path');
-  t.same((await listed()).filter((p) => p === ours), [ours], 'the crashed run\'s registration is replaced, not duplicated');
-  await user.worktreeRemove(ours);
-  t.same(await listed(), [repo, users], 'after removal only the user\'s entries are left, the stale one included');
-});
+    const user = new Git(repo);
+    const wt = await user.worktreeAdd(ours, 'main');
+    t.equal(await wt.head(), await user.head(), "the worktree is added at the crashed run's path");
+    t.same(
+      (await listed()).filter((p) => p === ours),
+      [ours],
+      "the crashed run's registration is replaced, not duplicated",
+    );
+    await user.worktreeRemove(ours);
+    t.same(await listed(), [repo, users], "after removal only the user's entries are left, the stale one included");
+  },
+);

@@ -65,7 +65,14 @@ function parseCommits(out: string): CommitInfo[] {
     const t = rec.replace(/^\n/, '');
     if (!t.trim()) continue;
     const [hash, parents, subject, an, ae, ad] = t.split(FIELD);
-    if (!hash || parents === undefined || subject === undefined || an === undefined || ae === undefined || ad === undefined) {
+    if (
+      !hash ||
+      parents === undefined ||
+      subject === undefined ||
+      an === undefined ||
+      ae === undefined ||
+      ad === undefined
+    ) {
       throw new FaultlineError(`unexpected git log output: ${t.slice(0, 120)}`);
     }
     commits.push({
@@ -106,7 +113,10 @@ export class Git {
   }
 
   /** Run git in this tree. Throws on a non-zero exit unless allowFailure. */
-  async exec(args: readonly string[], opts: { allowFailure?: boolean; input?: string; committer?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+  async exec(
+    args: readonly string[],
+    opts: { allowFailure?: boolean; input?: string; committer?: boolean; timeoutMs?: number } = {},
+  ): Promise<RunResult> {
     return run('git', ['-C', this.dir, ...NO_AUTO_MAINTENANCE, ...args], {
       timeoutMs: opts.timeoutMs ?? this.timeoutMs,
       env: opts.committer ? { ...BASE_ENV, ...COMMITTER_ENV } : BASE_ENV,
@@ -128,11 +138,14 @@ export class Git {
 
   /** Full hash of a commit; a one-line UsageError naming the revision when it does not exist. */
   async resolveCommit(rev: string): Promise<string> {
-    if (rev.startsWith('-')) throw new UsageError(`revision '${rev}' looks like an option: pass a commit, branch or tag`);
+    if (rev.startsWith('-'))
+      throw new UsageError(`revision '${rev}' looks like an option: pass a commit, branch or tag`);
     const r = await this.exec(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { allowFailure: true });
     const hash = r.stdout.trim();
     if (r.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(hash)) {
-      throw new UsageError(`'${rev}' is not a commit in ${this.dir}: check the name with 'git -C ${this.dir} log --oneline ${rev}'`);
+      throw new UsageError(
+        `'${rev}' is not a commit in ${this.dir}: check the name with 'git -C ${this.dir} log --oneline ${rev}'`,
+      );
     }
     return hash;
   }
@@ -161,7 +174,10 @@ export class Git {
   }
 
   /** Commits in a range (oldest first by default, like a series applies). */
-  async log(range: string, opts: { reverse?: boolean; noMerges?: boolean; firstParent?: boolean } = {}): Promise<CommitInfo[]> {
+  async log(
+    range: string,
+    opts: { reverse?: boolean; noMerges?: boolean; firstParent?: boolean } = {},
+  ): Promise<CommitInfo[]> {
     const args = ['log', `--format=${LOG_FORMAT}`];
     if (opts.reverse ?? true) args.push('--reverse');
     if (opts.noMerges) args.push('--no-merges');
@@ -199,12 +215,17 @@ export class Git {
   /** A new linked worktree at `path`, detached at rev. Returns a Git bound to it. */
   async worktreeAdd(path: string, rev: string): Promise<Git> {
     await this.forgetStaleWorktree(path);
-    await this.exec(['worktree', 'add', '--detach', '--force', path, rev], { timeoutMs: Math.max(this.timeoutMs, 600_000) });
+    await this.exec(['worktree', 'add', '--detach', '--force', path, rev], {
+      timeoutMs: Math.max(this.timeoutMs, 600_000),
+    });
     return new Git(path, { timeoutMs: this.timeoutMs, ...(this.logFile ? { logFile: this.logFile } : {}) });
   }
 
   async worktreeRemove(path: string): Promise<void> {
-    await this.exec(['worktree', 'remove', '--force', '--force', path], { allowFailure: true, timeoutMs: Math.max(this.timeoutMs, 600_000) });
+    await this.exec(['worktree', 'remove', '--force', '--force', path], {
+      allowFailure: true,
+      timeoutMs: Math.max(this.timeoutMs, 600_000),
+    });
     // A removal that failed half way leaves the directory or its registration: finish both.
     await rm(path, { recursive: true, force: true });
     await this.forgetStaleWorktree(path);
@@ -223,13 +244,19 @@ export class Git {
 
   async worktreeList(): Promise<string[]> {
     const o = await this.out(['worktree', 'list', '--porcelain']);
-    return o.split('\n').filter((l) => l.startsWith('worktree ')).map((l) => l.slice('worktree '.length));
+    return o
+      .split('\n')
+      .filter((l) => l.startsWith('worktree '))
+      .map((l) => l.slice('worktree '.length));
   }
 
   // ---- applying patches ------------------------------------------------------------------
 
   /** Apply one mail (a patch file) with `git am`; on failure the am is aborted and git's reason returned. */
-  async am(patchFile: string, opts: { threeWay?: boolean } = {}): Promise<{ ok: true; commit: string } | { ok: false; reason: string }> {
+  async am(
+    patchFile: string,
+    opts: { threeWay?: boolean } = {},
+  ): Promise<{ ok: true; commit: string } | { ok: false; reason: string }> {
     const args = ['am', '--quiet', '--keep-cr'];
     if (opts.threeWay) args.push('--3way');
     args.push(patchFile);
@@ -277,7 +304,7 @@ export class Git {
 
   /** The bisect log: git's own BISECT_LOG (what `git bisect log` prints), read without a process. */
   async bisectLog(): Promise<string> {
-    this.bisectLogFile ??= (await this.out(['rev-parse', '--path-format=absolute', '--git-path', 'BISECT_LOG']));
+    this.bisectLogFile ??= await this.out(['rev-parse', '--path-format=absolute', '--git-path', 'BISECT_LOG']);
     try {
       return await readFile(this.bisectLogFile, 'utf8');
     } catch {
@@ -321,7 +348,10 @@ async function realParent(p: string): Promise<string> {
 
 /** The lines of git's output that say why it failed (error:/fatal:/patch failed), one line. */
 export function gitReason(r: Pick<RunResult, 'all' | 'stderr'>): string {
-  const lines = (r.all || r.stderr).split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = (r.all || r.stderr)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const why = lines.filter((l) => /^(error|fatal|CONFLICT|Patch failed|warning: .*conflict)/i.test(l));
   const chosen = why.length ? why : lines.slice(-2);
   return chosen.slice(0, 3).join('; ');

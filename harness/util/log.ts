@@ -26,9 +26,15 @@ class StderrLogger implements Logger {
     if (toStderr) process.stderr.write(line + '\n');
     this.file?.write(line + '\n');
   }
-  info(msg: string): void { this.write('', msg, true); }
-  warn(msg: string): void { this.write('warning: ', msg, true); }
-  debug(msg: string): void { this.write('debug: ', msg, this.verbose); }
+  info(msg: string): void {
+    this.write('', msg, true);
+  }
+  warn(msg: string): void {
+    this.write('warning: ', msg, true);
+  }
+  debug(msg: string): void {
+    this.write('debug: ', msg, this.verbose);
+  }
   attachFile(path: string): void {
     this.file?.end();
     this.file = createWriteStream(path, { flags: 'a' });

@@ -68,7 +68,8 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
   }
   const r = await child;
   // execaOpts asks for neither `lines` nor `encoding: 'buffer'`: output is a string, or undefined when not captured.
-  const asText = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : '');
+  const asText = (v: unknown): string =>
+    typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : '';
   const result: RunResult = {
     command,
     exitCode: typeof r.exitCode === 'number' ? r.exitCode : -1,
@@ -79,7 +80,10 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     timedOut: r.timedOut === true,
   };
   if (opts.logFile) {
-    await appendFile(opts.logFile, `$ ${command}\n${result.all}${result.all.endsWith('\n') || !result.all ? '' : '\n'}[exit ${result.exitCode}${result.timedOut ? ', timed out' : ''}, ${result.durationMs} ms]\n`);
+    await appendFile(
+      opts.logFile,
+      `$ ${command}\n${result.all}${result.all.endsWith('\n') || !result.all ? '' : '\n'}[exit ${result.exitCode}${result.timedOut ? ', timed out' : ''}, ${result.durationMs} ms]\n`,
+    );
   }
   if (r.failed && r.exitCode === undefined && !r.timedOut && !opts.allowFailure) {
     // The program could not be started at all (ENOENT and friends).
@@ -91,7 +95,9 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     });
   }
   if (result.exitCode !== 0 && !opts.allowFailure) {
-    throw new FaultlineError(`${cmd} failed with exit ${result.exitCode}: ${command}`, { detail: tail(result.all, 20) });
+    throw new FaultlineError(`${cmd} failed with exit ${result.exitCode}: ${command}`, {
+      detail: tail(result.all, 20),
+    });
   }
   return result;
 }
@@ -130,7 +136,9 @@ export async function which(name: string): Promise<string | undefined> {
 export async function requireTool(name: string, debianPackage: string): Promise<string> {
   const p = await which(name);
   if (!p) {
-    throw new UsageError(`${name} not found: install it with 'apt-get install ${debianPackage}' (or run 'npm run setup')`);
+    throw new UsageError(
+      `${name} not found: install it with 'apt-get install ${debianPackage}' (or run 'npm run setup')`,
+    );
   }
   return p;
 }

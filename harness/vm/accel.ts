@@ -30,13 +30,19 @@ const validateProbeRecord = lazyValidator<KvmProbeRecord>({
   required: ['schema', 'bootId', 'qemu', 'qemuVersion', 'accel', 'note', 'probedAt', 'probeMs'],
   properties: {
     schema: { const: 'faultline.kvm-probe/1' },
-    bootId: { type: 'string' }, qemu: { type: 'string' }, qemuVersion: { type: 'string' },
-    accel: { enum: ['kvm', 'tcg'] }, note: { type: 'string' }, probedAt: { type: 'string' }, probeMs: { type: 'number' },
+    bootId: { type: 'string' },
+    qemu: { type: 'string' },
+    qemuVersion: { type: 'string' },
+    accel: { enum: ['kvm', 'tcg'] },
+    note: { type: 'string' },
+    probedAt: { type: 'string' },
+    probeMs: { type: 'number' },
   },
 });
 
 /** Lines that settle the question: KVM failing in any of the ways QEMU reports it, or the guest kernel running. */
-const KVM_FAILED = /KVM internal error[^\n]*|kvm run failed[^\n]*|failed to initialize kvm[^\n]*|Could not access KVM kernel module[^\n]*/i;
+const KVM_FAILED =
+  /KVM internal error[^\n]*|kvm run failed[^\n]*|failed to initialize kvm[^\n]*|Could not access KVM kernel module[^\n]*/i;
 const GUEST_RAN = /Linux version/;
 /** After "Linux version" the probe kernel panics for want of a root fs within ~1 s under KVM: wait for that end. */
 const GUEST_DONE = /Kernel panic|end Kernel panic|reboot: /;
@@ -51,7 +57,8 @@ let decided: AccelChoice | undefined;
 export function judgeProbeOutput(out: string, finished: boolean): AccelChoice | undefined {
   const failed = KVM_FAILED.exec(out);
   if (failed) return { accel: 'tcg', note: `KVM probe failed (${failed[0].trim()}): falling back to TCG` };
-  if (GUEST_RAN.test(out) && (finished || GUEST_DONE.test(out))) return { accel: 'kvm', note: 'KVM probe booted a guest' };
+  if (GUEST_RAN.test(out) && (finished || GUEST_DONE.test(out)))
+    return { accel: 'kvm', note: 'KVM probe booted a guest' };
   if (finished) {
     const why = tail(out.trim(), 1).trim() || 'no output';
     return { accel: 'tcg', note: `KVM probe failed (${why}): falling back to TCG` };
@@ -60,12 +67,35 @@ export function judgeProbeOutput(out: string, finished: boolean): AccelChoice | 
 }
 
 /** Boot the kernel briefly under KVM; stop QEMU at the first decisive line. */
-async function probeKvm(probe: { qemu: string; kernel: string; initrd: string }): Promise<AccelChoice & { probeMs: number }> {
+async function probeKvm(probe: {
+  qemu: string;
+  kernel: string;
+  initrd: string;
+}): Promise<AccelChoice & { probeMs: number }> {
   const started = Date.now();
-  const argv = await boundToParent([probe.qemu,
-    '-machine', 'q35', '-accel', 'kvm', '-cpu', 'host', '-m', '256M', '-nodefaults', '-display', 'none', '-no-reboot',
-    '-kernel', probe.kernel, '-initrd', probe.initrd, '-append', 'console=ttyS0 panic=-1 rdinit=/faultline-kvm-probe',
-    '-serial', 'stdio']);
+  const argv = await boundToParent([
+    probe.qemu,
+    '-machine',
+    'q35',
+    '-accel',
+    'kvm',
+    '-cpu',
+    'host',
+    '-m',
+    '256M',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    probe.kernel,
+    '-initrd',
+    probe.initrd,
+    '-append',
+    'console=ttyS0 panic=-1 rdinit=/faultline-kvm-probe',
+    '-serial',
+    'stdio',
+  ]);
   const proc = spawnBound(argv, PROBE_DEADLINE_MS + AFTER_BANNER_MS);
   let out = '';
   let bannerAt: number | undefined;
@@ -85,7 +115,10 @@ async function probeKvm(probe: { qemu: string; kernel: string; initrd: string })
       const now = Date.now();
       if (bannerAt !== undefined && now - bannerAt > AFTER_BANNER_MS) settle(true);
       else if (bannerAt === undefined && now - started > PROBE_DEADLINE_MS) {
-        resolve({ accel: 'tcg', note: `KVM probe failed (no guest output within ${PROBE_DEADLINE_MS / 1000} s): falling back to TCG` });
+        resolve({
+          accel: 'tcg',
+          note: `KVM probe failed (no guest output within ${PROBE_DEADLINE_MS / 1000} s): falling back to TCG`,
+        });
       }
     }, 100);
     void proc.then(() => settle(true)).finally(() => clearInterval(timer));
@@ -100,7 +133,10 @@ async function bootId(): Promise<string> {
   return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => 'unknown')).trim();
 }
 
-async function cachedProbe(path: string, key: Pick<KvmProbeRecord, 'bootId' | 'qemu' | 'qemuVersion'>): Promise<AccelChoice | undefined> {
+async function cachedProbe(
+  path: string,
+  key: Pick<KvmProbeRecord, 'bootId' | 'qemu' | 'qemuVersion'>,
+): Promise<AccelChoice | undefined> {
   const text = await readFile(path, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
   let value: unknown;
@@ -125,9 +161,15 @@ export async function chooseAccel(
   probe: { qemu: string; kernel: string; initrd: string },
 ): Promise<AccelChoice> {
   if (requested === 'tcg') return { accel: 'tcg', note: 'TCG requested' };
-  const kvmUsable = await access('/dev/kvm', constants.R_OK | constants.W_OK).then(() => true, () => false);
+  const kvmUsable = await access('/dev/kvm', constants.R_OK | constants.W_OK).then(
+    () => true,
+    () => false,
+  );
   if (!kvmUsable) {
-    if (requested === 'kvm') throw new FaultlineError('--accel kvm: /dev/kvm is missing or not accessible: load kvm_intel/kvm_amd or use --accel tcg');
+    if (requested === 'kvm')
+      throw new FaultlineError(
+        '--accel kvm: /dev/kvm is missing or not accessible: load kvm_intel/kvm_amd or use --accel tcg',
+      );
     return { accel: 'tcg', note: '/dev/kvm not available: using TCG (software emulation)' };
   }
   decided ??= await probeOnce(probe);
@@ -145,7 +187,12 @@ async function probeOnce(probe: { qemu: string; kernel: string; initrd: string }
   if (cached) return cached;
   const fresh = await probeKvm(probe);
   const record: KvmProbeRecord = {
-    schema: 'faultline.kvm-probe/1', ...key, accel: fresh.accel, note: fresh.note, probedAt: new Date().toISOString(), probeMs: fresh.probeMs,
+    schema: 'faultline.kvm-probe/1',
+    ...key,
+    accel: fresh.accel,
+    note: fresh.note,
+    probedAt: new Date().toISOString(),
+    probeMs: fresh.probeMs,
   };
   await writeJsonAtomic(path, record);
   return { accel: fresh.accel, note: fresh.note };

@@ -69,7 +69,13 @@ class ConsoleWatcher {
     const m = re.exec(this.text);
     if (m) return Promise.resolve(m);
     return new Promise((resolve) => {
-      const w = { re, resolve: (x: RegExpExecArray) => { clearTimeout(t); resolve(x); } };
+      const w = {
+        re,
+        resolve: (x: RegExpExecArray) => {
+          clearTimeout(t);
+          resolve(x);
+        },
+      };
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         resolve(undefined);
@@ -89,7 +95,11 @@ export class Guest {
   private readonly proc: ReturnType<typeof spawnBound>;
   private readonly consoleFile: WriteStream;
 
-  private constructor(readonly config: QemuConfig, argv: string[], opts: BootOptions) {
+  private constructor(
+    readonly config: QemuConfig,
+    argv: string[],
+    opts: BootOptions,
+  ) {
     this.command = argv;
     this.consoleFile = createWriteStream(opts.consolePath, { flags: opts.appendConsole ? 'a' : 'w' });
     this.proc = spawnBound(argv, opts.lifetimeMs);
@@ -103,7 +113,10 @@ export class Guest {
     this.proc.stderr?.on('data', (chunk: Buffer) => onData(Buffer.from(`[qemu] ${chunk.toString('utf8')}`)));
     this.exited = this.proc.then((r) => {
       this.consoleFile.end();
-      this.exitInfo = { exitCode: typeof r.exitCode === 'number' ? r.exitCode : null, ...(r.signal ? { signal: r.signal } : {}) };
+      this.exitInfo = {
+        exitCode: typeof r.exitCode === 'number' ? r.exitCode : null,
+        ...(r.signal ? { signal: r.signal } : {}),
+      };
       return this.exitInfo;
     });
   }

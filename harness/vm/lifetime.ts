@@ -20,7 +20,11 @@ function installExitHooks(): void {
   process.on('exit', () => {
     for (const k of live) k.killNow();
   });
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
     process.on(sig, () => {
       if (live.size) process.stderr.write(`\nfaultline: ${sig}: stopping ${live.size} QEMU process(es)\n`);
       for (const k of live) k.killNow();
@@ -44,7 +48,13 @@ export function spawnBound(argv: readonly string[], lifetimeMs: number) {
   installExitHooks();
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new Error('spawnBound: empty argv');
-  const proc = execa(cmd, args, { timeout: lifetimeMs, killSignal: 'SIGKILL', reject: false, stdin: 'ignore', buffer: false });
+  const proc = execa(cmd, args, {
+    timeout: lifetimeMs,
+    killSignal: 'SIGKILL',
+    reject: false,
+    stdin: 'ignore',
+    buffer: false,
+  });
   const entry: Killable = { killNow: () => proc.kill('SIGKILL') };
   live.add(entry);
   const forget = (): void => {

@@ -77,7 +77,15 @@ function numaSockets(c: QemuConfig): number {
  */
 function memoryArgs(c: QemuConfig): string[] {
   const nodes = c.numaNodes ?? 1;
-  if (nodes <= 1) return ['-machine', 'q35,memory-backend=mem0', '-object', memoryBackend(c, 'mem0', c.memMiB), '-smp', String(c.smp)];
+  if (nodes <= 1)
+    return [
+      '-machine',
+      'q35,memory-backend=mem0',
+      '-object',
+      memoryBackend(c, 'mem0', c.memMiB),
+      '-smp',
+      String(c.smp),
+    ];
   const per = Math.floor(c.memMiB / nodes / 2) * 2;
   const sockets = numaSockets(c);
   const perSocket = c.smp / sockets;
@@ -93,21 +101,34 @@ function memoryArgs(c: QemuConfig): string[] {
 export function qemuArgs(c: QemuConfig): string[] {
   return [
     ...memoryArgs(c),
-    '-accel', c.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
-    '-cpu', c.accel === 'kvm' ? 'host' : 'max',
-    '-m', `${c.memMiB}M`,
-    '-kernel', c.kernel,
-    '-initrd', c.initrd,
-    '-append', kernelCmdline(c),
+    '-accel',
+    c.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+    '-cpu',
+    c.accel === 'kvm' ? 'host' : 'max',
+    '-m',
+    `${c.memMiB}M`,
+    '-kernel',
+    c.kernel,
+    '-initrd',
+    c.initrd,
+    '-append',
+    kernelCmdline(c),
     '-nodefaults',
     '-no-user-config',
-    '-display', 'none',
-    '-vga', 'none',
+    '-display',
+    'none',
+    '-vga',
+    'none',
     '-no-reboot',
-    '-chardev', 'stdio,id=con0,signal=off',
-    '-serial', 'chardev:con0',
-    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${c.sshPort}-:22`,
-    '-device', 'virtio-net-pci,netdev=net0',
-    '-device', 'virtio-rng-pci',
+    '-chardev',
+    'stdio,id=con0,signal=off',
+    '-serial',
+    'chardev:con0',
+    '-netdev',
+    `user,id=net0,hostfwd=tcp:127.0.0.1:${c.sshPort}-:22`,
+    '-device',
+    'virtio-net-pci,netdev=net0',
+    '-device',
+    'virtio-rng-pci',
   ];
 }

@@ -27,7 +27,11 @@ function check(name: string, want: Expected[]): void {
     const text = load(name);
     const lines = text.split('\n').map(stripConsolePrefix);
     const got = detectSplats(text);
-    t.same(got.map((s) => s.kind), want.map((w) => w.kind), 'kinds, one splat per report');
+    t.same(
+      got.map((s) => s.kind),
+      want.map((w) => w.kind),
+      'kinds, one splat per report',
+    );
     want.forEach((w, i) => {
       const s = got[i];
       if (!s) return;
@@ -35,7 +39,11 @@ function check(name: string, want: Expected[]): void {
       t.equal(s.line, w.line, `#${i} line`);
       t.equal(s.test, 'fake-test', `#${i} attributed to the running test`);
       t.equal(lines[w.line - 1], w.title, `#${i} title is the header line`);
-      t.equal(s.excerpt, lines.slice(w.excerpt[0] - 1, w.excerpt[1]).join('\n'), `#${i} excerpt is lines ${w.excerpt[0]}-${w.excerpt[1]}`);
+      t.equal(
+        s.excerpt,
+        lines.slice(w.excerpt[0] - 1, w.excerpt[1]).join('\n'),
+        `#${i} excerpt is lines ${w.excerpt[0]}-${w.excerpt[1]}`,
+      );
     });
   });
 }
@@ -47,7 +55,8 @@ t.test('a clean boot (Debian 6.12, whole console incl. a uffd run) has no splat'
 });
 
 // WARN(): busybox insmod retries finit_module with init_module, so the warning fires twice.
-const warnTitle = 'WARNING: CPU: 1 PID: 238 at /tmp/splat-work/mods/splat_common.h:22 splat_init+0x28/0xff0 [splat_warn]';
+const warnTitle =
+  'WARNING: CPU: 1 PID: 238 at /tmp/splat-work/mods/splat_common.h:22 splat_init+0x28/0xff0 [splat_warn]';
 check('warning', [
   // cut here + the WARN message lead into the header; "end trace" ends it.
   { kind: 'warning', title: warnTitle, line: 7, excerpt: [5, 49] },
@@ -70,7 +79,9 @@ check('oops-panic', [
 ]);
 
 // panic_on_warn: the panic inside the warning makes it a panic.
-check('panic-on-warn', [{ kind: 'panic', title: warnTitle.replace('PID: 238', 'PID: 263'), line: 5, excerpt: [3, 51] }]);
+check('panic-on-warn', [
+  { kind: 'panic', title: warnTitle.replace('PID: 238', 'PID: 263'), line: 5, excerpt: [3, 51] },
+]);
 
 // echo c > /proc/sysrq-trigger: the panic's own stack dump is its excerpt.
 check('panic-sysrq', [
@@ -82,15 +93,35 @@ check('hung-task', [
   { kind: 'hung-task', title: 'INFO: task insmod:243 blocked for more than 10 seconds.', line: 3, excerpt: [3, 34] },
   { kind: 'hung-task', title: 'INFO: task insmod:243 blocked for more than 20 seconds.', line: 35, excerpt: [35, 66] },
   { kind: 'hung-task', title: 'INFO: task insmod:243 blocked for more than 30 seconds.', line: 67, excerpt: [67, 98] },
-  { kind: 'hung-task', title: 'INFO: task insmod:243 blocked for more than 10 seconds.', line: 101, excerpt: [101, 138] },
-  { kind: 'hung-task', title: 'INFO: task insmod:243 blocked for more than 20 seconds.', line: 139, excerpt: [139, 176] },
+  {
+    kind: 'hung-task',
+    title: 'INFO: task insmod:243 blocked for more than 10 seconds.',
+    line: 101,
+    excerpt: [101, 138],
+  },
+  {
+    kind: 'hung-task',
+    title: 'INFO: task insmod:243 blocked for more than 20 seconds.',
+    line: 139,
+    excerpt: [139, 176],
+  },
 ]);
 
 // preempt_disable() spin for 50 s twice: soft lockups and an RCU stall, each its own report.
 check('soft-lockup', [
-  { kind: 'soft-lockup', title: 'watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [insmod:247]', line: 3, excerpt: [3, 44] },
+  {
+    kind: 'soft-lockup',
+    title: 'watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [insmod:247]',
+    line: 3,
+    excerpt: [3, 44],
+  },
   { kind: 'rcu-stall', title: 'rcu: INFO: rcu_preempt self-detected stall on CPU', line: 47, excerpt: [47, 97] },
-  { kind: 'soft-lockup', title: 'watchdog: BUG: soft lockup - CPU#1 stuck for 44s! [insmod:247]', line: 98, excerpt: [98, 147] },
+  {
+    kind: 'soft-lockup',
+    title: 'watchdog: BUG: soft lockup - CPU#1 stuck for 44s! [insmod:247]',
+    line: 98,
+    excerpt: [98, 147],
+  },
 ]);
 
 // use-after-free of a KFENCE-sampled kmalloc (kfence.sample_interval=10), twice: header to closing ====.
@@ -106,7 +137,12 @@ t.test('a clean boot of the debug kernel (KASAN, KFENCE, lockup detectors initia
 });
 
 check('lkdtm-warning', [
-  { kind: 'warning', title: 'WARNING: CPU: 1 PID: 95 at drivers/misc/lkdtm/bugs.c:112 lkdtm_WARNING+0xc/0xf', line: 4, excerpt: [3, 42] },
+  {
+    kind: 'warning',
+    title: 'WARNING: CPU: 1 PID: 95 at drivers/misc/lkdtm/bugs.c:112 lkdtm_WARNING+0xc/0xf',
+    line: 4,
+    excerpt: [3, 42],
+  },
 ]);
 
 // The BUG kills the shell before it writes the end marker: the report still ends at "end trace".
@@ -114,25 +150,41 @@ check('lkdtm-bug', [{ kind: 'bug', title: 'kernel BUG at drivers/misc/lkdtm/bugs
 
 // NULL write under inline KASAN: the shadow check faults first, as a general protection fault.
 check('lkdtm-exception', [
-  { kind: 'oops', title: 'Oops: general protection fault, maybe for address 0xffffffff81616ca9: 0000 [#2] SMP KASAN', line: 3, excerpt: [3, 42] },
+  {
+    kind: 'oops',
+    title: 'Oops: general protection fault, maybe for address 0xffffffff81616ca9: 0000 [#2] SMP KASAN',
+    line: 3,
+    excerpt: [3, 42],
+  },
 ]);
 
 // lkdtm READ_AFTER_FREE: 90 lines from the header to the closing ====.
 check('kasan', [
-  { kind: 'kasan', title: 'BUG: KASAN: slab-use-after-free in lkdtm_READ_AFTER_FREE+0x153/0x263', line: 6, excerpt: [6, 95] },
+  {
+    kind: 'kasan',
+    title: 'BUG: KASAN: slab-use-after-free in lkdtm_READ_AFTER_FREE+0x153/0x263',
+    line: 6,
+    excerpt: [6, 95],
+  },
 ]);
 
 check('ubsan', [
   {
     kind: 'ubsan',
-    title: 'UBSAN: array-index-out-of-bounds in /root/.cache/faultline/debian/linux-source-6.12_6.12.117-1~deb12u1/tree/drivers/misc/lkdtm/bugs.c:406:16',
+    title:
+      'UBSAN: array-index-out-of-bounds in /root/.cache/faultline/debian/linux-source-6.12_6.12.117-1~deb12u1/tree/drivers/misc/lkdtm/bugs.c:406:16',
     line: 6,
     excerpt: [5, 38],
   },
 ]);
 
 check('lkdtm-kfence', [
-  { kind: 'kfence', title: 'BUG: KFENCE: use-after-free read in lkdtm_KFENCE_READ_AFTER_FREE+0x228/0x3bd', line: 6, excerpt: [6, 42] },
+  {
+    kind: 'kfence',
+    title: 'BUG: KFENCE: use-after-free read in lkdtm_KFENCE_READ_AFTER_FREE+0x228/0x3bd',
+    line: 6,
+    excerpt: [6, 42],
+  },
 ]);
 
 // 30 s with interrupts off, twice: the buddy detector reports the first, an RCU stall (seen from the other CPU) the second.
@@ -150,7 +202,12 @@ check('lkdtm-hung-task', [
 
 check('lkdtm-soft-lockup', [
   { kind: 'rcu-stall', title: 'rcu: INFO: rcu_sched self-detected stall on CPU', line: 3, excerpt: [3, 41] },
-  { kind: 'soft-lockup', title: 'watchdog: BUG: soft lockup - CPU#1 stuck for 45s! [sh:104]', line: 42, excerpt: [42, 79] },
+  {
+    kind: 'soft-lockup',
+    title: 'watchdog: BUG: soft lockup - CPU#1 stuck for 45s! [sh:104]',
+    line: 42,
+    excerpt: [42, 79],
+  },
 ]);
 
 check('lkdtm-panic', [{ kind: 'panic', title: 'Kernel panic - not syncing: dumptest', line: 3, excerpt: [3, 33] }]);
@@ -178,6 +235,9 @@ t.test('a report outside any test has no test; markers end an open report', asyn
   // Cut the capture in the middle of the third report and end the test there.
   const cut = text.split('\n').slice(0, 80).join('\n') + '\n[ 1101.1] faultline: end fake-test\r\n';
   const partial = detectSplats(cut);
-  t.same(partial.map((s) => s.kind), ['hung-task', 'hung-task', 'hung-task']);
+  t.same(
+    partial.map((s) => s.kind),
+    ['hung-task', 'hung-task', 'hung-task'],
+  );
   t.notMatch(partial[2]?.excerpt ?? '', /faultline: end/);
 });

@@ -85,7 +85,8 @@ export class SplatDetector {
     if (this.open) {
       this.open.lines.push(line);
       // A panic that follows a report is part of it, but upgrades its kind.
-      if (trigger?.kind === 'panic') this.open.splat.kind = this.open.splat.kind === 'warning' ? 'panic' : this.open.splat.kind;
+      if (trigger?.kind === 'panic')
+        this.open.splat.kind = this.open.splat.kind === 'warning' ? 'panic' : this.open.splat.kind;
       if (FOOTER.test(line)) {
         // KASAN reports are framed by two ==== lines: the first opens, the second closes.
         if (/^=+$/.test(line) && !this.open.sawHeaderSeparator) this.open.sawHeaderSeparator = true;
@@ -110,7 +111,8 @@ export class SplatDetector {
         this.ended = { ...ended, lag: ended.lag + 1 };
       }
       if (CUT_HERE.test(line)) this.cutHere = [line];
-      else if (this.cutHere) this.cutHere = this.cutHere.length < MAX_CUT_HERE_LEAD ? [...this.cutHere, line] : undefined;
+      else if (this.cutHere)
+        this.cutHere = this.cutHere.length < MAX_CUT_HERE_LEAD ? [...this.cutHere, line] : undefined;
       return;
     }
     const splat: Splat = { kind: trigger.kind, title: line.trim(), excerpt: '', line: this.lineNo };

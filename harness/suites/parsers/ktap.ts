@@ -60,8 +60,12 @@ export function parseKtap(text: string): KtapResult {
     }
     if ((m = TOTALS.exec(line))) {
       result.totals = {
-        pass: Number(m[1]), fail: Number(m[2]), xfail: Number(m[3]),
-        xpass: Number(m[4]), skip: Number(m[5]), error: Number(m[6]),
+        pass: Number(m[1]),
+        fail: Number(m[2]),
+        xfail: Number(m[3]),
+        xpass: Number(m[4]),
+        skip: Number(m[5]),
+        error: Number(m[6]),
       };
       continue;
     }

@@ -9,9 +9,15 @@ const read = (n: string) => readFileSync(join(fixtures, n), 'utf8');
 
 t.test('host run (kernel 6.18): minor and copy on shmem/hugetlb/anon', (t) => {
   // ./postcopy -b shmem,hugetlb,anon -s 8
-  const p = parsePostcopy({ output: read('postcopy.host-6.18.txt'), exitCode: 0, timedOut: false, durationMs: 2000 }, { suite: 'postcopy' });
+  const p = parsePostcopy(
+    { output: read('postcopy.host-6.18.txt'), exitCode: 0, timedOut: false, durationMs: 2000 },
+    { suite: 'postcopy' },
+  );
   t.equal(p.status, 'pass');
-  t.same(p.subtests.map((s) => s.name), ['minor/shmem', 'minor/hugetlb', 'copy/shmem', 'copy/hugetlb', 'copy/anon']);
+  t.same(
+    p.subtests.map((s) => s.name),
+    ['minor/shmem', 'minor/hugetlb', 'copy/shmem', 'copy/hugetlb', 'copy/anon'],
+  );
   for (const s of p.subtests) {
     const m = (n: string) => s.metrics?.find((x) => x.name === n)?.value;
     t.equal(s.status, 'pass', s.name);
@@ -27,7 +33,10 @@ t.test('host run (kernel 6.18): minor and copy on shmem/hugetlb/anon', (t) => {
 });
 
 t.test('killed mid-run: error', (t) => {
-  const p = parsePostcopy({ output: read('postcopy.host-6.18.killed.txt'), exitCode: null, timedOut: false, durationMs: 600 }, { suite: 'postcopy', backing: 'shmem' });
+  const p = parsePostcopy(
+    { output: read('postcopy.host-6.18.killed.txt'), exitCode: null, timedOut: false, durationMs: 600 },
+    { suite: 'postcopy', backing: 'shmem' },
+  );
   t.equal(p.status, 'error');
   t.equal(p.subtests.length, 0);
   t.end();

@@ -17,7 +17,10 @@ import type { Backing } from '../../results/types.js';
 import type { ParsedProgram, ProgramOutput } from '../types.js';
 import { parseMetricKtap } from './uffd-lat.js';
 
-export function parsePostcopy(out: ProgramOutput, opts: { suite: string; backing?: Backing; program?: string }): ParsedProgram {
+export function parsePostcopy(
+  out: ProgramOutput,
+  opts: { suite: string; backing?: Backing; program?: string },
+): ParsedProgram {
   const parsed = parseMetricKtap(out, { ...opts, program: opts.program ?? 'postcopy' });
   // Defence in depth: a pass that reports integrity errors is a failure.
   for (const s of parsed.subtests) {

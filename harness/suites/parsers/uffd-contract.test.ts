@@ -22,11 +22,16 @@ t.test('host run (kernel 6.18): all contracts parsed', (t) => {
 t.test('a mismatch becomes a failed subtest with expected vs seen', (t) => {
   // The host capture with one result turned into the mismatch the program prints.
   const broken = output
-    .replace('# UFFDIO_COPY on a minor fault: expected EEXIST, saw EEXIST\nok 3 copy-on-minor/shmem',
-      '# UFFDIO_COPY on a minor fault: expected EEXIST, saw EINVAL\nnot ok 3 copy-on-minor/shmem # UFFDIO_COPY on a minor fault: expected EEXIST, saw EINVAL')
+    .replace(
+      '# UFFDIO_COPY on a minor fault: expected EEXIST, saw EEXIST\nok 3 copy-on-minor/shmem',
+      '# UFFDIO_COPY on a minor fault: expected EEXIST, saw EINVAL\nnot ok 3 copy-on-minor/shmem # UFFDIO_COPY on a minor fault: expected EEXIST, saw EINVAL',
+    )
     .replace('pass:41 fail:0', 'pass:40 fail:1');
   t.not(broken, output);
-  const p = parseUffdContract({ output: broken, exitCode: 1, timedOut: false, durationMs: 200 }, { suite: 'uffd-contract' });
+  const p = parseUffdContract(
+    { output: broken, exitCode: 1, timedOut: false, durationMs: 200 },
+    { suite: 'uffd-contract' },
+  );
   t.equal(p.status, 'fail');
   const s = p.subtests.find((x) => x.name === 'copy-on-minor/shmem');
   t.equal(s?.status, 'fail');
@@ -36,7 +41,10 @@ t.test('a mismatch becomes a failed subtest with expected vs seen', (t) => {
 
 t.test('truncated output (crash after a few results) is an error', (t) => {
   const cut = output.split('\n').slice(0, 20).join('\n');
-  const p = parseUffdContract({ output: cut, exitCode: null, timedOut: false, durationMs: 50 }, { suite: 'uffd-contract' });
+  const p = parseUffdContract(
+    { output: cut, exitCode: null, timedOut: false, durationMs: 50 },
+    { suite: 'uffd-contract' },
+  );
   t.equal(p.status, 'error');
   t.ok(p.subtests.length > 0 && p.subtests.length < 41);
   t.end();

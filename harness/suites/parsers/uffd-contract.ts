@@ -18,7 +18,10 @@ import type { ParsedProgram, ProgramOutput } from '../types.js';
 import { parseKtap } from './ktap.js';
 import { parseDiagnostics, parseMetricKtap } from './uffd-lat.js';
 
-export function parseUffdContract(out: ProgramOutput, opts: { suite: string; backing?: Backing; program?: string }): ParsedProgram {
+export function parseUffdContract(
+  out: ProgramOutput,
+  opts: { suite: string; backing?: Backing; program?: string },
+): ParsedProgram {
   const parsed = parseMetricKtap(out, { ...opts, program: opts.program ?? 'uffd-contract' });
   const k = parseKtap(out.output);
   parsed.subtests.forEach((s, i) => {

@@ -37,7 +37,11 @@ t.test('full host run (kernel 6.18): every case parsed with metrics and backing'
   t.ok((copy?.durationMs ?? 0) > 0, 'durationMs from the wall metric');
   const hist = (copy?.metrics ?? []).filter((m) => m.name.startsWith('total_ns_log2_'));
   t.ok(hist.length > 0);
-  t.equal(hist.reduce((a, m) => a + m.value, 0), 100, 'histogram buckets sum to the sample count');
+  t.equal(
+    hist.reduce((a, m) => a + m.value, 0),
+    100,
+    'histogram buckets sum to the sample count',
+  );
   const minor = p.subtests.find((s) => s.name === 'minor-continue/hugetlb/poll');
   t.equal(minor?.backing, 'hugetlb');
   t.ok(metric(minor, 'fill_p50'), 'MINOR reports the fill through the alias');
@@ -107,9 +111,12 @@ t.test('diagnostic line formats', (t) => {
 
 t.test('a failing case is a failed subtest and a failed program', (t) => {
   const text = [
-    'TAP version 13', '1..2', 'ok 1 clock-overhead',
+    'TAP version 13',
+    '1..2',
+    'ok 1 clock-overhead',
     'not ok 2 missing-copy/anon/blocking # iteration 3: missing-copy failed: File exists (fault flags 0x0)',
-    '# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:0 error:0', '',
+    '# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:0 error:0',
+    '',
   ].join('\n');
   const p = parseUffdLat({ output: text, exitCode: 1, timedOut: false, durationMs: 5 }, { suite: 'uffd-lat' });
   t.equal(p.status, 'fail');

@@ -89,7 +89,10 @@ function programStatus(k: KtapResult, out: ProgramOutput): { status: Status; rea
   if (k.version === undefined) return { status: 'error', reason: 'no TAP header in the output' };
   if (out.exitCode === null) return { status: 'error', reason: 'killed by a signal' };
   if (!k.totals) {
-    return { status: 'error', reason: `output ends without a Totals line after ${k.tests.length} of ${k.plan ?? '?'} results (crash?)` };
+    return {
+      status: 'error',
+      reason: `output ends without a Totals line after ${k.tests.length} of ${k.plan ?? '?'} results (crash?)`,
+    };
   }
   if (k.plan !== undefined && k.tests.length !== k.plan) {
     return { status: 'error', reason: `planned ${k.plan} results, got ${k.tests.length}` };
@@ -97,9 +100,13 @@ function programStatus(k: KtapResult, out: ProgramOutput): { status: Status; rea
   if (out.exitCode !== 0 && out.exitCode !== 1) return { status: 'error', reason: `exit code ${out.exitCode}` };
   const failed = k.tests.filter((t) => statusOf(t) === 'fail').length;
   if (failed > 0 || out.exitCode === 1) {
-    return { status: 'fail', reason: failed > 0 ? `${failed} subtest(s) failed` : 'exit code 1 with no failed subtest' };
+    return {
+      status: 'fail',
+      reason: failed > 0 ? `${failed} subtest(s) failed` : 'exit code 1 with no failed subtest',
+    };
   }
-  if (k.tests.length > 0 && k.tests.every((t) => statusOf(t) === 'skip')) return { status: 'skip', reason: 'every subtest skipped' };
+  if (k.tests.length > 0 && k.tests.every((t) => statusOf(t) === 'skip'))
+    return { status: 'skip', reason: 'every subtest skipped' };
   return { status: 'pass' };
 }
 
@@ -135,6 +142,9 @@ export function parseMetricKtap(out: ProgramOutput, opts: ParseOptions): ParsedP
   return parsed;
 }
 
-export function parseUffdLat(out: ProgramOutput, opts: Omit<ParseOptions, 'program'> & { program?: string }): ParsedProgram {
+export function parseUffdLat(
+  out: ProgramOutput,
+  opts: Omit<ParseOptions, 'program'> & { program?: string },
+): ParsedProgram {
   return parseMetricKtap(out, { ...opts, program: opts.program ?? 'uffd-lat' });
 }

@@ -64,13 +64,22 @@ export function checkName(label: string): string {
     const m = re.exec(label.trim());
     if (m) return name(m);
   }
-  return label.trim().replace(/[^A-Za-z0-9_.=-]+/g, '-').replace(/^-+|-+$/g, '') || 'check';
+  return (
+    label
+      .trim()
+      .replace(/[^A-Za-z0-9_.=-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'check'
+  );
 }
 
 /** CRs gone, and uffd_stats_report's "+\b" (backspace over the last '+') applied. */
 function cleanLegacyOutput(text: string): string {
-  // eslint-disable-next-line no-control-regex -- the backspaces are what this removes
-  return text.replace(/\r/g, '').replace(/[^\n]\x08/g, '').replace(/\x08/g, '');
+  /* eslint-disable no-control-regex -- the backspaces are what this removes */
+  return text
+    .replace(/\r/g, '')
+    .replace(/[^\n]\x08/g, '')
+    .replace(/\x08/g, '');
+  /* eslint-enable no-control-regex */
 }
 
 /** The stress section (everything before the first "testing" line) and one section per check. */
@@ -99,7 +108,9 @@ function bounces(body: string): { started: number; reported: number } {
 function reported(s: Section, expectedBounces: number | undefined): boolean {
   if (s.check !== 'stress') return /:\s*(?:done\b|userfaults: )|\bdone\.?\s*$/m.test(s.body);
   const b = bounces(s.body);
-  return b.reported > 0 && b.reported === b.started && (expectedBounces === undefined || b.reported === expectedBounces);
+  return (
+    b.reported > 0 && b.reported === b.started && (expectedBounces === undefined || b.reported === expectedBounces)
+  );
 }
 
 function lastLine(body: string): string {
@@ -107,25 +118,37 @@ function lastLine(body: string): string {
 }
 
 /** Outcome of the section the program ended in: its exit status decides. */
-function finalOutcome(s: Section, exit: LegacyExit, expectedBounces: number | undefined): Omit<LegacyCheck, 'check' | 'label'> {
+function finalOutcome(
+  s: Section,
+  exit: LegacyExit,
+  expectedBounces: number | undefined,
+): Omit<LegacyCheck, 'check' | 'label'> {
   const where = s.check === 'stress' ? 'the stress bounces' : `the ${s.check} check`;
   const errLine = ERROR_LINE.exec(s.body)?.[0]?.trim();
   const done = reported(s, expectedBounces);
-  if (exit.timedOut) return { outcome: 'error', reason: `timed out after ${Math.round(exit.durationMs / 1000)} s during ${where}` };
-  if (exit.exitCode === null) return { outcome: 'error', reason: `killed by a signal during ${where}${errLine ? ` (${errLine})` : ''}` };
-  if (errLine) return exit.exitCode === KSFT_SKIP ? { outcome: 'skip', reason: errLine } : { outcome: 'fail', reason: errLine };
-  if (exit.exitCode === KSFT_SKIP) return { outcome: 'skip', reason: /^skip: [^\n]*/m.exec(s.body)?.[0] ?? `exit 4 (KSFT_SKIP) during ${where}` };
+  if (exit.timedOut)
+    return { outcome: 'error', reason: `timed out after ${Math.round(exit.durationMs / 1000)} s during ${where}` };
+  if (exit.exitCode === null)
+    return { outcome: 'error', reason: `killed by a signal during ${where}${errLine ? ` (${errLine})` : ''}` };
+  if (errLine)
+    return exit.exitCode === KSFT_SKIP ? { outcome: 'skip', reason: errLine } : { outcome: 'fail', reason: errLine };
+  if (exit.exitCode === KSFT_SKIP)
+    return { outcome: 'skip', reason: /^skip: [^\n]*/m.exec(s.body)?.[0] ?? `exit 4 (KSFT_SKIP) during ${where}` };
   if (exit.exitCode === 0) {
     if (done) return { outcome: 'pass' };
     const b = bounces(s.body);
-    const what = s.check === 'stress' ? `${b.reported} of ${expectedBounces ?? '?'} bounces reported` : 'no outcome printed';
+    const what =
+      s.check === 'stress' ? `${b.reported} of ${expectedBounces ?? '?'} bounces reported` : 'no outcome printed';
     return { outcome: 'error', reason: `exited 0 in ${where} with ${what}` };
   }
   const last = lastLine(s.body);
   if (exit.exitCode === 1) {
-    return { outcome: 'fail', reason: done
-      ? `exit 1 after the check's report "${last}": the check returned failure (its fault counts are not what it expects)`
-      : `exit 1 during ${where} with no ERROR line${last ? ` (last line: "${last}")` : ''}` };
+    return {
+      outcome: 'fail',
+      reason: done
+        ? `exit 1 after the check's report "${last}": the check returned failure (its fault counts are not what it expects)`
+        : `exit 1 during ${where} with no ERROR line${last ? ` (last line: "${last}")` : ''}`,
+    };
   }
   return { outcome: 'error', reason: `exit ${exit.exitCode} during ${where}${last ? ` (last line: "${last}")` : ''}` };
 }
@@ -143,7 +166,8 @@ export function parseLegacyUffd(text: string, exit: LegacyExit, expectedBounces?
     // a child (whose exit the parent reports) still marks it.
     const errLine = ERROR_LINE.exec(s.body)?.[0]?.trim();
     if (errLine) return { ...head, outcome: 'fail', reason: errLine };
-    if (!reported(s, expectedBounces)) return { ...head, outcome: 'error', reason: `went on to the next check without reporting ${s.check}` };
+    if (!reported(s, expectedBounces))
+      return { ...head, outcome: 'error', reason: `went on to the next check without reporting ${s.check}` };
     return { ...head, outcome: 'pass' };
   });
 }

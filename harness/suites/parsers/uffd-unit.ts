@@ -43,10 +43,15 @@ const NOT_SUPPORTED = /Userfaultfd not supported or unprivileged, skip all tests
 
 function outcomeOf(body: string): { outcome: UnitOutcome; reason?: string } {
   // The outcome is the first of these after the "Testing ..." prefix.
-  const m = /(?:^|\n|\s)(done)\s*(?:\n|$)|skipped \[reason: ([\s\S]*?)\]\s*(?:\n|$)|failed \[reason: ([\s\S]*?)\]\s*(?:\n|$)/.exec(body);
+  const m =
+    /(?:^|\n|\s)(done)\s*(?:\n|$)|skipped \[reason: ([\s\S]*?)\]\s*(?:\n|$)|failed \[reason: ([\s\S]*?)\]\s*(?:\n|$)/.exec(
+      body,
+    );
   if (!m) {
     const errLine = /^ERROR: .*$/m.exec(body)?.[0] ?? /\S.*$/m.exec(body)?.[0];
-    return errLine ? { outcome: 'crash', reason: errLine.trim() } : { outcome: 'crash', reason: 'no outcome printed (program died)' };
+    return errLine
+      ? { outcome: 'crash', reason: errLine.trim() }
+      : { outcome: 'crash', reason: 'no outcome printed (program died)' };
   }
   if (m[1]) return { outcome: 'pass' };
   if (m[2] !== undefined) return { outcome: 'skip', reason: m[2].trim() };
@@ -63,7 +68,12 @@ export function parseUffdUnitTests(text: string): UnitParse {
     const on = ON_MEM.exec(label);
     // "UFFDIO_API (with /dev/userfaultfd)" -> "UFFDIO_API-with-_dev_userfaultfd": one path segment.
     const test = on ? (on[1] ?? '') : label.replace(/[()]/g, '').trim().replace(/\//g, '_').replace(/\s+/g, '-');
-    starts.push({ test, ...(on ? { mem: on[2] ?? '' } : {}), bodyStart: (m.index ?? 0) + m[0].length, index: m.index ?? 0 });
+    starts.push({
+      test,
+      ...(on ? { mem: on[2] ?? '' } : {}),
+      bodyStart: (m.index ?? 0) + m[0].length,
+      index: m.index ?? 0,
+    });
   }
   const sm = SUMMARY.exec(clean);
   for (let i = 0; i < starts.length; i++) {
