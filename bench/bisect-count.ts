@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBisect } from '../harness/bisect/bisect.js';
 import { createToyRepo } from '../harness/bisect/fixtures/toy-repo.js';
-import type { RevisionTester, RunObservation, StepOutcome, TestRequest } from '../harness/bisect/types.js';
+import type { StepTester, RunObservation, StepOutcome, TestRequest } from '../harness/bisect/types.js';
 import { writeJsonAtomic } from '../harness/util/fsutil.js';
 
 /** Bad from generation `culprit` on; generations in `broken` do not build. Reads the real checkout. */
-class PositionTester implements RevisionTester {
+class PositionTester implements StepTester {
   readonly builds: string[] = [];
   constructor(
     private readonly culprit: number,

@@ -20,7 +20,8 @@ import { mkdir, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git } from '../harness/bisect/fixtures/toy-repo.js';
-import { CommandBuilder, CommandSeriesTester } from '../harness/series/command-adapter.js';
+import { CommandBuilder, CommandRunner } from '../harness/revision/command.js';
+import { RevisionTester } from '../harness/revision/tester.js';
 import { runSeries } from '../harness/series/series.js';
 import { writeJsonAtomic } from '../harness/util/fsutil.js';
 import { run } from '../harness/util/proc.js';
@@ -76,7 +77,7 @@ async function commitEdit(
 
 async function kernelSeries(): Promise<void> {
   const { ensureKernelTestRepo, testRepoGit } = await import('../harness/e2e/kernel-repo.js');
-  const { KernelSeriesBuilder } = await import('../harness/series/kernel-adapter.js');
+  const { KernelBuilder } = await import('../harness/revision/kernel.js');
   const { buildKernel } = await import('../harness/kernel/build.js');
   const k = await ensureKernelTestRepo();
   const work = await mkdtemp(join(tmpdir(), 'faultline-bench-kseries-'));
@@ -120,8 +121,12 @@ async function kernelSeries(): Promise<void> {
         noTests: true,
         keepWorktree: true,
       },
-      new KernelSeriesBuilder(settings),
-      { describe: () => 'none (builds only)', test: () => Promise.resolve([]) },
+      // Builds only (noTests): the runner is never called.
+      new RevisionTester(new KernelBuilder(settings, { warningBaseline: true }), {
+        describe: () => 'none (builds only)',
+        settings: () => ({}),
+        run: () => Promise.reject(new Error('builds only: nothing is tested')),
+      }),
     );
     const total = Date.now() - t0;
     // Incremental reference in the same worktree and obj dir: edit each of the series' files in
@@ -225,8 +230,7 @@ try {
   const t0 = Date.now();
   const r = await runSeries(
     { repo: tree, base, mbox, resultsDir: join(root, 'results'), noTests: true },
-    new CommandBuilder(make),
-    new CommandSeriesTester({ test: ['true'], program: 'none' }),
+    new RevisionTester(new CommandBuilder({ cmd: make }), new CommandRunner({ test: ['true'], program: 'none' })),
   );
   const total = Date.now() - t0;
   const budget = cold.durationMs + patches * incr.durationMs;

@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { mkdtemp, mkdir, copyFile, writeFile, chmod, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareKernel } from '../harness/run/kernel.js';
+import { acquireKernel } from '../harness/kernel/bootable.js';
 import { buildInitramfs } from '../harness/image/initramfs.js';
 import { buildSelftests } from '../harness/selftests/build.js';
 import { chooseAccel } from '../harness/vm/accel.js';
@@ -46,7 +46,7 @@ async function bareInitramfs(): Promise<string> {
   return out;
 }
 
-const kernel = await prepareKernel({ kind: 'debian', series: '6.12' });
+const kernel = await acquireKernel({ kind: 'debian', series: '6.12' });
 const qemu = await requireQemu();
 const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
 const bare = await bareInitramfs();

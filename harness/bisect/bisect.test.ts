@@ -3,11 +3,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BisectRefusedError, runBisect, type BisectOptions } from './bisect.js';
-import { CommandTester } from './command-tester.js';
+import { commandStepTester } from './judge.js';
 import { TOY_BUILD, TOY_TEST, ToySourceTester, createToyRepo, git, type ToyRepoOptions } from './fixtures/toy-repo.js';
 import { readBisectRecord, readBisectState } from './record.js';
 import { formatBisectReport } from './report.js';
-import type { RevisionTester, StepOutcome, TestRequest } from './types.js';
+import type { StepTester, StepOutcome, TestRequest } from './types.js';
 import { Git } from '../util/git.js';
 import { exists } from '../util/fsutil.js';
 
@@ -25,10 +25,11 @@ async function scratch(t: HasTeardown): Promise<string> {
 async function setup(t: HasTeardown, o: ToyRepoOptions, kind: 'gcc' | 'source' = 'gcc') {
   const root = await scratch(t);
   const repo = await createToyRepo(join(root, 'repo'), o);
-  const tester =
-    kind === 'gcc'
-      ? new CommandTester({ build: TOY_BUILD, test: TOY_TEST, outRoot: join(root, 'out') })
-      : new ToySourceTester();
+  let tester: StepTester & { readonly builds: readonly string[] };
+  if (kind === 'gcc') {
+    const c = commandStepTester({ build: TOY_BUILD, test: TOY_TEST, outRoot: join(root, 'out') });
+    tester = { describe: () => c.tester.describe(), test: (...a) => c.tester.test(...a), builds: c.builder.builds };
+  } else tester = new ToySourceTester();
   const opts = (extra: Partial<BisectOptions> = {}): BisectOptions => ({
     repo: repo.dir,
     good: repo.hashes[0] as string,
@@ -194,10 +195,10 @@ t.test('endpoints are confirmed first', async (t) => {
   await t.rejects(runBisect(d.opts({ good: 'no-such-rev' }), d.tester), /'no-such-rev' is not a commit/);
 });
 
-class Interrupting implements RevisionTester {
+class Interrupting implements StepTester {
   calls = 0;
   constructor(
-    private readonly inner: RevisionTester,
+    private readonly inner: StepTester,
     private readonly after: number,
   ) {}
   describe(): string {

@@ -9,12 +9,12 @@ import { readBisectRecord, readBisectState, type BisectState } from './record.js
 import type {
   BisectRecord,
   CommitSummary,
-  RevisionTester,
   RunObservation,
   RunPolicy,
   StepOutcome,
   StepRecord,
   StepRole,
+  StepTester,
 } from './types.js';
 
 export interface BisectOptions {
@@ -77,7 +77,7 @@ function summaryOf(c: {
  * injected tester. Resumes from <resultsDir>/state.json when it exists with the same parameters.
  * Resolves with the results record; rejects with BisectRefusedError when the endpoints are wrong.
  */
-export async function runBisect(opts: BisectOptions, tester: RevisionTester): Promise<BisectRecord> {
+export async function runBisect(opts: BisectOptions, tester: StepTester): Promise<BisectRecord> {
   const policy: RunPolicy = { ...DEFAULT_POLICY, ...opts.policy };
   if (policy.failThreshold > policy.runs) {
     throw new UsageError(
@@ -165,7 +165,7 @@ export async function runBisect(opts: BisectOptions, tester: RevisionTester): Pr
 /** What every bisect phase shares: the options, the worktree, and the resumable state it saves. */
 class BisectSession {
   readonly opts: BisectOptions;
-  readonly tester: RevisionTester;
+  readonly tester: StepTester;
   readonly policy: RunPolicy;
   /** The user's checkout (owns the linked worktree). */
   readonly userGit: Git;
@@ -341,6 +341,8 @@ function absorbOutcome(
       return `boot failed: ${o.detail}`;
     case 'untestable':
       return `not testable here: ${o.detail}`;
+    case 'program-broken':
+      return `program does not compile here (the kernel builds): ${o.detail}`;
   }
 }
 

@@ -10,7 +10,7 @@ import {
   parseSplatSpec,
   parseSubtestSpec,
 } from './spec.js';
-import { judgeRun } from './kernel-tester.js';
+import { judgeRun } from './judge.js';
 import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, missProbability, passThreshold } from './policy.js';
 import type { RunObservation } from './types.js';
 import type { RunRecord, Splat, SubtestResult } from '../results/types.js';

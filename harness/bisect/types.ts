@@ -1,7 +1,7 @@
 /**
- * The bisect engine talks to the world through one interface, RevisionTester: build a revision in
- * a worktree and run the test on it `runs` times. Production wires it to the kernel build and
- * `runTests` (kernel-tester.ts); tests and `--build-cmd/--test-cmd` use command-tester.ts.
+ * The bisect engine talks to the world through one interface, StepTester: build a revision in
+ * a worktree and run the test on it `runs` times, as pass/fail observations or a reason to skip.
+ * Production wires it to the revision tester (harness/revision/) through judge.ts.
  */
 
 /** One run of the test on a built revision. */
@@ -25,6 +25,8 @@ export type StepOutcome =
   | { kind: 'infra'; detail: string; durationMs: number }
   /** The test does not exist or is skipped at this revision: skipped. */
   | { kind: 'untestable'; detail: string; durationMs: number }
+  /** The user's --program does not compile against this revision's headers: skipped (not a kernel build break). */
+  | { kind: 'program-broken'; detail: string; durationMs: number }
   | { kind: 'runs'; runs: RunObservation[]; buildMs?: number; cacheHit?: boolean };
 
 export interface TestRequest {
@@ -34,7 +36,7 @@ export interface TestRequest {
   label: string;
 }
 
-export interface RevisionTester {
+export interface StepTester {
   test(rev: string, worktree: string, req: TestRequest): Promise<StepOutcome>;
   /** One line for the report, e.g. "kernel build + uffd-unit-tests:minor/hugetlb". */
   describe(): string;

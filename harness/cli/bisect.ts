@@ -1,13 +1,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { BisectRefusedError, runBisect } from '../bisect/bisect.js';
-import { CommandTester } from '../bisect/command-tester.js';
-import { KernelTester, suiteForProgram, type KernelBuildSettings, type RunSettings } from '../bisect/kernel-tester.js';
+import { JudgedTester, commandStepTester, judgeRun } from '../bisect/judge.js';
 import { DEFAULT_POLICY } from '../bisect/policy.js';
 import { formatBisectReport } from '../bisect/report.js';
 import { METRIC_EXAMPLE, parseMetricSpec, parseSplatSpec, parseSubtestSpec, type TestSpec } from '../bisect/spec.js';
-import type { RevisionTester, RunPolicy } from '../bisect/types.js';
-import { suiteByName } from '../suites/registry.js';
+import type { RunPolicy, StepTester } from '../bisect/types.js';
+import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
+import { RevisionTester } from '../revision/tester.js';
+import { allSuites, suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { cacheDir } from '../util/fsutil.js';
 import { setVerbose } from '../util/log.js';
@@ -153,12 +154,24 @@ function parseSpec(a: BisectArgs): TestSpec | undefined {
   return undefined;
 }
 
+/** The suite that runs a program (uffd-unit-tests -> uffd), for the RunRequest. */
+function suiteForProgram(program: string): string {
+  const s = allSuites().find((x) => x.programs.includes(program));
+  if (!s) {
+    const known = allSuites()
+      .flatMap((x) => x.programs)
+      .join(', ');
+    throw new UsageError(`no suite runs '${program}': the test spec must name one of ${known}`);
+  }
+  return s.name;
+}
+
 /**
  * The kernel tester for a spec. --test/--metric run their own test (filter: the test's name) on
  * their backing; --splat runs --suite (default uffd, quick) on --backing (default anon), filtered
  * by --filter when given: whatever makes the kernel splat.
  */
-function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): KernelTester {
+function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): StepTester {
   if (a['build-cmd'] !== undefined)
     throw new UsageError('--build-cmd needs --test-cmd (kernel builds use the kernel build module)');
   const own = spec.kind === 'splat' ? undefined : spec;
@@ -175,7 +188,8 @@ function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): Kernel
     resultsRoot: resolve(resultsDir, 'runs'),
     ...(filter ? { filter } : {}),
   });
-  return new KernelTester(spec, k.build, k.run);
+  const revision = new RevisionTester(new KernelBuilder(k.build), new GuestRunner(k.run));
+  return new JudgedTester(revision, (record) => judgeRun(spec, record));
 }
 
 function policyFromArgs(
@@ -295,15 +309,15 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
     const policy = policyFromArgs(a);
     const src = resolve(a['kernel-src']);
     const resultsDir = resolve(a['results-dir'] ?? `results/bisect-${a.good}-${a.bad}`.replace(/[^\w./-]+/g, '_'));
-    let tester: RevisionTester;
+    let tester: StepTester;
     if (a['test-cmd'] !== undefined) {
       if (spec?.kind === 'splat' || a.filter !== undefined)
         throw new UsageError('--splat and --filter are about guest runs: they do not go with --test-cmd');
-      tester = new CommandTester({
+      tester = commandStepTester({
         ...(a['build-cmd'] !== undefined ? { build: sh(a['build-cmd']) } : {}),
         test: sh(a['test-cmd']),
         outRoot: await cacheDir('bisect-cmd', Buffer.from(src).toString('hex').slice(-32)),
-      });
+      }).tester;
     } else {
       if (!spec) throw new UsageError('--test, --metric or --splat is required without --test-cmd');
       tester = kernelTester(a, spec, resultsDir);

@@ -1,10 +1,11 @@
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
-import { CommandBuilder, CommandSeriesTester } from '../series/command-adapter.js';
-import { KernelSeriesBuilder, KernelSeriesTester } from '../series/kernel-adapter.js';
+import { CommandBuilder, CommandRunner } from '../revision/command.js';
+import { GuestRunner, KernelBuilder } from '../revision/kernel.js';
+import { RevisionTester } from '../revision/tester.js';
 import { formatSeriesReport } from '../series/report.js';
 import { runSeries, type SeriesOptions } from '../series/series.js';
-import type { SeriesBuilder, SeriesRecord, SeriesTester } from '../series/types.js';
+import type { SeriesRecord } from '../series/types.js';
 import { suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { setVerbose } from '../util/log.js';
@@ -43,14 +44,6 @@ export function parseThreshold(text: string): number {
 }
 
 const sh = (cmd: string): string[] => ['sh', '-c', cmd];
-
-async function execute<A>(
-  opts: SeriesOptions,
-  builder: SeriesBuilder<A>,
-  tester: SeriesTester<A>,
-): Promise<SeriesRecord> {
-  return runSeries(opts, builder, tester);
-}
 
 export const seriesCommand: CommandModule<object, SeriesArgs> = {
   command: 'series',
@@ -157,10 +150,12 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
           '--build-cmd and --test-cmd go together (the test command prints KTAP); or use --no-tests',
         );
       }
-      r = await execute(
+      r = await runSeries(
         opts,
-        new CommandBuilder(sh(a['build-cmd'])),
-        new CommandSeriesTester({ test: sh(a['test-cmd'] ?? 'true'), program: 'cmd' }),
+        new RevisionTester(
+          new CommandBuilder({ cmd: sh(a['build-cmd']) }),
+          new CommandRunner({ test: sh(a['test-cmd'] ?? 'true'), program: 'cmd' }),
+        ),
       );
     } else {
       const suites = parseList(a.suite ?? 'uffd');
@@ -172,7 +167,10 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
         resultsRoot: resolve(resultsDir, 'runs'),
         ...(a.filter ? { filter: a.filter } : {}),
       });
-      r = await execute(opts, new KernelSeriesBuilder(k.build), new KernelSeriesTester(k.run));
+      r = await runSeries(
+        opts,
+        new RevisionTester(new KernelBuilder(k.build, { warningBaseline: true }), new GuestRunner(k.run)),
+      );
     }
     process.stdout.write(formatSeriesReport(r));
     process.stdout.write(`\nresults: ${resultsDir}/results.json, report.txt, junit.xml\n`);

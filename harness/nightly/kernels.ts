@@ -6,9 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { buildInitramfs } from '../image/initramfs.js';
-import { buildKernel, type KernelBuild } from '../kernel/build.js';
-import { prepareKernel } from '../run/kernel.js';
-import type { KernelSpec } from '../run/request.js';
+import { acquireKernel, pathSpecOf, type KernelSpec } from '../kernel/bootable.js';
 import { buildSelftests } from '../selftests/build.js';
 import { FaultlineError, UsageError, errorMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
@@ -30,40 +28,32 @@ export type KernelPreparer = (
   buildKey: string,
 ) => Promise<PreparedKernel>;
 
-/** Source-built kernels go through harness/kernel/build.ts (cached by tree, ref and config). */
-async function buildSourceKernel(k: Extract<PlanKernel, { kind: 'tree' }>, fragments: string[]): Promise<KernelBuild> {
+/** The plan's kernel as a spec: a packaged kernel, or a build of a local tree (cached by tree, ref and config). */
+function specOf(k: PlanKernel, fragments: string[]): KernelSpec {
+  if (k.kind === 'debian') return { kind: 'debian', series: k.series };
   if (/^[a-z]+:\/\//.test(k.tree)) {
     throw new UsageError(
       `kernel '${k.name}': tree ${k.tree} is a URL; faultline builds from a local checkout: clone it and give its path (ref: selects the revision)`,
     );
   }
-  const kconfig = [...k.kconfig, ...fragments];
-  return buildKernel({
+  return {
+    kind: 'build',
     kernelSrc: resolve(k.tree),
+    kconfig: [...k.kconfig, ...fragments],
     ...(k.ref !== undefined ? { ref: k.ref } : {}),
-    ...(kconfig.length > 0 ? { kconfig } : {}),
-    progress: 'plain',
-  });
+  };
 }
 
 export const defaultKernelPreparer =
   (aptOptions: readonly string[] = []): KernelPreparer =>
   async (k, config, buildKey) => {
-    let spec: KernelSpec;
-    let selftestsTree: string | undefined;
-    let prebuiltSelftests: string | undefined;
-    if (k.kind === 'debian') {
-      spec = { kind: 'debian', series: k.series };
-    } else {
-      const built = await buildSourceKernel(k, config.fragments);
-      spec = { kind: 'path', bzImage: built.bzImage, release: built.release, configHash: built.configHash };
-      selftestsTree = built.tree;
-      prebuiltSelftests = built.selftests?.dir;
-    }
+    const wanted = specOf(k, config.fragments);
     // Warm every cache a run reads: kernel (+ Debian source), selftests, initramfs.
-    const bootable = await prepareKernel(spec, aptOptions);
-    const tree = selftestsTree ?? bootable.sourceTree;
-    let selftestsDir = prebuiltSelftests;
+    const bootable = await acquireKernel(wanted, { aptOptions, build: { progress: 'plain' } });
+    // Jobs boot what was acquired here; a packaged kernel is looked up again (from the cache).
+    const spec = wanted.kind === 'debian' ? wanted : pathSpecOf(bootable);
+    const tree = bootable.sourceTree;
+    let selftestsDir = bootable.selftestsDir;
     if (selftestsDir === undefined && tree) selftestsDir = (await buildSelftests({ tree })).dir;
     await buildInitramfs(bootable.modulesDir ? { modulesDir: bootable.modulesDir } : {});
     log.info(`kernel ${k.name} (${buildKey}) ready: ${bootable.info.release ?? bootable.bzImage}`);

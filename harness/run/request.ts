@@ -1,13 +1,7 @@
+import type { KernelSpec } from '../kernel/bootable.js';
 import type { Backing, GuestRam } from '../results/types.js';
 
-/** Which kernel to boot. */
-export type KernelSpec =
-  /** Debian's packaged kernel of a series (default "6.12"), downloaded with apt-get download. */
-  | { kind: 'debian'; series: string }
-  /** A bzImage on disk; `modulesDir` (lib/modules/<release>) when its virtio drivers are modules. */
-  | { kind: 'path'; bzImage: string; modulesDir?: string; release?: string; configHash?: string }
-  /** Built from a tree (cached by tree state + .config + compiler): `faultline build` then run. */
-  | { kind: 'build'; kernelSrc: string; ref?: string; kconfig: string[]; base?: string };
+export type { KernelSpec };
 
 export type AccelRequest = 'auto' | 'kvm' | 'tcg';
 

@@ -5,6 +5,7 @@ import { FaultlineError, UsageError, type ExitCodeValue } from '../util/errors.j
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { buildInitramfs } from '../image/initramfs.js';
+import { acquireKernel } from '../kernel/bootable.js';
 import { buildSelftests, readSelftestManifest, type SelftestProgram } from '../selftests/build.js';
 import { buildUserProgram } from '../selftests/user-program.js';
 import { programSuite } from '../suites/program.js';
@@ -18,7 +19,6 @@ import type { SshSession } from '../ssh/transport.js';
 import { chooseAccel } from '../vm/accel.js';
 import { requireQemu } from '../vm/guest.js';
 import { PlanRunner, type PlanOutcome } from './execute.js';
-import { prepareKernel } from './kernel.js';
 import type { RunRequest } from './request.js';
 import { GuestSession } from './session.js';
 
@@ -67,7 +67,8 @@ async function loadSelftests(
       dir: prebuilt,
       programs: await readSelftestManifest(manifest),
       source: req.selftestsDir ? 'prebuilt' : 'kernel-build',
-      ...(sourceTree ? { tree: sourceTree } : {}),
+      // The tree they came from (its uapi headers build --program), when the caller names it.
+      ...((req.selftestsTree ?? sourceTree) ? { tree: req.selftestsTree ?? sourceTree } : {}),
     };
   }
   const tree = req.selftestsTree ?? sourceTree;
@@ -124,7 +125,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   log.attachFile(join(dir, 'run.log'));
   log.info(`run ${runId}: results in ${dir}`);
 
-  const kernel = await prepareKernel(req.kernel, req.aptOptions);
+  const kernel = await acquireKernel(req.kernel, req.aptOptions ? { aptOptions: req.aptOptions } : {});
   const selftests = await loadSelftests(req, kernel.sourceTree, kernel.selftestsDir);
   const own = await buildOwnPrograms(req, selftests);
   if (own) suites.push(own.suite);

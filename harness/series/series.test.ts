@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Git } from '../util/git.js';
 import { exists } from '../util/fsutil.js';
-import type { KernelBuildSettings, RunSettings } from '../bisect/kernel-tester.js';
-import { CommandBuilder, CommandSeriesTester } from './command-adapter.js';
-import { KernelSeriesBuilder, KernelSeriesTester } from './kernel-adapter.js';
+import { CommandBuilder, CommandRunner } from '../revision/command.js';
+import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
+import { RevisionTester } from '../revision/tester.js';
 import { TOY_SERIES_BUILD, TOY_SERIES_TEST, createToySeries } from './fixtures/toy-series.js';
 import { readSeriesRecord } from './record.js';
 import { baseResultsKey, runSeries, type SeriesOptions } from './series.js';
@@ -17,10 +17,11 @@ async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string
   return d;
 }
 
-const adapters = () => ({
-  builder: new CommandBuilder(TOY_SERIES_BUILD),
-  tester: new CommandSeriesTester({ test: TOY_SERIES_TEST, program: 'toy' }),
-});
+const toyTester = (o: { timeoutMs?: number } = {}) =>
+  new RevisionTester(
+    new CommandBuilder({ cmd: TOY_SERIES_BUILD }),
+    new CommandRunner({ test: TOY_SERIES_TEST, program: 'toy', ...o }),
+  );
 
 t.test('an mbox from git format-patch: cover letter skipped, build break, new warning, regressions', async (t) => {
   const root = await scratch(t);
@@ -32,9 +33,9 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
     branch: await user.currentBranch(),
     status: (await user.exec(['status', '--porcelain'])).stdout,
   };
-  const { builder, tester } = adapters();
+  const tester = toyTester();
   const opts: SeriesOptions = { repo: s.dir, base: s.base, mbox: s.mbox, resultsDir: join(root, 'results'), repeat: 5 };
-  const r = await runSeries(opts, builder, tester);
+  const r = await runSeries(opts, tester);
 
   t.equal(r.patches.length, 5, 'cover letter is not a patch');
   t.equal(r.source.kind === 'mbox' && r.source.cover?.subject, '[PATCH 0/5] toy: scale() and a faster mul()');
@@ -175,19 +176,16 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.equal((await user.worktreeList()).length, 1);
 
   // Same series, same base: same patchset hash; the base's test results come from the cache.
-  const again = await runSeries({ ...opts, resultsDir: join(root, 'results2') }, adapters().builder, adapters().tester);
+  const again = await runSeries({ ...opts, resultsDir: join(root, 'results2') }, toyTester());
   t.equal(again.patchsetHash, r.patchsetHash);
   t.equal(again.baseTests?.cached, true);
   // Another test setting: the base is tested again, not compared against results from elsewhere.
-  const other = await runSeries(
-    { ...opts, resultsDir: join(root, 'results3') },
-    adapters().builder,
-    new CommandSeriesTester({ test: TOY_SERIES_TEST, program: 'toy', timeoutMs: 120_000 }),
-  );
+  const other = await runSeries({ ...opts, resultsDir: join(root, 'results3') }, toyTester({ timeoutMs: 120_000 }));
   t.equal(other.baseTests?.cached, undefined, 'other settings: base tested again');
 });
 
 t.test('cached base results are keyed on every setting that changes them', async (t) => {
+  const kernelWith = (configHash: string) => ({ info: { source: 'build' as const, path: '/k/bzImage', configHash } });
   const build: KernelBuildSettings = { kconfig: ['minimal', 'uffd'], base: 'tinyconfig', progress: 'plain', jobs: 2 };
   const run: RunSettings = {
     suites: ['uffd'],
@@ -216,8 +214,8 @@ t.test('cached base results are keyed on every setting that changes them', async
     baseResultsKey({
       base: o.base ?? 'c0ffee',
       repeat: o.repeat ?? 1,
-      build: new KernelSeriesBuilder({ ...build, ...o.build }).settings(),
-      test: new KernelSeriesTester({ ...run, ...o.run }).settings({ configHash: o.configHash ?? 'cfg-1' }),
+      build: new KernelBuilder({ ...build, ...o.build }).settings(),
+      test: new GuestRunner({ ...run, ...o.run }).settings(kernelWith(o.configHash ?? 'cfg-1')),
     });
   const variants: [string, string][] = [
     ['config fragments', key({ build: { kconfig: ['minimal', 'uffd', 'debug'] } })],
@@ -248,8 +246,8 @@ t.test('cached base results are keyed on every setting that changes them', async
     baseResultsKey({
       repeat: 1,
       base: 'c0ffee',
-      test: new KernelSeriesTester(reversed(run)).settings({ configHash: 'cfg-1' }),
-      build: new KernelSeriesBuilder(reversed(build)).settings(),
+      test: new GuestRunner(reversed(run)).settings(kernelWith('cfg-1')),
+      build: new KernelBuilder(reversed(build)).settings(),
     }),
     base,
     'the same settings in another key order: the same key',
@@ -260,10 +258,9 @@ t.test("a patch that does not apply is named with git's reason", async (t) => {
   const root = await scratch(t);
   process.env['FAULTLINE_CACHE'] = join(root, 'cache');
   const s = await createToySeries(root);
-  const { builder, tester } = adapters();
+  const tester = toyTester();
   const r = await runSeries(
     { repo: s.dir, base: s.conflictingBase, mbox: s.mbox, resultsDir: join(root, 'results'), noTests: true },
-    builder,
     tester,
   );
   t.equal(r.patches[0]?.apply.ok, false);
@@ -280,11 +277,10 @@ t.test('a range on its own base keeps its commits; --each tests every patch', as
   const root = await scratch(t);
   process.env['FAULTLINE_CACHE'] = join(root, 'cache');
   const s = await createToySeries(root);
-  const { builder, tester } = adapters();
+  const tester = toyTester();
   const first = (await new Git(s.dir).log(`${s.base}..series`))[0]?.hash ?? '';
   const r = await runSeries(
     { repo: s.dir, range: `${s.base}..${first}`, resultsDir: join(root, 'results'), each: true, repeat: 2 },
-    builder,
     tester,
   );
   t.equal(r.patches.length, 1);
@@ -294,11 +290,11 @@ t.test('a range on its own base keeps its commits; --each tests every patch', as
   t.equal(r.verdict, 'clean', r.problems.join('\n'));
   t.equal(r.patches[0]?.tests?.runs, 2);
   await t.rejects(
-    runSeries({ repo: s.dir, range: 'nonsense', resultsDir: join(root, 'r2') }, builder, tester),
+    runSeries({ repo: s.dir, range: 'nonsense', resultsDir: join(root, 'r2') }, tester),
     /--range 'nonsense' is not A\.\.B/,
   );
   await t.rejects(
-    runSeries({ repo: s.dir, mbox: s.mbox, resultsDir: join(root, 'r3') }, builder, tester),
+    runSeries({ repo: s.dir, mbox: s.mbox, resultsDir: join(root, 'r3') }, tester),
     /--mbox needs --base REV/,
   );
 });

@@ -11,7 +11,9 @@ import { parseMbox, type MailPatch } from './mbox.js';
 import { formatSeriesReport, seriesJunit } from './report.js';
 import { formatSeriesReply } from './reply.js';
 import { stableStringify } from '../util/stable-json.js';
-import type { PatchRecord, ResultSettings, SeriesBuilder, SeriesRecord, SeriesTester, TestSummary } from './types.js';
+import type { RevisionTester } from '../revision/tester.js';
+import type { ResultSettings } from '../revision/types.js';
+import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
 import { WarningLedger, parseDiagnostics } from './warnings.js';
 
 export interface SeriesOptions {
@@ -64,11 +66,7 @@ function summarizeRuns(records: readonly RunRecord[], cached = false): TestSumma
 }
 
 /** Validate, apply, build and test a patch series; writes results.json, report.txt, junit.xml and, for an mbox, reply.eml. */
-export async function runSeries<A>(
-  opts: SeriesOptions,
-  builder: SeriesBuilder<A>,
-  tester: SeriesTester<A>,
-): Promise<SeriesRecord> {
+export async function runSeries<A>(opts: SeriesOptions, tester: RevisionTester<A>): Promise<SeriesRecord> {
   const t0 = Date.now();
   const startedAt = new Date(t0).toISOString();
   if ((opts.mbox === undefined) === (opts.range === undefined))
@@ -94,7 +92,6 @@ export async function runSeries<A>(
   const wt = await user.worktreeAdd(wtPath, base);
   const run: SeriesRun<A> = {
     opts,
-    builder,
     tester,
     wt,
     base,
@@ -133,8 +130,8 @@ export async function runSeries<A>(
     patches: run.patches,
     ...(run.baseBuild ? { baseBuild: run.baseBuild } : {}),
     ...(run.baseTests ? { baseTests: run.baseTests } : {}),
-    tester: tester.describe(),
-    builder: builder.describe(),
+    tester: tester.runner.describe(),
+    builder: tester.builder.describe(),
     repeat,
     each: opts.each === true,
     ...(comparison ? { comparison } : {}),
@@ -233,8 +230,7 @@ function unreachedPatchRecords(planned: readonly PlannedPatch[]): PatchRecord[] 
 /** A series run in progress: its inputs, and what the base and patch phases record. */
 interface SeriesRun<A> {
   readonly opts: SeriesOptions;
-  readonly builder: SeriesBuilder<A>;
-  readonly tester: SeriesTester<A>;
+  readonly tester: RevisionTester<A>;
   /** The worktree the series is applied in. */
   readonly wt: Git;
   readonly base: string;
@@ -258,7 +254,7 @@ interface SeriesRun<A> {
 /** Build the base (the warning baseline) and test it; a base that does not build is bad input. */
 async function buildAndTestBase<A>(run: SeriesRun<A>): Promise<void> {
   const { base, wt, opts, timing } = run;
-  const bb = await run.builder.build(base, wt.dir, 'base');
+  const bb = await run.tester.build(base, wt.dir);
   timing.baseBuildMs = bb.durationMs;
   const baseDiags = bb.log !== undefined ? parseDiagnostics(bb.log, wt.dir) : [];
   run.ledger.record(baseDiags, bb.compiled ?? [], bb.full && bb.log !== undefined);
@@ -281,7 +277,6 @@ async function buildAndTestBase<A>(run: SeriesRun<A>): Promise<void> {
       worktree: wt.dir,
       artifact: bb.artifact,
       repeat: run.repeat,
-      builder: run.builder,
       tester: run.tester,
       useCache: opts.baseCache ?? true,
     });
@@ -329,7 +324,7 @@ async function buildAndTestPatch<A>(run: SeriesRun<A>, i: number, commit: string
     rec.patchId = pid;
     run.patchIds.push(pid);
   }
-  const b = await run.builder.build(commit, wt.dir, `patch ${i + 1}/${total}`);
+  const b = await run.tester.build(commit, wt.dir);
   run.timing.patchBuildMs.push(b.durationMs);
   const diags = b.log !== undefined ? parseDiagnostics(b.log, wt.dir) : [];
   // A broken build's warnings are fallout of its error: neither reported nor kept as a baseline.
@@ -358,10 +353,11 @@ async function buildAndTestPatch<A>(run: SeriesRun<A>, i: number, commit: string
   const isTip = i === total - 1;
   if (b.ok && !opts.noTests && (opts.each || isTip)) {
     const tt = Date.now();
-    const records = await run.tester.test(commit, wt.dir, b.artifact, {
-      repeat: run.repeat,
+    const tested = await run.tester.test(commit, wt.dir, b.artifact, {
+      runs: run.repeat,
       label: `patch ${i + 1}/${total}`,
     });
+    const records = tested.map((x) => x.record);
     run.timing.testMs += Date.now() - tt;
     rec.tests = summarizeRuns(records);
     const c = compareRuns(run.baseRecords, records, run.cmpOpts);
@@ -413,7 +409,7 @@ export interface BaseResultsIdentity {
   base: string;
   repeat: number;
   build: ResultSettings;
-  test: ResultSettings | string;
+  test: ResultSettings;
 }
 
 /** One serialisation with sorted keys: the same settings in any order give the same key. */
@@ -430,17 +426,11 @@ async function testBase<A>(o: {
   worktree: string;
   artifact: A | undefined;
   repeat: number;
-  builder: SeriesBuilder<A>;
-  tester: SeriesTester<A>;
+  tester: RevisionTester<A>;
   useCache: boolean;
 }): Promise<{ records: RunRecord[]; hit: boolean }> {
   const { base, worktree, artifact, repeat, tester, useCache } = o;
-  const key = baseResultsKey({
-    base,
-    repeat,
-    build: o.builder.settings(),
-    test: tester.settings?.(artifact) ?? tester.describe(),
-  });
+  const key = baseResultsKey({ base, repeat, ...tester.settings(artifact) });
   const file = join(await cacheDir('series-base'), `${key}.json`);
   if (useCache && (await exists(file))) {
     try {
@@ -454,7 +444,7 @@ async function testBase<A>(o: {
       log.warn(`ignoring unreadable base cache ${file}: ${(e as Error).message}`);
     }
   }
-  const records = await tester.test(base, worktree, artifact, { repeat, label: 'base' });
+  const records = (await tester.test(base, worktree, artifact, { runs: repeat, label: 'base' })).map((x) => x.record);
   if (useCache && records.every((r) => r.infraError === undefined)) await writeJsonAtomic(file, records);
   return { records, hit: false };
 }

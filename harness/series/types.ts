@@ -3,54 +3,6 @@ import type { RunRecord, Status } from '../results/types.js';
 import type { Diagnostic } from './warnings.js';
 import type { ThreadHeaders } from './mbox.js';
 
-/**
- * `faultline series` is wired to the world through a builder and a tester, like bisect:
- * production uses the kernel build + runTests (kernel-adapter.ts); tests and generic projects
- * use commands (command-adapter.ts). A is whatever the build hands to the tests (bzImage +
- * selftests dir for kernels).
- */
-export interface BuildResult<A> {
-  ok: boolean;
-  /** Compiler output of this build (diagnostics are parsed from it); undefined when not available (cache hit). */
-  log?: string;
-  /** Files this build certainly compiled (beyond those that printed diagnostics). */
-  compiled?: string[];
-  /** True when this was a build from scratch (its warnings are the complete baseline). */
-  full: boolean;
-  firstError?: string;
-  durationMs: number;
-  cacheHit: boolean;
-  artifact?: A;
-}
-
-/**
- * Every setting that changes test results, as plain JSON (any key order): cached base results are
- * reused only under the same settings. Where output goes (results dirs, progress) stays out.
- */
-export type ResultSettings = Readonly<Record<string, unknown>>;
-
-export interface SeriesBuilder<A> {
-  build(rev: string, worktree: string, label: string): Promise<BuildResult<A>>;
-  describe(): string;
-  settings(): ResultSettings;
-}
-
-export interface SeriesTester<A> {
-  /** Run the tests `repeat` times on a built revision; one RunRecord per run. */
-  test(
-    rev: string,
-    worktree: string,
-    artifact: A | undefined,
-    opts: { repeat: number; label: string },
-  ): Promise<RunRecord[]>;
-  describe(): string;
-  /**
-   * With what the build produced that changes results too (the kernel's config hash). Absent
-   * (a builds-only tester): its description keys the cache.
-   */
-  settings?(artifact: A | undefined): ResultSettings;
-}
-
 export interface TestSummary {
   runs: number;
   /** Run directories or ids, for finding the logs. */

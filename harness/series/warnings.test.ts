@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WarningLedger, firstCompilerError, newWarnings, parseDiagnostics } from './warnings.js';
 import { cleanSubject, decodeMimeWords, parseHeaders } from './mbox.js';
-import { compiledFiles } from './command-adapter.js';
+import { compiledFiles } from '../revision/command.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
