@@ -2,7 +2,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { assignShards, expandJobs, parseShard, selectShard, type Job } from './jobs.js';
 import { readPlan } from './plan.js';
-import { mulberry32 } from '../results/compare.js';
+import { mulberry32 } from '../stats/bootstrap.js';
 
 const plan = await readPlan(join(import.meta.dirname, 'fixtures', 'plans', 'good.yaml'));
 const jobs = expandJobs(plan);

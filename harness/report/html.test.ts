@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { finalizeNightly } from '../nightly/finalize.js';
 import { exists } from '../util/fsutil.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { median } from '../results/compare.js';
+import { median } from '../stats/descriptive.js';
 import { copyFixtureResults, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { writeNightlyRecord, type NightlyJobState, type NightlyRecord } from '../nightly/record.js';
 import { readRunRecord } from '../results/record.js';

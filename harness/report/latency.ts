@@ -5,7 +5,8 @@
  * total_p90, total_p99, total_p99_9, total_max, notify_p50, resolve_p50, iterations and the
  * histogram buckets total_ns_log2_<k>.
  */
-import { compareSamples, median, type CompareStatsOptions, type SampleComparison } from '../results/compare.js';
+import { compareSamples, type CompareStatsOptions, type SampleComparison } from '../results/compare.js';
+import { median } from '../stats/descriptive.js';
 import { BACKINGS, type RunRecord, type SubtestResult } from '../results/types.js';
 import { percentileSupported, quantileLabel, sampleCount, samplesNeeded } from '../results/units.js';
 

@@ -4,7 +4,8 @@
  * buckets never appear as metrics here (they are distributions, drawn as such), and percentiles
  * their sample count cannot support are left out of comparisons and marked in tables.
  */
-import { median, type Comparison, type MetricChange } from '../results/compare.js';
+import type { Comparison, MetricChange } from '../results/compare.js';
+import { median } from '../stats/descriptive.js';
 import type { RunRecord, Status } from '../results/types.js';
 import { esc } from './svg.js';
 import {
