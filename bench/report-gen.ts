@@ -29,7 +29,7 @@ import {
 import { makeRecord, SAMPLE_SPLAT } from '../harness/nightly/fixtures/records.js';
 import { generateReport } from '../harness/report/generate.js';
 import { toNightlyJunit } from '../harness/report/junit.js';
-import { writeRunOutputs } from '../harness/results/writers.js';
+import { writeRunOutputs } from '../harness/report/run-outputs.js';
 import { writeFileAtomic, writeJsonAtomic } from '../harness/util/fsutil.js';
 
 function arg(name: string, def: number): number {

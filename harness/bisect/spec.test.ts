@@ -16,7 +16,7 @@ import type { RunObservation } from './types.js';
 import type { RunRecord, Splat, SubtestResult } from '../results/types.js';
 import { parseUffdLat } from '../suites/parsers/uffd-lat.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { detectSplats } from '../vm/splats.js';
+import { detectSplats } from '../console/splats.js';
 
 t.test('test specs name RunRecord subtest ids', async (t) => {
   t.same(parseSubtestSpec('uffd-unit-tests:minor/hugetlb'), {
@@ -132,7 +132,9 @@ t.test('judging a run record', async (t) => {
 });
 
 async function consoleSplats(name: string): Promise<Splat[]> {
-  return detectSplats(await readFile(join(PROJECT_ROOT, 'harness', 'vm', 'fixtures', `${name}.console.txt`), 'utf8'));
+  return detectSplats(
+    await readFile(join(PROJECT_ROOT, 'harness', 'console', 'fixtures', `${name}.console.txt`), 'utf8'),
+  );
 }
 
 t.test('a guest that died with a splat fails the test instead of being infra', async (t) => {

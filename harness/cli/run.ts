@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { relative, resolve } from 'node:path';
 import { appendHistory, runEntry } from '../history/index.js';
-import { summaryTable } from '../results/writers.js';
+import { summaryTable } from '../report/run-outputs.js';
 import { latencyTable } from '../report/run-latency.js';
 import { UsageError } from '../util/errors.js';
 import { setVerbose } from '../util/log.js';

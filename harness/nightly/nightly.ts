@@ -10,7 +10,7 @@ import { dirname, extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readRunRecord, summarize } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
-import { writeRunOutputs } from '../results/writers.js';
+import { writeRunOutputs } from '../report/run-outputs.js';
 import type { AccelRequest, RunRequest } from '../run/request.js';
 import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue } from '../util/errors.js';
 import { exists, writeJsonAtomic } from '../util/fsutil.js';

@@ -10,7 +10,7 @@ import type { LoadedTarget } from './export.js';
 import { latencyCases } from './latency.js';
 import { casesById, renderDistributions, renderSideBySide, type Side } from './latency-html.js';
 import { pageHead, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
-import { esc } from './svg.js';
+import { escapeMarkup } from '../util/markup.js';
 
 interface SlotRun {
   slot: string;
@@ -49,8 +49,8 @@ function describe(t: LoadedTarget): string {
   const kernels = [...new Set(recs.map((r) => r.kernel.release ?? r.kernel.path))].join(', ');
   const accel = [...new Set(recs.map((r) => r.qemu.accel.toUpperCase()))].join('/');
   return t.kind === 'run'
-    ? `run ${esc(t.record.runId)} · kernel ${esc(kernels)} · ${accel}`
-    : `nightly ${esc(t.record.nightlyId)} (plan ${esc(t.record.planName)}, ${t.runs.length} runs, started ${esc(t.record.startedAt)}) · kernel ${esc(kernels)} · ${accel}`;
+    ? `run ${escapeMarkup(t.record.runId)} · kernel ${escapeMarkup(kernels)} · ${accel}`
+    : `nightly ${escapeMarkup(t.record.nightlyId)} (plan ${escapeMarkup(t.record.planName)}, ${t.runs.length} runs, started ${escapeMarkup(t.record.startedAt)}) · kernel ${escapeMarkup(kernels)} · ${accel}`;
 }
 
 function contextRecordsOf(t: LoadedTarget): ContextRecord[] {
@@ -86,18 +86,18 @@ export function renderCompareReport(input: {
   const opts = { alpha: comparison.options.alpha, threshold: comparison.options.threshold };
   return [
     pageHead(`faultline compare ${la} → ${lb}`),
-    `<h1>faultline compare: ${esc(la)} → ${esc(lb)}</h1>`,
+    `<h1>faultline compare: ${escapeMarkup(la)} → ${escapeMarkup(lb)}</h1>`,
     `<p>A (before): ${describe(a)}<br>B (after): ${describe(b)}</p>`,
     '<p><a href="#latency">latency</a> · <a href="#distributions">distributions</a> · <a href="#regressions">changes</a></p>',
     '<section id="latency"><h2>Latency, A against B</h2>',
     '<p class="muted">Per-fault userfaultfd round trip of each uffd-lat case on both sides; the change is B against A.</p>',
     renderSideBySide(groups, opts),
     '</section><section id="distributions"><h2>Latency distributions</h2>',
-    `<p class="muted">Per-fault log2 histograms merged over each side's repetitions: ${esc(lb)} filled, ${esc(la)} outlined.</p>`,
+    `<p class="muted">Per-fault log2 histograms merged over each side's repetitions: ${escapeMarkup(lb)} filled, ${escapeMarkup(la)} outlined.</p>`,
     renderDistributions(groups.map((g) => ({ key: g.key, title: g.title, series: [...g.sides].reverse() }))),
     '</section>',
     renderComparison(comparison, la, samplesBySubtest(contextRecordsOf(b))),
-    `<p class="muted">generated ${esc(input.generatedAt)} by faultline</p>`,
+    `<p class="muted">generated ${escapeMarkup(input.generatedAt)} by faultline</p>`,
     '</body></html>',
     '',
   ].join('\n');

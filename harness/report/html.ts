@@ -20,7 +20,8 @@ import {
   type TrendPoint,
 } from './latency-html.js';
 import { pageHead, renderAllMetrics, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
-import { esc, svgStatusTrend, type TrendBar } from './svg.js';
+import { svgStatusTrend, type TrendBar } from './svg.js';
+import { escapeMarkup } from '../util/markup.js';
 
 /** A nightly job and its run record. */
 export interface JobRun {
@@ -90,13 +91,13 @@ function renderMatrix(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>)
   const out: string[] = [
     '<table id="matrix"><thead><tr><th rowspan="2">kernel</th><th rowspan="2">config</th><th rowspan="2">guest RAM</th>',
   ];
-  for (const b of backings) out.push(`<th colspan="${suites.length}">${esc(b)}</th>`);
+  for (const b of backings) out.push(`<th colspan="${suites.length}">${escapeMarkup(b)}</th>`);
   out.push('</tr><tr>');
-  for (let i = 0; i < backings.length; i++) for (const s of suites) out.push(`<th>${esc(s)}</th>`);
+  for (let i = 0; i < backings.length; i++) for (const s of suites) out.push(`<th>${escapeMarkup(s)}</th>`);
   out.push('</tr></thead><tbody>');
   for (const row of rows) {
     const [kernel = '', config = '', ram = ''] = row.split('|');
-    out.push(`<tr><th>${esc(kernel)}</th><td>${esc(config)}</td><td>${esc(ram)}</td>`);
+    out.push(`<tr><th>${escapeMarkup(kernel)}</th><td>${escapeMarkup(config)}</td><td>${escapeMarkup(ram)}</td>`);
     for (const b of backings) {
       for (const s of suites) {
         const cellJobs = jobs.filter((j) => rowsKey(j) === row && j.backing === b && j.suite === s);
@@ -108,7 +109,7 @@ function renderMatrix(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>)
         const href = st === 'flaky' && first?.verdict === 'pass' ? '#flaky' : first ? `#${jobAnchor(first.id)}` : '';
         const title = cellJobs.map((j) => `${j.id}: ${j.verdict ?? 'pending'}`).join('\n');
         out.push(
-          `<td class="cell c-${st}" title="${esc(title)}" data-state="${st}">${href ? `<a href="${href}">${label}</a>` : label}</td>`,
+          `<td class="cell c-${st}" title="${escapeMarkup(title)}" data-state="${st}">${href ? `<a href="${href}">${label}</a>` : label}</td>`,
         );
       }
     }
@@ -128,24 +129,24 @@ function renderFailures(runs: readonly ReportRun[]): string {
   for (const r of bad) {
     const rec = r.record;
     out.push(
-      `<details open id="${jobAnchor(r.job.id)}"><summary class="bad">${esc(r.job.id)}: ${rec.verdict.toUpperCase()}${rec.infraError ? ' (infrastructure)' : ''}</summary>`,
+      `<details open id="${jobAnchor(r.job.id)}"><summary class="bad">${escapeMarkup(r.job.id)}: ${rec.verdict.toUpperCase()}${rec.infraError ? ' (infrastructure)' : ''}</summary>`,
     );
     out.push(
-      `<p class="muted">kernel ${esc(rec.kernel.release ?? rec.kernel.path)} · ${esc(rec.qemu.accel)} · <a href="${esc(r.href)}/results.json">results.json</a> · <a href="${esc(r.href)}/console.log">console.log</a>${r.job.failedAttempts?.length ? ` · retried after an infrastructure error (${r.job.failedAttempts.length})` : ''}</p>`,
+      `<p class="muted">kernel ${escapeMarkup(rec.kernel.release ?? rec.kernel.path)} · ${escapeMarkup(rec.qemu.accel)} · <a href="${escapeMarkup(r.href)}/results.json">results.json</a> · <a href="${escapeMarkup(r.href)}/console.log">console.log</a>${r.job.failedAttempts?.length ? ` · retried after an infrastructure error (${r.job.failedAttempts.length})` : ''}</p>`,
     );
     if (rec.infraError) {
-      out.push(`<p class="bad">${esc(rec.infraError.split('\n')[0] ?? '')}</p>`);
+      out.push(`<p class="bad">${escapeMarkup(rec.infraError.split('\n')[0] ?? '')}</p>`);
       const more = rec.infraError.split('\n').slice(1).join('\n');
       const con = r.excerpts.get('console');
       if (more || con)
         out.push(
-          `<pre>${esc([more, con ? `--- console.log (tail) ---\n${con}` : ''].filter(Boolean).join('\n'))}</pre>`,
+          `<pre>${escapeMarkup([more, con ? `--- console.log (tail) ---\n${con}` : ''].filter(Boolean).join('\n'))}</pre>`,
         );
     }
     for (const t of rec.subtests.filter((x) => x.status === 'fail' || x.status === 'error')) {
-      out.push(`<h4>${esc(t.id)}: <span class="bad">${t.status}</span> ${esc(t.reason ?? '')}</h4>`);
+      out.push(`<h4>${escapeMarkup(t.id)}: <span class="bad">${t.status}</span> ${escapeMarkup(t.reason ?? '')}</h4>`);
       const ex = r.excerpts.get(t.id);
-      if (ex) out.push(`<pre>${esc(ex)}</pre>`);
+      if (ex) out.push(`<pre>${escapeMarkup(ex)}</pre>`);
     }
     for (const p of rec.programs.filter(
       (x) =>
@@ -153,14 +154,14 @@ function renderFailures(runs: readonly ReportRun[]): string {
         !rec.subtests.some((t) => t.program === x.program && (t.status === 'fail' || t.status === 'error')),
     )) {
       out.push(
-        `<h4>${esc(p.program)}${p.backing ? ` (${esc(p.backing)})` : ''}: <span class="bad">${p.status}</span> ${esc(p.reason ?? '')}${p.timedOut ? ' (timed out)' : ''}</h4>`,
+        `<h4>${escapeMarkup(p.program)}${p.backing ? ` (${escapeMarkup(p.backing)})` : ''}: <span class="bad">${p.status}</span> ${escapeMarkup(p.reason ?? '')}${p.timedOut ? ' (timed out)' : ''}</h4>`,
       );
       const ex = r.excerpts.get(`program:${p.outputFile}`);
-      if (ex) out.push(`<pre>${esc(ex)}</pre>`);
+      if (ex) out.push(`<pre>${escapeMarkup(ex)}</pre>`);
     }
     for (const s of rec.splats) {
       out.push(
-        `<h4 class="bad">kernel ${esc(s.kind)}${s.subtest ? ` during ${esc(s.subtest)}` : s.test ? ` during ${esc(s.test)}` : ''}: ${esc(s.title)}</h4><pre>${esc(s.excerpt)}</pre>`,
+        `<h4 class="bad">kernel ${escapeMarkup(s.kind)}${s.subtest ? ` during ${escapeMarkup(s.subtest)}` : s.test ? ` during ${escapeMarkup(s.test)}` : ''}: ${escapeMarkup(s.title)}</h4><pre>${escapeMarkup(s.excerpt)}</pre>`,
       );
     }
     out.push('</details>');
@@ -176,7 +177,7 @@ function renderJobs(input: ReportInput, byJob: ReadonlyMap<string, ReportRun>): 
     const r = byJob.get(j.id);
     const s = r?.record.summary;
     out.push(
-      `<tr><td>${esc(j.id)}</td><td class="c-${j.verdict ?? 'pending'}">${esc(j.verdict ?? 'pending')}</td><td>${s ? `${s.pass}/${s.total} pass${s.fail ? `, ${s.fail} fail` : ''}${s.error ? `, ${s.error} error` : ''}` : ''}</td><td class="num">${j.durationMs !== undefined ? `${(j.durationMs / 1000).toFixed(0)} s` : ''}</td><td class="num">${j.attempts}</td><td>${r ? `<a href="${esc(r.href)}/results.json">results</a>` : ''}</td></tr>`,
+      `<tr><td>${escapeMarkup(j.id)}</td><td class="c-${j.verdict ?? 'pending'}">${escapeMarkup(j.verdict ?? 'pending')}</td><td>${s ? `${s.pass}/${s.total} pass${s.fail ? `, ${s.fail} fail` : ''}${s.error ? `, ${s.error} error` : ''}` : ''}</td><td class="num">${j.durationMs !== undefined ? `${(j.durationMs / 1000).toFixed(0)} s` : ''}</td><td class="num">${j.attempts}</td><td>${r ? `<a href="${escapeMarkup(r.href)}/results.json">results</a>` : ''}</td></tr>`,
     );
   }
   out.push('</tbody></table></details>');
@@ -215,9 +216,9 @@ function contextNote(c: ContextRuns, runs: readonly ReportRun[]): string {
       (r) =>
         nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === c.key && latencyCases([r.record]).length > 0,
     )
-    .map((r) => `<a href="${esc(r.href)}/latency.html">${esc(`${r.job.backing} r${r.job.rep}`)}</a>`);
+    .map((r) => `<a href="${escapeMarkup(r.href)}/latency.html">${escapeMarkup(`${r.job.backing} r${r.job.rep}`)}</a>`);
   const accel = rec.qemu.accel === 'tcg' ? 'TCG (software emulation: not KVM figures)' : 'KVM';
-  return `kernel ${esc(rec.kernel.release ?? rec.kernel.path)} · ${accel} · ${rec.qemu.smp} vCPU · guest clocksource ${esc(rec.guest.clocksource ?? 'unknown')}${pages.length ? ` · per-run pages: ${pages.join(' · ')}` : ''}`;
+  return `kernel ${escapeMarkup(rec.kernel.release ?? rec.kernel.path)} · ${accel} · ${rec.qemu.smp} vCPU · guest clocksource ${escapeMarkup(rec.guest.clocksource ?? 'unknown')}${pages.length ? ` · per-run pages: ${pages.join(' · ')}` : ''}`;
 }
 
 function glanceGroups(input: ReportInput): GlanceGroup[] {
@@ -241,7 +242,8 @@ function glanceGroups(input: ReportInput): GlanceGroup[] {
     out.push({
       key: c.key,
       title: `${c.kernel} · config ${c.config} · guest RAM ${c.guestRam}`,
-      noteHtml: contextNote(c, input.runs) + (input.baseline ? ` · baseline: night ${esc(input.baseline.id)}` : ''),
+      noteHtml:
+        contextNote(c, input.runs) + (input.baseline ? ` · baseline: night ${escapeMarkup(input.baseline.id)}` : ''),
       cases,
       ...(b ? { baseline: { label: 'baseline', cases: casesById(latencyCases(b.runs.map((r) => r.record))) } } : {}),
       changes,
@@ -265,11 +267,12 @@ function kernelGroups(input: ReportInput): { key: string; title: string; noteHtm
     slots.set(key, s);
   }
   return [...slots].map(([key, s]) => {
-    const release = (k: string): string => esc(s.runs.find((r) => r.job.kernel === k)?.record.kernel.release ?? '?');
+    const release = (k: string): string =>
+      escapeMarkup(s.runs.find((r) => r.job.kernel === k)?.record.kernel.release ?? '?');
     return {
       key,
       title: s.title,
-      noteHtml: kernels.map((k) => `${esc(k)}: kernel ${release(k)}`).join(' · '),
+      noteHtml: kernels.map((k) => `${escapeMarkup(k)}: kernel ${release(k)}`).join(' · '),
       sides: kernels.map((k) => ({
         label: k,
         cases: casesById(
@@ -342,10 +345,13 @@ function renderFlaky(runs: readonly ReportRun[]): string {
   for (const { r, t } of rows) {
     const failed = (t.attempts ?? []).find((a) => a.status === 'fail' || a.status === 'error');
     const outputs = (t.attempts ?? [])
-      .map((a, i) => `<a href="${esc(r.href)}/${esc(a.outputFile)}">${i + 1}: ${esc(a.status)}</a>`)
+      .map(
+        (a, i) =>
+          `<a href="${escapeMarkup(r.href)}/${escapeMarkup(a.outputFile)}">${i + 1}: ${escapeMarkup(a.status)}</a>`,
+      )
       .join(' · ');
     out.push(
-      `<tr class="c-flaky"><td>${esc(r.job.id)}</td><td>${esc(t.id)}</td><td>${esc(attemptsText(t))}</td><td>${esc(failed?.reason ?? t.reason ?? '')}</td><td>${outputs}</td></tr>`,
+      `<tr class="c-flaky"><td>${escapeMarkup(r.job.id)}</td><td>${escapeMarkup(t.id)}</td><td>${escapeMarkup(attemptsText(t))}</td><td>${escapeMarkup(failed?.reason ?? t.reason ?? '')}</td><td>${outputs}</td></tr>`,
     );
   }
   out.push('</tbody></table></section>');
@@ -365,11 +371,11 @@ function renderNav(input: ReportInput): string {
   const nav = input.nav;
   if (!nav) return '';
   const link = (l: NightLink, rel: string, text: string): string =>
-    `<a rel="${rel}" href="${esc(l.href)}">${text} ${esc(l.id)} (${esc(l.startedAt.slice(0, 16).replace('T', ' '))})</a>`;
+    `<a rel="${rel}" href="${escapeMarkup(l.href)}">${text} ${escapeMarkup(l.id)} (${escapeMarkup(l.startedAt.slice(0, 16).replace('T', ' '))})</a>`;
   const parts = [
     nav.previous ? link(nav.previous, 'prev', '← previous night') : '',
     nav.next ? link(nav.next, 'next', 'next night →') : '',
-    nav.all ? `<a href="${esc(nav.all)}">all nights</a>` : '',
+    nav.all ? `<a href="${escapeMarkup(nav.all)}">all nights</a>` : '',
   ].filter(Boolean);
   return parts.length ? `<nav class="nights">${parts.join('')}</nav>` : '';
 }
@@ -383,9 +389,9 @@ function renderHeader(input: ReportInput): string {
     for (const k of ['pass', 'fail', 'skip', 'error', 'flaky'] as const) tests[k] += r.record.summary[k];
   const total = tests.pass + tests.fail + tests.skip + tests.error + tests.flaky;
   return [
-    `<h1>faultline nightly ${esc(n.nightlyId)}</h1>`,
+    `<h1>faultline nightly ${escapeMarkup(n.nightlyId)}</h1>`,
     renderNav(input),
-    `<p>plan <b>${esc(n.planName)}</b> (${esc(n.planHash)})${n.shard ? ` · shard ${n.shard.index}/${n.shard.count}` : ''}${n.mergedFrom ? ` · merged from ${n.mergedFrom.length} shard(s)` : ''} · started ${esc(n.startedAt)}${n.finishedAt ? ` · finished ${esc(n.finishedAt)}` : ''} · host ${esc(n.host.hostname)} (${n.host.cpus} CPUs, ${n.host.parallel} parallel guests)</p>`,
+    `<p>plan <b>${escapeMarkup(n.planName)}</b> (${escapeMarkup(n.planHash)})${n.shard ? ` · shard ${n.shard.index}/${n.shard.count}` : ''}${n.mergedFrom ? ` · merged from ${n.mergedFrom.length} shard(s)` : ''} · started ${escapeMarkup(n.startedAt)}${n.finishedAt ? ` · finished ${escapeMarkup(n.finishedAt)}` : ''} · host ${escapeMarkup(n.host.hostname)} (${n.host.cpus} CPUs, ${n.host.parallel} parallel guests)</p>`,
     `<p id="summary"><b>${n.jobs.length}</b> jobs: <span class="good">${v.pass} pass</span>, <span class="${v.fail ? 'bad' : ''}">${v.fail} fail</span>, ${v.error} infrastructure error${v.pending ? `, ${v.pending} pending` : ''} · ${total} test results: ${tests.pass} pass, ${tests.fail} fail, ${tests.flaky} flaky, ${tests.skip} skip, ${tests.error} error</p>`,
   ].join('\n');
 }
@@ -424,7 +430,7 @@ export function renderReport(input: ReportInput): string {
     renderAllMetrics(contextRecords(input.runs), input.comparison),
     renderTrends(input),
     renderJobs(input, byJob),
-    `<p class="muted">generated ${esc(input.generatedAt)} by faultline</p>`,
+    `<p class="muted">generated ${escapeMarkup(input.generatedAt)} by faultline</p>`,
     '</body></html>',
     '',
   ].join('\n');

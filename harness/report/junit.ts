@@ -1,10 +1,68 @@
 /**
- * junit.xml for a whole nightly (the per-run writer in results/writers.ts covers one run):
- * one <testsuite> per job, so CI dashboards show kernel / config / guest RAM / backing / rep.
+ * JUnit XML views: junit.xml of one run, and of a whole nightly with one <testsuite> per job, so
+ * CI dashboards show kernel / config / guest RAM / backing / rep.
  */
-import type { RunRecord } from '../results/types.js';
-import { junitTestcase, xmlEscape } from '../results/writers.js';
+import type { RunRecord, SubtestResult } from '../results/types.js';
+import { escapeMarkup } from '../util/markup.js';
 import type { NightlyRecord } from '../nightly/record.js';
+
+/**
+ * One JUnit <testcase> (per-run and nightly junit.xml alike). A flaky subtest passes with
+ * one <flakyFailure>/<flakyError> per failed attempt: Maven Surefire's rerun convention,
+ * which Jenkins, GitLab and the JUnit dashboards read.
+ */
+function junitTestcase(t: SubtestResult, classPrefix?: string): string {
+  const classname = escapeMarkup(
+    `${classPrefix ? `${classPrefix}.` : ''}${t.program}${t.backing ? `.${t.backing}` : ''}`,
+  );
+  const head = `    <testcase classname="${classname}" name="${escapeMarkup(t.id)}" time="${((t.durationMs ?? 0) / 1000).toFixed(3)}"`;
+  const reason = escapeMarkup(t.reason ?? '');
+  const metrics = t.metrics?.length
+    ? `<system-out>${escapeMarkup(t.metrics.map((m) => `${m.name}=${m.value} ${m.unit}`).join('\n'))}</system-out>`
+    : '';
+  switch (t.status) {
+    case 'pass':
+      return metrics ? `${head}>${metrics}</testcase>` : `${head}/>`;
+    case 'skip':
+      return `${head}><skipped message="${reason}"/></testcase>`;
+    case 'fail':
+      return `${head}><failure message="${reason}"/>${metrics}</testcase>`;
+    case 'error':
+      return `${head}><error message="${reason}"/>${metrics}</testcase>`;
+    case 'flaky': {
+      const failed = (t.attempts ?? []).filter((a) => a.status === 'fail' || a.status === 'error');
+      const flaky = failed.map(
+        (a) =>
+          `<${a.status === 'fail' ? 'flakyFailure' : 'flakyError'} message="${escapeMarkup(a.reason ?? '')}" type="${a.status}"><system-out>${escapeMarkup(a.outputFile)}</system-out></${a.status === 'fail' ? 'flakyFailure' : 'flakyError'}>`,
+      );
+      return `${head}>${flaky.join('')}${metrics}</testcase>`;
+    }
+  }
+}
+
+export function toJunit(r: RunRecord): string {
+  const s = r.summary;
+  const extra = r.splats.map(
+    (sp) =>
+      `    <testcase classname="kernel" name="kernel/${escapeMarkup(sp.kind)}"><failure message="${escapeMarkup(sp.title)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`,
+  );
+  if (r.infraError)
+    extra.push(
+      `    <testcase classname="faultline" name="infrastructure"><error message="${escapeMarkup(r.infraError)}"/></testcase>`,
+    );
+  const failures = s.fail + r.splats.length;
+  const errors = s.error + (r.infraError ? 1 : 0);
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="faultline" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" time="${(r.durationMs / 1000).toFixed(3)}">`,
+    `  <testsuite name="${escapeMarkup(`faultline.${r.suites.join('+')}`)}" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" timestamp="${r.startedAt}" hostname="${escapeMarkup(r.guest.uname ?? 'guest')}">`,
+    ...r.subtests.map((t) => junitTestcase(t)),
+    ...extra,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}
 
 export interface JunitRun {
   /** Suite name shown by dashboards (the nightly job id). */
@@ -25,12 +83,12 @@ export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): 
     const cases = r.subtests.map((t) => junitTestcase(t, classPrefix));
     for (const sp of r.splats) {
       cases.push(
-        `    <testcase classname="${xmlEscape(`${classPrefix}.kernel`)}" name="${xmlEscape(`kernel/${sp.kind}${sp.test ? ` during ${sp.test}` : ''}`)}"><failure message="${xmlEscape(sp.title)}">${xmlEscape(sp.excerpt)}</failure></testcase>`,
+        `    <testcase classname="${escapeMarkup(`${classPrefix}.kernel`)}" name="${escapeMarkup(`kernel/${sp.kind}${sp.test ? ` during ${sp.test}` : ''}`)}"><failure message="${escapeMarkup(sp.title)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`,
       );
     }
     if (r.infraError !== undefined)
       cases.push(
-        `    <testcase classname="${xmlEscape(`${classPrefix}.faultline`)}" name="infrastructure"><error message="${xmlEscape(r.infraError.split('\n')[0] ?? '')}">${xmlEscape(r.infraError)}</error></testcase>`,
+        `    <testcase classname="${escapeMarkup(`${classPrefix}.faultline`)}" name="infrastructure"><error message="${escapeMarkup(r.infraError.split('\n')[0] ?? '')}">${escapeMarkup(r.infraError)}</error></testcase>`,
       );
     const f = r.summary.fail + r.splats.length;
     const e = r.summary.error + (r.infraError !== undefined ? 1 : 0);
@@ -41,14 +99,14 @@ export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): 
     skipped += r.summary.skip;
     time += r.durationMs / 1000;
     suites.push(
-      `  <testsuite name="${xmlEscape(suiteName)}" tests="${n}" failures="${f}" errors="${e}" skipped="${r.summary.skip}" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${xmlEscape(r.startedAt)}" hostname="${xmlEscape(r.guest.uname ?? r.kernel.release ?? 'guest')}">`,
+      `  <testsuite name="${escapeMarkup(suiteName)}" tests="${n}" failures="${f}" errors="${e}" skipped="${r.summary.skip}" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${escapeMarkup(r.startedAt)}" hostname="${escapeMarkup(r.guest.uname ?? r.kernel.release ?? 'guest')}">`,
       ...cases,
       '  </testsuite>',
     );
   }
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="${xmlEscape(name)}" tests="${tests}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${time.toFixed(3)}">`,
+    `<testsuites name="${escapeMarkup(name)}" tests="${tests}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${time.toFixed(3)}">`,
     ...suites,
     '</testsuites>',
     '',

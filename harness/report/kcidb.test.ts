@@ -8,7 +8,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
-import { detectSplats } from '../vm/splats.js';
+import { detectSplats } from '../console/splats.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import {
   kcidbErrors,
@@ -28,9 +28,9 @@ const nights = await Promise.all(
 );
 const fromNights: KcidbRunInput[] = nights.flatMap((n) => kcidbInputs({ kind: 'nightly', ...n }));
 const infra = await readRunRecord(join(FIXTURE_RUNS.infra, 'results.json'));
-// A real WARNING from a real guest console (harness/vm/fixtures), on a real run record.
+// A real WARNING from a real guest console (harness/console/fixtures), on a real run record.
 const warning = detectSplats(
-  await readFile(join(PROJECT_ROOT, 'harness', 'vm', 'fixtures', 'lkdtm-warning.console.txt'), 'utf8'),
+  await readFile(join(PROJECT_ROOT, 'harness', 'console', 'fixtures', 'lkdtm-warning.console.txt'), 'utf8'),
 )[0];
 const first = fromNights[0];
 const withSplat: KcidbRunInput[] =

@@ -16,7 +16,8 @@ import {
   type PercentileCell,
   type PercentileName,
 } from './latency.js';
-import { esc, svgLog2Histogram, svgSpark } from './svg.js';
+import { svgLog2Histogram, svgSpark } from './svg.js';
+import { escapeMarkup } from '../util/markup.js';
 import { formatChange, formatNs, formatP, quantileLabel, samplesNeeded } from '../results/units.js';
 
 export interface TrendPoint {
@@ -53,18 +54,18 @@ export function casesById(cases: readonly LatencyCase[]): Map<string, LatencyCas
 }
 
 function pctCell(cell: PercentileCell): string {
-  if (!cell.supported) return `<td class="num na" title="${esc(cell.note ?? '')}">n/a<sup>†</sup></td>`;
-  return `<td class="num">${esc(formatNs(cell.value))}</td>`;
+  if (!cell.supported) return `<td class="num na" title="${escapeMarkup(cell.note ?? '')}">n/a<sup>†</sup></td>`;
+  return `<td class="num">${escapeMarkup(formatNs(cell.value))}</td>`;
 }
 
 function nCell(c: LatencyCase): string {
   const n = samplesPerRun(c);
   const title = `${c.runs.length} run(s) x ${n ?? '?'} samples; percentiles are the median over the runs`;
-  return `<td class="num" title="${esc(title)}">${c.runs.length} × ${n ?? '?'}</td>`;
+  return `<td class="num" title="${escapeMarkup(title)}">${c.runs.length} × ${n ?? '?'}</td>`;
 }
 
 function caseCells(c: LatencyCase): string {
-  return `<td>${esc(c.backing)}</td><td class="op">${esc(c.opLabel)}</td><td class="nowrap">${esc(c.modeLabel)}</td>`;
+  return `<td>${escapeMarkup(c.backing)}</td><td class="op">${escapeMarkup(c.opLabel)}</td><td class="nowrap">${escapeMarkup(c.modeLabel)}</td>`;
 }
 
 /**
@@ -95,11 +96,11 @@ function pctHead(p: PercentileName): string {
 
 /** Change, its 95% CI and p; coloured only when flagged (significant and beyond the threshold). */
 function changeCells(c: SampleComparison | undefined, missing: string): string {
-  if (!c) return `<td class="muted" colspan="3">${esc(missing)}</td>`;
+  if (!c) return `<td class="muted" colspan="3">${escapeMarkup(missing)}</td>`;
   const cls = c.regression ? 'bad' : c.improvement ? 'good' : c.significant ? '' : 'muted';
   const word = c.regression ? ' slower' : c.improvement ? ' faster' : '';
   const ci = Number.isFinite(c.ci.low) ? `${formatChange(c.ci.low)} … ${formatChange(c.ci.high)}` : '–';
-  return `<td class="num ${cls}">${esc(formatChange(c.ratio))}${word}</td><td class="num muted">${esc(ci)}</td><td class="num" title="${esc(c.test.method)}, ${c.nBase} vs ${c.nHead} runs">${esc(formatP(c.test.p))}</td>`;
+  return `<td class="num ${cls}">${escapeMarkup(formatChange(c.ratio))}${word}</td><td class="num muted">${escapeMarkup(ci)}</td><td class="num" title="${escapeMarkup(c.test.method)}, ${c.nBase} vs ${c.nHead} runs">${escapeMarkup(formatP(c.test.p))}</td>`;
 }
 
 /** The smallest two-sided p an exact Mann-Whitney test over n1 and n2 runs can give: 2 / C(n1+n2, n1). */
@@ -120,7 +121,7 @@ function powerNote(pairs: readonly [number, number][], alpha: number): string {
 }
 
 function footnote(omitted: string, power: string): string {
-  return `<p class="muted small">n = runs × samples per run; each percentile is the median over the runs of the per-run percentile. A percentile needs at least one sample beyond it (p99: 100 samples per run, p99.9: 1,000); † marks a case short of them.${esc(omitted)} Change: median p50 against the other side, 95% bootstrap CI of the ratio, Mann-Whitney p over the runs; coloured when p &lt; α and beyond the threshold.${power}</p>`;
+  return `<p class="muted small">n = runs × samples per run; each percentile is the median over the runs of the per-run percentile. A percentile needs at least one sample beyond it (p99: 100 samples per run, p99.9: 1,000); † marks a case short of them.${escapeMarkup(omitted)} Change: median p50 against the other side, 95% bootstrap CI of the ratio, Mann-Whitney p over the runs; coloured when p &lt; α and beyond the threshold.${power}</p>`;
 }
 
 function glanceRow(g: GlanceGroup, c: LatencyCase, shown: readonly PercentileName[], opts: StatsOptions): string {
@@ -132,13 +133,13 @@ function glanceRow(g: GlanceGroup, c: LatencyCase, shown: readonly PercentileNam
       ? svgSpark(points, { format: formatNs, title: `${caseTitle(c)}: p50 over the last ${points.length} nights` })
       : '';
   return [
-    `<tr data-case="${esc(c.id)}">`,
+    `<tr data-case="${escapeMarkup(c.id)}">`,
     caseCells(c),
     nCell(c),
     ...shown.map((p) => pctCell(percentile(c, p))),
     ...(g.baseline
       ? [
-          `<td class="num">${base ? esc(formatNs(percentile(base, 'p50').value)) : ''}</td>`,
+          `<td class="num">${base ? escapeMarkup(formatNs(percentile(base, 'p50').value)) : ''}</td>`,
           changeCells(change, 'not in the baseline'),
         ]
       : []),
@@ -153,9 +154,11 @@ export function renderGlance(groups: readonly GlanceGroup[], opts: StatsOptions)
   for (const g of groups) {
     if (g.cases.length === 0) continue;
     out.push(
-      `<h3 id="latency-${esc(g.key.replace(/[^A-Za-z0-9_-]/g, '_'))}">${esc(g.title)}</h3>${g.noteHtml ? `<p class="muted">${g.noteHtml}</p>` : ''}`,
+      `<h3 id="latency-${escapeMarkup(g.key.replace(/[^A-Za-z0-9_-]/g, '_'))}">${escapeMarkup(g.title)}</h3>${g.noteHtml ? `<p class="muted">${g.noteHtml}</p>` : ''}`,
     );
-    const baseHead = g.baseline ? `<th>p50 ${esc(g.baseline.label)}</th><th>change</th><th>95% CI</th><th>p</th>` : '';
+    const baseHead = g.baseline
+      ? `<th>p50 ${escapeMarkup(g.baseline.label)}</th><th>change</th><th>95% CI</th><th>p</th>`
+      : '';
     if (!g.baseline)
       out.push(
         '<p class="muted">No baseline night: the change against it appears from the second night of this plan.</p>',
@@ -184,7 +187,7 @@ function unionCases(sides: readonly Side[]): LatencyCase[] {
 
 function sideRow(c: LatencyCase, sides: readonly Side[], shown: readonly PercentileName[], opts: StatsOptions): string {
   const [first, ...rest] = sides;
-  const out = [`<tr data-case="${esc(c.id)}">${caseCells(c)}`];
+  const out = [`<tr data-case="${escapeMarkup(c.id)}">${caseCells(c)}`];
   for (const s of sides) {
     const x = s.cases.get(c.id);
     out.push(
@@ -213,10 +216,11 @@ export function renderSideBySide(
     const [first, ...rest] = g.sides;
     if (!first || rest.length === 0) continue;
     out.push(
-      `<h3>${esc(g.title)}</h3>${g.noteHtml ? `<p class="muted">${g.noteHtml}</p>` : ''}<table class="latency sidebyside" data-group="${esc(g.key)}"><thead><tr><th rowspan="2">backing</th><th rowspan="2">operation</th><th rowspan="2">handler</th>`,
+      `<h3>${escapeMarkup(g.title)}</h3>${g.noteHtml ? `<p class="muted">${g.noteHtml}</p>` : ''}<table class="latency sidebyside" data-group="${escapeMarkup(g.key)}"><thead><tr><th rowspan="2">backing</th><th rowspan="2">operation</th><th rowspan="2">handler</th>`,
     );
-    for (const s of g.sides) out.push(`<th colspan="${shown.length + 1}" class="side">${esc(s.label)}</th>`);
-    for (const s of rest) out.push(`<th colspan="3" class="side">${esc(s.label)} against ${esc(first.label)}</th>`);
+    for (const s of g.sides) out.push(`<th colspan="${shown.length + 1}" class="side">${escapeMarkup(s.label)}</th>`);
+    for (const s of rest)
+      out.push(`<th colspan="3" class="side">${escapeMarkup(s.label)} against ${escapeMarkup(first.label)}</th>`);
     out.push('</tr><tr>');
     for (let i = 0; i < g.sides.length; i++) out.push(`<th>n</th>${shown.map(pctHead).join('')}`);
     for (let i = 0; i < rest.length; i++) out.push('<th>change</th><th>95% CI</th><th>p</th>');
@@ -250,7 +254,7 @@ export function renderDistributions(
   for (const g of groups) {
     const cases = unionCases(g.series).filter((c) => g.series.some((s) => (s.cases.get(c.id)?.hist.size ?? 0) > 0));
     if (cases.length === 0) continue;
-    out.push(`<h3>${esc(g.title)}</h3><div class="hists">`);
+    out.push(`<h3>${escapeMarkup(g.title)}</h3><div class="hists">`);
     for (const c of cases) {
       const series = g.series.map((s) => ({
         label: s.label,
@@ -261,7 +265,7 @@ export function renderDistributions(
         return x ? `${s.label} ${formatNs(percentile(x, 'p50').value)}` : '';
       });
       out.push(
-        `<figure data-case="${esc(c.id)}">${svgLog2Histogram(series, { title: `${caseTitle(c)}: per-fault latency` })}<figcaption><b>${esc(caseTitle(c))}</b><br>p50: ${esc(p50s.filter(Boolean).join(' · '))}</figcaption></figure>`,
+        `<figure data-case="${escapeMarkup(c.id)}">${svgLog2Histogram(series, { title: `${caseTitle(c)}: per-fault latency` })}<figcaption><b>${escapeMarkup(caseTitle(c))}</b><br>p50: ${escapeMarkup(p50s.filter(Boolean).join(' · '))}</figcaption></figure>`,
       );
     }
     out.push('</div>');

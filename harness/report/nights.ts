@@ -8,7 +8,7 @@ import { nightlyEntries, type HistoryEntry, type HistoryNightlyEntry } from '../
 import { exists, writeFileAtomic } from '../util/fsutil.js';
 import type { NightLink } from './html.js';
 import { pageHead } from './sections.js';
-import { esc } from './svg.js';
+import { escapeMarkup } from '../util/markup.js';
 
 export const NIGHTS_PAGE = 'nights.html';
 
@@ -58,14 +58,14 @@ function renderNights(history: readonly HistoryEntry[], generatedAt: string): st
   const rows = nights.map((n) => {
     const t = n.tests;
     const cls = n.verdicts.fail > 0 ? 'c-fail' : n.verdicts.error > 0 ? 'c-error' : t.flaky > 0 ? 'c-flaky' : 'c-pass';
-    return `<tr><td>${esc(n.startedAt.slice(0, 16).replace('T', ' '))}</td><td>${esc(n.planName)}</td><td><a href="${esc(reportPathOf(n))}">${esc(n.nightlyId)}</a></td><td class="${cls}">${n.verdicts.pass} pass, ${n.verdicts.fail} fail, ${n.verdicts.error} error</td><td class="num">${t.pass} pass, ${t.fail} fail, ${t.flaky} flaky, ${t.skip} skip</td></tr>`;
+    return `<tr><td>${escapeMarkup(n.startedAt.slice(0, 16).replace('T', ' '))}</td><td>${escapeMarkup(n.planName)}</td><td><a href="${escapeMarkup(reportPathOf(n))}">${escapeMarkup(n.nightlyId)}</a></td><td class="${cls}">${n.verdicts.pass} pass, ${n.verdicts.fail} fail, ${n.verdicts.error} error</td><td class="num">${t.pass} pass, ${t.fail} fail, ${t.flaky} flaky, ${t.skip} skip</td></tr>`;
   });
   return [
     pageHead('faultline nights'),
     '<h1>faultline nights</h1>',
     nights.length ? '' : '<p class="muted">No complete nightly in the history yet.</p>',
     `<table id="nights"><thead><tr><th>started (UTC)</th><th>plan</th><th>report</th><th>jobs</th><th>test results</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
-    `<p class="muted">generated ${esc(generatedAt)} by faultline</p></body></html>`,
+    `<p class="muted">generated ${escapeMarkup(generatedAt)} by faultline</p></body></html>`,
     '',
   ].join('\n');
 }

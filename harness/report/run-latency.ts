@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fsutil.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
-import { xmlEscape } from '../results/writers.js';
+import { escapeMarkup } from '../util/markup.js';
 import { formatNs, percentileSupported, samplesNeeded } from '../results/units.js';
 import { svgLog2Histogram } from './svg.js';
 
@@ -113,19 +113,19 @@ export async function writeLatencyReport(dir: string, r: RunRecord): Promise<boo
   const tr = rows
     .map(
       (x) =>
-        `<tr><td>${xmlEscape(x.id)}</td><td>${x.iterations ?? ''}</td>${cells(x)
-          .map((v) => `<td>${xmlEscape(v)}</td>`)
+        `<tr><td>${escapeMarkup(x.id)}</td><td>${x.iterations ?? ''}</td>${cells(x)
+          .map((v) => `<td>${escapeMarkup(v)}</td>`)
           .join('')}</tr>`,
     )
     .join('\n');
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>faultline latency ${xmlEscape(r.runId)}</title>
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>faultline latency ${escapeMarkup(r.runId)}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}.h{display:inline-block;margin:6px}</style></head><body>
 <h1>userfaultfd fault latency</h1>
-<p>run ${xmlEscape(r.runId)}, kernel ${xmlEscape(r.kernel.release ?? r.kernel.path)}, accel <b>${r.qemu.accel}</b>${r.qemu.accel === 'tcg' ? ' (software emulation: not comparable with KVM figures)' : ''}, guest clocksource <b>${xmlEscape(r.guest.clocksource ?? 'unknown')}</b>, ${r.qemu.smp} vCPU</p>
+<p>run ${escapeMarkup(r.runId)}, kernel ${escapeMarkup(r.kernel.release ?? r.kernel.path)}, accel <b>${r.qemu.accel}</b>${r.qemu.accel === 'tcg' ? ' (software emulation: not comparable with KVM figures)' : ''}, guest clocksource <b>${escapeMarkup(r.guest.clocksource ?? 'unknown')}</b>, ${r.qemu.smp} vCPU</p>
 <table><thead><tr><th>case</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>notify p50</th><th>resolve p50</th></tr></thead><tbody>
 ${tr}
 </tbody></table>
-<p>${xmlEscape(naNote(rows))}</p>
+<p>${escapeMarkup(naNote(rows))}</p>
 <h2>histograms</h2>
 ${rows.map((x) => `<div class="h">${histogramSvg(x)}</div>`).join('\n')}
 </body></html>

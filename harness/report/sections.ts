@@ -7,7 +7,7 @@
 import type { Comparison, MetricChange } from '../results/compare.js';
 import { median } from '../stats/descriptive.js';
 import type { RunRecord, Status } from '../results/types.js';
-import { esc } from './svg.js';
+import { escapeMarkup } from '../util/markup.js';
 import {
   formatChange,
   formatMetric,
@@ -41,7 +41,7 @@ export function pageHead(title: string): string {
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${esc(title)}</title>`,
+    `<title>${escapeMarkup(title)}</title>`,
     '<link rel="icon" href="data:,">',
     `<style>${CSS}</style></head><body>`,
   ].join('\n');
@@ -90,21 +90,21 @@ function statusList(xs: readonly Status[]): string {
 
 function metricRow(m: MetricChange): string[] {
   return [
-    esc(m.context),
-    esc(m.id),
-    esc(m.metric),
-    esc(formatMetric(m.medianBase, m.unit)),
-    esc(formatMetric(m.medianHead, m.unit)),
-    `<span class="${m.regression ? 'bad' : m.improvement ? 'good' : ''}">${esc(formatChange(m.ratio))}</span>`,
-    esc(formatP(m.test.p)),
-    Number.isFinite(m.ci.low) ? esc(`${formatChange(m.ci.low)} … ${formatChange(m.ci.high)}`) : '–',
+    escapeMarkup(m.context),
+    escapeMarkup(m.id),
+    escapeMarkup(m.metric),
+    escapeMarkup(formatMetric(m.medianBase, m.unit)),
+    escapeMarkup(formatMetric(m.medianHead, m.unit)),
+    `<span class="${m.regression ? 'bad' : m.improvement ? 'good' : ''}">${escapeMarkup(formatChange(m.ratio))}</span>`,
+    escapeMarkup(formatP(m.test.p)),
+    Number.isFinite(m.ci.low) ? escapeMarkup(`${formatChange(m.ci.low)} … ${formatChange(m.ci.high)}`) : '–',
   ];
 }
 
 function table(out: string[], title: string, head: string[], rows: string[][]): void {
   if (rows.length === 0) return;
   out.push(
-    `<h3>${esc(title)}</h3><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>`,
+    `<h3>${escapeMarkup(title)}</h3><table><thead><tr>${head.map((h) => `<th>${escapeMarkup(h)}</th>`).join('')}</tr></thead><tbody>`,
   );
   for (const r of rows.slice(0, 500)) out.push(`<tr>${r.map((x) => `<td>${x}</td>`).join('')}</tr>`);
   out.push('</tbody></table>');
@@ -119,7 +119,7 @@ export function renderComparison(c: Comparison, baselineLabel: string, samples: 
   const worse = c.metricRegressions.filter(keep);
   const better = c.metricImprovements.filter(keep);
   const dropped = c.metrics.filter((m) => !isHistogramBucket(m.metric, m.unit) && !keep(m)).length;
-  const out: string[] = [`<h2 id="regressions">Changes since ${esc(baselineLabel)}</h2>`];
+  const out: string[] = [`<h2 id="regressions">Changes since ${escapeMarkup(baselineLabel)}</h2>`];
   out.push(
     `<p>${c.regressions.length ? `<span class="bad">${c.regressions.length} regression(s)</span>` : '<span class="good">no status regressions</span>'}, ${c.newSplats.length} new splat(s), ${worse.length ? `<span class="bad">${worse.length} metric regression(s)</span>` : '0 metric regressions'} of ${compared.length} metrics compared (p &lt; ${c.options.alpha}, beyond ${(c.options.threshold * 100).toFixed(0)}%), ${c.flaky.length} flaky, ${c.fixed.length} fixed, ${c.appeared.length} appeared, ${c.vanished.length} vanished.${dropped ? ` <span class="muted">${dropped} percentile(s) left out: too few samples to support them.</span>` : ''}</p>`,
   );
@@ -127,13 +127,24 @@ export function renderComparison(c: Comparison, baselineLabel: string, samples: 
     out,
     'Regressions (pass → fail)',
     ['context', 'test', 'before', 'now', 'reason'],
-    c.regressions.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head), esc(x.reason ?? '')]),
+    c.regressions.map((x) => [
+      escapeMarkup(x.context),
+      escapeMarkup(x.id),
+      statusList(x.base),
+      statusList(x.head),
+      escapeMarkup(x.reason ?? ''),
+    ]),
   );
   table(
     out,
     'New kernel splats',
     ['context', 'kind', 'title', 'during'],
-    c.newSplats.map((x) => [esc(x.context), esc(x.kind), esc(x.title), esc(x.test ?? '')]),
+    c.newSplats.map((x) => [
+      escapeMarkup(x.context),
+      escapeMarkup(x.kind),
+      escapeMarkup(x.title),
+      escapeMarkup(x.test ?? ''),
+    ]),
   );
   table(
     out,
@@ -145,13 +156,19 @@ export function renderComparison(c: Comparison, baselineLabel: string, samples: 
     out,
     'Flaky (status changed without a kernel change; not counted as regressions)',
     ['context', 'test', 'before', 'now', 'why'],
-    c.flaky.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head), esc(x.flakyBecause ?? '')]),
+    c.flaky.map((x) => [
+      escapeMarkup(x.context),
+      escapeMarkup(x.id),
+      statusList(x.base),
+      statusList(x.head),
+      escapeMarkup(x.flakyBecause ?? ''),
+    ]),
   );
   table(
     out,
     'Fixed',
     ['context', 'test', 'before', 'now'],
-    c.fixed.map((x) => [esc(x.context), esc(x.id), statusList(x.base), statusList(x.head)]),
+    c.fixed.map((x) => [escapeMarkup(x.context), escapeMarkup(x.id), statusList(x.base), statusList(x.head)]),
   );
   table(
     out,
@@ -163,13 +180,13 @@ export function renderComparison(c: Comparison, baselineLabel: string, samples: 
     out,
     'Appeared',
     ['context', 'test', 'now'],
-    c.appeared.map((x) => [esc(x.context), esc(x.id), statusList(x.head)]),
+    c.appeared.map((x) => [escapeMarkup(x.context), escapeMarkup(x.id), statusList(x.head)]),
   );
   table(
     out,
     'Vanished',
     ['context', 'test', 'before'],
-    c.vanished.map((x) => [esc(x.context), esc(x.id), statusList(x.base)]),
+    c.vanished.map((x) => [escapeMarkup(x.context), escapeMarkup(x.id), statusList(x.base)]),
   );
   return out.join('');
 }
@@ -211,14 +228,14 @@ export function renderAllMetrics(runs: readonly ContextRecord[], comparison: Com
     const n = samples.get(samplesKey(e.context, e.id, e.metric));
     if (q !== undefined && !percentileSupported(q, n)) {
       out.push(
-        `<tr><td>${esc(e.context)}</td><td>${esc(e.id)}</td><td>${esc(e.metric)}</td><td class="num">${e.values.length}</td><td class="na" colspan="6" title="${esc(`${quantileLabel(q)} needs ${samplesNeeded(q)} samples per run`)}">n/a<sup>†</sup> (${n ?? '?'} samples per run)</td></tr>`,
+        `<tr><td>${escapeMarkup(e.context)}</td><td>${escapeMarkup(e.id)}</td><td>${escapeMarkup(e.metric)}</td><td class="num">${e.values.length}</td><td class="na" colspan="6" title="${escapeMarkup(`${quantileLabel(q)} needs ${samplesNeeded(q)} samples per run`)}">n/a<sup>†</sup> (${n ?? '?'} samples per run)</td></tr>`,
       );
       continue;
     }
     const c = cmp.get(k);
-    const fm = (v: number): string => esc(formatMetric(v, e.unit));
+    const fm = (v: number): string => escapeMarkup(formatMetric(v, e.unit));
     out.push(
-      `<tr><td>${esc(e.context)}</td><td>${esc(e.id)}</td><td>${esc(e.metric)}</td><td class="num">${e.values.length}</td><td class="num">${fm(median(e.values))}</td><td class="num">${fm(Math.min(...e.values))}</td><td class="num">${fm(Math.max(...e.values))}</td><td class="num">${c ? fm(c.medianBase) : ''}</td><td class="num ${c?.regression ? 'bad' : c?.improvement ? 'good' : ''}">${c ? esc(formatChange(c.ratio)) : ''}</td><td class="num">${c ? esc(formatP(c.test.p)) : ''}</td></tr>`,
+      `<tr><td>${escapeMarkup(e.context)}</td><td>${escapeMarkup(e.id)}</td><td>${escapeMarkup(e.metric)}</td><td class="num">${e.values.length}</td><td class="num">${fm(median(e.values))}</td><td class="num">${fm(Math.min(...e.values))}</td><td class="num">${fm(Math.max(...e.values))}</td><td class="num">${c ? fm(c.medianBase) : ''}</td><td class="num ${c?.regression ? 'bad' : c?.improvement ? 'good' : ''}">${c ? escapeMarkup(formatChange(c.ratio)) : ''}</td><td class="num">${c ? escapeMarkup(formatP(c.test.p)) : ''}</td></tr>`,
     );
   }
   out.push('</tbody></table></details>');

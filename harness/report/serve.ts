@@ -11,7 +11,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { readHistory } from '../history/index.js';
 import { exists } from '../util/fsutil.js';
 import { newestReport } from './nights.js';
-import { esc } from './svg.js';
+import { escapeMarkup } from '../util/markup.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -87,7 +87,7 @@ export async function serveDirectory(root: string, opts: { port?: number; host?:
         if (hasIndex) path = index;
         else {
           const ents = (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
-          const body = `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${esc(rel)}</title></head><body><h1>${esc(rel)}</h1><ul>${rel !== '/' ? '<li><a href="../">../</a></li>' : ''}${ents.map((e) => `<li><a href="${esc(encodeURIComponent(e.name))}${e.isDirectory() ? '/' : ''}">${esc(e.name)}${e.isDirectory() ? '/' : ''}</a></li>`).join('')}</ul></body></html>`;
+          const body = `<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${escapeMarkup(rel)}</title></head><body><h1>${escapeMarkup(rel)}</h1><ul>${rel !== '/' ? '<li><a href="../">../</a></li>' : ''}${ents.map((e) => `<li><a href="${escapeMarkup(encodeURIComponent(e.name))}${e.isDirectory() ? '/' : ''}">${escapeMarkup(e.name)}${e.isDirectory() ? '/' : ''}</a></li>`).join('')}</ul></body></html>`;
           res
             .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
             .end(req.method === 'HEAD' ? undefined : body);

@@ -3,15 +3,7 @@
  * from file:// and from any static host.
  */
 import { formatNs } from '../results/units.js';
-
-export function esc(s: string): string {
-  return s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+import { escapeMarkup } from '../util/markup.js';
 
 /** One distribution of a log2 histogram chart: bucket k counts samples 2^k <= ns < 2^(k+1). */
 export interface Log2Series {
@@ -49,7 +41,7 @@ export function svgLog2Histogram(
   const bw = (w - padL - padR) / nb;
   const y = (v: number): number => h - padB - (v / maxShare) * (h - padB - padT);
   const parts = [
-    `<svg class="dist" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" role="img" aria-label="${esc(opts.title)}"><title>${esc(opts.title)}</title>`,
+    `<svg class="dist" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" role="img" aria-label="${escapeMarkup(opts.title)}"><title>${escapeMarkup(opts.title)}</title>`,
   ];
   shares.forEach(({ s, total, share }, i) => {
     const colour = SERIES_COLOURS[i % SERIES_COLOURS.length] ?? '#333';
@@ -58,7 +50,7 @@ export function svgLog2Histogram(
         ? `fill="${colour}" fill-opacity="0.75"`
         : `fill="none" stroke="${colour}" stroke-width="1.5"${i > 1 ? ' stroke-dasharray="3,2"' : ''}`;
     parts.push(
-      `<rect x="${padL}" y="${3 + 13 * i}" width="10" height="9" ${mark}/><text x="${padL + 14}" y="${11 + 13 * i}" font-size="10">${esc(s.label)} (${total} samples)</text>`,
+      `<rect x="${padL}" y="${3 + 13 * i}" width="10" height="9" ${mark}/><text x="${padL + 14}" y="${11 + 13 * i}" font-size="10">${escapeMarkup(s.label)} (${total} samples)</text>`,
     );
     for (let k = lo; k <= hi; k++) {
       const v = share(k);
@@ -67,7 +59,7 @@ export function svgLog2Histogram(
       const bwi = Math.max(1, bw - (i === 0 ? 2 : 4));
       const range = `${formatNs(2 ** k)} – ${formatNs(2 ** (k + 1))}`;
       parts.push(
-        `<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${bwi.toFixed(1)}" height="${(h - padB - y(v)).toFixed(1)}" ${mark}><title>${esc(`${s.label}: ${range}: ${s.buckets.get(k) ?? 0} of ${total} (${(v * 100).toFixed(0)}%)`)}</title></rect>`,
+        `<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${bwi.toFixed(1)}" height="${(h - padB - y(v)).toFixed(1)}" ${mark}><title>${escapeMarkup(`${s.label}: ${range}: ${s.buckets.get(k) ?? 0} of ${total} (${(v * 100).toFixed(0)}%)`)}</title></rect>`,
       );
     }
   });
@@ -80,7 +72,7 @@ export function svgLog2Histogram(
   for (let k = lo; k <= hi; k += step) {
     if (padL + (k - lo) * bw + 34 > w) break;
     parts.push(
-      `<text x="${(padL + (k - lo) * bw).toFixed(1)}" y="${h - padB + 11}" font-size="9">${esc(formatNs(2 ** k))}</text>`,
+      `<text x="${(padL + (k - lo) * bw).toFixed(1)}" y="${h - padB + 11}" font-size="9">${escapeMarkup(formatNs(2 ** k))}</text>`,
     );
   }
   parts.push(
@@ -122,15 +114,15 @@ export function svgStatusTrend(nights: readonly TrendBar[], opts: { width?: numb
       const bh = (v / max) * (h - padB - 6);
       yTop -= bh;
       parts.push(
-        `<rect x="${(5 + i * bw + 1).toFixed(1)}" y="${yTop.toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${colour}"><title>${esc(n.label)}: ${v} ${k}</title></rect>`,
+        `<rect x="${(5 + i * bw + 1).toFixed(1)}" y="${yTop.toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}" fill="${colour}"><title>${escapeMarkup(n.label)}: ${v} ${k}</title></rect>`,
       );
     }
   });
   const first = nights[0];
   const last = nights[nights.length - 1];
-  if (first) parts.push(`<text x="5" y="${h - 4}" font-size="10">${esc(first.label)}</text>`);
+  if (first) parts.push(`<text x="5" y="${h - 4}" font-size="10">${escapeMarkup(first.label)}</text>`);
   if (last && nights.length > 1)
-    parts.push(`<text x="${w - 5}" y="${h - 4}" font-size="10" text-anchor="end">${esc(last.label)}</text>`);
+    parts.push(`<text x="${w - 5}" y="${h - 4}" font-size="10" text-anchor="end">${escapeMarkup(last.label)}</text>`);
   parts.push('</svg>');
   return parts.join('');
 }
@@ -158,7 +150,7 @@ export function svgSpark(
     else segs[segs.length - 1]?.push(`${x(i).toFixed(1)},${y(p.value).toFixed(1)}`);
   });
   const parts = [
-    `<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(opts.title)}"><title>${esc(opts.title)}</title>`,
+    `<svg class="spark" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${escapeMarkup(opts.title)}"><title>${escapeMarkup(opts.title)}</title>`,
   ];
   for (const s of segs)
     if (s.length > 1) parts.push(`<polyline points="${s.join(' ')}" fill="none" stroke="#3b6ea8" stroke-width="1.5"/>`);
@@ -166,7 +158,7 @@ export function svgSpark(
     if (p.value === undefined || !Number.isFinite(p.value)) return;
     const last = i === points.length - 1;
     parts.push(
-      `<circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="${last ? 2.8 : 1.6}" fill="${last ? '#b3261e' : '#3b6ea8'}"><title>${esc(`${p.label}: ${opts.format(p.value)}`)}</title></circle>`,
+      `<circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="${last ? 2.8 : 1.6}" fill="${last ? '#b3261e' : '#3b6ea8'}"><title>${escapeMarkup(`${p.label}: ${opts.format(p.value)}`)}</title></circle>`,
     );
   });
   parts.push('</svg>');

@@ -6,7 +6,7 @@ import type { Metric, ProgramRun, RunRecord, Status, SubtestResult } from '../re
 import { parseKtap } from '../suites/parsers/ktap.js';
 import { exists, writeFileAtomic } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
-import { detectSplats } from '../vm/splats.js';
+import { detectSplats } from '../console/splats.js';
 import type { ResultSettings, RevisionBuild, RevisionBuilder, RevisionRunner, RunContext, TestedRun } from './types.js';
 
 /**

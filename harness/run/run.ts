@@ -13,7 +13,7 @@ import { suiteByName } from '../suites/registry.js';
 import type { Suite, SuiteContext } from '../suites/types.js';
 import { exitCodeOf, summarize, verdictOf } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
-import { writeRunOutputs } from '../results/writers.js';
+import { writeRunOutputs } from '../report/run-outputs.js';
 import { writeLatencyReport } from '../report/run-latency.js';
 import type { SshSession } from '../ssh/transport.js';
 import { chooseAccel } from '../vm/accel.js';

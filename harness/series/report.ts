@@ -1,5 +1,5 @@
 import { fmtNum, type MetricChange } from '../results/compare.js';
-import { xmlEscape } from '../results/writers.js';
+import { escapeMarkup } from '../util/markup.js';
 import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
 
 function secs(ms: number): string {
@@ -148,11 +148,11 @@ export function seriesJunit(r: SeriesRecord): string {
   const cases: string[] = [];
   let failures = 0;
   const tc = (classname: string, name: string, failure?: string, skipped?: string): void => {
-    const head = `    <testcase classname="${xmlEscape(classname)}" name="${xmlEscape(name)}"`;
+    const head = `    <testcase classname="${escapeMarkup(classname)}" name="${escapeMarkup(name)}"`;
     if (failure !== undefined) {
       failures++;
-      cases.push(`${head}><failure message="${xmlEscape(failure)}"/></testcase>`);
-    } else if (skipped !== undefined) cases.push(`${head}><skipped message="${xmlEscape(skipped)}"/></testcase>`);
+      cases.push(`${head}><failure message="${escapeMarkup(failure)}"/></testcase>`);
+    } else if (skipped !== undefined) cases.push(`${head}><skipped message="${escapeMarkup(skipped)}"/></testcase>`);
     else cases.push(`${head}/>`);
   };
   for (const p of r.patches) {

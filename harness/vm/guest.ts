@@ -4,7 +4,7 @@ import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { requireTool, shellLine, tail } from '../util/proc.js';
 import { qemuArgs, type QemuConfig } from './qemu-args.js';
-import { SplatDetector } from './splats.js';
+import { SplatDetector } from '../console/splats.js';
 import { boundToParent, spawnBound } from './lifetime.js';
 
 /** A port on 127.0.0.1 that is free now (QEMU binds it right after; a lost race is retried by the caller). */

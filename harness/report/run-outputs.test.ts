@@ -1,7 +1,10 @@
 import t from 'tap';
-import { toJunit, toTap, summaryTable, xmlEscape } from './writers.js';
-import { exitCodeOf, summarize, validateRunRecord, verdictOf } from './record.js';
-import type { RunRecord, SubtestResult } from './types.js';
+import { toJunit } from './junit.js';
+import { summaryTable } from './run-outputs.js';
+import { toTap } from './tap.js';
+import { escapeMarkup } from '../util/markup.js';
+import { exitCodeOf, summarize, validateRunRecord, verdictOf } from '../results/record.js';
+import type { RunRecord, SubtestResult } from '../results/types.js';
 
 const subtests: SubtestResult[] = [
   {
@@ -164,7 +167,7 @@ t.test('JUnit: counts, escaping, splats as failures', async (t) => {
   t.match(x, /<testsuites name="faultline" tests="5" failures="2" errors="0" skipped="1"/);
   t.match(x, /message="wrong &lt;content&gt; &amp; &quot;bytes&quot;"/);
   t.match(x, /<testcase classname="kernel" name="kernel\/oops"><failure message="BUG: kernel NULL pointer dereference/);
-  t.equal(xmlEscape('a\u0001b'), 'ab', 'control characters dropped');
+  t.equal(escapeMarkup('a\u0001b'), 'ab', 'control characters dropped');
 });
 
 t.test('results.json boundary: a valid record passes, a damaged one is refused with the path', async (t) => {

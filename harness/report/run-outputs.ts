@@ -1,0 +1,50 @@
+/** What a run leaves in its directory besides console and program logs, and its terminal summary. */
+import { join } from 'node:path';
+import type { RunRecord } from '../results/types.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
+import { toJunit } from './junit.js';
+import { toTap } from './tap.js';
+
+export function summaryTable(r: RunRecord): string {
+  const rows = r.subtests.map((t) => [t.id, t.status.toUpperCase(), t.reason ?? '']);
+  const w0 = Math.max(4, ...rows.map((x) => (x[0] ?? '').length));
+  const lines = rows.map(
+    ([id, st, why]) => `${(id ?? '').padEnd(w0)}  ${(st ?? '').padEnd(5)}  ${(why ?? '').slice(0, 100)}`,
+  );
+  const s = r.summary;
+  const head = `faultline run ${r.runId}: kernel ${r.kernel.release ?? r.kernel.path}, ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB`;
+  const splats = r.splats.map(
+    (sp) =>
+      `KERNEL ${sp.kind.toUpperCase()}${sp.subtest ? ` during ${sp.subtest}` : sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`,
+  );
+  const flaky = r.subtests.filter((t) => t.status === 'flaky').map((t) => `FLAKY ${t.id}: ${t.reason ?? ''}`);
+  // Program lines only for failures no subtest shows (a subtest's own line says it better).
+  const shown = new Set(r.subtests.filter((t) => t.status !== 'pass' && t.status !== 'skip').map((t) => t.program));
+  const progs = r.programs
+    .filter((p) => p.purpose !== 'retry' && (p.status === 'error' || p.status === 'fail') && !shown.has(p.program))
+    .map(
+      (p) => `program ${p.program}${p.backing ? ` (${p.backing})` : ''}: ${p.status.toUpperCase()} ${p.reason ?? ''}`,
+    );
+  const boots = (r.guest.boots ?? 1) > 1 ? `; guest booted ${r.guest.boots ?? 1} times` : '';
+  const tail = `${s.total} subtests: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error, ${s.flaky} flaky; ${r.splats.length} kernel splat(s)${boots}; verdict ${r.verdict.toUpperCase()} in ${(r.durationMs / 1000).toFixed(1)} s`;
+  return [
+    head,
+    '',
+    ...lines,
+    '',
+    ...progs,
+    ...flaky,
+    ...splats,
+    ...(r.infraError ? [`INFRASTRUCTURE ERROR: ${r.infraError}`] : []),
+    tail,
+    '',
+  ].join('\n');
+}
+
+/** Write results.json, results.tap and junit.xml (each atomically). */
+export async function writeRunOutputs(dir: string, r: RunRecord): Promise<void> {
+  await writeFileAtomic(join(dir, 'results.tap'), toTap(r));
+  await writeFileAtomic(join(dir, 'junit.xml'), toJunit(r));
+  // results.json last: its presence marks a complete run directory.
+  await writeJsonAtomic(join(dir, 'results.json'), r);
+}
