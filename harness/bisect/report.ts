@@ -1,9 +1,6 @@
 import { tallyOf } from './policy.js';
 import type { BisectRecord, StepRecord } from './types.js';
-
-function secs(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
-}
+import { secs } from '../util/format.js';
 
 function stepLine(s: StepRecord, i: number): string {
   const t = tallyOf(s.runs);

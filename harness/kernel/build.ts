@@ -32,6 +32,7 @@ import {
   treeState,
   type TreeState,
 } from './cache-key.js';
+import { secs } from '../util/format.js';
 
 /**
  * `faultline build`: a kernel from a source tree, out of tree (O=), with checked
@@ -231,10 +232,6 @@ class Progress {
   get compiled(): number {
     return this.units;
   }
-}
-
-function secs(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
 }
 
 // ---------------------------------------------------------------------------

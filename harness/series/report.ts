@@ -1,10 +1,7 @@
 import { fmtNum, type MetricChange } from '../results/compare.js';
 import { escapeMarkup } from '../util/markup.js';
 import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
-
-function secs(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
-}
+import { secs } from '../util/format.js';
 
 function testsText(t: TestSummary | undefined): string {
   if (!t) return '';
