@@ -50,6 +50,9 @@ echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
 echo 1 > /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null
 # Keep kernel chatter on the serial console, where the harness watches for splats.
 echo 7 > /proc/sys/kernel/printk
+# The kernel draws the boot id at its first read: draw it now, so that a snapshot saved
+# at ready carries it and a guest restored from it shows the saved guest's id.
+cat /proc/sys/kernel/random/boot_id > /dev/null
 # The harness waits for this before running anything.
 touch /run/faultline-ready
 say "ready hugepages=$(cat /proc/sys/vm/nr_hugepages)"

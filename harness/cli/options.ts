@@ -45,6 +45,7 @@ export interface GuestFlagValues {
   'boot-timeout': number;
   hugepages: number;
   cmdline?: string;
+  snapshot?: boolean;
 }
 
 export function guestOptions<T>(y: Argv<T>) {
@@ -68,7 +69,12 @@ export function guestOptions<T>(y: Argv<T>) {
     })
     .option('boot-timeout', { type: 'number', default: 180, describe: 'deadline for the guest to answer SSH, seconds' })
     .option('hugepages', { type: 'number', default: 64, describe: '2 MiB hugepages the guest reserves at boot' })
-    .option('cmdline', { type: 'string', describe: 'extra guest kernel command line' });
+    .option('cmdline', { type: 'string', describe: 'extra guest kernel command line' })
+    .option('snapshot', {
+      type: 'boolean',
+      default: true,
+      describe: 'start guests from a snapshot of the first ready guest (--no-snapshot: boot every guest)',
+    });
 }
 
 export interface GuestSettings {
@@ -80,6 +86,7 @@ export interface GuestSettings {
   bootTimeoutSec: number;
   hugepages2m: number;
   cmdline?: string;
+  noSnapshot?: true;
 }
 
 export function parseGuestFlags(a: GuestFlagValues): GuestSettings {
@@ -101,5 +108,6 @@ export function parseGuestFlags(a: GuestFlagValues): GuestSettings {
     bootTimeoutSec: positiveInt('--boot-timeout', a['boot-timeout'], 5),
     hugepages2m,
     ...(a.cmdline ? { cmdline: a.cmdline } : {}),
+    ...(a.snapshot === false ? { noSnapshot: true as const } : {}),
   };
 }

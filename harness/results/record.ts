@@ -77,6 +77,18 @@ const runRecordSchema = {
         clocksource: { type: 'string' },
         bootMs: { type: 'number' },
         boots: { type: 'integer', minimum: 0 },
+        starts: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['how', 'readyMs'],
+            properties: {
+              how: { enum: ['booted', 'restored'] },
+              readyMs: { type: 'number' },
+              why: { type: 'string' },
+            },
+          },
+        },
         numaNodes: { type: 'integer', minimum: 1 },
         hugepages1g: { type: 'integer', minimum: 0 },
       },

@@ -127,6 +127,15 @@ export interface KernelInfo {
   configHash?: string;
 }
 
+/** How one guest of a run started. */
+export interface GuestStart {
+  how: 'booted' | 'restored';
+  /** QEMU start to ready for tests. */
+  readyMs: number;
+  /** Why a booted guest was not restored (absent when restoring was not asked for or there was no reason). */
+  why?: string;
+}
+
 export interface RunRecord {
   schema: 'faultline.run/1';
   runId: string;
@@ -149,8 +158,10 @@ export interface RunRecord {
     uname?: string;
     clocksource?: string;
     bootMs?: number;
-    /** Guests booted: 1, plus one for each reboot after a program took the guest down. */
+    /** Guests started: 1, plus one for each reboot after a program took the guest down (and each pristine retry). */
     boots?: number;
+    /** How each guest started, in order: booted, or restored from a snapshot of a ready guest. */
+    starts?: GuestStart[];
     /** NUMA nodes and 1 GiB hugepages the guest kernel reports after boot. */
     numaNodes?: number;
     hugepages1g?: number;

@@ -1,11 +1,29 @@
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { errorMessage, FaultlineError } from '../util/errors.js';
+import { log } from '../util/log.js';
 import { SshSession } from '../ssh/transport.js';
 import { freePort, Guest } from '../vm/guest.js';
 import type { QemuConfig } from '../vm/qemu-args.js';
+import { Qmp } from '../vm/qmp.js';
+import {
+  honestyCommand,
+  loadSnapshot,
+  parseGuestFacts,
+  saveSnapshot,
+  SnapshotUnusable,
+  type SnapshotMeta,
+} from '../vm/snapshot.js';
 import type { Splat } from '../results/types.js';
 
 /** What images/init.sh prints once sshd is listening (the rest of its setup overlaps the handshake). */
 const INIT_SSHD_UP = /faultline-init: (sshd-up|ready)/;
+/** What it prints when its setup is done: the point a snapshot is saved at. */
+const INIT_READY = /faultline-init: ready/;
+/** A restored guest is up in about a second: past this it is not going to be. */
+const RESTORE_DEADLINE_MS = 60_000;
 
 /** The guest never became ready; `splats` are what its console showed (a panic at boot is the kernel's failure). */
 export class BootFailure extends FaultlineError {
@@ -25,33 +43,86 @@ export interface BootedGuest {
   port: number;
   /** QEMU start to "ready for tests" (sshd answered and init finished its setup). */
   bootMs: number;
+  /** The migration stream saved at ready, when the boot was asked to save one. */
+  saved?: { tmp: string; saveMs: number };
+}
+
+export interface BootOpts {
+  consolePath: string;
+  bootTimeoutSec: number;
+  keys: { clientPrivate: string; hostPublic: string };
+  lifetimeMs?: number;
+  appendConsole?: boolean;
+}
+
+function qmpSocketPath(): string {
+  return join(tmpdir(), `faultline-qmp-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
+}
+
+/** QMP to a starting guest; the socket file is removed once connected (the connection lives on). */
+async function connectQmp(guest: Guest, path: string, deadline: number): Promise<Qmp> {
+  try {
+    return await Promise.race([
+      Qmp.connect(path, deadline),
+      guest.exited.then(() => {
+        throw new FaultlineError(`QEMU exited (exit ${String(guest.exitInfo?.exitCode)})`);
+      }),
+    ]);
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+async function startGuest(config: Omit<QemuConfig, 'sshPort'>, port: number, opts: BootOpts): Promise<Guest> {
+  return Guest.start(
+    { ...config, sshPort: port },
+    {
+      consolePath: opts.consolePath,
+      lifetimeMs: opts.lifetimeMs ?? 6 * 3600_000,
+      appendConsole: opts.appendConsole ?? false,
+    },
+  );
+}
+
+function connectSsh(guest: Guest, port: number, keys: BootOpts['keys'], deadline: number): Promise<SshSession> {
+  return SshSession.connect(
+    { host: '127.0.0.1', port, username: 'root', privateKey: keys.clientPrivate, hostPublicKey: keys.hostPublic },
+    Math.max(deadline, Date.now() + 1000),
+    () => (guest.running ? undefined : `QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`),
+  );
+}
+
+/** Save the guest once init is done; a failed save costs the snapshot, never the guest. */
+async function saveAtReady(guest: Guest, key: string, socket: string, deadline: number) {
+  const ready = await guest.console.waitFor(INIT_READY, Math.max(0, deadline - Date.now()));
+  if (!ready) return undefined;
+  let qmp: Qmp | undefined;
+  try {
+    qmp = await connectQmp(guest, socket, deadline);
+    return await saveSnapshot(qmp, key, Date.now() + 120_000);
+  } catch (e) {
+    log.info(`saving a snapshot of the guest failed: ${errorMessage(e)}`);
+    return undefined;
+  } finally {
+    qmp?.close();
+  }
 }
 
 /**
  * Boot a guest and wait until it can run tests: sshd answers and init has finished
- * (/run/faultline-ready). Retried once when QEMU loses the free-port race. On failure
- * QEMU is stopped and the error carries the last 30 console lines.
+ * (/run/faultline-ready). With `saveKey`, the guest is saved to that snapshot entry
+ * when init is done, before anything connects. Retried once when QEMU loses the
+ * free-port race. On failure QEMU is stopped and the error carries the last 30 console lines.
  */
 export async function bootGuest(
   config: Omit<QemuConfig, 'sshPort'>,
-  opts: {
-    consolePath: string;
-    bootTimeoutSec: number;
-    keys: { clientPrivate: string; hostPublic: string };
-    lifetimeMs?: number;
-    appendConsole?: boolean;
-  },
+  opts: BootOpts,
+  saveKey?: string,
 ): Promise<BootedGuest> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const guest = await Guest.start(
-      { ...config, sshPort: port },
-      {
-        consolePath: opts.consolePath,
-        lifetimeMs: opts.lifetimeMs ?? 6 * 3600_000,
-        appendConsole: opts.appendConsole ?? false,
-      },
-    );
+    const socket = saveKey ? qmpSocketPath() : undefined;
+    const guest = await startGuest(socket ? { ...config, qmpSocket: socket } : config, port, opts);
     const started = guest.startedAt;
     const deadline = started + opts.bootTimeoutSec * 1000;
     try {
@@ -63,25 +134,17 @@ export async function bootGuest(
       ]);
       if (!ready && !guest.running)
         throw new FaultlineError(`QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`);
-      const ssh = await SshSession.connect(
-        {
-          host: '127.0.0.1',
-          port,
-          username: 'root',
-          privateKey: opts.keys.clientPrivate,
-          hostPublicKey: opts.keys.hostPublic,
-        },
-        Math.max(deadline, Date.now() + 1000),
-        () => (guest.running ? undefined : `QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`),
-      );
+      const saved = saveKey && socket ? await saveAtReady(guest, saveKey, socket, deadline) : undefined;
+      const ssh = await connectSsh(guest, port, opts.keys, deadline);
       // sshd starts before init has reserved hugepages: ready means init is done too.
       await ssh.check(
         'i=0; while [ ! -e /run/faultline-ready ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; test -e /run/faultline-ready',
         90_000,
       );
-      return { guest, ssh, port, bootMs: Date.now() - started };
+      return { guest, ssh, port, bootMs: Date.now() - started, ...(saved ? { saved } : {}) };
     } catch (e) {
       await guest.stop();
+      if (socket) await rm(socket, { force: true });
       if (attempt < 2 && /Could not set up host forwarding rule/.test(guest.console.all)) continue;
       guest.console.detector.close();
       throw new BootFailure(
@@ -90,5 +153,45 @@ export async function bootGuest(
         guest.console.detector.splats,
       );
     }
+  }
+}
+
+/**
+ * Start a guest from a snapshot entry instead of booting: QEMU with the same command
+ * line (its own SSH port) paused for the stream, loaded and checked, resumed; then its
+ * clock and RNG are refreshed and it must show the saved guest's kernel and boot id.
+ * Any failure stops QEMU and throws SnapshotUnusable: the caller boots instead.
+ */
+export async function restoreGuest(
+  config: Omit<QemuConfig, 'sshPort'>,
+  entry: { meta: SnapshotMeta; path: string },
+  opts: BootOpts,
+): Promise<BootedGuest> {
+  const port = await freePort();
+  const socket = qmpSocketPath();
+  const guest = await startGuest({ ...config, qmpSocket: socket, incoming: true }, port, opts);
+  const deadline = guest.startedAt + RESTORE_DEADLINE_MS;
+  let qmp: Qmp | undefined;
+  try {
+    qmp = await connectQmp(guest, socket, deadline);
+    await loadSnapshot(qmp, entry, deadline);
+    const ssh = await connectSsh(guest, port, opts.keys, deadline);
+    const facts = parseGuestFacts(await ssh.check(honestyCommand(), 30_000));
+    const want = entry.meta.guest;
+    if (facts.uname !== want.uname || facts.bootId !== want.bootId) {
+      ssh.close();
+      throw new SnapshotUnusable(
+        `the restored guest is not the saved one (uname ${facts.uname}, boot id ${facts.bootId}; saved ${want.uname}, ${want.bootId})`,
+      );
+    }
+    return { guest, ssh, port, bootMs: Date.now() - guest.startedAt };
+  } catch (e) {
+    await guest.stop();
+    guest.console.detector.close();
+    if (e instanceof SnapshotUnusable) throw e;
+    throw new SnapshotUnusable(`restoring it failed: ${errorMessage(e)} (console: ${guest.console.lastLines(3).trim()})`);
+  } finally {
+    qmp?.close();
+    await rm(socket, { force: true });
   }
 }

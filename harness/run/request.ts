@@ -42,6 +42,8 @@ export interface RunRequest {
    * `flaky`. series and bisect pass 0: their own repetition policies must see every attempt.
    */
   retries: number;
+  /** Boot every guest instead of restoring ready ones from a snapshot (--no-snapshot). */
+  noSnapshot?: boolean;
   /** Exit 1 when a subtest is flaky (default: a run whose only trouble is flakiness exits 0). */
   flakyIsFailure?: boolean;
 }

@@ -182,6 +182,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
       bootTimeoutSec: req.bootTimeoutSec,
       keys: image.keys,
       maxBoots: MAX_BOOTS,
+      snapshot: req.noSnapshot !== true,
       push: selftests.programs
         .filter((p) => wanted.has(p.name) && p.status === 'built' && p.path)
         .map((p) => p.path ?? ''),
@@ -248,6 +249,7 @@ async function runOnGuest(
 function finishRecord(record: RunRecord, session: GuestSession, t0: number): void {
   record.splats = session.splats;
   record.guest.boots = session.boots;
+  if (session.starts.length) record.guest.starts = session.starts;
   const finished = Date.now();
   record.finishedAt = new Date(finished).toISOString();
   record.durationMs = finished - t0;

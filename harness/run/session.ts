@@ -1,11 +1,21 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
-import type { Splat } from '../results/types.js';
+import type { GuestStart, Splat } from '../results/types.js';
 import type { SshSession } from '../ssh/transport.js';
 import type { Guest } from '../vm/guest.js';
 import type { QemuConfig } from '../vm/qemu-args.js';
-import { BootFailure, bootGuest } from './boot.js';
+import {
+  commitSnapshot,
+  discardSnapshot,
+  factsCommand,
+  findSnapshot,
+  parseGuestFacts,
+  snapshotKey,
+  snapshotUnsupported,
+  SnapshotUnusable,
+} from '../vm/snapshot.js';
+import { BootFailure, bootGuest, restoreGuest, type BootedGuest } from './boot.js';
 
 /** Where the test binaries go in the guest: a writable cwd (pagemap_ioctl needs one). */
 export const GUEST_DIR = '/root/faultline';
@@ -18,7 +28,12 @@ export interface SessionOptions {
   push: readonly string[];
   /** Boots one run may take (the first and the reboots after lost guests) before it gives up. */
   maxBoots: number;
+  /** Start guests from a snapshot of the first ready one (false: --no-snapshot). */
+  snapshot: boolean;
 }
+
+/** The session's snapshot entry: its key, or why guests are not restored. */
+type SnapshotPlan = Awaited<ReturnType<typeof snapshotKey>> | { off: string };
 
 /** What the first boot measured, for the run record. */
 export interface FirstBoot {
@@ -40,8 +55,15 @@ export interface LiveGuest {
  * and splats keep their line numbers in that file.
  */
 export class GuestSession {
+  /** Guests started (booted or restored), and how each started. */
   boots = 0;
+  readonly starts: GuestStart[] = [];
   first: FirstBoot | undefined;
+  /** Guests stopped on purpose to give the next program a pristine one: not lost, not counted against maxBoots. */
+  private recycled = 0;
+  private plan: SnapshotPlan | undefined;
+  /** A snapshot entry of this session's guest is known to exist (restored from, or saved). */
+  private haveSnapshot = false;
   /** Splats of the guests already stopped, with console.log line numbers. */
   private readonly finishedSplats: Splat[] = [];
   private live: LiveGuest | undefined;
@@ -57,36 +79,106 @@ export class GuestSession {
     return this.live;
   }
 
-  /** The running guest, booting one (and pushing the binaries) when there is none. */
+  /** The running guest, booting or restoring one (and pushing the binaries) when there is none. */
   async up(): Promise<LiveGuest> {
     if (this.live) return this.live;
-    if (this.boots >= this.opts.maxBoots) {
+    if (this.boots - this.recycled >= this.opts.maxBoots) {
       throw new FaultlineError(
-        `the guest was lost ${this.boots - 1} times in this run: not booting it again (see console.log)`,
+        `the guest was lost ${this.boots - this.recycled - 1} times in this run: not booting it again (see console.log)`,
       );
     }
     if (this.boots > 0) {
-      await appendFile(this.opts.consolePath, `\n===== faultline: boot ${this.boots + 1} of this run =====\n`);
-      this.lineOffset = countLines(await readFile(this.opts.consolePath, 'utf8'));
-      log.info(`rebooting the guest (boot ${this.boots + 1} of at most ${this.opts.maxBoots})`);
+      await this.consoleMark(`guest ${this.boots + 1} of this run`);
+      log.info(`starting a new guest (guest ${this.boots + 1} of this run)`);
     }
     this.boots++;
-    const booted = await bootGuest(this.config, {
-      consolePath: this.opts.consolePath,
-      bootTimeoutSec: this.opts.bootTimeoutSec,
-      keys: this.opts.keys,
-      appendConsole: this.boots > 1,
-    }).catch((e: unknown) => {
+    const started = await this.start().catch((e: unknown) => {
       // A boot that failed still printed a console: its splats (a panic at boot) count.
       if (e instanceof BootFailure)
         for (const s of e.splats) this.finishedSplats.push({ ...s, line: this.consoleLine(s.line) });
       throw e;
     });
     const pushStart = Date.now();
-    const bytes = await booted.ssh.push(this.opts.push, GUEST_DIR, 300_000);
-    this.first ??= { bootMs: booted.bootMs, pushMs: Date.now() - pushStart, bytes, port: booted.port };
-    this.live = { guest: booted.guest, ssh: booted.ssh };
+    const bytes = await started.ssh.push(this.opts.push, GUEST_DIR, 300_000);
+    this.first ??= { bootMs: started.bootMs, pushMs: Date.now() - pushStart, bytes, port: started.port };
+    this.live = { guest: started.guest, ssh: started.ssh };
     return this.live;
+  }
+
+  /**
+   * Whether a new guest would come from a snapshot (cheap): then a retry can have a
+   * pristine guest instead of one a failed attempt may have left in a bad state.
+   */
+  get restorable(): boolean {
+    return this.haveSnapshot;
+  }
+
+  /** Stop a healthy guest so that the next up() starts a pristine one. */
+  async recycle(): Promise<void> {
+    if (!this.live) return;
+    this.recycled++;
+    await this.drop();
+  }
+
+  private async consoleMark(what: string): Promise<void> {
+    await appendFile(this.opts.consolePath, `\n===== faultline: ${what} =====\n`);
+    this.lineOffset = countLines(await readFile(this.opts.consolePath, 'utf8'));
+  }
+
+  private bootOpts() {
+    return {
+      consolePath: this.opts.consolePath,
+      bootTimeoutSec: this.opts.bootTimeoutSec,
+      keys: this.opts.keys,
+      appendConsole: this.boots > 1,
+    };
+  }
+
+  private async snapshotPlan(): Promise<SnapshotPlan> {
+    if (!this.plan) {
+      const unsupported = this.opts.snapshot ? snapshotUnsupported(this.config) : '--no-snapshot';
+      this.plan = unsupported ? { off: unsupported } : await snapshotKey(this.config);
+    }
+    return this.plan;
+  }
+
+  /** Restore from the snapshot when there is a good one; boot otherwise (saving one when there is none). */
+  private async start(): Promise<BootedGuest> {
+    const plan = await this.snapshotPlan();
+    let why = 'off' in plan ? plan.off : undefined;
+    if (!('off' in plan)) {
+      const found = await findSnapshot(plan.key);
+      if ('meta' in found) {
+        try {
+          const restored = await restoreGuest(this.config, found, this.bootOpts());
+          this.starts.push({ how: 'restored', readyMs: restored.bootMs });
+          this.haveSnapshot = true;
+          log.info(`guest restored from snapshot ${plan.key} in ${(restored.bootMs / 1000).toFixed(1)} s`);
+          return restored;
+        } catch (e) {
+          if (!(e instanceof SnapshotUnusable)) throw e;
+          why = `snapshot ${plan.key} unusable: ${e.message}`;
+          this.haveSnapshot = false;
+          await discardSnapshot(plan.key, e.message);
+          await this.consoleMark(`${why}; booting instead`);
+        }
+      } else why = found.none;
+    }
+    if (why) log.info(`booting the guest: ${why}`);
+    const booted = await bootGuest(this.config, this.bootOpts(), 'off' in plan ? undefined : plan.key);
+    this.starts.push({ how: 'booted', readyMs: booted.bootMs, ...(why ? { why } : {}) });
+    if (booted.saved && !('off' in plan)) {
+      try {
+        const guest = parseGuestFacts(await booted.ssh.check(factsCommand, 30_000));
+        const { key, inputs, qemuVersion } = plan;
+        const meta = await commitSnapshot(key, booted.saved, { bootMs: booted.bootMs, qemuVersion, inputs, guest });
+        this.haveSnapshot = true;
+        log.info(`saved snapshot ${key} (${(meta.bytes / 1048576).toFixed(0)} MiB in ${meta.saveMs} ms)`);
+      } catch (e) {
+        log.info(`keeping no snapshot of this guest: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return booted;
   }
 
   /** console.log line number of the current guest's console line `n` (1-based). */

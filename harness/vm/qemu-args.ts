@@ -17,6 +17,10 @@ export interface QemuConfig {
   extraCmdline?: string;
   /** Guest NUMA nodes (QEMU -numa); 1 or absent: none. */
   numaNodes?: number;
+  /** QMP on this unix socket (saving and restoring snapshots go through it). */
+  qmpSocket?: string;
+  /** Start paused, waiting for QMP migrate-incoming (a restore from a snapshot). */
+  incoming?: boolean;
 }
 
 /**
@@ -130,5 +134,7 @@ export function qemuArgs(c: QemuConfig): string[] {
     'virtio-net-pci,netdev=net0',
     '-device',
     'virtio-rng-pci',
+    ...(c.qmpSocket ? ['-qmp', `unix:${c.qmpSocket},server=on,wait=off`] : []),
+    ...(c.incoming ? ['-incoming', 'defer'] : []),
   ];
 }
