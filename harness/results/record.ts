@@ -86,6 +86,7 @@ const runRecordSchema = {
               how: { enum: ['booted', 'restored'] },
               readyMs: { type: 'number' },
               why: { type: 'string' },
+              snapshot: { type: 'string' },
             },
           },
         },

@@ -132,8 +132,10 @@ export interface GuestStart {
   how: 'booted' | 'restored';
   /** QEMU start to ready for tests. */
   readyMs: number;
-  /** Why a booted guest was not restored (absent when restoring was not asked for or there was no reason). */
+  /** Why a booted guest was not restored. */
   why?: string;
+  /** The snapshot entry (its key in the cache) the guest was restored from, or saved to. */
+  snapshot?: string;
 }
 
 export interface RunRecord {

@@ -174,9 +174,16 @@ export async function restoreGuest(
   let qmp: Qmp | undefined;
   try {
     qmp = await connectQmp(guest, socket, deadline);
+    const qmpAt = Date.now();
     await loadSnapshot(qmp, entry, deadline);
+    const loadedAt = Date.now();
     const ssh = await connectSsh(guest, port, opts.keys, deadline);
+    const sshAt = Date.now();
     const facts = parseGuestFacts(await ssh.check(honestyCommand(), 30_000));
+    const t0 = guest.startedAt;
+    log.debug(
+      `restore: QMP up ${qmpAt - t0} ms, loaded and resumed ${loadedAt - t0} ms, SSH ${sshAt - t0} ms, checked ${Date.now() - t0} ms`,
+    );
     const want = entry.meta.guest;
     if (facts.uname !== want.uname || facts.bootId !== want.bootId) {
       ssh.close();
@@ -189,7 +196,9 @@ export async function restoreGuest(
     await guest.stop();
     guest.console.detector.close();
     if (e instanceof SnapshotUnusable) throw e;
-    throw new SnapshotUnusable(`restoring it failed: ${errorMessage(e)} (console: ${guest.console.lastLines(3).trim()})`);
+    throw new SnapshotUnusable(
+      `restoring it failed: ${errorMessage(e)} (console: ${guest.console.lastLines(3).trim()})`,
+    );
   } finally {
     qmp?.close();
     await rm(socket, { force: true });

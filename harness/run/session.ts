@@ -151,7 +151,7 @@ export class GuestSession {
       if ('meta' in found) {
         try {
           const restored = await restoreGuest(this.config, found, this.bootOpts());
-          this.starts.push({ how: 'restored', readyMs: restored.bootMs });
+          this.starts.push({ how: 'restored', readyMs: restored.bootMs, snapshot: plan.key });
           this.haveSnapshot = true;
           log.info(`guest restored from snapshot ${plan.key} in ${(restored.bootMs / 1000).toFixed(1)} s`);
           return restored;
@@ -166,13 +166,15 @@ export class GuestSession {
     }
     if (why) log.info(`booting the guest: ${why}`);
     const booted = await bootGuest(this.config, this.bootOpts(), 'off' in plan ? undefined : plan.key);
-    this.starts.push({ how: 'booted', readyMs: booted.bootMs, ...(why ? { why } : {}) });
+    const start: GuestStart = { how: 'booted', readyMs: booted.bootMs, ...(why ? { why } : {}) };
+    this.starts.push(start);
     if (booted.saved && !('off' in plan)) {
       try {
         const guest = parseGuestFacts(await booted.ssh.check(factsCommand, 30_000));
         const { key, inputs, qemuVersion } = plan;
         const meta = await commitSnapshot(key, booted.saved, { bootMs: booted.bootMs, qemuVersion, inputs, guest });
         this.haveSnapshot = true;
+        start.snapshot = key;
         log.info(`saved snapshot ${key} (${(meta.bytes / 1048576).toFixed(0)} MiB in ${meta.saveMs} ms)`);
       } catch (e) {
         log.info(`keeping no snapshot of this guest: ${e instanceof Error ? e.message : String(e)}`);

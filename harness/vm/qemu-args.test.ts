@@ -97,3 +97,10 @@ t.test('1 GiB pages need whole GiBs above 4 GiB in the guest', async (t) => {
   t.equal(minMemFor1gPages(1, 64), 4096);
   t.equal(minMemFor1gPages(2, 64), 5120);
 });
+
+t.test('snapshots: QMP on a unix socket; a restore starts paused for migrate-incoming', async (t) => {
+  t.notOk(qemuArgs(base).includes('-qmp'), 'no QMP unless asked');
+  const a = qemuArgs({ ...base, qmpSocket: '/tmp/q.sock', incoming: true });
+  t.same(after(a, '-qmp'), ['unix:/tmp/q.sock,server=on,wait=off']);
+  t.same(after(a, '-incoming'), ['defer']);
+});

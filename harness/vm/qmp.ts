@@ -65,7 +65,7 @@ export class Qmp {
       if (typeof msg !== 'object' || msg === null || 'event' in msg) continue;
       const p = this.pending;
       this.pending = undefined;
-      p?.resolve(msg as QmpReply);
+      p?.resolve(msg);
     }
   }
 
@@ -106,7 +106,9 @@ export class Qmp {
       const v = done(answer);
       if (v !== undefined) return v;
       if (Date.now() > deadline)
-        throw new FaultlineError(`QMP: ${command} did not reach the awaited state in time (last: ${JSON.stringify(answer)})`);
+        throw new FaultlineError(
+          `QMP: ${command} did not reach the awaited state in time (last: ${JSON.stringify(answer)})`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
   }

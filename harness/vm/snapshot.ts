@@ -50,7 +50,19 @@ export interface SnapshotInputs {
 
 const validateMeta = lazyValidator<SnapshotMeta>({
   type: 'object',
-  required: ['schema', 'key', 'file', 'bytes', 'sha256', 'savedAt', 'saveMs', 'bootMs', 'qemuVersion', 'inputs', 'guest'],
+  required: [
+    'schema',
+    'key',
+    'file',
+    'bytes',
+    'sha256',
+    'savedAt',
+    'saveMs',
+    'bootMs',
+    'qemuVersion',
+    'inputs',
+    'guest',
+  ],
   properties: {
     schema: { const: 'faultline.snapshot/1' },
     key: { type: 'string', pattern: '^[0-9a-f]{24}$' },
@@ -146,7 +158,8 @@ export async function findSnapshot(key: string): Promise<{ meta: SnapshotMeta; p
       (s) => s.size,
       () => -1,
     );
-    if (size !== meta.bytes) why = size < 0 ? 'its stream is missing' : `its stream has ${size} bytes, not ${meta.bytes}`;
+    if (size !== meta.bytes)
+      why = size < 0 ? 'its stream is missing' : `its stream has ${size} bytes, not ${meta.bytes}`;
   }
   if (why || !meta) {
     await discardSnapshot(key, why ?? 'unreadable');
