@@ -232,8 +232,18 @@ export async function commitSnapshot(
     ...facts,
   };
   await writeJsonAtomic(join(dir, 'meta.json'), meta);
-  // Streams of concurrent saves that lost the race, and leftovers of killed ones.
-  for (const f of await readdir(dir)) if (f !== file && f !== 'meta.json') await rm(join(dir, f), { force: true });
+  // Streams of concurrent saves that lost the race, and leftovers of killed saves (a
+  // .tmp young enough to be another save in progress stays).
+  for (const f of await readdir(dir)) {
+    if (f === file || f === 'meta.json') continue;
+    const age =
+      Date.now() -
+      (await stat(join(dir, f)).then(
+        (s) => s.mtimeMs,
+        () => 0,
+      ));
+    if (!f.endsWith('.tmp') || age > 600_000) await rm(join(dir, f), { force: true });
+  }
   await pruneSnapshots(key);
   return meta;
 }
