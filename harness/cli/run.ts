@@ -8,6 +8,8 @@ import { setVerbose } from '../util/log.js';
 import { suiteByName } from '../suites/registry.js';
 import type { KernelSpec, RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
+import { listOffer } from '../run/list.js';
+import { MM_CATEGORIES } from '../selftests/mm-programs.js';
 import { minMemFor1gPages } from '../vm/qemu-args.js';
 import {
   guestOptions,
@@ -34,6 +36,8 @@ interface RunArgs extends GuestFlagValues {
   'keep-vm': boolean;
   quick: boolean;
   filter?: string;
+  category: string[];
+  list: boolean;
   'hugepages-1g': number;
   'apt-option': string[];
   verbose: boolean;
@@ -49,6 +53,12 @@ function runRequestFromArgs(a: RunArgs): RunRequest {
   if (suites.length === 0 && programs.length === 0)
     throw new UsageError('--suite is empty: name at least one suite (e.g. --suite uffd)');
   suites.forEach(suiteByName);
+  const categories = parseList(a.category);
+  if (categories.length && !suites.some((s) => s === 'mm' || s === 'vmtests'))
+    throw new UsageError('--category picks categories of suite mm: add --suite mm');
+  const unknown = categories.find((c) => !MM_CATEGORIES.includes(c));
+  if (unknown !== undefined)
+    throw new UsageError(`unknown category '${unknown}' for suite mm: choose from ${MM_CATEGORIES.join(', ')}`);
   const kconfig = parseList(a.kconfig);
   const buildFromSource = kconfig.length > 0 || a.ref !== undefined;
   if (buildFromSource && !a['kernel-src'])
@@ -88,6 +98,7 @@ function runRequestFromArgs(a: RunArgs): RunRequest {
     ...(a['run-id'] ? { runId: a['run-id'] } : {}),
     quick: a.quick,
     ...(a.filter ? { filter: a.filter } : {}),
+    ...(categories.length ? { categories } : {}),
     keepVm: a['keep-vm'],
     hugepages1g,
     retries: positiveInt('--retries', a.retries, 0, 10),
@@ -160,6 +171,17 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe: 'short iteration counts and a quick subset of uffd-unit-tests',
       })
       .option('filter', { type: 'string', describe: 'only tests whose name contains this (uffd-unit-tests -f)' })
+      .option('category', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: `suite mm: only these run_vmtests.sh categories (${MM_CATEGORIES.join(', ')})`,
+      })
+      .option('list', {
+        type: 'boolean',
+        default: false,
+        describe: 'print the suites, and the programs, categories and subtests the tested tree offers; run nothing',
+      })
       .option('hugepages-1g', {
         type: 'number',
         default: 0,
@@ -190,6 +212,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (argv) => {
     if (argv.verbose) setVerbose(true);
     const req = runRequestFromArgs(argv);
+    if (argv.list) {
+      process.stdout.write(await listOffer(req));
+      return;
+    }
     const { record, dir, exitCode } = await runTests(req);
     // Single runs join the history index too, so `faultline history --test T` sees them.
     await appendHistory(req.resultsRoot, [runEntry(record, relative(req.resultsRoot, dir))]);

@@ -62,12 +62,15 @@ export class PlanRunner {
     return { programs: this.programs, subtests: [...this.subtests.values()], infraErrors: this.infraErrors };
   }
 
-  /** A program the tree could not build: its command's subtest is a skip (too old) or an error (broken). */
+  /**
+   * A program the tree could not build, or a command the suite cannot give what the tree
+   * asks for: its subtest is a skip (too old, not provided) or an error (does not compile).
+   */
   private recordUnbuilt(suite: Suite, cmd: GuestCommand): boolean {
     const prog = this.built.find((p) => p.name === cmd.program);
-    if (prog?.status === 'built') return false;
+    if (prog?.status === 'built' && cmd.skipReason === undefined) return false;
     const status = prog?.status === 'failed' ? 'error' : 'skip';
-    const reason = prog?.reason ?? `${cmd.program} was not built`;
+    const reason = cmd.skipReason ?? prog?.reason ?? `${cmd.program} was not built`;
     this.programs.push({
       program: cmd.program,
       command: guestCommandLine(cmd),

@@ -49,7 +49,28 @@ function envPrefix(cmd: GuestCommand): string {
 }
 
 function argvLine(cmd: GuestCommand): string {
-  return `./${cmd.program}${cmd.args.length ? ' ' + cmd.args.map(shellQuote).join(' ') : ''}`;
+  const run = cmd.interpreter ? `./${cmd.interpreter} ./${cmd.program}` : `./${cmd.program}`;
+  return `${run}${cmd.args.length ? ' ' + cmd.args.map(shellQuote).join(' ') : ''}`;
+}
+
+/** Where the settings a program changed are written back from, after it. */
+const RESTORE = `${GUEST_DIR}/.faultline-restore`;
+
+/**
+ * Shell that makes the guest settings `cmd` needs, writing the old values to RESTORE first;
+ * errors (a sysctl this kernel lacks) stay out of the program's output.
+ */
+function prepareLine(cmd: GuestCommand): string {
+  const steps: string[] = [];
+  if (cmd.settle) steps.push('echo 3 > /proc/sys/vm/drop_caches', 'echo 1 > /proc/sys/vm/compact_memory');
+  for (const { path, value, atLeast } of cmd.sysctls ?? []) {
+    const p = shellQuote(path);
+    const set = `echo "echo $(cat ${p}) > ${p}" >> ${RESTORE}; echo ${value} > ${p}`;
+    steps.push(atLeast ? `[ "$(cat ${p})" -ge ${value} ] || { ${set}; }` : set);
+  }
+  // Scripts call `bash other.sh`: the pushed bash must be on PATH.
+  const path = cmd.interpreter ? `PATH=${GUEST_DIR}:/usr/sbin:/usr/bin:/sbin:/bin ` : '';
+  return steps.length ? `{ ${steps.join('; ')}; true; } 2>/dev/null && ${path}` : path;
 }
 
 /** The command as a user would type it in the guest's work directory. */
@@ -95,7 +116,7 @@ export async function runProgram(
   const streamed: Streamed = { chunks: [] };
   // The guest kills the test at its timeout; the host waits a grace period longer before declaring a hang.
   const r = await live.ssh.exec(
-    `cd ${GUEST_DIR} && ${envPrefix(cmd)}exec timeout -s KILL ${cmd.timeoutSec} ${argvLine(cmd)}`,
+    `cd ${GUEST_DIR} && ${prepareLine(cmd)}${envPrefix(cmd)}exec timeout -s KILL ${cmd.timeoutSec} ${argvLine(cmd)}`,
     {
       timeoutMs: cmd.timeoutSec * 1000 + HANG_GRACE_MS,
       pty: true,
@@ -147,9 +168,10 @@ export async function runProgram(
         r.output,
       );
     const rm = cmd.leaves?.length ? `rm -f ${cmd.leaves.map(shellQuote).join(' ')}; ` : '';
+    const restore = cmd.sysctls?.length ? `[ -f ${RESTORE} ] && sh ${RESTORE}; rm -f ${RESTORE}; ` : '';
     // A guest that dies right after the program is the next program's to find (and reboot).
     await live.ssh
-      .exec(`${rm}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 })
+      .exec(`${rm}${restore}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 })
       .catch((e: unknown) => log.info(`end marker not written: ${errorMessage(e)}`));
   }
   log.info(

@@ -29,6 +29,8 @@ export interface RunRequest {
   runId?: string;
   quick: boolean;
   filter?: string;
+  /** Categories of suite mm to run (`--category`); none: all. */
+  categories?: string[];
   keepVm: boolean;
   hugepages2m: number;
   hugepages1g: number;

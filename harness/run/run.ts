@@ -98,6 +98,25 @@ async function buildOwnPrograms(
   return { suite: programSuite(names, req.timeoutSec) };
 }
 
+/** Programs suites build from the tested tree on demand (suite mm): they join the list and are pushed. */
+async function buildSuitePrograms(
+  suites: readonly Suite[],
+  selftests: { programs: SelftestProgram[]; tree?: string },
+): Promise<string[]> {
+  const names: string[] = [];
+  for (const suite of suites) {
+    if (!suite.buildPrograms) continue;
+    if (!selftests.tree)
+      throw new UsageError(`suite ${suite.name} builds its programs from the tested tree: pass --kernel-src DIR`);
+    for (const p of await suite.buildPrograms(selftests.tree)) {
+      if (selftests.programs.some((q) => q.name === p.name)) continue;
+      selftests.programs.push(p);
+      names.push(p.name);
+    }
+  }
+  return names;
+}
+
 /** Refuse requests that cannot work before anything is downloaded or booted. */
 async function checkRequest(req: RunRequest, suites: readonly Suite[]): Promise<void> {
   if (suites.length === 0 && !req.programs?.length)
@@ -127,6 +146,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
 
   const kernel = await acquireKernel(req.kernel, req.aptOptions ? { aptOptions: req.aptOptions } : {});
   const selftests = await loadSelftests(req, kernel.sourceTree, kernel.selftestsDir);
+  const suiteBuilt = await buildSuitePrograms(suites, selftests);
   const own = await buildOwnPrograms(req, selftests);
   if (own) suites.push(own.suite);
   const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
@@ -162,7 +182,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const extraCmdline = [...new Set(suites.flatMap((s) => s.guestCmdline ?? []))]
     .concat(req.cmdline ? [req.cmdline] : [])
     .join(' ');
-  const wanted = new Set(suites.flatMap((s) => s.programs));
+  const wanted = new Set([...suites.flatMap((s) => s.programs), ...suiteBuilt]);
   const session = new GuestSession(
     {
       qemu,
@@ -196,6 +216,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
     quick: req.quick,
     programs: selftests.programs,
     ...(req.filter ? { filter: req.filter } : {}),
+    ...(req.categories?.length ? { categories: req.categories } : {}),
   };
   await runOnGuest(
     record,

@@ -34,6 +34,22 @@ export interface SelftestProgram {
   hugetlbfsFileArg?: boolean;
   /** uffd-unit-tests: every uffd_tests[] entry and the memory types it runs on, in source order. */
   cases?: UnitTestCase[];
+  /** Suite mm: how run_vmtests.sh (or faultline, for memfd) invokes it. */
+  mmRuns?: MmRun[];
+  /** A kselftest shell script: run with the bash pushed beside it. */
+  script?: boolean;
+}
+
+/** One invocation of an mm selftest, read from the tree's run_vmtests.sh. */
+export interface MmRun {
+  category: string;
+  /** Arguments after the program name. */
+  args: string[];
+  backings: Backing[];
+  /** run_vmtests.sh runs it only with -d. */
+  destructive?: boolean;
+  /** Why faultline cannot give it the arguments run_vmtests.sh would (it runs as a skip saying so). */
+  unresolved?: string;
 }
 
 const MANIFEST_SCHEMA = {
@@ -63,6 +79,22 @@ const MANIFEST_SCHEMA = {
           properties: { test: { type: 'string', minLength: 1 }, mems: { type: 'array', items: { type: 'string' } } },
         },
       },
+      mmRuns: {
+        type: 'array',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['category', 'args', 'backings'],
+          properties: {
+            category: { type: 'string', minLength: 1 },
+            args: { type: 'array', items: { type: 'string' } },
+            backings: { type: 'array', minItems: 1, items: { enum: [...BACKINGS] } },
+            destructive: { type: 'boolean' },
+            unresolved: { type: 'string' },
+          },
+        },
+      },
+      script: { type: 'boolean' },
     },
   },
 };
@@ -128,7 +160,7 @@ export const CFLAGS = ['-static', '-O2', '-Wall', '-U_FORTIFY_SOURCE', '-no-pie'
 const OWN_CFLAGS = [...CFLAGS, '-Wextra', '-Werror'];
 const COMPILE_TIMEOUT_MS = 5 * 60_000;
 
-async function selftestsMmDir(tree: string): Promise<string> {
+export async function selftestsMmDir(tree: string): Promise<string> {
   for (const d of ['mm', 'vm']) {
     const p = join(tree, 'tools', 'testing', 'selftests', d);
     if (await exists(p)) return p;
@@ -160,7 +192,7 @@ async function ownLibSources(): Promise<string[]> {
  * Hash of files named relative to `root`: the same sources in another checkout (every series
  * and bisect worktree is a new directory) give the same key, so headers and tests are reused.
  */
-async function hashFiles(root: string, paths: string[]): Promise<string> {
+export async function hashFiles(root: string, paths: string[]): Promise<string> {
   const parts: string[] = [];
   for (const p of paths) parts.push(relative(root, p), (await exists(p)) ? sha256(await readFile(p)) : 'absent');
   return sha256(parts.join('\n'));
@@ -237,7 +269,7 @@ export async function selftestsKey(tree: string): Promise<string> {
   return sha256(parts.join('\n')).slice(0, 24);
 }
 
-function firstError(output: string): string {
+export function firstError(output: string): string {
   const line = output.split('\n').find((l) => /\berror\b/.test(l) || /undefined reference/.test(l));
   return (line ?? tail(output, 1)).trim();
 }

@@ -4,9 +4,11 @@ import { uffdSuite } from './uffd.js';
 import { uffdLatSuite } from './uffd-lat.js';
 import { uffdContractSuite } from './uffd-contract.js';
 import { postcopySuite } from './postcopy.js';
+import { mmSuite } from './mm.js';
+import { vmtestsSuite } from './vmtests.js';
 
 /** Every suite faultline knows, by name. */
-const SUITES: readonly Suite[] = [uffdSuite, uffdLatSuite, uffdContractSuite, postcopySuite];
+const SUITES: readonly Suite[] = [uffdSuite, uffdLatSuite, uffdContractSuite, postcopySuite, mmSuite, vmtestsSuite];
 
 export function allSuites(): readonly Suite[] {
   return SUITES;

@@ -1,5 +1,6 @@
 import type { Backing, Status, SubtestResult } from '../results/types.js';
 import type { SelftestProgram } from '../selftests/build.js';
+import type { GuestSysctl } from '../selftests/mm-programs.js';
 
 /** What a suite needs to know about the guest and the user's selection to plan its commands. */
 export interface SuiteContext {
@@ -12,6 +13,8 @@ export interface SuiteContext {
   quick: boolean;
   /** Optional test-name filter given by the user (e.g. "minor"). */
   filter?: string;
+  /** Categories the user picked (suite mm: `--category hugetlb,cow`); none: all. */
+  categories?: readonly string[];
   /** The programs built from the tested tree (manifest.json): what the tree's programs can do. */
   programs: readonly SelftestProgram[];
 }
@@ -27,6 +30,14 @@ export interface GuestCommand {
   leaves?: string[];
   /** The backing this invocation exercises, when it exercises exactly one. */
   backing?: Backing;
+  /** A pushed interpreter that runs the program (kselftest's bash scripts): `./<interpreter> ./<program>`. */
+  interpreter?: string;
+  /** Guest settings the program needs: made just before it, put back after it whatever its outcome. */
+  sysctls?: GuestSysctl[];
+  /** Drop caches and compact memory first, so hugepages can be allocated (as run_vmtests.sh does). */
+  settle?: boolean;
+  /** Not run: recorded as a skip with this reason (the tree asks for something faultline cannot give). */
+  skipReason?: string;
   timeoutSec: number;
   /** Label used in logs and output file names (unique within a run). */
   label: string;
@@ -58,6 +69,8 @@ export interface Suite {
   description: string;
   /** Binaries to push to the guest (built by harness/selftests). */
   programs: readonly string[];
+  /** Programs the suite builds from the tested tree on demand (suite mm), pushed with the rest. */
+  buildPrograms?(tree: string): Promise<SelftestProgram[]>;
   /** Guest kernel parameters this suite needs for meaningful results (added to the run's command line). */
   guestCmdline?: readonly string[];
   plan(ctx: SuiteContext): GuestCommand[];

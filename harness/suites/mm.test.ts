@@ -1,0 +1,125 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { backingNamed, mmSuite } from './mm.js';
+import type { GuestCommand, ProgramOutput, SuiteContext } from './types.js';
+import type { SelftestProgram } from '../selftests/build.js';
+
+// Real outputs of Debian 6.12.117's mm selftests in a faultline guest (TCG, 2 vCPUs, 2 GiB):
+// `faultline run --suite mm --mem 2048`, copied from results/<run>/output/.
+const capture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures', 'mm', name), 'utf8');
+const ctx: SuiteContext = {
+  backings: ['hugetlb', 'shmem', 'anon'],
+  smp: 2,
+  memMiB: 2048,
+  hugepages2m: 64,
+  quick: false,
+  programs: [],
+};
+
+function parse(
+  program: string,
+  args: string[],
+  file: string,
+  exitCode: number,
+  backing: GuestCommand['backing'] = 'anon',
+) {
+  const cmd: GuestCommand = { program, args, backing, timeoutSec: 900, label: 'x' };
+  const out: ProgramOutput = { output: capture(file), exitCode, timedOut: false, durationMs: 1000 };
+  return mmSuite.parse(cmd, out, ctx);
+}
+
+t.test('cow: 670 KTAP results, each with a unique name and the memory its [RUN] line names', async (t) => {
+  const p = parse('cow', [], 'mm.cow.txt', 0);
+  t.equal(p.status, 'pass');
+  t.equal(p.subtests.length, 670);
+  t.equal(new Set(p.subtests.map((s) => s.id)).size, 670, 'ids unique');
+  // Its own "# Totals: pass:214 fail:0 xfail:4 xpass:0 skip:452": an expected failure is a pass.
+  t.equal(p.subtests.filter((s) => s.status === 'pass').length, 218);
+  t.equal(p.subtests.filter((s) => s.status === 'skip').length, 452);
+  const hugetlb = p.subtests.filter((s) => s.backing === 'hugetlb');
+  t.ok(hugetlb.length > 0 && hugetlb.every((s) => /hugetlb/.test(s.name)), 'hugetlb cases carry the hugetlb backing');
+  t.ok(
+    p.subtests.some((s) => s.backing === 'hugetlb-1g'),
+    'the 1048576 kB cases carry hugetlb-1g',
+  );
+  t.equal(p.subtests[0]?.name, 'Basic COW after fork() ... with base page: No leak from parent into child');
+});
+
+t.test('mremap_test: its four failures are failed subtests, and the exit code is the reason', async (t) => {
+  const p = parse('mremap_test', [], 'mm.mremap_test.txt', 1);
+  t.equal(p.status, 'fail');
+  t.match(p.reason, /^exit 1: # Totals: pass:12 fail:4/);
+  const failed = p.subtests.filter((s) => s.status === 'fail');
+  t.equal(failed.length, 4);
+  t.match(failed[0]?.name, /2GB mremap - Source PUD-aligned/);
+  t.notOk(
+    p.subtests.some((s) => s.name === 'exit status'),
+    'the failures explain the exit code',
+  );
+});
+
+t.test('gup_test -u on a kernel without CONFIG_GUP_TEST: a skip named by its number, program passes', async (t) => {
+  const p = parse('gup_test', ['-u'], 'mm.gup_test_-u.txt', 0);
+  t.equal(p.status, 'pass', 'exit 0 is what run_vmtests.sh counts');
+  t.same(
+    p.subtests.map((s) => [s.id, s.status, s.reason]),
+    [['gup_test -u/test 1', 'skip', 'Please run this test as root']],
+  );
+});
+
+t.test('exit codes beside KTAP: a crash after passing results is not hidden', async (t) => {
+  const p = parse('transhuge-stress', ['-d', '20'], 'mm.transhuge-stress_-d_20.txt', 139);
+  t.equal(p.status, 'fail');
+  t.same(
+    p.subtests.map((s) => [s.name, s.status]),
+    [
+      ['Completed', 'pass'],
+      ['exit status', 'fail'],
+    ],
+  );
+  const ok = parse('transhuge-stress', ['-d', '20'], 'mm.transhuge-stress_-d_20.txt', 0);
+  t.same(
+    ok.subtests.map((s) => s.status),
+    ['pass'],
+  );
+});
+
+t.test('backingNamed: what a subtest name says wins over the program default', async (t) => {
+  t.equal(backingNamed('Basic COW after fork() with hugetlb (2048 kB)', 'anon'), 'hugetlb');
+  t.equal(backingNamed('R/O longterm GUP pin in MAP_SHARED file mapping ... with memfd', 'anon'), 'shmem');
+  t.equal(backingNamed('Completed', 'anon'), 'anon');
+});
+
+t.test('plan: categories, backings, --quick and destructive programs last', async (t) => {
+  const prog = (name: string, category: string, args: string[] = [], destructive = false): SelftestProgram => ({
+    name,
+    status: 'built',
+    mmRuns: [
+      {
+        category,
+        args,
+        backings: name === 'cow' ? ['anon', 'shmem', 'hugetlb'] : ['hugetlb'],
+        ...(destructive ? { destructive } : {}),
+      },
+    ],
+  });
+  const programs = [
+    prog('hugepage-mmap', 'hugetlb'),
+    prog('hugetlb-soft-offline', 'hugetlb', [], true),
+    prog('hugetlb_fault_after_madv', 'hugetlb'),
+    prog('cow', 'cow'),
+  ];
+  const labels = (c: Partial<SuiteContext>) => mmSuite.plan({ ...ctx, programs, ...c }).map((x) => x.program);
+  t.same(labels({}), ['hugepage-mmap', 'hugetlb_fault_after_madv', 'cow', 'hugetlb-soft-offline']);
+  t.same(labels({ categories: ['cow'] }), ['cow']);
+  t.same(labels({ backings: ['shmem'] }), ['cow'], 'hugetlb-only programs need --backing hugetlb');
+  const quick = mmSuite.plan({ ...ctx, programs, quick: true });
+  t.match(quick.find((c) => c.program === 'hugetlb_fault_after_madv')?.skipReason, /--quick/);
+  const shm = mmSuite.plan({ ...ctx, programs: [prog('hugepage-shm', 'hugetlb')] })[0];
+  t.same(
+    shm?.sysctls?.map((s) => s.path),
+    ['/proc/sys/vm/nr_hugepages', '/proc/sys/kernel/shmmax', '/proc/sys/kernel/shmall'],
+  );
+  t.equal(shm?.settle, true, 'hugetlb programs run after drop_caches + compaction, as in run_vmtests.sh');
+});

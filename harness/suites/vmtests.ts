@@ -1,0 +1,83 @@
+import type { Status, SubtestResult } from '../results/types.js';
+import { buildMmSelftests } from '../selftests/mm-build.js';
+import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
+
+/**
+ * Suite `vmtests`: the tree's own tools/testing/selftests/mm/run_vmtests.sh, run as it
+ * ships for the categories suite mm knows (`-t`), as the reference suite mm is checked
+ * against: run both in one guest and compare per invocation. One program for all: a
+ * crash mid-way loses the rest, which is why suite mm runs each program itself.
+ */
+
+const SUITE = 'vmtests';
+const SCRIPT = 'run_vmtests.sh';
+const TIMEOUT_SEC = 3600;
+/** run_vmtests.sh's TAP result lines (its programs' own output is indented behind "# "). */
+const RESULT = /^(ok|not ok) (\d+) (.+?)(?: # (SKIP|exit=(-?\d+)))?\s*$/;
+
+/** The categories of run_vmtests.sh that the selected mm programs belong to. */
+function categories(ctx: SuiteContext): string[] {
+  const cats = new Set<string>();
+  for (const p of ctx.programs)
+    for (const r of p.mmRuns ?? []) {
+      if (p.name === 'memfd_test') continue; // not run_vmtests.sh's
+      if (ctx.categories?.length && !ctx.categories.includes(r.category)) continue;
+      if (r.backings.some((b) => ctx.backings.includes(b))) cats.add(r.category);
+    }
+  return [...cats];
+}
+
+function plan(ctx: SuiteContext): GuestCommand[] {
+  const cats = categories(ctx);
+  if (cats.length === 0) return [];
+  return [
+    {
+      program: SCRIPT,
+      interpreter: 'bash',
+      args: ['-t', cats.join(' ')],
+      timeoutSec: TIMEOUT_SEC,
+      label: `vmtests.${cats.join('_')}`,
+    },
+  ];
+}
+
+/** One subtest per run_test line of run_vmtests.sh, named as it names them ("gup_test -u"). */
+export function parseVmtestsTap(text: string): SubtestResult[] {
+  const out: SubtestResult[] = [];
+  for (const line of text.replace(/\r/g, '').split('\n')) {
+    const m = RESULT.exec(line);
+    if (!m) continue;
+    const name = m[3]!;
+    const status: Status = m[4] === 'SKIP' ? 'skip' : m[1] === 'ok' ? 'pass' : 'fail';
+    out.push({
+      suite: SUITE,
+      program: SCRIPT,
+      id: `${SCRIPT}/${name}`,
+      name,
+      status,
+      ...(m[5] !== undefined ? { reason: `exit ${m[5]}` } : {}),
+    });
+  }
+  return out;
+}
+
+function parse(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
+  const subtests = parseVmtestsTap(out.output);
+  if (out.timedOut) return { status: 'error', reason: `timed out at ${cmd.timeoutSec} s`, subtests };
+  if (out.exitCode === null) return { status: 'error', reason: `${SCRIPT} was killed by a signal`, subtests };
+  if (subtests.length === 0) return { status: 'error', reason: `${SCRIPT} reported no results`, subtests };
+  // run_vmtests.sh exits 4 when anything skipped and 1 when anything failed.
+  return subtests.some((t) => t.status === 'fail')
+    ? { status: 'fail', reason: `exit ${String(out.exitCode)}`, subtests }
+    : { status: 'pass', subtests };
+}
+
+export const vmtestsSuite: Suite = {
+  name: SUITE,
+  description:
+    "the tree's run_vmtests.sh as shipped, for suite mm's categories: the reference suite mm is checked against",
+  programs: [],
+  buildPrograms: async (tree) => (await buildMmSelftests(tree)).programs,
+  plan,
+  parse,
+};
