@@ -57,7 +57,9 @@ export async function listOffer(req: RunRequest): Promise<string> {
   const selftests = await buildSelftests({ tree });
   const programs = [...selftests.programs];
   const suites = allSuites();
-  for (const s of suites) if (s.buildPrograms) programs.push(...(await s.buildPrograms(tree)));
+  for (const s of suites)
+    for (const p of s.buildPrograms ? await s.buildPrograms(tree) : [])
+      if (!programs.some((q) => q.name === p.name)) programs.push(p);
   const ctx: SuiteContext = {
     backings: req.backings.length ? req.backings : BACKINGS,
     smp: req.smp,

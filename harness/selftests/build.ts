@@ -38,6 +38,8 @@ export interface SelftestProgram {
   mmRuns?: MmRun[];
   /** A kselftest shell script: run with the bash pushed beside it. */
   script?: boolean;
+  /** run_vmtests.sh: the categories its -t accepts (none before 6.4's categories). */
+  scriptCategories?: string[];
 }
 
 /** One invocation of an mm selftest, read from the tree's run_vmtests.sh. */
@@ -95,6 +97,7 @@ const MANIFEST_SCHEMA = {
         },
       },
       script: { type: 'boolean' },
+      scriptCategories: { type: 'array', items: { type: 'string', minLength: 1 } },
     },
   },
 };

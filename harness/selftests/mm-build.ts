@@ -30,6 +30,8 @@ const BASH_STATIC = '/bin/bash-static';
 const COMPILE_TIMEOUT_MS = 5 * 60_000;
 /** Library sources the mm Makefile links into every program (those the tree has). */
 const MM_LIB_SOURCES = ['vm_util.c', 'thp_settings.c'];
+/** The guest's hugetlbfs mount (images/init.sh). */
+const HUGETLBFS = '/dev/hugepages';
 
 function programOf(argv: readonly string[]): string | undefined {
   const first = argv[0] === 'bash' ? argv[1] : argv[0];
@@ -40,9 +42,16 @@ function programOf(argv: readonly string[]): string | undefined {
  * run_vmtests.sh's words for this invocation as faultline passes them: the XFS path
  * split_huge_page_test takes is empty without XFS (unquoted, so no argument at all).
  */
+/**
+ * run_vmtests.sh's words for this invocation as faultline passes them: the XFS path
+ * split_huge_page_test takes is empty without XFS (unquoted, so no argument at all), and
+ * 6.1's `$mnt` is a hugetlbfs mount, which the guest has at /dev/hugepages.
+ */
 function resolveArgs(argv: readonly string[]): { args: string[]; unresolved?: string } {
   const rest = argv.slice(argv[0] === 'bash' ? 2 : 1);
-  const args = rest.filter((a) => a !== '${SPLIT_HUGE_PAGE_TEST_XFS_PATH}');
+  const args = rest
+    .filter((a) => a !== '${SPLIT_HUGE_PAGE_TEST_XFS_PATH}')
+    .map((a) => a.replace(/^\$(mnt|\{mnt\})(?=\/|$)/, HUGETLBFS));
   const unknown = args.find((a) => a.includes('$'));
   return unknown
     ? { args, unresolved: `run_vmtests.sh passes ${unknown}, a value faultline does not provide` }
@@ -77,7 +86,7 @@ async function mmBuildKey(tree: string): Promise<string> {
   files.push(join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(tree, 'mm', 'gup_test.h'));
   const gcc = (await run('gcc', ['--version'], { timeoutMs: 10_000 })).stdout.split('\n')[0] ?? '';
   const bash = (await exists(BASH_STATIC)) ? sha256(await readFile(BASH_STATIC)) : 'absent';
-  const parts = ['mm-v3', gcc, CFLAGS.join(' '), bash, await uapiHeadersKey(tree), await hashFiles(tree, files)];
+  const parts = ['mm-v4', gcc, CFLAGS.join(' '), bash, await uapiHeadersKey(tree), await hashFiles(tree, files)];
   parts.push(JSON.stringify(MM_PROGRAMS));
   return sha256(parts.join('\n')).slice(0, 24);
 }
@@ -151,6 +160,15 @@ async function buildFile(
   return compile(spec ?? { name, category: '', backings: [] }, srcDir, out, includes, logFile);
 }
 
+/** The tree's own runner, for suite vmtests (the reference suite mm is compared with). */
+async function runnerEntry(path: string, script: readonly VmtestsInvocation[], bin: string): Promise<SelftestProgram> {
+  const name = 'run_vmtests.sh';
+  if (!(await exists(path))) return { name, status: 'unavailable', reason: 'the tree has no run_vmtests.sh' };
+  await copyFile(path, join(bin, name));
+  const categories = [...new Set(script.flatMap((i) => (i.category ? [i.category] : [])))];
+  return { name, status: 'built', path: join(bin, name), scriptCategories: categories };
+}
+
 export interface MmBuild {
   dir: string;
   programs: SelftestProgram[];
@@ -206,12 +224,11 @@ export async function buildMmSelftests(tree: string): Promise<MmBuild> {
       });
     for (const h of spec.helpers ?? []) helpers.add(h);
   }
-  // The tree's own runner, for suite vmtests (the cross-check of suite mm).
-  if (script.length) helpers.add('run_vmtests.sh');
   for (const h of helpers) {
     const err = await buildFile(h, mmProgramSpec(h), staged.mm, bin, includes, logFile);
     programs.push(err ? { name: h, status: 'failed', reason: err } : { name: h, status: 'built', path: join(bin, h) });
   }
+  programs.push(await runnerEntry(scriptPath, script, bin));
   await copyFile(BASH_STATIC, join(bin, 'bash'));
   programs.push({ name: 'bash', status: 'built', path: join(bin, 'bash') });
   for (const p of programs) if (p.status === 'failed') log.warn(`mm selftest ${p.name}: ${p.reason ?? p.status}`);
