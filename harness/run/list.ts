@@ -3,7 +3,7 @@ import { buildSelftests, type SelftestProgram } from '../selftests/build.js';
 import { allSuites } from '../suites/registry.js';
 import type { GuestCommand, Suite, SuiteContext } from '../suites/types.js';
 import { UsageError } from '../util/errors.js';
-import { prepareKernel } from './kernel.js';
+import { acquireKernel } from '../kernel/bootable.js';
 import type { RunRequest } from './request.js';
 
 /**
@@ -16,7 +16,7 @@ async function treeOf(req: RunRequest): Promise<string> {
   if (req.selftestsTree) return req.selftestsTree;
   if (req.kernel.kind === 'build') return req.kernel.kernelSrc;
   if (req.kernel.kind === 'debian') {
-    const k = await prepareKernel(req.kernel, req.aptOptions);
+    const k = await acquireKernel(req.kernel, req.aptOptions ? { aptOptions: req.aptOptions } : {});
     if (k.sourceTree) return k.sourceTree;
   }
   throw new UsageError('--list reads the tested tree: pass --kernel-src DIR with --kernel');

@@ -18,7 +18,7 @@ const KSFT_SKIP = 4;
 const TIMEOUT_SEC = 900;
 
 /** run_vmtests.sh's name for an invocation ("gup_test -u"): what the subtest ids start with. */
-export function invocationName(program: string, args: readonly string[]): string {
+function invocationName(program: string, args: readonly string[]): string {
   return [program, ...args].join(' ');
 }
 
