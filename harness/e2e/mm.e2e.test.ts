@@ -8,8 +8,8 @@ import type { ProgramRun, Status } from '../results/types.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /**
- * Suite mm against the kernel's own runner, in one guest: `--suite mm,vmtests` runs
- * faultline's invocations and then the tree's run_vmtests.sh for the same categories,
+ * Suite mm against the kernel's own runner, in one guest: `--suite vmtests,mm` runs the
+ * tree's run_vmtests.sh for the categories, then faultline's invocations of the same programs,
  * and every program must come out the same in both (pass, fail or skip by kselftest's
  * exit-code rule). Debian 6.12's kernel; the categories whose programs finish in
  * seconds to a minute under TCG (hugetlb's race reproducer alone runs over 15 min).
@@ -33,7 +33,7 @@ t.test('suite mm and run_vmtests.sh agree on every program, in one guest', async
   const categories = 'gup_test,mremap,madv_populate,mkdirty,cow';
   const r = await faultline([
     '--suite',
-    'mm,vmtests',
+    'vmtests,mm',
     '--category',
     categories,
     '--backing',

@@ -68,7 +68,12 @@ function prepareLine(cmd: GuestCommand): string {
     const set = `echo "echo $(cat ${p}) > ${p}" >> ${RESTORE}; echo ${value} > ${p}`;
     steps.push(atLeast ? `[ "$(cat ${p})" -ge ${value} ] || { ${set}; }` : set);
   }
-  // Scripts call `bash other.sh`: the pushed bash must be on PATH.
+  // Scripts call `bash other.sh` and start others by their #!/bin/bash line: the pushed
+  // interpreter must be on PATH and at /bin (the guest's busybox has no bash).
+  if (cmd.interpreter) {
+    const bin = shellQuote(`/bin/${cmd.interpreter}`);
+    steps.push(`[ -e ${bin} ] || ln -s ${shellQuote(`${GUEST_DIR}/${cmd.interpreter}`)} ${bin}`);
+  }
   const path = cmd.interpreter ? `PATH=${GUEST_DIR}:/usr/sbin:/usr/bin:/sbin:/bin ` : '';
   return steps.length ? `{ ${steps.join('; ')}; true; } 2>/dev/null && ${path}` : path;
 }

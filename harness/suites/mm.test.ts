@@ -2,6 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backingNamed, mmSuite } from './mm.js';
+import { parseVmtestsTap } from './vmtests.js';
 import type { GuestCommand, ProgramOutput, SuiteContext } from './types.js';
 import type { SelftestProgram } from '../selftests/build.js';
 
@@ -122,4 +123,35 @@ t.test('plan: categories, backings, --quick and destructive programs last', asyn
     ['/proc/sys/vm/nr_hugepages', '/proc/sys/kernel/shmmax', '/proc/sys/kernel/shmall'],
   );
   t.equal(shm?.settle, true, 'hugetlb programs run after drop_caches + compaction, as in run_vmtests.sh');
+});
+
+t.test("run_vmtests.sh's TAP: one subtest per program, its programs' own KTAP behind '# ' left alone", async (t) => {
+  const hugetlb = parseVmtestsTap(capture('vmtests.hugetlb.txt'));
+  t.equal(hugetlb.length, 12, 'its plan says 1..12');
+  t.same(
+    hugetlb.filter((s) => s.status !== 'pass').map((s) => [s.name, s.status, s.reason]),
+    [
+      ['hugetlb_fault_after_madv', 'skip', undefined],
+      ['hugetlb_madv_vs_map', 'skip', undefined],
+      ['charge_reserved_hugetlb.sh -cgroup-v2', 'fail', 'exit 127'],
+      ['hugetlb_reparenting_test.sh -cgroup-v2', 'fail', 'exit 127'],
+    ],
+  );
+  const five = parseVmtestsTap(capture('vmtests.gup_test_mremap_madv_populate_cow_mkdirty.txt'));
+  t.same(
+    five.map((s) => s.name),
+    [
+      'gup_test -u',
+      'gup_test -a',
+      'gup_test -ct -F 0x1 0 19 0x1000',
+      'gup_longterm',
+      'mremap_test',
+      'mremap_dontunmap',
+      'madv_populate',
+      'cow',
+      'mkdirty',
+    ],
+    "cow's 670 results inside are not run_vmtests.sh's",
+  );
+  t.equal(five.find((s) => s.name === 'mremap_test')?.status, 'fail');
 });
