@@ -25,7 +25,10 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
       })
       .option('out', { type: 'string', describe: 'merged nightly directory (default results/nightly/<id>-merged)' })
       .option('results', { type: 'string', default: 'results', describe: 'results root holding the history index' })
-      .option('nightly-id', { type: 'string', describe: 'id of the merged nightly' })
+      .option('nightly-id', {
+        type: 'string',
+        describe: "id of the merged nightly (default: --out's directory name, else <first shard>-merged)",
+      })
       .option('baseline', {
         type: 'string',
         describe: 'nightly directory to compare with (default: the previous night of the plan)',

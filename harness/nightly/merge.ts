@@ -76,7 +76,13 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
       .map((i) => i.rec.finishedAt ?? '')
       .sort()
       .pop() || new Date().toISOString();
-  const nightlyId = opts.nightlyId ?? basename(first.dir).replace(/-shard\d+of\d+$/, '') + '-merged';
+  // The merged night is named after its own directory when --out names one (CI examples write
+  // nightly-<run or date>); shard directories are often the same names every night (shard-1).
+  const nightlyId =
+    opts.nightlyId ??
+    (opts.outDir !== undefined
+      ? basename(resolve(opts.outDir))
+      : basename(first.dir).replace(/-shard\d+of\d+$/, '') + '-merged');
   const outDir = resolve(opts.outDir ?? join(opts.resultsRoot, 'nightly', nightlyId));
   if (await exists(join(outDir, NIGHTLY_FILE)))
     throw new UsageError(`merge: ${outDir} already holds a nightly: pass another --out`);
