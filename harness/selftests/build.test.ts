@@ -2,7 +2,7 @@ import t from 'tap';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readSelftestManifest, selftestsKey, uapiHeadersKey, type SelftestProgram } from './build.js';
+import { buildSelftests, readSelftestManifest, selftestsKey, uapiHeadersKey, type SelftestProgram } from './build.js';
 
 /** The files the keys read, in a tree of the kernel's layout (contents are what matter, not where). */
 const TREE: Record<string, string> = {
@@ -90,4 +90,33 @@ t.test('manifest.json is read back validated: a bad one is one line naming the f
   );
   await bad({ programs: [] }, /is not a faultline selftest manifest: \/ must be array/);
   await bad('{"truncated', new RegExp(`^${path} is not valid JSON`));
+});
+
+t.test('a cached build found under another mount point runs from where the cache is now', async (t) => {
+  const d = await mkdtemp(join(tmpdir(), 'faultline-stmove-'));
+  const saved = process.env['FAULTLINE_CACHE'];
+  t.teardown(async () => {
+    if (saved === undefined) delete process.env['FAULTLINE_CACHE'];
+    else process.env['FAULTLINE_CACHE'] = saved;
+    await rm(d, { recursive: true, force: true });
+  });
+  const tree = await makeTree(join(d, 'tree'));
+  const key = await selftestsKey(tree);
+  // Written by a host whose cache was /root/.cache/faultline; read in a container that mounts it elsewhere.
+  const cache = join(d, 'var', 'cache', 'faultline');
+  process.env['FAULTLINE_CACHE'] = cache;
+  const entry = join(cache, 'selftests', key);
+  await mkdir(entry, { recursive: true });
+  const written: SelftestProgram[] = [
+    { name: 'uffd-unit-tests', status: 'built', path: `/root/.cache/faultline/selftests/${key}/bin/uffd-unit-tests` },
+    { name: 'uffd-stress', status: 'unavailable', reason: 'too old' },
+  ];
+  await writeFile(join(entry, 'manifest.json'), JSON.stringify(written));
+  const b = await buildSelftests({ tree });
+  t.equal(b.dir, entry, 'the cache entry was used');
+  t.same(
+    b.programs.map((p) => p.path),
+    [join(entry, 'bin', 'uffd-unit-tests'), undefined],
+    'program paths point into the cache as mounted now',
+  );
 });

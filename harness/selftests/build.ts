@@ -312,7 +312,11 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
   const dir = opts.outDir ?? (await cacheDir('selftests', key));
   const manifest = join(dir, 'manifest.json');
   if (opts.outDir === undefined && (await exists(manifest))) {
-    const programs = await readSelftestManifest(manifest);
+    // The cache may have been written under another mount point (a container's cache volume):
+    // the programs are in this directory's bin/, whatever path the manifest recorded.
+    const programs = (await readSelftestManifest(manifest)).map((p) =>
+      p.path === undefined ? p : { ...p, path: join(dir, 'bin', basename(p.path)) },
+    );
     log.debug(`selftests cache hit ${dir}`);
     return { dir, key, tree, programs };
   }
