@@ -8,6 +8,7 @@ import { SshSession } from '../ssh/transport.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from '../suites/types.js';
 import type { Guest } from '../vm/guest.js';
 import { GUEST_DIR, type GuestSession, type LiveGuest } from './session.js';
+import type { GuestSysctl } from '../selftests/mm-programs.js';
 
 /** Host-side grace beyond a test's own (guest-side) timeout before the guest is declared hung. */
 const HANG_GRACE_MS = 60_000;
@@ -60,14 +61,19 @@ const RESTORE = `${GUEST_DIR}/.faultline-restore`;
  * Shell that makes the guest settings `cmd` needs, writing the old values to RESTORE first;
  * errors (a sysctl this kernel lacks) stay out of the program's output.
  */
+/** Shell steps that make each setting, first appending the line that puts it back to `restore`. */
+export function sysctlSteps(sysctls: readonly GuestSysctl[], restore: string): string[] {
+  return sysctls.map(({ path, value, atLeast }) => {
+    const p = shellQuote(path);
+    const set = `echo "echo $(cat ${p}) > ${p}" >> ${shellQuote(restore)}; echo ${value} > ${p}`;
+    return atLeast ? `[ "$(cat ${p})" -ge ${value} ] || { ${set}; }` : set;
+  });
+}
+
 function prepareLine(cmd: GuestCommand): string {
   const steps: string[] = [];
   if (cmd.settle) steps.push('echo 3 > /proc/sys/vm/drop_caches', 'echo 1 > /proc/sys/vm/compact_memory');
-  for (const { path, value, atLeast } of cmd.sysctls ?? []) {
-    const p = shellQuote(path);
-    const set = `echo "echo $(cat ${p}) > ${p}" >> ${RESTORE}; echo ${value} > ${p}`;
-    steps.push(atLeast ? `[ "$(cat ${p})" -ge ${value} ] || { ${set}; }` : set);
-  }
+  steps.push(...sysctlSteps(cmd.sysctls ?? [], RESTORE));
   // Scripts call `bash other.sh` and start others by their #!/bin/bash line: the pushed
   // interpreter must be on PATH and at /bin (the guest's busybox has no bash).
   if (cmd.interpreter) {

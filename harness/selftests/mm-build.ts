@@ -174,6 +174,27 @@ export interface MmBuild {
   programs: SelftestProgram[];
 }
 
+/** Where one build's inputs and outputs are. */
+interface BuildEnv {
+  staged: { mm: string; memfd: string };
+  bin: string;
+  includes: string[];
+  logFile: string;
+}
+
+/** One program of the table: built, unavailable (the tree lacks it: a skip) or failed (an error). */
+async function buildMmProgram(spec: MmProgramSpec, runs: MmRun[], env: BuildEnv): Promise<SelftestProgram> {
+  const { name } = spec;
+  if (runs.length === 0)
+    return { name, status: 'unavailable', reason: `the tree's run_vmtests.sh does not run ${name}` };
+  const srcDir = spec.dir === 'memfd' ? env.staged.memfd : env.staged.mm;
+  const err = await buildFile(name, spec, srcDir, env.bin, env.includes, env.logFile);
+  if (err?.startsWith('the tree has no')) return { name, status: 'unavailable', reason: err, mmRuns: runs };
+  const where = `tools/testing/selftests/${basename(srcDir)}/${name}`;
+  if (err) return { name, status: 'failed', reason: `${where} does not compile: ${err}`, mmRuns: runs };
+  return { name, status: 'built', path: join(env.bin, name), mmRuns: runs, ...(spec.script ? { script: true } : {}) };
+}
+
 /**
  * Suite mm's programs for `tree`: built, or unavailable naming what the tree lacks
  * (a skip), or failed with the compiler's first error. Cached by every input.
@@ -181,8 +202,7 @@ export interface MmBuild {
 export async function buildMmSelftests(tree: string): Promise<MmBuild> {
   await requireTool('gcc', 'gcc');
   await requireTool('bash-static', 'bash-static');
-  const key = await mmBuildKey(tree);
-  const dir = await cacheDir('selftests-mm', key);
+  const dir = await cacheDir('selftests-mm', await mmBuildKey(tree));
   const manifest = join(dir, 'manifest.json');
   if (await exists(manifest)) return { dir, programs: await readSelftestManifest(manifest) };
   const logFile = join(dir, 'build.log');
@@ -191,46 +211,26 @@ export async function buildMmSelftests(tree: string): Promise<MmBuild> {
   const staged = await stage(tree, dir);
   const scriptPath = join(staged.mm, 'run_vmtests.sh');
   const script = (await exists(scriptPath)) ? parseVmtestsScript(await readFile(scriptPath, 'utf8')) : [];
-  const bin = join(dir, 'bin');
-  await mkdir(bin, { recursive: true });
   const root = join(dir, 'src');
-  const includes = ['-I', root, '-isystem', join(hdr, 'include'), '-isystem', join(root, 'tools', 'include', 'uapi')];
+  const env: BuildEnv = {
+    staged,
+    bin: join(dir, 'bin'),
+    includes: ['-I', root, '-isystem', join(hdr, 'include'), '-isystem', join(root, 'tools', 'include', 'uapi')],
+    logFile,
+  };
+  await mkdir(env.bin, { recursive: true });
   const programs: SelftestProgram[] = [];
-  const helpers = new Set<string>();
-  for (const spec of MM_PROGRAMS) {
-    const srcDir = spec.dir === 'memfd' ? staged.memfd : staged.mm;
-    const runs = mmRunsOf(spec, script);
-    if (runs.length === 0) {
-      programs.push({
-        name: spec.name,
-        status: 'unavailable',
-        reason: `${basename(tree)}'s run_vmtests.sh does not run ${spec.name}`,
-      });
-      continue;
-    }
-    const err = await buildFile(spec.name, spec, srcDir, bin, includes, logFile);
-    const where = relative(join(dir, 'src'), join(srcDir, spec.name));
-    if (err?.startsWith('the tree has no'))
-      programs.push({ name: spec.name, status: 'unavailable', reason: err, mmRuns: runs });
-    else if (err)
-      programs.push({ name: spec.name, status: 'failed', reason: `${where} does not compile: ${err}`, mmRuns: runs });
-    else
-      programs.push({
-        name: spec.name,
-        status: 'built',
-        path: join(bin, spec.name),
-        mmRuns: runs,
-        ...(spec.script ? { script: true } : {}),
-      });
-    for (const h of spec.helpers ?? []) helpers.add(h);
+  for (const spec of MM_PROGRAMS) programs.push(await buildMmProgram(spec, mmRunsOf(spec, script), env));
+  // The files the scripts run, the tree's own runner, and bash for both.
+  for (const h of new Set(MM_PROGRAMS.flatMap((spec) => spec.helpers ?? []))) {
+    const err = await buildFile(h, mmProgramSpec(h), staged.mm, env.bin, env.includes, logFile);
+    programs.push(
+      err ? { name: h, status: 'failed', reason: err } : { name: h, status: 'built', path: join(env.bin, h) },
+    );
   }
-  for (const h of helpers) {
-    const err = await buildFile(h, mmProgramSpec(h), staged.mm, bin, includes, logFile);
-    programs.push(err ? { name: h, status: 'failed', reason: err } : { name: h, status: 'built', path: join(bin, h) });
-  }
-  programs.push(await runnerEntry(scriptPath, script, bin));
-  await copyFile(BASH_STATIC, join(bin, 'bash'));
-  programs.push({ name: 'bash', status: 'built', path: join(bin, 'bash') });
+  programs.push(await runnerEntry(scriptPath, script, env.bin));
+  await copyFile(BASH_STATIC, join(env.bin, 'bash'));
+  programs.push({ name: 'bash', status: 'built', path: join(env.bin, 'bash') });
   for (const p of programs) if (p.status === 'failed') log.warn(`mm selftest ${p.name}: ${p.reason ?? p.status}`);
   if (!programs.some((p) => p.status === 'built' && p.mmRuns))
     throw new FaultlineError(`no mm selftest could be built from ${tree}; see ${logFile}`);
