@@ -108,6 +108,17 @@ export async function readSelftestManifest(path: string): Promise<SelftestProgra
   return validateManifest.checked(await readJsonFile(path), path, 'selftest manifest');
 }
 
+/**
+ * A cached build's programs. The cache may have been written under another mount point (a
+ * container's cache volume): the programs are in this directory's bin/, whatever path the
+ * manifest recorded.
+ */
+export async function readCachedManifest(dir: string): Promise<SelftestProgram[]> {
+  return (await readSelftestManifest(join(dir, 'manifest.json'))).map((p) =>
+    p.path === undefined ? p : { ...p, path: join(dir, 'bin', basename(p.path)) },
+  );
+}
+
 export interface SelftestBuild {
   dir: string;
   key: string;
@@ -312,11 +323,7 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
   const dir = opts.outDir ?? (await cacheDir('selftests', key));
   const manifest = join(dir, 'manifest.json');
   if (opts.outDir === undefined && (await exists(manifest))) {
-    // The cache may have been written under another mount point (a container's cache volume):
-    // the programs are in this directory's bin/, whatever path the manifest recorded.
-    const programs = (await readSelftestManifest(manifest)).map((p) =>
-      p.path === undefined ? p : { ...p, path: join(dir, 'bin', basename(p.path)) },
-    );
+    const programs = await readCachedManifest(dir);
     log.debug(`selftests cache hit ${dir}`);
     return { dir, key, tree, programs };
   }

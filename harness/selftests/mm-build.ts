@@ -9,7 +9,7 @@ import {
   firstError,
   hashFiles,
   installUapiHeaders,
-  readSelftestManifest,
+  readCachedManifest,
   selftestsMmDir,
   uapiHeadersKey,
   type MmRun,
@@ -204,7 +204,7 @@ export async function buildMmSelftests(tree: string): Promise<MmBuild> {
   await requireTool('bash-static', 'bash-static');
   const dir = await cacheDir('selftests-mm', await mmBuildKey(tree));
   const manifest = join(dir, 'manifest.json');
-  if (await exists(manifest)) return { dir, programs: await readSelftestManifest(manifest) };
+  if (await exists(manifest)) return { dir, programs: await readCachedManifest(dir) };
   const logFile = join(dir, 'build.log');
   const hdr = await installUapiHeaders(tree, logFile);
   log.info('building the mm selftests (suite mm; once per tree state)');
