@@ -6,6 +6,7 @@ import {
   evaluateRecord,
   formatValue,
   parseMetricSpec,
+  parseProgramSpec,
   parseQuantity,
   parseSplatSpec,
   parseSubtestSpec,
@@ -15,6 +16,7 @@ import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, missProbability, p
 import type { RunObservation } from './types.js';
 import type { RunRecord, Splat, SubtestResult } from '../results/types.js';
 import { parseUffdLat } from '../suites/parsers/uffd-lat.js';
+import { programSuite } from '../suites/program.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { detectSplats } from '../console/splats.js';
 
@@ -240,6 +242,59 @@ t.test('a kernel that dies at boot: skipped, unless its splat is the one asked f
     { kind: 'fail' },
     'after boot: the test failed',
   );
+});
+
+t.test('--program: the programs are the test; a failure or a crash is bad, a skip cannot say', async (t) => {
+  const spec = parseProgramSpec(['/src/zeropage-wake.c', 'zeropage-ktap.c']);
+  t.same(spec, {
+    kind: 'program',
+    text: '--program zeropage-wake.c --program zeropage-ktap.c',
+    programs: ['zeropage-wake', 'zeropage-ktap'],
+  });
+  t.throws(() => parseProgramSpec([]), /--program needs a C file/);
+  // The program suite's own parser on the programs' outputs (harness/e2e/repro/*.c).
+  const suite = programSuite(spec.programs, 60);
+  const ctx = { backings: ['anon' as const], smp: 2, memMiB: 1024, hugepages2m: 0, quick: true, programs: [] };
+  const [wake, ktap] = suite.plan(ctx);
+  const parse = (cmd: typeof wake, output: string, exitCode: number | null): SubtestResult[] =>
+    cmd ? suite.parse(cmd, { output, exitCode, timedOut: false, durationMs: 5 }, ctx).subtests : [];
+  const passing = [
+    ...parse(wake, 'UFFDIO_ZEROPAGE mode 0: ok\n', 0),
+    ...parse(ktap, 'TAP version 13\n1..2\nok 1 zeropage-wake\nok 2 zeropage-dontwake\n', 0),
+  ];
+  t.same(
+    passing.map((x) => x.id),
+    ['zeropage-wake/anon', 'zeropage-ktap/zeropage-wake/anon', 'zeropage-ktap/zeropage-dontwake/anon'],
+  );
+  t.match(evaluateRecord(spec, { subtests: passing, splats: [] }), { kind: 'pass', detail: '3 passed' });
+  const failing = parse(wake, 'UFFDIO_ZEROPAGE mode 0: Invalid argument\n', 1);
+  t.match(evaluateRecord(spec, { subtests: [...passing.slice(1), ...failing], splats: [] }), {
+    kind: 'fail',
+    detail: 'zeropage-wake/anon: fail: exit 1: UFFDIO_ZEROPAGE mode 0: Invalid argument',
+  });
+  const ktapFail = parse(
+    ktap,
+    'TAP version 13\n1..2\n# zeropage-wake: Invalid argument\nnot ok 1 zeropage-wake\nok 2 zeropage-dontwake\n',
+    1,
+  );
+  t.match(evaluateRecord(spec, { subtests: ktapFail, splats: [] }), {
+    kind: 'fail',
+    detail: /^zeropage-ktap\/zeropage-wake\/anon: fail/,
+  });
+  const killed = parse(wake, '', null);
+  t.match(evaluateRecord(spec, { subtests: killed, splats: [] }), { kind: 'fail', detail: /killed by a signal/ });
+  t.match(evaluateRecord(spec, { subtests: parse(wake, 'no userfaultfd\n', 4), splats: [] }), {
+    kind: 'untestable',
+    detail: 'skipped: no userfaultfd',
+  });
+  const panic = await consoleSplats('lkdtm-panic');
+  t.match(
+    evaluateRecord(spec, { subtests: [], infraError: 'guest died', splats: panic }),
+    { kind: 'fail', detail: /^kernel panic before the program finished/ },
+    'the kernel died under it',
+  );
+  t.match(evaluateRecord(spec, { subtests: [], infraError: 'ssh lost', splats: [] }), { kind: 'infra' });
+  t.match(evaluateRecord(spec, { subtests: [], splats: [] }), { kind: 'untestable', detail: /no result of/ });
 });
 
 const runs = (pattern: string): RunObservation[] =>

@@ -1,4 +1,5 @@
 import { BACKINGS, type Backing, type RunRecord, type Splat, type SplatKind } from '../results/types.js';
+import { basename } from 'node:path';
 import { UsageError } from '../util/errors.js';
 
 /**
@@ -7,10 +8,11 @@ import { UsageError } from '../util/errors.js';
  *   --metric uffd-lat:minor-continue/hugetlb/blocking/total_p50 --above 20us
  *                                                         a metric must not exceed (or --below: fall under) a threshold
  *   --splat REGEX | --splat any                           the console must show no kernel splat whose title matches
+ *   --program repro.c (alone)                             the user's program must pass (not fail, crash or take the kernel down)
  * "program:path" names the subtest id "program/path" in RunRecord.subtests; a metric spec's last
  * path element is the metric name inside that subtest's `metrics`.
  */
-export type TestSpec = SubtestSpec | MetricSpec | SplatSpec;
+export type TestSpec = SubtestSpec | MetricSpec | SplatSpec | ProgramSpec;
 
 interface SpecBase {
   /** As the user wrote it (for reports and the resume key). */
@@ -34,6 +36,15 @@ export interface SplatSpec {
   text: string;
   /** Matched against Splat.title; absent for `--splat any` (every splat kind counts). */
   pattern?: RegExp;
+}
+
+/** Bad when one of the user's --program files fails or crashes (syzkaller's reproducer bisection). */
+export interface ProgramSpec {
+  kind: 'program';
+  /** "--program repro.c", as the user wrote it. */
+  text: string;
+  /** The programs' names in the results (file names without .c). */
+  programs: string[];
 }
 
 export interface MetricSpec extends SpecBase {
@@ -152,6 +163,16 @@ export function parseSplatSpec(text: string): SplatSpec {
   }
 }
 
+/** `--program FILE.c ...` without --test/--metric/--splat: the programs themselves are the test. */
+export function parseProgramSpec(files: readonly string[]): ProgramSpec {
+  if (files.length === 0) throw new UsageError('--program needs a C file: e.g. --program repro.c');
+  return {
+    kind: 'program',
+    text: files.map((f) => `--program ${basename(f)}`).join(' '),
+    programs: files.map((f) => basename(f).replace(/\.c$/, '')),
+  };
+}
+
 /** What one run of a revision says about the spec. */
 export type Evaluation =
   | { kind: 'pass' | 'fail'; value?: number; unit?: string; detail: string }
@@ -175,6 +196,7 @@ type JudgedRecord = Pick<RunRecord, 'subtests' | 'infraError' | 'splats'>;
 
 export function evaluateRecord(spec: TestSpec, record: JudgedRecord): Evaluation {
   if (spec.kind === 'splat') return evaluateSplats(spec, record);
+  if (spec.kind === 'program') return evaluatePrograms(spec, record);
   const sub = record.subtests.find((s) => s.id === spec.subtestId);
   if (!sub) return evaluateAbsent(spec, record);
   if (spec.kind === 'subtest') {
@@ -200,6 +222,28 @@ function evaluateAbsent(spec: SubtestSpec | MetricSpec, record: JudgedRecord): E
     return { kind: 'fail', detail: `kernel ${crash.kind} before ${spec.subtestId} finished: ${splatText(crash)}` };
   if (record.infraError !== undefined) return { kind: 'infra', detail: record.infraError };
   return { kind: 'untestable', detail: `no subtest ${spec.subtestId} in the results` };
+}
+
+/**
+ * --program: every result of the user's programs (one per backing, or one per KTAP test) must
+ * pass; a failure, or a crash of the program or the kernel under it (status error), is bad. A run
+ * with no result of them: the kernel died before (bad when it left a splat), harness trouble, or
+ * the programs did not run (untestable).
+ */
+function evaluatePrograms(spec: ProgramSpec, record: JudgedRecord): Evaluation {
+  const mine = record.subtests.filter((s) => spec.programs.includes(s.program));
+  const bad = mine.find((s) => s.status === 'fail' || s.status === 'error' || s.status === 'flaky');
+  if (bad) return { kind: 'fail', detail: `${bad.id}: ${bad.status}${bad.reason ? `: ${bad.reason}` : ''}` };
+  const passed = mine.filter((s) => s.status === 'pass');
+  if (passed.length > 0) return { kind: 'pass', detail: `${passed.length} passed` };
+  if (mine.length > 0) {
+    const skip = mine[0];
+    return { kind: 'untestable', detail: `skipped${skip?.reason ? `: ${skip.reason}` : ''}` };
+  }
+  const crash = record.splats.find(isFatalSplat) ?? (record.infraError !== undefined ? record.splats[0] : undefined);
+  if (crash) return { kind: 'fail', detail: `kernel ${crash.kind} before the program finished: ${splatText(crash)}` };
+  if (record.infraError !== undefined) return { kind: 'infra', detail: record.infraError };
+  return { kind: 'untestable', detail: `no result of ${spec.programs.join(', ')} in the run` };
 }
 
 function evaluateMetric(spec: MetricSpec, sub: JudgedRecord['subtests'][number]): Evaluation {

@@ -1,10 +1,18 @@
 import type { Argv, CommandModule } from 'yargs';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { BisectRefusedError, runBisect } from '../bisect/bisect.js';
 import { JudgedTester, commandStepTester, judgeRun } from '../bisect/judge.js';
 import { DEFAULT_POLICY } from '../bisect/policy.js';
 import { formatBisectReport } from '../bisect/report.js';
-import { METRIC_EXAMPLE, parseMetricSpec, parseSplatSpec, parseSubtestSpec, type TestSpec } from '../bisect/spec.js';
+import {
+  METRIC_EXAMPLE,
+  parseMetricSpec,
+  parseProgramSpec,
+  parseSplatSpec,
+  parseSubtestSpec,
+  type TestSpec,
+} from '../bisect/spec.js';
 import type { RunPolicy, StepTester } from '../bisect/types.js';
 import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
 import { RevisionTester } from '../revision/tester.js';
@@ -32,8 +40,10 @@ const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs ma
   A run fails when the subtest fails, errors or is flaky, the metric crosses its threshold, or the
     guest died with a kernel splat on the console; with --splat REGEX|any, when a splat (panic, oops,
     BUG, KASAN, WARNING, lockup, ...) on the console has a matching title, even one that killed the guest.
-  Build broken, kernel died at boot, test absent/skipped: git bisect skip (--splat: a matching splat
-    at boot is bad). Infra errors: retried --infra-retries times (default ${DEFAULT_POLICY.infraRetries}), then skip.
+  --program FILE.c alone: a run fails when the program fails (KTAP test not ok, or exit code other
+    than 0 and 4) or crashes, or the kernel dies under it; with --splat, only the splat counts.
+  Build broken, kernel died at boot, test absent/skipped, --program does not compile against the
+    revision's headers: git bisect skip (--splat: a matching splat at boot is bad). Infra errors: retried --infra-retries times (default ${DEFAULT_POLICY.infraRetries}), then skip.
   Confidence: P(verdict | runs) from good/bad failure rates estimated over all runs (Jeffreys prior);
     culprit confidence = P(parent good) x P(culprit bad).
 Exit: 0 culprit found and verified; 1 culprit not verified or only a candidate set; 2 refused / bad input / infra.`;
@@ -45,6 +55,7 @@ interface BisectArgs extends GuestFlagValues {
   test?: string;
   metric?: string;
   splat?: string;
+  program?: string[];
   filter?: string;
   above?: string;
   below?: string;
@@ -74,6 +85,11 @@ interface BisectArgs extends GuestFlagValues {
 export function runOptions<T>(y: Argv<T>) {
   return guestOptions(y)
     .option('suite', { type: 'string', describe: "suite to run (default: the one that runs the spec's program)" })
+    .option('program', {
+      type: 'string',
+      array: true,
+      describe: "your own C program (repeatable): compiled against each revision's uapi headers, run once per backing",
+    })
     .option('backing', {
       type: 'string',
       array: true,
@@ -102,6 +118,7 @@ export function runOptions<T>(y: Argv<T>) {
 
 export interface RunFlagValues extends GuestFlagValues {
   suite?: string;
+  program?: string[];
   backing?: string[];
   quick: boolean;
   kconfig: string[];
@@ -111,7 +128,7 @@ export interface RunFlagValues extends GuestFlagValues {
 
 export function kernelSettings(
   a: RunFlagValues,
-  opts: { suites: string[]; backings: string[]; filter?: string; resultsRoot: string },
+  opts: { suites: string[]; programs?: string[]; backings: string[]; filter?: string; resultsRoot: string },
 ): { build: KernelBuildSettings; run: RunSettings } {
   const guest = parseGuestFlags(a);
   return {
@@ -123,6 +140,7 @@ export function kernelSettings(
     },
     run: {
       suites: opts.suites,
+      ...(opts.programs?.length ? { programs: opts.programs } : {}),
       backings: parseBackings(opts.backings),
       ...guest,
       resultsRoot: opts.resultsRoot,
@@ -147,11 +165,30 @@ function parseSpec(a: BisectArgs): TestSpec | undefined {
     throw new UsageError(`--above/--below go with --metric: e.g. --metric ${METRIC_EXAMPLE} --above 20us`);
   if (a.test !== undefined) return parseSubtestSpec(a.test);
   if (a.splat !== undefined) return parseSplatSpec(a.splat);
+  if (a.program?.length) return parseProgramSpec(programFiles(a.program));
   if (a['test-cmd'] === undefined)
     throw new UsageError(
-      'name what to test: --test uffd-unit-tests:minor/hugetlb, --metric ... --above 20us, --splat REGEX, or --test-cmd CMD',
+      'name what to test: --test uffd-unit-tests:minor/hugetlb, --metric ... --above 20us, --splat REGEX, --program repro.c, or --test-cmd CMD',
     );
   return undefined;
+}
+
+/** The program's name in the results: its file name without .c. */
+function programName(path: string): string {
+  return basename(path).replace(/\.c$/, '');
+}
+
+/** --program files, resolved and checked once (they are compiled per revision later). */
+export function programFiles(given: readonly string[] | undefined): string[] {
+  const files = parseList(given).map((p) => resolve(p));
+  for (const f of files) {
+    if (!f.endsWith('.c')) throw new UsageError(`--program ${f}: expected a C source file (NAME.c)`);
+    if (!existsSync(f)) throw new UsageError(`--program ${f}: no such file`);
+  }
+  const names = files.map(programName);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new UsageError(`--program: two files are named ${twice}.c: rename one`);
+  return files;
 }
 
 /** The suite that runs a program (uffd-unit-tests -> uffd), for the RunRequest. */
@@ -168,22 +205,33 @@ function suiteForProgram(program: string): string {
 
 /**
  * The kernel tester for a spec. --test/--metric run their own test (filter: the test's name) on
- * their backing; --splat runs --suite (default uffd, quick) on --backing (default anon), filtered
- * by --filter when given: whatever makes the kernel splat.
+ * their backing; --splat runs --suite (default uffd, quick; none with --program) on --backing
+ * (default anon), filtered by --filter when given: whatever makes the kernel splat. --program
+ * files run after the suites, compiled against each revision's headers.
  */
 function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): StepTester {
   if (a['build-cmd'] !== undefined)
     throw new UsageError('--build-cmd needs --test-cmd (kernel builds use the kernel build module)');
-  const own = spec.kind === 'splat' ? undefined : spec;
+  const own = spec.kind === 'subtest' || spec.kind === 'metric' ? spec : undefined;
   if (own && a.filter !== undefined)
     throw new UsageError(
       `--filter goes with --splat: --${own.kind === 'metric' ? 'metric' : 'test'} runs only its own test (${own.testName})`,
     );
-  const suite = suiteByName(a.suite ?? (own ? suiteForProgram(own.program) : 'uffd')).name;
+  const programs = programFiles(a.program);
+  // A spec naming one of the --program files needs no suite; --program alone runs just the programs.
+  const ownSuite = own && !programs.some((p) => programName(p) === own.program) ? own : undefined;
+  const suites = a.suite
+    ? [suiteByName(a.suite).name]
+    : ownSuite
+      ? [suiteByName(suiteForProgram(ownSuite.program)).name]
+      : programs.length
+        ? []
+        : ['uffd'];
   const backings = a.backing?.length ? parseList(a.backing) : [own?.backing ?? 'anon'];
   const filter = own ? own.testName : a.filter;
   const k = kernelSettings(a, {
-    suites: [suite],
+    suites,
+    programs,
     backings,
     resultsRoot: resolve(resultsDir, 'runs'),
     ...(filter ? { filter } : {}),
@@ -311,8 +359,8 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
     const resultsDir = resolve(a['results-dir'] ?? `results/bisect-${a.good}-${a.bad}`.replace(/[^\w./-]+/g, '_'));
     let tester: StepTester;
     if (a['test-cmd'] !== undefined) {
-      if (spec?.kind === 'splat' || a.filter !== undefined)
-        throw new UsageError('--splat and --filter are about guest runs: they do not go with --test-cmd');
+      if (spec?.kind === 'splat' || spec?.kind === 'program' || a.filter !== undefined || a.program?.length)
+        throw new UsageError('--splat, --filter and --program are about guest runs: they do not go with --test-cmd');
       tester = commandStepTester({
         ...(a['build-cmd'] !== undefined ? { build: sh(a['build-cmd']) } : {}),
         test: sh(a['test-cmd']),

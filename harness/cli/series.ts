@@ -9,7 +9,7 @@ import type { SeriesRecord } from '../series/types.js';
 import { suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { setVerbose } from '../util/log.js';
-import { kernelSettings, runOptions, type RunFlagValues } from './bisect.js';
+import { kernelSettings, programFiles, runOptions, type RunFlagValues } from './bisect.js';
 import { parseList, positiveInt } from './options.js';
 
 interface SeriesArgs extends RunFlagValues {
@@ -145,6 +145,8 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
     };
     let r: SeriesRecord;
     if (a['build-cmd'] !== undefined || a['test-cmd'] !== undefined) {
+      if (a.program?.length)
+        throw new UsageError('--program runs in a guest: it does not go with --build-cmd/--test-cmd');
       if (a['build-cmd'] === undefined || (a.tests && a['test-cmd'] === undefined)) {
         throw new UsageError(
           '--build-cmd and --test-cmd go together (the test command prints KTAP); or use --no-tests',
@@ -158,11 +160,14 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
         ),
       );
     } else {
-      const suites = parseList(a.suite ?? 'uffd');
+      const programs = programFiles(a.program);
+      // With --program and no --suite, test just the programs (as `faultline run` does).
+      const suites = a.suite !== undefined ? parseList(a.suite) : programs.length ? [] : ['uffd'];
       suites.forEach(suiteByName);
       const backings = a.backing?.length ? parseList(a.backing) : ['hugetlb', 'shmem', 'anon'];
       const k = kernelSettings(a, {
         suites,
+        programs,
         backings,
         resultsRoot: resolve(resultsDir, 'runs'),
         ...(a.filter ? { filter: a.filter } : {}),

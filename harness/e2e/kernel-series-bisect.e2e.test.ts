@@ -20,11 +20,15 @@ import { ensureKernelTestRepo, testRepoGit } from './kernel-repo.js';
  * test fails on anon; one commit does not build, one adds a compiler warning, and the one after
  * the culprit makes every UFFDIO_ZEROPAGE print a kernel WARNING (issue 10: `bisect --splat`
  * finds it; the zeropage bisect must not mistake it for its failure, nor the splat bisect the
- * culprit's failing test for a splat).
+ * culprit's failing test for a splat). Issue 11: the same bisects driven by a user's reproducer
+ * (`--program`, compiled against each revision's headers), one with a plain exit code, one
+ * printing KTAP under --splat.
  */
 const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
 const out = mkdtempSync(join(tmpdir(), 'faultline-e2e-kseries-'));
 const kernelFlags = ['--config-base', 'tinyconfig', '--kconfig', 'minimal,uffd'];
+/** Bug reporters' reproducers for the culprits of the repository: one plain exit code, one KTAP. */
+const repro = join(PROJECT_ROOT, 'harness', 'e2e', 'repro');
 
 /** The WARN_ON_ONCE of the 'splat' commit: userfaultfd_zeropage() is inlined into the ioctl or not. */
 const ZEROPAGE_WARNING = String.raw`^WARNING: .* userfaultfd_(ioctl|zeropage)\+`;
@@ -251,6 +255,114 @@ t.test('series and bisect on a real kernel tree', async (t) => {
       t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
       t.comment(
         `splat bisect: ${rec.stats.bisectSteps} bisect steps (${rec.stats.skips} skipped), ${rec.stats.revisionsTested} revisions, ${rec.stats.runs} runs, ${builds.length} builds, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      );
+    },
+  );
+
+  await t.test(
+    'bisect --program (plain exit code): the reproducer finds the commit that makes UFFDIO_ZEROPAGE fail',
+    async (t) => {
+      const dir = join(out, 'bisect-program');
+      const t0 = Date.now();
+      const r = await execa(
+        'node',
+        [
+          cli,
+          'bisect',
+          '--kernel-src',
+          k.repo,
+          '--good',
+          k.base,
+          '--bad',
+          k.tip,
+          '--program',
+          join(repro, 'zeropage-wake.c'),
+          ...kernelFlags,
+          '--runs',
+          '1',
+          '--results-dir',
+          dir,
+        ],
+        { reject: false, all: true, timeout: 90 * 60_000 },
+      );
+      t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
+      const rec = await readBisectRecord(join(dir, 'results.json'));
+      t.equal(rec.spec, '--program zeropage-wake.c');
+      t.equal(rec.culprit?.hash, k.commits.culprit, 'the culprit is the zeropage patch');
+      t.equal(rec.verification?.verified, true);
+      t.match(
+        rec.steps.find((s) => s.role === 'verify-culprit')?.runs[0]?.detail ?? '',
+        /^zeropage-wake\/anon: fail: exit 1: UFFDIO_ZEROPAGE mode 0: Invalid argument$/,
+        "bad because the program exits 1, naming the kernel's EINVAL",
+      );
+      const culpritRun = rec.steps.find((s) => s.role === 'verify-culprit')?.runs[0]?.runDir;
+      if (culpritRun) {
+        const run = await readRunRecord(join(culpritRun, 'results.json'));
+        t.same(run.suites, ['program'], 'only the program ran: no suite');
+        t.match(run.selftests.tree ?? '', /worktree$/, "compiled against the bisect worktree's headers");
+      }
+      for (const s of rec.steps.filter((x) => x.verdict === 'skip'))
+        t.match(
+          s.reason,
+          /^build broken: .*uffd_move_budget_pages/,
+          `${s.rev.slice(0, 12)}: the kernel does not build`,
+        );
+      const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
+      t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
+      t.comment(
+        `program bisect: ${rec.stats.bisectSteps} bisect steps, ${rec.stats.revisionsTested} revisions, ${rec.stats.runs} runs, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      );
+    },
+  );
+
+  await t.test(
+    'bisect --program (KTAP) --splat: the reproducer run under the splat spec finds the WARN_ON_ONCE commit',
+    async (t) => {
+      const dir = join(out, 'bisect-program-splat');
+      const t0 = Date.now();
+      const r = await execa(
+        'node',
+        [
+          cli,
+          'bisect',
+          '--kernel-src',
+          k.repo,
+          '--good',
+          k.base,
+          '--bad',
+          k.tip,
+          '--program',
+          join(repro, 'zeropage-ktap.c'),
+          '--splat',
+          ZEROPAGE_WARNING,
+          ...kernelFlags,
+          '--runs',
+          '1',
+          '--results-dir',
+          dir,
+        ],
+        { reject: false, all: true, timeout: 90 * 60_000 },
+      );
+      t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
+      const rec = await readBisectRecord(join(dir, 'results.json'));
+      t.equal(rec.culprit?.hash, k.commits.splat, 'the culprit is the WARN_ON_ONCE commit');
+      t.match(
+        rec.steps.find((s) => s.role === 'verify-culprit')?.runs[0]?.detail ?? '',
+        /^warning: WARNING: .*userfaultfd_.*\(during zeropage-ktap/,
+        'bad because of the WARNING, during the program',
+      );
+      // Its parent is the zeropage culprit: the KTAP program's wake test fails there, its console is clean.
+      const parentRun = rec.steps.find((s) => s.role === 'verify-parent')?.runs[0]?.runDir;
+      t.ok(parentRun, 'the parent step kept its run directory');
+      if (parentRun) {
+        const run = await readRunRecord(join(parentRun, 'results.json'));
+        const status = (id: string): string => run.subtests.find((s) => s.id === id)?.status ?? 'absent';
+        t.equal(status('zeropage-ktap/zeropage-wake/anon'), 'fail', 'KTAP test 1 parsed: fails at the parent');
+        t.equal(status('zeropage-ktap/zeropage-dontwake/anon'), 'pass', 'KTAP test 2 parsed: passes');
+        t.same(run.splats, [], 'and the kernel did not splat');
+      }
+      t.comment(
+        `program splat bisect: ${rec.stats.bisectSteps} bisect steps, ${rec.stats.revisionsTested} revisions, ${rec.stats.runs} runs, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
       );
     },
   );
