@@ -1,0 +1,128 @@
+/**
+ * Ready guests from a snapshot (issue 15), side by side in one run on the same kernel and
+ * accel: QEMU start to a guest ready for tests restored from a snapshot (loaded, resumed,
+ * SSH answering, clock and RNG refreshed, kernel and boot id checked) vs a boot of the same
+ * guest to ready vs the bare kernel booting a busybox initramfs to its first init line.
+ * Rounds alternate the three so load on the machine hits them alike; prints medians and
+ * ratios. Goal: restored below the bare kernel's boot-to-init.
+ * Usage: node dist/bench/snapshot.js [--rounds N]
+ */
+import { mkdtemp, mkdir, copyFile, writeFile, chmod, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acquireKernel } from '../harness/kernel/bootable.js';
+import { buildInitramfs } from '../harness/image/initramfs.js';
+import { chooseAccel } from '../harness/vm/accel.js';
+import { freePort, Guest, requireQemu } from '../harness/vm/guest.js';
+import { commitSnapshot, factsCommand, findSnapshot, parseGuestFacts, snapshotKey } from '../harness/vm/snapshot.js';
+import { bootGuest, restoreGuest } from '../harness/run/boot.js';
+import { run, requireTool } from '../harness/util/proc.js';
+
+const argv = process.argv.slice(2);
+const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 5) || 5;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
+const sec = (ms: number): string => (ms / 1000).toFixed(2);
+
+async function bareInitramfs(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'bench-bare-'));
+  await mkdir(join(root, 'bin'));
+  await copyFile(await requireTool('busybox', 'busybox-static'), join(root, 'bin', 'busybox'));
+  await writeFile(join(root, 'init'), '#!/bin/busybox sh\necho BARE-INIT-START\n/bin/busybox poweroff -f\n');
+  await chmod(join(root, 'init'), 0o755);
+  const out = join(root, '..', `bare-${Date.now()}.cpio`);
+  await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', out], {
+    timeoutMs: 60_000,
+    cwd: root,
+    input: 'bin\nbin/busybox\ninit\n',
+  });
+  await rm(root, { recursive: true, force: true });
+  return out;
+}
+
+const kernel = await acquireKernel({ kind: 'debian', series: '6.12' });
+const qemu = await requireQemu();
+const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
+const bare = await bareInitramfs();
+const accel = await chooseAccel('auto', { qemu, kernel: kernel.bzImage, initrd: image.path });
+const common = {
+  qemu,
+  kernel: kernel.bzImage,
+  accel: accel.accel,
+  memMiB: 1024,
+  smp: 2,
+  guestRam: 'anon' as const,
+  hugepages2m: 64,
+  hugepages1g: 0,
+};
+const config = { ...common, initrd: image.path };
+const consoleDir = await mkdtemp(join(tmpdir(), 'bench-console-'));
+const opts = (tag: string) => ({
+  consolePath: join(consoleDir, `${tag}-${Date.now()}.log`),
+  bootTimeoutSec: 300,
+  keys: image.keys,
+});
+console.log(`kernel ${kernel.info.release ?? ''}, accel ${accel.accel} (${accel.note}), ${rounds} rounds`);
+
+async function bootBare(): Promise<number> {
+  const port = await freePort();
+  const guest = await Guest.start(
+    { ...common, initrd: bare, sshPort: port },
+    { consolePath: join(consoleDir, `bare-${port}.log`), lifetimeMs: 300_000 },
+  );
+  const m = await guest.console.waitFor(/BARE-INIT-START/, 300_000);
+  const ms = Date.now() - guest.startedAt;
+  await guest.stop();
+  if (!m) throw new Error('bare initramfs never reached init');
+  return ms;
+}
+
+/** Boot to ready; with `save`, save the snapshot on the way (not timed as a boot). */
+async function bootReady(save?: Awaited<ReturnType<typeof snapshotKey>>): Promise<number> {
+  const b = await bootGuest(config, opts('boot'), save?.key);
+  try {
+    if (save && b.saved) {
+      const guest = parseGuestFacts(await b.ssh.check(factsCommand));
+      const meta = await commitSnapshot(save.key, b.saved, { ...save, bootMs: b.bootMs, guest });
+      console.log(`saved snapshot ${save.key}: ${(meta.bytes / 1048576).toFixed(0)} MiB in ${meta.saveMs} ms`);
+    }
+    return b.bootMs;
+  } finally {
+    b.ssh.close();
+    await b.guest.stop();
+  }
+}
+
+async function restoreReady(key: string): Promise<number> {
+  const entry = await findSnapshot(key);
+  if ('none' in entry) throw new Error(`no snapshot to restore: ${entry.none}`);
+  const r = await restoreGuest(config, entry, opts('restore'));
+  r.ssh.close();
+  await r.guest.stop();
+  return r.bootMs;
+}
+
+const key = await snapshotKey(config);
+if ('none' in (await findSnapshot(key.key))) await bootReady(key);
+const bareMs: number[] = [];
+const bootMs: number[] = [];
+const restoreMs: number[] = [];
+for (let i = 0; i < rounds; i++) {
+  bareMs.push(await bootBare());
+  bootMs.push(await bootReady());
+  restoreMs.push(await restoreReady(key.key));
+  console.log(
+    `round ${i + 1}: restored ${sec(restoreMs[i] ?? NaN)} s, booted ${sec(bootMs[i] ?? NaN)} s, bare to init ${sec(bareMs[i] ?? NaN)} s`,
+  );
+}
+const [r, b, k] = [median(restoreMs), median(bootMs), median(bareMs)];
+console.log(
+  `ready from snapshot median ${sec(r)} s | boot to ready median ${sec(b)} s | bare kernel boot-to-init median ${sec(k)} s`,
+);
+console.log(
+  `booted/restored ${(b / r).toFixed(1)}x; restored/bare-to-init ${(r / k).toFixed(2)} (goal < 1: restored below the bare boot)`,
+);
+await rm(consoleDir, { recursive: true, force: true });
+await rm(bare, { force: true });
