@@ -72,6 +72,10 @@ export function sysctlSteps(sysctls: readonly GuestSysctl[], restore: string): s
 
 function prepareLine(cmd: GuestCommand): string {
   const steps: string[] = [];
+  if (cmd.hugetlbfsDir) {
+    const d = shellQuote(cmd.hugetlbfsDir);
+    steps.push(`mkdir -p ${d}`, `mountpoint -q ${d} || mount -t hugetlbfs none ${d}`);
+  }
   if (cmd.settle) steps.push('echo 3 > /proc/sys/vm/drop_caches', 'echo 1 > /proc/sys/vm/compact_memory');
   steps.push(...sysctlSteps(cmd.sysctls ?? [], RESTORE));
   // Scripts call `bash other.sh` and start others by their #!/bin/bash line: the pushed
@@ -182,7 +186,7 @@ export async function runProgram(
     const restore = cmd.sysctls?.length ? `[ -f ${RESTORE} ] && sh ${RESTORE}; rm -f ${RESTORE}; ` : '';
     // A guest that dies right after the program is the next program's to find (and reboot).
     await live.ssh
-      .exec(`${rm}${restore}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 })
+      .exec(`cd ${GUEST_DIR}; ${rm}${restore}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 })
       .catch((e: unknown) => log.info(`end marker not written: ${errorMessage(e)}`));
   }
   log.info(

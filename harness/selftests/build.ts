@@ -52,6 +52,8 @@ export interface MmRun {
   destructive?: boolean;
   /** Why faultline cannot give it the arguments run_vmtests.sh would (it runs as a skip saying so). */
   unresolved?: string;
+  /** A hugetlbfs run_vmtests.sh mounts for it, relative to the programs' directory (6.1: ./huge). */
+  hugetlbfsDir?: string;
 }
 
 const MANIFEST_SCHEMA = {
@@ -93,6 +95,7 @@ const MANIFEST_SCHEMA = {
             backings: { type: 'array', minItems: 1, items: { enum: [...BACKINGS] } },
             destructive: { type: 'boolean' },
             unresolved: { type: 'string' },
+            hugetlbfsDir: { type: 'string', minLength: 1 },
           },
         },
       },

@@ -16,7 +16,7 @@ import {
   type SelftestProgram,
 } from './build.js';
 import { MM_PROGRAMS, mmProgramSpec, type MmProgramSpec } from './mm-programs.js';
-import { parseVmtestsScript, type VmtestsInvocation } from './vmtests-script.js';
+import { hugetlbfsMountOf, parseVmtestsScript, type VmtestsInvocation } from './vmtests-script.js';
 
 /**
  * Builds suite `mm`'s programs from the tested tree, statically, against its uapi headers,
@@ -30,8 +30,6 @@ const BASH_STATIC = '/bin/bash-static';
 const COMPILE_TIMEOUT_MS = 5 * 60_000;
 /** Library sources the mm Makefile links into every program (those the tree has). */
 const MM_LIB_SOURCES = ['vm_util.c', 'thp_settings.c'];
-/** The guest's hugetlbfs mount (images/init.sh). */
-const HUGETLBFS = '/dev/hugepages';
 
 function programOf(argv: readonly string[]): string | undefined {
   const first = argv[0] === 'bash' ? argv[1] : argv[0];
@@ -40,18 +38,14 @@ function programOf(argv: readonly string[]): string | undefined {
 
 /**
  * run_vmtests.sh's words for this invocation as faultline passes them: the XFS path
- * split_huge_page_test takes is empty without XFS (unquoted, so no argument at all).
- */
-/**
- * run_vmtests.sh's words for this invocation as faultline passes them: the XFS path
  * split_huge_page_test takes is empty without XFS (unquoted, so no argument at all), and
- * 6.1's `$mnt` is a hugetlbfs mount, which the guest has at /dev/hugepages.
+ * 6.1's `$mnt` is the hugetlbfs mount the script makes (the suite makes the same one).
  */
-function resolveArgs(argv: readonly string[]): { args: string[]; unresolved?: string } {
+function resolveArgs(argv: readonly string[], mount: string | undefined): { args: string[]; unresolved?: string } {
   const rest = argv.slice(argv[0] === 'bash' ? 2 : 1);
   const args = rest
     .filter((a) => a !== '${SPLIT_HUGE_PAGE_TEST_XFS_PATH}')
-    .map((a) => a.replace(/^\$(mnt|\{mnt\})(?=\/|$)/, HUGETLBFS));
+    .map((a) => (mount ? a.replace(/^\$(mnt|\{mnt\})(?=\/|$)/, mount) : a));
   const unknown = args.find((a) => a.includes('$'));
   return unknown
     ? { args, unresolved: `run_vmtests.sh passes ${unknown}, a value faultline does not provide` }
@@ -59,14 +53,15 @@ function resolveArgs(argv: readonly string[]): { args: string[]; unresolved?: st
 }
 
 /** The invocations of `spec` in the tree's run_vmtests.sh (or faultline's own, for memfd). */
-export function mmRunsOf(spec: MmProgramSpec, script: readonly VmtestsInvocation[]): MmRun[] {
+export function mmRunsOf(spec: MmProgramSpec, script: readonly VmtestsInvocation[], mount?: string): MmRun[] {
   if (spec.ownRuns)
     return spec.ownRuns.map((r) => ({ category: spec.category, args: [...r.args], backings: [...r.backings] }));
   return script
     .filter((inv) => programOf(inv.argv) === spec.name)
     .map((inv) => ({
       category: inv.category ?? spec.category,
-      ...resolveArgs(inv.argv),
+      ...resolveArgs(inv.argv, mount),
+      ...(mount ? { hugetlbfsDir: mount } : {}),
       backings: [...spec.backings],
       ...(inv.destructive ? { destructive: true } : {}),
     }));
@@ -86,7 +81,7 @@ async function mmBuildKey(tree: string): Promise<string> {
   files.push(join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(tree, 'mm', 'gup_test.h'));
   const gcc = (await run('gcc', ['--version'], { timeoutMs: 10_000 })).stdout.split('\n')[0] ?? '';
   const bash = (await exists(BASH_STATIC)) ? sha256(await readFile(BASH_STATIC)) : 'absent';
-  const parts = ['mm-v4', gcc, CFLAGS.join(' '), bash, await uapiHeadersKey(tree), await hashFiles(tree, files)];
+  const parts = ['mm-v5', gcc, CFLAGS.join(' '), bash, await uapiHeadersKey(tree), await hashFiles(tree, files)];
   parts.push(JSON.stringify(MM_PROGRAMS));
   return sha256(parts.join('\n')).slice(0, 24);
 }
@@ -210,7 +205,9 @@ export async function buildMmSelftests(tree: string): Promise<MmBuild> {
   log.info('building the mm selftests (suite mm; once per tree state)');
   const staged = await stage(tree, dir);
   const scriptPath = join(staged.mm, 'run_vmtests.sh');
-  const script = (await exists(scriptPath)) ? parseVmtestsScript(await readFile(scriptPath, 'utf8')) : [];
+  const scriptText = (await exists(scriptPath)) ? await readFile(scriptPath, 'utf8') : '';
+  const script = scriptText ? parseVmtestsScript(scriptText) : [];
+  const mount = hugetlbfsMountOf(scriptText);
   const root = join(dir, 'src');
   const env: BuildEnv = {
     staged,
@@ -220,7 +217,7 @@ export async function buildMmSelftests(tree: string): Promise<MmBuild> {
   };
   await mkdir(env.bin, { recursive: true });
   const programs: SelftestProgram[] = [];
-  for (const spec of MM_PROGRAMS) programs.push(await buildMmProgram(spec, mmRunsOf(spec, script), env));
+  for (const spec of MM_PROGRAMS) programs.push(await buildMmProgram(spec, mmRunsOf(spec, script, mount), env));
   // The files the scripts run, the tree's own runner, and bash for both.
   for (const h of new Set(MM_PROGRAMS.flatMap((spec) => spec.helpers ?? []))) {
     const err = await buildFile(h, mmProgramSpec(h), staged.mm, env.bin, env.includes, logFile);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseVmtestsScript, shellWords } from './vmtests-script.js';
+import { hugetlbfsMountOf, parseVmtestsScript, shellWords } from './vmtests-script.js';
 import { mmRunsOf } from './mm-build.js';
 import { MM_PROGRAMS } from './mm-programs.js';
 
@@ -84,14 +84,18 @@ t.test('6.12: faultline runs every invocation of its programs, with the argument
     );
 });
 
-t.test("6.1 run_vmtests.sh: no categories; $mnt is the guest's hugetlbfs mount", async (t) => {
-  const inv = parseVmtestsScript(script('run_vmtests.6.1.192.sh'));
+t.test('6.1 run_vmtests.sh: no categories; $mnt is the hugetlbfs it mounts at ./huge', async (t) => {
+  const text = script('run_vmtests.6.1.192.sh');
+  const inv = parseVmtestsScript(text);
+  t.equal(hugetlbfsMountOf(text), './huge');
+  t.equal(hugetlbfsMountOf(script('run_vmtests.6.12.117.sh')), undefined, '6.12 mounts none');
   t.notOk(inv.some((i) => i.category !== undefined));
   const mremap = MM_PROGRAMS.find((p) => p.name === 'hugepage-mremap');
-  const runs = mremap ? mmRunsOf(mremap, inv) : [];
+  const runs = mremap ? mmRunsOf(mremap, inv, './huge') : [];
   t.equal(runs.length, 1);
   t.equal(runs[0]?.category, 'hugetlb', "the category comes from faultline's table");
-  t.same(runs[0]?.args, ['/dev/hugepages/huge_mremap']);
+  t.same(runs[0]?.args, ['./huge/huge_mremap']);
+  t.equal(runs[0]?.hugetlbfsDir, './huge');
   t.notOk(runs[0]?.unresolved);
   const cow = MM_PROGRAMS.find((p) => p.name === 'cow');
   t.equal(cow ? mmRunsOf(cow, inv).length : -1, 0, '6.1 has no cow in run_vmtests.sh');

@@ -96,3 +96,13 @@ export function parseVmtestsScript(text: string): VmtestsInvocation[] {
   if (out.length === 0) throw new Error('no run_test lines found');
   return out;
 }
+
+/**
+ * The hugetlbfs mount run_vmtests.sh makes for its programs, relative to its directory
+ * (6.1: `mnt=./huge` and `mount -t hugetlbfs none "$mnt"`; hugepage-mmap opens
+ * huge/hugepagefile there), or undefined when it makes none (6.4 and later).
+ */
+export function hugetlbfsMountOf(text: string): string | undefined {
+  const dir = /^mnt=(\S+)\s*$/m.exec(text)?.[1];
+  return dir && /^\s*mount -t hugetlbfs \S+ "?\$mnt"?/m.test(text) ? dir : undefined;
+}

@@ -50,9 +50,10 @@ function command(p: SelftestProgram, run: MmRun, quick: boolean): GuestCommand {
     // run_vmtests.sh drops caches and compacts memory before each hugetlb program.
     ...(run.category === 'hugetlb' ? { settle: true } : {}),
     backing: run.backings[0]!,
-    // Files 6.1's hugetlb programs make on the hugetlbfs mount hold hugepages until removed.
-    ...(run.args.some((a) => a.startsWith('/dev/hugepages/'))
-      ? { leaves: run.args.filter((a) => a.startsWith('/dev/hugepages/')) }
+    ...(run.hugetlbfsDir ? { hugetlbfsDir: run.hugetlbfsDir } : {}),
+    // Files 6.1's hugetlb programs make on that mount hold hugepages until removed.
+    ...(run.hugetlbfsDir && run.args.some((a) => a.startsWith(`${run.hugetlbfsDir}/`))
+      ? { leaves: run.args.filter((a) => a.startsWith(`${run.hugetlbfsDir}/`)) }
       : {}),
     timeoutSec: TIMEOUT_SEC,
     label: label(p.name, run.args),

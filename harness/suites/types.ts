@@ -34,6 +34,8 @@ export interface GuestCommand {
   interpreter?: string;
   /** Guest settings the program needs: made just before it, put back after it whatever its outcome. */
   sysctls?: GuestSysctl[];
+  /** A hugetlbfs mounted at this directory (relative to the work dir) before the program, if none is. */
+  hugetlbfsDir?: string;
   /** Drop caches and compact memory first, so hugepages can be allocated (as run_vmtests.sh does). */
   settle?: boolean;
   /** Not run: recorded as a skip with this reason (the tree asks for something faultline cannot give). */
