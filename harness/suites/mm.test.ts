@@ -111,8 +111,13 @@ t.test('plan: categories, backings, --quick and destructive programs last', asyn
     prog('hugetlb_fault_after_madv', 'hugetlb'),
     prog('cow', 'cow'),
   ];
+  programs.push({
+    name: 'hugetlb_dio',
+    status: 'unavailable',
+    reason: "the tree's run_vmtests.sh does not run hugetlb_dio",
+  });
   const labels = (c: Partial<SuiteContext>) => mmSuite.plan({ ...ctx, programs, ...c }).map((x) => x.program);
-  t.same(labels({}), ['hugepage-mmap', 'hugetlb_fault_after_madv', 'cow', 'hugetlb-soft-offline']);
+  t.same(labels({}), ['hugepage-mmap', 'hugetlb_fault_after_madv', 'cow', 'hugetlb_dio', 'hugetlb-soft-offline']);
   t.same(labels({ categories: ['cow'] }), ['cow']);
   t.same(labels({ backings: ['shmem'] }), ['cow'], 'hugetlb-only programs need --backing hugetlb');
   const quick = mmSuite.plan({ ...ctx, programs, quick: true });

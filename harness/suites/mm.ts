@@ -73,8 +73,11 @@ function command(p: SelftestProgram, run: MmRun, quick: boolean): GuestCommand {
 function plan(ctx: SuiteContext): GuestCommand[] {
   const runs: { p: SelftestProgram; run: MmRun }[] = [];
   for (const p of ctx.programs) {
-    if (!mmProgramSpec(p.name)) continue;
-    for (const run of p.mmRuns ?? []) {
+    const spec = mmProgramSpec(p.name);
+    if (!spec) continue;
+    // A program the tree lacks still gets its line: a skip naming what the tree lacks.
+    const lacking: MmRun[] = [{ category: spec.category, args: [], backings: [...spec.backings] }];
+    for (const run of p.mmRuns ?? (p.status === 'unavailable' ? lacking : [])) {
       if (!selected(run, ctx)) continue;
       if (ctx.filter && !invocationName(p.name, run.args).includes(ctx.filter)) continue;
       runs.push({ p, run });
