@@ -175,7 +175,8 @@ export class PlanRunner {
       if ((t.status !== 'fail' && t.status !== 'error') || this.noRetry.has(t.id)) continue;
       const from = this.producer.get(t.id);
       if (!from) continue;
-      const iso = from.suite.isolate?.(from.cmd, t.id, this.ctx) ?? from.cmd;
+      const iso = from.suite.isolate ? from.suite.isolate(from.cmd, t.id, this.ctx) : from.cmd;
+      if (!iso) continue;
       const key = guestCommandLine(iso);
       const g = groups.get(key) ?? { suite: from.suite, cmd: iso, ids: [] };
       g.ids.push(t.id);

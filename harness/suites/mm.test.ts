@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backingNamed, mmSuite } from './mm.js';
-import { parseVmtestsTap } from './vmtests.js';
+import { parseVmtestsTap, vmtestsSuite } from './vmtests.js';
 import type { GuestCommand, ProgramOutput, SuiteContext } from './types.js';
 import type { SelftestProgram } from '../selftests/build.js';
 
@@ -159,4 +159,10 @@ t.test("run_vmtests.sh's TAP: one subtest per program, its programs' own KTAP be
     "cow's 670 results inside are not run_vmtests.sh's",
   );
   t.equal(five.find((s) => s.name === 'mremap_test')?.status, 'fail');
+});
+
+t.test('suite vmtests is a reference: its failures are not retried', async (t) => {
+  const cmd: GuestCommand = { program: 'run_vmtests.sh', args: ['-t', 'mremap'], timeoutSec: 60, label: 'v' };
+  t.ok(vmtestsSuite.isolate !== undefined, 'the suite says how its subtests are retried');
+  t.equal(vmtestsSuite.isolate?.(cmd, 'run_vmtests.sh/mremap_test', ctx), undefined);
 });

@@ -89,6 +89,9 @@ export interface Suite {
    * commands that run them, in order. Empty when nothing is left or the suite cannot tell.
    */
   resume?(cmd: GuestCommand, reached: ReadonlySet<string>, ctx: SuiteContext): ResumePlan;
-  /** A command that reruns subtest `id` (reported by `cmd`) on its own; default: `cmd` as it was. */
-  isolate?(cmd: GuestCommand, id: string, ctx: SuiteContext): GuestCommand;
+  /**
+   * A command that reruns subtest `id` (reported by `cmd`) on its own; default: `cmd` as it
+   * was. Undefined: the suite's subtests are not retried.
+   */
+  isolate?(cmd: GuestCommand, id: string, ctx: SuiteContext): GuestCommand | undefined;
 }

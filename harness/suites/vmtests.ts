@@ -86,4 +86,7 @@ export const vmtestsSuite: Suite = {
   buildPrograms: async (tree) => (await buildMmSelftests(tree)).programs,
   plan,
   parse,
+  // A reference run is not retried: rerunning the whole runner for one program would be
+  // neither a retry of that program nor the reference any more.
+  isolate: () => undefined,
 };
