@@ -85,6 +85,33 @@ export async function runBisect(opts: BisectOptions, tester: StepTester): Promis
     );
   }
   const userGit = new Git(opts.repo);
+  const range = await checkRange(opts, userGit);
+  const resultsDir = resolve(opts.resultsDir);
+  await mkdir(resultsDir, { recursive: true });
+  const statePath = join(resultsDir, STATE);
+  const loaded = await loadState({ opts, tester, policy, userGit, resultsDir, statePath, ...range });
+  if ('finished' in loaded) return loaded.finished;
+  const { state } = loaded;
+  await writeJsonAtomic(statePath, state);
+
+  const { git: wt, fresh } = await ensureWorktree(userGit, state.worktree, range.bad);
+  const session = new BisectSession({ opts, tester, policy, userGit, wt, state, resultsDir, statePath });
+  // One git log instead of one git show per step.
+  for (const c of await wt.log(`${range.good}..${range.bad}`, { reverse: false }))
+    session.subjects.set(c.hash, c.subject);
+
+  let startProgress: BisectProgress | undefined;
+  if (state.phase === 'endpoints') startProgress = await checkEndpoints(session, fresh);
+  if (state.phase === 'bisecting') await bisectSteps(session, startProgress);
+  const verification =
+    state.phase === 'verifying' && state.found?.kind === 'culprit'
+      ? await verifyCulprit(session, state.found.rev)
+      : undefined;
+  return writeResults(session, verification);
+}
+
+/** The endpoints as commits of a real checkout, good an ancestor of bad. */
+async function checkRange(opts: BisectOptions, userGit: Git): Promise<{ repo: string; good: string; bad: string }> {
   if (!(await exists(opts.repo)) || !(await userGit.isRepo())) {
     throw new UsageError(`${opts.repo} is not a git checkout: pass the kernel tree with --kernel-src`);
   }
@@ -97,9 +124,22 @@ export async function runBisect(opts: BisectOptions, tester: StepTester): Promis
       `--good ${opts.good} (${short(good)}) is not an ancestor of --bad ${opts.bad} (${short(bad)}): pass a good revision older than the bad one`,
     );
   }
-  const resultsDir = resolve(opts.resultsDir);
-  await mkdir(resultsDir, { recursive: true });
-  const statePath = join(resultsDir, STATE);
+  return { repo, good, bad };
+}
+
+/** The saved state of this bisect (same parameters), its finished results, or a fresh state. */
+async function loadState(o: {
+  opts: BisectOptions;
+  tester: StepTester;
+  policy: RunPolicy;
+  userGit: Git;
+  resultsDir: string;
+  statePath: string;
+  repo: string;
+  good: string;
+  bad: string;
+}): Promise<{ state: BisectState } | { finished: BisectRecord }> {
+  const { opts, policy, resultsDir, statePath, repo, good, bad } = o;
   const key = sha256(
     JSON.stringify({
       repo,
@@ -111,10 +151,8 @@ export async function runBisect(opts: BisectOptions, tester: StepTester): Promis
       firstParent: opts.firstParent === true,
     }),
   );
-
-  let state: BisectState;
   if (await exists(statePath)) {
-    state = await readBisectState(statePath);
+    const state = await readBisectState(statePath);
     if (state.key !== key) {
       throw new UsageError(
         `${resultsDir} holds a different bisect (${short(state.good)}..${short(state.bad)} ${state.spec}): use another --results-dir or delete it`,
@@ -122,11 +160,13 @@ export async function runBisect(opts: BisectOptions, tester: StepTester): Promis
     }
     if (state.phase === 'done' && (await exists(join(resultsDir, RESULTS)))) {
       log.info(`bisect already finished in ${resultsDir}: reporting its results`);
-      return readBisectRecord(join(resultsDir, RESULTS));
+      return { finished: await readBisectRecord(join(resultsDir, RESULTS)) };
     }
     log.info(`resuming bisect in ${resultsDir} (phase ${state.phase}, ${state.steps.length} steps done)`);
-  } else {
-    state = {
+    return { state };
+  }
+  return {
+    state: {
       schema: 'faultline.bisect-state/1',
       key,
       repo,
@@ -135,31 +175,16 @@ export async function runBisect(opts: BisectOptions, tester: StepTester): Promis
       good,
       bad,
       spec: opts.spec,
-      tester: tester.describe(),
+      tester: o.tester.describe(),
       policy,
       worktree: resolve(opts.worktree ?? join(resultsDir, 'worktree')),
       startedAt: new Date().toISOString(),
       phase: 'endpoints',
-      rangeSize: await userGit.countCommits(`${good}..${bad}`),
+      rangeSize: await o.userGit.countCommits(`${good}..${bad}`),
       steps: [],
       bisectLog: '',
-    };
-  }
-  await writeJsonAtomic(statePath, state);
-
-  const { git: wt, fresh } = await ensureWorktree(userGit, state.worktree, bad);
-  const session = new BisectSession({ opts, tester, policy, userGit, wt, state, resultsDir, statePath });
-  // One git log instead of one git show per step.
-  for (const c of await wt.log(`${good}..${bad}`, { reverse: false })) session.subjects.set(c.hash, c.subject);
-
-  let startProgress: BisectProgress | undefined;
-  if (state.phase === 'endpoints') startProgress = await checkEndpoints(session, fresh);
-  if (state.phase === 'bisecting') await bisectSteps(session, startProgress);
-  const verification =
-    state.phase === 'verifying' && state.found?.kind === 'culprit'
-      ? await verifyCulprit(session, state.found.rev)
-      : undefined;
-  return writeResults(session, verification);
+    },
+  };
 }
 
 /** What every bisect phase shares: the options, the worktree, and the resumable state it saves. */

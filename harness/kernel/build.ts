@@ -654,10 +654,26 @@ async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<st
   return wt;
 }
 
-/** Build (or find in the cache) a kernel. Throws UsageError/KconfigCheckError (exit 2), BuildBrokenError (exit 3). */
-export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild> {
-  const t0 = Date.now();
-  const durations: Record<string, number> = {};
+/** What decides a build's artifacts: resolved once, before the cache is consulted. */
+interface BuildInputs {
+  src: string;
+  /** The resolved --ref, built in a cached worktree. */
+  commit: string | undefined;
+  fragments: Fragment[];
+  base: ResolvedBase;
+  /** Root of the kernel build cache. */
+  root: string;
+  compiler: string;
+  state: TreeState;
+  inKey: string;
+  /** inputs/<inKey>: names the artifacts these inputs built. */
+  inputFile: string;
+}
+
+const BUILD_TOOLS = ['make', 'gcc', 'flex', 'bison', 'bc', 'perl'] as const;
+
+/** Check the tree, fragments, base, ref and tools; hash the inputs into the cache's input key. */
+async function resolveInputs(opts: BuildKernelOptions, durations: Record<string, number>): Promise<BuildInputs> {
   const src = resolve(opts.kernelSrc);
   if (!(await exists(src))) throw new UsageError(`--kernel-src ${opts.kernelSrc} does not exist`);
   const cwd = opts.cwd ?? process.cwd();
@@ -672,15 +688,7 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
 
   const root = opts.cacheDir ?? join(cacheRoot(), 'kbuild');
   await mkdir(root, { recursive: true });
-  for (const tool of [
-    ['make', 'make'],
-    ['gcc', 'gcc'],
-    ['flex', 'flex'],
-    ['bison', 'bison'],
-    ['bc', 'bc'],
-    ['perl', 'perl'],
-  ] as const)
-    await requireTool(tool[0], tool[1]);
+  for (const tool of BUILD_TOOLS) await requireTool(tool, tool);
   const compiler = await compilerVersion('gcc');
 
   const t1 = Date.now();
@@ -693,17 +701,17 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
     compiler,
     arch: ARCH,
   });
-  const inputFile = join(root, 'inputs', inKey);
+  return { src, commit, fragments, base, root, compiler, state, inKey, inputFile: join(root, 'inputs', inKey) };
+}
 
-  // Fast path: same inputs as an earlier build, no make at all.
-  const earlier = opts.force ? undefined : await artifactsForInputs(root, inputFile);
-  if (earlier) {
-    const m = await withSelftests(earlier.dir, earlier.metadata, opts);
-    durations['total'] = Date.now() - t0;
-    if (opts.progress !== 'off') log.info(`build: cache hit ${earlier.key} (${m.release}, ${earlier.dir})`);
-    return toKernelBuild(earlier.dir, m, true, durations);
-  }
-
+/** How a build that missed the cache runs: ccache, its persistent O= dir, make -j. */
+async function planBuild(
+  opts: BuildKernelOptions,
+  inputs: BuildInputs,
+  t0: number,
+  durations: Record<string, number>,
+): Promise<BuildPlan> {
+  const { src, commit, fragments, base, root } = inputs;
   const useCcache = opts.ccache !== false && (await which('ccache')) !== undefined;
   const ccacheDir = join(opts.cacheDir ? resolve(opts.cacheDir, '..') : cacheRoot(), 'ccache');
   const env: Record<string, string> = {
@@ -717,23 +725,11 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
     owned && commit === undefined
       ? join(src, `${OWNED_OBJ_PREFIX}${recipeId.slice(0, 16)}`)
       : join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));
-  const lockFile =
-    commit !== undefined
-      ? join(root, 'locks', `wt-${sha256(src).slice(0, 16)}`)
-      : join(root, 'locks', `obj-${obj.split('/').pop() ?? ''}`);
-  const plan: BuildPlan = {
+  return {
+    ...inputs,
     opts,
     t0,
     durations,
-    src,
-    commit,
-    fragments,
-    base,
-    root,
-    compiler,
-    state,
-    inKey,
-    inputFile,
     useCcache,
     ccacheDir,
     env,
@@ -741,30 +737,39 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
     jobs: opts.jobs ?? availableParallelism(),
     obj,
   };
+}
+
+/** Build (or find in the cache) a kernel. Throws UsageError/KconfigCheckError (exit 2), BuildBrokenError (exit 3). */
+export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild> {
+  const t0 = Date.now();
+  const durations: Record<string, number> = {};
+  const inputs = await resolveInputs(opts, durations);
+  // Fast path: same inputs as an earlier build, no make at all.
+  const earlier = opts.force ? undefined : await artifactsForInputs(inputs.root, inputs.inputFile);
+  if (earlier) {
+    const m = await withSelftests(earlier.dir, earlier.metadata, opts);
+    durations['total'] = Date.now() - t0;
+    if (opts.progress !== 'off') log.info(`build: cache hit ${earlier.key} (${m.release}, ${earlier.dir})`);
+    return toKernelBuild(earlier.dir, m, true, durations);
+  }
+  const plan = await planBuild(opts, inputs, t0, durations);
+  const { src, commit, root, obj } = plan;
+  const lockFile =
+    commit !== undefined
+      ? join(root, 'locks', `wt-${sha256(src).slice(0, 16)}`)
+      : join(root, 'locks', `obj-${obj.split('/').pop() ?? ''}`);
   return withLock(lockFile, commit !== undefined ? `the worktree of ${src}` : obj, 6 * 3600_000, () =>
     buildInObjDir(plan),
   );
 }
 
 /** A build's resolved inputs and settings, shared by its configure, make and install phases. */
-interface BuildPlan {
+interface BuildPlan extends BuildInputs {
   opts: BuildKernelOptions;
   /** When buildKernel started: durations.total counts from here. */
   t0: number;
   /** Filled in by each phase as it runs. */
   durations: Record<string, number>;
-  src: string;
-  /** The resolved --ref, built in a cached worktree. */
-  commit: string | undefined;
-  fragments: Fragment[];
-  base: ResolvedBase;
-  /** Root of the kernel build cache. */
-  root: string;
-  compiler: string;
-  state: TreeState;
-  inKey: string;
-  /** inputs/<inKey>: names the artifacts these inputs built. */
-  inputFile: string;
   useCcache: boolean;
   ccacheDir: string;
   env: Record<string, string>;

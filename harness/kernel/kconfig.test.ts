@@ -17,7 +17,7 @@ const fixtures = join(import.meta.dirname, 'fixtures');
 
 t.test('the shipped fragments parse and resolve by name', async (t) => {
   const names = await shippedFragments();
-  t.same(names, ['base', 'debug', 'minimal', 'uffd']);
+  t.same(names, ['base', 'debug', 'minimal', 'mm', 'uffd']);
   const paths = await resolveFragments(['base,uffd', 'debug']);
   t.same(
     paths,
@@ -85,7 +85,7 @@ t.test('a fragment syntax error names file and line', async (t) => {
 
 t.test('an unknown fragment is one clear line', async (t) => {
   await t.rejects(resolveFragments(['base,nosuchfragment']), {
-    message: /^unknown kconfig fragment 'nosuchfragment': use one of base, debug, minimal, uffd/,
+    message: /^unknown kconfig fragment 'nosuchfragment': use one of base, debug, minimal, mm, uffd/,
   });
   await t.rejects(resolveFragments(['./missing.config']), {
     message: /^unknown kconfig fragment '\.\/missing\.config'/,

@@ -410,64 +410,51 @@ class KconfigIndex {
         `CONFIG_${symbol} is not defined in any Kconfig file of this tree (misspelt, renamed, removed, or not for this architecture)`,
       ];
     }
-    const why: string[] = [];
-    const wantOn = requested !== 'n';
-    for (const d of defs) {
-      const where = `${d.file}:${d.line}`;
-      if (wantOn) {
-        const unmet: { text: string; cond: string }[] = [];
-        for (const e of d.enclosing)
-          if (evalExpr(e.cond, cfg) === 0)
-            unmet.push({
-              text: `inside '${e.kind === 'if' ? 'if' : `${e.kind} ... depends on`} ${e.cond}' (${d.file}:${e.line})`,
-              cond: e.cond,
-            });
-        for (const dep of d.dependsOn)
-          if (evalExpr(dep, cfg) === 0) unmet.push({ text: `depends on ${dep}`, cond: dep });
-        for (const u of unmet) why.push(`unmet: ${u.text} [${describeSymbols(u.cond, cfg)}] (${where})`);
-        if (requested === 'y' && d.type === 'tristate' && unmet.length === 0) {
-          const capped = [...d.enclosing.map((e) => e.cond), ...d.dependsOn].filter((e) => evalExpr(e, cfg) === 1);
-          for (const c of capped)
-            why.push(
-              `depends on ${c} which is only =m, so it can be m at most [${describeSymbols(c, cfg)}] (${where})`,
-            );
-        }
-        if (unmet.length === 0) {
-          if (!d.hasPrompt) {
-            why.push(
-              `CONFIG_${symbol} has no prompt: a fragment cannot set it, only 'select' or its default can (${where})`,
-            );
-          } else {
-            const hidden = d.promptIf.filter((c) => evalExpr(c, cfg) === 0);
-            for (const c of hidden)
-              why.push(`its prompt is only visible if ${c} [${describeSymbols(c, cfg)}] (${where})`);
-          }
-        }
-      }
-      if (d.type !== undefined && !['bool', 'tristate'].includes(d.type) && (requested === 'y' || requested === 'm')) {
-        why.push(`CONFIG_${symbol} is a ${d.type}, not a bool/tristate (${where})`);
-      }
-      if (d.type === 'bool' && requested === 'm')
-        why.push(`CONFIG_${symbol} is a bool: it can be y or n, never m (${where})`);
-    }
-    const sels = this.selectors.get(symbol) ?? [];
-    if (!wantOn || requested === 'm') {
-      const active = sels.filter(
-        (s) =>
-          s.kind === 'select' && (cfg.get(s.by) ?? 'n') !== 'n' && (s.cond === undefined || evalExpr(s.cond, cfg) > 0),
+    const why = defs.flatMap((d) => whyNot(symbol, requested, d, cfg));
+    why.push(...this.selections(symbol, requested, defs, cfg, why.length));
+    why.push(...this.promptlessDependencies(defs, cfg));
+    if (why.length === 0) {
+      const where = defs.map((d) => `${d.file}:${d.line}`).join(', ');
+      why.push(
+        `no unmet dependency found in ${where}; kconfig's default or a select decided it: look it up in 'make menuconfig' (/${symbol})`,
       );
-      for (const s of active)
-        why.push(
-          `forced on: selected by CONFIG_${s.by}=${cfg.get(s.by) ?? '?'}${s.cond ? ` if ${s.cond}` : ''} (${s.file}:${s.line})`,
-        );
-    } else if (defs.every((d) => !d.hasPrompt) || why.length === 0) {
-      const list = sels.slice(0, 6).map((s) => `${s.by}${s.cond ? ` if ${s.cond}` : ''} (${s.file}:${s.line})`);
-      if (list.length > 0)
-        why.push(
-          `CONFIG_${symbol} is ${sels.some((s) => s.kind === 'select') ? 'selected' : 'implied'} by: ${list.join(', ')}${sels.length > 6 ? ', ...' : ''}`,
+    }
+    return [...new Set(why)];
+  }
+
+  /** Selects forcing a symbol on that should be off (or m), or who selects a symbol nothing else explains. */
+  private selections(
+    symbol: string,
+    requested: string,
+    defs: readonly Definition[],
+    cfg: Map<string, string>,
+    explained: number,
+  ): string[] {
+    const sels = this.selectors.get(symbol) ?? [];
+    if (requested === 'n' || requested === 'm') {
+      return sels
+        .filter(
+          (s) =>
+            s.kind === 'select' &&
+            (cfg.get(s.by) ?? 'n') !== 'n' &&
+            (s.cond === undefined || evalExpr(s.cond, cfg) > 0),
+        )
+        .map(
+          (s) =>
+            `forced on: selected by CONFIG_${s.by}=${cfg.get(s.by) ?? '?'}${s.cond ? ` if ${s.cond}` : ''} (${s.file}:${s.line})`,
         );
     }
-    // Dependencies that are themselves off and prompt-less: say who would turn them on.
+    if (!defs.every((d) => !d.hasPrompt) && explained > 0) return [];
+    const list = sels.slice(0, 6).map((s) => `${s.by}${s.cond ? ` if ${s.cond}` : ''} (${s.file}:${s.line})`);
+    if (list.length === 0) return [];
+    return [
+      `CONFIG_${symbol} is ${sels.some((s) => s.kind === 'select') ? 'selected' : 'implied'} by: ${list.join(', ')}${sels.length > 6 ? ', ...' : ''}`,
+    ];
+  }
+
+  /** Dependencies that are themselves off and prompt-less: say who would turn them on. */
+  private promptlessDependencies(defs: readonly Definition[], cfg: Map<string, string>): string[] {
+    const why: string[] = [];
     for (const d of defs) {
       for (const dep of [...d.enclosing.map((e) => e.cond), ...d.dependsOn]) {
         if (evalExpr(dep, cfg) > 0) continue;
@@ -485,14 +472,45 @@ class KconfigIndex {
         }
       }
     }
-    if (why.length === 0) {
-      const where = defs.map((d) => `${d.file}:${d.line}`).join(', ');
-      why.push(
-        `no unmet dependency found in ${where}; kconfig's default or a select decided it: look it up in 'make menuconfig' (/${symbol})`,
-      );
-    }
-    return [...new Set(why)];
+    return why;
   }
+}
+
+/** What one definition of `symbol` says about why it is not `requested`: unmet dependencies, type, prompt. */
+function whyNot(symbol: string, requested: string, d: Definition, cfg: Map<string, string>): string[] {
+  const why: string[] = [];
+  const where = `${d.file}:${d.line}`;
+  if (requested !== 'n') {
+    const unmet: { text: string; cond: string }[] = [];
+    for (const e of d.enclosing)
+      if (evalExpr(e.cond, cfg) === 0)
+        unmet.push({
+          text: `inside '${e.kind === 'if' ? 'if' : `${e.kind} ... depends on`} ${e.cond}' (${d.file}:${e.line})`,
+          cond: e.cond,
+        });
+    for (const dep of d.dependsOn) if (evalExpr(dep, cfg) === 0) unmet.push({ text: `depends on ${dep}`, cond: dep });
+    for (const u of unmet) why.push(`unmet: ${u.text} [${describeSymbols(u.cond, cfg)}] (${where})`);
+    if (requested === 'y' && d.type === 'tristate' && unmet.length === 0) {
+      const capped = [...d.enclosing.map((e) => e.cond), ...d.dependsOn].filter((e) => evalExpr(e, cfg) === 1);
+      for (const c of capped)
+        why.push(`depends on ${c} which is only =m, so it can be m at most [${describeSymbols(c, cfg)}] (${where})`);
+    }
+    if (unmet.length === 0) {
+      if (!d.hasPrompt) {
+        why.push(
+          `CONFIG_${symbol} has no prompt: a fragment cannot set it, only 'select' or its default can (${where})`,
+        );
+      } else {
+        for (const c of d.promptIf.filter((x) => evalExpr(x, cfg) === 0))
+          why.push(`its prompt is only visible if ${c} [${describeSymbols(c, cfg)}] (${where})`);
+      }
+    }
+  }
+  if (d.type !== undefined && !['bool', 'tristate'].includes(d.type) && (requested === 'y' || requested === 'm'))
+    why.push(`CONFIG_${symbol} is a ${d.type}, not a bool/tristate (${where})`);
+  if (d.type === 'bool' && requested === 'm')
+    why.push(`CONFIG_${symbol} is a bool: it can be y or n, never m (${where})`);
+  return why;
 }
 
 function push<T>(m: Map<string, T[]>, k: string, v: T): void {
@@ -524,13 +542,77 @@ interface ParsedFile {
   ownerOf(line: number): string | undefined;
 }
 
+/** Where a Kconfig reader stands in a file: the open blocks and the entry being read. */
+interface ReaderState {
+  defs: Map<number, Omit<Definition, 'file'>>;
+  owners: { line: number; symbol: string | undefined }[];
+  stack: { kind: string; cond: string; line: number }[];
+  current: Omit<Definition, 'file'> | undefined;
+  /** A menu/choice whose `depends on` lines are still being read. */
+  pendingBlock: { kind: string; line: number; conds: string[] } | undefined;
+}
+
+/** A new entry (config, if, menu, choice, end*, ...): opens or closes blocks, starts a definition. */
+function readEntry(st: ReaderState, kw: string | undefined, l: string, line: number): void {
+  if (st.pendingBlock) {
+    const b = st.pendingBlock;
+    st.stack.push({ kind: b.kind, cond: b.conds.join(' && ') || 'y', line: b.line });
+    st.pendingBlock = undefined;
+  }
+  st.current = undefined;
+  let symbol: string | undefined;
+  if (kw === 'config' || kw === 'menuconfig') {
+    symbol = /^(?:menu)?config\s+(\w+)/.exec(l)?.[1];
+    st.current = {
+      line,
+      type: undefined,
+      hasPrompt: false,
+      promptIf: [],
+      dependsOn: [],
+      enclosing: st.stack.filter((x) => x.cond !== 'y').map((x) => ({ ...x })),
+    };
+    st.defs.set(line, st.current);
+  } else if (kw === 'if') {
+    st.stack.push({ kind: 'if', cond: l.slice(2).trim(), line });
+  } else if (kw === 'menu' || kw === 'choice') {
+    st.pendingBlock = { kind: kw, line, conds: [] };
+  } else if (kw === 'endif' || kw === 'endmenu' || kw === 'endchoice') {
+    const want = kw === 'endif' ? 'if' : kw === 'endmenu' ? 'menu' : 'choice';
+    for (let i = st.stack.length - 1; i >= 0; i--) {
+      if (st.stack[i]?.kind === want) {
+        st.stack.splice(i, 1);
+        break;
+      }
+    }
+  }
+  st.owners.push({ line, symbol });
+}
+
+/** A type, def_ or prompt line of the definition being read. */
+function readAttribute(current: Omit<Definition, 'file'>, l: string): void {
+  const typed = /^(bool|tristate|string|int|hex)\b\s*(.*)$/.exec(l);
+  const defTyped = /^def_(bool|tristate)\b/.exec(l);
+  const prompt = /^prompt\s+"/.exec(l);
+  if (typed) {
+    current.type = typed[1];
+    const rest = typed[2] ?? '';
+    if (rest.startsWith('"')) {
+      current.hasPrompt = true;
+      const cond = /"\s+if\s+(.*)$/.exec(rest)?.[1];
+      if (cond) current.promptIf.push(cond.trim());
+    }
+  } else if (defTyped) {
+    current.type = defTyped[1];
+  } else if (prompt) {
+    current.hasPrompt = true;
+    const cond = /"\s+if\s+(.*)$/.exec(l)?.[1];
+    if (cond) current.promptIf.push(cond.trim());
+  }
+}
+
 /** A small line-based Kconfig reader: enough for depends on / prompts / if-menu-choice nesting in one file. */
 function parseKconfigFile(text: string): ParsedFile {
-  const defs = new Map<number, Omit<Definition, 'file'>>();
-  const owners: { line: number; symbol: string | undefined }[] = [];
-  const stack: { kind: string; cond: string; line: number }[] = [];
-  let current: Omit<Definition, 'file'> | undefined;
-  let pendingBlock: { kind: string; line: number; conds: string[] } | undefined;
+  const st: ReaderState = { defs: new Map(), owners: [], stack: [], current: undefined, pendingBlock: undefined };
   let inHelp = false;
   let helpIndent = -1;
   for (const { text: rawLine, line } of logicalLines(text)) {
@@ -546,42 +628,7 @@ function parseKconfigFile(text: string): ParsedFile {
     if (l === '') continue;
     const entry = ENTRY_RE.exec(l);
     if (entry) {
-      if (pendingBlock) {
-        stack.push({ kind: pendingBlock.kind, cond: pendingBlock.conds.join(' && ') || 'y', line: pendingBlock.line });
-        pendingBlock = undefined;
-      }
-      current = undefined;
-      const kw = entry[1];
-      if (kw === 'config' || kw === 'menuconfig') {
-        const sym = /^(?:menu)?config\s+(\w+)/.exec(l)?.[1];
-        current = {
-          line,
-          type: undefined,
-          hasPrompt: false,
-          promptIf: [],
-          dependsOn: [],
-          enclosing: stack.filter((s) => s.cond !== 'y').map((s) => ({ ...s })),
-        };
-        defs.set(line, current);
-        owners.push({ line, symbol: sym });
-      } else if (kw === 'if') {
-        stack.push({ kind: 'if', cond: l.slice(2).trim(), line });
-        owners.push({ line, symbol: undefined });
-      } else if (kw === 'menu' || kw === 'choice') {
-        pendingBlock = { kind: kw, line, conds: [] };
-        owners.push({ line, symbol: undefined });
-      } else if (kw === 'endif' || kw === 'endmenu' || kw === 'endchoice') {
-        const want = kw === 'endif' ? 'if' : kw === 'endmenu' ? 'menu' : 'choice';
-        for (let i = stack.length - 1; i >= 0; i--) {
-          if (stack[i]?.kind === want) {
-            stack.splice(i, 1);
-            break;
-          }
-        }
-        owners.push({ line, symbol: undefined });
-      } else {
-        owners.push({ line, symbol: undefined });
-      }
+      readEntry(st, entry[1], l, line);
       continue;
     }
     if (/^(help|---help---)$/.test(l)) {
@@ -591,33 +638,16 @@ function parseKconfigFile(text: string): ParsedFile {
     }
     const dep = /^depends\s+on\s+(.*)$/.exec(l);
     if (dep && dep[1] !== undefined) {
-      if (current) current.dependsOn.push(dep[1].trim());
-      else if (pendingBlock) pendingBlock.conds.push(dep[1].trim());
+      if (st.current) st.current.dependsOn.push(dep[1].trim());
+      else if (st.pendingBlock) st.pendingBlock.conds.push(dep[1].trim());
       continue;
     }
-    if (pendingBlock && /^visible\s+if\s+/.test(l)) continue;
-    if (!current) continue;
-    const typed = /^(bool|tristate|string|int|hex)\b\s*(.*)$/.exec(l);
-    const defTyped = /^def_(bool|tristate)\b/.exec(l);
-    const prompt = /^prompt\s+"/.exec(l);
-    if (typed) {
-      current.type = typed[1];
-      const rest = typed[2] ?? '';
-      if (rest.startsWith('"')) {
-        current.hasPrompt = true;
-        const cond = /"\s+if\s+(.*)$/.exec(rest)?.[1];
-        if (cond) current.promptIf.push(cond.trim());
-      }
-    } else if (defTyped) {
-      current.type = defTyped[1];
-    } else if (prompt) {
-      current.hasPrompt = true;
-      const cond = /"\s+if\s+(.*)$/.exec(l)?.[1];
-      if (cond) current.promptIf.push(cond.trim());
-    }
+    if (st.pendingBlock && /^visible\s+if\s+/.test(l)) continue;
+    if (st.current) readAttribute(st.current, l);
   }
+  const { owners } = st;
   return {
-    defs,
+    defs: st.defs,
     ownerOf(line: number): string | undefined {
       let owner: string | undefined;
       for (const o of owners) {

@@ -8,6 +8,9 @@ import { UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
 import { timeoutFor, type Plan, type PlanKernel } from './plan.js';
 
+/** The job that runs a plan's own C programs (`programs:`): the program suite, no selftest suite. */
+export const PROGRAM_JOB = 'program';
+
 export interface Job {
   /** Unique within a plan: key + "+r" + repetition. */
   id: string;
@@ -39,7 +42,7 @@ export function expandJobs(plan: Plan): Job[] {
     for (const c of configs) {
       for (const guestRam of plan.guestRam) {
         for (const backing of plan.backings) {
-          for (const suite of plan.suites) {
+          for (const suite of [...plan.suites, ...(plan.programs?.length ? [PROGRAM_JOB] : [])]) {
             const key = [k.name, c.name, guestRam, backing, suite].join('+');
             for (let rep = 1; rep <= plan.repeat; rep++) {
               jobs.push({

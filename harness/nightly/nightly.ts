@@ -18,7 +18,7 @@ import { run, tail, which } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { pastDurations, readHistory } from '../history/index.js';
 import { finalizeNightly, type FinalizeResult } from './finalize.js';
-import { expandJobs, selectShard, type Job, type ShardSpec } from './jobs.js';
+import { PROGRAM_JOB, expandJobs, selectShard, type Job, type ShardSpec } from './jobs.js';
 import { defaultKernelPreparer, prepareKernels, type KernelPreparer, type PreparedKernel } from './kernels.js';
 import { planHash, readPlan, type Plan } from './plan.js';
 import { defaultParallelism, runPool } from './pool.js';
@@ -90,12 +90,10 @@ function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readonly stri
   return async (job, ctx) => {
     const req: RunRequest = {
       kernel: ctx.kernel.spec,
-      ...(ctx.kernel.selftestsDir !== undefined
-        ? { selftestsDir: ctx.kernel.selftestsDir }
-        : ctx.kernel.selftestsTree !== undefined
-          ? { selftestsTree: ctx.kernel.selftestsTree }
-          : {}),
-      suites: [job.suite],
+      // The tree goes along with prebuilt selftests: programs: are compiled against its headers.
+      ...(ctx.kernel.selftestsDir !== undefined ? { selftestsDir: ctx.kernel.selftestsDir } : {}),
+      ...(ctx.kernel.selftestsTree !== undefined ? { selftestsTree: ctx.kernel.selftestsTree } : {}),
+      ...(job.suite === PROGRAM_JOB ? { suites: [], programs: plan.programs ?? [] } : { suites: [job.suite] }),
       backings: [job.backing],
       memMiB: plan.memMiB,
       smp: plan.smp,

@@ -144,3 +144,40 @@ t.test('hugetlb-1g needs hugepages_1g', async (t) => {
     4096,
   );
 });
+
+t.test('programs: your own C files, resolved against the plan, one more job per backing', async (t) => {
+  const file = join(import.meta.dirname, '..', 'e2e', 'plan.yaml');
+  const text = [
+    'kernels: [{name: deb, debian: "6.12"}]',
+    'backings: [anon, shmem]',
+    'programs: [repro/zeropage-wake.c, repro/zeropage-ktap.c]',
+  ].join('\n');
+  const p = parsePlan(text, file);
+  const repro = join(import.meta.dirname, '..', 'e2e', 'repro');
+  t.same(p.programs, [join(repro, 'zeropage-wake.c'), join(repro, 'zeropage-ktap.c')]);
+  t.same(p.suites, [], 'suites: may be left out when programs: are given');
+  t.same(
+    expandJobs(p).map((j) => j.id),
+    ['deb+debian+anon+anon+program+r1', 'deb+debian+anon+shmem+program+r1'],
+  );
+  const withSuite = parsePlan(`${text}\nsuites: [uffd]`, file);
+  t.same(
+    expandJobs(withSuite).map((j) => j.suite),
+    ['uffd', 'program', 'uffd', 'program'],
+  );
+  const detail = (plan: string): string => {
+    try {
+      parsePlan(plan, file);
+    } catch (e) {
+      if (e instanceof FaultlineError) return e.detail ?? '';
+      throw e;
+    }
+    return 'accepted';
+  };
+  t.match(
+    detail(text.replace('zeropage-wake.c', 'missing.c')),
+    /plan\.yaml:3:\d+: programs\[0\]: no such file .*repro\/missing\.c/,
+  );
+  t.match(detail(text.replace('zeropage-wake.c', 'zeropage-wake.txt')), /programs\[0\]: .*C source file/);
+  t.match(detail('kernels: [{name: deb, debian: "6.12"}]\nbackings: [anon]'), /the plan needs suites: .* or programs:/);
+});

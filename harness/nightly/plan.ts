@@ -3,6 +3,8 @@
  * LineCounter so every complaint names the line and column it is about, and all complaints
  * are reported at once (a CI author fixes the plan in one go, not one error per run).
  */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import {
   LineCounter,
@@ -67,6 +69,11 @@ export interface Plan {
   retries: number;
   /** Guest NUMA nodes (`numa:`, default 1: none). */
   numaNodes: number;
+  /**
+   * The user's own C programs (`programs:`, like `faultline run --program`), resolved against the
+   * plan's directory: they run as one more job per kernel, guest RAM and backing (suite `program`).
+   */
+  programs?: string[];
 }
 
 /** Same defaults as `faultline run`. */
@@ -94,6 +101,7 @@ const TOP_KEYS = [
   'cmdline',
   'retries',
   'numa',
+  'programs',
 ] as const;
 const KERNEL_KEYS = ['name', 'debian', 'tree', 'ref', 'kconfig'] as const;
 const CONFIG_KEYS = ['name', 'fragments'] as const;
@@ -410,7 +418,18 @@ export function parsePlan(text: string, file: string): Plan {
           nonEmpty: true,
         }) as GuestRam[])
       : ['anon'];
-    if (!e.has('suites')) r.err(root, 'suites', 'the plan needs suites: (e.g. [uffd])');
+    if (e.has('programs')) {
+      const programs = r.stringList(v('programs'), 'programs', root, {
+        re: /^[^\0]+\.c$/,
+        what: 'C source file (NAME.c)',
+        nonEmpty: true,
+      });
+      plan.programs = programs.map((p) => resolve(dirname(file), p));
+      for (const [i, p] of plan.programs.entries())
+        if (!existsSync(p)) r.err(v('programs'), `programs[${i}]`, `no such file ${p}`, root);
+    }
+    if (!e.has('suites') && !e.has('programs'))
+      r.err(root, 'suites', 'the plan needs suites: (e.g. [uffd]) or programs: (your own C files)');
     plan.suites = e.has('suites')
       ? r.stringList(v('suites'), 'suites', root, { re: /^[a-z0-9][a-z0-9_-]*$/, what: 'suite name', nonEmpty: true })
       : [];

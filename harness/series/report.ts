@@ -54,6 +54,62 @@ export function metricLine(m: MetricChange): string {
   return `${m.id} ${m.metric}: ${fmtNum(m.medianBase)} -> ${fmtNum(m.medianHead)} ${m.unit} (median ${pct(m.ratio)}${ci}, p=${m.test.p.toPrecision(2)}, n=${m.nBase}/${m.nHead})${flag}`;
 }
 
+/** Tip vs base: new failures and passes, splats, tests that came and went, metrics. */
+function comparisonLines(r: SeriesRecord, c: NonNullable<SeriesRecord['comparison']>): string[] {
+  const out: string[] = [];
+  out.push(
+    `tip vs base (${r.repeat} run${r.repeat > 1 ? 's' : ''} each${r.baseTests?.cached ? ', base from cache' : ''}):`,
+  );
+  const list = (title: string, items: string[]): void => {
+    if (!items.length) return;
+    out.push(`  ${title}:`);
+    for (const i of items) out.push(`    ${i}`);
+  };
+  list(
+    'new failures',
+    c.regressions.map(
+      (x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})${x.reason ? `: ${x.reason}` : ''}`,
+    ),
+  );
+  list(
+    'new passes',
+    c.fixed.map((x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})`),
+  );
+  list(
+    'new kernel splats',
+    c.newSplats.map((s) => `${s.title}${s.test ? ` (during ${s.test})` : ''}`),
+  );
+  list(
+    'tests that appeared',
+    c.appeared.map((x) => `${x.id}: ${x.head.join(',')}`),
+  );
+  list(
+    'tests that vanished',
+    c.vanished.map((x) => `${x.id}: was ${x.base.join(',')}`),
+  );
+  list(
+    'flaky (not counted)',
+    c.flaky.map((x) => `${x.id}: ${x.base.join(',')} -> ${x.head.join(',')}`),
+  );
+  list(
+    `metrics (flagged when p<${c.options.alpha} and worse by >${(c.options.threshold * 100).toFixed(0)}%, ${c.options.test})`,
+    c.metrics.map(metricLine),
+  );
+  if (r.repeat < 3 && c.metrics.length)
+    out.push(`  note: --repeat ${r.repeat} is too few runs for metric statistics; use --repeat 5`);
+  if (
+    !c.regressions.length &&
+    !c.fixed.length &&
+    !c.newSplats.length &&
+    !c.appeared.length &&
+    !c.vanished.length &&
+    !c.metrics.length
+  )
+    out.push('  no differences');
+  out.push('');
+  return out;
+}
+
 /** The plain-text reply a reviewer pastes to the series thread. */
 export function formatSeriesReport(r: SeriesRecord): string {
   const out: string[] = [];
@@ -75,59 +131,7 @@ export function formatSeriesReport(r: SeriesRecord): string {
     for (const w of p.build?.newWarnings ?? []) out.push(`    ${w.text}`);
   }
   out.push('');
-  const c = r.comparison;
-  if (c) {
-    out.push(
-      `tip vs base (${r.repeat} run${r.repeat > 1 ? 's' : ''} each${r.baseTests?.cached ? ', base from cache' : ''}):`,
-    );
-    const list = (title: string, items: string[]): void => {
-      if (!items.length) return;
-      out.push(`  ${title}:`);
-      for (const i of items) out.push(`    ${i}`);
-    };
-    list(
-      'new failures',
-      c.regressions.map(
-        (x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})${x.reason ? `: ${x.reason}` : ''}`,
-      ),
-    );
-    list(
-      'new passes',
-      c.fixed.map((x) => `${x.id} (base ${x.base.join(',')} -> tip ${x.head.join(',')})`),
-    );
-    list(
-      'new kernel splats',
-      c.newSplats.map((s) => `${s.title}${s.test ? ` (during ${s.test})` : ''}`),
-    );
-    list(
-      'tests that appeared',
-      c.appeared.map((x) => `${x.id}: ${x.head.join(',')}`),
-    );
-    list(
-      'tests that vanished',
-      c.vanished.map((x) => `${x.id}: was ${x.base.join(',')}`),
-    );
-    list(
-      'flaky (not counted)',
-      c.flaky.map((x) => `${x.id}: ${x.base.join(',')} -> ${x.head.join(',')}`),
-    );
-    list(
-      `metrics (flagged when p<${c.options.alpha} and worse by >${(c.options.threshold * 100).toFixed(0)}%, ${c.options.test})`,
-      c.metrics.map(metricLine),
-    );
-    if (r.repeat < 3 && c.metrics.length)
-      out.push(`  note: --repeat ${r.repeat} is too few runs for metric statistics; use --repeat 5`);
-    if (
-      !c.regressions.length &&
-      !c.fixed.length &&
-      !c.newSplats.length &&
-      !c.appeared.length &&
-      !c.vanished.length &&
-      !c.metrics.length
-    )
-      out.push('  no differences');
-    out.push('');
-  }
+  if (r.comparison) out.push(...comparisonLines(r, r.comparison));
   if (r.problems.length) {
     out.push(`Result: REGRESSED (${r.problems.length} problem${r.problems.length > 1 ? 's' : ''})`);
     for (const p of r.problems) out.push(`  - ${p}`);

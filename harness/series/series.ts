@@ -68,7 +68,6 @@ function summarizeRuns(records: readonly RunRecord[], cached = false): TestSumma
 /** Validate, apply, build and test a patch series; writes results.json, report.txt, junit.xml and, for an mbox, reply.eml. */
 export async function runSeries<A>(opts: SeriesOptions, tester: RevisionTester<A>): Promise<SeriesRecord> {
   const t0 = Date.now();
-  const startedAt = new Date(t0).toISOString();
   if ((opts.mbox === undefined) === (opts.range === undefined))
     throw new UsageError('give the series as exactly one of --mbox FILE or --range A..B');
   const repeat = opts.repeat ?? 1;
@@ -116,14 +115,23 @@ export async function runSeries<A>(opts: SeriesOptions, tester: RevisionTester<A
   } finally {
     if (!opts.keepWorktree) await user.worktreeRemove(wt.dir);
   }
-  const comparison = run.tipRecords ? compareTip(run, run.tipRecords) : undefined;
+  return writeResults(run, { repo, baseRef, baseInfo, source, t0 }, resultsDir);
+}
 
+/** The series record from a finished run: results.json, report.txt, junit.xml and, for an mbox, reply.eml. */
+async function writeResults<A>(
+  run: SeriesRun<A>,
+  o: { repo: string; baseRef: string; baseInfo: CommitInfo; source: SeriesRecord['source']; t0: number },
+  resultsDir: string,
+): Promise<SeriesRecord> {
+  const { opts, tester, base, planned, repeat } = run;
+  const comparison = run.tipRecords ? compareTip(run, run.tipRecords) : undefined;
   const finished = Date.now();
   const record: SeriesRecord = {
     schema: 'faultline.series/1',
-    repo,
-    base: { hash: base, subject: baseInfo.subject, ref: baseRef },
-    source,
+    repo: o.repo,
+    base: { hash: base, subject: o.baseInfo.subject, ref: o.baseRef },
+    source: o.source,
     patchsetHash: sha256([base, ...run.patchIds].join('\n')),
     messageIds: planned.map((p) => p.messageId).filter((m): m is string => m !== undefined),
     ...(run.tip ? { tip: run.tip } : {}),
@@ -137,10 +145,10 @@ export async function runSeries<A>(opts: SeriesOptions, tester: RevisionTester<A
     ...(comparison ? { comparison } : {}),
     problems: run.problems,
     verdict: run.problems.length ? 'regressed' : 'clean',
-    startedAt,
+    startedAt: new Date(o.t0).toISOString(),
     finishedAt: new Date(finished).toISOString(),
-    durationMs: finished - t0,
-    timing: { ...run.timing, totalMs: finished - t0 },
+    durationMs: finished - o.t0,
+    timing: { ...run.timing, totalMs: finished - o.t0 },
   };
   await writeJsonAtomic(join(resultsDir, 'results.json'), record);
   await writeFileAtomic(join(resultsDir, 'report.txt'), formatSeriesReport(record));
