@@ -5,7 +5,10 @@
  * guest to ready vs the bare kernel booting a busybox initramfs to its first init line.
  * Rounds alternate the three so load on the machine hits them alike; prints medians and
  * ratios. Goal: restored below the bare kernel's boot-to-init.
- * Usage: node dist/bench/snapshot.js [--rounds N]
+ * With --nightly: the CI nightly plan (harness/nightly/fixtures/plans/e2e.yaml: Debian 6.12,
+ * anon + shmem, quick uffd, 1 vCPU) repeated to --jobs jobs (default 8), run with snapshots
+ * and then with --no-snapshot, 2 guests at a time; prints both wall times and the ratio.
+ * Usage: node dist/bench/snapshot.js [--rounds N] [--nightly [--jobs N]]
  */
 import { mkdtemp, mkdir, copyFile, writeFile, chmod, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +20,10 @@ import { freePort, Guest, requireQemu } from '../harness/vm/guest.js';
 import { commitSnapshot, factsCommand, findSnapshot, parseGuestFacts, snapshotKey } from '../harness/vm/snapshot.js';
 import { bootGuest, restoreGuest } from '../harness/run/boot.js';
 import { run, requireTool } from '../harness/util/proc.js';
+import { readPlan } from '../harness/nightly/plan.js';
+import { expandJobs } from '../harness/nightly/jobs.js';
+import { runNightly } from '../harness/nightly/nightly.js';
+import { PROJECT_ROOT } from '../harness/util/project.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 5) || 5;
@@ -102,6 +109,42 @@ async function restoreReady(key: string): Promise<number> {
   r.ssh.close();
   await r.guest.stop();
   return r.bootMs;
+}
+
+/** The CI nightly plan with and without snapshots (snapshots first: its first job saves the entry). */
+async function nightlies(jobs: number): Promise<void> {
+  const planFile = join(PROJECT_ROOT, 'harness', 'nightly', 'fixtures', 'plans', 'e2e.yaml');
+  const base = await readPlan(planFile);
+  const plan = { ...base, repeat: Math.max(1, Math.round(jobs / expandJobs({ ...base, repeat: 1 }).length)) };
+  const walls: Record<string, number> = {};
+  for (const noSnapshot of [false, true]) {
+    const root = await mkdtemp(join(tmpdir(), 'bench-snapshot-nightly-'));
+    const t0 = Date.now();
+    const out = await runNightly({
+      planFile,
+      plan,
+      resultsRoot: root,
+      parallel: 2,
+      compare: false,
+      print: false,
+      noSnapshot,
+    });
+    const label = noSnapshot ? 'booted' : 'snapshots';
+    walls[label] = Date.now() - t0;
+    const v = out.record.jobs.map((j) => j.verdict).join(' ');
+    console.log(
+      `nightly with ${label}: ${expandJobs(plan).length} jobs in ${sec(walls[label] ?? NaN)} s (verdicts ${v})`,
+    );
+    await rm(root, { recursive: true, force: true });
+  }
+  console.log(`nightly booted/snapshots ${((walls['booted'] ?? NaN) / (walls['snapshots'] ?? NaN)).toFixed(2)}x`);
+}
+
+if (argv.includes('--nightly')) {
+  await nightlies(Number(argv[argv.indexOf('--jobs') + 1] ?? 8) || 8);
+  await rm(consoleDir, { recursive: true, force: true });
+  await rm(bare, { force: true });
+  process.exit(0);
 }
 
 const key = await snapshotKey(config);

@@ -57,6 +57,8 @@ export interface NightlyOptions {
   durationsFrom?: string;
   accel?: AccelRequest;
   aptOptions?: string[];
+  /** Boot every job's guest instead of restoring a snapshot of the first ready one. */
+  noSnapshot?: boolean;
   /** Explicit nightly directory to compare against (default: the previous complete nightly of the plan). */
   baseline?: string;
   compare?: boolean;
@@ -86,7 +88,12 @@ function jobChildPath(): string {
  * exception stays in that job (reported as its infrastructure error, retried once) and each run
  * keeps its own log. The child's output goes to <run dir>/nightly-job.log.
  */
-function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readonly string[]): JobExecutor {
+function realExecutor(
+  plan: Plan,
+  accel: AccelRequest,
+  aptOptions: readonly string[],
+  noSnapshot: boolean,
+): JobExecutor {
   return async (job, ctx) => {
     const req: RunRequest = {
       kernel: ctx.kernel.spec,
@@ -112,6 +119,7 @@ function realExecutor(plan: Plan, accel: AccelRequest, aptOptions: readonly stri
       hugepages1g: plan.hugepages1g,
       aptOptions: [...aptOptions],
       ...(plan.cmdline !== undefined ? { cmdline: plan.cmdline } : {}),
+      ...(noSnapshot ? { noSnapshot } : {}),
     };
     const dir = join(ctx.resultsRoot, ctx.runId);
     await mkdir(dir, { recursive: true });
@@ -241,7 +249,8 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
     pending.length > 0
       ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions))
       : new Map<string, PreparedKernel | { error: string }>();
-  const executor = opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? []);
+  const executor =
+    opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? [], opts.noSnapshot === true);
   const runner = new JobRunner({
     plan,
     store,
