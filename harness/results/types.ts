@@ -160,7 +160,7 @@ export interface RunRecord {
     uname?: string;
     clocksource?: string;
     bootMs?: number;
-    /** Guests started: 1, plus one for each reboot after a program took the guest down (and each pristine retry). */
+    /** Guests started (booted or restored): 1, plus one for each reboot after a program took the guest down. */
     boots?: number;
     /** How each guest started, in order: booted, or restored from a snapshot of a ready guest. */
     starts?: GuestStart[];

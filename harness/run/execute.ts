@@ -186,9 +186,6 @@ export class PlanRunner {
       let open = g.ids;
       for (let k = 1; k <= retries && open.length > 0; k++) {
         log.info(`[${g.suite.name}] retry ${k}/${retries} of ${open.join(', ')}`);
-        // Each retry on a pristine guest when one is cheap (restored from the snapshot):
-        // what the failed attempt left behind must not decide the retry.
-        if (this.session.restorable) await this.session.recycle();
         const r = await this.runOnce(g.suite, { ...g.cmd, label: `${g.cmd.label}.retry${k}` }, 'retry');
         open = open.filter((id) => !this.recordAttempt(id, r, k));
       }
