@@ -25,7 +25,7 @@ import {
   writeNightlyRecord,
   type NightlyJobState,
   type NightlyRecord,
-} from '../harness/nightly/record.js';
+} from '../harness/results/nightly.js';
 import { makeRecord, SAMPLE_SPLAT } from '../harness/nightly/fixtures/records.js';
 import { generateReport } from '../harness/report/generate.js';
 import { toNightlyJunit } from '../harness/report/junit.js';
@@ -145,7 +145,7 @@ try {
   for (let n = 1; n <= NIGHTS; n++) await appendHistory(root, await writeNight(root, n, n >= NIGHTS - 1));
   const tonight = join(root, 'nightly', `nightly-${String(NIGHTS).padStart(3, '0')}`);
   const lastNight = join(root, 'nightly', `nightly-${String(NIGHTS - 1).padStart(3, '0')}`);
-  const { readNightlyRecord } = await import('../harness/nightly/record.js');
+  const { readNightlyRecord } = await import('../harness/results/nightly.js');
 
   const times: Record<string, number> = {};
   const t0 = performance.now();

@@ -44,7 +44,7 @@ for (const rec of records)
     if (v !== undefined && s.status === 'pass') p50s.set(s.id, [...(p50s.get(s.id) ?? []), v]);
   }
 console.log(
-  `${runs} fresh-VM runs${cmdline ? ` (guest cmdline ${cmdline})` : ''}, accel ${records[0]?.qemu.accel ?? '?'}, clocksource ${records[0]?.guest.clocksource ?? '?'}`,
+  `${runs} fresh-VM runs${cmdline ? ` (guest cmdline ${cmdline})` : ''}, accel ${records[0]?.qemu?.accel ?? '?'}, clocksource ${records[0]?.guest?.clocksource ?? '?'}`,
 );
 console.log('case'.padEnd(48), 'mean p50'.padStart(12), 'CV'.padStart(8));
 for (const [id, xs] of p50s) {

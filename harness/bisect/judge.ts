@@ -21,7 +21,7 @@ export type Judge = (record: RunRecord) => Evaluation | { kind: 'boot-failed'; d
  * splat may leave infraError unset.
  */
 function bootFailure(record: Pick<RunRecord, 'infraError' | 'guest' | 'splats'>): string | undefined {
-  if (record.guest.bootMs !== undefined) return undefined;
+  if (record.guest?.bootMs !== undefined) return undefined;
   const crash = record.splats.find(isFatalSplat);
   if (!crash) return undefined;
   return record.infraError !== undefined

@@ -1,4 +1,4 @@
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { untypedValidator, readJsonFile } from '../util/schema.js';
 import type { BisectRecord, RunObservation, StepRecord, StepRole } from './types.js';
 
 /** The resumable state of one bisect (results dir/state.json), rewritten atomically after every change. */
@@ -237,8 +237,8 @@ const stateSchema = {
   },
 } as const;
 
-const validateRecord = lazyValidator<BisectRecord>(recordSchema);
-const validateState = lazyValidator<BisectState>(stateSchema);
+const validateRecord = untypedValidator<BisectRecord>(recordSchema);
+const validateState = untypedValidator<BisectState>(stateSchema);
 
 function validateBisectRecord(value: unknown, origin: string): BisectRecord {
   return validateRecord.checked(value, origin, 'bisect results.json');

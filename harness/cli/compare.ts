@@ -9,6 +9,7 @@ import { knownFlakyKeys, readHistory } from '../history/index.js';
 import { renderCompareReport } from '../report/compare-html.js';
 import { writeFileAtomic } from '../util/fsutil.js';
 import { resolve } from 'node:path';
+import { guestRamContext } from '../results/record.js';
 
 interface CompareArgs {
   a: string;
@@ -85,7 +86,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       alpha: a.alpha,
       threshold: a.threshold,
       test: a.test,
-      ...(both ? { contextOf: (r: RunRecord) => ctx.get(r.runId) ?? `guest_ram=${r.qemu.guestRam}` } : {}),
+      ...(both ? { contextOf: (r: RunRecord) => ctx.get(r.runId) ?? guestRamContext(r) } : {}),
       ...(both && head.kind === 'nightly'
         ? {
             knownFlaky: knownFlakyKeys(await readHistory(a.results), {

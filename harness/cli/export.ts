@@ -9,7 +9,7 @@ import { toMultiRunJunit, toNightlyJunit } from '../report/junit.js';
 import { generateReport } from '../report/generate.js';
 import { previousNightly, readHistory } from '../history/index.js';
 import { compareNightlies } from '../nightly/finalize.js';
-import { readNightlyRecord } from '../nightly/record.js';
+import { readNightlyRecord } from '../results/nightly.js';
 import type { Comparison } from '../results/compare.js';
 
 /** The nightly's report as `faultline nightly` writes it: compared with the night before it, drawn next to it. */

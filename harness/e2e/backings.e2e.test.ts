@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRunRecord } from '../results/record.js';
+import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /**
@@ -35,7 +35,7 @@ t.test('hugetlb-1g: with --mem 4096 the guest reserves its 1 GiB page and the WP
     'huge1g',
   ]);
   t.equal(r.exitCode, 0, `exit 0${r.exitCode === 0 ? '' : `: ${r.all.slice(-1500)}`}`);
-  const rec = await readRunRecord(join(results, 'huge1g', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'huge1g', 'results.json'));
   t.equal(rec.guest.hugepages1g, 1, 'the guest reserved the 1 GiB page');
   const ran = rec.subtests.filter((s) => s.id.includes('/hugetlb-1g'));
   t.same(ran.map((s) => s.id).sort(), [
@@ -58,7 +58,7 @@ t.test('hugetlb-1g without the memory for it: refused up front with the --mem th
 t.test('shmem-thp: the MINOR+CONTINUE cases run on THP-backed shmem', async (t) => {
   const r = await faultline(['--backing', 'shmem-thp', '--filter', 'minor-continue', '--run-id', 'thp']);
   t.equal(r.exitCode, 0, `exit 0${r.exitCode === 0 ? '' : `: ${r.all.slice(-1500)}`}`);
-  const rec = await readRunRecord(join(results, 'thp', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'thp', 'results.json'));
   const ran = rec.subtests.filter((s) => s.id.includes('/shmem-thp'));
   t.same(ran.map((s) => s.id).sort(), [
     'uffd-lat/minor-continue/shmem-thp/blocking',
@@ -95,7 +95,7 @@ t.test('--numa 2: the guest has two memory nodes, recorded in results.json', asy
     { reject: false, all: true, timeout: 15 * 60_000 },
   );
   t.equal(r.exitCode, 0, `exit 0${r.exitCode === 0 ? '' : `: ${r.all.slice(-1500)}`}`);
-  const rec = await readRunRecord(join(results, 'numa', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'numa', 'results.json'));
   t.equal(rec.qemu.numaNodes, 2);
   t.equal(rec.guest.numaNodes, 2, 'the guest kernel sees two nodes');
   t.ok(rec.qemu.command.includes('node,nodeid=1,memdev=mem1,cpus=1-1'));

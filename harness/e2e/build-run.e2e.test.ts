@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianSource } from '../kernel/debian.js';
 import { ensureMinimalKernel } from '../kernel/build.js';
-import { readRunRecord } from '../results/record.js';
+import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /**
@@ -42,7 +42,7 @@ t.test('a minimal.config kernel built from source boots and passes the quick uff
     { reject: false, all: true, timeout: 20 * 60_000 },
   );
   t.equal(r.exitCode, 0, `exit 0 (tail: ${String(r.all).slice(-1500)})`);
-  const rec = await readRunRecord(join(results, 'minimal', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'minimal', 'results.json'));
   t.equal(rec.kernel.source, 'build');
   t.equal(rec.kernel.path, build.bzImage, 'the cached build was booted, not rebuilt');
   t.equal(rec.kernel.configHash, build.configHash);

@@ -16,7 +16,7 @@ import t, { type Test } from 'tap';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readNightlyRecord, type NightlyRecord } from '../nightly/record.js';
+import { readNightlyRecord, type NightlyRecord } from '../results/nightly.js';
 import { kcidbErrors } from '../report/kcidb.js';
 import { cacheRoot, exists } from '../util/fsutil.js';
 import { PROJECT_ROOT } from '../util/project.js';

@@ -3,8 +3,8 @@ import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRunRecord } from '../results/record.js';
-import type { RunRecord } from '../results/types.js';
+import { readGuestRunRecord } from '../results/record.js';
+import type { GuestRunRecord } from '../results/types.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /**
@@ -21,7 +21,7 @@ const results = mkdtempSync(join(tmpdir(), 'faultline-faults-'));
 interface FaultRun {
   exitCode: number | undefined;
   all: string;
-  rec: RunRecord;
+  rec: GuestRunRecord;
   dir: string;
   seconds: number;
   qemuPids: number[];
@@ -84,7 +84,7 @@ async function faultRun(
   return {
     exitCode: r.exitCode,
     all: String(r.all),
-    rec: await readRunRecord(join(dir, 'results.json')),
+    rec: await readGuestRunRecord(join(dir, 'results.json')),
     dir,
     seconds: (Date.now() - started) / 1000,
     qemuPids: [...seen],

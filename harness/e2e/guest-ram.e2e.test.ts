@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRunRecord } from '../results/record.js';
+import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /** Guest RAM on the host's shmem (memfd) and hugetlb: real boots with each QEMU memory backend. */
@@ -19,7 +19,7 @@ const run = (args: string[]) =>
 t.test('--guest-ram shmem boots on memory-backend-memfd', async (t) => {
   const r = await run(['--guest-ram', 'shmem', '--backing', 'shmem', '--run-id', 'shmem']);
   t.equal(r.exitCode, 0, String(r.all).slice(-800));
-  const rec = await readRunRecord(join(results, 'shmem', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'shmem', 'results.json'));
   t.equal(rec.qemu.guestRam, 'shmem');
   t.ok(rec.qemu.command.includes('memory-backend-memfd,id=mem0,size=1024M,share=on'));
   t.equal(rec.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/shmem')?.status, 'pass');
@@ -67,7 +67,7 @@ t.test(
         'huge',
       ]);
       t.equal(r.exitCode, 0, String(r.all).slice(-800));
-      const rec = await readRunRecord(join(results, 'huge', 'results.json'));
+      const rec = await readGuestRunRecord(join(results, 'huge', 'results.json'));
       t.ok(rec.qemu.command.includes('memory-backend-memfd,id=mem0,size=512M,hugetlb=on,hugetlbsize=2M,share=on'));
       t.equal(rec.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/hugetlb')?.status, 'pass');
     } finally {

@@ -5,7 +5,7 @@ import { access, constants, rm } from 'node:fs/promises';
 import { cacheRoot } from '../util/fsutil.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRunRecord } from '../results/record.js';
+import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /**
@@ -38,7 +38,7 @@ t.test(
     ]);
     t.equal(r.exitCode, 0, `exit 0 (output tail: ${String(r.all).slice(-1500)})`);
     const dir = join(results, 'quick');
-    const rec = await readRunRecord(join(dir, 'results.json'));
+    const rec = await readGuestRunRecord(join(dir, 'results.json'));
     t.equal(rec.verdict, 'pass');
     t.equal(rec.kernel.source, 'debian-package');
     t.match(rec.guest.uname, /^6\.12\./);
@@ -101,7 +101,7 @@ t.test(
     t.match(r.all, /SSH to the guest never came up|QEMU exited during boot/);
     t.match(r.all, /guest console \(last 30 lines\)/);
     t.match(r.all, /Kernel panic - not syncing/, 'the console tail shows why');
-    const rec = await readRunRecord(join(results, 'noboot', 'results.json'));
+    const rec = await readGuestRunRecord(join(results, 'noboot', 'results.json'));
     t.equal(rec.verdict, 'fail');
     t.match(rec.infraError, /never came up|QEMU exited during boot/);
     t.match(rec.splats[0], { kind: 'panic', title: /^Kernel panic - not syncing: VFS: Unable to mount root fs/ });
@@ -126,7 +126,7 @@ t.test('SSH that never comes up, with no sign from the kernel: ERROR (exit 2)', 
     10,
   );
   t.equal(r.exitCode, 2);
-  const rec = await readRunRecord(join(results, 'slowboot', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'slowboot', 'results.json'));
   t.equal(rec.verdict, 'error');
   t.match(rec.infraError, /SSH to the guest never came up/);
   t.equal(rec.splats.length, 0);
@@ -214,7 +214,7 @@ t.test('--timeout caps a test program: the guest kills it and the run reports th
     10,
   );
   t.equal(r.exitCode, 1, 'a timed-out test fails the run');
-  const rec = await readRunRecord(join(results, 'timeout', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'timeout', 'results.json'));
   const prog = rec.programs.find((p) => p.program === 'uffd-unit-tests');
   t.equal(prog?.status, 'error');
   t.equal(prog?.timedOut, true);

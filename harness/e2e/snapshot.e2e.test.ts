@@ -3,8 +3,8 @@ import { execa } from 'execa';
 import { mkdtempSync, openSync, readFileSync, writeSync, closeSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRunRecord } from '../results/record.js';
-import type { RunRecord } from '../results/types.js';
+import { readGuestRunRecord } from '../results/record.js';
+import type { GuestRunRecord } from '../results/types.js';
 import { cacheRoot } from '../util/fsutil.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
@@ -16,22 +16,25 @@ import { PROJECT_ROOT } from '../util/project.js';
 const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
 const results = mkdtempSync(join(tmpdir(), 'faultline-e2e-snapshot-'));
 
-async function runFaultline(runId: string, extra: string[]): Promise<{ rec: RunRecord; out: string; code?: number }> {
+async function runFaultline(
+  runId: string,
+  extra: string[],
+): Promise<{ rec: GuestRunRecord; out: string; code?: number }> {
   const r = await execa(
     'node',
     [cli, 'run', '--quick', '--backing', 'anon', '--results', results, '--run-id', runId, ...extra],
     { reject: false, all: true, timeout: 30 * 60_000, env: { FAULTLINE_VERBOSE: '0' } },
   );
-  const rec = await readRunRecord(join(results, runId, 'results.json'));
+  const rec = await readGuestRunRecord(join(results, runId, 'results.json'));
   return { rec, out: String(r.all).slice(-1500), ...(r.exitCode !== undefined ? { code: r.exitCode } : {}) };
 }
 
 /** Every subtest's result; numbers in names are blanked (pagemap_ioctl names one after the extra pages it counted). */
-const statuses = (rec: RunRecord): string[] =>
+const statuses = (rec: GuestRunRecord): string[] =>
   rec.subtests.map((s) => `${s.id.replace(/\d+/g, 'N')} ${s.status}`).sort((a, b) => a.localeCompare(b));
 
 /** The entry a run's guest was restored from or saved to. */
-function entryOf(rec: RunRecord): { dir: string; stream: string; sha256: string } {
+function entryOf(rec: GuestRunRecord): { dir: string; stream: string; sha256: string } {
   const key = rec.guest.starts?.[0]?.snapshot ?? '';
   const dir = join(cacheRoot(), 'snapshots', key);
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { file: string; sha256: string };

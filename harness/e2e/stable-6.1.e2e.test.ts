@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRunRecord } from '../results/record.js';
+import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /**
@@ -40,7 +40,7 @@ t.test("faultline run --debian-kernel 6.1 --quick: userfaultfd.c's checks per ba
     'stable61',
   ]);
   t.equal(r.exitCode, 0, `exit 0 (output tail: ${String(r.all).slice(-2000)})`);
-  const rec = await readRunRecord(join(results, 'stable61', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'stable61', 'results.json'));
   t.equal(rec.verdict, 'pass');
   t.equal(rec.kernel.source, 'debian-package');
   t.match(rec.guest.uname, /^6\.1\./);

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRunRecord } from '../results/record.js';
+import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /** faultline's own C suites in a real guest (Debian 6.12, TCG): latency numbers, API contract, postcopy. */
@@ -29,7 +29,7 @@ t.test('uffd-lat, uffd-contract and postcopy on hugetlb and shmem report real pa
     { reject: false, all: true, timeout: 25 * 60_000 },
   );
   t.equal(r.exitCode, 0, `exit 0 (tail: ${String(r.all).slice(-2000)})`);
-  const rec = await readRunRecord(join(results, 'suites', 'results.json'));
+  const rec = await readGuestRunRecord(join(results, 'suites', 'results.json'));
   t.ok(rec.guest.clocksource, `guest clocksource recorded (${rec.guest.clocksource ?? ''})`);
   t.match(rec.qemu.command.join(' '), /-append [^]*\bidle=poll\b/, 'uffd-lat asked for idle=poll and the guest got it');
 

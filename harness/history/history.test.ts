@@ -6,7 +6,7 @@ import { parsePlan } from '../nightly/plan.js';
 import { runNightly } from '../nightly/nightly.js';
 import type { KernelPreparer } from '../nightly/kernels.js';
 import { fixtureExecutor } from '../nightly/fixtures/records.js';
-import type { Job } from '../nightly/jobs.js';
+import type { Job } from '../results/nightly.js';
 import {
   indexPath,
   knownFlakyKeys,

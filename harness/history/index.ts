@@ -8,11 +8,21 @@ import { lazyValidator } from '../util/schema.js';
 import { appendFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { readRunRecord } from '../results/record.js';
-import type { GuestRam, RunRecord, Status } from '../results/types.js';
+import type { JSONSchemaType } from 'ajv';
+import {
+  BACKINGS,
+  GUEST_RAMS,
+  STATUSES,
+  type Backing,
+  type GuestRam,
+  type RunRecord,
+  type Status,
+  type Verdict,
+} from '../results/types.js';
 import { errorMessage } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
-import { readNightlyRecord, type NightlyRecord } from '../nightly/record.js';
+import { readNightlyRecord, type NightlyRecord } from '../results/nightly.js';
 
 const INDEX_FILE = 'index.jsonl';
 
@@ -26,11 +36,12 @@ export interface HistoryRunEntry {
   dir: string;
   startedAt: string;
   durationMs: number;
-  verdict: RunRecord['verdict'];
+  verdict: Verdict;
   kernel: { source: string; path: string; release?: string; packageVersion?: string; configHash?: string };
-  guestRam: GuestRam;
+  /** Absent for a run without a guest. */
+  guestRam?: GuestRam;
   suites: string[];
-  backings: string[];
+  backings: Backing[];
   infraError?: string;
   splats: number;
   /** Set for runs that were a nightly job. */
@@ -59,20 +70,101 @@ export interface HistoryNightlyEntry {
 
 export type HistoryEntry = HistoryRunEntry | HistoryNightlyEntry;
 
-const entrySchema = {
-  type: 'object',
-  required: ['kind'],
-  oneOf: [
+const str = { type: 'string' } as const;
+const optStr = { type: 'string', nullable: true } as const;
+const statusSchema: JSONSchemaType<Status> = { type: 'string', enum: STATUSES };
+const verdictSchema: JSONSchemaType<Verdict> = { type: 'string', enum: ['pass', 'fail', 'error'] };
+const count = { type: 'integer', minimum: 0 } as const;
+
+const testSchema: JSONSchemaType<HistoryTest> = {
+  type: 'array',
+  minItems: 2,
+  maxItems: 3,
+  items: [
+    { type: 'string', minLength: 1 },
+    statusSchema,
     {
-      properties: { kind: { const: 'run' } },
-      required: ['runId', 'dir', 'startedAt', 'durationMs', 'verdict', 'kernel', 'guestRam', 'tests'],
-    },
-    {
-      properties: { kind: { const: 'nightly' } },
-      required: ['nightlyId', 'dir', 'planName', 'planHash', 'startedAt', 'complete', 'jobs', 'verdicts', 'tests'],
+      type: 'array',
+      nullable: true,
+      items: {
+        type: 'array',
+        minItems: 3,
+        maxItems: 3,
+        items: [str, { type: 'number' }, str],
+      },
     },
   ],
-} as const;
+};
+
+const runEntrySchema: JSONSchemaType<HistoryRunEntry> = {
+  type: 'object',
+  required: [
+    'kind',
+    'runId',
+    'dir',
+    'startedAt',
+    'durationMs',
+    'verdict',
+    'kernel',
+    'suites',
+    'backings',
+    'splats',
+    'tests',
+  ],
+  properties: {
+    kind: { type: 'string', const: 'run' },
+    runId: { type: 'string', minLength: 1 },
+    dir: str,
+    startedAt: str,
+    durationMs: { type: 'number' },
+    verdict: verdictSchema,
+    kernel: {
+      type: 'object',
+      required: ['source', 'path'],
+      properties: { source: str, path: str, release: optStr, packageVersion: optStr, configHash: optStr },
+    },
+    guestRam: { type: 'string', enum: GUEST_RAMS, nullable: true },
+    suites: { type: 'array', items: str },
+    backings: { type: 'array', items: { type: 'string', enum: BACKINGS } },
+    infraError: optStr,
+    splats: count,
+    nightlyId: optStr,
+    planName: optStr,
+    jobKey: optStr,
+    kernelName: optStr,
+    config: optStr,
+    tests: { type: 'array', items: testSchema },
+  },
+};
+
+const nightlyEntrySchema: JSONSchemaType<HistoryNightlyEntry> = {
+  type: 'object',
+  required: ['kind', 'nightlyId', 'dir', 'planName', 'planHash', 'startedAt', 'complete', 'jobs', 'verdicts', 'tests'],
+  properties: {
+    kind: { type: 'string', const: 'nightly' },
+    nightlyId: { type: 'string', minLength: 1 },
+    dir: str,
+    planName: str,
+    planHash: str,
+    startedAt: str,
+    finishedAt: optStr,
+    complete: { type: 'boolean' },
+    shard: optStr,
+    jobs: count,
+    verdicts: {
+      type: 'object',
+      required: ['pass', 'fail', 'error'],
+      properties: { pass: count, fail: count, error: count },
+    },
+    tests: {
+      type: 'object',
+      required: ['pass', 'fail', 'skip', 'error', 'flaky'],
+      properties: { pass: count, fail: count, skip: count, error: count, flaky: count },
+    },
+  },
+};
+
+const entrySchema: JSONSchemaType<HistoryEntry> = { oneOf: [runEntrySchema, nightlyEntrySchema] };
 const validateEntry = lazyValidator<HistoryEntry>(entrySchema);
 
 export function indexPath(resultsRoot: string): string {
@@ -80,6 +172,8 @@ export function indexPath(resultsRoot: string): string {
 }
 
 export interface RunContext {
+  /** The nightly job's guest RAM, for a job that never booted its guest. */
+  guestRam?: GuestRam;
   nightlyId?: string;
   planName?: string;
   jobKey?: string;
@@ -103,7 +197,7 @@ export function runEntry(record: RunRecord, dirRelative: string, ctx: RunContext
       ...(k.packageVersion !== undefined ? { packageVersion: k.packageVersion } : {}),
       ...(k.configHash !== undefined ? { configHash: k.configHash } : {}),
     },
-    guestRam: record.qemu.guestRam,
+    ...(record.qemu ? { guestRam: record.qemu.guestRam } : {}),
     suites: record.suites,
     backings: record.backings,
     ...(record.infraError !== undefined ? { infraError: record.infraError } : {}),
@@ -226,7 +320,7 @@ export function knownFlakyKeys(
   }
   const seen = new Map<string, { good: boolean; bad: boolean }>();
   for (const r of runs) {
-    const ctx = nightlyContext(r.kernelName ?? '', r.config ?? '', r.guestRam);
+    const ctx = nightlyContext(r.kernelName ?? '', r.config ?? '', r.guestRam ?? 'none');
     const kid = kernelIdentity(r);
     for (const [id, status] of r.tests) {
       const k = `${ctx}|${id}\u0000${kid}`;
@@ -277,8 +371,8 @@ export function testHistory(
           kernel: r.kernelName ?? r.kernel.release ?? r.kernel.path,
           context:
             r.kernelName !== undefined
-              ? nightlyContext(r.kernelName, r.config ?? '', r.guestRam)
-              : `guest_ram=${r.guestRam}`,
+              ? nightlyContext(r.kernelName, r.config ?? '', r.guestRam ?? 'none')
+              : `guest_ram=${r.guestRam ?? 'none'}`,
           id,
           status,
           metrics: metrics ?? [],
@@ -339,6 +433,7 @@ export async function rebuildHistory(
               jobKey: job.key,
               kernelName: job.kernel,
               config: job.config,
+              guestRam: job.guestRam,
             }),
           );
         } catch (e) {

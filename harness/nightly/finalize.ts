@@ -21,7 +21,8 @@ import { log } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { generateReport } from '../report/generate.js';
 import { toNightlyJunit } from '../report/junit.js';
-import { loadNightlyRuns, readNightlyRecord, type LoadedJob, type NightlyRecord } from './record.js';
+import { loadNightlyRuns, readNightlyRecord, type LoadedJob, type NightlyRecord } from '../results/nightly.js';
+import { guestRamContext } from '../results/record.js';
 
 export interface FinalizeOptions {
   resultsRoot: string;
@@ -60,7 +61,7 @@ export async function compareNightlies(
     baseRuns.map((r) => r.record),
     head.runs.map((r) => r.record),
     {
-      contextOf: (r: RunRecord) => ctx.get(r.runId) ?? `guest_ram=${r.qemu.guestRam}`,
+      contextOf: (r: RunRecord) => ctx.get(r.runId) ?? guestRamContext(r),
       knownFlaky: knownFlakyKeys(past, { planName, lastNights: 14 }),
     },
   );
@@ -111,6 +112,7 @@ export async function finalizeNightly(
         jobKey: r.job.key,
         kernelName: r.job.kernel,
         config: r.job.config,
+        guestRam: r.job.guestRam,
       }),
     );
     await appendHistory(opts.resultsRoot, [

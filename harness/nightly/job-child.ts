@@ -6,10 +6,9 @@
  *
  *   node job-child.js REQUEST.json
  */
-import { readFile } from 'node:fs/promises';
-import type { RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
 import { errorMessage } from '../util/errors.js';
+import { readJobRequest } from './job-request.js';
 
 const path = process.argv[2];
 if (!path) {
@@ -24,7 +23,7 @@ setInterval(() => {
 }, 2000).unref();
 
 try {
-  const req = JSON.parse(await readFile(path, 'utf8')) as RunRequest;
+  const req = await readJobRequest(path);
   const out = await runTests(req);
   process.stdout.write(`faultline-job: ${out.dir} ${out.record.verdict}\n`);
   process.exit(0);

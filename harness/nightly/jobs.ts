@@ -3,30 +3,13 @@
  * backend, one backing, one suite, one repetition. Ids are stable strings so shards, resume
  * state, history and merge all agree on them.
  */
-import type { Backing, GuestRam } from '../results/types.js';
+import type { Job, Plan, PlanKernel, ShardSpec } from '../results/nightly.js';
 import { UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
-import { timeoutFor, type Plan, type PlanKernel } from './plan.js';
+import { timeoutFor } from './plan.js';
 
 /** The job that runs a plan's own C programs (`programs:`): the program suite, no selftest suite. */
 export const PROGRAM_JOB = 'program';
-
-export interface Job {
-  /** Unique within a plan: key + "+r" + repetition. */
-  id: string;
-  /** The job without its repetition number: the unit past durations are looked up by. */
-  key: string;
-  kernel: string;
-  /** Config set name ("debian" for a packaged kernel). */
-  config: string;
-  /** Identity of the kernel binary this job boots: jobs sharing it share one build. */
-  buildKey: string;
-  guestRam: GuestRam;
-  backing: Backing;
-  suite: string;
-  rep: number;
-  timeoutSec: number;
-}
 
 function buildKeyOf(k: PlanKernel, config: { name: string; fragments: string[] }): string {
   return k.kind === 'debian'
@@ -64,12 +47,6 @@ export function expandJobs(plan: Plan): Job[] {
     }
   }
   return jobs;
-}
-
-export interface ShardSpec {
-  /** 1-based, like jest/playwright --shard. */
-  index: number;
-  count: number;
 }
 
 export function parseShard(text: string): ShardSpec {

@@ -10,8 +10,7 @@ import { acquireKernel, pathSpecOf, type KernelSpec } from '../kernel/bootable.j
 import { buildSelftests } from '../selftests/build.js';
 import { FaultlineError, UsageError, errorMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
-import type { Job } from './jobs.js';
-import type { Plan, PlanKernel } from './plan.js';
+import type { Job, Plan, PlanKernel } from '../results/nightly.js';
 
 export interface PreparedKernel {
   buildKey: string;

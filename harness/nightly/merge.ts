@@ -18,7 +18,7 @@ import {
   writeNightlyRecord,
   type NightlyJobState,
   type NightlyRecord,
-} from './record.js';
+} from '../results/nightly.js';
 
 export interface MergeOptions {
   resultsRoot: string;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPlan } from './plan.js';
 import { runNightly } from './nightly.js';
-import { loadNightlyRuns } from './record.js';
+import { loadNightlyRuns } from '../results/nightly.js';
 import { readHistory, runEntries } from '../history/index.js';
 import { toKcidb, kcidbErrors } from '../report/kcidb.js';
 import { kcidbInputs } from '../report/export.js';

@@ -8,19 +8,21 @@ import { hostname, availableParallelism, totalmem } from 'node:os';
 import { mkdir, readdir } from 'node:fs/promises';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readRunRecord, summarize } from '../results/record.js';
+import { newRunRecord, readRunRecord } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
 import { writeRunOutputs } from '../report/run-outputs.js';
 import type { AccelRequest, RunRequest } from '../run/request.js';
 import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue } from '../util/errors.js';
-import { exists, writeJsonAtomic } from '../util/fsutil.js';
+import { exists } from '../util/fsutil.js';
 import { run, tail, which } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { pastDurations, readHistory } from '../history/index.js';
+import { JOB_REQUEST_FILE, writeJobRequest } from './job-request.js';
 import { finalizeNightly, type FinalizeResult } from './finalize.js';
-import { PROGRAM_JOB, expandJobs, selectShard, type Job, type ShardSpec } from './jobs.js';
+import { PROGRAM_JOB, expandJobs, selectShard } from './jobs.js';
 import { defaultKernelPreparer, prepareKernels, type KernelPreparer, type PreparedKernel } from './kernels.js';
-import { planHash, readPlan, type Plan } from './plan.js';
+import { planHash, readPlan } from './plan.js';
+import type { Job, Plan, ShardSpec } from '../results/nightly.js';
 import { defaultParallelism, runPool } from './pool.js';
 import {
   readNightlyRecord,
@@ -28,7 +30,7 @@ import {
   NIGHTLY_FILE,
   type NightlyJobState,
   type NightlyRecord,
-} from './record.js';
+} from '../results/nightly.js';
 
 export interface JobContext {
   /** Parent of the run directory (runTests' resultsRoot). */
@@ -123,8 +125,8 @@ function realExecutor(
     };
     const dir = join(ctx.resultsRoot, ctx.runId);
     await mkdir(dir, { recursive: true });
-    const reqFile = join(dir, 'nightly-request.json');
-    await writeJsonAtomic(reqFile, req);
+    const reqFile = join(dir, JOB_REQUEST_FILE);
+    await writeJobRequest(reqFile, req);
     // Last-resort deadline: runTests has its own per-test and boot deadlines well inside this.
     const timeoutMs = (plan.bootTimeoutSec + 8 * job.timeoutSec + 1800) * 1000;
     // kill -9 of the nightly must take its guests along: the job process gets SIGKILL when its
@@ -153,36 +155,17 @@ function realExecutor(
   };
 }
 
-/** A results.json for a job that never produced one (kernel did not build, harness threw). */
-function infraErrorRecord(
-  job: Job,
-  runId: string,
-  message: string,
-  plan: Pick<Plan, 'memMiB' | 'smp'>,
-  kernelPath = job.kernel,
-): RunRecord {
-  const now = new Date().toISOString();
-  const rec: RunRecord = {
-    schema: 'faultline.run/1',
+/** A results.json for a job that never produced one (kernel did not build, harness threw): no guest to tell of. */
+function infraErrorRecord(job: Job, runId: string, message: string, kernelPath = job.kernel): RunRecord {
+  return newRunRecord({
     runId,
-    startedAt: now,
-    finishedAt: now,
-    durationMs: 0,
+    startedAt: new Date().toISOString(),
     kernel: { source: 'path', path: kernelPath },
     selftests: { source: 'none' },
-    qemu: { command: [], accel: 'tcg', memMiB: plan.memMiB, smp: plan.smp, guestRam: job.guestRam },
-    guest: {},
     suites: [job.suite],
     backings: [job.backing],
-    programs: [],
-    subtests: [],
-    splats: [],
     infraError: message,
-    summary: summarize([]),
-    verdict: 'error',
-    timing: { totalMs: 0, testsMs: 0, bootMs: 0, pushMs: 0, prepareMs: 0 },
-  };
-  return rec;
+  });
 }
 
 function defaultNightlyId(now: Date, shard?: ShardSpec): string {
@@ -252,7 +235,6 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   const executor =
     opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? [], opts.noSnapshot === true);
   const runner = new JobRunner({
-    plan,
     store,
     prepared,
     executor,
@@ -372,7 +354,6 @@ class NightlyStore {
 
 /** Runs the nightly's jobs (one at a time each, many at once overall) and keeps the progress count. */
 class JobRunner {
-  private readonly plan: Plan;
   private readonly store: NightlyStore;
   private readonly prepared: ReadonlyMap<string, PreparedKernel | { error: string }>;
   private readonly executor: JobExecutor;
@@ -385,14 +366,12 @@ class JobRunner {
   private running = 0;
 
   constructor(init: {
-    plan: Plan;
     store: NightlyStore;
     prepared: ReadonlyMap<string, PreparedKernel | { error: string }>;
     executor: JobExecutor;
     signal: AbortSignal;
     progress: boolean;
   }) {
-    this.plan = init.plan;
     this.store = init.store;
     this.prepared = init.prepared;
     this.executor = init.executor;
@@ -417,7 +396,6 @@ class JobRunner {
         job,
         runId,
         kernel && 'error' in kernel ? kernel.error : `kernel ${job.kernel} was not prepared`,
-        this.plan,
       );
       const runDir = join(runsRoot, runId);
       await mkdir(runDir, { recursive: true });
@@ -453,7 +431,6 @@ class JobRunner {
           job,
           runId,
           `${errorMessage(e)}${detail}`.slice(0, 4000),
-          this.plan,
           kernel.spec.kind === 'path'
             ? kernel.spec.bzImage
             : kernel.spec.kind === 'debian'

@@ -16,65 +16,12 @@ import {
   type Pair,
   type Scalar,
 } from 'yaml';
+import type { Plan, PlanKernel } from '../results/nightly.js';
 import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/types.js';
 import { UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
 import { stableStringify } from '../util/stable-json.js';
 import { minMemFor1gPages } from '../vm/qemu-args.js';
-
-export interface DebianPlanKernel {
-  kind: 'debian';
-  name: string;
-  /** Debian kernel series, e.g. "6.12". */
-  series: string;
-}
-
-export interface TreePlanKernel {
-  kind: 'tree';
-  name: string;
-  /** Kernel source: a local git checkout (or plain tree) built by harness/kernel/build.ts. */
-  tree: string;
-  ref?: string;
-  /** Config fragments always applied to this kernel (on top of each config set's fragments). */
-  kconfig: string[];
-}
-
-export type PlanKernel = DebianPlanKernel | TreePlanKernel;
-
-export interface PlanConfig {
-  name: string;
-  fragments: string[];
-}
-
-export interface Plan {
-  name: string;
-  kernels: PlanKernel[];
-  /** Config fragment sets; they multiply source-built kernels only (a packaged kernel has its own config). */
-  configs: PlanConfig[];
-  backings: Backing[];
-  guestRam: GuestRam[];
-  suites: string[];
-  repeat: number;
-  quick: boolean;
-  /** Per-test timeout (s) by suite; `default` applies to suites not listed. */
-  timeouts: Record<string, number>;
-  bootTimeoutSec: number;
-  memMiB: number;
-  smp: number;
-  hugepages2m: number;
-  hugepages1g: number;
-  filter?: string;
-  cmdline?: string;
-  /** Reruns of a failing subtest on its own (a pass on retry is flaky); `retries:` in the plan, default 2. */
-  retries: number;
-  /** Guest NUMA nodes (`numa:`, default 1: none). */
-  numaNodes: number;
-  /**
-   * The user's own C programs (`programs:`, like `faultline run --program`), resolved against the
-   * plan's directory: they run as one more job per kernel, guest RAM and backing (suite `program`).
-   */
-  programs?: string[];
-}
 
 /** Same defaults as `faultline run`. */
 const DEFAULT_TIMEOUT_SEC = 1200;

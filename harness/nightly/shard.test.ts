@@ -1,6 +1,7 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { assignShards, expandJobs, parseShard, selectShard, type Job } from './jobs.js';
+import { assignShards, expandJobs, parseShard, selectShard } from './jobs.js';
+import type { Job } from '../results/nightly.js';
 import { readPlan } from './plan.js';
 import { mulberry32 } from '../stats/bootstrap.js';
 

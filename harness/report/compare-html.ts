@@ -11,6 +11,7 @@ import { latencyCases } from './latency.js';
 import { casesById, renderDistributions, renderSideBySide, type Side } from './latency-html.js';
 import { pageHead, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
 import { escapeMarkup } from '../util/markup.js';
+import { accelOf, guestRamContext } from '../results/record.js';
 
 interface SlotRun {
   slot: string;
@@ -47,14 +48,14 @@ function slots(t: LoadedTarget, perKernel: boolean): SlotRun[] {
 function describe(t: LoadedTarget): string {
   const recs = t.kind === 'run' ? [t.record] : t.runs.map((r) => r.record);
   const kernels = [...new Set(recs.map((r) => r.kernel.release ?? r.kernel.path))].join(', ');
-  const accel = [...new Set(recs.map((r) => r.qemu.accel.toUpperCase()))].join('/');
+  const accel = [...new Set(recs.map((r) => accelOf(r).toUpperCase()))].join('/');
   return t.kind === 'run'
     ? `run ${escapeMarkup(t.record.runId)} · kernel ${escapeMarkup(kernels)} · ${accel}`
     : `nightly ${escapeMarkup(t.record.nightlyId)} (plan ${escapeMarkup(t.record.planName)}, ${t.runs.length} runs, started ${escapeMarkup(t.record.startedAt)}) · kernel ${escapeMarkup(kernels)} · ${accel}`;
 }
 
 function contextRecordsOf(t: LoadedTarget): ContextRecord[] {
-  if (t.kind === 'run') return [{ context: `guest_ram=${t.record.qemu.guestRam}`, record: t.record }];
+  if (t.kind === 'run') return [{ context: guestRamContext(t.record), record: t.record }];
   return t.runs.map((r) => ({ context: nightlyContext(r.job.kernel, r.job.config, r.job.guestRam), record: r.record }));
 }
 

@@ -15,7 +15,7 @@ import {
   NIGHTLY_FILE,
   type LoadedJob,
   type NightlyRecord,
-} from '../nightly/record.js';
+} from '../results/nightly.js';
 import type { KcidbRunInput } from './kcidb.js';
 
 export type LoadedTarget =

@@ -11,7 +11,7 @@ import type { RunRecord, SubtestResult } from '../results/types.js';
 import { writeFileAtomic } from '../util/fsutil.js';
 import { errorMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
-import { loadNightlyRuns, readNightlyRecord, type LoadedJob, type NightlyRecord } from '../nightly/record.js';
+import { loadNightlyRuns, readNightlyRecord, type LoadedJob, type NightlyRecord } from '../results/nightly.js';
 import { renderReport, type ReportInput, type ReportRun } from './html.js';
 import type { TrendPoint } from './latency-html.js';
 import { neighbours, NIGHTS_PAGE, writeNightsPage } from './nights.js';
@@ -121,7 +121,7 @@ function computeTrends(
   for (const r of runEntries(history)) {
     const i = r.nightlyId !== undefined ? idx.get(r.nightlyId) : undefined;
     if (i === undefined) continue;
-    const ctx = nightlyContext(r.kernelName ?? '', r.config ?? '', r.guestRam);
+    const ctx = nightlyContext(r.kernelName ?? '', r.config ?? '', r.guestRam ?? 'none');
     for (const [id, status, metrics] of r.tests) {
       const p50 = metrics?.find(([name, , unit]) => name === 'total_p50' && unit === 'ns');
       if (!p50 || (status !== 'pass' && status !== 'flaky')) continue;

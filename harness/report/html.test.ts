@@ -15,7 +15,7 @@ import { exists } from '../util/fsutil.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { median } from '../stats/descriptive.js';
 import { copyFixtureResults, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
-import { writeNightlyRecord, type NightlyJobState, type NightlyRecord } from '../nightly/record.js';
+import { writeNightlyRecord, type NightlyJobState, type NightlyRecord } from '../results/nightly.js';
 import { readRunRecord } from '../results/record.js';
 import { serveDirectory } from './serve.js';
 import { cli } from '../bisect/fixtures/cli.js';

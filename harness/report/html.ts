@@ -8,7 +8,7 @@
 import { nightlyContext } from '../history/index.js';
 import type { Comparison, SampleComparison } from '../results/compare.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
-import type { NightlyJobState, NightlyRecord } from '../nightly/record.js';
+import type { NightlyJobState, NightlyRecord } from '../results/nightly.js';
 import { latencyCases } from './latency.js';
 import {
   casesById,
@@ -22,6 +22,7 @@ import {
 import { pageHead, renderAllMetrics, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
 import { svgStatusTrend, type TrendBar } from './svg.js';
 import { escapeMarkup } from '../util/markup.js';
+import { accelOf } from '../results/record.js';
 
 /** A nightly job and its run record. */
 export interface JobRun {
@@ -132,7 +133,7 @@ function renderFailures(runs: readonly ReportRun[]): string {
       `<details open id="${jobAnchor(r.job.id)}"><summary class="bad">${escapeMarkup(r.job.id)}: ${rec.verdict.toUpperCase()}${rec.infraError ? ' (infrastructure)' : ''}</summary>`,
     );
     out.push(
-      `<p class="muted">kernel ${escapeMarkup(rec.kernel.release ?? rec.kernel.path)} · ${escapeMarkup(rec.qemu.accel)} · <a href="${escapeMarkup(r.href)}/results.json">results.json</a> · <a href="${escapeMarkup(r.href)}/console.log">console.log</a>${r.job.failedAttempts?.length ? ` · retried after an infrastructure error (${r.job.failedAttempts.length})` : ''}</p>`,
+      `<p class="muted">kernel ${escapeMarkup(rec.kernel.release ?? rec.kernel.path)} · ${escapeMarkup(accelOf(rec))} · <a href="${escapeMarkup(r.href)}/results.json">results.json</a> · <a href="${escapeMarkup(r.href)}/console.log">console.log</a>${r.job.failedAttempts?.length ? ` · retried after an infrastructure error (${r.job.failedAttempts.length})` : ''}</p>`,
     );
     if (rec.infraError) {
       out.push(`<p class="bad">${escapeMarkup(rec.infraError.split('\n')[0] ?? '')}</p>`);
@@ -217,8 +218,9 @@ function contextNote(c: ContextRuns, runs: readonly ReportRun[]): string {
         nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === c.key && latencyCases([r.record]).length > 0,
     )
     .map((r) => `<a href="${escapeMarkup(r.href)}/latency.html">${escapeMarkup(`${r.job.backing} r${r.job.rep}`)}</a>`);
-  const accel = rec.qemu.accel === 'tcg' ? 'TCG (software emulation: not KVM figures)' : 'KVM';
-  return `kernel ${escapeMarkup(rec.kernel.release ?? rec.kernel.path)} · ${accel} · ${rec.qemu.smp} vCPU · guest clocksource ${escapeMarkup(rec.guest.clocksource ?? 'unknown')}${pages.length ? ` · per-run pages: ${pages.join(' · ')}` : ''}`;
+  const q = rec.qemu;
+  const accel = !q ? 'no guest' : q.accel === 'tcg' ? 'TCG (software emulation: not KVM figures)' : 'KVM';
+  return `kernel ${escapeMarkup(rec.kernel.release ?? rec.kernel.path)} · ${accel} · ${q?.smp ?? 0} vCPU · guest clocksource ${escapeMarkup(rec.guest?.clocksource ?? 'unknown')}${pages.length ? ` · per-run pages: ${pages.join(' · ')}` : ''}`;
 }
 
 function glanceGroups(input: ReportInput): GlanceGroup[] {

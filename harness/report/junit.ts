@@ -4,7 +4,7 @@
  */
 import type { RunRecord, SubtestResult } from '../results/types.js';
 import { escapeMarkup } from '../util/markup.js';
-import type { NightlyRecord } from '../nightly/record.js';
+import type { NightlyRecord } from '../results/nightly.js';
 
 /**
  * One JUnit <testcase> (per-run and nightly junit.xml alike). A flaky subtest passes with
@@ -55,7 +55,7 @@ export function toJunit(r: RunRecord): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="faultline" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" time="${(r.durationMs / 1000).toFixed(3)}">`,
-    `  <testsuite name="${escapeMarkup(`faultline.${r.suites.join('+')}`)}" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" timestamp="${r.startedAt}" hostname="${escapeMarkup(r.guest.uname ?? 'guest')}">`,
+    `  <testsuite name="${escapeMarkup(`faultline.${r.suites.join('+')}`)}" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" timestamp="${r.startedAt}" hostname="${escapeMarkup(r.guest?.uname ?? 'guest')}">`,
     ...r.subtests.map((t) => junitTestcase(t)),
     ...extra,
     '  </testsuite>',
@@ -99,7 +99,7 @@ export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): 
     skipped += r.summary.skip;
     time += r.durationMs / 1000;
     suites.push(
-      `  <testsuite name="${escapeMarkup(suiteName)}" tests="${n}" failures="${f}" errors="${e}" skipped="${r.summary.skip}" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${escapeMarkup(r.startedAt)}" hostname="${escapeMarkup(r.guest.uname ?? r.kernel.release ?? 'guest')}">`,
+      `  <testsuite name="${escapeMarkup(suiteName)}" tests="${n}" failures="${f}" errors="${e}" skipped="${r.summary.skip}" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${escapeMarkup(r.startedAt)}" hostname="${escapeMarkup(r.guest?.uname ?? r.kernel.release ?? 'guest')}">`,
       ...cases,
       '  </testsuite>',
     );

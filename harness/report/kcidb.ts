@@ -160,16 +160,19 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
         },
       });
     }
-    const env = {
-      comment: `qemu ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB, guest RAM ${r.qemu.guestRam}`,
-      misc: {
-        accel: r.qemu.accel,
-        smp: r.qemu.smp,
-        mem_mib: r.qemu.memMiB,
-        guest_ram: r.qemu.guestRam,
-        ...(r.guest.uname ? { uname: r.guest.uname } : {}),
-      },
-    };
+    const q = r.qemu;
+    const env = q
+      ? {
+          comment: `qemu ${q.accel}, ${q.smp} vCPU, ${q.memMiB} MiB, guest RAM ${q.guestRam}`,
+          misc: {
+            accel: q.accel,
+            smp: q.smp,
+            mem_mib: q.memMiB,
+            guest_ram: q.guestRam,
+            ...(r.guest?.uname ? { uname: r.guest.uname } : {}),
+          },
+        }
+      : { comment: 'on the host, no guest', misc: {} };
     const start = isoOrUndefined(r.startedAt);
     const base = { origin, build_id: buildId, environment: env, ...(start ? { start_time: start } : {}) };
     const runTag = part(r.runId);

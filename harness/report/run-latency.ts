@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fsutil.js';
+import { accelOf } from '../results/record.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
 import { escapeMarkup } from '../util/markup.js';
 import { formatNs, percentileSupported, samplesNeeded } from '../results/units.js';
@@ -88,7 +89,7 @@ export function latencyTable(r: RunRecord): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   const fmt = (cells: string[]): string =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  const note = `per-fault round trip (total = fault to resolved), accel ${r.qemu.accel}, guest clocksource ${r.guest.clocksource ?? 'unknown'}${r.qemu.accel === 'tcg' ? ' (TCG figures are not KVM figures)' : ''}`;
+  const note = `per-fault round trip (total = fault to resolved), accel ${accelOf(r)}, guest clocksource ${r.guest?.clocksource ?? 'unknown'}${r.qemu?.accel === 'tcg' ? ' (TCG figures are not KVM figures)' : ''}`;
   return [note, fmt(head), ...body.map(fmt), naNote(rows), ''].join('\n');
 }
 
@@ -121,7 +122,7 @@ export async function writeLatencyReport(dir: string, r: RunRecord): Promise<boo
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>faultline latency ${escapeMarkup(r.runId)}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}.h{display:inline-block;margin:6px}</style></head><body>
 <h1>userfaultfd fault latency</h1>
-<p>run ${escapeMarkup(r.runId)}, kernel ${escapeMarkup(r.kernel.release ?? r.kernel.path)}, accel <b>${r.qemu.accel}</b>${r.qemu.accel === 'tcg' ? ' (software emulation: not comparable with KVM figures)' : ''}, guest clocksource <b>${escapeMarkup(r.guest.clocksource ?? 'unknown')}</b>, ${r.qemu.smp} vCPU</p>
+<p>run ${escapeMarkup(r.runId)}, kernel ${escapeMarkup(r.kernel.release ?? r.kernel.path)}, accel <b>${accelOf(r)}</b>${r.qemu?.accel === 'tcg' ? ' (software emulation: not comparable with KVM figures)' : ''}, guest clocksource <b>${escapeMarkup(r.guest?.clocksource ?? 'unknown')}</b>, ${r.qemu?.smp ?? 0} vCPU</p>
 <table><thead><tr><th>case</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>notify p50</th><th>resolve p50</th></tr></thead><tbody>
 ${tr}
 </tbody></table>

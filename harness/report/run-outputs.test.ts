@@ -3,6 +3,7 @@ import { toJunit } from './junit.js';
 import { summaryTable } from './run-outputs.js';
 import { toTap } from './tap.js';
 import { escapeMarkup } from '../util/markup.js';
+import { toKcidb, validateKcidb } from './kcidb.js';
 import { exitCodeOf, summarize, validateRunRecord, verdictOf } from '../results/record.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
 
@@ -186,4 +187,16 @@ t.test('summary table names failures and the verdict', async (t) => {
   const s = summaryTable(record());
   t.match(s, /uffd-unit-tests\/minor\/shmem\s+FAIL\s+wrong <content>/);
   t.match(s, /4 subtests: 2 pass, 1 fail, 1 skip, 0 error, 0 flaky; 0 kernel splat\(s\); verdict FAIL/);
+});
+
+t.test('a run without a guest (a host command) renders without inventing one', async (t) => {
+  const { qemu: _q, guest: _g, ...rest } = record();
+  const host: RunRecord = { ...rest, runId: 'c1' };
+  t.ok(validateRunRecord(JSON.parse(JSON.stringify(host)), 'host'));
+  t.match(toTap(host), /accel no guest/);
+  t.match(summaryTable(host), /on the host, no guest/);
+  t.match(toJunit(host), /hostname="guest"/);
+  const kcidb = toKcidb([{ record: host }]);
+  validateKcidb(kcidb);
+  t.equal(kcidb.tests?.[0]?.environment?.comment, 'on the host, no guest');
 });

@@ -12,7 +12,7 @@ export function summaryTable(r: RunRecord): string {
     ([id, st, why]) => `${(id ?? '').padEnd(w0)}  ${(st ?? '').padEnd(5)}  ${(why ?? '').slice(0, 100)}`,
   );
   const s = r.summary;
-  const head = `faultline run ${r.runId}: kernel ${r.kernel.release ?? r.kernel.path}, ${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB`;
+  const head = `faultline run ${r.runId}: kernel ${r.kernel.release ?? r.kernel.path}, ${r.qemu ? `${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB` : 'on the host, no guest'}`;
   const splats = r.splats.map(
     (sp) =>
       `KERNEL ${sp.kind.toUpperCase()}${sp.subtest ? ` during ${sp.subtest}` : sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`,
@@ -25,7 +25,7 @@ export function summaryTable(r: RunRecord): string {
     .map(
       (p) => `program ${p.program}${p.backing ? ` (${p.backing})` : ''}: ${p.status.toUpperCase()} ${p.reason ?? ''}`,
     );
-  const boots = (r.guest.boots ?? 1) > 1 ? `; guest booted ${r.guest.boots ?? 1} times` : '';
+  const boots = (r.guest?.boots ?? 1) > 1 ? `; guest booted ${r.guest?.boots ?? 1} times` : '';
   const tail = `${s.total} subtests: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error, ${s.flaky} flaky; ${r.splats.length} kernel splat(s)${boots}; verdict ${r.verdict.toUpperCase()} in ${(r.durationMs / 1000).toFixed(1)} s`;
   return [
     head,

@@ -1,4 +1,5 @@
 /** TAP 14 view of a RunRecord (results.tap in the run directory). results.json is the source. */
+import { accelOf } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
 
 function yamlBlock(fields: Record<string, string | number | undefined>, indent: string): string[] {
@@ -14,7 +15,7 @@ function yamlBlock(fields: Record<string, string | number | undefined>, indent: 
 export function toTap(r: RunRecord): string {
   const out = [
     'TAP version 14',
-    `# faultline run ${r.runId} kernel ${r.kernel.release ?? r.kernel.path} accel ${r.qemu.accel}`,
+    `# faultline run ${r.runId} kernel ${r.kernel.release ?? r.kernel.path} accel ${accelOf(r)}`,
   ];
   const tests = r.subtests;
   out.push(`1..${tests.length + r.splats.length + (r.infraError ? 1 : 0)}`);

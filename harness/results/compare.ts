@@ -8,6 +8,7 @@
  * Welch's t optional) AND the median moved the wrong way by more than a threshold (5%).
  * A bootstrap CI on the median ratio is reported alongside for humans.
  */
+import { guestRamContext } from './record.js';
 import type { RunRecord, Splat, Status, SubtestResult } from './types.js';
 import { isHistogramBucket, metricQuantile, sampleCount } from './units.js';
 import { median } from '../stats/descriptive.js';
@@ -240,7 +241,7 @@ export function compareRuns(
   head: readonly RunRecord[],
   opts: CompareRunsOptions = {},
 ): Comparison {
-  const contextOf = opts.contextOf ?? ((r: RunRecord) => `guest_ram=${r.qemu.guestRam}`);
+  const contextOf = opts.contextOf ?? guestRamContext;
   const b = collect(base, contextOf);
   const h = collect(head, contextOf);
   const out: Comparison = {

@@ -1,19 +1,155 @@
-import { ExitCode, type ExitCodeValue } from '../util/errors.js';
+import { ExitCode, FaultlineError, type ExitCodeValue } from '../util/errors.js';
+import type { JSONSchemaType } from 'ajv';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
-import { BACKINGS, GUEST_RAMS, STATUSES, type RunRecord, type Status, type SubtestResult } from './types.js';
+import {
+  ACCELS,
+  BACKINGS,
+  GUEST_RAMS,
+  SPLAT_KINDS,
+  STATUSES,
+  type Backing,
+  type GuestInfo,
+  type GuestRunRecord,
+  type GuestStart,
+  type KernelInfo,
+  type Metric,
+  type ProgramRun,
+  type QemuInfo,
+  type RunRecord,
+  type RunSummary,
+  type Splat,
+  type Status,
+  type SubtestAttempt,
+  type SubtestResult,
+} from './types.js';
 
-const metricSchema = {
+const str = { type: 'string' } as const;
+const optStr = { type: 'string', nullable: true } as const;
+const optNum = { type: 'number', nullable: true } as const;
+const statusSchema: JSONSchemaType<Status> = { type: 'string', enum: STATUSES };
+const backingSchema: JSONSchemaType<Backing> = { type: 'string', enum: BACKINGS };
+const optBacking = { ...backingSchema, nullable: true } as const;
+
+const metricSchema: JSONSchemaType<Metric> = {
   type: 'object',
   required: ['name', 'value', 'unit'],
-  properties: { name: { type: 'string' }, value: { type: 'number' }, unit: { type: 'string' } },
-} as const;
+  properties: { name: str, value: { type: 'number' }, unit: str },
+};
 
-const statusSchema = { type: 'string', enum: STATUSES as unknown as string[] } as const;
-const backingSchema = { type: 'string', enum: BACKINGS as unknown as string[] } as const;
+const programSchema: JSONSchemaType<ProgramRun> = {
+  type: 'object',
+  required: ['program', 'command', 'exitCode', 'timedOut', 'durationMs', 'status', 'outputFile'],
+  properties: {
+    program: str,
+    command: str,
+    backing: optBacking,
+    exitCode: { anyOf: [{ type: 'integer' }, { type: 'null', nullable: true }] },
+    timedOut: { type: 'boolean' },
+    durationMs: { type: 'number' },
+    status: statusSchema,
+    reason: optStr,
+    outputFile: str,
+    purpose: { type: 'string', enum: ['resume', 'retry'], nullable: true },
+  },
+};
 
-// Hand-written JSON Schema for results.json: the one boundary every reader (merge, compare,
-// history, export) passes through.
-const runRecordSchema = {
+const attemptSchema: JSONSchemaType<SubtestAttempt> = {
+  type: 'object',
+  required: ['status', 'outputFile'],
+  properties: { status: statusSchema, reason: optStr, outputFile: str },
+};
+
+const subtestSchema: JSONSchemaType<SubtestResult> = {
+  type: 'object',
+  required: ['id', 'suite', 'program', 'name', 'status'],
+  properties: {
+    id: { type: 'string', minLength: 1 },
+    suite: str,
+    program: str,
+    name: str,
+    backing: optBacking,
+    status: statusSchema,
+    reason: optStr,
+    durationMs: optNum,
+    metrics: { type: 'array', items: metricSchema, nullable: true },
+    attempts: { type: 'array', items: attemptSchema, nullable: true },
+  },
+};
+
+const splatSchema: JSONSchemaType<Splat> = {
+  type: 'object',
+  required: ['kind', 'title', 'excerpt', 'line'],
+  properties: {
+    kind: { type: 'string', enum: SPLAT_KINDS },
+    title: str,
+    excerpt: str,
+    test: optStr,
+    subtest: optStr,
+    line: { type: 'integer', minimum: 1 },
+  },
+};
+
+const kernelSchema: JSONSchemaType<KernelInfo> = {
+  type: 'object',
+  required: ['source', 'path'],
+  properties: {
+    source: { type: 'string', enum: ['debian-package', 'path', 'build'] },
+    path: str,
+    release: optStr,
+    package: optStr,
+    packageVersion: optStr,
+    configHash: optStr,
+  },
+};
+
+const qemuSchema: JSONSchemaType<QemuInfo> = {
+  type: 'object',
+  required: ['command', 'accel', 'memMiB', 'smp', 'guestRam'],
+  properties: {
+    command: { type: 'array', items: str },
+    accel: { type: 'string', enum: ACCELS },
+    accelNote: optStr,
+    memMiB: { type: 'number', minimum: 1 },
+    smp: { type: 'integer', minimum: 1 },
+    guestRam: { type: 'string', enum: GUEST_RAMS },
+    numaNodes: { type: 'integer', minimum: 1, nullable: true },
+  },
+};
+
+const startSchema: JSONSchemaType<GuestStart> = {
+  type: 'object',
+  required: ['how', 'readyMs'],
+  properties: {
+    how: { type: 'string', enum: ['booted', 'restored'] },
+    readyMs: { type: 'number', minimum: 0 },
+    why: optStr,
+    snapshot: optStr,
+  },
+};
+
+const guestSchema: JSONSchemaType<GuestInfo> = {
+  type: 'object',
+  required: [],
+  properties: {
+    uname: optStr,
+    clocksource: optStr,
+    bootMs: optNum,
+    boots: { type: 'integer', minimum: 0, nullable: true },
+    starts: { type: 'array', items: startSchema, nullable: true },
+    numaNodes: { type: 'integer', minimum: 1, nullable: true },
+    hugepages1g: { type: 'integer', minimum: 0, nullable: true },
+  },
+};
+
+const count = { type: 'integer', minimum: 0 } as const;
+const summarySchema: JSONSchemaType<RunSummary> = {
+  type: 'object',
+  required: ['pass', 'fail', 'skip', 'error', 'flaky', 'total'],
+  properties: { pass: count, fail: count, skip: count, error: count, flaky: count, total: count },
+};
+
+const ms = { type: 'number', minimum: 0 } as const;
+const runRecordSchema: JSONSchemaType<RunRecord> = {
   type: 'object',
   required: [
     'schema',
@@ -23,8 +159,6 @@ const runRecordSchema = {
     'durationMs',
     'kernel',
     'selftests',
-    'qemu',
-    'guest',
     'suites',
     'backings',
     'programs',
@@ -34,134 +168,33 @@ const runRecordSchema = {
     'verdict',
     'timing',
   ],
+  // A run boots a guest (both) or none (neither).
+  dependencies: { qemu: ['guest'], guest: ['qemu'] },
   properties: {
-    schema: { const: 'faultline.run/1' },
+    schema: { type: 'string', const: 'faultline.run/1' },
     runId: { type: 'string', minLength: 1 },
-    startedAt: { type: 'string' },
-    finishedAt: { type: 'string' },
+    startedAt: str,
+    finishedAt: str,
     durationMs: { type: 'number' },
-    kernel: {
-      type: 'object',
-      required: ['source', 'path'],
-      properties: {
-        source: { enum: ['debian-package', 'path', 'build'] },
-        path: { type: 'string' },
-        release: { type: 'string' },
-        package: { type: 'string' },
-        packageVersion: { type: 'string' },
-        configHash: { type: 'string' },
-      },
-    },
-    selftests: {
-      type: 'object',
-      required: ['source'],
-      properties: { source: { type: 'string' }, tree: { type: 'string' } },
-    },
-    qemu: {
-      type: 'object',
-      required: ['command', 'accel', 'memMiB', 'smp', 'guestRam'],
-      properties: {
-        command: { type: 'array', items: { type: 'string' } },
-        accel: { enum: ['kvm', 'tcg'] },
-        accelNote: { type: 'string' },
-        memMiB: { type: 'number' },
-        smp: { type: 'number' },
-        guestRam: { enum: GUEST_RAMS as unknown as string[] },
-        numaNodes: { type: 'integer', minimum: 1 },
-      },
-    },
-    guest: {
-      type: 'object',
-      properties: {
-        uname: { type: 'string' },
-        clocksource: { type: 'string' },
-        bootMs: { type: 'number' },
-        boots: { type: 'integer', minimum: 0 },
-        starts: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['how', 'readyMs'],
-            properties: {
-              how: { enum: ['booted', 'restored'] },
-              readyMs: { type: 'number' },
-              why: { type: 'string' },
-              snapshot: { type: 'string' },
-            },
-          },
-        },
-        numaNodes: { type: 'integer', minimum: 1 },
-        hugepages1g: { type: 'integer', minimum: 0 },
-      },
-    },
-    suites: { type: 'array', items: { type: 'string' } },
+    kernel: kernelSchema,
+    selftests: { type: 'object', required: ['source'], properties: { source: str, tree: optStr } },
+    qemu: { ...qemuSchema, nullable: true },
+    guest: { ...guestSchema, nullable: true },
+    suites: { type: 'array', items: str },
     backings: { type: 'array', items: backingSchema },
-    programs: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['program', 'command', 'exitCode', 'timedOut', 'durationMs', 'status', 'outputFile'],
-        properties: {
-          program: { type: 'string' },
-          command: { type: 'string' },
-          backing: backingSchema,
-          exitCode: { type: ['number', 'null'] },
-          timedOut: { type: 'boolean' },
-          durationMs: { type: 'number' },
-          status: statusSchema,
-          reason: { type: 'string' },
-          outputFile: { type: 'string' },
-          purpose: { enum: ['resume', 'retry'] },
-        },
-      },
+    programs: { type: 'array', items: programSchema },
+    subtests: { type: 'array', items: subtestSchema },
+    splats: { type: 'array', items: splatSchema },
+    infraError: optStr,
+    summary: summarySchema,
+    verdict: { type: 'string', enum: ['pass', 'fail', 'error'] },
+    timing: {
+      type: 'object',
+      required: ['totalMs', 'testsMs', 'bootMs', 'pushMs', 'prepareMs'],
+      properties: { totalMs: ms, testsMs: ms, bootMs: ms, pushMs: ms, prepareMs: ms },
     },
-    subtests: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['id', 'suite', 'program', 'name', 'status'],
-        properties: {
-          id: { type: 'string', minLength: 1 },
-          suite: { type: 'string' },
-          program: { type: 'string' },
-          name: { type: 'string' },
-          backing: backingSchema,
-          status: statusSchema,
-          reason: { type: 'string' },
-          durationMs: { type: 'number' },
-          metrics: { type: 'array', items: metricSchema },
-          attempts: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['status', 'outputFile'],
-              properties: { status: statusSchema, reason: { type: 'string' }, outputFile: { type: 'string' } },
-            },
-          },
-        },
-      },
-    },
-    splats: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['kind', 'title', 'excerpt', 'line'],
-        properties: {
-          kind: { type: 'string' },
-          title: { type: 'string' },
-          excerpt: { type: 'string' },
-          test: { type: 'string' },
-          subtest: { type: 'string' },
-          line: { type: 'number' },
-        },
-      },
-    },
-    infraError: { type: 'string' },
-    summary: { type: 'object', required: ['pass', 'fail', 'skip', 'error', 'flaky', 'total'] },
-    verdict: { enum: ['pass', 'fail', 'error'] },
-    timing: { type: 'object', required: ['totalMs', 'testsMs', 'bootMs', 'pushMs', 'prepareMs'] },
   },
-} as const;
+};
 
 const validate = lazyValidator<RunRecord>(runRecordSchema);
 
@@ -174,7 +207,77 @@ export async function readRunRecord(path: string): Promise<RunRecord> {
   return validateRunRecord(await readJsonFile(path), path);
 }
 
-export function summarize(subtests: readonly SubtestResult[]): Record<Status, number> & { total: number } {
+/** A results.json of a run that booted a guest (what `faultline run` writes); throws on one that did not. */
+export async function readGuestRunRecord(path: string): Promise<GuestRunRecord> {
+  const r = await readRunRecord(path);
+  if (r.qemu === undefined || r.guest === undefined)
+    throw new FaultlineError(`${path} is a run without a guest, where a guest run was expected`);
+  return { ...r, qemu: r.qemu, guest: r.guest };
+}
+
+/** What a new run record starts from; the rest starts empty and is filled in as the run goes. */
+export interface NewRun {
+  runId: string;
+  startedAt: string;
+  kernel: KernelInfo;
+  selftests: RunRecord['selftests'];
+  suites: string[];
+  backings: Backing[];
+  /** The guest the run boots; absent when the test runs on the host. */
+  qemu?: QemuInfo;
+  /** What ran, for a record made after the fact; summary and verdict follow from them. */
+  programs?: ProgramRun[];
+  subtests?: SubtestResult[];
+  splats?: Splat[];
+  infraError?: string;
+  durationMs?: number;
+  finishedAt?: string;
+  timing?: Partial<RunRecord['timing']>;
+}
+
+/**
+ * The one way to make a RunRecord (faultline run, a nightly job that never ran, a host command
+ * of bisect and series): the guest fields exist exactly when a guest is booted.
+ */
+export function newRunRecord(o: NewRun & { qemu: QemuInfo }): GuestRunRecord;
+export function newRunRecord(o: NewRun): RunRecord;
+export function newRunRecord(o: NewRun): RunRecord {
+  const subtests = o.subtests ?? [];
+  const durationMs = o.durationMs ?? 0;
+  const rec: RunRecord = {
+    schema: 'faultline.run/1',
+    runId: o.runId,
+    startedAt: o.startedAt,
+    finishedAt: o.finishedAt ?? o.startedAt,
+    durationMs,
+    kernel: o.kernel,
+    selftests: o.selftests,
+    ...(o.qemu ? { qemu: o.qemu, guest: {} } : {}),
+    suites: o.suites,
+    backings: o.backings,
+    programs: o.programs ?? [],
+    subtests,
+    splats: o.splats ?? [],
+    ...(o.infraError !== undefined ? { infraError: o.infraError } : {}),
+    summary: summarize(subtests),
+    verdict: 'error',
+    timing: { totalMs: durationMs, testsMs: 0, bootMs: 0, pushMs: 0, prepareMs: 0, ...o.timing },
+  };
+  rec.verdict = verdictOf(rec);
+  return rec;
+}
+
+/** The comparison context of a run on its own: its guest RAM backend (`none`: no guest). */
+export function guestRamContext(r: Pick<RunRecord, 'qemu'>): string {
+  return `guest_ram=${r.qemu?.guestRam ?? 'none'}`;
+}
+
+/** How the run's tests executed, for headers: kvm, tcg, or on the host with no guest. */
+export function accelOf(r: Pick<RunRecord, 'qemu'>): string {
+  return r.qemu?.accel ?? 'no guest';
+}
+
+export function summarize(subtests: readonly SubtestResult[]): RunSummary {
   const s = { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0, total: subtests.length };
   for (const t of subtests) s[t.status]++;
   return s;

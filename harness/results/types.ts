@@ -28,6 +28,7 @@ export type GuestRam = 'anon' | 'shmem' | 'hugetlb';
 export const GUEST_RAMS: readonly GuestRam[] = ['anon', 'shmem', 'hugetlb'];
 
 export type Accel = 'kvm' | 'tcg';
+export const ACCELS: readonly Accel[] = ['kvm', 'tcg'];
 
 export interface Metric {
   name: string;
@@ -65,6 +66,19 @@ export type SplatKind =
   | 'hung-task'
   | 'rcu-stall'
   | 'panic';
+export const SPLAT_KINDS: readonly SplatKind[] = [
+  'oops',
+  'bug',
+  'warning',
+  'kasan',
+  'kfence',
+  'ubsan',
+  'soft-lockup',
+  'hard-lockup',
+  'hung-task',
+  'rcu-stall',
+  'panic',
+];
 
 export interface SubtestResult {
   /** Stable path: program/test[/backing], e.g. "uffd-unit-tests/minor/hugetlb". */
@@ -138,6 +152,35 @@ export interface GuestStart {
   snapshot?: string;
 }
 
+/** The QEMU guest a run booted (what was asked of QEMU). */
+export interface QemuInfo {
+  command: string[];
+  accel: Accel;
+  accelNote?: string;
+  memMiB: number;
+  smp: number;
+  guestRam: GuestRam;
+  /** Guest NUMA nodes asked of QEMU (absent: one). */
+  numaNodes?: number;
+}
+
+/** What the booted guest reported about itself. */
+export interface GuestInfo {
+  uname?: string;
+  clocksource?: string;
+  bootMs?: number;
+  /** Guests started (booted or restored): 1, plus one for each reboot after a program took the guest down. */
+  boots?: number;
+  /** How each guest started, in order: booted, or restored from a snapshot of a ready guest. */
+  starts?: GuestStart[];
+  /** NUMA nodes and 1 GiB hugepages the guest kernel reports after boot. */
+  numaNodes?: number;
+  hugepages1g?: number;
+}
+
+export type RunSummary = Record<Status, number> & { total: number };
+export type Verdict = 'pass' | 'fail' | 'error';
+
 export interface RunRecord {
   schema: 'faultline.run/1';
   runId: string;
@@ -146,28 +189,13 @@ export interface RunRecord {
   durationMs: number;
   kernel: KernelInfo;
   selftests: { source: string; tree?: string };
-  qemu: {
-    command: string[];
-    accel: Accel;
-    accelNote?: string;
-    memMiB: number;
-    smp: number;
-    guestRam: GuestRam;
-    /** Guest NUMA nodes asked of QEMU (absent: one). */
-    numaNodes?: number;
-  };
-  guest: {
-    uname?: string;
-    clocksource?: string;
-    bootMs?: number;
-    /** Guests started (booted or restored): 1, plus one for each reboot after a program took the guest down. */
-    boots?: number;
-    /** How each guest started, in order: booted, or restored from a snapshot of a ready guest. */
-    starts?: GuestStart[];
-    /** NUMA nodes and 1 GiB hugepages the guest kernel reports after boot. */
-    numaNodes?: number;
-    hugepages1g?: number;
-  };
+  /**
+   * The guest, present together with `guest` when the run boots one; both absent when the test
+   * ran on the host (a bisect or series `--test` command) or the run ended before a guest was
+   * configured (a nightly job whose kernel did not build).
+   */
+  qemu?: QemuInfo;
+  guest?: GuestInfo;
   suites: string[];
   backings: Backing[];
   programs: ProgramRun[];
@@ -175,8 +203,11 @@ export interface RunRecord {
   splats: Splat[];
   /** Set when the run could not complete (guest died, SSH lost, ...). */
   infraError?: string;
-  summary: Record<Status, number> & { total: number };
-  verdict: 'pass' | 'fail' | 'error';
+  summary: RunSummary;
+  verdict: Verdict;
   /** Time spent inside guest test processes vs total, for the harness-overhead figure. */
   timing: { totalMs: number; testsMs: number; bootMs: number; pushMs: number; prepareMs: number };
 }
+
+/** A run that boots a guest: what `faultline run` builds and fills in as the guest reports. */
+export type GuestRunRecord = RunRecord & { qemu: QemuInfo; guest: GuestInfo };

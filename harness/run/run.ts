@@ -11,8 +11,8 @@ import { buildUserProgram } from '../selftests/user-program.js';
 import { programSuite } from '../suites/program.js';
 import { suiteByName } from '../suites/registry.js';
 import type { Suite, SuiteContext } from '../suites/types.js';
-import { exitCodeOf, summarize, verdictOf } from '../results/record.js';
-import type { RunRecord } from '../results/types.js';
+import { exitCodeOf, newRunRecord, summarize, verdictOf } from '../results/record.js';
+import type { GuestRunRecord } from '../results/types.js';
 import { writeRunOutputs } from '../report/run-outputs.js';
 import { writeLatencyReport } from '../report/run-latency.js';
 import type { SshSession } from '../ssh/transport.js';
@@ -23,7 +23,7 @@ import type { RunRequest } from './request.js';
 import { GuestSession } from './session.js';
 
 export interface RunOutcome {
-  record: RunRecord;
+  record: GuestRunRecord;
   dir: string;
   exitCode: ExitCodeValue;
 }
@@ -152,12 +152,9 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
   const accel = await chooseAccel(req.accel, { qemu, kernel: kernel.bzImage, initrd: image.path });
   if (accel.accel === 'tcg') log.info(accel.note);
-  const record: RunRecord = {
-    schema: 'faultline.run/1',
+  const record = newRunRecord({
     runId,
     startedAt: new Date(t0).toISOString(),
-    finishedAt: '',
-    durationMs: 0,
     kernel: kernel.info,
     selftests: { source: selftests.source, ...(selftests.tree ? { tree: selftests.tree } : {}) },
     qemu: {
@@ -169,16 +166,10 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
       guestRam: req.guestRam,
       ...(req.numaNodes !== undefined && req.numaNodes > 1 ? { numaNodes: req.numaNodes } : {}),
     },
-    guest: {},
     suites: suites.map((s) => s.name),
     backings: [...req.backings],
-    programs: [],
-    subtests: [],
-    splats: [],
-    summary: summarize([]),
-    verdict: 'error',
-    timing: { totalMs: 0, testsMs: 0, bootMs: 0, pushMs: 0, prepareMs: Date.now() - t0 },
-  };
+    timing: { prepareMs: Date.now() - t0 },
+  });
   const extraCmdline = [...new Set(suites.flatMap((s) => s.guestCmdline ?? []))]
     .concat(req.cmdline ? [req.cmdline] : [])
     .join(' ');
@@ -234,7 +225,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
 
 /** Boot, check the guest, run the plan; whatever happens, the guest is stopped and the record says why. */
 async function runOnGuest(
-  record: RunRecord,
+  record: GuestRunRecord,
   session: GuestSession,
   req: RunRequest,
   plan: () => Promise<PlanOutcome>,
@@ -267,7 +258,7 @@ async function runOnGuest(
   }
 }
 
-function finishRecord(record: RunRecord, session: GuestSession, t0: number): void {
+function finishRecord(record: GuestRunRecord, session: GuestSession, t0: number): void {
   record.splats = session.splats;
   record.guest.boots = session.boots;
   if (session.starts.length) record.guest.starts = session.starts;
@@ -280,7 +271,7 @@ function finishRecord(record: RunRecord, session: GuestSession, t0: number): voi
   record.verdict = verdictOf(record);
 }
 
-function recordFirstBoot(record: RunRecord, session: GuestSession, command: string[]): void {
+function recordFirstBoot(record: GuestRunRecord, session: GuestSession, command: string[]): void {
   const first = session.first;
   record.qemu.command = command;
   if (!first) return;
@@ -292,7 +283,7 @@ function recordFirstBoot(record: RunRecord, session: GuestSession, command: stri
   );
 }
 
-async function checkGuestFacts(record: RunRecord, ssh: SshSession, req: RunRequest): Promise<void> {
+async function checkGuestFacts(record: GuestRunRecord, ssh: SshSession, req: RunRequest): Promise<void> {
   const facts = await ssh.check(
     [
       'uname -r',

@@ -1,7 +1,7 @@
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import type { Backing } from '../results/types.js';
-import { BACKINGS } from '../results/types.js';
+import type { JSONSchemaType } from 'ajv';
+import { BACKINGS, type Backing } from '../results/types.js';
 import { FaultlineError, UsageError } from '../util/errors.js';
 import { cacheDir, exists, listFiles, sha256, writeJsonAtomic } from '../util/fsutil.js';
 import { availableParallelism } from 'node:os';
@@ -56,7 +56,8 @@ export interface MmRun {
   hugetlbfsDir?: string;
 }
 
-const MANIFEST_SCHEMA = {
+const backingArg = { type: 'string', minLength: 1, nullable: true } as const;
+const MANIFEST_SCHEMA: JSONSchemaType<SelftestProgram[]> = {
   type: 'array',
   items: {
     type: 'object',
@@ -64,27 +65,42 @@ const MANIFEST_SCHEMA = {
     required: ['name', 'status'],
     properties: {
       name: { type: 'string', minLength: 1 },
-      status: { enum: ['built', 'unavailable', 'failed'] },
-      path: { type: 'string' },
-      reason: { type: 'string' },
-      source: { type: 'string' },
+      status: { type: 'string', enum: ['built', 'unavailable', 'failed'] },
+      path: { type: 'string', nullable: true },
+      reason: { type: 'string', nullable: true },
+      source: { type: 'string', nullable: true },
       backingArgs: {
         type: 'object',
-        propertyNames: { enum: [...BACKINGS] },
-        additionalProperties: { type: 'string', minLength: 1 },
+        nullable: true,
+        additionalProperties: false,
+        required: [],
+        properties: {
+          anon: backingArg,
+          shmem: backingArg,
+          'shmem-private': backingArg,
+          'shmem-thp': backingArg,
+          hugetlb: backingArg,
+          'hugetlb-private': backingArg,
+          'hugetlb-1g': backingArg,
+        },
       },
-      hugetlbfsFileArg: { type: 'boolean' },
+      hugetlbfsFileArg: { type: 'boolean', nullable: true },
       cases: {
         type: 'array',
+        nullable: true,
         items: {
           type: 'object',
           additionalProperties: false,
           required: ['test', 'mems'],
-          properties: { test: { type: 'string', minLength: 1 }, mems: { type: 'array', items: { type: 'string' } } },
+          properties: {
+            test: { type: 'string', minLength: 1 },
+            mems: { type: 'array', items: { type: 'string' } },
+          },
         },
       },
       mmRuns: {
         type: 'array',
+        nullable: true,
         items: {
           type: 'object',
           additionalProperties: false,
@@ -92,15 +108,15 @@ const MANIFEST_SCHEMA = {
           properties: {
             category: { type: 'string', minLength: 1 },
             args: { type: 'array', items: { type: 'string' } },
-            backings: { type: 'array', minItems: 1, items: { enum: [...BACKINGS] } },
-            destructive: { type: 'boolean' },
-            unresolved: { type: 'string' },
-            hugetlbfsDir: { type: 'string', minLength: 1 },
+            backings: { type: 'array', minItems: 1, items: { type: 'string', enum: BACKINGS } },
+            destructive: { type: 'boolean', nullable: true },
+            unresolved: { type: 'string', nullable: true },
+            hugetlbfsDir: { type: 'string', minLength: 1, nullable: true },
           },
         },
       },
-      script: { type: 'boolean' },
-      scriptCategories: { type: 'array', items: { type: 'string', minLength: 1 } },
+      script: { type: 'boolean', nullable: true },
+      scriptCategories: { type: 'array', items: { type: 'string', minLength: 1 }, nullable: true },
     },
   },
 };

@@ -1,4 +1,4 @@
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { untypedValidator, readJsonFile } from '../util/schema.js';
 import type { SeriesRecord } from './types.js';
 
 const diag = {
@@ -119,7 +119,7 @@ const schema = {
   },
 } as const;
 
-const validate = lazyValidator<SeriesRecord>(schema);
+const validate = untypedValidator<SeriesRecord>(schema);
 
 function validateSeriesRecord(value: unknown, origin: string): SeriesRecord {
   return validate.checked(value, origin, 'series results.json');

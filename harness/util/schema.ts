@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { readFile } from 'node:fs/promises';
 import { FaultlineError } from './errors.js';
 
@@ -17,10 +17,31 @@ export interface LazyValidator<T> {
   checked(value: unknown, origin: string, what: string): T;
 }
 
-export function lazyValidator<T>(schema: object): LazyValidator<T> {
+/**
+ * Ajv's JSONSchemaType makes an optional property spell `nullable: true`, which would let a null
+ * through where the type allows only absence. Optional means absent in faultline's records: drop
+ * `nullable` from every property its object does not require (a required `T | null` keeps it).
+ */
+function optionalMeansAbsent(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(optionalMeansAbsent);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const s = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, optionalMeansAbsent(v)]));
+  const props = s['properties'];
+  if (typeof props !== 'object' || props === null) return s;
+  const required = new Set(Array.isArray(s['required']) ? (s['required'] as unknown[]) : []);
+  const strict = Object.entries(props as Record<string, unknown>).map(([k, v]): [string, unknown] => {
+    if (required.has(k) || typeof v !== 'object' || v === null || !('nullable' in v)) return [k, v];
+    const { nullable: _, ...rest } = v as Record<string, unknown>;
+    return [k, rest];
+  });
+  return { ...s, properties: Object.fromEntries(strict) };
+}
+
+/** A validator compiled on first use from a schema typed against T, so the two cannot drift apart. */
+export function lazyValidator<T>(schema: JSONSchemaType<T>): LazyValidator<T> {
   let compiled: ValidateFunction | undefined;
   const validate = (value: unknown): value is T => {
-    compiled ??= ajv.compile(schema);
+    compiled ??= ajv.compile(optionalMeansAbsent(schema) as object);
     return compiled(value);
   };
   Object.defineProperty(validate, 'errors', { get: () => compiled?.errors });
@@ -49,4 +70,12 @@ export async function readJsonFile(path: string, hint = ''): Promise<unknown> {
   } catch (e) {
     throw new FaultlineError(`${path} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/**
+ * @deprecated A schema not yet typed against its record (series and bisect records, whose
+ * schemas are looser than their types): use lazyValidator with a JSONSchemaType instead.
+ */
+export function untypedValidator<T>(schema: object): LazyValidator<T> {
+  return lazyValidator<T>(schema as JSONSchemaType<T>);
 }

@@ -5,7 +5,7 @@ import { cacheDir, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { run, tail } from '../util/proc.js';
 import { lazyValidator } from '../util/schema.js';
-import type { Accel } from '../results/types.js';
+import { ACCELS, type Accel } from '../results/types.js';
 import { boundToParent, spawnBound } from './lifetime.js';
 
 export interface AccelChoice {
@@ -29,11 +29,11 @@ const validateProbeRecord = lazyValidator<KvmProbeRecord>({
   type: 'object',
   required: ['schema', 'bootId', 'qemu', 'qemuVersion', 'accel', 'note', 'probedAt', 'probeMs'],
   properties: {
-    schema: { const: 'faultline.kvm-probe/1' },
+    schema: { type: 'string', const: 'faultline.kvm-probe/1' },
     bootId: { type: 'string' },
     qemu: { type: 'string' },
     qemuVersion: { type: 'string' },
-    accel: { enum: ['kvm', 'tcg'] },
+    accel: { type: 'string', enum: ACCELS },
     note: { type: 'string' },
     probedAt: { type: 'string' },
     probeMs: { type: 'number' },

@@ -64,7 +64,7 @@ const validateMeta = lazyValidator<SnapshotMeta>({
     'guest',
   ],
   properties: {
-    schema: { const: 'faultline.snapshot/1' },
+    schema: { type: 'string', const: 'faultline.snapshot/1' },
     key: { type: 'string', pattern: '^[0-9a-f]{24}$' },
     file: { type: 'string', pattern: '^ram-[0-9a-f]{16}\\.bin$' },
     bytes: { type: 'integer', minimum: 1 },

@@ -1,0 +1,109 @@
+/**
+ * nightly-request.json: the RunRequest the nightly hands to a job's own process (job-child.ts)
+ * through the run directory. Written and read by nightly/ alone; checked on read like every
+ * record faultline reads back.
+ */
+import type { JSONSchemaType } from 'ajv';
+import type { KernelSpec, RunRequest } from '../run/request.js';
+import { BACKINGS, GUEST_RAMS } from '../results/types.js';
+import { writeJsonAtomic } from '../util/fsutil.js';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
+
+export const JOB_REQUEST_FILE = 'nightly-request.json';
+
+const str = { type: 'string' } as const;
+const optStr = { type: 'string', nullable: true } as const;
+const strings = { type: 'array', items: str } as const;
+const positive = { type: 'integer', minimum: 1 } as const;
+const natural = { type: 'integer', minimum: 0 } as const;
+
+const kernelSchema: JSONSchemaType<KernelSpec> = {
+  oneOf: [
+    {
+      type: 'object',
+      required: ['kind', 'series'],
+      properties: { kind: { type: 'string', const: 'debian' }, series: str },
+    },
+    {
+      type: 'object',
+      required: ['kind', 'bzImage'],
+      properties: {
+        kind: { type: 'string', const: 'path' },
+        bzImage: str,
+        modulesDir: optStr,
+        release: optStr,
+        configHash: optStr,
+      },
+    },
+    {
+      type: 'object',
+      required: ['kind', 'kernelSrc', 'kconfig'],
+      properties: {
+        kind: { type: 'string', const: 'build' },
+        kernelSrc: str,
+        ref: optStr,
+        kconfig: strings,
+        base: optStr,
+      },
+    },
+  ],
+};
+
+const requestSchema: JSONSchemaType<RunRequest> = {
+  type: 'object',
+  required: [
+    'kernel',
+    'suites',
+    'backings',
+    'memMiB',
+    'smp',
+    'accel',
+    'guestRam',
+    'timeoutSec',
+    'bootTimeoutSec',
+    'resultsRoot',
+    'quick',
+    'keepVm',
+    'hugepages2m',
+    'hugepages1g',
+    'retries',
+  ],
+  properties: {
+    kernel: kernelSchema,
+    selftestsTree: optStr,
+    selftestsDir: optStr,
+    suites: strings,
+    programs: { ...strings, nullable: true },
+    backings: { type: 'array', items: { type: 'string', enum: BACKINGS } },
+    memMiB: positive,
+    smp: positive,
+    accel: { type: 'string', enum: ['auto', 'kvm', 'tcg'] },
+    guestRam: { type: 'string', enum: GUEST_RAMS },
+    timeoutSec: { type: 'number', exclusiveMinimum: 0 },
+    bootTimeoutSec: { type: 'number', exclusiveMinimum: 0 },
+    resultsRoot: str,
+    runId: optStr,
+    quick: { type: 'boolean' },
+    filter: optStr,
+    categories: { ...strings, nullable: true },
+    keepVm: { type: 'boolean' },
+    hugepages2m: natural,
+    hugepages1g: natural,
+    numaNodes: { ...positive, nullable: true },
+    aptOptions: { ...strings, nullable: true },
+    cmdline: optStr,
+    retries: natural,
+    flakyIsFailure: { type: 'boolean', nullable: true },
+    noSnapshot: { type: 'boolean', nullable: true },
+  },
+};
+
+const validate = lazyValidator<RunRequest>(requestSchema);
+
+export async function writeJobRequest(path: string, req: RunRequest): Promise<void> {
+  await writeJsonAtomic(path, req);
+}
+
+export async function readJobRequest(path: string): Promise<RunRequest> {
+  return validate.checked(await readJsonFile(path), path, 'nightly job request');
+}
