@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tidyDiagnosticLine } from '../kernel/diagnostics.js';
-import { summarize, verdictOf } from '../results/record.js';
+import { newRunRecord } from '../results/record.js';
 import type { Metric, ProgramRun, RunRecord, Status, SubtestResult } from '../results/types.js';
 import { parseKtap } from '../suites/parsers/ktap.js';
 import { exists, writeFileAtomic } from '../util/fsutil.js';
@@ -189,27 +189,21 @@ function recordFromOutput(o: {
       outputFile: '',
     },
   ];
-  const rec: RunRecord = {
-    schema: 'faultline.run/1',
+  // A host command boots no guest: the record has no qemu or guest to invent.
+  return newRunRecord({
     runId: o.runId,
     startedAt: o.startedAt,
     finishedAt: new Date().toISOString(),
     durationMs: o.durationMs,
     kernel: { source: 'build', path: o.rev },
     selftests: { source: 'command' },
-    qemu: { command: [], accel: 'tcg', accelNote: 'host command, no guest', memMiB: 0, smp: 1, guestRam: 'anon' },
-    guest: {},
     suites: [o.suite],
     backings: [],
     programs,
     subtests,
     splats: detectSplats(o.output),
-    summary: summarize(subtests),
-    verdict: 'pass',
-    timing: { totalMs: o.durationMs, testsMs: o.durationMs, bootMs: 0, pushMs: 0, prepareMs: 0 },
-  };
-  rec.verdict = verdictOf(rec);
-  return rec;
+    timing: { testsMs: o.durationMs },
+  });
 }
 
 export class CommandRunner implements RevisionRunner<CommandArtifact> {
