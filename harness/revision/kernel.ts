@@ -147,8 +147,9 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
       ...this.runSettings,
       kernel: pathSpecOf(k),
       ...(k.selftestsDir !== undefined ? { selftestsDir: k.selftestsDir } : {}),
-      // The tree whose uapi headers the --program files are compiled against.
-      selftestsTree: k.sourceTree ?? ctx.worktree,
+      // The tree whose uapi headers the --program files are compiled against: this revision's
+      // checkout (a cached build's own tree may have been another, since removed, worktree).
+      selftestsTree: ctx.worktree,
       retries: RETRIES,
       runId: ctx.runId,
     });
