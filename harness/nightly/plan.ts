@@ -282,6 +282,15 @@ function readKernel(
   return undefined;
 }
 
+/** `programs:`: C files, resolved against the plan's directory, that exist. */
+function readPrograms(r: PlanReader, node: YamlNode | null | undefined, root: YamlNode | null, file: string): string[] {
+  const programs = r
+    .stringList(node, 'programs', root, { re: /^[^\0]+\.c$/, what: 'C source file (NAME.c)', nonEmpty: true })
+    .map((p) => resolve(dirname(file), p));
+  for (const [i, p] of programs.entries()) if (!existsSync(p)) r.err(node, `programs[${i}]`, `no such file ${p}`, root);
+  return programs;
+}
+
 /** Parse and validate a plan; throws UsageError listing every problem as FILE:LINE:COL. */
 export function parsePlan(text: string, file: string): Plan {
   const lines = new LineCounter();
@@ -365,16 +374,7 @@ export function parsePlan(text: string, file: string): Plan {
           nonEmpty: true,
         }) as GuestRam[])
       : ['anon'];
-    if (e.has('programs')) {
-      const programs = r.stringList(v('programs'), 'programs', root, {
-        re: /^[^\0]+\.c$/,
-        what: 'C source file (NAME.c)',
-        nonEmpty: true,
-      });
-      plan.programs = programs.map((p) => resolve(dirname(file), p));
-      for (const [i, p] of plan.programs.entries())
-        if (!existsSync(p)) r.err(v('programs'), `programs[${i}]`, `no such file ${p}`, root);
-    }
+    if (e.has('programs')) plan.programs = readPrograms(r, v('programs'), root, file);
     if (!e.has('suites') && !e.has('programs'))
       r.err(root, 'suites', 'the plan needs suites: (e.g. [uffd]) or programs: (your own C files)');
     plan.suites = e.has('suites')
