@@ -231,7 +231,13 @@ t.test(
       ['output/fails-once.anon.txt', 'output/fails-once.anon.retry1.txt'],
     );
     t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.txt'), 'utf8'), /failing on purpose/);
-    t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.retry1.txt'), 'utf8'), /second run: pass/);
+    t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.retry1.txt'), 'utf8'), /attempt 2: pass/);
+    // The retry ran on a pristine guest, restored from the snapshot of the first.
+    t.same(
+      r.rec.guest.starts?.slice(1).map((s) => s.how),
+      ['restored'],
+      'one more guest, for the retry, restored (the first one booted or restored as the cache had it)',
+    );
     t.equal(r.rec.summary.flaky, 1);
     t.match(r.all, /FLAKY fails-once\/anon: passed on retry 1/);
     t.match(

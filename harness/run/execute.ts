@@ -186,7 +186,12 @@ export class PlanRunner {
       let open = g.ids;
       for (let k = 1; k <= retries && open.length > 0; k++) {
         log.info(`[${g.suite.name}] retry ${k}/${retries} of ${open.join(', ')}`);
-        const r = await this.runOnce(g.suite, { ...g.cmd, label: `${g.cmd.label}.retry${k}` }, 'retry');
+        // Each retry on a pristine guest when one is cheap (restored from the snapshot):
+        // what the failed attempt left behind must not decide the retry.
+        if (this.session.restorable) await this.session.recycle();
+        // FAULTLINE_ATTEMPT tells a program which attempt it is (the first has none).
+        const env = { ...g.cmd.env, FAULTLINE_ATTEMPT: String(k + 1) };
+        const r = await this.runOnce(g.suite, { ...g.cmd, env, label: `${g.cmd.label}.retry${k}` }, 'retry');
         open = open.filter((id) => !this.recordAttempt(id, r, k));
       }
     }

@@ -59,7 +59,11 @@ export class GuestSession {
   boots = 0;
   readonly starts: GuestStart[] = [];
   first: FirstBoot | undefined;
+  /** Guests stopped on purpose to give the next program a pristine one: not lost, not counted against maxBoots. */
+  private recycled = 0;
   private plan: SnapshotPlan | undefined;
+  /** A snapshot entry of this session's guest is known to exist (restored from, or saved). */
+  private haveSnapshot = false;
   /** Splats of the guests already stopped, with console.log line numbers. */
   private readonly finishedSplats: Splat[] = [];
   private live: LiveGuest | undefined;
@@ -78,14 +82,14 @@ export class GuestSession {
   /** The running guest, booting or restoring one (and pushing the binaries) when there is none. */
   async up(): Promise<LiveGuest> {
     if (this.live) return this.live;
-    if (this.boots >= this.opts.maxBoots) {
+    if (this.boots - this.recycled >= this.opts.maxBoots) {
       throw new FaultlineError(
-        `the guest was lost ${this.boots - 1} times in this run: not booting it again (see console.log)`,
+        `the guest was lost ${this.boots - this.recycled - 1} times in this run: not booting it again (see console.log)`,
       );
     }
     if (this.boots > 0) {
-      await this.consoleMark(`boot ${this.boots + 1} of this run`);
-      log.info(`rebooting the guest (boot ${this.boots + 1} of at most ${this.opts.maxBoots})`);
+      await this.consoleMark(`guest ${this.boots + 1} of this run`);
+      log.info(`starting a new guest (guest ${this.boots + 1} of this run)`);
     }
     this.boots++;
     const started = await this.start().catch((e: unknown) => {
@@ -99,6 +103,21 @@ export class GuestSession {
     this.first ??= { bootMs: started.bootMs, pushMs: Date.now() - pushStart, bytes, port: started.port };
     this.live = { guest: started.guest, ssh: started.ssh };
     return this.live;
+  }
+
+  /**
+   * Whether a new guest would come from a snapshot (cheap): then a retry can have a
+   * pristine guest instead of one a failed attempt may have left in a bad state.
+   */
+  get restorable(): boolean {
+    return this.haveSnapshot;
+  }
+
+  /** Stop a healthy guest so that the next up() starts a pristine one. */
+  async recycle(): Promise<void> {
+    if (!this.live) return;
+    this.recycled++;
+    await this.drop();
   }
 
   private async consoleMark(what: string): Promise<void> {
@@ -133,11 +152,13 @@ export class GuestSession {
         try {
           const restored = await restoreGuest(this.config, found, this.bootOpts());
           this.starts.push({ how: 'restored', readyMs: restored.bootMs, snapshot: plan.key });
+          this.haveSnapshot = true;
           log.info(`guest restored from snapshot ${plan.key} in ${(restored.bootMs / 1000).toFixed(1)} s`);
           return restored;
         } catch (e) {
           if (!(e instanceof SnapshotUnusable)) throw e;
           why = `snapshot ${plan.key} unusable: ${e.message}`;
+          this.haveSnapshot = false;
           await discardSnapshot(plan.key, e.message);
           await this.consoleMark(`${why}; booting instead`);
         }
@@ -152,6 +173,7 @@ export class GuestSession {
         const guest = parseGuestFacts(await booted.ssh.check(factsCommand, 30_000));
         const { key, inputs, qemuVersion } = plan;
         const meta = await commitSnapshot(key, booted.saved, { bootMs: booted.bootMs, qemuVersion, inputs, guest });
+        this.haveSnapshot = true;
         start.snapshot = key;
         log.info(`saved snapshot ${key} (${(meta.bytes / 1048576).toFixed(0)} MiB in ${meta.saveMs} ms)`);
       } catch (e) {
