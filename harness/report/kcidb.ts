@@ -105,6 +105,146 @@ function isoOrUndefined(s: string): string | undefined {
   return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(s) ? s : undefined;
 }
 
+/** What a run's kernel came from: one KCIDB checkout per source. */
+function sourceIdOf(run: KcidbRunInput): string {
+  const k = run.record.kernel;
+  if (run.tree !== undefined) return `tree:${run.tree}@${run.ref ?? ''}`;
+  return k.source === 'debian-package' ? `debian:${k.package ?? ''}:${k.packageVersion ?? ''}` : `path:${k.path}`;
+}
+
+function checkoutOf(run: KcidbRunInput, id: string, origin: string): KcidbCheckout {
+  const k = run.record.kernel;
+  const url = run.tree !== undefined && /^(https|git):\/\//.test(run.tree) ? run.tree : undefined;
+  const start = isoOrUndefined(run.record.startedAt);
+  return {
+    id,
+    origin,
+    tree_name: run.kernelName ?? (k.source === 'debian-package' ? 'debian' : 'local'),
+    ...(url ? { git_repository_url: url } : {}),
+    ...(run.ref !== undefined && /^[0-9a-f]{40}$/.test(run.ref)
+      ? { git_commit_hash: run.ref }
+      : run.ref !== undefined
+        ? { git_repository_branch: run.ref }
+        : {}),
+    comment:
+      k.source === 'debian-package'
+        ? `Debian ${k.package ?? 'kernel'} ${k.packageVersion ?? ''}`.trim()
+        : `kernel ${k.release ?? k.path}`,
+    ...(start ? { start_time: start } : {}),
+    valid: true,
+    misc: { source: k.source },
+  };
+}
+
+function buildOf(run: KcidbRunInput, id: string, checkoutId: string, origin: string): KcidbBuild {
+  const k = run.record.kernel;
+  return {
+    id,
+    origin,
+    checkout_id: checkoutId,
+    architecture: 'x86_64',
+    ...(run.config !== undefined ? { config_name: run.config } : {}),
+    comment: `${k.release ?? k.path}${k.configHash ? ` config ${k.configHash}` : ''}`,
+    valid: true,
+    misc: {
+      ...(k.release !== undefined ? { release: k.release } : {}),
+      ...(k.configHash !== undefined ? { config_hash: k.configHash } : {}),
+      path: k.path,
+    },
+  };
+}
+
+function environmentOf(r: RunRecord): NonNullable<KcidbTest['environment']> {
+  const q = r.qemu;
+  if (!q) return { comment: 'on the host, no guest', misc: {} };
+  return {
+    comment: `qemu ${q.accel}, ${q.smp} vCPU, ${q.memMiB} MiB, guest RAM ${q.guestRam}`,
+    misc: {
+      accel: q.accel,
+      smp: q.smp,
+      mem_mib: q.memMiB,
+      guest_ram: q.guestRam,
+      ...(r.guest?.uname ? { uname: r.guest.uname } : {}),
+    },
+  };
+}
+
+type TestBase = Pick<KcidbTest, 'origin' | 'build_id' | 'environment' | 'start_time'>;
+
+/** A subtest, then one DONE test per finite metric it reported. */
+function subtestTests(run: KcidbRunInput, t: SubtestResult, testId: string, base: TestBase): KcidbTest[] {
+  const r = run.record;
+  const path = kcidbPath(t);
+  const out: KcidbTest[] = [
+    {
+      ...base,
+      id: testId,
+      path,
+      status: STATUS[t.status],
+      ...(t.reason ? { comment: t.reason.slice(0, 1000) } : {}),
+      ...(t.durationMs !== undefined ? { duration: t.durationMs / 1000 } : {}),
+      misc: {
+        faultline_id: t.id,
+        run_id: r.runId,
+        ...(run.job !== undefined ? { job: run.job } : {}),
+        ...(t.status === 'flaky' ? { flaky: true } : {}),
+        ...(t.attempts
+          ? {
+              attempts: t.attempts.map((a) => ({
+                status: STATUS[a.status],
+                ...(a.reason !== undefined ? { comment: a.reason } : {}),
+                output: a.outputFile,
+              })),
+            }
+          : {}),
+      },
+    },
+  ];
+  (t.metrics ?? []).forEach((m, j) => {
+    if (!Number.isFinite(m.value)) return;
+    out.push({
+      ...base,
+      id: `${testId}-m${j}`,
+      path: `${path}.${part(m.name)}`,
+      status: 'DONE',
+      number: { value: m.value, ...(m.unit ? { unit: m.unit } : {}) },
+      misc: { faultline_id: t.id, metric: m.name, run_id: r.runId },
+    });
+  });
+  return out;
+}
+
+/** Every test of one run: its subtests and metrics, a FAIL per splat, a MISS when the harness failed. */
+function testsOfRun(run: KcidbRunInput, base: TestBase, origin: string): KcidbTest[] {
+  const r = run.record;
+  const runTag = part(r.runId);
+  const tests = r.subtests.flatMap((t, i) => subtestTests(run, t, `${origin}:${runTag}-${i}`, base));
+  r.splats.forEach((s, i) => {
+    tests.push({
+      ...base,
+      id: `${origin}:${runTag}-splat${i}`,
+      path: `${part(r.suites[0] ?? 'kernel')}.console.${part(s.kind)}`,
+      status: 'FAIL',
+      comment: s.title.slice(0, 1000),
+      log_excerpt: s.excerpt.slice(0, 16384),
+      misc: { run_id: r.runId, ...(s.test !== undefined ? { during: s.test } : {}), console_line: s.line },
+    });
+  });
+  if (r.infraError !== undefined) {
+    // The harness failed: MISS says "did not run", distinct from the kernel failing a test.
+    tests.push({
+      ...base,
+      id: `${origin}:${runTag}-infra`,
+      path: part(r.suites[0] ?? 'faultline'),
+      status: 'MISS',
+      comment: r.infraError.split('\n')[0]?.slice(0, 1000) ?? '',
+      log_excerpt: r.infraError.slice(0, 16384),
+      misc: { run_id: r.runId },
+    });
+  }
+  return tests;
+}
+
 export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string } = {}): KcidbData {
   const origin = opts.origin ?? 'faultline';
   if (!/^[a-z0-9_]+$/.test(origin)) throw new FaultlineError(`KCIDB origin '${origin}' must match [a-z0-9_]+`);
@@ -114,129 +254,14 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
   for (const run of runs) {
     const r = run.record;
     const k = r.kernel;
-    const sourceId =
-      run.tree !== undefined
-        ? `tree:${run.tree}@${run.ref ?? ''}`
-        : k.source === 'debian-package'
-          ? `debian:${k.package ?? ''}:${k.packageVersion ?? ''}`
-          : `path:${k.path}`;
+    const sourceId = sourceIdOf(run);
     const checkoutId = `${origin}:checkout-${shortHash(sourceId)}`;
-    if (!checkouts.has(checkoutId)) {
-      const url = run.tree !== undefined && /^(https|git):\/\//.test(run.tree) ? run.tree : undefined;
-      const start = isoOrUndefined(r.startedAt);
-      checkouts.set(checkoutId, {
-        id: checkoutId,
-        origin,
-        tree_name: run.kernelName ?? (k.source === 'debian-package' ? 'debian' : 'local'),
-        ...(url ? { git_repository_url: url } : {}),
-        ...(run.ref !== undefined && /^[0-9a-f]{40}$/.test(run.ref)
-          ? { git_commit_hash: run.ref }
-          : run.ref !== undefined
-            ? { git_repository_branch: run.ref }
-            : {}),
-        comment:
-          k.source === 'debian-package'
-            ? `Debian ${k.package ?? 'kernel'} ${k.packageVersion ?? ''}`.trim()
-            : `kernel ${k.release ?? k.path}`,
-        ...(start ? { start_time: start } : {}),
-        valid: true,
-        misc: { source: k.source },
-      });
-    }
+    if (!checkouts.has(checkoutId)) checkouts.set(checkoutId, checkoutOf(run, checkoutId, origin));
     const buildId = `${origin}:build-${shortHash(`${sourceId}|${k.configHash ?? ''}|${run.config ?? ''}|${k.path}`)}`;
-    if (!builds.has(buildId)) {
-      builds.set(buildId, {
-        id: buildId,
-        origin,
-        checkout_id: checkoutId,
-        architecture: 'x86_64',
-        ...(run.config !== undefined ? { config_name: run.config } : {}),
-        comment: `${k.release ?? k.path}${k.configHash ? ` config ${k.configHash}` : ''}`,
-        valid: true,
-        misc: {
-          ...(k.release !== undefined ? { release: k.release } : {}),
-          ...(k.configHash !== undefined ? { config_hash: k.configHash } : {}),
-          path: k.path,
-        },
-      });
-    }
-    const q = r.qemu;
-    const env = q
-      ? {
-          comment: `qemu ${q.accel}, ${q.smp} vCPU, ${q.memMiB} MiB, guest RAM ${q.guestRam}`,
-          misc: {
-            accel: q.accel,
-            smp: q.smp,
-            mem_mib: q.memMiB,
-            guest_ram: q.guestRam,
-            ...(r.guest?.uname ? { uname: r.guest.uname } : {}),
-          },
-        }
-      : { comment: 'on the host, no guest', misc: {} };
+    if (!builds.has(buildId)) builds.set(buildId, buildOf(run, buildId, checkoutId, origin));
     const start = isoOrUndefined(r.startedAt);
-    const base = { origin, build_id: buildId, environment: env, ...(start ? { start_time: start } : {}) };
-    const runTag = part(r.runId);
-    r.subtests.forEach((t, i) => {
-      const path = kcidbPath(t);
-      const testId = `${origin}:${runTag}-${i}`;
-      tests.push({
-        ...base,
-        id: testId,
-        path,
-        status: STATUS[t.status],
-        ...(t.reason ? { comment: t.reason.slice(0, 1000) } : {}),
-        ...(t.durationMs !== undefined ? { duration: t.durationMs / 1000 } : {}),
-        misc: {
-          faultline_id: t.id,
-          run_id: r.runId,
-          ...(run.job !== undefined ? { job: run.job } : {}),
-          ...(t.status === 'flaky' ? { flaky: true } : {}),
-          ...(t.attempts
-            ? {
-                attempts: t.attempts.map((a) => ({
-                  status: STATUS[a.status],
-                  ...(a.reason !== undefined ? { comment: a.reason } : {}),
-                  output: a.outputFile,
-                })),
-              }
-            : {}),
-        },
-      });
-      (t.metrics ?? []).forEach((m, j) => {
-        if (!Number.isFinite(m.value)) return;
-        tests.push({
-          ...base,
-          id: `${testId}-m${j}`,
-          path: `${path}.${part(m.name)}`,
-          status: 'DONE',
-          number: { value: m.value, ...(m.unit ? { unit: m.unit } : {}) },
-          misc: { faultline_id: t.id, metric: m.name, run_id: r.runId },
-        });
-      });
-    });
-    r.splats.forEach((s, i) => {
-      tests.push({
-        ...base,
-        id: `${origin}:${runTag}-splat${i}`,
-        path: `${part(r.suites[0] ?? 'kernel')}.console.${part(s.kind)}`,
-        status: 'FAIL',
-        comment: s.title.slice(0, 1000),
-        log_excerpt: s.excerpt.slice(0, 16384),
-        misc: { run_id: r.runId, ...(s.test !== undefined ? { during: s.test } : {}), console_line: s.line },
-      });
-    });
-    if (r.infraError !== undefined) {
-      // The harness failed: MISS says "did not run", distinct from the kernel failing a test.
-      tests.push({
-        ...base,
-        id: `${origin}:${runTag}-infra`,
-        path: part(r.suites[0] ?? 'faultline'),
-        status: 'MISS',
-        comment: r.infraError.split('\n')[0]?.slice(0, 1000) ?? '',
-        log_excerpt: r.infraError.slice(0, 16384),
-        misc: { run_id: r.runId },
-      });
-    }
+    const base = { origin, build_id: buildId, environment: environmentOf(r), ...(start ? { start_time: start } : {}) };
+    for (const t of testsOfRun(run, base, origin)) tests.push(t);
   }
   return {
     version: { major: 4, minor: KCIDB_VERSION.minor },
