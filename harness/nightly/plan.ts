@@ -16,7 +16,7 @@ import {
   type Pair,
   type Scalar,
 } from 'yaml';
-import type { Plan, PlanKernel } from '../results/nightly.js';
+import type { Plan, PlanConfig, PlanKernel } from '../results/nightly.js';
 import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/types.js';
 import { UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
@@ -291,6 +291,63 @@ function readPrograms(r: PlanReader, node: YamlNode | null | undefined, root: Ya
   return programs;
 }
 
+type Entries = ReadonlyMap<string, { key: YamlNode; value: YamlNode | null }>;
+
+/** `kernels:`: a non-empty list, names unique. */
+function readKernels(r: PlanReader, e: Entries, root: YamlNode | null): PlanKernel[] {
+  const kernelsNode = e.get('kernels')?.value;
+  const kernels: PlanKernel[] = [];
+  if (!e.has('kernels')) r.err(root, 'kernels', 'the plan needs a kernels: list');
+  else if (!isSeq(kernelsNode) || kernelsNode.items.length === 0)
+    r.err(kernelsNode, 'kernels', 'expected a non-empty list of kernels', root);
+  else {
+    kernelsNode.items.forEach((k, i) => {
+      const kk = readKernel(r, k as YamlNode | null, `kernels[${i}]`, kernelsNode);
+      if (!kk) return;
+      if (kernels.some((o) => o.name === kk.name))
+        r.err(k as YamlNode, `kernels[${i}].name`, `kernel name '${kk.name}' is used twice`, kernelsNode);
+      else kernels.push(kk);
+    });
+  }
+  return kernels;
+}
+
+/** `configs:` (source-built kernels only), or the one `default` set. */
+function readConfigs(r: PlanReader, e: Entries, root: YamlNode | null, kernels: readonly PlanKernel[]): PlanConfig[] {
+  const configs: PlanConfig[] = [];
+  if (e.has('configs')) {
+    const cn = e.get('configs')?.value;
+    if (!isSeq(cn)) r.err(cn, 'configs', 'expected a list of {name, fragments}', root);
+    else
+      cn.items.forEach((c, i) => {
+        const path = `configs[${i}]`;
+        const ce = r.entries(c as YamlNode, path, cn, CONFIG_KEYS);
+        if (!isMap(c)) return;
+        const name = ce.has('name')
+          ? r.string(ce.get('name')?.value, `${path}.name`, c, {
+              re: NAME_RE,
+              what: 'a name of letters, digits, _ . -',
+            })
+          : undefined;
+        if (!ce.has('name')) r.err(c, `${path}.name`, 'a config set needs a name');
+        const fragments = ce.has('fragments')
+          ? r.stringList(ce.get('fragments')?.value, `${path}.fragments`, c, { what: 'config fragment paths' })
+          : [];
+        if (name === undefined) return;
+        if (configs.some((o) => o.name === name)) r.err(c, `${path}.name`, `config name '${name}' is used twice`, cn);
+        else configs.push({ name, fragments });
+      });
+    if (configs.length > 0 && kernels.length > 0 && kernels.every((k) => k.kind === 'debian')) {
+      r.err(
+        e.get('configs')?.key,
+        'configs',
+        "config sets apply to source-built kernels ('tree:') only, and this plan has none",
+      );
+    }
+  }
+  return configs.length > 0 ? configs : [{ name: 'default', fragments: [] }];
+}
+
 /** Parse and validate a plan; throws UsageError listing every problem as FILE:LINE:COL. */
 export function parsePlan(text: string, file: string): Plan {
   const lines = new LineCounter();
@@ -310,54 +367,8 @@ export function parsePlan(text: string, file: string): Plan {
       ? r.string(v('name'), 'name', root, { re: NAME_RE, what: 'a name of letters, digits, _ . -' })
       : basenameOf(file);
 
-    const kernelsNode = v('kernels');
-    plan.kernels = [];
-    if (!e.has('kernels')) r.err(root, 'kernels', 'the plan needs a kernels: list');
-    else if (!isSeq(kernelsNode) || kernelsNode.items.length === 0)
-      r.err(kernelsNode, 'kernels', 'expected a non-empty list of kernels', root);
-    else {
-      kernelsNode.items.forEach((k, i) => {
-        const kk = readKernel(r, k as YamlNode | null, `kernels[${i}]`, kernelsNode);
-        if (!kk) return;
-        if (plan.kernels?.some((o) => o.name === kk.name))
-          r.err(k as YamlNode, `kernels[${i}].name`, `kernel name '${kk.name}' is used twice`, kernelsNode);
-        else plan.kernels?.push(kk);
-      });
-    }
-
-    plan.configs = [];
-    if (e.has('configs')) {
-      const cn = v('configs');
-      if (!isSeq(cn)) r.err(cn, 'configs', 'expected a list of {name, fragments}', root);
-      else
-        cn.items.forEach((c, i) => {
-          const path = `configs[${i}]`;
-          const ce = r.entries(c as YamlNode, path, cn, CONFIG_KEYS);
-          if (!isMap(c)) return;
-          const name = ce.has('name')
-            ? r.string(ce.get('name')?.value, `${path}.name`, c, {
-                re: NAME_RE,
-                what: 'a name of letters, digits, _ . -',
-              })
-            : undefined;
-          if (!ce.has('name')) r.err(c, `${path}.name`, 'a config set needs a name');
-          const fragments = ce.has('fragments')
-            ? r.stringList(ce.get('fragments')?.value, `${path}.fragments`, c, { what: 'config fragment paths' })
-            : [];
-          if (name === undefined) return;
-          if (plan.configs?.some((o) => o.name === name))
-            r.err(c, `${path}.name`, `config name '${name}' is used twice`, cn);
-          else plan.configs?.push({ name, fragments });
-        });
-      if (plan.configs.length > 0 && plan.kernels.length > 0 && plan.kernels.every((k) => k.kind === 'debian')) {
-        r.err(
-          e.get('configs')?.key,
-          'configs',
-          "config sets apply to source-built kernels ('tree:') only, and this plan has none",
-        );
-      }
-    }
-    if (plan.configs.length === 0) plan.configs = [{ name: 'default', fragments: [] }];
+    plan.kernels = readKernels(r, e, root);
+    plan.configs = readConfigs(r, e, root, plan.kernels);
 
     if (!e.has('backings')) r.err(root, 'backings', `the plan needs backings: (some of ${BACKINGS.join(', ')})`);
     plan.backings = e.has('backings')
@@ -422,12 +433,7 @@ export function parsePlan(text: string, file: string): Plan {
 }
 
 /** Cross-field checks of the guest's memory: 2 MiB pages that fit, 1 GiB pages the guest can reserve. */
-function checkGuestMemory(
-  r: PlanReader,
-  e: ReadonlyMap<string, { key: YamlNode; value: YamlNode | null }>,
-  root: YamlNode | null,
-  plan: Partial<Plan>,
-): void {
+function checkGuestMemory(r: PlanReader, e: Entries, root: YamlNode | null, plan: Partial<Plan>): void {
   if (plan.memMiB !== undefined && plan.hugepages2m !== undefined && plan.hugepages2m * 2 > plan.memMiB / 2) {
     r.err(
       e.get('hugepages')?.value ?? e.get('mem')?.value,
