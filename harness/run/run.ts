@@ -199,16 +199,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
         .map((p) => p.path ?? ''),
     },
   );
-  const ctx: SuiteContext = {
-    backings: req.backings,
-    smp: req.smp,
-    memMiB: req.memMiB,
-    hugepages2m: req.hugepages2m,
-    quick: req.quick,
-    programs: selftests.programs,
-    ...(req.filter ? { filter: req.filter } : {}),
-    ...(req.categories?.length ? { categories: req.categories } : {}),
-  };
+  const ctx = suiteContext(req, selftests.programs);
   await runOnGuest(
     record,
     session,
@@ -221,6 +212,20 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   await writeRunOutputs(dir, record);
   await log.close();
   return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false) };
+}
+
+/** What the suites plan their programs from: the request's guest and filters, the programs built. */
+function suiteContext(req: RunRequest, programs: SelftestProgram[]): SuiteContext {
+  return {
+    backings: req.backings,
+    smp: req.smp,
+    memMiB: req.memMiB,
+    hugepages2m: req.hugepages2m,
+    quick: req.quick,
+    programs,
+    ...(req.filter ? { filter: req.filter } : {}),
+    ...(req.categories?.length ? { categories: req.categories } : {}),
+  };
 }
 
 /** Boot, check the guest, run the plan; whatever happens, the guest is stopped and the record says why. */
