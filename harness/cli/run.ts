@@ -1,4 +1,4 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { relative, resolve } from 'node:path';
 import { appendHistory, runEntry } from '../history/index.js';
 import { summaryTable } from '../report/run-outputs.js';
@@ -108,79 +108,89 @@ function runRequestFromArgs(a: RunArgs): RunRequest {
   };
 }
 
+/** Which kernel: packaged, a bzImage, or built from a tree. */
+function kernelOptions<T>(y: Argv<T>) {
+  return y
+    .option('kernel', {
+      type: 'string',
+      describe: "bzImage to boot (default: Debian's packaged kernel, downloaded with apt-get)",
+    })
+    .option('modules', {
+      type: 'string',
+      describe: 'lib/modules/<release> of --kernel, when its virtio_net is a module',
+    })
+    .option('debian-kernel', {
+      type: 'string',
+      default: '6.12',
+      describe: 'Debian kernel series to download when no --kernel is given',
+    })
+    .option('kernel-src', {
+      type: 'string',
+      describe: 'kernel tree: the selftests come from it; with --kconfig/--ref the kernel is built from it too',
+    })
+    .option('kconfig', {
+      type: 'string',
+      array: true,
+      default: [],
+      describe:
+        'build the kernel from --kernel-src with these fragments (kconfigs/NAME.config or paths), e.g. base,uffd',
+    })
+    .option('ref', { type: 'string', describe: 'with --kernel-src: build this revision (in a cached git worktree)' })
+    .option('config-base', {
+      type: 'string',
+      describe: 'with --kconfig: starting config (defconfig, tinyconfig, allnoconfig or a file)',
+    });
+}
+
+/** What to run: suites, categories, programs, backings, and listing instead of running. */
+function selectionOptions<T>(y: Argv<T>) {
+  return y
+    .option('suite', {
+      type: 'string',
+      array: true,
+      describe: 'suites to run (comma-separated or repeated; default uffd, or none with --program)',
+    })
+    .option('program', {
+      type: 'string',
+      array: true,
+      describe: "your own C program (repeatable): built against the tree's uapi headers, run once per backing",
+    })
+    .option('backing', {
+      type: 'string',
+      array: true,
+      default: ['hugetlb', 'shmem', 'anon'],
+      describe: 'test memory: anon, shmem, shmem-private, shmem-thp, hugetlb, hugetlb-private, hugetlb-1g',
+    })
+    .option('quick', {
+      type: 'boolean',
+      default: false,
+      describe: 'short iteration counts and a quick subset of uffd-unit-tests',
+    })
+    .option('filter', { type: 'string', describe: 'only tests whose name contains this (uffd-unit-tests -f)' })
+    .option('category', {
+      type: 'string',
+      array: true,
+      default: [],
+      describe: `suite mm: only these run_vmtests.sh categories (${MM_CATEGORIES.join(', ')})`,
+    })
+    .option('list', {
+      type: 'boolean',
+      default: false,
+      describe: 'print the suites, and the programs, categories and subtests the tested tree offers; run nothing',
+    });
+}
+
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run',
   describe: 'boot a guest, push the selftests over SSH, run them on hugetlb/shmem/anon, write results/<run-id>/',
   builder: (y) =>
-    guestOptions(y)
-      .option('kernel', {
-        type: 'string',
-        describe: "bzImage to boot (default: Debian's packaged kernel, downloaded with apt-get)",
-      })
-      .option('modules', {
-        type: 'string',
-        describe: 'lib/modules/<release> of --kernel, when its virtio_net is a module',
-      })
-      .option('debian-kernel', {
-        type: 'string',
-        default: '6.12',
-        describe: 'Debian kernel series to download when no --kernel is given',
-      })
-      .option('kernel-src', {
-        type: 'string',
-        describe: 'kernel tree: the selftests come from it; with --kconfig/--ref the kernel is built from it too',
-      })
-      .option('kconfig', {
-        type: 'string',
-        array: true,
-        default: [],
-        describe:
-          'build the kernel from --kernel-src with these fragments (kconfigs/NAME.config or paths), e.g. base,uffd',
-      })
-      .option('ref', { type: 'string', describe: 'with --kernel-src: build this revision (in a cached git worktree)' })
-      .option('config-base', {
-        type: 'string',
-        describe: 'with --kconfig: starting config (defconfig, tinyconfig, allnoconfig or a file)',
-      })
-      .option('suite', {
-        type: 'string',
-        array: true,
-        describe: 'suites to run (comma-separated or repeated; default uffd, or none with --program)',
-      })
-      .option('program', {
-        type: 'string',
-        array: true,
-        describe: "your own C program (repeatable): built against the tree's uapi headers, run once per backing",
-      })
-      .option('backing', {
-        type: 'string',
-        array: true,
-        default: ['hugetlb', 'shmem', 'anon'],
-        describe: 'test memory: anon, shmem, shmem-private, shmem-thp, hugetlb, hugetlb-private, hugetlb-1g',
-      })
+    selectionOptions(kernelOptions(guestOptions(y)))
       .option('results', { type: 'string', default: 'results', describe: 'parent directory of run directories' })
       .option('run-id', { type: 'string', describe: 'name of the run directory (default: timestamp + random)' })
       .option('keep-vm', {
         type: 'boolean',
         default: false,
         describe: 'leave the guest running after the tests and print the ssh command',
-      })
-      .option('quick', {
-        type: 'boolean',
-        default: false,
-        describe: 'short iteration counts and a quick subset of uffd-unit-tests',
-      })
-      .option('filter', { type: 'string', describe: 'only tests whose name contains this (uffd-unit-tests -f)' })
-      .option('category', {
-        type: 'string',
-        array: true,
-        default: [],
-        describe: `suite mm: only these run_vmtests.sh categories (${MM_CATEGORIES.join(', ')})`,
-      })
-      .option('list', {
-        type: 'boolean',
-        default: false,
-        describe: 'print the suites, and the programs, categories and subtests the tested tree offers; run nothing',
       })
       .option('hugepages-1g', {
         type: 'number',
