@@ -10,7 +10,7 @@
  * and then with --no-snapshot, 2 guests at a time; prints both wall times and the ratio.
  * Usage: node dist/bench/snapshot.js [--rounds N] [--nightly [--jobs N]]
  */
-import { mkdtemp, mkdir, copyFile, writeFile, chmod, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireKernel } from '../harness/kernel/bootable.js';
@@ -19,11 +19,11 @@ import { chooseAccel } from '../harness/vm/accel.js';
 import { freePort, Guest, requireQemu } from '../harness/vm/guest.js';
 import { commitSnapshot, factsCommand, findSnapshot, parseGuestFacts, snapshotKey } from '../harness/vm/snapshot.js';
 import { bootGuest, restoreGuest } from '../harness/run/boot.js';
-import { run, requireTool } from '../harness/util/proc.js';
 import { readPlan } from '../harness/nightly/plan.js';
 import { expandJobs } from '../harness/nightly/jobs.js';
 import { runNightly } from '../harness/nightly/nightly.js';
 import { PROJECT_ROOT } from '../harness/util/project.js';
+import { bareInitramfs } from './lib/bare-initramfs.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 5) || 5;
@@ -32,22 +32,6 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
-
-async function bareInitramfs(): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'bench-bare-'));
-  await mkdir(join(root, 'bin'));
-  await copyFile(await requireTool('busybox', 'busybox-static'), join(root, 'bin', 'busybox'));
-  await writeFile(join(root, 'init'), '#!/bin/busybox sh\necho BARE-INIT-START\n/bin/busybox poweroff -f\n');
-  await chmod(join(root, 'init'), 0o755);
-  const out = join(root, '..', `bare-${Date.now()}.cpio`);
-  await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', out], {
-    timeoutMs: 60_000,
-    cwd: root,
-    input: 'bin\nbin/busybox\ninit\n',
-  });
-  await rm(root, { recursive: true, force: true });
-  return out;
-}
 
 const kernel = await acquireKernel({ kind: 'debian', series: '6.12' });
 const qemu = await requireQemu();

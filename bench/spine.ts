@@ -9,7 +9,7 @@
  * Usage: node dist/bench/spine.js [--rounds N] [--run]
  */
 import { execa } from 'execa';
-import { mkdtemp, mkdir, copyFile, writeFile, chmod, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireKernel } from '../harness/kernel/bootable.js';
@@ -19,9 +19,10 @@ import { chooseAccel } from '../harness/vm/accel.js';
 import { freePort, Guest, requireQemu } from '../harness/vm/guest.js';
 import type { SshSession } from '../harness/ssh/transport.js';
 import { bootGuest } from '../harness/run/boot.js';
-import { run, requireTool } from '../harness/util/proc.js';
+import { requireTool } from '../harness/util/proc.js';
 import { readRunRecord } from '../harness/results/record.js';
 import { PROJECT_ROOT } from '../harness/util/project.js';
+import { bareInitramfs } from './lib/bare-initramfs.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 3) || 3;
@@ -29,22 +30,6 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
-
-async function bareInitramfs(): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'bench-bare-'));
-  await mkdir(join(root, 'bin'));
-  await copyFile(await requireTool('busybox', 'busybox-static'), join(root, 'bin', 'busybox'));
-  await writeFile(join(root, 'init'), '#!/bin/busybox sh\necho BARE-INIT-START\n/bin/busybox poweroff -f\n');
-  await chmod(join(root, 'init'), 0o755);
-  const out = join(root, '..', `bare-${Date.now()}.cpio`);
-  await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', out], {
-    timeoutMs: 60_000,
-    cwd: root,
-    input: 'bin\nbin/busybox\ninit\n',
-  });
-  await rm(root, { recursive: true, force: true });
-  return out;
-}
 
 const kernel = await acquireKernel({ kind: 'debian', series: '6.12' });
 const qemu = await requireQemu();

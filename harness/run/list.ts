@@ -4,6 +4,7 @@ import { allSuites } from '../suites/registry.js';
 import type { GuestCommand, Suite, SuiteContext } from '../suites/types.js';
 import { UsageError } from '../util/errors.js';
 import { acquireKernel } from '../kernel/bootable.js';
+import { buildSuitePrograms, suiteContext } from './run.js';
 import type { RunRequest } from './request.js';
 
 /**
@@ -55,21 +56,11 @@ function listSuite(suite: Suite, ctx: SuiteContext): string[] {
 export async function listOffer(req: RunRequest): Promise<string> {
   const tree = await treeOf(req);
   const selftests = await buildSelftests({ tree });
-  const programs = [...selftests.programs];
+  const offered = { programs: [...selftests.programs], tree };
   const suites = allSuites();
-  for (const s of suites)
-    for (const p of s.buildPrograms ? await s.buildPrograms(tree) : [])
-      if (!programs.some((q) => q.name === p.name)) programs.push(p);
-  const ctx: SuiteContext = {
-    backings: req.backings.length ? req.backings : BACKINGS,
-    smp: req.smp,
-    memMiB: req.memMiB,
-    hugepages2m: req.hugepages2m,
-    quick: req.quick,
-    programs,
-    ...(req.filter ? { filter: req.filter } : {}),
-    ...(req.categories?.length ? { categories: req.categories } : {}),
-  };
+  await buildSuitePrograms(suites, offered);
+  // Every backing unless the user named some: the list shows what the tree offers.
+  const ctx = { ...suiteContext(req, offered.programs), ...(req.backings.length ? {} : { backings: BACKINGS }) };
   const out = [`tree: ${tree}`, ''];
   for (const s of suites) out.push(...listSuite(s, ctx), '');
   return out.join('\n');

@@ -99,7 +99,7 @@ async function buildOwnPrograms(
 }
 
 /** Programs suites build from the tested tree on demand (suite mm): they join the list and are pushed. */
-async function buildSuitePrograms(
+export async function buildSuitePrograms(
   suites: readonly Suite[],
   selftests: { programs: SelftestProgram[]; tree?: string },
 ): Promise<string[]> {
@@ -215,7 +215,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
 }
 
 /** What the suites plan their programs from: the request's guest and filters, the programs built. */
-function suiteContext(req: RunRequest, programs: SelftestProgram[]): SuiteContext {
+export function suiteContext(req: RunRequest, programs: SelftestProgram[]): SuiteContext {
   return {
     backings: req.backings,
     smp: req.smp,
