@@ -76,7 +76,7 @@ async function bootReady(save?: Awaited<ReturnType<typeof snapshotKey>>): Promis
   try {
     if (save && b.saved) {
       const guest = parseGuestFacts(await b.ssh.check(factsCommand));
-      const meta = await commitSnapshot(save.key, b.saved, { ...save, bootMs: b.bootMs, guest });
+      const meta = await commitSnapshot(save.key, b.saved, { ...save, bootMs: b.bootMs, guest }, b.guest.console.all);
       console.log(`saved snapshot ${save.key}: ${(meta.bytes / 1048576).toFixed(0)} MiB in ${meta.saveMs} ms`);
     }
     return b.bootMs;

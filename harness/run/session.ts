@@ -1,4 +1,4 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, readFile, rm } from 'node:fs/promises';
 import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import type { GuestStart, Splat } from '../results/types.js';
@@ -7,6 +7,7 @@ import type { Guest } from '../vm/guest.js';
 import type { QemuConfig } from '../vm/qemu-args.js';
 import {
   commitSnapshot,
+  savedBootConsole,
   discardSnapshot,
   factsCommand,
   findSnapshot,
@@ -120,6 +121,18 @@ export class GuestSession {
     await this.drop();
   }
 
+  /**
+   * A restored guest printed no boot: console.log gets the saved guest's boot (the kernel
+   * banner, its command line, what it found), marked as such, before the restored console.
+   */
+  private async replayBoot(key: string): Promise<void> {
+    const boot = await savedBootConsole(key);
+    if (!boot) return;
+    await this.consoleMark(`the boot of the saved guest (snapshot ${key}); this guest was restored from it`);
+    await appendFile(this.opts.consolePath, boot.endsWith('\n') ? boot : `${boot}\n`);
+    await this.consoleMark('restored guest');
+  }
+
   private async consoleMark(what: string): Promise<void> {
     await appendFile(this.opts.consolePath, `\n===== faultline: ${what} =====\n`);
     this.lineOffset = countLines(await readFile(this.opts.consolePath, 'utf8'));
@@ -150,6 +163,7 @@ export class GuestSession {
       const found = await findSnapshot(plan.key);
       if ('meta' in found) {
         try {
+          await this.replayBoot(plan.key);
           const restored = await restoreGuest(this.config, found, this.bootOpts());
           this.starts.push({ how: 'restored', readyMs: restored.bootMs, snapshot: plan.key });
           this.haveSnapshot = true;
@@ -168,11 +182,21 @@ export class GuestSession {
     const booted = await bootGuest(this.config, this.bootOpts(), 'off' in plan ? undefined : plan.key);
     const start: GuestStart = { how: 'booted', readyMs: booted.bootMs, ...(why ? { why } : {}) };
     this.starts.push(start);
-    if (booted.saved && !('off' in plan)) {
+    // A boot that printed a kernel report is not saved: every guest must show its own.
+    const bootSplats = booted.guest.console.detector.splats.length;
+    if (booted.saved && bootSplats > 0) {
+      log.info(`keeping no snapshot of this guest: its boot printed ${bootSplats} kernel report(s)`);
+      await rm(booted.saved.tmp, { force: true });
+    } else if (booted.saved && !('off' in plan)) {
       try {
         const guest = parseGuestFacts(await booted.ssh.check(factsCommand, 30_000));
         const { key, inputs, qemuVersion } = plan;
-        const meta = await commitSnapshot(key, booted.saved, { bootMs: booted.bootMs, qemuVersion, inputs, guest });
+        const meta = await commitSnapshot(
+          key,
+          booted.saved,
+          { bootMs: booted.bootMs, qemuVersion, inputs, guest },
+          booted.guest.console.all,
+        );
         this.haveSnapshot = true;
         start.snapshot = key;
         log.info(`saved snapshot ${key} (${(meta.bytes / 1048576).toFixed(0)} MiB in ${meta.saveMs} ms)`);

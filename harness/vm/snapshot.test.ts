@@ -7,6 +7,7 @@ import { sha256 } from '../util/fsutil.js';
 import {
   commitSnapshot,
   findSnapshot,
+  savedBootConsole,
   honestyCommand,
   parseGuestFacts,
   snapshotKey,
@@ -47,12 +48,17 @@ async function savedStream(key: string, content: string): Promise<{ tmp: string;
 
 async function committed(content = 'QEVM stream'): Promise<{ key: string; meta: SnapshotMeta; dir: string }> {
   const k = await snapshotKey(config);
-  const meta = await commitSnapshot(k.key, await savedStream(k.key, content), {
-    bootMs: 9000,
-    qemuVersion: k.qemuVersion,
-    inputs: k.inputs,
-    guest: facts,
-  });
+  const meta = await commitSnapshot(
+    k.key,
+    await savedStream(k.key, content),
+    {
+      bootMs: 9000,
+      qemuVersion: k.qemuVersion,
+      inputs: k.inputs,
+      guest: facts,
+    },
+    '[    0.000000] Linux version 6.12.117+deb12-amd64\n',
+  );
   return { key: k.key, meta, dir: join(root, 'cache', 'snapshots', k.key) };
 }
 
@@ -84,7 +90,8 @@ t.test('a committed entry: stream renamed by its checksum, meta.json naming size
   const { key, meta, dir } = await committed();
   t.equal(meta.sha256, sha256('QEVM stream'));
   t.equal(meta.bytes, 'QEVM stream'.length);
-  t.same(readdirSync(dir).sort(), ['meta.json', meta.file].sort(), 'the .tmp is gone');
+  t.same(readdirSync(dir).sort(), ['boot-console.log', 'meta.json', meta.file].sort(), 'the .tmp is gone');
+  t.match(await savedBootConsole(key), /^\[ +0\.000000\] Linux version 6\.12/, "the saved guest's boot is kept");
   const found = await findSnapshot(key);
   t.ok('meta' in found && found.meta.sha256 === meta.sha256 && found.path === join(dir, meta.file));
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FaultlineError } from '../util/errors.js';
-import { cacheDir, sha256, sha256File, writeJsonAtomic } from '../util/fsutil.js';
+import { cacheDir, sha256, sha256File, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { run, shellQuote } from '../util/proc.js';
 import { lazyValidator } from '../util/schema.js';
@@ -131,7 +131,17 @@ export async function snapshotKey(
   const { qmpSocket: _q, incoming: _i, ...rest } = { ...c, sshPort: 0 };
   const args = qemuArgs({ ...rest, kernel: 'KERNEL', initrd: 'INITRD' });
   const inputs = { kernelSha256, initrdSha256, args };
-  return { key: sha256(stableStringify({ version, inputs })).slice(0, 24), inputs, qemuVersion: version };
+  // `entry` names the layout of an entry (2: with the saved boot's console).
+  const key = sha256(stableStringify({ entry: 2, version, inputs })).slice(0, 24);
+  return { key, inputs, qemuVersion: version };
+}
+
+/** The console of the saved guest's boot, kept beside its stream. */
+const BOOT_CONSOLE = 'boot-console.log';
+
+/** The console the saved guest printed while it booted (empty for entries saved before it was kept). */
+export async function savedBootConsole(key: string): Promise<string> {
+  return readFile(join(await entryDir(key), BOOT_CONSOLE), 'utf8').catch(() => '');
 }
 
 async function entryDir(key: string): Promise<string> {
@@ -216,6 +226,7 @@ export async function commitSnapshot(
   key: string,
   saved: { tmp: string; saveMs: number },
   facts: Pick<SnapshotMeta, 'bootMs' | 'qemuVersion' | 'inputs' | 'guest'>,
+  bootConsole: string,
 ): Promise<SnapshotMeta> {
   const dir = await entryDir(key);
   const [digest, st] = await Promise.all([sha256File(saved.tmp), stat(saved.tmp)]);
@@ -231,11 +242,13 @@ export async function commitSnapshot(
     saveMs: saved.saveMs,
     ...facts,
   };
+  // The saved guest's boot, for the console.log of every guest restored from it.
+  await writeFileAtomic(join(dir, BOOT_CONSOLE), bootConsole);
   await writeJsonAtomic(join(dir, 'meta.json'), meta);
   // Streams of concurrent saves that lost the race, and leftovers of killed saves (a
   // .tmp young enough to be another save in progress stays).
   for (const f of await readdir(dir)) {
-    if (f === file || f === 'meta.json') continue;
+    if (f === file || f === 'meta.json' || f === BOOT_CONSOLE) continue;
     const age =
       Date.now() -
       (await stat(join(dir, f)).then(
