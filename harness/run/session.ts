@@ -63,6 +63,8 @@ export class GuestSession {
   /** Guests stopped on purpose to give the next program a pristine one: not lost, not counted against maxBoots. */
   private recycled = 0;
   private plan: SnapshotPlan | undefined;
+  /** console.log already holds a saved guest's boot: the next guest appends to it. */
+  private bootReplayed = false;
   /** A snapshot entry of this session's guest is known to exist (restored from, or saved). */
   private haveSnapshot = false;
   /** Splats of the guests already stopped, with console.log line numbers. */
@@ -130,6 +132,7 @@ export class GuestSession {
     if (!boot) return;
     await this.consoleMark(`the boot of the saved guest (snapshot ${key}); this guest was restored from it`);
     await appendFile(this.opts.consolePath, boot.endsWith('\n') ? boot : `${boot}\n`);
+    this.bootReplayed = true;
     await this.consoleMark('restored guest');
   }
 
@@ -143,7 +146,8 @@ export class GuestSession {
       consolePath: this.opts.consolePath,
       bootTimeoutSec: this.opts.bootTimeoutSec,
       keys: this.opts.keys,
-      appendConsole: this.boots > 1,
+      // Later guests, and a restored first one after its saved boot, add to the run's console.log.
+      appendConsole: this.boots > 1 || this.bootReplayed,
     };
   }
 
