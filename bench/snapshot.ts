@@ -13,17 +13,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireKernel } from '../harness/kernel/bootable.js';
-import { buildInitramfs } from '../harness/image/initramfs.js';
-import { chooseAccel } from '../harness/vm/accel.js';
-import { freePort, Guest, requireQemu } from '../harness/vm/guest.js';
+import { freePort, Guest } from '../harness/vm/guest.js';
 import { commitSnapshot, factsCommand, findSnapshot, parseGuestFacts, snapshotKey } from '../harness/vm/snapshot.js';
 import { bootGuest, restoreGuest } from '../harness/run/boot.js';
 import { readPlan } from '../harness/nightly/plan.js';
 import { expandJobs } from '../harness/nightly/jobs.js';
 import { runNightly } from '../harness/nightly/nightly.js';
 import { PROJECT_ROOT } from '../harness/util/project.js';
-import { bareInitramfs } from './lib/bare-initramfs.js';
+import { benchGuests } from './lib/bare-initramfs.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 5) || 5;
@@ -33,21 +30,7 @@ const median = (xs: number[]): number => {
 };
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
-const kernel = await acquireKernel({ kind: 'debian', series: '6.12' });
-const qemu = await requireQemu();
-const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
-const bare = await bareInitramfs();
-const accel = await chooseAccel('auto', { qemu, kernel: kernel.bzImage, initrd: image.path });
-const common = {
-  qemu,
-  kernel: kernel.bzImage,
-  accel: accel.accel,
-  memMiB: 1024,
-  smp: 2,
-  guestRam: 'anon' as const,
-  hugepages2m: 64,
-  hugepages1g: 0,
-};
+const { kernel, image, bare, accel, common } = await benchGuests();
 const config = { ...common, initrd: image.path };
 const consoleDir = await mkdtemp(join(tmpdir(), 'bench-console-'));
 const opts = (tag: string) => ({

@@ -12,17 +12,14 @@ import { execa } from 'execa';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireKernel } from '../harness/kernel/bootable.js';
-import { buildInitramfs } from '../harness/image/initramfs.js';
 import { buildSelftests } from '../harness/selftests/build.js';
-import { chooseAccel } from '../harness/vm/accel.js';
-import { freePort, Guest, requireQemu } from '../harness/vm/guest.js';
+import { freePort, Guest } from '../harness/vm/guest.js';
 import type { SshSession } from '../harness/ssh/transport.js';
 import { bootGuest } from '../harness/run/boot.js';
 import { requireTool } from '../harness/util/proc.js';
 import { readRunRecord } from '../harness/results/record.js';
 import { PROJECT_ROOT } from '../harness/util/project.js';
-import { bareInitramfs } from './lib/bare-initramfs.js';
+import { benchGuests } from './lib/bare-initramfs.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 3) || 3;
@@ -31,21 +28,7 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
 
-const kernel = await acquireKernel({ kind: 'debian', series: '6.12' });
-const qemu = await requireQemu();
-const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
-const bare = await bareInitramfs();
-const accel = await chooseAccel('auto', { qemu, kernel: kernel.bzImage, initrd: image.path });
-const common = {
-  qemu,
-  kernel: kernel.bzImage,
-  accel: accel.accel,
-  memMiB: 1024,
-  smp: 2,
-  guestRam: 'anon' as const,
-  hugepages2m: 64,
-  hugepages1g: 0,
-};
+const { kernel, image, bare, accel, common } = await benchGuests();
 const consoleDir = await mkdtemp(join(tmpdir(), 'bench-console-'));
 console.log(`kernel ${kernel.info.release ?? ''}, accel ${accel.accel} (${accel.note}), ${rounds} rounds`);
 

@@ -1,10 +1,14 @@
 import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { acquireKernel } from '../../harness/kernel/bootable.js';
+import { buildInitramfs } from '../../harness/image/initramfs.js';
+import { chooseAccel } from '../../harness/vm/accel.js';
+import { requireQemu } from '../../harness/vm/guest.js';
 import { requireTool, run } from '../../harness/util/proc.js';
 
 /** A busybox initramfs whose init prints BARE-INIT-START and powers off: the bare kernel's boot-to-init. */
-export async function bareInitramfs(): Promise<string> {
+async function bareInitramfs(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'bench-bare-'));
   await mkdir(join(root, 'bin'));
   await copyFile(await requireTool('busybox', 'busybox-static'), join(root, 'bin', 'busybox'));
@@ -18,4 +22,27 @@ export async function bareInitramfs(): Promise<string> {
   });
   await rm(root, { recursive: true, force: true });
   return out;
+}
+
+/**
+ * What the boot benchmarks compare on: Debian's 6.12 kernel with faultline's initramfs and
+ * with the bare one, and the guest settings both boot with.
+ */
+export async function benchGuests() {
+  const kernel = await acquireKernel({ kind: 'debian', series: '6.12' });
+  const qemu = await requireQemu();
+  const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
+  const bare = await bareInitramfs();
+  const accel = await chooseAccel('auto', { qemu, kernel: kernel.bzImage, initrd: image.path });
+  const common = {
+    qemu,
+    kernel: kernel.bzImage,
+    accel: accel.accel,
+    memMiB: 1024,
+    smp: 2,
+    guestRam: 'anon' as const,
+    hugepages2m: 64,
+    hugepages1g: 0,
+  };
+  return { kernel, qemu, image, bare, accel, common };
 }
