@@ -16,6 +16,7 @@ import {
   NIGHTLY_FILE,
   readNightlyRecord,
   writeNightlyRecord,
+  type Job,
   type NightlyJobState,
   type NightlyRecord,
 } from '../results/nightly.js';
@@ -36,9 +37,52 @@ export interface MergeOutcome extends FinalizeResult {
   exitCode: ExitCodeValue;
 }
 
+type ShardInput = { dir: string; rec: NightlyRecord };
+type JobOwner = { dir: string; job: NightlyJobState };
+
 export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions): Promise<MergeOutcome> {
+  const inputs = await readShards(dirs);
+  const first = inputs[0];
+  if (!first) throw new UsageError('merge: nothing to merge');
+  const owner = jobOwners(inputs);
+  const plan = first.rec.plan;
+  const planJobs = expandJobs(plan);
+  const nightlyId = mergedNightlyId(first.dir, opts);
+  const outDir = resolve(opts.outDir ?? join(opts.resultsRoot, 'nightly', nightlyId));
+  if (await exists(join(outDir, NIGHTLY_FILE)))
+    throw new UsageError(`merge: ${outDir} already holds a nightly: pass another --out`);
+  await mkdir(join(outDir, 'runs'), { recursive: true });
+
+  const { jobs, missing } = await copyOwnedRuns(planJobs, owner, outDir);
+  const extra = [...owner.keys()].filter((id) => !planJobs.some((j) => j.id === id));
+  if (extra.length) log.warn(`merge: ${extra.length} job(s) not in the plan ignored (e.g. ${extra[0] ?? ''})`);
+  if (missing.length)
+    log.warn(
+      `merge: ${missing.length} of ${planJobs.length} job(s) ran in no shard (e.g. ${missing[0] ?? ''}): a shard is missing or incomplete`,
+    );
+
+  const record = mergedRecord(inputs, first, nightlyId, jobs, missing.length === 0);
+  await writeNightlyRecord(outDir, record);
+  const fin = await finalizeNightly(outDir, record, {
+    resultsRoot: resolve(opts.resultsRoot),
+    compare: opts.compare ?? true,
+    ...(opts.baseline !== undefined ? { baseline: resolve(opts.baseline) } : {}),
+    ...(opts.print !== undefined ? { print: opts.print } : {}),
+  });
+  const code = nightlyExitCode(record, fin);
+  return {
+    ...fin,
+    dir: outDir,
+    record,
+    missing,
+    exitCode: missing.length > 0 && code === ExitCode.ok ? ExitCode.infra : code,
+  };
+}
+
+/** Reads every shard's record; refuses shards of different plans, warns on mixed histories. */
+async function readShards(dirs: readonly string[]): Promise<ShardInput[]> {
   if (dirs.length === 0) throw new UsageError('merge: name the shard directories to combine (faultline merge DIR...)');
-  const inputs: { dir: string; rec: NightlyRecord }[] = [];
+  const inputs: ShardInput[] = [];
   for (const d of dirs) inputs.push({ dir: resolve(d), rec: await readNightlyRecord(resolve(d)) });
   const first = inputs[0];
   if (!first) throw new UsageError('merge: nothing to merge');
@@ -54,8 +98,12 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
     log.warn(
       `shards were assigned from different histories (fingerprints ${[...fps].join(', ')}); checking coverage job by job`,
     );
+  return inputs;
+}
 
-  const owner = new Map<string, { dir: string; job: NightlyJobState }>();
+/** Which shard owns each job: the one that finished it; a job finished by two shards is refused. */
+function jobOwners(inputs: readonly ShardInput[]): Map<string, JobOwner> {
+  const owner = new Map<string, JobOwner>();
   for (const i of inputs) {
     for (const job of i.rec.jobs) {
       const prev = owner.get(job.id);
@@ -67,27 +115,27 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
       if (!prev || (prev.job.state !== 'done' && job.state === 'done')) owner.set(job.id, { dir: i.dir, job });
     }
   }
+  return owner;
+}
 
-  const plan = first.rec.plan;
-  const planJobs = expandJobs(plan);
-  const startedAt = inputs.map((i) => i.rec.startedAt).sort()[0] ?? new Date().toISOString();
-  const finishedAt =
-    inputs
-      .map((i) => i.rec.finishedAt ?? '')
-      .sort()
-      .pop() || new Date().toISOString();
+/** The merged night's id: --nightly-id, else --out's name, else the first shard's name without its shard suffix. */
+function mergedNightlyId(firstDir: string, opts: MergeOptions): string {
   // The merged night is named after its own directory when --out names one (CI examples write
   // nightly-<run or date>); shard directories are often the same names every night (shard-1).
-  const nightlyId =
+  return (
     opts.nightlyId ??
     (opts.outDir !== undefined
       ? basename(resolve(opts.outDir))
-      : basename(first.dir).replace(/-shard\d+of\d+$/, '') + '-merged');
-  const outDir = resolve(opts.outDir ?? join(opts.resultsRoot, 'nightly', nightlyId));
-  if (await exists(join(outDir, NIGHTLY_FILE)))
-    throw new UsageError(`merge: ${outDir} already holds a nightly: pass another --out`);
-  await mkdir(join(outDir, 'runs'), { recursive: true });
+      : basename(firstDir).replace(/-shard\d+of\d+$/, '') + '-merged')
+  );
+}
 
+/** Copies each plan job's run (and failed attempts) from its owning shard; jobs no shard finished stay pending. */
+async function copyOwnedRuns(
+  planJobs: readonly Job[],
+  owner: ReadonlyMap<string, JobOwner>,
+  outDir: string,
+): Promise<{ jobs: NightlyJobState[]; missing: string[] }> {
   const jobs: NightlyJobState[] = [];
   const missing: string[] = [];
   for (const pj of planJobs) {
@@ -107,45 +155,40 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
     }
     jobs.push({ ...o.job, runDir, ...(failedAttempts.length ? { failedAttempts } : {}) });
   }
-  const extra = [...owner.keys()].filter((id) => !planJobs.some((j) => j.id === id));
-  if (extra.length) log.warn(`merge: ${extra.length} job(s) not in the plan ignored (e.g. ${extra[0] ?? ''})`);
-  if (missing.length)
-    log.warn(
-      `merge: ${missing.length} of ${planJobs.length} job(s) ran in no shard (e.g. ${missing[0] ?? ''}): a shard is missing or incomplete`,
-    );
+  return { jobs, missing };
+}
 
-  const record: NightlyRecord = {
+/** The merged night's record: the shards' time span, their hosts summed, the jobs as copied. */
+function mergedRecord(
+  inputs: readonly ShardInput[],
+  first: ShardInput,
+  nightlyId: string,
+  jobs: NightlyJobState[],
+  complete: boolean,
+): NightlyRecord {
+  const startedAt = inputs.map((i) => i.rec.startedAt).sort()[0] ?? new Date().toISOString();
+  const finishedAt =
+    inputs
+      .map((i) => i.rec.finishedAt ?? '')
+      .sort()
+      .pop() || new Date().toISOString();
+  return {
     schema: 'faultline.nightly/1',
     nightlyId,
     planName: first.rec.planName,
     planHash: first.rec.planHash,
-    plan,
+    plan: first.rec.plan,
     mergedFrom: inputs.map((i) => i.rec.nightlyId),
     startedAt,
     finishedAt,
-    complete: missing.length === 0,
+    complete,
     host: {
       hostname: [...new Set(inputs.map((i) => i.rec.host.hostname))].join(','),
       cpus: inputs.reduce((a, i) => a + i.rec.host.cpus, 0),
       memMiB: inputs.reduce((a, i) => a + i.rec.host.memMiB, 0),
       parallel: inputs.reduce((a, i) => a + i.rec.host.parallel, 0),
     },
-    totalJobs: planJobs.length,
+    totalJobs: jobs.length,
     jobs,
-  };
-  await writeNightlyRecord(outDir, record);
-  const fin = await finalizeNightly(outDir, record, {
-    resultsRoot: resolve(opts.resultsRoot),
-    compare: opts.compare ?? true,
-    ...(opts.baseline !== undefined ? { baseline: resolve(opts.baseline) } : {}),
-    ...(opts.print !== undefined ? { print: opts.print } : {}),
-  });
-  const code = nightlyExitCode(record, fin);
-  return {
-    ...fin,
-    dir: outDir,
-    record,
-    missing,
-    exitCode: missing.length > 0 && code === ExitCode.ok ? ExitCode.infra : code,
   };
 }
