@@ -244,7 +244,19 @@ export function compareRuns(
   const contextOf = opts.contextOf ?? guestRamContext;
   const b = collect(base, contextOf);
   const h = collect(head, contextOf);
-  const out: Comparison = {
+  const out = emptyComparison(base, head, opts);
+  compareStatuses(b, h, opts, out);
+  for (const [sig, s] of h.splats) if (!b.splats.has(sig)) out.newSplats.push(s);
+  for (const [sig, s] of b.splats) if (!h.splats.has(sig)) out.goneSplats.push(s);
+  compareMetrics(b, h, opts, out);
+  sortByKey(out);
+  out.regressed = out.regressions.length > 0 || out.newSplats.length > 0 || out.metricRegressions.length > 0;
+  return out;
+}
+
+/** A comparison with its options and sides filled in, nothing classified yet. */
+function emptyComparison(base: readonly RunRecord[], head: readonly RunRecord[], opts: CompareRunsOptions): Comparison {
+  return {
     options: { alpha: opts.alpha ?? 0.05, threshold: opts.threshold ?? 0.05, test: opts.test ?? 'mann-whitney' },
     base: { runs: base.map((r) => r.runId), kernels: [...new Set(base.map((r) => r.kernel.release ?? r.kernel.path))] },
     head: { runs: head.map((r) => r.runId), kernels: [...new Set(head.map((r) => r.kernel.release ?? r.kernel.path))] },
@@ -263,13 +275,16 @@ export function compareRuns(
       .map((r) => ({ runId: r.runId, error: r.infraError ?? '' })),
     regressed: false,
   };
+}
+
+/** Sorts statuses into regressions, fixed, flaky, appeared and vanished. */
+function compareStatuses(b: Side, h: Side, opts: CompareRunsOptions, out: Comparison): void {
   const sameKernel = (ctx: string): boolean => {
     const kb = b.kernels.get(ctx);
     const kh = h.kernels.get(ctx);
     if (!kb || !kh || kb.size !== 1 || kh.size !== 1) return false;
     return [...kb][0] === [...kh][0];
   };
-
   for (const [key, he] of h.statuses) {
     const be = b.statuses.get(key);
     const headStatuses = he.statuses;
@@ -306,10 +321,10 @@ export function compareRuns(
   }
   for (const [key, be] of b.statuses)
     if (!h.statuses.has(key)) out.vanished.push({ key, context: be.context, id: be.id, base: be.statuses });
+}
 
-  for (const [sig, s] of h.splats) if (!b.splats.has(sig)) out.newSplats.push(s);
-  for (const [sig, s] of b.splats) if (!h.splats.has(sig)) out.goneSplats.push(s);
-
+/** Compares every metric both sides measured; flags significant regressions and improvements. */
+function compareMetrics(b: Side, h: Side, opts: CompareRunsOptions, out: Comparison): void {
   let seed = opts.seed ?? 1;
   for (const [mk, hm] of h.metrics) {
     const bm = b.metrics.get(mk);
@@ -329,6 +344,10 @@ export function compareRuns(
     if (c.regression) out.metricRegressions.push(change);
     if (c.improvement) out.metricImprovements.push(change);
   }
+}
+
+/** Orders every keyed list by key so a comparison reads (and diffs) the same each time. */
+function sortByKey(out: Comparison): void {
   const byKey = <T extends { key: string }>(a: T, z: T): number => (a.key < z.key ? -1 : a.key > z.key ? 1 : 0);
   for (const list of [
     out.regressions,
@@ -341,8 +360,6 @@ export function compareRuns(
     out.metricImprovements,
   ])
     list.sort(byKey);
-  out.regressed = out.regressions.length > 0 || out.newSplats.length > 0 || out.metricRegressions.length > 0;
-  return out;
 }
 
 /** A compact text rendering for terminals and CI logs. */
