@@ -403,30 +403,40 @@ export function parsePlan(text: string, file: string): Plan {
     plan.retries = e.has('retries') ? r.integer(v('retries'), 'retries', root, 0, 10) : 2;
     plan.numaNodes = e.has('numa') ? r.integer(v('numa'), 'numa', root, 1, 8) : 1;
 
-    plan.timeouts = {};
-    if (e.has('timeouts')) {
-      const tn = v('timeouts');
-      const te = r.entries(tn, 'timeouts', root, null);
-      for (const [suite, { key, value }] of te) {
-        if (suite !== 'default' && plan.suites.length > 0 && !plan.suites.includes(suite)) {
-          r.err(
-            key,
-            `timeouts.${suite}`,
-            `timeout for suite '${suite}', which the plan does not run${suggest(suite, plan.suites)}`,
-          );
-          continue;
-        }
-        const t = r.integer(value, `timeouts.${suite}`, tn ?? root, 1, 86_400);
-        if (t !== undefined) plan.timeouts[suite] = t;
-      }
-    }
+    plan.timeouts = readTimeouts(r, e, root, plan.suites);
     checkGuestMemory(r, e, root, plan);
     if (r.issues.length === 0) return plan as Plan;
   }
-  const sorted = [...r.issues].sort((a, b) => a.line - b.line || a.col - b.col);
+  throw invalidPlan(file, r.issues);
+}
+
+/** `timeouts:` per suite (or `default`), in seconds; a suite the plan does not run is a mistake. */
+function readTimeouts(r: PlanReader, e: Entries, root: YamlNode | null, suites: readonly string[]): Plan['timeouts'] {
+  const timeouts: Plan['timeouts'] = {};
+  if (!e.has('timeouts')) return timeouts;
+  const tn = e.get('timeouts')?.value;
+  const te = r.entries(tn, 'timeouts', root, null);
+  for (const [suite, { key, value }] of te) {
+    if (suite !== 'default' && suites.length > 0 && !suites.includes(suite)) {
+      r.err(
+        key,
+        `timeouts.${suite}`,
+        `timeout for suite '${suite}', which the plan does not run${suggest(suite, suites)}`,
+      );
+      continue;
+    }
+    const t = r.integer(value, `timeouts.${suite}`, tn ?? root, 1, 86_400);
+    if (t !== undefined) timeouts[suite] = t;
+  }
+  return timeouts;
+}
+
+/** The error for a plan with problems: the first in its message, every one as FILE:LINE:COL in its detail. */
+function invalidPlan(file: string, issues: readonly PlanIssue[]): UsageError {
+  const sorted = [...issues].sort((a, b) => a.line - b.line || a.col - b.col);
   const detail = sorted.map((i) => `${file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n');
   const first = sorted[0];
-  throw new UsageError(
+  return new UsageError(
     `${file}: invalid plan (${sorted.length} problem${sorted.length === 1 ? '' : 's'}); first: line ${first?.line ?? 0}: ${first ? (first.path ? `${first.path}: ` : '') + first.message : ''}`,
     detail,
   );
