@@ -26,6 +26,10 @@ import { runSeries } from '../harness/series/series.js';
 import { writeJsonAtomic } from '../harness/util/fsutil.js';
 import { run } from '../harness/util/proc.js';
 import { Git } from '../harness/util/git.js';
+// Types only: the kernel mode's modules are loaded when --kernel asks for them.
+import type { KernelTestRepo } from '../harness/e2e/kernel-repo.js';
+import type { BuildKernelOptions } from '../harness/kernel/build.js';
+import type { SeriesRecord } from '../harness/series/types.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -76,31 +80,12 @@ async function commitEdit(
 }
 
 async function kernelSeries(): Promise<void> {
-  const { ensureKernelTestRepo, testRepoGit } = await import('../harness/e2e/kernel-repo.js');
+  const { ensureKernelTestRepo } = await import('../harness/e2e/kernel-repo.js');
   const { KernelBuilder } = await import('../harness/revision/kernel.js');
-  const { buildKernel } = await import('../harness/kernel/build.js');
   const k = await ensureKernelTestRepo();
   const work = await mkdtemp(join(tmpdir(), 'faultline-bench-kseries-'));
   try {
-    let parent = k.base;
-    for (let i = 0; i < patches; i++) {
-      const path = MM_FILES[i % MM_FILES.length] ?? 'mm/userfaultfd.c';
-      const text = (await run('git', ['-C', k.repo, 'show', `${parent}:${path}`], { timeoutMs: 60_000 })).stdout;
-      const add = `\nstatic int __maybe_unused faultline_bench_${i}(int v)\n{\n\treturn v * ${i + 3} + 1;\n}\n`;
-      parent = await commitEdit(
-        k.repo,
-        parent,
-        path,
-        `${text}\n${add}`,
-        `mm: bench patch ${i + 1} (${path})`,
-        join(work, 'index'),
-      );
-    }
-    const mbox = join(work, 'series.mbox');
-    await writeFile(
-      mbox,
-      `${await testRepoGit(k.repo, ['format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`])}\n`,
-    );
+    const mbox = await writeKernelSeries(k, work);
     const settings = {
       base: 'tinyconfig',
       kconfig: ['minimal', 'uffd'],
@@ -129,56 +114,97 @@ async function kernelSeries(): Promise<void> {
       }),
     );
     const total = Date.now() - t0;
-    // Incremental reference in the same worktree and obj dir: edit each of the series' files in
-    // turn and build again, as a developer would (the tree is dirty: faultline scans it).
-    const refMs: number[] = [];
-    for (let i = 0; i < patches; i++) {
-      await appendFile(join(worktree, MM_FILES[i % MM_FILES.length] ?? 'mm/userfaultfd.c'), `/* touched ${i} */\n`);
-      const ti = Date.now();
-      const inc = await buildKernel({ ...settings, kernelSrc: worktree, ownedTree: true });
-      refMs.push(Date.now() - ti);
-      if (inc.cacheHit) throw new Error('an incremental reference build was a cache hit');
-    }
-    const incrMs = refMs.reduce((a, b) => a + b, 0) / refMs.length;
-    const coldMs = r.timing.baseBuildMs;
-    const budget = coldMs + patches * incrMs;
-    const ratio = total / budget;
-    const patchMs = r.timing.patchBuildMs;
-    process.stdout.write(
-      `kernel series of ${patches} patches touching mm/ (Debian 6.12 tree, tinyconfig+minimal+uffd, make -j${jobs}, no ccache):\n`,
-    );
-    process.stdout.write(
-      `  cold build (the series' base, fresh worktree) ${(coldMs / 1000).toFixed(1)} s, incremental build ${(incrMs / 1000).toFixed(1)} s (mean of ${refMs.map((m) => (m / 1000).toFixed(1)).join(' ')} s)\n`,
-    );
-    process.stdout.write(`  patch builds ${patchMs.map((m) => (m / 1000).toFixed(1)).join(' ')} s\n`);
-    const outside = total - coldMs - patchMs.reduce((a, b) => a + b, 0);
-    process.stdout.write(
-      `  outside the builds (worktree checkout, git am, patch-id, bookkeeping): ${(outside / 1000).toFixed(1)} s\n`,
-    );
-    process.stdout.write(
-      `  series total ${(total / 1000).toFixed(1)} s vs cold + ${patches} x incremental = ${(budget / 1000).toFixed(1)} s: ratio ${ratio.toFixed(2)} (target <= 1.00)\n`,
-    );
-    process.stdout.write(
-      `  all patches applied: ${r.patches.every((p) => p.apply.ok)}; all built: ${r.patches.every((p) => p.build?.ok)}\n`,
-    );
-    const json = arg('--json');
-    if (json)
-      await writeJsonAtomic(json, {
-        mode: 'kernel',
-        patches,
-        jobs,
-        coldMs,
-        incrementalMs: incrMs,
-        incrementalRefMs: refMs,
-        seriesMs: total,
-        patchBuildMs: patchMs,
-        outsideBuildsMs: outside,
-        ratio,
-      });
+    const refMs = await incrementalReference(worktree, settings);
+    await reportKernelSeries(r, total, refMs);
   } finally {
     await new Git(k.repo).worktreeRemove(join(work, 'worktree'));
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Commits --patches patches on the test repository's base, each adding a function to an mm/ file; returns the mbox. */
+async function writeKernelSeries(k: KernelTestRepo, work: string): Promise<string> {
+  const { testRepoGit } = await import('../harness/e2e/kernel-repo.js');
+  let parent = k.base;
+  for (let i = 0; i < patches; i++) {
+    const path = MM_FILES[i % MM_FILES.length] ?? 'mm/userfaultfd.c';
+    const text = (await run('git', ['-C', k.repo, 'show', `${parent}:${path}`], { timeoutMs: 60_000 })).stdout;
+    const add = `\nstatic int __maybe_unused faultline_bench_${i}(int v)\n{\n\treturn v * ${i + 3} + 1;\n}\n`;
+    parent = await commitEdit(
+      k.repo,
+      parent,
+      path,
+      `${text}\n${add}`,
+      `mm: bench patch ${i + 1} (${path})`,
+      join(work, 'index'),
+    );
+  }
+  const mbox = join(work, 'series.mbox');
+  await writeFile(
+    mbox,
+    `${await testRepoGit(k.repo, ['format-patch', '--stdout', '--cover-letter', `${k.base}..${parent}`])}\n`,
+  );
+  return mbox;
+}
+
+/**
+ * Incremental reference in the same worktree and obj dir: edit each of the series' files in turn
+ * and build again, as a developer would (the tree is dirty: faultline scans it). Returns each build's ms.
+ */
+async function incrementalReference(
+  worktree: string,
+  settings: Omit<BuildKernelOptions, 'kernelSrc' | 'ownedTree'>,
+): Promise<number[]> {
+  const { buildKernel } = await import('../harness/kernel/build.js');
+  const refMs: number[] = [];
+  for (let i = 0; i < patches; i++) {
+    await appendFile(join(worktree, MM_FILES[i % MM_FILES.length] ?? 'mm/userfaultfd.c'), `/* touched ${i} */\n`);
+    const ti = Date.now();
+    const inc = await buildKernel({ ...settings, kernelSrc: worktree, ownedTree: true });
+    refMs.push(Date.now() - ti);
+    if (inc.cacheHit) throw new Error('an incremental reference build was a cache hit');
+  }
+  return refMs;
+}
+
+/** Prints the kernel series' time against cold + N x incremental (and writes --json). */
+async function reportKernelSeries(r: SeriesRecord, total: number, refMs: number[]): Promise<void> {
+  const incrMs = refMs.reduce((a, b) => a + b, 0) / refMs.length;
+  const coldMs = r.timing.baseBuildMs;
+  const budget = coldMs + patches * incrMs;
+  const ratio = total / budget;
+  const patchMs = r.timing.patchBuildMs;
+  process.stdout.write(
+    `kernel series of ${patches} patches touching mm/ (Debian 6.12 tree, tinyconfig+minimal+uffd, make -j${jobs}, no ccache):\n`,
+  );
+  process.stdout.write(
+    `  cold build (the series' base, fresh worktree) ${(coldMs / 1000).toFixed(1)} s, incremental build ${(incrMs / 1000).toFixed(1)} s (mean of ${refMs.map((m) => (m / 1000).toFixed(1)).join(' ')} s)\n`,
+  );
+  process.stdout.write(`  patch builds ${patchMs.map((m) => (m / 1000).toFixed(1)).join(' ')} s\n`);
+  const outside = total - coldMs - patchMs.reduce((a, b) => a + b, 0);
+  process.stdout.write(
+    `  outside the builds (worktree checkout, git am, patch-id, bookkeeping): ${(outside / 1000).toFixed(1)} s\n`,
+  );
+  process.stdout.write(
+    `  series total ${(total / 1000).toFixed(1)} s vs cold + ${patches} x incremental = ${(budget / 1000).toFixed(1)} s: ratio ${ratio.toFixed(2)} (target <= 1.00)\n`,
+  );
+  process.stdout.write(
+    `  all patches applied: ${r.patches.every((p) => p.apply.ok)}; all built: ${r.patches.every((p) => p.build?.ok)}\n`,
+  );
+  const json = arg('--json');
+  if (json)
+    await writeJsonAtomic(json, {
+      mode: 'kernel',
+      patches,
+      jobs,
+      coldMs,
+      incrementalMs: incrMs,
+      incrementalRefMs: refMs,
+      seriesMs: total,
+      patchBuildMs: patchMs,
+      outsideBuildsMs: outside,
+      ratio,
+    });
 }
 
 if (process.argv.includes('--kernel')) {
