@@ -1,14 +1,17 @@
 /**
  * junit.xml of real captured nights (harness/report/fixtures/): one <testsuite> per job, its
  * counts matching its testcases, skips where 6.1 lacks a feature, metrics as system-out, a real
- * infrastructure error as an <error> testcase, and a subtest that failed and passed on its retry
+ * infrastructure error as an <error> testcase, a real kernel panic as a failed kernel testcase in
+ * a run's own junit.xml and in a multi-run one, and a subtest that failed and passed on its retry
  * as a pass with a <flakyFailure> (Maven Surefire's rerun convention).
  */
 import t from 'tap';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
 import { FIXTURE_RESULTS, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
-import { toMultiRunJunit, toNightlyJunit } from './junit.js';
+import { toJunit, toMultiRunJunit, toNightlyJunit } from './junit.js';
+import { escapeMarkup } from '../util/markup.js';
 
 interface Suite {
   attrs: Record<string, string>;
@@ -61,11 +64,48 @@ t.test('a nightly of two kernels: one suite per job, counts that add up', async 
 
 t.test('an infrastructure error is an <error>, not a failure', async (t) => {
   const rec = await readRunRecord(join(FIXTURE_RUNS.infra, 'results.json'));
+  const error = escapeMarkup(rec.infraError ?? '');
+  t.match(error, /^SSH to the guest never came up/);
   const xml = toMultiRunJunit([{ name: rec.runId, classPrefix: 'faultline', record: rec }]);
   const [s] = suites(xml);
   t.equal(s?.attrs['errors'], '1');
   t.equal(s?.attrs['failures'], '0');
-  t.match(s?.cases[0] ?? '', /name="infrastructure"><error message="SSH to the guest never came up/);
+  t.equal(
+    s?.cases[0],
+    `<testcase classname="faultline.faultline" name="infrastructure"><error message="${error}">${error}</error></testcase>`,
+    'multi-run: the first line as the message, the whole error as the body',
+  );
+  const ownXml = toJunit(rec);
+  const own = suites(ownXml)[0];
+  t.equal(own?.attrs['errors'], '1');
+  t.equal(own?.attrs['failures'], '0');
+  t.equal(
+    ownXml.split('\n').find((l) => l.includes('name="infrastructure"')),
+    `    <testcase classname="faultline" name="infrastructure"><error message="${error}"/></testcase>`,
+    "the run's own junit.xml: the whole error as the message",
+  );
+});
+
+t.test('a kernel panic mid-test: a failed kernel testcase beside the failed test', async (t) => {
+  const rec = await readRunRecord(join(FIXTURE_RUNS.panic, 'results.json'));
+  t.equal(
+    toJunit(rec),
+    await readFile(join(FIXTURE_RUNS.panic, 'junit.xml'), 'utf8'),
+    "the run's own junit.xml, byte for byte as the run wrote it",
+  );
+  const [splat] = rec.splats;
+  t.match(splat, { kind: 'panic', title: 'Kernel panic - not syncing: sysrq triggered crash', test: 'panic.anon' });
+  const xml = toMultiRunJunit([{ name: rec.runId, classPrefix: 'faultline', record: rec }]);
+  const [s] = suites(xml);
+  t.equal(s?.attrs['tests'], '4', 'three subtests and the splat');
+  t.equal(s?.attrs['failures'], '2', 'the test the panic killed and the panic');
+  t.equal(s?.attrs['errors'], '0', 'a panic is the kernel failing, not the harness');
+  t.equal(
+    s?.cases[3],
+    `<testcase classname="faultline.kernel" name="kernel/panic during panic.anon"><failure message="Kernel panic - not syncing: sysrq triggered crash">${escapeMarkup(splat?.excerpt ?? '')}</failure></testcase>`,
+    'multi-run: the splat names the test it came during',
+  );
+  t.match(s?.cases[0], /name="panic\/anon"[^>]*><failure message="kernel panic: Kernel panic - not syncing/);
 });
 
 t.test('a flaky subtest passes with a flakyFailure per failed attempt', async (t) => {
