@@ -40,18 +40,39 @@ function junitTestcase(t: SubtestResult, classPrefix?: string): string {
   }
 }
 
+/**
+ * The testcases a run adds beyond its subtests, and the failures and errors it counts with them:
+ * a failed `kernel/<kind>` testcase per kernel splat, an errored `infrastructure` testcase for an
+ * infrastructure error. With a classPrefix (a multi-run file: nightly, export) a splat's name
+ * says during which test it came and an infrastructure error's first line is the message, the
+ * whole error the body; without (a run's own junit.xml) the whole error is the message.
+ */
+function runLevelTestcases(r: RunRecord, classPrefix?: string): { cases: string[]; failures: number; errors: number } {
+  const multi = classPrefix !== undefined;
+  const cases = r.splats.map(
+    (sp) =>
+      `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.kernel` : 'kernel')}" name="${escapeMarkup(`kernel/${sp.kind}${multi && sp.test ? ` during ${sp.test}` : ''}`)}"><failure message="${escapeMarkup(sp.title)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`,
+  );
+  // A run's own file has always left an empty infrastructure error out; the multi-run files keep it.
+  const infra = multi ? r.infraError !== undefined : Boolean(r.infraError);
+  if (infra && r.infraError !== undefined) {
+    const error = multi
+      ? `<error message="${escapeMarkup(r.infraError.split('\n')[0] ?? '')}">${escapeMarkup(r.infraError)}</error>`
+      : `<error message="${escapeMarkup(r.infraError)}"/>`;
+    cases.push(
+      `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.faultline` : 'faultline')}" name="infrastructure">${error}</testcase>`,
+    );
+  }
+  return {
+    cases,
+    failures: r.summary.fail + r.splats.length,
+    errors: r.summary.error + (infra ? 1 : 0),
+  };
+}
+
 export function toJunit(r: RunRecord): string {
   const s = r.summary;
-  const extra = r.splats.map(
-    (sp) =>
-      `    <testcase classname="kernel" name="kernel/${escapeMarkup(sp.kind)}"><failure message="${escapeMarkup(sp.title)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`,
-  );
-  if (r.infraError)
-    extra.push(
-      `    <testcase classname="faultline" name="infrastructure"><error message="${escapeMarkup(r.infraError)}"/></testcase>`,
-    );
-  const failures = s.fail + r.splats.length;
-  const errors = s.error + (r.infraError ? 1 : 0);
+  const { cases: extra, failures, errors } = runLevelTestcases(r);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="faultline" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" time="${(r.durationMs / 1000).toFixed(3)}">`,
@@ -80,18 +101,10 @@ export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): 
   let time = 0;
   const suites: string[] = [];
   for (const { name: suiteName, classPrefix, record: r } of runs) {
-    const cases = r.subtests.map((t) => junitTestcase(t, classPrefix));
-    for (const sp of r.splats) {
-      cases.push(
-        `    <testcase classname="${escapeMarkup(`${classPrefix}.kernel`)}" name="${escapeMarkup(`kernel/${sp.kind}${sp.test ? ` during ${sp.test}` : ''}`)}"><failure message="${escapeMarkup(sp.title)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`,
-      );
-    }
-    if (r.infraError !== undefined)
-      cases.push(
-        `    <testcase classname="${escapeMarkup(`${classPrefix}.faultline`)}" name="infrastructure"><error message="${escapeMarkup(r.infraError.split('\n')[0] ?? '')}">${escapeMarkup(r.infraError)}</error></testcase>`,
-      );
-    const f = r.summary.fail + r.splats.length;
-    const e = r.summary.error + (r.infraError !== undefined ? 1 : 0);
+    const extra = runLevelTestcases(r, classPrefix);
+    const cases = [...r.subtests.map((t) => junitTestcase(t, classPrefix)), ...extra.cases];
+    const f = extra.failures;
+    const e = extra.errors;
     const n = cases.length;
     tests += n;
     failures += f;
