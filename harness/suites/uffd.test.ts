@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { parseUffdUnitTests } from './parsers/uffd-unit.js';
 import { parseKtap } from './parsers/ktap.js';
 import { uffdSuite, selectsBacking, stressArgs, QUICK_UNIT_FILTERS } from './uffd.js';
-import type { GuestCommand, ProgramOutput, SuiteContext } from './types.js';
+import type { GuestCommand, SuiteContext } from './types.js';
 import type { Backing } from '../results/types.js';
 import type { SelftestProgram } from '../selftests/build.js';
 import { stressBackingArgs } from '../selftests/source-info.js';
+import { programOutput } from './fixtures/program-output.js';
 
 // Fixtures are real outputs: "6.12-tcg" from Debian's 6.12.117 kernel in a faultline
 // guest under TCG, "host-6.18" from the same static binaries on this machine's kernel.
@@ -20,13 +21,6 @@ const ctx = (backings: Backing[], quick = false): SuiteContext => ({
   hugepages2m: 64,
   quick,
   programs: [],
-});
-const out = (output: string, exitCode: number | null, extra: Partial<ProgramOutput> = {}): ProgramOutput => ({
-  output,
-  exitCode,
-  timedOut: false,
-  durationMs: 1000,
-  ...extra,
 });
 const unitCmd: GuestCommand = { program: 'uffd-unit-tests', args: [], timeoutSec: 60, label: 'uffd-unit-tests' };
 
@@ -57,7 +51,7 @@ t.test('uffd-unit-tests: every "Testing X on M..." line becomes a subtest with i
 t.test('uffd-unit-tests: the suite keeps only the selected backings (hugetlb includes hugetlb-private)', async (t) => {
   const r = uffdSuite.parse(
     unitCmd,
-    out(fixture('uffd-unit-tests.zeropage.6.12-tcg.txt'), 0),
+    programOutput(fixture('uffd-unit-tests.zeropage.6.12-tcg.txt'), 0),
     ctx(['hugetlb', 'shmem']),
   );
   t.equal(r.status, 'pass');
@@ -83,7 +77,7 @@ t.test('uffd-unit-tests killed mid-test: a crash of the running subtest, never a
   const p = parseUffdUnitTests(text);
   t.equal(p.summary, undefined);
   t.equal(p.subtests.at(-1)?.outcome, 'crash');
-  const r = uffdSuite.parse(unitCmd, out(text, null), ctx(['anon']));
+  const r = uffdSuite.parse(unitCmd, programOutput(text, null), ctx(['anon']));
   t.equal(r.status, 'error');
   t.equal(r.subtests.at(-1)?.status, 'error');
 });
@@ -92,7 +86,7 @@ t.test('uffd-unit-tests hard error through err(): ERROR line is the reason, no s
   // err() prints "ERROR: <msg> (errno=N, @file:line)" on stderr and exit(1), as uffd-common.h does.
   const text =
     'Testing minor on shmem... done\nTesting minor on hugetlb... ERROR: UFFDIO_REGISTER (errno=22, @uffd-common.c:341)\n';
-  const r = uffdSuite.parse(unitCmd, out(text, 1), ctx(['hugetlb', 'shmem']));
+  const r = uffdSuite.parse(unitCmd, programOutput(text, 1), ctx(['hugetlb', 'shmem']));
   t.equal(r.status, 'error');
   t.match(r.reason, /without its summary/);
   const hug = r.subtests.find((s) => s.id === 'uffd-unit-tests/minor/hugetlb');
@@ -108,7 +102,7 @@ t.test('uffd-unit-tests: failed and skipped outcomes with reasons; exit 1 is a f
     'Userfaults unit tests: pass=0, skip=1, fail=1 (total=2)',
     '',
   ].join('\n');
-  const r = uffdSuite.parse(unitCmd, out(text, 1), ctx(['anon', 'hugetlb']));
+  const r = uffdSuite.parse(unitCmd, programOutput(text, 1), ctx(['anon', 'hugetlb']));
   t.equal(r.status, 'fail');
   t.same(
     r.subtests.map((s) => [s.status, s.reason]),
@@ -128,16 +122,16 @@ t.test('uffd-stress: pass/fail/skip by exit code, timeout is an error', async (t
     label: 'uffd-stress.hugetlb',
   };
   const text = fixture('uffd-stress.hugetlb.6.12-tcg.txt');
-  t.equal(uffdSuite.parse(cmd, out(text, 0), ctx(['hugetlb'])).status, 'pass');
-  t.equal(uffdSuite.parse(cmd, out(text, 4), ctx(['hugetlb'])).subtests[0]?.status, 'skip');
+  t.equal(uffdSuite.parse(cmd, programOutput(text, 0), ctx(['hugetlb'])).status, 'pass');
+  t.equal(uffdSuite.parse(cmd, programOutput(text, 4), ctx(['hugetlb'])).subtests[0]?.status, 'skip');
   const failed = uffdSuite.parse(
     cmd,
-    out(text + 'ERROR: unexpected missing fault (errno=0, @uffd-stress.c:120)\n', 1),
+    programOutput(text + 'ERROR: unexpected missing fault (errno=0, @uffd-stress.c:120)\n', 1),
     ctx(['hugetlb']),
   );
   t.equal(failed.status, 'fail');
   t.match(failed.reason, /^ERROR: unexpected missing fault/);
-  t.equal(uffdSuite.parse(cmd, out(text, null, { timedOut: true }), ctx(['hugetlb'])).status, 'error');
+  t.equal(uffdSuite.parse(cmd, programOutput(text, null, { timedOut: true }), ctx(['hugetlb'])).status, 'error');
   t.equal(failed.subtests[0]?.id, 'uffd-stress/stress/hugetlb');
 });
 
@@ -155,19 +149,19 @@ t.test('pagemap_ioctl: KTAP per subtest, duplicate names numbered, zero tests is
   t.equal(k.plan, 115);
   t.equal(k.tests.length, 115);
   t.same(k.totals, { pass: 115, fail: 0, xfail: 0, xpass: 0, skip: 0, error: 0 });
-  const r = uffdSuite.parse(cmd, out(text, 0), ctx(['anon']));
+  const r = uffdSuite.parse(cmd, programOutput(text, 0), ctx(['anon']));
   t.equal(r.status, 'pass');
   t.equal(new Set(r.subtests.map((s) => s.id)).size, 115, 'ids are unique');
   // A kernel without PAGEMAP_SCAN: pagemap_ioctl "passes" having run nothing.
   const none = uffdSuite.parse(
     cmd,
-    out('TAP version 13\n1..0\n# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:0\n', 0),
+    programOutput('TAP version 13\n1..0\n# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:0\n', 0),
     ctx(['anon']),
   );
   t.equal(none.status, 'skip');
   // Truncated (crashed) KTAP: fewer results than planned.
   const cut = text.split('\n').slice(0, 40).join('\n');
-  t.equal(uffdSuite.parse(cmd, out(cut, null), ctx(['anon'])).status, 'error');
+  t.equal(uffdSuite.parse(cmd, programOutput(cut, null), ctx(['anon'])).status, 'error');
 });
 
 t.test('plan: quick mode runs the quick filters, stress per selected backing, pagemap_ioctl once', async (t) => {
@@ -187,11 +181,15 @@ t.test('plan: quick mode runs the quick filters, stress per selected backing, pa
 t.test('Debian 6.1 kernel (6.12 selftests): no PAGEMAP_SCAN is a skip, a missing uffd feature is a skip', async (t) => {
   const cmd: GuestCommand = { program: 'pagemap_ioctl', args: [], timeoutSec: 60, label: 'pagemap_ioctl' };
   // Real capture: pagemap_ioctl on 6.1 prints a header and zero results, and exits 0.
-  const r = uffdSuite.parse(cmd, out(fixture('pagemap_ioctl.6.1-tcg.txt'), 0), ctx(['anon']));
+  const r = uffdSuite.parse(cmd, programOutput(fixture('pagemap_ioctl.6.1-tcg.txt'), 0), ctx(['anon']));
   t.equal(r.status, 'skip');
   t.match(r.reason, /zero tests/);
   t.same(r.subtests, []);
-  const wp = uffdSuite.parse(unitCmd, out(fixture('uffd-unit-tests.wp-unpopulated.6.1-tcg.txt'), 0), ctx(['anon']));
+  const wp = uffdSuite.parse(
+    unitCmd,
+    programOutput(fixture('uffd-unit-tests.wp-unpopulated.6.1-tcg.txt'), 0),
+    ctx(['anon']),
+  );
   t.equal(wp.status, 'pass');
   t.same(
     wp.subtests.map((s) => [s.id, s.status, s.reason]),
@@ -214,12 +212,12 @@ t.test(
         ['UFFDIO_API-with-_dev_userfaultfd', undefined, 'pass'],
       ],
     );
-    const r = uffdSuite.parse(unitCmd, out(text, 0), ctx(['hugetlb', 'shmem', 'anon']));
+    const r = uffdSuite.parse(unitCmd, programOutput(text, 0), ctx(['hugetlb', 'shmem', 'anon']));
     t.equal(r.status, 'pass', r.reason ?? '');
     t.ok(r.subtests.some((s) => s.id === 'uffd-unit-tests/UFFDIO_API-with-syscall' && s.backing === undefined));
     t.equal(new Set(r.subtests.map((s) => s.id)).size, r.subtests.length, 'ids unique');
     // Selecting one backing keeps the API checks (they belong to no backing) and drops other memory types.
-    const hug = uffdSuite.parse(unitCmd, out(text, 0), ctx(['hugetlb']));
+    const hug = uffdSuite.parse(unitCmd, programOutput(text, 0), ctx(['hugetlb']));
     t.ok(hug.subtests.every((s) => s.backing === undefined || s.backing.startsWith('hugetlb')));
     t.equal(hug.status, 'pass');
   },
@@ -253,7 +251,7 @@ t.test("6.12: uffd-stress.c takes faultline's backing names, so the manifest's w
   );
   const cmd = cmds.find((c) => c.backing === 'hugetlb' && c.program === 'uffd-stress');
   if (!cmd) throw new Error('no hugetlb stress command');
-  const r = uffdSuite.parse(cmd, out(fixture('uffd-stress.hugetlb.6.12-tcg.txt'), 0), with612);
+  const r = uffdSuite.parse(cmd, programOutput(fixture('uffd-stress.hugetlb.6.12-tcg.txt'), 0), with612);
   t.same(
     r.subtests.map((s) => [s.id, s.status]),
     [['uffd-stress/stress/hugetlb', 'pass']],

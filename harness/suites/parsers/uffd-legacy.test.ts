@@ -5,8 +5,9 @@ import { checkName, legacyRunningCheck, parseLegacyUffd } from './uffd-legacy.js
 import { uffdSuite } from '../uffd.js';
 import { stressBackingArgs, takesHugetlbfsFile } from '../../selftests/source-info.js';
 import type { SelftestProgram } from '../../selftests/build.js';
-import type { GuestCommand, ProgramOutput, SuiteContext } from '../types.js';
+import type { GuestCommand, SuiteContext } from '../types.js';
 import type { Backing } from '../../results/types.js';
+import { programOutput } from '../fixtures/program-output.js';
 
 /*
  * Real captures: the uffd-stress that faultline builds from Debian's linux-source-6.1
@@ -45,13 +46,6 @@ const ctx61 = (backings: Backing[], quick = true): SuiteContext => ({
     { name: 'uffd-unit-tests', status: 'unavailable', reason: 'the tree has no uffd-unit-tests (added in 6.4)' },
     stress61,
   ],
-});
-const out = (output: string, exitCode: number | null, extra: Partial<ProgramOutput> = {}): ProgramOutput => ({
-  output,
-  exitCode,
-  timedOut: false,
-  durationMs: 1000,
-  ...extra,
 });
 /** The command faultline's plan gives for `b` on 6.1 (what produced the capture). */
 const cmdFor = (b: Backing): GuestCommand => {
@@ -98,7 +92,11 @@ t.test("plan on 6.1: the program's own words, shared hugetlb on a hugetlbfs file
 });
 
 t.test('every check 6.1 runs in each mode is a subtest uffd-stress/<check>/<backing>', async (t) => {
-  const anon = uffdSuite.parse(cmdFor('anon'), out(fixture('uffd-stress.anon.6.1-tcg.txt'), 0), ctx61(['anon']));
+  const anon = uffdSuite.parse(
+    cmdFor('anon'),
+    programOutput(fixture('uffd-stress.anon.6.1-tcg.txt'), 0),
+    ctx61(['anon']),
+  );
   t.equal(anon.status, 'pass');
   t.same(statuses(anon), [
     'uffd-stress/stress/anon pass',
@@ -114,7 +112,11 @@ t.test('every check 6.1 runs in each mode is a subtest uffd-stress/<check>/<back
     ['stress', 'pagemap-wp-4k', 'pagemap-wp-2m', 'zeropage', 'signal', 'events'],
   );
 
-  const shmem = uffdSuite.parse(cmdFor('shmem'), out(fixture('uffd-stress.shmem.6.1-tcg.txt'), 0), ctx61(['shmem']));
+  const shmem = uffdSuite.parse(
+    cmdFor('shmem'),
+    programOutput(fixture('uffd-stress.shmem.6.1-tcg.txt'), 0),
+    ctx61(['shmem']),
+  );
   t.same(statuses(shmem), [
     'uffd-stress/stress/shmem pass',
     'uffd-stress/zeropage/shmem pass',
@@ -125,7 +127,7 @@ t.test('every check 6.1 runs in each mode is a subtest uffd-stress/<check>/<back
   // "hugetlb" is hugetlb_shared there: it runs the minor check; the private one does not.
   const hug = uffdSuite.parse(
     cmdFor('hugetlb'),
-    out(fixture('uffd-stress.hugetlb.6.1-tcg.txt'), 0),
+    programOutput(fixture('uffd-stress.hugetlb.6.1-tcg.txt'), 0),
     ctx61(['hugetlb']),
   );
   t.same(
@@ -134,7 +136,7 @@ t.test('every check 6.1 runs in each mode is a subtest uffd-stress/<check>/<back
   );
   const priv = uffdSuite.parse(
     cmdFor('hugetlb-private'),
-    out(fixture('uffd-stress.hugetlb-private.6.1-tcg.txt'), 0),
+    programOutput(fixture('uffd-stress.hugetlb-private.6.1-tcg.txt'), 0),
     ctx61(['hugetlb']),
   );
   t.same(
@@ -148,7 +150,11 @@ t.test('a full run (16 bounces, every mode) is counted bounce by bounce', async 
   const cmd = uffdSuite.plan(ctx61(['anon'], false)).find((c) => c.program === 'uffd-stress');
   t.same(cmd?.args, ['anon', '64', '16']);
   if (!cmd) return;
-  const r = uffdSuite.parse(cmd, out(fixture('uffd-stress.anon.full.6.1-tcg.txt'), 0), ctx61(['anon'], false));
+  const r = uffdSuite.parse(
+    cmd,
+    programOutput(fixture('uffd-stress.anon.full.6.1-tcg.txt'), 0),
+    ctx61(['anon'], false),
+  );
   t.equal(r.status, 'pass');
   t.same(
     r.subtests.map((s) => s.name),
@@ -157,7 +163,7 @@ t.test('a full run (16 bounces, every mode) is counted bounce by bounce', async 
   // The same output from a command that asked for more bounces than it reports is not a pass.
   const more = uffdSuite.parse(
     { ...cmd, args: ['anon', '64', '32'] },
-    out(fixture('uffd-stress.anon.full.6.1-tcg.txt'), 0),
+    programOutput(fixture('uffd-stress.anon.full.6.1-tcg.txt'), 0),
     ctx61(['anon'], false),
   );
   t.equal(more.subtests[0]?.status, 'error');
@@ -166,7 +172,7 @@ t.test('a full run (16 bounces, every mode) is counted bounce by bounce', async 
 t.test("a backing 6.1's program has no word for is a skip naming the program, never a fail", async (t) => {
   const r = uffdSuite.parse(
     cmdFor('shmem-private'),
-    out(fixture('uffd-stress.shmem-private.6.1-tcg.txt'), 1),
+    programOutput(fixture('uffd-stress.shmem-private.6.1-tcg.txt'), 1),
     ctx61(['shmem']),
   );
   t.equal(r.status, 'skip');
@@ -180,7 +186,11 @@ t.test("a backing 6.1's program has no word for is a skip naming the program, ne
 
 t.test('killed at its deadline in the minor check: that check is an error, the earlier ones passed', async (t) => {
   const text = fixture('uffd-stress.shmem.timeout30.6.1-tcg.txt');
-  const r = uffdSuite.parse(cmdFor('shmem'), out(text, null, { timedOut: true, durationMs: 30_258 }), ctx61(['shmem']));
+  const r = uffdSuite.parse(
+    cmdFor('shmem'),
+    programOutput(text, null, { timedOut: true, durationMs: 30_258 }),
+    ctx61(['shmem']),
+  );
   t.equal(r.status, 'error');
   t.same(statuses(r), [
     'uffd-stress/stress/shmem pass',
@@ -204,7 +214,7 @@ t.test('killed at its deadline in the minor check: that check is an error, the e
 t.test('err() in the area setup and in the first bounce: the stress check fails with the ERROR line', async (t) => {
   const setup = uffdSuite.parse(
     cmdFor('hugetlb'),
-    out(fixture('uffd-stress.hugetlb.hugepages0.6.1-tcg.txt'), 1),
+    programOutput(fixture('uffd-stress.hugetlb.hugepages0.6.1-tcg.txt'), 1),
     ctx61(['hugetlb']),
   );
   t.equal(setup.status, 'fail');
@@ -214,7 +224,7 @@ t.test('err() in the area setup and in the first bounce: the stress check fails 
   );
   const bounce = uffdSuite.parse(
     cmdFor('hugetlb-private'),
-    out(fixture('uffd-stress.hugetlb-private.hugepages6.6.1-tcg.txt'), 1),
+    programOutput(fixture('uffd-stress.hugetlb-private.hugepages6.6.1-tcg.txt'), 1),
     ctx61(['hugetlb']),
   );
   t.same(
