@@ -1,5 +1,14 @@
-import { untypedValidator, readJsonFile } from '../util/schema.js';
-import type { BisectRecord, RunObservation, StepRecord, StepRole } from './types.js';
+import type { JSONSchemaType } from 'ajv';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
+import type {
+  BisectRecord,
+  CommitSummary,
+  RunObservation,
+  RunPolicy,
+  StepRecord,
+  StepRole,
+  StepVerdict,
+} from './types.js';
 
 /** The resumable state of one bisect (results dir/state.json), rewritten atomically after every change. */
 export interface BisectState extends Pick<
@@ -28,24 +37,36 @@ export interface BisectState extends Pick<
   found?: { kind: 'culprit'; rev: string } | { kind: 'ambiguous'; candidates: string[] };
 }
 
-const runSchema = {
+const str = { type: 'string' } as const;
+const optStr = { type: 'string', nullable: true } as const;
+const num = { type: 'number' } as const;
+const count = { type: 'integer', minimum: 0 } as const;
+const bool = { type: 'boolean' } as const;
+const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;
+const hashes = { type: 'array', items: hash } as const;
+const strings = { type: 'array', items: str } as const;
+
+const runSchema: JSONSchemaType<RunObservation> = {
   type: 'object',
   required: ['result', 'durationMs'],
   properties: {
-    result: { enum: ['pass', 'fail'] },
-    value: { type: 'number' },
-    unit: { type: 'string' },
-    durationMs: { type: 'number' },
-    detail: { type: 'string' },
-    runDir: { type: 'string' },
+    result: { type: 'string', enum: ['pass', 'fail'] },
+    value: { type: 'number', nullable: true },
+    unit: optStr,
+    durationMs: num,
+    detail: optStr,
+    runDir: optStr,
   },
-} as const;
+};
+const runs = { type: 'array', items: runSchema } as const;
 
-const roleSchema = {
+const roleSchema: JSONSchemaType<StepRole> = {
+  type: 'string',
   enum: ['good-endpoint', 'bad-endpoint', 'bisect', 'verify-parent', 'verify-culprit', 'verify-revert'],
-} as const;
+};
+const verdictSchema: JSONSchemaType<StepVerdict> = { type: 'string', enum: ['good', 'bad', 'skip'] };
 
-const stepSchema = {
+const stepSchema: JSONSchemaType<StepRecord> = {
   type: 'object',
   required: [
     'role',
@@ -62,50 +83,76 @@ const stepSchema = {
   ],
   properties: {
     role: roleSchema,
-    rev: { type: 'string', pattern: '^[0-9a-f]{40,64}$' },
-    subject: { type: 'string' },
-    verdict: { enum: ['good', 'bad', 'skip'] },
-    reason: { type: 'string' },
+    rev: hash,
+    subject: str,
+    verdict: verdictSchema,
+    reason: str,
     confidence: { type: 'number', minimum: 0, maximum: 1 },
-    runs: { type: 'array', items: runSchema },
-    infraErrors: { type: 'array', items: { type: 'string' } },
-    durationMs: { type: 'number' },
-    buildMs: { type: 'number' },
-    cacheHit: { type: 'boolean' },
-    startedAt: { type: 'string' },
-    marked: { type: 'boolean' },
+    runs,
+    infraErrors: strings,
+    durationMs: num,
+    buildMs: { type: 'number', nullable: true },
+    cacheHit: { type: 'boolean', nullable: true },
+    startedAt: str,
+    marked: bool,
   },
-} as const;
+};
+const steps = { type: 'array', items: stepSchema } as const;
 
-const policySchema = {
+const policySchema: JSONSchemaType<RunPolicy> = {
   type: 'object',
   required: ['mode', 'runs', 'failThreshold', 'endpointRuns', 'targetConfidence', 'infraRetries'],
   properties: {
-    mode: { enum: ['fixed', 'adaptive'] },
+    mode: { type: 'string', enum: ['fixed', 'adaptive'] },
     runs: { type: 'integer', minimum: 1 },
     failThreshold: { type: 'integer', minimum: 1 },
     endpointRuns: { type: 'integer', minimum: 1 },
     targetConfidence: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
-    infraRetries: { type: 'integer', minimum: 0 },
+    infraRetries: count,
   },
-} as const;
+};
 
-const commitSchema = {
+const commitProperties = {
+  hash: str,
+  subject: str,
+  authorName: str,
+  authorEmail: str,
+  authorDate: str,
+} as const;
+const commitRequired = ['hash', 'subject', 'authorName', 'authorEmail', 'authorDate'] as const;
+const commitSchema: JSONSchemaType<CommitSummary> = {
   type: 'object',
-  required: ['hash', 'subject', 'authorName', 'authorEmail', 'authorDate'],
+  required: commitRequired,
+  properties: commitProperties,
+};
+const culpritSchema: JSONSchemaType<CommitSummary & { confidence: number }> = {
+  type: 'object',
+  required: [...commitRequired, 'confidence'],
+  properties: { ...commitProperties, confidence: num },
+};
+
+const verificationSchema: JSONSchemaType<NonNullable<BisectRecord['verification']>> = {
+  type: 'object',
+  required: ['parent', 'parentVerdict', 'culpritVerdict', 'verified'],
   properties: {
-    hash: { type: 'string' },
-    subject: { type: 'string' },
-    authorName: { type: 'string' },
-    authorEmail: { type: 'string' },
-    authorDate: { type: 'string' },
-    confidence: { type: 'number' },
+    parent: hash,
+    parentVerdict: verdictSchema,
+    culpritVerdict: verdictSchema,
+    revert: {
+      type: 'object',
+      nullable: true,
+      required: ['verdict'],
+      properties: {
+        verdict: { type: 'string', enum: ['good', 'bad', 'skip', 'conflict'] },
+        commit: optStr,
+        reason: optStr,
+      },
+    },
+    verified: bool,
   },
-} as const;
+};
 
-const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;
-
-const recordSchema = {
+const recordSchema: JSONSchemaType<BisectRecord> = {
   type: 'object',
   required: [
     'schema',
@@ -128,65 +175,62 @@ const recordSchema = {
     'stats',
   ],
   properties: {
-    schema: { const: 'faultline.bisect/1' },
-    repo: { type: 'string' },
-    goodRef: { type: 'string' },
-    badRef: { type: 'string' },
+    schema: { type: 'string', const: 'faultline.bisect/1' },
+    repo: str,
+    goodRef: str,
+    badRef: str,
     good: hash,
     bad: hash,
-    spec: { type: 'string' },
-    tester: { type: 'string' },
+    spec: str,
+    tester: str,
     policy: policySchema,
-    startedAt: { type: 'string' },
-    finishedAt: { type: 'string' },
-    durationMs: { type: 'number' },
-    outcome: { enum: ['found', 'ambiguous', 'refused'] },
-    refusal: { type: 'string' },
-    culprit: { ...commitSchema, required: [...commitSchema.required, 'confidence'] },
-    candidates: { type: 'array', items: commitSchema },
-    verification: {
-      type: 'object',
-      required: ['parent', 'parentVerdict', 'culpritVerdict', 'verified'],
-      properties: {
-        parent: hash,
-        parentVerdict: { enum: ['good', 'bad', 'skip'] },
-        culpritVerdict: { enum: ['good', 'bad', 'skip'] },
-        revert: {
-          type: 'object',
-          required: ['verdict'],
-          properties: {
-            verdict: { enum: ['good', 'bad', 'skip', 'conflict'] },
-            commit: { type: 'string' },
-            reason: { type: 'string' },
-          },
-        },
-        verified: { type: 'boolean' },
-      },
-    },
+    startedAt: str,
+    finishedAt: str,
+    durationMs: num,
+    outcome: { type: 'string', enum: ['found', 'ambiguous', 'refused'] },
+    refusal: optStr,
+    culprit: { ...culpritSchema, nullable: true },
+    candidates: { type: 'array', items: commitSchema, nullable: true },
+    verification: { ...verificationSchema, nullable: true },
     rates: {
       type: 'object',
       required: ['goodFailRate', 'badFailRate'],
-      properties: { goodFailRate: { type: 'number' }, badFailRate: { type: 'number' } },
+      properties: { goodFailRate: num, badFailRate: num },
     },
     passThreshold: { type: 'integer', minimum: 1 },
-    steps: { type: 'array', items: stepSchema },
-    bisectLog: { type: 'string' },
+    steps,
+    bisectLog: str,
     stats: {
       type: 'object',
       required: ['revisionsTested', 'bisectSteps', 'skips', 'endpointChecks', 'runs', 'rangeSize'],
       properties: {
-        revisionsTested: { type: 'integer' },
-        bisectSteps: { type: 'integer' },
-        skips: { type: 'integer' },
-        endpointChecks: { type: 'integer' },
-        runs: { type: 'integer' },
-        rangeSize: { type: 'integer' },
+        revisionsTested: count,
+        bisectSteps: count,
+        skips: count,
+        endpointChecks: count,
+        runs: count,
+        rangeSize: count,
       },
     },
   },
-} as const;
+};
 
-const stateSchema = {
+const foundSchema: JSONSchemaType<NonNullable<BisectState['found']>> = {
+  oneOf: [
+    {
+      type: 'object',
+      required: ['kind', 'rev'],
+      properties: { kind: { type: 'string', const: 'culprit' }, rev: hash },
+    },
+    {
+      type: 'object',
+      required: ['kind', 'candidates'],
+      properties: { kind: { type: 'string', const: 'ambiguous' }, candidates: hashes },
+    },
+  ],
+};
+
+const stateSchema: JSONSchemaType<BisectState> = {
   type: 'object',
   required: [
     'schema',
@@ -207,38 +251,35 @@ const stateSchema = {
     'bisectLog',
   ],
   properties: {
-    schema: { const: 'faultline.bisect-state/1' },
-    key: { type: 'string' },
-    repo: { type: 'string' },
+    schema: { type: 'string', const: 'faultline.bisect-state/1' },
+    key: str,
+    repo: str,
+    goodRef: str,
+    badRef: str,
     good: hash,
     bad: hash,
+    spec: str,
+    tester: str,
     policy: policySchema,
-    worktree: { type: 'string' },
-    phase: { enum: ['endpoints', 'bisecting', 'verifying', 'done'] },
-    rangeSize: { type: 'integer' },
-    passThreshold: { type: 'integer' },
-    steps: { type: 'array', items: stepSchema },
+    startedAt: str,
+    worktree: str,
+    phase: { type: 'string', enum: ['endpoints', 'bisecting', 'verifying', 'done'] },
+    rangeSize: count,
+    passThreshold: { type: 'integer', minimum: 1, nullable: true },
+    steps,
     pending: {
       type: 'object',
+      nullable: true,
       required: ['role', 'rev', 'runs', 'infraErrors', 'startedAt', 'durationMs'],
-      properties: {
-        role: roleSchema,
-        rev: hash,
-        runs: { type: 'array', items: runSchema },
-        infraErrors: { type: 'array', items: { type: 'string' } },
-      },
+      properties: { role: roleSchema, rev: hash, runs, infraErrors: strings, startedAt: str, durationMs: num },
     },
-    bisectLog: { type: 'string' },
-    found: {
-      type: 'object',
-      required: ['kind'],
-      properties: { kind: { enum: ['culprit', 'ambiguous'] }, rev: hash, candidates: { type: 'array', items: hash } },
-    },
+    bisectLog: str,
+    found: { ...foundSchema, nullable: true },
   },
-} as const;
+};
 
-const validateRecord = untypedValidator<BisectRecord>(recordSchema);
-const validateState = untypedValidator<BisectState>(stateSchema);
+const validateRecord = lazyValidator<BisectRecord>(recordSchema);
+const validateState = lazyValidator<BisectState>(stateSchema);
 
 function validateBisectRecord(value: unknown, origin: string): BisectRecord {
   return validateRecord.checked(value, origin, 'bisect results.json');

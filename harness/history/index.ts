@@ -7,12 +7,11 @@
 import { lazyValidator } from '../util/schema.js';
 import { appendFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { readRunRecord } from '../results/record.js';
+import { readRunRecord, statusSchema, verdictSchema } from '../results/record.js';
 import type { JSONSchemaType } from 'ajv';
 import {
   BACKINGS,
   GUEST_RAMS,
-  STATUSES,
   type Backing,
   type GuestRam,
   type RunRecord,
@@ -72,8 +71,6 @@ export type HistoryEntry = HistoryRunEntry | HistoryNightlyEntry;
 
 const str = { type: 'string' } as const;
 const optStr = { type: 'string', nullable: true } as const;
-const statusSchema: JSONSchemaType<Status> = { type: 'string', enum: STATUSES };
-const verdictSchema: JSONSchemaType<Verdict> = { type: 'string', enum: ['pass', 'fail', 'error'] };
 const count = { type: 'integer', minimum: 0 } as const;
 
 const testSchema: JSONSchemaType<HistoryTest> = {

@@ -7,6 +7,8 @@ import { cacheRoot, exists, isInside, sha256, writeFileAtomic, writeJsonAtomic }
 import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { Git } from '../util/git.js';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
+import type { JSONSchemaType } from 'ajv';
 import {
   KconfigCheckError,
   checkFragments,
@@ -16,7 +18,7 @@ import {
   resolveFragments,
   type Fragment,
 } from './kconfig.js';
-import { buildSelftests, type SelftestBuild } from '../selftests/build.js';
+import { buildSelftests, selftestBuildSchema, type SelftestBuild } from '../selftests/build.js';
 import { tidyDiagnosticLine } from './diagnostics.js';
 import { DEBIAN_CACHE_DIR } from './debian.js';
 import {
@@ -146,6 +148,85 @@ interface BuildMetadata {
   selftests: SelftestBuild | null;
   reproduce: string[];
 }
+
+const str = { type: 'string' } as const;
+const orNull = { type: 'null', nullable: true } as const;
+const nullableStr = { anyOf: [str, orNull] } as const;
+const durations = { type: 'object', required: [], additionalProperties: { type: 'number' } } as const;
+
+const metadataSchema: JSONSchemaType<BuildMetadata> = {
+  type: 'object',
+  required: [
+    'recipeVersion',
+    'key',
+    'inputKey',
+    'createdAt',
+    'kernelSrc',
+    'tree',
+    'ref',
+    'commit',
+    'treeState',
+    'base',
+    'fragments',
+    'configHash',
+    'compiler',
+    'arch',
+    'release',
+    'jobs',
+    'durationsMs',
+    'ccache',
+    'compileUnits',
+    'selftests',
+    'reproduce',
+  ],
+  properties: {
+    // Artifacts of another recipe are not this build's: rebuilt.
+    recipeVersion: { type: 'integer', const: RECIPE_VERSION },
+    key: str,
+    inputKey: str,
+    createdAt: str,
+    kernelSrc: str,
+    tree: str,
+    ref: nullableStr,
+    commit: nullableStr,
+    treeState: {
+      type: 'object',
+      required: ['kind', 'digest', 'summary'],
+      properties: {
+        kind: { type: 'string', enum: ['git', 'files', 'commit'] },
+        head: { type: 'string', nullable: true },
+        dirty: { type: 'boolean', nullable: true },
+        digest: str,
+        summary: str,
+      },
+    },
+    base: str,
+    fragments: {
+      type: 'array',
+      items: { type: 'object', required: ['path', 'sha256'], properties: { path: str, sha256: str } },
+    },
+    configHash: str,
+    compiler: str,
+    arch: str,
+    release: str,
+    jobs: { type: 'integer', minimum: 1 },
+    durationsMs: durations,
+    ccache: {
+      anyOf: [
+        {
+          type: 'object',
+          required: ['dir', 'hits', 'misses', 'delta'],
+          properties: { dir: str, hits: { type: 'number' }, misses: { type: 'number' }, delta: durations },
+        },
+        orNull,
+      ],
+    },
+    compileUnits: { type: 'integer', minimum: 0 },
+    selftests: { anyOf: [selftestBuildSchema, orNull] },
+    reproduce: { type: 'array', items: str },
+  },
+};
+const validateMetadata = lazyValidator<BuildMetadata>(metadataSchema);
 
 // ---------------------------------------------------------------------------
 // Progress: one updating line on a TTY, plain lines otherwise.
@@ -448,33 +529,21 @@ function statsDelta(dir: string, before: Record<string, number>, after: Record<s
   return { dir, hits, misses, delta };
 }
 
-function isMetadata(v: unknown): v is BuildMetadata {
-  if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
-  const st = o['selftests'];
-  const selftestsOk =
-    st === null || (typeof st === 'object' && Array.isArray((st as Record<string, unknown>)['programs']));
-  return (
-    o['recipeVersion'] === RECIPE_VERSION &&
-    typeof o['key'] === 'string' &&
-    typeof o['release'] === 'string' &&
-    typeof o['configHash'] === 'string' &&
-    typeof o['durationsMs'] === 'object' &&
-    o['durationsMs'] !== null &&
-    selftestsOk &&
-    typeof o['tree'] === 'string'
-  );
-}
-
-async function readArtifacts(dir: string): Promise<BuildMetadata | undefined> {
+/**
+ * The metadata of complete artifacts in `dir`, or undefined: not cached, rebuild. A missing,
+ * damaged or stale metadata.json (another recipe, another shape) is never an error here.
+ */
+export async function readArtifacts(dir: string): Promise<BuildMetadata | undefined> {
+  const file = join(dir, 'metadata.json');
+  let m: BuildMetadata;
   try {
-    const m: unknown = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8'));
-    if (!isMetadata(m)) return undefined;
-    for (const f of ['bzImage', '.config', 'System.map']) if (!(await exists(join(dir, f)))) return undefined;
-    return m;
-  } catch {
+    m = validateMetadata.checked(await readJsonFile(file), file, 'kernel build metadata');
+  } catch (e) {
+    if (await exists(file)) log.debug(`build: not reusing ${dir}: ${errorMessage(e)}`);
     return undefined;
   }
+  for (const f of ['bzImage', '.config', 'System.map']) if (!(await exists(join(dir, f)))) return undefined;
+  return m;
 }
 
 /**

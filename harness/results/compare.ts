@@ -8,8 +8,9 @@
  * Welch's t optional) AND the median moved the wrong way by more than a threshold (5%).
  * A bootstrap CI on the median ratio is reported alongside for humans.
  */
-import { guestRamContext } from './record.js';
-import type { RunRecord, Splat, Status, SubtestResult } from './types.js';
+import type { JSONSchemaType } from 'ajv';
+import { guestRamContext, statusSchema } from './record.js';
+import { SPLAT_KINDS, type RunRecord, type Splat, type Status, type SubtestResult } from './types.js';
 import { isHistogramBucket, metricQuantile, sampleCount } from './units.js';
 import { median } from '../stats/descriptive.js';
 import { bootstrapMedianRatioCI } from '../stats/bootstrap.js';
@@ -151,6 +152,179 @@ export interface Comparison {
   infraErrors: { runId: string; error: string }[];
   /** True when anything regressed (status, splat or metric). */
   regressed: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Comparison as records embed it (series results.json)
+
+const str = { type: 'string' } as const;
+const num = { type: 'number' } as const;
+const count = { type: 'integer', minimum: 0 } as const;
+const strings = { type: 'array', items: str } as const;
+const statuses: JSONSchemaType<Status[]> = { type: 'array', items: statusSchema };
+const runSet = {
+  type: 'object',
+  required: ['runs', 'kernels'],
+  properties: { runs: strings, kernels: strings },
+} as const;
+
+const statusChangeSchema: JSONSchemaType<StatusChange> = {
+  type: 'object',
+  required: ['key', 'context', 'id', 'base', 'head'],
+  properties: {
+    key: str,
+    context: str,
+    id: str,
+    base: statuses,
+    head: statuses,
+    reason: { type: 'string', nullable: true },
+    flakyBecause: { type: 'string', enum: ['mixed-results', 'same-kernel', 'known-flaky'], nullable: true },
+  },
+};
+
+const metricChangeSchema: JSONSchemaType<MetricChange> = {
+  type: 'object',
+  required: [
+    'key',
+    'context',
+    'id',
+    'metric',
+    'unit',
+    'direction',
+    'nBase',
+    'nHead',
+    'medianBase',
+    'medianHead',
+    'ratio',
+    'ci',
+    'test',
+    'significant',
+    'regression',
+    'improvement',
+  ],
+  properties: {
+    key: str,
+    context: str,
+    id: str,
+    metric: str,
+    unit: str,
+    direction: { type: 'string', enum: ['lower-is-better', 'higher-is-better'] },
+    nBase: count,
+    nHead: count,
+    medianBase: num,
+    medianHead: num,
+    ratio: num,
+    ci: { type: 'object', required: ['low', 'high'], properties: { low: num, high: num } },
+    test: {
+      type: 'object',
+      required: ['statistic', 'p', 'method'],
+      properties: { statistic: num, p: num, method: str },
+    },
+    significant: { type: 'boolean' },
+    regression: { type: 'boolean' },
+    improvement: { type: 'boolean' },
+  },
+};
+
+const splatChangeSchema: JSONSchemaType<SplatChange> = {
+  type: 'object',
+  required: ['signature', 'kind', 'title', 'context', 'excerpt', 'runId'],
+  properties: {
+    signature: str,
+    kind: { type: 'string', enum: SPLAT_KINDS },
+    title: str,
+    context: str,
+    test: { type: 'string', nullable: true },
+    excerpt: str,
+    runId: str,
+  },
+};
+
+const testKey = { key: str, context: str, id: str } as const;
+
+export const comparisonSchema: JSONSchemaType<Comparison> = {
+  type: 'object',
+  required: [
+    'options',
+    'base',
+    'head',
+    'regressions',
+    'fixed',
+    'flaky',
+    'appeared',
+    'vanished',
+    'newSplats',
+    'goneSplats',
+    'metricRegressions',
+    'metricImprovements',
+    'metrics',
+    'infraErrors',
+    'regressed',
+  ],
+  properties: {
+    options: {
+      type: 'object',
+      required: ['alpha', 'threshold', 'test'],
+      properties: { alpha: num, threshold: num, test: { type: 'string', enum: ['mann-whitney', 'welch'] } },
+    },
+    base: runSet,
+    head: runSet,
+    regressions: { type: 'array', items: statusChangeSchema },
+    fixed: { type: 'array', items: statusChangeSchema },
+    flaky: { type: 'array', items: statusChangeSchema },
+    appeared: {
+      type: 'array',
+      items: { type: 'object', required: ['key', 'context', 'id', 'head'], properties: { ...testKey, head: statuses } },
+    },
+    vanished: {
+      type: 'array',
+      items: { type: 'object', required: ['key', 'context', 'id', 'base'], properties: { ...testKey, base: statuses } },
+    },
+    newSplats: { type: 'array', items: splatChangeSchema },
+    goneSplats: { type: 'array', items: splatChangeSchema },
+    metricRegressions: { type: 'array', items: metricChangeSchema },
+    metricImprovements: { type: 'array', items: metricChangeSchema },
+    metrics: { type: 'array', items: metricChangeSchema },
+    infraErrors: {
+      type: 'array',
+      items: { type: 'object', required: ['runId', 'error'], properties: { runId: str, error: str } },
+    },
+    regressed: { type: 'boolean' },
+  },
+};
+
+const NON_FINITE_PATHS = [
+  ['medianBase'],
+  ['medianHead'],
+  ['ratio'],
+  ['ci', 'low'],
+  ['ci', 'high'],
+  ['test', 'statistic'],
+  ['test', 'p'],
+];
+
+/**
+ * JSON has no NaN nor Infinity: JSON.stringify writes the non-finite numbers a metric change can
+ * hold (the ratio over a zero base median, the CI when no resample has a non-zero base median)
+ * as null. Read back, such a null is NaN again ("no finite value"), which the report already
+ * renders; a null anywhere else is left for the schema to refuse.
+ */
+export function reviveComparison(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const c = value as Record<string, unknown>;
+  for (const list of [c['metrics'], c['metricRegressions'], c['metricImprovements']]) {
+    if (!Array.isArray(list)) continue;
+    for (const change of list) for (const path of NON_FINITE_PATHS) nullToNaN(change, path);
+  }
+  return value;
+}
+
+function nullToNaN(obj: unknown, path: string[]): void {
+  const [head, ...rest] = path;
+  if (typeof obj !== 'object' || obj === null || head === undefined) return;
+  const o = obj as Record<string, unknown>;
+  if (rest.length > 0) nullToNaN(o[head], rest);
+  else if (o[head] === null) o[head] = NaN;
 }
 
 /** Strip addresses, offsets, pids and CPU numbers so the same splat matches across runs. */

@@ -9,8 +9,8 @@ import type { JSONSchemaType } from 'ajv';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../util/fsutil.js';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
-import { readRunRecord } from './record.js';
-import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam, type RunRecord, type Verdict } from './types.js';
+import { readRunRecord, verdictSchema } from './record.js';
+import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam, type RunRecord } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // The plan (parsed from YAML by nightly/plan.ts) and its jobs (expanded by nightly/jobs.ts)
@@ -196,8 +196,6 @@ const planSchema: JSONSchemaType<Plan> = {
     programs: { ...strings, nullable: true },
   },
 };
-
-const verdictSchema: JSONSchemaType<Verdict> = { type: 'string', enum: ['pass', 'fail', 'error'] };
 
 const jobSchema: JSONSchemaType<NightlyJobState> = {
   type: 'object',

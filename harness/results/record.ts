@@ -21,12 +21,15 @@ import {
   type Status,
   type SubtestAttempt,
   type SubtestResult,
+  type Verdict,
 } from './types.js';
 
 const str = { type: 'string' } as const;
 const optStr = { type: 'string', nullable: true } as const;
 const optNum = { type: 'number', nullable: true } as const;
-const statusSchema: JSONSchemaType<Status> = { type: 'string', enum: STATUSES };
+/** Sub-schemas of the types results/ owns, for every record that embeds them. */
+export const statusSchema: JSONSchemaType<Status> = { type: 'string', enum: STATUSES };
+export const verdictSchema: JSONSchemaType<Verdict> = { type: 'string', enum: ['pass', 'fail', 'error'] };
 const backingSchema: JSONSchemaType<Backing> = { type: 'string', enum: BACKINGS };
 const optBacking = { ...backingSchema, nullable: true } as const;
 
@@ -187,7 +190,7 @@ const runRecordSchema: JSONSchemaType<RunRecord> = {
     splats: { type: 'array', items: splatSchema },
     infraError: optStr,
     summary: summarySchema,
-    verdict: { type: 'string', enum: ['pass', 'fail', 'error'] },
+    verdict: verdictSchema,
     timing: {
       type: 'object',
       required: ['totalMs', 'testsMs', 'bootMs', 'pushMs', 'prepareMs'],

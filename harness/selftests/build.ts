@@ -57,67 +57,77 @@ export interface MmRun {
 }
 
 const backingArg = { type: 'string', minLength: 1, nullable: true } as const;
-const MANIFEST_SCHEMA: JSONSchemaType<SelftestProgram[]> = {
-  type: 'array',
-  items: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['name', 'status'],
-    properties: {
-      name: { type: 'string', minLength: 1 },
-      status: { type: 'string', enum: ['built', 'unavailable', 'failed'] },
-      path: { type: 'string', nullable: true },
-      reason: { type: 'string', nullable: true },
-      source: { type: 'string', nullable: true },
-      backingArgs: {
-        type: 'object',
-        nullable: true,
-        additionalProperties: false,
-        required: [],
-        properties: {
-          anon: backingArg,
-          shmem: backingArg,
-          'shmem-private': backingArg,
-          'shmem-thp': backingArg,
-          hugetlb: backingArg,
-          'hugetlb-private': backingArg,
-          'hugetlb-1g': backingArg,
-        },
+const programSchema: JSONSchemaType<SelftestProgram> = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'status'],
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    status: { type: 'string', enum: ['built', 'unavailable', 'failed'] },
+    path: { type: 'string', nullable: true },
+    reason: { type: 'string', nullable: true },
+    source: { type: 'string', nullable: true },
+    backingArgs: {
+      type: 'object',
+      nullable: true,
+      additionalProperties: false,
+      required: [],
+      properties: {
+        anon: backingArg,
+        shmem: backingArg,
+        'shmem-private': backingArg,
+        'shmem-thp': backingArg,
+        hugetlb: backingArg,
+        'hugetlb-private': backingArg,
+        'hugetlb-1g': backingArg,
       },
-      hugetlbfsFileArg: { type: 'boolean', nullable: true },
-      cases: {
-        type: 'array',
-        nullable: true,
-        items: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['test', 'mems'],
-          properties: {
-            test: { type: 'string', minLength: 1 },
-            mems: { type: 'array', items: { type: 'string' } },
-          },
-        },
-      },
-      mmRuns: {
-        type: 'array',
-        nullable: true,
-        items: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['category', 'args', 'backings'],
-          properties: {
-            category: { type: 'string', minLength: 1 },
-            args: { type: 'array', items: { type: 'string' } },
-            backings: { type: 'array', minItems: 1, items: { type: 'string', enum: BACKINGS } },
-            destructive: { type: 'boolean', nullable: true },
-            unresolved: { type: 'string', nullable: true },
-            hugetlbfsDir: { type: 'string', minLength: 1, nullable: true },
-          },
-        },
-      },
-      script: { type: 'boolean', nullable: true },
-      scriptCategories: { type: 'array', items: { type: 'string', minLength: 1 }, nullable: true },
     },
+    hugetlbfsFileArg: { type: 'boolean', nullable: true },
+    cases: {
+      type: 'array',
+      nullable: true,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['test', 'mems'],
+        properties: {
+          test: { type: 'string', minLength: 1 },
+          mems: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+    mmRuns: {
+      type: 'array',
+      nullable: true,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['category', 'args', 'backings'],
+        properties: {
+          category: { type: 'string', minLength: 1 },
+          args: { type: 'array', items: { type: 'string' } },
+          backings: { type: 'array', minItems: 1, items: { type: 'string', enum: BACKINGS } },
+          destructive: { type: 'boolean', nullable: true },
+          unresolved: { type: 'string', nullable: true },
+          hugetlbfsDir: { type: 'string', minLength: 1, nullable: true },
+        },
+      },
+    },
+    script: { type: 'boolean', nullable: true },
+    scriptCategories: { type: 'array', items: { type: 'string', minLength: 1 }, nullable: true },
+  },
+};
+const MANIFEST_SCHEMA: JSONSchemaType<SelftestProgram[]> = { type: 'array', items: programSchema };
+
+/** A SelftestBuild as the kernel builder's metadata.json embeds it. */
+export const selftestBuildSchema: JSONSchemaType<SelftestBuild> = {
+  type: 'object',
+  required: ['dir', 'key', 'tree', 'programs'],
+  properties: {
+    dir: { type: 'string' },
+    key: { type: 'string' },
+    tree: { type: 'string' },
+    programs: MANIFEST_SCHEMA,
   },
 };
 const validateManifest = lazyValidator<SelftestProgram[]>(MANIFEST_SCHEMA);

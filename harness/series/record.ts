@@ -1,32 +1,118 @@
-import { untypedValidator, readJsonFile } from '../util/schema.js';
-import type { SeriesRecord } from './types.js';
+import type { JSONSchemaType } from 'ajv';
+import { comparisonSchema, reviveComparison } from '../results/compare.js';
+import { verdictSchema } from '../results/record.js';
+import { lazyValidator, readJsonFile } from '../util/schema.js';
+import type { ThreadHeaders } from './mbox.js';
+import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
+import type { Diagnostic } from './warnings.js';
 
-const diag = {
+const str = { type: 'string' } as const;
+const optStr = { type: 'string', nullable: true } as const;
+const strings = { type: 'array', items: str } as const;
+const bool = { type: 'boolean' } as const;
+const count = { type: 'integer', minimum: 0 } as const;
+const ms = { type: 'number' } as const;
+const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;
+
+const diagnosticSchema: JSONSchemaType<Diagnostic> = {
   type: 'object',
   required: ['file', 'line', 'severity', 'message', 'text'],
   properties: {
-    file: { type: 'string' },
+    file: str,
     line: { type: 'integer' },
-    severity: { enum: ['warning', 'error'] },
-    message: { type: 'string' },
-    text: { type: 'string' },
+    column: { type: 'integer', nullable: true },
+    severity: { type: 'string', enum: ['warning', 'error'] },
+    message: str,
+    flag: optStr,
+    text: str,
   },
-} as const;
+};
 
-const testSummary = {
+const threadSchema: JSONSchemaType<ThreadHeaders> = {
+  type: 'object',
+  required: ['subject'],
+  properties: { subject: str, messageId: optStr, from: optStr, to: optStr, cc: optStr, references: optStr },
+};
+
+const testSummarySchema: JSONSchemaType<TestSummary> = {
   type: 'object',
   required: ['runs', 'runIds', 'counts', 'verdicts', 'splats'],
   properties: {
-    runs: { type: 'integer' },
-    runIds: { type: 'array', items: { type: 'string' } },
-    counts: { type: 'object', required: ['pass', 'fail', 'skip', 'error'] },
-    verdicts: { type: 'array', items: { enum: ['pass', 'fail', 'error'] } },
-    splats: { type: 'integer' },
-    cached: { type: 'boolean' },
+    runs: count,
+    runIds: strings,
+    counts: {
+      type: 'object',
+      required: ['pass', 'fail', 'skip', 'error', 'flaky'],
+      properties: { pass: count, fail: count, skip: count, error: count, flaky: count },
+    },
+    verdicts: { type: 'array', items: verdictSchema },
+    splats: count,
+    cached: { type: 'boolean', nullable: true },
   },
-} as const;
+};
 
-const schema = {
+const patchSchema: JSONSchemaType<PatchRecord> = {
+  type: 'object',
+  required: ['index', 'total', 'subject', 'files', 'apply'],
+  properties: {
+    index: { type: 'integer', minimum: 1 },
+    total: { type: 'integer', minimum: 1 },
+    subject: str,
+    messageId: optStr,
+    author: optStr,
+    commit: optStr,
+    patchId: optStr,
+    files: strings,
+    apply: { type: 'object', required: ['ok'], properties: { ok: bool, reason: optStr } },
+    build: {
+      type: 'object',
+      nullable: true,
+      required: ['ok', 'durationMs', 'cacheHit', 'newWarnings', 'warningsCompared'],
+      properties: {
+        ok: bool,
+        durationMs: ms,
+        cacheHit: bool,
+        firstError: optStr,
+        newWarnings: { type: 'array', items: diagnosticSchema },
+        warningsCompared: bool,
+      },
+    },
+    tests: { ...testSummarySchema, nullable: true },
+    comparison: {
+      type: 'object',
+      nullable: true,
+      required: ['regressions', 'fixed', 'newSplats', 'metricRegressions'],
+      properties: { regressions: count, fixed: count, newSplats: count, metricRegressions: count },
+    },
+  },
+};
+
+const sourceSchema: JSONSchemaType<SeriesRecord['source']> = {
+  oneOf: [
+    {
+      type: 'object',
+      required: ['kind', 'file'],
+      properties: {
+        kind: { type: 'string', const: 'mbox' },
+        file: str,
+        cover: {
+          type: 'object',
+          nullable: true,
+          required: ['subject'],
+          properties: { subject: str, messageId: optStr },
+        },
+        thread: { ...threadSchema, nullable: true },
+      },
+    },
+    {
+      type: 'object',
+      required: ['kind', 'range'],
+      properties: { kind: { type: 'string', const: 'range' }, range: str },
+    },
+  ],
+};
+
+const schema: JSONSchemaType<SeriesRecord> = {
   type: 'object',
   required: [
     'schema',
@@ -48,80 +134,44 @@ const schema = {
     'timing',
   ],
   properties: {
-    schema: { const: 'faultline.series/1' },
-    repo: { type: 'string' },
-    base: {
-      type: 'object',
-      required: ['hash', 'subject', 'ref'],
-      properties: { hash: { type: 'string', pattern: '^[0-9a-f]{40,64}$' } },
-    },
-    source: {
-      type: 'object',
-      required: ['kind'],
-      properties: {
-        kind: { enum: ['mbox', 'range'] },
-        file: { type: 'string' },
-        range: { type: 'string' },
-        thread: {
-          type: 'object',
-          required: ['subject'],
-          properties: {
-            subject: { type: 'string' },
-            messageId: { type: 'string' },
-            from: { type: 'string' },
-            to: { type: 'string' },
-            cc: { type: 'string' },
-            references: { type: 'string' },
-          },
-        },
-      },
-    },
+    schema: { type: 'string', const: 'faultline.series/1' },
+    repo: str,
+    base: { type: 'object', required: ['hash', 'subject', 'ref'], properties: { hash, subject: str, ref: str } },
+    source: sourceSchema,
     patchsetHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-    messageIds: { type: 'array', items: { type: 'string' } },
-    tip: { type: 'string' },
-    patches: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['index', 'total', 'subject', 'files', 'apply'],
-        properties: {
-          index: { type: 'integer', minimum: 1 },
-          total: { type: 'integer', minimum: 1 },
-          subject: { type: 'string' },
-          messageId: { type: 'string' },
-          commit: { type: 'string' },
-          files: { type: 'array', items: { type: 'string' } },
-          apply: {
-            type: 'object',
-            required: ['ok'],
-            properties: { ok: { type: 'boolean' }, reason: { type: 'string' } },
-          },
-          build: {
-            type: 'object',
-            required: ['ok', 'durationMs', 'cacheHit', 'newWarnings', 'warningsCompared'],
-            properties: {
-              ok: { type: 'boolean' },
-              newWarnings: { type: 'array', items: diag },
-              firstError: { type: 'string' },
-            },
-          },
-          tests: testSummary,
-        },
-      },
+    messageIds: strings,
+    tip: optStr,
+    patches: { type: 'array', items: patchSchema },
+    baseBuild: {
+      type: 'object',
+      nullable: true,
+      required: ['ok', 'durationMs', 'cacheHit', 'warnings'],
+      properties: { ok: bool, durationMs: ms, cacheHit: bool, warnings: count, firstError: optStr },
     },
-    baseTests: testSummary,
-    comparison: { type: 'object', required: ['regressions', 'fixed', 'newSplats', 'metrics', 'regressed'] },
-    problems: { type: 'array', items: { type: 'string' } },
-    verdict: { enum: ['clean', 'regressed'] },
+    baseTests: { ...testSummarySchema, nullable: true },
+    tester: str,
+    builder: str,
     repeat: { type: 'integer', minimum: 1 },
-    each: { type: 'boolean' },
-    timing: { type: 'object', required: ['baseBuildMs', 'patchBuildMs', 'testMs', 'totalMs'] },
+    each: bool,
+    comparison: { ...comparisonSchema, nullable: true },
+    problems: strings,
+    verdict: { type: 'string', enum: ['clean', 'regressed'] },
+    startedAt: str,
+    finishedAt: str,
+    durationMs: ms,
+    timing: {
+      type: 'object',
+      required: ['baseBuildMs', 'patchBuildMs', 'testMs', 'totalMs'],
+      properties: { baseBuildMs: ms, patchBuildMs: { type: 'array', items: ms }, testMs: ms, totalMs: ms },
+    },
   },
-} as const;
+};
 
-const validate = untypedValidator<SeriesRecord>(schema);
+const validate = lazyValidator<SeriesRecord>(schema);
 
-function validateSeriesRecord(value: unknown, origin: string): SeriesRecord {
+/** A parsed series results.json as a SeriesRecord, or a one-line error naming `origin` and the path in it. */
+export function validateSeriesRecord(value: unknown, origin: string): SeriesRecord {
+  if (typeof value === 'object' && value !== null && 'comparison' in value) reviveComparison(value.comparison);
   return validate.checked(value, origin, 'series results.json');
 }
 

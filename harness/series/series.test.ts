@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Git } from '../util/git.js';
@@ -182,6 +182,21 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   // Another test setting: the base is tested again, not compared against results from elsewhere.
   const other = await runSeries({ ...opts, resultsDir: join(root, 'results3') }, toyTester({ timeoutMs: 120_000 }));
   t.equal(other.baseTests?.cached, undefined, 'other settings: base tested again');
+
+  // A damaged base-results cache (not JSON, or JSON that is not run records) is ignored: the base
+  // is tested again, and the cache rewritten.
+  const baseCache = join(root, 'cache', 'series-base');
+  const entries = await readdir(baseCache);
+  t.equal(entries.length, 2, 'one cache entry per test setting');
+  const [first = '', second = ''] = entries;
+  await writeFile(join(baseCache, first), '[{"schema": "faultline.run/1", ');
+  await writeFile(join(baseCache, second), JSON.stringify(Array.from({ length: 5 }, () => ({ runId: 'r' }))));
+  for (const [i, tester] of [toyTester(), toyTester({ timeoutMs: 120_000 })].entries()) {
+    const damaged = await runSeries({ ...opts, resultsDir: join(root, `damaged${i}`) }, tester);
+    t.equal(damaged.baseTests?.cached, undefined, 'a damaged base cache: the base is tested again');
+  }
+  const mended = await runSeries({ ...opts, resultsDir: join(root, 'mended') }, toyTester());
+  t.equal(mended.baseTests?.cached, true, 'and cached again');
 });
 
 t.test('cached base results are keyed on every setting that changes them', async (t) => {

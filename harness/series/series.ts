@@ -3,10 +3,11 @@ import { join, resolve } from 'node:path';
 import { compareRuns, type Comparison, type CompareRunsOptions } from '../results/compare.js';
 import { validateRunRecord } from '../results/record.js';
 import type { RunRecord, Status } from '../results/types.js';
-import { FaultlineError, UsageError } from '../util/errors.js';
+import { FaultlineError, UsageError, errorMessage } from '../util/errors.js';
 import { cacheDir, exists, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { Git, type CommitInfo } from '../util/git.js';
 import { log } from '../util/log.js';
+import { readJsonFile } from '../util/schema.js';
 import { parseMbox, type MailPatch } from './mbox.js';
 import { formatSeriesReport, seriesJunit } from './report.js';
 import { formatSeriesReply } from './reply.js';
@@ -442,14 +443,15 @@ async function testBase<A>(o: {
   const file = join(await cacheDir('series-base'), `${key}.json`);
   if (useCache && (await exists(file))) {
     try {
-      const parsed = JSON.parse(await readFile(file, 'utf8')) as unknown;
+      const parsed = await readJsonFile(file);
       if (Array.isArray(parsed) && parsed.length === repeat) {
         const records = parsed.map((r, i) => validateRunRecord(r, `${file}[${i}]`));
         log.info(`base ${base.slice(0, 12)}: ${records.length} cached runs`);
         return { records, hit: true };
       }
     } catch (e) {
-      log.warn(`ignoring unreadable base cache ${file}: ${(e as Error).message}`);
+      // The error names the file (and the record in it): tested again, and the cache rewritten.
+      log.warn(`ignoring unreadable base cache: ${errorMessage(e)}`);
     }
   }
   const records = (await tester.test(base, worktree, artifact, { runs: repeat, label: 'base' })).map((x) => x.record);

@@ -71,11 +71,3 @@ export async function readJsonFile(path: string, hint = ''): Promise<unknown> {
     throw new FaultlineError(`${path} is not valid JSON: ${(e as Error).message}`);
   }
 }
-
-/**
- * @deprecated A schema not yet typed against its record (series and bisect records, whose
- * schemas are looser than their types): use lazyValidator with a JSONSchemaType instead.
- */
-export function untypedValidator<T>(schema: object): LazyValidator<T> {
-  return lazyValidator<T>(schema as JSONSchemaType<T>);
-}
