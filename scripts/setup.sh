@@ -9,6 +9,8 @@ packages=(
   chromium shellcheck
   # the mm suite: migration links libnuma statically; kselftest's shell scripts need bash in the guest
   libnuma-dev bash-static
+  # kselftest scripts call pgrep and killall --wait, which static busybox lacks
+  procps psmisc
 )
 
 missing=()

@@ -1,6 +1,6 @@
 import { chmod, copyFile, mkdir, readFile, rm, symlink, writeFile, mkdtemp, stat, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { FaultlineError } from '../util/errors.js';
 import { cacheDir, exists, listFiles, sha256 } from '../util/fsutil.js';
 import { log } from '../util/log.js';
@@ -26,6 +26,18 @@ export interface InitramfsOptions {
   /** lib/modules/<release> of the kernel, when its virtio drivers are modules. */
   modulesDir?: string;
 }
+
+/**
+ * Tools kselftest's shell scripts call that static busybox lacks or implements differently:
+ * charge_reserved_hugetlb.sh finds its writer with `pgrep -f` (busybox-static has no pgrep) and
+ * stops it with `killall --wait` (busybox takes --wait for a process name and returns at once),
+ * so with busybox the writer outlives the test, which then fails to unmount and hangs its runner.
+ */
+const GUEST_TOOLS: readonly { name: string; pkg: string }[] = [
+  { name: 'pgrep', pkg: 'procps' },
+  { name: 'pkill', pkg: 'procps' },
+  { name: 'killall', pkg: 'psmisc' },
+];
 
 /** Drivers the guest needs for its devices; those built in are skipped. */
 const GUEST_MODULES = ['virtio_pci', 'virtio_net'];
@@ -80,6 +92,12 @@ async function stage(root: string, keys: GuestKeys, opts: InitramfsOptions): Pro
     await symlink('/bin/busybox', join(root, rel)).catch(() => undefined);
   }
   await addDynamicBinary(root, sshd);
+  for (const tool of GUEST_TOOLS) {
+    const host = await requireTool(tool.name, tool.pkg);
+    // Drop busybox's applet of that name wherever it is linked, or PATH could still find it.
+    for (const rel of applets.filter((a) => basename(a) === tool.name)) await rm(join(root, rel), { force: true });
+    await addDynamicBinary(root, host);
+  }
   // OpenSSH >= 9.8 splits the per-connection process into sshd-session.
   for (const helper of ['/usr/lib/openssh/sshd-session', '/usr/lib/openssh/sshd-auth']) {
     if (await exists(helper)) await addDynamicBinary(root, helper);
