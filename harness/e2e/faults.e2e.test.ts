@@ -178,6 +178,22 @@ t.test('a test that never exits: the guest-side deadline ends it (exit 1), the r
   await theRestRanAndNothingIsLeft(t, r, 180);
 });
 
+t.test('a test that crashes: FAIL (exit 1) named by its signal, its first result kept, the rest runs', async (t) => {
+  const r = await faultRun('crashes', ['crashes', 'passes'], ['--retries', '0']);
+  exitIs(t, r, 1);
+  t.equal(r.rec.verdict, 'fail');
+  t.equal(r.rec.infraError, undefined, 'a crashing test is not the harness failing');
+  t.equal(r.rec.subtests.find((s) => s.id === 'crashes/before the crash/anon')?.status, 'pass');
+  const crashed = r.rec.subtests.filter((s) => s.program === 'crashes' && s.status !== 'pass');
+  t.ok(crashed.length > 0, 'the crash is a result');
+  t.ok(
+    crashed.every((s) => /crashes was killed by SIGSEGV/.test(s.reason ?? '')),
+    `named by its signal: ${crashed.map((s) => s.reason).join('; ')}`,
+  );
+  t.equal(r.rec.guest.boots, 1, 'the guest itself was fine');
+  await theRestRanAndNothingIsLeft(t, r, 180);
+});
+
 t.test('guest out of memory: the OOM killer takes the test, named as the reason (exit 1)', async (t) => {
   const r = await faultRun('oom', ['oom', 'passes'], ['--retries', '0']);
   exitIs(t, r, 1);

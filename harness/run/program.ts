@@ -145,6 +145,7 @@ export async function runProgram(
   const out: ProgramOutput = {
     output: r.output,
     exitCode: killed || lost ? null : r.exitCode,
+    ...(r.signal && !killed && !lost ? { signal: r.signal } : {}),
     timedOut: !lost && (r.timedOut || (killed && r.durationMs >= cmd.timeoutSec * 1000 - 1000)),
     durationMs: r.durationMs,
   };

@@ -22,11 +22,18 @@ function parse(
   program: string,
   args: string[],
   file: string,
-  exitCode: number,
+  exitCode: number | null,
   backing: GuestCommand['backing'] = 'anon',
+  signal?: string,
 ) {
   const cmd: GuestCommand = { program, args, backing, timeoutSec: 900, label: 'x' };
-  const out: ProgramOutput = { output: capture(file), exitCode, timedOut: false, durationMs: 1000 };
+  const out: ProgramOutput = {
+    output: capture(file),
+    exitCode,
+    timedOut: false,
+    durationMs: 1000,
+    ...(signal ? { signal } : {}),
+  };
   return mmSuite.parse(cmd, out, ctx);
 }
 
@@ -45,6 +52,23 @@ t.test('cow: 670 KTAP results, each with a unique name and the memory its [RUN] 
     'the 1048576 kB cases carry hugetlb-1g',
   );
   t.equal(p.subtests[0]?.name, 'Basic COW after fork() ... with base page: No leak from parent into child');
+});
+
+t.test('hugetlb-read-hwpoison killed by the SIGBUS of its MADV_HWPOISON: a failure naming the signal', async (t) => {
+  // Captured with `faultline run --suite vmtests,mm --category hugetlb --backing hugetlb --mem 2048`:
+  // the console says "Memory failure: 0x2501: Sending SIGBUS to hugetlb-read-hw".
+  const p = parse('hugetlb-read-hwpoison', [], 'mm.hugetlb-read-hwpoison.txt', null, 'hugetlb', 'SIGBUS');
+  t.equal(p.status, 'fail', 'a crashed test failed, as run_vmtests.sh counts it');
+  t.same(
+    p.subtests.map((s) => [s.id, s.status, s.reason]),
+    [
+      [
+        'hugetlb-read-hwpoison',
+        'fail',
+        'hugetlb-read-hwpoison was killed by SIGBUS: ... HugeTLB read HWPOISON test...',
+      ],
+    ],
+  );
 });
 
 t.test('mremap_test: its four failures are failed subtests, and the exit code is the reason', async (t) => {
@@ -141,6 +165,14 @@ t.test("run_vmtests.sh's TAP: one subtest per program, its programs' own KTAP be
       ['charge_reserved_hugetlb.sh -cgroup-v2', 'fail', 'exit 127'],
       ['hugetlb_reparenting_test.sh -cgroup-v2', 'fail', 'exit 127'],
     ],
+  );
+  // The same category once the guest had /bin/bash, pgrep and killall --wait (the capture above predates them).
+  const clean = parseVmtestsTap(capture('vmtests.hugetlb.clean.txt'));
+  t.equal(clean.length, 12);
+  t.same(
+    clean.filter((s) => s.status !== 'pass'),
+    [],
+    'charge_reserved_hugetlb.sh and hugetlb_reparenting_test.sh pass',
   );
   const five = parseVmtestsTap(capture('vmtests.gup_test_mremap_madv_populate_cow_mkdirty.txt'));
   t.same(

@@ -3,7 +3,14 @@ import type { MmRun, SelftestProgram } from '../selftests/build.js';
 import { buildMmSelftests } from '../selftests/mm-build.js';
 import { mmProgramSpec } from '../selftests/mm-programs.js';
 import { parseKtap, type KtapTest } from './parsers/ktap.js';
-import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
+import {
+  killedBy,
+  type GuestCommand,
+  type ParsedProgram,
+  type ProgramOutput,
+  type Suite,
+  type SuiteContext,
+} from './types.js';
 
 /**
  * Suite `mm`: the kernel's hugetlb, shmem and THP selftests (tools/testing/selftests/mm and
@@ -124,7 +131,7 @@ function exitStatus(out: ProgramOutput, cmd: GuestCommand): { status: Status; re
   if (out.timedOut) return { status: 'error', reason: `timed out: killed at its ${cmd.timeoutSec} s deadline` };
   // A test that aborts or crashes failed, as run_vmtests.sh counts it (a lost guest or an
   // OOM kill is told apart before this, by the program runner).
-  if (out.exitCode === null) return { status: 'fail', reason: `${cmd.program} was killed by a signal: ${last ?? ''}` };
+  if (out.exitCode === null) return { status: 'fail', reason: `${cmd.program} was ${killedBy(out)}: ${last ?? ''}` };
   if (out.exitCode === 0) return { status: 'pass' };
   if (out.exitCode === KSFT_SKIP) return { status: 'skip', reason: last || 'exit 4 (skip)' };
   return { status: 'fail', reason: `exit ${out.exitCode}${last ? `: ${last}` : ''}` };

@@ -1,6 +1,13 @@
 import type { Status, SubtestResult } from '../results/types.js';
-import { parseKtap } from './parsers/ktap.js';
-import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
+import { parseKtap, type KtapResult } from './parsers/ktap.js';
+import {
+  killedBy,
+  type GuestCommand,
+  type ParsedProgram,
+  type ProgramOutput,
+  type Suite,
+  type SuiteContext,
+} from './types.js';
 
 /**
  * The suite of the user's own programs (`--program FILE.c`): each runs once per selected
@@ -12,6 +19,21 @@ import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } 
 const KSFT_SKIP = 4;
 const PROGRAM_SUITE = 'program';
 
+/** A KTAP program's own status: how it ended, then its plan, then its results and exit code. */
+function ktapProgramStatus(
+  broken: { status: Status; reason: string } | undefined,
+  k: KtapResult,
+  subtests: readonly SubtestResult[],
+  out: ProgramOutput,
+): { status: Status; reason?: string } {
+  if (broken) return broken;
+  if (k.bailOut !== undefined) return { status: 'error', reason: `bail out: ${k.bailOut}` };
+  if (k.plan !== undefined && k.plan !== subtests.length)
+    return { status: 'error', reason: `planned ${k.plan} tests but ${subtests.length} reported` };
+  const failed = subtests.some((t) => t.status === 'fail') || (out.exitCode !== 0 && out.exitCode !== KSFT_SKIP);
+  return failed ? { status: 'fail', reason: `exit ${String(out.exitCode)}` } : { status: 'pass' };
+}
+
 function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const backing = cmd.backing;
   const base = { suite: PROGRAM_SUITE, program: cmd.program, ...(backing ? { backing } : {}) };
@@ -19,7 +41,7 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const broken: { status: Status; reason: string } | undefined = out.timedOut
     ? { status: 'error', reason: `${cmd.program} timed out: killed at its ${cmd.timeoutSec} s deadline` }
     : out.exitCode === null
-      ? { status: 'error', reason: `${cmd.program} was killed by a signal` }
+      ? { status: 'error', reason: `${cmd.program} was ${killedBy(out)}` }
       : undefined;
   const k = parseKtap(text);
   if (k.version !== undefined) {
@@ -30,12 +52,20 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
       status: t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail',
       ...(t.reason ? { reason: t.reason } : {}),
     }));
-    if (broken) return { ...broken, subtests };
-    if (k.bailOut !== undefined) return { status: 'error', reason: `bail out: ${k.bailOut}`, subtests };
-    if (k.plan !== undefined && k.plan !== subtests.length)
-      return { status: 'error', reason: `planned ${k.plan} tests but ${subtests.length} reported`, subtests };
-    const failed = subtests.some((t) => t.status === 'fail') || (out.exitCode !== 0 && out.exitCode !== KSFT_SKIP);
-    return failed ? { status: 'fail', reason: `exit ${String(out.exitCode)}`, subtests } : { status: 'pass', subtests };
+    const whole = ktapProgramStatus(broken, k, subtests, out);
+    // A crash, bail-out, short plan or bad exit code that no failed result explains is a result
+    // of its own, or TAP and JUnit would show only the passes of a program that died mid-way.
+    const explained = whole.status === 'pass' || (whole.status === 'fail' && subtests.some((t) => t.status === 'fail'));
+    if (!explained)
+      subtests.push({
+        ...base,
+        id: `${cmd.program}/exit status${backing ? `/${backing}` : ''}`,
+        name: 'exit status',
+        status: whole.status,
+        ...(whole.reason ? { reason: whole.reason } : {}),
+        durationMs: out.durationMs,
+      });
+    return { ...whole, subtests };
   }
   const lastLine = text.trim().split('\n').at(-1)?.trim();
   const [status, reason]: [Status, string | undefined] = broken

@@ -50,8 +50,15 @@ export interface ProgramOutput {
   /** stdout and stderr interleaved. */
   output: string;
   exitCode: number | null;
+  /** The signal that ended the program (ssh's exit-signal, e.g. SIGBUS), when one did and it was not the timeout's KILL. */
+  signal?: string;
   timedOut: boolean;
   durationMs: number;
+}
+
+/** "killed by SIGBUS", or "killed by a signal" when the transport did not name it. */
+export function killedBy(out: Pick<ProgramOutput, 'signal'>): string {
+  return `killed by ${out.signal ?? 'a signal'}`;
 }
 
 export interface ParsedProgram {

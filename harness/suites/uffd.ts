@@ -1,7 +1,14 @@
 import type { Backing, Status, SubtestResult } from '../results/types.js';
 import { parseKtap } from './parsers/ktap.js';
 import { parseUffdUnitTests } from './parsers/uffd-unit.js';
-import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
+import {
+  killedBy,
+  type GuestCommand,
+  type ParsedProgram,
+  type ProgramOutput,
+  type Suite,
+  type SuiteContext,
+} from './types.js';
 import { isolateUnit, resumeUnit, selectsBacking, UNIT_MEMS, unitRunningSubtest, unitSubtestId } from './uffd-unit.js';
 import {
   legacyStressPlan,
@@ -75,7 +82,7 @@ function plan(ctx: SuiteContext): GuestCommand[] {
 function programFailure(out: ProgramOutput, what: string): { status: Status; reason: string } | undefined {
   if (out.timedOut)
     return { status: 'error', reason: `${what} timed out after ${Math.round(out.durationMs / 1000)} s` };
-  if (out.exitCode === null) return { status: 'error', reason: `${what} was killed by a signal` };
+  if (out.exitCode === null) return { status: 'error', reason: `${what} was ${killedBy(out)}` };
   return undefined;
 }
 

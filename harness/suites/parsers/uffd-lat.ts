@@ -23,7 +23,7 @@
  */
 import type { Backing, Metric, Status, SubtestResult } from '../../results/types.js';
 import { BACKINGS } from '../../results/types.js';
-import type { ParsedProgram, ProgramOutput } from '../types.js';
+import { killedBy, type ParsedProgram, type ProgramOutput } from '../types.js';
 import { parseKtap, type KtapResult, type KtapTest } from './ktap.js';
 
 const METRIC = /^metric ([a-z0-9_]+)=(-?\d+(?:\.\d+)?) (\S+)\s*$/;
@@ -87,7 +87,7 @@ function programStatus(k: KtapResult, out: ProgramOutput): { status: Status; rea
   if (out.timedOut) return { status: 'error', reason: `timed out after ${Math.round(out.durationMs / 1000)} s` };
   if (k.bailOut !== undefined) return { status: 'error', reason: `bail out: ${k.bailOut}` };
   if (k.version === undefined) return { status: 'error', reason: 'no TAP header in the output' };
-  if (out.exitCode === null) return { status: 'error', reason: 'killed by a signal' };
+  if (out.exitCode === null) return { status: 'error', reason: killedBy(out) };
   if (!k.totals) {
     return {
       status: 'error',

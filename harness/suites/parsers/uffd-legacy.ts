@@ -19,6 +19,8 @@
  * was in when it died is charged with it, and the checks it never reached are not reported.
  */
 
+import { killedBy, type ProgramOutput } from '../types.js';
+
 export type LegacyOutcome = 'pass' | 'fail' | 'skip' | 'error';
 
 export interface LegacyCheck {
@@ -30,11 +32,8 @@ export interface LegacyCheck {
   reason?: string;
 }
 
-export interface LegacyExit {
-  exitCode: number | null;
-  timedOut: boolean;
-  durationMs: number;
-}
+/** How the program ended: its output aside, what the transport captured. */
+export type LegacyExit = Omit<ProgramOutput, 'output'>;
 
 interface Section {
   check: string;
@@ -129,7 +128,7 @@ function finalOutcome(
   if (exit.timedOut)
     return { outcome: 'error', reason: `timed out after ${Math.round(exit.durationMs / 1000)} s during ${where}` };
   if (exit.exitCode === null)
-    return { outcome: 'error', reason: `killed by a signal during ${where}${errLine ? ` (${errLine})` : ''}` };
+    return { outcome: 'error', reason: `${killedBy(exit)} during ${where}${errLine ? ` (${errLine})` : ''}` };
   if (errLine)
     return exit.exitCode === KSFT_SKIP ? { outcome: 'skip', reason: errLine } : { outcome: 'fail', reason: errLine };
   if (exit.exitCode === KSFT_SKIP)
