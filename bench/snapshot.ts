@@ -13,7 +13,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, Guest } from '../harness/vm/guest.js';
 import { commitSnapshot, factsCommand, findSnapshot, parseGuestFacts, snapshotKey } from '../harness/vm/snapshot.js';
 import { bootGuest, restoreGuest } from '../harness/run/boot.js';
 import { readPlan } from '../harness/nightly/plan.js';
@@ -30,7 +29,7 @@ const median = (xs: number[]): number => {
 };
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
-const { kernel, image, bare, accel, common } = await benchGuests();
+const { kernel, image, bare, accel, common, bootBare } = await benchGuests();
 const config = { ...common, initrd: image.path };
 const consoleDir = await mkdtemp(join(tmpdir(), 'bench-console-'));
 const opts = (tag: string) => ({
@@ -39,19 +38,6 @@ const opts = (tag: string) => ({
   keys: image.keys,
 });
 console.log(`kernel ${kernel.info.release ?? ''}, accel ${accel.accel} (${accel.note}), ${rounds} rounds`);
-
-async function bootBare(): Promise<number> {
-  const port = await freePort();
-  const guest = await Guest.start(
-    { ...common, initrd: bare, sshPort: port },
-    { consolePath: join(consoleDir, `bare-${port}.log`), lifetimeMs: 300_000 },
-  );
-  const m = await guest.console.waitFor(/BARE-INIT-START/, 300_000);
-  const ms = Date.now() - guest.startedAt;
-  await guest.stop();
-  if (!m) throw new Error('bare initramfs never reached init');
-  return ms;
-}
 
 /** Boot to ready; with `save`, save the snapshot on the way (not timed as a boot). */
 async function bootReady(save?: Awaited<ReturnType<typeof snapshotKey>>): Promise<number> {
@@ -120,7 +106,7 @@ const bareMs: number[] = [];
 const bootMs: number[] = [];
 const restoreMs: number[] = [];
 for (let i = 0; i < rounds; i++) {
-  bareMs.push(await bootBare());
+  bareMs.push(await bootBare(consoleDir));
   bootMs.push(await bootReady());
   restoreMs.push(await restoreReady(key.key));
   console.log(

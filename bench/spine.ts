@@ -13,7 +13,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSelftests } from '../harness/selftests/build.js';
-import { freePort, Guest } from '../harness/vm/guest.js';
+import type { Guest } from '../harness/vm/guest.js';
 import type { SshSession } from '../harness/ssh/transport.js';
 import { bootGuest } from '../harness/run/boot.js';
 import { requireTool } from '../harness/util/proc.js';
@@ -28,7 +28,7 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
 
-const { kernel, image, bare, accel, common } = await benchGuests();
+const { kernel, image, bare, accel, common, bootBare } = await benchGuests();
 const consoleDir = await mkdtemp(join(tmpdir(), 'bench-console-'));
 console.log(`kernel ${kernel.info.release ?? ''}, accel ${accel.accel} (${accel.note}), ${rounds} rounds`);
 
@@ -40,23 +40,10 @@ async function bootHarness(): Promise<{ guest: Guest; ssh: SshSession; ms: numbe
   return { guest: b.guest, ssh: b.ssh, ms: b.bootMs };
 }
 
-async function bootBare(): Promise<number> {
-  const port = await freePort();
-  const guest = await Guest.start(
-    { ...common, initrd: bare, sshPort: port },
-    { consolePath: join(consoleDir, `b-${port}.log`), lifetimeMs: 300_000 },
-  );
-  const m = await guest.console.waitFor(/BARE-INIT-START/, 300_000);
-  const ms = Date.now() - guest.startedAt;
-  await guest.stop();
-  if (!m) throw new Error('bare initramfs never reached init');
-  return ms;
-}
-
 const harnessBoot: number[] = [];
 const bareBoot: number[] = [];
 for (let i = 0; i < rounds; i++) {
-  bareBoot.push(await bootBare());
+  bareBoot.push(await bootBare(consoleDir));
   const h = await bootHarness();
   harnessBoot.push(h.ms);
   h.ssh.close();

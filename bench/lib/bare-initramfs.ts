@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { acquireKernel } from '../../harness/kernel/bootable.js';
 import { buildInitramfs } from '../../harness/image/initramfs.js';
 import { chooseAccel } from '../../harness/vm/accel.js';
-import { requireQemu } from '../../harness/vm/guest.js';
+import { freePort, Guest, requireQemu } from '../../harness/vm/guest.js';
 import { requireTool, run } from '../../harness/util/proc.js';
 
 /** A busybox initramfs whose init prints BARE-INIT-START and powers off: the bare kernel's boot-to-init. */
@@ -44,5 +44,18 @@ export async function benchGuests() {
     hugepages2m: 64,
     hugepages1g: 0,
   };
-  return { kernel, qemu, image, bare, accel, common };
+  /** The bare kernel's boot: milliseconds from QEMU's start to the bare init's first line. */
+  const bootBare = async (consoleDir: string): Promise<number> => {
+    const port = await freePort();
+    const guest = await Guest.start(
+      { ...common, initrd: bare, sshPort: port },
+      { consolePath: join(consoleDir, `bare-${port}.log`), lifetimeMs: 300_000 },
+    );
+    const m = await guest.console.waitFor(/BARE-INIT-START/, 300_000);
+    const ms = Date.now() - guest.startedAt;
+    await guest.stop();
+    if (!m) throw new Error('bare initramfs never reached init');
+    return ms;
+  };
+  return { kernel, qemu, image, bare, accel, common, bootBare };
 }
