@@ -179,7 +179,7 @@ t.test('a test that never exits: the guest-side deadline ends it (exit 1), the r
 });
 
 t.test('a test that crashes: FAIL (exit 1) named by its signal, its first result kept, the rest runs', async (t) => {
-  const r = await faultRun('crashes', ['crashes', 'passes'], ['--retries', '0']);
+  const r = await faultRun('crashes', ['crashes', 'sigbus', 'passes'], ['--retries', '0']);
   exitIs(t, r, 1);
   t.equal(r.rec.verdict, 'fail');
   t.equal(r.rec.infraError, undefined, 'a crashing test is not the harness failing');
@@ -189,6 +189,11 @@ t.test('a test that crashes: FAIL (exit 1) named by its signal, its first result
   t.ok(
     crashed.every((s) => /crashes was killed by SIGSEGV/.test(s.reason ?? '')),
     `named by its signal: ${crashed.map((s) => s.reason).join('; ')}`,
+  );
+  t.match(
+    r.rec.subtests.find((s) => s.id === 'sigbus/anon'),
+    { status: 'error', reason: 'sigbus was killed by a signal' },
+    'a signal sshd cannot name is not given its placeholder as a name',
   );
   t.equal(r.rec.guest.boots, 1, 'the guest itself was fine');
   await theRestRanAndNothingIsLeft(t, r, 180);

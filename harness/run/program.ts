@@ -145,7 +145,7 @@ export async function runProgram(
   const out: ProgramOutput = {
     output: r.output,
     exitCode: killed || lost ? null : r.exitCode,
-    ...(r.signal && !killed && !lost ? { signal: r.signal } : {}),
+    ...(r.signal && SSH_SIGNAL_NAME.test(r.signal) && !killed && !lost ? { signal: r.signal } : {}),
     timedOut: !lost && (r.timedOut || (killed && r.durationMs >= cmd.timeoutSec * 1000 - 1000)),
     durationMs: r.durationMs,
   };
@@ -213,6 +213,12 @@ async function guestForNextProgram(session: GuestSession, cmd: GuestCommand): Pr
     }
   }
 }
+
+/**
+ * A signal as SSH names it: OpenSSH's sshd names only the 13 signals of RFC 4254 (SEGV, ABRT, ...)
+ * and sends "SIG@openssh.com" for any other (SIGBUS among them), which names nothing.
+ */
+const SSH_SIGNAL_NAME = /^SIG[A-Z0-9]+$/;
 
 /**
  * Why the guest is gone, or undefined when it still answers. A broken connection is
