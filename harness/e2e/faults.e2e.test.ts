@@ -238,9 +238,14 @@ t.test('QEMU killed from outside: an infrastructure error (exit 2), not a test f
 t.test(
   'a test that fails once and passes on retry is flaky: exit 0, every attempt kept, JUnit flakyFailure',
   async (t) => {
-    const r = await faultRun('flaky', ['fails-once', 'passes']);
+    const r = await faultRun('flaky', ['fails-once', 'crashes', 'passes']);
     exitIs(t, r, 0);
     t.equal(r.rec.verdict, 'pass');
+    t.match(
+      r.rec.subtests.find((s) => s.id === 'crashes/exit status/anon'),
+      { status: 'flaky', attempts: [{ status: 'error', reason: 'crashes was killed by SIGSEGV' }, { status: 'pass' }] },
+      'a crash the retry does not repeat is flaky, not an error',
+    );
     const sub = r.rec.subtests.find((s) => s.id === 'fails-once/anon');
     t.equal(sub?.status, 'flaky');
     t.same(
@@ -253,13 +258,13 @@ t.test(
     );
     t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.txt'), 'utf8'), /failing on purpose/);
     t.match(readFileSync(join(r.dir, 'output', 'fails-once.anon.retry1.txt'), 'utf8'), /attempt 2: pass/);
-    // The retry ran on a pristine guest, restored from the snapshot of the first.
+    // Each retry ran on a pristine guest, restored from the snapshot of the first.
     t.same(
       r.rec.guest.starts?.slice(1).map((s) => s.how),
-      ['restored'],
-      'one more guest, for the retry, restored (the first one booted or restored as the cache had it)',
+      ['restored', 'restored'],
+      'one more guest per retry, restored (the first one booted or restored as the cache had it)',
     );
-    t.equal(r.rec.summary.flaky, 1);
+    t.equal(r.rec.summary.flaky, 2);
     t.match(r.all, /FLAKY fails-once\/anon: passed on retry 1/);
     t.match(
       readFileSync(join(r.dir, 'junit.xml'), 'utf8'),

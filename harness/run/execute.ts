@@ -2,7 +2,7 @@ import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import type { ProgramRun, SubtestResult } from '../results/types.js';
 import type { SelftestProgram } from '../selftests/build.js';
-import type { GuestCommand, ResumePlan, Suite, SuiteContext } from '../suites/types.js';
+import { EXIT_STATUS, type GuestCommand, type ResumePlan, type Suite, type SuiteContext } from '../suites/types.js';
 import { guestCommandLine, runProgram, type ProgramResult } from './program.js';
 import type { GuestSession } from './session.js';
 
@@ -208,10 +208,13 @@ export class PlanRunner {
         outputFile: this.firstOutput.get(id) ?? '',
       },
     ];
-    const again = r.subtests.find((x) => x.id === id);
+    const reported = r.subtests.find((x) => x.id === id);
+    // A program that passed on retry has no crash or exit code to report any more.
+    const again =
+      reported ?? (t.name === EXIT_STATUS && r.program.status === 'pass' ? { status: 'pass' as const } : undefined);
     const status = again?.status ?? 'error';
     const reason = again
-      ? again.reason
+      ? reported?.reason
       : `not reported by the retry (${r.program.reason ?? `exit ${String(r.program.exitCode)}`})`;
     t.attempts.push({ status, ...(reason !== undefined ? { reason } : {}), outputFile: r.program.outputFile });
     if (status !== 'pass') return false;

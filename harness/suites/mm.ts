@@ -4,6 +4,7 @@ import { buildMmSelftests } from '../selftests/mm-build.js';
 import { mmProgramSpec } from '../selftests/mm-programs.js';
 import { parseKtap, type KtapTest } from './parsers/ktap.js';
 import {
+  EXIT_STATUS,
   killedBy,
   type GuestCommand,
   type ParsedProgram,
@@ -152,8 +153,8 @@ function parse(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   if (!explained || subtests.length === 0) {
     subtests.push({
       ...base,
-      id: subtests.length ? `${inv}/exit status` : inv,
-      name: subtests.length ? 'exit status' : inv,
+      id: subtests.length ? `${inv}/${EXIT_STATUS}` : inv,
+      name: subtests.length ? EXIT_STATUS : inv,
       status: whole.status,
       ...(whole.reason ? { reason: whole.reason } : {}),
       durationMs: out.durationMs,

@@ -1,6 +1,7 @@
 import type { Status, SubtestResult } from '../results/types.js';
 import { parseKtap, type KtapResult } from './parsers/ktap.js';
 import {
+  EXIT_STATUS,
   killedBy,
   type GuestCommand,
   type ParsedProgram,
@@ -59,8 +60,8 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
     if (!explained)
       subtests.push({
         ...base,
-        id: `${cmd.program}/exit status${backing ? `/${backing}` : ''}`,
-        name: 'exit status',
+        id: `${cmd.program}/${EXIT_STATUS}${backing ? `/${backing}` : ''}`,
+        name: EXIT_STATUS,
         status: whole.status,
         ...(whole.reason ? { reason: whole.reason } : {}),
         durationMs: out.durationMs,

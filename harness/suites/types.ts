@@ -50,13 +50,20 @@ export interface ProgramOutput {
   /** stdout and stderr interleaved. */
   output: string;
   exitCode: number | null;
-  /** The signal that ended the program (ssh's exit-signal, e.g. SIGBUS), when one did and it was not the timeout's KILL. */
+  /** The signal that ended the program (ssh's exit-signal, e.g. SIGSEGV), when one did and it was not the timeout's KILL. */
   signal?: string;
   timedOut: boolean;
   durationMs: number;
 }
 
-/** "killed by SIGBUS", or "killed by a signal" when the transport did not name it. */
+/**
+ * The result that stands for how a program ended (a crash, bail-out, short plan or exit code
+ * that its own results do not explain), beside those results. A retry whose program passes no
+ * longer reports it: for this result that absence is a pass.
+ */
+export const EXIT_STATUS = 'exit status';
+
+/** "killed by SIGSEGV", or "killed by a signal" when the transport did not name it. */
 export function killedBy(out: Pick<ProgramOutput, 'signal'>): string {
   return `killed by ${out.signal ?? 'a signal'}`;
 }
