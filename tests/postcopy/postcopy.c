@@ -440,24 +440,33 @@ static void on_alarm(int sig)
 	fl_bail_async(watchdog_msg);
 }
 
-static enum fl_status run_one(bool minor, enum fl_backing b, const struct opts *o, const char *name, char *why, size_t wl)
+static void dest_init(struct dest *d, bool minor, enum fl_backing b, const struct opts *o)
 {
-	struct dest d;
-	memset(&d, 0, sizeof(d));
-	d.minor = minor;
-	d.b = b;
-	d.psize = fl_backing_page(b);
-	d.seed = o->seed;
-	d.uffd = d.stopfd = -1;
-	d.nworkers = o->workers;
-	long mib = o->size_mib > 0 ? o->size_mib : (d.psize >= 2 * FL_MB ? 64 : 32);
-	d.npages = (size_t)mib * FL_MB / d.psize;
-	if (!d.npages)
-		d.npages = 1;
-	enum fl_status st = FL_FAIL;
+	memset(d, 0, sizeof(*d));
+	d->minor = minor;
+	d->b = b;
+	d->psize = fl_backing_page(b);
+	d->seed = o->seed;
+	d->uffd = d->stopfd = -1;
+	d->r.fd = -1;
+	d->nworkers = o->workers;
+	long mib = o->size_mib > 0 ? o->size_mib : (d->psize >= 2 * FL_MB ? 64 : 32);
+	d->npages = (size_t)mib * FL_MB / d->psize;
+	if (!d->npages)
+		d->npages = 1;
+}
 
-	uint64_t need = minor ? (b == FL_SHMEM ? UFFD_FEATURE_MINOR_SHMEM : UFFD_FEATURE_MINOR_HUGETLBFS)
-			      : (b == FL_SHMEM ? UFFD_FEATURE_MISSING_SHMEM : b == FL_HUGETLB ? UFFD_FEATURE_MISSING_HUGETLBFS : 0);
+/* The UFFDIO_API features the mode needs on this backing. */
+static uint64_t dest_features(bool minor, enum fl_backing b)
+{
+	if (minor)
+		return b == FL_SHMEM ? UFFD_FEATURE_MINOR_SHMEM : UFFD_FEATURE_MINOR_HUGETLBFS;
+	return b == FL_SHMEM ? UFFD_FEATURE_MISSING_SHMEM : b == FL_HUGETLB ? UFFD_FEATURE_MISSING_HUGETLBFS : 0;
+}
+
+/* FL_PASS when the kernel offers the features, else FL_SKIP with the reason in why. */
+static enum fl_status check_features(uint64_t need, char *why, size_t wl)
+{
 	int err;
 	uint64_t have = fl_uffd_features(&err);
 	if (err) {
@@ -468,50 +477,66 @@ static enum fl_status run_one(bool minor, enum fl_backing b, const struct opts *
 		snprintf(why, wl, "kernel lacks %s", fl_feature_name(need & ~have));
 		return FL_SKIP;
 	}
-	if (fl_region_alloc(&d.r, b, d.npages * d.psize, minor ? FL_REGION_ALIAS : 0, why, wl))
-		return fl_backing_hugetlb(b) ? FL_SKIP : FL_FAIL;
-	d.placed = calloc(d.npages, 1);
-	d.requested = calloc(d.npages, 1);
-	d.w = calloc((size_t)d.nworkers, sizeof(*d.w));
-	if (!d.placed || !d.requested || !d.w) {
+	return FL_PASS;
+}
+
+/*
+ * The destination before migration: guest memory (in minor mode holding the stale precopy
+ * image), the bookkeeping arrays, and the userfaultfd registered over the guest's view.
+ * FL_PASS, or the status to report; what was set up is left to dest_free.
+ */
+static enum fl_status dest_setup(struct dest *d, uint64_t need, char *why, size_t wl)
+{
+	if (fl_region_alloc(&d->r, d->b, d->npages * d->psize, d->minor ? FL_REGION_ALIAS : 0, why, wl))
+		return fl_backing_hugetlb(d->b) ? FL_SKIP : FL_FAIL;
+	d->placed = calloc(d->npages, 1);
+	d->requested = calloc(d->npages, 1);
+	d->w = calloc((size_t)d->nworkers, sizeof(*d->w));
+	if (!d->placed || !d->requested || !d->w) {
 		snprintf(why, wl, "out of memory");
-		goto out_region;
+		return FL_FAIL;
 	}
-	if (minor) {
+	if (d->minor) {
 		/* The precopy image: every page present in the page cache, but stale. */
-		for (size_t i = 0; i < d.npages; i++) {
-			uint64_t *p = (uint64_t *)(d.r.alias + i * d.psize);
-			for (size_t w = 0; w < d.psize / 8; w += 512)
+		for (size_t i = 0; i < d->npages; i++) {
+			uint64_t *p = (uint64_t *)(d->r.alias + i * d->psize);
+			for (size_t w = 0; w < d->psize / 8; w += 512)
 				p[w] = 0xdeadbeefdeadbeefull ^ i;
 		}
 	}
-	d.uffd = fl_uffd_open(O_CLOEXEC | O_NONBLOCK);
-	if (d.uffd < 0) {
-		snprintf(why, wl, "userfaultfd: %s", strerror(-d.uffd));
-		st = FL_SKIP;
-		goto out_region;
+	d->uffd = fl_uffd_open(O_CLOEXEC | O_NONBLOCK);
+	if (d->uffd < 0) {
+		snprintf(why, wl, "userfaultfd: %s", strerror(-d->uffd));
+		return FL_SKIP;
 	}
-	int r = fl_uffd_api(d.uffd, need, NULL, NULL);
+	int r = fl_uffd_api(d->uffd, need, NULL, NULL);
 	if (!r)
-		r = fl_uffd_register(d.uffd, d.r.reg, d.r.len, minor ? UFFDIO_REGISTER_MODE_MINOR : UFFDIO_REGISTER_MODE_MISSING,
-				     NULL);
+		r = fl_uffd_register(d->uffd, d->r.reg, d->r.len,
+				     d->minor ? UFFDIO_REGISTER_MODE_MINOR : UFFDIO_REGISTER_MODE_MISSING, NULL);
 	if (r) {
-		snprintf(why, wl, "userfaultfd setup (%s on %s): %s", minor ? "MINOR" : "MISSING", fl_backing_names[b],
-			 strerror(-r));
-		st = r == -EINVAL ? FL_SKIP : FL_FAIL;
-		goto out_region;
+		snprintf(why, wl, "userfaultfd setup (%s on %s): %s", d->minor ? "MINOR" : "MISSING",
+			 fl_backing_names[d->b], strerror(-r));
+		return r == -EINVAL ? FL_SKIP : FL_FAIL;
 	}
+	return FL_PASS;
+}
 
+/*
+ * Forks the source with both channels (background and urgent); the destination keeps the
+ * other ends in d->bgsock and d->sock. Returns the source's pid, or -1 with the reason in why.
+ */
+static pid_t fork_source(struct dest *d, const struct opts *o, char *why, size_t wl)
+{
 	int sv[2], bv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
 		snprintf(why, wl, "socketpair: %s", strerror(errno));
-		goto out_region;
+		return -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, bv)) {
 		snprintf(why, wl, "socketpair: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
-		goto out_region;
+		return -1;
 	}
 	fflush(stdout);
 	pid_t src = fork();
@@ -521,129 +546,199 @@ static enum fl_status run_one(bool minor, enum fl_backing b, const struct opts *
 		close(sv[1]);
 		close(bv[0]);
 		close(bv[1]);
-		goto out_region;
+		return -1;
 	}
 	if (src == 0) {
 		close(sv[1]);
 		close(bv[1]);
-		source_main(bv[0], sv[0], d.seed, d.npages, d.psize, o->bw_mibps);
+		source_main(bv[0], sv[0], d->seed, d->npages, d->psize, o->bw_mibps);
 	}
 	close(sv[0]);
 	close(bv[0]);
-	d.sock = sv[1];
-	d.bgsock = bv[1];
-	d.stopfd = eventfd(0, EFD_CLOEXEC);
+	d->sock = sv[1];
+	d->bgsock = bv[1];
+	return src;
+}
 
-	snprintf(watchdog_msg, sizeof(watchdog_msg), "%s: no progress within %us (-T)", name, o->timeout_s);
-	alarm(o->timeout_s);
-	pthread_t hth;
-	struct receiver rcv[2] = {{.d = &d, .fd = d.bgsock}, {.d = &d, .fd = d.sock}};
-	pthread_barrier_init(&d.go, NULL, (unsigned)d.nworkers + 1);
-	for (int i = 0; i < d.nworkers; i++) {
-		d.w[i].d = &d;
-		d.w[i].id = i;
-		pthread_create(&d.w[i].th, NULL, worker_main, &d.w[i]);
+/* Starts the workers, the fault handler and both receivers, then tells the source to begin. */
+static void start_migration(struct dest *d, pthread_t *hth, struct receiver rcv[2])
+{
+	pthread_barrier_init(&d->go, NULL, (unsigned)d->nworkers + 1);
+	for (int i = 0; i < d->nworkers; i++) {
+		d->w[i].d = d;
+		d->w[i].id = i;
+		pthread_create(&d->w[i].th, NULL, worker_main, &d->w[i]);
 	}
-	pthread_create(&hth, NULL, handler_main, &d);
+	pthread_create(hth, NULL, handler_main, d);
 	for (int i = 0; i < 2; i++)
 		pthread_create(&rcv[i].th, NULL, receiver_main, &rcv[i]);
 	/* START must be the source's first message: send it before any worker can fault. */
-	d.t_start = fl_now_ns();
+	d->t_start = fl_now_ns();
 	uint64_t start = REQ_START;
 	struct iovec iov = {&start, sizeof(start)};
-	if (writen(d.sock, &iov, 1))
-		dest_fail(&d, EPIPE, "send start");
-	pthread_barrier_wait(&d.go);
-	for (int i = 0; i < d.nworkers; i++)
-		pthread_join(d.w[i].th, NULL);
+	if (writen(d->sock, &iov, 1))
+		dest_fail(d, EPIPE, "send start");
+	pthread_barrier_wait(&d->go);
+}
+
+/*
+ * Waits for the workers and receivers, stops the handler, closes the channels and reaps the
+ * source; anything that went wrong is in d->err. Returns when the workers finished.
+ */
+static uint64_t finish_migration(struct dest *d, pthread_t hth, struct receiver rcv[2], pid_t src)
+{
+	for (int i = 0; i < d->nworkers; i++)
+		pthread_join(d->w[i].th, NULL);
 	uint64_t t_workers = fl_now_ns();
 	for (int i = 0; i < 2; i++)
 		pthread_join(rcv[i].th, NULL);
 	uint64_t one = 1;
-	if (write(d.stopfd, &one, sizeof(one)) < 0)
-		dest_fail(&d, errno, "stop handler");
+	if (write(d->stopfd, &one, sizeof(one)) < 0)
+		dest_fail(d, errno, "stop handler");
 	pthread_join(hth, NULL);
-	if (!atomic_load(&d.err) && atomic_load(&d.nplaced) != d.npages)
-		dest_fail(&d, EIO, "only %zu of %zu pages arrived", (size_t)atomic_load(&d.nplaced), d.npages);
-	close(d.sock);
-	close(d.bgsock);
+	if (!atomic_load(&d->err) && atomic_load(&d->nplaced) != d->npages)
+		dest_fail(d, EIO, "only %zu of %zu pages arrived", (size_t)atomic_load(&d->nplaced), d->npages);
+	close(d->sock);
+	close(d->bgsock);
 	int wst = 0;
 	waitpid(src, &wst, 0);
 	alarm(0);
-	if (!atomic_load(&d.err) && !(WIFEXITED(wst) && WEXITSTATUS(wst) == 0))
-		dest_fail(&d, EIO, "source process ended with status 0x%x", wst);
-	if (atomic_load(&d.err)) {
-		snprintf(why, wl, "%s", d.errmsg);
-		goto out_threads;
-	}
+	if (!atomic_load(&d->err) && !(WIFEXITED(wst) && WEXITSTATUS(wst) == 0))
+		dest_fail(d, EIO, "source process ended with status 0x%x", wst);
+	return t_workers;
+}
 
-	/* Verify every page through the registered view (what the guest sees). */
-	uint64_t bad_pages = 0, stale = 0, accesses = 0, blocked_sum = 0;
-	uint64_t *expect = aligned_alloc(4096, d.psize);
-	for (size_t i = 0; i < d.npages && expect; i++) {
-		gen_page(d.seed, i, expect, d.psize);
-		if (page_sum((const uint64_t *)(d.r.reg + i * d.psize), d.psize) != page_sum(expect, d.psize))
+/* What the workers saw, summed over them, and the outcome of the final check. */
+struct tally {
+	uint64_t bad_pages, stale, accesses, blocked_sum;
+	uint64_t *lat; /* every demand access's latency */
+	size_t nlat;
+};
+
+/* Verifies every page through the registered view (what the guest sees). */
+static uint64_t count_bad_pages(const struct dest *d)
+{
+	uint64_t bad_pages = 0;
+	uint64_t *expect = aligned_alloc(4096, d->psize);
+	for (size_t i = 0; i < d->npages && expect; i++) {
+		gen_page(d->seed, i, expect, d->psize);
+		if (page_sum((const uint64_t *)(d->r.reg + i * d->psize), d->psize) != page_sum(expect, d->psize))
 			bad_pages++;
 	}
 	free(expect);
-	size_t nlat = 0;
-	for (int i = 0; i < d.nworkers; i++) {
-		nlat += d.w[i].nlat;
-		stale += d.w[i].stale;
-		accesses += d.w[i].accesses;
+	return bad_pages;
+}
+
+static void tally_workers(const struct dest *d, struct tally *t)
+{
+	for (int i = 0; i < d->nworkers; i++) {
+		t->nlat += d->w[i].nlat;
+		t->stale += d->w[i].stale;
+		t->accesses += d->w[i].accesses;
 	}
-	uint64_t *lat = malloc((nlat + 1) * sizeof(*lat));
+	t->lat = malloc((t->nlat + 1) * sizeof(*t->lat));
 	size_t k = 0;
-	for (int i = 0; i < d.nworkers; i++)
-		for (size_t j = 0; j < d.w[i].nlat; j++) {
-			lat[k++] = d.w[i].lat[j];
-			blocked_sum += d.w[i].lat[j];
+	for (int i = 0; i < d->nworkers; i++)
+		for (size_t j = 0; j < d->w[i].nlat; j++) {
+			t->lat[k++] = d->w[i].lat[j];
+			t->blocked_sum += d->w[i].lat[j];
 		}
-	uint64_t wall = (d.t_all_placed > d.t_start ? d.t_all_placed : t_workers) - d.t_start;
+}
+
+static void emit_metrics(struct dest *d, struct tally *t, uint64_t t_workers)
+{
+	uint64_t wall = (d->t_all_placed > d->t_start ? d->t_all_placed : t_workers) - d->t_start;
 	double secs = (double)wall / 1e9;
-
-	fl_metric_u("pages", d.npages, "count");
-	fl_metric_u("page_size", d.psize, "bytes");
-	fl_metric_u("workers", (uint64_t)d.nworkers, "count");
-	fl_metric_u("accesses", accesses, "count");
-	fl_metric_u("demand_accesses", nlat, "count");
-	fl_metric_u("faults", atomic_load(&d.faults), "count");
-	fl_metric_u("requests", atomic_load(&d.requests), "count");
-	fl_metric_u("urgent_pages", atomic_load(&d.urgent), "count");
+	fl_metric_u("pages", d->npages, "count");
+	fl_metric_u("page_size", d->psize, "bytes");
+	fl_metric_u("workers", (uint64_t)d->nworkers, "count");
+	fl_metric_u("accesses", t->accesses, "count");
+	fl_metric_u("demand_accesses", t->nlat, "count");
+	fl_metric_u("faults", atomic_load(&d->faults), "count");
+	fl_metric_u("requests", atomic_load(&d->requests), "count");
+	fl_metric_u("urgent_pages", atomic_load(&d->urgent), "count");
 	fl_metric("wall", (double)wall / 1e6, "ms");
-	fl_metric("workers_wall", (double)(t_workers - d.t_start) / 1e6, "ms");
-	fl_metric("pages_per_s", secs > 0 ? (double)d.npages / secs : 0, "pages/s");
-	fl_metric("mib_per_s", secs > 0 ? (double)d.npages * (double)d.psize / FL_MB / secs : 0, "MiB/s");
-	fl_metric_u("blocktime_sum", blocked_sum, "ns");
-	fl_metric_u("blocktime_all", blocktime_all(d.w, d.nworkers), "ns");
-	fl_metric_u("stale_reads", stale, "count");
-	fl_metric_u("bad_pages", bad_pages, "count");
-	if (nlat) {
-		fl_hist_emit("fault", lat, nlat);
-		fl_stats_emit("fault", lat, nlat);
+	fl_metric("workers_wall", (double)(t_workers - d->t_start) / 1e6, "ms");
+	fl_metric("pages_per_s", secs > 0 ? (double)d->npages / secs : 0, "pages/s");
+	fl_metric("mib_per_s", secs > 0 ? (double)d->npages * (double)d->psize / FL_MB / secs : 0, "MiB/s");
+	fl_metric_u("blocktime_sum", t->blocked_sum, "ns");
+	fl_metric_u("blocktime_all", blocktime_all(d->w, d->nworkers), "ns");
+	fl_metric_u("stale_reads", t->stale, "count");
+	fl_metric_u("bad_pages", t->bad_pages, "count");
+	if (t->nlat) {
+		fl_hist_emit("fault", t->lat, t->nlat);
+		fl_stats_emit("fault", t->lat, t->nlat);
 	}
-	free(lat);
-	if (bad_pages || stale)
-		snprintf(why, wl, "%llu of %zu pages wrong after migration, %llu stale reads by workers",
-			 (unsigned long long)bad_pages, d.npages, (unsigned long long)stale);
-	else
-		st = FL_PASS;
+}
 
-out_threads:
-	pthread_barrier_destroy(&d.go);
-	for (int i = 0; i < d.nworkers; i++) {
-		free(d.w[i].lat);
-		free(d.w[i].iv);
+/* After a migration without errors: check the pages, report; a pass needs no wrong page or stale read. */
+static enum fl_status verify_and_report(struct dest *d, uint64_t t_workers, char *why, size_t wl)
+{
+	struct tally t = {0};
+	t.bad_pages = count_bad_pages(d);
+	tally_workers(d, &t);
+	emit_metrics(d, &t, t_workers);
+	free(t.lat);
+	if (t.bad_pages || t.stale) {
+		snprintf(why, wl, "%llu of %zu pages wrong after migration, %llu stale reads by workers",
+			 (unsigned long long)t.bad_pages, d->npages, (unsigned long long)t.stale);
+		return FL_FAIL;
 	}
-	if (d.stopfd >= 0)
-		close(d.stopfd);
-out_region:
-	if (d.uffd >= 0)
-		close(d.uffd);
-	fl_region_free(&d.r);
-	free(d.placed);
-	free(d.requested);
-	free(d.w);
+	return FL_PASS;
+}
+
+/* Forks the source, migrates under the -T watchdog and verifies; once forked, the source is always reaped. */
+static enum fl_status migrate(struct dest *d, const struct opts *o, const char *name, char *why, size_t wl)
+{
+	pid_t src = fork_source(d, o, why, wl);
+	if (src < 0)
+		return FL_FAIL;
+	d->stopfd = eventfd(0, EFD_CLOEXEC);
+	snprintf(watchdog_msg, sizeof(watchdog_msg), "%s: no progress within %us (-T)", name, o->timeout_s);
+	alarm(o->timeout_s);
+	pthread_t hth;
+	struct receiver rcv[2] = {{.d = d, .fd = d->bgsock}, {.d = d, .fd = d->sock}};
+	start_migration(d, &hth, rcv);
+	uint64_t t_workers = finish_migration(d, hth, rcv, src);
+	enum fl_status st = FL_FAIL;
+	if (atomic_load(&d->err))
+		snprintf(why, wl, "%s", d->errmsg);
+	else
+		st = verify_and_report(d, t_workers, why, wl);
+	pthread_barrier_destroy(&d->go);
+	for (int i = 0; i < d->nworkers; i++) {
+		free(d->w[i].lat);
+		free(d->w[i].iv);
+	}
+	return st;
+}
+
+/* Releases the destination; right after any step of dest_setup or migrate. */
+static void dest_free(struct dest *d)
+{
+	if (d->stopfd >= 0)
+		close(d->stopfd);
+	if (d->uffd >= 0)
+		close(d->uffd);
+	fl_region_free(&d->r);
+	free(d->placed);
+	free(d->requested);
+	free(d->w);
+}
+
+/* One subtest: mode (minor or copy) on one backing; whatever was set up is released before returning. */
+static enum fl_status run_one(bool minor, enum fl_backing b, const struct opts *o, const char *name, char *why, size_t wl)
+{
+	struct dest d;
+	dest_init(&d, minor, b, o);
+	uint64_t need = dest_features(minor, b);
+	enum fl_status st = check_features(need, why, wl);
+	if (st != FL_PASS)
+		return st; /* nothing set up yet */
+	st = dest_setup(&d, need, why, wl);
+	if (st == FL_PASS)
+		st = migrate(&d, o, name, why, wl);
+	dest_free(&d);
 	return st;
 }
 

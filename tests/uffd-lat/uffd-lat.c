@@ -309,41 +309,50 @@ static void dump_raw(const char *dir, const char *name, const uint64_t *tot, con
 	fclose(f);
 }
 
-static enum fl_status run_case(const struct lcase *c, const struct opts *o, char *why, size_t wl)
-{
+/* One case on the faulting side: the context shared with the handler plus what only the faulter uses. */
+struct lrun {
 	struct lctx x;
-	memset(&x, 0, sizeof(x));
-	x.c = c;
-	x.uffd = x.stopfd = -1;
-	x.handler_cpu = fl_ncpus() >= 2 ? 1 : -1;
-	enum fl_status st = FL_FAIL;
-	uint64_t case_start = fl_now_ns();
+	const struct opts *o;
+	struct need nd;
+	long iters, warm;
+	uint64_t case_start;
 	pthread_t th;
-	bool th_started = false;
-	uint64_t *tot = NULL, *ntf = NULL, *res = NULL, *fill = NULL;
+	bool th_started;
+	uint64_t *tot, *ntf, *res, *fill; /* one sample per measured iteration */
+	size_t n;                         /* samples to report: iters, fewer when the time budget ran out */
+};
 
-	size_t unit = fl_backing_page(c->backing);
+/* The unit one fault resolves: the backing's page, or a 2 MiB THP for the THP cases. */
+static size_t case_unit(const struct lcase *c)
+{
 	if (c->kind == K_MOVE_THP || (c->kind == K_FIRST_TOUCH && c->backing == FL_SHMEM_THP))
-		unit = 2 * FL_MB;
-	x.unit = unit;
+		return 2 * FL_MB;
+	return fl_backing_page(c->backing);
+}
 
-	long iters = o->iters, warm = o->warm;
-	if (iters < 0)
-		iters = unit >= 2 * FL_MB ? 100 : 500;
-	if (warm < 0)
-		warm = unit >= 2 * FL_MB ? 5 : 20;
+/* -n and -w, or their defaults by page size; 1 GiB pages are capped. */
+static void case_counts(const struct opts *o, size_t unit, long *iters, long *warm)
+{
+	*iters = o->iters;
+	*warm = o->warm;
+	if (*iters < 0)
+		*iters = unit >= 2 * FL_MB ? 100 : 500;
+	if (*warm < 0)
+		*warm = unit >= 2 * FL_MB ? 5 : 20;
 	if (unit >= FL_GB) {
-		iters = iters > 16 ? 16 : iters;
-		warm = warm > 2 ? 2 : warm;
+		*iters = *iters > 16 ? 16 : *iters;
+		*warm = *warm > 2 ? 2 : *warm;
 	}
+}
 
+/* FL_PASS when this machine can run the case, else FL_SKIP with the reason in why. */
+static enum fl_status check_support(const struct lcase *c, const struct need *nd, char *why, size_t wl)
+{
 	if (c->mode == M_POLL && fl_ncpus() < 2) {
 		snprintf(why, wl, "busy-poll handler needs 2 CPUs, have %d", fl_ncpus());
 		return FL_SKIP;
 	}
-
 	/* Kernel support: features from UFFDIO_API, ioctls from UFFDIO_REGISTER. */
-	struct need nd = case_needs(c);
 	if (c->kind != K_FIRST_TOUCH) {
 		int err;
 		uint64_t have = fl_uffd_features(&err);
@@ -353,7 +362,7 @@ static enum fl_status run_case(const struct lcase *c, const struct opts *o, char
 		}
 		for (int bit = 0; bit < 64; bit++) {
 			uint64_t f = 1ull << bit;
-			if ((nd.features & f) && !(have & f)) {
+			if ((nd->features & f) && !(have & f)) {
 				snprintf(why, wl, "kernel lacks %s", fl_feature_name(f));
 				return FL_SKIP;
 			}
@@ -369,7 +378,18 @@ static enum fl_status run_case(const struct lcase *c, const struct opts *o, char
 			return FL_SKIP;
 		}
 	}
+	return FL_PASS;
+}
 
+/*
+ * Maps the region (and the COPY/MOVE source) and puts the memory in the state the fault needs.
+ * FL_PASS, or the status to report; what was mapped is left to teardown_case.
+ */
+static enum fl_status prepare_memory(struct lrun *run, char *why, size_t wl)
+{
+	struct lctx *x = &run->x;
+	const struct lcase *c = x->c;
+	size_t unit = x->unit;
 	int rflags = 0;
 	if (c->kind == K_MINOR_CONTINUE)
 		rflags |= FL_REGION_ALIAS;
@@ -377,191 +397,277 @@ static enum fl_status run_case(const struct lcase *c, const struct opts *o, char
 		rflags |= FL_REGION_THP;
 	/* shmem-thp MINOR: a 4K fault on a subpage of a 2M folio, so the file spans 2M. */
 	size_t region_len = c->backing == FL_SHMEM_THP && unit < 2 * FL_MB ? 2 * FL_MB : unit;
-	int r = fl_region_alloc(&x.r, c->backing, region_len, rflags, why, wl);
-	if (r) /* no hugepages of that size (ENODEV, ENOMEM, ...) is the machine's state, not a failure */
+	if (fl_region_alloc(&x->r, c->backing, region_len, rflags, why, wl))
+		/* no hugepages of that size (ENODEV, ENOMEM, ...) is the machine's state, not a failure */
 		return fl_backing_hugetlb(c->backing) ? FL_SKIP : FL_FAIL;
 
 	if (c->kind == K_MISSING_COPY || c->kind == K_MOVE || c->kind == K_MOVE_THP) {
-		x.src_len = unit;
+		x->src_len = unit;
 		struct fl_region sr;
 		if (fl_region_alloc(&sr, FL_ANON, unit, c->kind == K_MOVE_THP ? FL_REGION_THP : 0, why, wl))
-			goto out;
-		x.src = sr.reg;
-		memset(x.src, 0x5a, unit);
+			return FL_FAIL;
+		x->src = sr.reg;
+		memset(x->src, 0x5a, unit);
 	}
 	if (c->kind == K_MOVE_THP) {
-		long kb = fl_smaps_kb(x.src, "AnonHugePages:");
+		long kb = fl_smaps_kb(x->src, "AnonHugePages:");
 		if (kb < 2048) {
 			snprintf(why, wl, "no THP for the MOVE source (AnonHugePages=%ldkB)", kb);
-			st = FL_SKIP;
-			goto out;
+			return FL_SKIP;
 		}
 	}
 	if (c->kind == K_MINOR_CONTINUE) {
 		/* Page cache must hold the page for a MINOR fault. */
-		memset(x.r.alias, 0x33, region_len);
+		memset(x->r.alias, 0x33, region_len);
 		if (c->backing == FL_SHMEM_THP) {
-			long kb = fl_smaps_kb(x.r.alias, "ShmemPmdMapped:");
+			long kb = fl_smaps_kb(x->r.alias, "ShmemPmdMapped:");
 			if (kb < 2048) {
 				snprintf(why, wl, "shmem THP not allocated (ShmemPmdMapped=%ldkB)", kb);
-				st = FL_SKIP;
-				goto out;
+				return FL_SKIP;
 			}
 		}
 	}
 	if (c->kind == K_WP || c->kind == K_WP_ASYNC)
-		memset(x.r.reg, 0x44, unit);
+		memset(x->r.reg, 0x44, unit);
+	return FL_PASS;
+}
 
-	if (c->kind != K_FIRST_TOUCH) {
-		x.uffd = fl_uffd_open(O_CLOEXEC | O_NONBLOCK);
-		if (x.uffd < 0) {
-			snprintf(why, wl, "userfaultfd: %s", strerror(-x.uffd));
-			st = FL_SKIP;
-			goto out;
-		}
-		r = fl_uffd_api(x.uffd, nd.features, NULL, NULL);
-		if (r) {
-			snprintf(why, wl, "UFFDIO_API features 0x%llx: %s", (unsigned long long)nd.features, strerror(-r));
-			st = r == -EINVAL ? FL_SKIP : FL_FAIL;
-			goto out;
-		}
-		uint64_t ioctls = 0;
-		r = fl_uffd_register(x.uffd, x.r.reg, unit, nd.mode, &ioctls);
-		if (r) {
-			snprintf(why, wl, "UFFDIO_REGISTER mode 0x%llx on %s: %s", (unsigned long long)nd.mode,
-				 fl_backing_names[c->backing], strerror(-r));
-			st = r == -EINVAL ? FL_SKIP : FL_FAIL;
-			goto out;
-		}
-		if (!(ioctls & nd.ioctl)) {
-			snprintf(why, wl, "registration does not offer %s on %s", nd.ioctl_name, fl_backing_names[c->backing]);
-			st = FL_SKIP;
-			goto out;
-		}
+/* Opens the userfaultfd, asks for the case's features and registers the page (first-touch: none). */
+static enum fl_status setup_uffd(struct lrun *run, char *why, size_t wl)
+{
+	struct lctx *x = &run->x;
+	const struct lcase *c = x->c;
+	const struct need *nd = &run->nd;
+	if (c->kind == K_FIRST_TOUCH)
+		return FL_PASS;
+	x->uffd = fl_uffd_open(O_CLOEXEC | O_NONBLOCK);
+	if (x->uffd < 0) {
+		snprintf(why, wl, "userfaultfd: %s", strerror(-x->uffd));
+		return FL_SKIP;
 	}
-	if (kind_has_handler(c->kind)) {
-		x.stopfd = eventfd(0, EFD_CLOEXEC);
-		if (x.stopfd < 0 || pthread_create(&th, NULL, handler_main, &x)) {
-			snprintf(why, wl, "handler thread: %s", strerror(errno));
-			goto out;
-		}
-		th_started = true;
+	int r = fl_uffd_api(x->uffd, nd->features, NULL, NULL);
+	if (r) {
+		snprintf(why, wl, "UFFDIO_API features 0x%llx: %s", (unsigned long long)nd->features, strerror(-r));
+		return r == -EINVAL ? FL_SKIP : FL_FAIL;
 	}
+	uint64_t ioctls = 0;
+	r = fl_uffd_register(x->uffd, x->r.reg, x->unit, nd->mode, &ioctls);
+	if (r) {
+		snprintf(why, wl, "UFFDIO_REGISTER mode 0x%llx on %s: %s", (unsigned long long)nd->mode,
+			 fl_backing_names[c->backing], strerror(-r));
+		return r == -EINVAL ? FL_SKIP : FL_FAIL;
+	}
+	if (!(ioctls & nd->ioctl)) {
+		snprintf(why, wl, "registration does not offer %s on %s", nd->ioctl_name, fl_backing_names[c->backing]);
+		return FL_SKIP;
+	}
+	return FL_PASS;
+}
 
-	size_t n = (size_t)iters;
-	tot = calloc(n, sizeof(*tot));
-	ntf = calloc(n, sizeof(*ntf));
-	res = calloc(n, sizeof(*res));
-	fill = calloc(n, sizeof(*fill));
-	if (!tot || !ntf || !res || !fill) {
+/* Starts the handler thread, for the cases that have one; teardown_case stops it. */
+static enum fl_status start_handler(struct lrun *run, char *why, size_t wl)
+{
+	if (!kind_has_handler(run->x.c->kind))
+		return FL_PASS;
+	run->x.stopfd = eventfd(0, EFD_CLOEXEC);
+	if (run->x.stopfd < 0 || pthread_create(&run->th, NULL, handler_main, &run->x)) {
+		snprintf(why, wl, "handler thread: %s", strerror(errno));
+		return FL_FAIL;
+	}
+	run->th_started = true;
+	return FL_PASS;
+}
+
+static enum fl_status alloc_samples(struct lrun *run, char *why, size_t wl)
+{
+	size_t n = (size_t)run->iters;
+	run->n = n;
+	run->tot = calloc(n, sizeof(*run->tot));
+	run->ntf = calloc(n, sizeof(*run->ntf));
+	run->res = calloc(n, sizeof(*run->res));
+	run->fill = calloc(n, sizeof(*run->fill));
+	if (!run->tot || !run->ntf || !run->res || !run->fill) {
 		snprintf(why, wl, "out of memory for %zu samples", n);
-		goto out;
+		return FL_FAIL;
 	}
+	return FL_PASS;
+}
 
-	snprintf(watchdog_msg, sizeof(watchdog_msg), "%s: no progress within %us (-T)", c->name, o->timeout_s);
-	alarm(o->timeout_s);
-	bool read_touch = touch_is_read(c->kind);
-	unsigned long total_iters = (unsigned long)(warm + iters), done = 0;
-	uint64_t budget_ns = (uint64_t)o->budget_ms * 1000000ull, loop_start = fl_now_ns();
+/* Waits until the handler has resolved fault i, or reports the handler's error. */
+static enum fl_status await_handler(struct lctx *x, unsigned long i, char *why, size_t wl)
+{
+	while (atomic_load_explicit(&x->seq, memory_order_acquire) < i + 1) {
+		if (atomic_load(&x->herr))
+			break;
+		fl_cpu_relax();
+	}
+	if (atomic_load(&x->herr)) {
+		snprintf(why, wl, "iteration %lu: %s", i, x->herrmsg);
+		return FL_FAIL;
+	}
+	return FL_PASS;
+}
+
+/*
+ * The timed loop: reset the page, touch it between t0 and t3, wait for the handler, keep the
+ * sample unless it is a warm-up. *done counts the iterations completed, warm-ups included.
+ */
+static enum fl_status fault_loop(struct lrun *run, unsigned long *done, char *why, size_t wl)
+{
+	struct lctx *x = &run->x;
+	bool handler = kind_has_handler(x->c->kind), read_touch = touch_is_read(x->c->kind);
+	unsigned long warm = (unsigned long)run->warm, total_iters = (unsigned long)(run->warm + run->iters);
+	uint64_t budget_ns = (uint64_t)run->o->budget_ms * 1000000ull, loop_start = fl_now_ns();
 	for (unsigned long i = 0; i < total_iters; i++) {
 		/* Time budget (default counts only): keep at least 20 measured samples. */
-		if (budget_ns && i >= (unsigned long)warm + 20 && fl_now_ns() - loop_start > budget_ns)
+		if (budget_ns && i >= warm + 20 && fl_now_ns() - loop_start > budget_ns)
 			break;
-		r = reset_page(&x);
+		int r = reset_page(x);
 		if (r) {
 			snprintf(why, wl, "reset before iteration %lu: %s", i, strerror(-r));
-			goto out_stop;
+			return FL_FAIL;
 		}
-		volatile char *p = x.r.reg;
+		volatile char *p = x->r.reg;
 		uint64_t t0 = fl_now_ns();
 		if (read_touch)
 			(void)*p;
 		else
 			*p = (char)i;
 		uint64_t t3 = fl_now_ns();
-		if (kind_has_handler(c->kind)) {
-			while (atomic_load_explicit(&x.seq, memory_order_acquire) < i + 1) {
-				if (atomic_load(&x.herr))
-					break;
-				fl_cpu_relax();
-			}
-			if (atomic_load(&x.herr)) {
-				snprintf(why, wl, "iteration %lu: %s", i, x.herrmsg);
-				goto out_stop;
-			}
-		}
-		done = i + 1;
-		if (i < (unsigned long)warm)
+		if (handler && await_handler(x, i, why, wl) != FL_PASS)
+			return FL_FAIL;
+		*done = i + 1;
+		if (i < warm)
 			continue;
-		size_t k = i - (size_t)warm;
-		tot[k] = t3 - t0;
-		if (kind_has_handler(c->kind)) {
-			ntf[k] = x.t1 > t0 ? x.t1 - t0 : 0;
-			fill[k] = x.tf - x.t1;
-			res[k] = x.t2 - x.tf;
+		size_t k = i - warm;
+		run->tot[k] = t3 - t0;
+		if (handler) {
+			run->ntf[k] = x->t1 > t0 ? x->t1 - t0 : 0;
+			run->fill[k] = x->tf - x->t1;
+			run->res[k] = x->t2 - x->tf;
 		}
 	}
-	alarm(0);
-	if (kind_has_handler(c->kind) && atomic_load(&x.seq) != done) {
-		snprintf(why, wl, "%lu uffd messages for %lu faults", atomic_load(&x.seq), done);
-		goto out_stop;
-	}
-	if (done < total_iters) {
-		fl_diag("%s: time budget of %ld ms reached after %lu measured iterations", c->name, o->budget_ms,
-			done - (unsigned long)warm);
-		n = done - (size_t)warm;
-	}
+	return FL_PASS;
+}
 
-	if (c->kind == K_WP_ASYNC && x.uffd >= 0) {
-		struct pollfd p = {.fd = x.uffd, .events = POLLIN};
+/* After the loop: one uffd message per fault, none for WP_ASYNC; notes a budget stop (and trims run->n). */
+static enum fl_status check_after_loop(struct lrun *run, unsigned long done, char *why, size_t wl)
+{
+	struct lctx *x = &run->x;
+	const struct lcase *c = x->c;
+	if (kind_has_handler(c->kind) && atomic_load(&x->seq) != done) {
+		snprintf(why, wl, "%lu uffd messages for %lu faults", atomic_load(&x->seq), done);
+		return FL_FAIL;
+	}
+	if (done < (unsigned long)(run->warm + run->iters)) {
+		fl_diag("%s: time budget of %ld ms reached after %lu measured iterations", c->name, run->o->budget_ms,
+			done - (unsigned long)run->warm);
+		run->n = done - (size_t)run->warm;
+	}
+	if (c->kind == K_WP_ASYNC && x->uffd >= 0) {
+		struct pollfd p = {.fd = x->uffd, .events = POLLIN};
 		if (poll(&p, 1, 0) > 0) {
 			snprintf(why, wl, "WP_ASYNC write produced a uffd message");
-			goto out_stop;
+			return FL_FAIL;
 		}
 	}
 	if (c->kind == K_MOVE_THP) {
-		long kb = fl_smaps_kb(x.r.reg, "AnonHugePages:");
+		long kb = fl_smaps_kb(x->r.reg, "AnonHugePages:");
 		fl_diag("move-thp: destination AnonHugePages=%ldkB after the last move (2048 = moved as a PMD)", kb);
 	}
+	return FL_PASS;
+}
 
-	fl_metric_u("iterations", n, "count");
-	fl_metric_u("warmup", (uint64_t)warm, "count");
-	fl_metric_u("page_size", unit, "bytes");
-	fl_metric("wall", (double)(fl_now_ns() - case_start) / 1e6, "ms");
-	if (o->rawdir)
-		dump_raw(o->rawdir, c->name, tot, kind_has_handler(c->kind) ? ntf : NULL,
-			 kind_has_handler(c->kind) ? res : NULL, c->kind == K_MINOR_CONTINUE ? fill : NULL, n);
-	fl_hist_emit("total", tot, n);
-	fl_stats_emit("total", tot, n);
-	if (kind_has_handler(c->kind)) {
-		fl_stats_emit("notify", ntf, n);
-		fl_stats_emit("resolve", res, n);
-		if (c->kind == K_MINOR_CONTINUE)
-			fl_stats_emit("fill", fill, n);
-	}
-	st = FL_PASS;
-
-out_stop:
+/* The measured part of a case, under the -T watchdog. */
+static enum fl_status measure(struct lrun *run, char *why, size_t wl)
+{
+	unsigned long done = 0;
+	snprintf(watchdog_msg, sizeof(watchdog_msg), "%s: no progress within %us (-T)", run->x.c->name,
+		 run->o->timeout_s);
+	alarm(run->o->timeout_s);
+	enum fl_status st = fault_loop(run, &done, why, wl);
 	alarm(0);
-	if (th_started) {
-		atomic_store(&x.stop, 1);
-		uint64_t one = 1;
-		if (write(x.stopfd, &one, sizeof(one)) < 0)
-			fl_diag("stop handler: %s", strerror(errno));
-		pthread_join(th, NULL);
+	return st == FL_PASS ? check_after_loop(run, done, why, wl) : st;
+}
+
+/* The metric, hist and stats lines before the case's result line (and the -r raw dump). */
+static void emit_case(struct lrun *run)
+{
+	const struct lcase *c = run->x.c;
+	bool handler = kind_has_handler(c->kind);
+	size_t n = run->n;
+	fl_metric_u("iterations", n, "count");
+	fl_metric_u("warmup", (uint64_t)run->warm, "count");
+	fl_metric_u("page_size", run->x.unit, "bytes");
+	fl_metric("wall", (double)(fl_now_ns() - run->case_start) / 1e6, "ms");
+	if (run->o->rawdir)
+		dump_raw(run->o->rawdir, c->name, run->tot, handler ? run->ntf : NULL, handler ? run->res : NULL,
+			 c->kind == K_MINOR_CONTINUE ? run->fill : NULL, n);
+	/* After the raw dump: the stats sort their samples in place. */
+	fl_hist_emit("total", run->tot, n);
+	fl_stats_emit("total", run->tot, n);
+	if (handler) {
+		fl_stats_emit("notify", run->ntf, n);
+		fl_stats_emit("resolve", run->res, n);
+		if (c->kind == K_MINOR_CONTINUE)
+			fl_stats_emit("fill", run->fill, n);
 	}
-out:
-	free(tot);
-	free(ntf);
-	free(res);
-	free(fill);
-	if (x.uffd >= 0)
-		close(x.uffd);
-	if (x.stopfd >= 0)
-		close(x.stopfd);
-	fl_region_free(&x.r);
-	if (x.src)
-		munmap(x.src, x.src_len);
+}
+
+/* Stops the handler and releases whatever the case set up; right after any step of the setup. */
+static void teardown_case(struct lrun *run)
+{
+	struct lctx *x = &run->x;
+	alarm(0);
+	if (run->th_started) {
+		atomic_store(&x->stop, 1);
+		uint64_t one = 1;
+		if (write(x->stopfd, &one, sizeof(one)) < 0)
+			fl_diag("stop handler: %s", strerror(errno));
+		pthread_join(run->th, NULL);
+	}
+	free(run->tot);
+	free(run->ntf);
+	free(run->res);
+	free(run->fill);
+	if (x->uffd >= 0)
+		close(x->uffd);
+	if (x->stopfd >= 0)
+		close(x->stopfd);
+	fl_region_free(&x->r);
+	if (x->src)
+		munmap(x->src, x->src_len);
+}
+
+/* One subtest: check support, set up, measure, emit; whatever was set up is released before returning. */
+static enum fl_status run_case(const struct lcase *c, const struct opts *o, char *why, size_t wl)
+{
+	struct lrun run;
+	memset(&run, 0, sizeof(run));
+	run.x.c = c;
+	run.x.uffd = run.x.stopfd = run.x.r.fd = -1;
+	run.x.handler_cpu = fl_ncpus() >= 2 ? 1 : -1;
+	run.case_start = fl_now_ns();
+	run.x.unit = case_unit(c);
+	run.o = o;
+	run.nd = case_needs(c);
+	case_counts(o, run.x.unit, &run.iters, &run.warm);
+
+	enum fl_status st = check_support(c, &run.nd, why, wl);
+	if (st != FL_PASS)
+		return st; /* nothing set up yet */
+	st = prepare_memory(&run, why, wl);
+	if (st == FL_PASS)
+		st = setup_uffd(&run, why, wl);
+	if (st == FL_PASS)
+		st = start_handler(&run, why, wl);
+	if (st == FL_PASS)
+		st = alloc_samples(&run, why, wl);
+	if (st == FL_PASS)
+		st = measure(&run, why, wl);
+	if (st == FL_PASS)
+		emit_case(&run);
+	teardown_case(&run);
 	return st;
 }
 
@@ -637,6 +743,83 @@ static long parse_count(const char *s, const char *opt)
 	return v;
 }
 
+static void parse_opts(int argc, char **argv, struct opts *o, bool *list)
+{
+	int opt;
+	while ((opt = getopt(argc, argv, "c:b:m:n:w:r:T:D:lh")) != -1) {
+		switch (opt) {
+		case 'c': o->kinds = parse_list(optarg, kind_names, K_NKIND, "case"); break;
+		case 'b': o->backings = parse_list(optarg, fl_backing_names, FL_NBACKING, "backing"); break;
+		case 'm':
+			if (!strcmp(optarg, "blocking")) o->poll = false;
+			else if (!strcmp(optarg, "poll")) o->blocking = false;
+			else if (strcmp(optarg, "both")) usage();
+			break;
+		case 'n': o->iters = parse_count(optarg, "-n"); if (!o->iters) usage(); break;
+		case 'w': o->warm = parse_count(optarg, "-w"); break;
+		case 'r':
+			o->rawdir = optarg;
+			if (mkdir(optarg, 0755) && errno != EEXIST) {
+				fprintf(stderr, "uffd-lat: mkdir %s: %s\n", optarg, strerror(errno));
+				exit(2);
+			}
+			break;
+		case 'T': o->timeout_s = (unsigned)parse_count(optarg, "-T"); if (!o->timeout_s) usage(); break;
+		case 'D': o->budget_ms = parse_count(optarg, "-D"); break;
+		case 'l': *list = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (o->budget_ms < 0) /* exact counts when asked for them, else bounded time per case */
+		o->budget_ms = o->iters < 0 ? 2500 : 0;
+}
+
+/* The selected cases in output order (backing, case, handler mode); returns how many. */
+static int build_cases(const struct opts *o, struct lcase *cases)
+{
+	int ncase = 0;
+	for (int b = 0; b < FL_NBACKING; b++) {
+		if (!(o->backings & B(b)))
+			continue;
+		for (int k = 0; k < K_NKIND; k++) {
+			if (!(o->kinds & (1u << k)) || !(kind_backings[k] & B(b)))
+				continue;
+			for (int m = M_NONE; m <= M_POLL; m++) {
+				if (kind_has_handler(k) ? m == M_NONE : m != M_NONE)
+					continue;
+				if ((m == M_BLOCKING && !o->blocking) || (m == M_POLL && !o->poll))
+					continue;
+				struct lcase *c = &cases[ncase++];
+				c->kind = k;
+				c->backing = b;
+				c->mode = m;
+				snprintf(c->name, sizeof(c->name), "%s/%s%s%s", kind_names[k], fl_backing_names[b],
+					 m ? "/" : "", mode_names[m]);
+			}
+		}
+	}
+	return ncase;
+}
+
+/* The diagnostic line that opens the output: kernel, CPUs, clocksource, uffd features. */
+static void diag_machine(int cpu)
+{
+	char cs[64];
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+	if (!f || !fgets(cs, sizeof(cs), f))
+		snprintf(cs, sizeof(cs), "unknown");
+	cs[strcspn(cs, "\n")] = 0;
+	if (f)
+		fclose(f);
+	int ferr;
+	uint64_t feats = fl_uffd_features(&ferr);
+	fl_diag("uffd-lat: kernel %s, %d CPUs (faulter on cpu %d), clocksource %s, uffd features 0x%llx%s%s",
+		fl_kver_str(), fl_ncpus(), cpu, cs, (unsigned long long)feats, ferr ? " unavailable: " : "",
+		ferr ? strerror(ferr) : "");
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {
@@ -650,58 +833,9 @@ int main(int argc, char **argv)
 		.budget_ms = -1,
 	};
 	bool list = false;
-	int opt;
-	while ((opt = getopt(argc, argv, "c:b:m:n:w:r:T:D:lh")) != -1) {
-		switch (opt) {
-		case 'c': o.kinds = parse_list(optarg, kind_names, K_NKIND, "case"); break;
-		case 'b': o.backings = parse_list(optarg, fl_backing_names, FL_NBACKING, "backing"); break;
-		case 'm':
-			if (!strcmp(optarg, "blocking")) o.poll = false;
-			else if (!strcmp(optarg, "poll")) o.blocking = false;
-			else if (strcmp(optarg, "both")) usage();
-			break;
-		case 'n': o.iters = parse_count(optarg, "-n"); if (!o.iters) usage(); break;
-		case 'w': o.warm = parse_count(optarg, "-w"); break;
-		case 'r':
-			o.rawdir = optarg;
-			if (mkdir(optarg, 0755) && errno != EEXIST) {
-				fprintf(stderr, "uffd-lat: mkdir %s: %s\n", optarg, strerror(errno));
-				return 2;
-			}
-			break;
-		case 'T': o.timeout_s = (unsigned)parse_count(optarg, "-T"); if (!o.timeout_s) usage(); break;
-		case 'D': o.budget_ms = parse_count(optarg, "-D"); break;
-		case 'l': list = true; break;
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	if (o.budget_ms < 0) /* exact counts when asked for them, else bounded time per case */
-		o.budget_ms = o.iters < 0 ? 2500 : 0;
-
+	parse_opts(argc, argv, &o, &list);
 	static struct lcase cases[K_NKIND * FL_NBACKING * 2];
-	int ncase = 0;
-	for (int b = 0; b < FL_NBACKING; b++) {
-		if (!(o.backings & B(b)))
-			continue;
-		for (int k = 0; k < K_NKIND; k++) {
-			if (!(o.kinds & (1u << k)) || !(kind_backings[k] & B(b)))
-				continue;
-			for (int m = M_NONE; m <= M_POLL; m++) {
-				if (kind_has_handler(k) ? m == M_NONE : m != M_NONE)
-					continue;
-				if ((m == M_BLOCKING && !o.blocking) || (m == M_POLL && !o.poll))
-					continue;
-				struct lcase *c = &cases[ncase++];
-				c->kind = k;
-				c->backing = b;
-				c->mode = m;
-				snprintf(c->name, sizeof(c->name), "%s/%s%s%s", kind_names[k], fl_backing_names[b],
-					 m ? "/" : "", mode_names[m]);
-			}
-		}
-	}
+	int ncase = build_cases(&o, cases);
 	if (list) {
 		for (int i = 0; i < ncase; i++)
 			puts(cases[i].name);
@@ -711,20 +845,7 @@ int main(int argc, char **argv)
 	signal(SIGALRM, on_alarm);
 	int cpu = fl_pin_self(0);
 	fl_ktap_header(ncase + 1);
-	char cs[64];
-	{
-		FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
-		if (!f || !fgets(cs, sizeof(cs), f))
-			snprintf(cs, sizeof(cs), "unknown");
-		cs[strcspn(cs, "\n")] = 0;
-		if (f)
-			fclose(f);
-	}
-	int ferr;
-	uint64_t feats = fl_uffd_features(&ferr);
-	fl_diag("uffd-lat: kernel %s, %d CPUs (faulter on cpu %d), clocksource %s, uffd features 0x%llx%s%s",
-		fl_kver_str(), fl_ncpus(), cpu, cs, (unsigned long long)feats, ferr ? " unavailable: " : "",
-		ferr ? strerror(ferr) : "");
+	diag_machine(cpu);
 	clock_overhead();
 	for (int i = 0; i < ncase; i++) {
 		char why[512] = "";
