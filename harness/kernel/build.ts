@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
@@ -35,6 +35,7 @@ import {
   type TreeState,
 } from './cache-key.js';
 import { secs } from '../util/format.js';
+import { withLock } from '../util/lock.js';
 
 /**
  * `faultline build`: a kernel from a source tree, out of tree (O=), with checked
@@ -312,51 +313,6 @@ class Progress {
 
   get compiled(): number {
     return this.units;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Locks: a file holding the owner's pid; a dead owner's lock is taken over.
-
-async function withLock<T>(path: string, what: string, deadlineMs: number, fn: () => Promise<T>): Promise<T> {
-  await mkdir(resolve(path, '..'), { recursive: true });
-  const until = Date.now() + deadlineMs;
-  let warned = false;
-  for (;;) {
-    try {
-      const fh = await open(path, 'wx');
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
-        await unlink(path).catch(() => undefined);
-        continue;
-      }
-      if (Date.now() > until)
-        throw new FaultlineError(
-          `${what} is locked by pid ${owner} (${path}) for too long: wait for that build or remove the lock`,
-        );
-      if (!warned) log.info(`waiting for another build (pid ${owner}) using ${what}`);
-      warned = true;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await unlink(path).catch(() => undefined);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

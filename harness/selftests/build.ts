@@ -9,6 +9,7 @@ import { log } from '../util/log.js';
 import { requireTool, run, tail } from '../util/proc.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { withCacheLock } from '../util/lock.js';
 import { stressBackingArgs, takesHugetlbfsFile, unitTestCases, type UnitTestCase } from './source-info.js';
 
 /**
@@ -262,6 +263,13 @@ export async function installUapiHeaders(tree: string, logFile: string): Promise
   const dir = await cacheDir('uapi-headers', key);
   const hdr = join(dir, 'usr');
   if (await exists(join(dir, '.complete'))) return hdr;
+  return withCacheLock(`uapi-headers-${key}`, `the uapi headers ${key}`, async () => {
+    if (!(await exists(join(dir, '.complete')))) await headersInstall(tree, dir, hdr, logFile);
+    return hdr;
+  });
+}
+
+async function headersInstall(tree: string, dir: string, hdr: string, logFile: string): Promise<void> {
   log.info("installing the tree's uapi headers (make headers_install O=...; once per header set)");
   await run(
     'make',
@@ -277,7 +285,6 @@ export async function installUapiHeaders(tree: string, logFile: string): Promise
   );
   await rm(join(dir, 'obj'), { recursive: true, force: true });
   await writeFile(join(dir, '.complete'), tree + '\n');
-  return hdr;
 }
 
 /** Cache key: every source that goes into the binaries, the uapi inputs, and the compiler. */
@@ -429,13 +436,33 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
   }
   const mmDir = await selftestsMmDir(tree);
   const key = await selftestsKey(tree);
-  const dir = opts.outDir ?? (await cacheDir('selftests', key));
-  if (opts.outDir === undefined && (await exists(join(dir, 'manifest.json')))) {
+  if (opts.outDir !== undefined) return buildSelftestsInto(opts.outDir, key, tree, mmDir, opts.logFile);
+  const dir = await cacheDir('selftests', key);
+  const cached = async (): Promise<SelftestBuild | undefined> =>
+    (await exists(join(dir, 'manifest.json')))
+      ? { dir, key, tree, programs: await readCachedManifest(dir) }
+      : undefined;
+  const hit = await cached();
+  if (hit) {
     log.debug(`selftests cache hit ${dir}`);
-    return { dir, key, tree, programs: await readCachedManifest(dir) };
+    return hit;
   }
+  // Another faultline may be filling this entry: wait for it rather than restage under its compiler.
+  return withCacheLock(`selftests-${key}`, `the selftests build ${key}`, async () => {
+    return (await cached()) ?? buildSelftestsInto(dir, key, tree, mmDir, opts.logFile);
+  });
+}
+
+/** Stage the tree's selftests into `dir`, build every program, and write its manifest last. */
+async function buildSelftestsInto(
+  dir: string,
+  key: string,
+  tree: string,
+  mmDir: string,
+  logFileOpt: string | undefined,
+): Promise<SelftestBuild> {
   await mkdir(dir, { recursive: true });
-  const logFile = opts.logFile ?? join(dir, 'build.log');
+  const logFile = logFileOpt ?? join(dir, 'build.log');
   const isystem = ['-isystem', join(await installUapiHeaders(tree, logFile), 'include')];
   const stageMm = await stageSelftests(tree, mmDir, join(dir, 'src'));
   const bin = join(dir, 'bin');

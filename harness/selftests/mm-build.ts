@@ -4,6 +4,7 @@ import { FaultlineError } from '../util/errors.js';
 import { cacheDir, exists, sha256, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { requireTool, run } from '../util/proc.js';
+import { withCacheLock } from '../util/lock.js';
 import {
   CFLAGS,
   firstError,
@@ -197,9 +198,19 @@ async function buildMmProgram(spec: MmProgramSpec, runs: MmRun[], env: BuildEnv)
 export async function buildMmSelftests(tree: string): Promise<MmBuild> {
   await requireTool('gcc', 'gcc');
   await requireTool('bash-static', 'bash-static');
-  const dir = await cacheDir('selftests-mm', await mmBuildKey(tree));
+  const key = await mmBuildKey(tree);
+  const dir = await cacheDir('selftests-mm', key);
   const manifest = join(dir, 'manifest.json');
   if (await exists(manifest)) return { dir, programs: await readCachedManifest(dir) };
+  // Another faultline may be filling this entry: wait for it rather than restage under its compiler.
+  return withCacheLock(`selftests-mm-${key}`, `the mm selftests build ${key}`, async () =>
+    (await exists(manifest)) ? { dir, programs: await readCachedManifest(dir) } : buildMmInto(tree, dir),
+  );
+}
+
+/** Stage the tree's mm and memfd selftests into `dir`, build them, and write its manifest last. */
+async function buildMmInto(tree: string, dir: string): Promise<MmBuild> {
+  const manifest = join(dir, 'manifest.json');
   const logFile = join(dir, 'build.log');
   const hdr = await installUapiHeaders(tree, logFile);
   log.info('building the mm selftests (suite mm; once per tree state)');

@@ -1,0 +1,79 @@
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { FaultlineError } from './errors.js';
+import { cacheDir } from './fsutil.js';
+import { log } from './log.js';
+
+/** A lock file just created holds no pid yet; past this age an empty one is a crashed owner's. */
+const EMPTY_LOCK_GRACE_MS = 10_000;
+
+/**
+ * Run `fn` holding the lock file `path` (the owner's pid inside). Two faultline processes that
+ * fill the same cache entry (parallel e2e files, nightly shards, a helper's run) take turns:
+ * a builder that removes and restages an entry while another compiles in it poisons the cache.
+ * A dead owner's lock is taken over; waiting past `deadlineMs` is an error naming the owner.
+ */
+export async function withLock<T>(path: string, what: string, deadlineMs: number, fn: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(path), { recursive: true });
+  const until = Date.now() + deadlineMs;
+  let warned = false;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx');
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = await lockOwner(path);
+      if (owner === 'stale') {
+        await unlink(path).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > until)
+        throw new FaultlineError(
+          `${what} is locked by pid ${String(owner)} (${path}) for too long: wait for it or remove the lock`,
+        );
+      if (!warned && owner !== 'starting') log.info(`waiting for another faultline (pid ${owner}) using ${what}`);
+      warned ||= owner !== 'starting';
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(path).catch(() => undefined);
+  }
+}
+
+/** How long a process waits for another to fill the cache entry it needs (a build takes minutes). */
+const CACHE_FILL_DEADLINE_MS = 30 * 60_000;
+
+/** withLock on the cache's lock `name`: one per cache entry being filled, checked again under it. */
+export async function withCacheLock<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(join(await cacheDir('locks'), name), what, CACHE_FILL_DEADLINE_MS, fn);
+}
+
+/** The live owner's pid; 'starting' while a fresh lock has no pid yet; 'stale' when its owner is gone. */
+async function lockOwner(path: string): Promise<number | 'starting' | 'stale'> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return 'stale'; // removed meanwhile: try to take it
+  const pid = Number(text.trim());
+  if (text.trim() === '') {
+    const age = await stat(path).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => Infinity,
+    );
+    return age > EMPTY_LOCK_GRACE_MS ? 'stale' : 'starting';
+  }
+  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : 'stale';
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
