@@ -9,7 +9,7 @@ import { log } from '../util/log.js';
 import { requireTool, run, tail } from '../util/proc.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
-import { withCacheLock } from '../util/lock.js';
+import { fillCacheEntry } from '../util/lock.js';
 import { stressBackingArgs, takesHugetlbfsFile, unitTestCases, type UnitTestCase } from './source-info.js';
 
 /**
@@ -262,10 +262,12 @@ export async function installUapiHeaders(tree: string, logFile: string): Promise
   const key = await uapiHeadersKey(tree);
   const dir = await cacheDir('uapi-headers', key);
   const hdr = join(dir, 'usr');
-  if (await exists(join(dir, '.complete'))) return hdr;
-  return withCacheLock(`uapi-headers-${key}`, `the uapi headers ${key}`, async () => {
-    if (!(await exists(join(dir, '.complete')))) await headersInstall(tree, dir, hdr, logFile);
-    return hdr;
+  return fillCacheEntry(`uapi-headers-${key}`, `the uapi headers ${key}`, {
+    cached: async () => ((await exists(join(dir, '.complete'))) ? hdr : undefined),
+    fill: async () => {
+      await headersInstall(tree, dir, hdr, logFile);
+      return hdr;
+    },
   });
 }
 
@@ -438,18 +440,14 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
   const key = await selftestsKey(tree);
   if (opts.outDir !== undefined) return buildSelftestsInto(opts.outDir, key, tree, mmDir, opts.logFile);
   const dir = await cacheDir('selftests', key);
-  const cached = async (): Promise<SelftestBuild | undefined> =>
-    (await exists(join(dir, 'manifest.json')))
-      ? { dir, key, tree, programs: await readCachedManifest(dir) }
-      : undefined;
-  const hit = await cached();
-  if (hit) {
-    log.debug(`selftests cache hit ${dir}`);
-    return hit;
-  }
   // Another faultline may be filling this entry: wait for it rather than restage under its compiler.
-  return withCacheLock(`selftests-${key}`, `the selftests build ${key}`, async () => {
-    return (await cached()) ?? buildSelftestsInto(dir, key, tree, mmDir, opts.logFile);
+  return fillCacheEntry(`selftests-${key}`, `the selftests build ${key}`, {
+    cached: async () => {
+      if (!(await exists(join(dir, 'manifest.json')))) return undefined;
+      log.debug(`selftests cache hit ${dir}`);
+      return { dir, key, tree, programs: await readCachedManifest(dir) };
+    },
+    fill: () => buildSelftestsInto(dir, key, tree, mmDir, opts.logFile),
   });
 }
 

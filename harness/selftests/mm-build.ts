@@ -4,7 +4,7 @@ import { FaultlineError } from '../util/errors.js';
 import { cacheDir, exists, sha256, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { requireTool, run } from '../util/proc.js';
-import { withCacheLock } from '../util/lock.js';
+import { fillCacheEntry } from '../util/lock.js';
 import {
   CFLAGS,
   firstError,
@@ -201,11 +201,11 @@ export async function buildMmSelftests(tree: string): Promise<MmBuild> {
   const key = await mmBuildKey(tree);
   const dir = await cacheDir('selftests-mm', key);
   const manifest = join(dir, 'manifest.json');
-  if (await exists(manifest)) return { dir, programs: await readCachedManifest(dir) };
   // Another faultline may be filling this entry: wait for it rather than restage under its compiler.
-  return withCacheLock(`selftests-mm-${key}`, `the mm selftests build ${key}`, async () =>
-    (await exists(manifest)) ? { dir, programs: await readCachedManifest(dir) } : buildMmInto(tree, dir),
-  );
+  return fillCacheEntry(`selftests-mm-${key}`, `the mm selftests build ${key}`, {
+    cached: async () => ((await exists(manifest)) ? { dir, programs: await readCachedManifest(dir) } : undefined),
+    fill: () => buildMmInto(tree, dir),
+  });
 }
 
 /** Stage the tree's mm and memfd selftests into `dir`, build them, and write its manifest last. */

@@ -38,6 +38,7 @@ function ktapProgramStatus(
 function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const backing = cmd.backing;
   const base = { suite: PROGRAM_SUITE, program: cmd.program, ...(backing ? { backing } : {}) };
+  const idOf = (name: string): string => `${cmd.program}/${name}${backing ? `/${backing}` : ''}`;
   const text = out.output.replace(/\r/g, '');
   const broken: { status: Status; reason: string } | undefined = out.timedOut
     ? { status: 'error', reason: `${cmd.program} timed out: killed at its ${cmd.timeoutSec} s deadline` }
@@ -48,7 +49,7 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   if (k.version !== undefined) {
     const subtests: SubtestResult[] = k.tests.map((t) => ({
       ...base,
-      id: `${cmd.program}/${t.name}${backing ? `/${backing}` : ''}`,
+      id: idOf(t.name),
       name: t.name,
       status: t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail',
       ...(t.reason ? { reason: t.reason } : {}),
@@ -60,7 +61,7 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
     if (!explained)
       subtests.push({
         ...base,
-        id: `${cmd.program}/${EXIT_STATUS}${backing ? `/${backing}` : ''}`,
+        id: idOf(EXIT_STATUS),
         name: EXIT_STATUS,
         status: whole.status,
         ...(whole.reason ? { reason: whole.reason } : {}),

@@ -1,9 +1,10 @@
 import t from 'tap';
+import { readFile, writeFile } from 'node:fs/promises';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { withLock } from './lock.js';
+import { fillCacheEntry, withLock } from './lock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'faultline-lock-'));
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,4 +41,25 @@ t.test('a live owner that holds on past the deadline: one line naming it', async
     new RegExp(`the test entry is locked by pid ${process.pid} \\(.*live\\) for too long`),
   );
   t.ok(existsSync(path), "the live owner's lock is left alone");
+});
+
+t.test('two processes needing one uncached entry: filled once, both get it', async (t) => {
+  process.env['FAULTLINE_CACHE'] = join(dir, 'cache');
+  const file = join(dir, 'entry');
+  let fills = 0;
+  const entry = {
+    cached: () => readFile(file, 'utf8').catch(() => undefined),
+    fill: async () => {
+      fills++;
+      await pause(300);
+      await writeFile(file, 'built');
+      return 'built';
+    },
+  };
+  const got = await Promise.all([
+    fillCacheEntry('entry', 'the test entry', entry),
+    fillCacheEntry('entry', 'the test entry', entry),
+  ]);
+  t.same(got, ['built', 'built']);
+  t.equal(fills, 1, 'the second waited and found the entry filled');
 });

@@ -49,9 +49,23 @@ export async function withLock<T>(path: string, what: string, deadlineMs: number
 /** How long a process waits for another to fill the cache entry it needs (a build takes minutes). */
 const CACHE_FILL_DEADLINE_MS = 30 * 60_000;
 
-/** withLock on the cache's lock `name`: one per cache entry being filled, checked again under it. */
-export async function withCacheLock<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
-  return withLock(join(await cacheDir('locks'), name), what, CACHE_FILL_DEADLINE_MS, fn);
+/**
+ * A cache entry: `cached` if it is complete; otherwise filled by `fill` under the cache's lock
+ * `name`, after asking `cached` again (another process may have filled it while this one waited).
+ */
+export async function fillCacheEntry<T>(
+  name: string,
+  what: string,
+  entry: { cached: () => Promise<T | undefined>; fill: () => Promise<T> },
+): Promise<T> {
+  const hit = await entry.cached();
+  if (hit !== undefined) return hit;
+  return withLock(
+    join(await cacheDir('locks'), name),
+    what,
+    CACHE_FILL_DEADLINE_MS,
+    async () => (await entry.cached()) ?? entry.fill(),
+  );
 }
 
 /** The live owner's pid; 'starting' while a fresh lock has no pid yet; 'stale' when its owner is gone. */
