@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
@@ -654,12 +654,17 @@ async function resolveRef(src: string, ref: string): Promise<string> {
   return sha;
 }
 
-/** A cached worktree of src at `commit` (one per repository; checkout is incremental for make). */
-async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<string> {
+/** Where --ref builds of src's repository check out: one worktree per repository. */
+async function refWorktreePath(root: string, src: string): Promise<string> {
   const common = (
     await run('git', ['-C', src, 'rev-parse', '--path-format=absolute', '--git-common-dir'], { timeoutMs: 60_000 })
   ).stdout.trim();
-  const wt = join(ctx.root, 'worktrees', sha256(common).slice(0, 16));
+  return join(root, 'worktrees', sha256(common).slice(0, 16));
+}
+
+/** A cached worktree of src at `commit` (checkout is incremental for make; the obj dirs survive it). */
+async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<string> {
+  const wt = await refWorktreePath(ctx.root, src);
   const git = (args: string[], cwd?: string) =>
     step(ctx, 'git', cwd ? ['-C', cwd, ...args] : ['-C', src, ...args], { timeoutMs: 30 * 60_000 });
   if (await exists(join(wt, '.git'))) {
@@ -670,12 +675,21 @@ async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<st
     }
     log.warn(`worktree ${wt} is unusable (${tail(r.all, 1)}): recreating it`);
   }
+  // The obj dirs live in the worktree (the current one already holds this build's open log):
+  // moved aside while git creates the worktree, then back (renames keep open files valid).
+  const aside = `${wt}.obj-aside`;
+  await rm(aside, { recursive: true, force: true });
+  const objDirs = (await readdir(wt).catch(() => [])).filter((n) => n.startsWith(OWNED_OBJ_PREFIX));
+  if (objDirs.length) await mkdir(aside, { recursive: true });
+  for (const n of objDirs) await rename(join(wt, n), join(aside, n));
   await rm(wt, { recursive: true, force: true });
   await new Git(src).forgetStaleWorktree(wt);
   await mkdir(join(ctx.root, 'worktrees'), { recursive: true });
   const r = await git(['worktree', 'add', '--force', '--detach', wt, commit]);
   if (r.exitCode !== 0)
     throw new FaultlineError(`git worktree add ${wt} failed: ${tail(r.all, 1)}`, { detail: tail(r.all, 20) });
+  for (const n of objDirs) await rename(join(aside, n), join(wt, n));
+  await rm(aside, { recursive: true, force: true });
   return wt;
 }
 
@@ -744,12 +758,16 @@ async function planBuild(
     ...(useCcache ? { CCACHE_DIR: ccacheDir, CCACHE_NOHASHDIR: 'true' } : {}),
   };
   const recipeId = sha256(JSON.stringify({ base: base.id, frags: fragments.map((f) => f.text), arch: ARCH }));
-  const sourceId = commit !== undefined ? `repo:${src}` : `tree:${src}`;
   const owned = opts.ownedTree ?? isInside(src, join(cacheRoot(), DEBIAN_CACHE_DIR));
+  // A --ref worktree is faultline's own too: its obj dir is a direct child like a bisect
+  // worktree's, so kbuild's paths (srctree = ..) and ccache's objects are the same in both.
+  const ownedObj = `${OWNED_OBJ_PREFIX}${recipeId.slice(0, 16)}`;
   const obj =
-    owned && commit === undefined
-      ? join(src, `${OWNED_OBJ_PREFIX}${recipeId.slice(0, 16)}`)
-      : join(root, 'obj', sha256(`${sourceId}\0${recipeId}`).slice(0, 16));
+    commit !== undefined
+      ? join(await refWorktreePath(root, src), ownedObj)
+      : owned
+        ? join(src, ownedObj)
+        : join(root, 'obj', sha256(`tree:${src}\0${recipeId}`).slice(0, 16));
   return {
     ...inputs,
     opts,

@@ -127,6 +127,22 @@ t.test('the real kernel tree: the key is stable across calls', async (t) => {
   t.ok((await readFile(join(tree, 'Makefile'), 'utf8')).includes('VERSION = 6'));
 });
 
+t.test('a --ref build of C keys like a scanned clean checkout of C (run --ref finds what bisect built)', async (t) => {
+  const d = await scratch(t);
+  await committedRepo(d, { Kconfig: 'config A\n\tbool "a"\n', 'a.c': 'int a;\n' });
+  const head = (await git(d, 'rev-parse', 'HEAD')).stdout.trim();
+  const scanned = await treeState(d);
+  const ref = commitState(head);
+  t.equal(ref.digest, scanned.digest, 'same tree digest');
+  const parts = { base: 'tinyconfig', fragments: ['f1'], compiler: 'gcc 12', arch: 'x86_64' };
+  t.equal(inputKey({ ...parts, tree: ref }), inputKey({ ...parts, tree: scanned }), 'same input key');
+  t.equal(
+    buildKey({ tree: ref, configHash: 'c', compiler: 'gcc 12', arch: 'x86_64' }),
+    buildKey({ tree: scanned, configHash: 'c', compiler: 'gcc 12', arch: 'x86_64' }),
+    'same artifact key',
+  );
+});
+
 t.test('build key = tree state + final .config + compiler', async (t) => {
   const tree = commitState('a'.repeat(40));
   const base = { tree, configHash: 'c1', compiler: 'gcc (Debian 12.2.0-14) 12.2.0', arch: 'x86_64' };

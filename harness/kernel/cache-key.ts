@@ -51,15 +51,12 @@ export async function isGitTop(dir: string): Promise<boolean> {
   }
 }
 
-/** A clean checkout of a commit (a --ref build): the commit is the whole state. */
+/**
+ * A clean checkout of a commit (a --ref build): the commit is the whole state. Its digest is a
+ * clean worktree's at that commit, so `run --ref C` finds what a bisect or series step built at C.
+ */
 export function commitState(commit: string): TreeState {
-  return {
-    kind: 'commit',
-    head: commit,
-    dirty: false,
-    digest: sha256(`commit\0${commit}`),
-    summary: `commit ${commit}`,
-  };
+  return { ...cleanCheckoutState(commit), kind: 'commit', summary: `commit ${commit}` };
 }
 
 /**
