@@ -142,14 +142,22 @@ t.test('flaky regression: adaptive runs find the right commit', async (t) => {
   t.ok(r.rates.badFailRate < 0.8 && r.rates.badFailRate > 0.1, `bad failure rate ${r.rates.badFailRate}`);
 
   // The same bisect with one run per step is fooled by the flaky test (this is why the rule exists).
+  // By hand: the bug shows when (run + GENERATION) % 3 == 0, and the culprit keeps GENERATION 10.
+  // The bad endpoint (16) fails its 3rd run; the midpoints 8 and 10 predate the bug; 12 fails its
+  // first run ((0 + 12) % 3 == 0), 11 passes its one run ((0 + 10) % 3 == 1): 12 is blamed.
   const naive = await setup(t, { commits: 16, culprit: 11, failEvery: 3 }, 'source');
-  const n = await runBisect(naive.opts({ policy: { mode: 'fixed', runs: 1, endpointRuns: 3 } }), naive.tester).catch(
-    (e: unknown) => e,
+  const n = await runBisect(naive.opts({ policy: { mode: 'fixed', runs: 1, endpointRuns: 3 } }), naive.tester);
+  t.equal(n.outcome, 'found', 'single runs finish with a culprit, not an error');
+  t.equal(n.culprit?.hash, naive.repo.hashes[12], 'single runs blame the wrong commit: the one after the culprit');
+  t.same(
+    n.steps
+      .filter((s) => s.rev === naive.repo.hashes[11] && s.role === 'bisect')
+      .map((s) => [s.verdict, s.runs.length]),
+    [['good', 1]],
+    'the real culprit passed its one run',
   );
-  t.ok(
-    n instanceof BisectRefusedError || (n as { culprit?: { hash: string } }).culprit?.hash !== naive.repo.hashes[11],
-    'single runs do not find it',
-  );
+  // Verifying re-runs the blamed commit's parent (11): its third run overall fails ((2 + 10) % 3 == 0).
+  t.same([n.verification?.parentVerdict, n.verification?.verified], ['bad', false], 'the verification catches it');
 });
 
 t.test('fixed --runs N with a failure threshold', async (t) => {

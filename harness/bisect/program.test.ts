@@ -110,8 +110,15 @@ t.test('bisect --program: a revision the program does not compile against is ski
   const r = await runBisect({ ...opts, good: hashes[0] ?? '', bad: 'main', resultsDir: join(root, 'results') }, tester);
   t.equal(r.outcome, 'found');
   t.equal(r.culprit?.hash, hashes[4], 'the commit that changed the value');
-  for (const s of r.steps.filter((x) => x.verdict === 'skip'))
+  // Bisect must land on generation 1 or 2 (it does: git's first midpoint of 0..5 is generation 2),
+  // else the skip is never exercised and the checks below would pass on no step at all.
+  const skipped = r.steps.filter((x) => x.verdict === 'skip');
+  t.ok(skipped.length > 0, 'bisect visited a revision the program does not compile against');
+  for (const s of skipped) {
+    t.ok(s.rev === hashes[1] || s.rev === hashes[2], `${s.subject}: only a renamed-define revision is skipped`);
     t.match(s.reason, /^program does not compile here \(the kernel builds\): /, `${s.subject}: skipped, and why`);
+  }
+  t.equal(r.stats.skips, skipped.length);
   t.notOk(
     r.steps.some((s) => (s.rev === hashes[1] || s.rev === hashes[2]) && s.verdict !== 'skip'),
     'a revision the program does not compile against is never good or bad',
