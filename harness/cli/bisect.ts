@@ -28,6 +28,7 @@ import {
   positiveInt,
   type GuestFlagValues,
 } from './options.js';
+import { checkPaths, worktreeCommandPaths } from './paths.js';
 
 const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs make a revision bad.
   --runs N: every step runs N times; bad if failures >= K, else good.
@@ -353,10 +354,18 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
     ).epilog(FLAKY_RULE),
   handler: async (a) => {
     setVerbose(a.verbose);
+    const resultsDir = resolve(a['results-dir'] ?? `results/bisect-${a.good}-${a.bad}`.replace(/[^\w./-]+/g, '_'));
+    await checkPaths(
+      worktreeCommandPaths('bisect', {
+        kernelSrc: a['kernel-src'],
+        resultsDir,
+        worktree: a.worktree,
+        program: a.program,
+      }),
+    );
     const spec = parseSpec(a);
     const policy = policyFromArgs(a);
     const src = resolve(a['kernel-src']);
-    const resultsDir = resolve(a['results-dir'] ?? `results/bisect-${a.good}-${a.bad}`.replace(/[^\w./-]+/g, '_'));
     let tester: StepTester;
     if (a['test-cmd'] !== undefined) {
       if (spec?.kind === 'splat' || spec?.kind === 'program' || a.filter !== undefined || a.program?.length)

@@ -1,6 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { UsageError } from '../util/errors.js';
 import { buildKernel, type KernelBuild } from '../kernel/build.js';
+import { checkPaths, kernelSrcFlag } from './paths.js';
 
 interface BuildArgs {
   'kernel-src': string;
@@ -84,6 +85,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
   handler: async (argv: ArgumentsCamelCase<BuildArgs>): Promise<void> => {
     if (argv.jobs !== undefined && (!Number.isInteger(argv.jobs) || argv.jobs < 1))
       throw new UsageError(`--jobs ${String(argv.jobs)} is not a positive integer`);
+    await checkPaths([kernelSrcFlag(argv['kernel-src'], { addsWorktree: argv.ref !== undefined })]);
     const progress = PROGRESS.find((p) => p === argv.progress) ?? 'auto';
     const b = await buildKernel({
       kernelSrc: argv['kernel-src'],

@@ -19,6 +19,7 @@ import {
   positiveInt,
   type GuestFlagValues,
 } from './options.js';
+import { checkPaths, kernelSrcFlag, programFlags, type PathFlag } from './paths.js';
 
 interface RunArgs extends GuestFlagValues {
   kernel?: string;
@@ -106,6 +107,26 @@ function runRequestFromArgs(a: RunArgs): RunRequest {
     flakyIsFailure: a['flaky-is-failure'],
     aptOptions: parseList(a['apt-option']),
   };
+}
+
+/** The paths `run` reads and writes (--list writes nothing). */
+function runPaths(a: RunArgs): PathFlag[] {
+  return [
+    { flag: '--kernel', path: a.kernel, role: 'read-file', wants: 'the bzImage to boot (arch/x86/boot/bzImage)' },
+    { flag: '--modules', path: a.modules, role: 'read-dir', wants: 'the lib/modules/<release> directory of --kernel' },
+    kernelSrcFlag(a['kernel-src'], { addsWorktree: a.ref !== undefined }),
+    ...programFlags(a.program),
+    ...(a.list
+      ? []
+      : [
+          {
+            flag: '--results',
+            path: a.results,
+            role: 'write-dir' as const,
+            wants: 'a writable directory to hold the run directories (made when missing)',
+          },
+        ]),
+  ];
 }
 
 /** Which kernel: packaged, a bzImage, or built from a tree. */
@@ -222,6 +243,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (argv) => {
     if (argv.verbose) setVerbose(true);
     const req = runRequestFromArgs(argv);
+    await checkPaths(runPaths(argv));
     if (argv.list) {
       process.stdout.write(await listOffer(req));
       return;

@@ -11,6 +11,7 @@ import { ExitCode, UsageError } from '../util/errors.js';
 import { setVerbose } from '../util/log.js';
 import { kernelSettings, programFiles, runOptions, type RunFlagValues } from './bisect.js';
 import { parseList, positiveInt } from './options.js';
+import { checkPaths, worktreeCommandPaths } from './paths.js';
 
 interface SeriesArgs extends RunFlagValues {
   'kernel-src': string;
@@ -126,6 +127,15 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
       .replace(/[-:]/g, '')
       .replace(/\.\d+Z$/, 'Z');
     const resultsDir = resolve(a['results-dir'] ?? `results/series-${stamp}`);
+    await checkPaths(
+      worktreeCommandPaths('series', {
+        kernelSrc: a['kernel-src'],
+        resultsDir,
+        worktree: a.worktree,
+        program: a.program,
+        mbox: a.mbox,
+      }),
+    );
     const opts: SeriesOptions = {
       repo: resolve(a['kernel-src']),
       resultsDir,
