@@ -10,6 +10,7 @@ import { renderCompareReport } from '../report/compare-html.js';
 import { writeFileAtomic } from '../util/fsutil.js';
 import { resolve } from 'node:path';
 import { guestRamContext } from '../results/record.js';
+import { checkPaths } from './paths.js';
 
 interface CompareArgs {
   a: string;
@@ -78,6 +79,12 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       throw new UsageError(`--threshold must be >= 0 (0.05 = 5%), got ${a.threshold}`);
     if (a.test !== 'mann-whitney' && a.test !== 'welch')
       throw new UsageError(`--test must be mann-whitney or welch, got '${a.test}'`);
+    await checkPaths([
+      { flag: '--results', path: a.results, role: 'read-dir-or-none', wants: 'the results root' },
+      ...(a.html
+        ? [{ flag: '--out', path: a.out, role: 'write-file' as const, wants: 'a file name in a writable directory' }]
+        : []),
+    ]);
     const base = await loadTarget(a.a, a.results);
     const head = await loadTarget(a.b, a.results);
     const both = base.kind === 'nightly' && head.kind === 'nightly';

@@ -11,6 +11,7 @@ import { previousNightly, readHistory } from '../history/index.js';
 import { compareNightlies } from '../nightly/finalize.js';
 import { readNightlyRecord } from '../results/nightly.js';
 import type { Comparison } from '../results/compare.js';
+import { checkPaths } from './paths.js';
 
 /** The nightly's report as `faultline nightly` writes it: compared with the night before it, drawn next to it. */
 async function exportHtml(
@@ -88,6 +89,12 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
   handler: async (a) => {
     const n = Number(a.kcidb) + Number(a.junit) + Number(a.html);
     if (n !== 1) throw new UsageError('export: choose exactly one of --kcidb, --junit, --html');
+    await checkPaths([
+      { flag: '--results', path: a.results, role: 'read-dir-or-none', wants: 'the results root' },
+      a.html
+        ? { flag: '--out', path: a.out, role: 'write-dir', wants: 'a writable directory for the report' }
+        : { flag: '--out', path: a.out, role: 'write-file', wants: 'a file name in a writable directory' },
+    ]);
     const t = await loadTarget(a.target, a.results);
     let text: string;
     if (a.kcidb) {

@@ -3,6 +3,7 @@ import { UsageError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { nightlyEntries, readHistory, rebuildHistory, testHistory } from '../history/index.js';
 import { positiveInt } from './options.js';
+import { checkPaths } from './paths.js';
 
 interface HistoryArgs {
   test?: string;
@@ -34,6 +35,15 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
       }),
   handler: async (a) => {
     const limit = positiveInt('--limit', a.limit, 1, 1_000_000);
+    // A results root that is not there yet has no history; --rebuild writes its index.
+    await checkPaths([
+      {
+        flag: '--results',
+        path: a.results,
+        role: a.rebuild ? 'write-dir' : 'read-dir-or-none',
+        wants: a.rebuild ? 'a writable results root' : 'the results root holding index.jsonl',
+      },
+    ]);
     if (a.rebuild) {
       const r = await rebuildHistory(a.results);
       log.info(

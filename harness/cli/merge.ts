@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { setVerbose } from '../util/log.js';
 import { mergeNightlies } from '../nightly/merge.js';
+import { checkPaths, type PathFlag } from './paths.js';
 
 interface MergeArgs {
   dirs: string[];
@@ -10,6 +11,26 @@ interface MergeArgs {
   baseline?: string;
   compare: boolean;
   verbose: boolean;
+}
+
+/** The shard directories it reads, the merged nightly and the results root it writes, the baseline. */
+function mergePaths(a: MergeArgs): PathFlag[] {
+  return [
+    ...a.dirs.map((path) => ({
+      flag: 'merge',
+      path,
+      role: 'read-dir' as const,
+      wants: 'the shard nightly directories (each with nightly.json)',
+    })),
+    { flag: '--out', path: a.out, role: 'write-dir', wants: 'a writable merged nightly directory (made when missing)' },
+    {
+      flag: '--results',
+      path: a.results,
+      role: 'write-dir',
+      wants: 'a writable results root for the history index (made when missing)',
+    },
+    { flag: '--baseline', path: a.baseline, role: 'read-dir', wants: 'the nightly directory to compare with' },
+  ];
 }
 
 export const mergeCommand: CommandModule<object, MergeArgs> = {
@@ -37,6 +58,7 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
       .option('verbose', { alias: 'v', type: 'boolean', default: false }),
   handler: async (a) => {
     if (a.verbose) setVerbose(true);
+    await checkPaths(mergePaths(a));
     const out = await mergeNightlies(a.dirs, {
       resultsRoot: a.results,
       ...(a.out !== undefined ? { outDir: a.out } : {}),

@@ -6,6 +6,7 @@ import { readPlan } from '../nightly/plan.js';
 import { runNightly } from '../nightly/nightly.js';
 import { pastDurations, readHistory } from '../history/index.js';
 import { parseList, positiveInt } from './options.js';
+import { checkPaths, type PathFlag } from './paths.js';
 
 interface NightlyArgs {
   plan: string;
@@ -21,6 +22,32 @@ interface NightlyArgs {
   'dry-run': boolean;
   'apt-option': string[];
   verbose: boolean;
+}
+
+/** The plan, the nightly directory, the results root and the nights it reads (--dry-run only reads). */
+function nightlyPaths(a: NightlyArgs): PathFlag[] {
+  const dry = a['dry-run'];
+  return [
+    { flag: '--plan', path: a.plan, role: 'read-file', wants: 'a plan file (YAML or JSON)' },
+    {
+      flag: '--results',
+      path: a.results,
+      role: dry ? 'read-dir-or-none' : 'write-dir',
+      wants: dry ? 'the results root holding the history index' : 'a writable results root (made when missing)',
+    },
+    {
+      flag: '--durations-from',
+      path: a['durations-from'],
+      role: 'read-dir',
+      wants: 'the results root whose history balances the shards',
+    },
+    ...(dry
+      ? []
+      : ([
+          { flag: '--out', path: a.out, role: 'write-dir', wants: 'a writable nightly directory (made when missing)' },
+          { flag: '--baseline', path: a.baseline, role: 'read-dir', wants: 'the nightly directory to compare with' },
+        ] as const)),
+  ];
 }
 
 export const nightlyCommand: CommandModule<object, NightlyArgs> = {
@@ -79,6 +106,7 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
       throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
     const shard = a.shard !== undefined ? parseShard(a.shard) : undefined;
     const parallel = a.jobs !== undefined ? positiveInt('--jobs', a.jobs, 1, 256) : undefined;
+    await checkPaths(nightlyPaths(a));
     if (a['dry-run']) {
       const plan = await readPlan(a.plan);
       const jobs = expandJobs(plan);

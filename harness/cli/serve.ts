@@ -3,6 +3,7 @@ import { readHistory } from '../history/index.js';
 import { newestReport } from '../report/nights.js';
 import { serveDirectory } from '../report/serve.js';
 import { positiveInt } from './options.js';
+import { checkPaths } from './paths.js';
 
 interface ServeArgs {
   dir: string;
@@ -22,6 +23,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     }),
   handler: async (a) => {
     const port = positiveInt('--port', a.port, 0, 65535);
+    await checkPaths([{ flag: 'serve', path: a.dir, role: 'read-dir', wants: 'the results directory to serve' }]);
     const srv = await serveDirectory(a.dir, { port });
     const newest = await newestReport(await readHistory(a.dir), a.dir);
     process.stdout.write(
