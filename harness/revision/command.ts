@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { tidyDiagnosticLine } from '../kernel/diagnostics.js';
 import { newRunRecord } from '../results/record.js';
 import type { Metric, ProgramRun, RunRecord, Status, SubtestResult } from '../results/types.js';
-import { parseKtap } from '../suites/parsers/ktap.js';
+import { failureReason, parseKtap } from '../suites/parsers/ktap.js';
 import { exists, writeFileAtomic } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
 import { detectSplats } from '../console/splats.js';
@@ -146,18 +146,23 @@ function statusOf(t: ReturnType<typeof parseKtap>['tests'][number]): Status {
 /** The KTAP subtests of a command's output, with their "# metric" lines. */
 function subtestsOf(output: string, program: string, suite: string): SubtestResult[] {
   return parseKtap(output).tests.map((t) => {
+    const metricOf = (d: string) => METRIC.exec(d.startsWith('#') ? d : `# ${d}`);
     const metrics: Metric[] = [];
     for (const d of t.diagnostics) {
-      const m = METRIC.exec(d.startsWith('#') ? d : `# ${d}`);
+      const m = metricOf(d);
       if (m?.[1] && m[2]) metrics.push({ name: m[1], value: Number(m[2]), unit: m[3] ?? '' });
     }
+    const status = statusOf(t);
+    // A failure's "# " lines say why, the metric lines excepted.
+    const failed = status === 'fail' || status === 'error';
+    const reason = failed ? failureReason(t, (d) => !metricOf(d)) : t.reason;
     return {
       id: `${program}/${t.name}`,
       suite,
       program,
       name: t.name,
-      status: statusOf(t),
-      ...(t.reason ? { reason: t.reason } : {}),
+      status,
+      ...(reason ? { reason } : {}),
       ...(metrics.length ? { metrics } : {}),
     };
   });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backingNamed, mmSuite } from './mm.js';
 import { parseVmtestsTap, vmtestsSuite } from './vmtests.js';
+import { REASON_MAX_CHARS } from './parsers/ktap.js';
 import type { GuestCommand, ProgramOutput, SuiteContext } from './types.js';
 import type { SelftestProgram } from '../selftests/build.js';
 
@@ -85,6 +86,11 @@ t.test('mremap_test: its four failures are failed subtests, and the exit code is
   const failed = p.subtests.filter((s) => s.status === 'fail');
   t.equal(failed.length, 4);
   t.match(failed[0]?.name, /2GB mremap - Source PUD-aligned/);
+  t.same(
+    failed.map((s) => s.reason),
+    Array(4).fill('Failed to map source region: Cannot allocate memory'),
+    'each failure says why: the "# " line printed before its "not ok"',
+  );
   t.notOk(
     p.subtests.some((s) => s.name === 'exit status'),
     'the failures explain the exit code',
@@ -169,9 +175,18 @@ t.test("run_vmtests.sh's TAP: one subtest per program, its programs' own KTAP be
     [
       ['hugetlb_fault_after_madv', 'skip', undefined],
       ['hugetlb_madv_vs_map', 'skip', undefined],
-      ['charge_reserved_hugetlb.sh -cgroup-v2', 'fail', 'exit 127'],
-      ['hugetlb_reparenting_test.sh -cgroup-v2', 'fail', 'exit 127'],
+      [
+        'charge_reserved_hugetlb.sh -cgroup-v2',
+        'fail',
+        'exit 127: ./run_vmtests.sh: line 231: ./charge_reserved_hugetlb.sh: cannot execute: required file not found',
+      ],
+      [
+        'hugetlb_reparenting_test.sh -cgroup-v2',
+        'fail',
+        'exit 127: ./run_vmtests.sh: line 231: ./hugetlb_reparenting_test.sh: cannot execute: required file not found',
+      ],
     ],
+    'a failure says what its program printed last, without the banner run_test puts around it',
   );
   // The same category once the guest had /bin/bash, pgrep and killall --wait (the capture above predates them).
   const clean = parseVmtestsTap(capture('vmtests.hugetlb.clean.txt'));
@@ -197,7 +212,14 @@ t.test("run_vmtests.sh's TAP: one subtest per program, its programs' own KTAP be
     ],
     "cow's 670 results inside are not run_vmtests.sh's",
   );
-  t.equal(five.find((s) => s.name === 'mremap_test')?.status, 'fail');
+  const mremap = five.find((s) => s.name === 'mremap_test');
+  t.equal(mremap?.status, 'fail');
+  // mremap_test printed 40 lines: the reason keeps the last of them, bounded.
+  t.match(
+    mremap?.reason,
+    /^exit 1: … .* \| ok 19 mremap move 1mb .* \| # Totals: pass:12 fail:4 xfail:3 xpass:0 skip:0 error:0$/,
+  );
+  t.ok((mremap?.reason?.length ?? 0) <= 'exit 1: '.length + REASON_MAX_CHARS, 'bounded');
 });
 
 t.test('suite vmtests is a reference: its failures are not retried', async (t) => {

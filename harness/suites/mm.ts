@@ -2,7 +2,7 @@ import type { Backing, Status, SubtestResult } from '../results/types.js';
 import type { MmRun, SelftestProgram } from '../selftests/build.js';
 import { buildMmSelftests } from '../selftests/mm-build.js';
 import { mmProgramSpec } from '../selftests/mm-programs.js';
-import { parseKtap, type KtapTest } from './parsers/ktap.js';
+import { failureReason, parseKtap, type KtapTest } from './parsers/ktap.js';
 import {
   EXIT_STATUS,
   killedBy,
@@ -96,9 +96,11 @@ function plan(ctx: SuiteContext): GuestCommand[] {
 }
 
 /** "[RUN] ..." diagnostics name what cow and gup_longterm test; their results repeat one phrase. */
+const RUN_HEADING = /^\s*\[RUN\]\s*(.*)$/;
+
 function ktapName(t: KtapTest): string {
   const run = t.diagnostics
-    .map((d) => /^\[RUN\]\s*(.*)$/.exec(d.trim())?.[1])
+    .map((d) => RUN_HEADING.exec(d.trim())?.[1])
     .filter((x) => x)
     .at(-1);
   return run ? `${run}: ${t.name}` : t.name;
@@ -114,14 +116,17 @@ function ktapSubtests(cmd: GuestCommand, tests: KtapTest[]): SubtestResult[] {
     seen.set(base, n);
     const name = n > 1 ? `${base} (${n})` : base;
     const backing = backingNamed(name, cmd.backing);
+    const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : t.directive === 'XFAIL' ? 'pass' : 'fail';
+    // The "[RUN]" heading is in the name already: the lines after it say why it failed.
+    const reason = status === 'fail' ? failureReason(t, (d) => !RUN_HEADING.test(d)) : t.reason;
     return {
       suite: SUITE,
       program: cmd.program,
       id: `${inv}/${name}`,
       name,
       ...(backing ? { backing } : {}),
-      status: t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : t.directive === 'XFAIL' ? 'pass' : 'fail',
-      ...(t.reason ? { reason: t.reason } : {}),
+      status,
+      ...(reason ? { reason } : {}),
     };
   });
 }

@@ -56,3 +56,29 @@ t.test('results that explain the exit code stand alone; an exit code they do not
   t.equal(exit1.status, 'fail');
   t.match(exit1.subtests.at(-1), { id: 'passes/exit status/anon', status: 'fail', reason: 'exit 1' });
 });
+
+// Real output of fixtures/program/host-isolation.c in a faultline guest (Debian 6.12.118, TCG)
+// with a web server on the host's 127.0.0.1:8123: `faultline run --program host-isolation.c
+// --backing anon --retries 0`. The program says why it failed only in "# " lines.
+t.test("a KTAP failure's reason is the diagnostic lines printed before it", async (t) => {
+  const suite = programSuite(['host-isolation'], 60);
+  const cmd: GuestCommand = { program: 'host-isolation', args: ['anon'], backing: 'anon', timeoutSec: 60, label: '' };
+  const p = suite.parse(
+    cmd,
+    { output: capture('host-isolation.anon.txt'), exitCode: 1, timedOut: false, durationMs: 812 },
+    { backings: ['anon'], smp: 2, memMiB: 1024, hugepages2m: 64, quick: false, programs: [] },
+  );
+  t.equal(p.status, 'fail');
+  t.same(
+    p.subtests.map((s) => [s.id, s.status, s.reason]),
+    [
+      [
+        'host-isolation/guest-isolated-from-host/anon',
+        'fail',
+        'backing anon | connecting to 10.0.2.2:8123 from the guest succeeded | ' +
+          'reached host loopback service: 10.0.2.2:8123 answered "HTTP/1.0 200 OK"',
+      ],
+    ],
+    'the summary, TAP and JUnit say what the guest reached',
+  );
+});

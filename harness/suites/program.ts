@@ -1,5 +1,5 @@
 import type { Status, SubtestResult } from '../results/types.js';
-import { parseKtap, type KtapResult } from './parsers/ktap.js';
+import { failureReason, parseKtap, type KtapResult } from './parsers/ktap.js';
 import {
   EXIT_STATUS,
   killedBy,
@@ -47,13 +47,11 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
       : undefined;
   const k = parseKtap(text);
   if (k.version !== undefined) {
-    const subtests: SubtestResult[] = k.tests.map((t) => ({
-      ...base,
-      id: idOf(t.name),
-      name: t.name,
-      status: t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail',
-      ...(t.reason ? { reason: t.reason } : {}),
-    }));
+    const subtests: SubtestResult[] = k.tests.map((t) => {
+      const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail';
+      const reason = status === 'fail' ? failureReason(t) : t.reason;
+      return { ...base, id: idOf(t.name), name: t.name, status, ...(reason ? { reason } : {}) };
+    });
     const whole = ktapProgramStatus(broken, k, subtests, out);
     // A crash, bail-out, short plan or bad exit code that no failed result explains is a result
     // of its own, or TAP and JUnit would show only the passes of a program that died mid-way.

@@ -1,5 +1,5 @@
 import type { Backing, Status, SubtestResult } from '../results/types.js';
-import { parseKtap } from './parsers/ktap.js';
+import { failureReason, parseKtap } from './parsers/ktap.js';
 import { parseUffdUnitTests } from './parsers/uffd-unit.js';
 import {
   killedBy,
@@ -169,13 +169,14 @@ function parsePagemap(_cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const subtests: SubtestResult[] = uniqueIds(
     k.tests.map((t) => {
       const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail';
+      const reason = status === 'fail' ? failureReason(t) : t.reason;
       return {
         id: `pagemap_ioctl/${t.name}`,
         suite: 'uffd',
         program: 'pagemap_ioctl',
         name: t.name,
         status,
-        ...(t.reason ? { reason: t.reason } : {}),
+        ...(reason ? { reason } : {}),
       };
     }),
   );

@@ -1,5 +1,6 @@
 import type { Status, SubtestResult } from '../results/types.js';
 import { buildMmSelftests } from '../selftests/mm-build.js';
+import { boundedLines } from './parsers/ktap.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from './types.js';
 
 /**
@@ -47,21 +48,37 @@ function plan(ctx: SuiteContext): GuestCommand[] {
   ];
 }
 
-/** One subtest per run_test line of run_vmtests.sh, named as it names them ("gup_test -u"). */
+/** run_test's banner around a program's output: "running CMD" between two separator lines, "[FAIL]" after it. */
+const BANNER_TITLE = /^# running /;
+const VERDICT_LINE = /^# \[(PASS|FAIL|SKIP)\]\s*$/;
+
+/**
+ * One subtest per run_test line of run_vmtests.sh, named as it names them ("gup_test -u").
+ * A failure's reason is its exit code and the last lines its program printed.
+ */
 export function parseVmtestsTap(text: string): SubtestResult[] {
   const out: SubtestResult[] = [];
+  let printed: string[] = [];
+  let separatorNext = false;
   for (const line of text.replace(/\r/g, '').split('\n')) {
     const m = RESULT.exec(line);
-    if (!m) continue;
+    if (!m) {
+      if (BANNER_TITLE.test(line)) [printed, separatorNext] = [[], true];
+      else if (separatorNext) separatorNext = false;
+      else if (line.startsWith('# ') && !VERDICT_LINE.test(line)) printed.push(line.slice(2));
+      continue;
+    }
     const name = m[3]!;
     const status: Status = m[4] === 'SKIP' ? 'skip' : m[1] === 'ok' ? 'pass' : 'fail';
+    const tail = status === 'fail' ? boundedLines(printed) : undefined;
+    printed = [];
     out.push({
       suite: SUITE,
       program: SCRIPT,
       id: `${SCRIPT}/${name}`,
       name,
       status,
-      ...(m[5] !== undefined ? { reason: `exit ${m[5]}` } : {}),
+      ...(m[5] !== undefined ? { reason: `exit ${m[5]}${tail ? `: ${tail}` : ''}` } : {}),
     });
   }
   return out;

@@ -42,6 +42,42 @@ const PLAN = /^1\.\.(\d+)/;
 const RESULT = /^(not ok|ok)\s+(\d+)\s*(?:-\s*)?([^#]*?)\s*(?:#\s*(.*))?$/;
 const TOTALS = /^#\s*Totals:\s*pass:(\d+)\s+fail:(\d+)\s+xfail:(\d+)\s+xpass:(\d+)\s+skip:(\d+)\s+error:(\d+)/;
 
+/** The most characters of diagnostics a failure's reason keeps: its last lines, nearest the result. */
+export const REASON_MAX_CHARS = 300;
+const REASON_SEPARATOR = ' | ';
+
+/**
+ * The last of `lines` (trimmed, empty ones dropped) that fit in REASON_MAX_CHARS, joined on
+ * one line; "… " in front when earlier lines were left out, a lone longer line cut to fit.
+ */
+export function boundedLines(lines: readonly string[]): string | undefined {
+  const all = lines.map((l) => l.trim()).filter((l) => l.length > 0);
+  const kept: string[] = [];
+  let length = 0;
+  for (let i = all.length - 1; i >= 0; i--) {
+    const line = all[i] ?? '';
+    const grown = length + (kept.length ? REASON_SEPARATOR.length : 0) + line.length;
+    if (kept.length && grown > REASON_MAX_CHARS - 2) break;
+    kept.unshift(line);
+    length = grown;
+  }
+  if (kept.length === 0) return undefined;
+  const text = kept.join(REASON_SEPARATOR);
+  if (text.length > REASON_MAX_CHARS) return `${text.slice(0, REASON_MAX_CHARS - 1)}…`;
+  return kept.length < all.length ? `… ${text}` : text;
+}
+
+/**
+ * Why a result failed: the text after its "#" when it has one, else the diagnostic lines
+ * printed before it (kselftest prints its explanation before "not ok", and the kernel's
+ * kunit_parser keeps those lines as the test's log). `explains` drops lines that are not
+ * explanations (metrics, a heading the name already carries).
+ */
+export function failureReason(t: KtapTest, explains: (line: string) => boolean = () => true): string | undefined {
+  if (t.reason) return t.reason;
+  return boundedLines(t.diagnostics.filter(explains));
+}
+
 export function parseKtap(text: string): KtapResult {
   const result: KtapResult = { tests: [], trailingDiagnostics: [] };
   let pending: string[] = [];

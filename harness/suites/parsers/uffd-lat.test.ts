@@ -125,3 +125,18 @@ t.test('a failing case is a failed subtest and a failed program', (t) => {
   t.equal(p.subtests[1]?.backing, 'anon');
   t.end();
 });
+
+t.test("a failed result's reason is the diagnostics before it (shared by uffd-lat, uffd-contract, postcopy)", (t) => {
+  // Real KTAP of a failing program (fixtures/program/host-isolation.c in a Debian 6.12 guest, exit 1):
+  // no uffd-lat failure has been captured, and the parser shared by the three is the same for any KTAP.
+  const p = parseUffdLat(load('program/host-isolation.anon.txt', 1), { suite: 'program', program: 'host-isolation' });
+  t.equal(p.status, 'fail');
+  t.match(p.subtests, [
+    {
+      name: 'guest-isolated-from-host',
+      status: 'fail',
+      reason: /\| reached host loopback service: 10\.0\.2\.2:8123 answered "HTTP\/1\.0 200 OK"$/,
+    },
+  ]);
+  t.end();
+});

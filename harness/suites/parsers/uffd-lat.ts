@@ -24,11 +24,12 @@
 import type { Backing, Metric, Status, SubtestResult } from '../../results/types.js';
 import { BACKINGS } from '../../results/types.js';
 import { killedBy, type ParsedProgram, type ProgramOutput } from '../types.js';
-import { parseKtap, type KtapResult, type KtapTest } from './ktap.js';
+import { failureReason, parseKtap, type KtapResult, type KtapTest } from './ktap.js';
 
 const METRIC = /^metric ([a-z0-9_]+)=(-?\d+(?:\.\d+)?) (\S+)\s*$/;
 const HIST = /^hist ([a-z0-9_]+)((?: \d+:\d+)*)\s*$/;
 const BEHAVIOUR = /^behaviour (.+)$/;
+const MEASUREMENT = /^(metric|hist|behaviour)\b/;
 
 export interface Diagnostics {
   metrics: Metric[];
@@ -125,7 +126,8 @@ export function parseMetricKtap(out: ProgramOutput, opts: ParseOptions): ParsedP
     };
     const backing = backingOf(t.name, opts.backing);
     if (backing) r.backing = backing;
-    let reason = t.reason;
+    // Metric, histogram and behaviour lines are results, not the failure's explanation.
+    let reason = status === 'pass' || status === 'skip' ? t.reason : failureReason(t, (l) => !MEASUREMENT.test(l));
     if (d.malformed.length > 0 && status === 'pass') {
       r.status = 'error';
       reason = `malformed metric line: ${d.malformed[0] ?? ''}`;
