@@ -293,7 +293,6 @@ t.test('faultline serve: the newest night at /, links between nights', async (t)
   await page.locator('nav.nights a', { hasText: 'all nights' }).click();
   await page.waitForLoadState('load');
   t.equal(await page.locator('#nights tbody tr').count(), 4, 'every night listed');
-  const res = await fetch(`${srv.url}..%2f..%2fetc/passwd`);
-  t.not(res.status, 200, 'no escape from the served directory');
+  // Path escapes and methods other than GET/HEAD: serve.test.ts, by exact status on a live server.
   await page.close();
 });
