@@ -1,6 +1,16 @@
 import t from 'tap';
 import { execa } from 'execa';
-import { mkdtempSync, openSync, readFileSync, writeSync, closeSync, statSync, existsSync } from 'node:fs';
+import {
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  writeSync,
+  closeSync,
+  statSync,
+  existsSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
@@ -16,6 +26,21 @@ import { PROJECT_ROOT } from '../util/project.js';
 const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
 const results = mkdtempSync(join(tmpdir(), 'faultline-e2e-snapshot-'));
 
+/**
+ * The cache these runs use once the first one has filled the shared cache: every entry of the
+ * shared cache linked in, but a snapshots/ of its own, empty at first. Whether a run saves or
+ * restores then follows from this file's runs alone, not from what other runs (parallel e2e
+ * files, other users of the machine) left in, pruned from or corrupted in the shared cache.
+ */
+function cacheWithOwnSnapshots(): string {
+  const root = mkdtempSync(join(tmpdir(), 'faultline-e2e-snapshot-cache-'));
+  for (const name of readdirSync(cacheRoot())) {
+    if (name !== 'snapshots') symlinkSync(join(cacheRoot(), name), join(root, name));
+  }
+  return root;
+}
+let cache = cacheRoot();
+
 async function runFaultline(
   runId: string,
   extra: string[],
@@ -23,7 +48,7 @@ async function runFaultline(
   const r = await execa(
     'node',
     [cli, 'run', '--quick', '--backing', 'anon', '--results', results, '--run-id', runId, ...extra],
-    { reject: false, all: true, timeout: 30 * 60_000, env: { FAULTLINE_VERBOSE: '0' } },
+    { reject: false, all: true, timeout: 30 * 60_000, env: { FAULTLINE_VERBOSE: '0', FAULTLINE_CACHE: cache } },
   );
   const rec = await readGuestRunRecord(join(results, runId, 'results.json'));
   return { rec, out: String(r.all).slice(-1500), ...(r.exitCode !== undefined ? { code: r.exitCode } : {}) };
@@ -33,10 +58,9 @@ async function runFaultline(
 const statuses = (rec: GuestRunRecord): string[] =>
   rec.subtests.map((s) => `${s.id.replace(/\d+/g, 'N')} ${s.status}`).sort((a, b) => a.localeCompare(b));
 
-/** The entry a run's guest was restored from or saved to. */
-function entryOf(rec: GuestRunRecord): { dir: string; stream: string; sha256: string } {
-  const key = rec.guest.starts?.[0]?.snapshot ?? '';
-  const dir = join(cacheRoot(), 'snapshots', key);
+/** The snapshot entry `key` of this file's cache. */
+function entryOf(key: string): { dir: string; stream: string; sha256: string } {
+  const dir = join(cache, 'snapshots', key);
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { file: string; sha256: string };
   return { dir, stream: join(dir, meta.file), sha256: meta.sha256 };
 }
@@ -46,15 +70,26 @@ t.test('the quick suite passes alike on a booted guest and on one restored from 
   t.equal(booted.code, 0, `booted run exit 0 (${booted.out})`);
   t.same(booted.rec.guest.starts, [{ how: 'booted', readyMs: booted.rec.guest.bootMs, why: '--no-snapshot' }]);
 
-  // Makes sure a snapshot exists (saved by this boot, or restored from one already there).
+  // No snapshot in this file's cache yet: the priming run must boot and save one.
+  cache = cacheWithOwnSnapshots();
   const prime = await runFaultline('prime', ['--filter', 'zeropage']);
   t.equal(prime.code, 0, `priming run exit 0 (${prime.out})`);
-  t.ok(prime.rec.guest.starts?.[0]?.snapshot, 'the guest was saved, or restored from a snapshot');
-  t.ok(existsSync(entryOf(prime.rec).stream), 'snapshot stream in the cache');
+  const key = prime.rec.guest.starts?.[0]?.snapshot ?? '';
+  t.match(key, /^[0-9a-f]{24}$/, 'the priming guest names its snapshot entry');
+  t.same(
+    prime.rec.guest.starts,
+    [{ how: 'booted', readyMs: prime.rec.guest.bootMs, why: 'no snapshot of this guest yet', snapshot: key }],
+    'the priming guest booted, then was saved',
+  );
+  t.ok(existsSync(entryOf(key).stream), 'snapshot stream in the cache');
 
   const restored = await runFaultline('restored', []);
   t.equal(restored.code, 0, `restored run exit 0 (${restored.out})`);
-  t.match(restored.rec.guest.starts, [{ how: 'restored', snapshot: prime.rec.guest.starts?.[0]?.snapshot }]);
+  t.same(
+    restored.rec.guest.starts,
+    [{ how: 'restored', readyMs: restored.rec.guest.bootMs, snapshot: key }],
+    'the next guest was restored from it',
+  );
   t.equal(restored.rec.guest.uname, booted.rec.guest.uname, 'same kernel');
   t.ok(restored.rec.subtests.length > 20, 'the quick suite ran');
   t.same(statuses(restored.rec), statuses(booted.rec), 'same subtests, same results');
@@ -71,18 +106,36 @@ t.test('the quick suite passes alike on a booted guest and on one restored from 
 t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt', async (t) => {
   const prime = await runFaultline('prime2', ['--filter', 'zeropage']);
   t.equal(prime.code, 0, prime.out);
-  const entry = entryOf(prime.rec);
+  // The entry the first test saved.
+  const key = prime.rec.guest.starts?.[0]?.snapshot ?? '';
+  t.same(prime.rec.guest.starts, [{ how: 'restored', readyMs: prime.rec.guest.bootMs, snapshot: key }]);
+  const entry = entryOf(key);
   // Same size, one byte changed in the middle of guest RAM: only the checksum can tell.
   const fd = openSync(entry.stream, 'r+');
   writeSync(fd, Buffer.from('X'), 0, 1, Math.floor(statSync(entry.stream).size / 2));
   closeSync(fd);
   const r = await runFaultline('corrupt', ['--filter', 'zeropage']);
   t.equal(r.code, 0, `exit 0 (${r.out})`);
-  t.match(r.rec.guest.starts, [{ how: 'booted', why: /does not match its checksum/ }]);
+  t.same(
+    r.rec.guest.starts,
+    [
+      {
+        how: 'booted',
+        readyMs: r.rec.guest.bootMs,
+        why: `snapshot ${key} unusable: its stream does not match its checksum`,
+        snapshot: key,
+      },
+    ],
+    'the damaged snapshot was refused, the guest booted and was saved again',
+  );
   t.equal(r.rec.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/anon')?.status, 'pass');
-  const rebuilt = entryOf(r.rec);
+  const rebuilt = entryOf(key);
   t.ok(existsSync(rebuilt.stream), 'a new snapshot was saved');
-  t.not(rebuilt.sha256, '', 'with its checksum');
+  t.not(rebuilt.sha256, entry.sha256, 'with the checksum of its own stream');
   const again = await runFaultline('after-rebuild', ['--filter', 'zeropage']);
-  t.match(again.rec.guest.starts, [{ how: 'restored' }], 'the rebuilt snapshot is used');
+  t.same(
+    again.rec.guest.starts,
+    [{ how: 'restored', readyMs: again.rec.guest.bootMs, snapshot: key }],
+    'the rebuilt snapshot is used',
+  );
 });
