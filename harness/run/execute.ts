@@ -4,7 +4,7 @@ import type { ProgramRun, SubtestResult } from '../results/types.js';
 import type { SelftestProgram } from '../selftests/build.js';
 import { EXIT_STATUS, type GuestCommand, type ResumePlan, type Suite, type SuiteContext } from '../suites/types.js';
 import { guestCommandLine, runProgram, type ProgramResult } from './program.js';
-import type { GuestSession } from './session.js';
+import { KernelCrashLimit, type GuestSession } from './session.js';
 
 /** Bound on resumes of one planned command (each must report something new anyway). */
 const MAX_RESUMES = 50;
@@ -43,23 +43,61 @@ export class PlanRunner {
   ) {}
 
   async run(suites: readonly Suite[], retries: number): Promise<PlanOutcome> {
+    // --timeout caps every program; a suite may ask for less.
+    const planned = suites.flatMap((suite) =>
+      suite
+        .plan(this.ctx)
+        .map((c) => ({ suite, cmd: { ...c, timeoutSec: Math.min(c.timeoutSec, this.timeoutCapSec) } })),
+    );
+    let next = 0;
     try {
-      for (const suite of suites) {
-        // --timeout caps every program; a suite may ask for less.
-        for (const cmd of suite
-          .plan(this.ctx)
-          .map((c) => ({ ...c, timeoutSec: Math.min(c.timeoutSec, this.timeoutCapSec) }))) {
-          if (this.recordUnbuilt(suite, cmd)) continue;
-          await this.runWithResume(suite, cmd);
-        }
+      for (; next < planned.length; next++) {
+        const { suite, cmd } = planned[next] ?? {};
+        if (!suite || !cmd || this.recordUnbuilt(suite, cmd)) continue;
+        await this.runWithResume(suite, cmd);
       }
       if (retries > 0) await this.retryFailures(retries);
     } catch (e) {
       if (!(e instanceof FaultlineError)) throw e;
-      this.infraErrors.push(e.message);
+      // Crashes are failures with their reports; only a harness that could not tell is an error.
+      if (!(e instanceof KernelCrashLimit)) this.infraErrors.push(e.message);
       if (e.detail) log.info(e.detail);
+      for (const { suite, cmd } of planned.slice(next)) this.recordNotRun(suite, cmd, e.message);
     }
     return { programs: this.programs, subtests: [...this.subtests.values()], infraErrors: this.infraErrors };
+  }
+
+  /** A planned program the run stopped before (or while) running: named, with why, never silently missing. */
+  private recordNotRun(suite: Suite, cmd: GuestCommand, why: string): void {
+    if (this.programs.some((p) => p.command === guestCommandLine(cmd) && p.purpose === undefined)) return;
+    const reason = `not run: ${why}`;
+    this.programs.push({
+      program: cmd.program,
+      command: guestCommandLine(cmd),
+      ...(cmd.backing ? { backing: cmd.backing } : {}),
+      exitCode: null,
+      timedOut: false,
+      durationMs: 0,
+      status: 'error',
+      reason,
+      outputFile: '',
+    });
+    const id = `${cmd.program}/${cmd.label}`;
+    this.add(
+      {
+        id,
+        suite: suite.name,
+        program: cmd.program,
+        name: cmd.label,
+        ...(cmd.backing ? { backing: cmd.backing } : {}),
+        status: 'error',
+        reason,
+      },
+      '',
+      suite,
+      cmd,
+    );
+    this.noRetry.add(id);
   }
 
   /**
@@ -111,7 +149,8 @@ export class PlanRunner {
   private async runOnce(suite: Suite, cmd: GuestCommand, purpose?: 'resume' | 'retry'): Promise<ProgramResult> {
     const r = await runProgram(this.session, suite, cmd, this.ctx, this.dir, purpose);
     this.programs.push(r.program);
-    if (r.lostGuest && !r.lostGuest.kernelSign) this.infraErrors.push(r.lostGuest.reason);
+    if (r.lostGuest?.kernelSign) this.session.noteKernelCrash();
+    else if (r.lostGuest) this.infraErrors.push(r.lostGuest.reason);
     return r;
   }
 
@@ -132,9 +171,11 @@ export class PlanRunner {
     this.recordResult(first, suite, cmd);
     if (!first.died || !suite.resume) return;
     const reached = new Set(first.subtests.map((t) => t.id));
+    // Subtests that took the kernel down: no resume may run them again.
+    const crashed = new Set(first.lostGuest?.kernelSign ? first.splatFailed : []);
     const fruitless = new Set<string>();
     for (let i = 1; i <= MAX_RESUMES; i++) {
-      const plan = suite.resume(cmd, reached, this.ctx);
+      const plan = suite.resume(cmd, reached, this.ctx, crashed);
       const next = plan.commands.find((c) => !fruitless.has(guestCommandLine(c)));
       if (!next) {
         this.recordUnreached(suite, cmd, plan.unreached, first);
@@ -145,6 +186,7 @@ export class PlanRunner {
       const r = await this.runOnce(suite, resumed, 'resume');
       const before = reached.size;
       for (const t of r.subtests) reached.add(t.id);
+      if (r.lostGuest?.kernelSign) for (const id of r.splatFailed) crashed.add(id);
       this.recordResult(r, suite, resumed);
       if (reached.size === before) fruitless.add(guestCommandLine(next));
     }
@@ -157,9 +199,9 @@ export class PlanRunner {
     first: ProgramResult,
   ): void {
     const why = `not reached: ${cmd.program} did not get past an earlier subtest (${first.program.reason ?? 'it died'}; see ${first.program.outputFile})`;
-    for (const u of unreached) {
+    for (const { reason, ...u } of unreached) {
       this.add(
-        { ...u, suite: suite.name, program: cmd.program, status: 'error', reason: why },
+        { ...u, suite: suite.name, program: cmd.program, status: 'error', reason: reason ?? why },
         first.program.outputFile,
         suite,
         cmd,

@@ -29,7 +29,11 @@ export interface RunOutcome {
 }
 
 /** Boots one run may take: the first and up to four reboots after programs that took the guest down. */
-const MAX_BOOTS = 5;
+/**
+ * Guests one run may boot when they are lost with no sign from the kernel, and kernel crashes it
+ * survives (each costs a restore, ~2 s with a snapshot; panic_on_warn makes every WARN one).
+ */
+const GUEST_LIMITS = { maxBoots: 5, maxKernelCrashes: 20 };
 
 /** Guest RAM on host hugetlb: check the host has the pages instead of letting QEMU fail obscurely. */
 export async function checkHostHugepages(memMiB: number, meminfo?: string): Promise<void> {
@@ -192,7 +196,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
       consolePath: join(dir, 'console.log'),
       bootTimeoutSec: req.bootTimeoutSec,
       keys: image.keys,
-      maxBoots: MAX_BOOTS,
+      ...GUEST_LIMITS,
       snapshot: req.noSnapshot !== true,
       push: selftests.programs
         .filter((p) => wanted.has(p.name) && p.status === 'built' && p.path)

@@ -27,10 +27,26 @@ export interface SessionOptions {
   keys: { clientPrivate: string; hostPublic: string };
   /** Binaries pushed to GUEST_DIR after every boot. */
   push: readonly string[];
-  /** Boots one run may take (the first and the reboots after lost guests) before it gives up. */
+  /** Boots one run may take (the first and the reboots after guests lost with no sign from the kernel). */
   maxBoots: number;
+  /**
+   * Guests a run may lose to kernel crashes (a panic on the console): the kernel failing, not the
+   * harness, so counted apart and with a larger bound (panic_on_warn turns every WARN into one).
+   */
+  maxKernelCrashes: number;
   /** Start guests from a snapshot of the first ready one (false: --no-snapshot). */
   snapshot: boolean;
+}
+
+/**
+ * The kernel crashed more often than one run boots guests for: the rest of the run does not run.
+ * Not an infrastructure error: every crash is a failure with its report.
+ */
+export class KernelCrashLimit extends FaultlineError {
+  constructor(crashes: number) {
+    super(`the kernel crashed ${crashes} times in this run: not booting it again`);
+    this.name = 'KernelCrashLimit';
+  }
 }
 
 /** The session's snapshot entry: its key, or why guests are not restored. */
@@ -62,6 +78,8 @@ export class GuestSession {
   first: FirstBoot | undefined;
   /** Guests stopped on purpose to give the next program a pristine one: not lost, not counted against maxBoots. */
   private recycled = 0;
+  /** Guests lost to a kernel crash: counted against maxKernelCrashes, not maxBoots. */
+  private kernelCrashes = 0;
   private plan: SnapshotPlan | undefined;
   /** console.log already holds a saved guest's boot: the next guest appends to it. */
   private bootReplayed = false;
@@ -85,11 +103,13 @@ export class GuestSession {
   /** The running guest, booting or restoring one (and pushing the binaries) when there is none. */
   async up(): Promise<LiveGuest> {
     if (this.live) return this.live;
-    if (this.boots - this.recycled >= this.opts.maxBoots) {
+    const unexplained = this.boots - this.recycled - this.kernelCrashes - 1;
+    if (unexplained >= this.opts.maxBoots - 1) {
       throw new FaultlineError(
-        `the guest was lost ${this.boots - this.recycled - 1} times in this run: not booting it again (see console.log)`,
+        `the guest was lost ${unexplained} times in this run with no sign from the kernel: not booting it again (see console.log)`,
       );
     }
+    if (this.kernelCrashes >= this.opts.maxKernelCrashes) throw new KernelCrashLimit(this.kernelCrashes);
     if (this.boots > 0) {
       await this.consoleMark(`guest ${this.boots + 1} of this run`);
       log.info(`starting a new guest (guest ${this.boots + 1} of this run)`);
@@ -114,6 +134,11 @@ export class GuestSession {
    */
   get restorable(): boolean {
     return this.haveSnapshot;
+  }
+
+  /** The guest was lost with a kernel report on its console: the kernel's failure, not the harness's. */
+  noteKernelCrash(): void {
+    this.kernelCrashes++;
   }
 
   /** Stop a healthy guest so that the next up() starts a pristine one. */

@@ -76,7 +76,8 @@ export interface ParsedProgram {
 }
 
 export interface ResumePlan {
-  unreached: Pick<SubtestResult, 'id' | 'name' | 'backing'>[];
+  /** Subtests not reported yet; `reason` says why no command of the plan can reach one. */
+  unreached: (Pick<SubtestResult, 'id' | 'name' | 'backing'> & { reason?: string })[];
   commands: GuestCommand[];
 }
 
@@ -102,7 +103,12 @@ export interface Suite {
    * but nobody reported yet (`reached`: the ids it and earlier resumes reported), and
    * commands that run them, in order. Empty when nothing is left or the suite cannot tell.
    */
-  resume?(cmd: GuestCommand, reached: ReadonlySet<string>, ctx: SuiteContext): ResumePlan;
+  resume?(
+    cmd: GuestCommand,
+    reached: ReadonlySet<string>,
+    ctx: SuiteContext,
+    crashed?: ReadonlySet<string>,
+  ): ResumePlan;
   /**
    * A command that reruns subtest `id` (reported by `cmd`) on its own; default: `cmd` as it
    * was. Undefined: the suite's subtests are not retried.

@@ -108,3 +108,36 @@ t.test('the running subtest is the last "Testing X on M" line printed; a retry r
     'the API checks run only unfiltered',
   );
 });
+
+t.test(
+  'a subtest that crashed the kernel is never rerun by a resume (panic_on_warn in wp-fork on shmem)',
+  async (t) => {
+    const c = ctx(['shmem']);
+    const planned = plannedUnitSubtests(fullCmd, c) ?? [];
+    const upTo = (id: string) => new Set(planned.slice(0, planned.findIndex((p) => p.id === id) + 1).map((p) => p.id));
+    // The panic was charged to wp-fork on shmem: shmem-private of the same test is still unreached.
+    let crashed = new Set(['uffd-unit-tests/wp-fork/shmem']);
+    let plan = resumeUnit(fullCmd, upTo('uffd-unit-tests/wp-fork/shmem'), c, crashed);
+    t.same(plan.commands[0]?.args, ['-f', 'wp-fork-with-event'], 'resumes after the crashed test');
+    t.notOk(
+      plan.commands.some((cmd) => 'wp-fork'.includes(cmd.args[1] ?? '')),
+      'no filter that selects wp-fork again',
+    );
+    t.match(
+      plan.unreached.find((u) => u.id === 'uffd-unit-tests/wp-fork/shmem-private'),
+      {
+        reason: /^not run: uffd-unit-tests\/wp-fork\/shmem crashed the kernel/,
+      },
+    );
+    // The resume then crashed in wp-fork-with-event on shmem: it is not run a second time either.
+    crashed = new Set([...crashed, 'uffd-unit-tests/wp-fork-with-event/shmem']);
+    const reached = new Set([...upTo('uffd-unit-tests/wp-fork/shmem'), 'uffd-unit-tests/wp-fork-with-event/shmem']);
+    plan = resumeUnit(fullCmd, reached, c, crashed);
+    t.same(plan.commands[0]?.args, ['-f', 'wp-fork-pin'], 'the next test after the second crash');
+    t.notOk(
+      plan.commands.some((cmd) => ['wp-fork', 'wp-fork-with-event'].some((n) => n.includes(cmd.args[1] ?? ''))),
+      'neither crashed test is selected',
+    );
+    t.equal(plan.unreached.filter((u) => u.reason !== undefined).length, 2, 'shmem-private of both crashed tests');
+  },
+);

@@ -64,10 +64,43 @@ export function plannedUnitSubtests(cmd: GuestCommand, ctx: SuiteContext): Resum
   return out;
 }
 
-/** The planned subtests nobody reported yet, and one `-f TEST` command per test they belong to. */
-export function resumeUnit(cmd: GuestCommand, reached: ReadonlySet<string>, ctx: SuiteContext): ResumePlan {
-  const unreached = (plannedUnitSubtests(cmd, ctx) ?? []).filter((t) => !reached.has(t.id));
-  const tests = [...new Set(unreached.map((t) => t.name))];
+/**
+ * The planned subtests nobody reported yet, and one `-f TEST` command per test they belong to.
+ * uffd-unit-tests runs a test on all its memory types in one go and `-f` matches by substring,
+ * so no command may select a test that crashed the kernel (`crashed`): the rest of that test's
+ * memory types are given up with the reason, and a test whose filter would also select it too.
+ * A test that died without a kernel crash is run again: its reported subtests are kept.
+ */
+export function resumeUnit(
+  cmd: GuestCommand,
+  reached: ReadonlySet<string>,
+  ctx: SuiteContext,
+  crashed: ReadonlySet<string> = new Set(),
+): ResumePlan {
+  const planned = plannedUnitSubtests(cmd, ctx) ?? [];
+  const crashers = new Set(planned.filter((t) => crashed.has(t.id)).map((t) => t.name));
+  const table = (ctx.programs.find((p) => p.name === UNIT)?.cases ?? []).map((c) => c.test);
+  const unreached: ResumePlan['unreached'] = [];
+  const tests: string[] = [];
+  for (const t of planned) {
+    if (reached.has(t.id)) continue;
+    const also = table.filter((n) => n.includes(t.name) && crashers.has(n));
+    if (crashers.has(t.name)) {
+      const ids = planned.filter((p) => p.name === t.name && crashed.has(p.id)).map((p) => p.id);
+      unreached.push({
+        ...t,
+        reason: `not run: ${ids.join(', ')} crashed the kernel, and ${UNIT} runs ${t.name} on every memory type at once`,
+      });
+    } else if (also.length > 0) {
+      unreached.push({
+        ...t,
+        reason: `not run: '-f ${t.name}' would also rerun ${also.join(', ')}, which crashed the kernel`,
+      });
+    } else {
+      unreached.push(t);
+      if (!tests.includes(t.name)) tests.push(t.name);
+    }
+  }
   return { unreached, commands: tests.map((test) => ({ ...cmd, args: ['-f', test], label: `${UNIT}.${test}` })) };
 }
 

@@ -208,8 +208,8 @@ export const uffdSuite: Suite = {
     if (cmd.program === 'uffd-stress' && usesLegacyStress(ctx)) return legacyStressRunning(cmd, output);
     return cmd.program === 'uffd-unit-tests' ? unitRunningSubtest(output) : undefined;
   },
-  resume(cmd, reached, ctx) {
-    return cmd.program === 'uffd-unit-tests' ? resumeUnit(cmd, reached, ctx) : { unreached: [], commands: [] };
+  resume(cmd, reached, ctx, crashed) {
+    return cmd.program === 'uffd-unit-tests' ? resumeUnit(cmd, reached, ctx, crashed) : { unreached: [], commands: [] };
   },
   isolate(cmd, id) {
     return cmd.program === 'uffd-unit-tests' ? isolateUnit(cmd, id) : cmd;
