@@ -1,12 +1,13 @@
 import t from 'tap';
-import { readFile, writeFile } from 'node:fs/promises';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { fillCacheEntry, withLock } from './lock.js';
+import { withLock } from './lock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'faultline-lock-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('two holders of one lock take turns; the lock is gone after', async (t) => {
@@ -43,23 +44,30 @@ t.test('a live owner that holds on past the deadline: one line naming it', async
   t.ok(existsSync(path), "the live owner's lock is left alone");
 });
 
-t.test('two processes needing one uncached entry: filled once, both get it', async (t) => {
-  process.env['FAULTLINE_CACHE'] = join(dir, 'cache');
-  const file = join(dir, 'entry');
-  let fills = 0;
-  const entry = {
-    cached: () => readFile(file, 'utf8').catch(() => undefined),
-    fill: async () => {
-      fills++;
-      await pause(300);
-      await writeFile(file, 'built');
-      return 'built';
-    },
-  };
-  const got = await Promise.all([
-    fillCacheEntry('entry', 'the test entry', entry),
-    fillCacheEntry('entry', 'the test entry', entry),
-  ]);
-  t.same(got, ['built', 'built']);
-  t.equal(fills, 1, 'the second waited and found the entry filled');
+t.test('two processes needing one uncached entry: filled once, both get the complete entry', async (t) => {
+  const work = join(dir, 'two-processes');
+  mkdirSync(work);
+  const filler = join(import.meta.dirname, 'fixtures', 'lock-filler.ts');
+  // process.execArgv carries the TypeScript loader tap runs this file with.
+  const child = (name: string) =>
+    execa(process.execPath, [...process.execArgv, filler, work, name], {
+      env: { FAULTLINE_CACHE: join(work, 'cache') },
+      timeout: 120_000,
+    });
+  const outs = await Promise.all([child('a'), child('b')]);
+  const got = outs.map((o) => JSON.parse(o.stdout) as { name: string; got: string });
+  const fills = (await readFile(join(work, 'fills'), 'utf8')).split('\n').filter(Boolean);
+  t.equal(fills.length, 1, `filled once (fills: ${fills.join(', ')})`);
+  const filler1 = fills[0] ?? '';
+  const complete = `filled by ${filler1}: ${filler1}${filler1}`;
+  t.equal(await readFile(join(work, 'entry', 'complete'), 'utf8'), complete, 'both parts from the one fill');
+  t.same(
+    got,
+    [
+      { name: 'a', got: complete },
+      { name: 'b', got: complete },
+    ],
+    'both processes got the complete entry',
+  );
+  t.same(readdirSync(join(work, 'cache', 'locks')), [], 'the lock is gone after');
 });
