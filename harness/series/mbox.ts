@@ -1,13 +1,14 @@
-import { mkdir, readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { UsageError } from '../util/errors.js';
-import { exists } from '../util/fsutil.js';
+import { exists, writeFileAtomic } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
 
 /** One mail of a series as `git mailsplit` cut it out of the mbox. */
 export interface MailPatch {
   /** Position in the mbox (git am order), 1-based over patches only. */
   index: number;
+  /** The mail decoded (decodeMail): the one body git am applies and the reply quotes. */
   file: string;
   /** Subject without the [PATCH ...] tags (what git am makes the commit subject). */
   subject: string;
@@ -91,9 +92,60 @@ function threadHeaders(h: Map<string, string>, subject: string): ThreadHeaders {
   return { subject, ...field('message-id'), ...field('from'), ...field('to'), ...field('cc'), ...field('references') };
 }
 
-function bodyOf(mail: string): string {
-  const end = mail.search(/\r?\n\r?\n/);
-  return end < 0 ? '' : mail.slice(end);
+/** A decoded mail and its patch part (what follows the "---" line: diffstat and diff). */
+interface DecodedMail {
+  file: string;
+  patch: string;
+}
+
+/** A display name as an RFC 5322 quoted string: git mailinfo reads it back unchanged. */
+function quotedName(name: string): string {
+  return `"${name.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/**
+ * `mail` with its body decoded by `git mailinfo`, the decoder git am itself runs: quoted-printable,
+ * base64, 8bit, multipart attachments, in-body From:/Subject:. Written as one 8bit mail beside it
+ * (`<mail>.eml`) so the patch git am applies and the hunks the reply quotes are the same bytes:
+ * quoting the mail as received showed "=3D" and soft line breaks ("...*d=") of a quoted-printable
+ * patch that git am, decoding it, applied correctly.
+ */
+async function decodeMail(mail: string, messageId: string | undefined): Promise<DecodedMail> {
+  const msgFile = `${mail}.msg`;
+  const patchFile = `${mail}.patch`;
+  const r = await run('git', ['mailinfo', msgFile, patchFile], {
+    inputFile: mail,
+    timeoutMs: 60_000,
+    allowFailure: true,
+    env: { LC_ALL: 'C' },
+  });
+  if (r.exitCode !== 0)
+    throw new UsageError(
+      `mail ${basename(mail)} of the --mbox cannot be decoded: ${r.all.trim().split('\n')[0] ?? ''}`,
+    );
+  const info = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\w+): (.*)$/.exec(line);
+    if (m?.[1] && m[2] !== undefined) info.set(m[1], m[2]);
+  }
+  const [msg, patch] = [await readFile(msgFile), await readFile(patchFile)];
+  await rm(msgFile);
+  await rm(patchFile);
+  const author = info.get('Author');
+  const email = info.get('Email');
+  const date = info.get('Date');
+  const headers = [
+    ...(email ? [`From: ${author ? `${quotedName(author)} ` : ''}<${email}>`] : []),
+    ...(date ? [`Date: ${date}`] : []),
+    `Subject: ${info.get('Subject') ?? ''}`,
+    ...(messageId ? [`Message-ID: ${messageId}`] : []),
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=UTF-8',
+    'Content-Transfer-Encoding: 8bit',
+  ];
+  const file = `${mail}.eml`;
+  await writeFileAtomic(file, Buffer.concat([Buffer.from(`${headers.join('\n')}\n\n`), msg, patch]));
+  return { file, patch: patch.toString('utf8') };
 }
 
 /** Split an mbox with `git mailsplit` (git am's own splitter) and classify each mail. */
@@ -119,12 +171,14 @@ export async function parseMbox(mboxFile: string, outDir: string): Promise<Parse
     const from = h.get('from') ? decodeMimeWords(h.get('from') ?? '') : undefined;
     const num = /\[[^\]]*?\b(\d+)\/(\d+)\s*\]/.exec(rawSubject);
     const number = num?.[1] && num[2] ? { n: Number(num[1]), of: Number(num[2]) } : undefined;
-    const hasDiff = /^diff --git |^Index: |^--- \S.*\n\+\+\+ /m.test(bodyOf(mail));
     // A list archive's mbox holds the thread's replies too ("Re: [PATCH v2 0/2] ..."): never the cover or a patch.
     if (/^(re|aw|fwd?):/i.test(rawSubject.trim())) {
       out.skipped.push({ subject: rawSubject, reason: 'a reply in the thread' });
       continue;
     }
+    // Decoded first: a base64 patch shows no diff until it is.
+    const decoded = await decodeMail(file, messageId);
+    const hasDiff = /^diff --git |^Index: |^--- \S.*\n\+\+\+ /m.test(decoded.patch);
     if (number?.n === 0 || (!hasDiff && !out.cover && out.patches.length === 0 && number)) {
       out.cover ??= { ...threadHeaders(h, rawSubject), file };
       continue;
@@ -136,7 +190,7 @@ export async function parseMbox(mboxFile: string, outDir: string): Promise<Parse
     if (out.patches.length === 0) out.root = threadHeaders(h, rawSubject);
     out.patches.push({
       index: out.patches.length + 1,
-      file,
+      file: decoded.file,
       subject,
       rawSubject,
       ...(messageId ? { messageId } : {}),

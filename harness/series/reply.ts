@@ -11,7 +11,7 @@ import type { PatchRecord, SeriesRecord } from './types.js';
 /** Lines of context kept on each side of the line a finding names. */
 const CONTEXT = 6;
 
-/** The hunk of `file` in a patch mail that covers new-file line `line`, trimmed around it. */
+/** The hunk of `file` in a decoded patch mail (mbox.ts) that covers new-file line `line`, trimmed around it. */
 function quoteHunk(mail: string, file: string, line: number): string[] {
   const lines = mail.replace(/\r/g, '').split('\n');
   const start = lines.findIndex((l) => l === `+++ b/${file}`);
@@ -51,7 +51,8 @@ function trimmedHunk(
   }
   const at = body.findIndex((b) => b.newLine === target);
   const from = Math.max(0, at - CONTEXT);
-  return [lines[header] ?? '', ...body.slice(from, at + CONTEXT + 1).map((b) => b.text)].map((l) => `> ${l}`.trimEnd());
+  // Byte for byte as in the patch: a reviewer's quote keeps a context line's blank and trailing whitespace.
+  return [lines[header] ?? '', ...body.slice(from, at + CONTEXT + 1).map((b) => b.text)].map((l) => `> ${l}`);
 }
 
 /** "mm/foo.c:12:3: error: ..." -> file and line. */

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Git } from '../util/git.js';
 import { exists } from '../util/fsutil.js';
 import { CommandBuilder, CommandRunner } from '../revision/command.js';
@@ -10,6 +11,8 @@ import { RevisionTester } from '../revision/tester.js';
 import { TOY_SERIES_BUILD, TOY_SERIES_TEST, createToySeries } from './fixtures/toy-series.js';
 import { readSeriesRecord } from './record.js';
 import { baseResultsKey, runSeries, type SeriesOptions } from './series.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'faultline-series-'));
@@ -312,4 +315,65 @@ t.test('a range on its own base keeps its commits; --each tests every patch', as
     runSeries({ repo: s.dir, mbox: s.mbox, resultsDir: join(root, 'r3') }, tester),
     /--mbox needs --base REV/,
   );
+});
+
+t.test('a series a mailer sent quoted-printable or base64 is applied and quoted decoded, byte for byte', async (t) => {
+  const root = await scratch(t);
+  process.env['FAULTLINE_CACHE'] = join(root, 'cache');
+  const s = await createToySeries(root);
+  const user = new Git(s.dir);
+  const bodyOf = (mail: string): string => mail.slice(mail.indexOf('\n\n') + 2);
+  const run = async (mbox: string, name: string) => {
+    const r = await runSeries(
+      { repo: s.dir, base: s.base, mbox, resultsDir: join(root, name), noTests: true },
+      toyTester(),
+    );
+    return { r, reply: await readFile(join(root, name, 'reply.eml'), 'utf8') };
+  };
+  // git's own diff of the series: every quoted hunk line must be one of its lines, unchanged.
+  const diffLines = new Set(
+    (await user.exec(['format-patch', '--stdout', `${s.base}..series`])).stdout.split('\n').filter((l) => l !== ''),
+  );
+  const plain = await run(s.mbox, 'plain');
+  t.notMatch(await readFile(s.mbox, 'utf8'), /^Content-Transfer-Encoding:/m, "format-patch's mbox: 7bit by default");
+  for (const encoding of ['8bit', 'quoted-printable', 'base64']) {
+    const mbox = join(here, 'fixtures', `toy-series.${encoding}.mbox`);
+    t.match(await readFile(mbox, 'utf8'), new RegExp(`^Content-Transfer-Encoding: ${encoding}$`, 'm'));
+    const { r, reply } = await run(mbox, encoding);
+    t.same(
+      r.patches.map((p) => p.apply.ok),
+      [true, true, true, true, true],
+      `${encoding}: every patch applies`,
+    );
+    t.equal(
+      await user.exec(['rev-parse', `${r.tip ?? 'missing'}^{tree}`]).then((x) => x.stdout.trim()),
+      await user.exec(['rev-parse', 'series^{tree}']).then((x) => x.stdout.trim()),
+      `${encoding}: the applied tip is the series' tree`,
+    );
+    // (Not their dates: git send-email dates each mail when it sends it.)
+    const authorsAndMessages = (range: string) =>
+      user.exec(['log', '--format=%an <%ae>%n%B', range]).then((x) => x.stdout);
+    t.equal(
+      await authorsAndMessages(`${s.base}..${r.tip ?? 'missing'}`),
+      await authorsAndMessages(`${s.base}..series`),
+      `${encoding}: the applied commits keep their authors and messages`,
+    );
+    t.equal(bodyOf(reply), bodyOf(plain.reply), `${encoding}: the same reply as for the 8bit mbox`);
+    const quoted = reply
+      .split('\n')
+      .filter((l) => l.startsWith('>'))
+      .map((l) => l.slice(2));
+    t.ok(quoted.length > 10, `${encoding}: hunks are quoted`);
+    t.same(
+      quoted.filter((l) => !diffLines.has(l)),
+      [],
+      `${encoding}: every quoted line is a line of the diff, byte for byte`,
+    );
+    t.ok(
+      quoted.includes(
+        '+\tint fast_path = (a | b) <= 0xffff; /* both operands ≤ 16 bits: a * b == (a & 0xffff) * (b & 0xffff) */',
+      ),
+      `${encoding}: the long line with '=' and '≤' is quoted whole`,
+    );
+  }
 });

@@ -46,7 +46,7 @@ interface PlannedPatch {
   subject: string;
   messageId?: string;
   author?: string;
-  /** mbox: the mail file to git am. range: the commit to check out or cherry-pick. */
+  /** mbox: the decoded mail to git am. range: the commit to check out or cherry-pick. */
   mail?: MailPatch;
   commit?: CommitInfo;
 }
@@ -159,7 +159,7 @@ async function writeResults<A>(
   return record;
 }
 
-/** Each mbox patch's mail text by its index in the series, for quoting its hunks in the reply. */
+/** Each mbox patch's decoded mail (the one git am applied) by its index in the series, for quoting its hunks. */
 async function patchMails(planned: readonly PlannedPatch[]): Promise<Map<number, string>> {
   const mails = new Map<number, string>();
   for (const [i, p] of planned.entries()) if (p.mail) mails.set(i + 1, await readFile(p.mail.file, 'utf8'));

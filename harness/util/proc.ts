@@ -11,6 +11,8 @@ export interface RunOptions {
   cwd?: string;
   env?: Record<string, string>;
   input?: string;
+  /** Feed this file to stdin byte for byte (`input` is text). */
+  inputFile?: string;
   /** Append the command line and its combined output here (the run's log). */
   logFile?: string;
   /** Do not throw on a non-zero exit; the caller inspects exitCode. */
@@ -52,7 +54,11 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     stripFinalNewline: false,
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     ...(opts.env !== undefined ? { env: opts.env, extendEnv: true } : {}),
-    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+    ...(opts.input !== undefined
+      ? { input: opts.input }
+      : opts.inputFile !== undefined
+        ? { inputFile: opts.inputFile }
+        : { stdin: 'ignore' as const }),
   };
   const child = execa(cmd, args, execaOpts);
   if (opts.onLine && child.all) {
