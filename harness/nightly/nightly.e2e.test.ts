@@ -42,7 +42,13 @@ t.test(
     const runs = await loadNightlyRuns(out.dir, out.record);
     t.equal(runs.length, 2);
     for (const r of runs) {
-      t.not(r.record.verdict, 'error', `${r.job.id}: no infrastructure error (${r.record.infraError ?? ''})`);
+      // 'pass' exactly: no infrastructure error and no failed test (a flaky subtest alone still passes).
+      const failed = r.record.subtests.filter((s) => s.status === 'fail' || s.status === 'error').map((s) => s.id);
+      t.equal(
+        r.record.verdict,
+        'pass',
+        `${r.job.id}: passed (infrastructure error: ${r.record.infraError ?? 'none'}; failed: ${failed.join(', ') || 'none'})`,
+      );
       t.ok(r.record.subtests.length > 0, `${r.job.id}: ran tests`);
       t.same(r.record.backings, [r.job.backing], `${r.job.id}: one backing per job`);
       t.ok(await exists(join(r.dir, 'console.log')), `${r.job.id}: own console log`);
