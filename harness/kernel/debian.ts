@@ -4,6 +4,7 @@ import { FaultlineError, UsageError } from '../util/errors.js';
 import { cacheDir, exists } from '../util/fsutil.js';
 import { requireTool, run } from '../util/proc.js';
 import { log } from '../util/log.js';
+import { fillCacheEntry } from '../util/lock.js';
 
 /** Cache subfolder of Debian's packages and the trees extracted from them (faultline-owned trees). */
 export const DEBIAN_CACHE_DIR = 'debian';
@@ -106,9 +107,30 @@ async function resolveDebianKernel(
   return pick;
 }
 
-async function downloadAndExtract(pkg: string, version: string, dest: string, o: AptOptions): Promise<void> {
+/**
+ * Download and unpack a package once, under the entry's lock: two faultline processes on a cold
+ * cache (CI runs test files in parallel) must not delete each other's half-unpacked tree.
+ */
+async function downloadAndExtract(
+  pkg: string,
+  version: string,
+  dest: string,
+  o: AptOptions,
+  finish: (root: string) => Promise<void> = async () => {},
+): Promise<void> {
   const marker = join(dest, '.complete');
-  if (await exists(marker)) return;
+  await fillCacheEntry(`debian-${pkg}_${version}`, `${pkg}=${version}`, {
+    cached: async () => ((await exists(marker)) ? true : undefined),
+    fill: async () => {
+      await fetchPackage(pkg, version, dest, o);
+      await finish(join(dest, 'root'));
+      await writeFile(marker, `${pkg}=${version}\n`);
+      return true;
+    },
+  });
+}
+
+async function fetchPackage(pkg: string, version: string, dest: string, o: AptOptions): Promise<void> {
   await requireTool('apt-get', 'apt');
   await requireTool('dpkg-deb', 'dpkg');
   await rm(dest, { recursive: true, force: true });
@@ -121,27 +143,29 @@ async function downloadAndExtract(pkg: string, version: string, dest: string, o:
     throw new FaultlineError(`apt-get download ${pkg} produced ${debs.length} .deb files in ${dl}`);
   await run('dpkg-deb', ['-x', join(dl, debs[0] ?? ''), join(dest, 'root')], { timeoutMs: 10 * 60_000 });
   await rm(dl, { recursive: true, force: true });
-  await writeFile(marker, `${pkg}=${version}\n`);
+}
+
+/** The kernel and config an unpacked linux-image package carries in boot/. */
+async function bootFiles(root: string, dest: string): Promise<{ vmlinuz: string; config: string; release: string }> {
+  const boot = await readdir(join(root, 'boot')).catch(() => []);
+  const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
+  const config = boot.find((f) => f.startsWith('config-'));
+  if (!vmlinuz || !config) throw new FaultlineError(`${dest} has no vmlinuz/config in boot/: delete it and retry`);
+  return { vmlinuz, config, release: vmlinuz.slice('vmlinuz-'.length) };
 }
 
 /** Download (once, cached) and unpack Debian's kernel image package. */
 export async function ensureDebianKernel(series: string, o: AptOptions = {}): Promise<DebianKernel> {
   const { imagePackage, version } = await resolveDebianKernel(series, o);
   const dest = join(await cacheDir(DEBIAN_CACHE_DIR), `${imagePackage}_${version}`);
-  await downloadAndExtract(imagePackage, version, dest, o);
-  const root = join(dest, 'root');
-  const boot = await readdir(join(root, 'boot'));
-  const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
-  const config = boot.find((f) => f.startsWith('config-'));
-  if (!vmlinuz || !config)
-    throw new FaultlineError(`${imagePackage} has no vmlinuz/config in boot/: delete ${dest} and retry`);
-  const release = vmlinuz.slice('vmlinuz-'.length);
-  const modulesDir = join(root, 'lib', 'modules', release);
-  // The package ships no modules.dep (the postinst runs depmod): make it, once.
-  if (!(await exists(join(modulesDir, 'modules.dep')))) {
+  // The package ships no modules.dep (the postinst runs depmod): made once, before the entry is complete.
+  await downloadAndExtract(imagePackage, version, dest, o, async (root) => {
     const depmod = await requireTool('depmod', 'kmod');
-    await run(depmod, ['-b', root, release], { timeoutMs: 5 * 60_000 });
-  }
+    await run(depmod, ['-b', root, (await bootFiles(root, dest)).release], { timeoutMs: 5 * 60_000 });
+  });
+  const root = join(dest, 'root');
+  const { vmlinuz, config, release } = await bootFiles(root, dest);
+  const modulesDir = join(root, 'lib', 'modules', release);
   return {
     series,
     imagePackage,
@@ -163,16 +187,24 @@ export async function ensureDebianSource(series: string, version?: string, o: Ap
   await downloadAndExtract(pkg, ver, dest, o);
   const tree = join(dest, 'tree');
   const treeMarker = join(dest, '.tree-complete');
-  if (!(await exists(treeMarker))) {
-    await requireTool('xz', 'xz-utils');
-    const srcDir = join(dest, 'root', 'usr', 'src');
-    const tarball = (await readdir(srcDir)).find((f) => /^linux-source-.*\.tar\.xz$/.test(f));
-    if (!tarball) throw new FaultlineError(`${pkg} carries no linux-source-*.tar.xz in /usr/src`);
-    await rm(tree, { recursive: true, force: true });
-    await mkdir(tree, { recursive: true });
-    log.info(`extracting ${tarball} (about 15 s)`);
-    await run('tar', ['-xJf', join(srcDir, tarball), '-C', tree, '--strip-components=1'], { timeoutMs: 20 * 60_000 });
-    await writeFile(treeMarker, `${pkg}=${ver}\n`);
-  }
+  await fillCacheEntry(`debian-tree-${pkg}_${ver}`, `the ${pkg} ${ver} tree`, {
+    cached: async () => ((await exists(treeMarker)) ? true : undefined),
+    fill: async () => {
+      await extractTree(dest, tree, `${pkg}=${ver}`);
+      return true;
+    },
+  });
   return { series, version: ver, tree };
+}
+
+async function extractTree(dest: string, tree: string, pkgVer: string): Promise<void> {
+  await requireTool('xz', 'xz-utils');
+  const srcDir = join(dest, 'root', 'usr', 'src');
+  const tarball = (await readdir(srcDir)).find((f) => /^linux-source-.*\.tar\.xz$/.test(f));
+  if (!tarball) throw new FaultlineError(`${pkgVer} carries no linux-source-*.tar.xz in /usr/src`);
+  await rm(tree, { recursive: true, force: true });
+  await mkdir(tree, { recursive: true });
+  log.info(`extracting ${tarball} (about 15 s)`);
+  await run('tar', ['-xJf', join(srcDir, tarball), '-C', tree, '--strip-components=1'], { timeoutMs: 20 * 60_000 });
+  await writeFile(join(dest, '.tree-complete'), `${pkgVer}\n`);
 }
