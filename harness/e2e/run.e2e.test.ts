@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
+import { notPassed } from './upstream-flakes.js';
 
 /**
  * End to end, on real parts: Debian's 6.12 kernel (downloaded with apt-get, cached),
@@ -49,6 +50,7 @@ t.test(
     );
     t.ok(['tcg', 'kvm'].includes(rec.qemu.accel));
     const ids = new Set(rec.subtests.map((s) => s.id));
+    // `pass`, except that register-ioctls/shmem may be its known upstream flake (upstream-flakes.ts).
     for (const id of [
       'uffd-unit-tests/zeropage/hugetlb',
       'uffd-unit-tests/zeropage/shmem',
@@ -57,9 +59,16 @@ t.test(
       'uffd-stress/stress/hugetlb',
       'uffd-stress/stress/shmem',
     ]) {
-      t.ok(ids.has(id), `${id} ran`);
-      t.equal(rec.subtests.find((s) => s.id === id)?.status, 'pass', `${id} passed`);
+      t.equal(notPassed(rec.subtests.find((s) => s.id === id)), undefined, `${id} ran and passed`);
     }
+    t.same(
+      rec.subtests.flatMap((s) => {
+        const why = s.status === 'skip' ? undefined : notPassed(s);
+        return why === undefined ? [] : [`${s.id}: ${why}`];
+      }),
+      [],
+      'every other subtest passed or was skipped',
+    );
     t.notOk(
       [...ids].some((id) => id.endsWith('/anon')),
       'anon not selected, not reported',
@@ -82,12 +91,14 @@ t.test(
   async (t) => {
     // No such rdinit: the kernel looks for a root filesystem instead, finds none and panics;
     // with panic=-1 and -no-reboot QEMU exits, and the harness says so with the console tail.
+    // The boot timeout is far beyond the panic (seconds into the boot): QEMU's exit ends the wait,
+    // never the deadline, so the cause is always the exit.
     const r = await faultline(
       [
         'run',
         '--quick',
         '--boot-timeout',
-        '30',
+        '120',
         '--cmdline',
         'rdinit=/faultline-no-such-init',
         '--results',
@@ -98,12 +109,11 @@ t.test(
       10,
     );
     t.equal(r.exitCode, 1, 'the console explains it: the kernel failed');
-    t.match(r.all, /SSH to the guest never came up|QEMU exited during boot/);
-    t.match(r.all, /guest console \(last 30 lines\)/);
+    t.match(r.all, /QEMU exited during boot \(exit 0\); guest console \(last 30 lines\) follows/);
     t.match(r.all, /Kernel panic - not syncing/, 'the console tail shows why');
     const rec = await readGuestRunRecord(join(results, 'noboot', 'results.json'));
     t.equal(rec.verdict, 'fail');
-    t.match(rec.infraError, /never came up|QEMU exited during boot/);
+    t.match(rec.infraError, /^QEMU exited during boot \(exit 0\)/);
     t.match(rec.splats[0], { kind: 'panic', title: /^Kernel panic - not syncing: VFS: Unable to mount root fs/ });
   },
 );
@@ -140,7 +150,7 @@ t.test('bad input: one line, exit 2', async (t) => {
     [['run', '--suite', 'nope'], /unknown suite 'nope'/],
     [['run', '--accel', 'fast'], /--accel must be auto, kvm or tcg/],
     [['run', '--mem', '12'], /--mem must be an integer/],
-    [['frobnicate'], /Unknown argument|Did you mean|name a command/],
+    [['frobnicate'], /^faultline: Unknown argument: frobnicate$/m],
   ];
   for (const [args, re] of cases) {
     const r = await faultline(args[0] === 'run' ? [...args, '--results', results] : args, 2);
@@ -218,7 +228,10 @@ t.test('--timeout caps a test program: the guest kills it and the run reports th
   const prog = rec.programs.find((p) => p.program === 'uffd-unit-tests');
   t.equal(prog?.status, 'error');
   t.equal(prog?.timedOut, true);
-  t.match(prog?.reason, /timed out after 3 s/);
+  // The reason gives the run time measured on the host: 3 s, 4 s seen at load average 22.
+  const ms = prog?.durationMs ?? 0;
+  t.ok(ms < 15_000, `killed at its 3 s deadline, not long after (${ms} ms)`);
+  t.equal(prog?.reason, `uffd-unit-tests timed out after ${Math.round(ms / 1000)} s`);
   t.equal(rec.infraError, undefined, 'the guest kept answering');
   // The program was killed mid-way: what it planned and had not reached was run by resumes.
   for (const id of [
