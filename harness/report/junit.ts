@@ -9,7 +9,8 @@ import type { NightlyRecord } from '../results/nightly.js';
 /**
  * One JUnit <testcase> (per-run and nightly junit.xml alike). A flaky subtest passes with
  * one <flakyFailure>/<flakyError> per failed attempt: Maven Surefire's rerun convention,
- * which Jenkins, GitLab and the JUnit dashboards read.
+ * which Jenkins, GitLab and the JUnit dashboards read. Surefire's format wants a time on
+ * every testcase and a type on every failure and error (junit.test.ts checks the documents).
  */
 function junitTestcase(t: SubtestResult, classPrefix?: string): string {
   const classname = escapeMarkup(
@@ -26,15 +27,17 @@ function junitTestcase(t: SubtestResult, classPrefix?: string): string {
     case 'skip':
       return `${head}><skipped message="${reason}"/></testcase>`;
     case 'fail':
-      return `${head}><failure message="${reason}"/>${metrics}</testcase>`;
+      return `${head}><failure message="${reason}" type="fail"/>${metrics}</testcase>`;
     case 'error':
-      return `${head}><error message="${reason}"/>${metrics}</testcase>`;
+      return `${head}><error message="${reason}" type="error"/>${metrics}</testcase>`;
     case 'flaky': {
       const failed = (t.attempts ?? []).filter((a) => a.status === 'fail' || a.status === 'error');
-      const flaky = failed.map(
-        (a) =>
-          `<${a.status === 'fail' ? 'flakyFailure' : 'flakyError'} message="${escapeMarkup(a.reason ?? '')}" type="${a.status}"><system-out>${escapeMarkup(a.outputFile)}</system-out></${a.status === 'fail' ? 'flakyFailure' : 'flakyError'}>`,
-      );
+      // Surefire's flaky elements hold a stackTrace first: the attempt's reason is what we have.
+      const flaky = failed.map((a) => {
+        const tag = a.status === 'fail' ? 'flakyFailure' : 'flakyError';
+        const reason = escapeMarkup(a.reason ?? '');
+        return `<${tag} message="${reason}" type="${a.status}"><stackTrace>${reason}</stackTrace><system-out>${escapeMarkup(a.outputFile)}</system-out></${tag}>`;
+      });
       return `${head}>${flaky.join('')}${metrics}</testcase>`;
     }
   }
@@ -51,16 +54,16 @@ function runLevelTestcases(r: RunRecord, classPrefix?: string): { cases: string[
   const multi = classPrefix !== undefined;
   const cases = r.splats.map(
     (sp) =>
-      `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.kernel` : 'kernel')}" name="${escapeMarkup(`kernel/${sp.kind}${multi && sp.test ? ` during ${sp.test}` : ''}`)}"><failure message="${escapeMarkup(sp.title)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`,
+      `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.kernel` : 'kernel')}" name="${escapeMarkup(`kernel/${sp.kind}${multi && sp.test ? ` during ${sp.test}` : ''}`)}" time="0.000"><failure message="${escapeMarkup(sp.title)}" type="${escapeMarkup(sp.kind)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`,
   );
   // A run's own file has always left an empty infrastructure error out; the multi-run files keep it.
   const infra = multi ? r.infraError !== undefined : Boolean(r.infraError);
   if (infra && r.infraError !== undefined) {
     const error = multi
-      ? `<error message="${escapeMarkup(r.infraError.split('\n')[0] ?? '')}">${escapeMarkup(r.infraError)}</error>`
-      : `<error message="${escapeMarkup(r.infraError)}"/>`;
+      ? `<error message="${escapeMarkup(r.infraError.split('\n')[0] ?? '')}" type="infrastructure">${escapeMarkup(r.infraError)}</error>`
+      : `<error message="${escapeMarkup(r.infraError)}" type="infrastructure"/>`;
     cases.push(
-      `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.faultline` : 'faultline')}" name="infrastructure">${error}</testcase>`,
+      `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.faultline` : 'faultline')}" name="infrastructure" time="0.000">${error}</testcase>`,
     );
   }
   return {

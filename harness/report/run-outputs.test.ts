@@ -135,7 +135,7 @@ t.test('verdict and exit code with flaky subtests: flaky alone passes unless --f
   t.match(summaryTable(rec), /FLAKY uffd-unit-tests\/minor\/shmem: passed on retry 1 after fail: x/);
   t.match(
     toJunit(rec),
-    /<testcase classname="uffd-unit-tests\.shmem" name="uffd-unit-tests\/minor\/shmem" time="0\.000"><flakyFailure message="x" type="fail"><system-out>output\/a\.txt<\/system-out><\/flakyFailure><\/testcase>/,
+    /<testcase classname="uffd-unit-tests\.shmem" name="uffd-unit-tests\/minor\/shmem" time="0\.000"><flakyFailure message="x" type="fail"><stackTrace>x<\/stackTrace><system-out>output\/a\.txt<\/system-out><\/flakyFailure><\/testcase>/,
   );
   t.match(toTap(rec), /^ok 2 - uffd-unit-tests\/minor\/shmem # flaky$/m);
   t.ok(validateRunRecord(JSON.parse(JSON.stringify(rec)), 'flaky record'));
@@ -167,7 +167,10 @@ t.test('JUnit: counts, escaping, splats as failures', async (t) => {
   );
   t.match(x, /<testsuites name="faultline" tests="5" failures="2" errors="0" skipped="1"/);
   t.match(x, /message="wrong &lt;content&gt; &amp; &quot;bytes&quot;"/);
-  t.match(x, /<testcase classname="kernel" name="kernel\/oops"><failure message="BUG: kernel NULL pointer dereference/);
+  t.match(
+    x,
+    /<testcase classname="kernel" name="kernel\/oops" time="0\.000"><failure message="BUG: kernel NULL pointer dereference, address: 0000000000000008" type="oops">/,
+  );
   t.equal(escapeMarkup('a\u0001b'), 'ab', 'control characters dropped');
 });
 
