@@ -174,7 +174,7 @@ t.test('endpoints are confirmed first', async (t) => {
   t.type(e1, BisectRefusedError);
   t.match(
     (e1 as Error).message,
-    /^good revision [0-9a-f]{12} \("toy: generation 4"\) fails toy:answer \(3\/3 runs failed\): pick an older --good/,
+    /^good revision [0-9a-f]{12} \("toy: generation 4"\) fails toy:answer \(3\/3 runs failed; each run: toy source reader\): pick an older --good/,
   );
   const rec = await readBisectRecord(join(a.root, 'results', 'results.json'));
   t.equal(rec.outcome, 'refused');
@@ -188,7 +188,7 @@ t.test('endpoints are confirmed first', async (t) => {
   const e2 = await runBisect(b.opts({ bad: b.repo.hashes[6] as string }), b.tester).catch((e: unknown) => e);
   t.match(
     (e2 as Error).message,
-    /^bad revision [0-9a-f]{12} \("toy: generation 6"\) passes toy:answer \(0\/3 runs failed\): pick a newer --bad/,
+    /^bad revision [0-9a-f]{12} \("toy: generation 6"\) passes toy:answer \(0\/3 runs failed; each run: toy source reader\): pick a newer --bad/,
   );
 
   const c = await setup(t, { commits: 8, culprit: 3, broken: [0] });

@@ -400,6 +400,26 @@ function finishStep(
 }
 
 /**
+ * Why an endpoint refuses the bisect. A verdict says what was run (suite, filter, backings, in
+ * `tester`, and the runs): "passes --splat WARN" after anon alone is no proof that the bad
+ * revision does not WARN, on shmem.
+ */
+export function endpointRefusal(o: {
+  expect: 'good' | 'bad';
+  step: Pick<StepRecord, 'rev' | 'subject' | 'verdict' | 'reason'>;
+  spec: string;
+  tester: string;
+}): string {
+  const { expect, step, spec } = o;
+  const named = `${expect} revision ${short(step.rev)} ("${step.subject}")`;
+  const ran = `each run: ${o.tester}`;
+  if (step.verdict === 'skip') return `${named} cannot be tested: ${step.reason}`;
+  return expect === 'good'
+    ? `${named} fails ${spec} (${step.reason}; ${ran}): pick an older --good, or raise --fail-threshold if the test is flaky there`
+    : `${named} passes ${spec} (${step.reason}; ${ran}): pick a newer --bad, run what fails there (--suite, --filter, --backing), or check that the spec names the failing test`;
+}
+
+/**
  * Phase 1: check that good passes and bad fails (refusing otherwise), then start git bisect.
  * Returns git's first answer so the next phase need not replay the log.
  */
@@ -414,16 +434,8 @@ async function checkEndpoints(session: BisectSession, fresh: boolean): Promise<B
       await wt.checkoutDetached(rev);
       step = await session.testFixedStep(role, rev, policy.endpointRuns, []);
     }
-    const which = role === 'good-endpoint' ? 'good' : 'bad';
-    const named = `${which} revision ${short(rev)} ("${step.subject}")`;
-    if (step.verdict === 'skip') await session.refuse(`${named} cannot be tested: ${step.reason}`);
-    if (step.verdict !== expect) {
-      await session.refuse(
-        expect === 'good'
-          ? `${named} fails ${state.spec} (${step.reason}): pick an older --good, or raise --fail-threshold if the test is flaky there`
-          : `${named} passes ${state.spec} (${step.reason}): pick a newer --bad, or check that the spec names the failing test`,
-      );
-    }
+    if (step.verdict === 'skip' || step.verdict !== expect)
+      await session.refuse(endpointRefusal({ expect, step, spec: state.spec, tester: session.tester.describe() }));
   }
   const badStep = state.steps.find((s) => s.role === 'bad-endpoint');
   state.passThreshold = passThreshold(policy, tallyOf(badStep?.runs ?? []));

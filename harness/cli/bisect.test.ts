@@ -1,9 +1,10 @@
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bisectCommand } from './bisect.js';
-import { cli } from '../bisect/fixtures/cli.js';
+import { bisectCommand, kernelTester, parseSpec } from './bisect.js';
+import { endpointRefusal } from '../bisect/bisect.js';
+import { cli, parsedArgs } from '../bisect/fixtures/cli.js';
 import { readBisectRecord } from '../bisect/record.js';
 import { createToyRepo } from '../bisect/fixtures/toy-repo.js';
 
@@ -84,5 +85,45 @@ t.test('flag validation: one-line errors before anything runs', async (t) => {
     cli(bisectCommand, [...base, '--splat', 'any', '--filter', 'zeropage']),
     /\/nonexistent is not a git checkout/,
     '--splat with --filter passes validation',
+  );
+});
+
+t.test("--splat runs on faultline run's backings; a refusal says what each run ran", async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'faultline-cli-bisect-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const repro = join(root, 'repro.c');
+  await writeFile(repro, 'int main(void) { return 0; }\n');
+  const base = ['bisect', '--kernel-src', root, '--good', 'a', '--bad', 'b'];
+  const tester = async (...flags: string[]) => {
+    const a = await parsedArgs(bisectCommand, [...base, ...flags]);
+    const spec = parseSpec(a);
+    if (!spec) throw new Error('no spec');
+    return { spec, ran: kernelTester(a, spec, join(root, 'results')).describe() };
+  };
+  const splat = await tester('--splat', 'WARN');
+  t.match(splat.ran, /\+ faultline run: suite uffd, all tests, backings hugetlb,shmem,anon, --quick$/);
+  t.match(
+    (await tester('--splat', 'WARN', '--filter', 'wp-fork', '--backing', 'shmem')).ran,
+    /faultline run: suite uffd, tests matching 'wp-fork', backings shmem, --quick$/,
+  );
+  t.match(
+    (await tester('--test', 'uffd-unit-tests:minor/hugetlb')).ran,
+    /faultline run: suite uffd, tests matching 'minor', backings hugetlb, --quick$/,
+    '--test keeps its own backing',
+  );
+  t.match(
+    (await tester('--program', repro)).ran,
+    /faultline run: no suite, programs repro\.c, all tests, backings hugetlb,shmem,anon, --quick$/,
+  );
+  // The message the user got after anon alone: now it names suite, filter, backings and runs.
+  const refusal = endpointRefusal({
+    expect: 'bad',
+    step: { rev: 'c0ffee'.repeat(7), subject: 'mm: wp', verdict: 'good', reason: '0/3 runs failed' },
+    spec: splat.spec.text,
+    tester: splat.ran,
+  });
+  t.match(
+    refusal,
+    /^bad revision c0ffeec0ffee \("mm: wp"\) passes .*WARN.* \(0\/3 runs failed; each run: faultline build \(.*\) \+ faultline run: suite uffd, all tests, backings hugetlb,shmem,anon, --quick\): pick a newer --bad/,
   );
 });

@@ -15,6 +15,7 @@ import {
 } from '../bisect/spec.js';
 import type { RunPolicy, StepTester } from '../bisect/types.js';
 import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
+import { DEFAULT_BACKINGS } from '../run/request.js';
 import { RevisionTester } from '../revision/tester.js';
 import { allSuites, suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
@@ -49,7 +50,7 @@ const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs ma
     culprit confidence = P(parent good) x P(culprit bad).
 Exit: 0 culprit found and verified; 1 culprit not verified or only a candidate set; 2 refused / bad input / infra.`;
 
-interface BisectArgs extends GuestFlagValues {
+export interface BisectArgs extends GuestFlagValues {
   'kernel-src': string;
   good: string;
   bad: string;
@@ -94,7 +95,7 @@ export function runOptions<T>(y: Argv<T>) {
     .option('backing', {
       type: 'string',
       array: true,
-      describe: "test memory backings (default: the spec's backing, else anon)",
+      describe: `test memory backings (default: a --test/--metric spec's own backing, else faultline run's: ${DEFAULT_BACKINGS.join(',')})`,
     })
     .option('quick', { type: 'boolean', default: true, describe: 'short iteration counts (--no-quick for full runs)' })
     .option('kconfig', {
@@ -153,7 +154,7 @@ export function kernelSettings(
   };
 }
 
-function parseSpec(a: BisectArgs): TestSpec | undefined {
+export function parseSpec(a: BisectArgs): TestSpec | undefined {
   const given = (['test', 'metric', 'splat'] as const).filter((k) => a[k] !== undefined);
   if (given.length > 1)
     throw new UsageError(`give one of --test, --metric or --splat, not ${given.map((k) => `--${k}`).join(' and ')}`);
@@ -207,10 +208,11 @@ function suiteForProgram(program: string): string {
 /**
  * The kernel tester for a spec. --test/--metric run their own test (filter: the test's name) on
  * their backing; --splat runs --suite (default uffd, quick; none with --program) on --backing
- * (default anon), filtered by --filter when given: whatever makes the kernel splat. --program
- * files run after the suites, compiled against each revision's headers.
+ * (default faultline run's backings: a splat can come from any memory), filtered by --filter
+ * when given: whatever makes the kernel splat. --program files run after the suites, compiled
+ * against each revision's headers.
  */
-function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): StepTester {
+export function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): StepTester {
   if (a['build-cmd'] !== undefined)
     throw new UsageError('--build-cmd needs --test-cmd (kernel builds use the kernel build module)');
   const own = spec.kind === 'subtest' || spec.kind === 'metric' ? spec : undefined;
@@ -228,7 +230,7 @@ function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string): StepTe
       : programs.length
         ? []
         : ['uffd'];
-  const backings = a.backing?.length ? parseList(a.backing) : [own?.backing ?? 'anon'];
+  const backings = a.backing?.length ? parseList(a.backing) : own?.backing ? [own.backing] : [...DEFAULT_BACKINGS];
   const filter = own ? own.testName : a.filter;
   const k = kernelSettings(a, {
     suites,

@@ -6,7 +6,7 @@ import { latencyTable } from '../report/run-latency.js';
 import { UsageError } from '../util/errors.js';
 import { setVerbose } from '../util/log.js';
 import { suiteByName } from '../suites/registry.js';
-import type { KernelSpec, RunRequest } from '../run/request.js';
+import { DEFAULT_BACKINGS, type KernelSpec, type RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
 import { listOffer } from '../run/list.js';
 import { MM_CATEGORIES } from '../selftests/mm-programs.js';
@@ -179,7 +179,7 @@ function selectionOptions<T>(y: Argv<T>) {
     .option('backing', {
       type: 'string',
       array: true,
-      default: ['hugetlb', 'shmem', 'anon'],
+      default: [...DEFAULT_BACKINGS],
       describe: 'test memory: anon, shmem, shmem-private, shmem-thp, hugetlb, hugetlb-private, hugetlb-1g',
     })
     .option('quick', {

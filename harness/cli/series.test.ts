@@ -2,8 +2,8 @@ import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { seriesCommand, parseThreshold } from './series.js';
-import { cli } from '../bisect/fixtures/cli.js';
+import { kernelTester, seriesCommand, parseThreshold } from './series.js';
+import { cli, parsedArgs } from '../bisect/fixtures/cli.js';
 import { createToySeries } from '../series/fixtures/toy-series.js';
 import { readSeriesRecord } from '../series/record.js';
 
@@ -46,4 +46,27 @@ t.test('faultline series on an mbox exits 1 and prints the reviewer reply', asyn
 t.test('thresholds', async (t) => {
   t.equal(parseThreshold('5%'), 0.05);
   t.equal(parseThreshold('0.1'), 0.1);
+});
+
+t.test("series tests on faultline run's backings, the default bisect --splat uses too", async (t) => {
+  const a = await parsedArgs(seriesCommand, ['series', '--kernel-src', '/k', '--base', 'b', '--mbox', 'x.mbox']);
+  t.equal(
+    kernelTester(a, '/tmp/results').runner.describe(),
+    'faultline run: suite uffd, all tests, backings hugetlb,shmem,anon, --quick',
+  );
+  const narrowed = await parsedArgs(seriesCommand, [
+    'series',
+    '--kernel-src',
+    '/k',
+    '--range',
+    'a..b',
+    '--backing',
+    'shmem',
+    '--filter',
+    'wp-fork',
+  ]);
+  t.equal(
+    kernelTester(narrowed, '/tmp/results').runner.describe(),
+    "faultline run: suite uffd, tests matching 'wp-fork', backings shmem, --quick",
+  );
 });

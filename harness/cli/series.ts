@@ -1,8 +1,10 @@
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
+import type { BootableKernel } from '../kernel/bootable.js';
 import { CommandBuilder, CommandRunner } from '../revision/command.js';
 import { GuestRunner, KernelBuilder } from '../revision/kernel.js';
 import { RevisionTester } from '../revision/tester.js';
+import { DEFAULT_BACKINGS } from '../run/request.js';
 import { formatSeriesReport } from '../series/report.js';
 import { runSeries, type SeriesOptions } from '../series/series.js';
 import type { SeriesRecord } from '../series/types.js';
@@ -13,7 +15,7 @@ import { kernelSettings, programFiles, runOptions, type RunFlagValues } from './
 import { parseList, positiveInt } from './options.js';
 import { checkPaths, worktreeCommandPaths } from './paths.js';
 
-interface SeriesArgs extends RunFlagValues {
+export interface SeriesArgs extends RunFlagValues {
   'kernel-src': string;
   base?: string;
   mbox?: string;
@@ -45,6 +47,28 @@ export function parseThreshold(text: string): number {
 }
 
 const sh = (cmd: string): string[] => ['sh', '-c', cmd];
+
+/**
+ * Kernel builds and guest runs: --suite (default uffd; none with --program alone, as `faultline
+ * run` does) on --backing (default faultline run's backings), narrowed by --filter.
+ */
+export function kernelTester(a: SeriesArgs, resultsDir: string): RevisionTester<BootableKernel> {
+  const programs = programFiles(a.program);
+  const suites = a.suite !== undefined ? parseList(a.suite) : programs.length ? [] : ['uffd'];
+  suites.forEach(suiteByName);
+  const backings = a.backing?.length ? parseList(a.backing) : [...DEFAULT_BACKINGS];
+  const k = kernelSettings(a, {
+    suites,
+    programs,
+    backings,
+    resultsRoot: resolve(resultsDir, 'runs'),
+    ...(a.filter ? { filter: a.filter } : {}),
+  });
+  return new RevisionTester<BootableKernel>(
+    new KernelBuilder(k.build, { warningBaseline: true }),
+    new GuestRunner(k.run),
+  );
+}
 
 export const seriesCommand: CommandModule<object, SeriesArgs> = {
   command: 'series',
@@ -170,22 +194,7 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
         ),
       );
     } else {
-      const programs = programFiles(a.program);
-      // With --program and no --suite, test just the programs (as `faultline run` does).
-      const suites = a.suite !== undefined ? parseList(a.suite) : programs.length ? [] : ['uffd'];
-      suites.forEach(suiteByName);
-      const backings = a.backing?.length ? parseList(a.backing) : ['hugetlb', 'shmem', 'anon'];
-      const k = kernelSettings(a, {
-        suites,
-        programs,
-        backings,
-        resultsRoot: resolve(resultsDir, 'runs'),
-        ...(a.filter ? { filter: a.filter } : {}),
-      });
-      r = await runSeries(
-        opts,
-        new RevisionTester(new KernelBuilder(k.build, { warningBaseline: true }), new GuestRunner(k.run)),
-      );
+      r = await runSeries(opts, kernelTester(a, resultsDir));
     }
     process.stdout.write(formatSeriesReport(r));
     process.stdout.write(`\nresults: ${resultsDir}/results.json, report.txt, junit.xml\n`);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { bootableFromBuild, pathSpecOf, type BootableKernel } from '../kernel/bootable.js';
 import { buildKernel, type BuildKernelOptions } from '../kernel/build.js';
 import { cleanCheckoutState } from '../kernel/cache-key.js';
@@ -104,10 +105,20 @@ export class KernelBuilder implements RevisionBuilder<BootableKernel> {
 export class GuestRunner implements RevisionRunner<BootableKernel> {
   constructor(private readonly runSettings: RunSettings) {}
 
+  /**
+   * What each run runs, in words: a verdict ("passes", "no regressions") means little without the
+   * suite, filter and backings it was reached on. E.g. "faultline run: suite uffd, all tests,
+   * backings hugetlb,shmem,anon, --quick".
+   */
   describe(): string {
     const s = this.runSettings;
-    const programs = (s.programs ?? []).map((p) => ` --program ${p}`).join('');
-    return `faultline run ${s.suites.join(',')}${programs} [${s.backings.join(',')}]${s.filter ? ` -f ${s.filter}` : ''}`;
+    const programs = s.programs?.length ? `, programs ${s.programs.map((p) => basename(p)).join(',')}` : '';
+    return [
+      `faultline run: ${s.suites.length ? `suite ${s.suites.join(',')}` : 'no suite'}${programs}`,
+      s.filter ? `tests matching '${s.filter}'` : 'all tests',
+      `backings ${s.backings.join(',')}`,
+      ...(s.quick ? ['--quick'] : []),
+    ].join(', ');
   }
 
   /**

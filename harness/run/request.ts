@@ -5,6 +5,13 @@ export type { KernelSpec };
 
 export type AccelRequest = 'auto' | 'kvm' | 'tcg';
 
+/**
+ * The memory a run tests when no --backing is given: `faultline run`, `series` and a bisect
+ * without a backing of its own (--splat, --program). A kernel splat can come from any of them:
+ * a WARN on shmem's write-protect path never shows on anon alone.
+ */
+export const DEFAULT_BACKINGS: readonly Backing[] = ['hugetlb', 'shmem', 'anon'];
+
 /** Everything `faultline run` needs; the CLI, nightly, series and bisect all build one of these. */
 export interface RunRequest {
   kernel: KernelSpec;

@@ -1,4 +1,4 @@
-import { metricLine } from './report.js';
+import { metricLine, testedText } from './report.js';
 import type { PatchRecord, SeriesRecord } from './types.js';
 
 /**
@@ -148,10 +148,13 @@ export function formatSeriesReply(r: SeriesRecord, mails: ReadonlyMap<number, st
   const headers = replyHeaders(r);
   if (!headers) return undefined;
   const findings = [...r.patches.flatMap((p) => patchFindings(p, mails.get(p.index))), ...tipFindings(r, mails)];
-  const head = `faultline built every patch of this series on ${r.base.hash.slice(0, 12)} ("${r.base.subject}") and tested the ${r.each ? 'patches' : 'tip'} against the base (${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} each).`;
+  const tested = r.baseTests
+    ? `tested the ${r.each ? 'patches' : 'tip'} against the base (${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} each)`
+    : 'ran no tests';
+  const head = `faultline built every patch of this series on ${r.base.hash.slice(0, 12)} ("${r.base.subject}") and ${tested}.`;
   const verdict = r.problems.length
     ? `Result: ${r.problems.length} problem${r.problems.length > 1 ? 's' : ''}.`
-    : 'Result: no regressions found.';
+    : `Result: no regressions found (${testedText(r)}).`;
   return [...headers, '', head, '', ...(findings.length ? findings : ['Nothing to report.', '']), verdict, ''].join(
     '\n',
   );

@@ -43,6 +43,8 @@ function pct(x: number): string {
 }
 
 export function metricLine(m: MetricChange): string {
+  if (m.invalidReason !== undefined)
+    return `${m.id} ${m.metric}: ${fmtNum(m.medianBase)} -> ${fmtNum(m.medianHead)} ${m.unit} (invalid: ${m.invalidReason})`;
   const flag = m.regression
     ? '  REGRESSION'
     : m.improvement
@@ -110,6 +112,15 @@ function comparisonLines(r: SeriesRecord, c: NonNullable<SeriesRecord['compariso
   return out;
 }
 
+/**
+ * What a verdict rests on: the runner (suite, filter, backings) and the runs, or builds alone.
+ * "No regressions" after a test of anon alone says nothing about shmem.
+ */
+export function testedText(r: Pick<SeriesRecord, 'tester' | 'repeat' | 'each' | 'baseTests'>): string {
+  if (!r.baseTests) return 'built only: no tests were run (--no-tests)';
+  return `${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} on base and ${r.each ? 'every patch' : 'tip'}`;
+}
+
 /** The plain-text reply a reviewer pastes to the series thread. */
 export function formatSeriesReport(r: SeriesRecord): string {
   const out: string[] = [];
@@ -122,9 +133,7 @@ export function formatSeriesReport(r: SeriesRecord): string {
     `base: ${r.base.hash.slice(0, 12)} ("${r.base.subject}")${r.tip ? `, tip: ${r.tip.slice(0, 12)}` : ''}, patchset ${r.patchsetHash.slice(0, 16)}`,
   );
   out.push(`build: ${r.builder}`);
-  out.push(
-    `tests: ${r.tester}, ${r.repeat} run${r.repeat > 1 ? 's' : ''} on base and ${r.each ? 'every patch' : 'tip'}`,
-  );
+  out.push(`tests: ${testedText(r)}`);
   out.push('');
   for (const p of r.patches) {
     out.push(patchLine(p));
@@ -136,7 +145,7 @@ export function formatSeriesReport(r: SeriesRecord): string {
     out.push(`Result: REGRESSED (${r.problems.length} problem${r.problems.length > 1 ? 's' : ''})`);
     for (const p of r.problems) out.push(`  - ${p}`);
   } else {
-    out.push('Result: no regressions found');
+    out.push(`Result: no regressions found (${testedText(r)})`);
   }
   if (r.messageIds.length) {
     out.push('');

@@ -307,6 +307,20 @@ t.test('a range on its own base keeps its commits; --each tests every patch', as
   t.equal(r.messageIds.length, 0);
   t.equal(r.verdict, 'clean', r.problems.join('\n'));
   t.equal(r.patches[0]?.tests?.runs, 2);
+  // "No regressions" says what it rests on: the test that ran and how often.
+  t.match(
+    await readFile(join(root, 'results', 'report.txt'), 'utf8'),
+    /^Result: no regressions found \(sh -c \.\/app "\$FAULTLINE_RUN", 2 runs on base and every patch\)$/m,
+  );
+  const built = await runSeries(
+    { repo: s.dir, range: `${s.base}..${first}`, resultsDir: join(root, 'built'), noTests: true },
+    tester,
+  );
+  t.equal(built.verdict, 'clean');
+  t.match(
+    await readFile(join(root, 'built', 'report.txt'), 'utf8'),
+    /^Result: no regressions found \(built only: no tests were run \(--no-tests\)\)$/m,
+  );
   await t.rejects(
     runSeries({ repo: s.dir, range: 'nonsense', resultsDir: join(root, 'r2') }, tester),
     /--range 'nonsense' is not A\.\.B/,
