@@ -97,6 +97,23 @@ t.test('results.json is checked as strictly as its type', async (t) => {
     },
     /\/timing/,
   );
+  const titled = { id: 'p/count N', suite: 's', program: 'p', name: 'count N', title: 'count 192', status: 'pass' };
+  refused(
+    "a subtest title that is not the printed name's text",
+    (r) => {
+      r['subtests'] = [{ ...titled, title: 192 }];
+    },
+    /\/subtests\/0\/title/,
+  );
+  t.ok(
+    validateRunRecord(
+      reread(guestRun, (r) => {
+        r['subtests'] = [titled];
+      }),
+      'x',
+    ),
+    'a subtest keeps the name its program printed as its title',
+  );
   t.ok(
     validateRunRecord(
       reread(guestRun, (r) => {

@@ -70,6 +70,7 @@ const subtestSchema: JSONSchemaType<SubtestResult> = {
     suite: str,
     program: str,
     name: str,
+    title: optStr,
     backing: optBacking,
     status: statusSchema,
     reason: optStr,

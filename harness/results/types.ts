@@ -89,6 +89,12 @@ export interface SubtestResult {
   program: string;
   /** The test within the program, e.g. "minor". */
   name: string;
+  /**
+   * The name as the program printed it, when `name` (and so `id`) replaced the numbers in it
+   * that change from run to run, e.g. "transact_test Extra pages 6 (0.0%), extra thread faults 6."
+   * for name "transact_test Extra pages N (N%), extra thread faults N.".
+   */
+  title?: string;
   backing?: Backing;
   status: Status;
   reason?: string;

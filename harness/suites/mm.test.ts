@@ -53,6 +53,11 @@ t.test('cow: 670 KTAP results, each with a unique name and the memory its [RUN] 
     'the 1048576 kB cases carry hugetlb-1g',
   );
   t.equal(p.subtests[0]?.name, 'Basic COW after fork() ... with base page: No leak from parent into child');
+  t.equal(
+    p.subtests[1]?.name,
+    'Basic COW after fork() ... with swapped out base page: test 2',
+    'a result without a name ("ok 2 # SKIP ...") is named by its heading and number',
+  );
 });
 
 t.test('hugetlb-read-hwpoison killed by the SIGBUS of its MADV_HWPOISON: a failure with its last line', async (t) => {

@@ -3,6 +3,7 @@ import type { MmRun, SelftestProgram } from '../selftests/build.js';
 import { buildMmSelftests } from '../selftests/mm-build.js';
 import { mmProgramSpec } from '../selftests/mm-programs.js';
 import { failureReason, parseKtap, type KtapTest } from './parsers/ktap.js';
+import { ktapNames } from './parsers/ktap-names.js';
 import {
   EXIT_STATUS,
   killedBy,
@@ -98,23 +99,27 @@ function plan(ctx: SuiteContext): GuestCommand[] {
 /** "[RUN] ..." diagnostics name what cow and gup_longterm test; their results repeat one phrase. */
 const RUN_HEADING = /^\s*\[RUN\]\s*(.*)$/;
 
-function ktapName(t: KtapTest): string {
-  const run = t.diagnostics
+function runHeading(t: KtapTest): string | undefined {
+  return t.diagnostics
     .map((d) => RUN_HEADING.exec(d.trim())?.[1])
     .filter((x) => x)
     .at(-1);
-  return run ? `${run}: ${t.name}` : t.name;
 }
 
 function ktapSubtests(cmd: GuestCommand, tests: KtapTest[]): SubtestResult[] {
   const inv = invocationName(cmd.program, cmd.args);
+  const names = ktapNames(tests, cmd.program);
   const seen = new Map<string, number>();
-  return tests.map((t) => {
-    // A result with no description ("ok 1 # SKIP reason") is named by its number.
-    const base = ktapName(t) || `test ${t.number}`;
+  return tests.map((t, i) => {
+    // Stable: without the numbers that change from run to run; a result with no description
+    // ("ok 1 # SKIP reason") is named by its number (and heading).
+    const { name: stable, title: printed, metrics } = names[i] ?? { name: t.name, metrics: [] };
+    const run = t.name ? runHeading(t) : undefined;
+    const base = run ? `${run}: ${stable}` : stable;
     const n = (seen.get(base) ?? 0) + 1;
     seen.set(base, n);
     const name = n > 1 ? `${base} (${n})` : base;
+    const title = printed !== undefined && (run ? `${run}: ${printed}` : printed);
     const backing = backingNamed(name, cmd.backing);
     const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : t.directive === 'XFAIL' ? 'pass' : 'fail';
     // The "[RUN]" heading is in the name already: the lines after it say why it failed.
@@ -124,9 +129,11 @@ function ktapSubtests(cmd: GuestCommand, tests: KtapTest[]): SubtestResult[] {
       program: cmd.program,
       id: `${inv}/${name}`,
       name,
+      ...(title ? { title } : {}),
       ...(backing ? { backing } : {}),
       status,
       ...(reason ? { reason } : {}),
+      ...(metrics.length ? { metrics } : {}),
     };
   });
 }

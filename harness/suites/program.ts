@@ -1,5 +1,6 @@
 import type { Status, SubtestResult } from '../results/types.js';
 import { failureReason, parseKtap, type KtapResult } from './parsers/ktap.js';
+import { ktapNames } from './parsers/ktap-names.js';
 import {
   EXIT_STATUS,
   killedBy,
@@ -47,10 +48,13 @@ function parseProgram(cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
       : undefined;
   const k = parseKtap(text);
   if (k.version !== undefined) {
-    const subtests: SubtestResult[] = k.tests.map((t) => {
+    // A result with no name ("ok 3 # SKIP why") is named by its number (and heading).
+    const names = ktapNames(k.tests);
+    const subtests: SubtestResult[] = k.tests.map((t, i) => {
       const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail';
       const reason = status === 'fail' ? failureReason(t) : t.reason;
-      return { ...base, id: idOf(t.name), name: t.name, status, ...(reason ? { reason } : {}) };
+      const name = names[i]?.name ?? t.name;
+      return { ...base, id: idOf(name), name, status, ...(reason ? { reason } : {}) };
     });
     const whole = ktapProgramStatus(broken, k, subtests, out);
     // A crash, bail-out, short plan or bad exit code that no failed result explains is a result

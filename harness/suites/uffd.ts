@@ -1,5 +1,6 @@
 import type { Backing, Status, SubtestResult } from '../results/types.js';
 import { failureReason, parseKtap } from './parsers/ktap.js';
+import { ktapNames } from './parsers/ktap-names.js';
 import { parseUffdUnitTests } from './parsers/uffd-unit.js';
 import {
   killedBy,
@@ -166,17 +167,22 @@ function uniqueIds(subtests: SubtestResult[]): SubtestResult[] {
 
 function parsePagemap(_cmd: GuestCommand, out: ProgramOutput): ParsedProgram {
   const k = parseKtap(out.output.replace(/\r/g, ''));
+  // Named without the numbers transact_test measures, unnamed (skipped) ones by their number.
+  const names = ktapNames(k.tests, 'pagemap_ioctl');
   const subtests: SubtestResult[] = uniqueIds(
-    k.tests.map((t) => {
+    k.tests.map((t, i) => {
       const status: Status = t.directive === 'SKIP' ? 'skip' : t.ok ? 'pass' : 'fail';
       const reason = status === 'fail' ? failureReason(t) : t.reason;
+      const { name, title, metrics } = names[i] ?? { name: t.name, metrics: [] };
       return {
-        id: `pagemap_ioctl/${t.name}`,
+        id: `pagemap_ioctl/${name}`,
         suite: 'uffd',
         program: 'pagemap_ioctl',
-        name: t.name,
+        name,
+        ...(title ? { title } : {}),
         status,
         ...(reason ? { reason } : {}),
+        ...(metrics.length ? { metrics } : {}),
       };
     }),
   );
