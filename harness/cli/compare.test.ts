@@ -69,6 +69,21 @@ t.test('one run of each kernel', async (t) => {
   );
   t.match(page, /<tr data-case="uffd-lat\/wp-async\/hugetlb">.*not run/, '6.1 has no WP_ASYNC');
   t.match(page, /<td class="num"[^>]*>1 × 50<\/td>/, 'one run a side');
+  // 6.1 ran on hpet and 6.12 on tsc: no latency change between them is a finding.
+  t.match(page, /A \(before\): run [^<]* · kernel 6\.1\.0-57-amd64 · TCG · guest clocksource hpet<br>/);
+  t.match(page, /B \(after\): run [^<]* · kernel 6\.12\.117\+deb12-amd64 · TCG · guest clocksource tsc<\/p>/);
+  const rows = page.match(/<tr data-case="[^"]*">.*?<\/tr>/g) ?? [];
+  const onBoth = rows.filter((r) => !r.includes('not run'));
+  t.equal(onBoth.length, 7, 'first touch, MISSING+COPY, MINOR+CONTINUE and WP (both handlers) on both');
+  for (const row of onBoth)
+    t.match(
+      row,
+      /<td class="invalid" colspan="3">invalid: guests on different clocksources \(hpet → tsc\)<\/td><\/tr>$/,
+      'the change says it is invalid',
+    );
+  t.notMatch(onBoth.join(''), />[×÷][\d.]+<|>[+−][\d.]+%/, 'and prints no change');
+  t.match(r.out, /INVALID: timings not compared \(1\):\n {2}guest_ram=anon: \d+ metric\(s\), guests on different/);
+  t.match(page, /<h3>Invalid: timings not compared<\/h3>/, 'the changes section says so too');
 });
 
 t.test('a kernel panic that was not there before: exit 1; the other way round: exit 0', async (t) => {

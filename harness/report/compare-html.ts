@@ -49,9 +49,11 @@ function describe(t: LoadedTarget): string {
   const recs = t.kind === 'run' ? [t.record] : t.runs.map((r) => r.record);
   const kernels = [...new Set(recs.map((r) => r.kernel.release ?? r.kernel.path))].join(', ');
   const accel = [...new Set(recs.map((r) => accelOf(r).toUpperCase()))].join('/');
+  const clocks = [...new Set(recs.map((r) => r.guest?.clocksource ?? 'unknown'))].sort().join(', ');
+  const env = `${accel} · guest clocksource ${escapeMarkup(clocks)}`;
   return t.kind === 'run'
-    ? `run ${escapeMarkup(t.record.runId)} · kernel ${escapeMarkup(kernels)} · ${accel}`
-    : `nightly ${escapeMarkup(t.record.nightlyId)} (plan ${escapeMarkup(t.record.planName)}, ${t.runs.length} runs, started ${escapeMarkup(t.record.startedAt)}) · kernel ${escapeMarkup(kernels)} · ${accel}`;
+    ? `run ${escapeMarkup(t.record.runId)} · kernel ${escapeMarkup(kernels)} · ${env}`
+    : `nightly ${escapeMarkup(t.record.nightlyId)} (plan ${escapeMarkup(t.record.planName)}, ${t.runs.length} runs, started ${escapeMarkup(t.record.startedAt)}) · kernel ${escapeMarkup(kernels)} · ${env}`;
 }
 
 function contextRecordsOf(t: LoadedTarget): ContextRecord[] {

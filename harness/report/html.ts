@@ -271,10 +271,17 @@ function kernelGroups(input: ReportInput): { key: string; title: string; noteHtm
   return [...slots].map(([key, s]) => {
     const release = (k: string): string =>
       escapeMarkup(s.runs.find((r) => r.job.kernel === k)?.record.kernel.release ?? '?');
+    // Which clock each kernel's figures were read with: a change across clocksources is invalid.
+    const clocks = (k: string): string =>
+      escapeMarkup(
+        [...new Set(s.runs.filter((r) => r.job.kernel === k).map((r) => r.record.guest?.clocksource ?? 'unknown'))]
+          .sort()
+          .join(', '),
+      );
     return {
       key,
       title: s.title,
-      noteHtml: kernels.map((k) => `${escapeMarkup(k)}: kernel ${release(k)}`).join(' · '),
+      noteHtml: kernels.map((k) => `${escapeMarkup(k)}: kernel ${release(k)}, clocksource ${clocks(k)}`).join(' · '),
       sides: kernels.map((k) => ({
         label: k,
         cases: casesById(

@@ -4,7 +4,7 @@
  * (kernels of one nightly, or the two sides of `faultline compare --html`) and the per-fault
  * log2 distributions overlaid. Pure functions of the latency model (latency.ts).
  */
-import type { SampleComparison } from '../results/compare.js';
+import { formatSampleChange, type SampleComparison } from '../results/compare.js';
 import {
   caseTitle,
   compareCases,
@@ -94,9 +94,14 @@ function pctHead(p: PercentileName): string {
   return `<th>${p === 'p99_9' ? 'p99.9' : p}</th>`;
 }
 
-/** Change, its 95% CI and p; coloured only when flagged (significant and beyond the threshold). */
+/**
+ * Change, its 95% CI and p; coloured only when flagged (significant and beyond the threshold).
+ * An invalid comparison (different guest clocksources) says so in place of all three.
+ */
 function changeCells(c: SampleComparison | undefined, missing: string): string {
   if (!c) return `<td class="muted" colspan="3">${escapeMarkup(missing)}</td>`;
+  if (c.invalidReason !== undefined)
+    return `<td class="invalid" colspan="3">${escapeMarkup(formatSampleChange(c))}</td>`;
   const cls = c.regression ? 'bad' : c.improvement ? 'good' : c.significant ? '' : 'muted';
   const word = c.regression ? ' slower' : c.improvement ? ' faster' : '';
   const ci = Number.isFinite(c.ci.low) ? `${formatChange(c.ci.low)} … ${formatChange(c.ci.high)}` : '–';

@@ -87,6 +87,26 @@ t.test('baseline against tonight: the comparison is over the runs', async (t) =>
   t.ok(smallestP(3, 3) > 0.05 && smallestP(4, 4) < 0.05, 'four runs a side can reach p < 0.05');
 });
 
+t.test('kernel against kernel on different clocksources: invalid, never flagged', async (t) => {
+  const kernels = await loadNight(FIXTURE_RESULTS, NIGHTS.kernels);
+  const casesOf = (k: string): ReturnType<typeof latencyCases> =>
+    latencyCases(kernels.runs.filter((r) => r.job.kernel === k).map((r) => r.record));
+  const id = 'uffd-lat/missing-copy/shmem/blocking';
+  const on61 = casesOf('debian-6.1').find((c) => c.id === id);
+  const on612 = casesOf('debian-6.12').find((c) => c.id === id);
+  if (!on61 || !on612) return t.fail(`${id} on both kernels`);
+  t.same(
+    [...on61.runs, ...on612.runs].map((r) => r.clocksource),
+    ['hpet', 'hpet', 'tsc', 'tsc'],
+  );
+  // An alpha the two runs a side can reach: the figures would be flagged if they were comparable.
+  const c = compareCases(on61, on612, { alpha: 0.5 });
+  t.match(c, { regression: false, improvement: false, invalidReason: 'guests on different clocksources (hpet → tsc)' });
+  t.ok(c.significant, `significant at alpha 0.5 (p ${c.test.p}): only the clocksources keep it from being flagged`);
+  const same = compareCases(on61, { ...on61 });
+  t.equal(same.invalidReason, undefined, 'hpet against hpet');
+});
+
 t.test('sample counts and supported percentiles', async (t) => {
   t.equal(metricQuantile('total_p50'), 0.5);
   t.equal(metricQuantile('total_p99_9'), 0.999);

@@ -5,7 +5,13 @@
  * total_p90, total_p99, total_p99_9, total_max, notify_p50, resolve_p50, iterations and the
  * histogram buckets total_ns_log2_<k>.
  */
-import { compareSamples, type CompareStatsOptions, type SampleComparison } from '../results/compare.js';
+import {
+  clocksourceMismatch,
+  compareSamples,
+  invalidated,
+  type CompareStatsOptions,
+  type SampleComparison,
+} from '../results/compare.js';
 import { median } from '../stats/descriptive.js';
 import { BACKINGS, type RunRecord, type SubtestResult } from '../results/types.js';
 import { percentileSupported, quantileLabel, sampleCount, samplesNeeded } from '../results/units.js';
@@ -32,6 +38,8 @@ export interface CaseRun {
   total: { p50: number; p90?: number; p99?: number; p99_9?: number; max?: number };
   notifyP50?: number;
   resolveP50?: number;
+  /** The guest's clocksource: figures from different clocksources are not comparable. */
+  clocksource?: string;
 }
 
 export interface LatencyCase {
@@ -83,7 +91,7 @@ function parseCase(s: SubtestResult): Pick<LatencyCase, 'op' | 'opLabel' | 'back
   };
 }
 
-function caseRun(runId: string, s: SubtestResult, p50: number): CaseRun {
+function caseRun(r: RunRecord, s: SubtestResult, p50: number): CaseRun {
   const opt = (name: string): number | undefined => metric(s, name);
   const total: CaseRun['total'] = { p50 };
   for (const [k, name] of [
@@ -99,11 +107,12 @@ function caseRun(runId: string, s: SubtestResult, p50: number): CaseRun {
   const notify = opt('notify_p50');
   const resolve = opt('resolve_p50');
   return {
-    runId,
+    runId: r.runId,
     ...(n !== undefined ? { n } : {}),
     total,
     ...(notify !== undefined ? { notifyP50: notify } : {}),
     ...(resolve !== undefined ? { resolveP50: resolve } : {}),
+    ...(r.guest?.clocksource ? { clocksource: r.guest.clocksource } : {}),
   };
 }
 
@@ -140,7 +149,7 @@ export function latencyCases(records: readonly RunRecord[], backingOrder: readon
         c = { id: s.id, ...parseCase(s), runs: [], hist: new Map() };
         byId.set(s.id, c);
       }
-      c.runs.push(caseRun(r.runId, s, p50));
+      c.runs.push(caseRun(r, s, p50));
       for (const m of s.metrics ?? []) {
         const k = /^total_ns_log2_(\d+)$/.exec(m.name)?.[1];
         if (k !== undefined && Number.isFinite(m.value)) c.hist.set(Number(k), (c.hist.get(Number(k)) ?? 0) + m.value);
@@ -184,9 +193,17 @@ function p50Samples(c: LatencyCase): number[] {
   return c.runs.map((r) => r.total.p50);
 }
 
-/** base vs head on their repetitions' p50 (Mann-Whitney, bootstrap CI of the median ratio). */
+/**
+ * base vs head on their repetitions' p50 (Mann-Whitney, bootstrap CI of the median ratio);
+ * invalid when their guests ran on different clocksources.
+ */
 export function compareCases(base: LatencyCase, head: LatencyCase, opts: CompareStatsOptions = {}): SampleComparison {
-  return compareSamples(p50Samples(base), p50Samples(head), 'lower-is-better', opts);
+  const c = compareSamples(p50Samples(base), p50Samples(head), 'lower-is-better', opts);
+  const mismatch = clocksourceMismatch(
+    base.runs.map((r) => r.clocksource),
+    head.runs.map((r) => r.clocksource),
+  );
+  return mismatch === undefined ? c : invalidated(c, mismatch);
 }
 
 /** "MINOR+CONTINUE · hugetlb · blocking" */

@@ -4,7 +4,13 @@
  * buckets never appear as metrics here (they are distributions, drawn as such), and percentiles
  * their sample count cannot support are left out of comparisons and marked in tables.
  */
-import type { Comparison, MetricChange } from '../results/compare.js';
+import {
+  formatSampleChange,
+  invalidGroups,
+  type Comparison,
+  type MetricChange,
+  type SampleComparison,
+} from '../results/compare.js';
 import { median } from '../stats/descriptive.js';
 import type { RunRecord, Status } from '../results/types.js';
 import { escapeMarkup } from '../util/markup.js';
@@ -30,7 +36,7 @@ table.latency td.op{font-weight:600}table.latency tbody tr:hover{background:#f5f
 .c-skip{background:#e6e6e6}.c-pending{background:#fff;color:#888}.c-none{background:#fafafa;color:#bbb}
 #matrix td.cell{text-align:center;min-width:5em}#matrix td.cell a{color:inherit;text-decoration:none;display:block}
 pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:6px;overflow:auto;max-height:24em;font-size:12px;white-space:pre-wrap}
-details{margin:.4em 0}summary{cursor:pointer;font-weight:600}.muted{color:#777}.small{font-size:12px}.bad{color:#b3261e;font-weight:600}.good{color:#2a7a3b;font-weight:600}
+details{margin:.4em 0}summary{cursor:pointer;font-weight:600}.muted{color:#777}.small{font-size:12px}.bad{color:#b3261e;font-weight:600}.good{color:#2a7a3b;font-weight:600}.invalid{color:#8a5300;font-weight:600}
 td.na{color:#999}.nowrap{white-space:nowrap}.hists{display:flex;flex-wrap:wrap;gap:10px}.hists figure{margin:0;border:1px solid #eee;padding:4px}figcaption{font-size:12px;max-width:320px}
 .legend span{display:inline-block;padding:1px 8px;margin-right:4px;border:1px solid #ccc}nav.nights{margin:.3em 0}nav.nights a{margin-right:1em}
 `;
@@ -88,6 +94,11 @@ function statusList(xs: readonly Status[]): string {
     .join(', ');
 }
 
+/** The class a change is coloured with: flagged worse or better, or invalid. */
+function changeClass(m: SampleComparison): string {
+  return m.invalidReason !== undefined ? 'invalid' : m.regression ? 'bad' : m.improvement ? 'good' : '';
+}
+
 function metricRow(m: MetricChange): string[] {
   return [
     escapeMarkup(m.context),
@@ -95,7 +106,7 @@ function metricRow(m: MetricChange): string[] {
     escapeMarkup(m.metric),
     escapeMarkup(formatMetric(m.medianBase, m.unit)),
     escapeMarkup(formatMetric(m.medianHead, m.unit)),
-    `<span class="${m.regression ? 'bad' : m.improvement ? 'good' : ''}">${escapeMarkup(formatChange(m.ratio))}</span>`,
+    `<span class="${changeClass(m)}">${escapeMarkup(formatSampleChange(m))}</span>`,
     escapeMarkup(formatP(m.test.p)),
     Number.isFinite(m.ci.low) ? escapeMarkup(`${formatChange(m.ci.low)} … ${formatChange(m.ci.high)}`) : '–',
   ];
@@ -111,11 +122,25 @@ function table(out: string[], title: string, head: string[], rows: string[][]): 
   if (rows.length > 500) out.push(`<p class="muted">... ${rows.length - 500} more in comparison.json</p>`);
 }
 
+/** Metrics whose sides ran on different guest clocksources: said once per context, never as a change. */
+function invalidTable(out: string[], metrics: readonly MetricChange[]): void {
+  table(
+    out,
+    'Invalid: timings not compared',
+    ['context', 'metrics', 'why'],
+    invalidGroups(metrics).map((g) => [
+      escapeMarkup(g.context),
+      String(g.count),
+      `<span class="invalid">${escapeMarkup(g.reason)}</span>`,
+    ]),
+  );
+}
+
 /** Status and metric changes; `samples` (by context|id) drops percentiles their runs cannot support. */
 export function renderComparison(c: Comparison, baselineLabel: string, samples: ReadonlyMap<string, number>): string {
   const keep = (m: MetricChange): boolean =>
     isReportableMetric(m.metric, m.unit, samples.get(samplesKey(m.context, m.id, m.metric)));
-  const compared = c.metrics.filter(keep);
+  const compared = c.metrics.filter((m) => keep(m) && m.invalidReason === undefined);
   const worse = c.metricRegressions.filter(keep);
   const better = c.metricImprovements.filter(keep);
   const dropped = c.metrics.filter((m) => !isHistogramBucket(m.metric, m.unit) && !keep(m)).length;
@@ -123,6 +148,7 @@ export function renderComparison(c: Comparison, baselineLabel: string, samples: 
   out.push(
     `<p>${c.regressions.length ? `<span class="bad">${c.regressions.length} regression(s)</span>` : '<span class="good">no status regressions</span>'}, ${c.newSplats.length} new splat(s), ${worse.length ? `<span class="bad">${worse.length} metric regression(s)</span>` : '0 metric regressions'} of ${compared.length} metrics compared (p &lt; ${c.options.alpha}, beyond ${(c.options.threshold * 100).toFixed(0)}%), ${c.flaky.length} flaky, ${c.fixed.length} fixed, ${c.appeared.length} appeared, ${c.vanished.length} vanished.${dropped ? ` <span class="muted">${dropped} percentile(s) left out: too few samples to support them.</span>` : ''}</p>`,
   );
+  invalidTable(out, c.metrics.filter(keep));
   table(
     out,
     'Regressions (pass → fail)',
@@ -235,7 +261,7 @@ export function renderAllMetrics(runs: readonly ContextRecord[], comparison: Com
     const c = cmp.get(k);
     const fm = (v: number): string => escapeMarkup(formatMetric(v, e.unit));
     out.push(
-      `<tr><td>${escapeMarkup(e.context)}</td><td>${escapeMarkup(e.id)}</td><td>${escapeMarkup(e.metric)}</td><td class="num">${e.values.length}</td><td class="num">${fm(median(e.values))}</td><td class="num">${fm(Math.min(...e.values))}</td><td class="num">${fm(Math.max(...e.values))}</td><td class="num">${c ? fm(c.medianBase) : ''}</td><td class="num ${c?.regression ? 'bad' : c?.improvement ? 'good' : ''}">${c ? escapeMarkup(formatChange(c.ratio)) : ''}</td><td class="num">${c ? escapeMarkup(formatP(c.test.p)) : ''}</td></tr>`,
+      `<tr><td>${escapeMarkup(e.context)}</td><td>${escapeMarkup(e.id)}</td><td>${escapeMarkup(e.metric)}</td><td class="num">${e.values.length}</td><td class="num">${fm(median(e.values))}</td><td class="num">${fm(Math.min(...e.values))}</td><td class="num">${fm(Math.max(...e.values))}</td><td class="num">${c ? fm(c.medianBase) : ''}</td><td class="num ${c ? changeClass(c) : ''}">${c ? escapeMarkup(formatSampleChange(c)) : ''}</td><td class="num">${c && c.invalidReason === undefined ? escapeMarkup(formatP(c.test.p)) : ''}</td></tr>`,
     );
   }
   out.push('</tbody></table></details>');

@@ -1,7 +1,22 @@
 import t from 'tap';
-import { compareRuns, compareSamples, metricDirection, splatSignature } from './compare.js';
+import {
+  clocksourceMismatch,
+  compareRuns,
+  compareSamples,
+  comparisonSchema,
+  formatComparison,
+  formatSampleChange,
+  metricDirection,
+  reviveComparison,
+  splatSignature,
+} from './compare.js';
+import type { RunRecord } from './types.js';
+import { lazyValidator } from '../util/schema.js';
+import { FIXTURE_RESULTS, loadNight, NIGHTS } from '../report/fixtures/nights.js';
 import { makeRecord, SAMPLE_SPLAT } from '../nightly/fixtures/records.js';
 import { normalSample } from '../stats/fixtures/normal.js';
+
+const validateComparison = lazyValidator(comparisonSchema);
 
 t.test('compareSamples: significant AND beyond the threshold, in the bad direction', async (t) => {
   const base = normalSample(10, 100, 3, 11);
@@ -127,4 +142,69 @@ t.test('compareRuns: regressions, flaky, fixed, appeared/vanished, splats, metri
   const c3 = compareRuns(base, head, { knownFlaky: new Set(['guest_ram=anon|uffd-unit-tests/minor/anon']) });
   t.ok(c3.flaky.some((f) => f.id === 'uffd-unit-tests/minor/anon' && f.flakyBecause === 'known-flaky'));
   t.notOk(c3.regressions.some((r) => r.id === 'uffd-unit-tests/minor/anon'));
+});
+
+t.test('times across guest clocksources are invalid, never flagged (real 6.1-hpet and 6.12-tsc runs)', async (t) => {
+  // The two-kernel night: Debian 6.1 booted on hpet (it found the TSCs unsynchronized under
+  // TCG), 6.12 on tsc. Two uffd-lat runs a side on shmem.
+  const night = await loadNight(FIXTURE_RESULTS, NIGHTS.kernels);
+  const runs = (kernel: string): RunRecord[] =>
+    night.runs
+      .filter((r) => r.job.kernel === kernel && r.job.suite === 'uffd-lat' && r.job.backing === 'shmem')
+      .map((r) => r.record);
+  const on61 = runs('debian-6.1');
+  const on612 = runs('debian-6.12');
+  t.same(
+    [...on61, ...on612].map((r) => r.guest?.clocksource),
+    ['hpet', 'hpet', 'tsc', 'tsc'],
+    'the captured clocksources',
+  );
+  // Welch's t on two runs a side calls clock_gettime's 11x (700 ns on hpet, 67 ns on tsc) a
+  // regression; it is the clock, not the kernel.
+  const c = compareRuns(on612, on61, { test: 'welch' });
+  const clock = c.metrics.find((m) => m.id === 'uffd-lat/clock-overhead' && m.metric === 'clock_p50');
+  t.ok(clock && clock.ratio > 5 && clock.test.p < 0.05, `clock_p50 ${clock?.ratio}x, p=${clock?.test.p}`);
+  t.equal(clock?.invalidReason, 'guests on different clocksources (tsc → hpet)');
+  t.notOk(clock?.regression, 'not a regression');
+  t.same(c.metricRegressions, [], 'no metric regression');
+  t.same(c.metricImprovements, [], 'no metric improvement');
+  t.equal(c.regressed, false);
+  const copy = c.metrics.find((m) => m.id === 'uffd-lat/missing-copy/shmem/blocking' && m.metric === 'total_p50');
+  t.equal(formatSampleChange(copy!), 'invalid: guests on different clocksources (tsc → hpet)', 'printed as invalid');
+  const timed = c.metrics.filter((m) => /^(ns|ms)$/.test(m.unit));
+  t.ok(timed.length > 50 && timed.every((m) => m.invalidReason !== undefined), `all ${timed.length} times invalid`);
+  const counts = c.metrics.filter((m) => m.unit === 'count' || m.unit === 'bytes');
+  t.ok(counts.length > 0 && counts.every((m) => m.invalidReason === undefined), 'counts and sizes still compared');
+  const text = formatComparison(c);
+  t.match(
+    text,
+    /INVALID: timings not compared \(1\):\n {2}guest_ram=anon: \d+ metric\(s\), guests on different clocksources \(tsc → hpet\)/,
+  );
+  t.match(text, /compare: 0 regressions, 0 new splats, 0\/\d+ metrics worse \(p<0\.05, >5%\), \d+ invalid/);
+  // Embedded in a series record: the reason survives the schema.
+  const embedded = JSON.parse(JSON.stringify(c)) as unknown;
+  t.ok(validateComparison(reviveComparison(embedded)), JSON.stringify(validateComparison.errors));
+  const back = validateComparison.checked(embedded, 'test', 'comparison');
+  t.equal(back.metrics.find((m) => m.key === copy?.key)?.invalidReason, copy?.invalidReason);
+  t.notOk(validateComparison({ ...c, metrics: [{ ...copy, invalidReason: 1 }] }), 'the reason is a string');
+});
+
+t.test('one clocksource on both sides: timings compared as before', async (t) => {
+  const night = await loadNight(FIXTURE_RESULTS, NIGHTS.kernels);
+  const [r1, r2] = night.runs
+    .filter((r) => r.job.kernel === 'debian-6.1' && r.job.suite === 'uffd-lat' && r.job.backing === 'shmem')
+    .map((r) => r.record);
+  const c = compareRuns([r1!], [r2!]);
+  t.ok(c.metrics.length > 50);
+  t.ok(
+    c.metrics.every((m) => m.invalidReason === undefined),
+    'hpet against hpet is a comparison',
+  );
+  t.equal(clocksourceMismatch(['tsc', undefined], ['tsc']), undefined, 'a run without a recorded clocksource');
+  t.equal(clocksourceMismatch([], ['hpet']), undefined, 'nothing recorded on one side: nothing to tell');
+  t.equal(
+    clocksourceMismatch(['hpet', 'tsc'], ['tsc']),
+    'guests on different clocksources (hpet, tsc → tsc)',
+    'a side mixing clocksources',
+  );
 });

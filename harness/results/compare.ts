@@ -11,7 +11,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { guestRamContext, statusSchema } from './record.js';
 import { SPLAT_KINDS, type RunRecord, type Splat, type Status, type SubtestResult } from './types.js';
-import { isHistogramBucket, metricQuantile, sampleCount } from './units.js';
+import { formatChange, isHistogramBucket, metricQuantile, sampleCount } from './units.js';
 import { median } from '../stats/descriptive.js';
 import { bootstrapMedianRatioCI } from '../stats/bootstrap.js';
 import { mannWhitneyU, welchT, type TestResult } from '../stats/hypothesis.js';
@@ -54,6 +54,11 @@ export interface SampleComparison {
   regression: boolean;
   /** Significant, beyond the threshold, and in the good direction. */
   improvement: boolean;
+  /**
+   * Why the two samples are not comparable (their guests read time from different clocksources):
+   * then neither regression nor improvement, and the change is printed as invalid, not as a ratio.
+   */
+  invalidReason?: string;
 }
 
 /** The primitive series validation reuses: two samples of one metric. */
@@ -87,6 +92,40 @@ export function compareSamples(
     regression: significant && worse > threshold,
     improvement: significant && -worse > threshold,
   };
+}
+
+/**
+ * Why timings taken on guests with these clocksources cannot be compared, or undefined when they
+ * can (one and the same clocksource on both sides, or a side that did not record it). Under TCG a
+ * clock read costs ~10x more on hpet (an emulated MMIO access) than on tsc (clock-overhead p50
+ * 700 ns against 67 ns on real runs), and a kernel that found TSC unstable runs on hpet.
+ */
+export function clocksourceMismatch(
+  base: Iterable<string | undefined>,
+  head: Iterable<string | undefined>,
+): string | undefined {
+  const known = (xs: Iterable<string | undefined>): string[] =>
+    [...new Set(xs)].filter((x): x is string => x !== undefined && x !== '').sort();
+  const b = known(base);
+  const h = known(head);
+  if (b.length === 0 || h.length === 0) return undefined;
+  if (b.length === 1 && h.length === 1 && b[0] === h[0]) return undefined;
+  return `guests on different clocksources (${b.join(', ')} → ${h.join(', ')})`;
+}
+
+/** A comparison whose sides are not comparable: kept for the record, flagged as neither better nor worse. */
+export function invalidated<T extends SampleComparison>(c: T, reason: string): T {
+  return { ...c, regression: false, improvement: false, invalidReason: reason };
+}
+
+/** The change as people read it ("×5.1", "−10.0%"), or that there is none to read and why. */
+export function formatSampleChange(c: SampleComparison): string {
+  return c.invalidReason !== undefined ? `invalid: ${c.invalidReason}` : formatChange(c.ratio);
+}
+
+/** Metrics read from the guest's clock: times and rates per second. */
+function clockBased(unit: string): boolean {
+  return /^(ns|us|µs|ms|s)$|\/s$/.test(unit);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,6 +262,7 @@ const metricChangeSchema: JSONSchemaType<MetricChange> = {
     significant: { type: 'boolean' },
     regression: { type: 'boolean' },
     improvement: { type: 'boolean' },
+    invalidReason: { type: 'string', nullable: true },
   },
 };
 
@@ -349,15 +389,26 @@ interface Side {
   metrics: Map<string, { context: string; id: string; metric: string; unit: string; values: number[] }>;
   splats: Map<string, SplatChange>;
   kernels: Map<string, Set<string>>;
+  /** Guest clocksources per context (runs that recorded one). */
+  clocksources: Map<string, Set<string>>;
 }
 
 function collect(runs: readonly RunRecord[], contextOf: (r: RunRecord) => string): Side {
-  const side: Side = { statuses: new Map(), metrics: new Map(), splats: new Map(), kernels: new Map() };
+  const side: Side = {
+    statuses: new Map(),
+    metrics: new Map(),
+    splats: new Map(),
+    kernels: new Map(),
+    clocksources: new Map(),
+  };
   for (const r of runs) {
     const ctx = contextOf(r);
     const ks = side.kernels.get(ctx) ?? new Set<string>();
     ks.add(kernelIdentity(r));
     side.kernels.set(ctx, ks);
+    const cs = side.clocksources.get(ctx) ?? new Set<string>();
+    if (r.guest?.clocksource) cs.add(r.guest.clocksource);
+    side.clocksources.set(ctx, cs);
     for (const t of r.subtests) addSubtest(side, ctx, t);
     for (const s of r.splats) {
       const sig = `${ctx}|${splatSignature(s)}`;
@@ -497,14 +548,22 @@ function compareStatuses(b: Side, h: Side, opts: CompareRunsOptions, out: Compar
     if (!h.statuses.has(key)) out.vanished.push({ key, context: be.context, id: be.id, base: be.statuses });
 }
 
-/** Compares every metric both sides measured; flags significant regressions and improvements. */
+/**
+ * Compares every metric both sides measured; flags significant regressions and improvements.
+ * Times and rates of a context whose sides ran on different guest clocksources are invalid:
+ * kept with the reason, never flagged.
+ */
 function compareMetrics(b: Side, h: Side, opts: CompareRunsOptions, out: Comparison): void {
   let seed = opts.seed ?? 1;
   for (const [mk, hm] of h.metrics) {
     const bm = b.metrics.get(mk);
     if (!bm) continue;
     const direction = metricDirection(hm.metric, hm.unit);
-    const c = compareSamples(bm.values, hm.values, direction, { ...opts, seed: seed++ });
+    const sample = compareSamples(bm.values, hm.values, direction, { ...opts, seed: seed++ });
+    const mismatch = clockBased(hm.unit)
+      ? clocksourceMismatch(b.clocksources.get(hm.context) ?? [], h.clocksources.get(hm.context) ?? [])
+      : undefined;
+    const c = mismatch === undefined ? sample : invalidated(sample, mismatch);
     const change: MetricChange = {
       ...c,
       key: mk,
@@ -559,6 +618,11 @@ export function formatComparison(c: Comparison, maxLines = 40): string {
       `${x.key}: ${fmtNum(x.medianBase)} -> ${fmtNum(x.medianHead)} ${x.unit} (${pct(x.ratio)}, p=${x.test.p.toPrecision(2)}, 95% CI ${x.ci.low.toFixed(3)}..${x.ci.high.toFixed(3)})`,
   );
   section(
+    'INVALID: timings not compared',
+    invalidGroups(c.metrics),
+    (x) => `${x.context || 'all runs'}: ${x.count} metric(s), ${x.reason}`,
+  );
+  section(
     'flaky (kept apart from regressions)',
     c.flaky,
     (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)} [${x.flakyBecause ?? ''}]`,
@@ -568,10 +632,24 @@ export function formatComparison(c: Comparison, maxLines = 40): string {
   section('appeared', c.appeared, (x) => `${x.key}: ${fmtS(x.head)}`);
   section('vanished', c.vanished, (x) => `${x.key}: ${fmtS(x.base)}`);
   section('infrastructure errors', c.infraErrors, (x) => `${x.runId}: ${x.error}`);
+  const invalid = c.metrics.filter((m) => m.invalidReason !== undefined).length;
   lines.push(
-    `compare: ${c.regressions.length} regressions, ${c.newSplats.length} new splats, ${c.metricRegressions.length}/${c.metrics.length} metrics worse (p<${c.options.alpha}, >${(c.options.threshold * 100).toFixed(0)}%), ${c.flaky.length} flaky, ${c.fixed.length} fixed`,
+    `compare: ${c.regressions.length} regressions, ${c.newSplats.length} new splats, ${c.metricRegressions.length}/${c.metrics.length - invalid} metrics worse (p<${c.options.alpha}, >${(c.options.threshold * 100).toFixed(0)}%)${invalid ? `, ${invalid} invalid` : ''}, ${c.flaky.length} flaky, ${c.fixed.length} fixed`,
   );
   return lines.join('\n');
+}
+
+/** Invalid metric changes, one entry per context and reason. */
+export function invalidGroups(metrics: readonly MetricChange[]): { context: string; reason: string; count: number }[] {
+  const groups = new Map<string, { context: string; reason: string; count: number }>();
+  for (const m of metrics) {
+    if (m.invalidReason === undefined) continue;
+    const k = `${m.context}\n${m.invalidReason}`;
+    const g = groups.get(k) ?? { context: m.context, reason: m.invalidReason, count: 0 };
+    g.count++;
+    groups.set(k, g);
+  }
+  return [...groups.values()];
 }
 
 export function fmtNum(x: number): string {
