@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
+import { compareRuns } from '../results/compare.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /**
@@ -95,5 +96,50 @@ t.test("faultline run --debian-kernel 6.1 --quick: userfaultfd.c's checks per ba
       .map((s) => `${s.id}: ${s.status} ${s.reason ?? ''}`),
     [],
     'uffd-unit-tests: too old, a skip',
+  );
+});
+
+t.test('latency suites run 6.1 and 6.12 on one clocksource, so their times compare', async (t) => {
+  // Left to itself 6.1 finds the vCPUs' TSCs unsynchronized under TCG and runs on hpet, 6.12 on
+  // tsc: a two-kernel nightly then compared hpet times with tsc times.
+  const recs = [];
+  for (const kernel of ['6.1', '6.12']) {
+    const id = `clock-${kernel}`;
+    const r = await faultline([
+      'run',
+      '--debian-kernel',
+      kernel,
+      '--suite',
+      'uffd-lat,postcopy',
+      '--quick',
+      '--backing',
+      'shmem',
+      '--filter',
+      'minor',
+      '--results',
+      results,
+      '--run-id',
+      id,
+    ]);
+    t.equal(r.exitCode, 0, `${kernel}: exit 0 (output tail: ${String(r.all).slice(-2000)})`);
+    const rec = await readGuestRunRecord(join(results, id, 'results.json'));
+    t.match(rec.qemu.command.join(' '), /-append [^]*\btsc=reliable clocksource=tsc\b/, `${kernel}: asked for tsc`);
+    t.equal(rec.guest.clocksource, 'tsc', `${kernel}: the guest runs on tsc`);
+    t.ok(
+      rec.subtests.some((s) => s.id === 'uffd-lat/minor-continue/shmem/blocking' && s.status === 'pass') &&
+        rec.subtests.some((s) => s.id === 'postcopy/minor/shmem' && s.status === 'pass'),
+      `${kernel}: both latency suites measured`,
+    );
+    recs.push(rec);
+  }
+  const c = compareRuns(recs.slice(0, 1), recs.slice(1));
+  t.ok(
+    c.metrics.some((m) => m.unit === 'ns'),
+    'times compared',
+  );
+  t.same(
+    c.metrics.filter((m) => m.invalidReason !== undefined).map((m) => m.key),
+    [],
+    'no change is invalid',
   );
 });

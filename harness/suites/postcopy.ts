@@ -6,11 +6,13 @@
  */
 import type { Backing } from '../results/types.js';
 import { parsePostcopy } from './parsers/postcopy.js';
-import type { GuestCommand, Suite, SuiteContext } from './types.js';
+import { SAME_CLOCKSOURCE_CMDLINE, type GuestCommand, type Suite, type SuiteContext } from './types.js';
 
 const POSTCOPY_BACKINGS: readonly Backing[] = ['shmem', 'hugetlb', 'anon'];
 
 export const postcopySuite: Suite = {
+  // Fault latency, blocktime and pages/s are read from the guest's clock.
+  guestCmdline: SAME_CLOCKSOURCE_CMDLINE,
   name: 'postcopy',
   description: 'postcopy migration workload: demand faults resolved by CONTINUE (minor) or COPY, blocktime and pages/s',
   programs: ['postcopy'],

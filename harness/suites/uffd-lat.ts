@@ -6,7 +6,7 @@
  */
 import type { Backing } from '../results/types.js';
 import { parseUffdLat } from './parsers/uffd-lat.js';
-import type { GuestCommand, Suite, SuiteContext } from './types.js';
+import { SAME_CLOCKSOURCE_CMDLINE, type GuestCommand, type Suite, type SuiteContext } from './types.js';
 
 /** Backings the program understands (-b). */
 const UFFD_LAT_BACKINGS: readonly Backing[] = ['anon', 'shmem', 'shmem-thp', 'hugetlb', 'hugetlb-1g'];
@@ -31,7 +31,7 @@ function matchingCases<T extends string>(cases: readonly T[], filter?: string): 
 export const uffdLatSuite: Suite = {
   // An idle vCPU's wake-up goes through the host scheduler under TCG and made the p50 of
   // the same case vary by 50-200% between fresh VMs; with idle=poll it is within 7%.
-  guestCmdline: ['idle=poll'],
+  guestCmdline: ['idle=poll', ...SAME_CLOCKSOURCE_CMDLINE],
   name: 'uffd-lat',
   description: 'userfaultfd fault round-trip latency: MISSING/MINOR/MOVE/WP resolution, blocking vs busy-poll handler',
   programs: ['uffd-lat'],
