@@ -22,8 +22,8 @@ t.test("a --test command's KTAP failure carries the diagnostics before it as its
       [
         'host-isolation/guest-isolated-from-host',
         'fail',
-        'backing anon | connecting to 10.0.2.2:8123 from the guest succeeded | ' +
-          'reached host loopback service: 10.0.2.2:8123 answered "HTTP/1.0 200 OK"',
+        'reached host loopback service: 10.0.2.2:8123 answered "HTTP/1.0 200 OK" | ' +
+          'connecting to 10.0.2.2:8123 from the guest succeeded | backing anon',
       ],
     ],
   );

@@ -75,8 +75,8 @@ t.test("a KTAP failure's reason is the diagnostic lines printed before it", asyn
       [
         'host-isolation/guest-isolated-from-host/anon',
         'fail',
-        'backing anon | connecting to 10.0.2.2:8123 from the guest succeeded | ' +
-          'reached host loopback service: 10.0.2.2:8123 answered "HTTP/1.0 200 OK"',
+        'reached host loopback service: 10.0.2.2:8123 answered "HTTP/1.0 200 OK" | ' +
+          'connecting to 10.0.2.2:8123 from the guest succeeded | backing anon',
       ],
     ],
     'the summary, TAP and JUnit say what the guest reached',

@@ -47,8 +47,10 @@ export const REASON_MAX_CHARS = 300;
 const REASON_SEPARATOR = ' | ';
 
 /**
- * The last of `lines` (trimmed, empty ones dropped) that fit in REASON_MAX_CHARS, joined on
- * one line; "… " in front when earlier lines were left out, a lone longer line cut to fit.
+ * The last of `lines` (trimmed, empty ones dropped) that fit in REASON_MAX_CHARS, on one line
+ * and nearest first: a program says why it failed just before its result, and summaries show
+ * only a reason's start. " | …" at the end when earlier lines were left out; a lone longer
+ * line is cut to fit.
  */
 export function boundedLines(lines: readonly string[]): string | undefined {
   const all = lines.map((l) => l.trim()).filter((l) => l.length > 0);
@@ -57,14 +59,14 @@ export function boundedLines(lines: readonly string[]): string | undefined {
   for (let i = all.length - 1; i >= 0; i--) {
     const line = all[i] ?? '';
     const grown = length + (kept.length ? REASON_SEPARATOR.length : 0) + line.length;
-    if (kept.length && grown > REASON_MAX_CHARS - 2) break;
-    kept.unshift(line);
+    if (kept.length && grown > REASON_MAX_CHARS - REASON_SEPARATOR.length - 1) break;
+    kept.push(line);
     length = grown;
   }
   if (kept.length === 0) return undefined;
   const text = kept.join(REASON_SEPARATOR);
   if (text.length > REASON_MAX_CHARS) return `${text.slice(0, REASON_MAX_CHARS - 1)}…`;
-  return kept.length < all.length ? `… ${text}` : text;
+  return kept.length < all.length ? `${text}${REASON_SEPARATOR}…` : text;
 }
 
 /**

@@ -135,7 +135,7 @@ t.test("a failed result's reason is the diagnostics before it (shared by uffd-la
     {
       name: 'guest-isolated-from-host',
       status: 'fail',
-      reason: /\| reached host loopback service: 10\.0\.2\.2:8123 answered "HTTP\/1\.0 200 OK"$/,
+      reason: /^reached host loopback service: 10\.0\.2\.2:8123 answered "HTTP\/1\.0 200 OK" \| /,
     },
   ]);
   t.end();
