@@ -141,3 +141,23 @@ t.test(
     t.equal(plan.unreached.filter((u) => u.reason !== undefined).length, 2, 'shmem-private of both crashed tests');
   },
 );
+
+t.test(
+  'a crash on a memory type the run does not select still stops that test (zeropage on anon, --backing shmem)',
+  async (t) => {
+    const c = ctx(['shmem']);
+    const cmd: GuestCommand = { ...fullCmd, args: ['-f', 'zeropage'], label: 'uffd-unit-tests.zeropage' };
+    const plan = resumeUnit(
+      cmd,
+      new Set(['uffd-unit-tests/zeropage/anon']),
+      c,
+      new Set(['uffd-unit-tests/zeropage/anon']),
+    );
+    t.same(plan.commands, [], 'no -f zeropage again: it would run anon first and crash again');
+    t.same(
+      plan.unreached.map((u) => u.id),
+      ['uffd-unit-tests/zeropage/shmem', 'uffd-unit-tests/zeropage/shmem-private'],
+    );
+    t.ok(plan.unreached.every((u) => /zeropage\/anon crashed the kernel/.test(u.reason ?? '')));
+  },
+);

@@ -78,7 +78,8 @@ export function resumeUnit(
   crashed: ReadonlySet<string> = new Set(),
 ): ResumePlan {
   const planned = plannedUnitSubtests(cmd, ctx) ?? [];
-  const crashers = new Set(planned.filter((t) => crashed.has(t.id)).map((t) => t.name));
+  // A crash on a memory type the run does not select (the program runs them all) counts too.
+  const crashers = new Set([...crashed].map((id) => id.split('/')[1] ?? '').filter((n) => n !== ''));
   const table = (ctx.programs.find((p) => p.name === UNIT)?.cases ?? []).map((c) => c.test);
   const unreached: ResumePlan['unreached'] = [];
   const tests: string[] = [];
@@ -86,7 +87,7 @@ export function resumeUnit(
     if (reached.has(t.id)) continue;
     const also = table.filter((n) => n.includes(t.name) && crashers.has(n));
     if (crashers.has(t.name)) {
-      const ids = planned.filter((p) => p.name === t.name && crashed.has(p.id)).map((p) => p.id);
+      const ids = [...crashed].filter((id) => id.split('/')[1] === t.name);
       unreached.push({
         ...t,
         reason: `not run: ${ids.join(', ')} crashed the kernel, and ${UNIT} runs ${t.name} on every memory type at once`,
