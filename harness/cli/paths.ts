@@ -22,7 +22,7 @@ import { parseList } from './options.js';
 export type PathRole = 'read-file' | 'read-dir' | 'read-dir-or-none' | 'write-dir' | 'write-file' | 'git-worktrees';
 
 export interface PathFlag {
-  /** How the user named it: '--results', or 'serve DIR' for a positional. */
+  /** How the user named it: '--results', or the command ('serve', 'merge') for a positional. */
   flag: string;
   /** As given (relative to the cwd); undefined when the flag was not given and has no default. */
   path: string | undefined;
@@ -132,7 +132,8 @@ async function problemWithExisting(role: PathRole, abs: string, st: Stats): Prom
       return why ? ` cannot be replaced (${dirname(abs)} is not writable: ${why})` : undefined;
     }
     if (!st.isFile()) return undefined; // a FIFO or device: opening it would block or consume it
-    return (await canOpen(abs)) ? undefined : ' cannot be read';
+    const unreadable = await cannotOpen(abs);
+    return unreadable ? ` cannot be read (${unreadable})` : undefined;
   }
   if (!st.isDirectory()) return ' is a file, not a directory';
   const listed = await readdir(abs).then(
@@ -179,12 +180,12 @@ async function notWritable(dir: string): Promise<string | undefined> {
   }
 }
 
-async function canOpen(file: string): Promise<boolean> {
+async function cannotOpen(file: string): Promise<string | undefined> {
   try {
     await (await open(file, 'r')).close();
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (e) {
+    return reason(errnoCode(e));
   }
 }
 
