@@ -64,7 +64,7 @@ t.test('flag validation: one-line errors before anything runs', async (t) => {
   await t.rejects(cli(bisectCommand, [...base]), /name what to test/);
   await t.rejects(
     cli(bisectCommand, [...base, '--test', 'uffd-unit-tests:minor/hugetlb']),
-    /\/nonexistent is not a git checkout/,
+    /--kernel-src \/nonexistent: no such directory/,
   );
   await t.rejects(
     cli(bisectCommand, [...base, '--test', 'uffd-unit-tests:minor', '--splat', 'any']),
@@ -83,7 +83,7 @@ t.test('flag validation: one-line errors before anything runs', async (t) => {
   await t.rejects(cli(bisectCommand, [...base, '--splat', 'any', '--test-cmd', 'true']), /do not go with --test-cmd/);
   await t.rejects(
     cli(bisectCommand, [...base, '--splat', 'any', '--filter', 'zeropage']),
-    /\/nonexistent is not a git checkout/,
+    /--kernel-src \/nonexistent: no such directory/,
     '--splat with --filter passes validation',
   );
 });

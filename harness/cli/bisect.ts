@@ -357,14 +357,7 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
   handler: async (a) => {
     setVerbose(a.verbose);
     const resultsDir = resolve(a['results-dir'] ?? `results/bisect-${a.good}-${a.bad}`.replace(/[^\w./-]+/g, '_'));
-    await checkPaths(
-      worktreeCommandPaths('bisect', {
-        kernelSrc: a['kernel-src'],
-        resultsDir,
-        worktree: a.worktree,
-        program: a.program,
-      }),
-    );
+    // Flags first (they need no file), then every path, then the work.
     const spec = parseSpec(a);
     const policy = policyFromArgs(a);
     const src = resolve(a['kernel-src']);
@@ -381,6 +374,14 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
       if (!spec) throw new UsageError('--test, --metric or --splat is required without --test-cmd');
       tester = kernelTester(a, spec, resultsDir);
     }
+    await checkPaths(
+      worktreeCommandPaths('bisect', {
+        kernelSrc: a['kernel-src'],
+        resultsDir,
+        worktree: a.worktree,
+        program: a.program,
+      }),
+    );
     const specText = spec?.text ?? `test-cmd: ${a['test-cmd'] ?? ''}`;
     try {
       const r = await runBisect(
