@@ -70,34 +70,8 @@ export class PlanRunner {
   /** A planned program the run stopped before (or while) running: named, with why, never silently missing. */
   private recordNotRun(suite: Suite, cmd: GuestCommand, why: string): void {
     if (this.programs.some((p) => p.command === guestCommandLine(cmd) && p.purpose === undefined)) return;
-    const reason = `not run: ${why}`;
-    this.programs.push({
-      program: cmd.program,
-      command: guestCommandLine(cmd),
-      ...(cmd.backing ? { backing: cmd.backing } : {}),
-      exitCode: null,
-      timedOut: false,
-      durationMs: 0,
-      status: 'error',
-      reason,
-      outputFile: '',
-    });
-    const id = `${cmd.program}/${cmd.label}`;
-    this.add(
-      {
-        id,
-        suite: suite.name,
-        program: cmd.program,
-        name: cmd.label,
-        ...(cmd.backing ? { backing: cmd.backing } : {}),
-        status: 'error',
-        reason,
-      },
-      '',
-      suite,
-      cmd,
-    );
-    this.noRetry.add(id);
+    this.recordWithoutRun(suite, cmd, 'error', `not run: ${why}`);
+    this.noRetry.add(`${cmd.program}/${cmd.label}`);
   }
 
   /**
@@ -108,11 +82,18 @@ export class PlanRunner {
     const prog = this.built.find((p) => p.name === cmd.program);
     if (prog?.status === 'built' && cmd.skipReason === undefined) return false;
     const status = prog?.status === 'failed' ? 'error' : 'skip';
-    const reason = cmd.skipReason ?? prog?.reason ?? `${cmd.program} was not built`;
+    this.recordWithoutRun(suite, cmd, status, cmd.skipReason ?? prog?.reason ?? `${cmd.program} was not built`);
+    return true;
+  }
+
+  /** A program that never ran: one program record and one subtest for it, with the reason. */
+  private recordWithoutRun(suite: Suite, cmd: GuestCommand, status: 'skip' | 'error', reason: string): void {
+    const backing = cmd.backing ? { backing: cmd.backing } : {};
+    const command = guestCommandLine(cmd);
     this.programs.push({
       program: cmd.program,
-      command: guestCommandLine(cmd),
-      ...(cmd.backing ? { backing: cmd.backing } : {}),
+      command,
+      ...backing,
       exitCode: null,
       timedOut: false,
       durationMs: 0,
@@ -120,21 +101,13 @@ export class PlanRunner {
       reason,
       outputFile: '',
     });
+    const id = `${cmd.program}/${cmd.label}`;
     this.add(
-      {
-        id: `${cmd.program}/${cmd.label}`,
-        suite: suite.name,
-        program: cmd.program,
-        name: cmd.label,
-        ...(cmd.backing ? { backing: cmd.backing } : {}),
-        status,
-        reason,
-      },
+      { id, suite: suite.name, program: cmd.program, name: cmd.label, ...backing, status, reason },
       '',
       suite,
       cmd,
     );
-    return true;
   }
 
   /** Keep the first result for each id: a resume that reruns earlier subtests does not overwrite them. */
