@@ -184,8 +184,8 @@ function programName(path: string): string {
 export function programFiles(given: readonly string[] | undefined): string[] {
   const files = parseList(given).map((p) => resolve(p));
   for (const f of files) {
-    if (!f.endsWith('.c')) throw new UsageError(`--program ${f}: expected a C source file (NAME.c)`);
-    if (!existsSync(f)) throw new UsageError(`--program ${f}: no such file`);
+    if (!f.endsWith('.c')) throw new UsageError(`--program ${f}: not a C source file: pass a NAME.c file`);
+    if (!existsSync(f)) throw new UsageError(`--program ${f}: no such file: pass the path of an existing NAME.c`);
   }
   const names = files.map(programName);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
