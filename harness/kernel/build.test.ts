@@ -174,3 +174,25 @@ t.test('the minimal kernel (tinyconfig + minimal + uffd) builds, and a rebuild i
   t.equal(again.bzImage, b.bzImage);
   t.equal(again.durationsMs['kernel'], undefined, 'no make on a hit');
 });
+
+t.test("a build that reuses the obj dir's checked .config still records the whole configure recipe", async (t) => {
+  // The obj dir lives in the tree: a second artifact cache finds it configured, skips kconfig and makes.
+  const minimal = await ensureMinimalKernel({ progress: 'off' });
+  const d = await scratch(t);
+  const b = await buildKernel({
+    kernelSrc: minimal.tree,
+    cacheDir: join(d, 'cache'),
+    base: 'tinyconfig',
+    kconfig: ['minimal', 'uffd'],
+    progress: 'off',
+  });
+  t.equal(b.cacheHit, false, 'a new artifact cache: built, not found');
+  t.match(await readFile(join(b.dir, 'build.log'), 'utf8'), /reusing its checked \.config/, 'kconfig was skipped');
+  const meta = JSON.parse(await readFile(b.metadataFile, 'utf8')) as { reproduce: string[] };
+  const steps = meta.reproduce.map((l) => (/[ /](tinyconfig|merge_config\.sh|olddefconfig|bzImage)\b/.exec(l) ?? [])[1]);
+  t.same(
+    steps.filter((x) => x !== undefined),
+    ['tinyconfig', 'merge_config.sh', 'olddefconfig', 'bzImage'],
+    'the recipe: base, fragments, olddefconfig, make, in order',
+  );
+});

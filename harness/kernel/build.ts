@@ -386,7 +386,7 @@ async function step(
   args: string[],
   o: { cwd?: string; timeoutMs: number; record?: boolean },
 ): Promise<RunResult> {
-  const line = o.cwd ? `(cd ${shellLine(o.cwd, []).trim()} && ${shellLine(cmd, args)})` : shellLine(cmd, args);
+  const line = commandLine({ what: cmd, cmd, args, ...(o.cwd !== undefined ? { cwd: o.cwd } : {}) });
   if (o.record !== false) ctx.reproduce.push(line);
   await logLine(ctx, `$ ${line}`);
   let r: RunResult;
@@ -559,44 +559,50 @@ interface ConfigureOptions {
   fragments: Fragment[];
 }
 
-/** base config, merge_config.sh -m, olddefconfig, then the fragment check. Returns the final .config text. */
+/** One command of the configure recipe; `copy` is a plain file copy done in-process. */
+type ConfigureCommand =
+  { what: string; cmd: string; args: string[]; cwd?: string } | { what: string; copy: { from: string; to: string } };
+
+/** The configure recipe: base config, merge_config.sh -m, olddefconfig. */
+function configureCommands(ctx: Ctx, c: ConfigureOptions): ConfigureCommand[] {
+  const { tree, obj } = c;
+  const cmds: ConfigureCommand[] = [];
+  if (c.base.target)
+    cmds.push({ what: `make ${c.base.target}`, cmd: 'make', args: makeArgs(ctx, tree, obj, [c.base.target]) });
+  else if (c.base.file) cmds.push({ what: 'cp', copy: { from: c.base.file, to: join(obj, '.config') } });
+  if (c.fragments.length > 0) {
+    const merge = join(tree, 'scripts/kconfig/merge_config.sh');
+    const args = [merge, '-m', '-O', obj, join(obj, '.config'), ...c.fragments.map((f) => f.path)];
+    cmds.push({ what: 'merge_config.sh', cmd: 'bash', args, cwd: obj });
+  }
+  cmds.push({ what: 'make olddefconfig', cmd: 'make', args: makeArgs(ctx, tree, obj, ['olddefconfig']) });
+  return cmds;
+}
+
+function commandLine(c: ConfigureCommand): string {
+  if ('copy' in c) return shellLine('cp', [c.copy.from, c.copy.to]);
+  const line = shellLine(c.cmd, c.args);
+  return c.cwd !== undefined ? `(cd ${shellLine(c.cwd, []).trim()} && ${line})` : line;
+}
+
+/** Runs the configure recipe, then the fragment check. Returns the final .config text. */
 async function configure(ctx: Ctx, c: ConfigureOptions): Promise<string> {
   const { tree, obj } = c;
   await mkdir(obj, { recursive: true });
-  const fail = async (r: RunResult, what: string): Promise<never> => {
+  for (const command of configureCommands(ctx, c)) {
+    if ('copy' in command) {
+      ctx.reproduce.push(commandLine(command));
+      await copyFile(command.copy.from, command.copy.to);
+      continue;
+    }
+    const { cmd, args, cwd } = command;
+    const r = await step(ctx, cmd, args, { timeoutMs: CONFIG_TIMEOUT_MS, ...(cwd !== undefined ? { cwd } : {}) });
+    if (r.exitCode === 0) continue;
     const f = classifyBuildFailure(r.all, tree);
-    const msg = `${what} failed in ${tree}: ${f.firstError}`;
+    const msg = `${command.what} failed in ${tree}: ${f.firstError}`;
     if (f.kind === 'broken') throw new BuildBrokenError(msg, f.firstError, tail(r.all, 30));
     throw new FaultlineError(msg, { detail: tail(r.all, 30) });
-  };
-  if (c.base.target) {
-    const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, [c.base.target]), { timeoutMs: CONFIG_TIMEOUT_MS });
-    if (r.exitCode !== 0) await fail(r, `make ${c.base.target}`);
-  } else if (c.base.file) {
-    ctx.reproduce.push(shellLine('cp', [c.base.file, join(obj, '.config')]));
-    await copyFile(c.base.file, join(obj, '.config'));
   }
-  if (c.fragments.length > 0) {
-    const r = await step(
-      ctx,
-      'bash',
-      [
-        join(tree, 'scripts/kconfig/merge_config.sh'),
-        '-m',
-        '-O',
-        obj,
-        join(obj, '.config'),
-        ...c.fragments.map((f) => f.path),
-      ],
-      {
-        cwd: obj,
-        timeoutMs: CONFIG_TIMEOUT_MS,
-      },
-    );
-    if (r.exitCode !== 0) await fail(r, 'merge_config.sh');
-  }
-  const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['olddefconfig']), { timeoutMs: CONFIG_TIMEOUT_MS });
-  if (r.exitCode !== 0) await fail(r, 'make olddefconfig');
   const text = await readFile(join(obj, '.config'), 'utf8');
   const mismatches = await checkFragments(c.fragments, text, tree, SRCARCH);
   if (mismatches.length > 0) throw new KconfigCheckError(mismatches, join(obj, '.config'));
@@ -903,6 +909,8 @@ async function configureObjDir(ctx: Ctx, plan: BuildPlan, tree: string): Promise
   const existing = await readFile(join(obj, '.config'), 'utf8').catch(() => '');
   if (!plan.opts.force && prev[0] === stamp && existing !== '' && prev[1] === configHash(existing)) {
     await logLine(ctx, `# kconfig inputs unchanged since the last configure of ${obj}: reusing its checked .config`);
+    // The recipe still names every configure command: the reuse is a shortcut, not a different build.
+    ctx.reproduce.push(...configureCommands(ctx, { tree, obj, base, fragments }).map(commandLine));
     return existing;
   }
   await rm(stampFile, { force: true });
