@@ -20,7 +20,7 @@ t.test('TCG command line: console on stdio, hostfwd on 127.0.0.1 only, no reboot
   const a = qemuArgs(base);
   t.same(after(a, '-accel'), ['tcg,thread=multi']);
   t.same(after(a, '-cpu'), ['max']);
-  t.same(after(a, '-netdev'), ['user,id=net0,hostfwd=tcp:127.0.0.1:40222-:22']);
+  t.same(after(a, '-netdev'), ['user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40222-:22']);
   t.ok(a.includes('-no-reboot'));
   t.same(after(a, '-serial'), ['chardev:con0']);
   t.same(after(a, '-kernel'), ['/k/bzImage']);
@@ -103,4 +103,22 @@ t.test('snapshots: QMP on a unix socket; a restore starts paused for migrate-inc
   const a = qemuArgs({ ...base, qmpSocket: '/tmp/q.sock', incoming: true });
   t.same(after(a, '-qmp'), ['unix:/tmp/q.sock,server=on,wait=off']);
   t.same(after(a, '-incoming'), ['defer']);
+});
+
+t.test('an isolated guest: restricted user network with only the SSH forward, QEMU under seccomp', async (t) => {
+  for (const c of [base, { ...base, accel: 'kvm' as const }, { ...base, qmpSocket: '/tmp/q.sock', incoming: true }]) {
+    const a = qemuArgs(c);
+    const netdev = after(a, '-netdev');
+    t.equal(netdev.length, 1, 'one network backend');
+    const opts = (netdev[0] ?? '').split(',');
+    t.ok(opts.includes('restrict=on'), 'restrict=on: the guest opens no connection to the host or beyond');
+    t.same(
+      opts.filter((o) => /^(hostfwd|guestfwd)=/.test(o)),
+      ['hostfwd=tcp:127.0.0.1:40222-:22'],
+      'the SSH forward on 127.0.0.1 is the only way in, nothing forwarded out',
+    );
+    t.same(after(a, '-nic'), [], 'no second network');
+    t.same(after(a, '-sandbox'), ['on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny']);
+    t.notMatch(after(a, '-sandbox')[0] ?? '', /spawn=deny/, 'snapshots migrate through exec:, which spawns');
+  }
 });

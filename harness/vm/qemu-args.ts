@@ -102,6 +102,13 @@ function memoryArgs(c: QemuConfig): string[] {
   return args;
 }
 
+/**
+ * QEMU's seccomp filter: no obsolete syscalls, no setuid/setgid, no scheduler or
+ * priority changes. spawn stays allowed: snapshots migrate through `exec:cat`
+ * (QEMU 7.2 has no `file:` migration URI), which forks a shell.
+ */
+const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny';
+
 export function qemuArgs(c: QemuConfig): string[] {
   return [
     ...memoryArgs(c),
@@ -128,12 +135,17 @@ export function qemuArgs(c: QemuConfig): string[] {
     'stdio,id=con0,signal=off',
     '-serial',
     'chardev:con0',
+    // restrict=on: the guest (a test program, or a hostile kernel) opens no connection
+    // through slirp, so it reaches neither the host's loopback (10.0.2.2, 10.0.2.3) nor
+    // any other address; only the SSH forward below, which the host opens, gets in.
     '-netdev',
-    `user,id=net0,hostfwd=tcp:127.0.0.1:${c.sshPort}-:22`,
+    `user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:${c.sshPort}-:22`,
     '-device',
     'virtio-net-pci,netdev=net0',
     '-device',
     'virtio-rng-pci',
+    '-sandbox',
+    QEMU_SANDBOX,
     ...(c.qmpSocket ? ['-qmp', `unix:${c.qmpSocket},server=on,wait=off`] : []),
     ...(c.incoming ? ['-incoming', 'defer'] : []),
   ];
