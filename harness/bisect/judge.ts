@@ -3,7 +3,8 @@ import { CommandBuilder, CommandRunner, type CommandArtifact } from '../revision
 import { RevisionTester } from '../revision/tester.js';
 import { ProgramCompileError } from '../revision/types.js';
 import { FaultlineError, errorMessage } from '../util/errors.js';
-import { evaluateRecord, isFatalSplat, type Evaluation, type TestSpec } from './spec.js';
+import { isFatalSplat } from '../console/severity.js';
+import { evaluateRecord, type Evaluation, type TestSpec } from './spec.js';
 import type { RunObservation, StepOutcome, StepTester, TestRequest } from './types.js';
 
 /**

@@ -1,4 +1,5 @@
-import { BACKINGS, type Backing, type RunRecord, type Splat, type SplatKind } from '../results/types.js';
+import { BACKINGS, type Backing, type RunRecord, type Splat } from '../results/types.js';
+import { isFatalSplat } from '../console/severity.js';
 import { basename } from 'node:path';
 import { UsageError } from '../util/errors.js';
 
@@ -180,13 +181,6 @@ export type Evaluation =
   | { kind: 'untestable'; detail: string }
   /** The run itself broke (guest died, harness error): retried, then skipped. */
   | { kind: 'infra'; detail: string };
-
-/** Splats that stop the kernel or the task that hit them: what is running cannot finish. */
-const FATAL_SPLATS: readonly SplatKind[] = ['panic', 'oops', 'bug'];
-
-export function isFatalSplat(s: Pick<Splat, 'kind'>): boolean {
-  return FATAL_SPLATS.includes(s.kind);
-}
 
 function splatText(s: Splat): string {
   return `${s.title}${s.test ? ` (during ${s.test})` : ''}`;
