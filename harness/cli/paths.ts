@@ -56,6 +56,13 @@ export function programFlags(given: string | readonly string[] | undefined): Pat
   }));
 }
 
+/** Each --known-issues FILE (a known-issues YAML file); `false` is --no-known-issues, no path. */
+export function knownIssuesFlags(given: readonly (string | boolean)[] | undefined): PathFlag[] {
+  return (given ?? [])
+    .filter((f): f is string => typeof f === 'string')
+    .map((path) => ({ flag: '--known-issues', path, role: 'read-file', wants: 'a known-issues YAML file' }));
+}
+
 /** The paths of bisect and series: the mbox, a checkout to add a worktree to, results, worktree, programs. */
 export function worktreeCommandPaths(
   command: 'bisect' | 'series',

@@ -19,7 +19,8 @@ import {
   positiveInt,
   type GuestFlagValues,
 } from './options.js';
-import { checkPaths, kernelSrcFlag, programFlags, type PathFlag } from './paths.js';
+import { checkPaths, kernelSrcFlag, knownIssuesFlags, programFlags, type PathFlag } from './paths.js';
+import { SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
 
 interface RunArgs extends GuestFlagValues {
   kernel?: string;
@@ -44,7 +45,16 @@ interface RunArgs extends GuestFlagValues {
   verbose: boolean;
   retries: number;
   'flaky-is-failure': boolean;
+  /** Files, and `false` for --no-known-issues (yargs' negation of the option). */
+  'known-issues'?: (string | boolean)[];
+  'known-is-failure': boolean;
   numa: number;
+}
+
+/** The shipped list unless --no-known-issues, then each --known-issues FILE. */
+function knownIssueFiles(given: RunArgs['known-issues']): string[] {
+  const files = (given ?? []).filter((f): f is string => typeof f === 'string');
+  return [...(given?.includes(false) ? [] : [SHIPPED_KNOWN_ISSUES]), ...files.map((f) => resolve(f))];
 }
 
 function runRequestFromArgs(a: RunArgs): RunRequest {
@@ -105,6 +115,8 @@ function runRequestFromArgs(a: RunArgs): RunRequest {
     retries: positiveInt('--retries', a.retries, 0, 10),
     numaNodes: positiveInt('--numa', a.numa, 1, 8),
     flakyIsFailure: a['flaky-is-failure'],
+    knownIssues: knownIssueFiles(a['known-issues']),
+    knownIsFailure: a['known-is-failure'],
     aptOptions: parseList(a['apt-option']),
   };
 }
@@ -116,6 +128,7 @@ function runPaths(a: RunArgs): PathFlag[] {
     { flag: '--modules', path: a.modules, role: 'read-dir', wants: 'the lib/modules/<release> directory of --kernel' },
     kernelSrcFlag(a['kernel-src'], { addsWorktree: a.ref !== undefined }),
     ...programFlags(a.program),
+    ...knownIssuesFlags(a['known-issues']),
     ...(a.list
       ? []
       : [
@@ -238,6 +251,17 @@ export const runCommand: CommandModule<object, RunArgs> = {
         type: 'boolean',
         default: false,
         describe: 'exit 1 when a subtest is flaky (default: flaky alone exits 0)',
+      })
+      .option('known-issues', {
+        type: 'string',
+        array: true,
+        describe:
+          'a known-issues YAML file (repeatable) besides the shipped known-issues/debian.yaml (--no-known-issues: not the shipped one)',
+      })
+      .option('known-is-failure', {
+        type: 'boolean',
+        default: false,
+        describe: 'exit 1 when a known issue is present (default: known failures alone exit 0)',
       })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' }),
   handler: async (argv) => {

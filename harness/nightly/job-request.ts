@@ -94,6 +94,8 @@ const requestSchema: JSONSchemaType<RunRequest> = {
     cmdline: optStr,
     retries: natural,
     flakyIsFailure: { type: 'boolean', nullable: true },
+    knownIssues: { ...strings, nullable: true },
+    knownIsFailure: { type: 'boolean', nullable: true },
     noSnapshot: { type: 'boolean', nullable: true },
   },
 };

@@ -21,6 +21,9 @@ function junitTestcase(t: SubtestResult, classPrefix?: string): string {
   const metrics = t.metrics?.length
     ? `<system-out>${escapeMarkup(t.metrics.map((m) => `${m.name}=${m.value} ${m.unit}`).join('\n'))}</system-out>`
     : '';
+  // A failure a known issue explains is skipped, naming the issue (the status stays in results.json).
+  if (t.known !== undefined && t.status !== 'pass')
+    return `${head}><skipped message="${escapeMarkup(`known issue ${t.known}: ${t.status}${t.reason ? `: ${t.reason}` : ''}`)}"/>${metrics}</testcase>`;
   switch (t.status) {
     case 'pass':
       return metrics ? `${head}>${metrics}</testcase>` : `${head}/>`;
@@ -50,12 +53,17 @@ function junitTestcase(t: SubtestResult, classPrefix?: string): string {
  * says during which test it came and an infrastructure error's first line is the message, the
  * whole error the body; without (a run's own junit.xml) the whole error is the message.
  */
-function runLevelTestcases(r: RunRecord, classPrefix?: string): { cases: string[]; failures: number; errors: number } {
+function runLevelTestcases(
+  r: RunRecord,
+  classPrefix?: string,
+): { cases: string[]; failures: number; errors: number; skipped: number } {
   const multi = classPrefix !== undefined;
-  const cases = r.splats.map(
-    (sp) =>
-      `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.kernel` : 'kernel')}" name="${escapeMarkup(`kernel/${sp.kind}${multi && sp.test ? ` during ${sp.test}` : ''}`)}" time="0.000"><failure message="${escapeMarkup(sp.title)}" type="${escapeMarkup(sp.kind)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`,
-  );
+  const cases = r.splats.map((sp) => {
+    const head = `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.kernel` : 'kernel')}" name="${escapeMarkup(`kernel/${sp.kind}${multi && sp.test ? ` during ${sp.test}` : ''}`)}" time="0.000">`;
+    return sp.known !== undefined
+      ? `${head}<skipped message="${escapeMarkup(`known issue ${sp.known}: ${sp.title}`)}"/></testcase>`
+      : `${head}<failure message="${escapeMarkup(sp.title)}" type="${escapeMarkup(sp.kind)}">${escapeMarkup(sp.excerpt)}</failure></testcase>`;
+  });
   // A run's own file has always left an empty infrastructure error out; the multi-run files keep it.
   const infra = multi ? r.infraError !== undefined : Boolean(r.infraError);
   if (infra && r.infraError !== undefined) {
@@ -66,20 +74,23 @@ function runLevelTestcases(r: RunRecord, classPrefix?: string): { cases: string[
       `    <testcase classname="${escapeMarkup(multi ? `${classPrefix}.faultline` : 'faultline')}" name="infrastructure" time="0.000">${error}</testcase>`,
     );
   }
+  const known = r.subtests.filter((t) => t.known !== undefined && t.status !== 'pass');
+  const knownSplats = r.splats.filter((sp) => sp.known !== undefined).length;
   return {
     cases,
-    failures: r.summary.fail + r.splats.length,
-    errors: r.summary.error + (infra ? 1 : 0),
+    failures: r.summary.fail - known.filter((t) => t.status === 'fail').length + r.splats.length - knownSplats,
+    errors: r.summary.error - known.filter((t) => t.status === 'error').length + (infra ? 1 : 0),
+    skipped: r.summary.skip - known.filter((t) => t.status === 'skip').length + known.length + knownSplats,
   };
 }
 
 export function toJunit(r: RunRecord): string {
   const s = r.summary;
-  const { cases: extra, failures, errors } = runLevelTestcases(r);
+  const { cases: extra, failures, errors, skipped } = runLevelTestcases(r);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="faultline" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" time="${(r.durationMs / 1000).toFixed(3)}">`,
-    `  <testsuite name="${escapeMarkup(`faultline.${r.suites.join('+')}`)}" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${s.skip}" timestamp="${r.startedAt}" hostname="${escapeMarkup(r.guest?.uname ?? 'guest')}">`,
+    `<testsuites name="faultline" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${(r.durationMs / 1000).toFixed(3)}">`,
+    `  <testsuite name="${escapeMarkup(`faultline.${r.suites.join('+')}`)}" tests="${s.total + extra.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" timestamp="${r.startedAt}" hostname="${escapeMarkup(r.guest?.uname ?? 'guest')}">`,
     ...r.subtests.map((t) => junitTestcase(t)),
     ...extra,
     '  </testsuite>',
@@ -112,10 +123,10 @@ export function toMultiRunJunit(runs: readonly JunitRun[], name = 'faultline'): 
     tests += n;
     failures += f;
     errors += e;
-    skipped += r.summary.skip;
+    skipped += extra.skipped;
     time += r.durationMs / 1000;
     suites.push(
-      `  <testsuite name="${escapeMarkup(suiteName)}" tests="${n}" failures="${f}" errors="${e}" skipped="${r.summary.skip}" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${escapeMarkup(r.startedAt)}" hostname="${escapeMarkup(r.guest?.uname ?? r.kernel.release ?? 'guest')}">`,
+      `  <testsuite name="${escapeMarkup(suiteName)}" tests="${n}" failures="${f}" errors="${e}" skipped="${extra.skipped}" time="${(r.durationMs / 1000).toFixed(3)}" timestamp="${escapeMarkup(r.startedAt)}" hostname="${escapeMarkup(r.guest?.uname ?? r.kernel.release ?? 'guest')}">`,
       ...cases,
       '  </testsuite>',
     );

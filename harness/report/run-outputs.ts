@@ -5,8 +5,22 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { toJunit } from './junit.js';
 import { toTap } from './tap.js';
 
+/** The known issues a run met, each with its link: present ones first, then the ones that passed (fixed?). */
+function knownIssueLines(r: RunRecord): string[] {
+  return (r.knownIssues ?? []).map((k) =>
+    k.state === 'present'
+      ? `KNOWN ${k.id} (${k.culprit}): ${k.title} <${k.report}>: ${k.where.join(', ')}`
+      : `FIXED? ${k.id}: ${k.title} <${k.report}>: passed: ${k.where.join(', ')}`,
+  );
+}
+
 export function summaryTable(r: RunRecord): string {
-  const rows = r.subtests.map((t) => [t.id, t.status.toUpperCase(), t.reason ?? '']);
+  // A failure a known issue explains shows as KNOWN, its real status and the issue after it.
+  const rows = r.subtests.map((t) =>
+    t.known !== undefined && t.status !== 'pass'
+      ? [t.id, 'KNOWN', `${t.known}: ${t.status}${t.reason ? `: ${t.reason}` : ''}`]
+      : [t.id, t.status.toUpperCase(), t.reason ?? ''],
+  );
   const w0 = Math.max(4, ...rows.map((x) => (x[0] ?? '').length));
   const lines = rows.map(
     ([id, st, why]) => `${(id ?? '').padEnd(w0)}  ${(st ?? '').padEnd(5)}  ${(why ?? '').slice(0, 100)}`,
@@ -15,7 +29,7 @@ export function summaryTable(r: RunRecord): string {
   const head = `faultline run ${r.runId}: kernel ${r.kernel.release ?? r.kernel.path}, ${r.qemu ? `${r.qemu.accel}, ${r.qemu.smp} vCPU, ${r.qemu.memMiB} MiB` : 'on the host, no guest'}`;
   const splats = r.splats.map(
     (sp) =>
-      `KERNEL ${sp.kind.toUpperCase()}${sp.subtest ? ` during ${sp.subtest}` : sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`,
+      `${sp.known !== undefined ? `KNOWN ${sp.known}: ` : ''}KERNEL ${sp.kind.toUpperCase()}${sp.subtest ? ` during ${sp.subtest}` : sp.test ? ` during ${sp.test}` : ''}: ${sp.title}`,
   );
   const flaky = r.subtests.filter((t) => t.status === 'flaky').map((t) => `FLAKY ${t.id}: ${t.reason ?? ''}`);
   // Program lines only for failures no subtest shows (a subtest's own line says it better).
@@ -26,7 +40,8 @@ export function summaryTable(r: RunRecord): string {
       (p) => `program ${p.program}${p.backing ? ` (${p.backing})` : ''}: ${p.status.toUpperCase()} ${p.reason ?? ''}`,
     );
   const boots = (r.guest?.boots ?? 1) > 1 ? `; guest booted ${r.guest?.boots ?? 1} times` : '';
-  const tail = `${s.total} subtests: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error, ${s.flaky} flaky; ${r.splats.length} kernel splat(s)${boots}; verdict ${r.verdict.toUpperCase()} in ${(r.durationMs / 1000).toFixed(1)} s`;
+  const known = r.subtests.filter((t) => t.known !== undefined && t.status !== 'pass').length;
+  const tail = `${s.total} subtests: ${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error, ${s.flaky} flaky${known ? ` (${known} of them known issues)` : ''}; ${r.splats.length} kernel splat(s)${boots}; verdict ${r.verdict.toUpperCase()} in ${(r.durationMs / 1000).toFixed(1)} s`;
   return [
     head,
     '',
@@ -35,6 +50,7 @@ export function summaryTable(r: RunRecord): string {
     ...progs,
     ...flaky,
     ...splats,
+    ...knownIssueLines(r),
     ...(r.infraError ? [`INFRASTRUCTURE ERROR: ${r.infraError}`] : []),
     tail,
     '',

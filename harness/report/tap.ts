@@ -26,9 +26,15 @@ export function toTap(r: RunRecord): string {
     const ok = t.status === 'pass' || t.status === 'skip' || t.status === 'flaky';
     const directive =
       t.status === 'skip' ? ` # SKIP ${t.reason ?? ''}`.trimEnd() : t.status === 'flaky' ? ' # flaky' : '';
-    out.push(`${ok ? 'ok' : 'not ok'} ${n} - ${t.id}${directive}`);
+    // A failure a known issue explains is TODO: TAP's expected failure, which does not fail the run.
+    const todo = !ok && t.known !== undefined ? ` # TODO known issue ${t.known}` : '';
+    out.push(`${ok ? 'ok' : 'not ok'} ${n} - ${t.id}${directive}${todo}`);
     if (!ok || t.status === 'flaky' || t.metrics?.length) {
-      const fields: Record<string, string | number | undefined> = { status: t.status, reason: t.reason };
+      const fields: Record<string, string | number | undefined> = {
+        status: t.status,
+        reason: t.reason,
+        known_issue: t.known,
+      };
       (t.attempts ?? []).forEach((a, i) => {
         fields[`attempt_${i + 1}`] = `${a.status}${a.reason ? `: ${a.reason}` : ''} (${a.outputFile})`;
       });
@@ -38,7 +44,8 @@ export function toTap(r: RunRecord): string {
   }
   for (const s of r.splats) {
     n++;
-    out.push(`not ok ${n} - kernel/${s.kind}${s.test ? ` (during ${s.test})` : ''}`);
+    const todo = s.known !== undefined ? ` # TODO known issue ${s.known}` : '';
+    out.push(`not ok ${n} - kernel/${s.kind}${s.test ? ` (during ${s.test})` : ''}${todo}`);
     out.push(...yamlBlock({ title: s.title, console_line: s.line }, '  '));
   }
   if (r.infraError) {

@@ -1,6 +1,7 @@
 import { ExitCode, FaultlineError, type ExitCodeValue } from '../util/errors.js';
 import type { JSONSchemaType } from 'ajv';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { knownIssueOutcomeSchema } from './known-issues.js';
 import {
   ACCELS,
   BACKINGS,
@@ -77,6 +78,7 @@ const subtestSchema: JSONSchemaType<SubtestResult> = {
     durationMs: optNum,
     metrics: { type: 'array', items: metricSchema, nullable: true },
     attempts: { type: 'array', items: attemptSchema, nullable: true },
+    known: optStr,
   },
 };
 
@@ -90,6 +92,7 @@ const splatSchema: JSONSchemaType<Splat> = {
     test: optStr,
     subtest: optStr,
     line: { type: 'integer', minimum: 1 },
+    known: optStr,
   },
 };
 
@@ -190,6 +193,7 @@ const runRecordSchema: JSONSchemaType<RunRecord> = {
     subtests: { type: 'array', items: subtestSchema },
     splats: { type: 'array', items: splatSchema },
     infraError: optStr,
+    knownIssues: { type: 'array', items: knownIssueOutcomeSchema, nullable: true },
     summary: summarySchema,
     verdict: verdictSchema,
     timing: {
@@ -293,13 +297,19 @@ export function summarize(subtests: readonly SubtestResult[]): RunSummary {
  * show for it. Otherwise `error` when the harness lost the guest with no sign from the
  * kernel or could not finish; a subtest that errored (crashed, timed out) is a failure too.
  * A flaky subtest passed in the end: it alone never fails a run (see --flaky-is-failure).
+ * A subtest or splat a known issue explains (`known`) is left out (see --known-is-failure).
  */
 export function verdictOf(r: Pick<RunRecord, 'subtests' | 'splats' | 'infraError' | 'programs'>): RunRecord['verdict'] {
-  if (r.splats.length > 0) return 'fail';
-  if (r.subtests.some((t) => t.status === 'fail')) return 'fail';
+  const tests = r.subtests.filter((t) => t.known === undefined);
+  if (r.splats.some((sp) => sp.known === undefined)) return 'fail';
+  if (tests.some((t) => t.status === 'fail')) return 'fail';
   if (r.infraError !== undefined) return 'error';
-  if (r.subtests.some((t) => t.status === 'error')) return 'fail';
-  const shown = new Set(r.subtests.filter((t) => t.status === 'error' || t.status === 'flaky').map((t) => t.program));
+  if (tests.some((t) => t.status === 'error')) return 'fail';
+  const shown = new Set(
+    r.subtests
+      .filter((t) => t.status === 'error' || t.status === 'flaky' || t.known !== undefined)
+      .map((t) => t.program),
+  );
   if (
     r.programs.some(
       (p) => p.purpose === undefined && (p.status === 'fail' || p.status === 'error') && !shown.has(p.program),
@@ -309,8 +319,17 @@ export function verdictOf(r: Pick<RunRecord, 'subtests' | 'splats' | 'infraError
   return 'pass';
 }
 
-/** Exit code of a run: a flaky subtest alone passes unless the user asked otherwise. */
-export function exitCodeOf(r: Pick<RunRecord, 'verdict' | 'summary'>, flakyIsFailure: boolean): ExitCodeValue {
-  if (r.verdict === 'pass') return flakyIsFailure && r.summary.flaky > 0 ? ExitCode.testFailure : ExitCode.ok;
-  return r.verdict === 'fail' ? ExitCode.testFailure : ExitCode.infra;
+/**
+ * Exit code of a run: a flaky subtest alone passes, and so does a failure a known issue
+ * explains, unless the user asked otherwise.
+ */
+export function exitCodeOf(
+  r: Pick<RunRecord, 'verdict' | 'summary' | 'knownIssues'>,
+  flakyIsFailure: boolean,
+  knownIsFailure = false,
+): ExitCodeValue {
+  if (r.verdict !== 'pass') return r.verdict === 'fail' ? ExitCode.testFailure : ExitCode.infra;
+  if (flakyIsFailure && r.summary.flaky > 0) return ExitCode.testFailure;
+  if (knownIsFailure && (r.knownIssues ?? []).some((k) => k.state === 'present')) return ExitCode.testFailure;
+  return ExitCode.ok;
 }

@@ -3,6 +3,7 @@
  * TAP, junit.xml, HTML and KCIDB are views of it. Anything read back from disk goes
  * through validateRunRecord() (record.ts), never a bare cast.
  */
+import type { KnownIssueOutcome } from './known-issues.js';
 
 /**
  * `flaky`: failed or errored, then passed when rerun on its own (`--retries`); every
@@ -52,6 +53,8 @@ export interface Splat {
   subtest?: string;
   /** Line number in console.log where it starts (1-based). */
   line: number;
+  /** The known issue (known-issues.ts) that explains it: it does not fail the run. */
+  known?: string;
 }
 
 export type SplatKind =
@@ -105,6 +108,11 @@ export interface SubtestResult {
    * each retry): what CI dashboards show as flaky attempts. Absent for a single run.
    */
   attempts?: SubtestAttempt[];
+  /**
+   * The known issue (known-issues.ts) that explains this failure: `status` stays what it was,
+   * and the verdict leaves it out (unless --known-is-failure).
+   */
+  known?: string;
 }
 
 /** One run of a subtest: its outcome and where its program's raw output is. */
@@ -209,6 +217,8 @@ export interface RunRecord {
   splats: Splat[];
   /** Set when the run could not complete (guest died, SSH lost, ...). */
   infraError?: string;
+  /** The known issues that applied: present (matched a failure) or absent (their tests passed). */
+  knownIssues?: KnownIssueOutcome[];
   summary: RunSummary;
   verdict: Verdict;
   /** Time spent inside guest test processes vs total, for the harness-overhead figure. */

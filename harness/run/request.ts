@@ -55,4 +55,8 @@ export interface RunRequest {
   noSnapshot?: boolean;
   /** Exit 1 when a subtest is flaky (default: a run whose only trouble is flakiness exits 0). */
   flakyIsFailure?: boolean;
+  /** Known-issues files whose entries mark expected failures (known-issues.ts); none: nothing is known. */
+  knownIssues?: string[];
+  /** Exit 1 when a known issue is present (default: a run whose only failures are known exits 0). */
+  knownIsFailure?: boolean;
 }

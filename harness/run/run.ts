@@ -12,6 +12,7 @@ import { programSuite } from '../suites/program.js';
 import { suiteByName } from '../suites/registry.js';
 import type { Suite, SuiteContext } from '../suites/types.js';
 import { exitCodeOf, newRunRecord, summarize, verdictOf } from '../results/record.js';
+import { applyKnownIssues, overdueKnownIssues, readKnownIssues, type KnownIssue } from '../results/known-issues.js';
 import type { GuestRunRecord } from '../results/types.js';
 import { writeRunOutputs } from '../report/run-outputs.js';
 import { writeLatencyReport } from '../report/run-latency.js';
@@ -121,8 +122,11 @@ export async function buildSuitePrograms(
   return names;
 }
 
-/** Refuse requests that cannot work before anything is downloaded or booted. */
-async function checkRequest(req: RunRequest, suites: readonly Suite[]): Promise<void> {
+/**
+ * Refuse requests that cannot work before anything is downloaded or booted; the known issues
+ * they name, read (a bad file is refused here too).
+ */
+async function checkRequest(req: RunRequest, suites: readonly Suite[]): Promise<KnownIssue[]> {
   if (suites.length === 0 && !req.programs?.length)
     throw new UsageError('nothing to run: name a --suite or a --program');
   if (req.guestRam === 'hugetlb') await checkHostHugepages(req.memMiB);
@@ -131,6 +135,7 @@ async function checkRequest(req: RunRequest, suites: readonly Suite[]): Promise<
       '--backing hugetlb-1g needs 1 GiB pages in the guest: add --hugepages-1g N (and --mem large enough)',
     );
   }
+  return readKnownIssues(req.knownIssues ?? []);
 }
 
 /**
@@ -140,7 +145,7 @@ async function checkRequest(req: RunRequest, suites: readonly Suite[]): Promise<
 export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const t0 = Date.now();
   const suites: Suite[] = req.suites.map(suiteByName);
-  await checkRequest(req, suites);
+  const known = await checkRequest(req, suites);
   const qemu = await requireQemu();
   const runId = req.runId ?? newRunId(new Date(t0));
   const dir = resolve(req.resultsRoot, runId);
@@ -211,11 +216,11 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
     () => new PlanRunner(session, ctx, dir, selftests.programs, req.timeoutSec).run(suites, req.retries),
     image.keys.clientPrivatePath,
   );
-  finishRecord(record, session, t0);
+  finishRecord(record, session, t0, known);
   await writeLatencyReport(dir, record);
   await writeRunOutputs(dir, record);
   await log.close();
-  return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false) };
+  return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false, req.knownIsFailure ?? false) };
 }
 
 /** What the suites plan their programs from: the request's guest and filters, the programs built. */
@@ -267,8 +272,11 @@ async function runOnGuest(
   }
 }
 
-function finishRecord(record: GuestRunRecord, session: GuestSession, t0: number): void {
+function finishRecord(record: GuestRunRecord, session: GuestSession, t0: number, known: KnownIssue[]): void {
   record.splats = session.splats;
+  applyKnownIssues(record, known);
+  for (const k of overdueKnownIssues(known, new Date().toISOString().slice(0, 10)))
+    log.warn(`known issue ${k.id} was due for review on ${k.review_by ?? ''}: is it still there? (${k.report})`);
   record.guest.boots = session.boots;
   if (session.starts.length) record.guest.starts = session.starts;
   const finished = Date.now();

@@ -1,0 +1,260 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { unitTestCases } from '../selftests/source-info.js';
+import { uffdSuite } from '../suites/uffd.js';
+import { toJunit } from '../report/junit.js';
+import { summaryTable } from '../report/run-outputs.js';
+import { toTap } from '../report/tap.js';
+import { ExitCode, UsageError } from '../util/errors.js';
+import {
+  SHIPPED_KNOWN_ISSUES,
+  applyKnownIssues,
+  parseKnownIssues,
+  readKnownIssues,
+  type KnownIssue,
+} from './known-issues.js';
+import { exitCodeOf, newRunRecord, validateRunRecord, verdictOf } from './record.js';
+import type { RunRecord } from './types.js';
+
+// Real inputs: the results.json of `faultline run --suite mm --backing hugetlb,shmem` on Debian's
+// 6.12.118 kernel and tree (TCG, before known issues existed: exit 1 on four failures), and
+// uffd-unit-tests' real output of a run that died in events on anon.
+const FIXTURE = join(import.meta.dirname, 'fixtures', 'known-issues', 'mm-hugetlb-shmem.6.12.118-tcg.json');
+const mmRun = (): RunRecord => validateRunRecord(JSON.parse(readFileSync(FIXTURE, 'utf8')), FIXTURE);
+const FAILED = [
+  'khugepaged/mm.khugepaged',
+  'khugepaged/mm.khugepaged_-s_2',
+  'memfd_test hugetlbfs',
+  'hugetlb-read-hwpoison',
+];
+
+t.test('the real mm run fails without known issues, on exactly four failures', async (t) => {
+  const r = mmRun();
+  t.equal(r.verdict, 'fail');
+  t.same(
+    r.subtests.filter((s) => s.status === 'fail' || s.status === 'error').map((s) => s.id),
+    FAILED,
+  );
+});
+
+t.test('with the shipped list the same run passes, each failure named by its known issue', async (t) => {
+  const shipped = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
+  const r = mmRun();
+  applyKnownIssues(r, shipped);
+  r.verdict = verdictOf(r);
+  t.equal(r.verdict, 'pass');
+  t.equal(exitCodeOf(r, false), ExitCode.ok, 'known failures alone exit 0');
+  t.equal(exitCodeOf(r, false, true), ExitCode.testFailure, '--known-is-failure exits 1');
+  t.same(
+    Object.fromEntries(r.subtests.filter((s) => s.known !== undefined).map((s) => [s.id, [s.known, s.status]])),
+    {
+      'khugepaged/mm.khugepaged': ['debian-6.12-khugepaged-ksft-skip', 'error'],
+      'khugepaged/mm.khugepaged_-s_2': ['debian-6.12-khugepaged-ksft-skip', 'error'],
+      'memfd_test hugetlbfs': ['debian-6.12-memfd-hugetlbfs-seal-exec', 'fail'],
+      'hugetlb-read-hwpoison': ['debian-6.12-hugetlb-read-hwpoison-sigbus', 'fail'],
+    },
+    'the real status is kept beside the issue',
+  );
+  t.same(
+    r.knownIssues?.map((k) => [k.id, k.state]),
+    [
+      ['debian-6.12-khugepaged-ksft-skip', 'present'],
+      ['debian-6.12-memfd-hugetlbfs-seal-exec', 'present'],
+      ['debian-6.12-hugetlb-read-hwpoison-sigbus', 'present'],
+    ],
+    'the uffd flakes do not apply: suite uffd did not run',
+  );
+  validateRunRecord(JSON.parse(JSON.stringify(r)), 'the marked record');
+
+  const summary = summaryTable(r);
+  t.match(summary, /^hugetlb-read-hwpoison +KNOWN +debian-6\.12-hugetlb-read-hwpoison-sigbus: fail: /m);
+  t.match(
+    summary,
+    /^KNOWN debian-6\.12-memfd-hugetlbfs-seal-exec \(code\): .* <faultline issue 22: .*>: memfd_test hugetlbfs$/m,
+  );
+  t.match(summary, /2 fail, 510 skip, 2 error, 0 flaky \(4 of them known issues\); .* verdict PASS/);
+  const tap = toTap(r);
+  t.match(tap, /^not ok \d+ - memfd_test hugetlbfs # TODO known issue debian-6\.12-memfd-hugetlbfs-seal-exec$/m);
+  t.match(tap, /^ {2}known_issue: "debian-6\.12-khugepaged-ksft-skip"$/m);
+  const junit = toJunit(r);
+  t.match(
+    junit,
+    /name="hugetlb-read-hwpoison" [^>]*><skipped message="known issue debian-6\.12-hugetlb-read-hwpoison-sigbus: fail: /,
+  );
+  t.match(junit, /<testsuites name="faultline" tests="793" failures="0" errors="0" skipped="514"/);
+});
+
+t.test('an issue whose test ran and passed is absent (fixed?)', async (t) => {
+  const [issue] = parseKnownIssues(
+    [
+      'issues:',
+      '  - id: memfd-shmem',
+      '    title: memfd_test on shmem',
+      '    report: a subject',
+      '    culprit: code',
+      '    match: { tests: [memfd_test] }',
+    ].join('\n'),
+    'inline.yaml',
+  );
+  const r = mmRun();
+  applyKnownIssues(r, issue ? [issue] : []);
+  t.same(r.knownIssues, [
+    {
+      id: 'memfd-shmem',
+      title: 'memfd_test on shmem',
+      report: 'a subject',
+      culprit: 'code',
+      state: 'absent',
+      where: ['memfd_test'],
+    },
+  ]);
+  t.match(summaryTable(r), /^FIXED\? memfd-shmem: memfd_test on shmem <a subject>: passed: memfd_test$/m);
+});
+
+t.test('scope: an issue scoped to 6.1 does not match a 6.12 record', async (t) => {
+  const shipped = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
+  const on61 = shipped.map((k): KnownIssue => ({
+    ...k,
+    scope: { ...k.scope, kernel: { from: '6.1', before: '6.2' } },
+  }));
+  const r = mmRun();
+  applyKnownIssues(r, on61);
+  t.equal(r.knownIssues, undefined, 'nothing applied');
+  t.ok(r.subtests.every((s) => s.known === undefined));
+  t.equal(verdictOf(r), 'fail');
+  // Debian's 6.1 kernels say 6.1.0-N in uname -r: the range still holds them.
+  const r61 = mmRun();
+  r61.kernel = { ...r61.kernel, release: '6.1.0-57-amd64' };
+  applyKnownIssues(r61, on61);
+  t.equal(verdictOf(r61), 'pass', 'the same issues on a 6.1 release do match');
+  const wrongBacking = shipped.map((k): KnownIssue => ({ ...k, scope: { ...k.scope, backings: ['shmem'] } }));
+  const rb = mmRun();
+  applyKnownIssues(rb, wrongBacking);
+  t.same(
+    rb.subtests.filter((s) => s.known !== undefined).map((s) => s.id),
+    [],
+    'khugepaged runs on anon, the rest on hugetlb',
+  );
+});
+
+t.test('a reason the issue does not describe stays red', async (t) => {
+  const shipped = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
+  const r = mmRun();
+  const hw = r.subtests.find((s) => s.id === 'hugetlb-read-hwpoison');
+  if (hw) hw.reason = 'exit 1: a new way to fail';
+  applyKnownIssues(r, shipped);
+  t.equal(hw?.known, undefined);
+  t.equal(verdictOf(r), 'fail');
+  t.match(summaryTable(r), /^hugetlb-read-hwpoison +FAIL +exit 1: a new way to fail$/m);
+});
+
+t.test('a real uffd-unit-tests death in events on anon is the shipped upstream flake', async (t) => {
+  const source = readFileSync(
+    join(import.meta.dirname, '..', 'selftests', 'fixtures', 'uffd-unit-tests.6.12.117.c'),
+    'utf8',
+  );
+  const died = readFileSync(
+    join(import.meta.dirname, '..', 'suites', 'fixtures', 'uffd', 'uffd-unit-tests.died-at-events.6.12-tcg.txt'),
+    'utf8',
+  );
+  const parsed = uffdSuite.parse(
+    { program: 'uffd-unit-tests', args: [], timeoutSec: 1200, label: 'uffd-unit-tests' },
+    { output: died, exitCode: 1, timedOut: false, durationMs: 1 },
+    {
+      backings: ['anon', 'shmem', 'hugetlb'],
+      smp: 2,
+      memMiB: 1024,
+      hugepages2m: 64,
+      quick: false,
+      programs: [{ name: 'uffd-unit-tests', status: 'built', path: '/x', cases: unitTestCases(source) }],
+    },
+  );
+  const { kernel, selftests } = mmRun();
+  const rec = (): RunRecord =>
+    newRunRecord({
+      runId: 'events',
+      startedAt: '2026-12-07T00:00:00Z',
+      kernel,
+      selftests,
+      suites: ['uffd'],
+      backings: ['anon'],
+      subtests: structuredClone(parsed.subtests),
+    });
+  const shipped = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
+  const r = rec();
+  t.equal(r.verdict, 'fail', 'the death fails the run without known issues');
+  applyKnownIssues(r, shipped);
+  t.equal(
+    r.subtests.find((s) => s.id === 'uffd-unit-tests/events/anon')?.known,
+    'uffd-unit-tests-events-anon-copy-enoent',
+  );
+  t.equal(verdictOf(r), 'pass');
+  // As flaky: its one failed attempt died of the flake, then it passed.
+  const f = rec();
+  const events = f.subtests.find((s) => s.id === 'uffd-unit-tests/events/anon');
+  if (events) {
+    events.attempts = [
+      { status: 'error', reason: events.reason ?? '', outputFile: 'output/a.txt' },
+      { status: 'pass', outputFile: 'output/b.txt' },
+    ];
+    events.status = 'flaky';
+    delete events.reason;
+  }
+  applyKnownIssues(f, shipped);
+  t.equal(events?.known, 'uffd-unit-tests-events-anon-copy-enoent', 'a flaky attempt that died of it');
+  if (events?.attempts?.[0]) events.attempts[0].reason = 'ERROR: something else';
+  delete events?.known;
+  applyKnownIssues(f, shipped);
+  t.equal(events?.known, undefined, 'a flaky attempt that died of something else is not the known flake');
+});
+
+t.test('a bad known-issues file is one line naming FILE:LINE:COL, exit 2', async (t) => {
+  const bad = (text: string): UsageError => {
+    try {
+      parseKnownIssues(text, 'mine.yaml');
+    } catch (e) {
+      if (e instanceof UsageError) return e;
+      throw e;
+    }
+    throw new Error('accepted');
+  };
+  const entry = ['issues:', '  - id: a', '    title: t', '    report: r', '    culprit: test'];
+  const cases: [string[], RegExp][] = [
+    [
+      [...entry, '    match: { tests: [x] }', '    scope: { kernal: { from: "6.1" } }'],
+      /^mine\.yaml:7:14: invalid known-issues file: \/issues\/0\/scope\/kernal unknown key 'kernal'$/,
+    ],
+    [
+      [...entry.slice(0, 4), '    culprit: kernel', '    match: { tests: [x] }'],
+      /^mine\.yaml:5:14: .*\/issues\/0\/culprit must be equal to one of the allowed values: code, test, harness$/,
+    ],
+    [
+      [...entry, '    match: { statuses: [fail] }'],
+      /^mine\.yaml:6:12: .*\/issues\/0\/match must name tests .* or a splat/,
+    ],
+    [
+      [...entry, '    match: { tests: [x], reason: "(" }'],
+      /^mine\.yaml:6:34: .*\/issues\/0\/match\/reason is not a valid regex/,
+    ],
+    [
+      [...entry, '    match: { tests: [x] }', ...entry.slice(1), '    match: { tests: [y] }'],
+      /^mine\.yaml:7:9: .*\/issues\/1\/id 'a' is used twice/,
+    ],
+    [
+      [...entry, '    match: { tests: [x] }', '    review_by: "2027-3-1"'],
+      /^mine\.yaml:7:16: .*\/issues\/0\/review_by must match pattern/,
+    ],
+    [['issues: [', '  - id: a'], /^mine\.yaml:\d+:\d+: not valid YAML: /],
+  ];
+  for (const [lines, re] of cases) {
+    const e = bad(lines.join('\n'));
+    t.match(e.message, re);
+    t.notMatch(e.message, /\n/, 'one line');
+    t.equal(e.exitCode, ExitCode.infra, 'exit 2');
+  }
+  await t.rejects(
+    readKnownIssues(['/nonexistent/known.yaml']),
+    /^cannot read known-issues file \/nonexistent\/known\.yaml: ENOENT/,
+  );
+});
