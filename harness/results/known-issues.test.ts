@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unitTestCases } from '../selftests/source-info.js';
 import { uffdSuite } from '../suites/uffd.js';
+import { notPassed } from '../e2e/upstream-flakes.js';
 import { toJunit } from '../report/junit.js';
 import { summaryTable } from '../report/run-outputs.js';
 import { toTap } from '../report/tap.js';
@@ -203,10 +204,12 @@ t.test('a real uffd-unit-tests death in events on anon is the shipped upstream f
   }
   applyKnownIssues(f, shipped);
   t.equal(events?.known, 'uffd-unit-tests-events-anon-copy-enoent', 'a flaky attempt that died of it');
+  t.equal(notPassed(events), undefined, "the e2e tests' upstream flakes are the shipped list's");
   if (events?.attempts?.[0]) events.attempts[0].reason = 'ERROR: something else';
   delete events?.known;
   applyKnownIssues(f, shipped);
   t.equal(events?.known, undefined, 'a flaky attempt that died of something else is not the known flake');
+  t.match(notPassed(events), /^flaky \(attempts: error ERROR: something else; pass\)$/, 'nor passes an e2e test');
 });
 
 t.test('a bad known-issues file is one line naming FILE:LINE:COL, exit 2', async (t) => {
