@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { exists, writeFileAtomic } from '../util/fsutil.js';
@@ -148,9 +148,55 @@ async function decodeMail(mail: string, messageId: string | undefined): Promise<
   return { file, patch: patch.toString('utf8') };
 }
 
+/**
+ * Bounds on what a series from a stranger may hold, each far above any real series (the
+ * largest patch series on the kernel lists are a few MiB; a treewide patch a few thousand
+ * hunks; RFC 5322 caps a header line at 998 characters; a patch mail nests one or two
+ * multiparts): past them the mbox is refused before git sees it.
+ */
+export const MBOX_LIMITS = { bytes: 64 * 2 ** 20, hunksPerPatch: 20_000, headerLineBytes: 16_384, multiparts: 8 };
+
+/** Why the raw mail `mail` (its text as cut out) is refused, or undefined. */
+function hostileMail(mail: string): string | undefined {
+  const end = mail.search(/\r?\n\r?\n/);
+  const head = end < 0 ? mail : mail.slice(0, end);
+  const longest = Math.max(0, ...head.split('\n').map((l) => l.length));
+  if (longest > MBOX_LIMITS.headerLineBytes)
+    return `has a header line of ${longest} characters, over the bound of ${MBOX_LIMITS.headerLineBytes}`;
+  const multiparts = mail.match(/^content-type:[ \t]*multipart\//gim)?.length ?? 0;
+  if (multiparts > MBOX_LIMITS.multiparts)
+    return `nests ${multiparts} multipart MIME parts, over the bound of ${MBOX_LIMITS.multiparts} (a MIME bomb?)`;
+  return undefined;
+}
+
+/** A path a diff names, unquoted: git quotes paths with unusual characters. */
+const diffPath = (p: string): string => p.trim().replace(/^"(.*)"$/, '$1');
+
+/** Why the decoded patch is refused: too many hunks, a path out of the tree, a symlink; or undefined. */
+function hostilePatch(patch: string): string | undefined {
+  const hunks = patch.match(/^@@ /gm)?.length ?? 0;
+  if (hunks > MBOX_LIMITS.hunksPerPatch)
+    return `has ${hunks} hunks, over the bound of ${MBOX_LIMITS.hunksPerPatch} for one patch`;
+  const paths = [
+    ...[...patch.matchAll(/^diff --git a\/(.*) b\/(.*)$/gm)].flatMap((m) => [m[1] ?? '', m[2] ?? '']),
+    ...[...patch.matchAll(/^(?:rename|copy) (?:from|to) (.*)$/gm)].map((m) => m[1] ?? ''),
+    ...[...patch.matchAll(/^(?:---|\+\+\+) (?!\/dev\/null$)(?:[ab]\/)?(.*)$/gm)].map((m) => m[1] ?? ''),
+  ].map(diffPath);
+  const outside = paths.find((p) => p.startsWith('/') || /(^|\/)\.\.(\/|$)/.test(p));
+  if (outside !== undefined) return `names the path '${outside.slice(0, 200)}', outside the tree`;
+  if (/^(?:new file mode|new mode) 120000$/m.test(patch))
+    return 'creates a symbolic link (mode 120000), which later patches could write through';
+  return undefined;
+}
+
 /** Split an mbox with `git mailsplit` (git am's own splitter) and classify each mail. */
 export async function parseMbox(mboxFile: string, outDir: string): Promise<ParsedMbox> {
   if (!(await exists(mboxFile))) throw new UsageError(`--mbox ${mboxFile}: no such file`);
+  const { size } = await stat(mboxFile);
+  if (size > MBOX_LIMITS.bytes)
+    throw new UsageError(
+      `--mbox ${mboxFile} is ${(size / 2 ** 20).toFixed(0)} MiB, over the bound of ${MBOX_LIMITS.bytes / 2 ** 20} MiB for one series: pass the series alone`,
+    );
   await mkdir(outDir, { recursive: true });
   const r = await run('git', ['mailsplit', '-b', `-o${outDir}`, mboxFile], {
     timeoutMs: 60_000,
@@ -164,6 +210,8 @@ export async function parseMbox(mboxFile: string, outDir: string): Promise<Parse
   for (const f of files) {
     const file = join(outDir, f);
     const mail = await readFile(file, 'utf8');
+    const refused = hostileMail(mail);
+    if (refused) throw new UsageError(`mail ${f} of --mbox ${mboxFile} ${refused}: refusing the series`);
     const h = parseHeaders(mail);
     const rawSubject = decodeMimeWords(h.get('subject') ?? '');
     const subject = cleanSubject(rawSubject);
@@ -178,6 +226,9 @@ export async function parseMbox(mboxFile: string, outDir: string): Promise<Parse
     }
     // Decoded first: a base64 patch shows no diff until it is.
     const decoded = await decodeMail(file, messageId);
+    const bad = hostilePatch(decoded.patch);
+    if (bad)
+      throw new UsageError(`mail ${f} of --mbox ${mboxFile} ("${subject.slice(0, 80)}") ${bad}: refusing the series`);
     const hasDiff = /^diff --git |^Index: |^--- \S.*\n\+\+\+ /m.test(decoded.patch);
     if (number?.n === 0 || (!hasDiff && !out.cover && out.patches.length === 0 && number)) {
       out.cover ??= { ...threadHeaders(h, rawSubject), file };
