@@ -10,6 +10,7 @@ import { dirname, extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newRunRecord, readRunRecord } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
+import { SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
 import { writeRunOutputs } from '../report/run-outputs.js';
 import type { AccelRequest, RunRequest } from '../run/request.js';
 import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue } from '../util/errors.js';
@@ -116,6 +117,7 @@ function realExecutor(
       ...(plan.filter !== undefined ? { filter: plan.filter } : {}),
       keepVm: false,
       retries: plan.retries,
+      knownIssues: [SHIPPED_KNOWN_ISSUES, ...(plan.knownIssues ?? [])],
       numaNodes: plan.numaNodes,
       hugepages2m: plan.hugepages2m,
       hugepages1g: plan.hugepages1g,

@@ -181,3 +181,22 @@ t.test('programs: your own C files, resolved against the plan, one more job per 
   t.match(detail(text.replace('zeropage-wake.c', 'zeropage-wake.txt')), /programs\[0\]: .*C source file/);
   t.match(detail('kernels: [{name: deb, debian: "6.12"}]\nbackings: [anon]'), /the plan needs suites: .* or programs:/);
 });
+
+t.test('known_issues: files resolved against the plan, checked when the plan is read', async (t) => {
+  const file = join(import.meta.dirname, '..', '..', 'plans', 'known.yaml');
+  const text = ['kernels: [{name: deb, debian: "6.12"}]', 'backings: [anon]', 'suites: [uffd]'].join('\n');
+  const p = parsePlan(`${text}\nknown_issues: [../known-issues/debian.yaml]`, file);
+  t.same(p.knownIssues, [join(import.meta.dirname, '..', '..', 'known-issues', 'debian.yaml')]);
+  t.equal(parsePlan(text, file).knownIssues, undefined, 'none: the shipped list alone');
+  let detail = 'accepted';
+  try {
+    parsePlan(`${text}\nknown_issues: [../known-issues/missing.yaml]`, file);
+  } catch (e) {
+    if (!(e instanceof FaultlineError)) throw e;
+    detail = e.detail ?? '';
+  }
+  t.match(detail, /known\.yaml:4:\d+: known_issues\[0\]: no such file .*known-issues\/missing\.yaml/);
+  // A file whose contents are bad is refused by readPlan, naming the known-issues file's line.
+  const bad = join(dir, 'bad-known-issues.yaml');
+  await t.rejects(readPlan(bad), /known-issues-bad\.yaml:5:14: invalid known-issues file: \/issues\/0\/culprit /);
+});

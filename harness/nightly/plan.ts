@@ -22,6 +22,7 @@ import { UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
 import { stableStringify } from '../util/stable-json.js';
 import { minMemFor1gPages } from '../vm/qemu-args.js';
+import { readKnownIssues } from '../results/known-issues.js';
 
 /** Same defaults as `faultline run`. */
 const DEFAULT_TIMEOUT_SEC = 1200;
@@ -49,6 +50,7 @@ const TOP_KEYS = [
   'retries',
   'numa',
   'programs',
+  'known_issues',
 ] as const;
 const KERNEL_KEYS = ['name', 'debian', 'tree', 'ref', 'kconfig'] as const;
 const CONFIG_KEYS = ['name', 'fragments'] as const;
@@ -291,6 +293,21 @@ function readPrograms(r: PlanReader, node: YamlNode | null | undefined, root: Ya
   return programs;
 }
 
+/** `known_issues:`: known-issues YAML files, resolved against the plan's directory, that exist. */
+function readKnownIssueFiles(
+  r: PlanReader,
+  node: YamlNode | null | undefined,
+  root: YamlNode | null,
+  file: string,
+): string[] {
+  const files = r
+    .stringList(node, 'known_issues', root, { what: 'known-issues YAML file', nonEmpty: true })
+    .map((p) => resolve(dirname(file), p));
+  for (const [i, p] of files.entries())
+    if (!existsSync(p)) r.err(node, `known_issues[${i}]`, `no such file ${p}`, root);
+  return files;
+}
+
 type Entries = ReadonlyMap<string, { key: YamlNode; value: YamlNode | null }>;
 
 /** `kernels:`: a non-empty list, names unique. */
@@ -386,6 +403,7 @@ export function parsePlan(text: string, file: string): Plan {
         }) as GuestRam[])
       : ['anon'];
     if (e.has('programs')) plan.programs = readPrograms(r, v('programs'), root, file);
+    if (e.has('known_issues')) plan.knownIssues = readKnownIssueFiles(r, v('known_issues'), root, file);
     if (!e.has('suites') && !e.has('programs'))
       r.err(root, 'suites', 'the plan needs suites: (e.g. [uffd]) or programs: (your own C files)');
     plan.suites = e.has('suites')
@@ -485,7 +503,10 @@ export async function readPlan(file: string): Promise<Plan> {
       `cannot read plan ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}: pass an existing YAML/JSON file to --plan`,
     );
   }
-  return parsePlan(text, file);
+  const plan = parsePlan(text, file);
+  // Their contents too, before any job runs: a bad one is its own FILE:LINE:COL line.
+  await readKnownIssues(plan.knownIssues ?? []);
+  return plan;
 }
 
 /** Stable identity of a plan: resume and merge refuse to mix different plans. */

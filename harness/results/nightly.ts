@@ -67,6 +67,11 @@ export interface Plan {
    * plan's directory: they run as one more job per kernel, guest RAM and backing (suite `program`).
    */
   programs?: string[];
+  /**
+   * Known-issues files (`known_issues:`, resolved against the plan's directory), applied to every
+   * job besides the shipped list (known-issues.ts).
+   */
+  knownIssues?: string[];
 }
 
 export interface Job {
@@ -194,6 +199,7 @@ const planSchema: JSONSchemaType<Plan> = {
     retries: natural,
     numaNodes: positive,
     programs: { ...strings, nullable: true },
+    knownIssues: { ...strings, nullable: true },
   },
 };
 
