@@ -1,5 +1,7 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { unitTestCases } from '../selftests/source-info.js';
 import { uffdSuite } from '../suites/uffd.js';
@@ -8,6 +10,7 @@ import { toJunit } from '../report/junit.js';
 import { summaryTable } from '../report/run-outputs.js';
 import { toTap } from '../report/tap.js';
 import { ExitCode, UsageError } from '../util/errors.js';
+import { PROJECT_ROOT } from '../util/project.js';
 import {
   SHIPPED_KNOWN_ISSUES,
   applyKnownIssues,
@@ -260,4 +263,27 @@ t.test('a bad known-issues file is one line naming FILE:LINE:COL, exit 2', async
     readKnownIssues(['/nonexistent/known.yaml']),
     /^cannot read known-issues file \/nonexistent\/known\.yaml: ENOENT/,
   );
+});
+
+t.test('faultline run: a bad --known-issues file is one line, exit 2, before anything runs', async (t) => {
+  const bad = join(import.meta.dirname, '..', 'nightly', 'fixtures', 'plans', 'known-issues-bad.yaml');
+  const results = mkdtempSync(join(tmpdir(), 'faultline-known-cli-'));
+  t.teardown(() => rmSync(results, { recursive: true, force: true }));
+  for (const extra of [[], ['--no-known-issues']]) {
+    const r = await execa(
+      process.execPath,
+      [join(PROJECT_ROOT, 'bin', 'faultline.js'), 'run', ...extra, '--known-issues', bad, '--results', results],
+      {
+        reject: false,
+        timeout: 60_000,
+        stdin: 'ignore',
+      },
+    );
+    t.equal(r.exitCode, 2, `exit 2 ${extra.join(' ')}`);
+    t.equal(
+      r.stderr.trim(),
+      `faultline: ${bad}:5:14: invalid known-issues file: /issues/0/culprit must be equal to one of the allowed values: code, test, harness`,
+    );
+    t.same(readdirSync(results), [], 'no run directory');
+  }
 });
