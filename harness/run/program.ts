@@ -4,9 +4,9 @@ import { errorMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { shellQuote } from '../util/proc.js';
 import type { ProgramRun, Splat, SplatKind, SubtestResult } from '../results/types.js';
-import { SshSession } from '../ssh/transport.js';
+import { SshSession, type ExecResult } from '../ssh/transport.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from '../suites/types.js';
-import type { Guest } from '../vm/guest.js';
+import { CONSOLE_LOG_LIMIT_BYTES, type Guest } from '../vm/guest.js';
 import { GUEST_DIR, type GuestSession, type LiveGuest } from './session.js';
 import type { GuestSysctl } from '../selftests/mm-programs.js';
 
@@ -27,6 +27,12 @@ const FATAL: ReadonlySet<SplatKind> = new Set([
   'hung-task',
   'rcu-stall',
 ]);
+/**
+ * The most output a program may print (about 100 times the largest a suite prints, the mm
+ * suite's 140 KiB): past it the program is killed, a test that floods gigabytes must not
+ * fill the host.
+ */
+export const PROGRAM_OUTPUT_LIMIT_BYTES = 16 * 2 ** 20;
 /** The guest's OOM killer names its victim on the console. */
 const OOM_KILL = /Out of memory: Killed process \d+ \(([^)]*)\)[^\n]*/;
 
@@ -128,6 +134,7 @@ export async function runProgram(
   log.info(`[${suite.name}] ${cmd.label}: ${line}`);
   const live = await guestForNextProgram(session, cmd);
   const consoleStart = live.guest.console.lineTimes.length;
+  const consoleHadRoom = live.guest.console.cutOffAt === undefined;
   const streamed: Streamed = { chunks: [] };
   // The guest kills the test at its timeout; the host waits a grace period longer before declaring a hang.
   const r = await live.ssh.exec(
@@ -135,6 +142,7 @@ export async function runProgram(
     {
       timeoutMs: cmd.timeoutSec * 1000 + HANG_GRACE_MS,
       pty: true,
+      maxOutputBytes: PROGRAM_OUTPUT_LIMIT_BYTES,
       onData: (text) => streamed.chunks.push({ at: Date.now(), text }),
     },
   );
@@ -183,17 +191,23 @@ export async function runProgram(
         ctx,
         r.output,
       );
-    const rm = cmd.leaves?.length ? `rm -f ${cmd.leaves.map(shellQuote).join(' ')}; ` : '';
-    const restore = cmd.sysctls?.length ? `[ -f ${RESTORE} ] && sh ${RESTORE}; rm -f ${RESTORE}; ` : '';
-    // A guest that dies right after the program is the next program's to find (and reboot).
-    await live.ssh
-      .exec(`cd ${GUEST_DIR}; ${rm}${restore}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 })
-      .catch((e: unknown) => log.info(`end marker not written: ${errorMessage(e)}`));
+    if (consoleHadRoom) explainFlood(result, r, live.guest.console.cutOffAt, suite, cmd, ctx);
+    await endProgram(live, cmd);
   }
   log.info(
     `[${suite.name}] ${cmd.label}: ${result.program.status}${result.program.reason ? ` (${result.program.reason})` : ''} in ${(r.durationMs / 1000).toFixed(1)} s`,
   );
   return result;
+}
+
+/** Undo what the program's command set up and mark its end on the console. */
+async function endProgram(live: LiveGuest, cmd: GuestCommand): Promise<void> {
+  const rm = cmd.leaves?.length ? `rm -f ${cmd.leaves.map(shellQuote).join(' ')}; ` : '';
+  const restore = cmd.sysctls?.length ? `[ -f ${RESTORE} ] && sh ${RESTORE}; rm -f ${RESTORE}; ` : '';
+  // A guest that dies right after the program is the next program's to find (and reboot).
+  await live.ssh
+    .exec(`cd ${GUEST_DIR}; ${rm}${restore}echo 'faultline: end ${cmd.label}' > /dev/kmsg`, { timeoutMs: 30_000 })
+    .catch((e: unknown) => log.info(`end marker not written: ${errorMessage(e)}`));
 }
 
 /**
@@ -226,12 +240,12 @@ const SSH_SIGNAL_NAME = /^SIG[A-Z0-9]+$/;
  */
 async function guestLoss(
   live: LiveGuest,
-  r: { lost?: string; timedOut: boolean; durationMs: number; exitCode: number | null; signal?: string },
+  r: Pick<ExecResult, 'lost' | 'timedOut' | 'durationMs' | 'exitCode' | 'signal' | 'outputCutOffBytes'>,
 ): Promise<string | undefined> {
   const { guest } = live;
   const secs = `${Math.round(r.durationMs / 1000)} s`;
   // A channel that closed with neither exit status nor signal: the connection broke under it.
-  const noStatus = r.exitCode === null && r.signal === undefined && !r.timedOut;
+  const noStatus = r.exitCode === null && r.signal === undefined && !r.timedOut && r.outputCutOffBytes === undefined;
   if (r.lost !== undefined || noStatus || !guest.running) {
     await Promise.race([guest.exited, new Promise((res) => setTimeout(res, EXIT_GRACE_MS))]);
     if (!guest.running) {
@@ -339,6 +353,34 @@ function chargeLoss(
     Object.assign(result.program, { status: 'error', reason });
     result.lostGuest = { reason: `${reason} (during ${cmd.label})`, kernelSign: false };
   }
+}
+
+/**
+ * A program that flooded its output (killed at the bound) or the guest's console (cut off
+ * at its bound while the program ran) fails, saying which and at what bound.
+ */
+function explainFlood(
+  result: ProgramResult,
+  r: Pick<ExecResult, 'output' | 'outputCutOffBytes'>,
+  consoleCutOffAt: number | undefined,
+  suite: Suite,
+  cmd: GuestCommand,
+  ctx: SuiteContext,
+): void {
+  const mib = (b: number): string => `${b / 2 ** 20} MiB`;
+  const why = [
+    r.outputCutOffBytes !== undefined
+      ? `output flood: killed when its output reached the bound of ${mib(r.outputCutOffBytes)}, the rest dropped`
+      : '',
+    consoleCutOffAt !== undefined
+      ? `console flood: console.log cut off at its bound of ${mib(CONSOLE_LOG_LIMIT_BYTES)} while it ran`
+      : '',
+  ].filter(Boolean);
+  if (!why.length) return;
+  const reason = why.join('; ');
+  const id = subtestAt(r.output, result.subtests, suite, cmd, ctx) ?? programSubtestId(cmd);
+  upsert(result, id, suite, cmd, { status: 'fail', reason });
+  Object.assign(result.program, { status: 'fail', reason });
 }
 
 /** A program SIGKILLed before its deadline: when the guest's OOM killer did it, say so. */

@@ -23,6 +23,8 @@ export interface ExecResult {
   timedOut: boolean;
   /** The connection broke while the command ran (guest died or stopped answering keepalives): why. */
   lost?: string;
+  /** Set when the command printed more than ExecOptions.maxOutputBytes: it was killed there, the rest dropped. */
+  outputCutOffBytes?: number;
   durationMs: number;
 }
 
@@ -31,12 +33,42 @@ export interface ExecOptions {
   onData?: (chunk: string) => void;
   /** Allocate a pty: line-buffered stdout from the test, stdout/stderr interleaved as printed. */
   pty?: boolean;
+  /** Keep at most this many bytes of output; past it the command is killed (a flood must not fill the host). */
+  maxOutputBytes?: number;
 }
 
 function hostKeyBlob(publicKeyLine: string): Buffer {
   const b64 = publicKeyLine.trim().split(/\s+/)[1];
   if (!b64) throw new FaultlineError('malformed guest host public key');
   return Buffer.from(b64, 'base64');
+}
+
+/**
+ * A command's stdout and stderr as they arrive, up to opts.maxOutputBytes: the first byte
+ * past it kills the command (KILL, then the channel is closed, which hangs up its pty).
+ */
+function collectOutput(ch: ClientChannel, opts: ExecOptions): { output: () => string; cutOff: () => boolean } {
+  const max = opts.maxOutputBytes ?? Infinity;
+  const chunks: string[] = [];
+  let bytes = 0;
+  let cutOff = false;
+  const onData = (d: Buffer): void => {
+    if (cutOff) return;
+    const room = max - bytes;
+    const kept = d.length > room ? d.subarray(0, room) : d;
+    bytes += kept.length;
+    const s = kept.toString('utf8');
+    chunks.push(s);
+    opts.onData?.(s);
+    if (d.length > room) {
+      cutOff = true;
+      ch.signal('KILL');
+      ch.close();
+    }
+  };
+  ch.on('data', onData);
+  ch.stderr.on('data', onData);
+  return { output: () => chunks.join(''), cutOff: () => cutOff };
 }
 
 export class SshSession {
@@ -123,17 +155,10 @@ export class SshSession {
         : {};
       this.client.exec(command, execOpts, (err: Error | undefined, ch: ClientChannel) => {
         if (err) return reject(new FaultlineError(`ssh exec failed: ${err.message}`));
-        let output = '';
+        const collected = collectOutput(ch, opts);
         let timedOut = false;
         let exitCode: number | null = null;
         let signal: string | undefined;
-        const onData = (d: Buffer): void => {
-          const s = d.toString('utf8');
-          output += s;
-          opts.onData?.(s);
-        };
-        ch.on('data', onData);
-        ch.stderr.on('data', onData);
         ch.on('exit', (code: number | null, sig?: string) => {
           exitCode = code;
           if (sig) signal = sig;
@@ -142,11 +167,12 @@ export class SshSession {
         const finish = (): void => {
           clearTimeout(timer);
           resolve({
-            output,
+            output: collected.output(),
             exitCode,
             ...(signal ? { signal } : {}),
             timedOut,
             ...(lost !== undefined ? { lost } : {}),
+            ...(collected.cutOff() ? { outputCutOffBytes: opts.maxOutputBytes } : {}),
             durationMs: Date.now() - started,
           });
         };

@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
@@ -29,13 +29,42 @@ export interface BootOptions {
   appendConsole?: boolean;
 }
 
-/** The console as it streams in: full text kept for the record, lines fed to the splat detector. */
+/**
+ * The most console.log may hold (all guests of a run together): a boot prints ~30 KiB, so
+ * 8 MiB holds 20 crashed guests' reboots with their reports many times over. A guest that
+ * floods its console (a printk storm, a program writing to /dev/console) must not fill
+ * the host's disk or memory.
+ */
+export const CONSOLE_LOG_LIMIT_BYTES = 8 * 2 ** 20;
+
+/**
+ * The console as it streams in: full text kept for the record, lines fed to the splat
+ * detector, up to `room` bytes; past it nothing more is kept or read (`cutOffAt` says when).
+ */
 class ConsoleWatcher {
   readonly detector = new SplatDetector();
   private text = '';
   private partial = '';
   private waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
   readonly lineTimes: number[] = [];
+  /** When the console reached its bound (epoch ms); undefined while it has room. */
+  cutOffAt: number | undefined;
+
+  constructor(private room: number) {}
+
+  /** The part of `chunk` to keep; the marker line instead of the rest once the bound is reached. */
+  admit(chunk: string): string {
+    if (this.cutOffAt !== undefined) return '';
+    const bytes = Buffer.byteLength(chunk);
+    if (bytes <= this.room) {
+      this.room -= bytes;
+      return chunk;
+    }
+    this.cutOffAt = Date.now();
+    const kept = Buffer.from(chunk).subarray(0, Math.max(0, this.room)).toString('utf8');
+    this.room = 0;
+    return `${kept}\n[faultline] console.log cut off at its bound of ${CONSOLE_LOG_LIMIT_BYTES / 2 ** 20} MiB: the guest printed more, which was dropped\n`;
+  }
 
   feed(chunk: string): void {
     this.text += chunk;
@@ -86,7 +115,7 @@ class ConsoleWatcher {
 }
 
 export class Guest {
-  readonly console = new ConsoleWatcher();
+  readonly console: ConsoleWatcher;
   readonly command: string[];
   readonly startedAt = Date.now();
   /** Resolves when QEMU exits, with its exit code (null when killed by a signal). */
@@ -101,10 +130,14 @@ export class Guest {
     opts: BootOptions,
   ) {
     this.command = argv;
+    // A reboot appends to the run's console.log: its bound counts what the earlier guests printed.
+    const before = opts.appendConsole ? (statSync(opts.consolePath, { throwIfNoEntry: false })?.size ?? 0) : 0;
+    this.console = new ConsoleWatcher(CONSOLE_LOG_LIMIT_BYTES - before);
     this.consoleFile = createWriteStream(opts.consolePath, { flags: opts.appendConsole ? 'a' : 'w' });
     this.proc = spawnBound(argv, opts.lifetimeMs);
     const onData = (chunk: Buffer): void => {
-      const s = chunk.toString('utf8');
+      const s = this.console.admit(chunk.toString('utf8'));
+      if (!s) return;
       this.consoleFile.write(s);
       this.console.feed(s);
     };
