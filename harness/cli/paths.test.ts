@@ -98,6 +98,12 @@ const ROWS: Row[] = [
   },
   { every: true, flag: '--program', role: 'read-file', argv: (p) => [...RUN, '--program', p, '--results', OK] },
   { every: true, flag: '--results', role: 'write-dir', argv: (p) => [...RUN, '--results', p] },
+  {
+    every: true,
+    flag: '--known-issues',
+    role: 'read-file',
+    argv: (p) => [...RUN, '--known-issues', p, '--results', OK],
+  },
   { flag: '--kernel-src', role: 'read-dir', argv: (p) => ['build', '--kernel-src', p] },
   { flag: '--kernel-src', role: 'git-worktrees', argv: (p) => ['build', '--kernel-src', p, '--ref', 'HEAD'] },
   {
