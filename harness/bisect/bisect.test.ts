@@ -263,3 +263,29 @@ t.test(
     }
   },
 );
+
+t.test(
+  'a verified culprit is handed over with its worktree at the culprit, and the command line is kept',
+  async (t) => {
+    const { repo, tester, opts } = await setup(t, { commits: 8, culprit: 5 }, 'source');
+    const seen: { hash?: string; head?: string; worktreeExisted?: boolean } = {};
+    const command = { cwd: '/somewhere', argv: ['faultline', 'bisect', '--test', 'toy:answer'] };
+    const r = await runBisect(
+      opts({
+        command,
+        onVerifiedCulprit: async (record, worktree) => {
+          seen.hash = record.culprit?.hash;
+          seen.head = await new Git(worktree).head();
+          seen.worktreeExisted = await exists(join(worktree, 'main.c'));
+        },
+      }),
+      tester,
+    );
+    t.ok(r.verification?.verified);
+    t.equal(seen.hash, repo.hashes[5], 'called with the culprit');
+    t.equal(seen.head, repo.hashes[5], 'the worktree is checked out at the culprit');
+    t.ok(seen.worktreeExisted, 'before the worktree is removed');
+    t.same(r.command, command);
+    t.same((await readBisectRecord(join(opts().resultsDir, 'results.json'))).command, command, 'in results.json');
+  },
+);

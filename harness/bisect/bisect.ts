@@ -7,6 +7,7 @@ import { log } from '../util/log.js';
 import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, passThreshold, tallyOf } from './policy.js';
 import { readBisectRecord, readBisectState, type BisectState } from './record.js';
 import type {
+  BisectCommand,
   BisectRecord,
   CommitSummary,
   RunObservation,
@@ -33,6 +34,13 @@ export interface BisectOptions {
   firstParent?: boolean;
   /** Safety net against a runaway loop (default: range size + 8). */
   maxSteps?: number;
+  /** The command line that started the bisect, kept in the record for reproduction. */
+  command?: BisectCommand;
+  /**
+   * Called once with a verified culprit, before the worktree is removed: the worktree (checked
+   * out at the culprit) still holds the tree's scripts and the builds' obj dirs.
+   */
+  onVerifiedCulprit?: (record: BisectRecord, worktree: string) => Promise<void>;
 }
 
 /** The endpoints do not behave as claimed: nothing to bisect. Exit 2 (bad input). */
@@ -177,6 +185,7 @@ async function loadState(o: {
       spec: opts.spec,
       tester: o.tester.describe(),
       policy,
+      ...(opts.command ? { command: opts.command } : {}),
       worktree: resolve(opts.worktree ?? join(resultsDir, 'worktree')),
       startedAt: new Date().toISOString(),
       phase: 'endpoints',
@@ -573,6 +582,10 @@ async function writeResults(session: BisectSession, verification: Verification |
   }
   await writeFileAtomic(join(resultsDir, LOG), record.bisectLog);
   await writeJsonAtomic(join(resultsDir, RESULTS), record);
+  if (record.culprit && record.verification?.verified && session.opts.onVerifiedCulprit) {
+    await wt.checkoutDetached(record.culprit.hash);
+    await session.opts.onVerifiedCulprit(record, wt.dir);
+  }
   state.phase = 'done';
   await session.save();
   if (!session.opts.keepWorktree) await session.userGit.worktreeRemove(wt.dir);
@@ -617,6 +630,7 @@ function buildRecord(state: BisectState, result: Pick<BisectRecord, 'outcome'> &
     spec: state.spec,
     tester: state.tester,
     policy: state.policy,
+    ...(state.command ? { command: state.command } : {}),
     startedAt: state.startedAt,
     finishedAt,
     durationMs: Date.parse(finishedAt) - Date.parse(state.startedAt),

@@ -205,3 +205,23 @@ t.test('a bisect state file is checked as strictly as its type, in one line nami
     };
   });
 });
+
+t.test('the command line a bisect keeps for its culprit mail is typed: cwd and a non-empty argv', async (t) => {
+  const command = { cwd: '/work', argv: ['faultline', 'bisect', '--kernel-src', 'linux'] };
+  const ok = await readChanged(t, FOUND, readBisectRecord, (r) => {
+    r['command'] = command;
+  });
+  t.equal(ok, '', 'a record with its command line is valid');
+  const stateOk = await readChanged(t, DONE, readBisectState, (r) => {
+    r['command'] = command;
+  });
+  t.equal(stateOk, '', 'and so is a state file');
+  const empty = await readChanged(t, FOUND, readBisectRecord, (r) => {
+    r['command'] = { cwd: '/work', argv: [] };
+  });
+  t.match(empty, /: \/command\/argv must NOT have fewer than 1 items$/);
+  const text = await readChanged(t, FOUND, readBisectRecord, (r) => {
+    r['command'] = 'faultline bisect';
+  });
+  t.match(text, /: \/command must be object$/);
+});

@@ -1,6 +1,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
 import type {
+  BisectCommand,
   BisectRecord,
   CommitSummary,
   RunObservation,
@@ -13,7 +14,7 @@ import type {
 /** The resumable state of one bisect (results dir/state.json), rewritten atomically after every change. */
 export interface BisectState extends Pick<
   BisectRecord,
-  'repo' | 'goodRef' | 'badRef' | 'good' | 'bad' | 'spec' | 'tester' | 'policy' | 'startedAt'
+  'repo' | 'goodRef' | 'badRef' | 'good' | 'bad' | 'spec' | 'tester' | 'policy' | 'command' | 'startedAt'
 > {
   schema: 'faultline.bisect-state/1';
   /** Identity of the bisect (repo, endpoints, spec, policy): a different key never resumes. */
@@ -112,6 +113,12 @@ const policySchema: JSONSchemaType<RunPolicy> = {
   },
 };
 
+const commandSchema: JSONSchemaType<BisectCommand> = {
+  type: 'object',
+  required: ['cwd', 'argv'],
+  properties: { cwd: str, argv: { type: 'array', items: str, minItems: 1 } },
+};
+
 const commitProperties = {
   hash: str,
   subject: str,
@@ -184,6 +191,7 @@ const recordSchema: JSONSchemaType<BisectRecord> = {
     spec: str,
     tester: str,
     policy: policySchema,
+    command: { ...commandSchema, nullable: true },
     startedAt: str,
     finishedAt: str,
     durationMs: num,
@@ -261,6 +269,7 @@ const stateSchema: JSONSchemaType<BisectState> = {
     spec: str,
     tester: str,
     policy: policySchema,
+    command: { ...commandSchema, nullable: true },
     startedAt: str,
     worktree: str,
     phase: { type: 'string', enum: ['endpoints', 'bisecting', 'verifying', 'done'] },

@@ -11,6 +11,14 @@ function stepLine(s: StepRecord, i: number): string {
   return `  ${String(i + 1).padStart(2)}. ${s.role.padEnd(14)} ${s.rev.slice(0, 12)} ${s.verdict.padEnd(4)}${conf}  ${runs}${values.length ? ` [${values.join(' ')}]` : ''}, ${secs(s.durationMs)}${build}${s.verdict === 'skip' ? `  (${s.reason})` : ''}  ${s.subject}`;
 }
 
+/** The steps table: what each revision was, its runs and the verdict's confidence. */
+export function formatSteps(r: BisectRecord): string[] {
+  return [
+    `steps (${r.stats.revisionsTested} revisions tested: ${r.stats.endpointChecks} endpoints + ${r.stats.bisectSteps} bisect steps of which ${r.stats.skips} skipped; ${r.stats.runs} runs; failure rate good ${r.rates.goodFailRate.toFixed(2)} / bad ${r.rates.badFailRate.toFixed(2)}):`,
+    ...r.steps.map((s, i) => stepLine(s, i)),
+  ];
+}
+
 /** The human summary `faultline bisect` prints (results.json has everything). */
 export function formatBisectReport(r: BisectRecord): string {
   const out: string[] = [];
@@ -49,12 +57,7 @@ export function formatBisectReport(r: BisectRecord): string {
     out.push('only skipped commits are left: the first bad commit is one of');
     for (const c of r.candidates ?? []) out.push(`  ${c.hash} ${c.subject} (${c.authorName})`);
   }
-  out.push('');
-  out.push(
-    `steps (${r.stats.revisionsTested} revisions tested: ${r.stats.endpointChecks} endpoints + ${r.stats.bisectSteps} bisect steps of which ${r.stats.skips} skipped; ${r.stats.runs} runs; failure rate good ${r.rates.goodFailRate.toFixed(2)} / bad ${r.rates.badFailRate.toFixed(2)}):`,
-  );
-  r.steps.forEach((s, i) => out.push(stepLine(s, i)));
-  out.push('');
+  out.push('', ...formatSteps(r), '');
   out.push('git bisect log:');
   out.push(
     ...r.bisectLog

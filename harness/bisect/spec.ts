@@ -147,6 +147,17 @@ export function parseMetricSpec(text: string, threshold: { above?: string; below
   };
 }
 
+/**
+ * The kind of spec a record's `spec` text is, from the forms the parsers above write (a
+ * `--test-cmd` bisect records "test-cmd: CMD").
+ */
+export function specKindOf(text: string): TestSpec['kind'] | 'command' {
+  if (text.startsWith('--splat ')) return 'splat';
+  if (text.startsWith('--program ')) return 'program';
+  if (text.startsWith('test-cmd: ')) return 'command';
+  return / --(above|below) /.test(text) ? 'metric' : 'subtest';
+}
+
 /** `--splat any` or a regular expression matched against the splat's title. */
 export function parseSplatSpec(text: string): SplatSpec {
   const t = text.trim();

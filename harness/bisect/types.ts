@@ -88,6 +88,13 @@ export interface RunPolicy {
   infraRetries: number;
 }
 
+/** A command line as typed: relative paths in argv are relative to cwd. */
+export interface BisectCommand {
+  cwd: string;
+  /** Starts with the program name, e.g. ["faultline", "bisect", "--kernel-src", ...]. */
+  argv: string[];
+}
+
 export interface BisectRecord {
   schema: 'faultline.bisect/1';
   repo: string;
@@ -98,6 +105,8 @@ export interface BisectRecord {
   spec: string;
   tester: string;
   policy: RunPolicy;
+  /** The faultline command line that started the bisect (rerun it to reproduce); absent in older records. */
+  command?: BisectCommand;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
