@@ -1,9 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { explainsDeadGuest } from '../console/severity.js';
 import { errorMessage } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { shellQuote } from '../util/proc.js';
-import type { ProgramRun, Splat, SplatKind, SubtestResult } from '../results/types.js';
+import type { ProgramRun, Splat, SubtestResult } from '../results/types.js';
 import { SshSession, type ExecResult } from '../ssh/transport.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } from '../suites/types.js';
 import { CONSOLE_LOG_LIMIT_BYTES, type Guest } from '../vm/guest.js';
@@ -14,19 +15,6 @@ import type { GuestSysctl } from '../selftests/mm-programs.js';
 const HANG_GRACE_MS = 60_000;
 /** A guest that dies takes its sshd with it; QEMU may take a moment longer to exit. */
 const EXIT_GRACE_MS = 3_000;
-/** Splat kinds that explain a guest that died or stopped answering (a WARN alone does not). */
-const FATAL: ReadonlySet<SplatKind> = new Set([
-  'panic',
-  'oops',
-  'bug',
-  'kasan',
-  'kfence',
-  'ubsan',
-  'soft-lockup',
-  'hard-lockup',
-  'hung-task',
-  'rcu-stall',
-]);
 /**
  * The most output a program may print (about 100 times the largest a suite prints, the mm
  * suite's 140 KiB): past it the program is killed, a test that floods gigabytes must not
@@ -338,7 +326,7 @@ function chargeLoss(
   cmd: GuestCommand,
   ctx: SuiteContext,
 ): void {
-  const fatal = during.find((s) => FATAL.has(s.kind));
+  const fatal = during.find(explainsDeadGuest);
   const id = fatal?.subtest ?? subtestAt(output, result.subtests, suite, cmd, ctx) ?? programSubtestId(cmd);
   if (fatal) {
     fatal.subtest = id;
