@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bisectCommand, kernelTester, parseSpec } from './bisect.js';
@@ -30,9 +30,18 @@ t.test('faultline bisect --build-cmd/--test-cmd on a real repository', async (t)
     '1',
     '--results-dir',
     results,
+    '--report-from',
+    'CI Bot <ci@example.org>',
   ]);
   t.equal(r.exitCode, 0, r.out);
   t.match(r.out, `first bad commit: ${repo.hashes[6]}`);
+  t.match(r.out, `culprit mail: ${results}/culprit.eml`);
+  const mail = await readFile(join(results, 'culprit.eml'), 'utf8');
+  t.match(mail, /^From: CI Bot <ci@example\.org>\nTo: Toy Author <toy@example\.org>\n/);
+  t.match(mail, /^Reported-by: CI Bot <ci@example\.org>$/m);
+  // A toy repository has no get_maintainer.pl: said in the notes, the mail still written.
+  t.match(mail, /^Notes\n {2}\S+ has no scripts\/get_maintainer\.pl and MAINTAINERS/m);
+  t.match(mail, `Reproduce\n  cd ${process.cwd()} && faultline bisect --kernel-src ${repo.dir} --good`);
   t.match(r.out, /subject: toy: generation 6 \(introduce the bug\)/);
   t.match(r.out, /author: {2}Toy Author <toy@example\.org>/);
   t.match(r.out, /VERIFIED/);
@@ -62,6 +71,10 @@ t.test('flag validation: one-line errors before anything runs', async (t) => {
     /--fail-threshold 3 exceeds --runs 2/,
   );
   await t.rejects(cli(bisectCommand, [...base]), /name what to test/);
+  await t.rejects(
+    cli(bisectCommand, [...base, '--test', 'uffd-unit-tests:minor/hugetlb', '--report-from', 'faultline']),
+    /--report-from 'faultline' is not a mail address: pass "Name <user@example\.org>" or user@example\.org/,
+  );
   await t.rejects(
     cli(bisectCommand, [...base, '--test', 'uffd-unit-tests:minor/hugetlb']),
     /--kernel-src \/nonexistent: no such directory/,

@@ -4,6 +4,7 @@ import { basename, resolve } from 'node:path';
 import { BisectRefusedError, runBisect } from '../bisect/bisect.js';
 import { JudgedTester, commandStepTester, judgeRun } from '../bisect/judge.js';
 import { DEFAULT_POLICY } from '../bisect/policy.js';
+import { CULPRIT_MAIL, DEFAULT_REPORT_FROM, writeCulpritMail } from '../bisect/culprit-mail.js';
 import { formatBisectReport } from '../bisect/report.js';
 import {
   METRIC_EXAMPLE,
@@ -13,14 +14,16 @@ import {
   parseSubtestSpec,
   type TestSpec,
 } from '../bisect/spec.js';
-import type { RunPolicy, StepTester } from '../bisect/types.js';
+import type { BisectRecord, RunPolicy, StepTester } from '../bisect/types.js';
 import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
 import { DEFAULT_BACKINGS } from '../run/request.js';
 import { RevisionTester } from '../revision/tester.js';
 import { allSuites, suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
-import { cacheDir } from '../util/fsutil.js';
-import { setVerbose } from '../util/log.js';
+import { cacheDir, exists } from '../util/fsutil.js';
+import { Git } from '../util/git.js';
+import { log, setVerbose } from '../util/log.js';
+import { parseAddress, type MailAddress } from '../util/rfc5322.js';
 import {
   guestOptions,
   parseBackings,
@@ -72,6 +75,7 @@ export interface BisectArgs extends GuestFlagValues {
   'results-dir'?: string;
   worktree?: string;
   'keep-worktree': boolean;
+  'report-from': string;
   'build-cmd'?: string;
   'test-cmd'?: string;
   kconfig: string[];
@@ -277,6 +281,31 @@ function policyFromArgs(
 
 const sh = (cmd: string): string[] => ['sh', '-c', cmd];
 
+function reportFromOf(text: string): MailAddress {
+  const from = parseAddress(text);
+  if (!from)
+    throw new UsageError(
+      `--report-from '${text}' is not a mail address: pass "Name <user@example.org>" or user@example.org`,
+    );
+  return from;
+}
+
+/**
+ * Writes culprit.eml while the worktree still holds the culprit's tree and obj dirs. The mail is
+ * a convenience: a failure to write it is reported, never a failed bisect.
+ */
+function culpritMailHook(from: MailAddress, resultsDir: string) {
+  return async (record: BisectRecord, worktree: string): Promise<void> => {
+    if (!record.culprit) return;
+    try {
+      const input = { record: { ...record, culprit: record.culprit }, git: new Git(worktree), tree: worktree };
+      await writeCulpritMail({ ...input, reportFrom: from }, resultsDir);
+    } catch (e) {
+      log.warn(`culprit mail not written: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+}
+
 export const bisectCommand: CommandModule<object, BisectArgs> = {
   command: 'bisect',
   describe:
@@ -352,6 +381,11 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
           type: 'boolean',
           default: false,
           describe: 'leave the worktree in place afterwards',
+        })
+        .option('report-from', {
+          type: 'string',
+          default: DEFAULT_REPORT_FROM,
+          describe: 'From: and Reported-by: of the culprit mail (culprit.eml), "Name <addr>"',
         }),
     ).epilog(FLAKY_RULE),
   handler: async (a) => {
@@ -360,6 +394,7 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
     // Flags first (they need no file), then every path, then the work.
     const spec = parseSpec(a);
     const policy = policyFromArgs(a);
+    const reportFrom = reportFromOf(a['report-from']);
     const src = resolve(a['kernel-src']);
     let tester: StepTester;
     if (a['test-cmd'] !== undefined) {
@@ -396,11 +431,15 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
           firstParent: a['first-parent'],
           keepWorktree: a['keep-worktree'],
           ...(a.worktree ? { worktree: resolve(a.worktree) } : {}),
+          command: { cwd: process.cwd(), argv: ['faultline', ...process.argv.slice(2)] },
+          onVerifiedCulprit: culpritMailHook(reportFrom, resultsDir),
         },
         tester,
       );
       process.stdout.write(formatBisectReport(r));
       process.stdout.write(`\nresults: ${resultsDir}/results.json\n`);
+      if (await exists(`${resultsDir}/${CULPRIT_MAIL}`))
+        process.stdout.write(`culprit mail: ${resultsDir}/${CULPRIT_MAIL}\n`);
       process.exitCode = r.outcome === 'found' && r.verification?.verified ? ExitCode.ok : ExitCode.testFailure;
     } catch (e) {
       if (e instanceof BisectRefusedError) process.stdout.write(`results: ${resultsDir}/results.json\n`);
