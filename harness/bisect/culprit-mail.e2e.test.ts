@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureKernelTestRepo, type KernelTestRepo } from '../e2e/kernel-repo.js';
@@ -56,6 +56,7 @@ async function fixtureRecord(
     if (o.bzImage) run.kernel.path = o.bzImage;
     await mkdir(join(runs, d), { recursive: true });
     await writeFile(join(runs, d, 'results.json'), JSON.stringify(run));
+    await copyFile(join(FIXTURES, name, 'runs', d, 'console.log'), join(runs, d, 'console.log'));
   }
   text = text.replace(/"\/tmp\/faultline-e2e-kseries-[^/]+\/[^/]+\/runs\//g, `"${runs}/`);
   const out = join(scratch, name, 'results.json');
@@ -104,7 +105,10 @@ t.test('a --splat culprit: WARNING in the subject, fs maintainers from get_maint
     t.match(m.headers.Cc, who, `Cc ${who}`);
   t.notMatch(m.headers.Cc, 'test@faultline.invalid', 'the author (also the committer) is not on Cc');
   t.match(m.body, /result: warning: WARNING: CPU: \d PID: \d+ at fs\/userfaultfd\.c:1655 userfaultfd_ioctl/);
-  t.match(m.body, /Kernel report: WARNING: CPU/);
+  t.match(
+    m.body,
+    /^Kernel report: WARNING: CPU: 1 PID: 82 at fs\/userfaultfd\.c:1655 userfaultfd_ioctl\+0x485\/0xd16\n\(\S+\/verify-culprit-d003ea0381c2-run1\/console\.log, line 256\)$/m,
+  );
   t.match(
     m.body,
     /^Not decoded: vmlinux has no debug info: build with CONFIG_DEBUG_INFO for file:line\.\n\n {2}-+\[ cut here \]-+\n(.*\n)* {2}Call Trace:\n(.*\n)* {3}\? vfs_ioctl\+0x16\/0x23$/m,
