@@ -1,4 +1,8 @@
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from './known-issues.js';
+import { validateRunRecord } from './record.js';
 import {
   clocksourceMismatch,
   compareRuns,
@@ -206,5 +210,43 @@ t.test('one clocksource on both sides: timings compared as before', async (t) =>
     clocksourceMismatch(['hpet', 'tsc'], ['tsc']),
     'guests on different clocksources (hpet, tsc → tsc)',
     'a side mixing clocksources',
+  );
+});
+
+t.test('a pass -> fail that a known issue explains is not a regression', async (t) => {
+  // The real results.json of suite mm on hugetlb,shmem (Debian 6.12.118), as tonight; last night
+  // is the same run with memfd_test on hugetlbfs passing.
+  const file = join(import.meta.dirname, 'fixtures', 'known-issues', 'mm-hugetlb-shmem.6.12.118-tcg.json');
+  const tonight = (): RunRecord => validateRunRecord(JSON.parse(readFileSync(file, 'utf8')), file);
+  const lastNight = {
+    ...tonight(),
+    runId: 'last-night',
+    kernel: { ...tonight().kernel, release: '6.12.117+deb12-amd64' },
+  };
+  const memfd = lastNight.subtests.find((s) => s.id === 'memfd_test hugetlbfs');
+  if (memfd) {
+    memfd.status = 'pass';
+    delete memfd.reason;
+    delete memfd.attempts;
+  }
+  const unmarked = compareRuns([lastNight], [tonight()]);
+  t.same(
+    unmarked.regressions.map((c) => c.id),
+    ['memfd_test hugetlbfs'],
+    'without known issues it is a regression',
+  );
+  const marked = tonight();
+  applyKnownIssues(marked, await readKnownIssues([SHIPPED_KNOWN_ISSUES]));
+  const c = compareRuns([lastNight], [marked]);
+  t.same(c.regressions, [], 'with the shipped list it is not');
+  t.same(
+    c.known?.map((x) => [x.id, x.known]),
+    [['memfd_test hugetlbfs', 'debian-6.12-memfd-hugetlbfs-seal-exec']],
+  );
+  t.notOk(c.regressed);
+  t.ok(validateComparison(JSON.parse(JSON.stringify(c))), 'the comparison validates');
+  t.match(
+    formatComparison(c),
+    /known issues \(not regressions\) \(1\):\n {2}guest_ram=anon\|memfd_test hugetlbfs: pass -> fail \[debian-6\.12-memfd-hugetlbfs-seal-exec\]/,
   );
 });

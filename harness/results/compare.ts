@@ -150,6 +150,8 @@ export interface StatusChange {
   reason?: string;
   /** Why a change was classified flaky rather than a regression. */
   flakyBecause?: 'mixed-results' | 'same-kernel' | 'known-flaky';
+  /** The known issue (known-issues.ts) that explains the head's failure. */
+  known?: string;
 }
 
 export interface MetricChange extends SampleComparison {
@@ -177,6 +179,8 @@ export interface Comparison {
   head: { runs: string[]; kernels: string[] };
   /** Consistent pass (or absent status) -> fail/error, with the kernel changed. */
   regressions: StatusChange[];
+  /** Pass -> fail/error that a known issue explains on the head side: not a regression. */
+  known?: StatusChange[];
   fixed: StatusChange[];
   flaky: StatusChange[];
   appeared: { key: string; context: string; id: string; head: Status[] }[];
@@ -218,6 +222,7 @@ const statusChangeSchema: JSONSchemaType<StatusChange> = {
     head: statuses,
     reason: { type: 'string', nullable: true },
     flakyBecause: { type: 'string', enum: ['mixed-results', 'same-kernel', 'known-flaky'], nullable: true },
+    known: { type: 'string', nullable: true },
   },
 };
 
@@ -310,6 +315,7 @@ export const comparisonSchema: JSONSchemaType<Comparison> = {
     base: runSet,
     head: runSet,
     regressions: { type: 'array', items: statusChangeSchema },
+    known: { type: 'array', items: statusChangeSchema, nullable: true },
     fixed: { type: 'array', items: statusChangeSchema },
     flaky: { type: 'array', items: statusChangeSchema },
     appeared: {
@@ -385,7 +391,11 @@ function kernelIdentity(r: RunRecord): string {
 }
 
 interface Side {
-  statuses: Map<string, { context: string; id: string; statuses: Status[]; reason?: string }>;
+  /** `known`: the known issue of its failures, when every failure had one (`unexplained`: one had none). */
+  statuses: Map<
+    string,
+    { context: string; id: string; statuses: Status[]; reason?: string; known?: string; unexplained?: boolean }
+  >;
   metrics: Map<string, { context: string; id: string; metric: string; unit: string; values: number[] }>;
   splats: Map<string, SplatChange>;
   kernels: Map<string, Set<string>>;
@@ -433,6 +443,10 @@ function addSubtest(side: Side, ctx: string, t: SubtestResult): void {
   const e = side.statuses.get(key) ?? { context: ctx, id: t.id, statuses: [] };
   e.statuses.push(t.status);
   if (t.reason !== undefined && (t.status === 'fail' || t.status === 'error')) e.reason = t.reason;
+  if (bad(t.status)) {
+    if (t.known === undefined) e.unexplained = true;
+    else e.known ??= t.known;
+  }
   side.statuses.set(key, e);
   for (const m of t.metrics ?? []) {
     // A log2 histogram bucket is part of a distribution (drawn by the reports), not a metric to flag.
@@ -531,7 +545,9 @@ function compareStatuses(b: Side, h: Side, opts: CompareRunsOptions, out: Compar
       ...(he.reason !== undefined ? { reason: he.reason } : {}),
     };
     const mixed = (baseBad && baseGood) || (headBad && headGood);
-    if (headBad && !baseBad) {
+    if (headBad && !baseBad && he.known !== undefined && he.unexplained !== true)
+      (out.known ??= []).push({ ...change, known: he.known });
+    else if (headBad && !baseBad) {
       if (opts.knownFlaky?.has(key)) out.flaky.push({ ...change, flakyBecause: 'known-flaky' });
       else if (mixed) out.flaky.push({ ...change, flakyBecause: 'mixed-results' });
       else if (sameKernel(he.context)) out.flaky.push({ ...change, flakyBecause: 'same-kernel' });
@@ -609,6 +625,11 @@ export function formatComparison(c: Comparison, maxLines = 40): string {
     'REGRESSIONS pass->fail',
     c.regressions,
     (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)}${x.reason ? ` (${x.reason})` : ''}`,
+  );
+  section(
+    'known issues (not regressions)',
+    c.known ?? [],
+    (x) => `${x.key}: ${fmtS(x.base)} -> ${fmtS(x.head)} [${x.known ?? ''}]`,
   );
   section('NEW SPLATS', c.newSplats, (x) => `[${x.context}] ${x.title}${x.test ? ` (during ${x.test})` : ''}`);
   section(
