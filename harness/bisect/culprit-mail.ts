@@ -243,7 +243,7 @@ export async function culpritMail(i: CulpritMailInput): Promise<string> {
   const who = await culpritRecipients(i.git, i.tree, c);
   const subject = `[faultline] ${c.subject}: ${whatBroke(r, splat)}`;
   const body = [
-    `faultline bisected ${r.good.slice(0, 12)}..${r.bad.slice(0, 12)} (${r.stats.rangeSize} commits) to this commit:`,
+    `faultline bisected ${r.good.slice(0, 12)}..${r.bad.slice(0, 12)} (${r.stats.rangeSize} commit${r.stats.rangeSize === 1 ? '' : 's'}) to this commit:`,
     '',
     `  commit  ${c.hash}`,
     `  subject ${c.subject}`,
