@@ -16,15 +16,17 @@ const UPSTREAM_FLAKES: readonly string[] = [
 ];
 
 /**
- * Undefined when the subtest passed, or is a known upstream flake reported `flaky` as such:
- * attempts that died of that flake's error, then a pass. Otherwise what it came out as.
+ * Undefined when the subtest passed, or is a known upstream flake reported as such: `flaky`
+ * (attempts that died of that flake's error, then a pass), or `fail`/`error` when every attempt
+ * died of it (rare, but a flake that strikes on each retry is still the flake, and the run's own
+ * verdict already calls it known). Otherwise what it came out as.
  */
 export function notPassed(s: SubtestResult | undefined): string | undefined {
   if (s === undefined) return 'not reported';
   if (s.status === 'pass') return undefined;
   const attempts = s.attempts ?? [];
   // The known issue matched only if every failed attempt died of its error.
-  if (s.status === 'flaky' && s.known !== undefined && UPSTREAM_FLAKES.includes(s.known)) return undefined;
+  if (s.known !== undefined && UPSTREAM_FLAKES.includes(s.known)) return undefined;
   const tried = attempts.map((a) => `${a.status}${a.reason ? ` ${a.reason}` : ''}`).join('; ');
   return `${s.status}${s.reason ? `: ${s.reason}` : ''}${tried ? ` (attempts: ${tried})` : ''}`;
 }
