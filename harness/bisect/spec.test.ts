@@ -10,6 +10,7 @@ import {
   parseQuantity,
   parseSplatSpec,
   parseSubtestSpec,
+  specKindOf,
 } from './spec.js';
 import { judgeRun } from './judge.js';
 import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, missProbability, passThreshold } from './policy.js';
@@ -338,4 +339,17 @@ t.test('confidence', async (t) => {
     { verdict: 'bad', runs: runs('FPPFPP') },
   ]);
   t.ok(confidenceOf('good', { pass: 1, fail: 0 }, flaky) < 0.7, 'one pass says little when bad revisions pass often');
+});
+
+t.test("a record's spec text tells its kind back (the culprit mail's subject and flags)", async (t) => {
+  const specs = [
+    parseSubtestSpec('uffd-unit-tests:zeropage/anon'),
+    parseMetricSpec(METRIC_EXAMPLE, { above: '20us' }),
+    parseMetricSpec(METRIC_EXAMPLE, { below: '5us' }),
+    parseSplatSpec('^WARNING: .* userfaultfd_(ioctl|zeropage)\\+'),
+    parseSplatSpec('any'),
+    parseProgramSpec(['/tmp/repro.c', '/tmp/other.c']),
+  ];
+  for (const s of specs) t.equal(specKindOf(s.text), s.kind, s.text);
+  t.equal(specKindOf('test-cmd: ./check.sh'), 'command');
 });
