@@ -8,6 +8,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
+import { applyKnownIssues, parseKnownIssues, readKnownIssues, SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
 import { detectSplats } from '../console/splats.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import {
@@ -53,6 +54,7 @@ t.test('the vendored schema is a KCIDB v4 schema', async (t) => {
   };
   t.equal(schema.properties.version.properties.major.const, 4);
   t.ok(schema.$defs['checkout'] && schema.$defs['build'] && schema.$defs['test']);
+  t.ok(schema.$defs['issue'] && schema.$defs['incident'], 'v4.5 has issues and incidents');
 });
 
 t.test('test paths of real subtests of every suite', async (t) => {
@@ -157,4 +159,70 @@ t.test('the validator catches what KCIDB would reject', async (t) => {
   t.ok(kcidbErrors(badTime).some((e) => e.keyword === 'format'));
   t.throws(() => validateKcidb(badStatus), /does not match the schema/);
   t.throws(() => toKcidb(runs, { origin: 'Bad-Origin' }), /origin/);
+});
+
+// The real `run --suite mm --backing hugetlb,shmem` on Debian 6.12.118 (four failures), with the
+// shipped known issues, and one more issue naming memfd_test: it ran and passed on shmem.
+const MM_RUN = join(
+  PROJECT_ROOT,
+  'harness',
+  'results',
+  'fixtures',
+  'known-issues',
+  'mm-hugetlb-shmem.6.12.118-tcg.json',
+);
+const MEMFD_URL =
+  'https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/tools/testing/selftests/memfd/memfd_test.c';
+const memfdOnShmem = parseKnownIssues(
+  [
+    'issues:',
+    '  - id: memfd-shmem',
+    '    title: memfd_test on shmem',
+    `    report: ${MEMFD_URL}`,
+    '    culprit: harness',
+    '    match: { tests: [memfd_test] }',
+  ].join('\n'),
+  'inline.yaml',
+);
+
+t.test('known issues: an issue each, an incident per test they matched or that passed', async (t) => {
+  const record = await readRunRecord(MM_RUN);
+  applyKnownIssues(record, [...(await readKnownIssues([SHIPPED_KNOWN_ISSUES])), ...memfdOnShmem]);
+  const data = toKcidb([{ record }]);
+  t.same(kcidbErrors(data), [], 'valid under the vendored kcidb-io v4.5 schema');
+  t.same(
+    data.issues?.map((i) => [i.id, i.version, i.culprit, i.report_url ?? null]),
+    [
+      ['faultline:debian-6.12-khugepaged-ksft-skip', 1, { code: false, tool: true, harness: false }, null],
+      ['faultline:debian-6.12-memfd-hugetlbfs-seal-exec', 1, { code: true, tool: false, harness: false }, null],
+      ['faultline:debian-6.12-hugetlb-read-hwpoison-sigbus', 1, { code: false, tool: true, harness: false }, null],
+      ['faultline:memfd-shmem', 1, { code: false, tool: false, harness: true }, MEMFD_URL],
+    ],
+  );
+  const memfd = data.issues?.find((i) => i.id === 'faultline:debian-6.12-memfd-hugetlbfs-seal-exec');
+  t.match(memfd?.report_subject, /^faultline issue 22: memfd_test hugetlbfs: fchmod/, 'a subject, not a URL');
+  t.match(memfd?.comment, /^memfd_test aborts in SEAL-EXEC on hugetlbfs/, 'comment is the title');
+  const testOf = (id: string): (typeof data.tests)[number] | undefined => data.tests.find((x) => x.id === id);
+  const where = (present: boolean): [string, string | undefined, string | undefined][] =>
+    (data.incidents ?? [])
+      .filter((i) => i.present === present)
+      .map((i) => [
+        i.issue_id,
+        testOf(i.test_id)?.misc?.['faultline_id'] as string | undefined,
+        testOf(i.test_id)?.status,
+      ]);
+  t.same(
+    where(true),
+    [
+      ['faultline:debian-6.12-khugepaged-ksft-skip', 'khugepaged/mm.khugepaged', 'ERROR'],
+      ['faultline:debian-6.12-khugepaged-ksft-skip', 'khugepaged/mm.khugepaged_-s_2', 'ERROR'],
+      ['faultline:debian-6.12-memfd-hugetlbfs-seal-exec', 'memfd_test hugetlbfs', 'FAIL'],
+      ['faultline:debian-6.12-hugetlb-read-hwpoison-sigbus', 'hugetlb-read-hwpoison', 'FAIL'],
+    ],
+    'present on the tests it matched, whose status stays what it was',
+  );
+  t.same(where(false), [['faultline:memfd-shmem', 'memfd_test', 'PASS']], 'absent where its test passed');
+  t.equal(new Set(data.incidents?.map((i) => i.id)).size, data.incidents?.length, 'incident ids unique');
+  t.ok(data.incidents?.every((i) => i.issue_version === 1 && i.origin === 'faultline'));
+  t.equal(toKcidb(runs).issues, undefined, 'a run without known issues exports none');
 });

@@ -2,11 +2,14 @@
  * KCIDB export (`faultline export --kcidb`): one checkout per kernel source, one build per kernel
  * binary (kernel + config), one test per subtest result with a dotted path
  * (uffd.unit.minor.hugetlb), one DONE test per metric carrying `number: {value, unit}`, and kernel
- * splats / infrastructure errors as tests of their own. Validated against the vendored schema.
+ * splats / infrastructure errors as tests of their own; each known issue a run records is an
+ * `issue`, with an `incident` per test it matched (present) or whose test passed (absent: fixed?).
+ * Validated against the vendored schema.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Culprit, KnownIssueOutcome } from '../results/known-issues.js';
 import type { RunRecord, Status, SubtestResult } from '../results/types.js';
 import { FaultlineError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
@@ -57,11 +60,35 @@ export interface KcidbTest {
   misc?: Record<string, unknown>;
 }
 
+interface KcidbIssue {
+  id: string;
+  version: number;
+  origin: string;
+  report_url?: string;
+  report_subject?: string;
+  culprit: { code: boolean; tool: boolean; harness: boolean };
+  comment: string;
+  misc?: Record<string, unknown>;
+}
+
+interface KcidbIncident {
+  id: string;
+  origin: string;
+  issue_id: string;
+  issue_version: number;
+  test_id: string;
+  present: boolean;
+  comment?: string;
+  misc?: Record<string, unknown>;
+}
+
 export interface KcidbData {
   version: { major: 4; minor: number };
   checkouts: KcidbCheckout[];
   builds: KcidbBuild[];
   tests: KcidbTest[];
+  issues?: KcidbIssue[];
+  incidents?: KcidbIncident[];
 }
 
 /** One run to export, with what the nightly knows about it (kernel name, config, source tree). */
@@ -214,15 +241,68 @@ function subtestTests(run: KcidbRunInput, t: SubtestResult, testId: string, base
   return out;
 }
 
+const subtestTestId = (origin: string, runTag: string, i: number): string => `${origin}:${runTag}-${i}`;
+const splatTestId = (origin: string, runTag: string, i: number): string => `${origin}:${runTag}-splat${i}`;
+
+// The known-issues file has no revision number: every export states the issue as it is now.
+const ISSUE_VERSION = 1;
+// KCIDB's culprit: the kernel's code, the test (its "tool") or the harness.
+const CULPRIT_FIELD: Record<Culprit, keyof KcidbIssue['culprit']> = { code: 'code', test: 'tool', harness: 'harness' };
+
+function issueOf(k: KnownIssueOutcome, origin: string): KcidbIssue {
+  const culprit = { code: false, tool: false, harness: false };
+  culprit[CULPRIT_FIELD[k.culprit]] = true;
+  return {
+    id: `${origin}:${k.id}`,
+    version: ISSUE_VERSION,
+    origin,
+    ...(/^https?:\/\/\S+$/.test(k.report) ? { report_url: k.report } : { report_subject: k.report }),
+    culprit,
+    comment: k.title,
+    misc: { faultline_id: k.id },
+  };
+}
+
+/**
+ * One incident per test a known issue matched (present) and per subtest of an absent issue that
+ * passed (present: false); the tests keep their status. Ids are those testsOfRun gives.
+ */
+function incidentsOfRun(r: RunRecord, origin: string): KcidbIncident[] {
+  const runTag = part(r.runId);
+  const incident = (issueId: string, testId: string, present: boolean): KcidbIncident => ({
+    id: `${testId}-${part(issueId)}`,
+    origin,
+    issue_id: `${origin}:${issueId}`,
+    issue_version: ISSUE_VERSION,
+    test_id: testId,
+    present,
+    ...(present ? {} : { comment: 'passed: fixed?' }),
+    misc: { run_id: r.runId },
+  });
+  const out: KcidbIncident[] = [];
+  r.subtests.forEach((t, i) => {
+    if (t.known !== undefined) out.push(incident(t.known, subtestTestId(origin, runTag, i), true));
+  });
+  r.splats.forEach((s, i) => {
+    if (s.known !== undefined) out.push(incident(s.known, splatTestId(origin, runTag, i), true));
+  });
+  for (const k of (r.knownIssues ?? []).filter((x) => x.state === 'absent'))
+    r.subtests.forEach((t, i) => {
+      if (t.status === 'pass' && k.where.includes(t.id))
+        out.push(incident(k.id, subtestTestId(origin, runTag, i), false));
+    });
+  return out;
+}
+
 /** Every test of one run: its subtests and metrics, a FAIL per splat, a MISS when the harness failed. */
 function testsOfRun(run: KcidbRunInput, base: TestBase, origin: string): KcidbTest[] {
   const r = run.record;
   const runTag = part(r.runId);
-  const tests = r.subtests.flatMap((t, i) => subtestTests(run, t, `${origin}:${runTag}-${i}`, base));
+  const tests = r.subtests.flatMap((t, i) => subtestTests(run, t, subtestTestId(origin, runTag, i), base));
   r.splats.forEach((s, i) => {
     tests.push({
       ...base,
-      id: `${origin}:${runTag}-splat${i}`,
+      id: splatTestId(origin, runTag, i),
       path: `${part(r.suites[0] ?? 'kernel')}.console.${part(s.kind)}`,
       status: 'FAIL',
       comment: s.title.slice(0, 1000),
@@ -251,6 +331,8 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
   const checkouts = new Map<string, KcidbCheckout>();
   const builds = new Map<string, KcidbBuild>();
   const tests: KcidbTest[] = [];
+  const issues = new Map<string, KcidbIssue>();
+  const incidents: KcidbIncident[] = [];
   for (const run of runs) {
     const r = run.record;
     const k = r.kernel;
@@ -262,12 +344,15 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
     const start = isoOrUndefined(r.startedAt);
     const base = { origin, build_id: buildId, environment: environmentOf(r), ...(start ? { start_time: start } : {}) };
     for (const t of testsOfRun(run, base, origin)) tests.push(t);
+    for (const k of r.knownIssues ?? []) if (!issues.has(k.id)) issues.set(k.id, issueOf(k, origin));
+    incidents.push(...incidentsOfRun(r, origin));
   }
   return {
     version: { major: 4, minor: KCIDB_VERSION.minor },
     checkouts: [...checkouts.values()],
     builds: [...builds.values()],
     tests,
+    ...(issues.size > 0 ? { issues: [...issues.values()], incidents } : {}),
   };
 }
 
