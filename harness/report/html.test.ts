@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { cp, mkdir } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { finalizeNightly } from '../nightly/finalize.js';
@@ -16,7 +16,8 @@ import { PROJECT_ROOT } from '../util/project.js';
 import { median } from '../stats/descriptive.js';
 import { copyFixtureResults, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { writeNightlyRecord, type NightlyJobState, type NightlyRecord } from '../results/nightly.js';
-import { readRunRecord } from '../results/record.js';
+import { readRunRecord, verdictOf } from '../results/record.js';
+import { applyKnownIssues, parseKnownIssues, readKnownIssues, SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
 import { serveDirectory } from './serve.js';
 import { cli } from '../bisect/fixtures/cli.js';
 import { compareCommand } from '../cli/compare.js';
@@ -276,6 +277,80 @@ t.test('a flaky subtest: its own colour in the matrix and its own list', async (
   await page.locator('#flaky-table a', { hasText: '1: fail' }).click();
   await page.waitForLoadState('load');
   t.match(await page.locator('body').innerText(), /first run: failing on purpose/, "the failed attempt's output");
+  await page.close();
+});
+
+t.test('known issues: their reports and culprits, where they occurred, fixed? when their tests passed', async (t) => {
+  // The second night plus one job whose results.json is the real `run --suite mm --backing
+  // hugetlb,shmem` on Debian 6.12.118 (four failures), marked with the shipped known issues and
+  // one more issue naming memfd_test, which ran and passed on shmem.
+  const src = await loadNight(root, NIGHTS.second);
+  const dir = join(root, 'nightly', 'with-known-issues');
+  await cp(src.dir, dir, { recursive: true, filter: (p) => !p.includes('/report') });
+  const rec = await readRunRecord(
+    join(PROJECT_ROOT, 'harness', 'results', 'fixtures', 'known-issues', 'mm-hugetlb-shmem.6.12.118-tcg.json'),
+  );
+  const url = 'https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/tools/testing/selftests/memfd';
+  const memfdOnShmem = parseKnownIssues(
+    `issues:\n  - id: memfd-shmem\n    title: memfd_test on shmem\n    report: ${url}\n    culprit: harness\n    match: { tests: [memfd_test] }\n`,
+    'inline.yaml',
+  );
+  applyKnownIssues(rec, [...(await readKnownIssues([SHIPPED_KNOWN_ISSUES])), ...memfdOnShmem]);
+  rec.verdict = verdictOf(rec);
+  const runDir = join('runs', 'mm-known-issues');
+  await mkdir(join(dir, runDir), { recursive: true });
+  await writeFile(join(dir, runDir, 'results.json'), JSON.stringify(rec));
+  const job: NightlyJobState = {
+    id: 'debian-6.12+debian+anon+hugetlb+mm+r1',
+    key: 'debian-6.12+debian+anon+hugetlb+mm',
+    kernel: 'debian-6.12',
+    config: 'debian',
+    buildKey: 'debian:6.12',
+    guestRam: 'anon',
+    backing: 'hugetlb',
+    suite: 'mm',
+    rep: 1,
+    timeoutSec: 600,
+    state: 'done',
+    attempts: 1,
+    runDir,
+    verdict: rec.verdict,
+    durationMs: rec.durationMs,
+  };
+  const record: NightlyRecord = { ...src.record, nightlyId: 'with-known-issues', jobs: [...src.record.jobs, job] };
+  await writeNightlyRecord(dir, record);
+  const done = await finalizeNightly(dir, record, { resultsRoot: root, compare: false, index: false, print: false });
+  const page = await (await browser).newPage();
+  t.same(await load(page, pathToFileURL(done.reportPath).href), []);
+  const rows = (await page.locator('#known-issues-table tbody tr').allInnerTexts()).map((x) =>
+    x.split('\t').map((c) => c.trim()),
+  );
+  const at = (w: string): string => `${job.id}: ${w}`;
+  t.same(
+    rows.map(([issue, , culprit, state, where]) => [issue?.split('\n')[0], culprit, state, where?.split('\n')]),
+    [
+      [
+        'debian-6.12-khugepaged-ksft-skip',
+        'test',
+        'present',
+        [at('khugepaged/mm.khugepaged'), at('khugepaged/mm.khugepaged_-s_2')],
+      ],
+      ['debian-6.12-memfd-hugetlbfs-seal-exec', 'code', 'present', [at('memfd_test hugetlbfs')]],
+      ['debian-6.12-hugetlb-read-hwpoison-sigbus', 'test', 'present', [at('hugetlb-read-hwpoison')]],
+      ['memfd-shmem', 'harness', 'fixed?', [at('memfd_test')]],
+    ],
+    'each issue, its culprit, and the subtests it matched in this run',
+  );
+  t.match(rows[1]?.[1], /^faultline issue 22: memfd_test hugetlbfs: fchmod/, 'a report subject as text');
+  t.equal(
+    await page.locator('#known-issues-table a').getAttribute('href'),
+    url,
+    'a report URL as a link, the only one',
+  );
+  t.equal(await page.locator('a[href="#known-issues"]').count(), 1, 'linked from the top of the page');
+  t.match(await page.locator('#failures + p').innerText(), /Every job passed/, 'known failures fail no job');
+  await mkdir(ARTEFACTS, { recursive: true });
+  await page.locator('#known-issues').screenshot({ path: join(ARTEFACTS, 'known-issues.png') });
   await page.close();
 });
 

@@ -22,6 +22,7 @@ import {
 import { pageHead, renderAllMetrics, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
 import { svgStatusTrend, type TrendBar } from './svg.js';
 import { escapeMarkup } from '../util/markup.js';
+import { renderKnownIssues } from './known-issues-html.js';
 import { accelOf } from '../results/record.js';
 
 /** A nightly job and its run record. */
@@ -409,12 +410,14 @@ export function renderReport(input: ReportInput): string {
   const byJob = new Map(input.runs.map((r) => [r.job.id, r]));
   const kernels = new Set(input.runs.map((r) => r.job.kernel)).size;
   const flaky = input.runs.some((r) => r.record.summary.flaky > 0);
+  const known = input.runs.some((r) => (r.record.knownIssues ?? []).length > 0);
   const links = [
     ['#matrix', 'matrix'],
     ['#latency', 'latency'],
     ...(kernels > 1 ? [['#kernels', 'kernels']] : []),
     ['#regressions', 'changes'],
     ...(flaky ? [['#flaky', 'flaky']] : []),
+    ...(known ? [['#known-issues', 'known issues']] : []),
     ['#failures', 'failures'],
     ['#distributions', 'distributions'],
     ['#metrics', 'all metrics'],
@@ -434,6 +437,7 @@ export function renderReport(input: ReportInput): string {
       ? renderComparison(input.comparison, input.baselineId ?? 'the previous night', samples)
       : '<h2 id="regressions">Changes</h2><p class="muted">No baseline night to compare with.</p>',
     renderFlaky(input.runs),
+    renderKnownIssues(input.runs.map((r) => ({ jobId: r.job.id, knownIssues: r.record.knownIssues }))),
     renderFailures(input.runs),
     renderDistributionSection(input),
     renderAllMetrics(contextRecords(input.runs), input.comparison),
