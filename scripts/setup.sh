@@ -11,6 +11,8 @@ packages=(
   libnuma-dev bash-static
   # kselftest scripts call pgrep and killall --wait, which static busybox lacks
   procps psmisc
+  # culprit mails: the tree's get_maintainer.pl is perl; the mail tests parse with python's email package
+  perl python3
 )
 
 missing=()
