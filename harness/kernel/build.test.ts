@@ -189,7 +189,9 @@ t.test("a build that reuses the obj dir's checked .config still records the whol
   t.equal(b.cacheHit, false, 'a new artifact cache: built, not found');
   t.match(await readFile(join(b.dir, 'build.log'), 'utf8'), /reusing its checked \.config/, 'kconfig was skipped');
   const meta = JSON.parse(await readFile(b.metadataFile, 'utf8')) as { reproduce: string[] };
-  const steps = meta.reproduce.map((l) => (/[ /](tinyconfig|merge_config\.sh|olddefconfig|bzImage)\b/.exec(l) ?? [])[1]);
+  const steps = meta.reproduce.map(
+    (l) => (/[ /](tinyconfig|merge_config\.sh|olddefconfig|bzImage)\b/.exec(l) ?? [])[1],
+  );
   t.same(
     steps.filter((x) => x !== undefined),
     ['tinyconfig', 'merge_config.sh', 'olddefconfig', 'bzImage'],
