@@ -72,6 +72,25 @@ t.test('uffd-unit-tests: the suite keeps only the selected backings (hugetlb inc
   t.notOk(selectsBacking(['hugetlb-private'], 'hugetlb'));
 });
 
+t.test('uffd-unit-tests: a failure on a memory not asked for is named, not hidden', async (t) => {
+  // The binary ran every memory type and died in events on anon; the user asked for hugetlb.
+  // Hiding the anon subtest left a failed program with no failed subtest: a red run naming nothing.
+  const text = fixture('uffd-unit-tests.died-at-events.6.12-tcg.txt');
+  const r = uffdSuite.parse(unitCmd, programOutput(text, 1), ctx(['hugetlb']));
+  t.equal(r.status, 'error');
+  const shown = r.subtests.filter((s) => s.backing !== undefined && !s.backing.startsWith('hugetlb'));
+  t.same(
+    shown.map((s) => [s.id, s.status]),
+    [['uffd-unit-tests/events/anon', 'error']],
+    'only the failure of the unselected memories is kept',
+  );
+  t.match(shown[0]?.reason, /^crashed: ERROR: UFFDIO_COPY error: -2 /);
+  t.ok(
+    r.subtests.some((s) => s.backing === 'hugetlb' && s.status === 'pass'),
+    'the selected memory keeps its passes',
+  );
+});
+
 t.test('uffd-unit-tests killed mid-test: a crash of the running subtest, never a pass', async (t) => {
   const text = fixture('uffd-unit-tests.killed.host-6.18.txt');
   const p = parseUffdUnitTests(text);

@@ -92,8 +92,11 @@ function parseUnit(cmd: GuestCommand, out: ProgramOutput, ctx: SuiteContext): Pa
   const subtests: SubtestResult[] = [];
   for (const t of p.subtests) {
     const backing = t.mem !== undefined ? UNIT_MEMS[t.mem] : undefined;
-    if (backing && !selectsBacking(ctx.backings, backing)) continue;
     const status: Status = t.outcome === 'crash' ? 'error' : t.outcome;
+    // The binary runs every memory type: a memory not asked for is left out, unless it failed
+    // there. That failure is the program's, so it is named (and a known issue can explain it)
+    // instead of failing the run with no failed subtest to show.
+    if (backing && !selectsBacking(ctx.backings, backing) && (status === 'pass' || status === 'skip')) continue;
     subtests.push({
       id: unitSubtestId(t),
       suite: 'uffd',
