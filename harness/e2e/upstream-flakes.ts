@@ -13,6 +13,7 @@ import type { SubtestResult } from '../results/types.js';
 const UPSTREAM_FLAKES: readonly string[] = [
   'uffd-unit-tests-register-ioctls-shmem-mmap',
   'uffd-unit-tests-events-anon-copy-enoent',
+  'uffd-stress-shmem-memfd-mmap',
 ];
 
 /**

@@ -153,6 +153,38 @@ t.test('a reason the issue does not describe stays red', async (t) => {
   t.match(summaryTable(r), /^hugetlb-read-hwpoison +FAIL +exit 1: a new way to fail$/m);
 });
 
+t.test(
+  'uffd-stress on shmem-private dying at its fixed-address memfd mmap is the shipped upstream flake',
+  async (t) => {
+    // The line uffd-stress printed in run.e2e (npm test, 2026-12-07) before its retry passed.
+    const died = 'ERROR: mmap of memfd failed at 0x40000000 (errno=9, @uffd-common.c:149)\n';
+    const cmd = { program: 'uffd-stress', args: ['shmem-private', '32', '4'], backing: 'shmem-private' as const };
+    const parsed = uffdSuite.parse(
+      { ...cmd, timeoutSec: 600, label: 'uffd-stress shmem-private' },
+      { output: died, exitCode: 1, timedOut: false, durationMs: 1 },
+      { backings: ['shmem'], smp: 2, memMiB: 1024, hugepages2m: 64, quick: true, programs: [] },
+    );
+    const { kernel, selftests } = mmRun();
+    const r = newRunRecord({
+      runId: 'stress',
+      startedAt: '2026-12-07T00:00:00Z',
+      kernel,
+      selftests,
+      suites: ['uffd'],
+      backings: ['shmem'],
+      subtests: parsed.subtests,
+    });
+    t.equal(r.verdict, 'fail', 'the death fails the run without known issues');
+    applyKnownIssues(r, await readKnownIssues([SHIPPED_KNOWN_ISSUES]));
+    t.same(
+      r.subtests.map((s) => [s.id, s.status, s.known]),
+      [['uffd-stress/stress/shmem-private', 'fail', 'uffd-stress-shmem-memfd-mmap']],
+    );
+    t.equal(verdictOf(r), 'pass');
+    t.equal(notPassed(r.subtests[0]), undefined, 'and the e2e tests accept it as the upstream flake');
+  },
+);
+
 t.test('a real uffd-unit-tests death in events on anon is the shipped upstream flake', async (t) => {
   const source = readFileSync(
     join(import.meta.dirname, '..', 'selftests', 'fixtures', 'uffd-unit-tests.6.12.117.c'),
