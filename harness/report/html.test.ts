@@ -17,6 +17,7 @@ import { median } from '../stats/descriptive.js';
 import { copyFixtureResults, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { writeNightlyRecord, type NightlyJobState, type NightlyRecord } from '../results/nightly.js';
 import { readRunRecord, verdictOf } from '../results/record.js';
+import type { Backing, RunRecord } from '../results/types.js';
 import { applyKnownIssues, parseKnownIssues, readKnownIssues, SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
 import { serveDirectory } from './serve.js';
 import { cli } from '../bisect/fixtures/cli.js';
@@ -222,6 +223,37 @@ t.test('faultline compare --html of the two nights', async (t) => {
   await page.close();
 });
 
+/** A copy of a captured night plus one job whose run directory (under dir) holds rec; finalized. */
+async function withOneMoreJob(
+  night: NightlyRecord,
+  dir: string,
+  nightlyId: string,
+  o: { runDir: string; rec: RunRecord; backing: Backing; suite: string },
+): Promise<{ reportPath: string; job: NightlyJobState }> {
+  const key = `debian-6.12+debian+anon+${o.backing}+${o.suite}`;
+  const job: NightlyJobState = {
+    id: `${key}+r1`,
+    key,
+    kernel: 'debian-6.12',
+    config: 'debian',
+    buildKey: 'debian:6.12',
+    guestRam: 'anon',
+    backing: o.backing,
+    suite: o.suite,
+    rep: 1,
+    timeoutSec: 600,
+    state: 'done',
+    attempts: 1,
+    runDir: o.runDir,
+    verdict: o.rec.verdict,
+    durationMs: o.rec.durationMs,
+  };
+  const record: NightlyRecord = { ...night, nightlyId, jobs: [...night.jobs, job] };
+  await writeNightlyRecord(dir, record);
+  const done = await finalizeNightly(dir, record, { resultsRoot: root, compare: false, index: false, print: false });
+  return { reportPath: done.reportPath, job };
+}
+
 t.test('a flaky subtest: its own colour in the matrix and its own list', async (t) => {
   // The second night plus one job whose results.json is the real run of a test program that
   // failed and passed on its retry (fixtures/runs/flaky-fails-once), in a night of its own.
@@ -231,26 +263,8 @@ t.test('a flaky subtest: its own colour in the matrix and its own list', async (
   const runDir = join('runs', 'flaky-fails-once');
   await cp(FIXTURE_RUNS.flaky, join(dir, runDir), { recursive: true });
   const rec = await readRunRecord(join(dir, runDir, 'results.json'));
-  const job: NightlyJobState = {
-    id: 'debian-6.12+debian+anon+anon+program+r1',
-    key: 'debian-6.12+debian+anon+anon+program',
-    kernel: 'debian-6.12',
-    config: 'debian',
-    buildKey: 'debian:6.12',
-    guestRam: 'anon',
-    backing: 'anon',
-    suite: 'program',
-    rep: 1,
-    timeoutSec: 600,
-    state: 'done',
-    attempts: 1,
-    runDir,
-    verdict: rec.verdict,
-    durationMs: rec.durationMs,
-  };
-  const record: NightlyRecord = { ...src.record, nightlyId: 'with-flaky', jobs: [...src.record.jobs, job] };
-  await writeNightlyRecord(dir, record);
-  const done = await finalizeNightly(dir, record, { resultsRoot: root, compare: false, index: false, print: false });
+  const done = await withOneMoreJob(src.record, dir, 'with-flaky', { runDir, rec, backing: 'anon', suite: 'program' });
+  const job = done.job;
   const page = await (await browser).newPage();
   t.same(await load(page, pathToFileURL(done.reportPath).href), []);
   const cell = page.locator('#matrix td.cell[data-state="flaky"]');
@@ -300,26 +314,13 @@ t.test('known issues: their reports and culprits, where they occurred, fixed? wh
   const runDir = join('runs', 'mm-known-issues');
   await mkdir(join(dir, runDir), { recursive: true });
   await writeFile(join(dir, runDir, 'results.json'), JSON.stringify(rec));
-  const job: NightlyJobState = {
-    id: 'debian-6.12+debian+anon+hugetlb+mm+r1',
-    key: 'debian-6.12+debian+anon+hugetlb+mm',
-    kernel: 'debian-6.12',
-    config: 'debian',
-    buildKey: 'debian:6.12',
-    guestRam: 'anon',
+  const done = await withOneMoreJob(src.record, dir, 'with-known-issues', {
+    runDir,
+    rec,
     backing: 'hugetlb',
     suite: 'mm',
-    rep: 1,
-    timeoutSec: 600,
-    state: 'done',
-    attempts: 1,
-    runDir,
-    verdict: rec.verdict,
-    durationMs: rec.durationMs,
-  };
-  const record: NightlyRecord = { ...src.record, nightlyId: 'with-known-issues', jobs: [...src.record.jobs, job] };
-  await writeNightlyRecord(dir, record);
-  const done = await finalizeNightly(dir, record, { resultsRoot: root, compare: false, index: false, print: false });
+  });
+  const job = done.job;
   const page = await (await browser).newPage();
   t.same(await load(page, pathToFileURL(done.reportPath).href), []);
   const rows = (await page.locator('#known-issues-table tbody tr').allInnerTexts()).map((x) =>
