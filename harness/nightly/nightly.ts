@@ -478,10 +478,19 @@ class JobRunner {
           : '';
       const s = rec.summary;
       log.info(
-        `[${doneCount}/${total}] ${job.id}: ${rec.verdict.toUpperCase()} (${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error${rec.splats.length ? `, ${rec.splats.length} splat(s)` : ''}) in ${fmtDuration(rec.durationMs)}${rec.infraError ? ` — ${rec.infraError}` : ''};${running > 0 ? ` ${running} running;` : ''}${eta}`,
+        `[${doneCount}/${total}] ${job.id}: ${rec.verdict.toUpperCase()} (${s.pass} pass, ${s.fail} fail, ${s.skip} skip, ${s.error} error${rec.splats.length ? `, ${rec.splats.length} splat(s)` : ''}) in ${fmtDuration(rec.durationMs)}${rec.infraError ? ` — ${rec.infraError}` : ''};${failingText(rec)}${running > 0 ? ` ${running} running;` : ''}${eta}`,
       );
     }
   }
+}
+
+/** The first few subtests that failed the job, with their reasons: a red line names its cause. */
+function failingText(rec: RunRecord): string {
+  const failing = rec.subtests.filter((t) => (t.status === 'fail' || t.status === 'error') && t.known === undefined);
+  if (failing.length === 0) return '';
+  const shown = failing.slice(0, 3).map((t) => `${t.id}${t.reason ? ` (${t.reason.slice(0, 160)})` : ''}`);
+  const more = failing.length > shown.length ? `, and ${failing.length - shown.length} more` : '';
+  return ` failing: ${shown.join('; ')}${more};`;
 }
 
 /** 1 when a job failed or anything regressed against the baseline; 2 when only infrastructure broke; else 0. */
