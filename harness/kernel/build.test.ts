@@ -139,6 +139,46 @@ t.test('a tree whose code does not compile fails with BuildBrokenError (exit 3) 
   t.match((e as BuildBrokenError).detail ?? '', /Error 1/);
 });
 
+t.test('a tree that does not build is remembered: the same inputs fail at once, --force builds again', async (t) => {
+  const { tree } = await ensureDebianSource('6.12');
+  const d = await mkdtemp(join(await cacheDir('tmp'), 'broken-make-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const copy = join(d, 'tree');
+  await run('cp', ['-al', tree, copy], { timeoutMs: 10 * 60_000 });
+  // kernel/bounds.c is the first file make bzImage compiles for the target: the failure comes early.
+  const bounds = join(copy, 'kernel/bounds.c');
+  const text = await readFile(bounds, 'utf8');
+  await rm(bounds);
+  await writeFile(bounds, `${text}\nint faultline_broken(void)\n{\n\treturn undeclared_symbol;\n}\n`);
+  const opts = { kernelSrc: copy, cacheDir: join(d, 'cache'), base: 'tinyconfig', kconfig: ['minimal'] };
+  const fail = (o: Parameters<typeof buildKernel>[0]) =>
+    buildKernel(o).then(
+      () => new Error('it built'),
+      (err: unknown) => err,
+    );
+  const first = await fail({ ...opts, progress: 'off' });
+  if (!(first instanceof BuildBrokenError)) throw first;
+  t.match(first.firstError, /^kernel\/bounds\.c:\d+:\d+: error: .*undeclared_symbol/, 'make found it');
+  const objLogs = async () =>
+    (await run('sh', ['-c', `ls -l --time-style=full-iso ${d}/cache/obj/*/faultline-build.log`], { timeoutMs: 10_000 }))
+      .stdout;
+  const before = await objLogs();
+  const again = await fail({ ...opts, progress: 'off' });
+  if (!(again instanceof BuildBrokenError)) throw again;
+  t.equal(again.firstError, first.firstError, 'the same first error');
+  t.equal(again.exitCode, ExitCode.buildBroken);
+  t.match(
+    again.message,
+    /^kernel does not build at .*: kernel\/bounds\.c.* \(remembered from the build of .*; --force builds again\)$/,
+  );
+  t.equal(again.detail, first.detail, 'and the same log tail');
+  t.equal(await objLogs(), before, 'no make ran: the build log is untouched');
+  const forced = await fail({ ...opts, progress: 'off', force: true });
+  if (!(forced instanceof BuildBrokenError)) throw forced;
+  t.notMatch(forced.message, /remembered/, '--force ran make again');
+  t.not(await objLogs(), before, 'and wrote a new build log');
+});
+
 t.test('the minimal kernel (tinyconfig + minimal + uffd) builds, and a rebuild is a cache hit', async (t) => {
   const b = await ensureMinimalKernel({ progress: 'plain' });
   t.ok((await stat(b.bzImage)).size > 500_000, 'bzImage exists');

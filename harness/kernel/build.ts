@@ -19,6 +19,7 @@ import {
   type Fragment,
 } from './kconfig.js';
 import { buildSelftests, selftestBuildSchema, type SelftestBuild } from '../selftests/build.js';
+import { forgetBrokenBuild, knownBrokenBuild, rememberBrokenBuild } from './broken-builds.js';
 import { tidyDiagnosticLine } from './diagnostics.js';
 import { DEBIAN_CACHE_DIR } from './debian.js';
 import {
@@ -801,6 +802,11 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
     if (opts.progress !== 'off') log.info(`build: cache hit ${earlier.key} (${m.release}, ${earlier.dir})`);
     return toKernelBuild(earlier.dir, m, true, durations);
   }
+  const broken = opts.force ? undefined : await knownBrokenBuild(inputs.root, inputs.inKey);
+  if (broken) {
+    if (opts.progress !== 'off') log.info(`build: known broken: ${broken.firstError}`);
+    throw broken;
+  }
   const plan = await planBuild(opts, inputs, t0, durations);
   const { src, commit, root, obj } = plan;
   const lockFile =
@@ -948,6 +954,7 @@ async function makeAndInstall(ctx: Ctx, plan: BuildPlan, configured: ConfiguredB
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   const made = await makeBzImage(ctx, plan, configured);
+  await forgetBrokenBuild(plan.root, plan.inKey);
   return installArtifacts(ctx, plan, configured, made);
 }
 
@@ -974,8 +981,11 @@ async function makeBzImage(
     const f = classifyBuildFailure(r.all, tree);
     const where = commit !== undefined ? `${opts.ref} (${commit.slice(0, 12)})` : tree;
     const detail = `${tail(r.all, 30)}\nfull log: ${join(dir, 'build.log')}`;
-    if (f.kind === 'broken')
-      throw new BuildBrokenError(`kernel does not build at ${where}: ${f.firstError}`, f.firstError, detail);
+    if (f.kind === 'broken') {
+      const e = new BuildBrokenError(`kernel does not build at ${where}: ${f.firstError}`, f.firstError, detail);
+      await rememberBrokenBuild(plan.root, plan.inKey, e);
+      throw e;
+    }
     throw new FaultlineError(`kernel build failed (infrastructure) at ${where}: ${f.firstError}`, { detail });
   }
   const ccache = useCcache ? statsDelta(ccacheDir, before, await ccacheStats(ccacheDir, env)) : null;
