@@ -1,5 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { bool, count, lazyValidator, num, optStr, readJsonFile, str, strings } from '../util/schema.js';
 import type {
   BisectCommand,
   BisectRecord,
@@ -38,14 +38,8 @@ export interface BisectState extends Pick<
   found?: { kind: 'culprit'; rev: string } | { kind: 'ambiguous'; candidates: string[] };
 }
 
-const str = { type: 'string' } as const;
-const optStr = { type: 'string', nullable: true } as const;
-const num = { type: 'number' } as const;
-const count = { type: 'integer', minimum: 0 } as const;
-const bool = { type: 'boolean' } as const;
 const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;
 const hashes = { type: 'array', items: hash } as const;
-const strings = { type: 'array', items: str } as const;
 
 const runSchema: JSONSchemaType<RunObservation> = {
   type: 'object',

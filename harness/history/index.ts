@@ -4,7 +4,7 @@
  * queries are scans, and a line written by a killed process is simply skipped on read. The run
  * directories stay the source of truth; `rebuildHistory` regenerates the index from them.
  */
-import { lazyValidator } from '../util/schema.js';
+import { count, lazyValidator, optStr, str } from '../util/schema.js';
 import { appendFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { readRunRecord, statusSchema, verdictSchema } from '../results/record.js';
@@ -68,10 +68,6 @@ export interface HistoryNightlyEntry {
 }
 
 export type HistoryEntry = HistoryRunEntry | HistoryNightlyEntry;
-
-const str = { type: 'string' } as const;
-const optStr = { type: 'string', nullable: true } as const;
-const count = { type: 'integer', minimum: 0 } as const;
 
 const testSchema: JSONSchemaType<HistoryTest> = {
   type: 'array',

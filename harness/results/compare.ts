@@ -15,6 +15,7 @@ import { formatChange, isHistogramBucket, metricQuantile, sampleCount } from './
 import { median } from '../stats/descriptive.js';
 import { bootstrapMedianRatioCI } from '../stats/bootstrap.js';
 import { mannWhitneyU, welchT, type TestResult } from '../stats/hypothesis.js';
+import { str, strings, num, count } from '../util/schema.js';
 
 // ---------------------------------------------------------------------------------------------
 // Metric comparison
@@ -200,10 +201,6 @@ export interface Comparison {
 // ---------------------------------------------------------------------------------------------
 // The Comparison as records embed it (series results.json)
 
-const str = { type: 'string' } as const;
-const num = { type: 'number' } as const;
-const count = { type: 'integer', minimum: 0 } as const;
-const strings = { type: 'array', items: str } as const;
 const statuses: JSONSchemaType<Status[]> = { type: 'array', items: statusSchema };
 const runSet = {
   type: 'object',

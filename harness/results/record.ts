@@ -1,6 +1,6 @@
 import { ExitCode, FaultlineError, type ExitCodeValue } from '../util/errors.js';
 import type { JSONSchemaType } from 'ajv';
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { count, lazyValidator, optNum, optStr, readJsonFile, str } from '../util/schema.js';
 import { knownIssueOutcomeSchema } from './known-issues.js';
 import {
   ACCELS,
@@ -8,6 +8,7 @@ import {
   GUEST_RAMS,
   SPLAT_KINDS,
   STATUSES,
+  VERDICTS,
   type Backing,
   type GuestInfo,
   type GuestRunRecord,
@@ -25,12 +26,9 @@ import {
   type Verdict,
 } from './types.js';
 
-const str = { type: 'string' } as const;
-const optStr = { type: 'string', nullable: true } as const;
-const optNum = { type: 'number', nullable: true } as const;
 /** Sub-schemas of the types results/ owns, for every record that embeds them. */
 export const statusSchema: JSONSchemaType<Status> = { type: 'string', enum: STATUSES };
-export const verdictSchema: JSONSchemaType<Verdict> = { type: 'string', enum: ['pass', 'fail', 'error'] };
+export const verdictSchema: JSONSchemaType<Verdict> = { type: 'string', enum: VERDICTS };
 const backingSchema: JSONSchemaType<Backing> = { type: 'string', enum: BACKINGS };
 const optBacking = { ...backingSchema, nullable: true } as const;
 
@@ -148,7 +146,6 @@ const guestSchema: JSONSchemaType<GuestInfo> = {
   },
 };
 
-const count = { type: 'integer', minimum: 0 } as const;
 const summarySchema: JSONSchemaType<RunSummary> = {
   type: 'object',
   required: ['pass', 'fail', 'skip', 'error', 'flaky', 'total'],

@@ -9,12 +9,11 @@ import type { KnownIssueOutcome } from './known-issues.js';
  * `flaky`: failed or errored, then passed when rerun on its own (`--retries`); every
  * attempt is kept in SubtestResult.attempts.
  */
-export type Status = 'pass' | 'fail' | 'skip' | 'error' | 'flaky';
-export const STATUSES: readonly Status[] = ['pass', 'fail', 'skip', 'error', 'flaky'];
+export const STATUSES = ['pass', 'fail', 'skip', 'error', 'flaky'] as const;
+export type Status = (typeof STATUSES)[number];
 
 /** Memory that a test's pages live on inside the guest. */
-export type Backing = 'anon' | 'shmem' | 'shmem-private' | 'shmem-thp' | 'hugetlb' | 'hugetlb-private' | 'hugetlb-1g';
-export const BACKINGS: readonly Backing[] = [
+export const BACKINGS = [
   'anon',
   'shmem',
   'shmem-private',
@@ -22,14 +21,15 @@ export const BACKINGS: readonly Backing[] = [
   'hugetlb',
   'hugetlb-private',
   'hugetlb-1g',
-];
+] as const;
+export type Backing = (typeof BACKINGS)[number];
 
 /** How guest RAM itself is backed on the host (QEMU memory backend). */
-export type GuestRam = 'anon' | 'shmem' | 'hugetlb';
-export const GUEST_RAMS: readonly GuestRam[] = ['anon', 'shmem', 'hugetlb'];
+export const GUEST_RAMS = ['anon', 'shmem', 'hugetlb'] as const;
+export type GuestRam = (typeof GUEST_RAMS)[number];
 
-export type Accel = 'kvm' | 'tcg';
-export const ACCELS: readonly Accel[] = ['kvm', 'tcg'];
+export const ACCELS = ['kvm', 'tcg'] as const;
+export type Accel = (typeof ACCELS)[number];
 
 export interface Metric {
   name: string;
@@ -57,19 +57,7 @@ export interface Splat {
   known?: string;
 }
 
-export type SplatKind =
-  | 'oops'
-  | 'bug'
-  | 'warning'
-  | 'kasan'
-  | 'kfence'
-  | 'ubsan'
-  | 'soft-lockup'
-  | 'hard-lockup'
-  | 'hung-task'
-  | 'rcu-stall'
-  | 'panic';
-export const SPLAT_KINDS: readonly SplatKind[] = [
+export const SPLAT_KINDS = [
   'oops',
   'bug',
   'warning',
@@ -81,7 +69,8 @@ export const SPLAT_KINDS: readonly SplatKind[] = [
   'hung-task',
   'rcu-stall',
   'panic',
-];
+] as const;
+export type SplatKind = (typeof SPLAT_KINDS)[number];
 
 export interface SubtestResult {
   /** Stable path: program/test[/backing], e.g. "uffd-unit-tests/minor/hugetlb". */
@@ -193,7 +182,8 @@ export interface GuestInfo {
 }
 
 export type RunSummary = Record<Status, number> & { total: number };
-export type Verdict = 'pass' | 'fail' | 'error';
+export const VERDICTS = ['pass', 'fail', 'error'] as const;
+export type Verdict = (typeof VERDICTS)[number];
 
 export interface RunRecord {
   schema: 'faultline.run/1';

@@ -1,16 +1,11 @@
 import type { JSONSchemaType } from 'ajv';
 import { comparisonSchema, reviveComparison } from '../results/compare.js';
 import { verdictSchema } from '../results/record.js';
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { bool, count, lazyValidator, optStr, readJsonFile, str, strings } from '../util/schema.js';
 import type { ThreadHeaders } from './mbox.js';
 import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
 import type { Diagnostic } from './warnings.js';
 
-const str = { type: 'string' } as const;
-const optStr = { type: 'string', nullable: true } as const;
-const strings = { type: 'array', items: str } as const;
-const bool = { type: 'boolean' } as const;
-const count = { type: 'integer', minimum: 0 } as const;
 const ms = { type: 'number' } as const;
 const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;
 

@@ -71,3 +71,15 @@ export async function readJsonFile(path: string, hint = ''): Promise<unknown> {
     throw new FaultlineError(`${path} is not valid JSON: ${(e as Error).message}`);
   }
 }
+
+/**
+ * The building blocks every record's schema is made of, declared once: a record module spells
+ * only what is its own. Each is `as const` so JSONSchemaType checks it against the field's type.
+ */
+export const str = { type: 'string' } as const;
+export const optStr = { type: 'string', nullable: true } as const;
+export const strings = { type: 'array', items: str } as const;
+export const num = { type: 'number' } as const;
+export const optNum = { type: 'number', nullable: true } as const;
+export const count = { type: 'integer', minimum: 0 } as const;
+export const bool = { type: 'boolean' } as const;
