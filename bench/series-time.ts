@@ -25,7 +25,7 @@ import { RevisionTester } from '../harness/revision/tester.js';
 import { runSeries } from '../harness/series/series.js';
 import { writeJsonAtomic } from '../harness/util/fsutil.js';
 import { run } from '../harness/util/proc.js';
-import { Git } from '../harness/util/git.js';
+import { Git } from '../harness/vcs/git.js';
 // Types only: the kernel mode's modules are loaded when --kernel asks for them.
 import type { KernelTestRepo } from '../harness/e2e/kernel-repo.js';
 import type { BuildKernelOptions } from '../harness/kernel/build.js';

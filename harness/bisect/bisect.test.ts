@@ -8,7 +8,7 @@ import { TOY_BUILD, TOY_TEST, ToySourceTester, createToyRepo, git, type ToyRepoO
 import { readBisectRecord, readBisectState } from './record.js';
 import { formatBisectReport } from './report.js';
 import type { StepTester, StepOutcome, TestRequest } from './types.js';
-import { Git } from '../util/git.js';
+import { Git } from '../vcs/git.js';
 import { exists } from '../util/fsutil.js';
 
 interface HasTeardown {

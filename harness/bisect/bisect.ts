@@ -2,7 +2,7 @@ import { mkdir, realpath, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BuildBrokenError, ExitCode, FaultlineError, UsageError } from '../util/errors.js';
 import { exists, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
-import { Git, type BisectProgress } from '../util/git.js';
+import { Git, type BisectProgress } from '../vcs/git.js';
 import { log } from '../util/log.js';
 import { DEFAULT_POLICY, confidenceOf, decide, estimateRates, passThreshold, tallyOf } from './policy.js';
 import { readBisectRecord, readBisectState, type BisectState } from './record.js';

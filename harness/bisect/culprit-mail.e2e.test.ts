@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureKernelTestRepo, type KernelTestRepo } from '../e2e/kernel-repo.js';
 import { ensureMinimalKernel } from '../kernel/build.js';
-import { Git } from '../util/git.js';
+import { Git } from '../vcs/git.js';
 import { run } from '../util/proc.js';
 import { DEFAULT_REPORT_FROM, culpritMail, writeCulpritMail } from './culprit-mail.js';
 import { readBisectRecord } from './record.js';

@@ -4,7 +4,7 @@ import { readArtifacts } from '../kernel/build.js';
 import { readRunRecord } from '../results/record.js';
 import type { RunRecord, Splat } from '../results/types.js';
 import { exists, sha256File, writeFileAtomic } from '../util/fsutil.js';
-import type { Git } from '../util/git.js';
+import type { Git } from '../vcs/git.js';
 import { run, shellLine, shellQuote, tail } from '../util/proc.js';
 import { addressHeader, textHeader, type MailAddress } from '../util/rfc5322.js';
 import { culpritRecipients } from './recipients.js';

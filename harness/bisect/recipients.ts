@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exists } from '../util/fsutil.js';
-import { gitReason, type Git } from '../util/git.js';
+import { gitReason, type Git } from '../vcs/git.js';
 import { run, tail } from '../util/proc.js';
 import { addressKey, parseAddress, type MailAddress } from '../util/rfc5322.js';
 

@@ -21,7 +21,7 @@ import { RevisionTester } from '../revision/tester.js';
 import { allSuites, suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { cacheDir, exists } from '../util/fsutil.js';
-import { Git } from '../util/git.js';
+import { Git } from '../vcs/git.js';
 import { log, setVerbose } from '../util/log.js';
 import { parseAddress, type MailAddress } from '../util/rfc5322.js';
 import {

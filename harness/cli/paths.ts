@@ -2,7 +2,7 @@ import { mkdtemp, open, readdir, rmdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
-import { Git } from '../util/git.js';
+import { Git } from '../vcs/git.js';
 import { parseList } from './options.js';
 
 /**

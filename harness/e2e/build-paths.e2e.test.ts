@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureMinimalKernel } from '../kernel/build.js';
 import { KernelBuilder } from '../revision/kernel.js';
-import { Git } from '../util/git.js';
+import { Git } from '../vcs/git.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { ensureKernelTestRepo } from './kernel-repo.js';
 

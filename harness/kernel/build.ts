@@ -6,7 +6,7 @@ import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../u
 import { cacheRoot, exists, isInside, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
 import { log } from '../util/log.js';
-import { Git } from '../util/git.js';
+import { Git } from '../vcs/git.js';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
 import type { JSONSchemaType } from 'ajv';
 import {

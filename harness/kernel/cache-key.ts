@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { sha256, sha256File } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
 import { FaultlineError } from '../util/errors.js';
+import { Git } from '../vcs/git.js';
 
 /**
  * The build cache key: (source tree state, final .config hash, compiler version).
@@ -30,19 +31,13 @@ export interface TreeState {
 /** Build dirs faultline puts inside its own worktrees (BuildKernelOptions.ownedTree): never part of the tree state. */
 export const OWNED_OBJ_PREFIX = '.faultline-obj-';
 
-const GIT_ENV = {
-  // Never take index.lock nor refresh the user's index: reading only.
-  GIT_OPTIONAL_LOCKS: '0',
-  LC_ALL: 'C',
-};
+/** git in the user's tree, reading only (vcs/git.ts: no index.lock, no index refresh). */
+const readGit = (tree: string, args: string[], timeoutMs = 5 * 60_000) =>
+  new Git(tree, { readOnly: true, timeoutMs }).exec(args, { allowFailure: true });
 
 /** Is `dir` the top of a git work tree (not merely somewhere inside another repository)? */
 export async function isGitTop(dir: string): Promise<boolean> {
-  const r = await run('git', ['-C', dir, 'rev-parse', '--show-toplevel'], {
-    timeoutMs: 30_000,
-    allowFailure: true,
-    env: GIT_ENV,
-  });
+  const r = await readGit(dir, ['rev-parse', '--show-toplevel'], 30_000);
   if (r.exitCode !== 0) return false;
   try {
     return (await realpath(r.stdout.trim())) === (await realpath(dir));
@@ -69,8 +64,7 @@ export function cleanCheckoutState(head: string): TreeState {
 }
 
 async function gitState(tree: string): Promise<TreeState> {
-  const git = (args: string[], timeoutMs = 5 * 60_000) =>
-    run('git', ['-C', tree, ...args], { timeoutMs, env: GIT_ENV, allowFailure: true });
+  const git = (args: string[]) => readGit(tree, args);
   const headR = await git(['rev-parse', '--verify', '-q', 'HEAD^{commit}']);
   const head = headR.exitCode === 0 ? headR.stdout.trim() : 'no-commits';
   // Staged + unstaged changes to tracked files, binary-safe.
@@ -185,8 +179,7 @@ const KCONFIG_INPUTS_GIT = [':(glob)**/Kconfig*', 'scripts/kconfig', 'arch/x86/c
 export async function kconfigInputsDigest(tree: string, state: TreeState): Promise<string> {
   if (state.kind === 'commit') return sha256(`kconfig\0${state.digest}`);
   if (state.kind === 'git') {
-    const git = (args: string[]) =>
-      run('git', ['-C', tree, ...args], { timeoutMs: 5 * 60_000, env: GIT_ENV, allowFailure: true });
+    const git = (args: string[]) => readGit(tree, args);
     // A clean tree has neither unstaged changes nor untracked files: the same digest without the scans.
     const none = { stdout: '' };
     const [staged, unstaged, untracked] = await Promise.all([

@@ -9,7 +9,7 @@ import { runTests } from '../run/run.js';
 import { buildUserProgram } from '../selftests/user-program.js';
 import { BuildBrokenError, FaultlineError, UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
-import { Git } from '../util/git.js';
+import { Git } from '../vcs/git.js';
 import { compiledFiles } from './command.js';
 import { ProgramCompileError, type ResultSettings, type RevisionBuild, type RevisionBuilder } from './types.js';
 import type { RevisionRunner, RunContext, TestedRun } from './types.js';

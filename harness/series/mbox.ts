@@ -2,7 +2,7 @@ import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { exists, writeFileAtomic } from '../util/fsutil.js';
-import { run } from '../util/proc.js';
+import { mailInfo, splitMbox } from '../vcs/mail.js';
 
 /** One mail of a series as `git mailsplit` cut it out of the mbox. */
 export interface MailPatch {
@@ -113,12 +113,7 @@ function quotedName(name: string): string {
 async function decodeMail(mail: string, messageId: string | undefined): Promise<DecodedMail> {
   const msgFile = `${mail}.msg`;
   const patchFile = `${mail}.patch`;
-  const r = await run('git', ['mailinfo', msgFile, patchFile], {
-    inputFile: mail,
-    timeoutMs: 60_000,
-    allowFailure: true,
-    env: { LC_ALL: 'C' },
-  });
+  const r = await mailInfo(mail, msgFile, patchFile);
   if (r.exitCode !== 0)
     throw new UsageError(
       `mail ${basename(mail)} of the --mbox cannot be decoded: ${r.all.trim().split('\n')[0] ?? ''}`,
@@ -198,11 +193,7 @@ export async function parseMbox(mboxFile: string, outDir: string): Promise<Parse
       `--mbox ${mboxFile} is ${(size / 2 ** 20).toFixed(0)} MiB, over the bound of ${MBOX_LIMITS.bytes / 2 ** 20} MiB for one series: pass the series alone`,
     );
   await mkdir(outDir, { recursive: true });
-  const r = await run('git', ['mailsplit', '-b', `-o${outDir}`, mboxFile], {
-    timeoutMs: 60_000,
-    allowFailure: true,
-    env: { LC_ALL: 'C' },
-  });
+  const r = await splitMbox(mboxFile, outDir);
   if (r.exitCode !== 0)
     throw new UsageError(`--mbox ${mboxFile} is not an mbox git can split: ${r.stderr.trim().split('\n')[0] ?? ''}`);
   const files = (await readdir(outDir)).filter((f) => /^\d+$/.test(f)).sort();

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Git } from '../util/git.js';
+import { Git } from '../vcs/git.js';
 import { exists } from '../util/fsutil.js';
 import { CommandBuilder, CommandRunner } from '../revision/command.js';
 import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';

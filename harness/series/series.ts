@@ -5,7 +5,7 @@ import { validateRunRecord } from '../results/record.js';
 import type { RunRecord, Status } from '../results/types.js';
 import { FaultlineError, UsageError, errorMessage } from '../util/errors.js';
 import { cacheDir, exists, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
-import { Git, type CommitInfo } from '../util/git.js';
+import { Git, type CommitInfo } from '../vcs/git.js';
 import { log } from '../util/log.js';
 import { readJsonFile } from '../util/schema.js';
 import { parseMbox, type MailPatch } from './mbox.js';

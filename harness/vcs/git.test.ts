@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Git, gitReason, parseBisectOutput } from './git.js';
-import { run } from './proc.js';
+import { run } from '../util/proc.js';
 
 // Captured from git 2.39 (Debian 12).
 const NEXT = `Bisecting: 3 revisions left to test after this (roughly 2 steps)

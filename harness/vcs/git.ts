@@ -1,8 +1,8 @@
 import { readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { FaultlineError, UsageError } from './errors.js';
-import { exists } from './fsutil.js';
-import { run, type RunResult } from './proc.js';
+import { FaultlineError, UsageError } from '../util/errors.js';
+import { exists } from '../util/fsutil.js';
+import { run, type RunResult } from '../util/proc.js';
 
 /**
  * A small typed wrapper over the git CLI (through proc.run, so every call has a deadline).
@@ -33,6 +33,11 @@ export interface GitOptions {
   /** Deadline for ordinary commands (default 120 s; a kernel checkout can be slow). */
   timeoutMs?: number;
   logFile?: string;
+  /**
+   * Only read: never take index.lock nor refresh the index (GIT_OPTIONAL_LOCKS=0), for the
+   * user's own trees, which faultline fingerprints while the user may be working in them.
+   */
+  readOnly?: boolean;
 }
 
 const FIELD = '\x1f';
@@ -105,11 +110,13 @@ export class Git {
   readonly dir: string;
   private readonly timeoutMs: number;
   private readonly logFile: string | undefined;
+  private readonly env: Record<string, string>;
 
   constructor(dir: string, opts: GitOptions = {}) {
     this.dir = dir;
     this.timeoutMs = opts.timeoutMs ?? 120_000;
     this.logFile = opts.logFile;
+    this.env = opts.readOnly ? { ...BASE_ENV, GIT_OPTIONAL_LOCKS: '0' } : BASE_ENV;
   }
 
   /** Run git in this tree. Throws on a non-zero exit unless allowFailure. */
@@ -119,7 +126,7 @@ export class Git {
   ): Promise<RunResult> {
     return run('git', ['-C', this.dir, ...NO_AUTO_MAINTENANCE, ...args], {
       timeoutMs: opts.timeoutMs ?? this.timeoutMs,
-      env: opts.committer ? { ...BASE_ENV, ...COMMITTER_ENV } : BASE_ENV,
+      env: opts.committer ? { ...this.env, ...COMMITTER_ENV } : this.env,
       ...(opts.allowFailure ? { allowFailure: true } : {}),
       ...(opts.input !== undefined ? { input: opts.input } : {}),
       ...(this.logFile ? { logFile: this.logFile } : {}),
