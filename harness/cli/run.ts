@@ -42,6 +42,8 @@ interface RunArgs extends GuestFlagValues {
   list: boolean;
   'hugepages-1g': number;
   'apt-option': string[];
+  refresh: boolean;
+  offline: boolean;
   verbose: boolean;
   retries: number;
   'flaky-is-failure': boolean;
@@ -49,6 +51,12 @@ interface RunArgs extends GuestFlagValues {
   'known-issues'?: (string | boolean)[];
   'known-is-failure': boolean;
   numa: number;
+}
+
+/** --refresh asks apt, --offline never does: they cannot both hold. */
+function resolvePolicy(a: RunArgs): Pick<RunRequest, 'refresh' | 'offline'> {
+  if (a.refresh && a.offline) throw new UsageError('--refresh asks apt and --offline never does: drop one of them');
+  return { ...(a.refresh ? { refresh: true } : {}), ...(a.offline ? { offline: true } : {}) };
 }
 
 /** The shipped list unless --no-known-issues, then each --known-issues FILE. */
@@ -118,6 +126,7 @@ function runRequestFromArgs(a: RunArgs): RunRequest {
     knownIssues: knownIssueFiles(a['known-issues']),
     knownIsFailure: a['known-is-failure'],
     aptOptions: parseList(a['apt-option']),
+    ...resolvePolicy(a),
   };
 }
 
@@ -236,6 +245,16 @@ export const runCommand: CommandModule<object, RunArgs> = {
         array: true,
         default: [],
         describe: 'extra apt option KEY=VALUE for apt-get download (e.g. a different sources list)',
+      })
+      .option('refresh', {
+        type: 'boolean',
+        default: false,
+        describe: "ask apt for the Debian kernel's version even when the cached answer (24 h) is fresh",
+      })
+      .option('offline', {
+        type: 'boolean',
+        default: false,
+        describe: 'never touch the network: cached kernels only; exit 4 naming what is missing',
       })
       .option('numa', {
         type: 'number',

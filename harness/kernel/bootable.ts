@@ -3,7 +3,7 @@ import type { KernelInfo } from '../results/types.js';
 import { FaultlineError, UsageError } from '../util/errors.js';
 import { exists, sha256File } from '../util/fsutil.js';
 import { buildKernel, type BuildKernelOptions, type KernelBuild } from './build.js';
-import { ensureDebianKernel, ensureDebianSource } from './debian.js';
+import { ensureDebianKernel, ensureDebianSource, type DebianOptions } from './debian.js';
 
 /**
  * The one way to get a kernel ready to boot: Debian's packaged kernel, a bzImage on disk, or one
@@ -32,9 +32,11 @@ export interface BootableKernel {
   selftestsDir?: string;
 }
 
-/** How to acquire it: apt options for packaged kernels, build options for source builds. */
-export interface AcquireOptions {
-  aptOptions?: readonly string[];
+/**
+ * How to acquire it: apt options and resolution policy (--refresh, --offline: debian-resolve.ts)
+ * for packaged kernels, build options for source builds.
+ */
+export interface AcquireOptions extends DebianOptions {
   build?: Pick<BuildKernelOptions, 'progress' | 'jobs'>;
 }
 
@@ -76,9 +78,9 @@ export function pathSpecOf(k: BootableKernel): KernelSpec {
   };
 }
 
-async function debianKernel(series: string, aptOptions: readonly string[]): Promise<BootableKernel> {
-  const k = await ensureDebianKernel(series, { aptOptions });
-  const src = await ensureDebianSource(series, k.version, { aptOptions });
+async function debianKernel(series: string, o: DebianOptions): Promise<BootableKernel> {
+  const k = await ensureDebianKernel(series, o);
+  const src = await ensureDebianSource(series, k.version, o);
   return {
     bzImage: k.bzImage,
     modulesDir: k.modulesDir,
@@ -114,7 +116,11 @@ async function pathKernel(spec: Extract<KernelSpec, { kind: 'path' }>): Promise<
 export async function acquireKernel(spec: KernelSpec, opts: AcquireOptions = {}): Promise<BootableKernel> {
   switch (spec.kind) {
     case 'debian':
-      return debianKernel(spec.series, opts.aptOptions ?? []);
+      return debianKernel(spec.series, {
+        ...(opts.aptOptions ? { aptOptions: opts.aptOptions } : {}),
+        ...(opts.refresh ? { refresh: true } : {}),
+        ...(opts.offline ? { offline: true } : {}),
+      });
     case 'path':
       return pathKernel(spec);
     case 'build':

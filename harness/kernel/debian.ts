@@ -1,10 +1,21 @@
 import { join } from 'node:path';
 import { readdir, rm, mkdir, writeFile } from 'node:fs/promises';
-import { FaultlineError, UsageError } from '../util/errors.js';
+import { FaultlineError, OfflineMissingError } from '../util/errors.js';
 import { cacheDir, exists } from '../util/fsutil.js';
 import { requireTool, run } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { fillCacheEntry } from '../util/lock.js';
+import {
+  aptArgs,
+  checkSeries,
+  imagePackagesOf,
+  readResolution,
+  resolveDebianSeries,
+  type AptOptions,
+  type KernelChoice,
+  type ResolvePolicy,
+} from './debian-resolve.js';
+import { newestDebianVersion } from './debian-version.js';
 
 /** Cache subfolder of Debian's packages and the trees extracted from them (faultline-owned trees). */
 export const DEBIAN_CACHE_DIR = 'debian';
@@ -34,77 +45,49 @@ export interface DebianSource {
   tree: string;
 }
 
-export interface AptOptions {
-  /** Passed as `-o KEY=VALUE` to apt-get/apt-cache. */
-  aptOptions?: readonly string[];
-}
+/** Where the package versions come from (debian-resolve.ts) and whether apt may be asked at all. */
+export type DebianOptions = AptOptions & ResolvePolicy;
 
 const APT_TIMEOUT_MS = 20 * 60_000;
 
-function aptArgs(o: AptOptions): string[] {
-  return (o.aptOptions ?? []).flatMap((kv) => ['-o', kv]);
-}
+const complete = (dir: string): Promise<boolean> => exists(join(dir, '.complete'));
 
-async function aptCache(args: string[], o: AptOptions): Promise<string> {
-  await requireTool('apt-cache', 'apt');
-  return (await run('apt-cache', [...aptArgs(o), ...args], { timeoutMs: 120_000 })).stdout;
-}
-
-/** Compare Debian versions with dpkg itself (the only correct implementation). */
-async function dpkgGreater(a: string, b: string): Promise<boolean> {
-  const r = await run('dpkg', ['--compare-versions', a, 'gt', b], { timeoutMs: 10_000, allowFailure: true });
-  return r.exitCode === 0;
-}
-
-async function newest(versions: string[]): Promise<string | undefined> {
-  let best: string | undefined;
-  for (const v of versions) if (best === undefined || (await dpkgGreater(v, best))) best = v;
-  return best;
-}
-
-/** Versions apt knows for each package (one madison call: "pkg | version | origin" lines). */
-async function versionsOf(pkgs: string[], o: AptOptions): Promise<Map<string, string[]>> {
-  const out = await aptCache(['madison', ...pkgs], o);
-  const map = new Map<string, string[]>();
-  for (const line of out.split('\n')) {
-    const [pkg, ver] = line.split('|').map((x) => x.trim());
-    if (!pkg || !ver) continue;
-    const list = map.get(pkg) ?? [];
-    if (!list.includes(ver)) list.push(ver);
-    map.set(pkg, list);
+/** The newest complete linux-source-<series> on disk (--offline), undefined when there is none. */
+async function sourceOnDisk(series: string): Promise<string | undefined> {
+  const root = await cacheDir(DEBIAN_CACHE_DIR);
+  const prefix = `linux-source-${series}_`;
+  const versions: string[] = [];
+  for (const e of await readdir(root)) {
+    if (e.startsWith(prefix) && (await complete(join(root, e)))) versions.push(e.slice(prefix.length));
   }
-  return map;
+  return newestDebianVersion(versions);
 }
 
-/** Find the newest unsigned amd64 image of a series whose source version also has linux-source-<series>. */
-async function resolveDebianKernel(
-  series: string,
-  o: AptOptions = {},
-): Promise<{ imagePackage: string; version: string }> {
-  if (!/^\d+\.\d+$/.test(series))
-    throw new UsageError(`kernel series '${series}' is not like 6.12: pass --debian-kernel MAJOR.MINOR`);
-  const names = (await aptCache(['pkgnames', `linux-image-${series}`], o)).split('\n');
-  const re = new RegExp(`^linux-image-${series.replace('.', '\\.')}[.-][^ ]*-amd64-unsigned$`);
-  const images = names.filter((n) => re.test(n) && !/-(rt|cloud)-amd64/.test(n));
-  const sourcePkg = `linux-source-${series}`;
-  const versions = await versionsOf([sourcePkg, ...images], o);
-  const sourceVersions = versions.get(sourcePkg) ?? [];
-  if (images.length === 0 || sourceVersions.length === 0) {
-    throw new FaultlineError(
-      `apt knows no linux-image-${series}.*-amd64-unsigned or ${sourcePkg}: run 'apt-get update' (or 'npm run setup'), or pass --kernel PATH`,
-    );
+/**
+ * --offline asks no apt: the cached resolution of any age when its packages are on disk, else the
+ * newest image on disk with its linux-source (a cache filled before resolutions were recorded).
+ */
+async function offlineChoice(series: string, o: AptOptions): Promise<KernelChoice> {
+  checkSeries(series);
+  const root = await cacheDir(DEBIAN_CACHE_DIR);
+  const onDisk = async (c: { imagePackage: string; version: string }): Promise<boolean> =>
+    (await complete(join(root, `${c.imagePackage}_${c.version}`))) &&
+    (await complete(join(root, `linux-source-${series}_${c.version}`)));
+  const cached = await readResolution(series, o.aptOptions ?? []);
+  if (cached && (await onDisk(cached))) return cached;
+  const found: { imagePackage: string; version: string }[] = [];
+  for (const e of await readdir(root)) {
+    const [imagePackage = '', version = ''] = e.split('_');
+    if (imagePackagesOf(series, imagePackage).length === 1 && (await onDisk({ imagePackage, version })))
+      found.push({ imagePackage, version });
   }
-  const candidates: { imagePackage: string; version: string }[] = [];
-  for (const img of images)
-    for (const v of versions.get(img) ?? [])
-      if (sourceVersions.includes(v)) candidates.push({ imagePackage: img, version: v });
-  const best = await newest(candidates.map((c) => c.version));
-  const pick = candidates.find((c) => c.version === best);
+  const best = newestDebianVersion(found.map((f) => f.version));
+  const pick = found.find((f) => f.version === best);
   if (!pick)
-    throw new FaultlineError(
-      `no linux-image-${series} version matches an available ${sourcePkg} version (${sourceVersions.join(', ')})`,
+    throw new OfflineMissingError(
+      `--offline: Debian's ${series} kernel is not in ${root} (it needs linux-image-${series}.*-amd64-unsigned and linux-source-${series} from apt): run once without --offline`,
     );
-  return pick;
+  return { ...pick, newestSource: pick.version };
 }
 
 /**
@@ -115,13 +98,17 @@ async function downloadAndExtract(
   pkg: string,
   version: string,
   dest: string,
-  o: AptOptions,
+  o: DebianOptions,
   finish: (root: string) => Promise<void> = async () => {},
 ): Promise<void> {
   const marker = join(dest, '.complete');
   await fillCacheEntry(`debian-${pkg}_${version}`, `${pkg}=${version}`, {
     cached: async () => ((await exists(marker)) ? true : undefined),
     fill: async () => {
+      if (o.offline)
+        throw new OfflineMissingError(
+          `--offline: ${pkg}=${version} is not in ${dest} (apt-get download would fetch it): run once without --offline`,
+        );
       await fetchPackage(pkg, version, dest, o);
       await finish(join(dest, 'root'));
       await writeFile(marker, `${pkg}=${version}\n`);
@@ -137,7 +124,10 @@ async function fetchPackage(pkg: string, version: string, dest: string, o: AptOp
   const dl = join(dest, 'deb');
   await mkdir(dl, { recursive: true });
   log.info(`downloading ${pkg}=${version} with apt-get download`);
-  await run('apt-get', [...aptArgs(o), 'download', `${pkg}=${version}`], { timeoutMs: APT_TIMEOUT_MS, cwd: dl });
+  await run('apt-get', [...aptArgs(o.aptOptions), 'download', `${pkg}=${version}`], {
+    timeoutMs: APT_TIMEOUT_MS,
+    cwd: dl,
+  });
   const debs = (await readdir(dl)).filter((f) => f.endsWith('.deb'));
   if (debs.length !== 1)
     throw new FaultlineError(`apt-get download ${pkg} produced ${debs.length} .deb files in ${dl}`);
@@ -155,8 +145,8 @@ async function bootFiles(root: string, dest: string): Promise<{ vmlinuz: string;
 }
 
 /** Download (once, cached) and unpack Debian's kernel image package. */
-export async function ensureDebianKernel(series: string, o: AptOptions = {}): Promise<DebianKernel> {
-  const { imagePackage, version } = await resolveDebianKernel(series, o);
+export async function ensureDebianKernel(series: string, o: DebianOptions = {}): Promise<DebianKernel> {
+  const { imagePackage, version } = o.offline ? await offlineChoice(series, o) : await resolveDebianSeries(series, o);
   const dest = join(await cacheDir(DEBIAN_CACHE_DIR), `${imagePackage}_${version}`);
   // The package ships no modules.dep (the postinst runs depmod): made once, before the entry is complete.
   await downloadAndExtract(imagePackage, version, dest, o, async (root) => {
@@ -179,10 +169,17 @@ export async function ensureDebianKernel(series: string, o: AptOptions = {}): Pr
 }
 
 /** Download (once, cached) linux-source-<series> at `version` (newest if omitted) and extract its tree. */
-export async function ensureDebianSource(series: string, version?: string, o: AptOptions = {}): Promise<DebianSource> {
+export async function ensureDebianSource(
+  series: string,
+  version?: string,
+  o: DebianOptions = {},
+): Promise<DebianSource> {
   const pkg = `linux-source-${series}`;
-  const ver = version ?? (await newest((await versionsOf([pkg], o)).get(pkg) ?? []));
-  if (!ver) throw new FaultlineError(`apt knows no ${pkg}: run 'apt-get update' (or 'npm run setup')`);
+  const ver = version ?? (o.offline ? await sourceOnDisk(series) : (await resolveDebianSeries(series, o)).newestSource);
+  if (!ver)
+    throw new OfflineMissingError(
+      `--offline: no ${pkg} in ${await cacheDir(DEBIAN_CACHE_DIR)} (apt-get download would fetch it): run once without --offline`,
+    );
   const dest = join(await cacheDir(DEBIAN_CACHE_DIR), `${pkg}_${ver}`);
   await downloadAndExtract(pkg, ver, dest, o);
   const tree = join(dest, 'tree');

@@ -91,6 +91,8 @@ const requestSchema: JSONSchemaType<RunRequest> = {
     hugepages1g: natural,
     numaNodes: { ...positive, nullable: true },
     aptOptions: { ...strings, nullable: true },
+    refresh: { type: 'boolean', nullable: true },
+    offline: { type: 'boolean', nullable: true },
     cmdline: optStr,
     retries: natural,
     flakyIsFailure: { type: 'boolean', nullable: true },

@@ -4,7 +4,7 @@ import { allSuites } from '../suites/registry.js';
 import type { GuestCommand, Suite, SuiteContext } from '../suites/types.js';
 import { UsageError } from '../util/errors.js';
 import { acquireKernel } from '../kernel/bootable.js';
-import { buildSuitePrograms, suiteContext } from './run.js';
+import { acquireOptionsOf, buildSuitePrograms, suiteContext } from './run.js';
 import type { RunRequest } from './request.js';
 
 /**
@@ -17,7 +17,7 @@ async function treeOf(req: RunRequest): Promise<string> {
   if (req.selftestsTree) return req.selftestsTree;
   if (req.kernel.kind === 'build') return req.kernel.kernelSrc;
   if (req.kernel.kind === 'debian') {
-    const k = await acquireKernel(req.kernel, req.aptOptions ? { aptOptions: req.aptOptions } : {});
+    const k = await acquireKernel(req.kernel, acquireOptionsOf(req));
     if (k.sourceTree) return k.sourceTree;
   }
   throw new UsageError('--list reads the tested tree: pass --kernel-src DIR with --kernel');

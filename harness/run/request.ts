@@ -44,6 +44,10 @@ export interface RunRequest {
   /** Guest NUMA nodes (QEMU -numa); 1: none. */
   numaNodes?: number;
   aptOptions?: string[];
+  /** Ask apt for the Debian kernel's version even when the cached answer is fresh (--refresh). */
+  refresh?: boolean;
+  /** Never touch the network: caches only, exit 4 naming what is missing (--offline). */
+  offline?: boolean;
   /** Extra kernel command line. */
   cmdline?: string;
   /**

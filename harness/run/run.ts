@@ -5,7 +5,7 @@ import { FaultlineError, UsageError, type ExitCodeValue } from '../util/errors.j
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { buildInitramfs } from '../image/initramfs.js';
-import { acquireKernel } from '../kernel/bootable.js';
+import { acquireKernel, type AcquireOptions } from '../kernel/bootable.js';
 import { buildSelftests, readSelftestManifest, type SelftestProgram } from '../selftests/build.js';
 import { buildUserProgram } from '../selftests/user-program.js';
 import { programSuite } from '../suites/program.js';
@@ -153,7 +153,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   log.attachFile(join(dir, 'run.log'));
   log.info(`run ${runId}: results in ${dir}`);
 
-  const kernel = await acquireKernel(req.kernel, req.aptOptions ? { aptOptions: req.aptOptions } : {});
+  const kernel = await acquireKernel(req.kernel, acquireOptionsOf(req));
   const selftests = await loadSelftests(req, kernel.sourceTree, kernel.selftestsDir);
   const suiteBuilt = await buildSuitePrograms(suites, selftests);
   const own = await buildOwnPrograms(req, selftests);
@@ -221,6 +221,15 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   await writeRunOutputs(dir, record);
   await log.close();
   return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false, req.knownIsFailure ?? false) };
+}
+
+/** How the request's kernel is acquired: its apt options and resolution policy. */
+export function acquireOptionsOf(req: RunRequest): AcquireOptions {
+  return {
+    ...(req.aptOptions ? { aptOptions: req.aptOptions } : {}),
+    ...(req.refresh ? { refresh: true } : {}),
+    ...(req.offline ? { offline: true } : {}),
+  };
 }
 
 /** What the suites plan their programs from: the request's guest and filters, the programs built. */

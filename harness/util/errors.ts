@@ -4,12 +4,14 @@
  *   1  a test failed, crashed, or the kernel splatted
  *   2  bad input or an infrastructure error (qemu missing, guest never came up, ...)
  *   3  the kernel revision does not build (bisect treats this as "skip", not as bad)
+ *   4  --offline, and the caches lack something only the network has (run once without it)
  */
 export const ExitCode = {
   ok: 0,
   testFailure: 1,
   infra: 2,
   buildBroken: 3,
+  offlineMissing: 4,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -41,6 +43,14 @@ export class BuildBrokenError extends FaultlineError {
     super(message, { exitCode: ExitCode.buildBroken, detail: logTail });
     this.name = 'BuildBrokenError';
     this.firstError = firstError;
+  }
+}
+
+/** --offline, and a cache lacks what only apt and the network can give: distinct from bad input. */
+export class OfflineMissingError extends FaultlineError {
+  constructor(message: string) {
+    super(message, { exitCode: ExitCode.offlineMissing });
+    this.name = 'OfflineMissingError';
   }
 }
 
