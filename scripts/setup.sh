@@ -13,6 +13,8 @@ packages=(
   procps psmisc
   # culprit mails: the tree's get_maintainer.pl is perl; the mail tests parse with python's email package
   perl python3
+  # the build sandbox: a tree's make and a --program's compile run under bubblewrap
+  bubblewrap
 )
 
 missing=()

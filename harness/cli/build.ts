@@ -14,6 +14,7 @@ interface BuildArgs {
   force: boolean;
   json: boolean;
   progress: string;
+  'unsandboxed-build': boolean;
 }
 
 const PROGRESS = ['auto', 'plain', 'tty', 'off'] as const;
@@ -29,6 +30,7 @@ function summary(b: KernelBuild): string {
     `selftest ${b.selftestsDir}`,
     `log      ${b.buildLog}`,
     `time     total ${secs('total')}, configure ${secs('configure')}, kernel ${secs('kernel')}, selftests ${secs('selftests')}`,
+    `sandbox  ${b.sandboxed === undefined ? 'unknown (built before sandboxed builds)' : b.sandboxed ? 'yes' : 'no (--unsandboxed-build)'}`,
     ...(b.ccache ? [`ccache   ${b.ccache.hits} hits, ${b.ccache.misses} misses (${b.ccache.dir})`] : []),
   ].join('\n');
 }
@@ -70,6 +72,12 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
         describe: 'build the uffd selftests from the same tree (--no-selftests to skip)',
       })
       .option('force', { type: 'boolean', default: false, describe: 'ignore cached artifacts and build again' })
+      .option('unsandboxed-build', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "run the tree's make on the host, with your home, keys and network in its reach: only for a tree you trust",
+      })
       .option('json', { type: 'boolean', default: false, describe: 'print the build as JSON on stdout' })
       .option('progress', {
         type: 'string',
@@ -97,6 +105,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       selftests: argv.selftests,
       force: argv.force,
       progress,
+      ...(argv['unsandboxed-build'] ? { sandbox: false } : {}),
     });
     process.stdout.write(argv.json ? JSON.stringify(b, null, 2) + '\n' : summary(b) + '\n');
   },

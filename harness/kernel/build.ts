@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
 import { cacheRoot, exists, isInside, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
@@ -37,6 +37,7 @@ import {
 } from './cache-key.js';
 import { secs } from '../util/format.js';
 import { withLock } from '../util/lock.js';
+import { runMaybeSandboxed, treeSandbox, type SandboxSpec } from '../util/sandbox.js';
 
 /**
  * `faultline build`: a kernel from a source tree, out of tree (O=), with checked
@@ -93,6 +94,11 @@ export interface BuildKernelOptions {
   ownedTree?: boolean;
   /** The tree's state as the caller knows it (cache-key cleanCheckoutState): skips the scan. */
   knownState?: TreeState;
+  /**
+   * Run the tree's make and scripts in the build sandbox (util/sandbox.ts; default true).
+   * false only for a tree the user trusts (`faultline build --unsandboxed-build`).
+   */
+  sandbox?: boolean;
 }
 
 export interface CcacheStats {
@@ -124,6 +130,8 @@ export interface KernelBuild {
   commit?: string;
   durationsMs: Record<string, number>;
   ccache: CcacheStats | null;
+  /** The tree's make ran in the build sandbox (undefined: built before sandboxed builds). */
+  sandboxed?: boolean;
 }
 
 /** What metadata.json holds (validated when read back from disk). */
@@ -149,6 +157,8 @@ interface BuildMetadata {
   compileUnits: number;
   selftests: SelftestBuild | null;
   reproduce: string[];
+  /** The tree's make ran in the build sandbox; absent in artifacts built before it existed. */
+  sandboxed?: boolean;
 }
 
 const str = { type: 'string' } as const;
@@ -226,6 +236,7 @@ const metadataSchema: JSONSchemaType<BuildMetadata> = {
     compileUnits: { type: 'integer', minimum: 0 },
     selftests: { anyOf: [selftestBuildSchema, orNull] },
     reproduce: { type: 'array', items: str },
+    sandboxed: { type: 'boolean', nullable: true },
   },
 };
 const validateMetadata = lazyValidator<BuildMetadata>(metadataSchema);
@@ -374,6 +385,8 @@ interface Ctx {
   makeVars: string[];
   env: Record<string, string>;
   reproduce: string[];
+  /** Where the tree's own code (make, merge_config.sh) runs; undefined: on the host. */
+  sandbox: SandboxSpec | undefined;
 }
 
 async function logLine(ctx: Ctx, text: string): Promise<void> {
@@ -385,23 +398,24 @@ async function step(
   ctx: Ctx,
   cmd: string,
   args: string[],
-  o: { cwd?: string; timeoutMs: number; record?: boolean },
+  o: { cwd?: string; timeoutMs: number; record?: boolean; sandboxed?: boolean },
 ): Promise<RunResult> {
   const line = commandLine({ what: cmd, cmd, args, ...(o.cwd !== undefined ? { cwd: o.cwd } : {}) });
   if (o.record !== false) ctx.reproduce.push(line);
   await logLine(ctx, `$ ${line}`);
   let r: RunResult;
   try {
-    r = await run(cmd, args, {
+    const runOpts = {
       timeoutMs: o.timeoutMs,
       ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
       env: ctx.env,
       allowFailure: true,
-      onLine: (l) => {
+      onLine: (l: string) => {
         ctx.logStream?.write(l + '\n');
         ctx.progress.line(l);
       },
-    });
+    };
+    r = await runMaybeSandboxed(cmd, args, runOpts, o.sandboxed === true ? ctx.sandbox : undefined);
   } catch (e) {
     await logLine(ctx, `[${errorMessage(e)}]`);
     throw e;
@@ -508,8 +522,12 @@ export async function readArtifacts(dir: string): Promise<BuildMetadata | undefi
  * selftest sources, uapi headers and compiler: editing mm/*.c does not rebuild
  * them), linked into the artifact dir as selftests/.
  */
-async function selftestsFor(tree: string, dir: string): Promise<SelftestBuild> {
-  const st = await buildSelftests({ tree, logFile: join(dir, 'selftests-build.log') });
+async function selftestsFor(tree: string, dir: string, sandbox: boolean | undefined): Promise<SelftestBuild> {
+  const st = await buildSelftests({
+    tree,
+    logFile: join(dir, 'selftests-build.log'),
+    ...(sandbox !== undefined ? { sandbox } : {}),
+  });
   await rm(join(dir, 'selftests'), { recursive: true, force: true });
   await symlink(st.dir, join(dir, 'selftests'));
   return st;
@@ -521,7 +539,7 @@ async function withSelftests(dir: string, m: BuildMetadata, opts: BuildKernelOpt
   if (opts.selftests === false || m.selftests !== null || m.commit !== null) return m;
   const tree = m.tree;
   if (!(await exists(join(tree, 'Makefile')))) return m;
-  const selftests = await selftestsFor(tree, dir);
+  const selftests = await selftestsFor(tree, dir, opts.sandbox);
   const updated = { ...m, selftests };
   await writeJsonAtomic(join(dir, 'metadata.json'), updated);
   return updated;
@@ -550,6 +568,7 @@ function toKernelBuild(
     ...(m.commit ? { commit: m.commit } : {}),
     durationsMs,
     ccache: cacheHit ? null : m.ccache,
+    ...(typeof m.sandboxed === 'boolean' ? { sandboxed: m.sandboxed } : {}),
   };
 }
 
@@ -597,7 +616,11 @@ async function configure(ctx: Ctx, c: ConfigureOptions): Promise<string> {
       continue;
     }
     const { cmd, args, cwd } = command;
-    const r = await step(ctx, cmd, args, { timeoutMs: CONFIG_TIMEOUT_MS, ...(cwd !== undefined ? { cwd } : {}) });
+    const r = await step(ctx, cmd, args, {
+      timeoutMs: CONFIG_TIMEOUT_MS,
+      sandboxed: true,
+      ...(cwd !== undefined ? { cwd } : {}),
+    });
     if (r.exitCode === 0) continue;
     const f = classifyBuildFailure(r.all, tree);
     const msg = `${command.what} failed in ${tree}: ${f.firstError}`;
@@ -634,6 +657,7 @@ export async function configureKernel(o: {
     makeVars: [`ARCH=${ARCH}`],
     env: { LC_ALL: 'C' },
     reproduce: [],
+    sandbox: undefined,
   };
   try {
     const text = await configure(ctx, { tree: o.tree, obj: o.obj, base, fragments });
@@ -835,6 +859,19 @@ interface BuildPlan extends BuildInputs {
   obj: string;
 }
 
+/**
+ * The sandbox the tree's make runs in: it reads the tree (a --ref build's worktree too), its
+ * git directory and the config inputs, and writes only the obj dir and ccache. undefined when
+ * the user opted out (sandbox: false).
+ */
+async function buildSandbox(plan: BuildPlan): Promise<SandboxSpec | undefined> {
+  if (plan.opts.sandbox === false) return undefined;
+  if (plan.useCcache) await mkdir(plan.ccacheDir, { recursive: true });
+  const inputs = [...plan.fragments.map((f) => f.path), ...(plan.base.file !== undefined ? [plan.base.file] : [])];
+  const worktree = plan.commit !== undefined ? [dirname(plan.obj)] : [];
+  return treeSandbox(plan.src, [plan.obj, ...(plan.useCcache ? [plan.ccacheDir] : [])], [...worktree, ...inputs]);
+}
+
 /** The artifacts an earlier build with the same inputs left (inputs/<inputKey> names them). */
 async function artifactsForInputs(
   root: string,
@@ -863,6 +900,7 @@ async function buildInObjDir(plan: BuildPlan): Promise<KernelBuild> {
     progress: new Progress(opts.progress, expectedUnits),
     makeVars: [`ARCH=${ARCH}`, `CC=${plan.cc}`, `HOSTCC=${plan.cc}`],
     reproduce: [],
+    sandbox: await buildSandbox(plan),
   };
   try {
     const tree = plan.commit !== undefined ? await checkoutRef(ctx, plan, plan.commit) : plan.src;
@@ -971,6 +1009,7 @@ async function makeBzImage(
   const tk = Date.now();
   const r = await step(ctx, 'make', makeArgs(ctx, tree, obj, ['bzImage'], jobs), {
     timeoutMs: opts.buildTimeoutMs ?? 4 * 3600_000,
+    sandboxed: true,
   });
   plan.durations['kernel'] = Date.now() - tk;
   const compileUnits = ctx.progress.compiled;
@@ -1016,7 +1055,7 @@ async function installArtifacts(
     ctx.progress.begin('selftests');
     const ts = Date.now();
     await flush(ctx);
-    selftests = await selftestsFor(tree, dir);
+    selftests = await selftestsFor(tree, dir, opts.sandbox);
     durations['selftests'] = Date.now() - ts;
   }
   ctx.progress.end();
@@ -1046,6 +1085,7 @@ async function installArtifacts(
     ccache,
     compileUnits: made.compileUnits,
     selftests,
+    sandboxed: ctx.sandbox !== undefined,
     reproduce: [
       ...(commit !== undefined ? [shellLine('git', ['-C', src, 'worktree', 'add', '--detach', tree, commit])] : []),
       ...(useCcache ? [`export CCACHE_DIR=${shellLine(ccacheDir, [])} CCACHE_NOHASHDIR=true`] : []),

@@ -7,6 +7,7 @@ import { cacheDir, exists, listFiles, sha256, writeJsonAtomic } from '../util/fs
 import { availableParallelism } from 'node:os';
 import { log } from '../util/log.js';
 import { requireTool, run, tail } from '../util/proc.js';
+import { runMaybeSandboxed, treeSandbox, type SandboxSpec } from '../util/sandbox.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
 import { fillCacheEntry } from '../util/lock.js';
@@ -161,6 +162,8 @@ export interface SelftestBuildOptions {
   /** Override the output dir (default: the cache, keyed by sources + compiler). */
   outDir?: string;
   logFile?: string;
+  /** Run the tree's headers_install and compile its programs in the build sandbox (default true). */
+  sandbox?: boolean;
 }
 
 /** Where faultline's own C programs live. */
@@ -258,22 +261,29 @@ export async function uapiHeadersKey(tree: string): Promise<string> {
  * The tree's uapi headers, installed once per distinct header set (headers_install
  * takes a minute or more here, so it is cached apart from the test binaries).
  */
-export async function installUapiHeaders(tree: string, logFile: string): Promise<string> {
+export async function installUapiHeaders(tree: string, logFile: string, sandbox = true): Promise<string> {
   const key = await uapiHeadersKey(tree);
   const dir = await cacheDir('uapi-headers', key);
   const hdr = join(dir, 'usr');
   return fillCacheEntry(`uapi-headers-${key}`, `the uapi headers ${key}`, {
     cached: async () => ((await exists(join(dir, '.complete'))) ? hdr : undefined),
     fill: async () => {
-      await headersInstall(tree, dir, hdr, logFile);
+      await headersInstall(tree, dir, hdr, logFile, sandbox ? await treeSandbox(tree, [dir]) : undefined);
       return hdr;
     },
   });
 }
 
-async function headersInstall(tree: string, dir: string, hdr: string, logFile: string): Promise<void> {
+async function headersInstall(
+  tree: string,
+  dir: string,
+  hdr: string,
+  logFile: string,
+  sandbox: SandboxSpec | undefined,
+): Promise<void> {
   log.info("installing the tree's uapi headers (make headers_install O=...; once per header set)");
-  await run(
+  // The tree's Makefile runs here: in the sandbox, like the kernel build.
+  const r = await runMaybeSandboxed(
     'make',
     [
       '-C',
@@ -283,8 +293,13 @@ async function headersInstall(tree: string, dir: string, hdr: string, logFile: s
       'headers_install',
       `INSTALL_HDR_PATH=${hdr}`,
     ],
-    { timeoutMs: 15 * 60_000, logFile },
+    { timeoutMs: 15 * 60_000, logFile, allowFailure: true },
+    sandbox,
   );
+  if (r.exitCode !== 0)
+    throw new FaultlineError(`make headers_install failed in ${tree} (exit ${r.exitCode}): see ${logFile}`, {
+      detail: tail(r.all, 20),
+    });
   await rm(join(dir, 'obj'), { recursive: true, force: true });
   await writeFile(join(dir, '.complete'), tree + '\n');
 }
@@ -377,6 +392,7 @@ async function buildUpstream(
   bin: string,
   isystem: string[],
   logFile: string,
+  sandbox: SandboxSpec | undefined,
 ): Promise<SelftestProgram> {
   let variant: UpstreamRecipe['variants'][number] | undefined;
   for (const v of recipe.variants) if (!variant && (await exists(join(stageMm, v.main)))) variant = v;
@@ -384,12 +400,12 @@ async function buildUpstream(
   const extra: string[] = [];
   for (const f of variant.extra) if (await exists(join(stageMm, f))) extra.push(f);
   const out = join(bin, recipe.name);
-  const r = await run('gcc', [...CFLAGS, ...isystem, variant.main, ...extra, '-lrt', '-lm', '-o', out], {
-    timeoutMs: COMPILE_TIMEOUT_MS,
-    cwd: stageMm,
-    logFile,
-    allowFailure: true,
-  });
+  const r = await runMaybeSandboxed(
+    'gcc',
+    [...CFLAGS, ...isystem, variant.main, ...extra, '-lrt', '-lm', '-o', out],
+    { timeoutMs: COMPILE_TIMEOUT_MS, cwd: stageMm, logFile, allowFailure: true },
+    sandbox,
+  );
   if (r.exitCode !== 0)
     return {
       name: recipe.name,
@@ -406,15 +422,21 @@ async function buildUpstream(
 }
 
 /** faultline's own programs (tests/), warning-free against the tree's headers. */
-async function buildOwn(bin: string, isystem: string[], logFile: string): Promise<SelftestProgram[]> {
+async function buildOwn(
+  bin: string,
+  isystem: string[],
+  logFile: string,
+  sandbox: SandboxSpec | undefined,
+): Promise<SelftestProgram[]> {
   const lib = await ownLibSources();
   const programs: SelftestProgram[] = [];
   for (const p of await ownPrograms()) {
     const out = join(bin, p.name);
-    const r = await run(
+    const r = await runMaybeSandboxed(
       'gcc',
       [...OWN_CFLAGS, ...isystem, `-I${join(OWN_TESTS_DIR, 'lib')}`, p.main, ...lib, '-lm', '-o', out],
       { timeoutMs: COMPILE_TIMEOUT_MS, logFile, allowFailure: true },
+      sandbox,
     );
     programs.push(
       r.exitCode === 0
@@ -438,7 +460,7 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
   }
   const mmDir = await selftestsMmDir(tree);
   const key = await selftestsKey(tree);
-  if (opts.outDir !== undefined) return buildSelftestsInto(opts.outDir, key, tree, mmDir, opts.logFile);
+  if (opts.outDir !== undefined) return buildSelftestsInto(opts.outDir, key, tree, mmDir, opts);
   const dir = await cacheDir('selftests', key);
   // Another faultline may be filling this entry: wait for it rather than restage under its compiler.
   return fillCacheEntry(`selftests-${key}`, `the selftests build ${key}`, {
@@ -447,7 +469,7 @@ export async function buildSelftests(opts: SelftestBuildOptions): Promise<Selfte
       log.debug(`selftests cache hit ${dir}`);
       return { dir, key, tree, programs: await readCachedManifest(dir) };
     },
-    fill: () => buildSelftestsInto(dir, key, tree, mmDir, opts.logFile),
+    fill: () => buildSelftestsInto(dir, key, tree, mmDir, opts),
   });
 }
 
@@ -457,17 +479,20 @@ async function buildSelftestsInto(
   key: string,
   tree: string,
   mmDir: string,
-  logFileOpt: string | undefined,
+  opts: Pick<SelftestBuildOptions, 'logFile' | 'sandbox'>,
 ): Promise<SelftestBuild> {
   await mkdir(dir, { recursive: true });
-  const logFile = logFileOpt ?? join(dir, 'build.log');
-  const isystem = ['-isystem', join(await installUapiHeaders(tree, logFile), 'include')];
+  const logFile = opts.logFile ?? join(dir, 'build.log');
+  const hdr = await installUapiHeaders(tree, logFile, opts.sandbox !== false);
+  const isystem = ['-isystem', join(hdr, 'include')];
+  // The compiles read the staged sources, the headers and faultline's tests/, and write this entry.
+  const sandbox = opts.sandbox !== false ? { writable: [dir], readable: [hdr, OWN_TESTS_DIR] } : undefined;
   const stageMm = await stageSelftests(tree, mmDir, join(dir, 'src'));
   const bin = join(dir, 'bin');
   await mkdir(bin, { recursive: true });
   const programs: SelftestProgram[] = [];
-  for (const recipe of UPSTREAM) programs.push(await buildUpstream(recipe, stageMm, bin, isystem, logFile));
-  programs.push(...(await buildOwn(bin, isystem, logFile)));
+  for (const recipe of UPSTREAM) programs.push(await buildUpstream(recipe, stageMm, bin, isystem, logFile, sandbox));
+  programs.push(...(await buildOwn(bin, isystem, logFile, sandbox)));
   for (const p of programs) if (p.status !== 'built') log.warn(`selftest ${p.name}: ${p.reason ?? p.status}`);
   if (programs.every((p) => p.status !== 'built')) {
     throw new FaultlineError(`no selftest could be built from ${tree}; see ${logFile}`);

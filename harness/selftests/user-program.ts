@@ -4,6 +4,7 @@ import { UsageError } from '../util/errors.js';
 import { cacheDir, exists, sha256 } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { requireTool, run } from '../util/proc.js';
+import { runMaybeSandboxed } from '../util/sandbox.js';
 import { CFLAGS, installUapiHeaders, uapiHeadersKey, type SelftestProgram } from './build.js';
 
 /**
@@ -51,7 +52,9 @@ export async function buildUserProgram(path: string, tree: string): Promise<Self
   const logFile = join(dir, 'build.log');
   const hdr = await installUapiHeaders(tree, logFile);
   log.info(`compiling ${path} against ${tree}'s uapi headers`);
-  const r = await run(
+  // In the build sandbox: the source may #include any path, and the user's home and keys are
+  // not there to read (only the file itself, the headers and this cache entry are).
+  const r = await runMaybeSandboxed(
     'gcc',
     [...CFLAGS, '-Wextra', '-isystem', join(hdr, 'include'), src, '-lrt', '-lm', '-o', `${out}.tmp`],
     {
@@ -61,6 +64,7 @@ export async function buildUserProgram(path: string, tree: string): Promise<Self
       allowFailure: true,
       env: { LC_ALL: 'C' },
     },
+    { writable: [dir], readable: [hdr, src] },
   );
   if (r.exitCode !== 0)
     throw new UsageError(
