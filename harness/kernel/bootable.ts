@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import type { KernelInfo } from '../results/types.js';
 import { FaultlineError, UsageError } from '../util/errors.js';
 import { exists, sha256File } from '../util/fsutil.js';
+import { log } from '../util/log.js';
 import { buildKernel, type BuildKernelOptions, type KernelBuild } from './build.js';
 import { ensureDebianKernel, ensureDebianSource, type DebianOptions } from './debian.js';
 
@@ -114,6 +115,14 @@ async function pathKernel(spec: Extract<KernelSpec, { kind: 'path' }>): Promise<
 }
 
 export async function acquireKernel(spec: KernelSpec, opts: AcquireOptions = {}): Promise<BootableKernel> {
+  const started = Date.now();
+  const k = await acquire(spec, opts);
+  // A run's resolve phase (bench/first-test.ts reads it): near 0 ms when the caches answer.
+  log.debug(`kernel ${k.info.release ?? k.bzImage} acquired in ${Date.now() - started} ms`);
+  return k;
+}
+
+async function acquire(spec: KernelSpec, opts: AcquireOptions): Promise<BootableKernel> {
   switch (spec.kind) {
     case 'debian':
       return debianKernel(spec.series, {
