@@ -1,11 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../util/errors.js';
 import { ExitCode } from '../util/errors.js';
-import { compareRuns, formatComparison } from '../results/compare.js';
+import { compareRuns, formatComparison } from '../analysis/compare.js';
 import type { RunRecord } from '../results/types.js';
 import { loadTarget, recordsOf, type LoadedTarget } from '../report/export.js';
 import { contextMap } from '../nightly/finalize.js';
-import { knownFlakyKeys, readHistory } from '../history/index.js';
+import { readHistory } from '../history/index.js';
+import { knownFlakyKeys } from '../analysis/flaky.js';
 import { renderCompareReport } from '../report/compare-html.js';
 import { writeFileAtomic } from '../util/fsutil.js';
 import { resolve } from 'node:path';

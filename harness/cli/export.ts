@@ -10,7 +10,7 @@ import { generateReport } from '../report/generate.js';
 import { previousNightly, readHistory } from '../history/index.js';
 import { compareNightlies } from '../nightly/finalize.js';
 import { readNightlyRecord } from '../results/nightly.js';
-import type { Comparison } from '../results/compare.js';
+import type { Comparison } from '../analysis/compare.js';
 import { checkPaths } from './paths.js';
 
 /** The nightly's report as `faultline nightly` writes it: compared with the night before it, drawn next to it. */

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
-import { compareRuns } from '../results/compare.js';
+import { compareRuns } from '../analysis/compare.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
 /**

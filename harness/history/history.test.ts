@@ -9,7 +9,6 @@ import { fixtureExecutor } from '../nightly/fixtures/records.js';
 import type { Job } from '../results/nightly.js';
 import {
   indexPath,
-  knownFlakyKeys,
   nightlyEntries,
   pastDurations,
   previousNightly,
@@ -18,6 +17,7 @@ import {
   runEntries,
   testHistory,
 } from './index.js';
+import { knownFlakyKeys } from '../analysis/flaky.js';
 
 const plan = parsePlan(
   'name: hist\nkernels: [{name: debian-6.12, debian: "6.12"}]\nbackings: [anon, shmem]\nsuites: [uffd]\nrepeat: 2\n',

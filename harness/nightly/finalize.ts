@@ -6,7 +6,6 @@
 import { join, relative } from 'node:path';
 import {
   appendHistory,
-  knownFlakyKeys,
   nightlyContext,
   nightlySummaryEntry,
   previousNightly,
@@ -14,7 +13,8 @@ import {
   runEntry,
   type HistoryEntry,
 } from '../history/index.js';
-import { compareRuns, formatComparison, type Comparison } from '../results/compare.js';
+import { knownFlakyKeys } from '../analysis/flaky.js';
+import { compareRuns, formatComparison, type Comparison } from '../analysis/compare.js';
 import type { RunRecord } from '../results/types.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';

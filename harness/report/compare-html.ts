@@ -4,7 +4,7 @@
  * (percentiles in human units, change with CI and p) and their distributions overlaid.
  */
 import { nightlyContext } from '../history/index.js';
-import type { Comparison } from '../results/compare.js';
+import type { Comparison } from '../analysis/compare.js';
 import type { RunRecord } from '../results/types.js';
 import type { LoadedTarget } from './export.js';
 import { latencyCases } from './latency.js';

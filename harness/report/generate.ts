@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { nightlyContext, nightlyEntries, runEntries, type HistoryEntry } from '../history/index.js';
-import type { Comparison } from '../results/compare.js';
+import type { Comparison } from '../analysis/compare.js';
 import { median } from '../stats/descriptive.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
 import { writeFileAtomic } from '../util/fsutil.js';

@@ -6,7 +6,7 @@
  * to test; generate.ts gathers the input (baseline runs, log excerpts, history) from disk.
  */
 import { nightlyContext } from '../history/index.js';
-import type { Comparison, SampleComparison } from '../results/compare.js';
+import type { Comparison, SampleComparison } from '../analysis/compare.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
 import type { NightlyJobState, NightlyRecord } from '../results/nightly.js';
 import { latencyCases } from './latency.js';

@@ -4,7 +4,7 @@
  * (kernels of one nightly, or the two sides of `faultline compare --html`) and the per-fault
  * log2 distributions overlaid. Pure functions of the latency model (latency.ts).
  */
-import { formatSampleChange, type SampleComparison } from '../results/compare.js';
+import { formatSampleChange, type SampleComparison } from '../analysis/compare.js';
 import {
   caseTitle,
   compareCases,

@@ -11,7 +11,7 @@ import {
   invalidated,
   type CompareStatsOptions,
   type SampleComparison,
-} from '../results/compare.js';
+} from '../analysis/compare.js';
 import { median } from '../stats/descriptive.js';
 import { BACKINGS, type RunRecord, type SubtestResult } from '../results/types.js';
 import { percentileSupported, quantileLabel, sampleCount, samplesNeeded } from '../results/units.js';

@@ -10,7 +10,7 @@ import {
   type Comparison,
   type MetricChange,
   type SampleComparison,
-} from '../results/compare.js';
+} from '../analysis/compare.js';
 import { median } from '../stats/descriptive.js';
 import type { RunRecord, Status } from '../results/types.js';
 import { escapeMarkup } from '../util/markup.js';

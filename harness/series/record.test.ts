@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareRuns } from '../results/compare.js';
+import { compareRuns } from '../analysis/compare.js';
 import { newRunRecord } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
 import { readSeriesRecord, validateSeriesRecord } from './record.js';

@@ -1,5 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
-import { comparisonSchema, reviveComparison } from '../results/compare.js';
+import { comparisonSchema, reviveComparison } from '../analysis/compare.js';
 import { verdictSchema } from '../results/record.js';
 import { bool, count, lazyValidator, optStr, readJsonFile, str, strings } from '../util/schema.js';
 import type { ThreadHeaders } from './mbox.js';

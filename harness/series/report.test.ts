@@ -3,7 +3,7 @@
  * between guests on different clocksources is printed as invalid, not as a percentage.
  */
 import t from 'tap';
-import { compareRuns } from '../results/compare.js';
+import { compareRuns } from '../analysis/compare.js';
 import { FIXTURE_RESULTS, loadNight, NIGHTS } from '../report/fixtures/nights.js';
 import { metricLine } from './report.js';
 

@@ -1,4 +1,4 @@
-import { fmtNum, type MetricChange } from '../results/compare.js';
+import { fmtNum, type MetricChange } from '../analysis/compare.js';
 import { escapeMarkup } from '../util/markup.js';
 import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
 import { secs } from '../util/format.js';

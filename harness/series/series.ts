@@ -1,6 +1,6 @@
 import { mkdir, readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { compareRuns, type Comparison, type CompareRunsOptions } from '../results/compare.js';
+import { compareRuns, type Comparison, type CompareRunsOptions } from '../analysis/compare.js';
 import { validateRunRecord } from '../results/record.js';
 import type { RunRecord, Status } from '../results/types.js';
 import { FaultlineError, UsageError, errorMessage } from '../util/errors.js';

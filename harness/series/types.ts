@@ -1,4 +1,4 @@
-import type { Comparison } from '../results/compare.js';
+import type { Comparison } from '../analysis/compare.js';
 import type { RunRecord, Status } from '../results/types.js';
 import type { Diagnostic } from './warnings.js';
 import type { ThreadHeaders } from './mbox.js';
@@ -59,7 +59,7 @@ export interface SeriesRecord {
   builder: string;
   repeat: number;
   each: boolean;
-  /** Tip vs base, from harness/results/compare.ts. */
+  /** Tip vs base, from harness/analysis/compare.ts. */
   comparison?: Comparison;
   /** One line per reason the series is reported as regressing (empty when it is clean). */
   problems: string[];

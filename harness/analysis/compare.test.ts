@@ -1,8 +1,8 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from './known-issues.js';
-import { validateRunRecord } from './record.js';
+import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from '../results/known-issues.js';
+import { validateRunRecord } from '../results/record.js';
 import {
   clocksourceMismatch,
   compareRuns,
@@ -12,9 +12,9 @@ import {
   formatSampleChange,
   metricDirection,
   reviveComparison,
-  splatSignature,
 } from './compare.js';
-import type { RunRecord } from './types.js';
+import { splatSignature } from '../console/signature.js';
+import type { RunRecord } from '../results/types.js';
 import { lazyValidator } from '../util/schema.js';
 import { FIXTURE_RESULTS, loadNight, NIGHTS } from '../report/fixtures/nights.js';
 import { makeRecord, SAMPLE_SPLAT } from '../nightly/fixtures/records.js';
@@ -216,7 +216,14 @@ t.test('one clocksource on both sides: timings compared as before', async (t) =>
 t.test('a pass -> fail that a known issue explains is not a regression', async (t) => {
   // The real results.json of suite mm on hugetlb,shmem (Debian 6.12.118), as tonight; last night
   // is the same run with memfd_test on hugetlbfs passing.
-  const file = join(import.meta.dirname, 'fixtures', 'known-issues', 'mm-hugetlb-shmem.6.12.118-tcg.json');
+  const file = join(
+    import.meta.dirname,
+    '..',
+    'results',
+    'fixtures',
+    'known-issues',
+    'mm-hugetlb-shmem.6.12.118-tcg.json',
+  );
   const tonight = (): RunRecord => validateRunRecord(JSON.parse(readFileSync(file, 'utf8')), file);
   const lastNight = {
     ...tonight(),

@@ -9,13 +9,15 @@
  * A bootstrap CI on the median ratio is reported alongside for humans.
  */
 import type { JSONSchemaType } from 'ajv';
-import { guestRamContext, statusSchema } from './record.js';
-import { SPLAT_KINDS, type RunRecord, type Splat, type Status, type SubtestResult } from './types.js';
-import { formatChange, isHistogramBucket, metricQuantile, sampleCount } from './units.js';
+import { guestRamContext, statusSchema } from '../results/record.js';
+import { SPLAT_KINDS, type RunRecord, type Splat, type Status, type SubtestResult } from '../results/types.js';
+import { formatChange, isHistogramBucket, metricQuantile, sampleCount } from '../results/units.js';
 import { median } from '../stats/descriptive.js';
 import { bootstrapMedianRatioCI } from '../stats/bootstrap.js';
 import { mannWhitneyU, welchT, type TestResult } from '../stats/hypothesis.js';
 import { str, strings, num, count } from '../util/schema.js';
+import { splatSignature } from '../console/signature.js';
+import { kernelIdentity } from './kernel-identity.js';
 
 // ---------------------------------------------------------------------------------------------
 // Metric comparison
@@ -368,23 +370,6 @@ function nullToNaN(obj: unknown, path: string[]): void {
   const o = obj as Record<string, unknown>;
   if (rest.length > 0) nullToNaN(o[head], rest);
   else if (o[head] === null) o[head] = NaN;
-}
-
-/** Strip addresses, offsets, pids and CPU numbers so the same splat matches across runs. */
-export function splatSignature(s: Pick<Splat, 'kind' | 'title'>): string {
-  const t = s.title
-    .replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+/gi, '')
-    .replace(/0x[0-9a-f]+/gi, 'ADDR')
-    .replace(/\b[0-9a-f]{8,16}\b/gi, 'ADDR')
-    .replace(/\b(pid|cpu|CPU|PID)[: ]\s*\d+/g, '$1 N')
-    .replace(/\[\s*\d+\.\d+\]/g, '')
-    .replace(/\s+/g, ' ')
-    .trim();
-  return `${s.kind}:${t}`;
-}
-
-function kernelIdentity(r: RunRecord): string {
-  return [r.kernel.release ?? '', r.kernel.packageVersion ?? '', r.kernel.configHash ?? '', r.kernel.path].join('|');
 }
 
 interface Side {
