@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // @ts-check
 /**
- * Folder cycles in harness/: the folders (harness/<folder>/...) form an import graph, and no
- * folder may import a folder that imports it back, directly or around a longer loop. The code
+ * Folder cycles and layer order in harness/: the folders (harness/<folder>/...) form an import
+ * graph; no folder may import a folder that imports it back, directly or around a longer loop,
+ * and a folder imports only folders below it in the declared order (ORDER below). The code
  * that ships counts (tests, fixtures/ and e2e/ are left out: a test may reach across layers).
  * Every import counts, type-only and dynamic `import()` included.
  *
- * Exit 0 no cycle, 1 cycles (each printed with one file per edge), 2 a file could not be read.
+ * Exit 0 no cycle and the order kept, 1 cycles or arrows up the order, 2 a file could not be read.
  */
 import ts from 'typescript';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -80,5 +81,64 @@ if (components.length > 0) {
   }
   process.exit(1);
 }
+
+/**
+ * The declared layer order, lowest first: data flows plan -> kernel -> image -> guest -> run ->
+ * results -> report, and a folder imports only folders before it. A new folder must be placed.
+ */
+const ORDER = [
+  'util',
+  'stats',
+  'results',
+  'console',
+  'vcs',
+  'image',
+  'ssh',
+  'history',
+  'analysis',
+  'vm',
+  'kernel',
+  'selftests',
+  'suites',
+  'run',
+  'revision',
+  'bisect',
+  'series',
+  'nightly',
+  'report',
+  'cli',
+];
+/**
+ * Arrows that point the wrong way today, each with what removes it. The list may only shrink:
+ * an arrow gone from the code must leave the list too, and no other wrong-way arrow is allowed.
+ */
+const WRONG_WAY = new Map([
+  ['kernel -> selftests', 'kernel/build.ts links the selftests into the artifacts: acquireKernel should combine them'],
+  ['run -> report', 'run/run.ts writes the TAP/JUnit views: the CLI should decide which views to write'],
+  ['nightly -> report', 'nightly writes run views and the night report: cli/nightly should'],
+]);
+const rank = new Map(ORDER.map((f, i) => [f, i]));
+const problems = [];
+const seenWrongWay = new Set();
+for (const [from, edges] of [...graph].sort()) {
+  if (!rank.has(from))
+    problems.push(`harness/${from}/ is not in the layer order: add it to ORDER in scripts/folder-cycles.js`);
+  for (const [to, file] of edges) {
+    if ((rank.get(to) ?? -1) < (rank.get(from) ?? -1)) continue;
+    const arrow = `${from} -> ${to}`;
+    if (WRONG_WAY.has(arrow)) seenWrongWay.add(arrow);
+    else if (rank.has(to) && rank.has(from)) problems.push(`${arrow} points up the layer order (harness/${file})`);
+  }
+}
+for (const arrow of WRONG_WAY.keys())
+  if (!seenWrongWay.has(arrow))
+    problems.push(`${arrow} no longer occurs: remove it from WRONG_WAY in scripts/folder-cycles.js`);
+if (problems.length > 0) {
+  console.error(`folder layers in harness/ (${ORDER.join(' < ')}):`);
+  for (const p of problems) console.error(`  ${p}`);
+  process.exit(1);
+}
 const edges = [...graph.values()].reduce((n, e) => n + e.size, 0);
-console.log(`folder-cycles: none (${graph.size} folders, ${edges} folder imports)`);
+console.log(
+  `folder-cycles: none, layer order kept (${graph.size} folders, ${edges} folder imports, ${WRONG_WAY.size} wrong-way arrows left)`,
+);
