@@ -1,9 +1,9 @@
 import t from 'tap';
 import { execa } from 'execa';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseLdd } from './initramfs.js';
+import { hashTree, parseLdd } from './initramfs.js';
 import { parseModulesDep, resolveModules } from './modules.js';
 import { which } from '../util/proc.js';
 
@@ -50,3 +50,27 @@ t.test('modules: dependencies first, built-ins skipped, a missing module named',
   await t.rejects(resolveModules(dir, ['virtio_blk']), /module virtio_blk .* is neither built in nor in/);
   t.equal(parseModulesDep('a/b-c.ko: \n').get('b_c')?.path, 'a/b-c.ko', 'dashes normalised to underscores');
 });
+
+t.test(
+  'the image hash covers the staged bytes and link targets, never what a link points at on the host',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'faultline-hash-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const root = join(dir, 'root');
+    const host = join(dir, 'host-busybox');
+    mkdirSync(join(root, 'bin'), { recursive: true });
+    writeFileSync(join(root, 'bin', 'busybox'), 'guest busybox');
+    writeFileSync(host, 'host busybox v1');
+    // As staged: the applet links are absolute, so on the host they resolve outside the tree.
+    symlinkSync(host, join(root, 'bin', 'sh'));
+    const first = await hashTree(root);
+    writeFileSync(host, 'host busybox v2');
+    t.equal(await hashTree(root), first, 'a host file behind a link is not the image');
+    rmSync(join(root, 'bin', 'sh'));
+    symlinkSync('/bin/busybox', join(root, 'bin', 'sh'));
+    const relinked = await hashTree(root);
+    t.not(relinked, first, 'a link to elsewhere is another image');
+    writeFileSync(join(root, 'bin', 'busybox'), 'guest busybox, patched');
+    t.not(await hashTree(root), relinked, 'a staged byte is another image');
+  },
+);
