@@ -3,7 +3,8 @@
  * (fixtures/apt/, origins' host names redacted), the resolution record's TTL, staleness and
  * validation, and --offline with an empty cache, in process and through bin/faultline.js.
  * apt-cache is the host's own, behind a wrapper on PATH that records each call: a record that
- * answers must leave the log empty. About 3 s; dist/ must be built (`npx tsc -p tsconfig.json`).
+ * answers must leave the log empty. 16 s wall at load average 6 here (four apt resolutions, three
+ * CLI starts); dist/ must be built (`npx tsc -p tsconfig.json`).
  */
 import t from 'tap';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -114,9 +115,10 @@ async function resolvedFile(cache: string): Promise<string> {
   return join(cache, 'resolved', files[0]);
 }
 
+let cache612 = '';
 t.test('a fresh record answers without apt; a stale one, or --refresh, asks apt again', async (t) => {
-  const cache = await emptyCache();
-  const file = await resolvedFile(cache);
+  cache612 = await emptyCache();
+  const file = await resolvedFile(cache612);
   t.equal((await aptCalls()).length, 2, 'no record: one pkgnames and one madison');
   t.equal((await aptCalls())[0], 'apt-cache pkgnames linux-image-6.12');
   t.match((await aptCalls())[1], /^apt-cache madison linux-source-6\.12 linux-image-6\.12\./);
@@ -134,19 +136,15 @@ t.test('a fresh record answers without apt; a stale one, or --refresh, asks apt 
   t.not(again.resolvedAt, old, 'and the record is renewed');
 
   await apt.clear();
-  await writeFile(file, JSON.stringify({ ...first, aptLists: `${first?.aptLists ?? ''}-before-update` }));
-  await resolveDebianSeries('6.12');
-  t.equal((await aptCalls()).length, 2, 'lists changed since: apt is asked');
-
-  await apt.clear();
   await resolveDebianSeries('6.12', { refresh: true });
   t.equal((await aptCalls()).length, 2, '--refresh: apt is asked though the record is fresh');
   t.ok(await exists(file));
 });
 
 t.test('a corrupt or foreign record is a warning and apt is asked, never a crash', async (t) => {
-  const cache = await emptyCache();
-  const file = await resolvedFile(cache);
+  // The record the test above left.
+  const [file] = (await readdir(join(cache612, 'resolved'))).map((f) => join(cache612, 'resolved', f));
+  if (file === undefined) return t.fail('the test above left no record');
   const good = JSON.parse(await readFile(file, 'utf8')) as DebianResolution;
   const bad: [string, string, RegExp][] = [
     ['truncated', JSON.stringify(good).slice(0, 40), /is not valid JSON/],
