@@ -98,9 +98,9 @@ export async function readResolution(
   try {
     const r = validResolution.checked(await readJsonFile(path), path, 'Debian kernel resolution');
     if (r.series === series && JSON.stringify(r.aptOptions) === JSON.stringify(aptOptions)) return r;
-    log.warn(`${path} is for another series or apt options: ignored, apt is asked again`);
+    log.warn(`${path} is for another series or apt options: ignored, the kernel is resolved again`);
   } catch (e) {
-    log.warn(`${errorMessage(e)}: ignored, apt is asked again`);
+    log.warn(`${errorMessage(e)}: ignored, the kernel is resolved again`);
   }
   return undefined;
 }
