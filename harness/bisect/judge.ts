@@ -55,6 +55,9 @@ function judgeExitCode(record: Pick<RunRecord, 'programs'>): Evaluation {
   };
 }
 
+/** Extra runs a step spends when known issues strike instead of the bisected failure. */
+const KNOWN_RERUNS = 2;
+
 export class JudgedTester<A> implements StepTester {
   constructor(
     private readonly revision: RevisionTester<A>,
@@ -83,6 +86,7 @@ export class JudgedTester<A> implements StepTester {
       return { kind: 'build-broken', detail: build.firstError ?? 'build failed', durationMs: Date.now() - t0 };
     const buildMs = Date.now() - t0;
     const runs: RunObservation[] = [];
+    let knownHits = 0;
     // One run at a time: a run that cannot answer (infra, boot failure) ends the call.
     for (let i = 0; i < req.runs; i++) {
       let tested;
@@ -95,6 +99,17 @@ export class JudgedTester<A> implements StepTester {
       }
       if (!tested) return failed('infra', 'the revision tester returned no run');
       const ev = this.judge(tested.record);
+      if (ev.kind === 'known') {
+        // A known issue struck instead of the bisected failure: run again, within a bound.
+        if (++knownHits > KNOWN_RERUNS)
+          return {
+            kind: 'untestable',
+            detail: `${knownHits} runs hit a known issue, not the bisected failure (last: ${ev.detail})`,
+            durationMs: Date.now() - t0,
+          };
+        i--;
+        continue;
+      }
       if (ev.kind !== 'pass' && ev.kind !== 'fail')
         return { kind: ev.kind, detail: ev.detail, durationMs: Date.now() - t0 };
       runs.push({

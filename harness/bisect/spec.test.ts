@@ -20,6 +20,10 @@ import { parseUffdLat } from '../suites/parsers/uffd-lat.js';
 import { programSuite } from '../suites/program.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { detectSplats } from '../console/splats.js';
+import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from '../results/known-issues.js';
+import { newRunRecord } from '../results/record.js';
+import { unitTestCases } from '../selftests/source-info.js';
+import { uffdSuite } from '../suites/uffd.js';
 
 t.test('test specs name RunRecord subtest ids', async (t) => {
   t.same(parseSubtestSpec('uffd-unit-tests:minor/hugetlb'), {
@@ -352,4 +356,56 @@ t.test("a record's spec text tells its kind back (the culprit mail's subject and
   ];
   for (const s of specs) t.equal(specKindOf(s.text), s.kind, s.text);
   t.equal(specKindOf('test-cmd: ./check.sh'), 'command');
+});
+
+t.test('--known-issues: a failure a known issue explains did not test the bisected one', async (t) => {
+  // uffd-unit-tests' real death in events on anon (Debian 6.12, TCG): UFFDIO_COPY error -2, the
+  // upstream flake the shipped list names.
+  const source = await readFile(
+    join(PROJECT_ROOT, 'harness', 'selftests', 'fixtures', 'uffd-unit-tests.6.12.117.c'),
+    'utf8',
+  );
+  const died = await readFile(
+    join(PROJECT_ROOT, 'harness', 'suites', 'fixtures', 'uffd', 'uffd-unit-tests.died-at-events.6.12-tcg.txt'),
+    'utf8',
+  );
+  const parsed = uffdSuite.parse(
+    { program: 'uffd-unit-tests', args: [], timeoutSec: 1200, label: 'uffd-unit-tests' },
+    { output: died, exitCode: 1, timedOut: false, durationMs: 1 },
+    {
+      backings: ['anon'],
+      smp: 2,
+      memMiB: 1024,
+      hugepages2m: 64,
+      quick: false,
+      programs: [{ name: 'uffd-unit-tests', status: 'built', path: '/x', cases: unitTestCases(source) }],
+    },
+  );
+  const spec = parseSubtestSpec('uffd-unit-tests:events/anon');
+  const plain = { subtests: structuredClone(parsed.subtests), splats: [] };
+  t.match(evaluateRecord(spec, plain), { kind: 'fail', detail: /UFFDIO_COPY error: -2/ }, 'without the list: bad');
+  const record = newRunRecord({
+    runId: 'events',
+    startedAt: '2026-12-07T00:00:00Z',
+    kernel: { source: 'debian-package', path: '/vmlinuz', release: '6.12.118+deb12-amd64' },
+    selftests: { tree: '/src', source: 'tree' },
+    suites: ['uffd'],
+    backings: ['anon'],
+    subtests: structuredClone(parsed.subtests),
+  });
+  applyKnownIssues(record, await readKnownIssues([SHIPPED_KNOWN_ISSUES]));
+  t.match(
+    evaluateRecord(spec, record),
+    { kind: 'known', detail: /^known issue uffd-unit-tests-events-anon-copy-enoent: error: .*UFFDIO_COPY error: -2/ },
+    'with it: the run did not answer',
+  );
+  // A failure the list does not describe is still the bisected failure.
+  const other = structuredClone(record);
+  const events = other.subtests.find((s) => s.id === 'uffd-unit-tests/events/anon');
+  if (events) {
+    events.reason = 'crashed: ERROR: unexpected msg event 0 (errno=0, @uffd-unit-tests.c:1)';
+    delete events.known;
+  }
+  applyKnownIssues(other, await readKnownIssues([SHIPPED_KNOWN_ISSUES]));
+  t.equal(evaluateRecord(spec, other).kind, 'fail', 'another error: bad');
 });

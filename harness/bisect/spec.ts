@@ -191,7 +191,12 @@ export type Evaluation =
   /** The revision cannot answer: the test does not exist or was skipped there (bisect skips it). */
   | { kind: 'untestable'; detail: string }
   /** The run itself broke (guest died, harness error): retried, then skipped. */
-  | { kind: 'infra'; detail: string };
+  | { kind: 'infra'; detail: string }
+  /**
+   * The test failed as a known issue (--known-issues) explains, not as the bisected failure: the
+   * run did not answer, and runs again (a flake's error on the way to the one bisected).
+   */
+  | { kind: 'known'; detail: string };
 
 function splatText(s: Splat): string {
   return `${s.title}${s.test ? ` (during ${s.test})` : ''}`;
@@ -207,6 +212,8 @@ export function evaluateRecord(spec: TestSpec, record: JudgedRecord): Evaluation
   if (spec.kind === 'subtest') {
     if (sub.status === 'pass') return { kind: 'pass', detail: 'pass' };
     if (sub.status === 'skip') return { kind: 'untestable', detail: `skipped${sub.reason ? `: ${sub.reason}` : ''}` };
+    if (sub.known !== undefined)
+      return { kind: 'known', detail: `known issue ${sub.known}: ${sub.status}${sub.reason ? `: ${sub.reason}` : ''}` };
     // 'error' is the test crashing: that is the revision's behaviour, so it counts as a failure.
     // 'flaky' failed first and passed on a rerun: the first attempt is what this run saw (the
     // bisect runs with retries 0 and repeats under its own policy, which must see that failure).
@@ -287,7 +294,8 @@ function splatMatches(spec: SplatSpec, s: Pick<Splat, 'title'>): boolean {
  * that broke or that another fatal splat cut short cannot say the revision is good.
  */
 function evaluateSplats(spec: SplatSpec, record: JudgedRecord): Evaluation {
-  const hit = record.splats.find((s) => splatMatches(spec, s));
+  // --splat any: a splat a known issue explains is not what is bisected; a named one is, known or not.
+  const hit = record.splats.find((s) => splatMatches(spec, s) && (spec.pattern !== undefined || s.known === undefined));
   if (hit) return { kind: 'fail', detail: `${hit.kind}: ${splatText(hit)}` };
   const other = record.splats.find(isFatalSplat);
   if (record.infraError !== undefined)

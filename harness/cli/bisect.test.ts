@@ -101,6 +101,32 @@ t.test('flag validation: one-line errors before anything runs', async (t) => {
   );
 });
 
+t.test('--known-issues: a bad list is one line naming FILE:LINE:COL, before anything is built', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'faultline-cli-bisect-known-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const repo = await createToyRepo(join(root, 'repo'), { commits: 3, culprit: 2 });
+  const bad = join(import.meta.dirname, '..', 'nightly', 'fixtures', 'plans', 'known-issues-bad.yaml');
+  const results = join(root, 'results');
+  const args = ['bisect', '--kernel-src', repo.dir, '--good', repo.hashes[0] ?? '', '--bad', 'main'];
+  await t.rejects(
+    cli(bisectCommand, [
+      ...args,
+      '--test',
+      'uffd-unit-tests:events/anon',
+      '--known-issues',
+      bad,
+      '--results-dir',
+      results,
+    ]),
+    {
+      exitCode: 2,
+      message:
+        /known-issues-bad\.yaml:5:14: invalid known-issues file: \/issues\/0\/culprit must be equal to one of the allowed values/,
+    },
+  );
+  t.notOk(await readFile(join(results, 'results.json')).catch(() => undefined), 'nothing ran');
+});
+
 t.test("--splat runs on faultline run's backings; a refusal says what each run ran", async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'faultline-cli-bisect-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));

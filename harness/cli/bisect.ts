@@ -24,15 +24,18 @@ import { cacheDir, exists } from '../util/fsutil.js';
 import { Git } from '../vcs/git.js';
 import { log, setVerbose } from '../util/log.js';
 import { parseAddress, type MailAddress } from '../util/rfc5322.js';
+import { readKnownIssues } from '../results/known-issues.js';
 import {
   guestOptions,
+  knownIssueFiles,
   parseBackings,
   parseGuestFlags,
   parseList,
   positiveInt,
   type GuestFlagValues,
+  type KnownIssuesFlag,
 } from './options.js';
-import { checkPaths, worktreeCommandPaths } from './paths.js';
+import { checkPaths, knownIssuesFlags, worktreeCommandPaths } from './paths.js';
 
 const FLAKY_RULE = `Flaky tests: K = --fail-threshold (default 1) failed runs make a revision bad.
   --runs N: every step runs N times; bad if failures >= K, else good.
@@ -78,6 +81,7 @@ export interface BisectArgs extends GuestFlagValues {
   'report-from': string;
   'build-cmd'?: string;
   'test-cmd'?: string;
+  'known-issues'?: KnownIssuesFlag;
   kconfig: string[];
   'config-base': string;
   jobs?: number;
@@ -134,7 +138,14 @@ export interface RunFlagValues extends GuestFlagValues {
 
 export function kernelSettings(
   a: RunFlagValues,
-  opts: { suites: string[]; programs?: string[]; backings: string[]; filter?: string; resultsRoot: string },
+  opts: {
+    suites: string[];
+    programs?: string[];
+    backings: string[];
+    filter?: string;
+    resultsRoot: string;
+    knownIssues: string[];
+  },
 ): { build: KernelBuildSettings; run: RunSettings } {
   const guest = parseGuestFlags(a);
   return {
@@ -154,6 +165,7 @@ export function kernelSettings(
       keepVm: false,
       hugepages1g: 0,
       ...(opts.filter ? { filter: opts.filter } : {}),
+      ...(opts.knownIssues.length ? { knownIssues: opts.knownIssues } : {}),
     },
   };
 }
@@ -242,6 +254,8 @@ export function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string):
     backings,
     resultsRoot: resolve(resultsDir, 'runs'),
     ...(filter ? { filter } : {}),
+    // Bisect applies only the lists it is given: the failure bisected may well be a known one.
+    knownIssues: knownIssueFiles(a['known-issues'], undefined),
   });
   const revision = new RevisionTester(new KernelBuilder(k.build), new GuestRunner(k.run));
   return new JudgedTester(revision, (record) => judgeRun(spec, record));
@@ -382,6 +396,12 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
           default: false,
           describe: 'leave the worktree in place afterwards',
         })
+        .option('known-issues', {
+          type: 'string',
+          array: true,
+          describe:
+            'a known-issues YAML file (repeatable): a run whose failure it explains did not test the bisected failure, and runs again; a revision where every run hits one is skipped (default: none)',
+        })
         .option('report-from', {
           type: 'string',
           default: DEFAULT_REPORT_FROM,
@@ -415,8 +435,10 @@ export const bisectCommand: CommandModule<object, BisectArgs> = {
         resultsDir,
         worktree: a.worktree,
         program: a.program,
-      }),
+      }).concat(knownIssuesFlags(a['known-issues'])),
     );
+    // A bad list is one line naming FILE:LINE:COL (exit 2) before anything is built.
+    await readKnownIssues(knownIssueFiles(a['known-issues'], undefined));
     const specText = spec?.text ?? `test-cmd: ${a['test-cmd'] ?? ''}`;
     try {
       const r = await runBisect(

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { UsageError } from '../util/errors.js';
 import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam } from '../results/types.js';
@@ -110,4 +111,17 @@ export function parseGuestFlags(a: GuestFlagValues): GuestSettings {
     ...(a.cmdline ? { cmdline: a.cmdline } : {}),
     ...(a.snapshot === false ? { noSnapshot: true as const } : {}),
   };
+}
+
+/** `--known-issues FILE` (repeatable; `--no-known-issues` drops the shipped list). */
+export type KnownIssuesFlag = (string | boolean)[] | undefined;
+
+/**
+ * The known-issues files a command applies: the shipped list first when it applies by default
+ * and --no-known-issues did not turn it off, then each --known-issues FILE.
+ */
+export function knownIssueFiles(given: KnownIssuesFlag, shipped: string | undefined): string[] {
+  const files = (given ?? []).filter((f): f is string => typeof f === 'string');
+  const withShipped = shipped !== undefined && !given?.includes(false);
+  return [...(withShipped ? [shipped] : []), ...files.map((f) => resolve(f))];
 }

@@ -6,6 +6,7 @@ import { kernelTester, seriesCommand, parseThreshold } from './series.js';
 import { cli, parsedArgs } from '../bisect/fixtures/cli.js';
 import { createToySeries } from '../series/fixtures/toy-series.js';
 import { readSeriesRecord } from '../series/record.js';
+import { SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
 
 t.test('faultline series on an mbox exits 1 and prints the reviewer reply', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'faultline-cli-series-'));
@@ -52,7 +53,7 @@ t.test("series tests on faultline run's backings, the default bisect --splat use
   const a = await parsedArgs(seriesCommand, ['series', '--kernel-src', '/k', '--base', 'b', '--mbox', 'x.mbox']);
   t.equal(
     kernelTester(a, '/tmp/results').runner.describe(),
-    'faultline run: suite uffd, all tests, backings hugetlb,shmem,anon, --quick',
+    'faultline run: suite uffd, all tests, backings hugetlb,shmem,anon, --quick, known issues from debian.yaml',
   );
   const narrowed = await parsedArgs(seriesCommand, [
     'series',
@@ -67,6 +68,28 @@ t.test("series tests on faultline run's backings, the default bisect --splat use
   ]);
   t.equal(
     kernelTester(narrowed, '/tmp/results').runner.describe(),
-    "faultline run: suite uffd, tests matching 'wp-fork', backings shmem, --quick",
+    "faultline run: suite uffd, tests matching 'wp-fork', backings shmem, --quick, known issues from debian.yaml",
   );
+  // As `faultline run`: the shipped list unless --no-known-issues, then each --known-issues FILE.
+  const own = '/srv/ci/known-issues.yaml';
+  const both = await parsedArgs(seriesCommand, [
+    'series',
+    '--kernel-src',
+    '/k',
+    '--range',
+    'a..b',
+    '--known-issues',
+    own,
+  ]);
+  t.same(kernelTester(both, '/tmp/results').runner.settings(undefined)['knownIssues'], [SHIPPED_KNOWN_ISSUES, own]);
+  const none = await parsedArgs(seriesCommand, [
+    'series',
+    '--kernel-src',
+    '/k',
+    '--range',
+    'a..b',
+    '--no-known-issues',
+  ]);
+  t.equal(kernelTester(none, '/tmp/results').runner.settings(undefined)['knownIssues'], undefined);
+  t.match(kernelTester(none, '/tmp/results').runner.describe(), /--quick$/, 'and says so');
 });

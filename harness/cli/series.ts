@@ -12,8 +12,9 @@ import { suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { setVerbose } from '../util/log.js';
 import { kernelSettings, programFiles, runOptions, type RunFlagValues } from './bisect.js';
-import { parseList, positiveInt } from './options.js';
-import { checkPaths, worktreeCommandPaths } from './paths.js';
+import { SHIPPED_KNOWN_ISSUES, readKnownIssues } from '../results/known-issues.js';
+import { knownIssueFiles, parseList, positiveInt, type KnownIssuesFlag } from './options.js';
+import { checkPaths, knownIssuesFlags, worktreeCommandPaths } from './paths.js';
 
 export interface SeriesArgs extends RunFlagValues {
   'kernel-src': string;
@@ -34,6 +35,7 @@ export interface SeriesArgs extends RunFlagValues {
   'keep-worktree': boolean;
   'build-cmd'?: string;
   'test-cmd'?: string;
+  'known-issues'?: KnownIssuesFlag;
   verbose: boolean;
 }
 
@@ -63,6 +65,8 @@ export function kernelTester(a: SeriesArgs, resultsDir: string): RevisionTester<
     backings,
     resultsRoot: resolve(resultsDir, 'runs'),
     ...(a.filter ? { filter: a.filter } : {}),
+    // As `faultline run`: a failure a known issue explains is no regression of the series.
+    knownIssues: knownIssueFiles(a['known-issues'], SHIPPED_KNOWN_ISSUES),
   });
   return new RevisionTester<BootableKernel>(
     new KernelBuilder(k.build, { warningBaseline: true }),
@@ -92,6 +96,12 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
         })
         .option('range', { type: 'string', describe: 'the series as commits A..B of --kernel-src' })
         .option('each', { type: 'boolean', default: false, describe: 'test every patch, not only the tip' })
+        .option('known-issues', {
+          type: 'string',
+          array: true,
+          describe:
+            'a known-issues YAML file (repeatable) besides the shipped known-issues/debian.yaml (--no-known-issues: not the shipped one); a failure one explains is no regression',
+        })
         .option('repeat', {
           type: 'number',
           default: 1,
@@ -158,8 +168,10 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
         worktree: a.worktree,
         program: a.program,
         mbox: a.mbox,
-      }),
+      }).concat(knownIssuesFlags(a['known-issues'])),
     );
+    // A bad list is one line naming FILE:LINE:COL (exit 2) before anything is built.
+    await readKnownIssues(knownIssueFiles(a['known-issues'], SHIPPED_KNOWN_ISSUES));
     const opts: SeriesOptions = {
       repo: resolve(a['kernel-src']),
       resultsDir,

@@ -24,7 +24,7 @@ const DEFAULT_CONFIG_BASE = 'defconfig';
 /** Bisect and series judge single runs under their own repetition: no reruns inside a run (a retry would hide a failure). */
 const RETRIES = 0;
 
-/** A --program's source digest: the same file name with other code must not reuse cached results. */
+/** A --program's or known-issues file's digest: the same file name with other text must not reuse cached results. */
 function digestOf(path: string): string {
   try {
     return sha256(readFileSync(path, 'utf8'));
@@ -118,6 +118,7 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
       s.filter ? `tests matching '${s.filter}'` : 'all tests',
       `backings ${s.backings.join(',')}`,
       ...(s.quick ? ['--quick'] : []),
+      ...(s.knownIssues?.length ? [`known issues from ${s.knownIssues.map((f) => basename(f)).join(',')}`] : []),
     ].join(', ');
   }
 
@@ -134,6 +135,8 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
       retries: RETRIES,
       configHash: k?.info.configHash ?? null,
       ...(run.programs?.length ? { programSources: run.programs.map(digestOf) } : {}),
+      // The lists' contents decide which failures are known: an edited list must not reuse results.
+      ...(run.knownIssues?.length ? { knownIssueSources: run.knownIssues.map(digestOf) } : {}),
     };
   }
 
