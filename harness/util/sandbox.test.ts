@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createServer } from 'node:net';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +72,22 @@ t.test('the home is hidden, the host read-only, the bound dir writable', async (
   t.notOk(existsSync(join(scratch, 'escaped')));
   t.match(r.all, /wrote-bound-dir/);
   t.ok(existsSync(join(writable, 'filled')));
+});
+
+t.test('a dir named through a symlink is writable by that name', async (t) => {
+  // CCACHE_DIR=~/.cache/faultline/ccache where ~/.cache links elsewhere: the build uses the link's path.
+  const target = join(writable, 'target');
+  const link = join(writable, 'link');
+  mkdirSync(target);
+  symlinkSync(target, link);
+  const r = await runMaybeSandboxed(
+    'bash',
+    ['-c', `echo x > ${join(link, 'through-link')} && echo wrote`],
+    { timeoutMs: 60_000, allowFailure: true },
+    { writable: [link], readable: [] },
+  );
+  t.match(r.all, /wrote/, r.all);
+  t.ok(existsSync(join(target, 'through-link')));
 });
 
 t.test('only PATH, the locale and the passed variables come in; memory is limited', async (t) => {

@@ -52,12 +52,17 @@ export async function sandboxCommand(
   // Never run unsandboxed for want of bwrap: a missing tool is one line naming its package, exit 2.
   const bwrap = await requireTool('bwrap', 'bubblewrap');
   const hidden = [...new Set([await real(homedir()), await real(cacheRoot())])].filter((d) => d !== '/');
-  const binds = [
-    ...(await Promise.all(spec.readable.map(async (p) => ({ path: await real(p), flag: '--ro-bind' })))),
-    ...(await Promise.all(spec.writable.map(async (p) => ({ path: await real(p), flag: '--bind' })))),
-  ];
+  // Each dir at the path the build names it by and at its real path (kbuild realpaths the tree
+  // and obj dir; CCACHE_DIR and O= keep a path through a symlink such as ~/.cache -> /data).
+  const bindsOf = async (paths: readonly string[], flag: string) =>
+    (
+      await Promise.all(
+        paths.map(async (p) => [...new Set([p, await real(p)])].map((dest) => ({ src: p, dest, flag }))),
+      )
+    ).flat();
+  const binds = [...(await bindsOf(spec.readable, '--ro-bind')), ...(await bindsOf(spec.writable, '--bind'))];
   // Parents before children: a writable obj dir inside a read-only tree stays writable.
-  binds.sort((a, b) => depth(a.path) - depth(b.path) || (a.flag === '--bind' ? 1 : -1));
+  binds.sort((a, b) => depth(a.dest) - depth(b.dest) || (a.flag === '--bind' ? 1 : -1));
   const keptEnv = KEPT_ENV.flatMap((k) => {
     const v = process.env[k];
     return v !== undefined ? [[k, v] as const] : [];
@@ -74,7 +79,7 @@ export async function sandboxCommand(
       ...['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'],
       ...['--unshare-net', '--unshare-pid', '--unshare-ipc', '--die-with-parent', '--new-session'],
       ...hidden.flatMap((d) => ['--tmpfs', d]),
-      ...binds.flatMap((b) => [b.flag, b.path, b.path]),
+      ...binds.flatMap((b) => [b.flag, b.src, b.dest]),
       '--clearenv',
       ...envArgs,
       '--',
