@@ -21,7 +21,14 @@ import { log } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { generateReport } from '../report/generate.js';
 import { toNightlyJunit } from '../report/junit.js';
-import { loadNightlyRuns, readNightlyRecord, type LoadedJob, type NightlyRecord } from '../results/nightly.js';
+import {
+  loadNightlyRuns,
+  readNightlyRecord,
+  writeNightlyRecord,
+  type LoadedJob,
+  type NightlyRecord,
+} from '../results/nightly.js';
+import { culpritLoop, formatBisects, type CulpritLoopContext } from './culprits.js';
 import { guestRamContext } from '../results/record.js';
 
 export interface FinalizeOptions {
@@ -32,6 +39,8 @@ export interface FinalizeOptions {
   index?: boolean;
   /** Print the summary to stdout (default true). */
   print?: boolean;
+  /** Run the plan's culprit loop (`bisect:`) after the comparison, with these settings. */
+  bisect?: Omit<CulpritLoopContext, 'plan' | 'dir'>;
 }
 
 export interface FinalizeResult {
@@ -98,6 +107,43 @@ function matrixSummary(record: NightlyRecord): string {
   ].join('\n');
 }
 
+/** Compare with the baseline night (given, or the plan's previous one) and write comparison.json/.txt. */
+async function compareWithBaseline(
+  dir: string,
+  record: NightlyRecord,
+  runs: LoadedJob[],
+  history: readonly HistoryEntry[],
+  opts: FinalizeOptions,
+): Promise<{ comparison?: Comparison; baselineDir?: string; baseRecord?: NightlyRecord }> {
+  if (!opts.compare) return opts.baseline !== undefined ? { baselineDir: opts.baseline } : {};
+  let baselineDir = opts.baseline;
+  if (baselineDir === undefined) {
+    const prev = previousNightly(history, record.planName, record.startedAt, record.nightlyId);
+    if (prev) baselineDir = join(opts.resultsRoot, prev.dir);
+  }
+  if (baselineDir === undefined) {
+    log.info('no previous nightly of this plan in the history: nothing to compare against yet');
+    return {};
+  }
+  try {
+    const base = await readNightlyRecord(baselineDir);
+    const comparison = await compareNightlies(
+      { dir: baselineDir, record: base },
+      { runs },
+      history,
+      record.planName,
+      record.nightlyId,
+    );
+    comparison.base.runs = [base.nightlyId];
+    await writeJsonAtomic(join(dir, 'comparison.json'), { baseline: base.nightlyId, baselineDir, ...comparison });
+    await writeFileAtomic(join(dir, 'comparison.txt'), formatComparison(comparison) + '\n');
+    return { comparison, baselineDir, baseRecord: base };
+  } catch (e) {
+    log.warn(`comparison with ${baselineDir} skipped: ${errorMessage(e)}`);
+    return {};
+  }
+}
+
 export async function finalizeNightly(
   dir: string,
   record: NightlyRecord,
@@ -122,31 +168,12 @@ export async function finalizeNightly(
   }
   const history = await readHistory(opts.resultsRoot);
 
-  let comparison: Comparison | undefined;
-  let baselineDir = opts.baseline;
-  if (opts.compare) {
-    if (baselineDir === undefined) {
-      const prev = previousNightly(history, record.planName, record.startedAt, record.nightlyId);
-      if (prev) baselineDir = join(opts.resultsRoot, prev.dir);
-    }
-    if (baselineDir !== undefined) {
-      try {
-        const base = await readNightlyRecord(baselineDir);
-        comparison = await compareNightlies(
-          { dir: baselineDir, record: base },
-          { runs },
-          history,
-          record.planName,
-          record.nightlyId,
-        );
-        comparison.base.runs = [base.nightlyId];
-        await writeJsonAtomic(join(dir, 'comparison.json'), { baseline: base.nightlyId, baselineDir, ...comparison });
-        await writeFileAtomic(join(dir, 'comparison.txt'), formatComparison(comparison) + '\n');
-      } catch (e) {
-        log.warn(`comparison with ${baselineDir} skipped: ${errorMessage(e)}`);
-        baselineDir = undefined;
-      }
-    } else log.info('no previous nightly of this plan in the history: nothing to compare against yet');
+  const { comparison, baselineDir, baseRecord } = await compareWithBaseline(dir, record, runs, history, opts);
+
+  if (opts.bisect && record.plan.bisect && comparison && baseRecord) {
+    const input = { record, baseline: baseRecord, comparison, runs, history, resultsRoot: opts.resultsRoot };
+    record.bisects = await culpritLoop({ ...opts.bisect, plan: record.plan, dir }, input);
+    await writeNightlyRecord(dir, record);
   }
 
   const junitPath = join(dir, 'junit.xml');
@@ -164,6 +191,7 @@ export async function finalizeNightly(
   const summary = [
     matrixSummary(record),
     ...(comparison ? [formatComparison(comparison, 15)] : []),
+    ...formatBisects(record.bisects ?? []),
     `report: ${reportPath}`,
     `junit: ${junitPath}`,
   ].join('\n');

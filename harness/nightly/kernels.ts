@@ -9,6 +9,7 @@ import { buildInitramfs } from '../image/initramfs.js';
 import { acquireKernel, pathSpecOf, type KernelSpec } from '../kernel/bootable.js';
 import { buildSelftests } from '../selftests/build.js';
 import { FaultlineError, UsageError, errorMessage } from '../util/errors.js';
+import { Git } from '../vcs/git.js';
 import { log } from '../util/log.js';
 import type { Job, Plan, PlanKernel } from '../results/nightly.js';
 
@@ -19,6 +20,8 @@ export interface PreparedKernel {
   selftestsDir?: string;
   /** Kernel tree for the selftests when no prebuilt dir is available. */
   selftestsTree?: string;
+  /** The commit a tree kernel's `ref:` stood at when it was built: what tonight tested. */
+  commit?: string;
 }
 
 export type KernelPreparer = (
@@ -26,6 +29,21 @@ export type KernelPreparer = (
   config: { name: string; fragments: string[] },
   buildKey: string,
 ) => Promise<PreparedKernel>;
+
+/**
+ * The commit a tree kernel's ref names now: resolved once per night, so every job (and a
+ * --resume) tests the same commit even when the branch moves meanwhile.
+ */
+export async function resolveKernelCommit(k: PlanKernel): Promise<string | undefined> {
+  if (k.kind !== 'tree' || k.ref === undefined) return undefined;
+  try {
+    return await new Git(resolve(k.tree)).resolveCommit(k.ref);
+  } catch (e) {
+    throw new UsageError(
+      `kernel '${k.name}': ref '${k.ref}' does not resolve to a commit in ${k.tree} (${errorMessage(e)}): fix ref: or the tree`,
+    );
+  }
+}
 
 /** The plan's kernel as a spec: a packaged kernel, or a build of a local tree (cached by tree, ref and config). */
 function specOf(k: PlanKernel, fragments: string[]): KernelSpec {
@@ -40,6 +58,7 @@ function specOf(k: PlanKernel, fragments: string[]): KernelSpec {
     kernelSrc: resolve(k.tree),
     kconfig: [...k.kconfig, ...fragments],
     ...(k.ref !== undefined ? { ref: k.ref } : {}),
+    ...(k.configBase !== undefined ? { base: k.configBase } : {}),
   };
 }
 
@@ -64,16 +83,22 @@ export const defaultKernelPreparer =
     };
   };
 
-/** Prepare each distinct kernel among `jobs` once, serially; failures are returned per build key. */
+/**
+ * Prepare each distinct kernel among `jobs` once, serially; failures are returned per build key.
+ * A tree kernel's ref is built at its pinned commit (`commits`, by kernel name: tonight's).
+ */
 export async function prepareKernels(
   plan: Plan,
   jobs: readonly Job[],
   preparer: KernelPreparer,
+  commits: Readonly<Record<string, string>> = {},
 ): Promise<Map<string, PreparedKernel | { error: string }>> {
   const out = new Map<string, PreparedKernel | { error: string }>();
   for (const job of jobs) {
     if (out.has(job.buildKey)) continue;
-    const k = plan.kernels.find((x) => x.name === job.kernel);
+    const planned = plan.kernels.find((x) => x.name === job.kernel);
+    const pinned = planned ? commits[planned.name] : undefined;
+    const k = planned?.kind === 'tree' && pinned !== undefined ? { ...planned, ref: pinned } : planned;
     const c =
       k?.kind === 'debian' ? { name: 'debian', fragments: [] } : plan.configs.find((x) => x.name === job.config);
     if (!k || !c) {
@@ -81,7 +106,8 @@ export async function prepareKernels(
       continue;
     }
     try {
-      out.set(job.buildKey, await preparer(k, c, job.buildKey));
+      const prepared = await preparer(k, c, job.buildKey);
+      out.set(job.buildKey, pinned !== undefined ? { ...prepared, commit: pinned } : prepared);
     } catch (e) {
       if (e instanceof UsageError) throw e;
       const detail = e instanceof FaultlineError && e.detail ? `\n${e.detail}` : '';

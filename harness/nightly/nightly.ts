@@ -21,7 +21,13 @@ import { pastDurations, readHistory } from '../history/index.js';
 import { JOB_REQUEST_FILE, writeJobRequest } from './job-request.js';
 import { finalizeNightly, type FinalizeResult } from './finalize.js';
 import { PROGRAM_JOB, expandJobs, selectShard } from './jobs.js';
-import { defaultKernelPreparer, prepareKernels, type KernelPreparer, type PreparedKernel } from './kernels.js';
+import {
+  defaultKernelPreparer,
+  prepareKernels,
+  resolveKernelCommit,
+  type KernelPreparer,
+  type PreparedKernel,
+} from './kernels.js';
 import { planHash, readPlan } from './plan.js';
 import type { Job, Plan, ShardSpec } from '../results/nightly.js';
 import { defaultParallelism, runPool } from './pool.js';
@@ -229,10 +235,15 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   const onAbort = (): void => controller.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  // Build/download each distinct kernel once, before any guest starts.
+  // Build/download each distinct kernel once, before any guest starts, at the commits pinned for tonight.
+  const commits = await pinCommits(plan, record.commits);
+  if (Object.keys(commits).length > 0) {
+    record.commits = commits;
+    await store.save();
+  }
   const prepared =
     pending.length > 0
-      ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions))
+      ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions), commits)
       : new Map<string, PreparedKernel | { error: string }>();
   const executor =
     opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? [], opts.noSnapshot === true);
@@ -268,8 +279,21 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
     ...(opts.baseline !== undefined ? { baseline: resolve(opts.baseline) } : {}),
     compare: opts.compare ?? (record.shard === undefined || opts.baseline !== undefined),
     ...(opts.print !== undefined ? { print: opts.print } : {}),
+    bisect: opts.accel !== undefined ? { accel: opts.accel } : {},
   });
+  // The culprit loop's outcomes are information: the night's verdict stays its jobs' and comparison's.
   return { ...fin, dir, record, exitCode: nightlyExitCode(record, fin) };
+}
+
+/** Tonight's commit of each tree kernel with a `ref:`: the ones already pinned (--resume), else the ref's now. */
+async function pinCommits(plan: Plan, pinned: Readonly<Record<string, string>> = {}): Promise<Record<string, string>> {
+  const out: Record<string, string> = { ...pinned };
+  for (const k of plan.kernels) {
+    if (out[k.name] !== undefined) continue;
+    const commit = await resolveKernelCommit(k);
+    if (commit !== undefined) out[k.name] = commit;
+  }
+  return out;
 }
 
 /** The nightly to run: the interrupted one (--resume), or a new one of this machine's shard of the plan's jobs. */

@@ -200,3 +200,54 @@ t.test('known_issues: files resolved against the plan, checked when the plan is 
   const bad = join(dir, 'bad-known-issues.yaml');
   await t.rejects(readPlan(bad), /known-issues-bad\.yaml:5:14: invalid known-issues file: \/issues\/0\/culprit /);
 });
+
+t.test('bisect: and config_base: parse; absent bisect: is off', async (t) => {
+  const text = [
+    'kernels:',
+    '  - name: mm',
+    '    tree: /src/linux',
+    '    ref: mm-unstable',
+    '    kconfig: [minimal, uffd]',
+    '    config_base: tinyconfig',
+    'backings: [anon]',
+    'suites: [uffd]',
+    'bisect:',
+    '  max_minutes: 30',
+    '  runs: 2',
+    '',
+  ].join('\n');
+  const p = parsePlan(text, 'b.yaml');
+  t.same(p.bisect, { maxMinutes: 30, runs: 2 });
+  t.match(p.kernels[0], { kind: 'tree', configBase: 'tinyconfig' });
+  t.same(parsePlan(text.replace(/^bisect:[^]*$/m, ''), 'b.yaml').bisect, undefined, 'no bisect: block, no bisects');
+  t.same(parsePlan(text.replace('  runs: 2\n', ''), 'b.yaml').bisect, { maxMinutes: 30, runs: 1 }, 'runs: 1 default');
+});
+
+t.test('bisect: unknown keys and bad values are FILE:LINE:COL errors', async (t) => {
+  const text = [
+    'kernels:',
+    '  - name: mm',
+    '    debian: "6.12"',
+    '    config_base: tinyconfig',
+    'backings: [anon]',
+    'suites: [uffd]',
+    'bisect:',
+    '  max_minutes: 0',
+    '  run: 2',
+    '',
+  ].join('\n');
+  try {
+    parsePlan(text, 'b.yaml');
+    t.fail('accepted');
+  } catch (e) {
+    if (!(e instanceof FaultlineError)) throw e;
+    const lines = (e.detail ?? '').split('\n');
+    t.match(lines[0], /^b\.yaml:4:5: kernels\[0\]\.config_base: 'config_base' applies to source-built kernels/);
+    t.match(lines[1], /^b\.yaml:8:16: bisect\.max_minutes: 0 is out of range: expected 1\.\.1440$/);
+    t.match(
+      lines[2],
+      /^b\.yaml:9:3: bisect\.run: unknown key 'run' \(did you mean 'runs'\?\); known keys: max_minutes, runs$/,
+    );
+    t.equal(lines.length, 3);
+  }
+});

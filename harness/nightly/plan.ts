@@ -51,8 +51,11 @@ const TOP_KEYS = [
   'numa',
   'programs',
   'known_issues',
+  'bisect',
 ] as const;
-const KERNEL_KEYS = ['name', 'debian', 'tree', 'ref', 'kconfig'] as const;
+const KERNEL_KEYS = ['name', 'debian', 'tree', 'ref', 'kconfig', 'config_base'] as const;
+const BISECT_KEYS = ['max_minutes', 'runs'] as const;
+const CONFIG_BASES = ['defconfig', 'tinyconfig', 'allnoconfig'] as const;
 const CONFIG_KEYS = ['name', 'fragments'] as const;
 
 interface PlanIssue {
@@ -249,7 +252,7 @@ function readKernel(
     return undefined;
   }
   if (deb) {
-    for (const k of ['ref', 'kconfig'])
+    for (const k of ['ref', 'kconfig', 'config_base'])
       if (e.has(k))
         r.err(
           e.get(k)?.key,
@@ -277,11 +280,42 @@ function readKernel(
     const kconfig = e.has('kconfig')
       ? r.stringList(e.get('kconfig')?.value, `${path}.kconfig`, node, { what: 'config fragment paths' })
       : [];
+    const configBase = e.has('config_base') ? readConfigBase(r, e.get('config_base')?.value, path, node) : undefined;
     if (name === undefined || t === undefined) return undefined;
-    return { kind: 'tree', name, tree: t, ...(ref !== undefined ? { ref } : {}), kconfig };
+    return {
+      kind: 'tree',
+      name,
+      tree: t,
+      ...(ref !== undefined ? { ref } : {}),
+      kconfig,
+      ...(configBase !== undefined ? { configBase } : {}),
+    };
   }
   r.err(node, path, "a kernel needs 'debian: SERIES' (packaged) or 'tree: PATH' (built from source)");
   return undefined;
+}
+
+/** `config_base:`: defconfig, tinyconfig, allnoconfig (as `faultline build --base`) or a config file's path. */
+function readConfigBase(
+  r: PlanReader,
+  node: YamlNode | null | undefined,
+  path: string,
+  parent: YamlNode | null,
+): string | undefined {
+  return r.string(node, `${path}.config_base`, parent, {
+    re: /^(?:defconfig|tinyconfig|allnoconfig|.*[/.].*)$/,
+    what: `one of ${CONFIG_BASES.join(', ')} or a config file's path`,
+  });
+}
+
+/** `bisect:` (the culprit loop): `max_minutes:` per bisect and `runs:` of the test per step. */
+function readBisect(r: PlanReader, node: YamlNode | null | undefined, root: YamlNode | null): Plan['bisect'] {
+  const e = r.entries(node, 'bisect', root, BISECT_KEYS);
+  if (!isMap(node)) return undefined;
+  const v = (k: string): YamlNode | null | undefined => e.get(k)?.value;
+  const maxMinutes = e.has('max_minutes') ? r.integer(v('max_minutes'), 'bisect.max_minutes', node, 1, 24 * 60) : 60;
+  const runs = e.has('runs') ? r.integer(v('runs'), 'bisect.runs', node, 1, 100) : 1;
+  return maxMinutes !== undefined && runs !== undefined ? { maxMinutes, runs } : undefined;
 }
 
 /** `programs:`: C files, resolved against the plan's directory, that exist. */
@@ -421,6 +455,7 @@ export function parsePlan(text: string, file: string): Plan {
     plan.retries = e.has('retries') ? r.integer(v('retries'), 'retries', root, 0, 10) : 2;
     plan.numaNodes = e.has('numa') ? r.integer(v('numa'), 'numa', root, 1, 8) : 1;
 
+    if (e.has('bisect')) plan.bisect = readBisect(r, v('bisect'), root);
     plan.timeouts = readTimeouts(r, e, root, plan.suites);
     checkGuestMemory(r, e, root, plan);
     if (r.issues.length === 0) return plan as Plan;

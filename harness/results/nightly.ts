@@ -30,6 +30,8 @@ export interface TreePlanKernel {
   ref?: string;
   /** Config fragments always applied to this kernel (on top of each config set's fragments). */
   kconfig: string[];
+  /** Starting config (`config_base:`): defconfig, tinyconfig, allnoconfig or a file; default defconfig. */
+  configBase?: string;
 }
 
 export type PlanKernel = DebianPlanKernel | TreePlanKernel;
@@ -72,6 +74,14 @@ export interface Plan {
    * job besides the shipped list (known-issues.ts).
    */
   knownIssues?: string[];
+  /** `bisect:`: regressions on moving trees become bisects after the night (absent: off). */
+  bisect?: PlanBisect;
+}
+
+/** The plan's culprit loop: each bisect's time budget and the runs of a test per step. */
+export interface PlanBisect {
+  maxMinutes: number;
+  runs: number;
 }
 
 export interface Job {
@@ -127,6 +137,49 @@ export interface NightlyRecord {
   /** Number of jobs in the whole plan (all shards). */
   totalJobs: number;
   jobs: NightlyJobState[];
+  /** The commit each tree kernel with a `ref:` tested tonight (resolved once; --resume keeps it), by kernel name. */
+  commits?: Record<string, string>;
+  /** The culprit loop's outcome per regression group (plan `bisect:`), and regressions already bisected. */
+  bisects?: NightlyBisect[];
+}
+
+/** What a night's bisect looked for: a new splat's title or a failing subtest id. */
+export interface BisectSignal {
+  kind: 'splat' | 'test';
+  /** Splat title, or subtest id (uffd-unit-tests/zeropage/anon). */
+  id: string;
+}
+
+/**
+ * One regression group of a night (same kernel, config and commit window) and what became of it:
+ * bisected to a verified culprit, not concluded (why), or known from an earlier night's bisect.
+ */
+export interface NightlyBisect {
+  kernel: string;
+  config: string;
+  guestRam: GuestRam;
+  backing: Backing;
+  suite: string;
+  /** The strongest signal of the group: what the bisect tested. */
+  signal: BisectSignal;
+  /** Every regression of the group, strongest first (the signal is the first). */
+  signals: BisectSignal[];
+  good: string;
+  bad: string;
+  /** The baseline night that tested `good`. */
+  goodNight: string;
+  outcome: 'culprit' | 'inconclusive' | 'known';
+  /** Why the bisect did not conclude. */
+  reason?: string;
+  culprit?: { hash: string; subject: string; author: string; confidence: number };
+  /** The bisect's spec text (faultline bisect's own). */
+  spec?: string;
+  /** Bisect results directory and culprit mail, relative to the night's directory. */
+  dir?: string;
+  mail?: string;
+  durationMs?: number;
+  /** outcome 'known': the night whose bisect named this culprit ("failing since"). */
+  since?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,7 +204,14 @@ const kernelSchema: JSONSchemaType<PlanKernel> = {
     {
       type: 'object',
       required: ['kind', 'name', 'tree', 'kconfig'],
-      properties: { kind: { type: 'string', const: 'tree' }, name, tree: str, ref: optStr, kconfig: strings },
+      properties: {
+        kind: { type: 'string', const: 'tree' },
+        name,
+        tree: str,
+        ref: optStr,
+        kconfig: strings,
+        configBase: optStr,
+      },
     },
   ],
 };
@@ -200,6 +260,12 @@ const planSchema: JSONSchemaType<Plan> = {
     numaNodes: positive,
     programs: { ...strings, nullable: true },
     knownIssues: { ...strings, nullable: true },
+    bisect: {
+      type: 'object',
+      nullable: true,
+      required: ['maxMinutes', 'runs'],
+      properties: { maxMinutes: positive, runs: positive },
+    },
   },
 };
 
@@ -241,6 +307,54 @@ const jobSchema: JSONSchemaType<NightlyJobState> = {
   },
 };
 
+const signalSchema: JSONSchemaType<BisectSignal> = {
+  type: 'object',
+  required: ['kind', 'id'],
+  properties: { kind: { type: 'string', enum: ['splat', 'test'] }, id: str },
+};
+
+const bisectSchema: JSONSchemaType<NightlyBisect> = {
+  type: 'object',
+  required: [
+    'kernel',
+    'config',
+    'guestRam',
+    'backing',
+    'suite',
+    'signal',
+    'signals',
+    'good',
+    'bad',
+    'goodNight',
+    'outcome',
+  ],
+  properties: {
+    kernel: str,
+    config: str,
+    guestRam: guestRamSchema,
+    backing: backingSchema,
+    suite: str,
+    signal: signalSchema,
+    signals: { type: 'array', items: signalSchema },
+    good: str,
+    bad: str,
+    goodNight: str,
+    outcome: { type: 'string', enum: ['culprit', 'inconclusive', 'known'] },
+    reason: optStr,
+    culprit: {
+      type: 'object',
+      nullable: true,
+      required: ['hash', 'subject', 'author', 'confidence'],
+      properties: { hash: str, subject: str, author: str, confidence: { type: 'number' } },
+    },
+    spec: optStr,
+    dir: optStr,
+    mail: optStr,
+    durationMs: { type: 'number', nullable: true },
+    since: optStr,
+  },
+};
+
 const nightlySchema: JSONSchemaType<NightlyRecord> = {
   type: 'object',
   required: [
@@ -278,6 +392,8 @@ const nightlySchema: JSONSchemaType<NightlyRecord> = {
     },
     totalJobs: natural,
     jobs: { type: 'array', items: jobSchema },
+    commits: { type: 'object', nullable: true, required: [], additionalProperties: str },
+    bisects: { type: 'array', nullable: true, items: bisectSchema },
   },
 };
 

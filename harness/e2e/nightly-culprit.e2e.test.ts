@@ -1,0 +1,168 @@
+/**
+ * Issue 23's culprit loop on a real kernel tree: three nights of a plan whose kernel is a moving
+ * branch of the kernel test repository (kernel-repo.ts: Debian's 6.12 tree plus seven commits).
+ * Night 1 tests the branch at the `warning` commit (zeropage passes); the branch then moves to the
+ * `culprit` commit (UFFDIO_ZEROPAGE fails with EINVAL), so night 2's zeropage/anon is a regression
+ * that the night bisects by itself over warning..culprit (the build break inside is skipped) to a
+ * verified culprit with its mail; night 3, on the same commit, bisects nothing and says the
+ * failure dates from night 2.
+ * Cheap for CI: one backing (anon), the quick uffd suite filtered to zeropage, no retries, one run
+ * per bisect step, and the same kernel config as kernel-series-bisect.e2e.test.ts (tinyconfig +
+ * minimal,uffd) so every revision's build is already in the shared artifact cache (only the revert
+ * of the culprit is compiled, with ccache).
+ * Measured here (2 cores, TCG, load 6-11 from other helpers' builds), first run: 37 min, all of it
+ * compiling (night 1: 22 min, a cold build of `warning` after the shared ccache had been emptied;
+ * night 2: 15 min, of which the bisect's 6 guest runs took 2 min, the revert's build 10 min and a
+ * wait for another build's obj-dir lock 3 min; night 3: 21 s).
+ */
+import t, { type Test } from 'tap';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runNightly, type NightlyOutcome } from '../nightly/nightly.js';
+import { readPlan } from '../nightly/plan.js';
+import { readBisectRecord } from '../bisect/record.js';
+import { exists } from '../util/fsutil.js';
+import { run, which } from '../util/proc.js';
+import { ensureKernelTestRepo, type KernelTestRepo } from './kernel-repo.js';
+
+const qemu = await which('qemu-system-x86_64');
+const ZEROPAGE = 'uffd-unit-tests/zeropage/anon';
+
+/** A clone sharing the test repository's objects (its branch moves, the cached repository's refs do not) and the plan. */
+async function movingTree(t: Test, k: KernelTestRepo) {
+  const root = await mkdtemp(join(tmpdir(), 'faultline-e2e-culprit-'));
+  const tree = join(root, 'linux');
+  const git = (args: string[]) => run('git', ['-C', tree, ...args], { timeoutMs: 10 * 60_000 });
+  const worktrees = async (): Promise<string[]> =>
+    (await git(['worktree', 'list', '--porcelain'])).stdout
+      .split('\n')
+      .filter((l) => l.startsWith('worktree '))
+      .map((l) => l.slice('worktree '.length));
+  // The kernel build checks a ref out in a cached worktree per repository: this clone's goes with it.
+  t.teardown(async () => {
+    if (process.env['FAULTLINE_KEEP_E2E']) return;
+    for (const w of await worktrees().catch(() => [])) if (w !== tree) await rm(w, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true });
+  });
+  await run('git', ['clone', '--quiet', '--shared', '--no-checkout', k.repo, tree], { timeoutMs: 10 * 60_000 });
+  const planFile = join(root, 'plan.yaml');
+  await writeFile(
+    planFile,
+    [
+      'name: culprit-e2e',
+      'kernels:',
+      `  - { name: mm, tree: ${JSON.stringify(tree)}, ref: mm, config_base: tinyconfig, kconfig: [minimal, uffd] }`,
+      'backings: [anon]',
+      'suites: [uffd]',
+      'filter: zeropage',
+      'quick: true',
+      'retries: 0',
+      'bisect: { max_minutes: 60, runs: 1 }',
+      '',
+    ].join('\n'),
+  );
+  const plan = await readPlan(planFile);
+  /** One night with the branch moved to `commit`. */
+  const night = async (id: string, commit: string): Promise<NightlyOutcome> => {
+    await git(['branch', '--force', 'mm', commit]);
+    const t1 = Date.now();
+    const out = await runNightly({
+      planFile,
+      plan,
+      resultsRoot: join(root, 'results'),
+      nightlyId: id,
+      parallel: 1,
+      print: false,
+    });
+    t.comment(`${id}: ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+    return out;
+  };
+  return { root, tree, worktrees, night };
+}
+
+/** Night 2: the regression bisected to the culprit, verified, with its mail and command. */
+async function checkCulpritNight(t: Test, n2: NightlyOutcome, k: KernelTestRepo): Promise<void> {
+  t.equal(n2.exitCode, 1, 'night 2 regresses: exit 1, bisect or not');
+  t.same(n2.record.commits, { mm: k.commits.culprit });
+  t.ok(
+    n2.comparison?.regressions.some((r) => r.id === ZEROPAGE),
+    `zeropage/anon regressed (${n2.comparison?.regressions.map((r) => r.id).join(', ')})`,
+  );
+  const [b2, ...more2] = n2.record.bisects ?? [];
+  t.same(more2, [], 'one regression group, one bisect');
+  t.match(b2, {
+    kernel: 'mm',
+    config: 'default',
+    signal: { kind: 'test', id: ZEROPAGE },
+    good: k.commits.warning,
+    bad: k.commits.culprit,
+    goodNight: 'night-1',
+    outcome: 'culprit',
+    culprit: { hash: k.commits.culprit, subject: 'userfaultfd: reject unknown UFFDIO_ZEROPAGE modes explicitly' },
+    spec: 'uffd-unit-tests:zeropage/anon',
+  });
+  const bisect = await readBisectRecord(join(n2.dir, b2?.dir ?? 'none', 'results.json'));
+  t.equal(bisect.verification?.verified, true, 'parent passes, culprit fails');
+  t.equal(bisect.verification?.revert?.verdict, 'good', "reverting the culprit on tonight's commit passes");
+  t.match(
+    bisect.command?.argv.join(' ') ?? '',
+    `--good ${k.commits.warning} --bad ${k.commits.culprit} --test uffd-unit-tests:zeropage/anon --config-base tinyconfig --kconfig minimal,uffd --runs 1 --verify-revert`,
+    'the faultline bisect command that reproduces it',
+  );
+  t.notOk(
+    bisect.steps.some((s) => s.rev === k.commits.broken && s.verdict !== 'skip'),
+    'the commit that does not build is never good or bad',
+  );
+  const mail = await readFile(join(n2.dir, b2?.mail ?? 'none'), 'utf8');
+  t.match(mail, /^Subject: \[faultline\] userfaultfd: reject unknown UFFDIO_ZEROPAGE modes/m);
+  t.match(mail, /^To: faultline test <test@faultline\.invalid>$/m, "to the culprit's author");
+  t.match(
+    n2.summary,
+    new RegExp(`mm/default test ${ZEROPAGE}: culprit ${k.commits.culprit.slice(0, 12)} \\("userfaultfd: reject`),
+  );
+  const html = await readFile(n2.reportPath, 'utf8');
+  t.match(html, /<section id="culprits"><h2>Culprits \(1\)<\/h2>/, 'the HTML report has the culprit');
+  t.match(html, `<code>${k.commits.culprit.slice(0, 12)}</code> userfaultfd: reject unknown UFFDIO_ZEROPAGE modes`);
+}
+
+/** Night 3, same commit: no regression, no bisect, the failure dated from night 2. */
+async function checkKnownNight(t: Test, n3: NightlyOutcome, k: KernelTestRepo): Promise<void> {
+  t.equal(n3.exitCode, 1, 'night 3 still fails');
+  t.same(n3.comparison?.regressions, [], 'nothing new against night 2');
+  t.match(n3.record.bisects, [
+    {
+      signal: { kind: 'test', id: ZEROPAGE },
+      outcome: 'known',
+      since: 'night-2',
+      culprit: { hash: k.commits.culprit },
+    },
+  ]);
+  t.equal(n3.record.bisects?.length, 1);
+  t.notOk(await exists(join(n3.dir, 'bisects')), 'night 3 bisected nothing');
+  t.match(n3.summary, new RegExp(`${ZEROPAGE}: failing since night-2, culprit ${k.commits.culprit.slice(0, 12)}`));
+}
+
+t.test(
+  'nightly culprit loop: a red night on a moving tree names its culprit, the next night remembers it',
+  { skip: qemu ? false : 'qemu-system-x86_64 missing (npm run setup)' },
+  async (t) => {
+    const t0 = Date.now();
+    const k = await ensureKernelTestRepo();
+    const { root, tree, worktrees, night } = await movingTree(t, k);
+
+    const n1 = await night('night-1', k.commits.warning);
+    t.equal(n1.exitCode, 0, `night 1 passes (${n1.summary})`);
+    t.same(n1.record.commits, { mm: k.commits.warning }, 'night 1 records the commit its branch stood at');
+    t.equal(n1.record.bisects, undefined, 'nothing to compare with, nothing to bisect');
+
+    await checkCulpritNight(t, await night('night-2', k.commits.culprit), k);
+    await checkKnownNight(t, await night('night-3', k.commits.culprit), k);
+    t.same(
+      (await worktrees()).filter((w) => w.startsWith(root)),
+      [tree],
+      'no bisect worktree left behind in the repository',
+    );
+    t.comment(`three nights: ${((Date.now() - t0) / 1000).toFixed(0)} s; results in ${root}`);
+  },
+);
