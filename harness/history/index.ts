@@ -50,7 +50,12 @@ export interface HistoryRunEntry {
   kernelName?: string;
   config?: string;
   tests: HistoryTest[];
+  /** The known issues the run recorded, [id, state]: when each occurred, night after night. */
+  known?: HistoryKnownIssue[];
 }
+
+/** [known issue id, present (matched a failure) | absent (its tests ran and passed)]. */
+export type HistoryKnownIssue = [string, 'present' | 'absent'];
 
 export interface HistoryNightlyEntry {
   kind: 'nightly';
@@ -86,6 +91,16 @@ const testSchema: JSONSchemaType<HistoryTest> = {
         items: [str, { type: 'number' }, str],
       },
     },
+  ],
+};
+
+const knownSchema: JSONSchemaType<HistoryKnownIssue> = {
+  type: 'array',
+  minItems: 2,
+  maxItems: 2,
+  items: [
+    { type: 'string', minLength: 1 },
+    { type: 'string', enum: ['present', 'absent'] },
   ],
 };
 
@@ -127,6 +142,7 @@ const runEntrySchema: JSONSchemaType<HistoryRunEntry> = {
     kernelName: optStr,
     config: optStr,
     tests: { type: 'array', items: testSchema },
+    known: { type: 'array', items: knownSchema, nullable: true },
   },
 };
 
@@ -201,6 +217,7 @@ export function runEntry(record: RunRecord, dirRelative: string, ctx: RunContext
         ? [t.id, t.status, t.metrics.map((m): [string, number, string] => [m.name, m.value, m.unit])]
         : [t.id, t.status],
     ),
+    ...(record.knownIssues?.length ? { known: record.knownIssues.map((k): HistoryKnownIssue => [k.id, k.state]) } : {}),
   };
 }
 

@@ -4,7 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { nightlyContext, nightlyEntries, runEntries, type HistoryEntry } from '../history/index.js';
+import { nightlyContext, nightlyEntries, runEntries, runEntry, type HistoryEntry } from '../history/index.js';
+import { knownIssueTimeline } from '../analysis/known-issue-history.js';
 import type { Comparison } from '../analysis/compare.js';
 import { median } from '../stats/descriptive.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
@@ -177,6 +178,10 @@ export async function generateReport(input: GenerateReportInput): Promise<string
     });
   }
   const { trend, caseTrends } = computeTrends(input.history, input.record.planName, input.record);
+  // Tonight's runs count as a night of the plan, whether or not the history has them yet.
+  const { nightlyId, planName } = input.record;
+  const tonight = input.runs.map((r) => runEntry(r.record, '', { nightlyId, planName }));
+  const knownSince = knownIssueTimeline([...input.history, ...tonight], planName);
   const baseline = input.baselineDir !== undefined ? await loadBaseline(input.baselineDir) : undefined;
   const baselineId = input.baselineId ?? baseline?.id ?? input.comparison?.base.runs[0];
   let nav: ReportInput['nav'];
@@ -195,6 +200,7 @@ export async function generateReport(input: GenerateReportInput): Promise<string
     ...(baseline ? { baseline } : {}),
     trend,
     caseTrends,
+    knownSince,
     ...(nav ? { nav } : {}),
     generatedAt: new Date().toISOString(),
   });

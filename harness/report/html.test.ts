@@ -343,6 +343,14 @@ t.test('known issues: their reports and culprits, where they occurred, fixed? wh
     'each issue, its culprit, and the subtests it matched in this run',
   );
   t.match(rows[1]?.[1], /^faultline issue 22: memfd_test hugetlbfs: fchmod/, 'a report subject as text');
+  // Since when: this plan's history holds no earlier night with them, so tonight's (its date is
+  // its first run's, a job of the night copied).
+  const tonight = [src.record.startedAt.slice(0, 10), 'with-known-issues'];
+  t.same(
+    rows.map((r) => r[5]?.split('\n')),
+    [tonight, tonight, tonight, ['']],
+    'since the night they first occurred; nothing for a fixed? one',
+  );
   t.equal(
     await page.locator('#known-issues-table a').getAttribute('href'),
     url,

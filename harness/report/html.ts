@@ -22,7 +22,8 @@ import {
 import { pageHead, renderAllMetrics, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
 import { svgStatusTrend, type TrendBar } from './svg.js';
 import { escapeMarkup } from '../util/markup.js';
-import { renderKnownIssues } from './known-issues-html.js';
+import { STALE_NIGHTS, renderKnownIssues } from './known-issues-html.js';
+import type { KnownIssueTimeline } from '../analysis/known-issue-history.js';
 import { renderCulprits } from './culprits-html.js';
 import { accelOf } from '../results/record.js';
 
@@ -55,6 +56,8 @@ export interface ReportInput {
   trend: TrendBar[];
   /** total_p50 per night, by `${nightly context}|${case id}`. */
   caseTrends?: ReadonlyMap<string, readonly TrendPoint[]>;
+  /** Since when each known issue occurs on the plan's nights (analysis/known-issue-history.ts). */
+  knownSince?: ReadonlyMap<string, KnownIssueTimeline>;
   /** Links to the neighbouring nights of the plan and to the list of all nights. */
   nav?: { previous?: NightLink; next?: NightLink; all?: string };
   generatedAt: string;
@@ -411,7 +414,9 @@ export function renderReport(input: ReportInput): string {
   const byJob = new Map(input.runs.map((r) => [r.job.id, r]));
   const kernels = new Set(input.runs.map((r) => r.job.kernel)).size;
   const flaky = input.runs.some((r) => r.record.summary.flaky > 0);
-  const known = input.runs.some((r) => (r.record.knownIssues ?? []).length > 0);
+  const known =
+    input.runs.some((r) => (r.record.knownIssues ?? []).length > 0) ||
+    [...(input.knownSince?.values() ?? [])].some((t) => t.nightsSince >= STALE_NIGHTS);
   const links = [
     ['#matrix', 'matrix'],
     ['#latency', 'latency'],
@@ -440,7 +445,10 @@ export function renderReport(input: ReportInput): string {
       : '<h2 id="regressions">Changes</h2><p class="muted">No baseline night to compare with.</p>',
     renderCulprits(input.nightly.bisects),
     renderFlaky(input.runs),
-    renderKnownIssues(input.runs.map((r) => ({ jobId: r.job.id, knownIssues: r.record.knownIssues }))),
+    renderKnownIssues(
+      input.runs.map((r) => ({ jobId: r.job.id, knownIssues: r.record.knownIssues })),
+      input.knownSince,
+    ),
     renderFailures(input.runs),
     renderDistributionSection(input),
     renderAllMetrics(contextRecords(input.runs), input.comparison),

@@ -1,0 +1,81 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runEntry } from '../history/index.js';
+import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from '../results/known-issues.js';
+import { validateRunRecord } from '../results/record.js';
+import type { RunRecord } from '../results/types.js';
+import { knownIssueTimeline, staleKnownIssues } from './known-issue-history.js';
+
+// The real results.json of suite mm on hugetlb,shmem (Debian 6.12.118, TCG) as four nights of a
+// plan: night 1 with memfd_test on hugetlbfs passing, night 4 with hugetlb-read-hwpoison passing
+// (each the one edit the test makes), the shipped known issues applied as nightly applies them.
+const FIXTURE = join(
+  import.meta.dirname,
+  '..',
+  'results',
+  'fixtures',
+  'known-issues',
+  'mm-hugetlb-shmem.6.12.118-tcg.json',
+);
+const issues = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
+
+function night(n: number, passing: string[]) {
+  const r: RunRecord = validateRunRecord(JSON.parse(readFileSync(FIXTURE, 'utf8')), FIXTURE);
+  for (const s of r.subtests)
+    if (passing.includes(s.id)) {
+      s.status = 'pass';
+      delete s.reason;
+    }
+  r.startedAt = `2026-12-0${n}T23:00:00.000Z`;
+  applyKnownIssues(r, issues);
+  return runEntry(r, `nightly/n${n}/runs/mm`, {
+    nightlyId: `nightly-n${n}`,
+    planName: 'mm',
+    kernelName: 'debian-6.12',
+  });
+}
+const history = [
+  night(1, ['memfd_test hugetlbfs']),
+  night(2, []),
+  night(3, []),
+  night(4, ['hugetlb-read-hwpoison']),
+  // Another plan's night is not this plan's history.
+  { ...night(5, []), planName: 'other', nightlyId: 'nightly-other' },
+];
+
+t.test('since when each known issue occurs, night by night', async (t) => {
+  t.same(
+    history[0]?.known?.find(([id]) => id === 'debian-6.12-memfd-hugetlbfs-seal-exec'),
+    ['debian-6.12-memfd-hugetlbfs-seal-exec', 'absent'],
+  );
+  const tl = knownIssueTimeline(history, 'mm');
+  t.match(tl.get('debian-6.12-memfd-hugetlbfs-seal-exec'), {
+    firstNight: 'nightly-n2',
+    firstAt: '2026-12-02T23:00:00.000Z',
+    lastNight: 'nightly-n4',
+    nightsSince: 0,
+  });
+  t.match(tl.get('debian-6.12-hugetlb-read-hwpoison-sigbus'), {
+    firstNight: 'nightly-n1',
+    lastNight: 'nightly-n3',
+    nightsSince: 1,
+  });
+  t.match(tl.get('debian-6.12-khugepaged-ksft-skip'), { firstNight: 'nightly-n1', nightsSince: 0 });
+  t.equal(tl.get('uffd-unit-tests-events-anon-copy-enoent'), undefined, 'an issue no night saw has no timeline');
+});
+
+t.test('stale: matched nothing on the last N nights; nothing is stale before N nights exist', async (t) => {
+  const ids = issues.map((i) => i.id);
+  const stale = (n: number) => staleKnownIssues(history, 'mm', ids, n).map((s) => s.id);
+  t.same(stale(5), [], 'four nights of history: too few to call anything stale over five');
+  t.notOk(stale(2).includes('debian-6.12-hugetlb-read-hwpoison-sigbus'), 'absent tonight, present the night before');
+  t.ok(stale(1).includes('debian-6.12-hugetlb-read-hwpoison-sigbus'), 'over the last night alone it matched nothing');
+  t.ok(stale(4).includes('uffd-unit-tests-events-anon-copy-enoent'), 'an mm plan never runs the uffd flakes');
+  t.notOk(stale(4).includes('debian-6.12-khugepaged-ksft-skip'), 'present every night');
+  t.same(
+    staleKnownIssues(history, 'mm', ['uffd-unit-tests-events-anon-copy-enoent'], 4),
+    [{ id: 'uffd-unit-tests-events-anon-copy-enoent', nightsSince: 4 }],
+    'never seen: all four nights',
+  );
+});

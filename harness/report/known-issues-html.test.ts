@@ -1,0 +1,62 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { knownIssueTimeline } from '../analysis/known-issue-history.js';
+import { runEntry } from '../history/index.js';
+import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from '../results/known-issues.js';
+import { validateRunRecord } from '../results/record.js';
+import { STALE_NIGHTS, renderKnownIssues } from './known-issues-html.js';
+
+// The real results.json of suite mm on hugetlb,shmem (Debian 6.12.118, TCG) as the nights of a
+// plan: hugetlb-read-hwpoison fails on the first night only, then passes (one edit), for
+// STALE_NIGHTS more nights; the shipped known issues applied as nightly applies them.
+const FIXTURE = join(
+  import.meta.dirname,
+  '..',
+  'results',
+  'fixtures',
+  'known-issues',
+  'mm-hugetlb-shmem.6.12.118-tcg.json',
+);
+const issues = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
+const nights = Array.from({ length: STALE_NIGHTS + 1 }, (_, i) => {
+  const r = validateRunRecord(JSON.parse(readFileSync(FIXTURE, 'utf8')), FIXTURE);
+  const hwpoison = r.subtests.find((s) => s.id === 'hugetlb-read-hwpoison');
+  if (i > 0 && hwpoison) {
+    hwpoison.status = 'pass';
+    delete hwpoison.reason;
+  }
+  r.startedAt = new Date(Date.UTC(2026, 10, 1 + i, 23)).toISOString();
+  applyKnownIssues(r, issues);
+  return { r, entry: runEntry(r, `n${i}`, { nightlyId: `nightly-${i}`, planName: 'mm' }) };
+});
+
+t.test('an issue the plan stopped seeing for STALE_NIGHTS nights is listed as stale', async (t) => {
+  const last = nights.at(-1);
+  if (!last) throw new Error('no nights');
+  const html = renderKnownIssues(
+    [{ jobId: 'mm', knownIssues: last.r.knownIssues }],
+    knownIssueTimeline(
+      nights.map((n) => n.entry),
+      'mm',
+    ),
+  );
+  t.match(
+    html,
+    /<ul id="known-issues-stale"><li><b>debian-6\.12-hugetlb-read-hwpoison-sigbus<\/b>: last matched 2026-11-01 \(nightly-0\), 14 nights ago<\/li><\/ul>/,
+    'the one issue absent for 14 nights, with when it last matched',
+  );
+  t.match(
+    html,
+    /<td>present<\/td><td>mm: khugepaged\/mm\.khugepaged<br>mm: khugepaged\/mm\.khugepaged_-s_2<\/td><td>2026-11-01<br>/,
+    'since the first night',
+  );
+  const shorter = renderKnownIssues(
+    [{ jobId: 'mm', knownIssues: last.r.knownIssues }],
+    knownIssueTimeline(
+      nights.slice(0, STALE_NIGHTS).map((n) => n.entry),
+      'mm',
+    ),
+  );
+  t.notMatch(shorter, /known-issues-stale/, '13 nights without it: not stale yet');
+});
