@@ -32,10 +32,8 @@ const generations = [
   HEADER('TOY_ANSWER', 41) + '/* tail */\n',
 ];
 
-t.test('bisect --program: a revision the program does not compile against is skipped, not a build break', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'faultline-bisect-program-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  process.env['FAULTLINE_CACHE'] = join(root, 'cache');
+/** The toy tree: one commit per generation of the header, oldest first. */
+async function createToyTree(root: string): Promise<{ repo: string; hashes: string[] }> {
   const repo = join(root, 'tree');
   await mkdir(join(repo, 'include', 'uapi', 'linux'), { recursive: true });
   await git(repo, ['init', '-q', '-b', 'main']);
@@ -47,9 +45,14 @@ t.test('bisect --program: a revision the program does not compile against is ski
     await git(repo, ['commit', '-q', '-m', `toy: generation ${i}`]);
     hashes.push(await git(repo, ['rev-parse', 'HEAD']));
   }
-  const program = join(root, 'toy-repro.c');
-  await writeFile(program, '#include <linux/toy.h>\n\nint main(void)\n{\n\treturn TOY_ANSWER == 42 ? 0 : 1;\n}\n');
+  return { repo, hashes };
+}
 
+/**
+ * The program compiled for real by the kernel runner's prepare step, the test run on the host:
+ * a step fails when the program exits non-zero.
+ */
+function hostTester(root: string, program: string): JudgedTester<CommandArtifact> {
   const settings: RunSettings = {
     suites: [],
     programs: [program],
@@ -75,13 +78,21 @@ t.test('bisect --program: a revision the program does not compile against is ski
     describe: () => `${guest.describe()} (on the host)`,
     settings: () => ({}),
   };
-  const tester = new JudgedTester(
-    new RevisionTester(new CommandBuilder({ outRoot: join(root, 'out') }), runner),
-    (record) => ({
-      kind: record.programs[0]?.exitCode === 0 ? 'pass' : 'fail',
-      detail: `exit ${String(record.programs[0]?.exitCode)}`,
-    }),
-  );
+  return new JudgedTester(new RevisionTester(new CommandBuilder({ outRoot: join(root, 'out') }), runner), (record) => ({
+    kind: record.programs[0]?.exitCode === 0 ? 'pass' : 'fail',
+    detail: `exit ${String(record.programs[0]?.exitCode)}`,
+  }));
+}
+
+t.test('bisect --program: a revision the program does not compile against is skipped, not a build break', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'faultline-bisect-program-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  process.env['FAULTLINE_CACHE'] = join(root, 'cache');
+  const { repo, hashes } = await createToyTree(root);
+  const program = join(root, 'toy-repro.c');
+  await writeFile(program, '#include <linux/toy.h>\n\nint main(void)\n{\n\treturn TOY_ANSWER == 42 ? 0 : 1;\n}\n');
+
+  const tester = hostTester(root, program);
   const opts = { repo, spec: '--program toy-repro.c', policy: { endpointRuns: 1 } };
 
   const wt = join(root, 'probe');

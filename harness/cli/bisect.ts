@@ -320,69 +320,79 @@ function culpritMailHook(from: MailAddress, resultsDir: string) {
   };
 }
 
+/** What is bisected: the repository, the two ends and what makes a revision bad. */
+function whatToBisectOptions<T>(y: Argv<T>) {
+  return y
+    .option('kernel-src', {
+      type: 'string',
+      demandOption: true,
+      describe: 'the kernel git checkout (left untouched: bisect runs in a linked worktree)',
+    })
+    .option('good', { type: 'string', demandOption: true, describe: 'a revision where the test passes' })
+    .option('bad', { type: 'string', demandOption: true, describe: 'a revision where it fails' })
+    .option('test', {
+      type: 'string',
+      describe: 'subtest that must pass: program:test[/backing], e.g. uffd-unit-tests:minor/hugetlb',
+    })
+    .option('metric', {
+      type: 'string',
+      describe: `metric: program:test-id/metric, e.g. ${METRIC_EXAMPLE} (the backing is taken from the id)`,
+    })
+    .option('splat', {
+      type: 'string',
+      describe: "bad when the console shows a kernel splat whose title matches this regex, or any splat with 'any'",
+    })
+    .option('filter', {
+      type: 'string',
+      describe: 'with --splat: only tests whose name contains this (e.g. zeropage)',
+    })
+    .option('above', { type: 'string', describe: 'with --metric: bad when the value is above this (e.g. 20us)' })
+    .option('below', { type: 'string', describe: 'with --metric: bad when the value is below this' });
+}
+
+/** How each step is judged: runs per step, thresholds, retries and the checks after the culprit. */
+function stepPolicyOptions<T>(y: Argv<T>) {
+  return y
+    .option('runs', { type: 'number', describe: 'fixed runs per step (default: adaptive)' })
+    .option('max-runs', { type: 'number', default: DEFAULT_POLICY.runs, describe: 'adaptive: most runs per step' })
+    .option('fail-threshold', {
+      type: 'number',
+      default: DEFAULT_POLICY.failThreshold,
+      describe: 'failed runs that make a step bad',
+    })
+    .option('endpoint-runs', {
+      type: 'number',
+      describe: `runs per endpoint and per verification (default ${DEFAULT_POLICY.endpointRuns}; with --runs N: N)`,
+    })
+    .option('confidence', {
+      type: 'number',
+      default: DEFAULT_POLICY.targetConfidence,
+      describe: 'adaptive: wanted probability of not calling a bad revision good',
+    })
+    .option('infra-retries', {
+      type: 'number',
+      default: DEFAULT_POLICY.infraRetries,
+      describe: 'retries after an infrastructure error before skipping',
+    })
+    .option('verify-revert', {
+      type: 'boolean',
+      default: false,
+      describe: 'also check that reverting the culprit on --bad passes',
+    })
+    .option('first-parent', {
+      type: 'boolean',
+      default: false,
+      describe: 'follow only first parents (bisect merges, not the commits they bring)',
+    });
+}
+
 export const bisectCommand: CommandModule<object, BisectArgs> = {
   command: 'bisect',
   describe:
     'find the commit that broke a test (or slowed a metric) with git bisect in a worktree: builds, boots, runs, handles flaky tests',
   builder: (y) =>
     runOptions(
-      y
-        .option('kernel-src', {
-          type: 'string',
-          demandOption: true,
-          describe: 'the kernel git checkout (left untouched: bisect runs in a linked worktree)',
-        })
-        .option('good', { type: 'string', demandOption: true, describe: 'a revision where the test passes' })
-        .option('bad', { type: 'string', demandOption: true, describe: 'a revision where it fails' })
-        .option('test', {
-          type: 'string',
-          describe: 'subtest that must pass: program:test[/backing], e.g. uffd-unit-tests:minor/hugetlb',
-        })
-        .option('metric', {
-          type: 'string',
-          describe: `metric: program:test-id/metric, e.g. ${METRIC_EXAMPLE} (the backing is taken from the id)`,
-        })
-        .option('splat', {
-          type: 'string',
-          describe: "bad when the console shows a kernel splat whose title matches this regex, or any splat with 'any'",
-        })
-        .option('filter', {
-          type: 'string',
-          describe: 'with --splat: only tests whose name contains this (e.g. zeropage)',
-        })
-        .option('above', { type: 'string', describe: 'with --metric: bad when the value is above this (e.g. 20us)' })
-        .option('below', { type: 'string', describe: 'with --metric: bad when the value is below this' })
-        .option('runs', { type: 'number', describe: 'fixed runs per step (default: adaptive)' })
-        .option('max-runs', { type: 'number', default: DEFAULT_POLICY.runs, describe: 'adaptive: most runs per step' })
-        .option('fail-threshold', {
-          type: 'number',
-          default: DEFAULT_POLICY.failThreshold,
-          describe: 'failed runs that make a step bad',
-        })
-        .option('endpoint-runs', {
-          type: 'number',
-          describe: `runs per endpoint and per verification (default ${DEFAULT_POLICY.endpointRuns}; with --runs N: N)`,
-        })
-        .option('confidence', {
-          type: 'number',
-          default: DEFAULT_POLICY.targetConfidence,
-          describe: 'adaptive: wanted probability of not calling a bad revision good',
-        })
-        .option('infra-retries', {
-          type: 'number',
-          default: DEFAULT_POLICY.infraRetries,
-          describe: 'retries after an infrastructure error before skipping',
-        })
-        .option('verify-revert', {
-          type: 'boolean',
-          default: false,
-          describe: 'also check that reverting the culprit on --bad passes',
-        })
-        .option('first-parent', {
-          type: 'boolean',
-          default: false,
-          describe: 'follow only first parents (bisect merges, not the commits they bring)',
-        })
+      stepPolicyOptions(whatToBisectOptions(y))
         .option('results-dir', {
           type: 'string',
           describe: 'results and resume state (default results/bisect-<good>-<bad>); rerun to resume',

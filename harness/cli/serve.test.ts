@@ -6,7 +6,7 @@
  * for a path that is not there), then stopped with SIGTERM: it exits 0 and the port is closed.
  * Every step has a deadline.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execa } from 'execa';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -35,6 +35,30 @@ t.before(() => {
 
 const get = (url: string): Promise<Response> =>
   fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(FETCH_DEADLINE_MS) });
+
+/** Files byte for byte, a 404 for a path that is not there, and a directory's listing. */
+async function servesFiles(t: Test, url: string): Promise<void> {
+  const first = await loadNight(root, NIGHTS.first);
+  const run = first.runs[0];
+  t.ok(run, 'the first night has runs');
+  for (const file of [join(first.dir, 'nightly.json'), join(run?.dir ?? '', 'results.json')]) {
+    const path = file.slice(root.length);
+    const r = await get(new URL(path, url).href);
+    t.same(
+      [r.status, r.headers.get('content-type'), await r.text()],
+      [200, 'application/json; charset=utf-8', await readFile(file, 'utf8')],
+      `${path}: the file, byte for byte`,
+    );
+  }
+  const missing = await get(new URL(`/nightly/${NIGHTS.first}/no-such-file.json`, url).href);
+  t.same([missing.status, await missing.text()], [404, 'not found'], 'a path that is not there: 404');
+  const listing = await get(new URL('/nightly/', url).href);
+  t.same(
+    [...(await listing.text()).matchAll(/<a href="(nightly-[^"]+)\/">/g)].map((m) => m[1]),
+    Object.values(NIGHTS).sort(),
+    'a directory lists its nights',
+  );
+}
 
 t.test('serve a results root over HTTP, then stop on SIGTERM', async (t) => {
   const newest = join('nightly', NIGHTS.suites);
@@ -86,26 +110,7 @@ t.test('serve a results root over HTTP, then stop on SIGTERM', async (t) => {
   t.equal(report.status, 200);
   t.match(await report.text(), `<title>faultline nightly ${NIGHTS.suites}</title>`, 'the report of that night');
 
-  const first = await loadNight(root, NIGHTS.first);
-  const run = first.runs[0];
-  t.ok(run, 'the first night has runs');
-  for (const file of [join(first.dir, 'nightly.json'), join(run?.dir ?? '', 'results.json')]) {
-    const path = file.slice(root.length);
-    const r = await get(new URL(path, url).href);
-    t.same(
-      [r.status, r.headers.get('content-type'), await r.text()],
-      [200, 'application/json; charset=utf-8', await readFile(file, 'utf8')],
-      `${path}: the file, byte for byte`,
-    );
-  }
-  const missing = await get(new URL(`/nightly/${NIGHTS.first}/no-such-file.json`, url).href);
-  t.same([missing.status, await missing.text()], [404, 'not found'], 'a path that is not there: 404');
-  const listing = await get(new URL('/nightly/', url).href);
-  t.same(
-    [...(await listing.text()).matchAll(/<a href="(nightly-[^"]+)\/">/g)].map((m) => m[1]),
-    Object.values(NIGHTS).sort(),
-    'a directory lists its nights',
-  );
+  await servesFiles(t, url);
 
   server.kill('SIGTERM');
   const stopped = await Promise.race([

@@ -3,7 +3,7 @@
  * comparison with the previous night. Jobs are executed by a fixture executor (no guests here:
  * nightly.e2e.test.ts boots real ones).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,35 @@ function opts(resultsRoot: string, extra: Partial<NightlyOptions> = {}): Nightly
 }
 
 const isFlakyJob = (j: Job): boolean => j.id === 'debian-6.12+debian+shmem+hugetlb+uffd+r2';
+
+/** What a merge does with a shard given twice, a shard missing and shards of another plan. */
+function shardMergeRefusals(t: Test, root: string, shardDirs: string[], sizes: number[]): void {
+  t.test('merging a shard twice is refused', async (t) => {
+    await t.rejects(
+      mergeNightlies([shardDirs[0] ?? '', shardDirs[0] ?? ''], { resultsRoot: join(root, 'dup'), print: false }),
+      UsageError,
+    );
+  });
+  t.test('a missing shard leaves pending jobs and exit code 2', async (t) => {
+    const partial = await mergeNightlies(shardDirs.slice(0, 2), {
+      resultsRoot: join(root, 'partial'),
+      compare: false,
+      print: false,
+    });
+    t.equal(partial.missing.length, sizes[2]);
+    t.equal(partial.record.complete, false);
+    t.equal(partial.exitCode, 2);
+  });
+  t.test('plans must match', async (t) => {
+    const other = await runNightly(
+      opts(join(root, 'other'), { plan: parsePlan(PLAN.replace('repeat: 2', 'repeat: 1'), 'x.yaml') }),
+    );
+    await t.rejects(
+      mergeNightlies([shardDirs[0] ?? '', other.dir], { resultsRoot: join(root, 'mix'), print: false }),
+      /merge shards of one plan only/,
+    );
+  });
+}
 
 t.test('unsharded nightly, 3 shards on separate machines, merged: same jobs, same results', async (t) => {
   const root = await scratch(t);
@@ -118,31 +147,7 @@ t.test('unsharded nightly, 3 shards on separate machines, merged: same jobs, sam
   const rows = testHistory(await readHistory(join(root, 'merged')), 'uffd-unit-tests/minor/anon');
   t.equal(rows.length, 2 * 2, '2 guest RAM x 2 repetitions');
 
-  t.test('merging a shard twice is refused', async (t) => {
-    await t.rejects(
-      mergeNightlies([shardDirs[0] ?? '', shardDirs[0] ?? ''], { resultsRoot: join(root, 'dup'), print: false }),
-      UsageError,
-    );
-  });
-  t.test('a missing shard leaves pending jobs and exit code 2', async (t) => {
-    const partial = await mergeNightlies(shardDirs.slice(0, 2), {
-      resultsRoot: join(root, 'partial'),
-      compare: false,
-      print: false,
-    });
-    t.equal(partial.missing.length, sizes[2]);
-    t.equal(partial.record.complete, false);
-    t.equal(partial.exitCode, 2);
-  });
-  t.test('plans must match', async (t) => {
-    const other = await runNightly(
-      opts(join(root, 'other'), { plan: parsePlan(PLAN.replace('repeat: 2', 'repeat: 1'), 'x.yaml') }),
-    );
-    await t.rejects(
-      mergeNightlies([shardDirs[0] ?? '', other.dir], { resultsRoot: join(root, 'mix'), print: false }),
-      /merge shards of one plan only/,
-    );
-  });
+  shardMergeRefusals(t, root, shardDirs, sizes);
 });
 
 t.test('kill mid-run, then --resume runs only what is left', async (t) => {

@@ -44,67 +44,72 @@ t.test('newRunRecord: a guest run has qemu and guest, a host run neither', async
   t.ok(validateRunRecord(reread(hostRun), 'host'));
 });
 
-t.test('results.json is checked as strictly as its type', async (t) => {
-  const refused = (what: string, change: (r: Record<string, unknown>) => void, path: RegExp): void => {
-    t.throws(() => validateRunRecord(reread(guestRun, change), 'x.json'), { message: path }, what);
-  };
-  refused(
+/** A subtest that keeps the name its program printed (count 192) as its title. */
+const titled = { id: 'p/count N', suite: 's', program: 'p', name: 'count N', title: 'count 192', status: 'pass' };
+
+/** Changes to a real record that its type does not allow, and the path each message names. */
+const REFUSED: [what: string, change: (r: Record<string, unknown>) => void, path: RegExp][] = [
+  [
     'a splat kind the detector never reports',
     (r) => {
       r['splats'] = [{ kind: 'gremlin', title: 't', excerpt: '', line: 1 }];
     },
     /^x\.json is not a faultline results\.json: \/splats\/0\/kind/,
-  );
-  refused(
+  ],
+  [
     'an unknown guest RAM backend',
     (r) => {
       (r['qemu'] as Record<string, unknown>)['guestRam'] = 'tmpfs';
     },
     /\/qemu\/guestRam/,
-  );
-  refused(
+  ],
+  [
     'a guest field of the wrong type',
     (r) => {
       r['guest'] = { boots: 'two' };
     },
     /\/guest\/boots/,
-  );
-  refused(
+  ],
+  [
     'null where a field may only be absent',
     (r) => {
       (r['kernel'] as Record<string, unknown>)['release'] = null;
     },
     /\/kernel\/release/,
-  );
-  refused(
+  ],
+  [
     'a guest without its QEMU',
     (r) => {
       delete r['qemu'];
     },
     /qemu/,
-  );
-  refused(
+  ],
+  [
     'a summary count that is not a count',
     (r) => {
       (r['summary'] as Record<string, unknown>)['pass'] = -1;
     },
     /\/summary\/pass/,
-  );
-  refused(
+  ],
+  [
     'timing without its figures',
     (r) => {
       r['timing'] = {};
     },
     /\/timing/,
-  );
-  const titled = { id: 'p/count N', suite: 's', program: 'p', name: 'count N', title: 'count 192', status: 'pass' };
-  refused(
+  ],
+  [
     "a subtest title that is not the printed name's text",
     (r) => {
       r['subtests'] = [{ ...titled, title: 192 }];
     },
     /\/subtests\/0\/title/,
-  );
+  ],
+];
+
+t.test('results.json is checked as strictly as its type', async (t) => {
+  for (const [what, change, path] of REFUSED)
+    t.throws(() => validateRunRecord(reread(guestRun, change), 'x.json'), { message: path }, what);
   t.ok(
     validateRunRecord(
       reread(guestRun, (r) => {

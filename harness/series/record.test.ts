@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareRuns } from '../analysis/compare.js';
@@ -28,34 +28,42 @@ t.test('the results.json of a real series run is a valid series record', async (
   t.equal(r.verdict, 'regressed');
 });
 
-t.test('a series record is checked as strictly as its type, in one line naming the path', async (t) => {
-  const refused = async (what: string, change: (r: Record<string, unknown>) => void, path: RegExp): Promise<void> => {
-    const v = await captured(change);
-    let message = '';
-    try {
-      validateSeriesRecord(v, 'x.json');
-    } catch (err) {
-      message = (err as Error).message;
-    }
-    t.match(message, /^x\.json is not a faultline series results\.json: /, `${what}: refused`);
-    t.match(message, path, `${what}: names the path`);
-    t.notOk(message.includes('\n'), `${what}: one line`);
-  };
-  await refused(
+/** Refused with one line that names the path of what is wrong. */
+async function refused(
+  t: Test,
+  what: string,
+  change: (r: Record<string, unknown>) => void,
+  path: RegExp,
+): Promise<void> {
+  const v = await captured(change);
+  let message = '';
+  try {
+    validateSeriesRecord(v, 'x.json');
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  t.match(message, /^x\.json is not a faultline series results\.json: /, `${what}: refused`);
+  t.match(message, path, `${what}: names the path`);
+  t.notOk(message.includes('\n'), `${what}: one line`);
+}
+
+/** Changes to a real record that its type does not allow, and the path each message names. */
+const REFUSED: [what: string, change: (r: Record<string, unknown>) => void, path: RegExp][] = [
+  [
     'a verdict the series never gives',
     (r) => {
       r['verdict'] = 'dirty';
     },
     /: \/verdict must be equal to one of the allowed values$/,
-  );
-  await refused(
+  ],
+  [
     'a run verdict that is not a run verdict',
     (r) => {
       at(r, 'baseTests')['verdicts'] = ['skip'];
     },
     /: \/baseTests\/verdicts\/0 must be equal to one of the allowed values$/,
-  );
-  await refused(
+  ],
+  [
     'a compiler diagnostic of unknown severity',
     (r) => {
       at(r, 'patches', 0, 'build')['newWarnings'] = [
@@ -63,63 +71,67 @@ t.test('a series record is checked as strictly as its type, in one line naming t
       ];
     },
     /: \/patches\/0\/build\/newWarnings\/0\/severity must be equal to one of the allowed values$/,
-  );
-  await refused(
+  ],
+  [
     'a source that is neither mbox nor range',
     (r) => {
       at(r, 'source')['kind'] = 'git';
     },
     /: \/source\/kind /,
-  );
-  await refused(
+  ],
+  [
     'an mbox source without its file',
     (r) => {
       delete at(r, 'source')['file'];
     },
     /: \/source must have required property 'file'$/,
-  );
-  await refused(
+  ],
+  [
     'a record without its patchset hash',
     (r) => {
       delete r['patchsetHash'];
     },
     /: \/ must have required property 'patchsetHash'$/,
-  );
-  await refused(
+  ],
+  [
     'test counts without flaky',
     (r) => {
       delete at(r, 'baseTests', 'counts')['flaky'];
     },
     /: \/baseTests\/counts must have required property 'flaky'$/,
-  );
-  await refused(
+  ],
+  [
     'a comparison without its status changes',
     (r) => {
       delete at(r, 'comparison')['regressions'];
     },
     /: \/comparison must have required property 'regressions'$/,
-  );
-  await refused(
+  ],
+  [
     'null where the tip may only be absent',
     (r) => {
       r['tip'] = null;
     },
     /: \/tip must be string$/,
-  );
-  await refused(
+  ],
+  [
     'null where a patch build may only be absent',
     (r) => {
       at(r, 'patches', 0)['build'] = null;
     },
     /: \/patches\/0\/build must be object$/,
-  );
-  await refused(
+  ],
+  [
     'null in an optional field of a status change',
     (r) => {
       at(r, 'comparison', 'regressions', 0)['reason'] = null;
     },
     /: \/comparison\/regressions\/0\/reason must be string$/,
-  );
+  ],
+];
+
+t.test('a series record is checked as strictly as its type, in one line naming the path', async (t) => {
+  for (const [what, change, path] of REFUSED) await refused(t, what, change, path);
 });
 
 t.test('a range source is a series record too', async (t) => {

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,6 +11,7 @@ import { RevisionTester } from '../revision/tester.js';
 import { TOY_SERIES_BUILD, TOY_SERIES_TEST, createToySeries } from './fixtures/toy-series.js';
 import { readSeriesRecord } from './record.js';
 import { baseResultsKey, runSeries, type SeriesOptions } from './series.js';
+import type { SeriesRecord } from './types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -26,20 +27,8 @@ const toyTester = (o: { timeoutMs?: number } = {}) =>
     new CommandRunner({ test: TOY_SERIES_TEST, program: 'toy', ...o }),
   );
 
-t.test('an mbox from git format-patch: cover letter skipped, build break, new warning, regressions', async (t) => {
-  const root = await scratch(t);
-  process.env['FAULTLINE_CACHE'] = join(root, 'cache');
-  const s = await createToySeries(root);
-  const user = new Git(s.dir);
-  const before = {
-    head: await user.head(),
-    branch: await user.currentBranch(),
-    status: (await user.exec(['status', '--porcelain'])).stdout,
-  };
-  const tester = toyTester();
-  const opts: SeriesOptions = { repo: s.dir, base: s.base, mbox: s.mbox, resultsDir: join(root, 'results'), repeat: 5 };
-  const r = await runSeries(opts, tester);
-
+/** The record of the toy series: which patches apply, build and warn, and what the tip changed. */
+function recordNamesEveryFinding(t: Test, r: SeriesRecord): void {
   t.equal(r.patches.length, 5, 'cover letter is not a patch');
   t.equal(r.source.kind === 'mbox' && r.source.cover?.subject, '[PATCH 0/5] toy: scale() and a faster mul()');
   t.equal(r.messageIds.length, 5);
@@ -89,7 +78,10 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.notOk(p99?.regression, '...but under the 5% threshold: not flagged');
   t.equal(r.verdict, 'regressed');
   t.equal(r.problems.length, 5, r.problems.join('\n'));
+}
 
+/** report.txt: one line per patch, then the comparison of the tip with the base. */
+async function reportNamesEveryFinding(t: Test, root: string): Promise<void> {
   const report = await readFile(join(root, 'results', 'report.txt'), 'utf8');
   const lines = report.split('\n');
   t.match(
@@ -119,7 +111,10 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   t.match(report, /toy\/latency p99: 2000 -> 2040 ns .*\(significant, below threshold\)/);
   t.match(report, /Result: REGRESSED \(5 problems\)/);
   t.match(report, /Message-IDs: <.+>/);
+}
 
+/** reply.eml: what a reviewer sends back to the list. */
+async function replyQuotesEveryFinding(t: Test, root: string, r: SeriesRecord): Promise<void> {
   // The reply a reviewer sends: threaded under the cover letter, not under the reply to it
   // that the list archive's mbox holds between the patches.
   const reply = await readFile(join(root, 'results', 'reply.eml'), 'utf8');
@@ -157,27 +152,10 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   );
   t.match(body, /Latency regressions .*\n {2}toy\/latency p50: 1007 -> 1257 ns/);
   t.match(body, /Result: 5 problems\.\n$/);
+}
 
-  const back = await readSeriesRecord(join(root, 'results', 'results.json'));
-  t.equal(back.patchsetHash, r.patchsetHash);
-  t.match(r.patchsetHash, /^[0-9a-f]{64}$/);
-  const junit = await readFile(join(root, 'results', 'junit.xml'), 'utf8');
-  t.match(junit, /<testsuites name="faultline-series" tests="\d+" failures="5">/);
-  t.match(junit, /name="2\/5 build"><failure message="main\.c:/);
-  t.match(junit, /name="toy\/mul"><failure message="new failure/);
-
-  t.same(
-    {
-      head: await user.head(),
-      branch: await user.currentBranch(),
-      status: (await user.exec(['status', '--porcelain'])).stdout,
-    },
-    before,
-    'user checkout untouched',
-  );
-  t.notOk(await exists(join(root, 'results', 'worktree')), 'worktree removed');
-  t.equal((await user.worktreeList()).length, 1);
-
+/** The base's test results are cached per test setting, and a damaged cache is tested again. */
+async function baseResultsAreCached(t: Test, root: string, opts: SeriesOptions, r: SeriesRecord): Promise<void> {
   // Same series, same base: same patchset hash; the base's test results come from the cache.
   const again = await runSeries({ ...opts, resultsDir: join(root, 'results2') }, toyTester());
   t.equal(again.patchsetHash, r.patchsetHash);
@@ -200,6 +178,47 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   }
   const mended = await runSeries({ ...opts, resultsDir: join(root, 'mended') }, toyTester());
   t.equal(mended.baseTests?.cached, true, 'and cached again');
+}
+
+t.test('an mbox from git format-patch: cover letter skipped, build break, new warning, regressions', async (t) => {
+  const root = await scratch(t);
+  process.env['FAULTLINE_CACHE'] = join(root, 'cache');
+  const s = await createToySeries(root);
+  const user = new Git(s.dir);
+  const before = {
+    head: await user.head(),
+    branch: await user.currentBranch(),
+    status: (await user.exec(['status', '--porcelain'])).stdout,
+  };
+  const tester = toyTester();
+  const opts: SeriesOptions = { repo: s.dir, base: s.base, mbox: s.mbox, resultsDir: join(root, 'results'), repeat: 5 };
+  const r = await runSeries(opts, tester);
+
+  recordNamesEveryFinding(t, r);
+  await reportNamesEveryFinding(t, root);
+  await replyQuotesEveryFinding(t, root, r);
+
+  const back = await readSeriesRecord(join(root, 'results', 'results.json'));
+  t.equal(back.patchsetHash, r.patchsetHash);
+  t.match(r.patchsetHash, /^[0-9a-f]{64}$/);
+  const junit = await readFile(join(root, 'results', 'junit.xml'), 'utf8');
+  t.match(junit, /<testsuites name="faultline-series" tests="\d+" failures="5">/);
+  t.match(junit, /name="2\/5 build"><failure message="main\.c:/);
+  t.match(junit, /name="toy\/mul"><failure message="new failure/);
+
+  t.same(
+    {
+      head: await user.head(),
+      branch: await user.currentBranch(),
+      status: (await user.exec(['status', '--porcelain'])).stdout,
+    },
+    before,
+    'user checkout untouched',
+  );
+  t.notOk(await exists(join(root, 'results', 'worktree')), 'worktree removed');
+  t.equal((await user.worktreeList()).length, 1);
+
+  await baseResultsAreCached(t, root, opts, r);
 });
 
 t.test('cached base results are keyed on every setting that changes them', async (t) => {

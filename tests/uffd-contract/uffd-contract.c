@@ -791,7 +791,7 @@ static enum fl_status t_move_bad_modes(struct tc *t)
 #define BA (1u << FL_ANON)
 #define BS (1u << FL_SHMEM)
 #define BH (1u << FL_HUGETLB)
-static const struct {
+static const struct contract_test {
 	const char *name;
 	unsigned backings;
 	test_fn fn;
@@ -829,6 +829,47 @@ static void usage(void)
 	exit(2);
 }
 
+/* -b's comma list as a mask of backings; an unsupported one is bad input (exit 2). */
+static unsigned parse_backings(const char *arg)
+{
+	unsigned backings = 0;
+	char *dup = strdup(arg), *save = NULL;
+	for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int b = fl_backing_parse(tok);
+		if (b != FL_ANON && b != FL_SHMEM && b != FL_HUGETLB) {
+			fprintf(stderr, "uffd-contract: backing '%s' not supported (anon, shmem, hugetlb)\n", tok);
+			exit(2);
+		}
+		backings |= 1u << b;
+	}
+	free(dup);
+	return backings;
+}
+
+/* One test on one backing: run it, print its KTAP line, free what it left behind. */
+static void run_case(const struct contract_test *test, enum fl_backing b, const char *name)
+{
+	struct tc t;
+	memset(&t, 0, sizeof(t));
+	t.name = name;
+	t.b = b;
+	t.uffd = -1;
+	t.r.fd = -1;
+	enum fl_status st = test->fn(&t);
+	if (st == FL_PASS && t.behaviour[0]) {
+		char note[300];
+		snprintf(note, sizeof(note), "behaviour: %s", t.behaviour);
+		fl_ktap_result(st, t.name, note);
+	} else {
+		fl_ktap_result(st, t.name, t.why);
+	}
+	if (t.uffd >= 0)
+		close(t.uffd);
+	fl_region_free(&t.r);
+	if (t.anon)
+		munmap(t.anon, t.anon_len);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned backings = BA | BS | BH;
@@ -837,20 +878,7 @@ int main(int argc, char **argv)
 	int opt;
 	while ((opt = getopt(argc, argv, "b:t:lh")) != -1) {
 		switch (opt) {
-		case 'b': {
-			backings = 0;
-			char *dup = strdup(optarg), *save = NULL;
-			for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				int b = fl_backing_parse(tok);
-				if (b != FL_ANON && b != FL_SHMEM && b != FL_HUGETLB) {
-					fprintf(stderr, "uffd-contract: backing '%s' not supported (anon, shmem, hugetlb)\n", tok);
-					return 2;
-				}
-				backings |= 1u << b;
-			}
-			free(dup);
-			break;
-		}
+		case 'b': backings = parse_backings(optarg); break;
 		case 't': filter = optarg; break;
 		case 'l': list = true; break;
 		default: usage();
@@ -886,26 +914,7 @@ int main(int argc, char **argv)
 	uint64_t feats = fl_uffd_features(&ferr);
 	fl_diag("uffd-contract: kernel %s, uffd features 0x%llx%s%s", fl_kver_str(), (unsigned long long)feats,
 		ferr ? ", userfaultfd unavailable: " : "", ferr ? strerror(ferr) : "");
-	for (int i = 0; i < n; i++) {
-		struct tc t;
-		memset(&t, 0, sizeof(t));
-		t.name = run[i].name;
-		t.b = run[i].b;
-		t.uffd = -1;
-		t.r.fd = -1;
-		enum fl_status st = tests[run[i].idx].fn(&t);
-		if (st == FL_PASS && t.behaviour[0]) {
-			char note[300];
-			snprintf(note, sizeof(note), "behaviour: %s", t.behaviour);
-			fl_ktap_result(st, t.name, note);
-		} else {
-			fl_ktap_result(st, t.name, t.why);
-		}
-		if (t.uffd >= 0)
-			close(t.uffd);
-		fl_region_free(&t.r);
-		if (t.anon)
-			munmap(t.anon, t.anon_len);
-	}
+	for (int i = 0; i < n; i++)
+		run_case(&tests[run[i].idx], run[i].b, run[i].name);
 	return fl_ktap_finish();
 }
