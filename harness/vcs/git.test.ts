@@ -88,3 +88,42 @@ t.test(
     t.same(await listed(), [repo, users], "after removal only the user's entries are left, the stale one included");
   },
 );
+
+t.test('the same revert, or the same patch applied, on the same commit is the same commit', async (t) => {
+  const d = await mkdtemp(join(tmpdir(), 'faultline-git-same-'));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const repo = join(d, 'repo');
+  // The user's own identity: a revert must not carry it (faultline made the revert).
+  const env = { GIT_AUTHOR_NAME: 'u', GIT_AUTHOR_EMAIL: 'u@x', GIT_COMMITTER_NAME: 'u', GIT_COMMITTER_EMAIL: 'u@x' };
+  const git = async (args: string[]) => (await run('git', ['-C', repo, ...args], { timeoutMs: 30_000, env })).stdout;
+  await run('git', ['init', '-q', '-b', 'main', repo], { timeoutMs: 30_000 });
+  for (const [i, text] of ['one\n', 'one\ntwo\n', 'one\ntwo\nthree\n'].entries()) {
+    await writeFile(join(repo, 'f'), text);
+    await git(['add', 'f']);
+    await git(['commit', '-qm', `c${i}`]);
+  }
+  const patch = join(d, 'c2.patch');
+  await writeFile(patch, await git(['format-patch', '-1', '--stdout', 'main']));
+  const user = new Git(repo);
+  const made = async (name: string) => {
+    const wt = await user.worktreeAdd(join(d, name), 'main~1');
+    const am = await wt.am(patch);
+    const reverted = await wt.revert('HEAD');
+    return { am: am.ok ? am.commit : am.reason, revert: reverted.ok ? reverted.commit : reverted.reason };
+  };
+  const first = await made('wt1');
+  // Another second on the clock: a commit dated "now" would differ.
+  await new Promise((r) => setTimeout(r, 1100));
+  const second = await made('wt2');
+  t.match(first.am, /^[0-9a-f]{40}$/);
+  t.match(first.revert, /^[0-9a-f]{40}$/);
+  t.same(second, first, 'applied and reverted again later, in another worktree: the same commits');
+  t.not(first.am, await git(['rev-parse', 'main']), 'the applied patch is faultline-committed, not the original');
+  t.equal(
+    (
+      await run('git', ['-C', join(d, 'wt1'), 'log', '-1', '--format=%an <%ae>|%cn'], { timeoutMs: 30_000 })
+    ).stdout.trim(),
+    'faultline <faultline@localhost>|faultline',
+    "the revert is faultline's, not the user's",
+  );
+});

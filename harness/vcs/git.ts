@@ -63,6 +63,11 @@ const COMMITTER_ENV: Record<string, string> = {
   GIT_COMMITTER_NAME: 'faultline',
   GIT_COMMITTER_EMAIL: 'faultline@localhost',
 };
+/** A revert's author: faultline made it, not whoever's git config the worktree inherits. */
+const REVERT_AUTHOR_ENV: Record<string, string> = {
+  GIT_AUTHOR_NAME: 'faultline',
+  GIT_AUTHOR_EMAIL: 'faultline@localhost',
+};
 
 function parseCommits(out: string): CommitInfo[] {
   const commits: CommitInfo[] = [];
@@ -122,11 +127,11 @@ export class Git {
   /** Run git in this tree. Throws on a non-zero exit unless allowFailure. */
   async exec(
     args: readonly string[],
-    opts: { allowFailure?: boolean; input?: string; committer?: boolean; timeoutMs?: number } = {},
+    opts: { allowFailure?: boolean; input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
   ): Promise<RunResult> {
     return run('git', ['-C', this.dir, ...NO_AUTO_MAINTENANCE, ...args], {
       timeoutMs: opts.timeoutMs ?? this.timeoutMs,
-      env: opts.committer ? { ...this.env, ...COMMITTER_ENV } : this.env,
+      env: opts.env ? { ...this.env, ...opts.env } : this.env,
       ...(opts.allowFailure ? { allowFailure: true } : {}),
       ...(opts.input !== undefined ? { input: opts.input } : {}),
       ...(this.logFile ? { logFile: this.logFile } : {}),
@@ -159,6 +164,17 @@ export class Git {
 
   async head(): Promise<string> {
     return this.out(['rev-parse', 'HEAD']);
+  }
+
+  /**
+   * The environment of a commit faultline makes on HEAD: its committer, dated as HEAD is. The same
+   * patch applied (or commit reverted) on the same commit is then the same commit, whenever and
+   * wherever it is made, and its build is a cache hit (artifacts are keyed by commit): a series
+   * run again, or a culprit's revert checked again by another bisect or night.
+   */
+  private async commitEnv(): Promise<Record<string, string>> {
+    const date = await this.out(['show', '-s', '--format=%cI', 'HEAD']);
+    return { ...COMMITTER_ENV, GIT_COMMITTER_DATE: date };
   }
 
   /** The symbolic HEAD (branch name) or undefined when detached. */
@@ -267,22 +283,25 @@ export class Git {
     const args = ['am', '--quiet', '--keep-cr'];
     if (opts.threeWay) args.push('--3way');
     args.push(patchFile);
-    const r = await this.exec(args, { allowFailure: true, committer: true });
+    const r = await this.exec(args, { allowFailure: true, env: await this.commitEnv() });
     if (r.exitCode === 0) return { ok: true, commit: await this.head() };
     await this.exec(['am', '--abort'], { allowFailure: true });
     return { ok: false, reason: gitReason(r) };
   }
 
   async cherryPick(rev: string): Promise<{ ok: true; commit: string } | { ok: false; reason: string }> {
-    const r = await this.exec(['cherry-pick', '--allow-empty', rev], { allowFailure: true, committer: true });
+    const env = await this.commitEnv();
+    const r = await this.exec(['cherry-pick', '--allow-empty', rev], { allowFailure: true, env });
     if (r.exitCode === 0) return { ok: true, commit: await this.head() };
     await this.exec(['cherry-pick', '--abort'], { allowFailure: true });
     return { ok: false, reason: gitReason(r) };
   }
 
-  /** Commit a revert of rev on top of HEAD (used to verify a bisect culprit). */
+  /** Commit a revert of rev on top of HEAD (used to verify a bisect culprit); the same on the same HEAD. */
   async revert(rev: string): Promise<{ ok: true; commit: string } | { ok: false; reason: string }> {
-    const r = await this.exec(['revert', '--no-edit', rev], { allowFailure: true, committer: true });
+    const committer = await this.commitEnv();
+    const env = { ...committer, ...REVERT_AUTHOR_ENV, GIT_AUTHOR_DATE: committer['GIT_COMMITTER_DATE'] ?? '' };
+    const r = await this.exec(['revert', '--no-edit', rev], { allowFailure: true, env });
     if (r.exitCode === 0) return { ok: true, commit: await this.head() };
     await this.exec(['revert', '--abort'], { allowFailure: true });
     return { ok: false, reason: gitReason(r) };
