@@ -714,6 +714,25 @@ function tri(v: string): number {
   return v === 'y' ? 2 : v === 'm' ? 1 : 0;
 }
 
+/** A Kconfig comparison (=, !=, <, >, <=, >=): numerically when both sides are numbers, else as strings. */
+function compareSymbols(op: string, a: string, b: string): boolean {
+  const na = Number(a),
+    nb = Number(b);
+  const numeric = a !== '' && b !== '' && !Number.isNaN(na) && !Number.isNaN(nb);
+  const cmp = numeric ? na - nb : a === b ? 0 : a < b ? -1 : 1;
+  return op === '='
+    ? cmp === 0
+    : op === '!='
+      ? cmp !== 0
+      : op === '<'
+        ? cmp < 0
+        : op === '>'
+          ? cmp > 0
+          : op === '<='
+            ? cmp <= 0
+            : cmp >= 0;
+}
+
 /** Evaluate a Kconfig dependency expression: 0 (n), 1 (m), 2 (y); -1 when it cannot be evaluated. */
 export function evalExpr(expr: string, cfg: Map<string, string>): number {
   const toks = tokenize(expr);
@@ -748,25 +767,7 @@ export function evalExpr(expr: string, cfg: Map<string, string>): number {
         p++;
         const rhs = toks![p++];
         if (!rhs || (rhs.t !== 'id' && rhs.t !== 'str')) throw new Error('rhs');
-        const a = value(t);
-        const b = value(rhs);
-        const na = Number(a),
-          nb = Number(b);
-        const numeric = a !== '' && b !== '' && !Number.isNaN(na) && !Number.isNaN(nb);
-        const cmp = numeric ? na - nb : a === b ? 0 : a < b ? -1 : 1;
-        const ok =
-          next.v === '='
-            ? cmp === 0
-            : next.v === '!='
-              ? cmp !== 0
-              : next.v === '<'
-                ? cmp < 0
-                : next.v === '>'
-                  ? cmp > 0
-                  : next.v === '<='
-                    ? cmp <= 0
-                    : cmp >= 0;
-        return ok ? 2 : 0;
+        return compareSymbols(next.v, value(t), value(rhs)) ? 2 : 0;
       }
       return t.t === 'str' ? 0 : tri(value(t));
     }

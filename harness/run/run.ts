@@ -5,7 +5,7 @@ import { FaultlineError, UsageError, type ExitCodeValue } from '../util/errors.j
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { buildInitramfs } from '../image/initramfs.js';
-import { acquireKernel, type AcquireOptions } from '../kernel/bootable.js';
+import { acquireKernel, type AcquireOptions, type BootableKernel } from '../kernel/bootable.js';
 import { buildSelftests, readSelftestManifest, type SelftestProgram } from '../selftests/build.js';
 import { buildUserProgram } from '../selftests/user-program.js';
 import { programSuite } from '../suites/program.js';
@@ -17,7 +17,7 @@ import type { GuestRunRecord } from '../results/types.js';
 import { writeRunOutputs } from '../report/run-outputs.js';
 import { writeLatencyReport } from '../report/run-latency.js';
 import type { SshSession } from '../ssh/transport.js';
-import { chooseAccel } from '../vm/accel.js';
+import { chooseAccel, type AccelChoice } from '../vm/accel.js';
 import { requireQemu } from '../vm/guest.js';
 import { PlanRunner, type PlanOutcome } from './execute.js';
 import type { RunRequest } from './request.js';
@@ -138,6 +138,34 @@ async function checkRequest(req: RunRequest, suites: readonly Suite[]): Promise<
   return readKnownIssues(req.knownIssues ?? []);
 }
 
+/** The run's record before any test ran: what was booted, how, and how long preparing it took. */
+function newGuestRecord(
+  req: RunRequest,
+  runId: string,
+  t0: number,
+  parts: { kernel: BootableKernel; selftests: { source: string; tree?: string }; accel: AccelChoice; suites: Suite[] },
+): GuestRunRecord {
+  const { kernel, selftests, accel, suites } = parts;
+  return newRunRecord({
+    runId,
+    startedAt: new Date(t0).toISOString(),
+    kernel: kernel.info,
+    selftests: { source: selftests.source, ...(selftests.tree ? { tree: selftests.tree } : {}) },
+    qemu: {
+      command: [],
+      accel: accel.accel,
+      accelNote: accel.note,
+      memMiB: req.memMiB,
+      smp: req.smp,
+      guestRam: req.guestRam,
+      ...(req.numaNodes !== undefined && req.numaNodes > 1 ? { numaNodes: req.numaNodes } : {}),
+    },
+    suites: suites.map((s) => s.name),
+    backings: [...req.backings],
+    timing: { prepareMs: Date.now() - t0 },
+  });
+}
+
 /**
  * One run: kernel -> selftests -> image -> guest -> tests -> results. Always writes
  * a results directory (an infrastructure failure after the boot is recorded in it).
@@ -161,24 +189,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
   const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
   const accel = await chooseAccel(req.accel, { qemu, kernel: kernel.bzImage, initrd: image.path });
   if (accel.accel === 'tcg') log.info(accel.note);
-  const record = newRunRecord({
-    runId,
-    startedAt: new Date(t0).toISOString(),
-    kernel: kernel.info,
-    selftests: { source: selftests.source, ...(selftests.tree ? { tree: selftests.tree } : {}) },
-    qemu: {
-      command: [],
-      accel: accel.accel,
-      accelNote: accel.note,
-      memMiB: req.memMiB,
-      smp: req.smp,
-      guestRam: req.guestRam,
-      ...(req.numaNodes !== undefined && req.numaNodes > 1 ? { numaNodes: req.numaNodes } : {}),
-    },
-    suites: suites.map((s) => s.name),
-    backings: [...req.backings],
-    timing: { prepareMs: Date.now() - t0 },
-  });
+  const record = newGuestRecord(req, runId, t0, { kernel, selftests, accel, suites });
   const extraCmdline = [...new Set(suites.flatMap((s) => s.guestCmdline ?? []))]
     .concat(req.cmdline ? [req.cmdline] : [])
     .join(' ');
