@@ -10,10 +10,11 @@
  * per bisect step, and the same kernel config as kernel-series-bisect.e2e.test.ts (tinyconfig +
  * minimal,uffd) so every revision's build is already in the shared artifact cache (only the revert
  * of the culprit is compiled, with ccache).
- * Measured here (2 cores, TCG, load 6-11 from other helpers' builds), first run: 37 min, all of it
- * compiling (night 1: 22 min, a cold build of `warning` after the shared ccache had been emptied;
- * night 2: 15 min, of which the bisect's 6 guest runs took 2 min, the revert's build 10 min and a
- * wait for another build's obj-dir lock 3 min; night 3: 21 s).
+ * Measured here (2 cores, TCG, load 7-11 from other helpers' builds): 12.6 min with every night's
+ * kernel in the artifact cache (night 1: 33 s; night 2: 12 min, of which the bisect took 9.5: the
+ * worktree checkout 1 min, six cached revisions' guest runs 1.2 min, and the build of the culprit's
+ * revert 7 min, a new commit every time, compiled with ccache; night 3: 13 s). The first run,
+ * with the nights' two kernels to compile after the shared ccache had been emptied: 37 min.
  */
 import t, { type Test } from 'tap';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
