@@ -410,58 +410,90 @@ export function parsePlan(text: string, file: string): Plan {
   }
   if (doc.errors.length === 0) {
     const root = doc.contents as YamlNode | null;
-    const e = r.entries(root, '', null, TOP_KEYS);
-    const plan: Partial<Plan> = {};
-    const v = (k: string): YamlNode | null | undefined => e.get(k)?.value;
-
-    plan.name = e.has('name')
-      ? r.string(v('name'), 'name', root, { re: NAME_RE, what: 'a name of letters, digits, _ . -' })
-      : basenameOf(file);
-
-    plan.kernels = readKernels(r, e, root);
-    plan.configs = readConfigs(r, e, root, plan.kernels);
-
-    if (!e.has('backings')) r.err(root, 'backings', `the plan needs backings: (some of ${BACKINGS.join(', ')})`);
-    plan.backings = e.has('backings')
-      ? (r.stringList(v('backings'), 'backings', root, {
-          allowed: BACKINGS,
-          what: 'backing',
-          nonEmpty: true,
-        }) as Backing[])
-      : [];
-    plan.guestRam = e.has('guest_ram')
-      ? (r.stringList(v('guest_ram'), 'guest_ram', root, {
-          allowed: GUEST_RAMS,
-          what: 'guest RAM backend',
-          nonEmpty: true,
-        }) as GuestRam[])
-      : ['anon'];
-    if (e.has('programs')) plan.programs = readPrograms(r, v('programs'), root, file);
-    if (e.has('known_issues')) plan.knownIssues = readKnownIssueFiles(r, v('known_issues'), root, file);
-    if (!e.has('suites') && !e.has('programs'))
-      r.err(root, 'suites', 'the plan needs suites: (e.g. [uffd]) or programs: (your own C files)');
-    plan.suites = e.has('suites')
-      ? r.stringList(v('suites'), 'suites', root, { re: /^[a-z0-9][a-z0-9_-]*$/, what: 'suite name', nonEmpty: true })
-      : [];
-    plan.repeat = e.has('repeat') ? r.integer(v('repeat'), 'repeat', root, 1, 100) : 1;
-    plan.quick = e.has('quick') ? r.boolean(v('quick'), 'quick', root) : false;
-    plan.bootTimeoutSec = e.has('boot_timeout') ? r.integer(v('boot_timeout'), 'boot_timeout', root, 10, 7200) : 180;
-    plan.memMiB = e.has('mem') ? r.integer(v('mem'), 'mem', root, 256, 1024 * 1024) : 1024;
-    plan.smp = e.has('smp') ? r.integer(v('smp'), 'smp', root, 1, 256) : 2;
-    plan.hugepages2m = e.has('hugepages') ? r.integer(v('hugepages'), 'hugepages', root, 0, 1 << 20) : 64;
-    plan.hugepages1g = e.has('hugepages_1g') ? r.integer(v('hugepages_1g'), 'hugepages_1g', root, 0, 1024) : 0;
-    if (e.has('filter')) plan.filter = r.string(v('filter'), 'filter', root);
-    if (e.has('cmdline')) plan.cmdline = r.string(v('cmdline'), 'cmdline', root);
-    plan.retries = e.has('retries') ? r.integer(v('retries'), 'retries', root, 0, 10) : 2;
-    plan.numaNodes = e.has('numa') ? r.integer(v('numa'), 'numa', root, 1, 8) : 1;
-
-    if (e.has('bisect')) plan.bisect = readBisect(r, v('bisect'), root);
-    plan.timeouts = readTimeouts(r, e, root, plan.suites);
-    checkGuestMemory(r, e, root, plan);
-    if (r.issues.length === 0) return plan as Plan;
+    const plan = planFields(r, r.entries(root, '', null, TOP_KEYS), root, file);
+    if (r.issues.length === 0) return plan;
   }
   throw invalidPlan(file, r.issues);
 }
+
+/** Where the plan's guests are sized: checked together before they are defaulted (checkGuestMemory). */
+function guestSizes(r: PlanReader, e: Entries, root: YamlNode | null) {
+  const int = (key: string, min: number, max: number): number | undefined => {
+    const node = e.get(key);
+    return node ? r.integer(node.value, key, root, min, max) : undefined;
+  };
+  return {
+    memMiB: e.has('mem') ? int('mem', 256, 1024 * 1024) : 1024,
+    smp: e.has('smp') ? int('smp', 1, 256) : 2,
+    hugepages2m: e.has('hugepages') ? int('hugepages', 0, 1 << 20) : 64,
+    hugepages1g: e.has('hugepages_1g') ? int('hugepages_1g', 0, 1024) : 0,
+  };
+}
+
+/**
+ * Every field of the plan with its default. Problems go to r.issues, and a field that has one
+ * gets its default here: parsePlan returns a plan only when there are none.
+ */
+function planFields(r: PlanReader, e: Entries, root: YamlNode | null, file: string): Plan {
+  const v = (k: string): YamlNode | null | undefined => e.get(k)?.value;
+  const int = (key: string, min: number, max: number, dflt: number): number =>
+    (e.has(key) ? r.integer(v(key), key, root, min, max) : dflt) ?? dflt;
+  const name = e.has('name')
+    ? r.string(v('name'), 'name', root, { re: NAME_RE, what: 'a name of letters, digits, _ . -' })
+    : basenameOf(file);
+  const kernels = readKernels(r, e, root);
+  const configs = readConfigs(r, e, root, kernels);
+  if (!e.has('backings')) r.err(root, 'backings', `the plan needs backings: (some of ${BACKINGS.join(', ')})`);
+  const backings = e.has('backings')
+    ? r.stringList(v('backings'), 'backings', root, { allowed: BACKINGS, what: 'backing', nonEmpty: true })
+    : [];
+  const guestRam = e.has('guest_ram')
+    ? r.stringList(v('guest_ram'), 'guest_ram', root, {
+        allowed: GUEST_RAMS,
+        what: 'guest RAM backend',
+        nonEmpty: true,
+      })
+    : ['anon'];
+  const programs = e.has('programs') ? readPrograms(r, v('programs'), root, file) : undefined;
+  const knownIssues = e.has('known_issues') ? readKnownIssueFiles(r, v('known_issues'), root, file) : undefined;
+  if (!e.has('suites') && !e.has('programs'))
+    r.err(root, 'suites', 'the plan needs suites: (e.g. [uffd]) or programs: (your own C files)');
+  const suites = e.has('suites')
+    ? r.stringList(v('suites'), 'suites', root, { re: /^[a-z0-9][a-z0-9_-]*$/, what: 'suite name', nonEmpty: true })
+    : [];
+  const filter = e.has('filter') ? r.string(v('filter'), 'filter', root) : undefined;
+  const cmdline = e.has('cmdline') ? r.string(v('cmdline'), 'cmdline', root) : undefined;
+  const bisect = e.has('bisect') ? readBisect(r, v('bisect'), root) : undefined;
+  const timeouts = readTimeouts(r, e, root, suites);
+  const sizes = guestSizes(r, e, root);
+  checkGuestMemory(r, e, root, { ...sizes, backings: backings.filter(isBacking) });
+  return {
+    name: name ?? '',
+    kernels,
+    configs,
+    backings: backings.filter(isBacking),
+    guestRam: guestRam.filter(isGuestRam),
+    suites,
+    repeat: int('repeat', 1, 100, 1),
+    quick: (e.has('quick') ? r.boolean(v('quick'), 'quick', root) : false) ?? false,
+    timeouts,
+    bootTimeoutSec: int('boot_timeout', 10, 7200, 180),
+    memMiB: sizes.memMiB ?? 1024,
+    smp: sizes.smp ?? 2,
+    hugepages2m: sizes.hugepages2m ?? 64,
+    hugepages1g: sizes.hugepages1g ?? 0,
+    retries: int('retries', 0, 10, 2),
+    numaNodes: int('numa', 1, 8, 1),
+    ...(filter !== undefined ? { filter } : {}),
+    ...(cmdline !== undefined ? { cmdline } : {}),
+    ...(programs !== undefined ? { programs } : {}),
+    ...(knownIssues !== undefined ? { knownIssues } : {}),
+    ...(bisect !== undefined ? { bisect } : {}),
+  };
+}
+
+const isBacking = (s: string): s is Backing => (BACKINGS as readonly string[]).includes(s);
+const isGuestRam = (s: string): s is GuestRam => (GUEST_RAMS as readonly string[]).includes(s);
 
 /** `timeouts:` per suite (or `default`), in seconds; a suite the plan does not run is a mistake. */
 function readTimeouts(r: PlanReader, e: Entries, root: YamlNode | null, suites: readonly string[]): Plan['timeouts'] {
