@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exists } from '../util/fsutil.js';
 import { gitReason, type Git } from '../vcs/git.js';
-import { run, tail } from '../util/proc.js';
+import { tail } from '../util/proc.js';
+import { runMaybeSandboxed, treeSandbox } from '../util/sandbox.js';
 import { addressKey, parseAddress, type MailAddress } from '../util/rfc5322.js';
 
 /**
@@ -51,12 +52,14 @@ async function maintainersOf(git: Git, tree: string, rev: string): Promise<{ peo
   try {
     const file = join(dir, 'culprit.patch');
     await writeFile(file, patch.stdout);
-    // One address per line (its default output); no roles, so every line is an address.
-    const r = await run('perl', [script, '--no-git', '--no-git-fallback', '--no-rolestats', file], {
-      cwd: tree,
-      timeoutMs: GET_MAINTAINER_TIMEOUT_MS,
-      allowFailure: true,
-    });
+    // One address per line (its default output); no roles, so every line is an address. The
+    // script is the bisected tree's own code: in the build sandbox (issue 24).
+    const r = await runMaybeSandboxed(
+      'perl',
+      [script, '--no-git', '--no-git-fallback', '--no-rolestats', file],
+      { cwd: tree, timeoutMs: GET_MAINTAINER_TIMEOUT_MS, allowFailure: true },
+      await treeSandbox(tree, [], [file]),
+    );
     if (r.exitCode !== 0 || r.timedOut) {
       const why = r.timedOut ? `timed out after ${GET_MAINTAINER_TIMEOUT_MS / 1000} s` : `exit ${r.exitCode}`;
       return { people: [], note: `scripts/get_maintainer.pl failed (${why}: ${tail(r.stderr, 2).trim()})` };
