@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBisect } from '../harness/bisect/bisect.js';
-import { createToyRepo } from '../harness/bisect/fixtures/toy-repo.js';
+import { createToyRepo } from '../harness/testkit/toy-repo.js';
 import type { StepTester, RunObservation, StepOutcome, TestRequest } from '../harness/bisect/types.js';
 import { writeJsonAtomic } from '../harness/util/fsutil.js';
 

@@ -26,7 +26,7 @@ import {
   type NightlyJobState,
   type NightlyRecord,
 } from '../harness/results/nightly.js';
-import { makeRecord, SAMPLE_SPLAT } from '../harness/nightly/fixtures/records.js';
+import { makeRecord, SAMPLE_SPLAT } from '../harness/testkit/records.js';
 import { generateReport } from '../harness/report/generate.js';
 import { toNightlyJunit } from '../harness/report/junit.js';
 import { writeRunOutputs } from '../harness/report/run-outputs.js';

@@ -19,7 +19,7 @@
 import { mkdir, mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { git } from '../harness/bisect/fixtures/toy-repo.js';
+import { git } from '../harness/testkit/toy-repo.js';
 import { CommandBuilder, CommandRunner } from '../harness/revision/command.js';
 import { RevisionTester } from '../harness/revision/tester.js';
 import { runSeries } from '../harness/series/series.js';
@@ -27,7 +27,7 @@ import { writeJsonAtomic } from '../harness/util/fsutil.js';
 import { run } from '../harness/util/proc.js';
 import { Git } from '../harness/vcs/git.js';
 // Types only: the kernel mode's modules are loaded when --kernel asks for them.
-import type { KernelTestRepo } from '../harness/e2e/kernel-repo.js';
+import type { KernelTestRepo } from '../harness/testkit/kernel-repo.js';
 import type { BuildKernelOptions } from '../harness/kernel/build.js';
 import type { SeriesRecord } from '../harness/series/types.js';
 
@@ -70,7 +70,7 @@ async function commitEdit(
   message: string,
   index: string,
 ): Promise<string> {
-  const { testRepoGit } = await import('../harness/e2e/kernel-repo.js');
+  const { testRepoGit } = await import('../harness/testkit/kernel-repo.js');
   const g = (args: string[], input?: string) =>
     testRepoGit(repo, args, { env: { GIT_INDEX_FILE: index }, ...(input !== undefined ? { input } : {}) });
   await g(['read-tree', parent]);
@@ -80,7 +80,7 @@ async function commitEdit(
 }
 
 async function kernelSeries(): Promise<void> {
-  const { ensureKernelTestRepo } = await import('../harness/e2e/kernel-repo.js');
+  const { ensureKernelTestRepo } = await import('../harness/testkit/kernel-repo.js');
   const { KernelBuilder } = await import('../harness/revision/kernel.js');
   const k = await ensureKernelTestRepo();
   const work = await mkdtemp(join(tmpdir(), 'faultline-bench-kseries-'));
@@ -124,7 +124,7 @@ async function kernelSeries(): Promise<void> {
 
 /** Commits --patches patches on the test repository's base, each adding a function to an mm/ file; returns the mbox. */
 async function writeKernelSeries(k: KernelTestRepo, work: string): Promise<string> {
-  const { testRepoGit } = await import('../harness/e2e/kernel-repo.js');
+  const { testRepoGit } = await import('../harness/testkit/kernel-repo.js');
   let parent = k.base;
   for (let i = 0; i < patches; i++) {
     const path = MM_FILES[i % MM_FILES.length] ?? 'mm/userfaultfd.c';

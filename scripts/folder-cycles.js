@@ -106,6 +106,8 @@ const ORDER = [
   'series',
   'nightly',
   'report',
+  // Only tests and bench/ import the test kit: it may reach anything below it.
+  'testkit',
   'cli',
 ];
 /**

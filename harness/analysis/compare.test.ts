@@ -17,7 +17,7 @@ import { splatSignature } from '../console/signature.js';
 import type { RunRecord } from '../results/types.js';
 import { lazyValidator } from '../util/schema.js';
 import { FIXTURE_RESULTS, loadNight, NIGHTS } from '../report/fixtures/nights.js';
-import { makeRecord, SAMPLE_SPLAT } from '../nightly/fixtures/records.js';
+import { makeRecord, SAMPLE_SPLAT } from '../testkit/records.js';
 import { normalSample } from '../stats/fixtures/normal.js';
 
 const validateComparison = lazyValidator(comparisonSchema);

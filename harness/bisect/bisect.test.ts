@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BisectRefusedError, runBisect, type BisectOptions } from './bisect.js';
 import { commandStepTester } from './judge.js';
-import { TOY_BUILD, TOY_TEST, ToySourceTester, createToyRepo, git, type ToyRepoOptions } from './fixtures/toy-repo.js';
+import { TOY_BUILD, TOY_TEST, ToySourceTester, createToyRepo, git, type ToyRepoOptions } from '../testkit/toy-repo.js';
 import { readBisectRecord, readBisectState } from './record.js';
 import { formatBisectReport } from './report.js';
 import type { StepTester, StepOutcome, TestRequest } from './types.js';

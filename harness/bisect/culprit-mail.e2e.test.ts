@@ -2,7 +2,7 @@ import t from 'tap';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureKernelTestRepo, type KernelTestRepo } from '../e2e/kernel-repo.js';
+import { ensureKernelTestRepo, type KernelTestRepo } from '../testkit/kernel-repo.js';
 import { ensureMinimalKernel } from '../kernel/build.js';
 import { Git } from '../vcs/git.js';
 import { run } from '../util/proc.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BisectRefusedError, runBisect } from './bisect.js';
 import { JudgedTester } from './judge.js';
-import { git } from './fixtures/toy-repo.js';
+import { git } from '../testkit/toy-repo.js';
 import { CommandBuilder, CommandRunner, type CommandArtifact } from '../revision/command.js';
 import { GuestRunner, type RunSettings } from '../revision/kernel.js';
 import { RevisionTester } from '../revision/tester.js';

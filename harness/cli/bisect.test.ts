@@ -6,7 +6,7 @@ import { bisectCommand, kernelTester, parseSpec } from './bisect.js';
 import { endpointRefusal } from '../bisect/bisect.js';
 import { cli, parsedArgs } from '../bisect/fixtures/cli.js';
 import { readBisectRecord } from '../bisect/record.js';
-import { createToyRepo } from '../bisect/fixtures/toy-repo.js';
+import { createToyRepo } from '../testkit/toy-repo.js';
 
 t.test('faultline bisect --build-cmd/--test-cmd on a real repository', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'faultline-cli-bisect-'));

@@ -8,7 +8,7 @@ import { ensureMinimalKernel } from '../kernel/build.js';
 import { KernelBuilder } from '../revision/kernel.js';
 import { Git } from '../vcs/git.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { ensureKernelTestRepo } from './kernel-repo.js';
+import { ensureKernelTestRepo } from '../testkit/kernel-repo.js';
 
 /**
  * Every build path faultline owns shares its work (issue 19, item 6). A crash bisect built

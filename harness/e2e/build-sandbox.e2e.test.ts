@@ -9,7 +9,7 @@ import { OWNED_OBJ_PREFIX } from '../kernel/cache-key.js';
 import { KernelBuilder } from '../revision/kernel.js';
 import { cacheRoot } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
-import { ensureKernelTestRepo, testRepoGit } from './kernel-repo.js';
+import { ensureKernelTestRepo, testRepoGit } from '../testkit/kernel-repo.js';
 
 /**
  * Issue 24: a hostile commit cannot reach the host from its kernel build. A commit on Debian's

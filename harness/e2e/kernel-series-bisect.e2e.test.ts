@@ -12,7 +12,7 @@ import type { RunRecord } from '../results/types.js';
 import { readSeriesRecord } from '../series/record.js';
 import { run } from '../util/proc.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { ensureKernelTestRepo, testRepoGit, type KernelTestRepo } from './kernel-repo.js';
+import { ensureKernelTestRepo, testRepoGit, type KernelTestRepo } from '../testkit/kernel-repo.js';
 
 /**
  * Issue 5 on real kernels: a git repository of Debian's 6.12 tree with seven commits on top

@@ -25,7 +25,7 @@ import { readPlan } from '../nightly/plan.js';
 import { readBisectRecord } from '../bisect/record.js';
 import { exists } from '../util/fsutil.js';
 import { run, which } from '../util/proc.js';
-import { ensureKernelTestRepo, type KernelTestRepo } from './kernel-repo.js';
+import { ensureKernelTestRepo, type KernelTestRepo } from '../testkit/kernel-repo.js';
 
 const qemu = await which('qemu-system-x86_64');
 const ZEROPAGE = 'uffd-unit-tests/zeropage/anon';

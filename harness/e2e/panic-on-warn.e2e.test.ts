@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { ensureKernelTestRepo } from './kernel-repo.js';
+import { ensureKernelTestRepo } from '../testkit/kernel-repo.js';
 
 /**
  * Issue 19, item 7, on a real guest: a kernel booted with panic_on_warn=1 (as syzbot and many CI

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parsePlan } from '../nightly/plan.js';
 import { runNightly } from '../nightly/nightly.js';
 import type { KernelPreparer } from '../nightly/kernels.js';
-import { fixtureExecutor } from '../nightly/fixtures/records.js';
+import { fixtureExecutor } from '../testkit/records.js';
 import type { Job } from '../results/nightly.js';
 import {
   indexPath,

@@ -14,7 +14,7 @@ import { runNightly, type NightlyOptions } from './nightly.js';
 import { mergeNightlies } from './merge.js';
 import { loadNightlyRuns, readNightlyRecord } from '../results/nightly.js';
 import type { KernelPreparer } from './kernels.js';
-import { fixtureExecutor } from './fixtures/records.js';
+import { fixtureExecutor } from '../testkit/records.js';
 import { readHistory, testHistory } from '../history/index.js';
 import { FaultlineError, UsageError } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';

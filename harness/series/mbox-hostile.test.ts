@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { git } from '../bisect/fixtures/toy-repo.js';
+import { git } from '../testkit/toy-repo.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { MBOX_LIMITS } from './mbox.js';
 
