@@ -24,10 +24,10 @@ import { ensureKernelTestRepo, testRepoGit } from '../testkit/kernel-repo.js';
  * (buildSettings sandbox: false, checked by hand) both files are written and the listener sees
  * the connection.
  */
-// Time: 3.6 min here at load average 4 (worktree 35 s, configure 21 s, make 146 s, every object a
-// ccache hit recompiled for the git tree's release string). A sub-directory Makefile is no kconfig input, so the obj dir's .config is
-// reused; with the probe in the top-level Makefile the reconfigure recompiled every object
-// (7.5 min at load 6-10). 20 min leaves room for a loaded machine.
+// Time: 3.6 min here at load average 4 (worktree 35 s, configure 21 s, make 146 s: every object
+// a ccache hit, recompiled for the git tree's release string). With the probe in the top-level
+// Makefile, an input of kconfig and of the selftests, it took 7.5 min at load 6-10. 20 min
+// leaves room for a loaded machine.
 t.setTimeout(20 * 60_000);
 
 const scratch = mkdtempSync(join(tmpdir(), 'faultline-e2e-sandbox-'));
