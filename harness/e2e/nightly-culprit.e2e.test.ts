@@ -10,11 +10,11 @@
  * per bisect step, and the same kernel config as kernel-series-bisect.e2e.test.ts (tinyconfig +
  * minimal,uffd) so every revision's build is already in the shared artifact cache (only the revert
  * of the culprit is compiled, with ccache).
- * Measured here (2 cores, TCG, load 7-11 from other helpers' builds): 12.6 min with every night's
- * kernel in the artifact cache (night 1: 33 s; night 2: 12 min, of which the bisect took 9.5: the
- * worktree checkout 1 min, six cached revisions' guest runs 1.2 min, and the build of the culprit's
- * revert 7 min, a new commit every time, compiled with ccache; night 3: 13 s). The first run,
- * with the nights' two kernels to compile after the shared ccache had been emptied: 37 min.
+ * Measured here (2 cores, TCG, load 7-11 from other helpers' builds): 2.4 min with every build in
+ * the artifact cache (night 1: 17 s; night 2: 117 s, the bisect's six revisions all cached, the
+ * culprit's revert included, as faultline's commits carry their parent's date; night 3: 11 s).
+ * 9.5 min when the revert must be compiled (with ccache); 37 min the first time, with the nights'
+ * two kernels to compile after the shared ccache had been emptied.
  */
 import t, { type Test } from 'tap';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
