@@ -1,40 +1,19 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { runEntry } from '../history/index.js';
-import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from '../results/known-issues.js';
-import { validateRunRecord } from '../results/record.js';
-import type { RunRecord } from '../results/types.js';
+import { SHIPPED_KNOWN_ISSUES, readKnownIssues } from '../results/known-issues.js';
+import { mmRunAsNight } from '../testkit/real-runs.js';
 import { knownIssueTimeline, staleKnownIssues } from './known-issue-history.js';
 
 // The real results.json of suite mm on hugetlb,shmem (Debian 6.12.118, TCG) as four nights of a
 // plan: night 1 with memfd_test on hugetlbfs passing, night 4 with hugetlb-read-hwpoison passing
 // (each the one edit the test makes), the shipped known issues applied as nightly applies them.
-const FIXTURE = join(
-  import.meta.dirname,
-  '..',
-  'results',
-  'fixtures',
-  'known-issues',
-  'mm-hugetlb-shmem.6.12.118-tcg.json',
-);
 const issues = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
-
-function night(n: number, passing: string[]) {
-  const r: RunRecord = validateRunRecord(JSON.parse(readFileSync(FIXTURE, 'utf8')), FIXTURE);
-  for (const s of r.subtests)
-    if (passing.includes(s.id)) {
-      s.status = 'pass';
-      delete s.reason;
-    }
-  r.startedAt = `2026-12-0${n}T23:00:00.000Z`;
-  applyKnownIssues(r, issues);
-  return runEntry(r, `nightly/n${n}/runs/mm`, {
+const night = (n: number, passing: string[]) =>
+  runEntry(mmRunAsNight({ passing, startedAt: `2026-12-0${n}T23:00:00.000Z`, issues }), `nightly/n${n}/runs/mm`, {
     nightlyId: `nightly-n${n}`,
     planName: 'mm',
     kernelName: 'debian-6.12',
   });
-}
 const history = [
   night(1, ['memfd_test hugetlbfs']),
   night(2, []),

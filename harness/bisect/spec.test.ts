@@ -22,8 +22,7 @@ import { PROJECT_ROOT } from '../util/project.js';
 import { detectSplats } from '../console/splats.js';
 import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from '../results/known-issues.js';
 import { newRunRecord } from '../results/record.js';
-import { unitTestCases } from '../selftests/source-info.js';
-import { uffdSuite } from '../suites/uffd.js';
+import { unitTestsFrom } from '../testkit/real-runs.js';
 
 t.test('test specs name RunRecord subtest ids', async (t) => {
   t.same(parseSubtestSpec('uffd-unit-tests:minor/hugetlb'), {
@@ -361,26 +360,7 @@ t.test("a record's spec text tells its kind back (the culprit mail's subject and
 t.test('--known-issues: a failure a known issue explains did not test the bisected one', async (t) => {
   // uffd-unit-tests' real death in events on anon (Debian 6.12, TCG): UFFDIO_COPY error -2, the
   // upstream flake the shipped list names.
-  const source = await readFile(
-    join(PROJECT_ROOT, 'harness', 'selftests', 'fixtures', 'uffd-unit-tests.6.12.117.c'),
-    'utf8',
-  );
-  const died = await readFile(
-    join(PROJECT_ROOT, 'harness', 'suites', 'fixtures', 'uffd', 'uffd-unit-tests.died-at-events.6.12-tcg.txt'),
-    'utf8',
-  );
-  const parsed = uffdSuite.parse(
-    { program: 'uffd-unit-tests', args: [], timeoutSec: 1200, label: 'uffd-unit-tests' },
-    { output: died, exitCode: 1, timedOut: false, durationMs: 1 },
-    {
-      backings: ['anon'],
-      smp: 2,
-      memMiB: 1024,
-      hugepages2m: 64,
-      quick: false,
-      programs: [{ name: 'uffd-unit-tests', status: 'built', path: '/x', cases: unitTestCases(source) }],
-    },
-  );
+  const parsed = { subtests: unitTestsFrom('uffd-unit-tests.died-at-events.6.12-tcg.txt', { backings: ['anon'] }) };
   const spec = parseSubtestSpec('uffd-unit-tests:events/anon');
   const plain = { subtests: structuredClone(parsed.subtests), splats: [] };
   t.match(evaluateRecord(spec, plain), { kind: 'fail', detail: /UFFDIO_COPY error: -2/ }, 'without the list: bad');

@@ -1,33 +1,17 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { knownIssueTimeline } from '../analysis/known-issue-history.js';
 import { runEntry } from '../history/index.js';
-import { SHIPPED_KNOWN_ISSUES, applyKnownIssues, readKnownIssues } from '../results/known-issues.js';
-import { validateRunRecord } from '../results/record.js';
+import { SHIPPED_KNOWN_ISSUES, readKnownIssues } from '../results/known-issues.js';
+import { mmRunAsNight } from '../testkit/real-runs.js';
 import { STALE_NIGHTS, renderKnownIssues } from './known-issues-html.js';
 
 // The real results.json of suite mm on hugetlb,shmem (Debian 6.12.118, TCG) as the nights of a
 // plan: hugetlb-read-hwpoison fails on the first night only, then passes (one edit), for
 // STALE_NIGHTS more nights; the shipped known issues applied as nightly applies them.
-const FIXTURE = join(
-  import.meta.dirname,
-  '..',
-  'results',
-  'fixtures',
-  'known-issues',
-  'mm-hugetlb-shmem.6.12.118-tcg.json',
-);
 const issues = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
 const nights = Array.from({ length: STALE_NIGHTS + 1 }, (_, i) => {
-  const r = validateRunRecord(JSON.parse(readFileSync(FIXTURE, 'utf8')), FIXTURE);
-  const hwpoison = r.subtests.find((s) => s.id === 'hugetlb-read-hwpoison');
-  if (i > 0 && hwpoison) {
-    hwpoison.status = 'pass';
-    delete hwpoison.reason;
-  }
-  r.startedAt = new Date(Date.UTC(2026, 10, 1 + i, 23)).toISOString();
-  applyKnownIssues(r, issues);
+  const startedAt = new Date(Date.UTC(2026, 10, 1 + i, 23)).toISOString();
+  const r = mmRunAsNight({ passing: i > 0 ? ['hugetlb-read-hwpoison'] : [], startedAt, issues });
   return { r, entry: runEntry(r, `n${i}`, { nightlyId: `nightly-${i}`, planName: 'mm' }) };
 });
 

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { unitTestCases } from '../selftests/source-info.js';
 import { uffdSuite } from '../suites/uffd.js';
+import { unitTestsFrom } from '../testkit/real-runs.js';
 import { notPassed } from '../e2e/upstream-flakes.js';
 import { toJunit } from '../report/junit.js';
 import { summaryTable } from '../report/run-outputs.js';
@@ -186,26 +186,9 @@ t.test(
 );
 
 t.test('a real uffd-unit-tests death in events on anon is the shipped upstream flake', async (t) => {
-  const source = readFileSync(
-    join(import.meta.dirname, '..', 'selftests', 'fixtures', 'uffd-unit-tests.6.12.117.c'),
-    'utf8',
-  );
-  const died = readFileSync(
-    join(import.meta.dirname, '..', 'suites', 'fixtures', 'uffd', 'uffd-unit-tests.died-at-events.6.12-tcg.txt'),
-    'utf8',
-  );
-  const parsed = uffdSuite.parse(
-    { program: 'uffd-unit-tests', args: [], timeoutSec: 1200, label: 'uffd-unit-tests' },
-    { output: died, exitCode: 1, timedOut: false, durationMs: 1 },
-    {
-      backings: ['anon', 'shmem', 'hugetlb'],
-      smp: 2,
-      memMiB: 1024,
-      hugepages2m: 64,
-      quick: false,
-      programs: [{ name: 'uffd-unit-tests', status: 'built', path: '/x', cases: unitTestCases(source) }],
-    },
-  );
+  const subtests = unitTestsFrom('uffd-unit-tests.died-at-events.6.12-tcg.txt', {
+    backings: ['anon', 'shmem', 'hugetlb'],
+  });
   const { kernel, selftests } = mmRun();
   const rec = (): RunRecord =>
     newRunRecord({
@@ -215,7 +198,7 @@ t.test('a real uffd-unit-tests death in events on anon is the shipped upstream f
       selftests,
       suites: ['uffd'],
       backings: ['anon'],
-      subtests: structuredClone(parsed.subtests),
+      subtests: structuredClone(subtests),
     });
   const shipped = await readKnownIssues([SHIPPED_KNOWN_ISSUES]);
   const r = rec();
@@ -250,26 +233,10 @@ t.test('a real uffd-unit-tests death in events on anon is the shipped upstream f
 t.test('a real zeropage death on shmem in an anon job is the shipped memfd mmap flake', async (t) => {
   // `uffd-unit-tests -f zeropage` as a bisect step ran it on Debian's 6.12.118 tree (TCG): the
   // program tests every memory, and its shmem alias mmap found 0x40000000 taken (EEXIST).
-  const source = readFileSync(
-    join(import.meta.dirname, '..', 'selftests', 'fixtures', 'uffd-unit-tests.6.12.117.c'),
-    'utf8',
-  );
-  const output = readFileSync(
-    join(import.meta.dirname, '..', 'suites', 'fixtures', 'uffd', 'uffd-unit-tests.zeropage-shmem-mmap.6.12-tcg.txt'),
-    'utf8',
-  );
-  const parsed = uffdSuite.parse(
-    { program: 'uffd-unit-tests', args: ['-f', 'zeropage'], timeoutSec: 1200, label: 'uffd-unit-tests.zeropage' },
-    { output, exitCode: 1, timedOut: false, durationMs: 1 },
-    {
-      backings: ['anon'],
-      smp: 2,
-      memMiB: 1024,
-      hugepages2m: 64,
-      quick: false,
-      programs: [{ name: 'uffd-unit-tests', status: 'built', path: '/x', cases: unitTestCases(source) }],
-    },
-  );
+  const subtests = unitTestsFrom('uffd-unit-tests.zeropage-shmem-mmap.6.12-tcg.txt', {
+    backings: ['anon'],
+    args: ['-f', 'zeropage'],
+  });
   const { kernel, selftests } = mmRun();
   const r = newRunRecord({
     runId: 'zeropage',
@@ -278,7 +245,7 @@ t.test('a real zeropage death on shmem in an anon job is the shipped memfd mmap 
     selftests,
     suites: ['uffd'],
     backings: ['anon'],
-    subtests: structuredClone(parsed.subtests),
+    subtests: structuredClone(subtests),
   });
   const died = r.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/shmem');
   t.equal(died?.status, 'error', 'the death on a memory the job did not ask for is still named');
