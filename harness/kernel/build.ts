@@ -836,7 +836,9 @@ export async function buildKernel(opts: BuildKernelOptions): Promise<KernelBuild
   const lockFile =
     commit !== undefined
       ? join(root, 'locks', `wt-${sha256(src).slice(0, 16)}`)
-      : join(root, 'locks', `obj-${obj.split('/').pop() ?? ''}`);
+      : // By the whole path: the obj dirs of faultline's worktrees share a basename (the recipe's),
+        // and a lock by basename made builds in two bisect worktrees wait for each other.
+        join(root, 'locks', `obj-${sha256(obj).slice(0, 16)}`);
   return withLock(lockFile, commit !== undefined ? `the worktree of ${src}` : obj, 6 * 3600_000, () =>
     buildInObjDir(plan),
   );
