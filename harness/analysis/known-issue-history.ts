@@ -17,12 +17,12 @@ export interface KnownIssueTimeline {
   nightsSince: number;
 }
 
+/** A night of the plan: its id, when its first run started, the known issues present in it. */
+type Night = { id: string; at: string; present: Set<string> };
+
 /** The plan's nights in order, each with the known issues present in any of its runs. */
-function nightsOf(
-  entries: readonly HistoryEntry[],
-  planName: string,
-): { id: string; at: string; present: Set<string> }[] {
-  const nights = new Map<string, { id: string; at: string; present: Set<string> }>();
+function nightsOf(entries: readonly HistoryEntry[], planName: string): Night[] {
+  const nights = new Map<string, Night>();
   for (const r of runEntries(entries)) {
     if (r.planName !== planName || r.nightlyId === undefined) continue;
     const n = nights.get(r.nightlyId) ?? { id: r.nightlyId, at: r.startedAt, present: new Set<string>() };
@@ -33,12 +33,8 @@ function nightsOf(
   return [...nights.values()].sort((a, b) => a.at.localeCompare(b.at));
 }
 
-/** Each known issue the plan's nights have seen present, by id. */
-export function knownIssueTimeline(
-  entries: readonly HistoryEntry[],
-  planName: string,
-): Map<string, KnownIssueTimeline> {
-  const nights = nightsOf(entries, planName);
+/** Each known issue `nights` (in order) have seen present, by id. */
+function timelineOf(nights: readonly Night[]): Map<string, KnownIssueTimeline> {
   const out = new Map<string, KnownIssueTimeline>();
   nights.forEach((n, i) => {
     for (const id of n.present) {
@@ -55,23 +51,43 @@ export function knownIssueTimeline(
   return out;
 }
 
+/** Each known issue the plan's nights have seen present, by id. */
+export function knownIssueTimeline(
+  entries: readonly HistoryEntry[],
+  planName: string,
+): Map<string, KnownIssueTimeline> {
+  return timelineOf(nightsOf(entries, planName));
+}
+
+/** A known issue that matched nothing on the last nights; lastNight/lastAt when one ever saw it. */
+export interface StaleKnownIssue {
+  id: string;
+  lastNight?: string;
+  lastAt?: string;
+  nightsSince: number;
+}
+
 /**
- * The issues of `ids` (the lists a night applies) that matched nothing on the plan's last
- * `nights` nights: never present in them, or present only before. Nothing is stale before the
- * history holds that many nights.
+ * The issues of `ids` (the lists a night applies, or those its plan ever saw) that matched
+ * nothing on the plan's last `nights` nights: never present in them, or present only before.
+ * Nothing is stale before the history holds that many nights.
  */
 export function staleKnownIssues(
   entries: readonly HistoryEntry[],
   planName: string,
   ids: readonly string[],
   nights: number,
-): { id: string; lastNight?: string; nightsSince: number }[] {
+): StaleKnownIssue[] {
   const all = nightsOf(entries, planName);
   if (all.length < nights) return [];
-  const timeline = knownIssueTimeline(entries, planName);
-  return ids.flatMap((id) => {
+  const timeline = timelineOf(all);
+  return ids.flatMap((id): StaleKnownIssue[] => {
     const t = timeline.get(id);
     if (t && t.nightsSince < nights) return [];
-    return [t ? { id, lastNight: t.lastNight, nightsSince: t.nightsSince } : { id, nightsSince: all.length }];
+    return [
+      t
+        ? { id, lastNight: t.lastNight, lastAt: t.lastAt, nightsSince: t.nightsSince }
+        : { id, nightsSince: all.length },
+    ];
   });
 }

@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { nightlyContext, nightlyEntries, runEntries, runEntry, type HistoryEntry } from '../history/index.js';
-import { knownIssueTimeline } from '../analysis/known-issue-history.js';
+import { knownIssueTimeline, staleKnownIssues } from '../analysis/known-issue-history.js';
+import { STALE_NIGHTS } from './known-issues-html.js';
 import type { Comparison } from '../analysis/compare.js';
 import { median } from '../stats/descriptive.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';
@@ -181,7 +182,9 @@ export async function generateReport(input: GenerateReportInput): Promise<string
   // Tonight's runs count as a night of the plan, whether or not the history has them yet.
   const { nightlyId, planName } = input.record;
   const tonight = input.runs.map((r) => runEntry(r.record, '', { nightlyId, planName }));
-  const knownSince = knownIssueTimeline([...input.history, ...tonight], planName);
+  const nights = [...input.history, ...tonight];
+  const knownSince = knownIssueTimeline(nights, planName);
+  const staleKnown = staleKnownIssues(nights, planName, [...knownSince.keys()], STALE_NIGHTS);
   const baseline = input.baselineDir !== undefined ? await loadBaseline(input.baselineDir) : undefined;
   const baselineId = input.baselineId ?? baseline?.id ?? input.comparison?.base.runs[0];
   let nav: ReportInput['nav'];
@@ -201,6 +204,7 @@ export async function generateReport(input: GenerateReportInput): Promise<string
     trend,
     caseTrends,
     knownSince,
+    staleKnown,
     ...(nav ? { nav } : {}),
     generatedAt: new Date().toISOString(),
   });

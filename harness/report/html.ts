@@ -22,8 +22,8 @@ import {
 import { pageHead, renderAllMetrics, renderComparison, samplesBySubtest, type ContextRecord } from './sections.js';
 import { svgStatusTrend, type TrendBar } from './svg.js';
 import { escapeMarkup } from '../util/markup.js';
-import { STALE_NIGHTS, renderKnownIssues } from './known-issues-html.js';
-import type { KnownIssueTimeline } from '../analysis/known-issue-history.js';
+import { renderKnownIssues } from './known-issues-html.js';
+import type { KnownIssueTimeline, StaleKnownIssue } from '../analysis/known-issue-history.js';
 import { renderCulprits } from './culprits-html.js';
 import { accelOf } from '../results/record.js';
 
@@ -58,6 +58,8 @@ export interface ReportInput {
   caseTrends?: ReadonlyMap<string, readonly TrendPoint[]>;
   /** Since when each known issue occurs on the plan's nights (analysis/known-issue-history.ts). */
   knownSince?: ReadonlyMap<string, KnownIssueTimeline>;
+  /** The known issues the plan saw that matched nothing for STALE_NIGHTS nights (staleKnownIssues). */
+  staleKnown?: readonly StaleKnownIssue[];
   /** Links to the neighbouring nights of the plan and to the list of all nights. */
   nav?: { previous?: NightLink; next?: NightLink; all?: string };
   generatedAt: string;
@@ -414,9 +416,7 @@ export function renderReport(input: ReportInput): string {
   const byJob = new Map(input.runs.map((r) => [r.job.id, r]));
   const kernels = new Set(input.runs.map((r) => r.job.kernel)).size;
   const flaky = input.runs.some((r) => r.record.summary.flaky > 0);
-  const known =
-    input.runs.some((r) => (r.record.knownIssues ?? []).length > 0) ||
-    [...(input.knownSince?.values() ?? [])].some((t) => t.nightsSince >= STALE_NIGHTS);
+  const known = input.runs.some((r) => (r.record.knownIssues ?? []).length > 0) || (input.staleKnown ?? []).length > 0;
   const links = [
     ['#matrix', 'matrix'],
     ['#latency', 'latency'],
@@ -448,6 +448,7 @@ export function renderReport(input: ReportInput): string {
     renderKnownIssues(
       input.runs.map((r) => ({ jobId: r.job.id, knownIssues: r.record.knownIssues })),
       input.knownSince,
+      input.staleKnown,
     ),
     renderFailures(input.runs),
     renderDistributionSection(input),

@@ -4,7 +4,7 @@
  * it occurs, and "fixed?" when its tests ran and passed everywhere; then the stale ones: issues
  * earlier nights of the plan saw that matched nothing for STALE_NIGHTS nights.
  */
-import type { KnownIssueTimeline } from '../analysis/known-issue-history.js';
+import type { KnownIssueTimeline, StaleKnownIssue } from '../analysis/known-issue-history.js';
 import type { KnownIssueOutcome } from '../results/known-issues.js';
 import { escapeMarkup } from '../util/markup.js';
 
@@ -48,12 +48,11 @@ function sinceCell(t: KnownIssueTimeline | undefined): string {
   return `${escapeMarkup(t.firstAt.slice(0, 10))}<br><span class="muted">${escapeMarkup(t.firstNight)}</span>`;
 }
 
-function staleList(timeline: ReadonlyMap<string, KnownIssueTimeline>): string {
-  const stale = [...timeline].filter(([, t]) => t.nightsSince >= STALE_NIGHTS);
+function staleList(stale: readonly StaleKnownIssue[]): string {
   if (stale.length === 0) return '';
   const items = stale.map(
-    ([id, t]) =>
-      `<li><b>${escapeMarkup(id)}</b>: last matched ${escapeMarkup(t.lastAt.slice(0, 10))} (${escapeMarkup(t.lastNight)}), ${t.nightsSince} nights ago</li>`,
+    (t) =>
+      `<li><b>${escapeMarkup(t.id)}</b>: last matched ${t.lastAt !== undefined && t.lastNight !== undefined ? `${escapeMarkup(t.lastAt.slice(0, 10))} (${escapeMarkup(t.lastNight)})` : 'never'}, ${t.nightsSince} nights ago</li>`,
   );
   return `<h3>Stale (${stale.length})</h3><p class="muted">Known issues this plan saw that matched nothing for ${STALE_NIGHTS} nights or more: fixed, or moved; review their entries before they hide a new failure.</p><ul id="known-issues-stale">${items.join('')}</ul>`;
 }
@@ -61,9 +60,10 @@ function staleList(timeline: ReadonlyMap<string, KnownIssueTimeline>): string {
 export function renderKnownIssues(
   jobs: readonly JobKnownIssues[],
   timeline: ReadonlyMap<string, KnownIssueTimeline> = new Map(),
+  staleIssues: readonly StaleKnownIssue[] = [],
 ): string {
   const rows = rowsOf(jobs);
-  const stale = staleList(timeline);
+  const stale = staleList(staleIssues);
   if (rows.length === 0 && stale === '') return '';
   const out = [
     `<section id="known-issues"><h2>Known issues (${rows.length})</h2><p class="muted">Expected failures, each with its report: they keep their status but do not fail a job. "fixed?": the issue's tests ran and passed tonight.</p>`,
