@@ -7,7 +7,15 @@ import { failureReason, parseKtap } from '../suites/parsers/ktap.js';
 import { exists, writeFileAtomic } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
 import { detectSplats } from '../console/splats.js';
-import type { ResultSettings, RevisionBuild, RevisionBuilder, RevisionRunner, RunContext, TestedRun } from './types.js';
+import type {
+  BuildRequest,
+  ResultSettings,
+  RevisionBuild,
+  RevisionBuilder,
+  RevisionRunner,
+  RunContext,
+  TestedRun,
+} from './types.js';
 
 /**
  * Revisions built and tested by host commands, like `git bisect run` but with faultline's skip,
@@ -85,9 +93,9 @@ export class CommandBuilder implements RevisionBuilder<CommandArtifact> {
     return undefined;
   }
 
-  async build(rev: string, worktree: string): Promise<RevisionBuild<CommandArtifact>> {
+  async build(rev: string, worktree: string, request: BuildRequest = {}): Promise<RevisionBuild<CommandArtifact>> {
     const out = this.o.outRoot !== undefined ? join(this.o.outRoot, rev) : undefined;
-    const memo = await this.memo(out);
+    const memo = request.compile ? undefined : await this.memo(out);
     if (memo) return memo;
     const artifact = out !== undefined ? { out } : {};
     if (out !== undefined) {

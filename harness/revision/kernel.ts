@@ -11,7 +11,13 @@ import { BuildBrokenError, FaultlineError, UsageError } from '../util/errors.js'
 import { sha256 } from '../util/fsutil.js';
 import { Git } from '../vcs/git.js';
 import { compiledFiles } from './command.js';
-import { ProgramCompileError, type ResultSettings, type RevisionBuild, type RevisionBuilder } from './types.js';
+import {
+  ProgramCompileError,
+  type BuildRequest,
+  type ResultSettings,
+  type RevisionBuild,
+  type RevisionBuilder,
+} from './types.js';
 import type { RevisionRunner, RunContext, TestedRun } from './types.js';
 
 /** Kernel build options a bisect/series passes through (the tree is always faultline's worktree). */
@@ -64,7 +70,7 @@ export class KernelBuilder implements RevisionBuilder<BootableKernel> {
     };
   }
 
-  async build(rev: string, worktree: string): Promise<RevisionBuild<BootableKernel>> {
+  async build(rev: string, worktree: string, request: BuildRequest = {}): Promise<RevisionBuild<BootableKernel>> {
     const t0 = Date.now();
     const first = !this.seen.has(worktree);
     this.seen.add(worktree);
@@ -74,14 +80,15 @@ export class KernelBuilder implements RevisionBuilder<BootableKernel> {
     try {
       const kb = await buildKernel({
         ...this.buildSettings,
-        ...(first && this.o.warningBaseline ? { force: true } : {}),
+        ...((first && this.o.warningBaseline) || request.compile ? { force: true } : {}),
         kernelSrc: worktree,
         selftests: true,
         ownedTree: true,
         ...known,
       });
-      // A cache hit compiled nothing here: its warnings are unknown, not absent.
-      const log = kb.cacheHit ? undefined : await readFile(kb.buildLog, 'utf8').catch(() => undefined);
+      // A cache hit compiled nothing here: its log is the one of the make that produced the
+      // artifacts (same tree, .config and compiler), which names what that make compiled.
+      const log = await readFile(kb.buildLog, 'utf8').catch(() => undefined);
       return {
         ok: true,
         ...(log !== undefined ? { log, compiled: compiledFiles(log) } : {}),

@@ -1,4 +1,11 @@
-import type { RevisionBuild, RevisionBuilder, RevisionRunner, ResultSettings, TestedRun } from './types.js';
+import type {
+  BuildRequest,
+  RevisionBuild,
+  RevisionBuilder,
+  RevisionRunner,
+  ResultSettings,
+  TestedRun,
+} from './types.js';
 
 /**
  * The revision tester: builds a revision checked out in a worktree and tests it N times, one
@@ -15,8 +22,8 @@ export class RevisionTester<A> {
   ) {}
 
   /** Build the revision checked out in `worktree` (cached by the builder: a revisit is a cache hit). */
-  build(rev: string, worktree: string): Promise<RevisionBuild<A>> {
-    return this.builder.build(rev, worktree);
+  build(rev: string, worktree: string, request: BuildRequest = {}): Promise<RevisionBuild<A>> {
+    return this.builder.build(rev, worktree, request);
   }
 
   /**

@@ -10,7 +10,10 @@ import { UsageError } from '../util/errors.js';
 /** What one build of a revision produced. */
 export interface RevisionBuild<A> {
   ok: boolean;
-  /** Compiler output of this build (diagnostics are parsed from it); undefined when not available (cache hit). */
+  /**
+   * Compiler output of the make that produced the artifact (on a cache hit: the earlier make's,
+   * which may have started from another obj dir state); undefined when not available.
+   */
   log?: string;
   /** Files this build certainly compiled (beyond those that printed diagnostics). */
   compiled?: string[];
@@ -28,8 +31,13 @@ export interface RevisionBuild<A> {
  */
 export type ResultSettings = Readonly<Record<string, unknown>>;
 
+/** How to build: `compile` runs the build even when its artifact is cached (its log is wanted). */
+export interface BuildRequest {
+  compile?: boolean;
+}
+
 export interface RevisionBuilder<A> {
-  build(rev: string, worktree: string): Promise<RevisionBuild<A>>;
+  build(rev: string, worktree: string, request?: BuildRequest): Promise<RevisionBuild<A>>;
   describe(): string;
   settings(): ResultSettings;
 }

@@ -15,7 +15,7 @@ import { stableStringify } from '../util/stable-json.js';
 import type { RevisionTester } from '../revision/tester.js';
 import type { ResultSettings } from '../revision/types.js';
 import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
-import { WarningLedger, parseDiagnostics } from './warnings.js';
+import { WarningLedger, logCoversTouched, parseDiagnostics } from './warnings.js';
 
 export interface SeriesOptions {
   repo: string;
@@ -319,6 +319,19 @@ async function applyPatches<A>(run: SeriesRun<A>): Promise<void> {
   }
 }
 
+/**
+ * Build a patch so that its log holds the warnings of the files it touched. A cache hit's log is
+ * an earlier make's, maybe from an obj dir where those files were already up to date: then make
+ * runs here, from the parent's obj dir, which compiles what the patch changed (a re-run of the
+ * same series must not report fewer warnings than its first run).
+ */
+async function buildForWarnings<A>(run: SeriesRun<A>, commit: string, touched: readonly string[]) {
+  const b = await run.tester.build(commit, run.wt.dir);
+  if (!b.ok || (b.log !== undefined && logCoversTouched(b, touched))) return b;
+  const made = await run.tester.build(commit, run.wt.dir, { compile: true });
+  return { ...made, durationMs: b.durationMs + made.durationMs };
+}
+
 /** Build one applied patch, find its new warnings, and test it if it is the tip (or --each). */
 async function buildAndTestPatch<A>(run: SeriesRun<A>, i: number, commit: string, parent: string): Promise<void> {
   const { opts, wt, planned, problems, ledger } = run;
@@ -333,13 +346,16 @@ async function buildAndTestPatch<A>(run: SeriesRun<A>, i: number, commit: string
     rec.patchId = pid;
     run.patchIds.push(pid);
   }
-  const b = await run.tester.build(commit, wt.dir);
+  const b = await buildForWarnings(run, commit, rec.files);
   run.timing.patchBuildMs.push(b.durationMs);
   const diags = b.log !== undefined ? parseDiagnostics(b.log, wt.dir) : [];
   // A broken build's warnings are fallout of its error: neither reported nor kept as a baseline.
-  const cmp =
-    b.log !== undefined && b.ok ? ledger.compare(diags, rec.files) : { known: b.ok ? false : true, added: [] };
-  if (b.ok) ledger.record(diags, [...(b.compiled ?? []), ...rec.files], b.full && b.log !== undefined);
+  const covered = b.log !== undefined && logCoversTouched(b, rec.files);
+  const cmp = b.ok && covered ? ledger.compare(diags, rec.files) : { known: !b.ok, added: [] };
+  if (b.ok) {
+    ledger.record(diags, [...(b.compiled ?? []), ...(covered ? rec.files : [])], b.full && b.log !== undefined);
+    if (!covered) ledger.forget(rec.files);
+  }
   rec.build = {
     ok: b.ok,
     durationMs: b.durationMs,

@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WarningLedger, firstCompilerError, newWarnings, parseDiagnostics } from './warnings.js';
+import { WarningLedger, firstCompilerError, logCoversTouched, newWarnings, parseDiagnostics } from './warnings.js';
 import { cleanSubject, decodeMimeWords, parseHeaders } from './mbox.js';
 import { compiledFiles } from '../revision/command.js';
 
@@ -52,6 +52,34 @@ t.test('new warnings ignore line moves; the ledger follows incremental builds', 
   t.same(l.compare(c, ['mm/b.c']), { known: true, added: c });
   l.record(c, ['mm/b.c'], false);
   t.same(l.compare([...a, ...c], ['mm/a.c', 'mm/b.c']).added, []);
+});
+
+t.test("a cache hit's log (an earlier make's) is compared only for the touched files it compiled", async (t) => {
+  // The artifact log of the series e2e's warning patch, built in another worktree: kbuild's
+  // incremental make from the parent compiled fs/userfaultfd.c and printed its new warning.
+  const log = await readFile(join(here, 'fixtures', 'kbuild-warning-patch.log'), 'utf8');
+  const tree = '/tmp/faultline-e2e-kseries-Aa1FwZ/series/worktree';
+  const hit = { cacheHit: true, compiled: compiledFiles(log) };
+  t.ok(logCoversTouched(hit, ['fs/userfaultfd.c']), 'the touched file was compiled by that make');
+  t.notOk(logCoversTouched(hit, ['mm/userfaultfd.c']), 'a touched file that make did not compile');
+  t.notOk(logCoversTouched(hit, ['fs/userfaultfd.c', 'include/linux/userfaultfd_k.h']), 'a touched header');
+  t.ok(logCoversTouched(hit, ['fs/userfaultfd.c', 'Documentation/admin-guide/mm/userfaultfd.rst']), 'not code');
+  t.ok(logCoversTouched({ cacheHit: false }, ['mm/userfaultfd.c']), 'a make from the parent here compiles them all');
+
+  const l = new WarningLedger();
+  l.record([], ['fs/userfaultfd.c'], true);
+  const cmp = l.compare(parseDiagnostics(log, tree), ['fs/userfaultfd.c']);
+  t.equal(cmp.known, true);
+  t.same(
+    cmp.added.map((d) => d.text),
+    ["fs/userfaultfd.c:1649:13: warning: unused variable 'zeropage_retries' [-Wunused-variable]"],
+  );
+  // A patch whose warnings no log gave leaves its files unknown until a make compiles them again.
+  l.forget(['mm/userfaultfd.c']);
+  t.same(l.compare([], ['mm/userfaultfd.c']), { known: false, added: [] });
+  t.equal(l.compare([], ['fs/userfaultfd.c']).known, true, 'other files stay known');
+  l.record([], ['mm/userfaultfd.c'], false);
+  t.equal(l.compare([], ['mm/userfaultfd.c']).known, true, 'known again once compiled');
 });
 
 t.test('mail headers', async (t) => {
