@@ -69,7 +69,6 @@ t.test('faultline build of the minimal kernel is a cache hit: its key, its artif
   const build = await ensureMinimalKernel({ progress: 'plain' });
   const { tree } = await ensureDebianSource('6.12');
   const mtimes = [build.bzImage, build.buildLog].map((f) => statSync(f).mtimeMs);
-  const started = Date.now();
   const r = await execa(
     'node',
     [cli, 'build', '--kernel-src', tree, '--base', 'tinyconfig', '--kconfig', 'minimal,uffd'],
@@ -79,7 +78,6 @@ t.test('faultline build of the minimal kernel is a cache hit: its key, its artif
       stdin: 'ignore',
     },
   );
-  const wallMs = Date.now() - started;
   t.equal(r.exitCode, 0, `exit 0 (${r.stderr.slice(-1500)})`);
   const field = (name: string): string => new RegExp(`^${name} +(.*)$`, 'm').exec(r.stdout)?.[1] ?? `no ${name} line`;
   t.equal(field('cache'), `hit ${build.key}`, 'a cache hit of the kernel built for this CI run, named by its key');
@@ -90,11 +88,8 @@ t.test('faultline build of the minimal kernel is a cache hit: its key, its artif
   t.equal(field('config'), `${build.config} (sha256 ${sha.slice(0, 16)})`, "the hash is the artifact's .config");
   t.match(readFileSync(build.config, 'utf8'), /^CONFIG_USERFAULTFD=y$/m, 'the uffd fragment is in it');
   t.notMatch(r.stdout, /^ccache /m, 'nothing compiled, so no ccache line');
-  // A cache hit runs no make: 1.3 s in-process and 2.4 s wall on a quiet machine (README), 1.8-3.5 s
-  // and 4.5-5.9 s at load average 17; bounds about 3x the loaded figures (a cold build takes 600 s).
-  const totalS = Number(/^time +total ([\d.]+) s,/m.exec(r.stdout)?.[1] ?? NaN);
-  t.ok(totalS < 10, `fast: ${totalS} s in faultline build (bound 10 s)`);
-  t.ok(wallMs < 20_000, `the whole command in ${wallMs} ms (bound 20 s)`);
+  // No make ran: the artifacts' mtimes are checked below. How fast a hit is belongs to
+  // bench/kernel-build.ts (README, performance), not to a pass/fail bound here.
   const bz = readFileSync(build.bzImage);
   t.equal(bz.toString('latin1', 0x202, 0x206), 'HdrS', 'bzImage is a bootable x86 kernel image');
   t.match(readFileSync(build.systemMap, 'utf8'), / T handle_userfault$/m, 'System.map has the uffd fault path');

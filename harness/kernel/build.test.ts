@@ -216,17 +216,22 @@ t.test('the minimal kernel (tinyconfig + minimal + uffd) builds, and a rebuild i
 });
 
 t.test("a build that reuses the obj dir's checked .config still records the whole configure recipe", async (t) => {
-  // The obj dir lives in the tree: a second artifact cache finds it configured, skips kconfig and makes.
+  // The obj dir lives in the tree: a new artifact cache finds it configured, skips kconfig and
+  // makes. The first build leaves the obj dir configured by these inputs, whatever other tests
+  // (or an edit of the tree) did to it before; the second must then reuse its .config.
   const minimal = await ensureMinimalKernel({ progress: 'off' });
   const d = await scratch(t);
-  const b = await buildKernel({
-    kernelSrc: minimal.tree,
-    cacheDir: join(d, 'cache'),
-    base: 'tinyconfig',
-    kconfig: ['minimal', 'uffd'],
-    progress: 'off',
-  });
-  t.equal(b.cacheHit, false, 'a new artifact cache: built, not found');
+  const inCache = (name: string) =>
+    buildKernel({
+      kernelSrc: minimal.tree,
+      cacheDir: join(d, name),
+      base: 'tinyconfig',
+      kconfig: ['minimal', 'uffd'],
+      progress: 'off',
+    });
+  t.equal((await inCache('first')).cacheHit, false, 'a new artifact cache: built, not found');
+  const b = await inCache('second');
+  t.equal(b.cacheHit, false, 'another new artifact cache: built again');
   t.match(await readFile(join(b.dir, 'build.log'), 'utf8'), /reusing its checked \.config/, 'kconfig was skipped');
   const meta = JSON.parse(await readFile(b.metadataFile, 'utf8')) as { reproduce: string[] };
   const steps = meta.reproduce.map(
