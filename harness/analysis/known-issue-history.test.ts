@@ -2,7 +2,7 @@ import t from 'tap';
 import { runEntry } from '../history/index.js';
 import { SHIPPED_KNOWN_ISSUES, readKnownIssues } from '../results/known-issues.js';
 import { mmRunAsNight } from '../testkit/real-runs.js';
-import { knownIssueTimeline, staleKnownIssues } from './known-issue-history.js';
+import { formatKnownIssues, knownIssueTimeline, staleKnownIssues } from './known-issue-history.js';
 
 // The real results.json of suite mm on hugetlb,shmem (Debian 6.12.118, TCG) as four nights of a
 // plan: night 1 with memfd_test on hugetlbfs passing, night 4 with hugetlb-read-hwpoison passing
@@ -57,4 +57,23 @@ t.test('stale: matched nothing on the last N nights; nothing is stale before N n
     [{ id: 'uffd-unit-tests-events-anon-copy-enoent', nightsSince: 4 }],
     'never seen: all four nights',
   );
+});
+
+t.test("the night's text summary: present issues with where and since, fixed? ones, stale ones", async (t) => {
+  const tonight = mmRunAsNight({ passing: ['hugetlb-read-hwpoison'], startedAt: '2026-12-04T23:00:00.000Z', issues });
+  const lines = formatKnownIssues([tonight], history, 'mm');
+  t.match(lines[0], /^known issues \(\d+ present\):$/);
+  t.match(
+    lines.slice(1),
+    [/^ {2}KNOWN debian-6\.12-khugepaged-ksft-skip \(test\): .* <.+>: .*khugepaged.*; since nightly-n1$/],
+    'the first present issue, its culprit kind, link, where and first night',
+  );
+  t.ok(
+    lines.some((l) =>
+      /^ {2}FIXED\? debian-6\.12-hugetlb-read-hwpoison-sigbus: passed: .*hugetlb-read-hwpoison/.test(l),
+    ),
+    'the issue whose test passed tonight',
+  );
+  t.same(formatKnownIssues([], history, 'mm'), [], 'no run with a known issue and nothing stale: no block');
+  t.same(formatKnownIssues([], history, 'other'), [], 'a plan with one night: too few nights to call anything stale');
 });

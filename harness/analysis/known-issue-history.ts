@@ -1,4 +1,6 @@
 import { runEntries, type HistoryEntry } from '../history/index.js';
+import type { KnownIssueOutcome } from '../results/known-issues.js';
+import type { RunRecord } from '../results/types.js';
 
 /**
  * Known issues over the nights of a plan, from the history index: since when each one occurs
@@ -90,4 +92,47 @@ export function staleKnownIssues(
         : { id, nightsSince: all.length },
     ];
   });
+}
+
+/** Nights without a match after which a known issue is stale (the report and the summary say so). */
+export const STALE_NIGHTS = 14;
+
+/**
+ * The night's known issues as its text summary lists them: each one present (with where, and the
+ * first night it was seen), each one absent (fixed?), then those stale over STALE_NIGHTS nights.
+ * `nights` is the plan's history with tonight's runs in it.
+ */
+export function formatKnownIssues(
+  runs: readonly RunRecord[],
+  nights: readonly HistoryEntry[],
+  planName: string,
+): string[] {
+  const present = new Map<string, { o: KnownIssueOutcome; where: Set<string> }>();
+  const absent = new Map<string, KnownIssueOutcome>();
+  for (const r of runs)
+    for (const o of r.knownIssues ?? []) {
+      if (o.state === 'absent') {
+        absent.set(o.id, o);
+        continue;
+      }
+      const e = present.get(o.id) ?? { o, where: new Set<string>() };
+      o.where.forEach((w) => e.where.add(w));
+      present.set(o.id, e);
+    }
+  const timeline = knownIssueTimeline(nights, planName);
+  const stale = staleKnownIssues(nights, planName, [...timeline.keys()], STALE_NIGHTS);
+  const lines = [
+    ...[...present.values()].map(({ o, where }) => {
+      const since = timeline.get(o.id)?.firstNight;
+      return `  KNOWN ${o.id} (${o.culprit}): ${o.title} <${o.report}>: ${[...where].join(', ')}${since ? `; since ${since}` : ''}`;
+    }),
+    ...[...absent.values()]
+      .filter((o) => !present.has(o.id))
+      .map((o) => `  FIXED? ${o.id}: passed: ${o.where.join(', ')}`),
+    ...stale.map(
+      (s) =>
+        `  STALE ${s.id}: matched nothing for ${s.nightsSince} nights${s.lastNight ? ` (last ${s.lastNight})` : ''}: review its entry`,
+    ),
+  ];
+  return lines.length > 0 ? [`known issues (${present.size} present):`, ...lines] : [];
 }

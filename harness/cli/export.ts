@@ -8,6 +8,7 @@ import { kcidbInputs, loadTarget, type LoadedTarget } from '../report/export.js'
 import { toMultiRunJunit, toNightlyJunit } from '../report/junit.js';
 import { generateReport } from '../report/generate.js';
 import { previousNightly, readHistory } from '../history/index.js';
+import { withOwnCulpritIssues } from '../nightly/culprit-known-issues.js';
 import { compareNightlies } from '../nightly/finalize.js';
 import { readNightlyRecord } from '../results/nightly.js';
 import type { Comparison } from '../analysis/compare.js';
@@ -98,7 +99,9 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     const t = await loadTarget(a.target, a.results);
     let text: string;
     if (a.kcidb) {
-      const data = toKcidb(kcidbInputs(t), { origin: a.origin });
+      // A nightly's own culprits are issues too, with incidents on the tests they broke.
+      const withCulprits = t.kind === 'nightly' ? { ...t, runs: await withOwnCulpritIssues(t.dir, t.runs) } : t;
+      const data = toKcidb(kcidbInputs(withCulprits), { origin: a.origin });
       validateKcidb(data);
       log.info(
         `KCIDB v${data.version.major}.${data.version.minor}: ${data.checkouts.length} checkout(s), ${data.builds.length} build(s), ${data.tests.length} test(s); schema-valid`,

@@ -4,8 +4,8 @@
  * Night 1 tests the branch at the `warning` commit (zeropage passes); the branch then moves to the
  * `culprit` commit (UFFDIO_ZEROPAGE fails with EINVAL), so night 2's zeropage/anon is a regression
  * that the night bisects by itself over warning..culprit (the build break inside is skipped) to a
- * verified culprit with its mail; night 3, on the same commit, bisects nothing and says the
- * failure dates from night 2.
+ * verified culprit with its mail, and writes that culprit as a known issue; night 3, on the same
+ * commit, bisects nothing, says the failure dates from night 2 and is green: the failure is known.
  * Cheap for CI: one backing (anon), the quick uffd suite filtered to zeropage, no retries, one run
  * per bisect step, and the same kernel config as kernel-series-bisect.e2e.test.ts (tinyconfig +
  * minimal,uffd) so every revision's build is already in the shared artifact cache (only the revert
@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { runNightly, type NightlyOutcome } from '../nightly/nightly.js';
 import { readPlan } from '../nightly/plan.js';
 import { readBisectRecord } from '../bisect/record.js';
+import { readRunRecord } from '../results/record.js';
 import { exists } from '../util/fsutil.js';
 import { run, which } from '../util/proc.js';
 import { ensureKernelTestRepo, type KernelTestRepo } from '../testkit/kernel-repo.js';
@@ -127,9 +128,33 @@ async function checkCulpritNight(t: Test, n2: NightlyOutcome, k: KernelTestRepo)
   t.match(html, `<code>${k.commits.culprit.slice(0, 12)}</code> userfaultfd: reject unknown UFFDIO_ZEROPAGE modes`);
 }
 
-/** Night 3, same commit: no regression, no bisect, the failure dated from night 2. */
-async function checkKnownNight(t: Test, n3: NightlyOutcome, k: KernelTestRepo): Promise<void> {
-  t.equal(n3.exitCode, 1, 'night 3 still fails');
+/**
+ * Night 3, same commit: no regression, no bisect, the failure dated from night 2 and known by the
+ * issue night 2's culprit became: the night is green, the issue listed with its culprit.
+ */
+async function checkKnownNight(t: Test, n2: NightlyOutcome, n3: NightlyOutcome, k: KernelTestRepo): Promise<void> {
+  const issueFile = join(n2.dir, 'known-issues', 'mm.default.yaml');
+  const issueId = `culprit-${k.commits.culprit.slice(0, 12)}-default-tests`;
+  t.match(
+    await readFile(issueFile, 'utf8'),
+    new RegExp(`id: ${issueId}`),
+    'night 2 wrote its culprit as a known issue',
+  );
+  t.equal(n3.exitCode, 0, `night 3's only failure is known: green (${n3.summary})`);
+  const [job] = n3.record.jobs;
+  const run3 = await readRunRecord(join(n3.dir, job?.runDir ?? 'none', 'results.json'));
+  t.match(
+    run3.subtests.find((s) => s.id === ZEROPAGE),
+    { status: 'error', known: issueId },
+    'still failing, known',
+  );
+  t.match(run3.knownIssues, [{ id: issueId, state: 'present', culprit: 'code', where: [ZEROPAGE] }]);
+  t.match(await readFile(n3.reportPath, 'utf8'), issueId, 'the HTML report lists the known issue');
+  t.match(
+    n3.summary,
+    new RegExp(`^ {2}KNOWN ${issueId} \\(code\\): ${ZEROPAGE}: broken by .*: ${ZEROPAGE}; since night-3$`, 'm'),
+    'so does the text summary',
+  );
   t.same(n3.comparison?.regressions, [], 'nothing new against night 2');
   t.match(n3.record.bisects, [
     {
@@ -157,8 +182,9 @@ t.test(
     t.same(n1.record.commits, { mm: k.commits.warning }, 'night 1 records the commit its branch stood at');
     t.equal(n1.record.bisects, undefined, 'nothing to compare with, nothing to bisect');
 
-    await checkCulpritNight(t, await night('night-2', k.commits.culprit), k);
-    await checkKnownNight(t, await night('night-3', k.commits.culprit), k);
+    const n2 = await night('night-2', k.commits.culprit);
+    await checkCulpritNight(t, n2, k);
+    await checkKnownNight(t, n2, await night('night-3', k.commits.culprit), k);
     t.same(
       (await worktrees()).filter((w) => w.startsWith(root)),
       [tree],

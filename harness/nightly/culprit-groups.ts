@@ -10,6 +10,11 @@ import type { Comparison } from '../analysis/compare.js';
 import { nightlyContext } from '../history/index.js';
 import type { BisectSignal, LoadedJob, NightlyBisect, NightlyRecord } from '../results/nightly.js';
 
+/** A regex for a splat title on other builds: hex and decimal numbers (addresses, offsets, pids) loosened. */
+export function splatTitlePattern(title: string): string {
+  return title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/(?:0x)?[0-9a-f]*\d[0-9a-f]*/g, '[0-9a-fx]+');
+}
+
 /** A regression group to bisect: NightlyBisect before its outcome. */
 export type RegressionGroup = Omit<NightlyBisect, 'outcome'>;
 

@@ -15,14 +15,13 @@ import type { BisectRecord, RunPolicy, StepTester } from '../bisect/types.js';
 import { SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
 import type { Comparison } from '../analysis/compare.js';
 import {
-  readNightlyRecord,
   type LoadedJob,
   type NightlyBisect,
   type NightlyRecord,
   type Plan,
   type TreePlanKernel,
 } from '../results/nightly.js';
-import { nightlyEntries, type HistoryEntry } from '../history/index.js';
+import type { HistoryEntry } from '../history/index.js';
 import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
 import { RevisionTester } from '../revision/tester.js';
 import type { AccelRequest } from '../run/request.js';
@@ -31,6 +30,7 @@ import { exists } from '../util/fsutil.js';
 import { Git } from '../vcs/git.js';
 import { log } from '../util/log.js';
 import { parseAddress } from '../util/rfc5322.js';
+import { earlierNights } from './culprit-known-issues.js';
 import { PROGRAM_JOB } from './jobs.js';
 import {
   alreadyBisected,
@@ -39,6 +39,7 @@ import {
   persistentFailures,
   regressionGroups,
   signatureOf,
+  splatTitlePattern,
   type RegressionGroup,
 } from './culprit-groups.js';
 import { timeoutFor } from './plan.js';
@@ -60,12 +61,7 @@ function budgeted(inner: StepTester, deadline: number, minutes: number): StepTes
 
 /** What the bisect tests: the splat's title (digits and addresses loosened) or the failing subtest. */
 function specOf(group: Pick<RegressionGroup, 'signal' | 'suite'>, plan: Pick<Plan, 'programs'>): TestSpec {
-  if (group.signal.kind === 'splat') {
-    const title = group.signal.id
-      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-      .replace(/(?:0x)?[0-9a-f]*\d[0-9a-f]*/g, '[0-9a-fx]+');
-    return parseSplatSpec(title);
-  }
+  if (group.signal.kind === 'splat') return parseSplatSpec(splatTitlePattern(group.signal.id));
   const [program, ...path] = group.signal.id.split('/');
   if (group.suite === PROGRAM_JOB && program !== undefined && path.length === 0)
     return parseProgramSpec(plan.programs ?? []);
@@ -296,22 +292,6 @@ export function formatBisects(bisects: readonly NightlyBisect[]): string[] {
   ];
 }
 
-/** The plan's earlier nights (complete, unsharded, before tonight) as recorded, oldest first; unreadable ones are left out. */
-async function earlierNights(
-  history: readonly HistoryEntry[],
-  resultsRoot: string,
-  tonight: NightlyRecord,
-): Promise<NightlyRecord[]> {
-  const out: NightlyRecord[] = [];
-  for (const n of nightlyEntries(history, tonight.planName)) {
-    if (n.nightlyId === tonight.nightlyId || n.shard !== undefined || !n.complete || n.startedAt >= tonight.startedAt)
-      continue;
-    const rec = await readNightlyRecord(join(resultsRoot, n.dir)).catch(() => undefined);
-    if (rec) out.push(rec);
-  }
-  return out;
-}
-
 export interface CulpritLoopInput {
   record: NightlyRecord;
   baseline: NightlyRecord;
@@ -326,7 +306,7 @@ export interface CulpritLoopInput {
  * earlier night bisected, and failures an earlier culprit still explains, are named, not bisected.
  */
 export async function culpritLoop(ctx: CulpritLoopContext, i: CulpritLoopInput): Promise<NightlyBisect[]> {
-  const earlier = earlierBisects(await earlierNights(i.history, i.resultsRoot, i.record));
+  const earlier = earlierBisects((await earlierNights(i.history, i.resultsRoot, i.record)).map((n) => n.record));
   const out: NightlyBisect[] = [];
   const groups = regressionGroups(i.comparison, i.record, i.baseline, i.runs);
   for (const [index, group] of groups.entries()) {

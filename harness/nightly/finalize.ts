@@ -14,6 +14,7 @@ import {
   type HistoryEntry,
 } from '../history/index.js';
 import { knownFlakyKeys } from '../analysis/flaky.js';
+import { formatKnownIssues } from '../analysis/known-issue-history.js';
 import { compareRuns, formatComparison, type Comparison } from '../analysis/compare.js';
 import type { RunRecord } from '../results/types.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
@@ -28,6 +29,7 @@ import {
   type LoadedJob,
   type NightlyRecord,
 } from '../results/nightly.js';
+import { writeCulpritKnownIssues } from './culprit-known-issues.js';
 import { culpritLoop, formatBisects, type CulpritLoopContext } from './culprits.js';
 import { guestRamContext } from '../results/record.js';
 
@@ -174,6 +176,8 @@ export async function finalizeNightly(
     const input = { record, baseline: baseRecord, comparison, runs, history, resultsRoot: opts.resultsRoot };
     record.bisects = await culpritLoop({ ...opts.bisect, plan: record.plan, dir }, input);
     await writeNightlyRecord(dir, record);
+    for (const f of await writeCulpritKnownIssues(dir, record))
+      log.info(`culprit known issues for the next nights: ${relative(dir, f)}`);
   }
 
   const junitPath = join(dir, 'junit.xml');
@@ -192,6 +196,14 @@ export async function finalizeNightly(
     matrixSummary(record),
     ...(comparison ? [formatComparison(comparison, 15)] : []),
     ...formatBisects(record.bisects ?? []),
+    ...formatKnownIssues(
+      runs.map((r) => r.record),
+      [
+        ...history,
+        ...runs.map((r) => runEntry(r.record, '', { nightlyId: record.nightlyId, planName: record.planName })),
+      ],
+      record.planName,
+    ),
     `report: ${reportPath}`,
     `junit: ${junitPath}`,
   ].join('\n');

@@ -20,6 +20,7 @@ import { log } from '../util/log.js';
 import { pastDurations, readHistory } from '../history/index.js';
 import { JOB_REQUEST_FILE, writeJobRequest } from './job-request.js';
 import { finalizeNightly, type FinalizeResult } from './finalize.js';
+import { earlierCulpritIssues, earlierNights } from './culprit-known-issues.js';
 import { PROGRAM_JOB, expandJobs, selectShard } from './jobs.js';
 import {
   defaultKernelPreparer,
@@ -102,6 +103,7 @@ function realExecutor(
   accel: AccelRequest,
   aptOptions: readonly string[],
   noSnapshot: boolean,
+  culpritIssues: (job: Job) => string[],
 ): JobExecutor {
   return async (job, ctx) => {
     const req: RunRequest = {
@@ -123,7 +125,7 @@ function realExecutor(
       ...(plan.filter !== undefined ? { filter: plan.filter } : {}),
       keepVm: false,
       retries: plan.retries,
-      knownIssues: [SHIPPED_KNOWN_ISSUES, ...(plan.knownIssues ?? [])],
+      knownIssues: [SHIPPED_KNOWN_ISSUES, ...(plan.knownIssues ?? []), ...culpritIssues(job)],
       numaNodes: plan.numaNodes,
       hugepages2m: plan.hugepages2m,
       hugepages1g: plan.hugepages1g,
@@ -245,8 +247,12 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
     pending.length > 0
       ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions), commits)
       : new Map<string, PreparedKernel | { error: string }>();
+  // Culprits earlier nights bisected are known issues of their kernel and config's jobs.
+  const earlier = await earlierNights(await readHistory(resultsRoot), resultsRoot, record);
+  const culpritIssues = await earlierCulpritIssues(earlier);
   const executor =
-    opts.executor ?? realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? [], opts.noSnapshot === true);
+    opts.executor ??
+    realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? [], opts.noSnapshot === true, culpritIssues);
   const runner = new JobRunner({
     store,
     prepared,

@@ -5,8 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { nightlyContext, nightlyEntries, runEntries, runEntry, type HistoryEntry } from '../history/index.js';
-import { knownIssueTimeline, staleKnownIssues } from '../analysis/known-issue-history.js';
-import { STALE_NIGHTS } from './known-issues-html.js';
+import { STALE_NIGHTS, knownIssueTimeline, staleKnownIssues } from '../analysis/known-issue-history.js';
 import type { Comparison } from '../analysis/compare.js';
 import { median } from '../stats/descriptive.js';
 import type { RunRecord, SubtestResult } from '../results/types.js';

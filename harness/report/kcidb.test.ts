@@ -5,7 +5,8 @@
  * console capture as FAIL. Validated against the vendored schema.
  */
 import t from 'tap';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRunRecord } from '../results/record.js';
 import { applyKnownIssues, parseKnownIssues, readKnownIssues, SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
@@ -23,6 +24,8 @@ import {
 import { kcidbInputs } from './export.js';
 import { FIXTURE_RESULTS, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { isHistogramBucket } from '../results/units.js';
+import { loadNightlyRuns, readNightlyRecord } from '../results/nightly.js';
+import { withOwnCulpritIssues, writeCulpritKnownIssues } from '../nightly/culprit-known-issues.js';
 
 const nights = await Promise.all(
   [NIGHTS.second, NIGHTS.kernels, NIGHTS.suites].map((id) => loadNight(FIXTURE_RESULTS, id)),
@@ -225,4 +228,34 @@ t.test('known issues: an issue each, an incident per test they matched or that p
   t.equal(new Set(data.incidents?.map((i) => i.id)).size, data.incidents?.length, 'incident ids unique');
   t.ok(data.incidents?.every((i) => i.issue_version === 1 && i.origin === 'faultline'));
   t.equal(toKcidb(runs).issues, undefined, 'a run without known issues exports none');
+});
+
+t.test("a night's own bisected culprit: an issue (culprit.code) with an incident on the test it broke", async (t) => {
+  // Night 2 of a real run of nightly-culprit.e2e: zeropage/anon bisected to its culprit.
+  const fixture = join(PROJECT_ROOT, 'harness', 'nightly', 'fixtures', 'culprit', 'night-2');
+  const dir = await mkdtemp(join(tmpdir(), 'faultline-kcidb-culprit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await copyFile(join(fixture, 'nightly.json'), join(dir, 'nightly.json'));
+  const record = await readNightlyRecord(dir);
+  await writeCulpritKnownIssues(dir, record);
+  const runs = await withOwnCulpritIssues(dir, await loadNightlyRuns(fixture, record));
+  const data = toKcidb(kcidbInputs({ kind: 'nightly', dir, record, runs }));
+  validateKcidb(data);
+  const hash = record.bisects?.[0]?.culprit?.hash.slice(0, 12) ?? 'none';
+  t.match(data.issues, [
+    {
+      id: `faultline:culprit-${hash}-default-tests`,
+      culprit: { code: true, tool: false, harness: false },
+      report_subject: '[faultline] userfaultfd: reject unknown UFFDIO_ZEROPAGE modes explicitly',
+    },
+  ]);
+  const zeropage = data.tests.find((x) => x.misc?.['faultline_id'] === 'uffd-unit-tests/zeropage/anon');
+  t.equal(zeropage?.status, 'ERROR', 'the test keeps its status');
+  t.match(data.incidents, [
+    { test_id: zeropage?.id, present: true, issue_id: `faultline:culprit-${hash}-default-tests` },
+  ]);
+  t.notOk(
+    (await loadNightlyRuns(fixture, record)).some((r) => r.record.subtests.some((s) => s.known !== undefined)),
+    'the records on disk are left as the jobs wrote them',
+  );
 });

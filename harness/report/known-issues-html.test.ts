@@ -1,9 +1,9 @@
 import t from 'tap';
-import { knownIssueTimeline, staleKnownIssues } from '../analysis/known-issue-history.js';
+import { STALE_NIGHTS, knownIssueTimeline, staleKnownIssues } from '../analysis/known-issue-history.js';
 import { runEntry } from '../history/index.js';
 import { SHIPPED_KNOWN_ISSUES, readKnownIssues } from '../results/known-issues.js';
 import { mmRunAsNight } from '../testkit/real-runs.js';
-import { STALE_NIGHTS, renderKnownIssues } from './known-issues-html.js';
+import { renderKnownIssues } from './known-issues-html.js';
 
 // The real results.json of suite mm on hugetlb,shmem (Debian 6.12.118, TCG) as the nights of a
 // plan: hugetlb-read-hwpoison fails on the first night only, then passes (one edit), for

@@ -4,7 +4,7 @@
  * it occurs, and "fixed?" when its tests ran and passed everywhere; then the stale ones: issues
  * earlier nights of the plan saw that matched nothing for STALE_NIGHTS nights.
  */
-import type { KnownIssueTimeline, StaleKnownIssue } from '../analysis/known-issue-history.js';
+import { STALE_NIGHTS, type KnownIssueTimeline, type StaleKnownIssue } from '../analysis/known-issue-history.js';
 import type { KnownIssueOutcome } from '../results/known-issues.js';
 import { escapeMarkup } from '../util/markup.js';
 
@@ -40,7 +40,6 @@ function rowsOf(jobs: readonly JobKnownIssues[]): IssueRow[] {
 }
 
 /** Nights without a match after which an issue the plan used to see is stale: two weeks of nightlies. */
-export const STALE_NIGHTS = 14;
 
 /** "since 2026-12-02 (nightly-...; 3 nights)": the night it first occurred. */
 function sinceCell(t: KnownIssueTimeline | undefined): string {

@@ -306,5 +306,7 @@ export function applyKnownIssues(r: RunRecord, issues: readonly KnownIssue[]): v
     if (where.length > 0) outcomes.push({ id, title, report, culprit, state: 'present', where });
     else if (passed.length > 0) outcomes.push({ id, title, report, culprit, state: 'absent', where: passed });
   }
-  if (outcomes.length > 0) r.knownIssues = outcomes;
+  // Issues applied later (a night's own culprits, at export) join those the run applied.
+  if (outcomes.length > 0)
+    r.knownIssues = [...(r.knownIssues ?? []).filter((o) => !outcomes.some((n) => n.id === o.id)), ...outcomes];
 }
