@@ -89,6 +89,7 @@ if (components.length > 0) {
 const ORDER = [
   'util',
   'stats',
+  'toolchain',
   'results',
   'console',
   'vcs',

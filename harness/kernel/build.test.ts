@@ -6,7 +6,8 @@ import { BuildBrokenError, ExitCode, UsageError } from '../util/errors.js';
 import { cacheDir } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
 import { ensureDebianSource } from './debian.js';
-import { buildKernel, classifyBuildFailure, ensureMinimalKernel } from './build.js';
+import { buildKernel, ensureMinimalKernel } from './build.js';
+import { classifyBuildFailure } from '../toolchain/diagnostics.js';
 
 // A cold minimal build on a busy 2-core machine can take a while.
 t.setTimeout(3 * 3600_000);

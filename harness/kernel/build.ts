@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
@@ -20,7 +20,7 @@ import {
 } from './kconfig.js';
 import { buildSelftests, selftestBuildSchema, type SelftestBuild } from '../selftests/build.js';
 import { forgetBrokenBuild, knownBrokenBuild, rememberBrokenBuild } from './broken-builds.js';
-import { tidyDiagnosticLine } from './diagnostics.js';
+import { classifyBuildFailure } from '../toolchain/diagnostics.js';
 import { DEBIAN_CACHE_DIR } from './debian.js';
 import {
   OWNED_OBJ_PREFIX,
@@ -329,53 +329,6 @@ class Progress {
 }
 
 // ---------------------------------------------------------------------------
-// Build failures: "this revision does not build" (exit 3) vs infrastructure (exit 2).
-
-const INFRA_PATTERNS: RegExp[] = [
-  /No space left on device/,
-  /Cannot allocate memory/,
-  /Killed signal terminated program/,
-  /internal compiler error/,
-  /\b(flex|bison|bc|perl|openssl|pahole|gcc|ld|ccache|cpio|gzip|xz|lz4|zstd): (command )?not found/,
-  /command not found/,
-  /fatal error: (gelf|libelf|openssl\/\w+|zlib|elfutils\/\w+)\.h: No such file or directory/,
-  /Read-only file system/,
-  /Permission denied/,
-];
-
-const BROKEN_PATTERNS: RegExp[] = [
-  /^[^\s:]+:\d+(:\d+)?: (fatal )?error: .*/,
-  /^[^\s:]+:\d+(:\d+)?: .*error: .*/,
-  /undefined reference to .*/,
-  /^(ld|[\w.-]*ld): .*(error|undefined|multiple definition).*/,
-  /^ERROR: .*/,
-  /^[\w/.-]+\.o: error: objtool.*/,
-  /^\S*Kconfig:\d+: syntax error/,
-];
-
-export interface BuildFailure {
-  kind: 'broken' | 'infra';
-  firstError: string;
-}
-
-/** Classify a failed make from its output: compiler/linker errors mean the revision does not build. */
-export function classifyBuildFailure(output: string, tree?: string): BuildFailure {
-  const lines = output.split('\n');
-  for (const re of INFRA_PATTERNS) {
-    const l = lines.find((x) => re.test(x));
-    if (l !== undefined) return { kind: 'infra', firstError: l.trim() };
-  }
-  for (const re of BROKEN_PATTERNS) {
-    const l = lines.find((x) => re.test(x));
-    if (l !== undefined) return { kind: 'broken', firstError: tidyDiagnosticLine(l, tree) };
-  }
-  // make stopped on an error of some recipe (a script of this revision): still the revision's fault.
-  const makeErr = lines.find((x) => /^make(\[\d+\])?: \*\*\* .*Error \d+/.test(x));
-  if (makeErr !== undefined) return { kind: 'broken', firstError: makeErr.trim() };
-  return { kind: 'infra', firstError: tail(output, 1).trim() || 'make failed without output' };
-}
-
-// ---------------------------------------------------------------------------
 
 interface Ctx {
   opts: BuildKernelOptions;
@@ -672,55 +625,25 @@ async function resolveRef(src: string, ref: string): Promise<string> {
     throw new UsageError(
       `--ref needs a git checkout, and ${src} is not one: drop --ref or point --kernel-src at a git repository`,
     );
-  const r = await run('git', ['-C', src, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], {
-    timeoutMs: 60_000,
-    allowFailure: true,
+  return new Git(src, { readOnly: true }).resolveCommit(ref).catch((e: unknown) => {
+    throw e instanceof UsageError
+      ? new UsageError(
+          `unknown ref '${ref}' in ${src}: pass a commit, tag or branch that 'git -C ${src} rev-parse ${ref}' resolves`,
+        )
+      : e;
   });
-  const sha = r.stdout.trim();
-  if (r.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) {
-    throw new UsageError(
-      `unknown ref '${ref}' in ${src}: pass a commit, tag or branch that 'git -C ${src} rev-parse ${ref}' resolves`,
-    );
-  }
-  return sha;
 }
 
 /** Where --ref builds of src's repository check out: one worktree per repository. */
 async function refWorktreePath(root: string, src: string): Promise<string> {
-  const common = (
-    await run('git', ['-C', src, 'rev-parse', '--path-format=absolute', '--git-common-dir'], { timeoutMs: 60_000 })
-  ).stdout.trim();
-  return join(root, 'worktrees', sha256(common).slice(0, 16));
+  return join(root, 'worktrees', sha256(await new Git(src, { readOnly: true }).commonDir()).slice(0, 16));
 }
 
-/** A cached worktree of src at `commit` (checkout is incremental for make; the obj dirs survive it). */
+/** The cached worktree of src at `commit` (checkout is incremental for make; the obj dirs survive it). */
 async function ensureWorktree(ctx: Ctx, src: string, commit: string): Promise<string> {
   const wt = await refWorktreePath(ctx.root, src);
-  const git = (args: string[], cwd?: string) =>
-    step(ctx, 'git', cwd ? ['-C', cwd, ...args] : ['-C', src, ...args], { timeoutMs: 30 * 60_000 });
-  if (await exists(join(wt, '.git'))) {
-    const r = await git(['checkout', '--quiet', '--force', '--detach', commit], wt);
-    if (r.exitCode === 0) {
-      await git(['clean', '-fdxq', '-e', `/${OWNED_OBJ_PREFIX}*`], wt);
-      return wt;
-    }
-    log.warn(`worktree ${wt} is unusable (${tail(r.all, 1)}): recreating it`);
-  }
-  // The obj dirs live in the worktree (the current one already holds this build's open log):
-  // moved aside while git creates the worktree, then back (renames keep open files valid).
-  const aside = `${wt}.obj-aside`;
-  await rm(aside, { recursive: true, force: true });
-  const objDirs = (await readdir(wt).catch(() => [])).filter((n) => n.startsWith(OWNED_OBJ_PREFIX));
-  if (objDirs.length) await mkdir(aside, { recursive: true });
-  for (const n of objDirs) await rename(join(wt, n), join(aside, n));
-  await rm(wt, { recursive: true, force: true });
-  await new Git(src).forgetStaleWorktree(wt);
-  await mkdir(join(ctx.root, 'worktrees'), { recursive: true });
-  const r = await git(['worktree', 'add', '--force', '--detach', wt, commit]);
-  if (r.exitCode !== 0)
-    throw new FaultlineError(`git worktree add ${wt} failed: ${tail(r.all, 1)}`, { detail: tail(r.all, 20) });
-  for (const n of objDirs) await rename(join(aside, n), join(wt, n));
-  await rm(aside, { recursive: true, force: true });
+  await new Git(src).reuseWorktree(wt, commit, OWNED_OBJ_PREFIX);
+  await logLine(ctx, `# worktree ${wt} checked out at ${commit}`);
   return wt;
 }
 

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tidyDiagnosticLine } from '../kernel/diagnostics.js';
+import { firstErrorLine } from '../toolchain/diagnostics.js';
 import { newRunRecord } from '../results/record.js';
 import type { Metric, ProgramRun, RunRecord, Status, SubtestResult } from '../results/types.js';
 import { failureReason, parseKtap } from '../suites/parsers/ktap.js';
@@ -39,17 +39,6 @@ export function compiledFiles(log: string): string[] {
     if (cc?.[1]) out.add(cc[1].replace(/^\.\//, ''));
   }
   return [...out];
-}
-
-/** The line a user wants from a failed build: the first compiler error (path from the tree root), else the first "error". */
-function firstErrorLine(output: string, treeRoot?: string): string {
-  const lines = output.split('\n');
-  const diag = lines.find((l) => /^\S+:\d+:\d+: (fatal )?error: /.test(l.trim()));
-  if (diag) return tidyDiagnosticLine(diag, treeRoot);
-  const hit =
-    lines.find((l) => /\berror\b/i.test(l) && !/^make(\[\d+\])?: \*\*\*/.test(l)) ??
-    lines.find((l) => /\berror\b/i.test(l));
-  return (hit ?? lines.filter((l) => l.trim()).pop() ?? '').trim();
 }
 
 export interface CommandBuilderOptions {

@@ -1,3 +1,4 @@
+import { firstErrorLine } from '../toolchain/diagnostics.js';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { JSONSchemaType } from 'ajv';
@@ -336,11 +337,6 @@ export async function selftestsKey(tree: string): Promise<string> {
   return sha256(parts.join('\n')).slice(0, 24);
 }
 
-export function firstError(output: string): string {
-  const line = output.split('\n').find((l) => /\berror\b/.test(l) || /undefined reference/.test(l));
-  return (line ?? tail(output, 1)).trim();
-}
-
 /**
  * What the harness must know about an upstream program from its source: argument words
  * (uffd-stress) and planned cases (uffd-unit-tests). A source the readers do not
@@ -411,7 +407,7 @@ async function buildUpstream(
       name: recipe.name,
       status: 'failed',
       source: variant.main,
-      reason: `does not compile: ${firstError(r.all)}`,
+      reason: `does not compile: ${firstErrorLine(r.all)}`,
     };
   return {
     name: recipe.name,
@@ -444,7 +440,7 @@ async function buildOwn(
         : {
             name: p.name,
             status: 'failed',
-            reason: `does not compile against this tree's headers: ${firstError(r.all)}`,
+            reason: `does not compile against this tree's headers: ${firstErrorLine(r.all)}`,
           },
     );
   }

@@ -1,3 +1,4 @@
+import { firstErrorLine } from '../toolchain/diagnostics.js';
 import { chmod, copyFile, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { FaultlineError } from '../util/errors.js';
@@ -7,7 +8,6 @@ import { requireTool, run } from '../util/proc.js';
 import { fillCacheEntry } from '../util/lock.js';
 import {
   CFLAGS,
-  firstError,
   hashFiles,
   installUapiHeaders,
   readCachedManifest,
@@ -133,7 +133,7 @@ async function compile(
     ],
     { timeoutMs: COMPILE_TIMEOUT_MS, cwd: srcDir, logFile, allowFailure: true },
   );
-  return r.exitCode === 0 ? undefined : firstError(r.all);
+  return r.exitCode === 0 ? undefined : firstErrorLine(r.all);
 }
 
 /** A program, script or helper file into bin/: compiled from NAME.c, or copied when it is a script. */

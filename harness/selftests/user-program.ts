@@ -1,3 +1,4 @@
+import { firstErrorLine } from '../toolchain/diagnostics.js';
 import { readFile, rename } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
@@ -19,16 +20,6 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** The program's name in the guest and in subtest ids: its file name without `.c`. */
 function userProgramName(path: string): string {
   return basename(path).replace(/\.c$/, '');
-}
-
-/** gcc's first "file:line:col: error: ..." (or fatal error / undefined reference) line. */
-function firstCompilerError(output: string): string {
-  const lines = output.split('\n');
-  const line =
-    lines.find((l) => /:\d+:\d+: (fatal )?error: /.test(l)) ??
-    lines.find((l) => /undefined reference|error:/.test(l)) ??
-    lines.find((l) => l.trim());
-  return (line ?? 'no output').trim();
 }
 
 export async function buildUserProgram(path: string, tree: string): Promise<SelftestProgram> {
@@ -67,9 +58,7 @@ export async function buildUserProgram(path: string, tree: string): Promise<Self
     { writable: [dir], readable: [hdr, src] },
   );
   if (r.exitCode !== 0)
-    throw new UsageError(
-      `--program ${path} does not compile: ${firstCompilerError(r.all)} (compiler output: ${logFile})`,
-    );
+    throw new UsageError(`--program ${path} does not compile: ${firstErrorLine(r.all)} (compiler output: ${logFile})`);
   await rename(`${out}.tmp`, out);
   return { name, status: 'built', path: out };
 }

@@ -4,7 +4,7 @@ import { verdictSchema } from '../results/record.js';
 import { bool, count, lazyValidator, optStr, readJsonFile, str, strings } from '../util/schema.js';
 import type { ThreadHeaders } from './mbox.js';
 import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
-import type { Diagnostic } from './warnings.js';
+import type { Diagnostic } from '../toolchain/diagnostics.js';
 
 const ms = { type: 'number' } as const;
 const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;

@@ -15,7 +15,8 @@ import { stableStringify } from '../util/stable-json.js';
 import type { RevisionTester } from '../revision/tester.js';
 import type { ResultSettings } from '../revision/types.js';
 import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
-import { WarningLedger, logCoversTouched, parseDiagnostics } from './warnings.js';
+import { parseDiagnostics } from '../toolchain/diagnostics.js';
+import { WarningLedger, logCoversTouched } from './warnings.js';
 
 export interface SeriesOptions {
   repo: string;

@@ -1,6 +1,6 @@
 import type { Comparison } from '../analysis/compare.js';
 import type { RunRecord, Status } from '../results/types.js';
-import type { Diagnostic } from './warnings.js';
+import type { Diagnostic } from '../toolchain/diagnostics.js';
 import type { ThreadHeaders } from './mbox.js';
 
 export interface TestSummary {

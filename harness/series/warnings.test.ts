@@ -2,7 +2,8 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WarningLedger, firstCompilerError, logCoversTouched, newWarnings, parseDiagnostics } from './warnings.js';
+import { firstCompilerError, parseDiagnostics } from '../toolchain/diagnostics.js';
+import { WarningLedger, logCoversTouched, newWarnings } from './warnings.js';
 import { cleanSubject, decodeMimeWords, parseHeaders } from './mbox.js';
 import { compiledFiles } from '../revision/command.js';
 

@@ -4,50 +4,7 @@
  * multiset of (file, flag, message).
  */
 
-import { asciiQuotes, normalisePath } from '../kernel/diagnostics.js';
-
-export interface Diagnostic {
-  /** Path relative to the tree root. */
-  file: string;
-  line: number;
-  column?: number;
-  severity: 'warning' | 'error';
-  message: string;
-  /** e.g. "-Wunused-variable". */
-  flag?: string;
-  /** The diagnostic line as the compiler printed it (path normalised). */
-  text: string;
-}
-
-const DIAG = /^(.+?):(\d+):(?:(\d+):)? (warning|error|fatal error): (.*?)(?: \[(-W[^\]]+|-Werror[^\]]*)\])?\s*$/;
-
-export function parseDiagnostics(log: string, treeRoot?: string): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  for (const raw of log.split('\n')) {
-    const line = asciiQuotes(raw).replace(/\r$/, '');
-    const m = DIAG.exec(line);
-    if (!m?.[1] || !m[2] || !m[4] || m[5] === undefined) continue;
-    if (/^\s|^In file included/.test(m[1])) continue;
-    const file = normalisePath(m[1], treeRoot);
-    const severity = m[4] === 'warning' ? 'warning' : 'error';
-    const d: Diagnostic = {
-      file,
-      line: Number(m[2]),
-      severity,
-      message: m[5],
-      text: `${file}:${m[2]}:${m[3] ? `${m[3]}:` : ''} ${m[4]}: ${m[5]}${m[6] ? ` [${m[6]}]` : ''}`,
-      ...(m[3] ? { column: Number(m[3]) } : {}),
-      ...(m[6] ? { flag: m[6] } : {}),
-    };
-    out.push(d);
-  }
-  return out;
-}
-
-/** The first compiler error of a build log (what a reviewer wants to see), else undefined. */
-export function firstCompilerError(log: string, treeRoot?: string): string | undefined {
-  return parseDiagnostics(log, treeRoot).find((d) => d.severity === 'error')?.text;
-}
+import type { Diagnostic } from '../toolchain/diagnostics.js';
 
 const keyOf = (d: Diagnostic): string => `${d.file}\0${d.flag ?? ''}\0${d.message}`;
 

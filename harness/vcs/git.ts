@@ -1,8 +1,9 @@
-import { readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FaultlineError, UsageError } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
-import { run, type RunResult } from '../util/proc.js';
+import { run, tail, type RunResult } from '../util/proc.js';
+import { log } from '../util/log.js';
 
 /**
  * A small typed wrapper over the git CLI (through proc.run, so every call has a deadline).
@@ -257,12 +258,52 @@ export class Git {
   /** Drop this repository's registrations of `path` once its directory is gone (a crashed run's). */
   async forgetStaleWorktree(path: string): Promise<void> {
     if (await exists(path)) return;
-    const admin = join(await this.out(['rev-parse', '--path-format=absolute', '--git-common-dir']), 'worktrees');
+    const admin = join(await this.commonDir(), 'worktrees');
     const wanted = new Set([join(resolve(path), '.git'), join(await realParent(resolve(path)), '.git')]);
     for (const id of await readdir(admin).catch(() => [] as string[])) {
       const gitdir = (await readFile(join(admin, id, 'gitdir'), 'utf8').catch(() => '')).trim();
       if (wanted.has(gitdir)) await rm(join(admin, id), { recursive: true, force: true });
     }
+  }
+
+  /** The repository's common git directory (shared by all its worktrees), absolute. */
+  async commonDir(): Promise<string> {
+    return this.out(['rev-parse', '--path-format=absolute', '--git-common-dir']);
+  }
+
+  /**
+   * A worktree kept at `path` across uses (a build cache's), detached at `rev`: checked out in
+   * place, so make finds unchanged files unchanged, and cleaned of untracked files except the
+   * top-level entries named `keep*` (build dirs). An unusable one is recreated, the kept entries
+   * moved aside and back (renames keep files open in them valid).
+   */
+  async reuseWorktree(path: string, rev: string, keep: string): Promise<void> {
+    const long = { timeoutMs: Math.max(this.timeoutMs, 30 * 60_000) };
+    const inPlace = new Git(path, { timeoutMs: long.timeoutMs });
+    if (await exists(join(path, '.git'))) {
+      const r = await inPlace.exec(['checkout', '--quiet', '--force', '--detach', rev], {
+        ...long,
+        allowFailure: true,
+      });
+      if (r.exitCode === 0) {
+        await inPlace.exec(['clean', '-fdxq', '-e', `/${keep}*`], long);
+        return;
+      }
+      log.warn(`worktree ${path} is unusable (${gitReason(r)}): recreating it`);
+    }
+    const aside = `${path}.kept-aside`;
+    await rm(aside, { recursive: true, force: true });
+    const kept = (await readdir(path).catch(() => [] as string[])).filter((n) => n.startsWith(keep));
+    if (kept.length) await mkdir(aside, { recursive: true });
+    for (const n of kept) await rename(join(path, n), join(aside, n));
+    await rm(path, { recursive: true, force: true });
+    await this.forgetStaleWorktree(path);
+    await mkdir(dirname(path), { recursive: true });
+    const r = await this.exec(['worktree', 'add', '--force', '--detach', path, rev], { ...long, allowFailure: true });
+    if (r.exitCode !== 0)
+      throw new FaultlineError(`git worktree add ${path} failed: ${gitReason(r)}`, { detail: tail(r.all, 20) });
+    for (const n of kept) await rename(join(aside, n), join(path, n));
+    await rm(aside, { recursive: true, force: true });
   }
 
   async worktreeList(): Promise<string[]> {
