@@ -16,6 +16,9 @@ import type { RunRecord } from '../results/types.js';
 import { FIXTURE_RESULTS, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { parseJunit, surefireProblems } from './fixtures/junit-check.js';
 import { toJunit, toMultiRunJunit, toNightlyJunit } from './junit.js';
+import { seriesJunit } from '../series/report.js';
+import { readSeriesRecord } from '../series/record.js';
+import { PROJECT_ROOT } from '../util/project.js';
 
 const multi = (rec: RunRecord): string => toMultiRunJunit([{ name: rec.runId, classPrefix: 'faultline', record: rec }]);
 const runs = {
@@ -115,6 +118,26 @@ t.test('every junit document faultline writes is valid', async (t) => {
     t.same(surefireProblems(toJunit(rec)), [], `${name}: the run's own junit.xml`);
     t.same(surefireProblems(multi(rec)), [], `${name}: a multi-run junit.xml`);
   }
+});
+
+t.test("a real series' junit.xml: per patch apply, build and warnings, then the tip's regressions", async (t) => {
+  // The record of the kernel series e2e on Debian's 6.12 tree: a warning, a build break, a new failure and splat.
+  const series = await readSeriesRecord(
+    join(PROJECT_ROOT, 'harness', 'series', 'fixtures', 'kernel-series-results.json'),
+  );
+  const xml = seriesJunit(series);
+  t.same(surefireProblems(xml), [], 'valid as Surefire and Jenkins read it');
+  const { suites, testcase, counts } = read(xml);
+  t.equal(suites.length, 1);
+  const failures = Array.from(parseJunit(xml).getElementsByTagName('failure')).map((f) => f.getAttribute('type'));
+  t.same(counts(suites[0]).failures, String(failures.length), 'the count is the failures');
+  t.ok(
+    failures.includes('build') && failures.includes('warning'),
+    `a build and a warning failure (${failures.join(',')})`,
+  );
+  t.match(testcase('3/7 build').children[0]?.getAttribute('message'), /error: 'uffd_move_budget_pages' undeclared/);
+  t.match(testcase('2/7 warnings').children[0]?.getAttribute('message'), /unused variable 'zeropage_retries'/);
+  t.match(testcase('uffd-unit-tests/zeropage/anon').children[0]?.getAttribute('type'), 'regression');
 });
 
 t.test('a nightly of two kernels: one suite per job, counts that add up', async (t) => {
