@@ -5,6 +5,7 @@ import { FaultlineError } from '../util/errors.js';
 import { cacheDir, exists, sha256, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { requireTool, run } from '../util/proc.js';
+import { runMaybeSandboxed, treeSandbox, type SandboxSpec } from '../util/sandbox.js';
 import { fillCacheEntry } from '../util/lock.js';
 import {
   CFLAGS,
@@ -82,7 +83,7 @@ async function mmBuildKey(tree: string): Promise<string> {
   files.push(join(tree, 'tools', 'testing', 'selftests', 'kselftest.h'), join(tree, 'mm', 'gup_test.h'));
   const gcc = (await run('gcc', ['--version'], { timeoutMs: 10_000 })).stdout.split('\n')[0] ?? '';
   const bash = (await exists(BASH_STATIC)) ? sha256(await readFile(BASH_STATIC)) : 'absent';
-  const parts = ['mm-v5', gcc, CFLAGS.join(' '), bash, await uapiHeadersKey(tree), await hashFiles(tree, files)];
+  const parts = ['mm-v6', gcc, CFLAGS.join(' '), bash, await uapiHeadersKey(tree), await hashFiles(tree, files)];
   parts.push(JSON.stringify(MM_PROGRAMS));
   return sha256(parts.join('\n')).slice(0, 24);
 }
@@ -107,21 +108,25 @@ async function stage(tree: string, dir: string): Promise<{ mm: string; memfd: st
   return staged;
 }
 
+/**
+ * gcc on one program of the staged tree, in the build sandbox: a tree's test source is code from
+ * a stranger as much as its Makefile (`#include "/home/..."` or `.incbin` would copy a host file
+ * into a binary the guest then prints), so gcc sees the staged entry and the headers, nothing else.
+ */
 async function compile(
   spec: MmProgramSpec,
   srcDir: string,
   out: string,
-  includes: string[],
-  logFile: string,
+  env: Pick<BuildEnv, 'includes' | 'logFile' | 'sandbox'>,
 ): Promise<string | undefined> {
   const libSources: string[] = [];
   if (spec.dir === 'memfd') libSources.push('common.c');
   else for (const f of MM_LIB_SOURCES) if (await exists(join(srcDir, f))) libSources.push(f);
-  const r = await run(
+  const r = await runMaybeSandboxed(
     'gcc',
     [
       ...CFLAGS,
-      ...includes,
+      ...env.includes,
       `${spec.name}.c`,
       ...libSources,
       '-lrt',
@@ -131,7 +136,8 @@ async function compile(
       '-o',
       out,
     ],
-    { timeoutMs: COMPILE_TIMEOUT_MS, cwd: srcDir, logFile, allowFailure: true },
+    { timeoutMs: COMPILE_TIMEOUT_MS, cwd: srcDir, logFile: env.logFile, allowFailure: true },
+    env.sandbox,
   );
   return r.exitCode === 0 ? undefined : firstErrorLine(r.all);
 }
@@ -141,11 +147,9 @@ async function buildFile(
   name: string,
   spec: MmProgramSpec | undefined,
   srcDir: string,
-  bin: string,
-  includes: string[],
-  logFile: string,
+  env: Omit<BuildEnv, 'staged'>,
 ): Promise<string | undefined> {
-  const out = join(bin, name);
+  const out = join(env.bin, name);
   if (name.endsWith('.sh')) {
     if (!(await exists(join(srcDir, name)))) return `the tree has no ${name}`;
     await copyFile(join(srcDir, name), out);
@@ -153,7 +157,7 @@ async function buildFile(
     return undefined;
   }
   if (!(await exists(join(srcDir, `${name}.c`)))) return `the tree has no ${name}.c`;
-  return compile(spec ?? { name, category: '', backings: [] }, srcDir, out, includes, logFile);
+  return compile(spec ?? { name, category: '', backings: [] }, srcDir, out, env);
 }
 
 /** The tree's own runner, for suite vmtests (the reference suite mm is compared with). */
@@ -176,6 +180,8 @@ interface BuildEnv {
   bin: string;
   includes: string[];
   logFile: string;
+  /** The build sandbox gcc runs in. */
+  sandbox: SandboxSpec;
 }
 
 /** One program of the table: built, unavailable (the tree lacks it: a skip) or failed (an error). */
@@ -184,7 +190,7 @@ async function buildMmProgram(spec: MmProgramSpec, runs: MmRun[], env: BuildEnv)
   if (runs.length === 0)
     return { name, status: 'unavailable', reason: `the tree's run_vmtests.sh does not run ${name}` };
   const srcDir = spec.dir === 'memfd' ? env.staged.memfd : env.staged.mm;
-  const err = await buildFile(name, spec, srcDir, env.bin, env.includes, env.logFile);
+  const err = await buildFile(name, spec, srcDir, env);
   if (err?.startsWith('the tree has no')) return { name, status: 'unavailable', reason: err, mmRuns: runs };
   const where = `tools/testing/selftests/${basename(srcDir)}/${name}`;
   if (err) return { name, status: 'failed', reason: `${where} does not compile: ${err}`, mmRuns: runs };
@@ -225,13 +231,15 @@ async function buildMmInto(tree: string, dir: string): Promise<MmBuild> {
     bin: join(dir, 'bin'),
     includes: ['-I', root, '-isystem', join(hdr, 'include'), '-isystem', join(root, 'tools', 'include', 'uapi')],
     logFile,
+    // The entry (staged sources, bin/) is all it writes; it reads the headers installed for it.
+    sandbox: await treeSandbox(tree, [dir], [hdr]),
   };
   await mkdir(env.bin, { recursive: true });
   const programs: SelftestProgram[] = [];
   for (const spec of MM_PROGRAMS) programs.push(await buildMmProgram(spec, mmRunsOf(spec, script, mount), env));
   // The files the scripts run, the tree's own runner, and bash for both.
   for (const h of new Set(MM_PROGRAMS.flatMap((spec) => spec.helpers ?? []))) {
-    const err = await buildFile(h, mmProgramSpec(h), staged.mm, env.bin, env.includes, logFile);
+    const err = await buildFile(h, mmProgramSpec(h), staged.mm, env);
     programs.push(
       err ? { name: h, status: 'failed', reason: err } : { name: h, status: 'built', path: join(env.bin, h) },
     );
