@@ -33,6 +33,8 @@ t.setTimeout(20 * 60_000);
 const scratch = mkdtempSync(join(tmpdir(), 'faultline-e2e-sandbox-'));
 const homeCanary = join(homedir(), `.faultline-sandbox-canary-${process.pid}`);
 const tmpCanary = join(scratch, 'canary');
+/** An object the hostile build would plant in the shared ccache, for other builds to link. */
+const ccachePoison = join(cacheRoot(), 'ccache', `faultline-poison-${process.pid}`);
 const worktree = join(cacheRoot(), 'tmp', `sandbox-e2e-${process.pid}`);
 const { repo, base } = await ensureKernelTestRepo();
 // The Debian tree with the obj dir of its minimal kernel: the commit's base is that tree.
@@ -50,6 +52,7 @@ const port = typeof address === 'object' && address ? address.port : 0;
 t.teardown(async () => {
   server.close();
   rmSync(homeCanary, { force: true });
+  rmSync(ccachePoison, { force: true });
   rmSync(scratch, { recursive: true, force: true });
   await run('git', ['-C', repo, 'worktree', 'remove', '--force', worktree], { timeoutMs: 600_000, allowFailure: true });
   rmSync(worktree, { recursive: true, force: true });
@@ -60,6 +63,7 @@ const probe = [
   `echo leaked > ${homeCanary} && echo home-write-done`,
   `echo leaked > ${tmpCanary} && echo tmp-write-done`,
   `echo leaked > /dev/tcp/127.0.0.1/${port} && echo connect-done`,
+  `echo poison > ${ccachePoison} && echo ccache-write-done`,
 ].join('; ');
 const hostileMakefile = (text: string): string =>
   `faultline_probe := $(shell bash -c '${probe}' 2>&1)\n$(info faultline-probe: $(faultline_probe))\n${text}`;
@@ -82,24 +86,30 @@ async function worktreeOnBuiltBase(): Promise<void> {
   await testRepoGit(worktree, ['reset', '-q']);
 }
 
-t.test('a Makefile $(shell) of a hostile commit neither writes the home nor reaches the network', async (t) => {
-  await worktreeOnBuiltBase();
-  const makefile = join(worktree, 'mm', 'Makefile');
-  await writeFile(`${makefile}.new`, hostileMakefile(await readFile(makefile, 'utf8')));
-  await rename(`${makefile}.new`, makefile);
-  await testRepoGit(worktree, ['commit', '-q', '-a', '-m', 'kbuild: probe the host']);
-  const rev = await testRepoGit(worktree, ['rev-parse', 'HEAD']);
+t.test(
+  'a Makefile $(shell) of a hostile commit writes neither the home nor the ccache, nor reaches the network',
+  async (t) => {
+    await worktreeOnBuiltBase();
+    const makefile = join(worktree, 'mm', 'Makefile');
+    await writeFile(`${makefile}.new`, hostileMakefile(await readFile(makefile, 'utf8')));
+    await rename(`${makefile}.new`, makefile);
+    await testRepoGit(worktree, ['commit', '-q', '-a', '-m', 'kbuild: probe the host']);
+    const rev = await testRepoGit(worktree, ['rev-parse', 'HEAD']);
 
-  const builder = new KernelBuilder({ base: 'tinyconfig', kconfig: ['minimal', 'uffd'], progress: 'plain' });
-  const b = await builder.build(rev, worktree);
-  t.ok(b.ok, `the commit builds: ${b.ok ? '' : b.firstError}`);
-  if (!b.ok || !b.artifact) return;
-  t.match(b.log ?? '', /faultline-probe: /, "the Makefile's $(shell) ran");
-  t.notMatch(b.log ?? '', /connect-done/, 'the probe could not connect');
-  await new Promise((r) => setTimeout(r, 500));
-  t.equal(connections, 0, 'the listener on 127.0.0.1 saw no connection');
-  t.notOk(existsSync(homeCanary), `nothing written in the home (${homeCanary})`);
-  t.notOk(existsSync(tmpCanary), `nothing written in the host's /tmp (${tmpCanary})`);
-  const metadata: unknown = JSON.parse(readFileSync(join(dirname(b.artifact.bzImage), 'metadata.json'), 'utf8'));
-  t.match(metadata, { sandboxed: true }, 'the build records that it was sandboxed');
-});
+    const builder = new KernelBuilder({ base: 'tinyconfig', kconfig: ['minimal', 'uffd'], progress: 'plain' });
+    // As series builds a patch: a stranger's code, which may read the shared ccache but not write it.
+    const b = await builder.build(rev, worktree, { untrusted: true });
+    t.ok(b.ok, `the commit builds: ${b.ok ? '' : b.firstError}`);
+    if (!b.ok || !b.artifact) return;
+    t.match(b.log ?? '', /faultline-probe: /, "the Makefile's $(shell) ran");
+    t.notMatch(b.log ?? '', /connect-done/, 'the probe could not connect');
+    await new Promise((r) => setTimeout(r, 500));
+    t.equal(connections, 0, 'the listener on 127.0.0.1 saw no connection');
+    t.notOk(existsSync(homeCanary), `nothing written in the home (${homeCanary})`);
+    t.notOk(existsSync(tmpCanary), `nothing written in the host's /tmp (${tmpCanary})`);
+    t.notMatch(b.log ?? '', /ccache-write-done/, 'the probe could not write into the shared ccache');
+    t.notOk(existsSync(ccachePoison), `nothing planted in the shared ccache (${ccachePoison})`);
+    const metadata: unknown = JSON.parse(readFileSync(join(dirname(b.artifact.bzImage), 'metadata.json'), 'utf8'));
+    t.match(metadata, { sandboxed: true }, 'the build records that it was sandboxed');
+  },
+);

@@ -73,6 +73,11 @@ export interface BuildKernelOptions {
   jobs?: number;
   /** Use ccache when installed (default true). false: plain gcc (benchmarks). */
   ccache?: boolean;
+  /**
+   * Code from a stranger (a patch off a list): the build reads the shared ccache but cannot write
+   * it, so a hostile make cannot plant objects that later builds of other trees would link.
+   */
+  ccacheReadOnly?: boolean;
   /** Build the uffd selftests from the same tree (default true). */
   selftests?: boolean;
   /** Ignore cached artifacts and build again. */
@@ -710,6 +715,8 @@ async function planBuild(
   const env: Record<string, string> = {
     LC_ALL: 'C',
     ...(useCcache ? { CCACHE_DIR: ccacheDir, CCACHE_NOHASHDIR: 'true' } : {}),
+    // Read-only: ccache stores nothing and keeps its temporary files in /tmp (the sandbox's own).
+    ...(useCcache && opts.ccacheReadOnly ? { CCACHE_READONLY: 'true', CCACHE_TEMPDIR: '/tmp' } : {}),
   };
   const recipeId = sha256(JSON.stringify({ base: base.id, frags: fragments.map((f) => f.text), arch: ARCH }));
   const owned = opts.ownedTree ?? isInside(src, join(cacheRoot(), DEBIAN_CACHE_DIR));
@@ -794,7 +801,15 @@ async function buildSandbox(plan: BuildPlan): Promise<SandboxSpec | undefined> {
   if (plan.useCcache) await mkdir(plan.ccacheDir, { recursive: true });
   const inputs = [...plan.fragments.map((f) => f.path), ...(plan.base.file !== undefined ? [plan.base.file] : [])];
   const worktree = plan.commit !== undefined ? [dirname(plan.obj)] : [];
-  return treeSandbox(plan.src, [plan.obj, ...(plan.useCcache ? [plan.ccacheDir] : [])], [...worktree, ...inputs]);
+  // The shared ccache is bound read-only for a stranger's code: CCACHE_READONLY alone is a
+  // request to ccache, not a wall against the tree's own Makefile writing into the dir.
+  const ccache = plan.useCcache ? [plan.ccacheDir] : [];
+  const readOnlyCcache = plan.opts.ccacheReadOnly === true;
+  return treeSandbox(
+    plan.src,
+    [plan.obj, ...(readOnlyCcache ? [] : ccache)],
+    [...worktree, ...inputs, ...(readOnlyCcache ? ccache : [])],
+  );
 }
 
 /** The artifacts an earlier build with the same inputs left (inputs/<inputKey> names them). */

@@ -81,6 +81,7 @@ export class KernelBuilder implements RevisionBuilder<BootableKernel> {
       const kb = await buildKernel({
         ...this.buildSettings,
         ...((first && this.o.warningBaseline) || request.compile ? { force: true } : {}),
+        ...(request.untrusted ? { ccacheReadOnly: true } : {}),
         kernelSrc: worktree,
         selftests: true,
         ownedTree: true,

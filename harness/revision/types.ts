@@ -31,9 +31,12 @@ export interface RevisionBuild<A> {
  */
 export type ResultSettings = Readonly<Record<string, unknown>>;
 
-/** How to build: `compile` runs the build even when its artifact is cached (its log is wanted). */
+/** How to build a revision. */
 export interface BuildRequest {
+  /** Run the build even when its artifact is cached (its log is wanted). */
   compile?: boolean;
+  /** A stranger's code (a series' patches): shared caches are read, never written. */
+  untrusted?: boolean;
 }
 
 export interface RevisionBuilder<A> {

@@ -327,9 +327,10 @@ async function applyPatches<A>(run: SeriesRun<A>): Promise<void> {
  * same series must not report fewer warnings than its first run).
  */
 async function buildForWarnings<A>(run: SeriesRun<A>, commit: string, touched: readonly string[]) {
-  const b = await run.tester.build(commit, run.wt.dir);
+  // A patch is a stranger's code: its build must not be able to plant objects in the shared ccache.
+  const b = await run.tester.build(commit, run.wt.dir, { untrusted: true });
   if (!b.ok || (b.log !== undefined && logCoversTouched(b, touched))) return b;
-  const made = await run.tester.build(commit, run.wt.dir, { compile: true });
+  const made = await run.tester.build(commit, run.wt.dir, { compile: true, untrusted: true });
   return { ...made, durationMs: b.durationMs + made.durationMs };
 }
 
