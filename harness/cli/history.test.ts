@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { FIXTURE_RESULTS, FIXTURE_RUNS, loadNight, NIGHTS, type FixtureNight } from '../report/fixtures/nights.js';
 import { readRunRecord } from '../results/record.js';
+import { readNightlyRecord } from '../results/nightly.js';
 import type { RunRecord } from '../results/types.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
@@ -158,4 +159,38 @@ t.test('a test no run has: exit 2, one line saying what to try', async (t) => {
     r.stderr,
     `faultline: no results for test 'no-such-test' in ${root}/index.jsonl (try a part of the id, or --rebuild)`,
   );
+});
+
+t.test("a night's culprit is printed beside the failure it explains, and in the list of nightlies", async (t) => {
+  // Three nights of a real run of nightly-culprit.e2e: night 2 bisected zeropage/anon's failure,
+  // night 3 failed the same way and named night 2's culprit.
+  const culpritRoot = await mkdtemp(join(tmpdir(), 'faultline-history-culprit-'));
+  t.teardown(() => rm(culpritRoot, { recursive: true, force: true }));
+  await cp(join(PROJECT_ROOT, 'harness', 'nightly', 'fixtures', 'culprit'), join(culpritRoot, 'nightly'), {
+    recursive: true,
+  });
+  const run = (args: string[]) =>
+    execa(process.execPath, [BIN, 'history', '--results', culpritRoot, ...args], {
+      reject: false,
+      timeout: CLI_TIMEOUT_MS,
+      stdin: 'ignore',
+      env: { FAULTLINE_VERBOSE: '0' },
+    });
+  t.equal((await run(['--rebuild'])).exitCode, 0);
+  const night2 = await readNightlyRecord(join(culpritRoot, 'nightly', 'night-2'));
+  const hash = night2.bisects?.[0]?.culprit?.hash.slice(0, 12) ?? 'none';
+  const rows = lines((await run(['--test', 'uffd-unit-tests/zeropage/anon'])).stdout);
+  const culprit = `culprit ${hash} ("userfaultfd: reject unknown UFFDIO_ZEROPAGE modes explicitly", bisected by night-2)`;
+  t.match(rows, [
+    / {2}PASS {3}uffd-unit-tests\/zeropage\/anon {2}\(night-1\)$/,
+    new RegExp(`  ERROR  uffd-unit-tests/zeropage/anon  \\(night-2\\)  ${culprit.replace(/[()]/g, '\\$&')}$`),
+    new RegExp(`  ERROR  uffd-unit-tests/zeropage/anon  \\(night-3\\)  ${culprit.replace(/[()]/g, '\\$&')}$`),
+  ]);
+  t.equal(rows.length, 3);
+  const list = lines((await run([])).stdout);
+  t.match(list, [
+    / night-1 .*pass$/,
+    new RegExp(` night-2 .*  culprit ${hash}: uffd-unit-tests/zeropage/anon$`),
+    / night-3 /,
+  ]);
 });

@@ -1,7 +1,13 @@
 import type { CommandModule } from 'yargs';
 import { UsageError } from '../util/errors.js';
 import { log } from '../util/log.js';
-import { nightlyEntries, readHistory, rebuildHistory, testHistory } from '../history/index.js';
+import {
+  nightlyEntries,
+  readHistory,
+  rebuildHistory,
+  testHistory,
+  type HistoryNightlyEntry,
+} from '../history/index.js';
 import { positiveInt } from './options.js';
 import { checkPaths } from './paths.js';
 
@@ -12,6 +18,13 @@ interface HistoryArgs {
   results: string;
   json: boolean;
   rebuild: boolean;
+}
+
+/** A night's culprits after its counts: each commit once, with the signals it broke. */
+function culpritsLine(n: HistoryNightlyEntry): string {
+  const byHash = new Map<string, string[]>();
+  for (const c of n.culprits ?? []) byHash.set(c.hash, [...(byHash.get(c.hash) ?? []), c.signal]);
+  return [...byHash].map(([hash, signals]) => `  culprit ${hash.slice(0, 12)}: ${signals.join(', ')}`).join('');
 }
 
 export const historyCommand: CommandModule<object, HistoryArgs> = {
@@ -57,7 +70,7 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
       else
         for (const n of nights)
           process.stdout.write(
-            `${n.startedAt}  ${n.nightlyId}  ${n.planName}${n.shard ? ` shard ${n.shard}` : ''}  ${n.complete ? '' : '(incomplete) '}jobs ${n.jobs}: ${n.verdicts.pass} pass ${n.verdicts.fail} fail ${n.verdicts.error} error  tests ${n.tests.pass}/${n.tests.pass + n.tests.fail + n.tests.error + n.tests.skip} pass\n`,
+            `${n.startedAt}  ${n.nightlyId}  ${n.planName}${n.shard ? ` shard ${n.shard}` : ''}  ${n.complete ? '' : '(incomplete) '}jobs ${n.jobs}: ${n.verdicts.pass} pass ${n.verdicts.fail} fail ${n.verdicts.error} error  tests ${n.tests.pass}/${n.tests.pass + n.tests.fail + n.tests.error + n.tests.skip} pass${culpritsLine(n)}\n`,
           );
       if (!a.json && nights.length === 0) process.stdout.write(`no nightlies in ${a.results}/index.jsonl\n`);
       return;
@@ -74,8 +87,11 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
     const w = Math.max(...rows.map((r) => r.context.length));
     for (const r of rows) {
       const m = r.metrics.map(([n, v, u]) => `${n}=${v}${u}`).join(' ');
+      const culprit = r.culprit
+        ? `  culprit ${r.culprit.hash.slice(0, 12)} ("${r.culprit.subject}", bisected by ${r.culprit.since})`
+        : '';
       process.stdout.write(
-        `${r.startedAt.slice(0, 16).replace('T', ' ')}  ${r.context.padEnd(w)}  ${r.status.toUpperCase().padEnd(5)}  ${r.id}${m ? `  ${m}` : ''}  (${r.nightlyId ?? r.runId})\n`,
+        `${r.startedAt.slice(0, 16).replace('T', ' ')}  ${r.context.padEnd(w)}  ${r.status.toUpperCase().padEnd(5)}  ${r.id}${m ? `  ${m}` : ''}  (${r.nightlyId ?? r.runId})${culprit}\n`,
       );
     }
   },

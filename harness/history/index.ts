@@ -70,6 +70,20 @@ export interface HistoryNightlyEntry {
   jobs: number;
   verdicts: Record<'pass' | 'fail' | 'error', number>;
   tests: Record<Status, number>;
+  /** The culprits the night's own loop named (bisected, or known from an earlier night's bisect). */
+  culprits?: HistoryCulprit[];
+}
+
+/** A culprit beside the regression it explains: `faultline history` prints it there. */
+export interface HistoryCulprit {
+  kernel: string;
+  config: string;
+  /** Subtest id, or splat title. */
+  signal: string;
+  hash: string;
+  subject: string;
+  /** The night whose bisect named it (this one, or an earlier one for a failure still there). */
+  since: string;
 }
 
 export type HistoryEntry = HistoryRunEntry | HistoryNightlyEntry;
@@ -169,6 +183,15 @@ const nightlyEntrySchema: JSONSchemaType<HistoryNightlyEntry> = {
       type: 'object',
       required: ['pass', 'fail', 'skip', 'error', 'flaky'],
       properties: { pass: count, fail: count, skip: count, error: count, flaky: count },
+    },
+    culprits: {
+      type: 'array',
+      nullable: true,
+      items: {
+        type: 'object',
+        required: ['kernel', 'config', 'signal', 'hash', 'subject', 'since'],
+        properties: { kernel: str, config: str, signal: str, hash: str, subject: str, since: str },
+      },
     },
   },
 };
@@ -318,6 +341,16 @@ export interface TestHistoryRow {
   status: Status;
   metrics: Array<[string, number, string]>;
   dir: string;
+  /** The culprit the night named for this failing test (its commit, subject, the night that bisected it). */
+  culprit?: Pick<HistoryCulprit, 'hash' | 'subject' | 'since'>;
+}
+
+/** The culprits of each night, by night id, kernel, config and signal. */
+function culpritIndex(entries: readonly HistoryEntry[]): Map<string, HistoryCulprit> {
+  const out = new Map<string, HistoryCulprit>();
+  for (const n of nightlyEntries(entries))
+    for (const c of n.culprits ?? []) out.set(`${n.nightlyId}\0${c.kernel}\0${c.config}\0${c.signal}`, c);
+  return out;
 }
 
 /** A test's status and metrics over time: exact id match, or substring when nothing matches exactly. */
@@ -329,11 +362,18 @@ export function testHistory(
   const runs = runEntries(entries).filter(
     (r) => opts.kernel === undefined || r.kernelName === opts.kernel || r.kernel.release === opts.kernel,
   );
+  const culprits = culpritIndex(entries);
+  const culpritOf = (r: HistoryRunEntry, id: string, status: Status) => {
+    if (status === 'pass' || status === 'skip' || r.nightlyId === undefined) return undefined;
+    const c = culprits.get(`${r.nightlyId}\0${r.kernelName ?? ''}\0${r.config ?? ''}\0${id}`);
+    return c && { hash: c.hash, subject: c.subject, since: c.since };
+  };
   const collect = (match: (id: string) => boolean): TestHistoryRow[] => {
     const rows: TestHistoryRow[] = [];
     for (const r of runs) {
       for (const [id, status, metrics] of r.tests) {
         if (!match(id)) continue;
+        const culprit = culpritOf(r, id, status);
         rows.push({
           startedAt: r.startedAt,
           runId: r.runId,
@@ -347,6 +387,7 @@ export function testHistory(
           status,
           metrics: metrics ?? [],
           dir: r.dir,
+          ...(culprit ? { culprit } : {}),
         });
       }
     }
@@ -449,6 +490,18 @@ export function nightlySummaryEntry(
   for (const j of rec.jobs) if (j.verdict !== undefined) verdicts[j.verdict]++;
   const tests: Record<Status, number> = { pass: 0, fail: 0, skip: 0, error: 0, flaky: 0 };
   for (const r of runs) for (const t of r.tests) tests[t[1]]++;
+  const culprits = (rec.bisects ?? []).flatMap((b): HistoryCulprit[] =>
+    b.culprit
+      ? b.signals.map((s) => ({
+          kernel: b.kernel,
+          config: b.config,
+          signal: s.id,
+          hash: b.culprit?.hash ?? '',
+          subject: b.culprit?.subject ?? '',
+          since: b.since ?? rec.nightlyId,
+        }))
+      : [],
+  );
   return {
     kind: 'nightly',
     nightlyId: rec.nightlyId,
@@ -462,5 +515,6 @@ export function nightlySummaryEntry(
     jobs: rec.jobs.length,
     verdicts,
     tests,
+    ...(culprits.length > 0 ? { culprits } : {}),
   };
 }

@@ -12,6 +12,7 @@ import {
   readHistory,
   runEntry,
   type HistoryEntry,
+  type HistoryRunEntry,
 } from '../history/index.js';
 import { knownFlakyKeys } from '../analysis/flaky.js';
 import { formatKnownIssues } from '../analysis/known-issue-history.js';
@@ -152,8 +153,10 @@ export async function finalizeNightly(
   opts: FinalizeOptions,
 ): Promise<FinalizeResult> {
   const runs = await loadNightlyRuns(dir, record);
-  if (opts.index ?? true) {
-    const entries = runs.map((r) =>
+  const index = opts.index ?? true;
+  let entries: HistoryRunEntry[] = [];
+  if (index) {
+    entries = runs.map((r) =>
       runEntry(r.record, relative(opts.resultsRoot, r.dir), {
         nightlyId: record.nightlyId,
         planName: record.planName,
@@ -178,6 +181,9 @@ export async function finalizeNightly(
     await writeNightlyRecord(dir, record);
     for (const f of await writeCulpritKnownIssues(dir, record))
       log.info(`culprit known issues for the next nights: ${relative(dir, f)}`);
+    // The night's entry again, now with its culprits (the index keeps an id's last entry).
+    if (index)
+      await appendHistory(opts.resultsRoot, [nightlySummaryEntry(record, relative(opts.resultsRoot, dir), entries)]);
   }
 
   const junitPath = join(dir, 'junit.xml');
