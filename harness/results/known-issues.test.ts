@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import {
   SHIPPED_KNOWN_ISSUES,
   applyKnownIssues,
   parseKnownIssues,
+  programOutputs,
   readKnownIssues,
   type KnownIssue,
 } from './known-issues.js';
@@ -230,23 +231,26 @@ t.test('a real uffd-unit-tests death in events on anon is the shipped upstream f
   t.match(notPassed(events), /^flaky \(attempts: error ERROR: something else; pass\)$/, 'nor passes an e2e test');
 });
 
-t.test('a real zeropage death on shmem in an anon job is the shipped memfd mmap flake', async (t) => {
-  // `uffd-unit-tests -f zeropage` as a bisect step ran it on Debian's 6.12.118 tree (TCG): the
-  // program tests every memory, and its shmem alias mmap found 0x40000000 taken (EEXIST).
-  const subtests = unitTestsFrom('uffd-unit-tests.zeropage-shmem-mmap.6.12-tcg.txt', {
-    backings: ['anon'],
-    args: ['-f', 'zeropage'],
-  });
+/**
+ * `uffd-unit-tests -f zeropage` as a bisect step ran it on Debian's 6.12.118 tree (TCG), in an anon
+ * job: the program tests every memory, and its shmem alias mmap found 0x40000000 taken (EEXIST).
+ */
+const ZEROPAGE_DEATH = 'uffd-unit-tests.zeropage-shmem-mmap.6.12-tcg.txt';
+function zeropageDeathRecord(): RunRecord {
   const { kernel, selftests } = mmRun();
-  const r = newRunRecord({
+  return newRunRecord({
     runId: 'zeropage',
     startedAt: '2026-12-07T00:00:00Z',
     kernel,
     selftests,
     suites: ['uffd'],
     backings: ['anon'],
-    subtests: structuredClone(subtests),
+    subtests: unitTestsFrom(ZEROPAGE_DEATH, { backings: ['anon'], args: ['-f', 'zeropage'] }),
   });
+}
+
+t.test('a real zeropage death on shmem in an anon job is the shipped memfd mmap flake', async (t) => {
+  const r = zeropageDeathRecord();
   const died = r.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/shmem');
   t.equal(died?.status, 'error', 'the death on a memory the job did not ask for is still named');
   t.equal(r.verdict, 'fail', 'and fails the run without known issues');
@@ -255,6 +259,60 @@ t.test('a real zeropage death on shmem in an anon job is the shipped memfd mmap 
   t.equal(verdictOf(r), 'pass', 'the flake alone does not fail the run');
   t.equal(notPassed(died), undefined, "and is one of the e2e tests' upstream flakes");
   t.equal(r.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/anon')?.status, 'pass');
+});
+
+t.test('an issue may match the raw output of the program that produced the failure', async (t) => {
+  // The real zeropage death on shmem (Debian 6.12.118, TCG): its reason is the ERROR line, and
+  // the output says more around it. An issue on the output, with no reason regex.
+  const dir = mkdtempSync(join(tmpdir(), 'faultline-known-output-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const text = readFileSync(join(PROJECT_ROOT, 'harness', 'suites', 'fixtures', 'uffd', ZEROPAGE_DEATH), 'utf8');
+  mkdirSync(join(dir, 'output'));
+  writeFileSync(join(dir, 'output', 'uffd-unit-tests.zeropage.txt'), text);
+  const record = (): RunRecord => {
+    const r = zeropageDeathRecord();
+    // One run of the program for every memory, as the job ran it (no backing of its own).
+    r.programs = [
+      {
+        program: 'uffd-unit-tests',
+        command: './uffd-unit-tests -f zeropage',
+        exitCode: 1,
+        timedOut: false,
+        durationMs: 200,
+        status: 'error',
+        outputFile: 'output/uffd-unit-tests.zeropage.txt',
+      },
+    ];
+    return r;
+  };
+  const issue = (output: string) =>
+    parseKnownIssues(
+      `issues:\n  - id: shmem-alias-taken\n    title: t\n    report: r\n    culprit: test\n    match:\n      tests: ['uffd-unit-tests/*/shmem']\n      output: '${output}'\n`,
+      'mine.yaml',
+    );
+  const on = record();
+  const matching = issue(
+    String.raw`^Testing zeropage on shmem\.\.\. ERROR: mmap of memfd failed at 0x[0-9a-f]+ \(errno=17`,
+  );
+  applyKnownIssues(on, matching, await programOutputs(on, dir, matching));
+  t.equal(on.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/shmem')?.known, 'shmem-alias-taken');
+  t.equal(verdictOf(on), 'pass');
+
+  const other = record();
+  const elsewhere = issue('^Testing zeropage on shmem\\.\\.\\. done$');
+  applyKnownIssues(other, elsewhere, await programOutputs(other, dir, elsewhere));
+  t.equal(verdictOf(other), 'fail', 'an output the issue does not describe stays red');
+  const unread = record();
+  applyKnownIssues(unread, matching);
+  t.equal(verdictOf(unread), 'fail', 'without the outputs, an output issue matches nothing');
+  t.throws(
+    () =>
+      parseKnownIssues(
+        "issues:\n  - id: x\n    title: t\n    report: r\n    culprit: code\n    match:\n      splat: 'WARNING'\n      output: 'y'\n",
+        'mine.yaml',
+      ),
+    /mine\.yaml:\d+:\d+: invalid known-issues file: \/issues\/0\/match\/output is a match on subtests: it does not go with splat/,
+  );
 });
 
 t.test('a bad known-issues file is one line naming FILE:LINE:COL, exit 2', async (t) => {

@@ -36,6 +36,11 @@ export interface KnownIssueMatch {
   statuses?: Status[];
   /** Regex on the reason; for a subtest that was retried, every failed attempt's reason must match. */
   reason?: string;
+  /**
+   * Regex on the raw output of the program runs that produced the subtest (its program on its
+   * backing: the planned run, a resume, a retry): for what the reason line does not say.
+   */
+  output?: string;
   /** Regex on a kernel splat's title: the issue matches splats instead of subtests. */
   splat?: string;
 }
@@ -110,6 +115,7 @@ const issueSchema: JSONSchemaType<KnownIssue> = {
         tests: strings,
         statuses: { type: 'array', items: { type: 'string', enum: STATUSES }, minItems: 1, nullable: true },
         reason: { ...str, nullable: true },
+        output: { ...str, nullable: true },
         splat: { ...str, nullable: true },
       },
     },
@@ -161,7 +167,9 @@ function checkIssues(issues: readonly KnownIssue[], located: LocatedYaml, seen: 
     seen.add(k.id);
     if (!k.match.tests && k.match.splat === undefined)
       throw bad(`${at}/match`, 'must name tests (globs on subtest ids) or a splat (regex on the title)');
-    for (const key of ['reason', 'splat'] as const) {
+    if (k.match.output !== undefined && k.match.splat !== undefined)
+      throw bad(`${at}/match/output`, 'is a match on subtests: it does not go with splat');
+    for (const key of ['reason', 'output', 'splat'] as const) {
       const re = k.match[key];
       if (re === undefined) continue;
       try {
@@ -265,8 +273,9 @@ const FAILING: readonly Status[] = ['fail', 'error', 'flaky'];
  * subtest passed in the end, so each of its failed attempts must have died of the issue's
  * reason (nothing else may pass as a known flake).
  */
-function failureMatches(k: KnownIssue, t: SubtestResult): boolean {
+function failureMatches(k: KnownIssue, t: SubtestResult, outputOf: (t: SubtestResult) => string): boolean {
   if (!(k.match.statuses ?? FAILING).includes(t.status) || t.status === 'pass') return false;
+  if (k.match.output !== undefined && !new RegExp(k.match.output, 'm').test(outputOf(t))) return false;
   if (k.match.reason === undefined) return true;
   const re = new RegExp(k.match.reason);
   if (t.status !== 'flaky') return re.test(t.reason ?? '');
@@ -274,13 +283,28 @@ function failureMatches(k: KnownIssue, t: SubtestResult): boolean {
   return failed.length > 0 && failed.every((a) => re.test(a.reason ?? ''));
 }
 
+/** Whether a program run can have produced the subtest: its program, on its backing or on all (one run for every memory). */
+function producedBy(t: SubtestResult, p: RunRecord['programs'][number]): boolean {
+  return p.program === t.program && (p.backing === undefined || p.backing === t.backing);
+}
+
 /**
  * Mark the run's subtests and splats that known issues explain (`known`: the issue's id) and
  * record each issue that applied: present where it matched, absent where its tests passed.
  * The first issue (in file order) that matches a result owns it. Summary and verdict are the
- * caller's to recompute.
+ * caller's to recompute. `outputs`: the raw output of the run's programs by their outputFile
+ * (programOutputs), for issues that match on output; without it those match nothing.
  */
-export function applyKnownIssues(r: RunRecord, issues: readonly KnownIssue[]): void {
+export function applyKnownIssues(
+  r: RunRecord,
+  issues: readonly KnownIssue[],
+  outputs: ReadonlyMap<string, string> = new Map(),
+): void {
+  const outputOf = (t: SubtestResult): string =>
+    r.programs
+      .filter((p) => producedBy(t, p))
+      .map((p) => outputs.get(p.outputFile) ?? '')
+      .join('\n');
   const outcomes: KnownIssueOutcome[] = [];
   for (const k of issues.filter((i) => kernelInScope(i, r))) {
     const where: string[] = [];
@@ -296,7 +320,7 @@ export function applyKnownIssues(r: RunRecord, issues: readonly KnownIssue[]): v
       for (const t of r.subtests) {
         if (!subtestInScope(k, t) || !namesTest(k, t.id)) continue;
         if (t.status === 'pass') passed.push(t.id);
-        else if (t.known === undefined && failureMatches(k, t)) {
+        else if (t.known === undefined && failureMatches(k, t, outputOf)) {
           t.known = k.id;
           where.push(t.id);
         }
@@ -309,4 +333,23 @@ export function applyKnownIssues(r: RunRecord, issues: readonly KnownIssue[]): v
   // Issues applied later (a night's own culprits, at export) join those the run applied.
   if (outcomes.length > 0)
     r.knownIssues = [...(r.knownIssues ?? []).filter((o) => !outcomes.some((n) => n.id === o.id)), ...outcomes];
+}
+
+/**
+ * The raw outputs applyKnownIssues needs, read from the run directory: only when an issue matches
+ * on output, and only the programs that produced a failing subtest (bounded: the guest output
+ * was cut at its limit when captured).
+ */
+export async function programOutputs(
+  r: RunRecord,
+  dir: string,
+  issues: readonly KnownIssue[],
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!issues.some((k) => k.match.output !== undefined)) return out;
+  const failing = r.subtests.filter((t) => FAILING.includes(t.status));
+  for (const p of r.programs)
+    if (failing.some((t) => producedBy(t, p)))
+      out.set(p.outputFile, await readFile(join(dir, p.outputFile), 'utf8').catch(() => ''));
+  return out;
 }

@@ -12,7 +12,13 @@ import { programSuite } from '../suites/program.js';
 import { suiteByName } from '../suites/registry.js';
 import type { Suite, SuiteContext } from '../suites/types.js';
 import { exitCodeOf, newRunRecord, summarize, verdictOf } from '../results/record.js';
-import { applyKnownIssues, overdueKnownIssues, readKnownIssues, type KnownIssue } from '../results/known-issues.js';
+import {
+  applyKnownIssues,
+  overdueKnownIssues,
+  programOutputs,
+  readKnownIssues,
+  type KnownIssue,
+} from '../results/known-issues.js';
 import type { GuestRunRecord } from '../results/types.js';
 import { writeRunOutputs } from '../report/run-outputs.js';
 import { writeLatencyReport } from '../report/run-latency.js';
@@ -227,7 +233,7 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
     () => new PlanRunner(session, ctx, dir, selftests.programs, req.timeoutSec).run(suites, req.retries),
     image.keys.clientPrivatePath,
   );
-  finishRecord(record, session, t0, known);
+  finishRecord(record, session, t0, known, await programOutputs(record, dir, known));
   await writeLatencyReport(dir, record);
   await writeRunOutputs(dir, record);
   await log.close();
@@ -292,9 +298,15 @@ async function runOnGuest(
   }
 }
 
-function finishRecord(record: GuestRunRecord, session: GuestSession, t0: number, known: KnownIssue[]): void {
+function finishRecord(
+  record: GuestRunRecord,
+  session: GuestSession,
+  t0: number,
+  known: KnownIssue[],
+  outputs: ReadonlyMap<string, string>,
+): void {
   record.splats = session.splats;
-  applyKnownIssues(record, known);
+  applyKnownIssues(record, known, outputs);
   for (const k of overdueKnownIssues(known, new Date().toISOString().slice(0, 10)))
     log.warn(`known issue ${k.id} was due for review on ${k.review_by ?? ''}: is it still there? (${k.report})`);
   record.guest.boots = session.boots;
