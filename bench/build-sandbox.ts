@@ -20,6 +20,7 @@ import { OWNED_OBJ_PREFIX } from '../harness/kernel/cache-key.js';
 import { cacheRoot } from '../harness/util/fsutil.js';
 import { run } from '../harness/util/proc.js';
 import { runMaybeSandboxed, type SandboxSpec } from '../harness/util/sandbox.js';
+import { median } from '../harness/stats/descriptive.js';
 
 function parseArgs(argv: string[]): { rounds: number; jobs: number } {
   const a = { rounds: 3, jobs: availableParallelism() };
@@ -32,11 +33,6 @@ function parseArgs(argv: string[]): { rounds: number; jobs: number } {
   return a;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-};
 const secs = (ms: number): string => (ms / 1000).toFixed(1);
 const loadavg = async (): Promise<string> =>
   (await readFile('/proc/loadavg', 'utf8').catch(() => '')).split(' ').slice(0, 3).join(' ');

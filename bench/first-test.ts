@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../harness/util/project.js';
 import { run } from '../harness/util/proc.js';
+import { median } from '../harness/stats/descriptive.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 3) || 3;
@@ -57,7 +58,6 @@ async function oneRun(results: string, mode: 'apt' | 'record', round: number): P
   return { firstTestMs, resolveMs, prepareMs: booting - acquired, guestMs: stamp(log, FIRST_TEST, 'test') - booting };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const sec = (ms: number): string => (ms / 1000).toFixed(2).padStart(6);
 
 const results = await mkdtemp(join(tmpdir(), 'bench-first-test-'));

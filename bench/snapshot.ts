@@ -20,13 +20,10 @@ import { expandJobs } from '../harness/nightly/jobs.js';
 import { runNightly } from '../harness/nightly/nightly.js';
 import { PROJECT_ROOT } from '../harness/util/project.js';
 import { benchGuests } from './lib/bare-initramfs.js';
+import { median } from '../harness/stats/descriptive.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 5) || 5;
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-};
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
 const { kernel, image, bare, accel, common, bootBare } = await benchGuests();

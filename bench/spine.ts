@@ -20,13 +20,10 @@ import { requireTool } from '../harness/util/proc.js';
 import { readRunRecord } from '../harness/results/record.js';
 import { PROJECT_ROOT } from '../harness/util/project.js';
 import { benchGuests } from './lib/bare-initramfs.js';
+import { median } from '../harness/stats/descriptive.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 3) || 3;
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-};
 
 const { kernel, image, bare, accel, common, bootBare } = await benchGuests();
 const consoleDir = await mkdtemp(join(tmpdir(), 'bench-console-'));

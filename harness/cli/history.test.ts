@@ -31,8 +31,8 @@ for (const id of Object.values(NIGHTS)) nights.push(await loadNight(root, id));
 const singleRuns: RunRecord[] = [];
 for (const dir of Object.values(FIXTURE_RUNS)) singleRuns.push(await readRunRecord(join(dir, 'results.json')));
 
-const history = (args: string[]) =>
-  execa(process.execPath, [BIN, 'history', '--results', root, ...args], {
+const history = (args: string[], resultsRoot = root) =>
+  execa(process.execPath, [BIN, 'history', '--results', resultsRoot, ...args], {
     reject: false,
     timeout: CLI_TIMEOUT_MS,
     stdin: 'ignore',
@@ -169,13 +169,7 @@ t.test("a night's culprit is printed beside the failure it explains, and in the 
   await cp(join(PROJECT_ROOT, 'harness', 'nightly', 'fixtures', 'culprit'), join(culpritRoot, 'nightly'), {
     recursive: true,
   });
-  const run = (args: string[]) =>
-    execa(process.execPath, [BIN, 'history', '--results', culpritRoot, ...args], {
-      reject: false,
-      timeout: CLI_TIMEOUT_MS,
-      stdin: 'ignore',
-      env: { FAULTLINE_VERBOSE: '0' },
-    });
+  const run = (args: string[]) => history(args, culpritRoot);
   t.equal((await run(['--rebuild'])).exitCode, 0);
   const night2 = await readNightlyRecord(join(culpritRoot, 'nightly', 'night-2'));
   const hash = night2.bisects?.[0]?.culprit?.hash.slice(0, 12) ?? 'none';

@@ -21,6 +21,11 @@ export interface QemuConfig {
   qmpSocket?: string;
   /** Start paused, waiting for QMP migrate-incoming (a restore from a snapshot). */
   incoming?: boolean;
+  /**
+   * bench/isolation-cost.ts only: without restrict=on and -sandbox, to measure what the guest's
+   * isolation costs side by side. faultline itself never sets it.
+   */
+  withoutIsolation?: boolean;
 }
 
 /**
@@ -139,13 +144,12 @@ export function qemuArgs(c: QemuConfig): string[] {
     // through slirp, so it reaches neither the host's loopback (10.0.2.2, 10.0.2.3) nor
     // any other address; only the SSH forward below, which the host opens, gets in.
     '-netdev',
-    `user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:${c.sshPort}-:22`,
+    `user,id=net0${c.withoutIsolation ? '' : ',restrict=on'},hostfwd=tcp:127.0.0.1:${c.sshPort}-:22`,
     '-device',
     'virtio-net-pci,netdev=net0',
     '-device',
     'virtio-rng-pci',
-    '-sandbox',
-    QEMU_SANDBOX,
+    ...(c.withoutIsolation ? [] : ['-sandbox', QEMU_SANDBOX]),
     ...(c.qmpSocket ? ['-qmp', `unix:${c.qmpSocket},server=on,wait=off`] : []),
     ...(c.incoming ? ['-incoming', 'defer'] : []),
   ];
