@@ -5,8 +5,9 @@ import { expandJobs, parseShard, selectShard } from '../nightly/jobs.js';
 import { readPlan } from '../nightly/plan.js';
 import { runNightly } from '../nightly/nightly.js';
 import { pastDurations, readHistory } from '../history/index.js';
-import { parseList, positiveInt } from './options.js';
-import { checkPaths, type PathFlag } from './paths.js';
+import { SHIPPED_KNOWN_ISSUES, readKnownIssues } from '../results/known-issues.js';
+import { knownIssueFiles, parseList, positiveInt, type KnownIssuesFlag } from './options.js';
+import { checkPaths, knownIssuesFlags, type PathFlag } from './paths.js';
 
 interface NightlyArgs {
   plan: string;
@@ -21,6 +22,7 @@ interface NightlyArgs {
   compare: boolean;
   'dry-run': boolean;
   'apt-option': string[];
+  'known-issues'?: KnownIssuesFlag;
   verbose: boolean;
 }
 
@@ -98,6 +100,12 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
         default: [],
         describe: 'extra apt option KEY=VALUE for downloading Debian kernels',
       })
+      .option('known-issues', {
+        type: 'string',
+        array: true,
+        describe:
+          "a known-issues YAML file (repeatable) every job applies, besides the shipped known-issues/debian.yaml (--no-known-issues: not the shipped one) and the plan's known_issues:",
+      })
       .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'print every host command' }),
   handler: async (a) => {
     if (a.verbose) setVerbose(true);
@@ -106,7 +114,10 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
       throw new UsageError(`--accel must be auto, kvm or tcg, got '${accel}'`);
     const shard = a.shard !== undefined ? parseShard(a.shard) : undefined;
     const parallel = a.jobs !== undefined ? positiveInt('--jobs', a.jobs, 1, 256) : undefined;
-    await checkPaths(nightlyPaths(a));
+    await checkPaths([...nightlyPaths(a), ...knownIssuesFlags(a['known-issues'])]);
+    const knownIssues = knownIssueFiles(a['known-issues'], SHIPPED_KNOWN_ISSUES);
+    // A bad list is one line naming FILE:LINE:COL (exit 2) before any kernel is prepared.
+    await readKnownIssues(knownIssues);
     if (a['dry-run']) {
       const plan = await readPlan(a.plan);
       const jobs = expandJobs(plan);
@@ -138,6 +149,7 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
       aptOptions: parseList(a['apt-option']),
       ...(a.baseline !== undefined ? { baseline: a.baseline } : {}),
       compare: a.compare,
+      knownIssues,
       signal: controller.signal,
     });
     process.exit(out.exitCode);

@@ -158,6 +158,7 @@ const ROWS: Row[] = [
     argv: (p) => [...NIGHTLY, '--dry-run', '--durations-from', p],
   },
   { every: true, flag: '--baseline', role: 'read-dir', argv: (p) => [...NIGHTLY, '--results', OK, '--baseline', p] },
+  { flag: '--known-issues', role: 'read-file', argv: (p) => [...NIGHTLY, '--results', OK, '--known-issues', p] },
   { every: true, flag: '--results', role: 'read-dir-or-none', argv: (p) => ['history', '--results', p] },
   { flag: '--results', role: 'write-dir', argv: (p) => ['history', '--rebuild', '--results', p] },
   { every: true, flag: 'serve', role: 'read-dir', argv: (p) => ['serve', p, '--port', '0'] },

@@ -56,6 +56,11 @@ export interface NightlyOptions {
   planFile: string;
   /** Parsed plan (tests); read from planFile otherwise. */
   plan?: Plan;
+  /**
+   * Known-issues files every job applies besides the plan's `known_issues:` and earlier nights'
+   * culprits (`--known-issues`, `--no-known-issues`); default: the shipped list.
+   */
+  knownIssues?: readonly string[];
   resultsRoot: string;
   /** The nightly's directory (default results/nightly/<id>). */
   outDir?: string;
@@ -103,7 +108,7 @@ function realExecutor(
   accel: AccelRequest,
   aptOptions: readonly string[],
   noSnapshot: boolean,
-  culpritIssues: (job: Job) => string[],
+  knownIssues: (job: Job) => string[],
 ): JobExecutor {
   return async (job, ctx) => {
     const req: RunRequest = {
@@ -125,7 +130,7 @@ function realExecutor(
       ...(plan.filter !== undefined ? { filter: plan.filter } : {}),
       keepVm: false,
       retries: plan.retries,
-      knownIssues: [SHIPPED_KNOWN_ISSUES, ...(plan.knownIssues ?? []), ...culpritIssues(job)],
+      knownIssues: knownIssues(job),
       numaNodes: plan.numaNodes,
       hugepages2m: plan.hugepages2m,
       hugepages1g: plan.hugepages1g,
@@ -250,9 +255,11 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   // Culprits earlier nights bisected are known issues of their kernel and config's jobs.
   const earlier = await earlierNights(await readHistory(resultsRoot), resultsRoot, record);
   const culpritIssues = await earlierCulpritIssues(earlier);
+  const given = opts.knownIssues ?? [SHIPPED_KNOWN_ISSUES];
+  const knownIssues = (job: Job): string[] => [...given, ...(plan.knownIssues ?? []), ...culpritIssues(job)];
   const executor =
     opts.executor ??
-    realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? [], opts.noSnapshot === true, culpritIssues);
+    realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? [], opts.noSnapshot === true, knownIssues);
   const runner = new JobRunner({
     store,
     prepared,

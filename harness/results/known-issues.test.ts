@@ -365,25 +365,31 @@ t.test('a bad known-issues file is one line naming FILE:LINE:COL, exit 2', async
   );
 });
 
-t.test('faultline run: a bad --known-issues file is one line, exit 2, before anything runs', async (t) => {
+t.test('faultline run and nightly: a bad --known-issues file is one line, exit 2, before anything runs', async (t) => {
   const bad = join(import.meta.dirname, '..', 'nightly', 'fixtures', 'plans', 'known-issues-bad.yaml');
+  const plan = join(import.meta.dirname, '..', 'nightly', 'fixtures', 'plans', 'e2e.yaml');
   const results = mkdtempSync(join(tmpdir(), 'faultline-known-cli-'));
   t.teardown(() => rmSync(results, { recursive: true, force: true }));
-  for (const extra of [[], ['--no-known-issues']]) {
+  const commands: [string[], string[]][] = [
+    [['run'], []],
+    [['run'], ['--no-known-issues']],
+    [['nightly', '--plan', plan], []],
+  ];
+  for (const [command, extra] of commands) {
     const r = await execa(
       process.execPath,
-      [join(PROJECT_ROOT, 'bin', 'faultline.js'), 'run', ...extra, '--known-issues', bad, '--results', results],
+      [join(PROJECT_ROOT, 'bin', 'faultline.js'), ...command, ...extra, '--known-issues', bad, '--results', results],
       {
         reject: false,
         timeout: 60_000,
         stdin: 'ignore',
       },
     );
-    t.equal(r.exitCode, 2, `exit 2 ${extra.join(' ')}`);
+    t.equal(r.exitCode, 2, `${command[0] ?? ''}: exit 2 ${extra.join(' ')}`);
     t.equal(
       r.stderr.trim(),
       `faultline: ${bad}:5:14: invalid known-issues file: /issues/0/culprit must be equal to one of the allowed values: code, test, harness`,
     );
-    t.same(readdirSync(results), [], 'no run directory');
+    t.same(readdirSync(results), [], 'no run or nightly directory');
   }
 });
