@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execa } from 'execa';
 import {
   mkdtempSync,
@@ -62,6 +62,19 @@ async function runFaultline(
   return { rec, out: String(r.all).slice(-1500), ...(r.exitCode !== undefined ? { code: r.exitCode } : {}) };
 }
 
+/** The run's one guest was restored from `key`, with its restore phases in order within ready. */
+function restoredFrom(t: Test, rec: GuestRunRecord, key: string, what: string): void {
+  const [start, ...more] = rec.guest.starts ?? [];
+  const { phases, ...rest } = start ?? { how: 'none', readyMs: NaN };
+  t.same(more, [], 'one guest');
+  t.same(rest, { how: 'restored', readyMs: rec.guest.bootMs, snapshot: key }, what);
+  const at = [phases?.qmpMs, phases?.loadedMs, phases?.sshMs, phases?.checkedMs];
+  t.ok(
+    at.every((ms, i) => ms !== undefined && ms >= (at[i - 1] ?? 0)) && (phases?.checkedMs ?? Infinity) <= rest.readyMs,
+    `its phases in order, within ready: QMP, loaded, SSH, checked at ${at.join(', ')} ms of ${rest.readyMs}`,
+  );
+}
+
 /** Every subtest's result; numbers in names are blanked (pagemap_ioctl names one after the extra pages it counted). */
 const statuses = (rec: GuestRunRecord): string[] =>
   rec.subtests.map((s) => `${s.id.replace(/\d+/g, 'N')} ${s.status}`).sort((a, b) => a.localeCompare(b));
@@ -93,11 +106,7 @@ t.test('the quick suite passes alike on a booted guest and on one restored from 
 
   const restored = await runFaultline('restored', []);
   t.equal(restored.code, 0, `restored run exit 0 (${restored.out})`);
-  t.same(
-    restored.rec.guest.starts,
-    [{ how: 'restored', readyMs: restored.rec.guest.bootMs, snapshot: key }],
-    'the next guest was restored from it',
-  );
+  restoredFrom(t, restored.rec, key, 'the next guest was restored from it');
   t.equal(restored.rec.guest.uname, booted.rec.guest.uname, 'same kernel');
   t.ok(restored.rec.subtests.length > 20, 'the quick suite ran');
   t.same(statuses(restored.rec), statuses(booted.rec), 'same subtests, same results');
@@ -116,7 +125,7 @@ t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt',
   t.equal(prime.code, 0, prime.out);
   // The entry the first test saved.
   const key = prime.rec.guest.starts?.[0]?.snapshot ?? '';
-  t.same(prime.rec.guest.starts, [{ how: 'restored', readyMs: prime.rec.guest.bootMs, snapshot: key }]);
+  restoredFrom(t, prime.rec, key, 'restored from the entry the first test saved');
   const entry = entryOf(key);
   // Same size, one byte changed in the middle of guest RAM: only the checksum can tell.
   const fd = openSync(entry.stream, 'r+');
@@ -141,11 +150,7 @@ t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt',
   t.ok(existsSync(rebuilt.stream), 'a new snapshot was saved');
   t.not(rebuilt.sha256, entry.sha256, 'with the checksum of its own stream');
   const again = await runFaultline('after-rebuild', ['--filter', 'zeropage']);
-  t.same(
-    again.rec.guest.starts,
-    [{ how: 'restored', readyMs: again.rec.guest.bootMs, snapshot: key }],
-    'the rebuilt snapshot is used',
-  );
+  restoredFrom(t, again.rec, key, 'the rebuilt snapshot is used');
 });
 
 t.test('a restored guest is ready for tests sooner than a booted one', async (t) => {

@@ -129,6 +129,17 @@ const startSchema: JSONSchemaType<GuestStart> = {
     readyMs: { type: 'number', minimum: 0 },
     why: optStr,
     snapshot: optStr,
+    phases: {
+      type: 'object',
+      nullable: true,
+      required: ['qmpMs', 'loadedMs', 'sshMs', 'checkedMs'],
+      properties: {
+        qmpMs: { type: 'number', minimum: 0 },
+        loadedMs: { type: 'number', minimum: 0 },
+        sshMs: { type: 'number', minimum: 0 },
+        checkedMs: { type: 'number', minimum: 0 },
+      },
+    },
   },
 };
 

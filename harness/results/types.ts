@@ -153,6 +153,18 @@ export interface GuestStart {
   why?: string;
   /** The snapshot entry (its key in the cache) the guest was restored from, or saved to. */
   snapshot?: string;
+  /**
+   * A restore's phases, each as ms from QEMU's start: QMP answering, the snapshot loaded and the
+   * guest resumed, SSH answering, the guest checked (kernel, boot id, clock and RNG refreshed).
+   */
+  phases?: RestorePhases;
+}
+
+export interface RestorePhases {
+  qmpMs: number;
+  loadedMs: number;
+  sshMs: number;
+  checkedMs: number;
 }
 
 /** The QEMU guest a run booted (what was asked of QEMU). */

@@ -16,7 +16,7 @@ import {
   SnapshotUnusable,
   type SnapshotMeta,
 } from '../vm/snapshot.js';
-import type { Splat } from '../results/types.js';
+import type { RestorePhases, Splat } from '../results/types.js';
 
 /** What images/init.sh prints once sshd is listening (the rest of its setup overlaps the handshake). */
 const INIT_SSHD_UP = /faultline-init: (sshd-up|ready)/;
@@ -45,6 +45,8 @@ export interface BootedGuest {
   bootMs: number;
   /** The migration stream saved at ready, when the boot was asked to save one. */
   saved?: { tmp: string; saveMs: number };
+  /** A restored guest's phases (ms from QEMU's start). */
+  phases?: RestorePhases;
 }
 
 export interface BootOpts {
@@ -181,9 +183,7 @@ export async function restoreGuest(
     const sshAt = Date.now();
     const facts = parseGuestFacts(await ssh.check(honestyCommand(), 30_000));
     const t0 = guest.startedAt;
-    log.debug(
-      `restore: QMP up ${qmpAt - t0} ms, loaded and resumed ${loadedAt - t0} ms, SSH ${sshAt - t0} ms, checked ${Date.now() - t0} ms`,
-    );
+    const phases = { qmpMs: qmpAt - t0, loadedMs: loadedAt - t0, sshMs: sshAt - t0, checkedMs: Date.now() - t0 };
     const want = entry.meta.guest;
     if (facts.uname !== want.uname || facts.bootId !== want.bootId) {
       ssh.close();
@@ -191,7 +191,7 @@ export async function restoreGuest(
         `the restored guest is not the saved one (uname ${facts.uname}, boot id ${facts.bootId}; saved ${want.uname}, ${want.bootId})`,
       );
     }
-    return { guest, ssh, port, bootMs: Date.now() - guest.startedAt };
+    return { guest, ssh, port, bootMs: Date.now() - guest.startedAt, phases };
   } catch (e) {
     await guest.stop();
     guest.console.detector.close();

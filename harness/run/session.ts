@@ -1,6 +1,7 @@
 import { appendFile, readFile, rm } from 'node:fs/promises';
 import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
+import { secs } from '../util/format.js';
 import type { GuestStart, Splat } from '../results/types.js';
 import type { SshSession } from '../ssh/transport.js';
 import type { Guest } from '../vm/guest.js';
@@ -194,9 +195,18 @@ export class GuestSession {
         try {
           await this.replayBoot(plan.key);
           const restored = await restoreGuest(this.config, found, this.bootOpts());
-          this.starts.push({ how: 'restored', readyMs: restored.bootMs, snapshot: plan.key });
+          this.starts.push({
+            how: 'restored',
+            readyMs: restored.bootMs,
+            snapshot: plan.key,
+            ...(restored.phases ? { phases: restored.phases } : {}),
+          });
           this.haveSnapshot = true;
-          log.info(`guest restored from snapshot ${plan.key} in ${(restored.bootMs / 1000).toFixed(1)} s`);
+          const ph = restored.phases;
+          const phases = ph
+            ? ` (QMP ${secs(ph.qmpMs)}, loaded ${secs(ph.loadedMs)}, SSH ${secs(ph.sshMs)}, checked ${secs(ph.checkedMs)})`
+            : '';
+          log.info(`guest restored from snapshot ${plan.key} in ${(restored.bootMs / 1000).toFixed(1)} s${phases}`);
           return restored;
         } catch (e) {
           if (!(e instanceof SnapshotUnusable)) throw e;
