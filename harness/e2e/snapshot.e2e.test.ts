@@ -14,7 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
-import type { GuestRunRecord, GuestStart } from '../results/types.js';
+import type { GuestRunRecord } from '../results/types.js';
 import { cacheRoot } from '../util/fsutil.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
@@ -45,8 +45,6 @@ function cacheWithOwnSnapshots(): string {
   return root;
 }
 let cache = cacheRoot();
-/** How every guest of this file's runs started, and how long it took to be ready for tests. */
-const guestStarts: GuestStart[] = [];
 
 async function runFaultline(
   runId: string,
@@ -58,7 +56,6 @@ async function runFaultline(
     { reject: false, all: true, timeout: 30 * 60_000, env: { FAULTLINE_VERBOSE: '0', FAULTLINE_CACHE: cache } },
   );
   const rec = await readGuestRunRecord(join(results, runId, 'results.json'));
-  guestStarts.push(...(rec.guest.starts ?? []));
   return { rec, out: String(r.all).slice(-1500), ...(r.exitCode !== undefined ? { code: r.exitCode } : {}) };
 }
 
@@ -151,26 +148,4 @@ t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt',
   t.not(rebuilt.sha256, entry.sha256, 'with the checksum of its own stream');
   const again = await runFaultline('after-rebuild', ['--filter', 'zeropage']);
   restoredFrom(t, again.rec, key, 'the rebuilt snapshot is used');
-});
-
-t.test('a restored guest is ready for tests sooner than a booted one', async (t) => {
-  // The runs above start guests in turn: booted, booted and saved, restored, restored, booted
-  // (a damaged snapshot), restored, so load on the machine falls on both kinds alike; each kind's
-  // median is compared. Measured: restored/booted 0.21 by the bench at load average 10-12 (README:
-  // 3.48 s vs 16.68 s), 0.55 here at load average 22-26 (15.3 s vs 27.9 s, boots 16.5-51.4 s,
-  // restores 11.3-16.6 s). The bound 0.7 is 3.3x the bench's ratio: above it, restoring no
-  // longer saves most of a boot.
-  const median = (how: GuestStart['how']): { ms: number; n: number } => {
-    const ms = guestStarts.filter((s) => s.how === how).map((s) => s.readyMs);
-    ms.sort((a, b) => a - b);
-    return { ms: ms[Math.floor(ms.length / 2)] ?? NaN, n: ms.length };
-  };
-  const booted = median('booted');
-  const restored = median('restored');
-  t.ok(booted.n >= 3 && restored.n >= 3, `3 guests of each kind (${booted.n} booted, ${restored.n} restored)`);
-  const ratio = restored.ms / booted.ms;
-  t.ok(
-    ratio < 0.7,
-    `restored ${restored.ms} ms vs booted ${booted.ms} ms (medians): ratio ${ratio.toFixed(2)} (bound 0.7)`,
-  );
 });
