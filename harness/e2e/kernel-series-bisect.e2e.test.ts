@@ -176,32 +176,40 @@ async function seriesReportsEveryPatch(t: Test, k: KernelTestRepo, buildError: s
   t.match(await readFile(join(dir, 'junit.xml'), 'utf8'), /<testsuites/);
 }
 
-async function bisectFindsTheZeropageCulprit(t: Test, k: KernelTestRepo, buildError: string): Promise<void> {
-  const dir = join(out, 'bisect');
+/**
+ * `faultline bisect` of the test repository's base..tip with `spec` (what to test and how), the
+ * minimal config and one run per step, into out/NAME; it must find a verified culprit (exit 0).
+ */
+async function bisectTestRepo(
+  t: Test,
+  k: KernelTestRepo,
+  name: string,
+  spec: string[],
+): Promise<{ rec: BisectRecord; stdout: string; dir: string }> {
+  const dir = join(out, name);
   const r = await execa(
     'node',
-    [
-      cli,
-      'bisect',
-      '--kernel-src',
-      k.repo,
-      '--good',
-      k.base,
-      '--bad',
-      k.tip,
-      '--test',
-      'uffd-unit-tests:zeropage/anon',
-      ...kernelFlags,
+    [cli, 'bisect', '--kernel-src', k.repo, '--good', k.base, '--bad', k.tip, ...spec, ...kernelFlags].concat([
       '--runs',
       '1',
-      '--verify-revert',
       '--results-dir',
       dir,
-    ],
+    ]),
     { reject: false, all: true, timeout: 90 * 60_000 },
   );
   t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
-  const rec = await readBisectRecord(join(dir, 'results.json'));
+  return { rec: await readBisectRecord(join(dir, 'results.json')), stdout: String(r.stdout), dir };
+}
+
+/** Nothing built twice: every revision is built once (endpoint re-checks and verification hit the cache). Returns the builds. */
+function builtOnce(t: Test, rec: BisectRecord): string[] {
+  const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
+  t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
+  return builds;
+}
+
+async function bisectFindsTheZeropageCulprit(t: Test, k: KernelTestRepo, buildError: string): Promise<void> {
+  const { rec } = await bisectTestRepo(t, k, 'bisect', ['--test', 'uffd-unit-tests:zeropage/anon', '--verify-revert']);
   t.equal(rec.outcome, 'found');
   t.equal(rec.culprit?.hash, k.commits.culprit, 'the culprit is the zeropage patch');
   t.match(rec.culprit?.subject ?? '', /UFFDIO_ZEROPAGE/);
@@ -209,9 +217,7 @@ async function bisectFindsTheZeropageCulprit(t: Test, k: KernelTestRepo, buildEr
   t.equal(rec.verification?.revert?.verdict, 'good', 'reverting the culprit on the bad revision passes');
   t.equal(rec.stats.rangeSize, 7);
   skippedTheBrokenCommit(t, rec, k, buildError);
-  // Nothing built twice: every revision is built once (endpoint re-checks and verification hit the cache).
-  const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
-  t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
+  builtOnce(t, rec);
   // git's own log: each bisect step's verdict handed to git in order, and git's answer.
   t.same(
     rec.bisectLog.split('\n').filter((l) => /^git bisect (good|bad|skip) /.test(l)),
@@ -222,41 +228,21 @@ async function bisectFindsTheZeropageCulprit(t: Test, k: KernelTestRepo, buildEr
 }
 
 async function bisectSplatFindsTheWarning(t: Test, k: KernelTestRepo, buildError: string): Promise<void> {
-  const dir = join(out, 'bisect-splat');
   const t0 = Date.now();
-  const r = await execa(
-    'node',
-    [
-      cli,
-      'bisect',
-      '--kernel-src',
-      k.repo,
-      '--good',
-      k.base,
-      '--bad',
-      k.tip,
-      '--splat',
-      ZEROPAGE_WARNING,
-      '--filter',
-      'zeropage',
-      '--backing',
-      'anon',
-      ...kernelFlags,
-      '--runs',
-      '1',
-      '--verify-revert',
-      '--results-dir',
-      dir,
-    ],
-    { reject: false, all: true, timeout: 90 * 60_000 },
-  );
-  t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
-  const rec = await readBisectRecord(join(dir, 'results.json'));
+  const { rec, stdout } = await bisectTestRepo(t, k, 'bisect-splat', [
+    '--splat',
+    ZEROPAGE_WARNING,
+    '--filter',
+    'zeropage',
+    '--backing',
+    'anon',
+    '--verify-revert',
+  ]);
   t.equal(rec.outcome, 'found');
   t.equal(rec.culprit?.hash, k.commits.splat, 'the culprit is the WARN_ON_ONCE commit');
   t.match(rec.spec, /^--splat /);
   t.match(
-    String(r.stdout),
+    stdout,
     /\n {2}fails: {3}warning: WARNING: .*userfaultfd_/,
     'the report names the splat that made the culprit bad',
   );
@@ -287,39 +273,15 @@ async function bisectSplatFindsTheWarning(t: Test, k: KernelTestRepo, buildError
   );
   t.equal(rec.stats.rangeSize, 7);
   skippedTheBrokenCommit(t, rec, k, buildError);
-  const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
-  t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
+  const builds = builtOnce(t, rec);
   t.comment(
     `splat bisect: ${rec.stats.bisectSteps} bisect steps (${rec.stats.skips} skipped), ${rec.stats.revisionsTested} revisions, ${rec.stats.runs} runs, ${builds.length} builds, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
   );
 }
 
 async function bisectProgramByExitCode(t: Test, k: KernelTestRepo, buildError: string): Promise<void> {
-  const dir = join(out, 'bisect-program');
   const t0 = Date.now();
-  const r = await execa(
-    'node',
-    [
-      cli,
-      'bisect',
-      '--kernel-src',
-      k.repo,
-      '--good',
-      k.base,
-      '--bad',
-      k.tip,
-      '--program',
-      join(repro, 'zeropage-wake.c'),
-      ...kernelFlags,
-      '--runs',
-      '1',
-      '--results-dir',
-      dir,
-    ],
-    { reject: false, all: true, timeout: 90 * 60_000 },
-  );
-  t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
-  const rec = await readBisectRecord(join(dir, 'results.json'));
+  const { rec, dir } = await bisectTestRepo(t, k, 'bisect-program', ['--program', join(repro, 'zeropage-wake.c')]);
   t.equal(rec.spec, '--program zeropage-wake.c');
   t.equal(rec.culprit?.hash, k.commits.culprit, 'the culprit is the zeropage patch');
   t.equal(rec.verification?.verified, true);
@@ -338,41 +300,20 @@ async function bisectProgramByExitCode(t: Test, k: KernelTestRepo, buildError: s
   t.same(culpritRun.suites, ['program'], 'only the program ran: no suite');
   t.equal(culpritRun.selftests.tree, join(dir, 'worktree'), "compiled against the bisect worktree's headers");
   skippedTheBrokenCommit(t, rec, k, buildError);
-  const builds = rec.steps.filter((s) => s.cacheHit === false).map((s) => s.rev);
-  t.equal(new Set(builds).size, builds.length, `no revision was built twice (${builds.length} builds)`);
+  builtOnce(t, rec);
   t.comment(
     `program bisect: ${rec.stats.bisectSteps} bisect steps, ${rec.stats.revisionsTested} revisions, ${rec.stats.runs} runs, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
   );
 }
 
 async function bisectProgramKtapSplat(t: Test, k: KernelTestRepo, buildError: string): Promise<void> {
-  const dir = join(out, 'bisect-program-splat');
   const t0 = Date.now();
-  const r = await execa(
-    'node',
-    [
-      cli,
-      'bisect',
-      '--kernel-src',
-      k.repo,
-      '--good',
-      k.base,
-      '--bad',
-      k.tip,
-      '--program',
-      join(repro, 'zeropage-ktap.c'),
-      '--splat',
-      ZEROPAGE_WARNING,
-      ...kernelFlags,
-      '--runs',
-      '1',
-      '--results-dir',
-      dir,
-    ],
-    { reject: false, all: true, timeout: 90 * 60_000 },
-  );
-  t.equal(r.exitCode, 0, `bisect found a verified culprit (tail: ${String(r.all).slice(-2500)})`);
-  const rec = await readBisectRecord(join(dir, 'results.json'));
+  const { rec } = await bisectTestRepo(t, k, 'bisect-program-splat', [
+    '--program',
+    join(repro, 'zeropage-ktap.c'),
+    '--splat',
+    ZEROPAGE_WARNING,
+  ]);
   t.equal(rec.culprit?.hash, k.commits.splat, 'the culprit is the WARN_ON_ONCE commit');
   t.match(
     rec.steps.find((s) => s.role === 'verify-culprit')?.runs[0]?.detail ?? '',
