@@ -1,13 +1,13 @@
 import t from 'tap';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BuildBrokenError, ExitCode, UsageError } from '../util/errors.js';
-import { cacheDir } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
 import { ensureDebianSource } from './debian.js';
 import { buildKernel, ensureMinimalKernel } from './build.js';
 import { classifyBuildFailure } from '../toolchain/diagnostics.js';
+import { debianTreeWith } from '../testkit/kernel-repo.js';
 
 // A cold minimal build on a busy 2-core machine can take a while.
 t.setTimeout(3 * 3600_000);
@@ -107,22 +107,13 @@ t.test('build failures: compiler errors mean "does not build" (exit 3), the rest
   t.match(g.firstError, /flex: not found/);
 });
 
+/** A C file that no longer compiles: a function returning an undeclared name appended. */
+const brokenC = (text: string): string => `${text}\nint faultline_broken(void)\n{\n\treturn undeclared_symbol;\n}\n`;
+
 t.test('a tree whose code does not compile fails with BuildBrokenError (exit 3) and the first error', async (t) => {
-  const { tree } = await ensureDebianSource('6.12');
   // A hard-link copy (cheap); the one file we break is replaced, never written through the link.
-  const scratchRoot = await cacheDir('tmp');
-  const d = await mkdtemp(join(scratchRoot, 'broken-tree-'));
-  t.teardown(() => rm(d, { recursive: true, force: true }));
-  const copy = join(d, 'tree');
-  const cp = await run('cp', ['-al', tree, copy], { timeoutMs: 10 * 60_000, allowFailure: true });
-  if (cp.exitCode !== 0) {
-    t.plan(0, `cannot hard-link ${tree} into ${d}: ${cp.stderr.trim()}`);
-    return;
-  }
-  const expr = join(copy, 'scripts/kconfig/expr.c');
-  const text = await readFile(expr, 'utf8');
-  await rm(expr);
-  await writeFile(expr, `${text}\nint faultline_broken(void)\n{\n\treturn undeclared_symbol;\n}\n`);
+  const copy = await debianTreeWith(t, 'broken-tree', { 'scripts/kconfig/expr.c': brokenC });
+  const d = dirname(copy);
   const e = await buildKernel({
     kernelSrc: copy,
     cacheDir: join(d, 'cache'),
@@ -141,16 +132,9 @@ t.test('a tree whose code does not compile fails with BuildBrokenError (exit 3) 
 });
 
 t.test('a tree that does not build is remembered: the same inputs fail at once, --force builds again', async (t) => {
-  const { tree } = await ensureDebianSource('6.12');
-  const d = await mkdtemp(join(await cacheDir('tmp'), 'broken-make-'));
-  t.teardown(() => rm(d, { recursive: true, force: true }));
-  const copy = join(d, 'tree');
-  await run('cp', ['-al', tree, copy], { timeoutMs: 10 * 60_000 });
   // kernel/bounds.c is the first file make bzImage compiles for the target: the failure comes early.
-  const bounds = join(copy, 'kernel/bounds.c');
-  const text = await readFile(bounds, 'utf8');
-  await rm(bounds);
-  await writeFile(bounds, `${text}\nint faultline_broken(void)\n{\n\treturn undeclared_symbol;\n}\n`);
+  const copy = await debianTreeWith(t, 'broken-make', { 'kernel/bounds.c': brokenC });
+  const d = dirname(copy);
   const opts = { kernelSrc: copy, cacheDir: join(d, 'cache'), base: 'tinyconfig', kconfig: ['minimal'] };
   const fail = (o: Parameters<typeof buildKernel>[0]) =>
     buildKernel(o).then(

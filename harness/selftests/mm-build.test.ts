@@ -5,29 +5,23 @@
  * of Debian's 6.12 tree with one program replaced; about a minute of gcc.
  */
 import t from 'tap';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDebianSource } from '../kernel/debian.js';
-import { cacheDir } from '../util/fsutil.js';
-import { run } from '../util/proc.js';
+import { debianTreeWith } from '../testkit/kernel-repo.js';
 import { buildMmSelftests } from './mm-build.js';
 
 t.setTimeout(30 * 60_000);
 
 t.test("a test source that includes a file of the user's home does not compile, the others do", async (t) => {
-  const { tree } = await ensureDebianSource('6.12');
-  const d = await mkdtemp(join(await cacheDir('tmp'), 'mm-hostile-'));
-  t.teardown(() => rm(d, { recursive: true, force: true }));
-  const copy = join(d, 'tree');
-  await run('cp', ['-al', tree, copy], { timeoutMs: 10 * 60_000 });
   const canary = join(homedir(), `.faultline-mm-canary-${process.pid}`);
   // Valid C: compiled on the host, the program would build and carry the "secret".
   await writeFile(canary, 'int faultline_secret = 0x5ec2e7;\n');
   t.teardown(() => rm(canary, { force: true }));
-  const victim = join(copy, 'tools/testing/selftests/mm/hugepage-mmap.c');
-  await rm(victim); // replaced, never written through the hard link
-  await writeFile(victim, `#include "${canary}"\nint main(void)\n{\n\treturn faultline_secret == 0;\n}\n`);
+  const copy = await debianTreeWith(t, 'mm-hostile', {
+    'tools/testing/selftests/mm/hugepage-mmap.c': () =>
+      `#include "${canary}"\nint main(void)\n{\n\treturn faultline_secret == 0;\n}\n`,
+  });
 
   const built = await buildMmSelftests(copy);
   t.teardown(() => rm(built.dir, { recursive: true, force: true }));

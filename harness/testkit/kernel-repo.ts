@@ -1,7 +1,7 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDebianSource } from '../kernel/debian.js';
-import { cacheRoot, exists } from '../util/fsutil.js';
+import { cacheDir, cacheRoot, exists } from '../util/fsutil.js';
 import { run } from '../util/proc.js';
 
 /**
@@ -134,6 +134,31 @@ export async function testRepoGit(
 async function replaceFile(path: string, text: string): Promise<void> {
   await writeFile(`${path}.faultline-new`, text);
   await rename(`${path}.faultline-new`, path);
+}
+
+/**
+ * A scratch copy of Debian's 6.12 tree (for a test that needs a tree with a file changed) whose
+ * files are hard links to the cached tree's, so no second 1.3 GB, with `edits` (path from the
+ * tree root -> new text from the old) applied by replacing each file: the cached tree is never
+ * written through a link. Returns the copy's root; the scratch dir goes at the test's end.
+ */
+export async function debianTreeWith(
+  t: { teardown(fn: () => unknown): void },
+  name: string,
+  edits: Record<string, (text: string) => string>,
+): Promise<string> {
+  const { tree } = await ensureDebianSource('6.12');
+  const d = await mkdtemp(join(await cacheDir('tmp'), `${name}-`));
+  t.teardown(() => rm(d, { recursive: true, force: true }));
+  const copy = join(d, 'tree');
+  await run('cp', ['-al', tree, copy], { timeoutMs: 10 * 60_000 });
+  for (const [file, edit] of Object.entries(edits)) {
+    const path = join(copy, file);
+    const text = edit(await readFile(path, 'utf8'));
+    await rm(path);
+    await writeFile(path, text);
+  }
+  return copy;
 }
 
 export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
