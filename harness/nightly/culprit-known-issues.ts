@@ -10,7 +10,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { applyKnownIssues, parseKnownIssues, readKnownIssues, type KnownIssue } from '../results/known-issues.js';
-import { nightlyEntries, type HistoryEntry } from '../history/index.js';
+import { nightlyEntries, type HistoryEntry, type HistoryNightlyEntry } from '../history/index.js';
 import {
   readNightlyRecord,
   type Job,
@@ -22,16 +22,24 @@ import { writeFileAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { splatTitlePattern } from './culprit-groups.js';
 
-/** The plan's earlier nights (complete, unsharded, before tonight) as recorded, oldest first; unreadable ones are left out. */
+/** The plan's earlier nights (complete, unsharded, before tonight) in the history index, oldest first. */
+export function earlierNightEntries(
+  history: readonly HistoryEntry[],
+  tonight: Pick<NightlyRecord, 'nightlyId' | 'planName' | 'startedAt'>,
+): HistoryNightlyEntry[] {
+  return nightlyEntries(history, tonight.planName).filter(
+    (n) => n.nightlyId !== tonight.nightlyId && n.shard === undefined && n.complete && n.startedAt < tonight.startedAt,
+  );
+}
+
+/** Those nights as recorded, with their directories; unreadable ones are left out. */
 export async function earlierNights(
   history: readonly HistoryEntry[],
   resultsRoot: string,
   tonight: Pick<NightlyRecord, 'nightlyId' | 'planName' | 'startedAt'>,
 ): Promise<{ dir: string; record: NightlyRecord }[]> {
   const out: { dir: string; record: NightlyRecord }[] = [];
-  for (const n of nightlyEntries(history, tonight.planName)) {
-    if (n.nightlyId === tonight.nightlyId || n.shard !== undefined || !n.complete || n.startedAt >= tonight.startedAt)
-      continue;
+  for (const n of earlierNightEntries(history, tonight)) {
     const dir = join(resultsRoot, n.dir);
     const record = await readNightlyRecord(dir).catch(() => undefined);
     if (record) out.push({ dir, record });
@@ -116,6 +124,8 @@ export async function writeCulpritKnownIssues(nightDir: string, record: NightlyR
  */
 export async function withOwnCulpritIssues(nightDir: string, runs: readonly LoadedJob[]): Promise<LoadedJob[]> {
   const filesFor = await earlierCulpritIssues([{ dir: nightDir }]);
+  // Read once per kernel and config, however many jobs share them.
+  const issuesOf = new Map<string, KnownIssue[]>();
   const out: LoadedJob[] = [];
   for (const r of runs) {
     const files = filesFor(r.job);
@@ -123,8 +133,11 @@ export async function withOwnCulpritIssues(nightDir: string, runs: readonly Load
       out.push(r);
       continue;
     }
+    const key = files.join('\0');
+    const issues = issuesOf.get(key) ?? (await readKnownIssues(files));
+    issuesOf.set(key, issues);
     const record = structuredClone(r.record);
-    applyKnownIssues(record, await readKnownIssues(files));
+    applyKnownIssues(record, issues);
     out.push({ ...r, record });
   }
   return out;

@@ -17,10 +17,10 @@ import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue 
 import { exists } from '../util/fsutil.js';
 import { run, tail, which } from '../util/proc.js';
 import { log } from '../util/log.js';
-import { pastDurations, readHistory } from '../history/index.js';
+import { pastDurations, readHistory, type HistoryEntry } from '../history/index.js';
 import { JOB_REQUEST_FILE, writeJobRequest } from './job-request.js';
 import { finalizeNightly, type FinalizeResult } from './finalize.js';
-import { earlierCulpritIssues, earlierNights } from './culprit-known-issues.js';
+import { earlierCulpritIssues, earlierNightEntries } from './culprit-known-issues.js';
 import { PROGRAM_JOB, expandJobs, selectShard } from './jobs.js';
 import {
   defaultKernelPreparer,
@@ -225,7 +225,9 @@ function fmtDuration(ms: number): string {
 export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> {
   const plan = opts.plan ?? (await readPlan(opts.planFile));
   const resultsRoot = resolve(opts.resultsRoot);
-  const { dir, record } = await openNightly(opts, plan, resultsRoot);
+  // Read once: a new night's shard balance and tonight's culprit known issues both come from it.
+  const history = await readHistory(resultsRoot);
+  const { dir, record } = await openNightly(opts, plan, resultsRoot, history);
   await mkdir(join(dir, 'runs'), { recursive: true });
 
   const auto =
@@ -253,7 +255,10 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
       ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions), commits)
       : new Map<string, PreparedKernel | { error: string }>();
   // Culprits earlier nights bisected are known issues of their kernel and config's jobs.
-  const earlier = await earlierNights(await readHistory(resultsRoot), resultsRoot, record);
+  // Only the directories: the culprit files are beside nightly.json, which need not be read.
+  const earlier = earlierNightEntries(history, record).map((n) => ({
+    dir: join(resultsRoot, n.dir),
+  }));
   const culpritIssues = await earlierCulpritIssues(earlier);
   const given = opts.knownIssues ?? [SHIPPED_KNOWN_ISSUES];
   const knownIssues = (job: Job): string[] => [...given, ...(plan.knownIssues ?? []), ...culpritIssues(job)];
@@ -314,6 +319,7 @@ async function openNightly(
   opts: NightlyOptions,
   plan: Plan,
   resultsRoot: string,
+  history: readonly HistoryEntry[],
 ): Promise<{ dir: string; record: NightlyRecord }> {
   const hash = planHash(plan);
   const resumeDir = opts.resume
@@ -337,8 +343,8 @@ async function openNightly(
     return { dir: resumeDir, record };
   }
   const allJobs = expandJobs(plan);
-  const history = await readHistory(resolve(opts.durationsFrom ?? resultsRoot));
-  const durations = pastDurations(history, plan.name);
+  const durationsHistory = opts.durationsFrom !== undefined ? await readHistory(resolve(opts.durationsFrom)) : history;
+  const durations = pastDurations(durationsHistory, plan.name);
   let jobs: Job[] = allJobs;
   let shardInfo: NightlyRecord['shard'];
   if (opts.shard) {

@@ -300,11 +300,19 @@ export function applyKnownIssues(
   issues: readonly KnownIssue[],
   outputs: ReadonlyMap<string, string> = new Map(),
 ): void {
-  const outputOf = (t: SubtestResult): string =>
-    r.programs
-      .filter((p) => producedBy(t, p))
-      .map((p) => outputs.get(p.outputFile) ?? '')
-      .join('\n');
+  // Joined once per program and backing: every output issue and failing subtest of it reuse it.
+  const joined = new Map<string, string>();
+  const outputOf = (t: SubtestResult): string => {
+    const key = `${t.program}\0${t.backing ?? ''}`;
+    const text =
+      joined.get(key) ??
+      r.programs
+        .filter((p) => producedBy(t, p))
+        .map((p) => outputs.get(p.outputFile) ?? '')
+        .join('\n');
+    joined.set(key, text);
+    return text;
+  };
   const outcomes: KnownIssueOutcome[] = [];
   for (const k of issues.filter((i) => kernelInScope(i, r))) {
     const where: string[] = [];
