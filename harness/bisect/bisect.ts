@@ -601,11 +601,8 @@ function foundOf(p: BisectProgress): NonNullable<BisectState['found']> {
 async function ensureWorktree(userGit: Git, path: string, rev: string): Promise<{ git: Git; fresh: boolean }> {
   if (await exists(join(path, '.git'))) {
     const wt = new Git(path);
-    const [a, b] = await Promise.all([
-      wt.exec(['rev-parse', '--path-format=absolute', '--git-common-dir']),
-      userGit.exec(['rev-parse', '--path-format=absolute', '--git-common-dir']),
-    ]);
-    if (a.stdout.trim() !== b.stdout.trim())
+    const [a, b] = await Promise.all([wt.commonDirIfRepo(), userGit.commonDirIfRepo()]);
+    if (a === undefined || a !== b)
       throw new UsageError(`${path} is a checkout of another repository: pass a different --worktree`);
     return { git: wt, fresh: false };
   }

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exists } from '../util/fsutil.js';
-import { gitReason, type Git } from '../vcs/git.js';
+import { gitReason, treeWithGitDir, type Git } from '../vcs/git.js';
 import { tail } from '../util/proc.js';
 import { runMaybeSandboxed, treeSandbox } from '../util/sandbox.js';
 import { addressKey, parseAddress, type MailAddress } from '../util/rfc5322.js';
@@ -58,7 +58,7 @@ async function maintainersOf(git: Git, tree: string, rev: string): Promise<{ peo
       'perl',
       [script, '--no-git', '--no-git-fallback', '--no-rolestats', file],
       { cwd: tree, timeoutMs: GET_MAINTAINER_TIMEOUT_MS, allowFailure: true },
-      await treeSandbox(tree, [], [file]),
+      treeSandbox(await treeWithGitDir(tree), [], [file]),
     );
     if (r.exitCode !== 0 || r.timedOut) {
       const why = r.timedOut ? `timed out after ${GET_MAINTAINER_TIMEOUT_MS / 1000} s` : `exit ${r.exitCode}`;

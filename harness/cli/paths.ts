@@ -198,12 +198,8 @@ async function cannotOpen(file: string): Promise<string | undefined> {
 
 /** A checkout faultline adds a linked worktree to: git writes the worktree's entry in its git directory. */
 async function gitDirProblem(dir: string): Promise<string | undefined> {
-  const r = await new Git(dir).exec(['rev-parse', '--path-format=absolute', '--git-common-dir'], {
-    allowFailure: true,
-    timeoutMs: 30_000,
-  });
-  if (r.exitCode !== 0) return ' is not a git checkout';
-  const common = r.stdout.trim();
+  const common = await new Git(dir, { timeoutMs: 30_000 }).commonDirIfRepo();
+  if (common === undefined) return ' is not a git checkout';
   const why = await notWritable(common);
   return why
     ? `: its git directory ${common} is not writable (${why}), and a linked worktree is registered there`

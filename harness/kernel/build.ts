@@ -6,7 +6,7 @@ import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../u
 import { cacheRoot, exists, isInside, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
 import { log } from '../util/log.js';
-import { Git } from '../vcs/git.js';
+import { Git, treeWithGitDir } from '../vcs/git.js';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
 import type { JSONSchemaType } from 'ajv';
 import {
@@ -806,7 +806,7 @@ async function buildSandbox(plan: BuildPlan): Promise<SandboxSpec | undefined> {
   const ccache = plan.useCcache ? [plan.ccacheDir] : [];
   const readOnlyCcache = plan.opts.ccacheReadOnly === true;
   return treeSandbox(
-    plan.src,
+    await treeWithGitDir(plan.src),
     [plan.obj, ...(readOnlyCcache ? [] : ccache)],
     [...worktree, ...inputs, ...(readOnlyCcache ? ccache : [])],
   );

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { log } from '../util/log.js';
 import { requireTool, run, tail } from '../util/proc.js';
 import { runMaybeSandboxed, treeSandbox, type SandboxSpec } from '../util/sandbox.js';
+import { treeWithGitDir } from '../vcs/git.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { lazyValidator, readJsonFile } from '../util/schema.js';
 import { fillCacheEntry } from '../util/lock.js';
@@ -269,7 +270,7 @@ export async function installUapiHeaders(tree: string, logFile: string, sandbox 
   return fillCacheEntry(`uapi-headers-${key}`, `the uapi headers ${key}`, {
     cached: async () => ((await exists(join(dir, '.complete'))) ? hdr : undefined),
     fill: async () => {
-      await headersInstall(tree, dir, hdr, logFile, sandbox ? await treeSandbox(tree, [dir]) : undefined);
+      await headersInstall(tree, dir, hdr, logFile, sandbox ? treeSandbox(await treeWithGitDir(tree), [dir]) : undefined);
       return hdr;
     },
   });

@@ -6,6 +6,7 @@ import { cacheDir, exists, sha256, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { requireTool, run } from '../util/proc.js';
 import { runMaybeSandboxed, treeSandbox, type SandboxSpec } from '../util/sandbox.js';
+import { treeWithGitDir } from '../vcs/git.js';
 import { fillCacheEntry } from '../util/lock.js';
 import {
   CFLAGS,
@@ -232,7 +233,7 @@ async function buildMmInto(tree: string, dir: string): Promise<MmBuild> {
     includes: ['-I', root, '-isystem', join(hdr, 'include'), '-isystem', join(root, 'tools', 'include', 'uapi')],
     logFile,
     // The entry (staged sources, bin/) is all it writes; it reads the headers installed for it.
-    sandbox: await treeSandbox(tree, [dir], [hdr]),
+    sandbox: treeSandbox(await treeWithGitDir(tree), [dir], [hdr]),
   };
   await mkdir(env.bin, { recursive: true });
   const programs: SelftestProgram[] = [];

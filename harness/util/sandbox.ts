@@ -109,19 +109,14 @@ export async function runMaybeSandboxed(
 }
 
 /**
- * The sandbox of a build of `tree`: it reads the tree and its git directory (kbuild's
- * setlocalversion asks git for the release string; a worktree's lives in its repository) and
- * writes only `writable`.
+ * The sandbox of a build of `tree`: it reads the tree and its git directory, when it has one
+ * (kbuild's setlocalversion asks git for the release string; a worktree's lives in its
+ * repository: vcs/ finds it), and writes only `writable`.
  */
-export async function treeSandbox(
-  tree: string,
+export function treeSandbox(
+  tree: { dir: string; gitDir: string | undefined },
   writable: readonly string[],
   readable: readonly string[] = [],
-): Promise<SandboxSpec> {
-  const r = await run('git', ['-C', tree, 'rev-parse', '--path-format=absolute', '--git-common-dir'], {
-    timeoutMs: 60_000,
-    allowFailure: true,
-  });
-  const gitDir = r.exitCode === 0 ? r.stdout.trim() : '';
-  return { writable, readable: [tree, ...(gitDir ? [gitDir] : []), ...readable] };
+): SandboxSpec {
+  return { writable, readable: [tree.dir, ...(tree.gitDir !== undefined ? [tree.gitDir] : []), ...readable] };
 }

@@ -271,6 +271,12 @@ export class Git {
     return this.out(['rev-parse', '--path-format=absolute', '--git-common-dir']);
   }
 
+  /** The repository's git directory, or undefined for a tree that is no git checkout (an unpacked source). */
+  async commonDirIfRepo(): Promise<string | undefined> {
+    const r = await this.exec(['rev-parse', '--path-format=absolute', '--git-common-dir'], { allowFailure: true });
+    return r.exitCode === 0 ? r.stdout.trim() || undefined : undefined;
+  }
+
   /**
    * A worktree kept at `path` across uses (a build cache's), detached at `rev`: checked out in
    * place, so make finds unchanged files unchanged, and cleaned of untracked files except the
@@ -414,6 +420,11 @@ async function realParent(p: string): Promise<string> {
 }
 
 /** The lines of git's output that say why it failed (error:/fatal:/patch failed), one line. */
+/** A tree as a sandbox sees it: its directory and its repository's git directory (none for an unpacked source). */
+export async function treeWithGitDir(dir: string): Promise<{ dir: string; gitDir: string | undefined }> {
+  return { dir, gitDir: await new Git(dir, { readOnly: true }).commonDirIfRepo() };
+}
+
 export function gitReason(r: Pick<RunResult, 'all' | 'stderr'>): string {
   const lines = (r.all || r.stderr)
     .split('\n')
