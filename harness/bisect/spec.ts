@@ -78,7 +78,7 @@ export function parseQuantity(text: string, flag: string): Quantity {
 }
 
 /** A metric value in ns when its unit is a time unit; undefined when it is not. */
-function metricToNs(value: number, unit: string): number | undefined {
+export function metricToNs(value: number, unit: string): number | undefined {
   const scale = TIME_UNITS[unit.trim().toLowerCase()];
   return scale === undefined ? undefined : value * scale;
 }

@@ -15,9 +15,8 @@ import {
   type TestSpec,
 } from '../bisect/spec.js';
 import type { BisectRecord, RunPolicy, StepTester } from '../bisect/types.js';
-import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
+import { kernelRevisionTester, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
 import { DEFAULT_BACKINGS } from '../run/request.js';
-import { RevisionTester } from '../revision/tester.js';
 import { allSuites, suiteByName } from '../suites/registry.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { cacheDir, exists } from '../util/fsutil.js';
@@ -257,7 +256,7 @@ export function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string):
     // Bisect applies only the lists it is given: the failure bisected may well be a known one.
     knownIssues: knownIssueFiles(a['known-issues'], undefined),
   });
-  const revision = new RevisionTester(new KernelBuilder(k.build), new GuestRunner(k.run));
+  const revision = kernelRevisionTester(k.build, k.run);
   return new JudgedTester(revision, (record) => judgeRun(spec, record));
 }
 

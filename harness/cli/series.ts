@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import type { BootableKernel } from '../kernel/bootable.js';
 import { CommandBuilder, CommandRunner } from '../revision/command.js';
-import { GuestRunner, KernelBuilder } from '../revision/kernel.js';
+import { kernelRevisionTester } from '../revision/kernel.js';
 import { RevisionTester } from '../revision/tester.js';
 import { DEFAULT_BACKINGS } from '../run/request.js';
 import { formatSeriesReport } from '../series/report.js';
@@ -68,10 +68,7 @@ export function kernelTester(a: SeriesArgs, resultsDir: string): RevisionTester<
     // As `faultline run`: a failure a known issue explains is no regression of the series.
     knownIssues: knownIssueFiles(a['known-issues'], SHIPPED_KNOWN_ISSUES),
   });
-  return new RevisionTester<BootableKernel>(
-    new KernelBuilder(k.build, { warningBaseline: true }),
-    new GuestRunner(k.run),
-  );
+  return kernelRevisionTester(k.build, k.run, { warningBaseline: true });
 }
 
 export const seriesCommand: CommandModule<object, SeriesArgs> = {

@@ -17,16 +17,15 @@
  * two kernels to compile after the shared ccache had been emptied.
  */
 import t, { type Test } from 'tap';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runNightly, type NightlyOutcome } from '../nightly/nightly.js';
-import { readPlan } from '../nightly/plan.js';
+import type { NightlyOutcome } from '../nightly/nightly.js';
 import { readBisectRecord } from '../bisect/record.js';
 import { readRunRecord } from '../results/record.js';
 import { exists } from '../util/fsutil.js';
-import { run, which } from '../util/proc.js';
+import { which } from '../util/proc.js';
 import { ensureKernelTestRepo, type KernelTestRepo } from '../testkit/kernel-repo.js';
+import { movingTree, type MovingTree } from '../testkit/moving-tree.js';
 
 // Measured: 132-193 s with its builds cached, 37 min the first time (two kernels compiled); the deadline is above the slowest figure.
 t.setTimeout(50 * 60_000);
@@ -34,56 +33,22 @@ t.setTimeout(50 * 60_000);
 const qemu = await which('qemu-system-x86_64');
 const ZEROPAGE = 'uffd-unit-tests/zeropage/anon';
 
-/** A clone sharing the test repository's objects (its branch moves, the cached repository's refs do not) and the plan. */
-async function movingTree(t: Test, k: KernelTestRepo) {
-  const root = await mkdtemp(join(tmpdir(), 'faultline-e2e-culprit-'));
-  const tree = join(root, 'linux');
-  const git = (args: string[]) => run('git', ['-C', tree, ...args], { timeoutMs: 10 * 60_000 });
-  const worktrees = async (): Promise<string[]> =>
-    (await git(['worktree', 'list', '--porcelain'])).stdout
-      .split('\n')
-      .filter((l) => l.startsWith('worktree '))
-      .map((l) => l.slice('worktree '.length));
-  // The kernel build checks a ref out in a cached worktree per repository: this clone's goes with it.
-  t.teardown(async () => {
-    if (process.env['FAULTLINE_KEEP_E2E']) return;
-    for (const w of await worktrees().catch(() => [])) if (w !== tree) await rm(w, { recursive: true, force: true });
-    await rm(root, { recursive: true, force: true });
-  });
-  await run('git', ['clone', '--quiet', '--shared', '--no-checkout', k.repo, tree], { timeoutMs: 10 * 60_000 });
-  const planFile = join(root, 'plan.yaml');
-  await writeFile(
-    planFile,
-    [
-      'name: culprit-e2e',
-      'kernels:',
-      `  - { name: mm, tree: ${JSON.stringify(tree)}, ref: mm, config_base: tinyconfig, kconfig: [minimal, uffd] }`,
+/** The test repository's moving clone and the plan: anon, the quick uffd suite's zeropage, one run per step. */
+async function culpritTree(t: Test, k: KernelTestRepo): Promise<MovingTree> {
+  const m = await movingTree(k.repo, {
+    name: 'culprit-e2e',
+    planLines: [
       'backings: [anon]',
       'suites: [uffd]',
       'filter: zeropage',
       'quick: true',
       'retries: 0',
       'bisect: { max_minutes: 60, runs: 1 }',
-      '',
-    ].join('\n'),
-  );
-  const plan = await readPlan(planFile);
-  /** One night with the branch moved to `commit`. */
-  const night = async (id: string, commit: string): Promise<NightlyOutcome> => {
-    await git(['branch', '--force', 'mm', commit]);
-    const t1 = Date.now();
-    const out = await runNightly({
-      planFile,
-      plan,
-      resultsRoot: join(root, 'results'),
-      nightlyId: id,
-      parallel: 1,
-      print: false,
-    });
-    t.comment(`${id}: ${((Date.now() - t1) / 1000).toFixed(0)} s`);
-    return out;
-  };
-  return { root, tree, worktrees, night };
+    ],
+    onNight: (id, ms) => t.comment(`${id}: ${(ms / 1000).toFixed(0)} s`),
+  });
+  t.teardown(() => (process.env['FAULTLINE_KEEP_E2E'] ? undefined : m.cleanup()));
+  return m;
 }
 
 /** Night 2: the regression bisected to the culprit, verified, with its mail and command. */
@@ -178,7 +143,7 @@ t.test(
   async (t) => {
     const t0 = Date.now();
     const k = await ensureKernelTestRepo();
-    const { root, tree, worktrees, night } = await movingTree(t, k);
+    const { root, repo: tree, worktrees, night } = await culpritTree(t, k);
 
     const n1 = await night('night-1', k.commits.warning);
     t.equal(n1.exitCode, 0, `night 1 passes (${n1.summary})`);

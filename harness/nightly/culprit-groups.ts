@@ -1,13 +1,14 @@
 /**
  * Which of a night's regressions become bisects (issue 23): each pass -> fail/error (the
- * comparison already set flaky ones apart) and each new splat on a tree kernel whose baseline
- * night tested another commit. Regressions sharing kernel, config and commit window are one group,
- * bisected once on its strongest signal: a splat title before a test failure. A group an earlier
+ * comparison already set flaky ones apart), each new splat and each significant metric regression
+ * on a tree kernel whose baseline night tested another commit. Regressions sharing kernel, config and commit window are one group,
+ * bisected once on its strongest signal: a splat title, then a test failure, then a metric. A group an earlier
  * night of the plan already bisected (same signal, same window), or a failure that an earlier
  * culprit still explains, is not bisected again.
  */
-import type { Comparison } from '../analysis/compare.js';
-import { nightlyContext } from '../history/index.js';
+import type { Comparison, MetricChange } from '../analysis/compare.js';
+import { evaluateRecord, metricToNs, parseMetricSpec, type MetricSpec } from '../bisect/spec.js';
+import { nightlyContext, runEntries, type HistoryEntry } from '../history/index.js';
 import type { BisectSignal, LoadedJob, NightlyBisect, NightlyRecord } from '../results/nightly.js';
 
 /** A regex for a splat title on other builds: hex and decimal numbers (addresses, offsets, pids) loosened. */
@@ -15,41 +16,165 @@ export function splatTitlePattern(title: string): string {
   return title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/(?:0x)?[0-9a-f]*\d[0-9a-f]*/g, '[0-9a-fx]+');
 }
 
-/** A regression group to bisect: NightlyBisect before its outcome. */
-export type RegressionGroup = Omit<NightlyBisect, 'outcome'>;
+/** One regression of a group and the job that showed it: bisected alone, it runs that job's suite, backing and guest RAM. */
+export interface GroupMember {
+  signal: BisectSignal;
+  job: Pick<LoadedJob['job'], 'backing' | 'suite' | 'guestRam'>;
+}
+
+/** A regression group to bisect: NightlyBisect before its outcome, with its members (not recorded). */
+export type RegressionGroup = Omit<NightlyBisect, 'outcome'> & { members: GroupMember[] };
+
+/** One member as a group of its own (its own signal, suite, backing and guest RAM), same window. */
+export function memberGroup(group: RegressionGroup, m: GroupMember): RegressionGroup {
+  const { backing, suite, guestRam } = m.job;
+  return { ...group, backing, suite, guestRam, signal: m.signal, signals: [m.signal], members: [m] };
+}
 
 /** One regression found in tonight's comparison, with the job that showed it. */
 interface Found {
   job: LoadedJob['job'];
   signal: BisectSignal;
+  /** The baseline night passed the test (else the last night that did is the good end). */
+  baselinePassed: boolean;
 }
 
-/** The job of tonight that showed a failing subtest in this comparison context. */
+/** An earlier night with the commit it tested for a kernel. */
+export interface GoodNight {
+  nightlyId: string;
+  commit: string;
+}
+
+/** The last earlier night that passed a test on a job's kernel, config, guest RAM and backing. */
+export type LastPassingNight = (job: LoadedJob['job'], testId: string) => GoodNight | undefined;
+
+/**
+ * The last passing night from the history index's run entries of the plan's earlier nights
+ * (newest first) and those nights' records (the commit each tested).
+ */
+export function lastPassingNightIn(
+  history: readonly HistoryEntry[],
+  nights: readonly Pick<NightlyRecord, 'nightlyId' | 'planName' | 'commits'>[],
+): LastPassingNight {
+  const byId = new Map(nights.map((n) => [n.nightlyId, n]));
+  const runs = runEntries(history)
+    .filter((r) => r.nightlyId !== undefined && byId.has(r.nightlyId))
+    .sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+  return (job, testId) => {
+    for (const r of runs) {
+      if (r.kernelName !== job.kernel || r.config !== job.config || r.guestRam !== job.guestRam) continue;
+      if (!r.backings.includes(job.backing) || !r.tests.some(([id, st]) => id === testId && st === 'pass')) continue;
+      const commit = byId.get(r.nightlyId ?? '')?.commits?.[job.kernel];
+      if (commit !== undefined) return { nightlyId: r.nightlyId ?? '', commit };
+    }
+    return undefined;
+  };
+}
+
+/** The job of tonight that showed a failing subtest, not known, in this comparison context. */
 function jobOfTest(runs: readonly LoadedJob[], context: string, id: string): LoadedJob['job'] | undefined {
   return runs.find(
     (r) =>
       nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === context &&
-      r.record.subtests.some((s) => s.id === id && (s.status === 'fail' || s.status === 'error')),
+      r.record.subtests.some((s) => s.id === id && (s.status === 'fail' || s.status === 'error') && !s.known),
   )?.job;
 }
 
-/** Tonight's regressions, each with its job: new splats first (the strongest signal), then failing tests. */
+/** The job of tonight whose run measured this subtest in this comparison context. */
+function jobOfMetric(runs: readonly LoadedJob[], context: string, id: string): LoadedJob['job'] | undefined {
+  return runs.find(
+    (r) =>
+      nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === context &&
+      r.record.subtests.some((s) => s.id === id),
+  )?.job;
+}
+
+/**
+ * A slowed (or lowered) metric as a bisect signal: a revision is bad when its value lies beyond
+ * the geometric mean of the baseline's median and tonight's, on tonight's side of it.
+ */
+function metricSignal(c: MetricChange): BisectSignal {
+  return {
+    kind: 'metric',
+    id: `${c.id}/${c.metric}`,
+    threshold: {
+      direction: c.direction === 'lower-is-better' ? 'above' : 'below',
+      value: quantityText(Math.sqrt(c.medianBase * c.medianHead), c.unit),
+    },
+  };
+}
+
+/** A threshold as --above/--below read it: 3 significant digits, a time in the unit that suits it (567us). */
+function quantityText(value: number, unit: string): string {
+  const ns = metricToNs(value, unit);
+  if (ns === undefined) return String(Number(value.toPrecision(3)));
+  const [scale, name] = ns >= 1e9 ? [1e9, 's'] : ns >= 1e6 ? [1e6, 'ms'] : ns >= 1e3 ? [1e3, 'us'] : [1, 'ns'];
+  return `${Number((ns / scale).toPrecision(3))}${name}`;
+}
+
+/** A metric signal as `faultline bisect --metric` parses it. */
+export function metricSpecOf(signal: BisectSignal): MetricSpec {
+  const [program, ...path] = signal.id.split('/');
+  const t = signal.threshold ?? { direction: 'above', value: 'missing' };
+  return parseMetricSpec(`${program ?? ''}:${path.join('/')}`, { [t.direction]: t.value });
+}
+
+/**
+ * Tonight's regressions, each with its job, strongest first: new splats, then failing tests,
+ * then metrics that moved significantly and beyond the comparison's threshold.
+ */
 function regressionsOf(comparison: Comparison, runs: readonly LoadedJob[]): Found[] {
   const out: Found[] = [];
   for (const s of comparison.newSplats) {
     const job = runs.find((r) => r.record.runId === s.runId)?.job;
-    if (job) out.push({ job, signal: { kind: 'splat', id: s.title } });
+    if (job) out.push({ job, signal: { kind: 'splat', id: s.title }, baselinePassed: true });
   }
   for (const c of comparison.regressions) {
     if (c.flakyBecause !== undefined || c.known !== undefined) continue;
     const job = jobOfTest(runs, c.context, c.id);
-    if (job) out.push({ job, signal: { kind: 'test', id: c.id } });
+    if (job) out.push({ job, signal: { kind: 'test', id: c.id }, baselinePassed: true });
+  }
+  // Failing tonight, not run by the baseline night (its job died, or the test was filtered out):
+  // a regression when an earlier night passed it (goodEndOf looks that night up).
+  for (const c of comparison.appeared) {
+    if (!c.head.every((s) => s === 'fail' || s === 'error')) continue;
+    const job = jobOfTest(runs, c.context, c.id);
+    if (job) out.push({ job, signal: { kind: 'test', id: c.id }, baselinePassed: false });
+  }
+  // The clearest change first: a bisect on it separates good from bad revisions best.
+  const metrics = comparison.metricRegressions
+    .filter((c) => c.invalidReason === undefined && c.medianBase > 0 && c.medianHead > 0)
+    .sort((a, b) => Math.abs(Math.log(b.ratio)) - Math.abs(Math.log(a.ratio)));
+  // One signal per subtest (its clearest metric): a slowed path moves its mean, minimum and
+  // percentiles together, and that is one regression, not ten.
+  const seen = new Set<string>();
+  for (const c of metrics) {
+    const subtest = `${c.context}\0${c.id}`;
+    if (seen.has(subtest)) continue;
+    seen.add(subtest);
+    const job = jobOfMetric(runs, c.context, c.id);
+    if (job) out.push({ job, signal: metricSignal(c), baselinePassed: true });
   }
   return out;
 }
 
 /**
- * Tonight's regression groups on tree kernels whose commit moved since the baseline night: one per
+ * The good end of a regression's window: the baseline night, which passed the test (or, for a
+ * splat or a metric, ran it); for a test the baseline did not run, the last earlier night that
+ * passed it ("previous good"); none when no night did (a new test failing is no regression).
+ */
+function goodEndOf(
+  f: Found,
+  baseline: Pick<NightlyRecord, 'commits' | 'nightlyId'>,
+  lastPass: LastPassingNight | undefined,
+): GoodNight | undefined {
+  if (!f.baselinePassed) return lastPass?.(f.job, f.signal.id);
+  const commit = baseline.commits?.[f.job.kernel];
+  return commit === undefined ? undefined : { nightlyId: baseline.nightlyId, commit };
+}
+
+/**
+ * Tonight's regression groups on tree kernels whose commit moved since the good night: one per
  * kernel, config and window, its first (strongest) regression as the signal the bisect tests.
  */
 export function regressionGroups(
@@ -57,16 +182,20 @@ export function regressionGroups(
   tonight: Pick<NightlyRecord, 'commits'>,
   baseline: Pick<NightlyRecord, 'commits' | 'nightlyId'>,
   runs: readonly LoadedJob[],
+  lastPass?: LastPassingNight,
 ): RegressionGroup[] {
   const groups = new Map<string, RegressionGroup>();
-  for (const { job, signal } of regressionsOf(comparison, runs)) {
+  for (const found of regressionsOf(comparison, runs)) {
+    const { job, signal } = found;
     const bad = tonight.commits?.[job.kernel];
-    const good = baseline.commits?.[job.kernel];
-    if (bad === undefined || good === undefined || good === bad) continue;
-    const key = `${job.kernel}\0${job.config}\0${good}\0${bad}`;
+    const good = goodEndOf(found, baseline, lastPass);
+    if (bad === undefined || good === undefined || good.commit === bad) continue;
+    const key = `${job.kernel}\0${job.config}\0${good.commit}\0${bad}`;
     const g = groups.get(key);
     if (g) {
-      if (!g.signals.some((s) => s.kind === signal.kind && s.id === signal.id)) g.signals.push(signal);
+      if (g.signals.some((s) => s.kind === signal.kind && s.id === signal.id)) continue;
+      g.signals.push(signal);
+      g.members.push({ signal, job });
       continue;
     }
     groups.set(key, {
@@ -77,9 +206,10 @@ export function regressionGroups(
       suite: job.suite,
       signal,
       signals: [signal],
-      good,
+      good: good.commit,
       bad,
-      goodNight: baseline.nightlyId,
+      goodNight: good.nightlyId,
+      members: [{ signal, job }],
     });
   }
   return [...groups.values()];
@@ -112,7 +242,7 @@ export function alreadyBisected(group: RegressionGroup, earlier: readonly Earlie
 }
 
 /** A group an earlier night bisected, as tonight's entry: "failing since night X, culprit Y". */
-export function knownEntry(group: RegressionGroup, earlier: EarlierBisect): NightlyBisect {
+export function knownEntry(group: Omit<NightlyBisect, 'outcome'>, earlier: EarlierBisect): NightlyBisect {
   const b = earlier.bisect;
   const { kernel, config, guestRam, backing, suite, signal, signals, good, bad, goodNight } = group;
   return {
@@ -132,7 +262,9 @@ function stillFailing(runs: readonly LoadedJob[], b: NightlyBisect): boolean {
       r.job.config === b.config &&
       (b.signal.kind === 'test'
         ? r.record.subtests.some((s) => s.id === b.signal.id && (s.status === 'fail' || s.status === 'error'))
-        : r.record.splats.some((s) => s.title === b.signal.id)),
+        : b.signal.kind === 'metric'
+          ? evaluateRecord(metricSpecOf(b.signal), r.record).kind === 'fail'
+          : r.record.splats.some((s) => s.title === b.signal.id)),
   );
 }
 

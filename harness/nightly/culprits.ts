@@ -1,7 +1,7 @@
 /**
  * The culprit loop (plan `bisect:`): after the night's jobs and comparison, each new regression
  * group (culprit-groups.ts) becomes one in-process `faultline bisect` (harness/bisect, as the
- * command runs it) between the baseline night's commit and tonight's, inside the time budget.
+ * command runs it) between the last good night's commit and tonight's, inside the time budget.
  * Its outcome goes into nightly.json, its culprit mail into the night's directory. A bisect that
  * cannot conclude says why; it never changes the night's own verdict.
  */
@@ -22,8 +22,7 @@ import {
   type TreePlanKernel,
 } from '../results/nightly.js';
 import type { HistoryEntry } from '../history/index.js';
-import { GuestRunner, KernelBuilder, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
-import { RevisionTester } from '../revision/tester.js';
+import { kernelRevisionTester, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
 import type { AccelRequest } from '../run/request.js';
 import { FaultlineError, errorMessage } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
@@ -36,25 +35,39 @@ import {
   alreadyBisected,
   earlierBisects,
   knownEntry,
+  lastPassingNightIn,
+  memberGroup,
+  metricSpecOf,
   persistentFailures,
   regressionGroups,
   signatureOf,
   splatTitlePattern,
+  type GroupMember,
   type RegressionGroup,
 } from './culprit-groups.js';
 import { timeoutFor } from './plan.js';
 
+/** A group as recorded: what a bisect of it needs (window, signal, the job it runs). */
+type BisectWindow = Omit<NightlyBisect, 'outcome'>;
+
 /** The bisect ran past the plan's `max_minutes:` (thrown by the tester, before the next build). */
 class BudgetSpent extends Error {}
 
-/** A tester that refuses to start another step once the budget is spent. */
-function budgeted(inner: StepTester, deadline: number, minutes: number): StepTester {
+/**
+ * A tester inside the budget: it starts no step once the budget is spent, and a step that ends
+ * past it (its build and guest timeouts are cut to the deadline, testerOf) gives no verdict: a run
+ * cut short by the budget must not be judged.
+ */
+export function budgeted(inner: StepTester, deadline: number, minutes: number): StepTester {
+  const spent = (when: string) =>
+    new BudgetSpent(`the bisect budget of ${minutes} min (bisect: max_minutes) ran out ${when}`);
   return {
     describe: () => inner.describe(),
-    test: (rev, worktree, req) => {
-      if (Date.now() > deadline)
-        throw new BudgetSpent(`the bisect budget of ${minutes} min (bisect: max_minutes) ran out`);
-      return inner.test(rev, worktree, req);
+    test: async (rev, worktree, req) => {
+      if (Date.now() > deadline) throw spent(`before ${req.label}`);
+      const outcome = await inner.test(rev, worktree, req);
+      if (Date.now() > deadline) throw spent(`during ${req.label}`);
+      return outcome;
     },
   };
 }
@@ -62,6 +75,7 @@ function budgeted(inner: StepTester, deadline: number, minutes: number): StepTes
 /** What the bisect tests: the splat's title (digits and addresses loosened) or the failing subtest. */
 function specOf(group: Pick<RegressionGroup, 'signal' | 'suite'>, plan: Pick<Plan, 'programs'>): TestSpec {
   if (group.signal.kind === 'splat') return parseSplatSpec(splatTitlePattern(group.signal.id));
+  if (group.signal.kind === 'metric') return metricSpecOf(group.signal);
   const [program, ...path] = group.signal.id.split('/');
   if (group.suite === PROGRAM_JOB && program !== undefined && path.length === 0)
     return parseProgramSpec(plan.programs ?? []);
@@ -71,14 +85,14 @@ function specOf(group: Pick<RegressionGroup, 'signal' | 'suite'>, plan: Pick<Pla
 /** The guest runs of each step: the failing job's suite (or programs) on its backing and guest RAM, as the night ran it. */
 function runSettingsOf(
   plan: Plan,
-  group: RegressionGroup,
+  group: BisectWindow,
   spec: TestSpec,
   resultsRoot: string,
   accel: AccelRequest,
 ): RunSettings {
   const programs = group.suite === PROGRAM_JOB ? (plan.programs ?? []) : [];
   // A test spec runs its own test alone, as `faultline bisect --test` does; a splat the plan's filter.
-  const filter = spec.kind === 'subtest' ? spec.testName : plan.filter;
+  const filter = spec.kind === 'subtest' || spec.kind === 'metric' ? spec.testName : plan.filter;
   return {
     suites: group.suite === PROGRAM_JOB ? [] : [group.suite],
     ...(programs.length ? { programs } : {}),
@@ -104,10 +118,11 @@ function runSettingsOf(
 function testerOf(
   plan: Plan,
   kernel: TreePlanKernel,
-  group: RegressionGroup,
+  group: BisectWindow,
   spec: TestSpec,
   dir: string,
   accel: AccelRequest,
+  deadline: number,
 ): StepTester {
   const fragments = [...kernel.kconfig, ...(plan.configs.find((c) => c.name === group.config)?.fragments ?? [])];
   const build: KernelBuildSettings = {
@@ -115,10 +130,9 @@ function testerOf(
     ...(kernel.configBase !== undefined ? { base: kernel.configBase } : {}),
     progress: 'plain',
   };
-  const revision = new RevisionTester(
-    new KernelBuilder(build),
-    new GuestRunner(runSettingsOf(plan, group, spec, join(dir, 'runs'), accel)),
-  );
+  const revision = kernelRevisionTester(build, runSettingsOf(plan, group, spec, join(dir, 'runs'), accel), {
+    deadline,
+  });
   return new JudgedTester(revision, (record) => judgeRun(spec, record));
 }
 
@@ -126,7 +140,7 @@ function testerOf(
 function bisectCommand(
   plan: Plan,
   kernel: TreePlanKernel,
-  group: RegressionGroup,
+  group: BisectWindow,
   spec: TestSpec,
 ): { cwd: string; argv: string[] } {
   const fragments = [...kernel.kconfig, ...(plan.configs.find((c) => c.name === group.config)?.fragments ?? [])];
@@ -141,7 +155,9 @@ function bisectCommand(
         ]
       : spec.kind === 'program'
         ? (plan.programs ?? []).flatMap((p) => ['--program', p])
-        : ['--test', spec.text];
+        : spec.kind === 'metric'
+          ? ['--metric', ...spec.text.split(' ')]
+          : ['--test', spec.text];
   const argv = [
     'faultline',
     'bisect',
@@ -157,22 +173,38 @@ function bisectCommand(
     kernel.configBase ?? 'defconfig',
     ...(fragments.length ? ['--kconfig', fragments.join(',')] : []),
     ...(plan.quick ? [] : ['--no-quick']),
-    '--runs',
-    String(plan.bisect?.runs ?? 1),
+    ...policyFlags(policyOf(plan.bisect?.runs ?? 1, spec)),
     '--verify-revert',
   ];
   return { cwd: process.cwd(), argv };
 }
 
-/** The bisect policy of `bisect: runs: N`: every step, both endpoints, the culprit and its parent run N times. */
-function policyOf(runs: number): RunPolicy {
-  return { ...DEFAULT_POLICY, mode: 'fixed', runs, endpointRuns: runs, failThreshold: 1 };
+/**
+ * The bisect policy of `bisect: runs: N`: every step, both endpoints, the culprit and its parent
+ * run N times; one failure makes a revision bad. A latency is judged on at least 3 runs, bad when
+ * most are beyond the threshold: one run of a loaded host's guest can be slow by a scheduler tick
+ * or two, and must not make a good revision bad.
+ */
+function policyOf(runs: number, spec: TestSpec): RunPolicy {
+  const n = spec.kind === 'metric' ? Math.max(runs, 3) : runs;
+  const failThreshold = spec.kind === 'metric' ? Math.floor(n / 2) + 1 : 1;
+  return { ...DEFAULT_POLICY, mode: 'fixed', runs: n, endpointRuns: n, failThreshold };
 }
 
-/** A short directory name for a group's bisect: the signal, then the window. */
-function bisectDirName(group: RegressionGroup, index: number): string {
+/** A fixed policy as `faultline bisect` flags (its endpoint runs default to --runs). */
+function policyFlags(p: RunPolicy): string[] {
+  return ['--runs', String(p.runs), ...(p.failThreshold > 1 ? ['--fail-threshold', String(p.failThreshold)] : [])];
+}
+
+/** The worktree a night's bisects of one kernel share (removed when its culprit loop ends). */
+function sharedWorktree(nightDir: string, kernel: string): string {
+  return join(nightDir, 'bisects', `worktree-${kernel.replace(/[^A-Za-z0-9_.-]+/g, '_')}`);
+}
+
+/** A short directory name for a group's bisect: its label, the signal, then the window. */
+function bisectDirName(group: Omit<NightlyBisect, 'outcome'>, label: string): string {
   const what = group.signal.id.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 60);
-  return `${index + 1}-${group.kernel}-${what}-${group.good.slice(0, 8)}..${group.bad.slice(0, 8)}`;
+  return `${label}-${group.kernel}-${what}-${group.good.slice(0, 8)}..${group.bad.slice(0, 8)}`;
 }
 
 export interface CulpritLoopContext {
@@ -210,19 +242,29 @@ function outcomeOf(rec: BisectRecord): Pick<NightlyBisect, 'outcome' | 'reason' 
   return { outcome: 'inconclusive', reason: rec.refusal ?? `bisect ended ${rec.outcome}` };
 }
 
-/** Bisect one group; every way it can end is an outcome (only a bug in the harness propagates). */
-async function bisectGroup(ctx: CulpritLoopContext, group: RegressionGroup, index: number): Promise<NightlyBisect> {
+/**
+ * Bisect one group (its window, its signal); every way it can end is an outcome (only a bug in the
+ * harness propagates). `check`: a culprit's check against another signal (window culprit^..culprit,
+ * no revert, no mail).
+ */
+async function bisectGroup(
+  ctx: CulpritLoopContext,
+  { members: _members, ...group }: RegressionGroup,
+  label: string,
+  check = false,
+): Promise<NightlyBisect> {
   const { plan } = ctx;
   const kernel = plan.kernels.find((k): k is TreePlanKernel => k.kind === 'tree' && k.name === group.kernel);
   const budget = plan.bisect;
   if (!kernel || !budget)
     return { ...group, outcome: 'inconclusive', reason: `kernel ${group.kernel} is not a tree kernel of the plan` };
-  const resultsDir = join(ctx.dir, 'bisects', bisectDirName(group, index));
+  const resultsDir = join(ctx.dir, 'bisects', bisectDirName(group, label));
   const spec = specOf(group, plan);
   const t0 = Date.now();
+  const deadline = t0 + budget.maxMinutes * 60_000;
   const tester = budgeted(
-    testerOf(plan, kernel, group, spec, resultsDir, ctx.accel ?? 'auto'),
-    t0 + budget.maxMinutes * 60_000,
+    testerOf(plan, kernel, group, spec, resultsDir, ctx.accel ?? 'auto', deadline),
+    deadline,
     budget.maxMinutes,
   );
   const base = { ...group, spec: spec.text, dir: relative(ctx.dir, resultsDir) };
@@ -237,11 +279,14 @@ async function bisectGroup(ctx: CulpritLoopContext, group: RegressionGroup, inde
         bad: group.bad,
         spec: spec.text,
         resultsDir,
-        policy: policyOf(budget.runs),
-        verifyRevert: true,
+        // One worktree per kernel for the night's bisects: its obj dir keeps the builds incremental.
+        worktree: sharedWorktree(ctx.dir, kernel.name),
+        keepWorktree: true,
+        policy: policyOf(budget.runs, spec),
+        verifyRevert: !check,
         command: bisectCommand(plan, kernel, group, spec),
         onVerifiedCulprit: async (record, worktree) => {
-          if (!record.culprit) return;
+          if (!record.culprit || check) return;
           const reportFrom = parseAddress(DEFAULT_REPORT_FROM);
           if (!reportFrom) return;
           await writeCulpritMail(
@@ -261,8 +306,6 @@ async function bisectGroup(ctx: CulpritLoopContext, group: RegressionGroup, inde
     };
   } catch (e) {
     if (!(e instanceof BudgetSpent || e instanceof BisectRefusedError || e instanceof FaultlineError)) throw e;
-    // The worktree is the user's repository's: it must not outlive an unfinished bisect.
-    await new Git(resolve(kernel.tree)).worktreeRemove(join(resultsDir, 'worktree')).catch(() => undefined);
     return {
       ...base,
       outcome: 'inconclusive',
@@ -272,13 +315,66 @@ async function bisectGroup(ctx: CulpritLoopContext, group: RegressionGroup, inde
   }
 }
 
+/**
+ * Whether a culprit explains a member's regression: bisected over culprit^..culprit, the member's
+ * test passes at the parent and fails at the culprit, each as often as the plan's runs ask.
+ */
+async function explains(
+  ctx: CulpritLoopContext,
+  member: RegressionGroup,
+  culprit: string,
+  label: string,
+): Promise<boolean> {
+  const kernel = ctx.plan.kernels.find((k) => k.kind === 'tree' && k.name === member.kernel);
+  if (kernel?.kind !== 'tree') return false;
+  const parent = await new Git(resolve(kernel.tree)).resolveCommit(`${culprit}^`).catch(() => undefined);
+  if (parent === undefined) return false;
+  const entry = await bisectGroup(ctx, { ...member, good: parent, bad: culprit }, label, true);
+  return entry.outcome === 'culprit' && entry.culprit?.hash === culprit;
+}
+
+/**
+ * One window may hold several culprits (a WARN from one commit, a slowdown from another): KernelCI
+ * bisects each regression. The group's strongest signal is bisected; each other member is then
+ * checked against that culprit, and joins its entry when the culprit explains it. The first one it
+ * does not explain is bisected over the whole window in turn, and so on. A bisect that does not
+ * conclude keeps the members left: nothing tells them apart.
+ */
+async function bisectApart(ctx: CulpritLoopContext, group: RegressionGroup, index: number): Promise<NightlyBisect[]> {
+  const out: NightlyBisect[] = [];
+  let pending = group.members;
+  for (let n = 1; pending.length > 0; n++) {
+    const [first, ...rest] = pending;
+    if (!first) break;
+    const entry = await bisectGroup(
+      ctx,
+      memberGroup(group, first),
+      pending === group.members ? `${index}` : `${index}.${n}`,
+    );
+    out.push(entry);
+    const culprit = entry.outcome === 'culprit' ? entry.culprit?.hash : undefined;
+    if (culprit === undefined) {
+      entry.signals.push(...rest.map((m) => m.signal));
+      break;
+    }
+    const left: GroupMember[] = [];
+    for (const [i, m] of rest.entries()) {
+      if (await explains(ctx, memberGroup(group, m), culprit, `${index}.${n}-check${i + 1}`))
+        entry.signals.push(m.signal);
+      else left.push(m);
+    }
+    pending = left;
+  }
+  return out;
+}
+
 /** One line per group for the night's summary. */
 export function formatBisects(bisects: readonly NightlyBisect[]): string[] {
   if (bisects.length === 0) return [];
   return [
     `culprits (${bisects.length}):`,
     ...bisects.map((b) => {
-      const what = `${b.kernel}/${b.config} ${b.signal.kind === 'splat' ? 'splat' : 'test'} ${b.signal.id}`;
+      const what = `${b.kernel}/${b.config} ${b.signal.kind} ${b.signal.id}${b.signal.threshold ? ` (${b.signal.threshold.direction} ${b.signal.threshold.value})` : ''}`;
       const culprit = b.culprit
         ? `culprit ${b.culprit.hash.slice(0, 12)} ("${b.culprit.subject}", ${b.culprit.author})`
         : '';
@@ -306,12 +402,21 @@ export interface CulpritLoopInput {
  * earlier night bisected, and failures an earlier culprit still explains, are named, not bisected.
  */
 export async function culpritLoop(ctx: CulpritLoopContext, i: CulpritLoopInput): Promise<NightlyBisect[]> {
-  const earlier = earlierBisects((await earlierNights(i.history, i.resultsRoot, i.record)).map((n) => n.record));
+  const nights = (await earlierNights(i.history, i.resultsRoot, i.record)).map((n) => n.record);
+  const earlier = earlierBisects(nights);
   const out: NightlyBisect[] = [];
-  const groups = regressionGroups(i.comparison, i.record, i.baseline, i.runs);
-  for (const [index, group] of groups.entries()) {
-    const before = alreadyBisected(group, earlier);
-    out.push(before ? knownEntry(group, before) : await bisectGroup(ctx, group, index));
+  const lastPass = lastPassingNightIn(i.history, nights);
+  const groups = regressionGroups(i.comparison, i.record, i.baseline, i.runs, lastPass);
+  try {
+    for (const [index, group] of groups.entries()) {
+      const before = alreadyBisected(group, earlier);
+      out.push(...(before ? [knownEntry(group, before)] : await bisectApart(ctx, group, index + 1)));
+    }
+  } finally {
+    // The worktrees are the user's repositories': none outlives the loop, however it ends.
+    for (const k of i.record.plan.kernels)
+      if (k.kind === 'tree' && groups.some((g) => g.kernel === k.name))
+        await new Git(resolve(k.tree)).worktreeRemove(sharedWorktree(ctx.dir, k.name)).catch(() => undefined);
   }
   const contains = async (culprit: string, commit: string): Promise<boolean> => {
     const k = i.record.plan.kernels.find((x) => x.kind === 'tree' && i.record.commits?.[x.name] === commit);

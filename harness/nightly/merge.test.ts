@@ -11,7 +11,7 @@ import { parsePlan } from './plan.js';
 import { expandJobs } from './jobs.js';
 import type { Job } from '../results/nightly.js';
 import { runNightly, type NightlyOptions } from './nightly.js';
-import { mergeNightlies } from './merge.js';
+import { mergeNightlies, mergedCommits } from './merge.js';
 import { loadNightlyRuns, readNightlyRecord } from '../results/nightly.js';
 import type { KernelPreparer } from './kernels.js';
 import { fixtureExecutor } from '../testkit/records.js';
@@ -206,4 +206,17 @@ t.test('the next night is compared with the previous one', async (t) => {
   const html = await readFile(night2.reportPath, 'utf8');
   t.match(html, /Regressions \(pass → fail\)/);
   t.match(html, /uffd-unit-tests\/minor\/hugetlb/);
+});
+
+/**
+ * A merged night's commits (what its culprit loop bisects to): from shard records captured on a
+ * moving tree (fixtures/culprit/, nights 1 and 2 at two commits of the same branch).
+ */
+t.test('merged commits: the one commit the shards agree on, none when they tested two', async (t) => {
+  const fixtures = join(import.meta.dirname, 'fixtures', 'culprit');
+  const [n1, n2] = await Promise.all(['night-1', 'night-2'].map((n) => readNightlyRecord(join(fixtures, n))));
+  if (!n1 || !n2) throw new Error('fixtures missing');
+  t.same(mergedCommits([{ rec: n2 }, { rec: n2 }]), { commits: n2.commits }, 'both shards at one commit');
+  t.same(mergedCommits([{ rec: n1 }, { rec: n2 }]), { commits: {} }, 'the branch moved between shards: none');
+  t.same(mergedCommits([{ rec: { ...n2, commits: undefined } }]), {}, 'no tree kernel with a ref: no commits');
 });

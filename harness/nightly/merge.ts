@@ -68,6 +68,8 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
     compare: opts.compare ?? true,
     ...(opts.baseline !== undefined ? { baseline: resolve(opts.baseline) } : {}),
     ...(opts.print !== undefined ? { print: opts.print } : {}),
+    // The shards compared nothing: the merged night runs the plan's culprit loop (`bisect:`).
+    bisect: {},
   });
   const code = nightlyExitCode(record, fin);
   return {
@@ -190,5 +192,27 @@ function mergedRecord(
     },
     totalJobs: jobs.length,
     jobs,
+    ...mergedCommits(inputs),
   };
+}
+
+/**
+ * The commit each tree kernel tested, when every shard that pinned one pinned the same: shards
+ * started while the branch moved tested two commits, and such a night has no one bad commit to
+ * bisect to (that kernel is left out, with a warning).
+ */
+export function mergedCommits(inputs: readonly Pick<ShardInput, 'rec'>[]): Pick<NightlyRecord, 'commits'> {
+  const seen = new Map<string, Set<string>>();
+  for (const i of inputs)
+    for (const [k, c] of Object.entries(i.rec.commits ?? {})) seen.set(k, (seen.get(k) ?? new Set()).add(c));
+  const commits: Record<string, string> = {};
+  for (const [k, cs] of seen) {
+    const [only, ...others] = [...cs];
+    if (only !== undefined && others.length === 0) commits[k] = only;
+    else
+      log.warn(
+        `merge: the shards tested kernel ${k} at ${[...cs].map((c) => c.slice(0, 12)).join(' and ')}: not bisected`,
+      );
+  }
+  return seen.size > 0 ? { commits } : {};
 }

@@ -23,12 +23,17 @@ export function renderCulprits(bisects: readonly NightlyBisect[] | undefined): s
   if (!bisects || bisects.length === 0) return '';
   const rows = bisects.map((b) => {
     const cls = b.outcome === 'inconclusive' ? 'c-flaky' : 'c-fail';
-    const signals = b.signals.map((s) => `${s.kind}: ${escapeMarkup(s.id)}`).join('<br>');
+    const signals = b.signals
+      .map((s) => {
+        const beyond = s.threshold ? ` (${s.threshold.direction} ${s.threshold.value})` : '';
+        return `${s.kind}: ${escapeMarkup(`${s.id}${beyond}`)}`;
+      })
+      .join('<br>');
     const window = `<code>${escapeMarkup(b.good.slice(0, 12))}..${escapeMarkup(b.bad.slice(0, 12))}</code>`;
     return `<tr class="${cls}"><td>${escapeMarkup(`${b.kernel}/${b.config}`)}</td><td>${signals}</td><td>${window}</td><td>${outcomeCell(b)}</td></tr>`;
   });
   return [
-    `<section id="culprits"><h2>Culprits (${bisects.length})</h2><p class="muted">Each regression group on a moving tree, bisected between the baseline night's commit and tonight's.</p>`,
+    `<section id="culprits"><h2>Culprits (${bisects.length})</h2><p class="muted">Each regression group on a moving tree, bisected between the last good night's commit and tonight's.</p>`,
     '<table id="culprits-table"><thead><tr><th>kernel</th><th>regressions</th><th>window</th><th>outcome</th></tr></thead><tbody>',
     ...rows,
     '</tbody></table></section>',

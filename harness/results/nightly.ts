@@ -143,11 +143,19 @@ export interface NightlyRecord {
   bisects?: NightlyBisect[];
 }
 
-/** What a night's bisect looked for: a new splat's title or a failing subtest id. */
+/** What a night's bisect looked for: a new splat's title, a failing subtest id, or a slowed metric. */
 export interface BisectSignal {
-  kind: 'splat' | 'test';
-  /** Splat title, or subtest id (uffd-unit-tests/zeropage/anon). */
+  kind: 'splat' | 'test' | 'metric';
+  /**
+   * Splat title, subtest id (uffd-unit-tests/zeropage/anon), or subtest id and metric name
+   * (uffd-lat/missing-copy/shmem/poll/total_p50).
+   */
   id: string;
+  /**
+   * A metric's bad side, as `faultline bisect --metric ID --above|--below THRESHOLD` takes it: the
+   * threshold lies between the baseline night's median and tonight's (their geometric mean).
+   */
+  threshold?: { direction: 'above' | 'below'; value: string };
 }
 
 /**
@@ -310,7 +318,16 @@ const jobSchema: JSONSchemaType<NightlyJobState> = {
 const signalSchema: JSONSchemaType<BisectSignal> = {
   type: 'object',
   required: ['kind', 'id'],
-  properties: { kind: { type: 'string', enum: ['splat', 'test'] }, id: str },
+  properties: {
+    kind: { type: 'string', enum: ['splat', 'test', 'metric'] },
+    id: str,
+    threshold: {
+      type: 'object',
+      nullable: true,
+      required: ['direction', 'value'],
+      properties: { direction: { type: 'string', enum: ['above', 'below'] }, value: str },
+    },
+  },
 };
 
 const bisectSchema: JSONSchemaType<NightlyBisect> = {

@@ -11,6 +11,7 @@ import { BuildBrokenError, FaultlineError, UsageError } from '../util/errors.js'
 import { sha256 } from '../util/fsutil.js';
 import { Git } from '../vcs/git.js';
 import { compiledFiles } from './command.js';
+import { RevisionTester } from './tester.js';
 import {
   ProgramCompileError,
   type BuildRequest,
@@ -29,6 +30,11 @@ const DEFAULT_KCONFIG = ['base', 'uffd'];
 const DEFAULT_CONFIG_BASE = 'defconfig';
 /** Bisect and series judge single runs under their own repetition: no reruns inside a run (a retry would hide a failure). */
 const RETRIES = 0;
+
+/** A timeout that ends by the deadline (at least a minute: a step started just before it still runs). */
+function untilDeadline(deadline: number, timeoutMs: number): number {
+  return Math.min(timeoutMs, Math.max(60_000, deadline - Date.now()));
+}
 
 /** A --program's or known-issues file's digest: the same file name with other text must not reuse cached results. */
 function digestOf(path: string): string {
@@ -51,11 +57,12 @@ export class KernelBuilder implements RevisionBuilder<BootableKernel> {
   /**
    * warningBaseline (series): the worktree's first build really runs make even when the artifacts
    * are cached: its log is the warning baseline for the patches, and it fills the worktree's obj
-   * dir so every patch build after it is incremental.
+   * dir so every patch build after it is incremental. deadline (epoch ms, a nightly's bisect
+   * budget): no make runs past it.
    */
   constructor(
     private readonly buildSettings: KernelBuildSettings,
-    private readonly o: { warningBaseline?: boolean } = {},
+    private readonly o: { warningBaseline?: boolean; deadline?: number } = {},
   ) {}
 
   describe(): string {
@@ -86,6 +93,9 @@ export class KernelBuilder implements RevisionBuilder<BootableKernel> {
         selftests: true,
         ownedTree: true,
         ...known,
+        ...(this.o.deadline !== undefined
+          ? { buildTimeoutMs: untilDeadline(this.o.deadline, this.buildSettings.buildTimeoutMs ?? 4 * 3600_000) }
+          : {}),
       });
       // A cache hit compiled nothing here: its log is the one of the make that produced the
       // artifacts (same tree, .config and compiler), which names what that make compiled.
@@ -111,7 +121,11 @@ export class KernelBuilder implements RevisionBuilder<BootableKernel> {
  * selftests, with the user's --program files compiled against the revision's own uapi headers.
  */
 export class GuestRunner implements RevisionRunner<BootableKernel> {
-  constructor(private readonly runSettings: RunSettings) {}
+  /** deadline (epoch ms, a nightly's bisect budget): no boot or suite waits past it. */
+  constructor(
+    private readonly runSettings: RunSettings,
+    private readonly o: { deadline?: number } = {},
+  ) {}
 
   /**
    * What each run runs, in words: a verdict ("passes", "no regressions") means little without the
@@ -165,8 +179,15 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
   async run(ctx: RunContext<BootableKernel>): Promise<TestedRun> {
     const k = ctx.artifact;
     if (!k) throw new FaultlineError(`internal: no kernel build for ${ctx.rev.slice(0, 12)}`);
+    const { deadline } = this.o;
     const { record, dir } = await runTests({
       ...this.runSettings,
+      ...(deadline !== undefined
+        ? {
+            timeoutSec: Math.ceil(untilDeadline(deadline, this.runSettings.timeoutSec * 1000) / 1000),
+            bootTimeoutSec: Math.ceil(untilDeadline(deadline, this.runSettings.bootTimeoutSec * 1000) / 1000),
+          }
+        : {}),
       kernel: pathSpecOf(k),
       ...(k.selftestsDir !== undefined ? { selftestsDir: k.selftestsDir } : {}),
       // The tree whose uapi headers the --program files are compiled against: this revision's
@@ -177,4 +198,22 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
     });
     return { record, dir };
   }
+}
+
+/**
+ * The kernel revision tester: builds each revision (KernelBuilder) and runs it in guests
+ * (GuestRunner). bisect, series and the nightly's culprit loop all make theirs here, from their
+ * build and run settings; `warningBaseline` (series) and `deadline` (a culprit loop's budget) as
+ * the two classes take them.
+ */
+export function kernelRevisionTester(
+  build: KernelBuildSettings,
+  run: RunSettings,
+  o: { warningBaseline?: boolean; deadline?: number } = {},
+): RevisionTester<BootableKernel> {
+  const deadline = o.deadline !== undefined ? { deadline: o.deadline } : {};
+  return new RevisionTester<BootableKernel>(
+    new KernelBuilder(build, { ...(o.warningBaseline === true ? { warningBaseline: true } : {}), ...deadline }),
+    new GuestRunner(run, deadline),
+  );
 }

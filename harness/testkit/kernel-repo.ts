@@ -13,16 +13,21 @@ import { run } from '../util/proc.js';
  * of the cached source (edits replace files, never write through a link).
  */
 
-export interface KernelPatch {
+/** A one-file test commit: its subject, the file from the tree root, and the edit. */
+export interface TestPatch {
   /** Short name used by the tests. */
-  name: 'comment' | 'warning' | 'broken' | 'fix' | 'culprit' | 'splat' | 'tail';
+  name: string;
   subject: string;
   file: string;
   /** Edit the file's text (must change it). */
   edit: (text: string) => string;
 }
 
-function replaceOnce(text: string, from: string, to: string): string {
+interface KernelPatch extends TestPatch {
+  name: 'comment' | 'warning' | 'broken' | 'fix' | 'culprit' | 'splat' | 'tail';
+}
+
+export function replaceOnce(text: string, from: string, to: string): string {
   const i = text.indexOf(from);
   if (i < 0 || text.indexOf(from, i + 1) >= 0)
     throw new Error(`test patch: '${from.slice(0, 60)}' is not unique in the file`);
@@ -130,6 +135,40 @@ export async function testRepoGit(
   return r.stdout.trim();
 }
 
+/** The commit message of a test patch. */
+function patchMessage(p: TestPatch): string {
+  return `${p.subject}\n\nTest patch '${p.name}' of faultline's kernel series/bisect end-to-end test.`;
+}
+
+/**
+ * Commit `patches` on top of `parent` in `repo` without a checkout (a scratch index: the kernel
+ * tree is never written), as the test identity on the fixed date, so the hashes are the same on
+ * every machine and a build cached by tree state is found again. Returns the commits in order.
+ */
+export async function commitOnto(repo: string, parent: string, patches: readonly TestPatch[]): Promise<string[]> {
+  const d = await mkdtemp(join(await cacheDir('tmp'), 'test-index-'));
+  const env = { GIT_INDEX_FILE: join(d, 'index') };
+  try {
+    await testRepoGit(repo, ['read-tree', parent], { env });
+    const out: string[] = [];
+    let head = parent;
+    for (const p of patches) {
+      const before = (await run('git', ['-C', repo, 'cat-file', 'blob', `${head}:${p.file}`], { timeoutMs: 60_000 }))
+        .stdout;
+      const after = p.edit(before);
+      if (after === before) throw new Error(`test patch '${p.name}' changes nothing`);
+      const blob = await testRepoGit(repo, ['hash-object', '-w', '--stdin'], { input: after });
+      await testRepoGit(repo, ['update-index', '--cacheinfo', `100644,${blob},${p.file}`], { env });
+      const tree = await testRepoGit(repo, ['write-tree'], { env });
+      head = await testRepoGit(repo, ['commit-tree', tree, '-p', head, '-m', patchMessage(p)]);
+      out.push(head);
+    }
+    return out;
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+}
+
 /** Replace a file (a new inode) so the hard-linked original in the source cache is never written. */
 async function replaceFile(path: string, text: string): Promise<void> {
   await writeFile(`${path}.faultline-new`, text);
@@ -198,13 +237,7 @@ export async function ensureKernelTestRepo(): Promise<KernelTestRepo> {
       const after = p.edit(before);
       if (after === before) throw new Error(`test patch '${p.name}' changes nothing`);
       await replaceFile(path, after);
-      await testRepoGit(tmp, [
-        'commit',
-        '-q',
-        '-a',
-        '-m',
-        `${p.subject}\n\nTest patch '${p.name}' of faultline's kernel series/bisect end-to-end test.`,
-      ]);
+      await testRepoGit(tmp, ['commit', '-q', '-a', '-m', patchMessage(p)]);
     }
     await writeFile(join(tmp, '.git', 'info', 'exclude'), '/.faultline-complete\n', { flag: 'a' });
     await writeFile(join(tmp, '.faultline-complete'), '');
