@@ -270,7 +270,13 @@ export async function installUapiHeaders(tree: string, logFile: string, sandbox 
   return fillCacheEntry(`uapi-headers-${key}`, `the uapi headers ${key}`, {
     cached: async () => ((await exists(join(dir, '.complete'))) ? hdr : undefined),
     fill: async () => {
-      await headersInstall(tree, dir, hdr, logFile, sandbox ? treeSandbox(await treeWithGitDir(tree), [dir]) : undefined);
+      await headersInstall(
+        tree,
+        dir,
+        hdr,
+        logFile,
+        sandbox ? treeSandbox(await treeWithGitDir(tree), [dir]) : undefined,
+      );
       return hdr;
     },
   });
