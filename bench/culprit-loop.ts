@@ -4,17 +4,32 @@
  * regressions: a failure on anon, a WARN on shmem). Night 1 at the window's good end, night 2 at
  * its tip; prints night 2's jobs and culprit loop side by side (wall times and their ratio), each
  * bisect and culprit check, and how many revisions it compiled against those the artifact cache
- * had. Goal: the loop in 10 minutes or less with a warm ccache.
- * Usage: node dist/bench/culprit-loop.js [--runs N]
+ * had. Goal: the loop in 10 minutes or less with a warm ccache. --cold-builds runs with a private
+ * cache root that shares only ccache and the sources with the real one: every kernel is compiled
+ * (with ccache) in fresh worktrees, as on a CI machine whose ccache is all that survives.
+ * Usage: node dist/bench/culprit-loop.js [--runs N] [--cold-builds]
  */
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cacheRoot } from '../harness/util/fsutil.js';
 import { readBisectRecord } from '../harness/bisect/record.js';
 import { twoCulpritWindow } from '../harness/testkit/two-culprits.js';
 
 const argv = process.argv.slice(2);
 const runs = Number(argv[argv.indexOf('--runs') + 1] ?? 1) || 1;
 const sec = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
+
+/** Everything of the cache root but the kernel builds (artifacts, worktrees, remembered failures). */
+const SHARED = ['ccache', 'debian', 'test-repos', 'keys', 'initramfs', 'resolved', 'selftests', 'uapi-headers'];
+let privateCache: string | undefined;
+if (argv.includes('--cold-builds')) {
+  const real = cacheRoot();
+  privateCache = await mkdtemp(join(tmpdir(), 'bench-culprit-cache-'));
+  for (const d of SHARED) await symlink(join(real, d), join(privateCache, d));
+  process.env['FAULTLINE_CACHE'] = privateCache;
+  console.log(`cold builds: cache root ${privateCache} (shares ${SHARED.join(', ')} with ${real})`);
+}
 
 const w = await twoCulpritWindow({ runs });
 try {
@@ -56,4 +71,5 @@ try {
   );
 } finally {
   await w.cleanup();
+  if (privateCache !== undefined) await rm(privateCache, { recursive: true, force: true });
 }

@@ -1,10 +1,12 @@
 /**
  * Which of a night's regressions become bisects (issue 23): each pass -> fail/error (the
- * comparison already set flaky ones apart), each new splat and each significant metric regression
- * on a tree kernel whose baseline night tested another commit. Regressions sharing kernel, config and commit window are one group,
- * bisected once on its strongest signal: a splat title, then a test failure, then a metric. A group an earlier
- * night of the plan already bisected (same signal, same window), or a failure that an earlier
- * culprit still explains, is not bisected again.
+ * comparison already set flaky ones apart), each failing test the baseline did not run but an
+ * earlier night passed, each new splat and each significant metric regression, on a tree kernel
+ * whose good night tested another commit. Regressions sharing kernel, config and commit window
+ * are one group, bisected first on its strongest signal: a splat title, then a test failure, then
+ * a metric (culprits.ts then checks the others against that culprit). A group an earlier night of
+ * the plan already bisected (same signal, same window), or a failure that an earlier culprit
+ * still explains, is not bisected again.
  */
 import type { Comparison, MetricChange } from '../analysis/compare.js';
 import { evaluateRecord, metricToNs, parseMetricSpec, type MetricSpec } from '../bisect/spec.js';

@@ -50,7 +50,7 @@ import { timeoutFor } from './plan.js';
 /** A group as recorded: what a bisect of it needs (window, signal, the job it runs). */
 type BisectWindow = Omit<NightlyBisect, 'outcome'>;
 
-/** The bisect ran past the plan's `max_minutes:` (thrown by the tester, before the next build). */
+/** The bisect ran past the plan's `max_minutes:` (thrown by the tester: before a step, or after one that ended past it). */
 class BudgetSpent extends Error {}
 
 /**
@@ -202,7 +202,7 @@ function sharedWorktree(nightDir: string, kernel: string): string {
 }
 
 /** A short directory name for a group's bisect: its label, the signal, then the window. */
-function bisectDirName(group: Omit<NightlyBisect, 'outcome'>, label: string): string {
+function bisectDirName(group: BisectWindow, label: string): string {
   const what = group.signal.id.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 60);
   return `${label}-${group.kernel}-${what}-${group.good.slice(0, 8)}..${group.bad.slice(0, 8)}`;
 }
