@@ -142,6 +142,7 @@ function bisectCommand(
   kernel: TreePlanKernel,
   group: BisectWindow,
   spec: TestSpec,
+  check: boolean,
 ): { cwd: string; argv: string[] } {
   const fragments = [...kernel.kconfig, ...(plan.configs.find((c) => c.name === group.config)?.fragments ?? [])];
   const what =
@@ -174,7 +175,8 @@ function bisectCommand(
     ...(fragments.length ? ['--kconfig', fragments.join(',')] : []),
     ...(plan.quick ? [] : ['--no-quick']),
     ...policyFlags(policyOf(plan.bisect?.runs ?? 1, spec)),
-    '--verify-revert',
+    // A culprit check (culprit^..culprit) reverts nothing.
+    ...(check ? [] : ['--verify-revert']),
   ];
   return { cwd: process.cwd(), argv };
 }
@@ -284,7 +286,7 @@ async function bisectGroup(
         keepWorktree: true,
         policy: policyOf(budget.runs, spec),
         verifyRevert: !check,
-        command: bisectCommand(plan, kernel, group, spec),
+        command: bisectCommand(plan, kernel, group, spec, check),
         onVerifiedCulprit: async (record, worktree) => {
           if (!record.culprit || check) return;
           const reportFrom = parseAddress(DEFAULT_REPORT_FROM);
