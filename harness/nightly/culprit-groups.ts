@@ -9,9 +9,10 @@
  * still explains, is not bisected again.
  */
 import type { Comparison, MetricChange } from '../analysis/compare.js';
-import { evaluateRecord, metricToNs, parseMetricSpec, type MetricSpec } from '../bisect/spec.js';
+import { evaluateRecord, formatValue, metricToNs, parseMetricSpec, type MetricSpec } from '../bisect/spec.js';
 import { nightlyContext, runEntries, type HistoryEntry } from '../history/index.js';
 import type { BisectSignal, LoadedJob, NightlyBisect, NightlyRecord } from '../results/nightly.js';
+import { FaultlineError } from '../util/errors.js';
 
 /** A regex for a splat title on other builds: hex and decimal numbers (addresses, offsets, pids) loosened. */
 export function splatTitlePattern(title: string): string {
@@ -73,23 +74,23 @@ export function lastPassingNightIn(
   };
 }
 
-/** The job of tonight that showed a failing subtest, not known, in this comparison context. */
-function jobOfTest(runs: readonly LoadedJob[], context: string, id: string): LoadedJob['job'] | undefined {
+/** The job of tonight whose run, in this comparison context, has a subtest `id` that `matches`. */
+function jobWith(
+  runs: readonly LoadedJob[],
+  context: string,
+  id: string,
+  matches: (s: LoadedJob['record']['subtests'][number]) => boolean,
+): LoadedJob['job'] | undefined {
   return runs.find(
     (r) =>
       nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === context &&
-      r.record.subtests.some((s) => s.id === id && (s.status === 'fail' || s.status === 'error') && !s.known),
+      r.record.subtests.some((s) => s.id === id && matches(s)),
   )?.job;
 }
 
-/** The job of tonight whose run measured this subtest in this comparison context. */
-function jobOfMetric(runs: readonly LoadedJob[], context: string, id: string): LoadedJob['job'] | undefined {
-  return runs.find(
-    (r) =>
-      nightlyContext(r.job.kernel, r.job.config, r.job.guestRam) === context &&
-      r.record.subtests.some((s) => s.id === id),
-  )?.job;
-}
+/** A failure no known issue explains. */
+const unexplainedFailure = (s: { status: string; known?: string }): boolean =>
+  (s.status === 'fail' || s.status === 'error') && !s.known;
 
 /**
  * A slowed (or lowered) metric as a bisect signal: a revision is bad when its value lies beyond
@@ -106,18 +107,17 @@ function metricSignal(c: MetricChange): BisectSignal {
   };
 }
 
-/** A threshold as --above/--below read it: 3 significant digits, a time in the unit that suits it (567us). */
+/** A threshold as --above/--below read it, without a space (567.3us; a plain number in the metric's own unit). */
 function quantityText(value: number, unit: string): string {
   const ns = metricToNs(value, unit);
-  if (ns === undefined) return String(Number(value.toPrecision(3)));
-  const [scale, name] = ns >= 1e9 ? [1e9, 's'] : ns >= 1e6 ? [1e6, 'ms'] : ns >= 1e3 ? [1e3, 'us'] : [1, 'ns'];
-  return `${Number((ns / scale).toPrecision(3))}${name}`;
+  return ns === undefined ? formatValue(value, '') : formatValue(ns, 'ns');
 }
 
 /** A metric signal as `faultline bisect --metric` parses it. */
 export function metricSpecOf(signal: BisectSignal): MetricSpec {
   const [program, ...path] = signal.id.split('/');
-  const t = signal.threshold ?? { direction: 'above', value: 'missing' };
+  const t = signal.threshold;
+  if (t === undefined) throw new FaultlineError(`metric signal ${signal.id} has no threshold in nightly.json`);
   return parseMetricSpec(`${program ?? ''}:${path.join('/')}`, { [t.direction]: t.value });
 }
 
@@ -133,14 +133,14 @@ function regressionsOf(comparison: Comparison, runs: readonly LoadedJob[]): Foun
   }
   for (const c of comparison.regressions) {
     if (c.flakyBecause !== undefined || c.known !== undefined) continue;
-    const job = jobOfTest(runs, c.context, c.id);
+    const job = jobWith(runs, c.context, c.id, unexplainedFailure);
     if (job) out.push({ job, signal: { kind: 'test', id: c.id }, baselinePassed: true });
   }
   // Failing tonight, not run by the baseline night (its job died, or the test was filtered out):
   // a regression when an earlier night passed it (goodEndOf looks that night up).
   for (const c of comparison.appeared) {
     if (!c.head.every((s) => s === 'fail' || s === 'error')) continue;
-    const job = jobOfTest(runs, c.context, c.id);
+    const job = jobWith(runs, c.context, c.id, unexplainedFailure);
     if (job) out.push({ job, signal: { kind: 'test', id: c.id }, baselinePassed: false });
   }
   // The clearest change first: a bisect on it separates good from bad revisions best.
@@ -154,7 +154,7 @@ function regressionsOf(comparison: Comparison, runs: readonly LoadedJob[]): Foun
     const subtest = `${c.context}\0${c.id}`;
     if (seen.has(subtest)) continue;
     seen.add(subtest);
-    const job = jobOfMetric(runs, c.context, c.id);
+    const job = jobWith(runs, c.context, c.id, () => true);
     if (job) out.push({ job, signal: metricSignal(c), baselinePassed: true });
   }
   return out;

@@ -198,6 +198,11 @@ function policyFlags(p: RunPolicy): string[] {
   return ['--runs', String(p.runs), ...(p.failThreshold > 1 ? ['--fail-threshold', String(p.failThreshold)] : [])];
 }
 
+/** The plan's tree kernel of that name: the one kind a night can bisect. */
+function treeKernel(plan: Plan, name: string): TreePlanKernel | undefined {
+  return plan.kernels.find((k): k is TreePlanKernel => k.kind === 'tree' && k.name === name);
+}
+
 /** The worktree a night's bisects of one kernel share (removed when its culprit loop ends). */
 function sharedWorktree(nightDir: string, kernel: string): string {
   return join(nightDir, 'bisects', `worktree-${kernel.replace(/[^A-Za-z0-9_.-]+/g, '_')}`);
@@ -256,7 +261,7 @@ async function bisectGroup(
   check = false,
 ): Promise<NightlyBisect> {
   const { plan } = ctx;
-  const kernel = plan.kernels.find((k): k is TreePlanKernel => k.kind === 'tree' && k.name === group.kernel);
+  const kernel = treeKernel(plan, group.kernel);
   const budget = plan.bisect;
   if (!kernel || !budget)
     return { ...group, outcome: 'inconclusive', reason: `kernel ${group.kernel} is not a tree kernel of the plan` };
@@ -327,8 +332,8 @@ async function explains(
   culprit: string,
   label: string,
 ): Promise<boolean> {
-  const kernel = ctx.plan.kernels.find((k) => k.kind === 'tree' && k.name === member.kernel);
-  if (kernel?.kind !== 'tree') return false;
+  const kernel = treeKernel(ctx.plan, member.kernel);
+  if (!kernel) return false;
   const parent = await new Git(resolve(kernel.tree)).resolveCommit(`${culprit}^`).catch(() => undefined);
   if (parent === undefined) return false;
   const entry = await bisectGroup(ctx, { ...member, good: parent, bad: culprit }, label, true);
@@ -348,11 +353,7 @@ async function bisectApart(ctx: CulpritLoopContext, group: RegressionGroup, inde
   for (let n = 1; pending.length > 0; n++) {
     const [first, ...rest] = pending;
     if (!first) break;
-    const entry = await bisectGroup(
-      ctx,
-      memberGroup(group, first),
-      pending === group.members ? `${index}` : `${index}.${n}`,
-    );
+    const entry = await bisectGroup(ctx, memberGroup(group, first), n === 1 ? `${index}` : `${index}.${n}`);
     out.push(entry);
     const culprit = entry.outcome === 'culprit' ? entry.culprit?.hash : undefined;
     if (culprit === undefined) {

@@ -143,9 +143,11 @@ export interface NightlyRecord {
   bisects?: NightlyBisect[];
 }
 
-/** What a night's bisect looked for: a new splat's title, a failing subtest id, or a slowed metric. */
+/** What a night's bisect can look for: a new splat's title, a failing subtest id, or a slowed metric. */
+const SIGNAL_KINDS = ['splat', 'test', 'metric'] as const;
+
 export interface BisectSignal {
-  kind: 'splat' | 'test' | 'metric';
+  kind: (typeof SIGNAL_KINDS)[number];
   /**
    * Splat title, subtest id (uffd-unit-tests/zeropage/anon), or subtest id and metric name
    * (uffd-lat/missing-copy/shmem/poll/total_p50).
@@ -319,7 +321,7 @@ const signalSchema: JSONSchemaType<BisectSignal> = {
   type: 'object',
   required: ['kind', 'id'],
   properties: {
-    kind: { type: 'string', enum: ['splat', 'test', 'metric'] },
+    kind: { type: 'string', enum: [...SIGNAL_KINDS] },
     id: str,
     threshold: {
       type: 'object',
