@@ -107,6 +107,48 @@ t.test('a failure an earlier culprit still explains reads "failing since"', asyn
   t.same(earlierBisects([n3.record]), [], "a night's 'known' entries are not bisects of its own");
 });
 
+t.test('a splat an earlier culprit explains is the same splat in another pid', async (t) => {
+  // The same WARN, captured on two real boots: bisect/fixtures (pid 82) and series/fixtures (pid 80).
+  const tonight = await readRunRecord(
+    join(
+      import.meta.dirname,
+      '..',
+      'bisect',
+      'fixtures',
+      'culprit',
+      'splat',
+      'runs',
+      'verify-culprit-d003ea0381c2-run1',
+      'results.json',
+    ),
+  );
+  const earlierTitle = 'WARNING: CPU: 1 PID: 80 at fs/userfaultfd.c:1655 userfaultfd_ioctl+0x485/0xd16';
+  t.not(tonight.splats[0]?.title, earlierTitle, 'two different titles');
+  const [b2] = n2.record.bisects ?? [];
+  if (!b2) throw new Error('no bisect in night 2');
+  const signal = { kind: 'splat' as const, id: earlierTitle };
+  const earlier = [{ nightlyId: 'night-2', bisect: { ...b2, signal, signals: [signal] } }];
+  const runs = n3.runs.map((r) => ({ ...r, record: tonight }));
+  const same = async (a: string, b: string): Promise<boolean> => a === b;
+  const known = await persistentFailures(earlier, n3.record, runs, same, new Set());
+  t.match(known, [{ outcome: 'known', since: 'night-2', signal }], 'still failing: known');
+  const tonightSignal = { kind: 'splat' as const, id: tonight.splats[0]?.title ?? '' };
+  const group = { ...b2, signal: tonightSignal, signals: [tonightSignal], members: [] };
+  t.equal(alreadyBisected(group, earlier)?.nightlyId, 'night-2', 'the same window: already bisected');
+  const other = { ...signal, id: 'WARNING: CPU: 1 PID: 80 at mm/shmem.c:3018 shmem_mfill_atomic_pte+0x55/0x1f6' };
+  t.same(
+    await persistentFailures(
+      [{ nightlyId: 'night-2', bisect: { ...b2, signal: other, signals: [other] } }],
+      n3.record,
+      runs,
+      same,
+      new Set(),
+    ),
+    [],
+    'another WARN is not',
+  );
+});
+
 /**
  * Night 1 again as a night whose job died before zeropage ran ("night-1-died": night 1's record
  * and run with that one result taken out, the night's id changed), written beside the captured

@@ -14,9 +14,25 @@ import { nightlyContext, runEntries, type HistoryEntry } from '../history/index.
 import type { BisectSignal, LoadedJob, NightlyBisect, NightlyRecord } from '../results/nightly.js';
 import { FaultlineError } from '../util/errors.js';
 
+/** Hex and decimal numbers in a splat title: addresses, offsets, pids, CPUs, line numbers. */
+const SPLAT_NUMBER = /(?:0x)?[0-9a-f]*\d[0-9a-f]*/g;
+
 /** A regex for a splat title on other builds: hex and decimal numbers (addresses, offsets, pids) loosened. */
 export function splatTitlePattern(title: string): string {
-  return title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/(?:0x)?[0-9a-f]*\d[0-9a-f]*/g, '[0-9a-fx]+');
+  return title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(SPLAT_NUMBER, '[0-9a-fx]+');
+}
+
+/**
+ * A splat title as one regression across boots and builds: the same WARN fires in another pid,
+ * on another CPU, at another line once the file moves, and it is still the same regression.
+ */
+function splatKey(title: string): string {
+  return title.replace(SPLAT_NUMBER, 'N');
+}
+
+/** A signal's identity: a splat's title by splatKey, a test's or metric's id as it is. */
+function signalKey(s: BisectSignal): string {
+  return `${s.kind}\0${s.kind === 'splat' ? splatKey(s.id) : s.id}`;
 }
 
 /** One regression of a group and the job that showed it: bisected alone, it runs that job's suite, backing and guest RAM. */
@@ -195,7 +211,7 @@ export function regressionGroups(
     const key = `${job.kernel}\0${job.config}\0${good.commit}\0${bad}`;
     const g = groups.get(key);
     if (g) {
-      if (g.signals.some((s) => s.kind === signal.kind && s.id === signal.id)) continue;
+      if (g.signals.some((s) => signalKey(s) === signalKey(signal))) continue;
       g.signals.push(signal);
       g.members.push({ signal, job });
       continue;
@@ -219,7 +235,7 @@ export function regressionGroups(
 
 /** Kernel, config and signal: what makes two nights' regressions the same one. */
 export function signatureOf(b: Pick<NightlyBisect, 'kernel' | 'config' | 'signal'>): string {
-  return `${b.kernel}\0${b.config}\0${b.signal.kind}\0${b.signal.id}`;
+  return `${b.kernel}\0${b.config}\0${signalKey(b.signal)}`;
 }
 
 /** An earlier night's bisect, with the night that ran it. */
@@ -266,7 +282,7 @@ function stillFailing(runs: readonly LoadedJob[], b: NightlyBisect): boolean {
         ? r.record.subtests.some((s) => s.id === b.signal.id && (s.status === 'fail' || s.status === 'error'))
         : b.signal.kind === 'metric'
           ? evaluateRecord(metricSpecOf(b.signal), r.record).kind === 'fail'
-          : r.record.splats.some((s) => s.title === b.signal.id)),
+          : r.record.splats.some((s) => splatKey(s.title) === splatKey(b.signal.id))),
   );
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FaultlineError } from './errors.js';
 import { cacheDir } from './fsutil.js';
@@ -26,8 +26,9 @@ export async function withLock<T>(path: string, what: string, deadlineMs: number
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const owner = await lockOwner(path);
+      if (owner === 'gone') continue;
       if (owner === 'stale') {
-        await unlink(path).catch(() => undefined);
+        await removeStale(path);
         continue;
       }
       if (Date.now() > until)
@@ -68,19 +69,41 @@ export async function fillCacheEntry<T>(
   );
 }
 
-/** The live owner's pid; 'starting' while a fresh lock has no pid yet; 'stale' when its owner is gone. */
-async function lockOwner(path: string): Promise<number | 'starting' | 'stale'> {
+type LockOwner = number | 'starting' | 'stale' | 'gone';
+
+/**
+ * The live owner's pid; 'starting' while a fresh lock has no pid yet; 'stale' when its owner
+ * died; 'gone' when the lock was released meanwhile (take it: try again at once).
+ */
+async function lockOwner(path: string): Promise<LockOwner> {
   const text = await readFile(path, 'utf8').catch(() => undefined);
-  if (text === undefined) return 'stale'; // removed meanwhile: try to take it
+  if (text === undefined) return 'gone';
   const pid = Number(text.trim());
   if (text.trim() === '') {
     const age = await stat(path).then(
       (s) => Date.now() - s.mtimeMs,
-      () => Infinity,
+      () => undefined,
     );
+    if (age === undefined) return 'gone';
     return age > EMPTY_LOCK_GRACE_MS ? 'stale' : 'starting';
   }
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : 'stale';
+}
+
+/**
+ * Remove a dead owner's lock. Two waiters can both find it stale: the first removes it and takes
+ * the lock, and a plain unlink by the second would remove the first's fresh lock. So the lock is
+ * moved aside atomically, and put back when what was moved turns out to be a live lock.
+ */
+async function removeStale(path: string): Promise<void> {
+  const aside = `${path}.stale-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    await rename(path, aside);
+  } catch {
+    return; // released or taken over meanwhile
+  }
+  if ((await lockOwner(aside)) !== 'stale') await link(aside, path).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
 }
 
 function alive(pid: number): boolean {
