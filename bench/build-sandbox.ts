@@ -70,7 +70,6 @@ async function main(): Promise<void> {
         base: 'tinyconfig',
         kconfig: ['minimal', 'uffd'],
         jobs: args.jobs,
-        selftests: false,
         ownedTree: true,
         force: true,
         sandbox,

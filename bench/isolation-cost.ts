@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commitSnapshot, factsCommand, findSnapshot, parseGuestFacts, snapshotKey } from '../harness/vm/snapshot.js';
 import { bootGuest, restoreGuest } from '../harness/run/boot.js';
-import { ensureMinimalKernel } from '../harness/kernel/build.js';
+import { ensureMinimalKernel } from '../harness/testkit/minimal-kernel.js';
 import { benchGuests } from './lib/bare-initramfs.js';
 import { median } from '../harness/stats/descriptive.js';
 

@@ -99,7 +99,6 @@ async function measure(
     kconfig,
     jobs,
     ccache: false,
-    selftests: false,
     cacheDir: join(cache, 'kbuild'),
     progress: 'plain' as const,
   };

@@ -19,6 +19,7 @@ import { defaultKernelPreparer, prepareKernels, type KernelPreparer } from '../h
 import { PROJECT_ROOT } from '../harness/util/project.js';
 import { writeJsonAtomic } from '../harness/util/fsutil.js';
 import { which } from '../harness/util/proc.js';
+import { NIGHTLY_VIEWS } from '../harness/report/views.js';
 
 function opt(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,6 +47,7 @@ async function measure(
   try {
     const t0 = Date.now();
     const out = await runNightly({
+      views: NIGHTLY_VIEWS,
       planFile,
       plan,
       resultsRoot: root,

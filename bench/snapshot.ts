@@ -21,6 +21,7 @@ import { runNightly } from '../harness/nightly/nightly.js';
 import { PROJECT_ROOT } from '../harness/util/project.js';
 import { benchGuests } from './lib/bare-initramfs.js';
 import { median } from '../harness/stats/descriptive.js';
+import { NIGHTLY_VIEWS } from '../harness/report/views.js';
 
 const argv = process.argv.slice(2);
 const rounds = Number(argv[argv.indexOf('--rounds') + 1] ?? 5) || 5;
@@ -71,6 +72,7 @@ async function nightlies(jobs: number): Promise<void> {
     const root = await mkdtemp(join(tmpdir(), 'bench-snapshot-nightly-'));
     const t0 = Date.now();
     const out = await runNightly({
+      views: NIGHTLY_VIEWS,
       planFile,
       plan,
       resultsRoot: root,

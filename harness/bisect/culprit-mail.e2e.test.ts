@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureKernelTestRepo, type KernelTestRepo } from '../testkit/kernel-repo.js';
-import { ensureMinimalKernel } from '../kernel/build.js';
+import { ensureMinimalKernel } from '../testkit/minimal-kernel.js';
 import { Git } from '../vcs/git.js';
 import { run } from '../util/proc.js';
 import { DEFAULT_REPORT_FROM, culpritMail, writeCulpritMail } from './culprit-mail.js';

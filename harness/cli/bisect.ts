@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { existsSync } from 'node:fs';
+import { writeRunViews } from '../report/run-outputs.js';
 import { basename, resolve } from 'node:path';
 import { BisectRefusedError, runBisect } from '../bisect/bisect.js';
 import { JudgedTester, commandStepTester, judgeRun } from '../bisect/judge.js';
@@ -256,7 +257,7 @@ export function kernelTester(a: BisectArgs, spec: TestSpec, resultsDir: string):
     // Bisect applies only the lists it is given: the failure bisected may well be a known one.
     knownIssues: knownIssueFiles(a['known-issues'], undefined),
   });
-  const revision = kernelRevisionTester(k.build, k.run);
+  const revision = kernelRevisionTester(k.build, k.run, { views: writeRunViews });
   return new JudgedTester(revision, (record) => judgeRun(spec, record));
 }
 

@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { UsageError } from '../util/errors.js';
 import { buildKernel, type KernelBuild } from '../kernel/build.js';
 import { checkPaths, kernelSrcFlag } from './paths.js';
+import { buildSelftests } from '../selftests/build.js';
 
 interface BuildArgs {
   'kernel-src': string;
@@ -102,7 +103,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
       base: argv.base,
       ...(argv.jobs !== undefined ? { jobs: argv.jobs } : {}),
       ccache: argv.ccache,
-      selftests: argv.selftests,
+      ...(argv.selftests ? { selftests: buildSelftests } : {}),
       force: argv.force,
       progress,
       ...(argv['unsandboxed-build'] ? { sandbox: false } : {}),

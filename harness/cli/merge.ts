@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { setVerbose } from '../util/log.js';
 import { mergeNightlies } from '../nightly/merge.js';
 import { checkPaths, type PathFlag } from './paths.js';
+import { NIGHTLY_VIEWS } from '../report/views.js';
 
 interface MergeArgs {
   dirs: string[];
@@ -60,6 +61,7 @@ export const mergeCommand: CommandModule<object, MergeArgs> = {
     if (a.verbose) setVerbose(true);
     await checkPaths(mergePaths(a));
     const out = await mergeNightlies(a.dirs, {
+      views: NIGHTLY_VIEWS,
       resultsRoot: a.results,
       ...(a.out !== undefined ? { outDir: a.out } : {}),
       ...(a['nightly-id'] !== undefined ? { nightlyId: a['nightly-id'] } : {}),

@@ -8,6 +8,7 @@ import { pastDurations, readHistory } from '../history/index.js';
 import { SHIPPED_KNOWN_ISSUES, readKnownIssues } from '../results/known-issues.js';
 import { knownIssueFiles, parseList, positiveInt, type KnownIssuesFlag } from './options.js';
 import { checkPaths, knownIssuesFlags, type PathFlag } from './paths.js';
+import { NIGHTLY_VIEWS } from '../report/views.js';
 
 interface NightlyArgs {
   plan: string;
@@ -138,6 +139,7 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const out = await runNightly({
+      views: NIGHTLY_VIEWS,
       planFile: a.plan,
       resultsRoot: a.results,
       ...(a.out !== undefined ? { outDir: a.out } : {}),

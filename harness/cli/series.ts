@@ -1,5 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { writeRunViews } from '../report/run-outputs.js';
+import { seriesJunit } from '../report/series-junit.js';
+import { writeFileAtomic } from '../util/fsutil.js';
 import type { BootableKernel } from '../kernel/bootable.js';
 import { CommandBuilder, CommandRunner } from '../revision/command.js';
 import { kernelRevisionTester } from '../revision/kernel.js';
@@ -68,7 +71,7 @@ export function kernelTester(a: SeriesArgs, resultsDir: string): RevisionTester<
     // As `faultline run`: a failure a known issue explains is no regression of the series.
     knownIssues: knownIssueFiles(a['known-issues'], SHIPPED_KNOWN_ISSUES),
   });
-  return kernelRevisionTester(k.build, k.run, { warningBaseline: true });
+  return kernelRevisionTester(k.build, k.run, { warningBaseline: true, views: writeRunViews });
 }
 
 export const seriesCommand: CommandModule<object, SeriesArgs> = {
@@ -205,6 +208,7 @@ export const seriesCommand: CommandModule<object, SeriesArgs> = {
     } else {
       r = await runSeries(opts, kernelTester(a, resultsDir));
     }
+    await writeFileAtomic(join(resultsDir, 'junit.xml'), seriesJunit(r));
     process.stdout.write(formatSeriesReport(r));
     process.stdout.write(`\nresults: ${resultsDir}/results.json, report.txt, junit.xml\n`);
     process.exitCode = r.verdict === 'regressed' ? ExitCode.testFailure : ExitCode.ok;

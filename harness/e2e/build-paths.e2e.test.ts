@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ensureMinimalKernel } from '../kernel/build.js';
+import { ensureMinimalKernel } from '../testkit/minimal-kernel.js';
 import { KernelBuilder } from '../revision/kernel.js';
 import { Git } from '../vcs/git.js';
 import { PROJECT_ROOT } from '../util/project.js';

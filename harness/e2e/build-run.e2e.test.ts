@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianSource } from '../kernel/debian.js';
-import { ensureMinimalKernel } from '../kernel/build.js';
+import { ensureMinimalKernel } from '../testkit/minimal-kernel.js';
 import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 

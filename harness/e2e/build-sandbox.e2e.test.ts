@@ -4,7 +4,7 @@ import { cp, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ensureMinimalKernel } from '../kernel/build.js';
+import { ensureMinimalKernel } from '../testkit/minimal-kernel.js';
 import { OWNED_OBJ_PREFIX } from '../kernel/cache-key.js';
 import { KernelBuilder } from '../revision/kernel.js';
 import { cacheRoot } from '../util/fsutil.js';

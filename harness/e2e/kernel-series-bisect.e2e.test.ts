@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureMinimalKernel } from '../kernel/build.js';
+import { ensureMinimalKernel } from '../testkit/minimal-kernel.js';
 import { readBisectRecord } from '../bisect/record.js';
 import type { BisectRecord, StepRole } from '../bisect/types.js';
 import { readRunRecord } from '../results/record.js';

@@ -18,6 +18,7 @@ import {
   testHistory,
 } from './index.js';
 import { knownFlakyKeys } from '../analysis/flaky.js';
+import { NIGHTLY_VIEWS } from '../report/views.js';
 
 const plan = parsePlan(
   'name: hist\nkernels: [{name: debian-6.12, debian: "6.12"}]\nbackings: [anon, shmem]\nsuites: [uffd]\nrepeat: 2\n',
@@ -33,6 +34,7 @@ t.test('index, query, flaky detection, damage tolerance, rebuild', async (t) => 
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const base = {
     planFile: 'hist.yaml',
+    views: NIGHTLY_VIEWS,
     plan,
     resultsRoot: root,
     parallel: 2,

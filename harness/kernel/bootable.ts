@@ -38,7 +38,8 @@ export interface BootableKernel {
  * for packaged kernels, build options for source builds.
  */
 export interface AcquireOptions extends DebianOptions {
-  build?: Pick<BuildKernelOptions, 'progress' | 'jobs'>;
+  /** For a kernel built from a tree; `selftests` builds the tree's test programs along (run/ hands it in). */
+  build?: Pick<BuildKernelOptions, 'progress' | 'jobs' | 'selftests'>;
 }
 
 /** The x86 boot protocol puts "HdrS" at offset 0x202 of a bzImage. */

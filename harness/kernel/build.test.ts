@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { BuildBrokenError, ExitCode, UsageError } from '../util/errors.js';
 import { run } from '../util/proc.js';
 import { ensureDebianSource } from './debian.js';
-import { buildKernel, ensureMinimalKernel } from './build.js';
+import { buildKernel } from './build.js';
+import { ensureMinimalKernel } from '../testkit/minimal-kernel.js';
 import { classifyBuildFailure } from '../toolchain/diagnostics.js';
 import { debianTreeWith } from '../testkit/kernel-repo.js';
 

@@ -18,7 +18,7 @@ import {
   resolveFragments,
   type Fragment,
 } from './kconfig.js';
-import { buildSelftests, selftestBuildSchema, type SelftestBuild } from '../selftests/build.js';
+import { selftestBuildSchema, type SelftestBuild } from '../results/selftests.js';
 import { forgetBrokenBuild, knownBrokenBuild, rememberBrokenBuild } from './broken-builds.js';
 import { classifyBuildFailure } from '../toolchain/diagnostics.js';
 import { DEBIAN_CACHE_DIR } from './debian.js';
@@ -78,8 +78,11 @@ export interface BuildKernelOptions {
    * it, so a hostile make cannot plant objects that later builds of other trees would link.
    */
   ccacheReadOnly?: boolean;
-  /** Build the uffd selftests from the same tree (default true). */
-  selftests?: boolean;
+  /**
+   * Builds the tree's selftests too (selftests/'s buildSelftests, handed in by whoever needs both:
+   * the kernel knows nothing of test programs); linked into the artifact dir. None when absent.
+   */
+  selftests?: SelftestsBuilder;
   /** Ignore cached artifacts and build again. */
   force?: boolean;
   /** Root of the kernel build cache; default $FAULTLINE_CACHE/kbuild. */
@@ -114,6 +117,9 @@ export interface CcacheStats {
   delta: Record<string, number>;
 }
 
+/** Builds a tree's test programs into their own cache (keyed by their sources, not the kernel's). */
+export type SelftestsBuilder = (o: { tree: string; logFile: string; sandbox?: boolean }) => Promise<SelftestBuild>;
+
 export interface KernelBuild {
   /** The artifact directory. */
   dir: string;
@@ -123,7 +129,7 @@ export interface KernelBuild {
   buildLog: string;
   metadataFile: string;
   selftestsDir: string;
-  /** The selftest programs built from this tree (too-old ones 'unavailable' with a reason); null with selftests: false. */
+  /** The selftest programs built from this tree (too-old ones 'unavailable' with a reason); null without a selftests builder. */
   selftests: SelftestBuild | null;
   /** `make kernelrelease`, e.g. 6.12.117 */
   release: string;
@@ -480,8 +486,13 @@ export async function readArtifacts(dir: string): Promise<BuildMetadata | undefi
  * selftest sources, uapi headers and compiler: editing mm/*.c does not rebuild
  * them), linked into the artifact dir as selftests/.
  */
-async function selftestsFor(tree: string, dir: string, sandbox: boolean | undefined): Promise<SelftestBuild> {
-  const st = await buildSelftests({
+async function selftestsFor(
+  build: SelftestsBuilder,
+  tree: string,
+  dir: string,
+  sandbox: boolean | undefined,
+): Promise<SelftestBuild> {
+  const st = await build({
     tree,
     logFile: join(dir, 'selftests-build.log'),
     ...(sandbox !== undefined ? { sandbox } : {}),
@@ -494,10 +505,10 @@ async function selftestsFor(tree: string, dir: string, sandbox: boolean | undefi
 /** A cached kernel built without selftests, now wanted with them: build only those (no make). */
 async function withSelftests(dir: string, m: BuildMetadata, opts: BuildKernelOptions): Promise<BuildMetadata> {
   // A --ref worktree has moved on to other commits since: do not build from it.
-  if (opts.selftests === false || m.selftests !== null || m.commit !== null) return m;
+  if (opts.selftests === undefined || m.selftests !== null || m.commit !== null) return m;
   const tree = m.tree;
   if (!(await exists(join(tree, 'Makefile')))) return m;
-  const selftests = await selftestsFor(tree, dir, opts.sandbox);
+  const selftests = await selftestsFor(opts.selftests, tree, dir, opts.sandbox);
   const updated = { ...m, selftests };
   await writeJsonAtomic(join(dir, 'metadata.json'), updated);
   return updated;
@@ -990,12 +1001,12 @@ async function installArtifacts(
   for (const [i, f] of fragments.entries()) await writeFile(join(dir, 'fragments', `${i}-${f.name}`), f.text);
 
   let selftests: SelftestBuild | null = null;
-  if (opts.selftests !== false) {
+  if (opts.selftests !== undefined) {
     // Same tree, its own uapi headers, static: the binaries match this kernel.
     ctx.progress.begin('selftests');
     const ts = Date.now();
     await flush(ctx);
-    selftests = await selftestsFor(tree, dir, opts.sandbox);
+    selftests = await selftestsFor(opts.selftests, tree, dir, opts.sandbox);
     durations['selftests'] = Date.now() - ts;
   }
   ctx.progress.end();
@@ -1049,23 +1060,4 @@ async function flush(ctx: Ctx): Promise<void> {
 
 async function writeFileAtomicText(path: string, text: string): Promise<void> {
   await writeFileAtomic(path, text + '\n');
-}
-
-/**
- * The minimal kernel (tinyconfig + minimal + uffd) of Debian's linux-source-6.12,
- * built once and cached: for end-to-end tests that need a kernel of our own to boot.
- */
-export async function ensureMinimalKernel(
-  o: { jobs?: number; progress?: BuildKernelOptions['progress']; selftests?: boolean } = {},
-): Promise<KernelBuild> {
-  const { ensureDebianSource } = await import('./debian.js');
-  const { tree } = await ensureDebianSource('6.12');
-  return buildKernel({
-    kernelSrc: tree,
-    base: 'tinyconfig',
-    kconfig: ['minimal', 'uffd'],
-    ...(o.jobs !== undefined ? { jobs: o.jobs } : {}),
-    ...(o.progress !== undefined ? { progress: o.progress } : {}),
-    ...(o.selftests !== undefined ? { selftests: o.selftests } : {}),
-  });
 }

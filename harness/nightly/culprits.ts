@@ -23,7 +23,7 @@ import {
 } from '../results/nightly.js';
 import type { HistoryEntry } from '../history/index.js';
 import { kernelRevisionTester, type KernelBuildSettings, type RunSettings } from '../revision/kernel.js';
-import type { AccelRequest } from '../run/request.js';
+import type { AccelRequest, RunViewWriter } from '../run/request.js';
 import { FaultlineError, errorMessage } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
 import { Git } from '../vcs/git.js';
@@ -121,8 +121,7 @@ function testerOf(
   group: BisectWindow,
   spec: TestSpec,
   dir: string,
-  accel: AccelRequest,
-  deadline: number,
+  run: { accel: AccelRequest; deadline: number; views?: RunViewWriter },
 ): StepTester {
   const fragments = [...kernel.kconfig, ...(plan.configs.find((c) => c.name === group.config)?.fragments ?? [])];
   const build: KernelBuildSettings = {
@@ -130,8 +129,10 @@ function testerOf(
     ...(kernel.configBase !== undefined ? { base: kernel.configBase } : {}),
     progress: 'plain',
   };
+  const { accel, deadline, views } = run;
   const revision = kernelRevisionTester(build, runSettingsOf(plan, group, spec, join(dir, 'runs'), accel), {
     deadline,
+    ...(views ? { views } : {}),
   });
   return new JudgedTester(revision, (record) => judgeRun(spec, record));
 }
@@ -219,6 +220,8 @@ export interface CulpritLoopContext {
   /** The night's directory: bisects go to <dir>/bisects/<name>/. */
   dir: string;
   accel?: AccelRequest;
+  /** The files each step's run writes besides its results.json. */
+  views?: RunViewWriter;
 }
 
 /** The outcome of one finished bisect record: a verified culprit, or why not. */
@@ -270,7 +273,11 @@ async function bisectGroup(
   const t0 = Date.now();
   const deadline = t0 + budget.maxMinutes * 60_000;
   const tester = budgeted(
-    testerOf(plan, kernel, group, spec, resultsDir, ctx.accel ?? 'auto', deadline),
+    testerOf(plan, kernel, group, spec, resultsDir, {
+      accel: ctx.accel ?? 'auto',
+      deadline,
+      ...(ctx.views ? { views: ctx.views } : {}),
+    }),
     deadline,
     budget.maxMinutes,
   );

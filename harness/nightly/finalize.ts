@@ -1,7 +1,7 @@
 /**
  * What happens after a nightly's jobs are done (and after a merge): index the runs in the history,
- * compare with the baseline night, write comparison.json, junit.xml and the HTML report, and
- * print a compact summary.
+ * compare with the baseline night, write comparison.json, run the culprit loop, have the views
+ * (junit.xml, the HTML report) written, and print a compact summary.
  */
 import { join, relative } from 'node:path';
 import {
@@ -21,8 +21,6 @@ import type { RunRecord } from '../results/types.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
-import { generateReport } from '../report/generate.js';
-import { toNightlyJunit } from '../report/junit.js';
 import {
   loadNightlyRuns,
   readNightlyRecord,
@@ -33,9 +31,34 @@ import {
 import { writeCulpritKnownIssues } from './culprit-known-issues.js';
 import { culpritLoop, formatBisects, type CulpritLoopContext } from './culprits.js';
 import { guestRamContext } from '../results/record.js';
+import type { RunViewWriter } from '../run/request.js';
+
+/** What a night's report is drawn from. */
+export interface NightReportInput {
+  dir: string;
+  record: NightlyRecord;
+  runs: readonly LoadedJob[];
+  history: readonly HistoryEntry[];
+  resultsRoot: string;
+  comparison?: Comparison;
+  /** The baseline night's directory, when the night was compared with one. */
+  baselineDir?: string;
+}
+
+/**
+ * The files a night and its runs are shown as (TAP, JUnit, HTML). report/ writes them and the
+ * CLI hands them in: nightly/ produces records only.
+ */
+export interface NightlyViews {
+  /** A run's views beside its results.json. */
+  run: RunViewWriter;
+  /** The night's JUnit file and HTML report; their paths. */
+  night(input: NightReportInput): Promise<{ reportPath: string; junitPath: string }>;
+}
 
 export interface FinalizeOptions {
   resultsRoot: string;
+  views: NightlyViews;
   baseline?: string;
   compare: boolean;
   /** Append to the history index (default true). */
@@ -43,7 +66,7 @@ export interface FinalizeOptions {
   /** Print the summary to stdout (default true). */
   print?: boolean;
   /** Run the plan's culprit loop (`bisect:`) after the comparison, with these settings. */
-  bisect?: Omit<CulpritLoopContext, 'plan' | 'dir'>;
+  bisect?: Omit<CulpritLoopContext, 'plan' | 'dir' | 'views'>;
 }
 
 export interface FinalizeResult {
@@ -177,7 +200,7 @@ export async function finalizeNightly(
 
   if (opts.bisect && record.plan.bisect && comparison && baseRecord) {
     const input = { record, baseline: baseRecord, comparison, runs, history, resultsRoot: opts.resultsRoot };
-    record.bisects = await culpritLoop({ ...opts.bisect, plan: record.plan, dir }, input);
+    record.bisects = await culpritLoop({ ...opts.bisect, plan: record.plan, dir, views: opts.views.run }, input);
     await writeNightlyRecord(dir, record);
     for (const f of await writeCulpritKnownIssues(dir, record))
       log.info(`culprit known issues for the next nights: ${relative(dir, f)}`);
@@ -186,9 +209,7 @@ export async function finalizeNightly(
       await appendHistory(opts.resultsRoot, [nightlySummaryEntry(record, relative(opts.resultsRoot, dir), entries)]);
   }
 
-  const junitPath = join(dir, 'junit.xml');
-  await writeFileAtomic(junitPath, toNightlyJunit(record, runs));
-  const reportPath = await generateReport({
+  const { reportPath, junitPath } = await opts.views.night({
     dir,
     record,
     runs,

@@ -67,7 +67,10 @@ export const defaultKernelPreparer =
   async (k, config, buildKey) => {
     const wanted = specOf(k, config.fragments);
     // Warm every cache a run reads: kernel (+ Debian source), selftests, initramfs.
-    const bootable = await acquireKernel(wanted, { aptOptions, build: { progress: 'plain' } });
+    const bootable = await acquireKernel(wanted, {
+      aptOptions,
+      build: { progress: 'plain', selftests: buildSelftests },
+    });
     // Jobs boot what was acquired here; a packaged kernel is looked up again (from the cache).
     const spec = wanted.kind === 'debian' ? wanted : pathSpecOf(bootable);
     const tree = bootable.sourceTree;

@@ -18,6 +18,7 @@ import { fixtureExecutor } from '../testkit/records.js';
 import { readHistory, testHistory } from '../history/index.js';
 import { FaultlineError, UsageError } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
+import { NIGHTLY_VIEWS } from '../report/views.js';
 
 const PLAN = `
 name: roundtrip
@@ -45,6 +46,7 @@ async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string
 function opts(resultsRoot: string, extra: Partial<NightlyOptions> = {}): NightlyOptions {
   return {
     planFile: 'roundtrip.yaml',
+    views: NIGHTLY_VIEWS,
     plan,
     resultsRoot,
     parallel: 2,
@@ -62,12 +64,17 @@ const isFlakyJob = (j: Job): boolean => j.id === 'debian-6.12+debian+shmem+huget
 function shardMergeRefusals(t: Test, root: string, shardDirs: string[], sizes: number[]): void {
   t.test('merging a shard twice is refused', async (t) => {
     await t.rejects(
-      mergeNightlies([shardDirs[0] ?? '', shardDirs[0] ?? ''], { resultsRoot: join(root, 'dup'), print: false }),
+      mergeNightlies([shardDirs[0] ?? '', shardDirs[0] ?? ''], {
+        resultsRoot: join(root, 'dup'),
+        views: NIGHTLY_VIEWS,
+        print: false,
+      }),
       UsageError,
     );
   });
   t.test('a missing shard leaves pending jobs and exit code 2', async (t) => {
     const partial = await mergeNightlies(shardDirs.slice(0, 2), {
+      views: NIGHTLY_VIEWS,
       resultsRoot: join(root, 'partial'),
       compare: false,
       print: false,
@@ -81,7 +88,11 @@ function shardMergeRefusals(t: Test, root: string, shardDirs: string[], sizes: n
       opts(join(root, 'other'), { plan: parsePlan(PLAN.replace('repeat: 2', 'repeat: 1'), 'x.yaml') }),
     );
     await t.rejects(
-      mergeNightlies([shardDirs[0] ?? '', other.dir], { resultsRoot: join(root, 'mix'), print: false }),
+      mergeNightlies([shardDirs[0] ?? '', other.dir], {
+        resultsRoot: join(root, 'mix'),
+        views: NIGHTLY_VIEWS,
+        print: false,
+      }),
       /merge shards of one plan only/,
     );
   });
@@ -117,6 +128,7 @@ t.test('unsharded nightly, 3 shards on separate machines, merged: same jobs, sam
   );
 
   const merged = await mergeNightlies(shardDirs, {
+    views: NIGHTLY_VIEWS,
     resultsRoot: join(root, 'merged'),
     nightlyId: 'merged-night',
     compare: false,

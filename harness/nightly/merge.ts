@@ -9,7 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import { ExitCode, UsageError, type ExitCodeValue } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
-import { finalizeNightly, type FinalizeResult } from './finalize.js';
+import { finalizeNightly, type FinalizeResult, type NightlyViews } from './finalize.js';
 import { expandJobs } from './jobs.js';
 import { nightlyExitCode } from './nightly.js';
 import {
@@ -23,6 +23,8 @@ import {
 
 export interface MergeOptions {
   resultsRoot: string;
+  /** The merged night's views (report/'s NIGHTLY_VIEWS from the CLI). */
+  views: NightlyViews;
   outDir?: string;
   nightlyId?: string;
   compare?: boolean;
@@ -65,6 +67,7 @@ export async function mergeNightlies(dirs: readonly string[], opts: MergeOptions
   await writeNightlyRecord(outDir, record);
   const fin = await finalizeNightly(outDir, record, {
     resultsRoot: resolve(opts.resultsRoot),
+    views: opts.views,
     compare: opts.compare ?? true,
     ...(opts.baseline !== undefined ? { baseline: resolve(opts.baseline) } : {}),
     ...(opts.print !== undefined ? { print: opts.print } : {}),

@@ -17,6 +17,7 @@ import { toKcidb, kcidbErrors } from '../report/kcidb.js';
 import { kcidbInputs } from '../report/export.js';
 import { exists } from '../util/fsutil.js';
 import { which } from '../util/proc.js';
+import { NIGHTLY_VIEWS } from '../report/views.js';
 
 // Measured: 26 s (two guests restored from a snapshot); the deadline is above the slowest figure.
 t.setTimeout(15 * 60_000);
@@ -32,6 +33,7 @@ t.test(
     const plan = await readPlan(join(import.meta.dirname, 'fixtures', 'plans', 'e2e.yaml'));
     const out = await runNightly({
       planFile: 'e2e.yaml',
+      views: NIGHTLY_VIEWS,
       plan,
       resultsRoot: root,
       parallel: 2,

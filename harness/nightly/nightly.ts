@@ -8,18 +8,17 @@ import { hostname, availableParallelism, totalmem } from 'node:os';
 import { mkdir, readdir } from 'node:fs/promises';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { newRunRecord, readRunRecord } from '../results/record.js';
+import { newRunRecord, readRunRecord, writeRunRecord } from '../results/record.js';
 import type { RunRecord } from '../results/types.js';
 import { SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
-import { writeRunOutputs } from '../report/run-outputs.js';
-import type { AccelRequest, RunRequest } from '../run/request.js';
+import type { AccelRequest, RunRequest, RunViewWriter } from '../run/request.js';
 import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
 import { run, tail, which } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { pastDurations, readHistory, type HistoryEntry } from '../history/index.js';
 import { JOB_REQUEST_FILE, writeJobRequest } from './job-request.js';
-import { finalizeNightly, type FinalizeResult } from './finalize.js';
+import { finalizeNightly, type FinalizeResult, type NightlyViews } from './finalize.js';
 import { earlierCulpritIssues, earlierNightEntries } from './culprit-known-issues.js';
 import { PROGRAM_JOB, expandJobs, selectShard } from './jobs.js';
 import {
@@ -54,6 +53,8 @@ export type JobExecutor = (job: Job, ctx: JobContext) => Promise<{ record: RunRe
 
 export interface NightlyOptions {
   planFile: string;
+  /** The files each run and the night are shown as (report/'s NIGHTLY_VIEWS from the CLI). */
+  views: NightlyViews;
   /** Parsed plan (tests); read from planFile otherwise. */
   plan?: Plan;
   /**
@@ -230,10 +231,7 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   const { dir, record } = await openNightly(opts, plan, resultsRoot, history);
   await mkdir(join(dir, 'runs'), { recursive: true });
 
-  const auto =
-    opts.parallel === undefined ? defaultParallelism(plan.memMiB, plan.guestRam.includes('hugetlb')) : undefined;
-  if (auto) log.info(auto.why);
-  const par = opts.parallel ?? auto?.jobs ?? 1;
+  const par = parallelismOf(opts, plan);
   record.host.parallel = par;
 
   const store = new NightlyStore(dir, record);
@@ -271,6 +269,7 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
     executor,
     signal: controller.signal,
     progress: opts.progress ?? true,
+    views: opts.views.run,
   });
 
   if (pending.length > 0) {
@@ -294,6 +293,7 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
 
   const fin = await finalizeNightly(dir, record, {
     resultsRoot,
+    views: opts.views,
     ...(opts.baseline !== undefined ? { baseline: resolve(opts.baseline) } : {}),
     compare: opts.compare ?? (record.shard === undefined || opts.baseline !== undefined),
     ...(opts.print !== undefined ? { print: opts.print } : {}),
@@ -301,6 +301,14 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
   });
   // The culprit loop's outcomes are information: the night's verdict stays its jobs' and comparison's.
   return { ...fin, dir, record, exitCode: nightlyExitCode(record, fin) };
+}
+
+/** Guests run at once: --parallel, else what the host's cores and memory allow (said in the log). */
+function parallelismOf(opts: Pick<NightlyOptions, 'parallel'>, plan: Plan): number {
+  if (opts.parallel !== undefined) return opts.parallel;
+  const auto = defaultParallelism(plan.memMiB, plan.guestRam.includes('hugetlb'));
+  log.info(auto.why);
+  return auto.jobs;
 }
 
 /** Tonight's commit of each tree kernel with a `ref:`: the ones already pinned (--resume), else the ref's now. */
@@ -404,6 +412,7 @@ class JobRunner {
   private readonly executor: JobExecutor;
   private readonly signal: AbortSignal;
   private readonly progress: boolean;
+  private readonly views: RunViewWriter;
   private readonly total: number;
   private readonly t0 = Date.now();
   private doneCount: number;
@@ -416,7 +425,9 @@ class JobRunner {
     executor: JobExecutor;
     signal: AbortSignal;
     progress: boolean;
+    views: RunViewWriter;
   }) {
+    this.views = init.views;
     this.store = init.store;
     this.prepared = init.prepared;
     this.executor = init.executor;
@@ -444,7 +455,8 @@ class JobRunner {
       );
       const runDir = join(runsRoot, runId);
       await mkdir(runDir, { recursive: true });
-      await writeRunOutputs(runDir, rec);
+      await this.views(runDir, rec);
+      await writeRunRecord(runDir, rec);
       await this.finishJob(job, rec, runDir);
       return;
     }
@@ -484,11 +496,13 @@ class JobRunner {
         );
         runDir = join(runsRoot, runId);
         await mkdir(runDir, { recursive: true });
-        await writeRunOutputs(runDir, rec);
+        await writeRunRecord(runDir, rec);
       }
       this.running--;
       // Interrupted (Ctrl-C reaches the guests too): leave the job pending for --resume.
       if (rec.infraError !== undefined && this.signal.aborted) return;
+      // The job's process (or the executor) left results.json; the run's views go beside it.
+      await this.views(runDir, rec);
       if (rec.infraError !== undefined && job.attempts < 2) {
         log.warn(`${job.id}: infrastructure error (${rec.infraError.split('\n')[0] ?? ''}); retrying once`);
         job.failedAttempts = [...(job.failedAttempts ?? []), relative(this.store.dir, runDir)];

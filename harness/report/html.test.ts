@@ -22,6 +22,7 @@ import { applyKnownIssues, parseKnownIssues, readKnownIssues, SHIPPED_KNOWN_ISSU
 import { serveDirectory } from './serve.js';
 import { cli } from '../bisect/fixtures/cli.js';
 import { compareCommand } from '../cli/compare.js';
+import { NIGHTLY_VIEWS } from './views.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTEFACTS = join(PROJECT_ROOT, '.tap', 'artifacts');
@@ -68,7 +69,13 @@ const root = fx.root;
 const reports = new Map<string, string>();
 for (const id of [NIGHTS.first, NIGHTS.second, NIGHTS.kernels, NIGHTS.suites]) {
   const n = await loadNight(root, id);
-  const done = await finalizeNightly(n.dir, n.record, { resultsRoot: root, compare: true, index: false, print: false });
+  const done = await finalizeNightly(n.dir, n.record, {
+    resultsRoot: root,
+    views: NIGHTLY_VIEWS,
+    compare: true,
+    index: false,
+    print: false,
+  });
   reports.set(id, done.reportPath);
 }
 const second = await loadNight(root, NIGHTS.second);
@@ -250,7 +257,13 @@ async function withOneMoreJob(
   };
   const record: NightlyRecord = { ...night, nightlyId, jobs: [...night.jobs, job] };
   await writeNightlyRecord(dir, record);
-  const done = await finalizeNightly(dir, record, { resultsRoot: root, compare: false, index: false, print: false });
+  const done = await finalizeNightly(dir, record, {
+    resultsRoot: root,
+    views: NIGHTLY_VIEWS,
+    compare: false,
+    index: false,
+    print: false,
+  });
   return { reportPath: done.reportPath, job };
 }
 

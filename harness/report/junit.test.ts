@@ -16,7 +16,7 @@ import type { RunRecord } from '../results/types.js';
 import { FIXTURE_RESULTS, FIXTURE_RUNS, loadNight, NIGHTS } from './fixtures/nights.js';
 import { parseJunit, surefireProblems } from './fixtures/junit-check.js';
 import { toJunit, toMultiRunJunit, toNightlyJunit } from './junit.js';
-import { seriesJunit } from '../series/report.js';
+import { seriesJunit } from './series-junit.js';
 import { readSeriesRecord } from '../series/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 

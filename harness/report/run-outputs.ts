@@ -1,7 +1,9 @@
 /** What a run leaves in its directory besides console and program logs, and its terminal summary. */
 import { join } from 'node:path';
 import type { RunRecord } from '../results/types.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
+import { writeRunRecord } from '../results/record.js';
+import { writeFileAtomic } from '../util/fsutil.js';
+import { writeLatencyReport } from './run-latency.js';
 import { toJunit } from './junit.js';
 import { toTap } from './tap.js';
 
@@ -57,10 +59,15 @@ export function summaryTable(r: RunRecord): string {
   ].join('\n');
 }
 
-/** Write results.json, results.tap and junit.xml (each atomically). */
-export async function writeRunOutputs(dir: string, r: RunRecord): Promise<void> {
+/** A run's views beside its results.json: latency.html and its histograms, results.tap, junit.xml (each atomically). */
+export async function writeRunViews(dir: string, r: RunRecord): Promise<void> {
+  await writeLatencyReport(dir, r);
   await writeFileAtomic(join(dir, 'results.tap'), toTap(r));
   await writeFileAtomic(join(dir, 'junit.xml'), toJunit(r));
-  // results.json last: its presence marks a complete run directory.
-  await writeJsonAtomic(join(dir, 'results.json'), r);
+}
+
+/** A run directory's files from its record: the views, then results.json (which marks it complete). */
+export async function writeRunOutputs(dir: string, r: RunRecord): Promise<void> {
+  await writeRunViews(dir, r);
+  await writeRunRecord(dir, r);
 }

@@ -1,6 +1,8 @@
 import { ExitCode, FaultlineError, type ExitCodeValue } from '../util/errors.js';
 import type { JSONSchemaType } from 'ajv';
 import { count, lazyValidator, optNum, optStr, readJsonFile, str } from '../util/schema.js';
+import { writeJsonAtomic } from '../util/fsutil.js';
+import { join } from 'node:path';
 import { knownIssueOutcomeSchema } from './known-issues.js';
 import {
   ACCELS,
@@ -224,6 +226,14 @@ export async function readRunRecord(path: string): Promise<RunRecord> {
 }
 
 /** A results.json of a run that booted a guest (what `faultline run` writes); throws on one that did not. */
+/**
+ * Write a run's results.json (atomically). Written last, after the run's views: its presence
+ * marks a complete run directory (nightly --resume, history and reports go by it).
+ */
+export async function writeRunRecord(dir: string, r: RunRecord): Promise<void> {
+  await writeJsonAtomic(join(dir, 'results.json'), r);
+}
+
 export async function readGuestRunRecord(path: string): Promise<GuestRunRecord> {
   const r = await readRunRecord(path);
   if (r.qemu === undefined || r.guest === undefined)

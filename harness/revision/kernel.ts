@@ -4,8 +4,9 @@ import { basename } from 'node:path';
 import { bootableFromBuild, pathSpecOf, type BootableKernel } from '../kernel/bootable.js';
 import { buildKernel, type BuildKernelOptions } from '../kernel/build.js';
 import { cleanCheckoutState } from '../kernel/cache-key.js';
-import type { RunRequest } from '../run/request.js';
+import type { RunRequest, RunViewWriter } from '../run/request.js';
 import { runTests } from '../run/run.js';
+import { buildSelftests } from '../selftests/build.js';
 import { buildUserProgram } from '../selftests/user-program.js';
 import { BuildBrokenError, FaultlineError, UsageError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
@@ -90,7 +91,7 @@ export class KernelBuilder implements RevisionBuilder<BootableKernel> {
         ...((first && this.o.warningBaseline) || request.compile ? { force: true } : {}),
         ...(request.untrusted ? { ccacheReadOnly: true } : {}),
         kernelSrc: worktree,
-        selftests: true,
+        selftests: buildSelftests,
         ownedTree: true,
         ...known,
         ...(this.o.deadline !== undefined
@@ -124,7 +125,7 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
   /** deadline (epoch ms, a nightly's bisect budget): no boot or suite waits past it. */
   constructor(
     private readonly runSettings: RunSettings,
-    private readonly o: { deadline?: number } = {},
+    private readonly o: { deadline?: number; views?: RunViewWriter } = {},
   ) {}
 
   /**
@@ -180,22 +181,25 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
     const k = ctx.artifact;
     if (!k) throw new FaultlineError(`internal: no kernel build for ${ctx.rev.slice(0, 12)}`);
     const { deadline } = this.o;
-    const { record, dir } = await runTests({
-      ...this.runSettings,
-      ...(deadline !== undefined
-        ? {
-            timeoutSec: Math.ceil(untilDeadline(deadline, this.runSettings.timeoutSec * 1000) / 1000),
-            bootTimeoutSec: Math.ceil(untilDeadline(deadline, this.runSettings.bootTimeoutSec * 1000) / 1000),
-          }
-        : {}),
-      kernel: pathSpecOf(k),
-      ...(k.selftestsDir !== undefined ? { selftestsDir: k.selftestsDir } : {}),
-      // The tree whose uapi headers the --program files are compiled against: this revision's
-      // checkout (a cached build's own tree may have been another, since removed, worktree).
-      selftestsTree: ctx.worktree,
-      retries: RETRIES,
-      runId: ctx.runId,
-    });
+    const { record, dir } = await runTests(
+      {
+        ...this.runSettings,
+        ...(deadline !== undefined
+          ? {
+              timeoutSec: Math.ceil(untilDeadline(deadline, this.runSettings.timeoutSec * 1000) / 1000),
+              bootTimeoutSec: Math.ceil(untilDeadline(deadline, this.runSettings.bootTimeoutSec * 1000) / 1000),
+            }
+          : {}),
+        kernel: pathSpecOf(k),
+        ...(k.selftestsDir !== undefined ? { selftestsDir: k.selftestsDir } : {}),
+        // The tree whose uapi headers the --program files are compiled against: this revision's
+        // checkout (a cached build's own tree may have been another, since removed, worktree).
+        selftestsTree: ctx.worktree,
+        retries: RETRIES,
+        runId: ctx.runId,
+      },
+      this.o.views,
+    );
     return { record, dir };
   }
 }
@@ -204,16 +208,16 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
  * The kernel revision tester: builds each revision (KernelBuilder) and runs it in guests
  * (GuestRunner). bisect, series and the nightly's culprit loop all make theirs here, from their
  * build and run settings; `warningBaseline` (series) and `deadline` (a culprit loop's budget) as
- * the two classes take them.
+ * the two classes take them; `views`, the files each run writes besides results.json.
  */
 export function kernelRevisionTester(
   build: KernelBuildSettings,
   run: RunSettings,
-  o: { warningBaseline?: boolean; deadline?: number } = {},
+  o: { warningBaseline?: boolean; deadline?: number; views?: RunViewWriter } = {},
 ): RevisionTester<BootableKernel> {
   const deadline = o.deadline !== undefined ? { deadline: o.deadline } : {};
   return new RevisionTester<BootableKernel>(
     new KernelBuilder(build, { ...(o.warningBaseline === true ? { warningBaseline: true } : {}), ...deadline }),
-    new GuestRunner(run, deadline),
+    new GuestRunner(run, { ...deadline, ...(o.views ? { views: o.views } : {}) }),
   );
 }

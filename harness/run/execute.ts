@@ -1,7 +1,7 @@
 import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import type { ProgramRun, SubtestResult } from '../results/types.js';
-import type { SelftestProgram } from '../selftests/build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 import { EXIT_STATUS, type GuestCommand, type ResumePlan, type Suite, type SuiteContext } from '../suites/types.js';
 import { guestCommandLine, runProgram, type ProgramResult } from './program.js';
 import { KernelCrashLimit, type GuestSession } from './session.js';

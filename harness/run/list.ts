@@ -1,5 +1,6 @@
 import { BACKINGS } from '../results/types.js';
-import { buildSelftests, type SelftestProgram } from '../selftests/build.js';
+import { buildSelftests } from '../selftests/build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 import { allSuites } from '../suites/registry.js';
 import type { GuestCommand, Suite, SuiteContext } from '../suites/types.js';
 import { UsageError } from '../util/errors.js';

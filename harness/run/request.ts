@@ -1,9 +1,15 @@
 import type { KernelSpec } from '../kernel/bootable.js';
-import type { Backing, GuestRam } from '../results/types.js';
+import type { Backing, GuestRam, RunRecord } from '../results/types.js';
 
 export type { KernelSpec };
 
 export type AccelRequest = 'auto' | 'kvm' | 'tcg';
+
+/**
+ * Writes the views of a finished run into its directory (TAP, JUnit, the latency page): report/
+ * has them, and the CLI decides which to write. run/ and nightly/ only produce records.
+ */
+export type RunViewWriter = (dir: string, record: RunRecord) => Promise<void>;
 
 /**
  * The memory a run tests when no --backing is given: `faultline run`, `series` and a bisect

@@ -6,12 +6,13 @@ import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { buildInitramfs } from '../image/initramfs.js';
 import { acquireKernel, type AcquireOptions, type BootableKernel } from '../kernel/bootable.js';
-import { buildSelftests, readSelftestManifest, type SelftestProgram } from '../selftests/build.js';
+import { buildSelftests, readSelftestManifest } from '../selftests/build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 import { buildUserProgram } from '../selftests/user-program.js';
 import { programSuite } from '../suites/program.js';
 import { suiteByName } from '../suites/registry.js';
 import type { Suite, SuiteContext } from '../suites/types.js';
-import { exitCodeOf, newRunRecord, summarize, verdictOf } from '../results/record.js';
+import { exitCodeOf, newRunRecord, summarize, verdictOf, writeRunRecord } from '../results/record.js';
 import {
   applyKnownIssues,
   overdueKnownIssues,
@@ -20,13 +21,11 @@ import {
   type KnownIssue,
 } from '../results/known-issues.js';
 import type { GuestRunRecord } from '../results/types.js';
-import { writeRunOutputs } from '../report/run-outputs.js';
-import { writeLatencyReport } from '../report/run-latency.js';
 import type { SshSession } from '../ssh/transport.js';
 import { chooseAccel, type AccelChoice } from '../vm/accel.js';
 import { requireQemu } from '../vm/guest.js';
 import { PlanRunner, type PlanOutcome } from './execute.js';
-import type { RunRequest } from './request.js';
+import type { RunRequest, RunViewWriter } from './request.js';
 import { GuestSession } from './session.js';
 
 export interface RunOutcome {
@@ -174,9 +173,10 @@ function newGuestRecord(
 
 /**
  * One run: kernel -> selftests -> image -> guest -> tests -> results. Always writes
- * a results directory (an infrastructure failure after the boot is recorded in it).
+ * a results directory (an infrastructure failure after the boot is recorded in it): the
+ * caller's `views` of the run, then results.json.
  */
-export async function runTests(req: RunRequest): Promise<RunOutcome> {
+export async function runTests(req: RunRequest, views?: RunViewWriter): Promise<RunOutcome> {
   const t0 = Date.now();
   const suites: Suite[] = req.suites.map(suiteByName);
   const known = await checkRequest(req, suites);
@@ -234,8 +234,8 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
     image.keys.clientPrivatePath,
   );
   finishRecord(record, session, t0, known, await programOutputs(record, dir, known));
-  await writeLatencyReport(dir, record);
-  await writeRunOutputs(dir, record);
+  await views?.(dir, record);
+  await writeRunRecord(dir, record);
   await log.close();
   return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false, req.knownIsFailure ?? false) };
 }
@@ -243,6 +243,8 @@ export async function runTests(req: RunRequest): Promise<RunOutcome> {
 /** How the request's kernel is acquired: its apt options and resolution policy. */
 export function acquireOptionsOf(req: RunRequest): AcquireOptions {
   return {
+    // A kernel built from a tree comes with that tree's selftests, linked into its artifacts.
+    build: { selftests: buildSelftests },
     ...(req.aptOptions ? { aptOptions: req.aptOptions } : {}),
     ...(req.refresh ? { refresh: true } : {}),
     ...(req.offline ? { offline: true } : {}),

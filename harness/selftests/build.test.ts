@@ -2,7 +2,8 @@ import t from 'tap';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { buildSelftests, readSelftestManifest, selftestsKey, uapiHeadersKey, type SelftestProgram } from './build.js';
+import { buildSelftests, readSelftestManifest, selftestsKey, uapiHeadersKey } from './build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 
 /** The files the keys read, in a tree of the kernel's layout (contents are what matter, not where). */
 const TREE: Record<string, string> = {

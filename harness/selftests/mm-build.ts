@@ -8,16 +8,8 @@ import { requireTool, run } from '../util/proc.js';
 import { runMaybeSandboxed, treeSandbox, type SandboxSpec } from '../util/sandbox.js';
 import { treeWithGitDir } from '../vcs/git.js';
 import { fillCacheEntry } from '../util/lock.js';
-import {
-  CFLAGS,
-  hashFiles,
-  installUapiHeaders,
-  readCachedManifest,
-  selftestsMmDir,
-  uapiHeadersKey,
-  type MmRun,
-  type SelftestProgram,
-} from './build.js';
+import { CFLAGS, hashFiles, installUapiHeaders, readCachedManifest, selftestsMmDir, uapiHeadersKey } from './build.js';
+import type { MmRun, SelftestProgram } from '../results/selftests.js';
 import { MM_PROGRAMS, mmProgramSpec, type MmProgramSpec } from './mm-programs.js';
 import { hugetlbfsMountOf, parseVmtestsScript, type VmtestsInvocation } from './vmtests-script.js';
 

@@ -1,17 +1,11 @@
-import type { Backing } from '../results/types.js';
-
 /**
  * Facts read from a selftest's own C source, so the harness asks each tree's program
  * only what that program understands (argument words, planned test cases) instead of
  * guessing from a kernel version. Each reader throws an Error naming what it could
  * not find; the build turns that into a warning and leaves the fact out.
  */
-
-/** One entry of uffd-unit-tests.c's uffd_tests[]: the memory types it runs on, in mem_types[] order. */
-export interface UnitTestCase {
-  test: string;
-  mems: string[];
-}
+import type { UnitTestCase } from '../results/selftests.js';
+import type { Backing } from '../results/types.js';
 
 /** Comments out, line continuations joined: the regexes below then see plain code. */
 function code(source: string): string {

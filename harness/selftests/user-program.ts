@@ -6,7 +6,8 @@ import { cacheDir, exists, sha256 } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { requireTool, run } from '../util/proc.js';
 import { runMaybeSandboxed } from '../util/sandbox.js';
-import { CFLAGS, installUapiHeaders, uapiHeadersKey, type SelftestProgram } from './build.js';
+import { CFLAGS, installUapiHeaders, uapiHeadersKey } from './build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 
 /**
  * A user's own C program (`--program repro.c`): built statically against the tested

@@ -12,6 +12,7 @@ import { TOY_SERIES_BUILD, TOY_SERIES_TEST, createToySeries } from './fixtures/t
 import { readSeriesRecord } from './record.js';
 import { baseResultsKey, runSeries, type SeriesOptions } from './series.js';
 import type { SeriesRecord } from './types.js';
+import { seriesJunit } from '../report/series-junit.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -201,7 +202,7 @@ t.test('an mbox from git format-patch: cover letter skipped, build break, new wa
   const back = await readSeriesRecord(join(root, 'results', 'results.json'));
   t.equal(back.patchsetHash, r.patchsetHash);
   t.match(r.patchsetHash, /^[0-9a-f]{64}$/);
-  const junit = await readFile(join(root, 'results', 'junit.xml'), 'utf8');
+  const junit = seriesJunit(back);
   t.match(junit, /<testsuites name="faultline-series" tests="\d+" failures="5" errors="0" skipped="0"/);
   t.match(junit, /name="2\/5 build" time="0\.000"><failure message="main\.c:[^"]*" type="build"/);
   t.match(junit, /name="toy\/mul" time="0\.000"><failure message="new failure[^"]*" type="regression"/);

@@ -9,7 +9,7 @@ import { Git, type CommitInfo } from '../vcs/git.js';
 import { log } from '../util/log.js';
 import { readJsonFile } from '../util/schema.js';
 import { parseMbox, type MailPatch } from './mbox.js';
-import { formatSeriesReport, seriesJunit } from './report.js';
+import { formatSeriesReport } from './report.js';
 import { formatSeriesReply } from './reply.js';
 import { stableStringify } from '../util/stable-json.js';
 import type { RevisionTester } from '../revision/tester.js';
@@ -154,7 +154,6 @@ async function writeResults<A>(
   };
   await writeJsonAtomic(join(resultsDir, 'results.json'), record);
   await writeFileAtomic(join(resultsDir, 'report.txt'), formatSeriesReport(record));
-  await writeFileAtomic(join(resultsDir, 'junit.xml'), seriesJunit(record));
   const reply = formatSeriesReply(record, await patchMails(planned));
   if (reply) await writeFileAtomic(join(resultsDir, 'reply.eml'), reply);
   return record;

@@ -5,7 +5,7 @@ import { backingNamed, mmSuite } from './mm.js';
 import { parseVmtestsTap, vmtestsSuite } from './vmtests.js';
 import { REASON_MAX_CHARS } from './parsers/ktap.js';
 import type { GuestCommand, ProgramOutput, SuiteContext } from './types.js';
-import type { SelftestProgram } from '../selftests/build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 
 // Real outputs of Debian 6.12.117's mm selftests in a faultline guest (TCG, 2 vCPUs, 2 GiB):
 // `faultline run --suite mm --mem 2048`, copied from results/<run>/output/.

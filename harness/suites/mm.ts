@@ -1,5 +1,5 @@
 import type { Backing, Status, SubtestResult } from '../results/types.js';
-import type { MmRun, SelftestProgram } from '../selftests/build.js';
+import type { MmRun, SelftestProgram } from '../results/selftests.js';
 import { buildMmSelftests } from '../selftests/mm-build.js';
 import { mmProgramSpec } from '../selftests/mm-programs.js';
 import { failureReason, parseKtap, type KtapTest } from './parsers/ktap.js';

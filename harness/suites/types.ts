@@ -1,5 +1,5 @@
 import type { Backing, Status, SubtestResult } from '../results/types.js';
-import type { SelftestProgram } from '../selftests/build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 import type { GuestSysctl } from '../selftests/mm-programs.js';
 
 /** What a suite needs to know about the guest and the user's selection to plan its commands. */

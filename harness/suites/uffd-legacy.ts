@@ -1,5 +1,5 @@
 import type { Backing, Status, SubtestResult } from '../results/types.js';
-import type { SelftestProgram } from '../selftests/build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 import { legacyRunningCheck, parseLegacyUffd } from './parsers/uffd-legacy.js';
 import type { GuestCommand, ParsedProgram, ProgramOutput, SuiteContext } from './types.js';
 

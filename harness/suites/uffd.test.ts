@@ -6,7 +6,7 @@ import { parseKtap } from './parsers/ktap.js';
 import { uffdSuite, selectsBacking, stressArgs, QUICK_UNIT_FILTERS } from './uffd.js';
 import type { GuestCommand, SuiteContext } from './types.js';
 import type { Backing } from '../results/types.js';
-import type { SelftestProgram } from '../selftests/build.js';
+import type { SelftestProgram } from '../results/selftests.js';
 import { stressBackingArgs } from '../selftests/source-info.js';
 import { programOutput } from './fixtures/program-output.js';
 

@@ -11,6 +11,7 @@ import { runNightly, type NightlyOutcome } from '../nightly/nightly.js';
 import { readPlan } from '../nightly/plan.js';
 import type { Plan } from '../results/nightly.js';
 import { run } from '../util/proc.js';
+import { NIGHTLY_VIEWS } from '../report/views.js';
 
 export interface MovingTree {
   root: string;
@@ -62,6 +63,7 @@ export async function movingTree(
       await git(['branch', '--force', 'mm', commit]);
       const t0 = Date.now();
       const out = await runNightly({
+        views: NIGHTLY_VIEWS,
         planFile,
         plan,
         resultsRoot: join(root, 'results'),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { checkName, legacyRunningCheck, parseLegacyUffd } from './uffd-legacy.js';
 import { uffdSuite } from '../uffd.js';
 import { stressBackingArgs, takesHugetlbfsFile } from '../../selftests/source-info.js';
-import type { SelftestProgram } from '../../selftests/build.js';
+import type { SelftestProgram } from '../../results/selftests.js';
 import type { GuestCommand, SuiteContext } from '../types.js';
 import type { Backing } from '../../results/types.js';
 import { programOutput } from '../fixtures/program-output.js';
