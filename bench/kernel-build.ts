@@ -16,7 +16,8 @@
 import { mkdtemp, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildKernel, ARCH, type KernelBuild } from '../harness/kernel/build.js';
+import { buildKernel, type KernelBuild } from '../harness/kernel/build.js';
+import { ARCH } from '../harness/kernel/build-step.js';
 import { ensureDebianSource } from '../harness/kernel/debian.js';
 import { OWNED_OBJ_PREFIX } from '../harness/kernel/cache-key.js';
 import { run } from '../harness/util/proc.js';

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { readArtifacts } from '../kernel/build.js';
+import { readArtifacts } from '../kernel/build-metadata.js';
 import { readRunRecord } from '../results/record.js';
 import type { RunRecord, Splat } from '../results/types.js';
 import { exists, sha256File, writeFileAtomic } from '../util/fsutil.js';

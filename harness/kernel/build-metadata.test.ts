@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readArtifacts } from './build.js';
+import { readArtifacts } from './build-metadata.js';
 
 /** metadata.json of a real minimal-kernel build (tinyconfig + minimal + uffd, selftests built). */
 const CAPTURED = join(import.meta.dirname, 'fixtures', 'build-metadata.json');

@@ -1,24 +1,19 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { BuildBrokenError, FaultlineError, UsageError, errorMessage } from '../util/errors.js';
 import { cacheRoot, exists, isInside, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fsutil.js';
-import { requireTool, run, shellLine, tail, which, type RunResult } from '../util/proc.js';
+import { requireTool, shellLine, tail, which } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { Git, treeWithGitDir } from '../vcs/git.js';
-import { lazyValidator, readJsonFile } from '../util/schema.js';
-import type { JSONSchemaType } from 'ajv';
-import {
-  KconfigCheckError,
-  checkFragments,
-  effectiveRequests,
-  parseFragment,
-  parseFragmentText,
-  resolveFragments,
-  type Fragment,
-} from './kconfig.js';
-import { selftestBuildSchema, type SelftestBuild } from '../results/selftests.js';
+import { effectiveRequests, parseFragment, resolveFragments, type Fragment } from './kconfig.js';
+import { ARCH, SRCARCH, commandLine, flush, logLine, makeArgs, step, type Ctx } from './build-step.js';
+import { checkKernelTree, configure, configureCommands, resolveBase, type ResolvedBase } from './configure.js';
+import type { SelftestBuild } from '../results/selftests.js';
+import { readArtifacts, type BuildMetadata } from './build-metadata.js';
+import { Progress, type ProgressMode } from './build-progress.js';
+import { ccacheStats, statsDelta, type CcacheStats } from './ccache.js';
 import { forgetBrokenBuild, knownBrokenBuild, rememberBrokenBuild } from './broken-builds.js';
 import { classifyBuildFailure } from '../toolchain/diagnostics.js';
 import { DEBIAN_CACHE_DIR } from './debian.js';
@@ -37,7 +32,7 @@ import {
 } from './cache-key.js';
 import { secs } from '../util/format.js';
 import { withLock } from '../util/lock.js';
-import { runMaybeSandboxed, treeSandbox, type SandboxSpec } from '../util/sandbox.js';
+import { treeSandbox, type SandboxSpec } from '../util/sandbox.js';
 
 /**
  * `faultline build`: a kernel from a source tree, out of tree (O=), with checked
@@ -52,13 +47,11 @@ import { runMaybeSandboxed, treeSandbox, type SandboxSpec } from '../util/sandbo
  *   worktrees/<id>/     git worktrees for --ref builds (never the user's checkout)
  *   locks/
  * ccache lives in $FAULTLINE_CACHE/ccache.
+ *
+ * This file plans and runs the build (inputs, cache lookup, worktree, make, install); its
+ * parts have their own files: configure.ts (base, fragments, check), build-step.ts (one logged
+ * command), build-progress.ts, ccache.ts and build-metadata.ts (metadata.json).
  */
-
-export const ARCH = 'x86_64';
-const SRCARCH = 'x86';
-const BASES = ['defconfig', 'tinyconfig', 'allnoconfig'] as const;
-/** kconfig runs ~100 gcc probes per pass: 20 s idle, but over 10 min was seen on an oversubscribed 2-core host. */
-const CONFIG_TIMEOUT_MS = 60 * 60_000;
 
 export interface BuildKernelOptions {
   /** A Linux source tree (git checkout or plain directory). Never written to. */
@@ -88,7 +81,7 @@ export interface BuildKernelOptions {
   /** Root of the kernel build cache; default $FAULTLINE_CACHE/kbuild. */
   cacheDir?: string;
   /** 'auto' (TTY: one updating line; else plain lines), 'plain', 'tty', 'off'. */
-  progress?: 'auto' | 'plain' | 'tty' | 'off';
+  progress?: ProgressMode;
   /** Deadline for the kernel compile step (default 4 h). */
   buildTimeoutMs?: number;
   /** Relative fragment paths resolve against this (default process.cwd()). */
@@ -107,14 +100,6 @@ export interface BuildKernelOptions {
    * false only for a tree the user trusts (`faultline build --unsandboxed-build`).
    */
   sandbox?: boolean;
-}
-
-export interface CcacheStats {
-  dir: string;
-  hits: number;
-  misses: number;
-  /** Raw counters that changed during this build. */
-  delta: Record<string, number>;
 }
 
 /** Builds a tree's test programs into their own cache (keyed by their sources, not the kernel's). */
@@ -143,342 +128,6 @@ export interface KernelBuild {
   ccache: CcacheStats | null;
   /** The tree's make ran in the build sandbox (undefined: built before sandboxed builds). */
   sandboxed?: boolean;
-}
-
-/** What metadata.json holds (validated when read back from disk). */
-interface BuildMetadata {
-  recipeVersion: number;
-  key: string;
-  inputKey: string;
-  createdAt: string;
-  kernelSrc: string;
-  tree: string;
-  ref: string | null;
-  commit: string | null;
-  treeState: TreeState;
-  base: string;
-  fragments: { path: string; sha256: string }[];
-  configHash: string;
-  compiler: string;
-  arch: string;
-  release: string;
-  jobs: number;
-  durationsMs: Record<string, number>;
-  ccache: CcacheStats | null;
-  compileUnits: number;
-  selftests: SelftestBuild | null;
-  reproduce: string[];
-  /** The tree's make ran in the build sandbox; absent in artifacts built before it existed. */
-  sandboxed?: boolean;
-}
-
-const str = { type: 'string' } as const;
-const orNull = { type: 'null', nullable: true } as const;
-const nullableStr = { anyOf: [str, orNull] } as const;
-const durations = { type: 'object', required: [], additionalProperties: { type: 'number' } } as const;
-
-const metadataSchema: JSONSchemaType<BuildMetadata> = {
-  type: 'object',
-  required: [
-    'recipeVersion',
-    'key',
-    'inputKey',
-    'createdAt',
-    'kernelSrc',
-    'tree',
-    'ref',
-    'commit',
-    'treeState',
-    'base',
-    'fragments',
-    'configHash',
-    'compiler',
-    'arch',
-    'release',
-    'jobs',
-    'durationsMs',
-    'ccache',
-    'compileUnits',
-    'selftests',
-    'reproduce',
-  ],
-  properties: {
-    // Artifacts of another recipe are not this build's: rebuilt.
-    recipeVersion: { type: 'integer', const: RECIPE_VERSION },
-    key: str,
-    inputKey: str,
-    createdAt: str,
-    kernelSrc: str,
-    tree: str,
-    ref: nullableStr,
-    commit: nullableStr,
-    treeState: {
-      type: 'object',
-      required: ['kind', 'digest', 'summary'],
-      properties: {
-        kind: { type: 'string', enum: ['git', 'files', 'commit'] },
-        head: { type: 'string', nullable: true },
-        dirty: { type: 'boolean', nullable: true },
-        digest: str,
-        summary: str,
-      },
-    },
-    base: str,
-    fragments: {
-      type: 'array',
-      items: { type: 'object', required: ['path', 'sha256'], properties: { path: str, sha256: str } },
-    },
-    configHash: str,
-    compiler: str,
-    arch: str,
-    release: str,
-    jobs: { type: 'integer', minimum: 1 },
-    durationsMs: durations,
-    ccache: {
-      anyOf: [
-        {
-          type: 'object',
-          required: ['dir', 'hits', 'misses', 'delta'],
-          properties: { dir: str, hits: { type: 'number' }, misses: { type: 'number' }, delta: durations },
-        },
-        orNull,
-      ],
-    },
-    compileUnits: { type: 'integer', minimum: 0 },
-    selftests: { anyOf: [selftestBuildSchema, orNull] },
-    reproduce: { type: 'array', items: str },
-    sandboxed: { type: 'boolean', nullable: true },
-  },
-};
-const validateMetadata = lazyValidator<BuildMetadata>(metadataSchema);
-
-// ---------------------------------------------------------------------------
-// Progress: one updating line on a TTY, plain lines otherwise.
-
-class Progress {
-  private step = '';
-  private stepStart = Date.now();
-  private readonly start = Date.now();
-  private last = '';
-  private units = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private lastPlain = Date.now();
-  private readonly mode: 'tty' | 'plain' | 'off';
-
-  constructor(
-    mode: BuildKernelOptions['progress'],
-    private readonly expectedUnits: number,
-  ) {
-    const m = mode ?? 'auto';
-    this.mode = m === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : m;
-  }
-
-  begin(step: string): void {
-    this.end();
-    this.step = step;
-    this.stepStart = Date.now();
-    this.last = '';
-    if (this.mode === 'plain') log.info(`build: ${step}`);
-    if (this.mode === 'tty') {
-      this.draw();
-      this.timer = setInterval(() => this.draw(), 500);
-      this.timer.unref();
-    }
-  }
-
-  /** A line of make output: "  CC      mm/userfaultfd.o". */
-  line(l: string): void {
-    const m = /^\s{2}([A-Z][A-Z0-9_]*(?: \[[A-Z]\])?)\s+(\S.*)$/.exec(l);
-    if (!m) return;
-    if (m[1] === 'CC') this.units++;
-    this.last = `${m[1]} ${m[2]}`;
-    if (this.mode === 'plain' && Date.now() - this.lastPlain >= 30_000) {
-      this.lastPlain = Date.now();
-      log.info(
-        ['build:', `${this.step}:`, secs(Date.now() - this.stepStart), this.count(), `(${this.last})`]
-          .filter((x) => x !== '')
-          .join(' '),
-      );
-    }
-  }
-
-  private count(): string {
-    if (this.units === 0) return '';
-    return this.expectedUnits > 0
-      ? `${Math.min(99, Math.floor((100 * this.units) / this.expectedUnits))}% (${this.units}/~${this.expectedUnits} CC)`
-      : `${this.units} CC`;
-  }
-
-  private draw(): void {
-    const cols = process.stderr.columns ?? 100;
-    const text = [
-      `[build ${secs(Date.now() - this.start)}]`,
-      this.step,
-      secs(Date.now() - this.stepStart),
-      this.count(),
-      this.last,
-    ]
-      .filter((x) => x !== '')
-      .join(' ');
-    process.stderr.write(`\r\x1b[K${text.slice(0, Math.max(20, cols - 1))}`);
-  }
-
-  end(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    if (this.mode === 'tty' && this.step) process.stderr.write(`\r\x1b[K`);
-    if (this.mode !== 'off' && this.step) {
-      const msg = `build: ${this.step} done in ${secs(Date.now() - this.stepStart)}`;
-      if (this.mode === 'plain' || this.mode === 'tty') log.info(msg);
-    }
-    this.step = '';
-  }
-
-  get compiled(): number {
-    return this.units;
-  }
-}
-
-// ---------------------------------------------------------------------------
-
-interface Ctx {
-  opts: BuildKernelOptions;
-  root: string;
-  logStream: WriteStream | undefined;
-  progress: Progress;
-  makeVars: string[];
-  env: Record<string, string>;
-  reproduce: string[];
-  /** Where the tree's own code (make, merge_config.sh) runs; undefined: on the host. */
-  sandbox: SandboxSpec | undefined;
-}
-
-async function logLine(ctx: Ctx, text: string): Promise<void> {
-  ctx.logStream?.write(text.endsWith('\n') ? text : text + '\n');
-}
-
-/** Run one command, its output streamed to build.log and to the progress line. */
-async function step(
-  ctx: Ctx,
-  cmd: string,
-  args: string[],
-  o: { cwd?: string; timeoutMs: number; record?: boolean; sandboxed?: boolean },
-): Promise<RunResult> {
-  const line = commandLine({ what: cmd, cmd, args, ...(o.cwd !== undefined ? { cwd: o.cwd } : {}) });
-  if (o.record !== false) ctx.reproduce.push(line);
-  await logLine(ctx, `$ ${line}`);
-  let r: RunResult;
-  try {
-    const runOpts = {
-      timeoutMs: o.timeoutMs,
-      ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
-      env: ctx.env,
-      allowFailure: true,
-      onLine: (l: string) => {
-        ctx.logStream?.write(l + '\n');
-        ctx.progress.line(l);
-      },
-    };
-    r = await runMaybeSandboxed(cmd, args, runOpts, o.sandboxed === true ? ctx.sandbox : undefined);
-  } catch (e) {
-    await logLine(ctx, `[${errorMessage(e)}]`);
-    throw e;
-  }
-  await logLine(ctx, `[exit ${r.exitCode}, ${r.durationMs} ms]`);
-  return r;
-}
-
-function makeArgs(ctx: Ctx, tree: string, obj: string, targets: string[], jobs?: number): string[] {
-  return ['-C', tree, `O=${obj}`, ...ctx.makeVars, ...(jobs ? [`-j${jobs}`] : []), ...targets];
-}
-
-async function checkKernelTree(tree: string): Promise<void> {
-  const need = ['Makefile', 'Kconfig', 'scripts/kconfig/merge_config.sh', `arch/${SRCARCH}/Kconfig`];
-  for (const n of need) {
-    if (!(await exists(join(tree, n)))) {
-      throw new UsageError(
-        `${tree} is not a Linux kernel tree (no ${n}): pass --kernel-src pointing at a kernel source checkout`,
-      );
-    }
-  }
-  // Kbuild refuses O= builds from a tree that was configured in place.
-  for (const n of ['.config', 'include/config/auto.conf']) {
-    if (await exists(join(tree, n))) {
-      throw new UsageError(
-        `${tree} has in-tree build output (${n}): run 'make mrproper' there, or build a commit with --ref (a clean worktree)`,
-      );
-    }
-  }
-}
-
-interface ResolvedBase {
-  /** What goes into the input key. */
-  id: string;
-  target?: string;
-  file?: string;
-}
-
-async function resolveBase(base: string | undefined, cwd: string): Promise<ResolvedBase> {
-  const b = base ?? 'defconfig';
-  if ((BASES as readonly string[]).includes(b)) return { id: b, target: b };
-  const file = isAbsolute(b) ? b : resolve(cwd, b);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new UsageError(`--base '${b}' is neither ${BASES.join(', ')} nor a readable config file`);
-  }
-  parseFragmentText(text, file); // syntax check, with file:line
-  return { id: `file:${sha256(text)}`, file };
-}
-
-async function ccacheStats(dir: string, env: Record<string, string>): Promise<Record<string, number>> {
-  const r = await run('ccache', ['--print-stats'], {
-    timeoutMs: 60_000,
-    env: { ...env, CCACHE_DIR: dir },
-    allowFailure: true,
-  });
-  const out: Record<string, number> = {};
-  for (const l of r.stdout.split('\n')) {
-    const m = /^(\w+)\t(\d+)$/.exec(l);
-    if (m && m[1] !== undefined) out[m[1]] = Number(m[2]);
-  }
-  return out;
-}
-
-function statsDelta(dir: string, before: Record<string, number>, after: Record<string, number>): CcacheStats {
-  const delta: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after)) {
-    if (
-      k.endsWith('_timestamp') ||
-      k === 'stats_updated_timestamp' ||
-      k === 'cache_size_kibibyte' ||
-      k === 'files_in_cache'
-    )
-      continue;
-    const d = v - (before[k] ?? 0);
-    if (d !== 0) delta[k] = d;
-  }
-  const hits = (delta['direct_cache_hit'] ?? 0) + (delta['preprocessed_cache_hit'] ?? 0);
-  const misses = delta['cache_miss'] ?? 0;
-  return { dir, hits, misses, delta };
-}
-
-/**
- * The metadata of complete artifacts in `dir`, or undefined: not cached, rebuild. A missing,
- * damaged or stale metadata.json (another recipe, another shape) is never an error here.
- */
-export async function readArtifacts(dir: string): Promise<BuildMetadata | undefined> {
-  const file = join(dir, 'metadata.json');
-  let m: BuildMetadata;
-  try {
-    m = validateMetadata.checked(await readJsonFile(file), file, 'kernel build metadata');
-  } catch (e) {
-    if (await exists(file)) log.debug(`build: not reusing ${dir}: ${errorMessage(e)}`);
-    return undefined;
-  }
-  for (const f of ['bzImage', '.config', 'System.map']) if (!(await exists(join(dir, f)))) return undefined;
-  return m;
 }
 
 /**
@@ -539,101 +188,6 @@ function toKernelBuild(
     ccache: cacheHit ? null : m.ccache,
     ...(typeof m.sandboxed === 'boolean' ? { sandboxed: m.sandboxed } : {}),
   };
-}
-
-interface ConfigureOptions {
-  tree: string;
-  obj: string;
-  base: ResolvedBase;
-  fragments: Fragment[];
-}
-
-/** One command of the configure recipe; `copy` is a plain file copy done in-process. */
-type ConfigureCommand =
-  { what: string; cmd: string; args: string[]; cwd?: string } | { what: string; copy: { from: string; to: string } };
-
-/** The configure recipe: base config, merge_config.sh -m, olddefconfig. */
-function configureCommands(ctx: Ctx, c: ConfigureOptions): ConfigureCommand[] {
-  const { tree, obj } = c;
-  const cmds: ConfigureCommand[] = [];
-  if (c.base.target)
-    cmds.push({ what: `make ${c.base.target}`, cmd: 'make', args: makeArgs(ctx, tree, obj, [c.base.target]) });
-  else if (c.base.file) cmds.push({ what: 'cp', copy: { from: c.base.file, to: join(obj, '.config') } });
-  if (c.fragments.length > 0) {
-    const merge = join(tree, 'scripts/kconfig/merge_config.sh');
-    const args = [merge, '-m', '-O', obj, join(obj, '.config'), ...c.fragments.map((f) => f.path)];
-    cmds.push({ what: 'merge_config.sh', cmd: 'bash', args, cwd: obj });
-  }
-  cmds.push({ what: 'make olddefconfig', cmd: 'make', args: makeArgs(ctx, tree, obj, ['olddefconfig']) });
-  return cmds;
-}
-
-function commandLine(c: ConfigureCommand): string {
-  if ('copy' in c) return shellLine('cp', [c.copy.from, c.copy.to]);
-  const line = shellLine(c.cmd, c.args);
-  return c.cwd !== undefined ? `(cd ${shellLine(c.cwd, []).trim()} && ${line})` : line;
-}
-
-/** Runs the configure recipe, then the fragment check. Returns the final .config text. */
-async function configure(ctx: Ctx, c: ConfigureOptions): Promise<string> {
-  const { tree, obj } = c;
-  await mkdir(obj, { recursive: true });
-  for (const command of configureCommands(ctx, c)) {
-    if ('copy' in command) {
-      ctx.reproduce.push(commandLine(command));
-      await copyFile(command.copy.from, command.copy.to);
-      continue;
-    }
-    const { cmd, args, cwd } = command;
-    const r = await step(ctx, cmd, args, {
-      timeoutMs: CONFIG_TIMEOUT_MS,
-      sandboxed: true,
-      ...(cwd !== undefined ? { cwd } : {}),
-    });
-    if (r.exitCode === 0) continue;
-    const f = classifyBuildFailure(r.all, tree);
-    const msg = `${command.what} failed in ${tree}: ${f.firstError}`;
-    if (f.kind === 'broken') throw new BuildBrokenError(msg, f.firstError, tail(r.all, 30));
-    throw new FaultlineError(msg, { detail: tail(r.all, 30) });
-  }
-  const text = await readFile(join(obj, '.config'), 'utf8');
-  const mismatches = await checkFragments(c.fragments, text, tree, SRCARCH);
-  if (mismatches.length > 0) throw new KconfigCheckError(mismatches, join(obj, '.config'));
-  return text;
-}
-
-/**
- * Only the configuration half of a build (no compile): base, fragments, olddefconfig
- * and the checked contract: what kconfig-check.test.ts runs against a real tree.
- */
-export async function configureKernel(o: {
-  tree: string;
-  obj: string;
-  base?: string;
-  kconfig: readonly string[];
-  cwd?: string;
-  logFile?: string;
-}): Promise<{ config: string; configHash: string }> {
-  await checkKernelTree(o.tree);
-  const cwd = o.cwd ?? process.cwd();
-  const fragments = await Promise.all((await resolveFragments(o.kconfig, { cwd })).map((p) => parseFragment(p)));
-  const base = await resolveBase(o.base, cwd);
-  const ctx: Ctx = {
-    opts: { kernelSrc: o.tree },
-    root: '',
-    logStream: o.logFile ? createWriteStream(o.logFile, { flags: 'a' }) : undefined,
-    progress: new Progress('off', 0),
-    makeVars: [`ARCH=${ARCH}`],
-    env: { LC_ALL: 'C' },
-    reproduce: [],
-    sandbox: undefined,
-  };
-  try {
-    const text = await configure(ctx, { tree: o.tree, obj: o.obj, base, fragments });
-    return { config: join(o.obj, '.config'), configHash: configHash(text) };
-  } finally {
-    await new Promise<void>((r) => (ctx.logStream ? ctx.logStream.end(r) : r()));
-  }
 }
 
 async function resolveRef(src: string, ref: string): Promise<string> {
@@ -844,7 +398,6 @@ async function buildInObjDir(plan: BuildPlan): Promise<KernelBuild> {
   await writeFile(logPath, `# faultline build ${new Date().toISOString()}\n`);
   const expectedUnits = Number((await readFile(join(obj, '.faultline-units'), 'utf8').catch(() => '0')).trim()) || 0;
   const ctx: Ctx = {
-    opts,
     root,
     env: plan.env,
     logStream: createWriteStream(logPath, { flags: 'a' }),
@@ -1050,12 +603,6 @@ async function installArtifacts(
     `build: ${release} built in ${secs(durations['total'])} -> ${dir}${ccache ? ` (ccache ${ccache.hits} hits, ${ccache.misses} misses)` : ''}`,
   );
   return toKernelBuild(dir, meta, false, durations);
-}
-
-async function flush(ctx: Ctx): Promise<void> {
-  const s = ctx.logStream;
-  if (!s) return;
-  await new Promise<void>((r) => s.write('', () => r()));
 }
 
 async function writeFileAtomicText(path: string, text: string): Promise<void> {

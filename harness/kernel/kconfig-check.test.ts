@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode } from '../util/errors.js';
 import { ensureDebianSource } from './debian.js';
-import { configureKernel } from './build.js';
+import { configureKernel } from './configure.js';
 import { KconfigCheckError } from './kconfig.js';
 
 // Real kernel tree (Debian's linux-source-6.12), its own merge_config.sh and olddefconfig.
