@@ -9,7 +9,7 @@ import { selftestBuildSchema, type SelftestBuild } from '../results/selftests.js
 import { errorMessage } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { lazyValidator, readJsonFile, str } from '../util/schema.js';
 import { RECIPE_VERSION, type TreeState } from './cache-key.js';
 import type { CcacheStats } from './ccache.js';
 
@@ -40,7 +40,6 @@ export interface BuildMetadata {
   sandboxed?: boolean;
 }
 
-const str = { type: 'string' } as const;
 const orNull = { type: 'null', nullable: true } as const;
 const nullableStr = { anyOf: [str, orNull] } as const;
 const durations = { type: 'object', required: [], additionalProperties: { type: 'number' } } as const;

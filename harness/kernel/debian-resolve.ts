@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { JSONSchemaType } from 'ajv';
 import { FaultlineError, UsageError, errorMessage } from '../util/errors.js';
 import { cacheDir, exists, sha256, writeJsonAtomic } from '../util/fsutil.js';
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { lazyValidator, readJsonFile, str } from '../util/schema.js';
 import { requireTool, run } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { newestDebianVersion } from './debian-version.js';
@@ -40,7 +40,6 @@ export interface DebianResolution {
   aptLists: string;
 }
 
-const str = { type: 'string' } as const;
 const resolutionSchema: JSONSchemaType<DebianResolution> = {
   type: 'object',
   properties: {

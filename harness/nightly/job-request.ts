@@ -7,15 +7,9 @@ import type { JSONSchemaType } from 'ajv';
 import type { KernelSpec, RunRequest } from '../run/request.js';
 import { BACKINGS, GUEST_RAMS } from '../results/types.js';
 import { writeJsonAtomic } from '../util/fsutil.js';
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { count, lazyValidator, optStr, positive, readJsonFile, str, strings } from '../util/schema.js';
 
 export const JOB_REQUEST_FILE = 'nightly-request.json';
-
-const str = { type: 'string' } as const;
-const optStr = { type: 'string', nullable: true } as const;
-const strings = { type: 'array', items: str } as const;
-const positive = { type: 'integer', minimum: 1 } as const;
-const natural = { type: 'integer', minimum: 0 } as const;
 
 const kernelSchema: JSONSchemaType<KernelSpec> = {
   oneOf: [
@@ -87,14 +81,14 @@ const requestSchema: JSONSchemaType<RunRequest> = {
     filter: optStr,
     categories: { ...strings, nullable: true },
     keepVm: { type: 'boolean' },
-    hugepages2m: natural,
-    hugepages1g: natural,
+    hugepages2m: count,
+    hugepages1g: count,
     numaNodes: { ...positive, nullable: true },
     aptOptions: { ...strings, nullable: true },
     refresh: { type: 'boolean', nullable: true },
     offline: { type: 'boolean', nullable: true },
     cmdline: optStr,
-    retries: natural,
+    retries: count,
     flakyIsFailure: { type: 'boolean', nullable: true },
     knownIssues: { ...strings, nullable: true },
     knownIsFailure: { type: 'boolean', nullable: true },

@@ -8,7 +8,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../util/fsutil.js';
-import { lazyValidator, readJsonFile } from '../util/schema.js';
+import { count, lazyValidator, optStr, positive, readJsonFile, str, strings } from '../util/schema.js';
 import { readRunRecord, verdictSchema } from './record.js';
 import { BACKINGS, GUEST_RAMS, type Backing, type GuestRam, type RunRecord } from './types.js';
 
@@ -195,12 +195,7 @@ export interface NightlyBisect {
 // ---------------------------------------------------------------------------------------------
 // Schemas
 
-const str = { type: 'string' } as const;
-const optStr = { type: 'string', nullable: true } as const;
 const name = { type: 'string', minLength: 1 } as const;
-const strings = { type: 'array', items: str } as const;
-const positive = { type: 'integer', minimum: 1 } as const;
-const natural = { type: 'integer', minimum: 0 } as const;
 const backingSchema: JSONSchemaType<Backing> = { type: 'string', enum: BACKINGS };
 const guestRamSchema: JSONSchemaType<GuestRam> = { type: 'string', enum: GUEST_RAMS };
 
@@ -262,11 +257,11 @@ const planSchema: JSONSchemaType<Plan> = {
     bootTimeoutSec: { type: 'number', exclusiveMinimum: 0 },
     memMiB: positive,
     smp: positive,
-    hugepages2m: natural,
-    hugepages1g: natural,
+    hugepages2m: count,
+    hugepages1g: count,
     filter: optStr,
     cmdline: optStr,
-    retries: natural,
+    retries: count,
     numaNodes: positive,
     programs: { ...strings, nullable: true },
     knownIssues: { ...strings, nullable: true },
@@ -307,7 +302,7 @@ const jobSchema: JSONSchemaType<NightlyJobState> = {
     rep: positive,
     timeoutSec: { type: 'number' },
     state: { type: 'string', enum: ['pending', 'done'] },
-    attempts: natural,
+    attempts: count,
     runDir: optStr,
     failedAttempts: { ...strings, nullable: true },
     verdict: { ...verdictSchema, nullable: true },
@@ -409,7 +404,7 @@ const nightlySchema: JSONSchemaType<NightlyRecord> = {
       required: ['hostname', 'cpus', 'memMiB', 'parallel'],
       properties: { hostname: str, cpus: positive, memMiB: { type: 'number' }, parallel: positive },
     },
-    totalJobs: natural,
+    totalJobs: count,
     jobs: { type: 'array', items: jobSchema },
     commits: { type: 'object', nullable: true, required: [], additionalProperties: str },
     bisects: { type: 'array', nullable: true, items: bisectSchema },

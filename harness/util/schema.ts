@@ -82,4 +82,5 @@ export const strings = { type: 'array', items: str } as const;
 export const num = { type: 'number' } as const;
 export const optNum = { type: 'number', nullable: true } as const;
 export const count = { type: 'integer', minimum: 0 } as const;
+export const positive = { type: 'integer', minimum: 1 } as const;
 export const bool = { type: 'boolean' } as const;
