@@ -99,9 +99,12 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     const t = await loadTarget(a.target, a.results);
     let text: string;
     if (a.kcidb) {
-      // A nightly's own culprits are issues too, with incidents on the tests they broke.
+      // A nightly's own culprits are issues too, with incidents on the tests they broke (through
+      // their known issues) or the metrics they slowed (from nightly.json's bisects).
       const withCulprits = t.kind === 'nightly' ? { ...t, runs: await withOwnCulpritIssues(t.dir, t.runs) } : t;
-      const data = toKcidb(kcidbInputs(withCulprits), { origin: a.origin });
+      const night =
+        t.kind === 'nightly' ? { night: { nightlyId: t.record.nightlyId, bisects: t.record.bisects ?? [] } } : {};
+      const data = toKcidb(kcidbInputs(withCulprits), { origin: a.origin, ...night });
       validateKcidb(data);
       log.info(
         `KCIDB v${data.version.major}.${data.version.minor}: ${data.checkouts.length} checkout(s), ${data.builds.length} build(s), ${data.tests.length} test(s); schema-valid`,

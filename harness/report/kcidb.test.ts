@@ -259,3 +259,52 @@ t.test("a night's own bisected culprit: an issue (culprit.code) with an incident
     'the records on disk are left as the jobs wrote them',
   );
 });
+
+t.test("a night's metric culprit: an issue, present on each run's metric beyond its threshold", async (t) => {
+  // Night 2 of a real metric nightly (harness/nightly/fixtures/metric): UFFDIO_COPY on shmem
+  // slowed by a commit that sleeps, bisected by that night; night 1 ran before it.
+  const fixtures = join(PROJECT_ROOT, 'harness', 'nightly', 'fixtures', 'metric');
+  const load = async (id: string) => {
+    const dir = join(fixtures, id);
+    const record = await readNightlyRecord(dir);
+    return { dir, record, runs: await loadNightlyRuns(dir, record) };
+  };
+  const [n1, n2] = await Promise.all([load('night-1'), load('night-2')]);
+  const night = { nightlyId: n2.record.nightlyId, bisects: n2.record.bisects ?? [] };
+  const data = toKcidb(kcidbInputs({ kind: 'nightly', ...n2 }), { night });
+  validateKcidb(data);
+  const b = n2.record.bisects?.[0];
+  const hash = b?.culprit?.hash.slice(0, 12) ?? 'none';
+  const id = `faultline:culprit-${hash}-default-metrics`;
+  t.match(data.issues, [
+    {
+      id,
+      culprit: { code: true, tool: false, harness: false },
+      report_subject: '[faultline] userfaultfd: let reclaim catch up before UFFDIO_COPY fills a page',
+      comment:
+        /^slowed by 2eb40dc4fad6 \("userfaultfd: let reclaim.*\), bisected by nightly night-2: uffd-lat\/missing-copy\/shmem\/poll\/resolve_p50 above 567000ns, /,
+    },
+  ]);
+  const tested = new Map(data.tests.map((x) => [x.id, x]));
+  const onTests = (data.incidents ?? []).map((i) => tested.get(i.test_id));
+  t.ok(onTests.length >= n2.runs.length, `incidents on every run (${onTests.length})`);
+  t.ok(
+    onTests.every((x) => x?.status === 'DONE' && x.misc?.['metric'] !== undefined),
+    'each on a metric test, which keeps its number',
+  );
+  t.ok(
+    onTests.some(
+      (x) => x?.misc?.['faultline_id'] === 'uffd-lat/missing-copy/shmem/poll' && x.misc['metric'] === 'resolve_p50',
+    ),
+    'the bisected metric among them',
+  );
+  t.ok(
+    (data.incidents ?? []).every((i) => i.issue_id === id && i.present),
+    'all present, all of that issue',
+  );
+  // Night 1's runs, before the culprit: under every threshold, so no incident.
+  const before = toKcidb(kcidbInputs({ kind: 'nightly', ...n1 }), { night });
+  validateKcidb(before);
+  t.same(before.incidents, [], "night 1's metrics are not beyond the thresholds");
+  t.equal(toKcidb(kcidbInputs({ kind: 'nightly', ...n2 })).issues, undefined, 'without the night: no issue');
+});

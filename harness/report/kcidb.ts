@@ -9,7 +9,10 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { evaluateRecord } from '../bisect/spec.js';
+import { metricSpecOf } from '../nightly/culprit-groups.js';
 import type { Culprit, KnownIssueOutcome } from '../results/known-issues.js';
+import type { NightlyBisect } from '../results/nightly.js';
 import type { RunRecord, Status, SubtestResult } from '../results/types.js';
 import { FaultlineError } from '../util/errors.js';
 import { sha256 } from '../util/fsutil.js';
@@ -294,6 +297,74 @@ function incidentsOfRun(r: RunRecord, origin: string): KcidbIncident[] {
   return out;
 }
 
+/** A night's culprits, for the issues of the regressions known issues cannot match (metrics). */
+export interface KcidbNight {
+  nightlyId: string;
+  bisects: readonly NightlyBisect[];
+}
+
+/**
+ * A metric culprit (a commit that slowed a metric, bisected by this night or an earlier one) as
+ * a KCIDB issue, with an incident on each run's metric test that is beyond its threshold. The
+ * tests keep their status (DONE with the number): the issue says why the number moved. Known
+ * issues match statuses, so they cannot carry these.
+ */
+function metricCulprits(
+  night: KcidbNight,
+  runs: readonly KcidbRunInput[],
+  origin: string,
+): { issues: KcidbIssue[]; incidents: KcidbIncident[] } {
+  const issues: KcidbIssue[] = [];
+  const incidents: KcidbIncident[] = [];
+  for (const b of night.bisects) {
+    const metrics = b.signals.filter((s) => s.kind === 'metric' && s.threshold !== undefined);
+    if (b.culprit === undefined || metrics.length === 0) continue;
+    const hash = b.culprit.hash.slice(0, 12);
+    const id = part(`culprit-${hash}-${b.config}-metrics`);
+    if (issues.some((i) => i.misc?.['faultline_id'] === id)) continue;
+    const by = b.outcome === 'known' ? (b.since ?? night.nightlyId) : night.nightlyId;
+    const because = `slowed by ${hash} ("${b.culprit.subject}", ${b.culprit.author}), bisected by nightly ${by}`;
+    const slowed = metrics.map((s) => `${s.id} ${s.threshold?.direction ?? ''} ${s.threshold?.value ?? ''}`);
+    issues.push({
+      id: `${origin}:${id}`,
+      version: ISSUE_VERSION,
+      origin,
+      report_subject: `[faultline] ${b.culprit.subject}`,
+      culprit: { code: true, tool: false, harness: false },
+      comment: `${because}: ${slowed.join(', ')}`.slice(0, 1000),
+      misc: { faultline_id: id },
+    });
+    // Incidents only on the metric the bisect tested and verified: the others moved with it, but
+    // a single run of a noisy one (a max, a wall time) can cross its threshold without the culprit.
+    const tested = metrics.filter((s) => s.id === b.signal.id);
+    for (const run of runs.filter((r) => r.kernelName === b.kernel && r.config === b.config))
+      for (const s of tested) {
+        if (evaluateRecord(metricSpecOf(s), run.record).kind !== 'fail') continue;
+        const testId = metricTestId(run.record, s.id, origin);
+        if (testId !== undefined)
+          incidents.push({
+            id: `${testId}-${id}`,
+            origin,
+            issue_id: `${origin}:${id}`,
+            issue_version: ISSUE_VERSION,
+            test_id: testId,
+            present: true,
+            misc: { run_id: run.record.runId },
+          });
+      }
+  }
+  return { issues, incidents };
+}
+
+/** The KCIDB test id of a metric ("<subtest id>/<metric name>") in one run, as subtestTests gives it. */
+function metricTestId(r: RunRecord, metricId: string, origin: string): string | undefined {
+  const cut = metricId.lastIndexOf('/');
+  const [subtest, metric] = [metricId.slice(0, cut), metricId.slice(cut + 1)];
+  const i = r.subtests.findIndex((t) => t.id === subtest);
+  const j = r.subtests[i]?.metrics?.findIndex((m) => m.name === metric && Number.isFinite(m.value)) ?? -1;
+  return i < 0 || j < 0 ? undefined : `${subtestTestId(origin, part(r.runId), i)}-m${j}`;
+}
+
 /** Every test of one run: its subtests and metrics, a FAIL per splat, a MISS when the harness failed. */
 function testsOfRun(run: KcidbRunInput, base: TestBase, origin: string): KcidbTest[] {
   const r = run.record;
@@ -325,7 +396,8 @@ function testsOfRun(run: KcidbRunInput, base: TestBase, origin: string): KcidbTe
   return tests;
 }
 
-export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string } = {}): KcidbData {
+/** The KCIDB data of runs; with `night`, its metric culprits as issues too. */
+export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string; night?: KcidbNight } = {}): KcidbData {
   const origin = opts.origin ?? 'faultline';
   if (!/^[a-z0-9_]+$/.test(origin)) throw new FaultlineError(`KCIDB origin '${origin}' must match [a-z0-9_]+`);
   const checkouts = new Map<string, KcidbCheckout>();
@@ -346,6 +418,11 @@ export function toKcidb(runs: readonly KcidbRunInput[], opts: { origin?: string 
     for (const t of testsOfRun(run, base, origin)) tests.push(t);
     for (const k of r.knownIssues ?? []) if (!issues.has(k.id)) issues.set(k.id, issueOf(k, origin));
     incidents.push(...incidentsOfRun(r, origin));
+  }
+  if (opts.night) {
+    const m = metricCulprits(opts.night, runs, origin);
+    for (const i of m.issues) issues.set(i.id, i);
+    incidents.push(...m.incidents);
   }
   return {
     version: { major: 4, minor: KCIDB_VERSION.minor },
