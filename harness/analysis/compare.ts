@@ -19,6 +19,9 @@ import { str, strings, num, count } from '../util/schema.js';
 import { splatSignature } from '../console/signature.js';
 import { kernelIdentity } from './kernel-identity.js';
 
+/** Why a change counts as flaky, not as a regression. */
+const FLAKY_BECAUSE = ['mixed-results', 'same-kernel', 'known-flaky'] as const;
+
 // ---------------------------------------------------------------------------------------------
 // Metric comparison
 
@@ -152,7 +155,7 @@ export interface StatusChange {
   head: Status[];
   reason?: string;
   /** Why a change was classified flaky rather than a regression. */
-  flakyBecause?: 'mixed-results' | 'same-kernel' | 'known-flaky';
+  flakyBecause?: (typeof FLAKY_BECAUSE)[number];
   /** The known issue (known-issues.ts) that explains the head's failure. */
   known?: string;
 }
@@ -220,7 +223,7 @@ const statusChangeSchema: JSONSchemaType<StatusChange> = {
     base: statuses,
     head: statuses,
     reason: { type: 'string', nullable: true },
-    flakyBecause: { type: 'string', enum: ['mixed-results', 'same-kernel', 'known-flaky'], nullable: true },
+    flakyBecause: { type: 'string', enum: FLAKY_BECAUSE, nullable: true },
     known: { type: 'string', nullable: true },
   },
 };

@@ -10,6 +10,10 @@ import type {
   StepRole,
   StepVerdict,
 } from './types.js';
+import { BISECT_OUTCOMES, POLICY_MODES, RUN_RESULTS, STEP_ROLES, STEP_VERDICTS } from './types.js';
+
+/** Where a bisect is: its endpoints checked, bisecting, verifying the culprit, done. */
+const BISECT_PHASES = ['endpoints', 'bisecting', 'verifying', 'done'] as const;
 
 /** The resumable state of one bisect (results dir/state.json), rewritten atomically after every change. */
 export interface BisectState extends Pick<
@@ -20,7 +24,7 @@ export interface BisectState extends Pick<
   /** Identity of the bisect (repo, endpoints, spec, policy): a different key never resumes. */
   key: string;
   worktree: string;
-  phase: 'endpoints' | 'bisecting' | 'verifying' | 'done';
+  phase: (typeof BISECT_PHASES)[number];
   rangeSize: number;
   passThreshold?: number;
   steps: StepRecord[];
@@ -45,7 +49,7 @@ const runSchema: JSONSchemaType<RunObservation> = {
   type: 'object',
   required: ['result', 'durationMs'],
   properties: {
-    result: { type: 'string', enum: ['pass', 'fail'] },
+    result: { type: 'string', enum: RUN_RESULTS },
     value: { type: 'number', nullable: true },
     unit: optStr,
     durationMs: num,
@@ -57,9 +61,9 @@ const runs = { type: 'array', items: runSchema } as const;
 
 const roleSchema: JSONSchemaType<StepRole> = {
   type: 'string',
-  enum: ['good-endpoint', 'bad-endpoint', 'bisect', 'verify-parent', 'verify-culprit', 'verify-revert'],
+  enum: STEP_ROLES,
 };
-const verdictSchema: JSONSchemaType<StepVerdict> = { type: 'string', enum: ['good', 'bad', 'skip'] };
+const verdictSchema: JSONSchemaType<StepVerdict> = { type: 'string', enum: STEP_VERDICTS };
 
 const stepSchema: JSONSchemaType<StepRecord> = {
   type: 'object',
@@ -98,7 +102,7 @@ const policySchema: JSONSchemaType<RunPolicy> = {
   type: 'object',
   required: ['mode', 'runs', 'failThreshold', 'endpointRuns', 'targetConfidence', 'infraRetries'],
   properties: {
-    mode: { type: 'string', enum: ['fixed', 'adaptive'] },
+    mode: { type: 'string', enum: POLICY_MODES },
     runs: { type: 'integer', minimum: 1 },
     failThreshold: { type: 'integer', minimum: 1 },
     endpointRuns: { type: 'integer', minimum: 1 },
@@ -144,7 +148,7 @@ const verificationSchema: JSONSchemaType<NonNullable<BisectRecord['verification'
       nullable: true,
       required: ['verdict'],
       properties: {
-        verdict: { type: 'string', enum: ['good', 'bad', 'skip', 'conflict'] },
+        verdict: { type: 'string', enum: [...STEP_VERDICTS, 'conflict'] },
         commit: optStr,
         reason: optStr,
       },
@@ -189,7 +193,7 @@ const recordSchema: JSONSchemaType<BisectRecord> = {
     startedAt: str,
     finishedAt: str,
     durationMs: num,
-    outcome: { type: 'string', enum: ['found', 'ambiguous', 'refused'] },
+    outcome: { type: 'string', enum: BISECT_OUTCOMES },
     refusal: optStr,
     culprit: { ...culpritSchema, nullable: true },
     candidates: { type: 'array', items: commitSchema, nullable: true },
@@ -266,7 +270,7 @@ const stateSchema: JSONSchemaType<BisectState> = {
     command: { ...commandSchema, nullable: true },
     startedAt: str,
     worktree: str,
-    phase: { type: 'string', enum: ['endpoints', 'bisecting', 'verifying', 'done'] },
+    phase: { type: 'string', enum: BISECT_PHASES },
     rangeSize: count,
     passThreshold: { type: 'integer', minimum: 1, nullable: true },
     steps,

@@ -6,7 +6,7 @@
 
 /** One run of the test on a built revision. */
 export interface RunObservation {
-  result: 'pass' | 'fail';
+  result: (typeof RUN_RESULTS)[number];
   /** The metric value for metric specs (ns for time metrics). */
   value?: number;
   unit?: string;
@@ -42,9 +42,20 @@ export interface StepTester {
   describe(): string;
 }
 
-export type StepRole =
-  'good-endpoint' | 'bad-endpoint' | 'bisect' | 'verify-parent' | 'verify-culprit' | 'verify-revert';
-export type StepVerdict = 'good' | 'bad' | 'skip';
+export const STEP_ROLES = [
+  'good-endpoint',
+  'bad-endpoint',
+  'bisect',
+  'verify-parent',
+  'verify-culprit',
+  'verify-revert',
+] as const;
+export type StepRole = (typeof STEP_ROLES)[number];
+export const STEP_VERDICTS = ['good', 'bad', 'skip'] as const;
+export type StepVerdict = (typeof STEP_VERDICTS)[number];
+export const RUN_RESULTS = ['pass', 'fail'] as const;
+export const POLICY_MODES = ['fixed', 'adaptive'] as const;
+export const BISECT_OUTCOMES = ['found', 'ambiguous', 'refused'] as const;
 
 export interface StepRecord {
   role: StepRole;
@@ -76,7 +87,7 @@ export interface CommitSummary {
 
 export interface RunPolicy {
   /** 'fixed': exactly `runs` runs per step. 'adaptive': one at a time until decided, at most `runs`. */
-  mode: 'fixed' | 'adaptive';
+  mode: (typeof POLICY_MODES)[number];
   runs: number;
   /** A step is bad when at least this many runs fail (K). */
   failThreshold: number;
@@ -110,7 +121,7 @@ export interface BisectRecord {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
-  outcome: 'found' | 'ambiguous' | 'refused';
+  outcome: (typeof BISECT_OUTCOMES)[number];
   /** One line: why the bisect refused to start (endpoints), when it did. */
   refusal?: string;
   culprit?: CommitSummary & { confidence: number };

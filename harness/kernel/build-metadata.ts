@@ -12,6 +12,7 @@ import { log } from '../util/log.js';
 import { lazyValidator, readJsonFile, str } from '../util/schema.js';
 import { RECIPE_VERSION, type TreeState } from './cache-key.js';
 import type { CcacheStats } from './ccache.js';
+import { TREE_STATE_KINDS } from './cache-key.js';
 
 /** What metadata.json holds (validated when read back from disk). */
 export interface BuildMetadata {
@@ -83,7 +84,7 @@ const metadataSchema: JSONSchemaType<BuildMetadata> = {
       type: 'object',
       required: ['kind', 'digest', 'summary'],
       properties: {
-        kind: { type: 'string', enum: ['git', 'files', 'commit'] },
+        kind: { type: 'string', enum: TREE_STATE_KINDS },
         head: { type: 'string', nullable: true },
         dirty: { type: 'boolean', nullable: true },
         digest: str,

@@ -6,6 +6,9 @@ import { run } from '../util/proc.js';
 import { FaultlineError } from '../util/errors.js';
 import { Git } from '../vcs/git.js';
 
+/** What a tree state fingerprints: a git checkout, plain files, or a resolved commit. */
+export const TREE_STATE_KINDS = ['git', 'files', 'commit'] as const;
+
 /**
  * The build cache key: (source tree state, final .config hash, compiler version).
  * Tree state must be cheap on an 80k-file tree: git trees use git's own index
@@ -17,7 +20,7 @@ import { Git } from '../vcs/git.js';
 export const RECIPE_VERSION = 1;
 
 export interface TreeState {
-  kind: 'git' | 'files' | 'commit';
+  kind: (typeof TREE_STATE_KINDS)[number];
   /** HEAD (git) or the commit a --ref resolved to. */
   head?: string;
   /** True when a git tree has uncommitted changes or untracked files. */

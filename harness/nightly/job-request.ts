@@ -8,6 +8,7 @@ import type { KernelSpec, RunRequest } from '../run/request.js';
 import { BACKINGS, GUEST_RAMS } from '../results/types.js';
 import { writeJsonAtomic } from '../util/fsutil.js';
 import { count, lazyValidator, optStr, positive, readJsonFile, str, strings } from '../util/schema.js';
+import { ACCEL_REQUESTS } from '../run/request.js';
 
 export const JOB_REQUEST_FILE = 'nightly-request.json';
 
@@ -71,7 +72,7 @@ const requestSchema: JSONSchemaType<RunRequest> = {
     backings: { type: 'array', items: { type: 'string', enum: BACKINGS } },
     memMiB: positive,
     smp: positive,
-    accel: { type: 'string', enum: ['auto', 'kvm', 'tcg'] },
+    accel: { type: 'string', enum: ACCEL_REQUESTS },
     guestRam: { type: 'string', enum: GUEST_RAMS },
     timeoutSec: { type: 'number', exclusiveMinimum: 0 },
     bootTimeoutSec: { type: 'number', exclusiveMinimum: 0 },

@@ -16,6 +16,9 @@ import { lazyValidator } from '../util/schema.js';
 import { parseYamlChecked, type LocatedYaml } from '../util/yaml-schema.js';
 import { BACKINGS, STATUSES, type Backing, type RunRecord, type Status, type SubtestResult } from './types.js';
 
+/** Whether a known issue matched tonight (present) or its tests passed (absent: fixed?). */
+const ISSUE_STATES = ['present', 'absent'] as const;
+
 /** Whose fault it is (KCIDB's issue culprit): the kernel's code, the test, or the harness. */
 export type Culprit = 'code' | 'test' | 'harness';
 const CULPRITS: readonly Culprit[] = ['code', 'test', 'harness'];
@@ -81,7 +84,7 @@ export interface KnownIssueOutcome {
   report: string;
   culprit: Culprit;
   /** `present`: it matched a failure; `absent`: its tests ran and passed (fixed?). */
-  state: 'present' | 'absent';
+  state: (typeof ISSUE_STATES)[number];
   /** Subtest ids (or splat titles) it matched; for an absent issue, the subtests that passed. */
   where: string[];
 }
@@ -152,7 +155,7 @@ export const knownIssueOutcomeSchema: JSONSchemaType<KnownIssueOutcome> = {
     title: str,
     report: str,
     culprit: { type: 'string', enum: CULPRITS },
-    state: { type: 'string', enum: ['present', 'absent'] },
+    state: { type: 'string', enum: ISSUE_STATES },
     where: { type: 'array', items: { type: 'string' } },
   },
 };

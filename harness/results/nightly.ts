@@ -107,8 +107,12 @@ export interface ShardSpec {
   count: number;
 }
 
+const JOB_STATES = ['pending', 'done'] as const;
+const THRESHOLD_DIRECTIONS = ['above', 'below'] as const;
+const BISECT_OUTCOMES = ['culprit', 'inconclusive', 'known'] as const;
+
 export interface NightlyJobState extends Job {
-  state: 'pending' | 'done';
+  state: (typeof JOB_STATES)[number];
   attempts: number;
   /** Run directory of the final attempt, relative to the nightly directory. */
   runDir?: string;
@@ -157,7 +161,7 @@ export interface BisectSignal {
    * A metric's bad side, as `faultline bisect --metric ID --above|--below THRESHOLD` takes it: the
    * threshold lies between the baseline night's median and tonight's (their geometric mean).
    */
-  threshold?: { direction: 'above' | 'below'; value: string };
+  threshold?: { direction: (typeof THRESHOLD_DIRECTIONS)[number]; value: string };
 }
 
 /**
@@ -178,7 +182,7 @@ export interface NightlyBisect {
   bad: string;
   /** The baseline night that tested `good`. */
   goodNight: string;
-  outcome: 'culprit' | 'inconclusive' | 'known';
+  outcome: (typeof BISECT_OUTCOMES)[number];
   /** Why the bisect did not conclude. */
   reason?: string;
   culprit?: { hash: string; subject: string; author: string; confidence: number };
@@ -301,7 +305,7 @@ const jobSchema: JSONSchemaType<NightlyJobState> = {
     suite: str,
     rep: positive,
     timeoutSec: { type: 'number' },
-    state: { type: 'string', enum: ['pending', 'done'] },
+    state: { type: 'string', enum: JOB_STATES },
     attempts: count,
     runDir: optStr,
     failedAttempts: { ...strings, nullable: true },
@@ -322,7 +326,7 @@ const signalSchema: JSONSchemaType<BisectSignal> = {
       type: 'object',
       nullable: true,
       required: ['direction', 'value'],
-      properties: { direction: { type: 'string', enum: ['above', 'below'] }, value: str },
+      properties: { direction: { type: 'string', enum: THRESHOLD_DIRECTIONS }, value: str },
     },
   },
 };
@@ -353,7 +357,7 @@ const bisectSchema: JSONSchemaType<NightlyBisect> = {
     good: str,
     bad: str,
     goodNight: str,
-    outcome: { type: 'string', enum: ['culprit', 'inconclusive', 'known'] },
+    outcome: { type: 'string', enum: BISECT_OUTCOMES },
     reason: optStr,
     culprit: {
       type: 'object',

@@ -27,6 +27,7 @@ import {
   type SubtestResult,
   type Verdict,
 } from './types.js';
+import { GUEST_STARTS, KERNEL_SOURCES, PROGRAM_PURPOSES } from './types.js';
 
 /** Sub-schemas of the types results/ owns, for every record that embeds them. */
 export const statusSchema: JSONSchemaType<Status> = { type: 'string', enum: STATUSES };
@@ -53,7 +54,7 @@ const programSchema: JSONSchemaType<ProgramRun> = {
     status: statusSchema,
     reason: optStr,
     outputFile: str,
-    purpose: { type: 'string', enum: ['resume', 'retry'], nullable: true },
+    purpose: { type: 'string', enum: PROGRAM_PURPOSES, nullable: true },
   },
 };
 
@@ -100,7 +101,7 @@ const kernelSchema: JSONSchemaType<KernelInfo> = {
   type: 'object',
   required: ['source', 'path'],
   properties: {
-    source: { type: 'string', enum: ['debian-package', 'path', 'build'] },
+    source: { type: 'string', enum: KERNEL_SOURCES },
     path: str,
     release: optStr,
     package: optStr,
@@ -127,7 +128,7 @@ const startSchema: JSONSchemaType<GuestStart> = {
   type: 'object',
   required: ['how', 'readyMs'],
   properties: {
-    how: { type: 'string', enum: ['booted', 'restored'] },
+    how: { type: 'string', enum: GUEST_STARTS },
     readyMs: { type: 'number', minimum: 0 },
     why: optStr,
     snapshot: optStr,

@@ -5,6 +5,13 @@
  */
 import type { KnownIssueOutcome } from './known-issues.js';
 
+/** Why a program ran again: the subtests a died program had not reached, or a failed one alone. */
+export const PROGRAM_PURPOSES = ['resume', 'retry'] as const;
+/** Where a run's kernel came from. */
+export const KERNEL_SOURCES = ['debian-package', 'path', 'build'] as const;
+/** How a guest started. */
+export const GUEST_STARTS = ['booted', 'restored'] as const;
+
 /**
  * `flaky`: failed or errored, then passed when rerun on its own (`--retries`); every
  * attempt is kept in SubtestResult.attempts.
@@ -130,12 +137,12 @@ export interface ProgramRun {
    * Why it ran: absent for a planned program; `resume` runs the subtests a program that died
    * had not reached; `retry` reruns a failed subtest on its own.
    */
-  purpose?: 'resume' | 'retry';
+  purpose?: (typeof PROGRAM_PURPOSES)[number];
 }
 
 export interface KernelInfo {
   /** Where the kernel came from. */
-  source: 'debian-package' | 'path' | 'build';
+  source: (typeof KERNEL_SOURCES)[number];
   path: string;
   /** uname -r as reported by the guest (or the package's version before boot). */
   release?: string;
@@ -146,7 +153,7 @@ export interface KernelInfo {
 
 /** How one guest of a run started. */
 export interface GuestStart {
-  how: 'booted' | 'restored';
+  how: (typeof GUEST_STARTS)[number];
   /** QEMU start to ready for tests. */
   readyMs: number;
   /** Why a booted guest was not restored. */

@@ -3,7 +3,8 @@ import type { Backing, GuestRam, RunRecord } from '../results/types.js';
 
 export type { KernelSpec };
 
-export type AccelRequest = 'auto' | 'kvm' | 'tcg';
+export const ACCEL_REQUESTS = ['auto', 'kvm', 'tcg'] as const;
+export type AccelRequest = (typeof ACCEL_REQUESTS)[number];
 
 /**
  * Writes the views of a finished run into its directory (TAP, JUnit, the latency page): report/

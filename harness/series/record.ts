@@ -5,6 +5,8 @@ import { bool, count, lazyValidator, optStr, readJsonFile, str, strings } from '
 import type { ThreadHeaders } from './mbox.js';
 import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
 import type { Diagnostic } from '../toolchain/diagnostics.js';
+import { SEVERITIES } from '../toolchain/diagnostics.js';
+import { SERIES_VERDICTS } from './types.js';
 
 const ms = { type: 'number' } as const;
 const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;
@@ -16,7 +18,7 @@ const diagnosticSchema: JSONSchemaType<Diagnostic> = {
     file: str,
     line: { type: 'integer' },
     column: { type: 'integer', nullable: true },
-    severity: { type: 'string', enum: ['warning', 'error'] },
+    severity: { type: 'string', enum: SEVERITIES },
     message: str,
     flag: optStr,
     text: str,
@@ -150,7 +152,7 @@ const schema: JSONSchemaType<SeriesRecord> = {
     each: bool,
     comparison: { ...comparisonSchema, nullable: true },
     problems: strings,
-    verdict: { type: 'string', enum: ['clean', 'regressed'] },
+    verdict: { type: 'string', enum: SERIES_VERDICTS },
     startedAt: str,
     finishedAt: str,
     durationMs: ms,

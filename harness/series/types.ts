@@ -3,6 +3,9 @@ import type { RunRecord, Status } from '../results/types.js';
 import type { Diagnostic } from '../toolchain/diagnostics.js';
 import type { ThreadHeaders } from './mbox.js';
 
+/** A series regressed (a problem is listed) or is clean. */
+export const SERIES_VERDICTS = ['clean', 'regressed'] as const;
+
 export interface TestSummary {
   runs: number;
   /** Run directories or ids, for finding the logs. */
@@ -63,7 +66,7 @@ export interface SeriesRecord {
   comparison?: Comparison;
   /** One line per reason the series is reported as regressing (empty when it is clean). */
   problems: string[];
-  verdict: 'clean' | 'regressed';
+  verdict: (typeof SERIES_VERDICTS)[number];
   startedAt: string;
   finishedAt: string;
   durationMs: number;

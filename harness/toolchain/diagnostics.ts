@@ -9,6 +9,9 @@
 
 import { tail } from '../util/proc.js';
 
+/** A compiler diagnostic's severity. */
+export const SEVERITIES = ['warning', 'error'] as const;
+
 /** Paths in a build log: absolute under the tree, ./x, or ../x from an O= build dir. */
 function normalisePath(p: string, treeRoot?: string): string {
   let f = p.trim();
@@ -35,7 +38,7 @@ export interface Diagnostic {
   file: string;
   line: number;
   column?: number;
-  severity: 'warning' | 'error';
+  severity: (typeof SEVERITIES)[number];
   message: string;
   /** e.g. "-Wunused-variable". */
   flag?: string;
