@@ -3,6 +3,7 @@ import { UsageError } from '../util/errors.js';
 import { buildKernel, type KernelBuild } from '../kernel/build.js';
 import { checkPaths, kernelSrcFlag } from './paths.js';
 import { buildSelftests } from '../selftests/build.js';
+import { buildProgress } from './build-progress.js';
 
 interface BuildArgs {
   'kernel-src': string;
@@ -95,7 +96,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     if (argv.jobs !== undefined && (!Number.isInteger(argv.jobs) || argv.jobs < 1))
       throw new UsageError(`--jobs ${String(argv.jobs)} is not a positive integer`);
     await checkPaths([kernelSrcFlag(argv['kernel-src'], { addsWorktree: argv.ref !== undefined })]);
-    const progress = PROGRESS.find((p) => p === argv.progress) ?? 'auto';
+    const progress = buildProgress(PROGRESS.find((p) => p === argv.progress) ?? 'auto');
     const b = await buildKernel({
       kernelSrc: argv['kernel-src'],
       ...(argv.ref !== undefined ? { ref: argv.ref } : {}),

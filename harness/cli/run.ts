@@ -9,6 +9,7 @@ import { suiteByName } from '../suites/registry.js';
 import { DEFAULT_BACKINGS, type KernelSpec, type RunRequest } from '../run/request.js';
 import { runTests } from '../run/run.js';
 import { writeRunViews } from '../report/run-outputs.js';
+import { buildProgress } from './build-progress.js';
 import { listOffer } from '../run/list.js';
 import { MM_CATEGORIES } from '../selftests/mm-programs.js';
 import { minMemFor1gPages } from '../vm/qemu-args.js';
@@ -292,7 +293,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       process.stdout.write(await listOffer(req));
       return;
     }
-    const { record, dir, exitCode } = await runTests(req, writeRunViews);
+    const { record, dir, exitCode } = await runTests(req, { views: writeRunViews, buildProgress: buildProgress() });
     // Single runs join the history index too, so `faultline history --test T` sees them.
     await appendHistory(req.resultsRoot, [runEntry(record, relative(req.resultsRoot, dir))]);
     process.stdout.write(summaryTable(record));

@@ -1,27 +1,23 @@
-/** A kernel build's progress: one updating line on a TTY, plain log lines otherwise. */
+/**
+ * A kernel build's progress: the steps and the make lines as they come, and the count of
+ * compiled units (the next build's percentage). Here as plain log lines, or nothing; a terminal
+ * display (one updating line) is the CLI's: it hands in a factory of its own subclass.
+ */
 import { secs } from '../util/format.js';
 import { log } from '../util/log.js';
 
-/** 'auto' (TTY: one updating line; else plain lines), 'plain', 'tty', 'off'. */
-export type ProgressMode = 'auto' | 'plain' | 'tty' | 'off';
-
 export class Progress {
-  private step = '';
-  private stepStart = Date.now();
-  private readonly start = Date.now();
-  private last = '';
+  protected step = '';
+  protected stepStart = Date.now();
+  protected last = '';
   private units = 0;
-  private timer: NodeJS.Timeout | undefined;
   private lastPlain = Date.now();
-  private readonly mode: 'tty' | 'plain' | 'off';
 
   constructor(
-    mode: ProgressMode | undefined,
-    private readonly expectedUnits: number,
-  ) {
-    const m = mode ?? 'auto';
-    this.mode = m === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : m;
-  }
+    /** 'plain' logs the steps and, every 30 s, where make is; 'off' only counts. */
+    private readonly mode: 'plain' | 'off',
+    protected readonly expectedUnits: number,
+  ) {}
 
   begin(step: string): void {
     this.end();
@@ -29,11 +25,6 @@ export class Progress {
     this.stepStart = Date.now();
     this.last = '';
     if (this.mode === 'plain') log.info(`build: ${step}`);
-    if (this.mode === 'tty') {
-      this.draw();
-      this.timer = setInterval(() => this.draw(), 500);
-      this.timer.unref();
-    }
   }
 
   /** A line of make output: "  CC      mm/userfaultfd.o". */
@@ -52,39 +43,31 @@ export class Progress {
     }
   }
 
-  private count(): string {
+  /** "42% (1234/~2900 CC)" against the last build's count, or the count alone. */
+  protected count(): string {
     if (this.units === 0) return '';
     return this.expectedUnits > 0
       ? `${Math.min(99, Math.floor((100 * this.units) / this.expectedUnits))}% (${this.units}/~${this.expectedUnits} CC)`
       : `${this.units} CC`;
   }
 
-  private draw(): void {
-    const cols = process.stderr.columns ?? 100;
-    const text = [
-      `[build ${secs(Date.now() - this.start)}]`,
-      this.step,
-      secs(Date.now() - this.stepStart),
-      this.count(),
-      this.last,
-    ]
-      .filter((x) => x !== '')
-      .join(' ');
-    process.stderr.write(`\r\x1b[K${text.slice(0, Math.max(20, cols - 1))}`);
-  }
-
   end(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    if (this.mode === 'tty' && this.step) process.stderr.write(`\r\x1b[K`);
-    if (this.mode !== 'off' && this.step) {
-      const msg = `build: ${this.step} done in ${secs(Date.now() - this.stepStart)}`;
-      if (this.mode === 'plain' || this.mode === 'tty') log.info(msg);
-    }
+    if (this.mode === 'plain' && this.step)
+      log.info(`build: ${this.step} done in ${secs(Date.now() - this.stepStart)}`);
     this.step = '';
   }
 
   get compiled(): number {
     return this.units;
   }
+}
+
+/** A progress display of the caller's (the CLI's terminal line), made per build with the expected unit count. */
+export type ProgressFactory = (expectedUnits: number) => Progress;
+
+/** How a build shows its progress: plain log lines (the default), nothing, or the caller's display. */
+export type ProgressMode = 'plain' | 'off' | ProgressFactory;
+
+export function progressOf(mode: ProgressMode | undefined, expectedUnits: number): Progress {
+  return typeof mode === 'function' ? mode(expectedUnits) : new Progress(mode ?? 'plain', expectedUnits);
 }

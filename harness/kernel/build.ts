@@ -12,7 +12,7 @@ import { ARCH, SRCARCH, commandLine, flush, logLine, makeArgs, step, type Ctx } 
 import { checkKernelTree, configure, configureCommands, resolveBase, type ResolvedBase } from './configure.js';
 import type { SelftestBuild } from '../results/selftests.js';
 import { readArtifacts, type BuildMetadata } from './build-metadata.js';
-import { Progress, type ProgressMode } from './build-progress.js';
+import { progressOf, type ProgressMode } from './build-progress.js';
 import { ccacheStats, statsDelta, type CcacheStats } from './ccache.js';
 import { forgetBrokenBuild, knownBrokenBuild, rememberBrokenBuild } from './broken-builds.js';
 import { classifyBuildFailure } from '../toolchain/diagnostics.js';
@@ -80,7 +80,7 @@ export interface BuildKernelOptions {
   force?: boolean;
   /** Root of the kernel build cache; default $FAULTLINE_CACHE/kbuild. */
   cacheDir?: string;
-  /** 'auto' (TTY: one updating line; else plain lines), 'plain', 'tty', 'off'. */
+  /** 'plain' log lines (default), 'off', or the caller's display (the CLI's terminal line). */
   progress?: ProgressMode;
   /** Deadline for the kernel compile step (default 4 h). */
   buildTimeoutMs?: number;
@@ -401,7 +401,7 @@ async function buildInObjDir(plan: BuildPlan): Promise<KernelBuild> {
     root,
     env: plan.env,
     logStream: createWriteStream(logPath, { flags: 'a' }),
-    progress: new Progress(opts.progress, expectedUnits),
+    progress: progressOf(opts.progress, expectedUnits),
     makeVars: [`ARCH=${ARCH}`, `CC=${plan.cc}`, `HOSTCC=${plan.cc}`],
     reproduce: [],
     sandbox: await buildSandbox(plan),

@@ -9,7 +9,7 @@ import { BuildBrokenError, FaultlineError, UsageError } from '../util/errors.js'
 import { exists, sha256 } from '../util/fsutil.js';
 import { tail } from '../util/proc.js';
 import { classifyBuildFailure } from '../toolchain/diagnostics.js';
-import { Progress } from './build-progress.js';
+import { progressOf } from './build-progress.js';
 import { ARCH, SRCARCH, commandLine, makeArgs, step, type ConfigureCommand, type Ctx } from './build-step.js';
 import { configHash } from './cache-key.js';
 import {
@@ -135,7 +135,7 @@ export async function configureKernel(o: {
   const ctx: Ctx = {
     root: '',
     logStream: o.logFile ? createWriteStream(o.logFile, { flags: 'a' }) : undefined,
-    progress: new Progress('off', 0),
+    progress: progressOf('off', 0),
     makeVars: [`ARCH=${ARCH}`],
     env: { LC_ALL: 'C' },
     reproduce: [],

@@ -198,7 +198,7 @@ export class GuestRunner implements RevisionRunner<BootableKernel> {
         retries: RETRIES,
         runId: ctx.runId,
       },
-      this.o.views,
+      this.o.views ? { views: this.o.views } : {},
     );
     return { record, dir };
   }

@@ -26,6 +26,7 @@ import { chooseAccel, type AccelChoice } from '../vm/accel.js';
 import { requireQemu } from '../vm/guest.js';
 import { PlanRunner, type PlanOutcome } from './execute.js';
 import type { RunRequest, RunViewWriter } from './request.js';
+import type { ProgressMode } from '../kernel/build-progress.js';
 import { GuestSession } from './session.js';
 
 export interface RunOutcome {
@@ -174,9 +175,13 @@ function newGuestRecord(
 /**
  * One run: kernel -> selftests -> image -> guest -> tests -> results. Always writes
  * a results directory (an infrastructure failure after the boot is recorded in it): the
- * caller's `views` of the run, then results.json.
+ * caller's `views` of the run, then results.json. `buildProgress`: how a kernel built for the
+ * run shows its progress (the CLI's terminal line; plain log lines by default).
  */
-export async function runTests(req: RunRequest, views?: RunViewWriter): Promise<RunOutcome> {
+export async function runTests(
+  req: RunRequest,
+  o: { views?: RunViewWriter; buildProgress?: ProgressMode } = {},
+): Promise<RunOutcome> {
   const t0 = Date.now();
   const suites: Suite[] = req.suites.map(suiteByName);
   const known = await checkRequest(req, suites);
@@ -187,7 +192,9 @@ export async function runTests(req: RunRequest, views?: RunViewWriter): Promise<
   log.attachFile(join(dir, 'run.log'));
   log.info(`run ${runId}: results in ${dir}`);
 
-  const kernel = await acquireKernel(req.kernel, acquireOptionsOf(req));
+  const acquire = acquireOptionsOf(req);
+  const progress = o.buildProgress ? { progress: o.buildProgress } : {};
+  const kernel = await acquireKernel(req.kernel, { ...acquire, build: { ...acquire.build, ...progress } });
   const selftests = await loadSelftests(req, kernel.sourceTree, kernel.selftestsDir);
   const suiteBuilt = await buildSuitePrograms(suites, selftests);
   const own = await buildOwnPrograms(req, selftests);
@@ -234,7 +241,7 @@ export async function runTests(req: RunRequest, views?: RunViewWriter): Promise<
     image.keys.clientPrivatePath,
   );
   finishRecord(record, session, t0, known, await programOutputs(record, dir, known));
-  await views?.(dir, record);
+  await o.views?.(dir, record);
   await writeRunRecord(dir, record);
   await log.close();
   return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false, req.knownIsFailure ?? false) };
