@@ -28,21 +28,23 @@ t.test('two holders of one lock take turns; the lock is gone after', async (t) =
   t.notOk(existsSync(path));
 });
 
-t.test("a dead owner's lock is taken over", async (t) => {
+/** A lock file at `name` whose owner was a real process that has exited. */
+async function deadOwnersLock(name: string): Promise<string> {
   const child = execa('true');
   const pid = child.pid;
   await child;
-  const path = join(dir, 'dead');
+  const path = join(dir, name);
   writeFileSync(path, `${String(pid)}\n`);
+  return path;
+}
+
+t.test("a dead owner's lock is taken over", async (t) => {
+  const path = await deadOwnersLock('dead');
   t.equal(await withLock(path, 'the test entry', 5_000, async () => 'ran'), 'ran');
 });
 
 t.test("many waiters on a dead owner's lock: one at a time", async (t) => {
-  const child = execa('true');
-  const pid = child.pid;
-  await child;
-  const path = join(dir, 'dead-many');
-  writeFileSync(path, `${String(pid)}\n`);
+  const path = await deadOwnersLock('dead-many');
   let inside = 0;
   let most = 0;
   const holder = () =>
