@@ -5,7 +5,8 @@ import { readRunRecord } from '../results/record.js';
 import type { RunRecord, Splat } from '../results/types.js';
 import { exists, sha256File, writeFileAtomic } from '../util/fsutil.js';
 import type { Git } from '../vcs/git.js';
-import { run, shellLine, shellQuote, tail } from '../util/proc.js';
+import { shellLine, shellQuote } from '../util/proc.js';
+import { decodeStackTrace, hasCallTrace } from '../console/stack-trace.js';
 import { addressHeader, textHeader, type MailAddress } from '../util/rfc5322.js';
 import { culpritRecipients } from './recipients.js';
 import { formatSteps } from './report.js';
@@ -33,8 +34,6 @@ export interface CulpritMailInput {
   reportUrl?: string;
   date?: Date;
 }
-
-const DECODE_TIMEOUT_MS = 120_000;
 
 /** The culprit's failing run as verification saw it (a bisect-step run when verification reused one). */
 function culpritFailure(r: CulpritMailInput['record']): { step?: StepRecord; run?: RunObservation } {
@@ -108,31 +107,20 @@ async function culpritVmlinux(tree: string, bzImage: string): Promise<string | u
 async function decodedTrace(tree: string, rec: RunRecord | undefined, splat: Splat): Promise<string[]> {
   const raw = splat.excerpt.split('\n');
   const undecoded = (why: string): string[] => [`Not decoded: ${why}.`, '', ...raw.map((l) => `  ${l}`)];
-  if (!/Call Trace:/.test(splat.excerpt)) return undecoded('the report has no call trace');
+  if (!hasCallTrace(splat.excerpt)) return undecoded('the report has no call trace');
   const artifacts = rec?.kernel.path ? dirname(rec.kernel.path) : undefined;
   if (!artifacts || !(await readArtifacts(artifacts))) return undecoded("the culprit's kernel build is not cached");
   const config = await readFile(join(artifacts, '.config'), 'utf8');
   if (!/^CONFIG_DEBUG_INFO=y$/m.test(config))
     return undecoded('vmlinux has no debug info: build with CONFIG_DEBUG_INFO for file:line');
-  const script = join(tree, 'scripts', 'decode_stacktrace.sh');
-  if (!(await exists(script))) return undecoded(`${tree} has no scripts/decode_stacktrace.sh`);
   const vmlinux = await culpritVmlinux(tree, join(artifacts, 'bzImage'));
   if (!vmlinux) return undecoded("the culprit's vmlinux is gone from the worktree (a later build replaced it)");
-  const r = await run('bash', [script, vmlinux, tree], {
-    cwd: tree,
-    input: splat.excerpt,
-    timeoutMs: DECODE_TIMEOUT_MS,
-    allowFailure: true,
-  });
-  if (r.exitCode !== 0 || r.timedOut)
-    return undecoded(`decode_stacktrace.sh ${r.timedOut ? 'timed out' : `failed: ${tail(r.stderr, 1).trim()}`}`);
+  const decoded = await decodeStackTrace(splat.excerpt, { tree, vmlinux });
+  if ('why' in decoded) return undecoded(decoded.why);
   return [
     "Decoded with scripts/decode_stacktrace.sh and the culprit's vmlinux:",
     '',
-    ...r.stdout
-      .trimEnd()
-      .split('\n')
-      .map((l) => `  ${l}`),
+    ...decoded.lines.map((l) => `  ${l}`),
   ];
 }
 

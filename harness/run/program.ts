@@ -10,6 +10,7 @@ import type { GuestCommand, ParsedProgram, ProgramOutput, Suite, SuiteContext } 
 import { CONSOLE_LOG_LIMIT_BYTES, type Guest } from '../vm/guest.js';
 import { GUEST_DIR, type GuestSession, type LiveGuest } from './session.js';
 import type { GuestSysctl } from '../selftests/mm-programs.js';
+import { killedProgram, oomKill } from '../console/oom.js';
 
 /** Host-side grace beyond a test's own (guest-side) timeout before the guest is declared hung. */
 const HANG_GRACE_MS = 60_000;
@@ -21,8 +22,6 @@ const EXIT_GRACE_MS = 3_000;
  * fill the host.
  */
 export const PROGRAM_OUTPUT_LIMIT_BYTES = 16 * 2 ** 20;
-/** The guest's OOM killer names its victim on the console. */
-const OOM_KILL = /Out of memory: Killed process \d+ \(([^)]*)\)[^\n]*/;
 
 /** One invocation of a program in the guest, as recorded. */
 export interface ProgramResult {
@@ -380,10 +379,9 @@ function explainOomKill(
   ctx: SuiteContext,
   output: string,
 ): void {
-  const m = OOM_KILL.exec(consoleSince);
-  // The kernel truncates comm to 15 characters.
-  if (!m || m[1] !== cmd.program.slice(0, 15)) return;
-  const reason = `killed by the guest's OOM killer (${m[0].trim()})`;
+  const kill = oomKill(consoleSince);
+  if (!kill || !killedProgram(kill, cmd.program)) return;
+  const reason = `killed by the guest's OOM killer (${kill.line})`;
   const id = subtestAt(output, result.subtests, suite, cmd, ctx) ?? programSubtestId(cmd);
   upsert(result, id, suite, cmd, { status: 'error', reason });
   Object.assign(result.program, { status: 'error', reason });
