@@ -455,7 +455,7 @@ class JobRunner {
       );
       const runDir = join(runsRoot, runId);
       await mkdir(runDir, { recursive: true });
-      await this.views(runDir, rec);
+      await this.writeViews(runDir, rec);
       await writeRunRecord(runDir, rec);
       await this.finishJob(job, rec, runDir);
       return;
@@ -502,7 +502,7 @@ class JobRunner {
       // Interrupted (Ctrl-C reaches the guests too): leave the job pending for --resume.
       if (rec.infraError !== undefined && this.signal.aborted) return;
       // The job's process (or the executor) left results.json; the run's views go beside it.
-      await this.views(runDir, rec);
+      await this.writeViews(runDir, rec);
       if (rec.infraError !== undefined && job.attempts < 2) {
         log.warn(`${job.id}: infrastructure error (${rec.infraError.split('\n')[0] ?? ''}); retrying once`);
         job.failedAttempts = [...(job.failedAttempts ?? []), relative(this.store.dir, runDir)];
@@ -512,6 +512,13 @@ class JobRunner {
       await this.finishJob(job, rec, runDir);
       return;
     }
+  }
+
+  /** A run's views are derived from its record: one that cannot be written costs the view, not the job. */
+  private async writeViews(runDir: string, rec: RunRecord): Promise<void> {
+    await this.views(runDir, rec).catch((e: unknown) =>
+      log.warn(`${rec.runId}: its views (TAP, JUnit, latency page) were not written: ${errorMessage(e)}`),
+    );
   }
 
   private async finishJob(job: NightlyJobState, rec: RunRecord, runDir: string): Promise<void> {
