@@ -6,22 +6,10 @@ import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readRunRecord } from '../results/record.js';
 import { decodeStackTrace, hasCallTrace } from './stack-trace.js';
+import { warningRun } from '../testkit/real-runs.js';
 
-const run = await readRunRecord(
-  join(
-    import.meta.dirname,
-    '..',
-    'bisect',
-    'fixtures',
-    'culprit',
-    'splat',
-    'runs',
-    'verify-culprit-d003ea0381c2-run1',
-    'results.json',
-  ),
-);
+const run = warningRun();
 const excerpt = run.splats[0]?.excerpt ?? '';
 
 t.test("a real WARNING's excerpt has a call trace; its title alone has none", async (t) => {

@@ -24,6 +24,7 @@ import {
   signatureOf,
 } from './culprit-groups.js';
 import { loadNightlyRuns, readNightlyRecord, type LoadedJob, type NightlyRecord } from '../results/nightly.js';
+import { warningRun } from '../testkit/real-runs.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures', 'culprit');
 const ZEROPAGE = 'uffd-unit-tests/zeropage/anon';
@@ -109,19 +110,7 @@ t.test('a failure an earlier culprit still explains reads "failing since"', asyn
 
 t.test('a splat an earlier culprit explains is the same splat in another pid', async (t) => {
   // The same WARN, captured on two real boots: bisect/fixtures (pid 82) and series/fixtures (pid 80).
-  const tonight = await readRunRecord(
-    join(
-      import.meta.dirname,
-      '..',
-      'bisect',
-      'fixtures',
-      'culprit',
-      'splat',
-      'runs',
-      'verify-culprit-d003ea0381c2-run1',
-      'results.json',
-    ),
-  );
+  const tonight = warningRun();
   const earlierTitle = 'WARNING: CPU: 1 PID: 80 at fs/userfaultfd.c:1655 userfaultfd_ioctl+0x485/0xd16';
   t.not(tonight.splats[0]?.title, earlierTitle, 'two different titles');
   const [b2] = n2.record.bisects ?? [];

@@ -57,3 +57,12 @@ export function mmRunAsNight(o: { passing: string[]; startedAt: string; issues: 
   applyKnownIssues(r, o.issues);
   return r;
 }
+
+/**
+ * A real run whose kernel WARNed (fs/userfaultfd.c, on UFFDIO_ZEROPAGE): the culprit check of a
+ * real `bisect --splat` (harness/bisect/fixtures/culprit/splat).
+ */
+export function warningRun(): RunRecord {
+  const file = join(HARNESS, 'bisect', 'fixtures', 'culprit', 'splat', 'runs', 'verify-culprit-d003ea0381c2-run1');
+  return validateRunRecord(JSON.parse(readFileSync(join(file, 'results.json'), 'utf8')), file);
+}
