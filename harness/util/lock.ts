@@ -33,7 +33,7 @@ export async function withLock<T>(path: string, what: string, deadlineMs: number
       }
       if (Date.now() > until)
         throw new FaultlineError(
-          `${what} is locked by pid ${String(owner)} (${path}) for too long: wait for it or remove the lock`,
+          `${what} is locked${typeof owner === 'number' ? ` by pid ${owner}` : ''} (${path}) for too long: wait for it or remove the lock`,
         );
       if (!warned && owner !== 'starting') log.info(`waiting for another faultline (pid ${owner}) using ${what}`);
       warned ||= owner !== 'starting';
@@ -76,15 +76,23 @@ type LockOwner = number | 'starting' | 'stale' | 'gone';
  * died; 'gone' when the lock was released meanwhile (take it: try again at once).
  */
 async function lockOwner(path: string): Promise<LockOwner> {
-  const text = await readFile(path, 'utf8').catch(() => undefined);
-  if (text === undefined) return 'gone';
+  // Released meanwhile: take it. Unreadable for another reason: wait, within the deadline.
+  const missing = (e: unknown): 'gone' | 'starting' =>
+    (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'starting';
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    return missing(e);
+  }
   const pid = Number(text.trim());
   if (text.trim() === '') {
-    const age = await stat(path).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => undefined,
-    );
-    if (age === undefined) return 'gone';
+    let age: number;
+    try {
+      age = Date.now() - (await stat(path)).mtimeMs;
+    } catch (e) {
+      return missing(e);
+    }
     return age > EMPTY_LOCK_GRACE_MS ? 'stale' : 'starting';
   }
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : 'stale';
