@@ -5,7 +5,15 @@ import type { Splat } from '../results/types.js';
  * CPU numbers and timestamps stripped. compare, nightly and the culprit loop match splats by it.
  */
 export function splatSignature(s: Pick<Splat, 'kind' | 'title'>): string {
-  const t = s.title
+  return `${s.kind}:${splatTitleKey(s.title)}`;
+}
+
+/**
+ * A splat title as the same report on another boot prints it: what splatSignature keys on, for
+ * callers that have the title only (the culprit loop's splat signals).
+ */
+export function splatTitleKey(title: string): string {
+  return title
     .replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+/gi, '')
     .replace(/0x[0-9a-f]+/gi, 'ADDR')
     .replace(/\b[0-9a-f]{8,16}\b/gi, 'ADDR')
@@ -13,5 +21,4 @@ export function splatSignature(s: Pick<Splat, 'kind' | 'title'>): string {
     .replace(/\[\s*\d+\.\d+\]/g, '')
     .replace(/\s+/g, ' ')
     .trim();
-  return `${s.kind}:${t}`;
 }

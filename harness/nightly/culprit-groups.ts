@@ -10,6 +10,7 @@
  */
 import type { Comparison, MetricChange } from '../analysis/compare.js';
 import { evaluateRecord, formatValue, metricToNs, parseMetricSpec, type MetricSpec } from '../bisect/spec.js';
+import { splatTitleKey } from '../console/signature.js';
 import { nightlyContext, runEntries, type HistoryEntry } from '../history/index.js';
 import type { BisectSignal, LoadedJob, NightlyBisect, NightlyRecord } from '../results/nightly.js';
 import { FaultlineError } from '../util/errors.js';
@@ -23,16 +24,11 @@ export function splatTitlePattern(title: string): string {
 }
 
 /**
- * A splat title as one regression across boots and builds: the same WARN fires in another pid,
- * on another CPU, at another line once the file moves, and it is still the same regression.
+ * A signal's identity: a splat's title as console/ keys it across boots (the same WARN in
+ * another pid or on another CPU is the same regression), a test's or metric's id as it is.
  */
-function splatKey(title: string): string {
-  return title.replace(SPLAT_NUMBER, 'N');
-}
-
-/** A signal's identity: a splat's title by splatKey, a test's or metric's id as it is. */
 function signalKey(s: BisectSignal): string {
-  return `${s.kind}\0${s.kind === 'splat' ? splatKey(s.id) : s.id}`;
+  return `${s.kind}\0${s.kind === 'splat' ? splatTitleKey(s.id) : s.id}`;
 }
 
 /** One regression of a group and the job that showed it: bisected alone, it runs that job's suite, backing and guest RAM. */
@@ -282,7 +278,7 @@ function stillFailing(runs: readonly LoadedJob[], b: NightlyBisect): boolean {
         ? r.record.subtests.some((s) => s.id === b.signal.id && (s.status === 'fail' || s.status === 'error'))
         : b.signal.kind === 'metric'
           ? evaluateRecord(metricSpecOf(b.signal), r.record).kind === 'fail'
-          : r.record.splats.some((s) => splatKey(s.title) === splatKey(b.signal.id))),
+          : r.record.splats.some((s) => splatTitleKey(s.title) === splatTitleKey(b.signal.id))),
   );
 }
 
