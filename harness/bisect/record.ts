@@ -1,16 +1,20 @@
 import type { JSONSchemaType } from 'ajv';
 import { bool, count, lazyValidator, num, optStr, readJsonFile, str, strings } from '../util/schema.js';
-import type {
-  BisectCommand,
-  BisectRecord,
-  CommitSummary,
-  RunObservation,
-  RunPolicy,
-  StepRecord,
-  StepRole,
-  StepVerdict,
+import {
+  BISECT_OUTCOMES,
+  POLICY_MODES,
+  RUN_RESULTS,
+  STEP_ROLES,
+  STEP_VERDICTS,
+  type BisectCommand,
+  type BisectRecord,
+  type CommitSummary,
+  type RunObservation,
+  type RunPolicy,
+  type StepRecord,
+  type StepRole,
+  type StepVerdict,
 } from './types.js';
-import { BISECT_OUTCOMES, POLICY_MODES, RUN_RESULTS, STEP_ROLES, STEP_VERDICTS } from './types.js';
 
 /** Where a bisect is: its endpoints checked, bisecting, verifying the culprit, done. */
 const BISECT_PHASES = ['endpoints', 'bisecting', 'verifying', 'done'] as const;

@@ -8,6 +8,9 @@ import {
   ACCELS,
   BACKINGS,
   GUEST_RAMS,
+  GUEST_STARTS,
+  KERNEL_SOURCES,
+  PROGRAM_PURPOSES,
   SPLAT_KINDS,
   STATUSES,
   VERDICTS,
@@ -27,7 +30,6 @@ import {
   type SubtestResult,
   type Verdict,
 } from './types.js';
-import { GUEST_STARTS, KERNEL_SOURCES, PROGRAM_PURPOSES } from './types.js';
 
 /** Sub-schemas of the types results/ owns, for every record that embeds them. */
 export const statusSchema: JSONSchemaType<Status> = { type: 'string', enum: STATUSES };
@@ -226,7 +228,6 @@ export async function readRunRecord(path: string): Promise<RunRecord> {
   return validateRunRecord(await readJsonFile(path), path);
 }
 
-/** A results.json of a run that booted a guest (what `faultline run` writes); throws on one that did not. */
 /**
  * Write a run's results.json (atomically). Written last, after the run's views: its presence
  * marks a complete run directory (nightly --resume, history and reports go by it).
@@ -235,6 +236,7 @@ export async function writeRunRecord(dir: string, r: RunRecord): Promise<void> {
   await writeJsonAtomic(join(dir, 'results.json'), r);
 }
 
+/** A results.json of a run that booted a guest (what `faultline run` writes); throws on one that did not. */
 export async function readGuestRunRecord(path: string): Promise<GuestRunRecord> {
   const r = await readRunRecord(path);
   if (r.qemu === undefined || r.guest === undefined)

@@ -3,10 +3,9 @@ import { comparisonSchema, reviveComparison } from '../analysis/compare.js';
 import { verdictSchema } from '../results/record.js';
 import { bool, count, lazyValidator, optStr, readJsonFile, str, strings } from '../util/schema.js';
 import type { ThreadHeaders } from './mbox.js';
-import type { PatchRecord, SeriesRecord, TestSummary } from './types.js';
+import { SERIES_VERDICTS, type PatchRecord, type SeriesRecord, type TestSummary } from './types.js';
 import type { Diagnostic } from '../toolchain/diagnostics.js';
 import { SEVERITIES } from '../toolchain/diagnostics.js';
-import { SERIES_VERDICTS } from './types.js';
 
 const ms = { type: 'number' } as const;
 const hash = { type: 'string', pattern: '^[0-9a-f]{40,64}$' } as const;
