@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap';
 import { execa } from 'execa';
 import {
+  mkdirSync,
+  writeFileSync,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -14,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
-import type { GuestRunRecord } from '../results/types.js';
+import type { GuestRunRecord, StagedBinaries } from '../results/types.js';
 import { cacheRoot } from '../util/fsutil.js';
 import { PROJECT_ROOT } from '../util/project.js';
 
@@ -62,7 +64,7 @@ async function runFaultline(
 /** The run's one guest was restored from `key`, with its restore phases in order within ready. */
 function restoredFrom(t: Test, rec: GuestRunRecord, key: string, what: string): void {
   const [start, ...more] = rec.guest.starts ?? [];
-  const { phases, ...rest } = start ?? { how: 'none', readyMs: NaN };
+  const { phases, binaries: _, ...rest } = start ?? { how: 'none', readyMs: NaN };
   t.same(more, [], 'one guest');
   t.same(rest, { how: 'restored', readyMs: rec.guest.bootMs, snapshot: key }, what);
   const at = [phases?.qmpMs, phases?.loadedMs, phases?.sshMs, phases?.checkedMs];
@@ -70,6 +72,16 @@ function restoredFrom(t: Test, rec: GuestRunRecord, key: string, what: string): 
     at.every((ms, i) => ms !== undefined && ms >= (at[i - 1] ?? 0)) && (phases?.checkedMs ?? Infinity) <= rest.readyMs,
     `its phases in order, within ready: QMP, loaded, SSH, checked at ${at.join(', ')} ms of ${rest.readyMs}`,
   );
+}
+
+/** The run's guest starts without how each got its binaries (checked apart). */
+const withoutBinaries = (rec: GuestRunRecord) => (rec.guest.starts ?? []).map(({ binaries: _, ...s }) => s);
+
+/** How the run's first guest got its test binaries. */
+function binariesOf(rec: GuestRunRecord): StagedBinaries {
+  const b = rec.guest.starts?.[0]?.binaries;
+  if (!b) throw new Error(`the run's first guest records no binaries: ${JSON.stringify(rec.guest.starts)}`);
+  return b;
 }
 
 /** Every subtest's result; numbers in names are blanked (pagemap_ioctl names one after the extra pages it counted). */
@@ -86,7 +98,14 @@ function entryOf(key: string): { dir: string; stream: string; sha256: string } {
 t.test('the quick suite passes alike on a booted guest and on one restored from a snapshot', async (t) => {
   const booted = await runFaultline('booted', ['--no-snapshot']);
   t.equal(booted.code, 0, `booted run exit 0 (${booted.out})`);
-  t.same(booted.rec.guest.starts, [{ how: 'booted', readyMs: booted.rec.guest.bootMs, why: '--no-snapshot' }]);
+  t.same(withoutBinaries(booted.rec), [{ how: 'booted', readyMs: booted.rec.guest.bootMs, why: '--no-snapshot' }]);
+  const pushedAll = binariesOf(booted.rec);
+  t.match(pushedAll, { kept: 0, removed: 0 }, 'a booted guest holds no test binaries');
+  const ran = new Set(booted.rec.programs.map((p) => p.program));
+  t.ok(
+    pushedAll.pushed >= ran.size && ran.size >= 2 && pushedAll.bytes > 1e6,
+    `so every program it ran was pushed (${JSON.stringify(pushedAll)}; ran ${[...ran].join(', ')})`,
+  );
 
   // No snapshot in this file's cache yet: the priming run must boot and save one.
   cache = cacheWithOwnSnapshots();
@@ -95,15 +114,21 @@ t.test('the quick suite passes alike on a booted guest and on one restored from 
   const key = prime.rec.guest.starts?.[0]?.snapshot ?? '';
   t.match(key, /^[0-9a-f]{24}$/, 'the priming guest names its snapshot entry');
   t.same(
-    prime.rec.guest.starts,
+    withoutBinaries(prime.rec),
     [{ how: 'booted', readyMs: prime.rec.guest.bootMs, why: 'no snapshot of this guest yet', snapshot: key }],
     'the priming guest booted, then was saved',
   );
+  t.match(binariesOf(prime.rec), { kept: 0, pushed: pushedAll.pushed }, 'its binaries pushed before the save');
   t.ok(existsSync(entryOf(key).stream), 'snapshot stream in the cache');
 
   const restored = await runFaultline('restored', []);
   t.equal(restored.code, 0, `restored run exit 0 (${restored.out})`);
   restoredFrom(t, restored.rec, key, 'the next guest was restored from it');
+  t.match(
+    binariesOf(restored.rec),
+    { kept: pushedAll.pushed, pushed: 0, removed: 0, bytes: 0 },
+    'it held the binaries it was saved with: the guest checked them, nothing pushed',
+  );
   t.equal(restored.rec.guest.uname, booted.rec.guest.uname, 'same kernel');
   t.ok(restored.rec.subtests.length > 20, 'the quick suite ran');
   t.same(statuses(restored.rec), statuses(booted.rec), 'same subtests, same results');
@@ -131,7 +156,7 @@ t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt',
   const r = await runFaultline('corrupt', ['--filter', 'zeropage']);
   t.equal(r.code, 0, `exit 0 (${r.out})`);
   t.same(
-    r.rec.guest.starts,
+    withoutBinaries(r.rec),
     [
       {
         how: 'booted',
@@ -148,4 +173,43 @@ t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt',
   t.not(rebuilt.sha256, entry.sha256, 'with the checksum of its own stream');
   const again = await runFaultline('after-rebuild', ['--filter', 'zeropage']);
   restoredFrom(t, again.rec, key, 'the rebuilt snapshot is used');
+});
+
+/** A user program named stale-probe printing its version; v1 exits 1, v2 exits 0. */
+function probe(version: 1 | 2): string {
+  const dir = join(results, `probe-v${version}`);
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'stale-probe.c');
+  writeFileSync(
+    path,
+    `#include <stdio.h>\nint main(void) { printf("stale-probe v${version}\\n"); return ${version === 1 ? 1 : 0}; }\n`,
+  );
+  return path;
+}
+
+t.test('a restored guest holding an older build of a binary runs the new one (issue 25)', async (t) => {
+  // A snapshots/ of this test's own: the saved guest is the one that staged v1.
+  cache = cacheWithOwnSnapshots();
+  const programRun = (id: string, version: 1 | 2) =>
+    runFaultline(id, ['--program', probe(version)]).then((r) => ({
+      ...r,
+      sub: r.rec.subtests.find((s) => s.id === 'stale-probe/anon'),
+    }));
+  const v1 = await programRun('probe-save', 1);
+  t.match(v1.rec.guest.starts, [{ how: 'booted', binaries: { kept: 0, pushed: 1, removed: 0 } }], 'booted, v1 pushed');
+  t.match(v1.sub, { status: 'fail', reason: /stale-probe v1/ }, `v1 ran (${v1.out})`);
+
+  const v2 = await programRun('probe-new', 2);
+  t.match(
+    v2.rec.guest.starts,
+    [{ how: 'restored', binaries: { kept: 0, pushed: 1, removed: 0 } }],
+    'restored with v1 inside: the guest hash differs, v2 pushed',
+  );
+  t.equal(v2.sub?.status, 'pass', `v2 ran, not the saved v1 (${v2.out})`);
+  const output = readFileSync(join(results, 'probe-new', v2.rec.programs[0]?.outputFile ?? 'none'), 'utf8');
+  t.match(output, /stale-probe v2/, "its output is v2's");
+
+  const again = await programRun('probe-kept', 1);
+  t.match(again.rec.guest.starts, [{ how: 'restored', binaries: { kept: 1, pushed: 0, bytes: 0 } }], 'v1 kept');
+  t.match(again.sub, { status: 'fail', reason: /stale-probe v1/ }, 'and the kept v1 is what ran');
 });

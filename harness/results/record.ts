@@ -145,6 +145,18 @@ const startSchema: JSONSchemaType<GuestStart> = {
         checkedMs: { type: 'number', minimum: 0 },
       },
     },
+    binaries: {
+      type: 'object',
+      nullable: true,
+      required: ['kept', 'pushed', 'removed', 'bytes', 'ms'],
+      properties: {
+        kept: { type: 'integer', minimum: 0 },
+        pushed: { type: 'integer', minimum: 0 },
+        removed: { type: 'integer', minimum: 0 },
+        bytes: { type: 'integer', minimum: 0 },
+        ms: { type: 'number', minimum: 0 },
+      },
+    },
   },
 };
 

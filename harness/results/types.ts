@@ -165,6 +165,22 @@ export interface GuestStart {
    * guest resumed, SSH answering, the guest checked (kernel, boot id, clock and RNG refreshed).
    */
   phases?: RestorePhases;
+  /** The test binaries this guest got: already there (restored with the saved guest) or pushed. */
+  binaries?: StagedBinaries;
+}
+
+/** How a guest came to hold the run's test binaries (the guest's SHA-256 of each, checked against the host's). */
+export interface StagedBinaries {
+  /** Files the guest already held with the wanted content. */
+  kept: number;
+  /** Files pushed because the guest lacked them or held other content. */
+  pushed: number;
+  /** Files in the guest's directory the run does not want, removed. */
+  removed: number;
+  /** Bytes pushed. */
+  bytes: number;
+  /** The check and the push, end to end. */
+  ms: number;
 }
 
 export interface RestorePhases {

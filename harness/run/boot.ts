@@ -20,8 +20,6 @@ import type { RestorePhases, Splat } from '../results/types.js';
 
 /** What images/init.sh prints once sshd is listening (the rest of its setup overlaps the handshake). */
 const INIT_SSHD_UP = /faultline-init: (sshd-up|ready)/;
-/** What it prints when its setup is done: the point a snapshot is saved at. */
-const INIT_READY = /faultline-init: ready/;
 /** A restored guest is up in about a second: past this it is not going to be. */
 const RESTORE_DEADLINE_MS = 60_000;
 
@@ -41,9 +39,9 @@ export interface BootedGuest {
   guest: Guest;
   ssh: SshSession;
   port: number;
-  /** QEMU start to "ready for tests" (sshd answered and init finished its setup). */
+  /** QEMU start to "ready for tests" (sshd answered and init finished its setup), before any staging for a save. */
   bootMs: number;
-  /** The migration stream saved at ready, when the boot was asked to save one. */
+  /** The migration stream saved once ready and staged, when the boot was asked to save one. */
   saved?: { tmp: string; saveMs: number };
   /** A restored guest's phases (ms from QEMU's start). */
   phases?: RestorePhases;
@@ -94,10 +92,8 @@ function connectSsh(guest: Guest, port: number, keys: BootOpts['keys'], deadline
   );
 }
 
-/** Save the guest once init is done; a failed save costs the snapshot, never the guest. */
-async function saveAtReady(guest: Guest, key: string, socket: string, deadline: number) {
-  const ready = await guest.console.waitFor(INIT_READY, Math.max(0, deadline - Date.now()));
-  if (!ready) return undefined;
+/** Save the running guest; a failed save costs the snapshot, never the guest. */
+async function saveNow(guest: Guest, key: string, socket: string, deadline: number) {
   let qmp: Qmp | undefined;
   try {
     qmp = await connectQmp(guest, socket, deadline);
@@ -110,20 +106,35 @@ async function saveAtReady(guest: Guest, key: string, socket: string, deadline: 
   }
 }
 
+/** Wait until init has finished its setup: sshd starts before init has reserved hugepages. */
+async function untilReady(ssh: SshSession): Promise<void> {
+  await ssh.check(
+    'i=0; while [ ! -e /run/faultline-ready ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; test -e /run/faultline-ready',
+    90_000,
+  );
+}
+
+/** Saving a booted guest: under `key`, once `stage` has put the run's binaries in it. */
+export interface SaveAtReady {
+  key: string;
+  stage: (ssh: SshSession) => Promise<void>;
+}
+
 /**
  * Boot a guest and wait until it can run tests: sshd answers and init has finished
- * (/run/faultline-ready). With `saveKey`, the guest is saved to that snapshot entry
- * when init is done, before anything connects. Retried once when QEMU loses the
- * free-port race. On failure QEMU is stopped and the error carries the last 30 console lines.
+ * (/run/faultline-ready). With `save`, the ready guest gets the run's binaries, its SSH
+ * connection is closed (a saved guest holds no session) and it is saved to that snapshot
+ * entry, then reconnected. Retried once when QEMU loses the free-port race. On failure
+ * QEMU is stopped and the error carries the last 30 console lines.
  */
 export async function bootGuest(
   config: Omit<QemuConfig, 'sshPort'>,
   opts: BootOpts,
-  saveKey?: string,
+  save?: SaveAtReady,
 ): Promise<BootedGuest> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const socket = saveKey ? qmpSocketPath() : undefined;
+    const socket = save ? qmpSocketPath() : undefined;
     const guest = await startGuest(socket ? { ...config, qmpSocket: socket } : config, port, opts);
     const started = guest.startedAt;
     const deadline = started + opts.bootTimeoutSec * 1000;
@@ -136,14 +147,15 @@ export async function bootGuest(
       ]);
       if (!ready && !guest.running)
         throw new FaultlineError(`QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`);
-      const saved = saveKey && socket ? await saveAtReady(guest, saveKey, socket, deadline) : undefined;
-      const ssh = await connectSsh(guest, port, opts.keys, deadline);
-      // sshd starts before init has reserved hugepages: ready means init is done too.
-      await ssh.check(
-        'i=0; while [ ! -e /run/faultline-ready ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; test -e /run/faultline-ready',
-        90_000,
-      );
-      return { guest, ssh, port, bootMs: Date.now() - started, ...(saved ? { saved } : {}) };
+      let ssh = await connectSsh(guest, port, opts.keys, deadline);
+      await untilReady(ssh);
+      const bootMs = Date.now() - started;
+      if (!save || !socket) return { guest, ssh, port, bootMs };
+      await save.stage(ssh);
+      ssh.close();
+      const saved = await saveNow(guest, save.key, socket, deadline);
+      ssh = await connectSsh(guest, port, opts.keys, Math.max(deadline, Date.now() + 60_000));
+      return { guest, ssh, port, bootMs, ...(saved ? { saved } : {}) };
     } catch (e) {
       await guest.stop();
       if (socket) await rm(socket, { force: true });

@@ -20,7 +20,7 @@ import {
   readKnownIssues,
   type KnownIssue,
 } from '../results/known-issues.js';
-import type { GuestRunRecord } from '../results/types.js';
+import type { GuestRunRecord, StagedBinaries } from '../results/types.js';
 import type { SshSession } from '../ssh/transport.js';
 import { chooseAccel, type AccelChoice } from '../vm/accel.js';
 import { requireQemu } from '../vm/guest.js';
@@ -337,8 +337,15 @@ function recordFirstBoot(record: GuestRunRecord, session: GuestSession, command:
   record.guest.bootMs = first.bootMs;
   record.timing.pushMs = first.pushMs;
   log.info(
-    `guest up: ssh ready in ${(first.bootMs / 1000).toFixed(1)} s (port ${first.port}); pushed ${(first.bytes / 1048576).toFixed(1)} MiB of test binaries in ${(first.pushMs / 1000).toFixed(1)} s`,
+    `guest up: ssh ready in ${(first.bootMs / 1000).toFixed(1)} s (port ${first.port}); ${stagedLine(first.staged)}`,
   );
+}
+
+/** What staging the test binaries did, for the log. */
+function stagedLine(s: StagedBinaries): string {
+  const pushed = `pushed ${s.pushed} (${(s.bytes / 1048576).toFixed(1)} MiB)`;
+  const removed = s.removed > 0 ? `, removed ${s.removed} the run does not use` : '';
+  return `test binaries: ${s.kept} already in the guest (SHA-256 checked), ${pushed}${removed}, in ${(s.ms / 1000).toFixed(1)} s`;
 }
 
 async function checkGuestFacts(record: GuestRunRecord, ssh: SshSession, req: RunRequest): Promise<void> {

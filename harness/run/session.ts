@@ -2,7 +2,7 @@ import { appendFile, readFile, rm } from 'node:fs/promises';
 import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { secs } from '../util/format.js';
-import type { GuestStart, Splat } from '../results/types.js';
+import type { GuestStart, Splat, StagedBinaries } from '../results/types.js';
 import type { SshSession } from '../ssh/transport.js';
 import type { Guest } from '../vm/guest.js';
 import type { QemuConfig } from '../vm/qemu-args.js';
@@ -18,6 +18,7 @@ import {
   SnapshotUnusable,
 } from '../vm/snapshot.js';
 import { BootFailure, bootGuest, restoreGuest, type BootedGuest } from './boot.js';
+import { stageBinaries } from './stage.js';
 
 /** Where the test binaries go in the guest: a writable cwd (pagemap_ioctl needs one). */
 export const GUEST_DIR = '/root/faultline';
@@ -26,7 +27,7 @@ export interface SessionOptions {
   consolePath: string;
   bootTimeoutSec: number;
   keys: { clientPrivate: string; hostPublic: string };
-  /** Binaries pushed to GUEST_DIR after every boot. */
+  /** Binaries GUEST_DIR must hold in every guest (pushed where the guest lacks them). */
   push: readonly string[];
   /** Boots one run may take (the first and the reboots after guests lost with no sign from the kernel). */
   maxBoots: number;
@@ -57,7 +58,7 @@ type SnapshotPlan = Awaited<ReturnType<typeof snapshotKey>> | { off: string };
 export interface FirstBoot {
   bootMs: number;
   pushMs: number;
-  bytes: number;
+  staged: StagedBinaries;
   port: number;
 }
 
@@ -91,6 +92,8 @@ export class GuestSession {
   private live: LiveGuest | undefined;
   /** console.log lines written by earlier boots: the current guest's line 1 is this + 1. */
   private lineOffset = 0;
+  /** The binaries of the guest being started, staged before it was saved. */
+  private stagedForSave: StagedBinaries | undefined;
 
   constructor(
     private readonly config: Omit<QemuConfig, 'sshPort'>,
@@ -99,6 +102,11 @@ export class GuestSession {
 
   get current(): LiveGuest | undefined {
     return this.live;
+  }
+
+  /** GUEST_DIR of this guest made to hold the run's binaries, and nothing else. */
+  private stage(ssh: SshSession): Promise<StagedBinaries> {
+    return stageBinaries(ssh, this.opts.push, GUEST_DIR, 300_000);
   }
 
   /** The running guest, booting or restoring one (and pushing the binaries) when there is none. */
@@ -116,15 +124,19 @@ export class GuestSession {
       log.info(`starting a new guest (guest ${this.boots + 1} of this run)`);
     }
     this.boots++;
+    this.stagedForSave = undefined;
     const started = await this.start().catch((e: unknown) => {
       // A boot that failed still printed a console: its splats (a panic at boot) count.
       if (e instanceof BootFailure)
         for (const s of e.splats) this.finishedSplats.push({ ...s, line: this.consoleLine(s.line) });
       throw e;
     });
-    const pushStart = Date.now();
-    const bytes = await started.ssh.push(this.opts.push, GUEST_DIR, 300_000);
-    this.first ??= { bootMs: started.bootMs, pushMs: Date.now() - pushStart, bytes, port: started.port };
+    // A guest saved at this boot was staged before the save: the check would find every file.
+    const staged = this.stagedForSave ?? (await this.stage(started.ssh));
+    this.stagedForSave = undefined;
+    const start = this.starts.at(-1);
+    if (start) start.binaries = staged;
+    this.first ??= { bootMs: started.bootMs, pushMs: staged.ms, staged, port: started.port };
     this.live = { guest: started.guest, ssh: started.ssh };
     return this.live;
   }
@@ -218,7 +230,16 @@ export class GuestSession {
       } else why = found.none;
     }
     if (why) log.info(`booting the guest: ${why}`);
-    const booted = await bootGuest(this.config, this.bootOpts(), 'off' in plan ? undefined : plan.key);
+    const save =
+      'off' in plan
+        ? undefined
+        : {
+            key: plan.key,
+            stage: async (ssh: SshSession) => {
+              this.stagedForSave = await this.stage(ssh);
+            },
+          };
+    const booted = await bootGuest(this.config, this.bootOpts(), save);
     const start: GuestStart = { how: 'booted', readyMs: booted.bootMs, ...(why ? { why } : {}) };
     this.starts.push(start);
     // A boot that printed a kernel report is not saved: every guest must show its own.

@@ -131,8 +131,8 @@ export async function snapshotKey(
   const { qmpSocket: _q, incoming: _i, ...rest } = { ...c, sshPort: 0 };
   const args = qemuArgs({ ...rest, kernel: 'KERNEL', initrd: 'INITRD' });
   const inputs = { kernelSha256, initrdSha256, args };
-  // `entry` names the layout of an entry (2: with the saved boot's console).
-  const key = sha256(stableStringify({ entry: 2, version, inputs })).slice(0, 24);
+  // `entry` names the layout of an entry (2: with the saved boot's console; 3: saved with a run's binaries staged).
+  const key = sha256(stableStringify({ entry: 3, version, inputs })).slice(0, 24);
   return { key, inputs, qemuVersion: version };
 }
 
