@@ -1,9 +1,21 @@
 import t from 'tap';
 import { execa } from 'execa';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashTree, parseLdd } from './initramfs.js';
+import { buildInitramfs, hashTree, parseLdd } from './initramfs.js';
+import { inputsStamp, unchangedImage } from './image-inputs.js';
+import { setVerbose } from '../util/log.js';
 import { parseModulesDep, resolveModules } from './modules.js';
 import { which } from '../util/proc.js';
 
@@ -74,3 +86,79 @@ t.test(
     t.not(await hashTree(root), relinked, 'a staged byte is another image');
   },
 );
+
+/** Run `fn` with faultline's log on and stderr captured: what it logged. */
+async function logged<T>(fn: () => Promise<T>): Promise<{ value: T; lines: string }> {
+  const write = process.stderr.write.bind(process.stderr);
+  let lines = '';
+  process.stderr.write = (chunk: string | Uint8Array): boolean => {
+    lines += String(chunk);
+    return true;
+  };
+  setVerbose(true);
+  try {
+    return { value: await fn(), lines };
+  } finally {
+    process.stderr.write = write;
+    setVerbose(false);
+  }
+}
+
+t.test('an unchanged image is taken from its inputs record; a missing one is staged again', async (t) => {
+  const cache = mkdtempSync(join(tmpdir(), 'faultline-image-cache-'));
+  const before = process.env['FAULTLINE_CACHE'];
+  process.env['FAULTLINE_CACHE'] = cache;
+  t.teardown(() => {
+    if (before === undefined) delete process.env['FAULTLINE_CACHE'];
+    else process.env['FAULTLINE_CACHE'] = before;
+    rmSync(cache, { recursive: true, force: true });
+  });
+  const first = await logged(() => buildInitramfs());
+  t.match(first.lines, /built initramfs /, 'the first build stages and writes the image');
+  const record = readFileSync(join(cache, 'initramfs', readdirOne(join(cache, 'initramfs'), /^inputs-/)), 'utf8');
+  const sources = (JSON.parse(record) as { sources: string[] }).sources;
+  for (const want of [/\/sshd$/, /\/busybox$/, /\/libc\.so\.6$/, /images\/init\.sh$/])
+    t.ok(
+      sources.some((p) => want.test(p)),
+      `the record lists ${String(want)}`,
+    );
+
+  const again = await logged(() => buildInitramfs());
+  t.match(again.lines, /initramfs inputs unchanged/, 'the second takes the recorded image');
+  t.notMatch(again.lines, /\$ ldd |built initramfs/, 'without staging (no ldd) or writing');
+  t.same(again.value, first.value, 'the same image');
+
+  rmSync(first.value.path);
+  const rebuilt = await logged(() => buildInitramfs());
+  t.match(rebuilt.lines, /built initramfs /, 'an image gone from the cache is staged and written again');
+  t.equal(rebuilt.value.hash, first.value.hash, 'with the same content hash');
+});
+
+t.test('the inputs stamp follows each source file: mtime, a file replaced, a file gone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'faultline-stamp-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const src = join(dir, 'sshd');
+  writeFileSync(src, 'build 1');
+  const fixed = ['code x'];
+  const stamp = await inputsStamp([src], fixed);
+  t.equal(await inputsStamp([src], fixed), stamp, 'unchanged: the same stamp');
+  t.not(await inputsStamp([src], ['code y']), stamp, 'other staging code: another stamp');
+  utimesSync(src, new Date(), new Date(Date.now() + 5000));
+  const touched = await inputsStamp([src], fixed);
+  t.not(touched, stamp, 'a new mtime');
+  // Same size and mtime, another inode: a package upgrade's rename over the old file.
+  const { mtime } = await import('node:fs').then((fs) => fs.statSync(src));
+  writeFileSync(join(dir, 'new'), 'build 2');
+  utimesSync(join(dir, 'new'), mtime, mtime);
+  renameSync(join(dir, 'new'), src);
+  t.not(await inputsStamp([src], fixed), touched, 'a file replaced in place');
+  rmSync(src);
+  t.equal(await inputsStamp([src], fixed), undefined, 'a file gone: no stamp');
+  t.equal(await unchangedImage('nothing recorded', fixed, () => Promise.resolve(src)), undefined, 'no record: stage');
+});
+
+function readdirOne(dir: string, re: RegExp): string {
+  const hits = readdirSync(dir).filter((f) => re.test(f));
+  if (hits.length !== 1) throw new Error(`${dir}: ${hits.length} files match ${String(re)}`);
+  return hits[0] ?? '';
+}

@@ -12,13 +12,15 @@ import {
   rename,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { basename, dirname, extname, join } from 'node:path';
 import { FaultlineError } from '../util/errors.js';
 import { cacheDir, exists, listFiles, sha256 } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { requireTool, run } from '../util/proc.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { guestKeys, type GuestKeys } from './keys.js';
+import { inputsStamp, recordInputs, unchangedImage } from './image-inputs.js';
 import { resolveModules } from './modules.js';
 
 /**
@@ -69,29 +71,39 @@ export function parseLdd(output: string): string[] {
   return [...new Set(libs)];
 }
 
-async function copyInto(root: string, hostPath: string, guestPath = hostPath, mode?: number): Promise<void> {
+/** Every host file an image was staged from: what the inputs record checks by stat. */
+type Sources = Set<string>;
+
+async function copyInto(
+  root: string,
+  sources: Sources,
+  hostPath: string,
+  guestPath = hostPath,
+  mode?: number,
+): Promise<void> {
+  sources.add(hostPath);
   const dest = join(root, guestPath);
   await mkdir(dirname(dest), { recursive: true });
   await copyFile(hostPath, dest); // follows symlinks: the guest gets real files
   if (mode !== undefined) await chmod(dest, mode);
 }
 
-async function addDynamicBinary(root: string, binary: string): Promise<void> {
-  await copyInto(root, binary);
+async function addDynamicBinary(root: string, sources: Sources, binary: string): Promise<void> {
+  await copyInto(root, sources, binary);
   const r = await run('ldd', [binary], { timeoutMs: 30_000, allowFailure: true });
   if (r.exitCode !== 0 && !/not a dynamic executable/.test(r.all))
     throw new FaultlineError(`ldd ${binary} failed: ${r.all.trim()}`);
-  for (const lib of parseLdd(r.stdout)) await copyInto(root, lib);
+  for (const lib of parseLdd(r.stdout)) await copyInto(root, sources, lib);
 }
 
-async function stage(root: string, keys: GuestKeys, opts: InitramfsOptions): Promise<string[]> {
+async function stage(root: string, keys: GuestKeys, opts: InitramfsOptions, sources: Sources): Promise<string[]> {
   const busybox = await requireTool('busybox', 'busybox-static');
   const bb = await run(busybox, ['--help'], { timeoutMs: 10_000, allowFailure: true });
   if (!/BusyBox/.test(bb.all)) throw new FaultlineError(`${busybox} is not BusyBox: install busybox-static`);
   const sshd = await requireTool('sshd', 'openssh-server');
   await requireTool('ldd', 'libc-bin');
 
-  await copyInto(root, busybox, '/bin/busybox', 0o755);
+  await copyInto(root, sources, busybox, '/bin/busybox', 0o755);
   // Applet links made here rather than by `busybox --install` at boot: that costs a
   // few hundred syscalls on the boot path, slow under TCG.
   const applets = (await run(busybox, ['--list-full'], { timeoutMs: 10_000 })).stdout
@@ -103,21 +115,21 @@ async function stage(root: string, keys: GuestKeys, opts: InitramfsOptions): Pro
     await mkdir(join(root, dirname(rel)), { recursive: true });
     await symlink('/bin/busybox', join(root, rel)).catch(() => undefined);
   }
-  await addDynamicBinary(root, sshd);
+  await addDynamicBinary(root, sources, sshd);
   for (const tool of GUEST_TOOLS) {
     const host = await requireTool(tool.name, tool.pkg);
     // Drop busybox's applet of that name wherever it is linked, or PATH could still find it.
     for (const rel of applets.filter((a) => basename(a) === tool.name)) await rm(join(root, rel), { force: true });
-    await addDynamicBinary(root, host);
+    await addDynamicBinary(root, sources, host);
   }
   // OpenSSH >= 9.8 splits the per-connection process into sshd-session.
   for (const helper of ['/usr/lib/openssh/sshd-session', '/usr/lib/openssh/sshd-auth']) {
-    if (await exists(helper)) await addDynamicBinary(root, helper);
+    if (await exists(helper)) await addDynamicBinary(root, sources, helper);
   }
-  if (!sshd.startsWith('/usr/sbin/')) await copyInto(root, sshd, '/usr/sbin/sshd', 0o755);
+  if (!sshd.startsWith('/usr/sbin/')) await copyInto(root, sources, sshd, '/usr/sbin/sshd', 0o755);
 
-  await copyInto(root, join(IMAGES_DIR, 'init.sh'), '/init', 0o755);
-  await copyInto(root, join(IMAGES_DIR, 'sshd_config'), '/etc/ssh/sshd_config', 0o644);
+  await copyInto(root, sources, join(IMAGES_DIR, 'init.sh'), '/init', 0o755);
+  await copyInto(root, sources, join(IMAGES_DIR, 'sshd_config'), '/etc/ssh/sshd_config', 0o644);
   await writeFile(join(root, 'etc', 'ssh', 'ssh_host_ed25519_key'), keys.hostPrivate, { mode: 0o600 });
   await writeFile(join(root, 'etc', 'ssh', 'ssh_host_ed25519_key.pub'), keys.hostPublic + '\n');
   await mkdir(join(root, 'root', '.ssh'), { recursive: true });
@@ -137,9 +149,11 @@ async function stage(root: string, keys: GuestKeys, opts: InitramfsOptions): Pro
   if (opts.modulesDir) {
     await requireTool('xz', 'xz-utils');
     const mods = await resolveModules(opts.modulesDir, GUEST_MODULES);
+    for (const f of ['modules.dep', 'modules.builtin']) sources.add(join(opts.modulesDir, f));
     const modDir = join(root, 'lib', 'modules', 'faultline');
     await mkdir(modDir, { recursive: true });
     for (const m of mods) {
+      sources.add(m.path);
       const dest = join(modDir, `${m.name}.ko`);
       // Decompress on the host: busybox insmod cannot read .ko.xz.
       if (m.path.endsWith('.xz')) {
@@ -170,37 +184,62 @@ export async function hashTree(root: string): Promise<string> {
   return sha256(parts.join('\n'));
 }
 
+/** The image's path in the cache. */
+async function imagePath(hash: string): Promise<string> {
+  return join(await cacheDir('initramfs'), `initramfs-${hash}.cpio`);
+}
+
+/** What the inputs stamp covers besides the host files: the staging code (this module and modules'), the keys and PATH. */
+async function fixedInputs(keys: GuestKeys): Promise<string[]> {
+  const self = fileURLToPath(import.meta.url);
+  const modulesCode = join(dirname(self), `modules${extname(self)}`);
+  const code = sha256(Buffer.concat([await readFile(self), await readFile(modulesCode)]));
+  return [`code ${code}`, `keys ${sha256(JSON.stringify(keys))}`, `PATH ${process.env['PATH'] ?? ''}`];
+}
+
 export async function buildInitramfs(opts: InitramfsOptions = {}): Promise<Initramfs> {
-  await requireTool('cpio', 'cpio');
   const keys = await guestKeys();
+  const variant = `modules ${opts.modulesDir ?? 'none'}`;
+  const fixed = await fixedInputs(keys);
+  const unchanged = await unchangedImage(variant, fixed, imagePath);
+  if (unchanged) {
+    log.debug(`initramfs inputs unchanged: ${await imagePath(unchanged.hash)}`);
+    return { path: await imagePath(unchanged.hash), hash: unchanged.hash, keys, modules: unchanged.modules };
+  }
+  await requireTool('cpio', 'cpio');
   const root = await mkdtemp(join(tmpdir(), 'faultline-initramfs-'));
   try {
-    const modules = await stage(root, keys, opts);
+    const sources: Sources = new Set();
+    const modules = await stage(root, keys, opts, sources);
     const hash = (await hashTree(root)).slice(0, 24);
-    const out = join(await cacheDir('initramfs'), `initramfs-${hash}.cpio`);
-    if (await exists(out)) {
-      log.debug(`initramfs cache hit ${out}`);
-      return { path: out, hash, keys, modules };
-    }
-    const files = await listFiles(root);
-    const dirs = new Set<string>();
-    for (const f of files) for (let d = dirname(f); d !== '.'; d = dirname(d)) dirs.add(d);
-    // Extra mount points init needs even though nothing is staged inside them.
-    for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'root', 'var', 'var/empty', 'usr', 'usr/bin', 'sbin']) {
-      await mkdir(join(root, d), { recursive: true });
-      dirs.add(d);
-    }
-    const list = [...dirs].sort().concat(files).join('\n') + '\n';
-    const tmp = `${out}.tmp-${process.pid}`;
-    await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', tmp], {
-      timeoutMs: 120_000,
-      cwd: root,
-      input: list,
-    });
-    await rename(tmp, out);
-    log.info(`built initramfs ${out}${modules.length ? ` (modules: ${modules.join(', ')})` : ''}`);
+    const out = await imagePath(hash);
+    if (await exists(out)) log.debug(`initramfs cache hit ${out}`);
+    else await writeImage(root, out, modules);
+    const stamp = await inputsStamp([...sources], fixed);
+    if (stamp) await recordInputs(variant, { hash, modules, sources: [...sources].sort(), stamp });
     return { path: out, hash, keys, modules };
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/** The staged tree as an uncompressed newc archive at `out` (written aside, then renamed). */
+async function writeImage(root: string, out: string, modules: readonly string[]): Promise<void> {
+  const files = await listFiles(root);
+  const dirs = new Set<string>();
+  for (const f of files) for (let d = dirname(f); d !== '.'; d = dirname(d)) dirs.add(d);
+  // Extra mount points init needs even though nothing is staged inside them.
+  for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'root', 'var', 'var/empty', 'usr', 'usr/bin', 'sbin']) {
+    await mkdir(join(root, d), { recursive: true });
+    dirs.add(d);
+  }
+  const list = [...dirs].sort().concat(files).join('\n') + '\n';
+  const tmp = `${out}.tmp-${process.pid}`;
+  await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', tmp], {
+    timeoutMs: 120_000,
+    cwd: root,
+    input: list,
+  });
+  await rename(tmp, out);
+  log.info(`built initramfs ${out}${modules.length ? ` (modules: ${modules.join(', ')})` : ''}`);
 }

@@ -284,9 +284,8 @@ async function runOnGuest(
     log.info(
       `booting ${record.kernel.release ?? record.kernel.path} (${record.qemu.accel}, ${req.smp} vCPU, ${req.memMiB} MiB, guest RAM ${req.guestRam})`,
     );
-    const { guest, ssh } = await session.up();
+    const { guest } = await session.up((ssh) => checkGuestFacts(record, ssh, req));
     recordFirstBoot(record, session, guest.command);
-    await checkGuestFacts(record, ssh, req);
     const outcome = await plan();
     record.programs.push(...outcome.programs);
     record.subtests.push(...outcome.subtests);

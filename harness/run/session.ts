@@ -109,8 +109,11 @@ export class GuestSession {
     return stageBinaries(ssh, this.opts.push, GUEST_DIR, 300_000);
   }
 
-  /** The running guest, booting or restoring one (and pushing the binaries) when there is none. */
-  async up(): Promise<LiveGuest> {
+  /**
+   * The running guest, booting or restoring one (and staging the binaries) when there is none;
+   * `alongside` runs on a new guest while its binaries are checked (its own SSH channel).
+   */
+  async up(alongside?: (ssh: SshSession) => Promise<void>): Promise<LiveGuest> {
     if (this.live) return this.live;
     const unexplained = this.boots - this.recycled - this.kernelCrashes - 1;
     if (unexplained >= this.opts.maxBoots - 1) {
@@ -132,7 +135,15 @@ export class GuestSession {
       throw e;
     });
     // A guest saved at this boot was staged before the save: the check would find every file.
-    const staged = this.stagedForSave ?? (await this.stage(started.ssh));
+    const [staged] = await Promise.all([
+      this.stagedForSave ?? this.stage(started.ssh),
+      alongside?.(started.ssh),
+    ]).catch(async (e: unknown) => {
+      // A guest that could not be staged is stopped like any other (its splats kept), not leaked.
+      this.live = { guest: started.guest, ssh: started.ssh };
+      await this.drop();
+      throw e;
+    });
     this.stagedForSave = undefined;
     const start = this.starts.at(-1);
     if (start) start.binaries = staged;
