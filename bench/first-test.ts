@@ -5,7 +5,8 @@
  * before the resolution record) vs by the cached record, rounds alternating the two so load on
  * the machine hits them alike. Time to first test runs from spawning bin/faultline.js to the
  * line announcing its first test program; the breakdown comes from each run's run.log:
- * resolve (acquireKernel), selftests + initramfs, guest up (restore + push).
+ * resolve (acquireKernel), selftests + initramfs, guest up (restore, then the guest's hashes of
+ * the binaries it was saved with, and a push of any that differ).
  * Usage: node dist/bench/first-test.js [--rounds N]
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -25,6 +26,10 @@ interface Sample {
   resolveMs: number;
   prepareMs: number;
   guestMs: number;
+  /** Of guestMs: QEMU start to the restored guest checked. */
+  restoreMs: number;
+  /** Of guestMs: the guest's hashes of the binaries, and any push. */
+  stageMs: number;
 }
 
 /** Seconds since the log started, of the first run.log line matching `re`. */
@@ -55,7 +60,16 @@ async function oneRun(results: string, mode: 'apt' | 'record', round: number): P
   const resolveMs = Number(/acquired in (\d+) ms/.exec(log)?.[1] ?? NaN);
   const acquired = stamp(log, /acquired in \d+ ms/, 'kernel acquired');
   const booting = stamp(log, /\] booting /, 'booting');
-  return { firstTestMs, resolveMs, prepareMs: booting - acquired, guestMs: stamp(log, FIRST_TEST, 'test') - booting };
+  const restoreMs = Number(/guest restored from snapshot \w+ in ([\d.]+) s/.exec(log)?.[1] ?? NaN) * 1000;
+  const stageMs = Number(/test binaries: .* in ([\d.]+) s/.exec(log)?.[1] ?? NaN) * 1000;
+  return {
+    firstTestMs,
+    resolveMs,
+    prepareMs: booting - acquired,
+    guestMs: stamp(log, FIRST_TEST, 'test') - booting,
+    restoreMs,
+    stageMs,
+  };
 }
 
 const sec = (ms: number): string => (ms / 1000).toFixed(2).padStart(6);
@@ -70,7 +84,9 @@ try {
     samples.record.push(await oneRun(results, 'record', i));
   }
   console.log(`faultline ${COMMAND.join(' ')}: medians of ${rounds} rounds (s)`);
-  console.log('kernel resolved by        first test  resolve  selftests+initramfs  guest up');
+  console.log(
+    'kernel resolved by        first test  resolve  selftests+initramfs  guest up (restore, binaries checked)',
+  );
   for (const [mode, what] of [
     ['apt', 'apt (--refresh) '],
     ['record', 'the cached record'],
@@ -78,7 +94,7 @@ try {
     const s = samples[mode];
     const m = (k: keyof Sample) => sec(median(s.map((x) => x[k])));
     console.log(
-      `${what}        ${m('firstTestMs')}   ${m('resolveMs')}       ${m('prepareMs')}         ${m('guestMs')}`,
+      `${what}        ${m('firstTestMs')}   ${m('resolveMs')}       ${m('prepareMs')}         ${m('guestMs')} (${m('restoreMs').trim()}, ${m('stageMs').trim()})`,
     );
   }
 } finally {

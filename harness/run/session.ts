@@ -135,15 +135,14 @@ export class GuestSession {
       throw e;
     });
     // A guest saved at this boot was staged before the save: the check would find every file.
-    const [staged] = await Promise.all([
-      this.stagedForSave ?? this.stage(started.ssh),
-      alongside?.(started.ssh),
-    ]).catch(async (e: unknown) => {
-      // A guest that could not be staged is stopped like any other (its splats kept), not leaked.
-      this.live = { guest: started.guest, ssh: started.ssh };
-      await this.drop();
-      throw e;
-    });
+    const [staged] = await Promise.all([this.stagedForSave ?? this.stage(started.ssh), alongside?.(started.ssh)]).catch(
+      async (e: unknown) => {
+        // A guest that could not be staged is stopped like any other (its splats kept), not leaked.
+        this.live = { guest: started.guest, ssh: started.ssh };
+        await this.drop();
+        throw e;
+      },
+    );
     this.stagedForSave = undefined;
     const start = this.starts.at(-1);
     if (start) start.binaries = staged;
