@@ -1,0 +1,54 @@
+/**
+ * A bisect step's overhead apart from its kernel build (issue 25): `faultline bisect` of the
+ * kernel test repository (Debian's 6.12 tree + 7 commits, harness/testkit/kernel-repo.ts) for
+ * the zeropage culprit on anon, minimal config, one run per step, verified by revert. Each
+ * step's time minus its build (a cache hit once the e2e or an earlier bench run built it) minus
+ * the time inside its test programs is its overhead: checkout, cache lookup, image, guest start,
+ * binaries, results. Cold, the first run builds the revisions; run it twice for the warm figure.
+ * Usage: node dist/bench/step-overhead.js
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readBisectRecord } from '../harness/bisect/record.js';
+import { readRunRecord } from '../harness/results/record.js';
+import { median } from '../harness/stats/descriptive.js';
+import { ensureKernelTestRepo } from '../harness/testkit/kernel-repo.js';
+import { run } from '../harness/util/proc.js';
+import { PROJECT_ROOT } from '../harness/util/project.js';
+
+const k = await ensureKernelTestRepo();
+const dir = await mkdtemp(join(tmpdir(), 'bench-step-overhead-'));
+try {
+  const argv = ['bisect', '--kernel-src', k.repo, '--good', k.base, '--bad', k.tip];
+  const spec = ['--test', 'uffd-unit-tests:zeropage/anon', '--verify-revert'];
+  const kernel = ['--config-base', 'tinyconfig', '--kconfig', 'minimal,uffd', '--runs', '1'];
+  const t0 = Date.now();
+  await run('node', [join(PROJECT_ROOT, 'bin', 'faultline.js'), ...argv, ...spec, ...kernel, '--results-dir', dir], {
+    timeoutMs: 90 * 60_000,
+    allowFailure: true,
+  });
+  const rec = await readBisectRecord(join(dir, 'results.json'));
+  const overheads: number[] = [];
+  console.log('step            revision      build (s)        tests (s)  overhead (s)');
+  for (const s of rec.steps) {
+    let testsMs = 0;
+    for (const r of s.runs) {
+      if (!r.runDir) continue;
+      const runRec = await readRunRecord(join(r.runDir, 'results.json'));
+      testsMs += runRec.programs.reduce((a, p) => a + p.durationMs, 0);
+    }
+    const buildMs = s.buildMs ?? 0;
+    const overhead = s.durationMs - buildMs - testsMs;
+    if (s.runs.length > 0) overheads.push(overhead);
+    const build = `${(buildMs / 1000).toFixed(1)}${s.cacheHit ? ' (cached)' : ' (built) '}`;
+    console.log(
+      `${s.role.padEnd(15)} ${s.rev.slice(0, 12)}  ${build.padStart(15)}  ${(testsMs / 1000).toFixed(1).padStart(14)}  ${(overhead / 1000).toFixed(1).padStart(12)}`,
+    );
+  }
+  console.log(
+    `${rec.steps.length} steps in ${((Date.now() - t0) / 1000).toFixed(0)} s; overhead per tested step: median ${(median(overheads) / 1000).toFixed(1)} s, max ${(Math.max(...overheads) / 1000).toFixed(1)} s`,
+  );
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
