@@ -19,6 +19,7 @@ import {
 } from '../vm/snapshot.js';
 import { BootFailure, bootGuest, restoreGuest, type BootedGuest } from './boot.js';
 import { stageBinaries } from './stage.js';
+import { tcgStaleInt3 } from '../console/emulator.js';
 
 /** Where the test binaries go in the guest: a writable cwd (pagemap_ioctl needs one). */
 export const GUEST_DIR = '/root/faultline';
@@ -92,6 +93,10 @@ export class GuestSession {
   private live: LiveGuest | undefined;
   /** console.log lines written by earlier boots: the current guest's line 1 is this + 1. */
   private lineOffset = 0;
+  /** A boot died of TCG's stale-int3 race and was done again (once per run). */
+  private bootedAgain = false;
+  /** Why the guest being started is a second boot, for its start record. */
+  private bootAgainWhy: string | undefined;
   /** The binaries of the guest being started, staged before it was saved. */
   private stagedForSave: StagedBinaries | undefined;
 
@@ -128,12 +133,7 @@ export class GuestSession {
     }
     this.boots++;
     this.stagedForSave = undefined;
-    const started = await this.start().catch((e: unknown) => {
-      // A boot that failed still printed a console: its splats (a panic at boot) count.
-      if (e instanceof BootFailure)
-        for (const s of e.splats) this.finishedSplats.push({ ...s, line: this.consoleLine(s.line) });
-      throw e;
-    });
+    const started = await this.startOrBootAgain();
     // A guest saved at this boot was staged before the save: the check would find every file.
     const [staged] = await Promise.all([this.stagedForSave ?? this.stage(started.ssh), alongside?.(started.ssh)]).catch(
       async (e: unknown) => {
@@ -157,6 +157,34 @@ export class GuestSession {
    */
   get restorable(): boolean {
     return this.haveSnapshot;
+  }
+
+  /**
+   * start(); when that boot died of TCG's stale-int3 race (console/emulator.ts), once more: the
+   * emulator's failure, not the kernel's. The report stays in console.log, the reason in the
+   * next start's `why`. Any other failed boot's reports count (a panic at boot is the kernel's).
+   */
+  private async startOrBootAgain(): Promise<BootedGuest> {
+    try {
+      const started = await this.start();
+      const start = this.starts.at(-1);
+      if (this.bootAgainWhy && start) start.why = [this.bootAgainWhy, start.why].filter(Boolean).join('; ');
+      this.bootAgainWhy = undefined;
+      return started;
+    } catch (e) {
+      if (!(e instanceof BootFailure)) throw e;
+      if (this.config.accel === 'tcg' && !this.bootedAgain && tcgStaleInt3(e.splats)) {
+        this.bootedAgain = true;
+        this.bootAgainWhy = `the boot before died of an int3 trap at code that holds no int3 (${e.splats[0]?.title ?? ''}): QEMU TCG racing the kernel's text patching, not the kernel`;
+        log.warn(`${this.bootAgainWhy}; booting again`);
+        this.boots++;
+        await this.consoleMark(`${this.bootAgainWhy}; booting again`);
+        return this.startOrBootAgain();
+      }
+      // A boot that failed still printed a console: its splats (a panic at boot) count.
+      for (const s of e.splats) this.finishedSplats.push({ ...s, line: this.consoleLine(s.line) });
+      throw e;
+    }
   }
 
   /** The guest was lost with a kernel report on its console: the kernel's failure, not the harness's. */
