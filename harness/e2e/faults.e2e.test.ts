@@ -360,3 +360,67 @@ t.test('a program that does not compile: one line naming file:line and the error
     'one line',
   );
 });
+
+/**
+ * QEMU crashing while the guest boots (SIGSEGV, as QEMU 7.2's TCG did here once on its own
+ * during a boot): the emulator's failure, so the guest boots once more and the run goes on.
+ * Booted, not restored (--no-snapshot): the crash must hit a boot.
+ */
+t.test('QEMU crashing during the boot: booted once more, the run passes, the crash named', async (t) => {
+  const id = 'qemu-crash-at-boot';
+  const child = execa(
+    'bash',
+    [
+      '-c',
+      // No core file of the crashed QEMU (1 GiB of guest RAM) left behind.
+      'ulimit -c 0; exec "$@"',
+      'bash',
+      'node',
+      cli,
+      'run',
+      '--program',
+      join(faults, 'passes.c'),
+      '--backing',
+      'anon',
+      '--no-snapshot',
+      '--results',
+      results,
+      '--run-id',
+      id,
+    ],
+    { reject: false, all: true, timeout: 10 * 60_000 },
+  );
+  const crashed: number[] = [];
+  const watch = (async () => {
+    while (child.exitCode === null && crashed.length === 0) {
+      const guest = (await children(child.pid)).find((c) => c.guest)?.pid;
+      if (guest !== undefined) {
+        await new Promise((r) => setTimeout(r, 1000));
+        await execa('kill', ['-SEGV', String(guest)], { reject: false });
+        crashed.push(guest);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const r = await child;
+  await watch;
+  t.same(crashed.length, 1, 'one QEMU was sent SIGSEGV while the guest booted');
+  t.equal(r.exitCode, 0, `exit 0: ${String(r.all).slice(-1500)}`);
+  const rec = await readGuestRunRecord(join(results, id, 'results.json'));
+  t.same(
+    rec.subtests.map((s) => [s.id, s.status]),
+    [
+      ['passes/backing in argv/anon', 'pass'],
+      ['passes/backing in FAULTLINE_BACKING/anon', 'pass'],
+    ],
+    'the program ran on the second guest',
+  );
+  t.match(
+    rec.guest.starts,
+    [{ how: 'booted', why: /^the boot before ended with QEMU itself crashing \(SIGSEGV\); --no-snapshot$/ }],
+    'the guest that ran says why it is a second boot',
+  );
+  t.same(rec.splats, [], 'no kernel report');
+  t.notOk(rec.infraError, 'no infrastructure error');
+  t.match(readFileSync(join(results, id, 'console.log'), 'utf8'), /===== faultline: the boot before ended with QEMU/);
+});

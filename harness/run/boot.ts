@@ -23,12 +23,25 @@ const INIT_SSHD_UP = /faultline-init: (sshd-up|ready)/;
 /** A restored guest is up in about a second: past this it is not going to be. */
 const RESTORE_DEADLINE_MS = 60_000;
 
-/** The guest never became ready; `splats` are what its console showed (a panic at boot is the kernel's failure). */
+/** Signals QEMU dies of when it crashes itself (nothing faultline or a user sends). */
+const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE']);
+
+/** How QEMU ended, for messages: its exit code, and the signal when one killed it. */
+function qemuExit(guest: Guest): string {
+  const info = guest.exitInfo;
+  return `exit ${String(info?.exitCode)}${info?.signal ? `, ${info.signal}` : ''}`;
+}
+
+/**
+ * The guest never became ready; `splats` are what its console showed (a panic at boot is the
+ * kernel's failure); `qemuCrash` is the signal QEMU itself crashed with, if it did (the emulator's).
+ */
 export class BootFailure extends FaultlineError {
   constructor(
     message: string,
     consoleTail: string,
     readonly splats: readonly Splat[],
+    readonly qemuCrash?: string,
   ) {
     super(message, { detail: consoleTail });
     this.name = 'BootFailure';
@@ -88,7 +101,7 @@ function connectSsh(guest: Guest, port: number, keys: BootOpts['keys'], deadline
   return SshSession.connect(
     { host: '127.0.0.1', port, username: 'root', privateKey: keys.clientPrivate, hostPublicKey: keys.hostPublic },
     Math.max(deadline, Date.now() + 1000),
-    () => (guest.running ? undefined : `QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`),
+    () => (guest.running ? undefined : `QEMU exited during boot (${qemuExit(guest)})`),
   );
 }
 
@@ -145,8 +158,7 @@ export async function bootGuest(
         guest.console.waitFor(INIT_SSHD_UP, Math.max(0, deadline - Date.now())),
         guest.exited.then(() => undefined),
       ]);
-      if (!ready && !guest.running)
-        throw new FaultlineError(`QEMU exited during boot (exit ${String(guest.exitInfo?.exitCode)})`);
+      if (!ready && !guest.running) throw new FaultlineError(`QEMU exited during boot (${qemuExit(guest)})`);
       let ssh = await connectSsh(guest, port, opts.keys, deadline);
       await untilReady(ssh);
       const bootMs = Date.now() - started;
@@ -157,6 +169,8 @@ export async function bootGuest(
       ssh = await connectSsh(guest, port, opts.keys, Math.max(deadline, Date.now() + 60_000));
       return { guest, ssh, port, bootMs, ...(saved ? { saved } : {}) };
     } catch (e) {
+      // Read before stop(): a QEMU that crashed on its own has its signal; stop() adds none then.
+      const signal = guest.running ? undefined : guest.exitInfo?.signal;
       await guest.stop();
       if (socket) await rm(socket, { force: true });
       if (attempt < 2 && /Could not set up host forwarding rule/.test(guest.console.all)) continue;
@@ -165,6 +179,7 @@ export async function bootGuest(
         `${errorMessage(e)}; guest console (last 30 lines) follows`,
         guest.console.lastLines(30),
         guest.console.detector.splats,
+        signal && CRASH_SIGNALS.has(signal) ? signal : undefined,
       );
     }
   }

@@ -160,9 +160,9 @@ export class GuestSession {
   }
 
   /**
-   * start(); when that boot died of TCG's stale-int3 race (console/emulator.ts), once more: the
-   * emulator's failure, not the kernel's. The report stays in console.log, the reason in the
-   * next start's `why`. Any other failed boot's reports count (a panic at boot is the kernel's).
+   * start(); when that boot died of the emulator (QEMU crashed, or TCG's stale-int3 race:
+   * console/emulator.ts), once more. A report stays in console.log, the reason goes in the next
+   * start's `why`. Any other failed boot's reports count (a panic at boot is the kernel's).
    */
   private async startOrBootAgain(): Promise<BootedGuest> {
     try {
@@ -173,9 +173,10 @@ export class GuestSession {
       return started;
     } catch (e) {
       if (!(e instanceof BootFailure)) throw e;
-      if (this.config.accel === 'tcg' && !this.bootedAgain && tcgStaleInt3(e.splats)) {
+      const why = emulatorFailure(e, this.config.accel);
+      if (why && !this.bootedAgain) {
         this.bootedAgain = true;
-        this.bootAgainWhy = `the boot before died of an int3 trap at code that holds no int3 (${e.splats[0]?.title ?? ''}): QEMU TCG racing the kernel's text patching, not the kernel`;
+        this.bootAgainWhy = why;
         log.warn(`${this.bootAgainWhy}; booting again`);
         this.boots++;
         await this.consoleMark(`${this.bootAgainWhy}; booting again`);
@@ -328,6 +329,14 @@ export class GuestSession {
   get splats(): Splat[] {
     return this.finishedSplats;
   }
+}
+
+/** Why a failed boot is QEMU's failure rather than the kernel's, if it is. */
+function emulatorFailure(e: BootFailure, accel: QemuConfig['accel']): string | undefined {
+  if (e.qemuCrash && e.splats.length === 0) return `the boot before ended with QEMU itself crashing (${e.qemuCrash})`;
+  if (accel === 'tcg' && tcgStaleInt3(e.splats))
+    return `the boot before died of an int3 trap at code that holds no int3 (${e.splats[0]?.title ?? ''}): QEMU TCG racing the kernel's text patching, not the kernel`;
+  return undefined;
 }
 
 function countLines(text: string): number {
