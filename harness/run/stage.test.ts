@@ -52,6 +52,16 @@ t.test("the guest's hash report, as busybox prints it, parsed", async (t) => {
   t.same(parseGuestHashes(empty.stdout), { hashes: new Map(), names: [] }, 'a new guest: the directory made, empty');
 });
 
+t.test('no binaries wanted: no sha256sum (it would read stdin), the listing still comes', async (t) => {
+  const command = guestHashCommand('/root/faultline', []);
+  t.notMatch(command, /sha256sum/);
+  const dir = mkdtempSync(join(tmpdir(), 'faultline-stage-none-'));
+  writeFileSync(join(dir, 'old-binary'), 'x');
+  // stdin left open, as an SSH channel's is: a command reading it would hang to the timeout.
+  const r = await execa('sh', ['-c', guestHashCommand(dir, [])], { timeout: 10_000, stdin: 'pipe' });
+  t.same(parseGuestHashes(r.stdout), { hashes: new Map(), names: ['old-binary'] });
+});
+
 t.test('an answer without the listing is an error, not an empty guest', async (t) => {
   t.throws(() => parseGuestHashes('sh: sha256sum: not found\n'), /did not list its test binaries/);
 });

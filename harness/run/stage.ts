@@ -32,9 +32,10 @@ async function localHash(path: string): Promise<string> {
 
 /** The shell command that prints `HASH  NAME` for each wanted file present in `dir`, then every name in it. */
 export function guestHashCommand(dir: string, names: readonly string[]): string {
-  const quoted = names.map(shellQuote).join(' ');
-  // sha256sum names the missing ones on stderr and exits 1: the listing still follows.
-  return `mkdir -p ${shellQuote(dir)} && cd ${shellQuote(dir)} && { sha256sum -- ${quoted} 2>/dev/null; echo '${LISTING}'; ls -A; }`;
+  // sha256sum names the missing ones on stderr and exits 1: the listing still follows. Without
+  // names it would read stdin (the SSH channel, never closed): none then.
+  const hashes = names.length > 0 ? `sha256sum -- ${names.map(shellQuote).join(' ')} 2>/dev/null; ` : '';
+  return `mkdir -p ${shellQuote(dir)} && cd ${shellQuote(dir)} && { ${hashes}echo '${LISTING}'; ls -A; }`;
 }
 
 /** The guest's answer: hash by file name, and every name in the directory. */
