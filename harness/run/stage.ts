@@ -16,12 +16,12 @@ import type { SshSession } from '../ssh/transport.js';
 /** The marker between the hashes and the directory listing in the guest's answer. */
 const LISTING = '--- faultline listing ---';
 
-/** Local hashes by path, size and mtime: a run's reboots and a nightly's jobs hash each file once. */
+/** Local hashes by path and identity (size, mtime, inode): a run's later guests (reboots, retries) hash nothing again. */
 const localHashes = new Map<string, Promise<string>>();
 
 async function localHash(path: string): Promise<string> {
   const st = await stat(path);
-  const key = `${path}\0${st.size}\0${st.mtimeMs}`;
+  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
   let h = localHashes.get(key);
   if (!h) {
     h = sha256File(path);
