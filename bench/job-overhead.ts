@@ -52,7 +52,7 @@ async function night(repeat: number, noSnapshot: boolean): Promise<{ wallMs: num
     for (const j of out.record.jobs) {
       if (j.verdict !== 'pass' || !j.runDir) throw new Error(`job ${j.id}: ${j.verdict ?? 'no verdict'}`);
       const rec = await readGuestRunRecord(join(out.dir, j.runDir, 'results.json'));
-      testsMs.push(rec.programs.reduce((a, p) => a + p.durationMs, 0));
+      testsMs.push(rec.timing.testsMs);
     }
     return { wallMs, testsMs };
   } finally {

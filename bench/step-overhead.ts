@@ -35,8 +35,7 @@ try {
     let testsMs = 0;
     for (const r of s.runs) {
       if (!r.runDir) continue;
-      const runRec = await readRunRecord(join(r.runDir, 'results.json'));
-      testsMs += runRec.programs.reduce((a, p) => a + p.durationMs, 0);
+      testsMs += (await readRunRecord(join(r.runDir, 'results.json'))).timing.testsMs;
     }
     const buildMs = s.buildMs ?? 0;
     const overhead = s.durationMs - buildMs - testsMs;

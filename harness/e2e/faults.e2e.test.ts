@@ -68,17 +68,26 @@ async function children(pid: number | undefined): Promise<{ pid: number; guest: 
     .filter((c) => Number.isInteger(c.pid) && c.pid > 0);
 }
 
-/** Run faultline with `programs`; `during` acts on the guest while the first program runs. */
+/**
+ * Run faultline with `programs`; `during` acts on the guest's QEMU while the first program runs,
+ * or, `at: 'boot'`, a second after that QEMU appears (the guest booting).
+ */
 async function faultRun(
   id: string,
   programs: string[],
   extra: string[] = [],
   during?: (qemuPid: number) => Promise<void>,
+  at: 'program' | 'boot' = 'program',
 ): Promise<FaultRun> {
   const started = Date.now();
   const child: ResultPromise<{ reject: false; all: true; timeout: number }> = execa(
-    'node',
+    'bash',
     [
+      '-c',
+      // No core file of a QEMU a test crashes (its guest RAM) left behind.
+      'ulimit -c 0; exec "$@"',
+      'bash',
+      'node',
       cli,
       'run',
       ...programs.flatMap((p) => ['--program', join(faults, `${p}.c`)]),
@@ -101,12 +110,13 @@ async function faultRun(
       const out = readIfExists(join(results, id, 'run.log'));
       // The guest running the first program (a KVM probe's QEMU may have come and gone before it).
       const guest = now.find((c) => c.guest)?.pid;
-      if (during && !acted && guest !== undefined && out.includes(`${programs[0] ?? ''}.anon: FAULTLINE_BACKING`)) {
+      const due = at === 'boot' || out.includes(`${programs[0] ?? ''}.anon: FAULTLINE_BACKING`);
+      if (during && !acted && guest !== undefined && due) {
         acted = true;
-        await new Promise((r) => setTimeout(r, 3000));
+        await new Promise((r) => setTimeout(r, at === 'boot' ? 1000 : 3000));
         await during(guest);
       }
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, at === 'boot' ? 100 : 300));
     }
   })();
   const r = await child;
@@ -368,47 +378,21 @@ t.test('a program that does not compile: one line naming file:line and the error
  */
 t.test('QEMU crashing during the boot: booted once more, the run passes, the crash named', async (t) => {
   const id = 'qemu-crash-at-boot';
-  const child = execa(
-    'bash',
-    [
-      '-c',
-      // No core file of the crashed QEMU (1 GiB of guest RAM) left behind.
-      'ulimit -c 0; exec "$@"',
-      'bash',
-      'node',
-      cli,
-      'run',
-      '--program',
-      join(faults, 'passes.c'),
-      '--backing',
-      'anon',
-      '--no-snapshot',
-      '--results',
-      results,
-      '--run-id',
-      id,
-    ],
-    { reject: false, all: true, timeout: 10 * 60_000 },
-  );
   const crashed: number[] = [];
-  const watch = (async () => {
-    while (child.exitCode === null && crashed.length === 0) {
-      const guest = (await children(child.pid)).find((c) => c.guest)?.pid;
-      if (guest !== undefined) {
-        await new Promise((r) => setTimeout(r, 1000));
-        await execa('kill', ['-SEGV', String(guest)], { reject: false });
-        crashed.push(guest);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  const r = await child;
-  await watch;
+  const r = await faultRun(
+    id,
+    ['passes'],
+    ['--no-snapshot'],
+    async (pid) => {
+      await execa('kill', ['-SEGV', String(pid)]);
+      crashed.push(pid);
+    },
+    'boot',
+  );
   t.same(crashed.length, 1, 'one QEMU was sent SIGSEGV while the guest booted');
-  t.equal(r.exitCode, 0, `exit 0: ${String(r.all).slice(-1500)}`);
-  const rec = await readGuestRunRecord(join(results, id, 'results.json'));
+  exitIs(t, r, 0);
   t.same(
-    rec.subtests.map((s) => [s.id, s.status]),
+    r.rec.subtests.map((s) => [s.id, s.status]),
     [
       ['passes/backing in argv/anon', 'pass'],
       ['passes/backing in FAULTLINE_BACKING/anon', 'pass'],
@@ -416,11 +400,12 @@ t.test('QEMU crashing during the boot: booted once more, the run passes, the cra
     'the program ran on the second guest',
   );
   t.match(
-    rec.guest.starts,
+    r.rec.guest.starts,
     [{ how: 'booted', why: /^the boot before ended with QEMU itself crashing \(SIGSEGV\); --no-snapshot$/ }],
     'the guest that ran says why it is a second boot',
   );
-  t.same(rec.splats, [], 'no kernel report');
-  t.notOk(rec.infraError, 'no infrastructure error');
-  t.match(readFileSync(join(results, id, 'console.log'), 'utf8'), /===== faultline: the boot before ended with QEMU/);
+  t.same(r.rec.splats, [], 'no kernel report');
+  t.notOk(r.rec.infraError, 'no infrastructure error');
+  t.match(readFileSync(join(r.dir, 'console.log'), 'utf8'), /===== faultline: the boot before ended with QEMU/);
+  await noQemuLeft(t, r);
 });

@@ -203,8 +203,9 @@ export async function buildInitramfs(opts: InitramfsOptions = {}): Promise<Initr
   const fixed = await fixedInputs(keys);
   const unchanged = await unchangedImage(variant, fixed, imagePath);
   if (unchanged) {
-    log.debug(`initramfs inputs unchanged: ${await imagePath(unchanged.hash)}`);
-    return { path: await imagePath(unchanged.hash), hash: unchanged.hash, keys, modules: unchanged.modules };
+    const path = await imagePath(unchanged.hash);
+    log.debug(`initramfs inputs unchanged: ${path}`);
+    return { path, hash: unchanged.hash, keys, modules: unchanged.modules };
   }
   await requireTool('cpio', 'cpio');
   const root = await mkdtemp(join(tmpdir(), 'faultline-initramfs-'));

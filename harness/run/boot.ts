@@ -16,7 +16,7 @@ import {
   SnapshotUnusable,
   type SnapshotMeta,
 } from '../vm/snapshot.js';
-import type { RestorePhases, Splat } from '../results/types.js';
+import type { RestorePhases, Splat, StagedBinaries } from '../results/types.js';
 
 /** What images/init.sh prints once sshd is listening (the rest of its setup overlaps the handshake). */
 const INIT_SSHD_UP = /faultline-init: (sshd-up|ready)/;
@@ -56,6 +56,8 @@ export interface BootedGuest {
   bootMs: number;
   /** The migration stream saved once ready and staged, when the boot was asked to save one. */
   saved?: { tmp: string; saveMs: number };
+  /** The binaries staged before the save: the guest holds them already. */
+  staged?: StagedBinaries;
   /** A restored guest's phases (ms from QEMU's start). */
   phases?: RestorePhases;
 }
@@ -127,10 +129,10 @@ async function untilReady(ssh: SshSession): Promise<void> {
   );
 }
 
-/** Saving a booted guest: under `key`, once `stage` has put the run's binaries in it. */
+/** Saving a booted guest: under `key`, once `stage` has put the run's binaries in it (what it did, if it says). */
 export interface SaveAtReady {
   key: string;
-  stage: (ssh: SshSession) => Promise<void>;
+  stage: (ssh: SshSession) => Promise<StagedBinaries | undefined>;
 }
 
 /**
@@ -163,11 +165,11 @@ export async function bootGuest(
       await untilReady(ssh);
       const bootMs = Date.now() - started;
       if (!save || !socket) return { guest, ssh, port, bootMs };
-      await save.stage(ssh);
+      const staged = await save.stage(ssh);
       ssh.close();
       const saved = await saveNow(guest, save.key, socket, deadline);
       ssh = await connectSsh(guest, port, opts.keys, Math.max(deadline, Date.now() + 60_000));
-      return { guest, ssh, port, bootMs, ...(saved ? { saved } : {}) };
+      return { guest, ssh, port, bootMs, ...(saved ? { saved } : {}), ...(staged ? { staged } : {}) };
     } catch (e) {
       // Read before stop(): a QEMU that crashed on its own has its signal; stop() adds none then.
       const signal = guest.running ? undefined : guest.exitInfo?.signal;

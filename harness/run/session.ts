@@ -97,8 +97,6 @@ export class GuestSession {
   private bootedAgain = false;
   /** Why the guest being started is a second boot, for its start record. */
   private bootAgainWhy: string | undefined;
-  /** The binaries of the guest being started, staged before it was saved. */
-  private stagedForSave: StagedBinaries | undefined;
 
   constructor(
     private readonly config: Omit<QemuConfig, 'sshPort'>,
@@ -132,10 +130,9 @@ export class GuestSession {
       log.info(`starting a new guest (guest ${this.boots + 1} of this run)`);
     }
     this.boots++;
-    this.stagedForSave = undefined;
     const started = await this.startOrBootAgain();
     // A guest saved at this boot was staged before the save: the check would find every file.
-    const [staged] = await Promise.all([this.stagedForSave ?? this.stage(started.ssh), alongside?.(started.ssh)]).catch(
+    const [staged] = await Promise.all([started.staged ?? this.stage(started.ssh), alongside?.(started.ssh)]).catch(
       async (e: unknown) => {
         // A guest that could not be staged is stopped like any other (its splats kept), not leaked.
         this.live = { guest: started.guest, ssh: started.ssh };
@@ -143,7 +140,6 @@ export class GuestSession {
         throw e;
       },
     );
-    this.stagedForSave = undefined;
     const start = this.starts.at(-1);
     if (start) start.binaries = staged;
     this.first ??= { bootMs: started.bootMs, pushMs: staged.ms, staged, port: started.port };
@@ -269,15 +265,7 @@ export class GuestSession {
       } else why = found.none;
     }
     if (why) log.info(`booting the guest: ${why}`);
-    const save =
-      'off' in plan
-        ? undefined
-        : {
-            key: plan.key,
-            stage: async (ssh: SshSession) => {
-              this.stagedForSave = await this.stage(ssh);
-            },
-          };
+    const save = 'off' in plan ? undefined : { key: plan.key, stage: (ssh: SshSession) => this.stage(ssh) };
     const booted = await bootGuest(this.config, this.bootOpts(), save);
     const start: GuestStart = { how: 'booted', readyMs: booted.bootMs, ...(why ? { why } : {}) };
     this.starts.push(start);
