@@ -44,10 +44,7 @@ async function ensureSnapshot(mode: Mode): Promise<string> {
   const key = await snapshotKey(modes[mode]);
   if (!('none' in (await findSnapshot(key.key)))) return key.key;
   // Nothing staged: every timed run pushes the binaries itself.
-  const b = await bootGuest(modes[mode], opts(`save-${mode}`), {
-    key: key.key,
-    stage: () => Promise.resolve(undefined),
-  });
+  const b = await bootGuest(modes[mode], opts(`save-${mode}`), key.key);
   try {
     if (!b.saved) throw new Error(`${mode}: the boot saved no snapshot`);
     const guest = parseGuestFacts(await b.ssh.check(factsCommand));

@@ -39,11 +39,7 @@ console.log(`kernel ${kernel.info.release ?? ''}, accel ${accel.accel} (${accel.
 
 /** Boot to ready; with `save`, save the snapshot on the way (not timed as a boot). */
 async function bootReady(save?: Awaited<ReturnType<typeof snapshotKey>>): Promise<number> {
-  const b = await bootGuest(
-    config,
-    opts('boot'),
-    save ? { key: save.key, stage: () => Promise.resolve(undefined) } : undefined,
-  );
+  const b = await bootGuest(config, opts('boot'), save?.key);
   try {
     if (save && b.saved) {
       const guest = parseGuestFacts(await b.ssh.check(factsCommand));

@@ -47,6 +47,7 @@ export interface GuestFlagValues {
   hugepages: number;
   cmdline?: string;
   snapshot?: boolean;
+  'push-binaries'?: boolean;
 }
 
 export function guestOptions<T>(y: Argv<T>) {
@@ -75,6 +76,11 @@ export function guestOptions<T>(y: Argv<T>) {
       type: 'boolean',
       default: true,
       describe: 'start guests from a snapshot of the first ready guest (--no-snapshot: boot every guest)',
+    })
+    .option('push-binaries', {
+      type: 'boolean',
+      default: false,
+      describe: 'push the test binaries over SSH into a booted guest instead of appending them to its initramfs',
     });
 }
 
@@ -88,6 +94,7 @@ export interface GuestSettings {
   hugepages2m: number;
   cmdline?: string;
   noSnapshot?: true;
+  pushBinaries?: true;
 }
 
 export function parseGuestFlags(a: GuestFlagValues): GuestSettings {
@@ -110,6 +117,7 @@ export function parseGuestFlags(a: GuestFlagValues): GuestSettings {
     hugepages2m,
     ...(a.cmdline ? { cmdline: a.cmdline } : {}),
     ...(a.snapshot === false ? { noSnapshot: true as const } : {}),
+    ...(a['push-binaries'] === true ? { pushBinaries: true as const } : {}),
   };
 }
 

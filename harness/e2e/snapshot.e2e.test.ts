@@ -95,52 +95,60 @@ function entryOf(key: string): { dir: string; stream: string; sha256: string } {
   return { dir, stream: join(dir, meta.file), sha256: meta.sha256 };
 }
 
-t.test('the quick suite passes alike on a booted guest and on one restored from a snapshot', async (t) => {
-  const booted = await runFaultline('booted', ['--no-snapshot']);
-  t.equal(booted.code, 0, `booted run exit 0 (${booted.out})`);
-  t.same(withoutBinaries(booted.rec), [{ how: 'booted', readyMs: booted.rec.guest.bootMs, why: '--no-snapshot' }]);
-  const pushedAll = binariesOf(booted.rec);
-  t.match(pushedAll, { kept: 0, removed: 0 }, 'a booted guest holds no test binaries');
-  const ran = new Set(booted.rec.programs.map((p) => p.program));
-  t.ok(
-    pushedAll.pushed >= ran.size && ran.size >= 2 && pushedAll.bytes > 1e6,
-    `so every program it ran was pushed (${JSON.stringify(pushedAll)}; ran ${[...ran].join(', ')})`,
-  );
+t.test(
+  'the quick suite passes alike booted with its binaries pushed, booted with them in its initramfs, and restored',
+  async (t) => {
+    const booted = await runFaultline('booted', ['--no-snapshot', '--push-binaries']);
+    t.equal(booted.code, 0, `booted run exit 0 (${booted.out})`);
+    t.same(withoutBinaries(booted.rec), [{ how: 'booted', readyMs: booted.rec.guest.bootMs, why: '--no-snapshot' }]);
+    const pushedAll = binariesOf(booted.rec);
+    t.match(pushedAll, { kept: 0, removed: 0 }, 'with --push-binaries a booted guest holds no test binaries');
+    const ran = new Set(booted.rec.programs.map((p) => p.program));
+    t.ok(
+      pushedAll.pushed >= ran.size && ran.size >= 2 && pushedAll.bytes > 1e6,
+      `so every program it ran was pushed (${JSON.stringify(pushedAll)}; ran ${[...ran].join(', ')})`,
+    );
 
-  // No snapshot in this file's cache yet: the priming run must boot and save one.
-  cache = cacheWithOwnSnapshots();
-  const prime = await runFaultline('prime', ['--filter', 'zeropage']);
-  t.equal(prime.code, 0, `priming run exit 0 (${prime.out})`);
-  const key = prime.rec.guest.starts?.[0]?.snapshot ?? '';
-  t.match(key, /^[0-9a-f]{24}$/, 'the priming guest names its snapshot entry');
-  t.same(
-    withoutBinaries(prime.rec),
-    [{ how: 'booted', readyMs: prime.rec.guest.bootMs, why: 'no snapshot of this guest yet', snapshot: key }],
-    'the priming guest booted, then was saved',
-  );
-  t.match(binariesOf(prime.rec), { kept: 0, pushed: pushedAll.pushed }, 'its binaries pushed before the save');
-  t.ok(existsSync(entryOf(key).stream), 'snapshot stream in the cache');
+    // No snapshot in this file's cache yet: the priming run must boot and save one.
+    cache = cacheWithOwnSnapshots();
+    const prime = await runFaultline('prime', []);
+    t.equal(prime.code, 0, `priming run exit 0 (${prime.out})`);
+    const key = prime.rec.guest.starts?.[0]?.snapshot ?? '';
+    t.match(key, /^[0-9a-f]{24}$/, 'the priming guest names its snapshot entry');
+    t.same(
+      withoutBinaries(prime.rec),
+      [{ how: 'booted', readyMs: prime.rec.guest.bootMs, why: 'no snapshot of this guest yet', snapshot: key }],
+      'the priming guest booted, then was saved',
+    );
+    t.match(
+      binariesOf(prime.rec),
+      { kept: pushedAll.pushed, pushed: 0, removed: 0, bytes: 0 },
+      'its binaries came in its initramfs: the guest checked them, nothing pushed',
+    );
+    t.same(statuses(prime.rec), statuses(booted.rec), 'same subtests, same results as with the binaries pushed');
+    t.ok(existsSync(entryOf(key).stream), 'snapshot stream in the cache');
 
-  const restored = await runFaultline('restored', []);
-  t.equal(restored.code, 0, `restored run exit 0 (${restored.out})`);
-  restoredFrom(t, restored.rec, key, 'the next guest was restored from it');
-  t.match(
-    binariesOf(restored.rec),
-    { kept: pushedAll.pushed, pushed: 0, removed: 0, bytes: 0 },
-    'it held the binaries it was saved with: the guest checked them, nothing pushed',
-  );
-  t.equal(restored.rec.guest.uname, booted.rec.guest.uname, 'same kernel');
-  t.ok(restored.rec.subtests.length > 20, 'the quick suite ran');
-  t.same(statuses(restored.rec), statuses(booted.rec), 'same subtests, same results');
-  t.equal(restored.rec.splats.length, 0);
-  const console = readFileSync(join(results, 'restored', 'console.log'), 'utf8');
-  // console.log = the saved guest's boot, marked as replayed, then the restored guest's own output.
-  const [replayed = '', own = ''] = console.split('===== faultline: restored guest =====');
-  t.match(replayed, /the boot of the saved guest \(snapshot [0-9a-f]+\)/, 'the replayed boot is marked');
-  t.match(replayed, /Linux version/, 'console.log keeps the saved boot');
-  t.notMatch(own, /Linux version/, 'the restored guest did not boot');
-  t.match(own, /faultline: begin uffd-unit-tests\.zeropage/, 'its console is watched as a booted one');
-});
+    const restored = await runFaultline('restored', []);
+    t.equal(restored.code, 0, `restored run exit 0 (${restored.out})`);
+    restoredFrom(t, restored.rec, key, 'the next guest was restored from it');
+    t.match(
+      binariesOf(restored.rec),
+      { kept: pushedAll.pushed, pushed: 0, removed: 0, bytes: 0 },
+      'it held the binaries it was saved with: the guest checked them, nothing pushed',
+    );
+    t.equal(restored.rec.guest.uname, booted.rec.guest.uname, 'same kernel');
+    t.ok(restored.rec.subtests.length > 20, 'the quick suite ran');
+    t.same(statuses(restored.rec), statuses(booted.rec), 'same subtests, same results');
+    t.equal(restored.rec.splats.length, 0);
+    const console = readFileSync(join(results, 'restored', 'console.log'), 'utf8');
+    // console.log = the saved guest's boot, marked as replayed, then the restored guest's own output.
+    const [replayed = '', own = ''] = console.split('===== faultline: restored guest =====');
+    t.match(replayed, /the boot of the saved guest \(snapshot [0-9a-f]+\)/, 'the replayed boot is marked');
+    t.match(replayed, /Linux version/, 'console.log keeps the saved boot');
+    t.notMatch(own, /Linux version/, 'the restored guest did not boot');
+    t.match(own, /faultline: begin uffd-unit-tests\.zeropage/, 'its console is watched as a booted one');
+  },
+);
 
 t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt', async (t) => {
   const prime = await runFaultline('prime2', ['--filter', 'zeropage']);
@@ -188,7 +196,7 @@ function probe(version: 1 | 2): string {
 }
 
 t.test('a restored guest holding an older build of a binary runs the new one (issue 25)', async (t) => {
-  // A snapshots/ of this test's own: the saved guest is the one that staged v1.
+  // A snapshots/ of this test's own: the saved guest is the one that booted with v1.
   cache = cacheWithOwnSnapshots();
   const programRun = (id: string, version: 1 | 2) =>
     runFaultline(id, ['--program', probe(version)]).then((r) => ({
@@ -196,7 +204,11 @@ t.test('a restored guest holding an older build of a binary runs the new one (is
       sub: r.rec.subtests.find((s) => s.id === 'stale-probe/anon'),
     }));
   const v1 = await programRun('probe-save', 1);
-  t.match(v1.rec.guest.starts, [{ how: 'booted', binaries: { kept: 0, pushed: 1, removed: 0 } }], 'booted, v1 pushed');
+  t.match(
+    v1.rec.guest.starts,
+    [{ how: 'booted', binaries: { kept: 1, pushed: 0, removed: 0 } }],
+    'booted with v1 in its initramfs',
+  );
   t.match(v1.sub, { status: 'fail', reason: /stale-probe v1/ }, `v1 ran (${v1.out})`);
 
   const v2 = await programRun('probe-new', 2);

@@ -94,6 +94,7 @@ const requestSchema: JSONSchemaType<RunRequest> = {
     knownIssues: { ...strings, nullable: true },
     knownIsFailure: { type: 'boolean', nullable: true },
     noSnapshot: { type: 'boolean', nullable: true },
+    pushBinaries: { type: 'boolean', nullable: true },
   },
 };
 

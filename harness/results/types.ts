@@ -165,7 +165,10 @@ export interface GuestStart {
    * guest resumed, SSH answering, the guest checked (kernel, boot id, clock and RNG refreshed).
    */
   phases?: RestorePhases;
-  /** The test binaries this guest got: already there (restored with the saved guest) or pushed. */
+  /**
+   * The test binaries this guest got: already there (a booted guest's from its initramfs, a
+   * restored one's from the saved guest) or pushed.
+   */
   binaries?: StagedBinaries;
 }
 

@@ -14,12 +14,15 @@ import {
   parseGuestFacts,
   saveSnapshot,
   SnapshotUnusable,
+  type SavedStream,
   type SnapshotMeta,
 } from '../vm/snapshot.js';
-import type { RestorePhases, Splat, StagedBinaries } from '../results/types.js';
+import type { RestorePhases, Splat } from '../results/types.js';
 
 /** What images/init.sh prints once sshd is listening (the rest of its setup overlaps the handshake). */
 const INIT_SSHD_UP = /faultline-init: (sshd-up|ready)/;
+/** What it prints once its setup is done (/run/faultline-ready exists). */
+const INIT_READY = /faultline-init: ready/;
 /** A restored guest is up in about a second: past this it is not going to be. */
 const RESTORE_DEADLINE_MS = 60_000;
 
@@ -52,12 +55,10 @@ export interface BootedGuest {
   guest: Guest;
   ssh: SshSession;
   port: number;
-  /** QEMU start to "ready for tests" (sshd answered and init finished its setup), before any staging for a save. */
+  /** QEMU start to "ready for tests" (init finished its setup; sshd answered, unless the guest was saved first). */
   bootMs: number;
-  /** The migration stream saved once ready and staged, when the boot was asked to save one. */
-  saved?: { tmp: string; saveMs: number };
-  /** The binaries staged before the save: the guest holds them already. */
-  staged?: StagedBinaries;
+  /** The migration stream saved at ready, when the boot was asked to save one. */
+  saved?: SavedStream;
   /** A restored guest's phases (ms from QEMU's start). */
   phases?: RestorePhases;
 }
@@ -129,47 +130,42 @@ async function untilReady(ssh: SshSession): Promise<void> {
   );
 }
 
-/** Saving a booted guest: under `key`, once `stage` has put the run's binaries in it (what it did, if it says). */
-export interface SaveAtReady {
-  key: string;
-  stage: (ssh: SshSession) => Promise<StagedBinaries | undefined>;
-}
-
 /**
  * Boot a guest and wait until it can run tests: sshd answers and init has finished
- * (/run/faultline-ready). With `save`, the ready guest gets the run's binaries, its SSH
- * connection is closed (a saved guest holds no session) and it is saved to that snapshot
- * entry, then reconnected. Retried once when QEMU loses the free-port race. On failure
- * QEMU is stopped and the error carries the last 30 console lines.
+ * (/run/faultline-ready). With `saveKey`, the guest is saved to that snapshot entry as soon as
+ * init prints ready, before any SSH session exists (a saved guest holds none, and the boot pays
+ * one handshake, not two); its binaries came in its initramfs. Retried once when QEMU loses the
+ * free-port race. On failure QEMU is stopped and the error carries the last 30 console lines.
  */
 export async function bootGuest(
   config: Omit<QemuConfig, 'sshPort'>,
   opts: BootOpts,
-  save?: SaveAtReady,
+  saveKey?: string,
 ): Promise<BootedGuest> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const socket = save ? qmpSocketPath() : undefined;
+    const socket = saveKey ? qmpSocketPath() : undefined;
     const guest = await startGuest(socket ? { ...config, qmpSocket: socket } : config, port, opts);
     const started = guest.startedAt;
     const deadline = started + opts.bootTimeoutSec * 1000;
     try {
       // Connect only once init says sshd is up: a SYN sent before the guest network
       // exists is lost, and TCP's retransmit backoff then costs seconds after sshd listens.
-      const ready = await Promise.race([
-        guest.console.waitFor(INIT_SSHD_UP, Math.max(0, deadline - Date.now())),
+      // A guest to be saved is waited for until init's ready line instead.
+      const line = await Promise.race([
+        guest.console.waitFor(saveKey ? INIT_READY : INIT_SSHD_UP, Math.max(0, deadline - Date.now())),
         guest.exited.then(() => undefined),
       ]);
-      if (!ready && !guest.running) throw new FaultlineError(`QEMU exited during boot (${qemuExit(guest)})`);
-      let ssh = await connectSsh(guest, port, opts.keys, deadline);
-      await untilReady(ssh);
+      if (!line && !guest.running) throw new FaultlineError(`QEMU exited during boot (${qemuExit(guest)})`);
+      if (!saveKey || !socket) {
+        const ssh = await connectSsh(guest, port, opts.keys, deadline);
+        await untilReady(ssh);
+        return { guest, ssh, port, bootMs: Date.now() - started };
+      }
       const bootMs = Date.now() - started;
-      if (!save || !socket) return { guest, ssh, port, bootMs };
-      const staged = await save.stage(ssh);
-      ssh.close();
-      const saved = await saveNow(guest, save.key, socket, deadline);
-      ssh = await connectSsh(guest, port, opts.keys, Math.max(deadline, Date.now() + 60_000));
-      return { guest, ssh, port, bootMs, ...(saved ? { saved } : {}), ...(staged ? { staged } : {}) };
+      const saved = await saveNow(guest, saveKey, socket, deadline);
+      const ssh = await connectSsh(guest, port, opts.keys, Math.max(deadline, Date.now() + 60_000));
+      return { guest, ssh, port, bootMs, ...(saved ? { saved } : {}) };
     } catch (e) {
       // Read before stop(): a QEMU that crashed on its own has its signal; stop() adds none then.
       const signal = guest.running ? undefined : guest.exitInfo?.signal;

@@ -64,6 +64,8 @@ export interface RunRequest {
   retries: number;
   /** Boot every guest instead of restoring ready ones from a snapshot (--no-snapshot). */
   noSnapshot?: boolean;
+  /** Push the test binaries into a booted guest over SSH instead of appending them to its initramfs. */
+  pushBinaries?: boolean;
   /** Exit 1 when a subtest is flaky (default: a run whose only trouble is flakiness exits 0). */
   flakyIsFailure?: boolean;
   /** Known-issues files whose entries mark expected failures (known-issues.ts); none: nothing is known. */

@@ -5,6 +5,7 @@ import { FaultlineError, UsageError, type ExitCodeValue } from '../util/errors.j
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { buildInitramfs } from '../image/initramfs.js';
+import { bootImage } from '../image/payload.js';
 import { acquireKernel, type AcquireOptions, type BootableKernel } from '../kernel/bootable.js';
 import { buildSelftests, readSelftestManifest } from '../selftests/build.js';
 import type { SelftestProgram } from '../results/selftests.js';
@@ -27,7 +28,7 @@ import { requireQemu } from '../vm/guest.js';
 import { PlanRunner, type PlanOutcome } from './execute.js';
 import type { RunRequest, RunViewWriter } from './request.js';
 import type { ProgressMode } from '../kernel/build-progress.js';
-import { GuestSession } from './session.js';
+import { GUEST_DIR, GuestSession } from './session.js';
 
 export interface RunOutcome {
   record: GuestRunRecord;
@@ -207,6 +208,9 @@ export async function runTests(
     .concat(req.cmdline ? [req.cmdline] : [])
     .join(' ');
   const wanted = new Set([...suites.flatMap((s) => s.programs), ...suiteBuilt]);
+  const push = selftests.programs
+    .filter((p) => wanted.has(p.name) && p.status === 'built' && p.path)
+    .map((p) => p.path ?? '');
   const session = new GuestSession(
     {
       qemu,
@@ -227,9 +231,8 @@ export async function runTests(
       keys: image.keys,
       ...GUEST_LIMITS,
       snapshot: req.noSnapshot !== true,
-      push: selftests.programs
-        .filter((p) => wanted.has(p.name) && p.status === 'built' && p.path)
-        .map((p) => p.path ?? ''),
+      push,
+      ...(req.pushBinaries ? {} : { bootInitrd: () => bootImage(image, push, GUEST_DIR) }),
     },
   );
   const ctx = suiteContext(req, selftests.programs);

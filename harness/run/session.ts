@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { appendFile, readFile, rm } from 'node:fs/promises';
 import { FaultlineError } from '../util/errors.js';
 import { log } from '../util/log.js';
@@ -16,6 +17,7 @@ import {
   snapshotKey,
   snapshotUnsupported,
   SnapshotUnusable,
+  type SavedStream,
 } from '../vm/snapshot.js';
 import { BootFailure, bootGuest, restoreGuest, type BootedGuest } from './boot.js';
 import { stageBinaries } from './stage.js';
@@ -30,6 +32,8 @@ export interface SessionOptions {
   keys: { clientPrivate: string; hostPublic: string };
   /** Binaries GUEST_DIR must hold in every guest (pushed where the guest lacks them). */
   push: readonly string[];
+  /** The initramfs a booted guest loads, with `push` in GUEST_DIR (image/payload.ts); made at the first boot. */
+  bootInitrd?: () => Promise<string>;
   /** Boots one run may take (the first and the reboots after guests lost with no sign from the kernel). */
   maxBoots: number;
   /**
@@ -53,7 +57,8 @@ export class KernelCrashLimit extends FaultlineError {
 }
 
 /** The session's snapshot entry: its key, or why guests are not restored. */
-type SnapshotPlan = Awaited<ReturnType<typeof snapshotKey>> | { off: string };
+type SnapshotKey = Awaited<ReturnType<typeof snapshotKey>>;
+type SnapshotPlan = SnapshotKey | { off: string };
 
 /** What the first boot measured, for the run record. */
 export interface FirstBoot {
@@ -97,6 +102,8 @@ export class GuestSession {
   private bootedAgain = false;
   /** Why the guest being started is a second boot, for its start record. */
   private bootAgainWhy: string | undefined;
+  /** The new guest's snapshot being committed (started by start(), awaited by up()). */
+  private committing: Promise<void> | undefined;
 
   constructor(
     private readonly config: Omit<QemuConfig, 'sshPort'>,
@@ -131,8 +138,9 @@ export class GuestSession {
     }
     this.boots++;
     const started = await this.startOrBootAgain();
-    // A guest saved at this boot was staged before the save: the check would find every file.
-    const [staged] = await Promise.all([started.staged ?? this.stage(started.ssh), alongside?.(started.ssh)]).catch(
+    const committing = this.committing;
+    this.committing = undefined;
+    const [staged] = await Promise.all([this.stage(started.ssh), alongside?.(started.ssh), committing]).catch(
       async (e: unknown) => {
         // A guest that could not be staged is stopped like any other (its splats kept), not leaked.
         this.live = { guest: started.guest, ssh: started.ssh };
@@ -265,33 +273,42 @@ export class GuestSession {
       } else why = found.none;
     }
     if (why) log.info(`booting the guest: ${why}`);
-    const save = 'off' in plan ? undefined : { key: plan.key, stage: (ssh: SshSession) => this.stage(ssh) };
-    const booted = await bootGuest(this.config, this.bootOpts(), save);
+    const initrd = (await this.opts.bootInitrd?.()) ?? this.config.initrd;
+    const booted = await bootGuest({ ...this.config, initrd }, this.bootOpts(), 'off' in plan ? undefined : plan.key);
     const start: GuestStart = { how: 'booted', readyMs: booted.bootMs, ...(why ? { why } : {}) };
     this.starts.push(start);
-    // A boot that printed a kernel report is not saved: every guest must show its own.
-    const bootSplats = booted.guest.console.detector.splats.length;
-    if (booted.saved && bootSplats > 0) {
-      log.info(`keeping no snapshot of this guest: its boot printed ${bootSplats} kernel report(s)`);
-      await rm(booted.saved.tmp, { force: true });
-    } else if (booted.saved && !('off' in plan)) {
-      try {
-        const guest = parseGuestFacts(await booted.ssh.check(factsCommand, 30_000));
-        const { key, inputs, qemuVersion } = plan;
-        const meta = await commitSnapshot(
-          key,
-          booted.saved,
-          { bootMs: booted.bootMs, qemuVersion, inputs, guest },
-          booted.guest.console.all,
-        );
-        this.haveSnapshot = true;
-        start.snapshot = key;
-        log.info(`saved snapshot ${key} (${(meta.bytes / 1048576).toFixed(0)} MiB in ${meta.saveMs} ms)`);
-      } catch (e) {
-        log.info(`keeping no snapshot of this guest: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    if (booted.saved && !('off' in plan)) this.committing = this.commit(booted, booted.saved, plan, start);
     return booted;
+  }
+
+  /**
+   * Make a boot's saved stream the snapshot entry (its facts read over SSH, the stream's checksum
+   * already under way), while the binaries are checked. A boot that printed a kernel report is
+   * not saved: every guest must show its own.
+   */
+  private async commit(booted: BootedGuest, saved: SavedStream, plan: SnapshotKey, start: GuestStart): Promise<void> {
+    const bootSplats = booted.guest.console.detector.splats.length;
+    if (bootSplats > 0) {
+      log.info(`keeping no snapshot of this guest: its boot printed ${bootSplats} kernel report(s)`);
+      await rm(saved.tmp, { force: true });
+      return;
+    }
+    try {
+      const guest = parseGuestFacts(await booted.ssh.check(factsCommand, 30_000));
+      const { key, inputs, qemuVersion } = plan;
+      const meta = await commitSnapshot(
+        key,
+        saved,
+        { bootMs: booted.bootMs, qemuVersion, inputs, guest },
+        booted.guest.console.all,
+      );
+      this.haveSnapshot = true;
+      start.snapshot = key;
+      log.info(`saved snapshot ${key} (${(meta.bytes / 1048576).toFixed(0)} MiB in ${meta.saveMs} ms)`);
+    } catch (e) {
+      await rm(saved.tmp, { force: true });
+      log.info(`keeping no snapshot of this guest: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** console.log line number of the current guest's console line `n` (1-based). */
@@ -304,9 +321,8 @@ export class GuestSession {
     const live = this.live;
     this.live = undefined;
     if (!live) return;
+    if (live.guest.running) await settleConsole(live);
     live.ssh.close();
-    // Let the last console lines arrive before reading splats.
-    if (live.guest.running) await new Promise((r) => setTimeout(r, 300));
     await live.guest.stop();
     live.guest.console.detector.close();
     for (const s of live.guest.console.detector.splats)
@@ -317,6 +333,28 @@ export class GuestSession {
   get splats(): Splat[] {
     return this.finishedSplats;
   }
+}
+
+/** How long a guest being stopped may take to show its last console lines. */
+const SETTLE_MS = 1000;
+
+/**
+ * Let the guest's last console lines arrive before its splats are read: a line written to
+ * /dev/kmsg now is printed after every earlier kernel message, so once the console shows it
+ * nothing is missing. A guest that cannot write one (sshd gone) gets 300 ms.
+ */
+async function settleConsole(live: LiveGuest): Promise<void> {
+  const mark = `faultline: guest stopping ${randomBytes(4).toString('hex')}`;
+  const t0 = Date.now();
+  const logged = await live.ssh.check(`echo '${mark}' > /dev/kmsg`, SETTLE_MS).then(
+    () => true,
+    () => false,
+  );
+  if (!logged) {
+    await new Promise((r) => setTimeout(r, 300));
+    return;
+  }
+  await live.guest.console.waitFor(new RegExp(mark), Math.max(0, SETTLE_MS - (Date.now() - t0)));
 }
 
 /** Why a failed boot is QEMU's failure rather than the kernel's, if it is. */

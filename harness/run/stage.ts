@@ -1,34 +1,20 @@
-import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FaultlineError } from '../util/errors.js';
-import { sha256File } from '../util/fsutil.js';
+import { hashByIdentity } from '../util/file-hash.js';
 import { shellQuote } from '../util/proc.js';
 import type { StagedBinaries } from '../results/types.js';
 import type { SshSession } from '../ssh/transport.js';
 
 /**
- * The test binaries in a guest. A guest restored from a snapshot already holds the binaries
- * of the run that saved it; the guest reports the SHA-256 of each file the run wants, and
- * only the missing or different ones are pushed (a changed binary is never run stale).
+ * The test binaries in a guest. A booted guest unpacked them from its initramfs
+ * (image/payload.ts); a guest restored from a snapshot holds those of the run that saved it.
+ * The guest reports the SHA-256 of each file the run wants, and only the missing or
+ * different ones are pushed (a changed binary is never run stale).
  * Files the run does not want are removed, so a script cannot find an old binary by name.
  */
 
 /** The marker between the hashes and the directory listing in the guest's answer. */
 const LISTING = '--- faultline listing ---';
-
-/** Local hashes by path and identity (size, mtime, inode): a run's later guests (reboots, retries) hash nothing again. */
-const localHashes = new Map<string, Promise<string>>();
-
-async function localHash(path: string): Promise<string> {
-  const st = await stat(path);
-  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
-  let h = localHashes.get(key);
-  if (!h) {
-    h = sha256File(path);
-    localHashes.set(key, h);
-  }
-  return h;
-}
 
 /** The shell command that prints `HASH  NAME` for each wanted file present in `dir`, then every name in it. */
 export function guestHashCommand(dir: string, names: readonly string[]): string {
@@ -61,7 +47,7 @@ export async function stageBinaries(
   const t0 = Date.now();
   const wanted = new Map(files.map((f) => [basename(f), f]));
   const [want, answer] = await Promise.all([
-    Promise.all([...wanted].map(async ([name, path]) => [name, await localHash(path)] as const)),
+    Promise.all([...wanted].map(async ([name, path]) => [name, await hashByIdentity(path)] as const)),
     ssh.check(guestHashCommand(dir, [...wanted.keys()]), timeoutMs),
   ]);
   const guest = parseGuestHashes(answer);

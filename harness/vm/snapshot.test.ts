@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync, trun
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sha256 } from '../util/fsutil.js';
+import { sha256, sha256File } from '../util/fsutil.js';
 import {
   commitSnapshot,
   findSnapshot,
@@ -12,6 +12,7 @@ import {
   parseGuestFacts,
   snapshotKey,
   snapshotUnsupported,
+  type SavedStream,
   type SnapshotMeta,
 } from './snapshot.js';
 import type { QemuConfig } from './qemu-args.js';
@@ -38,12 +39,12 @@ const config: Omit<QemuConfig, 'sshPort'> = {
 const facts = { uname: '6.12.117+deb12-amd64', bootId: '74e4e70c-8961-4d75-8936-9e97ad915082' };
 
 /** A saved stream as saveSnapshot leaves it: a .tmp file in the entry directory. */
-async function savedStream(key: string, content: string): Promise<{ tmp: string; saveMs: number }> {
+async function savedStream(key: string, content: string): Promise<SavedStream> {
   const dir = join(root, 'cache', 'snapshots', key);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, 'ram-1-abcd.tmp');
   await writeFile(tmp, content);
-  return { tmp, saveMs: 200 };
+  return { tmp, saveMs: 200, digest: sha256File(tmp) };
 }
 
 async function committed(content = 'QEVM stream'): Promise<{ key: string; meta: SnapshotMeta; dir: string }> {

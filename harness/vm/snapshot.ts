@@ -191,11 +191,18 @@ function execUri(command: 'cat >' | 'cat', path: string): string {
   return `exec:${command} ${shellQuote(path)}`;
 }
 
+/** A stream saved and not yet the entry; its SHA-256 is computed from the save on, beside what follows. */
+export interface SavedStream {
+  tmp: string;
+  saveMs: number;
+  digest: Promise<string>;
+}
+
 /**
  * Save the running guest: stop, migrate to a temporary file in the entry, resume. The
  * file becomes the entry only in commitSnapshot, after the guest proved ready.
  */
-export async function saveSnapshot(qmp: Qmp, key: string, deadline: number): Promise<{ tmp: string; saveMs: number }> {
+export async function saveSnapshot(qmp: Qmp, key: string, deadline: number): Promise<SavedStream> {
   const tmp = join(await entryDir(key), `ram-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   const t0 = Date.now();
   await qmp.execute('stop');
@@ -212,7 +219,10 @@ export async function saveSnapshot(qmp: Qmp, key: string, deadline: number): Pro
       deadline,
     );
     if (status !== 'completed') throw new FaultlineError(`saving the guest failed: migration ${status}`);
-    return { tmp, saveMs: Date.now() - t0 };
+    const digest = sha256File(tmp);
+    // Awaited by commitSnapshot; a stream dropped before it (a report at boot) must not reject unheard.
+    digest.catch(() => undefined);
+    return { tmp, saveMs: Date.now() - t0, digest };
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
@@ -224,12 +234,12 @@ export async function saveSnapshot(qmp: Qmp, key: string, deadline: number): Pro
 /** Make a saved stream the entry: checksum, rename, then meta.json (atomically) last; prune old entries. */
 export async function commitSnapshot(
   key: string,
-  saved: { tmp: string; saveMs: number },
+  saved: SavedStream,
   facts: Pick<SnapshotMeta, 'bootMs' | 'qemuVersion' | 'inputs' | 'guest'>,
   bootConsole: string,
 ): Promise<SnapshotMeta> {
   const dir = await entryDir(key);
-  const [digest, st] = await Promise.all([sha256File(saved.tmp), stat(saved.tmp)]);
+  const [digest, st] = await Promise.all([saved.digest, stat(saved.tmp)]);
   const file = `ram-${digest.slice(0, 16)}.bin`;
   await rename(saved.tmp, join(dir, file));
   const meta: SnapshotMeta = {
