@@ -3,8 +3,10 @@
  * of 2 and of 8 identical short jobs (Debian 6.12, shmem, the quick uffd suite filtered to
  * register-ioctls, one guest at a time) are timed whole; the difference over the 6 extra jobs is
  * what one job costs, without the night's fixed part (kernel, report). Minus the median time
- * inside the job's test programs, that is its overhead. Guests restored from a snapshot that
- * holds the binaries, side by side with guests booted and pushed to (--no-snapshot), in one run.
+ * inside the job's test programs, that is its overhead. Side by side in one run: jobs started
+ * ahead of their turn (their guest loaded paused while the job before runs: the default), jobs
+ * restored only at their turn (--no-ahead), and guests booted with the binaries in their
+ * initramfs (--no-snapshot).
  * Usage: node dist/bench/job-overhead.js
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +17,8 @@ import { parsePlan } from '../harness/nightly/plan.js';
 import { readGuestRunRecord } from '../harness/results/record.js';
 import { NIGHTLY_VIEWS } from '../harness/report/views.js';
 import { median } from '../harness/stats/descriptive.js';
+
+type Mode = 'ahead' | 'restored' | 'booted';
 
 const PLAN = (repeat: number) =>
   [
@@ -31,7 +35,7 @@ const PLAN = (repeat: number) =>
   ].join('\n');
 
 /** Wall time of one nightly of `repeat` jobs, and the time inside each job's test programs. */
-async function night(repeat: number, noSnapshot: boolean): Promise<{ wallMs: number; testsMs: number[] }> {
+async function night(repeat: number, mode: Mode): Promise<{ wallMs: number; testsMs: number[] }> {
   const root = await mkdtemp(join(tmpdir(), 'bench-job-overhead-'));
   try {
     const planFile = join(root, 'plan.yaml');
@@ -45,7 +49,8 @@ async function night(repeat: number, noSnapshot: boolean): Promise<{ wallMs: num
       compare: false,
       print: false,
       progress: false,
-      noSnapshot,
+      noSnapshot: mode === 'booted',
+      ahead: mode === 'ahead',
     });
     const wallMs = Date.now() - t0;
     const testsMs: number[] = [];
@@ -62,13 +67,14 @@ async function night(repeat: number, noSnapshot: boolean): Promise<{ wallMs: num
 
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 // One night first fills whatever is cold (kernel, selftests, image, snapshot): not timed.
-await night(1, false);
-for (const [label, noSnapshot] of [
-  ['restored, binaries in the snapshot', false],
-  ['booted, binaries pushed (--no-snapshot)', true],
+await night(1, 'restored');
+for (const [label, mode] of [
+  ['ahead: loaded paused while the job before ran (default)', 'ahead'],
+  ['restored at its turn (--no-ahead)', 'restored'],
+  ['booted, binaries in its initramfs (--no-snapshot)', 'booted'],
 ] as const) {
-  const small = await night(2, noSnapshot);
-  const large = await night(8, noSnapshot);
+  const small = await night(2, mode);
+  const large = await night(8, mode);
   const perJob = (large.wallMs - small.wallMs) / 6;
   const tests = median([...small.testsMs, ...large.testsMs]);
   console.log(

@@ -21,6 +21,7 @@ interface NightlyArgs {
   accel: string;
   baseline?: string;
   compare: boolean;
+  ahead: boolean;
   'dry-run': boolean;
   'apt-option': string[];
   'known-issues'?: KnownIssuesFlag;
@@ -65,6 +66,12 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
         describe: 'plan file (YAML or JSON): kernels, configs, backings, guest_ram, suites, repeat, timeouts, mem, smp',
       })
       .option('jobs', { alias: 'j', type: 'number', describe: 'parallel guests (default: from cores and free memory)' })
+      .option('ahead', {
+        type: 'boolean',
+        default: true,
+        describe:
+          "start each job while the one before it runs, its guest loaded from the snapshot and paused until its turn (--no-ahead: one job's process at a time per guest)",
+      })
       .option('shard', {
         type: 'string',
         describe: 'run only shard I of N (1-based), e.g. 2/4; combine the shards with faultline merge',
@@ -151,6 +158,7 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
       aptOptions: parseList(a['apt-option']),
       ...(a.baseline !== undefined ? { baseline: a.baseline } : {}),
       compare: a.compare,
+      ahead: a.ahead,
       knownIssues,
       signal: controller.signal,
     });

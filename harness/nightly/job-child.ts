@@ -4,15 +4,18 @@
  * job's harness code (an unhandled socket error, a stuck promise) or its log file handling cannot
  * disturb the other guests; the parent reports it as that job's infrastructure error.
  *
- *   node job-child.js REQUEST.json
+ *   node job-child.js REQUEST.json [GO_FILE]
+ *
+ * With GO_FILE the job was started ahead of its turn: it prepares, loads its guest paused, and
+ * waits for the nightly to write `go` (or `stop`) there.
  */
 import { runTests } from '../run/run.js';
 import { errorMessage } from '../util/errors.js';
-import { readJobRequest } from './job-request.js';
+import { readJobRequest, waitForGo } from './job-request.js';
 
 const path = process.argv[2];
 if (!path) {
-  process.stderr.write('usage: job-child REQUEST.json\n');
+  process.stderr.write('usage: job-child REQUEST.json [GO_FILE]\n');
   process.exit(2);
 }
 // The nightly died (kill -9): stop rather than run on unobserved. Exiting lets the guest's own
@@ -24,7 +27,9 @@ setInterval(() => {
 
 try {
   const req = await readJobRequest(path);
-  const out = await runTests(req);
+  const goFile = process.argv[3];
+  // The nightly kills a job that overruns; this deadline only bounds a wait nobody ends.
+  const out = await runTests(req, goFile ? { startGate: () => waitForGo(goFile, 24 * 3600_000) } : {});
   process.stdout.write(`faultline-job: ${out.dir} ${out.record.verdict}\n`);
   process.exit(0);
 } catch (e) {

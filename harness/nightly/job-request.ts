@@ -3,6 +3,7 @@
  * through the run directory. Written and read by nightly/ alone; checked on read like every
  * record faultline reads back.
  */
+import { readFile } from 'node:fs/promises';
 import type { JSONSchemaType } from 'ajv';
 import type { KernelSpec, RunRequest } from '../run/request.js';
 import { BACKINGS, GUEST_RAMS } from '../results/types.js';
@@ -106,4 +107,24 @@ export async function writeJobRequest(path: string, req: RunRequest): Promise<vo
 
 export async function readJobRequest(path: string): Promise<RunRequest> {
   return validate.checked(await readJsonFile(path), path, 'nightly job request');
+}
+
+/**
+ * nightly-go: the nightly's word to a job started ahead of its turn (`go` or `stop`), written
+ * atomically when the job before it in its lane is done.
+ */
+export const JOB_GO_FILE = 'nightly-go';
+
+/** How often a waiting job looks for its go: a lane waits at most this long for a ready guest. */
+const GO_POLL_MS = 20;
+
+/** Wait for the nightly's word at `path`: true to go, false to stop (or past `deadlineMs`). */
+export async function waitForGo(path: string, deadlineMs: number): Promise<boolean> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    const word = await readFile(path, 'utf8').catch(() => undefined);
+    if (word !== undefined) return word.trim() === 'go';
+    await new Promise((r) => setTimeout(r, GO_POLL_MS));
+  }
+  return false;
 }

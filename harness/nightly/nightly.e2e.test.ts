@@ -9,18 +9,22 @@ import t from 'tap';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readPlan } from './plan.js';
+import { parsePlan, readPlan } from './plan.js';
 import { runNightly } from './nightly.js';
 import { loadNightlyRuns } from '../results/nightly.js';
 import { readHistory, runEntries } from '../history/index.js';
 import { toKcidb, kcidbErrors } from '../report/kcidb.js';
 import { kcidbInputs } from '../report/export.js';
 import { exists } from '../util/fsutil.js';
-import { which } from '../util/proc.js';
+import { run, which } from '../util/proc.js';
+import { runTests } from '../run/run.js';
+import type { RunRequest } from '../run/request.js';
+import type { GuestRunRecord } from '../results/types.js';
 import { NIGHTLY_VIEWS } from '../report/views.js';
 
-// Measured: 26 s (two guests restored from a snapshot); the deadline is above the slowest figure.
-t.setTimeout(15 * 60_000);
+// Measured: 26 s (two guests restored from a snapshot), then 20 s for the lane of three jobs
+// and 3 s for the stopped one; the deadline is above the slowest figure.
+t.setTimeout(20 * 60_000);
 
 const qemu = await which('qemu-system-x86_64');
 
@@ -73,5 +77,93 @@ t.test(
       kcidb.tests.some((x) => x.path.startsWith('uffd.unit.')),
       'tests carry uffd.unit.* paths',
     );
+  },
+);
+
+/** QEMU processes this test process started (runTests in-process starts them as its children). */
+async function ownQemus(): Promise<string[]> {
+  const r = await run('pgrep', ['-a', '-P', String(process.pid), '-f', 'qemu-system'], {
+    timeoutMs: 10_000,
+    allowFailure: true,
+  });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+t.test(
+  'one lane: each job starts ahead, its guest loaded paused, and runs only once the job before is done',
+  { skip: qemu ? false : 'qemu-system-x86_64 missing (npm run setup)' },
+  async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'faultline-nightly-ahead-'));
+    t.teardown(() => (process.env['FAULTLINE_KEEP_E2E'] ? undefined : rm(root, { recursive: true, force: true })));
+    const planFile = join(root, 'plan.yaml');
+    const yaml = 'name: ahead\nkernels:\n  - name: debian-6.12\n    debian: "6.12"\nbackings: [anon]\nsuites: [uffd]\n';
+    const plan = parsePlan(`${yaml}filter: zeropage\nquick: true\nrepeat: 3\nretries: 0\nsmp: 1\n`, planFile);
+    const out = await runNightly({
+      planFile,
+      views: NIGHTLY_VIEWS,
+      plan,
+      resultsRoot: root,
+      parallel: 1,
+      print: false,
+    });
+    const runs = await loadNightlyRuns(out.dir, out.record);
+    t.equal(runs.length, 3);
+    const statuses = runs.map((r) => r.record.subtests.map((s) => `${s.id} ${s.status}`).join(', '));
+    t.ok(statuses[0]?.includes('uffd-unit-tests/zeropage/anon pass'), `the first job passed (${statuses[0] ?? ''})`);
+    t.same(statuses.slice(1), [statuses[0], statuses[0]], 'every job the same subtests and results');
+    const records = runs.map((r) => r.record as GuestRunRecord);
+    for (const [i, rec] of records.entries()) {
+      if (i === 0) continue;
+      // The first job saved (or found) the snapshot while the second waited: both later ones were ready ahead.
+      t.match(rec.guest.starts, [{ how: 'restored', ahead: true }], `job ${i + 1}: its guest was loaded ahead`);
+      t.ok((rec.timing.aheadMs ?? 0) > 0, `job ${i + 1}: its time before the go is recorded apart`);
+      const before = Date.parse(records[i - 1]?.finishedAt ?? '');
+      t.ok(Date.parse(rec.startedAt) >= before, `job ${i + 1}: let go only after job ${i} finished`);
+    }
+  },
+);
+
+t.test(
+  'a job stopped before its turn stops the guest it loaded, and runs no test',
+  { skip: qemu ? false : 'qemu-system-x86_64 missing (npm run setup)' },
+  async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'faultline-nightly-stop-'));
+    t.teardown(() => rm(root, { recursive: true, force: true }));
+    const req: RunRequest = {
+      kernel: { kind: 'debian', series: '6.12' },
+      suites: ['uffd'],
+      backings: ['anon'],
+      memMiB: 1024,
+      smp: 1,
+      accel: 'auto',
+      guestRam: 'anon',
+      timeoutSec: 600,
+      bootTimeoutSec: 180,
+      resultsRoot: root,
+      quick: true,
+      filter: 'zeropage',
+      keepVm: false,
+      hugepages2m: 64,
+      hugepages1g: 0,
+      retries: 0,
+    };
+    // The nightly above left this guest's snapshot in the cache.
+    let whileWaiting: string[] = [];
+    await t.rejects(
+      runTests(req, {
+        // The turn comes once the guest is loaded (or after 60 s), and says stop.
+        startGate: async () => {
+          for (const until = Date.now() + 60_000; whileWaiting.length === 0 && Date.now() < until;) {
+            await new Promise((r) => setTimeout(r, 100));
+            whileWaiting = await ownQemus();
+          }
+          return false;
+        },
+      }),
+      /stopped before its turn came: no test ran/,
+    );
+    t.equal(whileWaiting.length, 1, `while it waited, its guest was loaded (${whileWaiting.join('; ')})`);
+    t.match(whileWaiting[0] ?? '', /-incoming defer/, 'from the snapshot');
+    t.same(await ownQemus(), [], 'stopped with the run: no QEMU left');
   },
 );

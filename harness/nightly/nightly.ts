@@ -13,11 +13,11 @@ import type { RunRecord } from '../results/types.js';
 import { SHIPPED_KNOWN_ISSUES } from '../results/known-issues.js';
 import type { AccelRequest, RunRequest, RunViewWriter } from '../run/request.js';
 import { ExitCode, FaultlineError, UsageError, errorMessage, type ExitCodeValue } from '../util/errors.js';
-import { exists } from '../util/fsutil.js';
+import { exists, writeFileAtomic } from '../util/fsutil.js';
 import { run, tail, which } from '../util/proc.js';
 import { log } from '../util/log.js';
 import { pastDurations, readHistory, type HistoryEntry } from '../history/index.js';
-import { JOB_REQUEST_FILE, writeJobRequest } from './job-request.js';
+import { JOB_GO_FILE, JOB_REQUEST_FILE, writeJobRequest } from './job-request.js';
 import { finalizeNightly, type FinalizeResult, type NightlyViews } from './finalize.js';
 import { earlierCulpritIssues, earlierNightEntries } from './culprit-known-issues.js';
 import { PROGRAM_JOB, expandJobs, selectShard } from './jobs.js';
@@ -46,6 +46,11 @@ export interface JobContext {
   attempt: number;
   signal: AbortSignal;
   kernel: PreparedKernel;
+  /**
+   * Resolves when the job may start its guest (the job before it in its lane is done); until
+   * then it may prepare and load its guest paused. Absent: at once.
+   */
+  turn?: Promise<void>;
 }
 
 /** Runs one job and returns its record and run directory. The real one boots a guest via runTests. */
@@ -75,6 +80,11 @@ export interface NightlyOptions {
   aptOptions?: string[];
   /** Boot every job's guest instead of restoring a snapshot of the first ready one. */
   noSnapshot?: boolean;
+  /**
+   * Start each job while the one before it in its lane runs, its guest loaded from the snapshot
+   * and paused until its turn (default true; the real executor only).
+   */
+  ahead?: boolean;
   /** Explicit nightly directory to compare against (default: the previous complete nightly of the plan). */
   baseline?: string;
   compare?: boolean;
@@ -104,13 +114,10 @@ function jobChildPath(): string {
  * exception stays in that job (reported as its infrastructure error, retried once) and each run
  * keeps its own log. The child's output goes to <run dir>/nightly-job.log.
  */
-function realExecutor(
-  plan: Plan,
-  accel: AccelRequest,
-  aptOptions: readonly string[],
-  noSnapshot: boolean,
-  knownIssues: (job: Job) => string[],
-): JobExecutor {
+function realExecutor(plan: Plan, opts: NightlyOptions, knownIssues: (job: Job) => string[]): JobExecutor {
+  const accel = opts.accel ?? 'auto';
+  const aptOptions = opts.aptOptions ?? [];
+  const noSnapshot = opts.noSnapshot === true;
   return async (job, ctx) => {
     const req: RunRequest = {
       kernel: ctx.kernel.spec,
@@ -143,11 +150,15 @@ function realExecutor(
     await mkdir(dir, { recursive: true });
     const reqFile = join(dir, JOB_REQUEST_FILE);
     await writeJobRequest(reqFile, req);
-    // Last-resort deadline: runTests has its own per-test and boot deadlines well inside this.
-    const timeoutMs = (plan.bootTimeoutSec + 8 * job.timeoutSec + 1800) * 1000;
+    // Last-resort deadline: runTests has its own per-test and boot deadlines well inside this;
+    // a job that waits for its turn may wait as long as the job before it runs.
+    const ownMs = (plan.bootTimeoutSec + 8 * job.timeoutSec + 1800) * 1000;
+    const timeoutMs = ctx.turn ? 2 * ownMs : ownMs;
+    const goFile = ctx.turn ? join(dir, JOB_GO_FILE) : undefined;
+    if (ctx.turn && goFile) void letGo(ctx.turn, goFile, ctx.signal);
     // kill -9 of the nightly must take its guests along: the job process gets SIGKILL when its
     // parent dies (and QEMU in turn, through runTests' own pdeathsig).
-    const argv = [process.execPath, ...process.execArgv, jobChildPath(), reqFile];
+    const argv = [process.execPath, ...process.execArgv, jobChildPath(), reqFile, ...(goFile ? [goFile] : [])];
     const setpriv = await which('setpriv');
     const [cmd, ...args] = setpriv ? [setpriv, '--pdeathsig', 'SIGKILL', ...argv] : argv;
     const r = await run(cmd ?? process.execPath, args, {
@@ -169,6 +180,33 @@ function realExecutor(
     }
     return { record: await readRunRecord(resultsFile), dir };
   };
+}
+
+/** Tell a job waiting for its turn (job-child.ts) to start once `turn` comes, or to stop if the night was stopped. */
+async function letGo(turn: Promise<void>, goFile: string, signal: AbortSignal): Promise<void> {
+  const stop = new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+  await Promise.race([turn, stop]);
+  await writeFileAtomic(goFile, signal.aborted ? 'stop\n' : 'go\n').catch((e: unknown) =>
+    log.warn(`letting ${goFile} go failed: ${errorMessage(e)}`),
+  );
+}
+
+/**
+ * The known-issues files a job applies: the given ones (default: the shipped list), the plan's,
+ * and the culprits earlier nights bisected for its kernel and config.
+ */
+async function knownIssuesOf(
+  plan: Plan,
+  opts: NightlyOptions,
+  history: HistoryEntry[],
+  record: NightlyRecord,
+  resultsRoot: string,
+): Promise<(job: Job) => string[]> {
+  // Only the directories: the culprit files are beside nightly.json, which need not be read.
+  const earlier = earlierNightEntries(history, record).map((n) => ({ dir: join(resultsRoot, n.dir) }));
+  const culpritIssues = await earlierCulpritIssues(earlier);
+  const given = opts.knownIssues ?? [SHIPPED_KNOWN_ISSUES];
+  return (job) => [...given, ...(plan.knownIssues ?? []), ...culpritIssues(job)];
 }
 
 /** A results.json for a job that never produced one (kernel did not build, harness threw): no guest to tell of. */
@@ -252,17 +290,8 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
     pending.length > 0
       ? await prepareKernels(plan, pending, opts.kernelPreparer ?? defaultKernelPreparer(opts.aptOptions), commits)
       : new Map<string, PreparedKernel | { error: string }>();
-  // Culprits earlier nights bisected are known issues of their kernel and config's jobs.
-  // Only the directories: the culprit files are beside nightly.json, which need not be read.
-  const earlier = earlierNightEntries(history, record).map((n) => ({
-    dir: join(resultsRoot, n.dir),
-  }));
-  const culpritIssues = await earlierCulpritIssues(earlier);
-  const given = opts.knownIssues ?? [SHIPPED_KNOWN_ISSUES];
-  const knownIssues = (job: Job): string[] => [...given, ...(plan.knownIssues ?? []), ...culpritIssues(job)];
   const executor =
-    opts.executor ??
-    realExecutor(plan, opts.accel ?? 'auto', opts.aptOptions ?? [], opts.noSnapshot === true, knownIssues);
+    opts.executor ?? realExecutor(plan, opts, await knownIssuesOf(plan, opts, history, record, resultsRoot));
   const runner = new JobRunner({
     store,
     prepared,
@@ -274,7 +303,15 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyOutcome> 
 
   if (pending.length > 0) {
     log.info(`nightly ${record.nightlyId}: ${pending.length} job(s) to run, ${par} in parallel; results in ${dir}`);
-    const outcomes = await runPool(pending, par, (job) => runner.runJob(job), controller.signal);
+    // Jobs ahead of their turn only with the real executor: it gates them (an injected one would run at once).
+    const ahead = opts.executor === undefined && opts.ahead !== false && opts.noSnapshot !== true;
+    const outcomes = await runPool(
+      pending,
+      par,
+      (job, _slot, turn) => runner.runJob(job, turn),
+      controller.signal,
+      ahead,
+    );
     for (const o of outcomes) if (o.error !== undefined) log.warn(`${o.item.id}: ${errorMessage(o.error)}`);
   }
   opts.signal?.removeEventListener('abort', onAbort);
@@ -442,7 +479,8 @@ class JobRunner {
     return `${this.store.record.nightlyId}.${job.id}.try${attempt}`;
   }
 
-  async runJob(job: NightlyJobState): Promise<void> {
+  /** Run the job (its first attempt once `turn` comes: it may get ready before). */
+  async runJob(job: NightlyJobState, turn?: Promise<void>): Promise<void> {
     const kernel = this.prepared.get(job.buildKey);
     const runsRoot = join(this.store.dir, 'runs');
     if (!kernel || 'error' in kernel) {
@@ -465,7 +503,11 @@ class JobRunner {
       if (this.signal.aborted) return;
       job.attempts++;
       const runId = this.runIdFor(job, job.attempts);
-      this.running++;
+      // A job started ahead counts as running from its turn on.
+      let counted = false;
+      const count = (): void => void ((counted = true), this.running++);
+      if (turn && job.attempts === 1) void turn.then(count);
+      else count();
       let rec: RunRecord;
       let runDir: string;
       try {
@@ -475,12 +517,13 @@ class JobRunner {
           attempt: job.attempts,
           signal: this.signal,
           kernel,
+          ...(turn && job.attempts === 1 ? { turn } : {}),
         });
         rec = out.record;
         runDir = out.dir;
       } catch (e) {
         if (this.signal.aborted) {
-          this.running--;
+          if (counted) this.running--;
           return;
         }
         const detail = e instanceof FaultlineError && e.detail ? `\n${e.detail}` : '';
@@ -498,7 +541,7 @@ class JobRunner {
         await mkdir(runDir, { recursive: true });
         await writeRunRecord(runDir, rec);
       }
-      this.running--;
+      if (counted) this.running--;
       // Interrupted (Ctrl-C reaches the guests too): leave the job pending for --resume.
       if (rec.infraError !== undefined && this.signal.aborted) return;
       // The job's process (or the executor) left results.json; the run's views go beside it.

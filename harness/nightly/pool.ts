@@ -31,26 +31,44 @@ export interface PoolOutcome<T, R> {
   error?: unknown;
 }
 
+/**
+ * Run `items` on `concurrency` lanes. With `ahead`, a lane hands out its next item as soon as
+ * the current one starts, with a `turn` that resolves when the current one is done: the next
+ * job prepares its guest while the lane is busy (it must not run tests before its turn). A
+ * lane takes an item ahead only while every lane can still get one, so the tail stays balanced.
+ */
 export async function runPool<T, R>(
   items: readonly T[],
   concurrency: number,
-  worker: (item: T, slot: number) => Promise<R>,
+  worker: (item: T, slot: number, turn: Promise<void>) => Promise<R>,
   signal?: AbortSignal,
+  ahead = false,
 ): Promise<PoolOutcome<T, R>[]> {
   const outcomes = new Array<PoolOutcome<T, R>>(items.length);
   let next = 0;
   const lanes = Math.max(1, Math.min(concurrency, items.length));
-  async function lane(slot: number): Promise<void> {
+  const start = (i: number, slot: number, turn: Promise<void>): Promise<void> => {
+    const item = items[i] as T;
+    return worker(item, slot, turn).then(
+      (result) => void (outcomes[i] = { item, result }),
+      (error: unknown) => void (outcomes[i] = { item, error }),
+    );
+  };
+  async function lane(slot: number, first: Promise<void>): Promise<void> {
+    let current = first;
     while (next < items.length && !signal?.aborted) {
-      const i = next++;
-      const item = items[i] as T;
-      try {
-        outcomes[i] = { item, result: await worker(item, slot) };
-      } catch (error) {
-        outcomes[i] = { item, error };
-      }
+      if (!(ahead && items.length - next >= lanes)) await current;
+      if (next >= items.length || signal?.aborted) break;
+      const started = start(next++, slot, current);
+      await current;
+      current = started;
     }
+    await current;
   }
-  await Promise.all(Array.from({ length: lanes }, (_, s) => lane(s)));
+  // Every lane gets its first job before any takes one ahead.
+  const firsts: Promise<void>[] = [];
+  for (let s = 0; s < lanes && next < items.length && !signal?.aborted; s++)
+    firsts.push(start(next++, s, Promise.resolve()));
+  await Promise.all(firsts.map((f, s) => lane(s, f)));
   return outcomes.filter((o): o is PoolOutcome<T, R> => o !== undefined);
 }

@@ -134,6 +134,7 @@ const startSchema: JSONSchemaType<GuestStart> = {
     readyMs: { type: 'number', minimum: 0 },
     why: optStr,
     snapshot: optStr,
+    ahead: { type: 'boolean', nullable: true },
     phases: {
       type: 'object',
       nullable: true,
@@ -224,7 +225,14 @@ const runRecordSchema: JSONSchemaType<RunRecord> = {
     timing: {
       type: 'object',
       required: ['totalMs', 'testsMs', 'bootMs', 'pushMs', 'prepareMs'],
-      properties: { totalMs: ms, testsMs: ms, bootMs: ms, pushMs: ms, prepareMs: ms },
+      properties: {
+        totalMs: ms,
+        testsMs: ms,
+        bootMs: ms,
+        pushMs: ms,
+        prepareMs: ms,
+        aheadMs: { ...ms, nullable: true },
+      },
     },
   },
 };

@@ -166,6 +166,11 @@ export interface GuestStart {
    */
   phases?: RestorePhases;
   /**
+   * Loaded from the snapshot (paused) while the run waited for its turn (a nightly job whose
+   * lane was busy): readyMs and phases count from when the run was let go, QMP and load at 0.
+   */
+  ahead?: boolean;
+  /**
    * The test binaries this guest got: already there (a booted guest's from its initramfs, a
    * restored one's from the saved guest) or pushed.
    */
@@ -250,7 +255,18 @@ export interface RunRecord {
   summary: RunSummary;
   verdict: Verdict;
   /** Time spent inside guest test processes vs total, for the harness-overhead figure. */
-  timing: { totalMs: number; testsMs: number; bootMs: number; pushMs: number; prepareMs: number };
+  timing: {
+    totalMs: number;
+    testsMs: number;
+    bootMs: number;
+    pushMs: number;
+    prepareMs: number;
+    /**
+     * A run that waited for its turn (a nightly job whose lane was busy): its start to the go,
+     * not in totalMs. It was prepared and its guest loaded in that time, then it waited.
+     */
+    aheadMs?: number;
+  };
 }
 
 /** A run that boots a guest: what `faultline run` builds and fills in as the guest reports. */

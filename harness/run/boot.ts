@@ -183,17 +183,28 @@ export async function bootGuest(
   }
 }
 
+/** A guest started from a snapshot entry and loaded, still paused: no CPU spent until resumed. */
+export interface LoadedGuest {
+  guest: Guest;
+  port: number;
+  entry: { meta: SnapshotMeta; path: string };
+  /** Open until the guest is resumed. */
+  qmp: Qmp;
+  /** QEMU start to QMP answering, and to the stream loaded and checked. */
+  qmpMs: number;
+  loadedMs: number;
+}
+
 /**
- * Start a guest from a snapshot entry instead of booting: QEMU with the same command
- * line (its own SSH port) paused for the stream, loaded and checked, resumed; then its
- * clock and RNG are refreshed and it must show the saved guest's kernel and boot id.
- * Any failure stops QEMU and throws SnapshotUnusable: the caller boots instead.
+ * Start QEMU with the same command line (its own SSH port) paused for the stream, and load
+ * and check the entry; the guest stays paused. Any failure stops QEMU and throws
+ * SnapshotUnusable: the caller boots instead.
  */
-export async function restoreGuest(
+export async function loadGuest(
   config: Omit<QemuConfig, 'sshPort'>,
   entry: { meta: SnapshotMeta; path: string },
   opts: BootOpts,
-): Promise<BootedGuest> {
+): Promise<LoadedGuest> {
   const port = await freePort();
   const socket = qmpSocketPath();
   const guest = await startGuest({ ...config, qmpSocket: socket, incoming: true }, port, opts);
@@ -201,14 +212,58 @@ export async function restoreGuest(
   let qmp: Qmp | undefined;
   try {
     qmp = await connectQmp(guest, socket, deadline);
-    const qmpAt = Date.now();
+    const qmpMs = Date.now() - guest.startedAt;
     await loadSnapshot(qmp, entry, deadline);
-    const loadedAt = Date.now();
+    return { guest, port, entry, qmp, qmpMs, loadedMs: Date.now() - guest.startedAt };
+  } catch (e) {
+    qmp?.close();
+    throw await unusable(guest, e);
+  } finally {
+    await rm(socket, { force: true });
+  }
+}
+
+/** Stop a loaded guest that will not be resumed (its run ended before it started). */
+export async function stopLoaded(loaded: LoadedGuest): Promise<void> {
+  loaded.qmp.close();
+  await loaded.guest.stop();
+  loaded.guest.console.detector.close();
+}
+
+/** Stop a guest that could not be restored; the error as SnapshotUnusable, with the console's last lines. */
+async function unusable(guest: Guest, e: unknown): Promise<SnapshotUnusable> {
+  await guest.stop();
+  guest.console.detector.close();
+  if (e instanceof SnapshotUnusable) return e;
+  return new SnapshotUnusable(
+    `restoring it failed: ${errorMessage(e)} (console: ${guest.console.lastLines(3).trim()})`,
+  );
+}
+
+/**
+ * Resume a loaded guest; then its clock and RNG are refreshed and it must show the saved
+ * guest's kernel and boot id. Phases count from `from` (QEMU's start, or when a guest loaded
+ * ahead was let go). Any failure stops QEMU and throws SnapshotUnusable.
+ */
+export async function resumeGuest(loaded: LoadedGuest, opts: BootOpts, from: number): Promise<BootedGuest> {
+  const { guest, port, entry, qmp } = loaded;
+  const deadline = Math.max(from, guest.startedAt) + RESTORE_DEADLINE_MS;
+  try {
+    try {
+      await qmp.execute('cont');
+    } finally {
+      qmp.close();
+    }
     const ssh = await connectSsh(guest, port, opts.keys, deadline);
     const sshAt = Date.now();
     const facts = parseGuestFacts(await ssh.check(honestyCommand(), 30_000));
-    const t0 = guest.startedAt;
-    const phases = { qmpMs: qmpAt - t0, loadedMs: loadedAt - t0, sshMs: sshAt - t0, checkedMs: Date.now() - t0 };
+    const ahead = from > guest.startedAt;
+    const phases = {
+      qmpMs: ahead ? 0 : loaded.qmpMs,
+      loadedMs: ahead ? 0 : loaded.loadedMs,
+      sshMs: sshAt - from,
+      checkedMs: Date.now() - from,
+    };
     const want = entry.meta.guest;
     if (facts.uname !== want.uname || facts.bootId !== want.bootId) {
       ssh.close();
@@ -216,16 +271,18 @@ export async function restoreGuest(
         `the restored guest is not the saved one (uname ${facts.uname}, boot id ${facts.bootId}; saved ${want.uname}, ${want.bootId})`,
       );
     }
-    return { guest, ssh, port, bootMs: Date.now() - guest.startedAt, phases };
+    return { guest, ssh, port, bootMs: Date.now() - from, phases };
   } catch (e) {
-    await guest.stop();
-    guest.console.detector.close();
-    if (e instanceof SnapshotUnusable) throw e;
-    throw new SnapshotUnusable(
-      `restoring it failed: ${errorMessage(e)} (console: ${guest.console.lastLines(3).trim()})`,
-    );
-  } finally {
-    qmp?.close();
-    await rm(socket, { force: true });
+    throw await unusable(guest, e);
   }
+}
+
+/** Start a guest from a snapshot entry instead of booting: loadGuest, then resumeGuest at once. */
+export async function restoreGuest(
+  config: Omit<QemuConfig, 'sshPort'>,
+  entry: { meta: SnapshotMeta; path: string },
+  opts: BootOpts,
+): Promise<BootedGuest> {
+  const loaded = await loadGuest(config, entry, opts);
+  return resumeGuest(loaded, opts, loaded.guest.startedAt);
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { FaultlineError, UsageError, type ExitCodeValue } from '../util/errors.js';
+import { errorMessage, FaultlineError, UsageError, type ExitCodeValue } from '../util/errors.js';
 import { exists } from '../util/fsutil.js';
 import { log } from '../util/log.js';
 import { buildInitramfs } from '../image/initramfs.js';
@@ -177,11 +177,12 @@ function newGuestRecord(
  * One run: kernel -> selftests -> image -> guest -> tests -> results. Always writes
  * a results directory (an infrastructure failure after the boot is recorded in it): the
  * caller's `views` of the run, then results.json. `buildProgress`: how a kernel built for the
- * run shows its progress (the CLI's terminal line; plain log lines by default).
+ * run shows its progress (the CLI's terminal line; plain log lines by default). `startGate`:
+ * resolves when the run may start its guest (waitForTurn).
  */
 export async function runTests(
   req: RunRequest,
-  o: { views?: RunViewWriter; buildProgress?: ProgressMode } = {},
+  o: { views?: RunViewWriter; buildProgress?: ProgressMode; startGate?: () => Promise<boolean> } = {},
 ): Promise<RunOutcome> {
   const t0 = Date.now();
   const suites: Suite[] = req.suites.map(suiteByName);
@@ -203,7 +204,6 @@ export async function runTests(
   const image = await buildInitramfs(kernel.modulesDir ? { modulesDir: kernel.modulesDir } : {});
   const accel = await chooseAccel(req.accel, { qemu, kernel: kernel.bzImage, initrd: image.path });
   if (accel.accel === 'tcg') log.info(accel.note);
-  const record = newGuestRecord(req, runId, t0, { kernel, selftests, accel, suites });
   const extraCmdline = [...new Set(suites.flatMap((s) => s.guestCmdline ?? []))]
     .concat(req.cmdline ? [req.cmdline] : [])
     .join(' ');
@@ -235,6 +235,9 @@ export async function runTests(
       ...(req.pushBinaries ? {} : { bootInitrd: () => bootImage(image, push, GUEST_DIR) }),
     },
   );
+  const turn = await waitForTurn(session, o.startGate, t0);
+  const record = newGuestRecord(req, runId, turn.at, { kernel, selftests, accel, suites });
+  if (turn.aheadMs !== undefined) record.timing.aheadMs = turn.aheadMs;
   const ctx = suiteContext(req, selftests.programs);
   await runOnGuest(
     record,
@@ -243,11 +246,44 @@ export async function runTests(
     () => new PlanRunner(session, ctx, dir, selftests.programs, req.timeoutSec).run(suites, req.retries),
     image.keys.clientPrivatePath,
   );
-  finishRecord(record, session, t0, known, await programOutputs(record, dir, known));
+  finishRecord(record, session, turn.at, known, await programOutputs(record, dir, known));
   await o.views?.(dir, record);
   await writeRunRecord(dir, record);
   await log.close();
   return { record, dir, exitCode: exitCodeOf(record, req.flakyIsFailure ?? false, req.knownIsFailure ?? false) };
+}
+
+/** How often a run waiting for its turn looks for the snapshot it could load. */
+const PRELOAD_RETRY_MS = 500;
+
+/**
+ * A run told to wait for its turn (`startGate`: a nightly job whose lane is busy) loads its
+ * guest from the snapshot, paused, and waits; its record then counts from the go (`at`), and
+ * the work done before it is `aheadMs`. A gate that says stop ends the run before any test.
+ */
+async function waitForTurn(
+  session: GuestSession,
+  gate: (() => Promise<boolean>) | undefined,
+  t0: number,
+): Promise<{ at: number; aheadMs?: number }> {
+  if (!gate) return { at: t0 };
+  let go: boolean | undefined;
+  const word = gate().then((v) => (go = v));
+  // The job before may be the one saving the snapshot: look again until it is there or the turn comes.
+  for (let state = 'none yet'; go === undefined && state === 'none yet';) {
+    state = await session.preload().catch((e: unknown) => {
+      log.info(`loading the guest ahead failed: ${errorMessage(e)}`);
+      return 'never';
+    });
+    if (state === 'none yet') await Promise.race([word, new Promise((r) => setTimeout(r, PRELOAD_RETRY_MS))]);
+  }
+  if (!(await word)) {
+    await session.drop();
+    throw new FaultlineError('stopped before its turn came: no test ran');
+  }
+  const at = Date.now();
+  log.info(`let go: ${((at - t0) / 1000).toFixed(1)} s after the run started`);
+  return { at, aheadMs: at - t0 };
 }
 
 /** How the request's kernel is acquired: its apt options and resolution policy. */

@@ -19,7 +19,16 @@ import {
   SnapshotUnusable,
   type SavedStream,
 } from '../vm/snapshot.js';
-import { BootFailure, bootGuest, restoreGuest, type BootedGuest } from './boot.js';
+import {
+  BootFailure,
+  bootGuest,
+  loadGuest,
+  restoreGuest,
+  resumeGuest,
+  stopLoaded,
+  type BootedGuest,
+  type LoadedGuest,
+} from './boot.js';
 import { stageBinaries } from './stage.js';
 import { tcgStaleInt3 } from '../console/emulator.js';
 
@@ -102,6 +111,10 @@ export class GuestSession {
   private bootedAgain = false;
   /** Why the guest being started is a second boot, for its start record. */
   private bootAgainWhy: string | undefined;
+  /** A guest loaded from the snapshot ahead of the run by preload(), resumed by the first start(). */
+  private loaded: { guest: LoadedGuest; key: string } | undefined;
+  /** Why preload() found the snapshot unusable (it was deleted): the boot's reason. */
+  private preloadWhy: string | undefined;
   /** The new guest's snapshot being committed (started by start(), awaited by up()). */
   private committing: Promise<void> | undefined;
 
@@ -240,35 +253,81 @@ export class GuestSession {
     return this.plan;
   }
 
+  /**
+   * Ahead of the run (a nightly job waiting for its lane): start QEMU from the snapshot and load
+   * it, paused, so that the first up() only resumes it. Without a usable snapshot nothing is
+   * started: a boot would take CPU from the job still running, so it waits for up(). Says
+   * whether a guest is loaded, or none is yet (the caller may look again), or none will be.
+   */
+  async preload(): Promise<'loaded' | 'none yet' | 'never'> {
+    const plan = await this.snapshotPlan();
+    if ('off' in plan || this.live) return 'never';
+    if (this.loaded) return 'loaded';
+    const found = await findSnapshot(plan.key);
+    if (!('meta' in found)) return 'none yet';
+    await this.replayBoot(plan.key);
+    try {
+      this.loaded = { guest: await loadGuest(this.config, found, this.bootOpts()), key: plan.key };
+      log.info(`guest loaded from snapshot ${plan.key} ahead of its run, paused`);
+      return 'loaded';
+    } catch (e) {
+      if (!(e instanceof SnapshotUnusable)) throw e;
+      this.preloadWhy = await this.refuseSnapshot(plan.key, e);
+      return 'never';
+    }
+  }
+
+  /** A snapshot that failed to restore is deleted; why, for the boot that replaces it. */
+  private async refuseSnapshot(key: string, e: SnapshotUnusable): Promise<string> {
+    const why = `snapshot ${key} unusable: ${e.message}`;
+    this.haveSnapshot = false;
+    await discardSnapshot(key, e.message);
+    await this.consoleMark(`${why}; booting instead`);
+    return why;
+  }
+
+  /** A restored guest's start record and log line; `ahead`: it was loaded before the run was let go. */
+  private restored(restored: BootedGuest, key: string, ahead: boolean): BootedGuest {
+    this.starts.push({
+      how: 'restored',
+      readyMs: restored.bootMs,
+      snapshot: key,
+      ...(restored.phases ? { phases: restored.phases } : {}),
+      ...(ahead ? { ahead: true } : {}),
+    });
+    this.haveSnapshot = true;
+    const ph = restored.phases;
+    const phases = ph
+      ? ` (QMP ${secs(ph.qmpMs)}, loaded ${secs(ph.loadedMs)}, SSH ${secs(ph.sshMs)}, checked ${secs(ph.checkedMs)})`
+      : '';
+    const how = ahead ? 'resumed (loaded ahead of the run)' : 'restored from snapshot';
+    log.info(`guest ${how} ${key} in ${(restored.bootMs / 1000).toFixed(1)} s${phases}`);
+    return restored;
+  }
+
   /** Restore from the snapshot when there is a good one; boot otherwise (saving one when there is none). */
   private async start(): Promise<BootedGuest> {
     const plan = await this.snapshotPlan();
-    let why = 'off' in plan ? plan.off : undefined;
-    if (!('off' in plan)) {
+    let why = 'off' in plan ? plan.off : this.preloadWhy;
+    this.preloadWhy = undefined;
+    const loaded = this.loaded;
+    this.loaded = undefined;
+    if (loaded) {
+      try {
+        return this.restored(await resumeGuest(loaded.guest, this.bootOpts(), Date.now()), loaded.key, true);
+      } catch (e) {
+        if (!(e instanceof SnapshotUnusable)) throw e;
+        why = await this.refuseSnapshot(loaded.key, e);
+      }
+    } else if (!('off' in plan) && !why) {
       const found = await findSnapshot(plan.key);
       if ('meta' in found) {
         try {
           await this.replayBoot(plan.key);
-          const restored = await restoreGuest(this.config, found, this.bootOpts());
-          this.starts.push({
-            how: 'restored',
-            readyMs: restored.bootMs,
-            snapshot: plan.key,
-            ...(restored.phases ? { phases: restored.phases } : {}),
-          });
-          this.haveSnapshot = true;
-          const ph = restored.phases;
-          const phases = ph
-            ? ` (QMP ${secs(ph.qmpMs)}, loaded ${secs(ph.loadedMs)}, SSH ${secs(ph.sshMs)}, checked ${secs(ph.checkedMs)})`
-            : '';
-          log.info(`guest restored from snapshot ${plan.key} in ${(restored.bootMs / 1000).toFixed(1)} s${phases}`);
-          return restored;
+          return this.restored(await restoreGuest(this.config, found, this.bootOpts()), plan.key, false);
         } catch (e) {
           if (!(e instanceof SnapshotUnusable)) throw e;
-          why = `snapshot ${plan.key} unusable: ${e.message}`;
-          this.haveSnapshot = false;
-          await discardSnapshot(plan.key, e.message);
-          await this.consoleMark(`${why}; booting instead`);
+          why = await this.refuseSnapshot(plan.key, e);
         }
       } else why = found.none;
     }
@@ -318,6 +377,9 @@ export class GuestSession {
 
   /** Stop the current guest (lost, or the run is over) and keep its splats. */
   async drop(): Promise<void> {
+    const loaded = this.loaded;
+    this.loaded = undefined;
+    if (loaded) await stopLoaded(loaded.guest);
     const live = this.live;
     this.live = undefined;
     if (!live) return;

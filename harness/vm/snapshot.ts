@@ -288,7 +288,7 @@ async function pruneSnapshots(keep: string): Promise<void> {
 
 /**
  * Load the entry into a QEMU started with -incoming defer, checking the stream's
- * SHA-256 while QEMU reads it; the guest stays paused unless both succeed.
+ * SHA-256 while QEMU reads it; the guest stays paused (the caller resumes it with `cont`).
  */
 export async function loadSnapshot(
   qmp: Qmp,
@@ -307,7 +307,6 @@ export async function loadSnapshot(
   );
   if ((await digest) !== entry.meta.sha256) throw new SnapshotUnusable('its stream does not match its checksum');
   if (status !== 'paused') throw new SnapshotUnusable(`QEMU did not load it (state ${String(status)})`);
-  await qmp.execute('cont');
 }
 
 /**
