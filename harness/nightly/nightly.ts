@@ -184,8 +184,11 @@ function realExecutor(plan: Plan, opts: NightlyOptions, knownIssues: (job: Job) 
 
 /** Tell a job waiting for its turn (job-child.ts) to start once `turn` comes, or to stop if the night was stopped. */
 async function letGo(turn: Promise<void>, goFile: string, signal: AbortSignal): Promise<void> {
-  const stop = new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+  let onAbort = (): void => undefined;
+  const stop = new Promise<void>((r) => (onAbort = r));
+  signal.addEventListener('abort', onAbort, { once: true });
   await Promise.race([turn, stop]);
+  signal.removeEventListener('abort', onAbort);
   await writeFileAtomic(goFile, signal.aborted ? 'stop\n' : 'go\n').catch((e: unknown) =>
     log.warn(`letting ${goFile} go failed: ${errorMessage(e)}`),
   );
