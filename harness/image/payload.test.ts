@@ -1,7 +1,7 @@
 import t from 'tap';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { run } from '../util/proc.js';
 import { bootImage } from './payload.js';
 
@@ -101,4 +101,21 @@ t.test('binaries the guest directory cannot hold are refused with what is wrong'
   await t.rejects(bootImage(base, [one, two], '/root/faultline'), /two test binaries are named same/);
   const odd = program('e', 'new\nline', 'z', 0o755);
   await t.rejects(bootImage(base, [odd], '/root/faultline'), /cannot go into the guest's initramfs/);
+});
+
+t.test('old boot images beyond the newest six, and leftovers of killed builds, are pruned', async (t) => {
+  const base = await baseImage();
+  const dir = join(root, 'cache', 'initramfs');
+  const old = new Date(Date.now() - 3600_000);
+  const stale = Array.from({ length: 8 }, (_, i) => join(dir, `boot-${String(i).repeat(24)}.cpio`));
+  for (const p of [...stale, join(dir, 'boot-x.cpio.tmp-1'), join(dir, 'boot-recent.cpio.tmp-2')]) {
+    writeFileSync(p, 'old');
+    if (!p.endsWith('tmp-2')) utimesSync(p, old, old);
+  }
+  const fresh = await bootImage(base, [program('f', 'prune-probe', 'new', 0o755)], '/root/faultline');
+  const left = readdirSync(dir).filter((n) => n.startsWith('boot-'));
+  t.ok(left.includes(basename(fresh)), 'the image just made stays');
+  t.equal(left.filter((n) => /^boot-[0-9a-f]{24}\.cpio$/.test(n)).length, 6, 'six images in all');
+  t.notOk(left.includes('boot-x.cpio.tmp-1'), "an old killed build's leftover goes");
+  t.ok(left.includes('boot-recent.cpio.tmp-2'), 'a recent one may be a build in progress: it stays');
 });

@@ -28,10 +28,13 @@ import { run } from '../util/proc.js';
  * binaries a restored guest holds are checked by hash as ever (run/stage.ts).
  */
 
-/** Boot images kept (each is the base image plus a run's binaries): the least recently used go first. */
+/** Boot images kept (each is the base image plus a run's binaries, 20-45 MB): the least recently used go first. */
 const MAX_BOOT_IMAGES = 6;
-/** An image younger than this is never pruned: a QEMU of another run may be about to read it. */
-const PRUNE_AFTER_MS = 3600_000;
+/**
+ * An image used more recently than this is never pruned: another run may be between choosing it
+ * and QEMU opening it (QEMU reads the whole file at its start; an unlinked open file stays readable).
+ */
+const PRUNE_AFTER_MS = 10 * 60_000;
 
 /** The key of a boot image: the base image and each binary's name and content. */
 async function bootImageKey(baseHash: string, files: readonly string[], guestDir: string): Promise<string> {
@@ -71,12 +74,19 @@ async function writePayload(files: readonly string[], guestDir: string, out: str
   }
 }
 
-/** Drop the least recently used boot images beyond MAX_BOOT_IMAGES (none used within the hour). */
+/**
+ * Drop the least recently used boot images beyond MAX_BOOT_IMAGES, and the leftovers of builds
+ * that were killed; nothing used within PRUNE_AFTER_MS. Other runs prune too: a file gone
+ * meanwhile is no error.
+ */
 async function pruneBootImages(dir: string): Promise<void> {
-  const names = (await readdir(dir)).filter((n) => /^boot-[0-9a-f]{24}\.cpio$/.test(n));
-  const aged = await Promise.all(names.map(async (n) => ({ n, at: (await stat(join(dir, n))).mtimeMs })));
-  aged.sort((a, b) => b.at - a.at);
-  for (const { n, at } of aged.slice(MAX_BOOT_IMAGES)) {
+  const names = (await readdir(dir)).filter((n) => n.startsWith('boot-'));
+  const aged = await Promise.all(
+    names.map(async (n) => ({ n, at: (await stat(join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })),
+  );
+  const images = aged.filter((a) => /^boot-[0-9a-f]{24}\.cpio$/.test(a.n)).sort((a, b) => b.at - a.at);
+  const leftovers = aged.filter((a) => !/^boot-[0-9a-f]{24}\.cpio$/.test(a.n));
+  for (const { n, at } of [...images.slice(MAX_BOOT_IMAGES), ...leftovers]) {
     if (Date.now() - at > PRUNE_AFTER_MS) await rm(join(dir, n), { force: true });
   }
 }
