@@ -156,23 +156,15 @@ t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt',
   // The entry the first test saved.
   const key = prime.rec.guest.starts?.[0]?.snapshot ?? '';
   restoredFrom(t, prime.rec, key, 'restored from the entry the first test saved');
+  // Same size, one byte changed in the middle of the stream: in a page's data only the checksum
+  // can tell; in a section header QEMU refuses the stream itself. Either way the checksum is named.
   const entry = entryOf(key);
-  // Same size, one byte changed in the middle of guest RAM: only the checksum can tell.
-  const fd = openSync(entry.stream, 'r+');
-  writeSync(fd, Buffer.from('X'), 0, 1, Math.floor(statSync(entry.stream).size / 2));
-  closeSync(fd);
+  corruptByte(entry.stream, Math.floor(statSync(entry.stream).size / 2));
   const r = await runFaultline('corrupt', ['--filter', 'zeropage']);
   t.equal(r.code, 0, `exit 0 (${r.out})`);
   t.same(
     withoutBinaries(r.rec),
-    [
-      {
-        how: 'booted',
-        readyMs: r.rec.guest.bootMs,
-        why: `snapshot ${key} unusable: its stream does not match its checksum`,
-        snapshot: key,
-      },
-    ],
+    [refusedThenSaved(r.rec, key)],
     'the damaged snapshot was refused, the guest booted and was saved again',
   );
   t.equal(r.rec.subtests.find((s) => s.id === 'uffd-unit-tests/zeropage/anon')?.status, 'pass');
@@ -181,7 +173,29 @@ t.test('a corrupted snapshot is detected before the guest resumes, and rebuilt',
   t.not(rebuilt.sha256, entry.sha256, 'with the checksum of its own stream');
   const again = await runFaultline('after-rebuild', ['--filter', 'zeropage']);
   restoredFrom(t, again.rec, key, 'the rebuilt snapshot is used');
+
+  // The stream's first byte (its QEVM magic): QEMU rejects it at once, and the cause is still named.
+  corruptByte(entryOf(key).stream, 0);
+  const head = await runFaultline('corrupt-head', ['--filter', 'zeropage']);
+  t.same(withoutBinaries(head.rec), [refusedThenSaved(head.rec, key)], 'a stream QEMU refuses: its checksum named');
 });
+
+/** Overwrite one byte of `path` at `offset` (same size). */
+function corruptByte(path: string, offset: number): void {
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.from('X'), 0, 1, offset);
+  closeSync(fd);
+}
+
+/** The start of a run whose snapshot `key` was damaged: booted because of that, and saved again. */
+function refusedThenSaved(rec: GuestRunRecord, key: string) {
+  return {
+    how: 'booted',
+    readyMs: rec.guest.bootMs,
+    why: `snapshot ${key} unusable: its stream does not match its checksum`,
+    snapshot: key,
+  };
+}
 
 /** A user program named stale-probe printing its version; v1 exits 1, v2 exits 0. */
 function probe(version: 1 | 2): string {

@@ -295,17 +295,25 @@ export async function loadSnapshot(
   entry: { meta: SnapshotMeta; path: string },
   deadline: number,
 ): Promise<void> {
-  const digest = sha256File(entry.path);
-  await qmp.execute('migrate-incoming', { uri: execUri('cat', entry.path) });
-  const status = await qmp.until(
-    'query-status',
-    (r) => {
-      const s = (r as { status?: string }).status;
-      return s === 'inmigrate' ? undefined : s;
-    },
-    deadline,
-  );
-  if ((await digest) !== entry.meta.sha256) throw new SnapshotUnusable('its stream does not match its checksum');
+  const digest = sha256File(entry.path).catch((e: unknown) => `unreadable: ${String(e)}`);
+  const damaged = async () => (await digest) !== entry.meta.sha256;
+  let status: unknown;
+  try {
+    await qmp.execute('migrate-incoming', { uri: execUri('cat', entry.path) });
+    status = await qmp.until(
+      'query-status',
+      (r) => {
+        const s = (r as { status?: string }).status;
+        return s === 'inmigrate' ? undefined : s;
+      },
+      deadline,
+    );
+  } catch (e) {
+    // QEMU may reject a damaged stream itself (a corrupted section header): name the cause, not the symptom.
+    if (await damaged()) throw new SnapshotUnusable('its stream does not match its checksum');
+    throw e;
+  }
+  if (await damaged()) throw new SnapshotUnusable('its stream does not match its checksum');
   if (status !== 'paused') throw new SnapshotUnusable(`QEMU did not load it (state ${String(status)})`);
 }
 
