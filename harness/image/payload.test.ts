@@ -91,6 +91,8 @@ t.test('a boot image is the base archive followed by one holding the binaries, a
     (e) => e.name === 'root/faultline/uffd-unit-tests',
   );
   t.equal(v2?.data.toString(), 'ELF uffd v2', 'holding the new content');
+  chmodSync(data, 0o755);
+  t.not(await bootImage(base, [tool, data], '/root/faultline'), changed, 'a changed mode: another image');
   t.equal(await bootImage(base, [], '/root/faultline'), base.path, 'no binaries: the base itself');
 });
 

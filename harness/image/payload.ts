@@ -36,9 +36,11 @@ const MAX_BOOT_IMAGES = 6;
  */
 const PRUNE_AFTER_MS = 10 * 60_000;
 
-/** The key of a boot image: the base image and each binary's name and content. */
+/** The key of a boot image: the base image and each binary's name, mode and content. */
 async function bootImageKey(baseHash: string, files: readonly string[], guestDir: string): Promise<string> {
-  const parts = await Promise.all(files.map(async (f) => `${basename(f)} ${await hashByIdentity(f)}`));
+  const parts = await Promise.all(
+    files.map(async (f) => `${basename(f)} ${((await stat(f)).mode & 0o7777).toString(8)} ${await hashByIdentity(f)}`),
+  );
   return sha256(JSON.stringify({ layout: 1, baseHash, guestDir, parts: parts.sort() })).slice(0, 24);
 }
 
