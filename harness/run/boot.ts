@@ -148,6 +148,7 @@ export async function bootGuest(
     const guest = await startGuest(socket ? { ...config, qmpSocket: socket } : config, port, opts);
     const started = guest.startedAt;
     const deadline = started + opts.bootTimeoutSec * 1000;
+    let saved: SavedStream | undefined;
     try {
       // Connect only once init says sshd is up: a SYN sent before the guest network
       // exists is lost, and TCP's retransmit backoff then costs seconds after sshd listens.
@@ -157,13 +158,14 @@ export async function bootGuest(
         guest.exited.then(() => undefined),
       ]);
       if (!line && !guest.running) throw new FaultlineError(`QEMU exited during boot (${qemuExit(guest)})`);
-      if (!saveKey || !socket) {
+      // No ready line by the deadline (init hung): nothing to save, and SSH gets its last chance.
+      if (!saveKey || !socket || !line) {
         const ssh = await connectSsh(guest, port, opts.keys, deadline);
         await untilReady(ssh);
         return { guest, ssh, port, bootMs: Date.now() - started };
       }
       const bootMs = Date.now() - started;
-      const saved = await saveNow(guest, saveKey, socket, deadline);
+      saved = await saveNow(guest, saveKey, socket, deadline);
       const ssh = await connectSsh(guest, port, opts.keys, Math.max(deadline, Date.now() + 60_000));
       return { guest, ssh, port, bootMs, ...(saved ? { saved } : {}) };
     } catch (e) {
@@ -171,6 +173,8 @@ export async function bootGuest(
       const signal = guest.running ? undefined : guest.exitInfo?.signal;
       await guest.stop();
       if (socket) await rm(socket, { force: true });
+      // A guest saved then lost (SSH never answered) leaves no stream behind.
+      if (saved) await rm(saved.tmp, { force: true });
       if (attempt < 2 && /Could not set up host forwarding rule/.test(guest.console.all)) continue;
       guest.console.detector.close();
       throw new BootFailure(
