@@ -207,7 +207,6 @@ export async function buildInitramfs(opts: InitramfsOptions = {}): Promise<Initr
     log.debug(`initramfs inputs unchanged: ${path}`);
     return { path, hash: unchanged.hash, keys, modules: unchanged.modules };
   }
-  await requireTool('cpio', 'cpio');
   const root = await mkdtemp(join(tmpdir(), 'faultline-initramfs-'));
   try {
     const sources: Sources = new Set();
@@ -224,6 +223,21 @@ export async function buildInitramfs(opts: InitramfsOptions = {}): Promise<Initr
   }
 }
 
+/**
+ * `names` (paths under `root`, in order) as an uncompressed newc archive at `out`, owned by
+ * root; `dereference`: a symlink's target's content goes in, not the link.
+ */
+export async function writeNewc(
+  root: string,
+  names: readonly string[],
+  out: string,
+  dereference = false,
+): Promise<void> {
+  await requireTool('cpio', 'cpio');
+  const args = ['--quiet', '-o', '-H', 'newc', '-R', '0:0', ...(dereference ? ['--dereference'] : []), '-O', out];
+  await run('cpio', args, { timeoutMs: 120_000, cwd: root, input: names.join('\n') + '\n' });
+}
+
 /** The staged tree as an uncompressed newc archive at `out` (written aside, then renamed). */
 async function writeImage(root: string, out: string, modules: readonly string[]): Promise<void> {
   const files = await listFiles(root);
@@ -234,13 +248,8 @@ async function writeImage(root: string, out: string, modules: readonly string[])
     await mkdir(join(root, d), { recursive: true });
     dirs.add(d);
   }
-  const list = [...dirs].sort().concat(files).join('\n') + '\n';
   const tmp = `${out}.tmp-${process.pid}`;
-  await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '-O', tmp], {
-    timeoutMs: 120_000,
-    cwd: root,
-    input: list,
-  });
+  await writeNewc(root, [...dirs].sort().concat(files), tmp);
   await rename(tmp, out);
   log.info(`built initramfs ${out}${modules.length ? ` (modules: ${modules.join(', ')})` : ''}`);
 }

@@ -17,7 +17,7 @@ import { UsageError } from '../util/errors.js';
 import { cacheDir, exists, sha256 } from '../util/fsutil.js';
 import { hashByIdentity } from '../util/file-hash.js';
 import { log } from '../util/log.js';
-import { run } from '../util/proc.js';
+import { writeNewc } from './initramfs.js';
 
 /**
  * The initramfs a booted guest loads: the base image with a second newc archive appended that
@@ -65,12 +65,7 @@ async function writePayload(files: readonly string[], guestDir: string, out: str
     await mkdir(join(root, rel), { recursive: true });
     for (const f of files) await symlink(f, join(root, rel, basename(f)));
     // Only the directory itself: its parent is the base's (/root), whose mode sshd checks.
-    const list = [rel, ...files.map((f) => `${rel}/${basename(f)}`)].join('\n') + '\n';
-    await run('cpio', ['--quiet', '-o', '-H', 'newc', '-R', '0:0', '--dereference', '-O', out], {
-      timeoutMs: 120_000,
-      cwd: root,
-      input: list,
-    });
+    await writeNewc(root, [rel, ...files.map((f) => `${rel}/${basename(f)}`)], out, true);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
