@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
 import type { GuestRunRecord } from '../results/types.js';
 import { PROJECT_ROOT } from '../util/project.js';
+import { qemuChildren } from '../testkit/qemu-children.js';
 
 /**
  * Fault injection on real guests (Debian's 6.12 kernel under QEMU, no mocks): each fault
@@ -61,11 +62,7 @@ interface FaultRun {
 /** QEMU children of `pid`; `guest`: those with the SSH forward (not a KVM probe's QEMU). */
 async function children(pid: number | undefined): Promise<{ pid: number; guest: boolean }[]> {
   if (pid === undefined) return [];
-  const r = await execa('pgrep', ['-a', '-P', String(pid), '-f', 'qemu-system'], { reject: false });
-  return r.stdout
-    .split('\n')
-    .map((l) => ({ pid: Number(l.split(' ')[0]), guest: l.includes('hostfwd=') }))
-    .filter((c) => Number.isInteger(c.pid) && c.pid > 0);
+  return (await qemuChildren(pid)).map((c) => ({ pid: c.pid, guest: c.command.includes('hostfwd=') }));
 }
 
 /**

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readGuestRunRecord } from '../results/record.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { notPassed } from './upstream-flakes.js';
+import { qemuChildren } from '../testkit/qemu-children.js';
 
 /**
  * End to end, on real parts: Debian's 6.12 kernel (downloaded with apt-get, cached),
@@ -166,12 +167,8 @@ async function killFaultlineDuring(t: Test, runId: string, which: RegExp): Promi
     all: true,
     timeout: 10 * 60_000,
   });
-  const qemuChild = async (): Promise<number | undefined> => {
-    const r = await execa('pgrep', ['-a', '-P', String(child.pid), '-f', 'qemu-system'], { reject: false });
-    const line = r.stdout.split('\n').find((l) => which.test(l));
-    const pid = Number(line?.split(' ')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  };
+  const qemuChild = async (): Promise<number | undefined> =>
+    child.pid === undefined ? undefined : (await qemuChildren(child.pid)).find((c) => which.test(c.command))?.pid;
   let qemuPid: number | undefined;
   for (let i = 0; i < 2400 && qemuPid === undefined && child.exitCode === null; i++) {
     await new Promise((r) => setTimeout(r, 100));

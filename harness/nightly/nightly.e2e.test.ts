@@ -16,7 +16,8 @@ import { readHistory, runEntries } from '../history/index.js';
 import { toKcidb, kcidbErrors } from '../report/kcidb.js';
 import { kcidbInputs } from '../report/export.js';
 import { exists } from '../util/fsutil.js';
-import { run, which } from '../util/proc.js';
+import { which } from '../util/proc.js';
+import { qemuChildren } from '../testkit/qemu-children.js';
 import { runTests } from '../run/run.js';
 import type { RunRequest } from '../run/request.js';
 import type { GuestRunRecord } from '../results/types.js';
@@ -81,13 +82,7 @@ t.test(
 );
 
 /** QEMU processes this test process started (runTests in-process starts them as its children). */
-async function ownQemus(): Promise<string[]> {
-  const r = await run('pgrep', ['-a', '-P', String(process.pid), '-f', 'qemu-system'], {
-    timeoutMs: 10_000,
-    allowFailure: true,
-  });
-  return r.stdout.split('\n').filter(Boolean);
-}
+const ownQemus = async (): Promise<string[]> => (await qemuChildren(process.pid)).map((c) => `${c.pid} ${c.command}`);
 
 t.test(
   'one lane: each job starts ahead, its guest loaded paused, and runs only once the job before is done',
